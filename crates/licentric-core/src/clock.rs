@@ -1,0 +1,234 @@
+//! Time: an injectable [`Clock`], and the [`ClockGuard`] that notices a clock turned back.
+//!
+//! All times are UTC instants, so a time-zone change has no effect. The guard keeps the
+//! highest time seen (the local clock's readings and the signed `issued_at` of every verified
+//! file). A clock more than [`CLOCK_TOLERANCE`] behind that mark is tampering: the machine is
+//! not entitled until one successful online refresh, which resets the mark from the server's
+//! signed time. An NTP correction of less than an hour changes nothing.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+/// How far behind its high-water mark the clock may go before it counts as turned back.
+pub const CLOCK_TOLERANCE: Duration = Duration::hours(1);
+
+/// A source of the current time.
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock: the one production implementation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that stands still until told to move: for tests.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    /// A clock showing `at`.
+    pub fn new(at: OffsetDateTime) -> ManualClock {
+        ManualClock(Mutex::new(at))
+    }
+
+    /// Sets the time (backwards too).
+    pub fn set(&self, at: OffsetDateTime) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+    }
+
+    /// Moves the time by `by` (negative to turn it back).
+    pub fn advance(&self, by: Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What [`ClockGuard::observe`] concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockVerdict {
+    /// The clock is plausible.
+    Plausible,
+    /// The clock is (or was, and no online refresh has cleared it) turned back.
+    Tampered,
+}
+
+/// The clock high-water mark and the sticky tampering flag, kept in the sealed state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockGuard {
+    /// The highest time seen, in UTC seconds since the Unix epoch (0: nothing seen yet).
+    high_water: i64,
+    /// Set when the clock was found turned back; only an online refresh clears it.
+    tampered: bool,
+}
+
+impl ClockGuard {
+    /// A guard that has seen nothing.
+    pub fn new() -> ClockGuard {
+        ClockGuard::default()
+    }
+
+    /// The highest time seen.
+    pub fn high_water(&self) -> Option<OffsetDateTime> {
+        (self.high_water > 0)
+            .then(|| OffsetDateTime::from_unix_timestamp(self.high_water).ok())
+            .flatten()
+    }
+
+    /// Whether tampering was seen and not yet cleared.
+    pub fn is_flagged(&self) -> bool {
+        self.tampered
+    }
+
+    /// Whether `now` counts as tampered: flagged, or more than the tolerance behind the mark.
+    /// Changes nothing.
+    pub fn is_tampered_at(&self, now: OffsetDateTime) -> bool {
+        self.tampered
+            || (self.high_water > 0
+                && now.unix_timestamp() < self.high_water - CLOCK_TOLERANCE.whole_seconds())
+    }
+
+    /// Records a reading of the local clock: raises the mark, or flags a clock turned back.
+    pub fn observe(&mut self, now: OffsetDateTime) -> ClockVerdict {
+        if self.is_tampered_at(now) {
+            self.tampered = true;
+        }
+        self.high_water = self.high_water.max(now.unix_timestamp());
+        if self.tampered {
+            ClockVerdict::Tampered
+        } else {
+            ClockVerdict::Plausible
+        }
+    }
+
+    /// Records the signed `issued_at` of a verified file.
+    pub fn observe_issued_at(&mut self, issued_at: OffsetDateTime) {
+        self.high_water = self.high_water.max(issued_at.unix_timestamp());
+    }
+
+    /// A successful online refresh: the server's signed `issued_at` is trustworthy time.
+    /// Clears the flag and restarts the mark from it, so a mark pushed into the future by a
+    /// clock that was once set ahead cannot lock the user out for good.
+    pub fn online_refresh_succeeded(&mut self, now: OffsetDateTime, issued_at: OffsetDateTime) {
+        self.tampered = false;
+        self.high_water = issued_at.unix_timestamp();
+        self.observe(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
+
+    #[test]
+    fn rollback_beyond_an_hour_is_tampering_and_sticks() {
+        let mut g = ClockGuard::new();
+        assert_eq!(g.observe(T0), ClockVerdict::Plausible);
+        assert_eq!(g.observe(T0 - Duration::days(2)), ClockVerdict::Tampered);
+        // Putting the clock right again does not clear it: only an online refresh does.
+        assert_eq!(g.observe(T0 + Duration::minutes(5)), ClockVerdict::Tampered);
+        assert!(g.is_tampered_at(T0 + Duration::days(1)));
+        g.online_refresh_succeeded(T0 + Duration::minutes(6), T0 + Duration::minutes(6));
+        assert_eq!(
+            g.observe(T0 + Duration::minutes(7)),
+            ClockVerdict::Plausible
+        );
+    }
+
+    #[test]
+    fn ntp_sized_correction_under_an_hour_is_fine() {
+        let mut g = ClockGuard::new();
+        g.observe(T0);
+        assert_eq!(
+            g.observe(T0 - Duration::minutes(59)),
+            ClockVerdict::Plausible
+        );
+        assert_eq!(
+            g.observe(T0 - Duration::seconds(3600)),
+            ClockVerdict::Plausible,
+            "exactly one hour is tolerated"
+        );
+        assert_eq!(
+            g.observe(T0 - Duration::seconds(3601)),
+            ClockVerdict::Tampered
+        );
+    }
+
+    #[test]
+    fn time_zone_change_has_no_effect() {
+        let mut g = ClockGuard::new();
+        g.observe(T0);
+        // The same instant, and a minute later, seen from UTC+05:30 and UTC-08:00.
+        let india = T0.to_offset(time::macros::offset!(+05:30));
+        let california = (T0 + Duration::minutes(1)).to_offset(time::macros::offset!(-08:00));
+        assert_eq!(g.observe(india), ClockVerdict::Plausible);
+        assert_eq!(g.observe(california), ClockVerdict::Plausible);
+        assert_eq!(g.high_water(), Some(T0 + Duration::minutes(1)));
+    }
+
+    #[test]
+    fn signed_issued_at_raises_the_mark() {
+        let mut g = ClockGuard::new();
+        g.observe(T0);
+        g.observe_issued_at(T0 + Duration::days(3));
+        // The local clock now reads 3 days behind a file the server signed: turned back.
+        assert_eq!(g.observe(T0 + Duration::minutes(1)), ClockVerdict::Tampered);
+    }
+
+    #[test]
+    fn a_mark_once_pushed_into_the_future_is_reset_by_the_server() {
+        let mut g = ClockGuard::new();
+        g.observe(T0 + Duration::days(365)); // the clock was once set a year ahead
+        assert_eq!(g.observe(T0), ClockVerdict::Tampered);
+        g.online_refresh_succeeded(T0, T0);
+        assert_eq!(
+            g.observe(T0 + Duration::minutes(1)),
+            ClockVerdict::Plausible
+        );
+    }
+
+    #[test]
+    fn manual_clock_moves_both_ways() {
+        let c = ManualClock::new(T0);
+        c.advance(Duration::hours(-2));
+        assert_eq!(c.now(), T0 - Duration::hours(2));
+        c.set(T0);
+        assert_eq!(c.now(), T0);
+    }
+
+    #[test]
+    fn guard_round_trips_through_json() {
+        let mut g = ClockGuard::new();
+        g.observe(T0);
+        g.observe(T0 - Duration::days(1));
+        let back: ClockGuard = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(back, g);
+    }
+}

@@ -1,0 +1,222 @@
+//! Bodies and error codes of the Licentric HTTP API v1 (client endpoints).
+//!
+//! | call | request body | answer body |
+//! |---|---|---|
+//! | `POST /v1/activations` + `Idempotency-Key` | [`ActivationRequest`] | [`ActivationResponse`] |
+//! | `POST /v1/machines/{id}/checkout` | [`CheckoutRequest`] | [`CheckoutResponse`] |
+//! | `DELETE /v1/machines/{id}` | — | 204, no body |
+//! | `POST /v1/offline-activations` | [`OfflineActivationRequest`] | [`ActivationResponse`] |
+//!
+//! Every error answer is an [`ErrorBody`]. Licence-key calls authenticate with
+//! `Authorization: License <key>` ([`LICENSE_AUTH_SCHEME`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The `Authorization` scheme of licence-key calls: `Authorization: License ACME-…`.
+pub const LICENSE_AUTH_SCHEME: &str = "License";
+
+/// The header that makes an activation idempotent.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+
+/// The header that carries a webhook's signature: `hex(HMAC-SHA256(secret, raw body))`.
+pub const WEBHOOK_SIGNATURE_HEADER: &str = "X-Licentric-Signature";
+
+/// The header that carries a webhook's event id, for idempotent handling.
+pub const WEBHOOK_EVENT_ID_HEADER: &str = "X-Licentric-Event-Id";
+
+/// Longest `ttl_seconds` a client may ask for at checkout: 90 days. The server may cap lower.
+pub const MAX_TTL_SECONDS: u64 = 90 * 24 * 3600;
+
+/// Default validity of a licence file: 14 days.
+pub const DEFAULT_TTL_SECONDS: u64 = 14 * 24 * 3600;
+
+/// `POST /v1/activations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationRequest {
+    /// This machine's fingerprint for the product (64 hex characters).
+    pub fingerprint: String,
+    /// `linux`, `macos` or `windows`, with the OS version where known.
+    pub platform: String,
+    /// The machine's name, shown in the vendor's dashboard.
+    pub hostname: String,
+    /// The companion's version.
+    pub app_version: String,
+    /// A fresh random value that the server signs into the licence file.
+    pub nonce: String,
+}
+
+/// The answer to an activation (201 new machine, 200 already active here) or to an offline
+/// activation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationResponse {
+    /// The machine's id, used for checkout and deactivation.
+    pub machine_id: String,
+    /// The armoured, signed licence file.
+    pub license_file: String,
+}
+
+/// `POST /v1/machines/{machine_id}/checkout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// This machine's fingerprint; it must be the one the machine was activated with.
+    pub fingerprint: String,
+    /// Requested validity of the file; the server bounds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// A fresh random value that the server signs into the licence file.
+    pub nonce: String,
+}
+
+/// The answer to a checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutResponse {
+    /// The armoured, signed licence file.
+    pub license_file: String,
+}
+
+/// `POST /v1/offline-activations`: the text of an activation request file, carried from the
+/// offline machine. The licence key goes in the `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfflineActivationRequest {
+    /// The armoured activation request.
+    pub request: String,
+}
+
+macro_rules! api_codes {
+    ($($(#[$vmeta:meta])* $variant:ident => ($text:literal, $status:literal)),+ $(,)?) => {
+        /// A stable API error code (`error.code`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ApiErrorCode {
+            $($(#[$vmeta])* $variant,)+
+            /// A code this version does not know (a newer server).
+            #[serde(other)]
+            Unknown,
+        }
+
+        impl ApiErrorCode {
+            /// Every known code.
+            pub const ALL: &'static [ApiErrorCode] = &[$(ApiErrorCode::$variant),+];
+
+            /// The stable string.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ApiErrorCode::$variant => $text,)+
+                    ApiErrorCode::Unknown => "unknown",
+                }
+            }
+
+            /// The HTTP status the server answers with.
+            pub const fn http_status(self) -> u16 {
+                match self {
+                    $(ApiErrorCode::$variant => $status,)+
+                    ApiErrorCode::Unknown => 500,
+                }
+            }
+        }
+    };
+}
+
+api_codes! {
+    /// Unknown or wrong licence key — the same answer for both, so keys cannot be enumerated.
+    InvalidLicenseKey => ("invalid_license_key", 401),
+    /// The licence is suspended; the body carries a signed file stating it.
+    LicenseSuspended => ("license_suspended", 403),
+    /// The licence is revoked; the body carries a signed file stating it.
+    LicenseRevoked => ("license_revoked", 403),
+    /// The licence has expired; the body carries a signed file stating it.
+    LicenseExpired => ("license_expired", 403),
+    /// Every seat is taken; the body carries `max_machines`.
+    MachineLimitReached => ("machine_limit_reached", 409),
+    /// The fingerprint is not 64 hex characters, or not the machine's.
+    InvalidFingerprint => ("invalid_fingerprint", 422),
+    /// Too many requests (failed key attempts included); see `Retry-After`.
+    RateLimited => ("rate_limited", 429),
+    /// The machine was deactivated (elsewhere, or by the vendor).
+    MachineNotFound => ("machine_not_found", 404),
+    /// The body is not valid for this call.
+    InvalidRequest => ("invalid_request", 400),
+    /// The activation request file is malformed or for another product or environment.
+    InvalidActivationRequest => ("invalid_activation_request", 422),
+    /// The same `Idempotency-Key` was sent with a different body.
+    IdempotencyKeyReused => ("idempotency_key_reused", 422),
+    /// Missing or wrong management API key.
+    Unauthorized => ("unauthorized", 401),
+    /// The API key lacks the scope this call needs.
+    Forbidden => ("forbidden", 403),
+    /// No such resource (in this key's environment).
+    NotFound => ("not_found", 404),
+    /// The body is larger than the server accepts.
+    PayloadTooLarge => ("payload_too_large", 413),
+    /// The server failed; retrying later may help.
+    InternalError => ("internal_error", 500),
+}
+
+impl fmt::Display for ApiErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every error answer: `{"error": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ApiError,
+}
+
+/// The `error` member of an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// The stable code to match on.
+    pub code: ApiErrorCode,
+    /// A sentence for people.
+    pub message: String,
+    /// With `machine_limit_reached`: the licence's seat count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_machines: Option<u32>,
+    /// With `license_suspended`, `license_revoked` and `license_expired`: a signed licence file
+    /// that states the licence's status, so the client can act on a signed answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license_file: Option<String>,
+}
+
+impl ErrorBody {
+    /// An error body with just a code and a message.
+    pub fn new(code: ApiErrorCode, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            error: ApiError {
+                code,
+                message: message.into(),
+                max_machines: None,
+                license_file: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_servers_code_still_parses() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"quantum_flux","message":"?"}}"#).unwrap();
+        assert_eq!(body.error.code, ApiErrorCode::Unknown);
+    }
+
+    #[test]
+    fn codes_serialise_as_their_strings() {
+        for code in ApiErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert!((400..600).contains(&code.http_status()));
+        }
+    }
+}

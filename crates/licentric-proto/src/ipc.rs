@@ -1,0 +1,352 @@
+//! The local IPC protocol v1: methods, parameters and results.
+//!
+//! A client sends a [`jsonrpc::Request`](crate::jsonrpc::Request) per line; the agent turns its
+//! method and parameters into a [`Call`] with [`Call::parse`], which refuses unknown methods and
+//! malformed parameters with the right JSON-RPC error.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::jsonrpc::{Id, Request, RpcError, TwoPointZero};
+use crate::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
+
+/// Method names, as sent on the wire.
+pub mod method {
+    /// `status` → [`Status`](super::Status).
+    pub const STATUS: &str = "status";
+    /// `has_entitlement {code}` → [`HasEntitlementResult`](super::HasEntitlementResult).
+    pub const HAS_ENTITLEMENT: &str = "has_entitlement";
+    /// `license_file` → [`LicenseFileResult`](super::LicenseFileResult).
+    pub const LICENSE_FILE: &str = "license_file";
+    /// `fingerprint` → [`FingerprintResult`](super::FingerprintResult).
+    pub const FINGERPRINT: &str = "fingerprint";
+    /// `version` → [`VersionResult`](super::VersionResult).
+    pub const VERSION: &str = "version";
+    /// `subscribe` → [`SubscribeResult`](super::SubscribeResult), then `status_changed`.
+    pub const SUBSCRIBE: &str = "subscribe";
+    /// `activate {license_key}` → [`Status`](super::Status). Management.
+    pub const ACTIVATE: &str = "activate";
+    /// `deactivate` → [`Status`](super::Status). Management.
+    pub const DEACTIVATE: &str = "deactivate";
+    /// `refresh` → [`Status`](super::Status). Management.
+    pub const REFRESH: &str = "refresh";
+    /// `import_license_file {text}` → [`Status`](super::Status). Management.
+    pub const IMPORT_LICENSE_FILE: &str = "import_license_file";
+    /// The notification pushed to subscribers, with a [`Status`](super::Status) as params.
+    pub const STATUS_CHANGED: &str = "status_changed";
+}
+
+/// One IPC call with typed parameters.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Call {
+    /// The machine's licence state.
+    Status,
+    /// Whether the machine is entitled to one feature.
+    HasEntitlement(HasEntitlementParams),
+    /// The signed licence file, for clients that verify it themselves.
+    LicenseFile,
+    /// This machine's fingerprint for the product.
+    Fingerprint,
+    /// Protocol and agent versions.
+    Version,
+    /// The current status, then a `status_changed` notification on every change.
+    Subscribe,
+    /// Activate this machine with a licence key.
+    Activate(ActivateParams),
+    /// Deactivate this machine, freeing its seat.
+    Deactivate,
+    /// Refresh the licence file from the server now.
+    Refresh,
+    /// Install a licence file obtained elsewhere (offline activation).
+    ImportLicenseFile(ImportLicenseFileParams),
+}
+
+impl Call {
+    /// The method name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Call::Status => method::STATUS,
+            Call::HasEntitlement(_) => method::HAS_ENTITLEMENT,
+            Call::LicenseFile => method::LICENSE_FILE,
+            Call::Fingerprint => method::FINGERPRINT,
+            Call::Version => method::VERSION,
+            Call::Subscribe => method::SUBSCRIBE,
+            Call::Activate(_) => method::ACTIVATE,
+            Call::Deactivate => method::DEACTIVATE,
+            Call::Refresh => method::REFRESH,
+            Call::ImportLicenseFile(_) => method::IMPORT_LICENSE_FILE,
+        }
+    }
+
+    /// Whether the vendor's configuration can switch this method off.
+    pub fn is_management(&self) -> bool {
+        matches!(
+            self,
+            Call::Activate(_) | Call::Deactivate | Call::Refresh | Call::ImportLicenseFile(_)
+        )
+    }
+
+    /// Reads a call from a request's method and parameters.
+    ///
+    /// Methods without parameters accept absent or `null` parameters, `{}` and `[]`.
+    ///
+    /// # Errors
+    /// `method_not_found` for an unknown method, `invalid_params` for parameters of the wrong
+    /// shape (unknown fields included).
+    pub fn parse(method_name: &str, params: Option<Value>) -> Result<Call, RpcError> {
+        let call = match method_name {
+            method::STATUS => no_params(params, Call::Status)?,
+            method::LICENSE_FILE => no_params(params, Call::LicenseFile)?,
+            method::FINGERPRINT => no_params(params, Call::Fingerprint)?,
+            method::VERSION => no_params(params, Call::Version)?,
+            method::SUBSCRIBE => no_params(params, Call::Subscribe)?,
+            method::DEACTIVATE => no_params(params, Call::Deactivate)?,
+            method::REFRESH => no_params(params, Call::Refresh)?,
+            method::HAS_ENTITLEMENT => Call::HasEntitlement(typed_params(params)?),
+            method::ACTIVATE => Call::Activate(typed_params(params)?),
+            method::IMPORT_LICENSE_FILE => Call::ImportLicenseFile(typed_params(params)?),
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                return Err(RpcError::new(
+                    ErrorCode::MethodNotFound,
+                    format!("no method named {shown:?}"),
+                ));
+            }
+        };
+        Ok(call)
+    }
+
+    /// The parameters as JSON (`None` for methods that take none).
+    pub fn params(&self) -> Option<Value> {
+        let value = match self {
+            Call::HasEntitlement(p) => serde_json::to_value(p),
+            Call::Activate(p) => serde_json::to_value(p),
+            Call::ImportLicenseFile(p) => serde_json::to_value(p),
+            _ => return None,
+        };
+        // Plain structs of strings always serialise.
+        value.ok()
+    }
+
+    /// A request for this call with the given id.
+    pub fn into_request(self, id: Id) -> Request {
+        Request {
+            jsonrpc: TwoPointZero,
+            id: Some(id),
+            method: self.method().to_owned(),
+            params: self.params(),
+        }
+    }
+}
+
+fn no_params(params: Option<Value>, call: Call) -> Result<Call, RpcError> {
+    match params {
+        None | Some(Value::Null) => Ok(call),
+        Some(Value::Object(m)) if m.is_empty() => Ok(call),
+        Some(Value::Array(a)) if a.is_empty() => Ok(call),
+        Some(_) => Err(RpcError::new(
+            ErrorCode::InvalidParams,
+            format!("method {:?} takes no parameters", call.method()),
+        )),
+    }
+}
+
+fn typed_params<T: DeserializeOwned>(params: Option<Value>) -> Result<T, RpcError> {
+    let params = params.unwrap_or(Value::Null);
+    serde_json::from_value(params)
+        .map_err(|e| RpcError::new(ErrorCode::InvalidParams, format!("invalid parameters: {e}")))
+}
+
+/// Parameters of `has_entitlement`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HasEntitlementParams {
+    /// The entitlement code, as the vendor named it (`"pro"`, `"export-pdf"`).
+    pub code: String,
+}
+
+/// Parameters of `activate`. Its `Debug` never shows the key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateParams {
+    /// The licence key as the user typed it; the agent normalises and checks it.
+    pub license_key: String,
+}
+
+impl fmt::Debug for ActivateParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActivateParams")
+            .field("license_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Parameters of `import_license_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportLicenseFileParams {
+    /// The armoured licence file.
+    pub text: String,
+}
+
+/// The answer to `status`, and the params of every `status_changed` notification.
+///
+/// Times are RFC 3339 strings in UTC. Fields that do not apply are `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The licence state.
+    pub state: LicenseState,
+    /// Whether the product may be used now (`state` is `active` or `grace`).
+    pub entitled: bool,
+    /// The vendor's product id.
+    pub product_id: String,
+    /// Test or live.
+    pub environment: Environment,
+    /// The licence's id on the server.
+    pub license_id: Option<String>,
+    /// This machine's id on the server.
+    pub machine_id: Option<String>,
+    /// The redacted licence key (`ACME-****-****-****-H3WC`); never the key itself.
+    #[serde(default)]
+    pub license_key_hint: Option<String>,
+    /// The entitlement codes of the licence (empty when not entitled).
+    pub entitlements: Vec<String>,
+    /// How many machines the licence admits.
+    #[serde(default)]
+    pub max_machines: Option<u32>,
+    /// When the licence itself expires (`null`: never).
+    pub license_expires_at: Option<String>,
+    /// When the signed file was issued (offline time counts from here).
+    #[serde(default)]
+    pub issued_at: Option<String>,
+    /// Until when the machine stays licensed with no network (the signed `expires_at`).
+    pub offline_valid_until: Option<String>,
+    /// The last successful contact with the server.
+    pub last_refresh_at: Option<String>,
+    /// When the agent will next refresh.
+    pub next_refresh_at: Option<String>,
+    /// Where the licence key is kept.
+    pub credential_store: CredentialStoreKind,
+    /// A stable code saying why the state is what it is (`network_unavailable`,
+    /// `signature_invalid`, …), or `null`.
+    pub reason: Option<String>,
+}
+
+/// The answer to `has_entitlement`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HasEntitlementResult {
+    /// The code asked about.
+    pub code: String,
+    /// True only if the machine is entitled now and the licence includes `code`.
+    pub entitled: bool,
+    /// The licence state, so a client can say why not.
+    pub state: LicenseState,
+}
+
+/// The answer to `license_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseFileResult {
+    /// The armoured, signed licence file, or `null` if the machine has none.
+    pub license_file: Option<String>,
+}
+
+/// The answer to `fingerprint`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintResult {
+    /// The product this fingerprint is for.
+    pub product_id: String,
+    /// 64 hex characters: HMAC-SHA256 of the machine id, specific to the product.
+    pub fingerprint: String,
+}
+
+/// The answer to `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionResult {
+    /// [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION) of the agent.
+    pub protocol: u32,
+    /// The agent's software version.
+    pub agent_version: String,
+    /// The product the agent serves.
+    pub product_id: String,
+    /// Whether the management methods are available.
+    pub management: bool,
+}
+
+/// The answer to `subscribe`: the status at the moment of subscribing. Every later change
+/// arrives as a `status_changed` notification on the same connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeResult {
+    /// The current status.
+    pub status: Status,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_method_and_bad_params_get_the_right_codes() {
+        let err = Call::parse("launch_missiles", None).unwrap_err();
+        assert_eq!(err.error_code(), Some(ErrorCode::MethodNotFound));
+        let err = Call::parse("has_entitlement", None).unwrap_err();
+        assert_eq!(err.error_code(), Some(ErrorCode::InvalidParams));
+        let err = Call::parse("has_entitlement", Some(json!({"code": "pro", "x": 1}))).unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            Some(ErrorCode::InvalidParams),
+            "unknown fields are refused"
+        );
+        let err = Call::parse("status", Some(json!({"verbose": true}))).unwrap_err();
+        assert_eq!(err.error_code(), Some(ErrorCode::InvalidParams));
+    }
+
+    #[test]
+    fn parameterless_methods_accept_empty_params() {
+        for params in [None, Some(json!(null)), Some(json!({})), Some(json!([]))] {
+            assert_eq!(Call::parse("status", params).unwrap(), Call::Status);
+        }
+    }
+
+    #[test]
+    fn every_call_round_trips_through_a_request() {
+        let calls = [
+            Call::Status,
+            Call::HasEntitlement(HasEntitlementParams { code: "pro".into() }),
+            Call::LicenseFile,
+            Call::Fingerprint,
+            Call::Version,
+            Call::Subscribe,
+            Call::Activate(ActivateParams {
+                license_key: "ACME-0000-0000-0000-0000".into(),
+            }),
+            Call::Deactivate,
+            Call::Refresh,
+            Call::ImportLicenseFile(ImportLicenseFileParams { text: "x".into() }),
+        ];
+        for call in calls {
+            let request = call.clone().into_request(Id::Number(1));
+            assert_eq!(Call::parse(&request.method, request.params).unwrap(), call);
+        }
+    }
+
+    #[test]
+    fn management_methods_are_the_four_that_change_state() {
+        assert!(Call::Refresh.is_management());
+        assert!(Call::Deactivate.is_management());
+        assert!(!Call::Status.is_management());
+        assert!(!Call::Subscribe.is_management());
+    }
+
+    #[test]
+    fn activate_params_debug_hides_the_key() {
+        let p = ActivateParams {
+            license_key: "ACME-7QX2-M4KD-9PZT-H3WC".into(),
+        };
+        assert!(!format!("{p:?}").contains("7QX2"));
+    }
+}
