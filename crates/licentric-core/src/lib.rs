@@ -25,7 +25,7 @@
 //! assert_eq!(key.to_string(), "ACME-****-****-****-H3WC");
 //!
 //! // This machine's fingerprint for the product.
-//! let fingerprint = MachineId::new("3d1219c7c4c5404aaa1f6d2a48adfda4", "example")?.fingerprint("acme-cad");
+//! let fingerprint = MachineId::new("5c0ffee5c0ffee5c0ffee5c0ffee5c0f", "example")?.fingerprint("acme-cad");
 //!
 //! // The server signs a licence file for it...
 //! let signer = LicenseSigner::from_seed(&[7; 32]);

@@ -1,0 +1,323 @@
+//! Golden files: every IPC and API message, as JSON, in `tests/golden/`.
+//!
+//! Each message is built in code, serialised and compared with its file; the file is then
+//! parsed back into the type and must give the same message. A change to the wire format
+//! therefore shows up as a diff in a golden file. After an intended change, regenerate with
+//! `LICENTRIC_UPDATE_GOLDEN=1 cargo test -p licentric-proto --test golden` and review the diff.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+
+use licentric_proto::api::{
+    ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
+    ErrorBody, OfflineActivationRequest,
+};
+use licentric_proto::ipc::{
+    ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
+    ImportLicenseFileParams, LicenseFileResult, Status, SubscribeResult, VersionResult, method,
+};
+use licentric_proto::jsonrpc::{Id, Request, Response, RpcError, ServerMessage};
+use licentric_proto::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+const LICENSE_FILE: &str =
+    "-----BEGIN LICENTRIC LICENSE FILE-----\neyJ2IjoxfQ==\n-----END LICENTRIC LICENSE FILE-----\n";
+
+fn golden<T: Serialize + DeserializeOwned + PartialEq + Debug>(name: &str, message: &T) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.json"));
+    let produced = serde_json::to_value(message).unwrap();
+    if std::env::var_os("LICENTRIC_UPDATE_GOLDEN").is_some() {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&produced).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        produced, expected,
+        "{name}: the message no longer serialises as its golden file"
+    );
+    let parsed: T = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name}: golden file does not parse: {e}"));
+    assert_eq!(
+        &parsed, message,
+        "{name}: the golden file parses into a different message"
+    );
+}
+
+fn request(call: Call, id: i64) -> Request {
+    call.into_request(Id::Number(id))
+}
+
+fn active_status() -> Status {
+    Status {
+        state: LicenseState::Active,
+        entitled: true,
+        product_id: "acme-cad".into(),
+        environment: Environment::Live,
+        license_id: Some("lic_01HZX".into()),
+        machine_id: Some("mach_01HZY".into()),
+        license_key_hint: Some("ACME-****-****-****-H3WC".into()),
+        entitlements: vec!["pro".into(), "export-pdf".into()],
+        max_machines: Some(2),
+        license_expires_at: Some("2027-11-23T00:00:00Z".into()),
+        issued_at: Some("2026-11-22T12:00:00Z".into()),
+        offline_valid_until: Some("2026-12-06T12:00:00Z".into()),
+        last_refresh_at: Some("2026-11-22T12:00:00Z".into()),
+        next_refresh_at: Some("2026-11-29T09:36:00Z".into()),
+        credential_store: CredentialStoreKind::Os,
+        reason: None,
+    }
+}
+
+fn unlicensed_status() -> Status {
+    Status {
+        state: LicenseState::Unlicensed,
+        entitled: false,
+        product_id: "acme-cad".into(),
+        environment: Environment::Test,
+        license_id: None,
+        machine_id: None,
+        license_key_hint: None,
+        entitlements: vec![],
+        max_machines: None,
+        license_expires_at: None,
+        issued_at: None,
+        offline_valid_until: None,
+        last_refresh_at: None,
+        next_refresh_at: None,
+        credential_store: CredentialStoreKind::Os,
+        reason: None,
+    }
+}
+
+fn result<T: Serialize>(id: i64, value: &T) -> Response {
+    Response::result(Some(Id::Number(id)), serde_json::to_value(value).unwrap())
+}
+
+#[test]
+fn ipc_requests() {
+    golden("ipc_request_status", &request(Call::Status, 1));
+    golden(
+        "ipc_request_has_entitlement",
+        &request(
+            Call::HasEntitlement(HasEntitlementParams { code: "pro".into() }),
+            2,
+        ),
+    );
+    golden("ipc_request_license_file", &request(Call::LicenseFile, 3));
+    golden("ipc_request_fingerprint", &request(Call::Fingerprint, 4));
+    golden(
+        "ipc_request_version",
+        &Call::Version.into_request(Id::String("hello".into())),
+    );
+    golden("ipc_request_subscribe", &request(Call::Subscribe, 6));
+    golden(
+        "ipc_request_activate",
+        &request(
+            Call::Activate(ActivateParams {
+                license_key: "ACME-7QX2-M4KD-9PZT-H3WC".into(),
+            }),
+            7,
+        ),
+    );
+    golden("ipc_request_deactivate", &request(Call::Deactivate, 8));
+    golden("ipc_request_refresh", &request(Call::Refresh, 9));
+    golden(
+        "ipc_request_import_license_file",
+        &request(
+            Call::ImportLicenseFile(ImportLicenseFileParams {
+                text: LICENSE_FILE.into(),
+            }),
+            10,
+        ),
+    );
+}
+
+#[test]
+fn ipc_results() {
+    golden("ipc_result_status_active", &result(1, &active_status()));
+    golden(
+        "ipc_result_status_unlicensed",
+        &result(1, &unlicensed_status()),
+    );
+    golden(
+        "ipc_result_has_entitlement",
+        &result(
+            2,
+            &HasEntitlementResult {
+                code: "pro".into(),
+                entitled: true,
+                state: LicenseState::Grace,
+            },
+        ),
+    );
+    golden(
+        "ipc_result_license_file",
+        &result(
+            3,
+            &LicenseFileResult {
+                license_file: Some(LICENSE_FILE.into()),
+            },
+        ),
+    );
+    golden(
+        "ipc_result_fingerprint",
+        &result(
+            4,
+            &FingerprintResult {
+                product_id: "acme-cad".into(),
+                fingerprint: "d5".repeat(32),
+            },
+        ),
+    );
+    golden(
+        "ipc_result_version",
+        &result(
+            5,
+            &VersionResult {
+                protocol: 1,
+                agent_version: "0.1.0".into(),
+                product_id: "acme-cad".into(),
+                management: true,
+            },
+        ),
+    );
+    golden(
+        "ipc_result_subscribe",
+        &result(
+            6,
+            &SubscribeResult {
+                status: active_status(),
+            },
+        ),
+    );
+}
+
+#[test]
+fn ipc_errors_and_notifications() {
+    golden(
+        "ipc_error_method_not_found",
+        &Response::error(
+            Some(Id::Number(11)),
+            RpcError::new(ErrorCode::MethodNotFound, "no method named \"launch\""),
+        ),
+    );
+    golden(
+        "ipc_error_parse_error",
+        &Response::error(
+            None,
+            RpcError::new(ErrorCode::ParseError, "the line is not JSON"),
+        ),
+    );
+    golden(
+        "ipc_error_message_too_large",
+        &Response::error(
+            None,
+            RpcError::new(
+                ErrorCode::MessageTooLarge,
+                "message longer than 65536 bytes",
+            ),
+        ),
+    );
+    golden(
+        "ipc_error_server_rejected",
+        &Response::error(
+            Some(Id::Number(7)),
+            RpcError::new(
+                ErrorCode::ServerRejected,
+                "every seat of this licence is taken",
+            )
+            .with_reason("machine_limit_reached"),
+        ),
+    );
+    golden(
+        "ipc_error_invalid_license_key",
+        &Response::error(
+            Some(Id::Number(7)),
+            RpcError::new(ErrorCode::InvalidLicenseKey, "the licence key is too short")
+                .with_reason("wrong_length"),
+        ),
+    );
+    golden(
+        "ipc_notification_status_changed",
+        &ServerMessage::Notification(Request::notification(
+            method::STATUS_CHANGED,
+            Some(serde_json::to_value(active_status()).unwrap()),
+        )),
+    );
+}
+
+#[test]
+fn api_bodies() {
+    golden(
+        "api_activation_request",
+        &ActivationRequest {
+            fingerprint: "d5".repeat(32),
+            platform: "linux".into(),
+            hostname: "studio-3".into(),
+            app_version: "0.1.0".into(),
+            nonce: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
+        },
+    );
+    golden(
+        "api_activation_response",
+        &ActivationResponse {
+            machine_id: "mach_01HZY".into(),
+            license_file: LICENSE_FILE.into(),
+        },
+    );
+    golden(
+        "api_checkout_request",
+        &CheckoutRequest {
+            fingerprint: "d5".repeat(32),
+            ttl_seconds: Some(1_209_600),
+            nonce: "00112233445566778899aabbccddeeff".into(),
+        },
+    );
+    golden(
+        "api_checkout_response",
+        &CheckoutResponse {
+            license_file: LICENSE_FILE.into(),
+        },
+    );
+    golden(
+        "api_offline_activation_request",
+        &OfflineActivationRequest {
+            request: "-----BEGIN LICENTRIC ACTIVATION REQUEST-----\n...".into(),
+        },
+    );
+    golden(
+        "api_error_invalid_license_key",
+        &ErrorBody::new(ApiErrorCode::InvalidLicenseKey, "invalid licence key"),
+    );
+    let mut limit = ErrorBody::new(
+        ApiErrorCode::MachineLimitReached,
+        "all 2 machines of this licence are in use",
+    );
+    limit.error.max_machines = Some(2);
+    golden("api_error_machine_limit_reached", &limit);
+    let mut suspended = ErrorBody::new(ApiErrorCode::LicenseSuspended, "the licence is suspended");
+    suspended.error.license_file = Some(LICENSE_FILE.into());
+    golden("api_error_license_suspended", &suspended);
+}
+
+#[test]
+fn every_golden_file_is_checked_by_a_test() {
+    let source = include_str!("golden.rs");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let stem = name.strip_suffix(".json").unwrap();
+        assert!(
+            source.contains(&format!("\"{stem}\"")),
+            "{name} is not checked by any test: remove it"
+        );
+    }
+}
