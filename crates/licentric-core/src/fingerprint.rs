@@ -164,13 +164,16 @@ impl MachineIdSource for PlatformMachineId {
 /// is set and the environment is `test`. A live build ignores the variable, so it cannot be
 /// used to clone a machine's identity.
 pub fn machine_id_source(environment: Environment) -> Box<dyn MachineIdSource> {
-    if environment == Environment::Test
-        && let Ok(id) = std::env::var(MACHINE_ID_ENV)
-        && !id.is_empty()
-    {
-        return Box::new(FixedMachineId(id));
+    source_for(environment, std::env::var(MACHINE_ID_ENV).ok())
+}
+
+fn source_for(environment: Environment, override_id: Option<String>) -> Box<dyn MachineIdSource> {
+    match override_id {
+        Some(id) if environment == Environment::Test && !id.is_empty() => {
+            Box::new(FixedMachineId(id))
+        }
+        _ => Box::new(PlatformMachineId),
     }
-    Box::new(PlatformMachineId)
 }
 
 #[cfg(target_os = "linux")]
@@ -373,12 +376,21 @@ mod tests {
     }
 
     #[test]
-    fn override_is_ignored_outside_test() {
-        // Only the live path is checked here (setting the variable would race other tests);
-        // the test path is covered end to end by the agent's tests.
-        let live = machine_id_source(Environment::Live);
+    fn override_is_honoured_only_in_test() {
+        let fixed = "feedfacefeedfacefeedfacefeedface".to_owned();
+        let expected = MachineId::new(&fixed, "t").unwrap().fingerprint("p");
+        let test = source_for(Environment::Test, Some(fixed.clone()));
+        assert_eq!(test.machine_id().unwrap().fingerprint("p"), expected);
+
         let platform = PlatformMachineId.machine_id().map(|id| id.fingerprint("p"));
-        assert_eq!(live.machine_id().map(|id| id.fingerprint("p")), platform);
+        let live = source_for(Environment::Live, Some(fixed));
+        assert_eq!(
+            live.machine_id().map(|id| id.fingerprint("p")),
+            platform,
+            "live must ignore the override"
+        );
+        let unset = source_for(Environment::Test, Some(String::new()));
+        assert_eq!(unset.machine_id().map(|id| id.fingerprint("p")), platform);
     }
 
     #[cfg(target_os = "linux")]
