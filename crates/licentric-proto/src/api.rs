@@ -152,6 +152,9 @@ api_codes! {
     Forbidden => ("forbidden", 403),
     /// No such resource (in this key's environment).
     NotFound => ("not_found", 404),
+    /// The change does not apply to the resource in its current state (reinstating a revoked
+    /// licence, say).
+    InvalidState => ("invalid_state", 409),
     /// The body is larger than the server accepts.
     PayloadTooLarge => ("payload_too_large", 413),
     /// The server failed; retrying later may help.

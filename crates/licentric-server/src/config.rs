@@ -1,0 +1,188 @@
+//! `server.toml`: where things are and the server's limits. Paths are relative to the
+//! server's folder (`--dir`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The name of the configuration file inside the server's folder.
+pub const CONFIG_FILE: &str = "server.toml";
+/// The variable that may hold the data key (64 hex characters) instead of its file.
+pub const DATA_KEY_ENV: &str = "LICENTRIC_DATA_KEY";
+
+/// The server's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `--listen` overrides it. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The SQLite database.
+    pub database: PathBuf,
+    /// The Ed25519 signing key's seed (64 hex characters, mode 0600).
+    pub signing_key: PathBuf,
+    /// The AES-256 data key (64 hex characters, mode 0600), unless `LICENTRIC_DATA_KEY` is set.
+    pub data_key: PathBuf,
+    /// The server certificate chain (PEM).
+    pub tls_cert: PathBuf,
+    /// The server certificate's private key (PEM, mode 0600).
+    pub tls_key: PathBuf,
+    /// The local CA's certificate (PEM): what clients trust.
+    pub ca_cert: PathBuf,
+    /// The local CA's private key (PEM, mode 0600), kept to issue a new server certificate.
+    pub ca_key: PathBuf,
+    /// Validity of a licence file when the client asks for none: 14 days.
+    pub default_ttl_seconds: u64,
+    /// The longest validity a client may ask for.
+    pub max_ttl_seconds: u64,
+    /// The shortest validity a client may ask for.
+    pub min_ttl_seconds: u64,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Limits on failed licence-key authentication.
+    pub rate_limit: RateLimitConfig,
+    /// Webhook delivery.
+    pub webhooks: WebhookConfig,
+}
+
+/// Limits on failed licence-key authentication (key guessing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Failed attempts a client address may make per minute (and in a burst).
+    pub failed_auth_per_address_per_minute: u32,
+    /// Failed attempts against one key per minute (and in a burst).
+    pub failed_auth_per_key_per_minute: u32,
+}
+
+/// Webhook delivery settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// First retry delay in milliseconds; doubles per attempt.
+    pub retry_base_ms: u64,
+    /// Longest retry delay in milliseconds.
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is given up.
+    pub max_attempts: u32,
+    /// Time a receiver has to answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// Whether `http://` receivers on loopback addresses are allowed (local development);
+    /// anywhere else only `https://` is.
+    pub allow_http_loopback: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            database: "licentric.db".into(),
+            signing_key: "keys/signing.key".into(),
+            data_key: "keys/data.key".into(),
+            tls_cert: "tls/server.pem".into(),
+            tls_key: "tls/server.key".into(),
+            ca_cert: "tls/ca.pem".into(),
+            ca_key: "tls/ca.key".into(),
+            default_ttl_seconds: licentric_proto::api::DEFAULT_TTL_SECONDS,
+            max_ttl_seconds: 30 * 24 * 3600,
+            min_ttl_seconds: 60,
+            max_body_bytes: 64 * 1024,
+            rate_limit: RateLimitConfig {
+                failed_auth_per_address_per_minute: 20,
+                failed_auth_per_key_per_minute: 10,
+            },
+            webhooks: WebhookConfig {
+                retry_base_ms: 1_000,
+                retry_max_ms: 3_600_000,
+                max_attempts: 12,
+                timeout_ms: 10_000,
+                allow_http_loopback: true,
+            },
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path} is invalid: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ServerConfig {
+    /// Reads `server.toml` from `dir`.
+    ///
+    /// # Errors
+    /// When the file is missing, unreadable or invalid (unknown keys included).
+    pub fn load(dir: &Path) -> Result<ServerConfig, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let config: ServerConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        config
+            .check()
+            .map_err(|message| ConfigError::Invalid { path, message })?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(self.min_ttl_seconds <= self.default_ttl_seconds
+            && self.default_ttl_seconds <= self.max_ttl_seconds)
+        {
+            return Err("min_ttl_seconds ≤ default_ttl_seconds ≤ max_ttl_seconds must hold".into());
+        }
+        if self.max_ttl_seconds > licentric_proto::api::MAX_TTL_SECONDS {
+            return Err(format!(
+                "max_ttl_seconds may not exceed {}",
+                licentric_proto::api::MAX_TTL_SECONDS
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("max_body_bytes must be at least 1024".into());
+        }
+        Ok(())
+    }
+
+    /// A path from the configuration, resolved against `dir`.
+    pub fn resolve(dir: &Path, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            dir.join(path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_round_trips_and_unknown_keys_are_refused() {
+        let text = toml::to_string(&ServerConfig::default()).unwrap();
+        let back: ServerConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, ServerConfig::default());
+        let bad = format!("{text}\nshiny = true\n");
+        assert!(toml::from_str::<ServerConfig>(&bad).is_err());
+    }
+}

@@ -1,0 +1,386 @@
+//! SQLite storage: one connection in WAL mode behind a mutex, versioned migrations, and the
+//! row types. Every write happens in a transaction on that one connection, so seat counts and
+//! idempotency records are never raced.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value is not what the schema promises.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Encryption at rest failed.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    /// Signing a licence file failed.
+    #[error("cannot sign: {0}")]
+    Sign(String),
+    /// The blocking task was lost.
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+/// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE products (
+    environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key_prefix TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (environment, id)
+);
+CREATE TABLE licenses (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
+    product_id TEXT NOT NULL,
+    key_hash BLOB NOT NULL UNIQUE,
+    key_enc BLOB NOT NULL,
+    key_hint TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
+    max_machines INTEGER NOT NULL CHECK (max_machines >= 1),
+    entitlements TEXT NOT NULL,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    FOREIGN KEY (environment, product_id) REFERENCES products (environment, id)
+);
+CREATE INDEX licenses_by_product ON licenses (environment, product_id);
+CREATE TABLE machines (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    license_id TEXT NOT NULL REFERENCES licenses (id),
+    fingerprint TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    app_version TEXT NOT NULL,
+    activated_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    deactivated_at INTEGER
+);
+CREATE UNIQUE INDEX machines_one_active_per_fingerprint ON machines (license_id, fingerprint) WHERE deactivated_at IS NULL;
+CREATE INDEX machines_by_license ON machines (license_id);
+CREATE TABLE idempotency (
+    license_id TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (license_id, idem_key)
+);
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
+    name TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    display_prefix TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
+    url TEXT NOT NULL,
+    secret_enc BLOB NOT NULL,
+    events TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    deleted_at INTEGER
+);
+CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    environment TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    event_id TEXT NOT NULL REFERENCES webhook_events (id),
+    webhook_id TEXT NOT NULL REFERENCES webhooks (id),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    delivered_at INTEGER,
+    failed_at INTEGER,
+    last_error TEXT,
+    PRIMARY KEY (event_id, webhook_id)
+);
+CREATE INDEX deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE delivered_at IS NULL AND failed_at IS NULL;
+"];
+
+/// The database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database.
+    ///
+    /// # Errors
+    /// When SQLite cannot open or migrate it.
+    pub fn open(path: &Path) -> Result<Arc<Store>, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        Ok(Arc::new(Store {
+            conn: Mutex::new(conn),
+        }))
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or [`StoreError::Task`] if the thread is lost.
+    pub async fn call<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = store
+                .conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` with the connection on this thread (start-up and the CLI).
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub fn call_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut conn)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let done =
+        usize::try_from(done).map_err(|_| StoreError::Corrupt("negative user_version".into()))?;
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {done}, newer than this server ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A Unix time as RFC 3339, for JSON.
+pub fn rfc3339(unix: i64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+/// A product row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRow {
+    /// Its environment.
+    pub environment: String,
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The prefix of its licence keys.
+    pub key_prefix: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A licence row (the key itself is never read into it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseRow {
+    /// Its id.
+    pub id: String,
+    /// Its environment.
+    pub environment: String,
+    /// Its product.
+    pub product_id: String,
+    /// The redacted key.
+    pub key_hint: String,
+    /// `active`, `suspended` or `revoked` (expiry is computed).
+    pub status: String,
+    /// Seats.
+    pub max_machines: u32,
+    /// Entitlement codes.
+    pub entitlements: Vec<String>,
+    /// Licence expiry.
+    pub expires_at: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// The columns [`LicenseRow::from_row`] reads, in order.
+pub const LICENSE_COLUMNS: &str = "id, environment, product_id, key_hint, status, max_machines, entitlements, expires_at, created_at, updated_at";
+
+impl LicenseRow {
+    /// Reads a row selected with [`LICENSE_COLUMNS`].
+    ///
+    /// # Errors
+    /// When a column has the wrong type.
+    pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LicenseRow> {
+        let entitlements: String = row.get(6)?;
+        Ok(LicenseRow {
+            id: row.get(0)?,
+            environment: row.get(1)?,
+            product_id: row.get(2)?,
+            key_hint: row.get(3)?,
+            status: row.get(4)?,
+            max_machines: row.get(5)?,
+            entitlements: serde_json::from_str(&entitlements).unwrap_or_default(),
+            expires_at: row.get(7)?,
+            created_at: row.get(8)?,
+            updated_at: row.get(9)?,
+        })
+    }
+
+    /// The status a client sees: `expired` once the expiry date has passed.
+    pub fn effective_status(&self, now: i64) -> licentric_proto::LicenseStatus {
+        use licentric_proto::LicenseStatus;
+        match self.status.as_str() {
+            "suspended" => LicenseStatus::Suspended,
+            "revoked" => LicenseStatus::Revoked,
+            _ if self.expires_at.is_some_and(|at| at <= now) => LicenseStatus::Expired,
+            _ => LicenseStatus::Active,
+        }
+    }
+}
+
+/// A machine row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineRow {
+    /// Its id.
+    pub id: String,
+    /// Its licence.
+    pub license_id: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// Platform.
+    pub platform: String,
+    /// Host name.
+    pub hostname: String,
+    /// Companion version.
+    pub app_version: String,
+    /// Activation time.
+    pub activated_at: i64,
+    /// Last contact.
+    pub last_seen_at: i64,
+    /// Deactivation time.
+    pub deactivated_at: Option<i64>,
+}
+
+/// The columns [`MachineRow::from_row`] reads, in order.
+pub const MACHINE_COLUMNS: &str = "id, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at, deactivated_at";
+
+impl MachineRow {
+    /// Reads a row selected with [`MACHINE_COLUMNS`].
+    ///
+    /// # Errors
+    /// When a column has the wrong type.
+    pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MachineRow> {
+        Ok(MachineRow {
+            id: row.get(0)?,
+            license_id: row.get(1)?,
+            fingerprint: row.get(2)?,
+            platform: row.get(3)?,
+            hostname: row.get(4)?,
+            app_version: row.get(5)?,
+            activated_at: row.get(6)?,
+            last_seen_at: row.get(7)?,
+            deactivated_at: row.get(8)?,
+        })
+    }
+}
+
+/// The licence whose key hashes to `key_hash`.
+///
+/// # Errors
+/// On SQLite failure.
+pub fn license_by_key_hash(
+    conn: &Connection,
+    key_hash: &[u8; 32],
+) -> Result<Option<LicenseRow>, StoreError> {
+    let sql = format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE key_hash = ?1");
+    Ok(conn
+        .query_row(&sql, params![key_hash.as_slice()], LicenseRow::from_row)
+        .optional()?)
+}
+
+/// The licence `id` in `environment`.
+///
+/// # Errors
+/// On SQLite failure.
+pub fn license_by_id(
+    conn: &Connection,
+    environment: &str,
+    id: &str,
+) -> Result<Option<LicenseRow>, StoreError> {
+    let sql = format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE id = ?1 AND environment = ?2");
+    Ok(conn
+        .query_row(&sql, params![id, environment], LicenseRow::from_row)
+        .optional()?)
+}
+
+/// The machine `id`.
+///
+/// # Errors
+/// On SQLite failure.
+pub fn machine_by_id(conn: &Connection, id: &str) -> Result<Option<MachineRow>, StoreError> {
+    let sql = format!("SELECT {MACHINE_COLUMNS} FROM machines WHERE id = ?1");
+    Ok(conn
+        .query_row(&sql, params![id], MachineRow::from_row)
+        .optional()?)
+}
+
+/// Active machines of a licence.
+///
+/// # Errors
+/// On SQLite failure.
+pub fn active_machine_count(conn: &Connection, license_id: &str) -> Result<u32, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM machines WHERE license_id = ?1 AND deactivated_at IS NULL",
+        params![license_id],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,259 @@
+//! Client endpoints (licence-key authentication): activation, checkout, deactivation,
+//! offline activation.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use licentric_core::LicenseKey;
+use licentric_proto::api::{
+    ActivationRequest, ApiErrorCode, CheckoutRequest, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME,
+    OfflineActivationRequest,
+};
+use sha2::{Digest, Sha256};
+
+use super::{ApiFailure, AppState, PeerAddr, authorization, json_response, parse_json, peer_ip};
+use crate::db::now_unix;
+use crate::licensing::{self, ActivationInput, Idempotency, Outcome, valid_fingerprint};
+
+const MAX_FIELD: usize = 255;
+
+/// The body, with our JSON error for one over the size limit.
+pub(super) fn body(result: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiFailure> {
+    result.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiFailure::new(
+                ApiErrorCode::PayloadTooLarge,
+                "the request body is too large",
+            )
+        } else {
+            ApiFailure::new(
+                ApiErrorCode::InvalidRequest,
+                "the request body could not be read",
+            )
+        }
+    })
+}
+
+/// The licence key's lookup hash, after the rate limits. A missing or malformed key is a
+/// failed attempt like a wrong one, with the same uniform 401.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<&PeerAddr>,
+) -> Result<[u8; 32], ApiFailure> {
+    let ip = peer_ip(peer);
+    let presented = authorization(headers, LICENSE_AUTH_SCHEME);
+    let key_hash = presented
+        .and_then(|k| LicenseKey::parse_any(k).ok())
+        .map(|k| k.lookup_hash());
+    // A malformed key is limited by the hash of what was sent, so it cannot dodge the per-key limit.
+    let limit_key = key_hash.or_else(|| presented.map(|p| Sha256::digest(p.as_bytes()).into()));
+    state
+        .limiter
+        .check(ip, limit_key.as_ref())
+        .map_err(ApiFailure::rate_limited)?;
+    key_hash.ok_or_else(|| {
+        state.limiter.failed(ip, limit_key.as_ref());
+        ApiFailure::invalid_license_key()
+    })
+}
+
+fn answer(
+    state: &AppState,
+    outcome: Outcome,
+    key_hash: &[u8; 32],
+    peer: Option<&PeerAddr>,
+) -> Result<Response, ApiFailure> {
+    match outcome {
+        Outcome::Unauthorized => {
+            state.limiter.failed(peer_ip(peer), Some(key_hash));
+            Err(ApiFailure::invalid_license_key())
+        }
+        Outcome::Answer {
+            status,
+            body,
+            events,
+        } => {
+            if events {
+                state.webhook_wake.notify_one();
+            }
+            Ok(json_response(status, body))
+        }
+    }
+}
+
+fn check_field(name: &str, value: &str) -> Result<(), ApiFailure> {
+    if value.len() > MAX_FIELD || value.chars().any(char::is_control) {
+        return Err(ApiFailure::new(
+            ApiErrorCode::InvalidRequest,
+            format!("{name} is too long or has control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_nonce(nonce: &str) -> Result<(), ApiFailure> {
+    if nonce.is_empty()
+        || nonce.len() > licentric_core::license_file::MAX_NONCE_LEN
+        || !nonce.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiFailure::new(
+            ApiErrorCode::InvalidRequest,
+            "nonce must be 1 to 128 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_fingerprint(fingerprint: &str) -> Result<(), ApiFailure> {
+    if valid_fingerprint(fingerprint) {
+        Ok(())
+    } else {
+        Err(ApiFailure::new(
+            ApiErrorCode::InvalidFingerprint,
+            "fingerprint must be 64 lower-case hex characters",
+        ))
+    }
+}
+
+/// `POST /v1/activations`.
+pub(super) async fn activate(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let raw = body(raw)?;
+    let request: ActivationRequest = parse_json(&raw)?;
+    check_fingerprint(&request.fingerprint)?;
+    check_nonce(&request.nonce)?;
+    for (name, value) in [
+        ("platform", &request.platform),
+        ("hostname", &request.hostname),
+        ("app_version", &request.app_version),
+    ] {
+        check_field(name, value)?;
+    }
+    let idempotency = match headers.get(IDEMPOTENCY_KEY_HEADER) {
+        None => None,
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiFailure::new(
+                        ApiErrorCode::InvalidRequest,
+                        "Idempotency-Key must be 1 to 255 visible characters",
+                    )
+                })?;
+            let mut hash = Sha256::new();
+            hash.update(b"POST /v1/activations\n");
+            hash.update(&raw);
+            Some(Idempotency {
+                key: key.to_owned(),
+                request_hash: hash.finalize().into(),
+            })
+        }
+    };
+    let input = ActivationInput {
+        fingerprint: request.fingerprint,
+        platform: request.platform,
+        hostname: request.hostname,
+        app_version: request.app_version,
+        nonce: request.nonce,
+    };
+    let state2 = Arc::clone(&state);
+    let outcome = state
+        .store
+        .call(move |conn| {
+            licensing::activate(
+                conn,
+                &state2.issuer,
+                &key_hash,
+                &input,
+                idempotency.as_ref(),
+                now_unix(),
+            )
+        })
+        .await?;
+    answer(&state, outcome, &key_hash, peer.as_ref())
+}
+
+/// `POST /v1/machines/{machine_id}/checkout`.
+pub(super) async fn checkout(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    Path(machine_id): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let request: CheckoutRequest = parse_json(&body(raw)?)?;
+    check_fingerprint(&request.fingerprint)?;
+    check_nonce(&request.nonce)?;
+    let state2 = Arc::clone(&state);
+    let outcome = state
+        .store
+        .call(move |conn| {
+            let input = licensing::CheckoutInput {
+                machine_id,
+                fingerprint: request.fingerprint,
+                ttl_seconds: request.ttl_seconds,
+                nonce: request.nonce,
+            };
+            licensing::checkout(conn, &state2.issuer, &key_hash, &input, now_unix())
+        })
+        .await?;
+    answer(&state, outcome, &key_hash, peer.as_ref())
+}
+
+/// `DELETE /v1/machines/{machine_id}`.
+pub(super) async fn deactivate(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    Path(machine_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let outcome = state
+        .store
+        .call(move |conn| licensing::deactivate(conn, &key_hash, &machine_id, now_unix()))
+        .await?;
+    answer(&state, outcome, &key_hash, peer.as_ref())
+}
+
+/// `POST /v1/offline-activations`.
+pub(super) async fn activate_offline(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let request: OfflineActivationRequest = parse_json(&body(raw)?)?;
+    let state2 = Arc::clone(&state);
+    let outcome = state
+        .store
+        .call(move |conn| {
+            licensing::activate_offline(
+                conn,
+                &state2.issuer,
+                &key_hash,
+                &request.request,
+                now_unix(),
+            )
+        })
+        .await?;
+    answer(&state, outcome, &key_hash, peer.as_ref())
+}

@@ -1,0 +1,204 @@
+//! The HTTP API: routes, the shared state, authentication helpers, JSON errors and the
+//! metrics/logging middleware. Handlers are thin: parse, authenticate, call the logic.
+
+mod admin;
+mod client;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use licentric_proto::api::{ApiErrorCode, ErrorBody};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use crate::config::ServerConfig;
+use crate::crypto::DataKey;
+use crate::db::{Store, StoreError};
+use crate::licensing::Issuer;
+use crate::metrics::Metrics;
+use crate::ratelimit::FailureLimiter;
+
+/// Everything a handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<Store>,
+    /// Signs licence files.
+    pub issuer: Issuer,
+    /// Encryption and hashing of secrets at rest.
+    pub data_key: Arc<DataKey>,
+    /// The configuration.
+    pub config: ServerConfig,
+    /// Failed-authentication limits.
+    pub limiter: FailureLimiter,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Wakes the webhook delivery task when events are recorded.
+    pub webhook_wake: Arc<Notify>,
+}
+
+/// The client's address, put on every request by the connection loop.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The router with every endpoint.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/activations", post(client::activate))
+        .route("/v1/machines/{machine_id}/checkout", post(client::checkout))
+        .route("/v1/machines/{machine_id}", delete(client::deactivate))
+        .route("/v1/offline-activations", post(client::activate_offline))
+        .nest("/v1/admin", admin::routes())
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+        .with_state(state)
+}
+
+/// A JSON error answer.
+#[derive(Debug)]
+pub struct ApiFailure {
+    status: StatusCode,
+    body: ErrorBody,
+    retry_after: Option<u64>,
+}
+
+impl ApiFailure {
+    /// An error with `code`'s status.
+    pub fn new(code: ApiErrorCode, message: impl Into<String>) -> ApiFailure {
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiFailure {
+            status,
+            body: ErrorBody::new(code, message),
+            retry_after: None,
+        }
+    }
+
+    fn rate_limited(retry_after: u64) -> ApiFailure {
+        ApiFailure {
+            retry_after: Some(retry_after),
+            ..ApiFailure::new(
+                ApiErrorCode::RateLimited,
+                "too many failed attempts; try again later",
+            )
+        }
+    }
+
+    fn invalid_license_key() -> ApiFailure {
+        ApiFailure::new(ApiErrorCode::InvalidLicenseKey, "invalid licence key")
+    }
+}
+
+impl From<StoreError> for ApiFailure {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "request failed inside the server");
+        ApiFailure::new(
+            ApiErrorCode::InternalError,
+            "the server failed; try again later",
+        )
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// Parses a JSON body, with our error format for what axum would answer in plain text.
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiFailure> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiFailure::new(
+            ApiErrorCode::InvalidRequest,
+            format!("invalid JSON body: {e}"),
+        )
+    })
+}
+
+/// A JSON answer from a pre-serialised body.
+fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if body.is_empty() {
+        return status.into_response();
+    }
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn peer_ip(request_peer: Option<&PeerAddr>) -> IpAddr {
+    request_peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip())
+}
+
+/// The token after `scheme` in the `Authorization` header.
+fn authorization<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, token) = value.split_once(' ')?;
+    given.eq_ignore_ascii_case(scheme).then(|| token.trim())
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state
+        .store
+        .call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+    {
+        Ok(_) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "database unavailable" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiFailure {
+    ApiFailure::new(ApiErrorCode::NotFound, "no such endpoint")
+}
+
+/// Counts every answer by endpoint and status, and logs it — method, route template, status,
+/// time; never headers or bodies, so no key or token reaches the log.
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let endpoint = match request.extensions().get::<MatchedPath>() {
+        Some(path) => format!("{} {}", request.method(), path.as_str()),
+        None => format!("{} (unmatched)", request.method()),
+    };
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    state.metrics.request(&endpoint, status);
+    tracing::info!(endpoint = %endpoint, status, ms = started.elapsed().as_secs_f64() * 1e3, "answered");
+    response
+}

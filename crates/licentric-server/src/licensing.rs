@@ -1,0 +1,556 @@
+//! The client endpoints' logic: activation (idempotent), checkout, deactivation and offline
+//! activation, each one transaction on the store's connection. The HTTP layer only parses and
+//! authenticates the request around these.
+
+use licentric_core::license_file::LicensePayload;
+use licentric_core::request_file::ActivationRequestFile;
+use licentric_core::{Fingerprint, LicenseSigner, ct_eq_str};
+use licentric_proto::api::{ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody};
+use licentric_proto::{Environment, LicenseStatus};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::config::ServerConfig;
+use crate::crypto::new_id;
+use crate::db::{self, LicenseRow, MachineRow, StoreError};
+use crate::{views, webhooks};
+
+/// The machine id written into a refusal for a fingerprint that has no machine.
+const UNASSIGNED: &str = "unassigned";
+
+/// Signs licence files within the configured TTL bounds.
+pub struct Issuer {
+    signer: LicenseSigner,
+    default_ttl: u64,
+    min_ttl: u64,
+    max_ttl: u64,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("kid", self.signer.public_key().kid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Issuer {
+    /// An issuer signing with `signer` under `config`'s TTL bounds.
+    pub fn new(signer: LicenseSigner, config: &ServerConfig) -> Issuer {
+        Issuer {
+            signer,
+            default_ttl: config.default_ttl_seconds,
+            min_ttl: config.min_ttl_seconds,
+            max_ttl: config.max_ttl_seconds,
+        }
+    }
+
+    /// The signer's public key.
+    pub fn public_key(&self) -> &licentric_core::TrustedKey {
+        self.signer.public_key()
+    }
+
+    /// A signed licence file for `machine_id` on `license`, stating its status now.
+    ///
+    /// # Errors
+    /// When the timestamps cannot be encoded.
+    pub fn issue(
+        &self,
+        license: &LicenseRow,
+        machine_id: &str,
+        fingerprint: &str,
+        nonce: Option<&str>,
+        ttl: Option<u64>,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let ttl = ttl
+            .unwrap_or(self.default_ttl)
+            .clamp(self.min_ttl, self.max_ttl);
+        let issued_at = OffsetDateTime::from_unix_timestamp(now)
+            .map_err(|e| StoreError::Sign(e.to_string()))?;
+        let ttl =
+            Duration::seconds(i64::try_from(ttl).map_err(|e| StoreError::Sign(e.to_string()))?);
+        let license_expires_at = license
+            .expires_at
+            .map(OffsetDateTime::from_unix_timestamp)
+            .transpose()
+            .map_err(|e| StoreError::Sign(e.to_string()))?;
+        let environment: Environment = license
+            .environment
+            .parse()
+            .map_err(|e: licentric_proto::UnknownName| StoreError::Corrupt(e.to_string()))?;
+        let payload = LicensePayload {
+            license_id: license.id.clone(),
+            product_id: license.product_id.clone(),
+            environment,
+            machine_id: machine_id.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            status: license.effective_status(now),
+            entitlements: license.entitlements.clone(),
+            max_machines: license.max_machines,
+            license_expires_at,
+            issued_at,
+            expires_at: issued_at + ttl,
+            nonce: nonce.map(str::to_owned),
+        };
+        self.signer
+            .sign(&payload)
+            .map_err(|e| StoreError::Sign(e.to_string()))
+    }
+}
+
+/// What a client endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The licence key is unknown: one uniform 401, counted against the rate limits.
+    Unauthorized,
+    /// An answer.
+    Answer {
+        /// HTTP status.
+        status: u16,
+        /// JSON body (empty for 204).
+        body: String,
+        /// Whether webhook events were recorded (the delivery worker should wake).
+        events: bool,
+    },
+}
+
+impl Outcome {
+    fn json<T: Serialize>(status: u16, body: &T) -> Result<Outcome, StoreError> {
+        let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Outcome::Answer {
+            status,
+            body,
+            events: false,
+        })
+    }
+
+    fn error(code: ApiErrorCode, message: &str) -> Result<Outcome, StoreError> {
+        Outcome::json(code.http_status(), &ErrorBody::new(code, message))
+    }
+
+    fn with_events(self, recorded: bool) -> Outcome {
+        match self {
+            Outcome::Answer {
+                status,
+                body,
+                events,
+            } => Outcome::Answer {
+                status,
+                body,
+                events: events || recorded,
+            },
+            other => other,
+        }
+    }
+}
+
+/// An activation's inputs, already checked for shape.
+#[derive(Debug, Clone)]
+pub struct ActivationInput {
+    /// The machine's fingerprint.
+    pub fingerprint: String,
+    /// Its platform.
+    pub platform: String,
+    /// Its host name.
+    pub hostname: String,
+    /// The companion's version.
+    pub app_version: String,
+    /// The request's nonce.
+    pub nonce: String,
+}
+
+/// The `Idempotency-Key` of a request and the hash of what it asked.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The client's key.
+    pub key: String,
+    /// SHA-256 of the method, path and body.
+    pub request_hash: [u8; 32],
+}
+
+/// `POST /v1/activations`.
+///
+/// # Errors
+/// On storage failure.
+pub fn activate(
+    conn: &mut Connection,
+    issuer: &Issuer,
+    key_hash: &[u8; 32],
+    input: &ActivationInput,
+    idempotency: Option<&Idempotency>,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+        return Ok(Outcome::Unauthorized);
+    };
+    if let Some(idem) = idempotency
+        && let Some(replay) = replay(&tx, &license.id, idem)?
+    {
+        return Ok(replay);
+    }
+    let outcome = activate_in(&tx, issuer, &license, input, now)?;
+    if let Some(idem) = idempotency {
+        remember(&tx, &license.id, idem, &outcome, now)?;
+    }
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// `POST /v1/offline-activations`.
+///
+/// # Errors
+/// On storage failure.
+pub fn activate_offline(
+    conn: &mut Connection,
+    issuer: &Issuer,
+    key_hash: &[u8; 32],
+    request_text: &str,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+        return Ok(Outcome::Unauthorized);
+    };
+    let request = match ActivationRequestFile::from_armored(request_text) {
+        Ok(r) => r,
+        Err(e) => return Outcome::error(ApiErrorCode::InvalidActivationRequest, &e.to_string()),
+    };
+    if request.product_id != license.product_id
+        || request.environment.as_str() != license.environment
+    {
+        return Outcome::error(
+            ApiErrorCode::InvalidActivationRequest,
+            "the activation request is for another product or environment than this licence",
+        );
+    }
+    let input = ActivationInput {
+        fingerprint: request.fingerprint,
+        platform: request.platform,
+        hostname: request.hostname,
+        app_version: "offline".to_owned(),
+        nonce: request.nonce,
+    };
+    let outcome = activate_in(&tx, issuer, &license, &input, now)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+fn activate_in(
+    tx: &Connection,
+    issuer: &Issuer,
+    license: &LicenseRow,
+    input: &ActivationInput,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let existing = active_machine_with_fingerprint(tx, &license.id, &input.fingerprint)?;
+    if let Some(refusal) = refusal(
+        issuer,
+        license,
+        existing.as_ref().map_or(UNASSIGNED, |m| &m.id),
+        &input.fingerprint,
+        &input.nonce,
+        now,
+    )? {
+        return Ok(refusal);
+    }
+    if let Some(machine) = existing {
+        tx.execute(
+            "UPDATE machines SET last_seen_at = ?2, platform = ?3, hostname = ?4, app_version = ?5 WHERE id = ?1",
+            params![machine.id, now, input.platform, input.hostname, input.app_version],
+        )?;
+        let file = issuer.issue(
+            license,
+            &machine.id,
+            &input.fingerprint,
+            Some(&input.nonce),
+            None,
+            now,
+        )?;
+        return Outcome::json(
+            200,
+            &ActivationResponse {
+                machine_id: machine.id,
+                license_file: file,
+            },
+        );
+    }
+    if db::active_machine_count(tx, &license.id)? >= license.max_machines {
+        let mut body = ErrorBody::new(
+            ApiErrorCode::MachineLimitReached,
+            format!(
+                "all {} machines of this licence are in use; deactivate one to free a seat",
+                license.max_machines
+            ),
+        );
+        body.error.max_machines = Some(license.max_machines);
+        return Outcome::json(409, &body);
+    }
+    let machine = MachineRow {
+        id: new_id("mach").map_err(crate::crypto::CryptoError::from)?,
+        license_id: license.id.clone(),
+        fingerprint: input.fingerprint.clone(),
+        platform: input.platform.clone(),
+        hostname: input.hostname.clone(),
+        app_version: input.app_version.clone(),
+        activated_at: now,
+        last_seen_at: now,
+        deactivated_at: None,
+    };
+    tx.execute(
+        "INSERT INTO machines (id, environment, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![
+            machine.id,
+            license.environment,
+            machine.license_id,
+            machine.fingerprint,
+            machine.platform,
+            machine.hostname,
+            machine.app_version,
+            now
+        ],
+    )?;
+    let recorded = webhooks::record(
+        tx,
+        &license.environment,
+        "license.activated",
+        serde_json::json!({ "license_id": license.id, "machine": views::machine(&machine) }),
+        now,
+    )?;
+    let file = issuer.issue(
+        license,
+        &machine.id,
+        &input.fingerprint,
+        Some(&input.nonce),
+        None,
+        now,
+    )?;
+    Ok(Outcome::json(
+        201,
+        &ActivationResponse {
+            machine_id: machine.id,
+            license_file: file,
+        },
+    )?
+    .with_events(recorded))
+}
+
+/// A checkout's inputs, already checked for shape.
+#[derive(Debug, Clone)]
+pub struct CheckoutInput {
+    /// The machine to renew.
+    pub machine_id: String,
+    /// Its fingerprint; must be the one it was activated with.
+    pub fingerprint: String,
+    /// Requested validity (bounded by the configuration).
+    pub ttl_seconds: Option<u64>,
+    /// The request's nonce.
+    pub nonce: String,
+}
+
+/// `POST /v1/machines/{id}/checkout`.
+///
+/// # Errors
+/// On storage failure.
+pub fn checkout(
+    conn: &mut Connection,
+    issuer: &Issuer,
+    key_hash: &[u8; 32],
+    input: &CheckoutInput,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let CheckoutInput {
+        machine_id,
+        fingerprint,
+        ttl_seconds: ttl,
+        nonce,
+    } = input;
+    let ttl = *ttl;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+        return Ok(Outcome::Unauthorized);
+    };
+    let Some(machine) = active_machine_of(&tx, &license.id, machine_id)? else {
+        return Outcome::error(
+            ApiErrorCode::MachineNotFound,
+            "this machine is not activated on this licence (it may have been deactivated)",
+        );
+    };
+    if !ct_eq_str(&machine.fingerprint, fingerprint) {
+        return Outcome::error(
+            ApiErrorCode::InvalidFingerprint,
+            "the fingerprint is not the one this machine was activated with",
+        );
+    }
+    if let Some(refusal) = refusal(issuer, &license, &machine.id, fingerprint, nonce, now)? {
+        return Ok(refusal);
+    }
+    tx.execute(
+        "UPDATE machines SET last_seen_at = ?2 WHERE id = ?1",
+        params![machine.id, now],
+    )?;
+    let file = issuer.issue(&license, &machine.id, fingerprint, Some(nonce), ttl, now)?;
+    tx.commit()?;
+    Outcome::json(200, &CheckoutResponse { license_file: file })
+}
+
+/// `DELETE /v1/machines/{id}`.
+///
+/// # Errors
+/// On storage failure.
+pub fn deactivate(
+    conn: &mut Connection,
+    key_hash: &[u8; 32],
+    machine_id: &str,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+        return Ok(Outcome::Unauthorized);
+    };
+    let Some(machine) = active_machine_of(&tx, &license.id, machine_id)? else {
+        return Outcome::error(
+            ApiErrorCode::MachineNotFound,
+            "this machine is not activated on this licence",
+        );
+    };
+    let recorded = deactivate_machine(&tx, &license, &machine, "client", now)?;
+    tx.commit()?;
+    Ok(Outcome::Answer {
+        status: 204,
+        body: String::new(),
+        events: recorded,
+    })
+}
+
+/// Marks `machine` deactivated and records the webhook event.
+///
+/// # Errors
+/// On storage failure.
+pub fn deactivate_machine(
+    tx: &Connection,
+    license: &LicenseRow,
+    machine: &MachineRow,
+    by: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    tx.execute(
+        "UPDATE machines SET deactivated_at = ?2 WHERE id = ?1 AND deactivated_at IS NULL",
+        params![machine.id, now],
+    )?;
+    let mut gone = machine.clone();
+    gone.deactivated_at = Some(now);
+    webhooks::record(
+        tx,
+        &license.environment,
+        "machine.deactivated",
+        serde_json::json!({ "license_id": license.id, "machine": views::machine(&gone), "by": by }),
+        now,
+    )
+}
+
+/// For a licence that is not active: a 403 whose body carries a signed file stating so.
+fn refusal(
+    issuer: &Issuer,
+    license: &LicenseRow,
+    machine_id: &str,
+    fingerprint: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<Option<Outcome>, StoreError> {
+    let (code, message) = match license.effective_status(now) {
+        LicenseStatus::Active => return Ok(None),
+        LicenseStatus::Suspended => (ApiErrorCode::LicenseSuspended, "the licence is suspended"),
+        LicenseStatus::Revoked => (ApiErrorCode::LicenseRevoked, "the licence is revoked"),
+        LicenseStatus::Expired => (ApiErrorCode::LicenseExpired, "the licence has expired"),
+    };
+    let mut body = ErrorBody::new(code, message);
+    body.error.license_file =
+        Some(issuer.issue(license, machine_id, fingerprint, Some(nonce), None, now)?);
+    Outcome::json(403, &body).map(Some)
+}
+
+fn active_machine_with_fingerprint(
+    conn: &Connection,
+    license_id: &str,
+    fingerprint: &str,
+) -> Result<Option<MachineRow>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM machines WHERE license_id = ?1 AND fingerprint = ?2 AND deactivated_at IS NULL",
+        db::MACHINE_COLUMNS
+    );
+    Ok(conn
+        .query_row(&sql, params![license_id, fingerprint], MachineRow::from_row)
+        .optional()?)
+}
+
+fn active_machine_of(
+    conn: &Connection,
+    license_id: &str,
+    machine_id: &str,
+) -> Result<Option<MachineRow>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM machines WHERE id = ?1 AND license_id = ?2 AND deactivated_at IS NULL",
+        db::MACHINE_COLUMNS
+    );
+    Ok(conn
+        .query_row(&sql, params![machine_id, license_id], MachineRow::from_row)
+        .optional()?)
+}
+
+fn replay(
+    tx: &Connection,
+    license_id: &str,
+    idem: &Idempotency,
+) -> Result<Option<Outcome>, StoreError> {
+    let stored: Option<(Vec<u8>, u16, String)> = tx
+        .query_row(
+            "SELECT request_hash, status, body FROM idempotency WHERE license_id = ?1 AND idem_key = ?2",
+            params![license_id, idem.key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((hash, status, body)) = stored else {
+        return Ok(None);
+    };
+    let same = subtle::ConstantTimeEq::ct_eq(hash.as_slice(), idem.request_hash.as_slice());
+    if bool::from(same) {
+        Ok(Some(Outcome::Answer {
+            status,
+            body,
+            events: false,
+        }))
+    } else {
+        Outcome::error(
+            ApiErrorCode::IdempotencyKeyReused,
+            "this Idempotency-Key was already used for a different request",
+        )
+        .map(Some)
+    }
+}
+
+fn remember(
+    tx: &Connection,
+    license_id: &str,
+    idem: &Idempotency,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Outcome::Answer { status, body, .. } = outcome
+        && *status < 500
+    {
+        tx.execute(
+            "INSERT INTO idempotency (license_id, idem_key, request_hash, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![license_id, idem.key, idem.request_hash.as_slice(), status, body, now],
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks a fingerprint's shape.
+pub fn valid_fingerprint(text: &str) -> bool {
+    Fingerprint::parse(text).is_some()
+}

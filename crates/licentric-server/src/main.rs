@@ -1,0 +1,152 @@
+//! `licentric-server`: the reference Licentric API server.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use licentric_server::config::ServerConfig;
+use licentric_server::{apikeys, init, serve};
+
+/// The reference Licentric API server: HTTPS, SQLite, signed licence files, webhooks.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a server folder (configuration, database, keys, certificates, a first API key).
+    /// Run again, it only adds what is missing; it never overwrites a key.
+    Init {
+        /// The server folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Serve HTTPS. Prints `listening on https://HOST:PORT` as its first line.
+    Serve {
+        /// The server folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on (port 0 picks a free one); defaults to the configuration's.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Create a management API key directly in the database (the way to get a first live key).
+    ApiKey {
+        /// The server folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// `test` or `live`.
+        #[arg(long)]
+        environment: licentric_proto::Environment,
+        /// A name for people.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes (`licenses:read,licenses:write,…`).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LICENTRIC_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    licentric_server::install_crypto_provider();
+    match cli.command {
+        Command::Init { dir } => run_init(&dir),
+        Command::Serve { dir, listen } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let server = serve::Server::bind(&dir, listen)
+                    .await
+                    .with_context(|| format!("cannot start from {}", dir.display()))?;
+                // The first line on stdout, for scripts and tests.
+                println!("listening on {}", serve::url_of(server.local_addr()));
+                use std::io::Write as _;
+                std::io::stdout().flush()?;
+                server.run(serve::shutdown_signal()).await;
+                Ok(())
+            })
+        }
+        Command::ApiKey {
+            dir,
+            environment,
+            name,
+            scopes,
+        } => {
+            anyhow::ensure!(
+                !scopes.is_empty() && apikeys::known_scopes(&scopes),
+                "unknown scopes; choose from: {}",
+                apikeys::SCOPES
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let config = ServerConfig::load(&dir)?;
+            let data_key = init::load_data_key(&ServerConfig::resolve(&dir, &config.data_key))?;
+            let store =
+                licentric_server::db::Store::open(&ServerConfig::resolve(&dir, &config.database))?;
+            let (row, token) = store.call_blocking(|conn| {
+                apikeys::create(
+                    conn,
+                    &data_key,
+                    environment.as_str(),
+                    &name,
+                    &scopes,
+                    licentric_server::db::now_unix(),
+                )
+            })?;
+            println!(
+                "created API key {} ({}) with scopes {}",
+                row.id,
+                row.environment,
+                row.scopes.join(",")
+            );
+            println!("{token}");
+            eprintln!("The token is shown once: store it in your secrets manager now.");
+            Ok(())
+        }
+    }
+}
+
+fn run_init(dir: &std::path::Path) -> anyhow::Result<()> {
+    let report = init::init(dir).with_context(|| format!("cannot initialise {}", dir.display()))?;
+    for path in &report.created {
+        println!("created  {}", path.display());
+    }
+    for path in &report.kept {
+        println!("kept     {}", path.display());
+    }
+    println!();
+    println!("signing key id:   {}", report.kid);
+    println!(
+        "public key (companion.toml trusted_keys): {}",
+        report.public_key
+    );
+    println!(
+        "CA certificate (companion.toml extra_ca): {}",
+        report.ca_cert.display()
+    );
+    if let Some(token) = &report.first_api_key {
+        println!();
+        println!(
+            "first management API key, test environment, all scopes (shown once, store it now):"
+        );
+        println!("{token}");
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
+//!
+//! `licentric_http_auth_failures_total` counts 401 and 403 answers per endpoint: a rise means
+//! a leaked or misconfigured key, or someone guessing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+/// The counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    webhooks: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    /// Counts an answer to `endpoint` (`POST /v1/activations`) with `status`.
+    pub fn request(&self, endpoint: &str, status: u16) {
+        let mut map = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry((endpoint.to_owned(), status)).or_default() += 1;
+    }
+
+    /// Counts a webhook delivery attempt's outcome (`delivered`, `retry`, `failed`).
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        let mut map = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(outcome).or_default() += 1;
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let webhooks = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut out = String::new();
+        out.push_str("# HELP licentric_http_requests_total HTTP answers by endpoint and status.\n");
+        out.push_str("# TYPE licentric_http_requests_total counter\n");
+        for ((endpoint, status), n) in &requests {
+            let _ = writeln!(
+                out,
+                "licentric_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
+                escape(endpoint)
+            );
+        }
+        out.push_str("# HELP licentric_http_auth_failures_total 401 and 403 answers by endpoint; a rise signals a leaked or misconfigured key.\n");
+        out.push_str("# TYPE licentric_http_auth_failures_total counter\n");
+        for ((endpoint, status), n) in requests.iter().filter(|((_, s), _)| *s == 401 || *s == 403)
+        {
+            let _ = writeln!(
+                out,
+                "licentric_http_auth_failures_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
+                escape(endpoint)
+            );
+        }
+        out.push_str(
+            "# HELP licentric_webhook_deliveries_total Webhook delivery attempts by outcome.\n",
+        );
+        out.push_str("# TYPE licentric_webhook_deliveries_total counter\n");
+        for (outcome, n) in &webhooks {
+            let _ = writeln!(
+                out,
+                "licentric_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_failures_are_their_own_series() {
+        let m = Metrics::default();
+        m.request("POST /v1/activations", 201);
+        m.request("POST /v1/activations", 401);
+        m.request("POST /v1/activations", 401);
+        m.request("GET /v1/admin/licenses", 403);
+        let text = m.render();
+        assert!(text.contains("licentric_http_auth_failures_total{endpoint=\"POST /v1/activations\",status=\"401\"} 2"), "{text}");
+        assert!(text.contains("licentric_http_auth_failures_total{endpoint=\"GET /v1/admin/licenses\",status=\"403\"} 1"));
+        assert!(!text.contains(
+            "licentric_http_auth_failures_total{endpoint=\"POST /v1/activations\",status=\"201\"}"
+        ));
+    }
+}

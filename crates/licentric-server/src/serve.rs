@@ -1,0 +1,178 @@
+//! `licentric-server serve`: HTTPS only, TLS 1.2+, HTTP/1.1 and HTTP/2, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+use crate::config::ServerConfig;
+use crate::db::Store;
+use crate::http::{AppState, PeerAddr, router};
+use crate::licensing::Issuer;
+use crate::metrics::Metrics;
+use crate::ratelimit::FailureLimiter;
+use crate::{ServerError, init, tls, webhooks};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server ready to accept connections.
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<AppState>,
+    local: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Loads the folder and binds the address (the configured one unless `listen` is given).
+    ///
+    /// # Errors
+    /// When the configuration, keys, certificates or database cannot be loaded, or the
+    /// address cannot be bound.
+    pub async fn bind(dir: &Path, listen: Option<SocketAddr>) -> Result<Server, ServerError> {
+        let config = ServerConfig::load(dir)?;
+        let path = |p: &Path| ServerConfig::resolve(dir, p);
+        let signer = init::load_signer(&path(&config.signing_key))?;
+        let data_key = Arc::new(init::load_data_key(&path(&config.data_key))?);
+        let tls = tls::server_config(&path(&config.tls_cert), &path(&config.tls_key))?;
+        let store = Store::open(&path(&config.database))?;
+        let listener = TcpListener::bind(listen.unwrap_or(config.listen))
+            .await
+            .map_err(|e| {
+                ServerError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {}: {e}", listen.unwrap_or(config.listen)),
+                ))
+            })?;
+        let local = listener.local_addr().map_err(ServerError::Io)?;
+        let state = Arc::new(AppState {
+            store,
+            issuer: Issuer::new(signer, &config),
+            data_key,
+            limiter: FailureLimiter::new(
+                config.rate_limit.failed_auth_per_address_per_minute,
+                config.rate_limit.failed_auth_per_key_per_minute,
+            ),
+            config,
+            metrics: Arc::new(Metrics::default()),
+            webhook_wake: Arc::new(Notify::new()),
+        });
+        Ok(Server {
+            listener,
+            acceptor: TlsAcceptor::from(tls),
+            state,
+            local,
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets open requests finish (up
+    /// to 10 s) and stops webhook delivery.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(webhooks::run(
+            Arc::clone(&self.state.store),
+            Arc::clone(&self.state.data_key),
+            self.state.config.webhooks.clone(),
+            Arc::clone(&self.state.webhook_wake),
+            Arc::clone(&self.state.metrics),
+            stop_rx,
+        ));
+        let app = router(Arc::clone(&self.state));
+        let graceful = GracefulShutdown::new();
+        let builder = Builder::new(TokioExecutor::new());
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            continue;
+                        }
+                    };
+                    let _ = tcp.set_nodelay(true);
+                    let (acceptor, app, builder, watcher) = (self.acceptor.clone(), app.clone(), builder.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake refused");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                            request.extensions_mut().insert(PeerAddr(peer));
+                            app.clone().oneshot(request)
+                        });
+                        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).into_owned();
+                        if let Err(e) = watcher.watch(connection).await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing open requests");
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not finish in time");
+        }
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// How to show the address: `https://127.0.0.1:8443`, `https://[::1]:8443`.
+pub fn url_of(addr: SocketAddr) -> String {
+    format!("https://{addr}")
+}

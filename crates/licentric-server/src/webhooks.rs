@@ -1,0 +1,338 @@
+//! Webhooks: events are recorded in the same transaction as the change they describe (an
+//! outbox), and a delivery task POSTs them, signed, retrying with back-off. A slow receiver
+//! never delays an API answer: delivery happens on its own tasks, bounded in number and time.
+//!
+//! Each POST carries `X-Licentric-Signature: hex(HMAC-SHA256(secret, raw body))` and
+//! `X-Licentric-Event-Id`; the same event may arrive more than once, so receivers dedupe by id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use licentric_proto::api::{WEBHOOK_EVENT_ID_HEADER, WEBHOOK_SIGNATURE_HEADER};
+use rusqlite::{Connection, params};
+use serde_json::Value;
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::config::WebhookConfig;
+use crate::crypto::{DataKey, new_id, webhook_signature};
+use crate::db::{Store, StoreError, rfc3339};
+
+/// The event types a webhook can subscribe to.
+pub const EVENT_TYPES: &[&str] = &[
+    "license.created",
+    "license.activated",
+    "machine.deactivated",
+    "license.suspended",
+    "license.reinstated",
+    "license.revoked",
+];
+
+/// At most this many deliveries in flight at once.
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Records an event for every webhook of `environment` subscribed to `event_type`, inside the
+/// caller's transaction. Returns whether any delivery was queued.
+///
+/// # Errors
+/// On storage failure.
+pub fn record(
+    tx: &Connection,
+    environment: &str,
+    event_type: &str,
+    data: Value,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, events FROM webhooks WHERE environment = ?1 AND deleted_at IS NULL",
+    )?;
+    let hooks: Vec<String> = stmt
+        .query_map(params![environment], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .filter_map(Result::ok)
+        .filter(|(_, events)| {
+            serde_json::from_str::<Vec<String>>(events)
+                .is_ok_and(|e| e.iter().any(|t| t == event_type || t == "*"))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if hooks.is_empty() {
+        return Ok(false);
+    }
+    let id = new_id("evt").map_err(crate::crypto::CryptoError::from)?;
+    let body = serde_json::json!({
+        "id": id,
+        "type": event_type,
+        "environment": environment,
+        "created_at": rfc3339(now),
+        "data": data,
+    })
+    .to_string();
+    tx.execute(
+        "INSERT INTO webhook_events (id, environment, type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, environment, event_type, body, now],
+    )?;
+    for hook in hooks {
+        tx.execute(
+            "INSERT INTO webhook_deliveries (event_id, webhook_id, next_attempt_ms) VALUES (?1, ?2, ?3)",
+            params![id, hook, now_ms()],
+        )?;
+    }
+    Ok(true)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
+/// Whether `url` may receive webhooks: `https://`, or `http://` on a loopback address when the
+/// configuration allows it.
+pub fn url_allowed(url: &str, config: &WebhookConfig) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" if config.allow_http_loopback => match parsed.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// One delivery to attempt.
+struct Due {
+    event_id: String,
+    webhook_id: String,
+    url: String,
+    secret_enc: Vec<u8>,
+    body: String,
+    attempts: u32,
+}
+
+/// The delivery task: sleeps until a delivery is due or an event is recorded (`wake`), never
+/// polls, and stops when `shutdown` turns true.
+pub async fn run(
+    store: Arc<Store>,
+    data_key: Arc<DataKey>,
+    config: WebhookConfig,
+    wake: Arc<Notify>,
+    metrics: Arc<crate::metrics::Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_millis(config.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook delivery is off: cannot build an HTTP client");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let lease_ms = i64::try_from(config.timeout_ms)
+        .unwrap_or(i64::MAX)
+        .saturating_add(5_000);
+    loop {
+        let batch = store
+            .call(move |conn| take_due(conn, lease_ms))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read due webhook deliveries");
+                (Vec::new(), None)
+            });
+        let (due, next_ms) = batch;
+        for item in due {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let (client, store, key, config, wake, metrics) = (
+                client.clone(),
+                Arc::clone(&store),
+                Arc::clone(&data_key),
+                config.clone(),
+                Arc::clone(&wake),
+                Arc::clone(&metrics),
+            );
+            tokio::spawn(async move {
+                deliver(&client, &store, &key, &config, &metrics, item).await;
+                drop(permit);
+                wake.notify_one();
+            });
+        }
+        let sleep_ms = next_ms.map_or(3_600_000, |at| (at - now_ms()).clamp(0, 3_600_000));
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(u64::try_from(sleep_ms).unwrap_or(0))) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// Takes the deliveries due now, leasing them (pushing their next attempt past the request
+/// timeout) so they are not taken twice; returns them and when the next one falls due.
+fn take_due(conn: &mut Connection, lease_ms: i64) -> Result<(Vec<Due>, Option<i64>), StoreError> {
+    let now = now_ms();
+    let tx = conn.transaction()?;
+    let due = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT d.event_id, d.webhook_id, w.url, w.secret_enc, e.body, d.attempts
+             FROM webhook_deliveries d
+             JOIN webhooks w ON w.id = d.webhook_id
+             JOIN webhook_events e ON e.id = d.event_id
+             WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_ms <= ?1 AND w.deleted_at IS NULL
+             ORDER BY d.next_attempt_ms LIMIT 64",
+        )?;
+        stmt.query_map(params![now], |r| {
+            Ok(Due {
+                event_id: r.get(0)?,
+                webhook_id: r.get(1)?,
+                url: r.get(2)?,
+                secret_enc: r.get(3)?,
+                body: r.get(4)?,
+                attempts: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?
+    };
+    for d in &due {
+        tx.execute(
+            "UPDATE webhook_deliveries SET next_attempt_ms = ?3 WHERE event_id = ?1 AND webhook_id = ?2",
+            params![d.event_id, d.webhook_id, now.saturating_add(lease_ms)],
+        )?;
+    }
+    let next: Option<i64> = tx.query_row(
+        "SELECT MIN(next_attempt_ms) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    Ok((due, next))
+}
+
+async fn deliver(
+    client: &reqwest::Client,
+    store: &Arc<Store>,
+    key: &DataKey,
+    config: &WebhookConfig,
+    metrics: &crate::metrics::Metrics,
+    item: Due,
+) {
+    let context = format!("webhook:{}", item.webhook_id);
+    let result = match key.decrypt(&item.secret_enc, &context) {
+        Ok(secret) => {
+            let signature = webhook_signature(&secret, item.body.as_bytes());
+            client
+                .post(&item.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(WEBHOOK_SIGNATURE_HEADER, signature)
+                .header(WEBHOOK_EVENT_ID_HEADER, &item.event_id)
+                .body(item.body.clone())
+                .send()
+                .await
+                .map_err(|e| format!("request failed: {e}"))
+                .and_then(|r| {
+                    if r.status().is_success() {
+                        Ok(())
+                    } else {
+                        Err(format!("receiver answered {}", r.status()))
+                    }
+                })
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let attempts = item.attempts.saturating_add(1);
+    let outcome = match &result {
+        Ok(()) => "delivered",
+        Err(_) if attempts >= config.max_attempts => "failed",
+        Err(_) => "retry",
+    };
+    metrics.webhook_delivery(outcome);
+    let delay = retry_delay_ms(config, attempts);
+    let error = result.err();
+    if let Some(e) = &error {
+        tracing::warn!(event = %item.event_id, webhook = %item.webhook_id, attempts, error = %e, "webhook delivery failed");
+    }
+    let saved = store
+        .call(move |conn| {
+            let now = now_ms();
+            match outcome {
+                "delivered" => conn.execute(
+                    "UPDATE webhook_deliveries SET attempts = ?3, delivered_at = ?4, last_error = NULL WHERE event_id = ?1 AND webhook_id = ?2",
+                    params![item.event_id, item.webhook_id, attempts, now / 1000],
+                )?,
+                "failed" => conn.execute(
+                    "UPDATE webhook_deliveries SET attempts = ?3, failed_at = ?4, last_error = ?5 WHERE event_id = ?1 AND webhook_id = ?2",
+                    params![item.event_id, item.webhook_id, attempts, now / 1000, error],
+                )?,
+                _ => conn.execute(
+                    "UPDATE webhook_deliveries SET attempts = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE event_id = ?1 AND webhook_id = ?2",
+                    params![item.event_id, item.webhook_id, attempts, now.saturating_add(delay), error],
+                )?,
+            };
+            Ok(())
+        })
+        .await;
+    if let Err(e) = saved {
+        tracing::error!(error = %e, "cannot record a webhook delivery");
+    }
+}
+
+/// Delay before attempt `attempts + 1`: the base doubling per attempt, capped, ± 10 %.
+fn retry_delay_ms(config: &WebhookConfig, attempts: u32) -> i64 {
+    let doublings = attempts.saturating_sub(1).min(30);
+    let base = config
+        .retry_base_ms
+        .saturating_mul(1u64 << doublings)
+        .min(config.retry_max_ms);
+    let jitter =
+        licentric_core::random::random_unit_signed(&mut licentric_core::OsRandom).unwrap_or(0.0);
+    let ms = (base as f64 * (1.0 + 0.1 * jitter)).max(1.0);
+    ms as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_local_http_receivers() {
+        let config = crate::config::ServerConfig::default().webhooks;
+        assert!(url_allowed("https://hooks.example.com/licentric", &config));
+        assert!(url_allowed("http://127.0.0.1:9000/hook", &config));
+        assert!(url_allowed("http://localhost/hook", &config));
+        assert!(url_allowed("http://[::1]:8080/", &config));
+        assert!(!url_allowed("http://hooks.example.com/", &config));
+        assert!(!url_allowed("ftp://127.0.0.1/", &config));
+        assert!(!url_allowed("not a url", &config));
+        let strict = WebhookConfig {
+            allow_http_loopback: false,
+            ..config
+        };
+        assert!(!url_allowed("http://127.0.0.1:9000/hook", &strict));
+    }
+
+    #[test]
+    fn retries_back_off_to_the_cap() {
+        let config = WebhookConfig {
+            retry_base_ms: 1000,
+            retry_max_ms: 8000,
+            ..crate::config::ServerConfig::default().webhooks
+        };
+        let d1 = retry_delay_ms(&config, 1);
+        let d4 = retry_delay_ms(&config, 4);
+        let d9 = retry_delay_ms(&config, 9);
+        assert!((900..=1100).contains(&d1), "{d1}");
+        assert!((7200..=8800).contains(&d4), "{d4}");
+        assert!((7200..=8800).contains(&d9), "{d9}");
+    }
+}

@@ -1,0 +1,20 @@
+//! End-to-end tests of licentric-server over real TLS on 127.0.0.1:0, with a real HTTPS
+//! client that trusts only the server's own CA:
+//!
+//! - `client_api`: activation, checkout, deactivation, offline activation, every error code;
+//! - `concurrency`: idempotent replays and seat limits under parallel requests;
+//! - `admin`: the management API, scopes, environment isolation;
+//! - `at_rest`: no raw secret in the database files;
+//! - `webhooks`: signatures verified by the documented recipe, retries, exactly-once by id;
+//! - `abuse`: rate limits, uniform 401s, body limits, metrics;
+//! - `process`: the binary — init, the listening line, TLS versions, SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod abuse;
+mod admin;
+mod at_rest;
+mod client_api;
+mod concurrency;
+mod harness;
+mod process;
+mod webhooks;
