@@ -29,7 +29,8 @@ pub enum StoreError {
 }
 
 /// The schema, one migration per entry; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE products (
     environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
     id TEXT NOT NULL,
@@ -114,7 +115,15 @@ CREATE TABLE webhook_deliveries (
     PRIMARY KEY (event_id, webhook_id)
 );
 CREATE INDEX deliveries_due ON webhook_deliveries (next_attempt_ms) WHERE delivered_at IS NULL AND failed_at IS NULL;
-"];
+",
+    r"
+-- The seat check reads a counter kept in the same transaction as every activation and
+-- deactivation, instead of counting a licence's machines on each request.
+ALTER TABLE licenses ADD COLUMN machines_active INTEGER NOT NULL DEFAULT 0;
+UPDATE licenses SET machines_active =
+    (SELECT COUNT(*) FROM machines m WHERE m.license_id = licenses.id AND m.deactivated_at IS NULL);
+",
+];
 
 /// The database.
 #[derive(Debug)]
@@ -373,14 +382,30 @@ pub fn machine_by_id(conn: &Connection, id: &str) -> Result<Option<MachineRow>, 
         .optional()?)
 }
 
-/// Active machines of a licence.
+/// Active machines of a licence (the counter kept by [`add_active_machines`]).
 ///
 /// # Errors
 /// On SQLite failure.
 pub fn active_machine_count(conn: &Connection, license_id: &str) -> Result<u32, StoreError> {
     Ok(conn.query_row(
-        "SELECT COUNT(*) FROM machines WHERE license_id = ?1 AND deactivated_at IS NULL",
+        "SELECT machines_active FROM licenses WHERE id = ?1",
         params![license_id],
         |r| r.get(0),
     )?)
+}
+
+/// Adjusts a licence's active-machine counter by `delta`, in the caller's transaction.
+///
+/// # Errors
+/// On SQLite failure.
+pub fn add_active_machines(
+    conn: &Connection,
+    license_id: &str,
+    delta: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE licenses SET machines_active = machines_active + ?2 WHERE id = ?1",
+        params![license_id, delta],
+    )?;
+    Ok(())
 }

@@ -313,6 +313,7 @@ fn activate_in(
             now
         ],
     )?;
+    db::add_active_machines(tx, &license.id, 1)?;
     let recorded = webhooks::record(
         tx,
         &license.environment,
@@ -437,10 +438,14 @@ pub fn deactivate_machine(
     by: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
-    tx.execute(
+    let changed = tx.execute(
         "UPDATE machines SET deactivated_at = ?2 WHERE id = ?1 AND deactivated_at IS NULL",
         params![machine.id, now],
     )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    db::add_active_machines(tx, &license.id, -1)?;
     let mut gone = machine.clone();
     gone.deactivated_at = Some(now);
     webhooks::record(

@@ -227,8 +227,8 @@ async fn create_license(
 ) -> Result<Response, ApiFailure> {
     let caller = auth(&state, &headers, &peer, "licenses:write").await?;
     let new: NewLicense = parse_json(&body(raw)?)?;
-    if !(1..=100_000).contains(&new.max_machines) {
-        return Err(invalid("max_machines must be 1 to 100000"));
+    if !(1..=1_000_000).contains(&new.max_machines) {
+        return Err(invalid("max_machines must be 1 to 1000000"));
     }
     check_entitlements(&new.entitlements)?;
     let expires_at = new.expires_at.as_deref().map(parse_time).transpose()?;
@@ -309,8 +309,7 @@ async fn list_licenses(
         .store
         .call(move |conn| {
             let sql = format!(
-                "SELECT {}, (SELECT COUNT(*) FROM machines m WHERE m.license_id = l.id AND m.deactivated_at IS NULL)
-                 FROM licenses l WHERE environment = ?1 AND (?2 IS NULL OR product_id = ?2) ORDER BY created_at, id",
+                "SELECT {}, machines_active FROM licenses WHERE environment = ?1 AND (?2 IS NULL OR product_id = ?2) ORDER BY created_at, id",
                 db::LICENSE_COLUMNS
             );
             let mut stmt = conn.prepare(&sql)?;
@@ -378,9 +377,9 @@ async fn update_license(
     let changes: LicenseChanges = parse_json(&body(raw)?)?;
     if changes
         .max_machines
-        .is_some_and(|n| !(1..=100_000).contains(&n))
+        .is_some_and(|n| !(1..=1_000_000).contains(&n))
     {
-        return Err(invalid("max_machines must be 1 to 100000"));
+        return Err(invalid("max_machines must be 1 to 1000000"));
     }
     if let Some(e) = &changes.entitlements {
         check_entitlements(e)?;
