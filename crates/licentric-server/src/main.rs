@@ -54,14 +54,19 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    // Logs go to stderr (stdout's first line is the listening address), as key=value text,
+    // or one JSON object per line with LICENTRIC_LOG_FORMAT=json. They never hold secrets.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LICENTRIC_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LICENTRIC_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+        .with_env_filter(filter);
+    if std::env::var("LICENTRIC_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     licentric_server::install_crypto_provider();
     match cli.command {
         Command::Init { dir } => run_init(&dir),
