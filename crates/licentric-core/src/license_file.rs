@@ -425,6 +425,30 @@ impl Verifier {
         expect: &Expectations<'_>,
         now: OffsetDateTime,
     ) -> Result<VerifiedLicense, VerifyError> {
+        self.verify_inner(text, expect, Some(now))
+    }
+
+    /// Checks a file this companion verified and stored earlier (its own cache): every check
+    /// of [`verify`](Self::verify) but "issued in the future". The file's `issued_at` is in the
+    /// clock guard's high-water mark, so a clock turned back is reported as `clock_tampered`
+    /// by the guard (with its one-hour tolerance) rather than as a broken file.
+    ///
+    /// # Errors
+    /// The first check that fails.
+    pub fn verify_stored(
+        &self,
+        text: &str,
+        expect: &Expectations<'_>,
+    ) -> Result<VerifiedLicense, VerifyError> {
+        self.verify_inner(text, expect, None)
+    }
+
+    fn verify_inner(
+        &self,
+        text: &str,
+        expect: &Expectations<'_>,
+        now: Option<OffsetDateTime>,
+    ) -> Result<VerifiedLicense, VerifyError> {
         let raw = armor::decode(LABEL, text, MAX_FILE_BYTES)
             .map_err(|e| VerifyError::Armor(e.detail()))?;
 
@@ -497,7 +521,9 @@ impl Verifier {
                 }
             }
             None => {
-                if payload.issued_at > now + FUTURE_TOLERANCE {
+                if let Some(now) = now
+                    && payload.issued_at > now + FUTURE_TOLERANCE
+                {
                     return Err(VerifyError::IssuedInFuture {
                         issued_at: payload.issued_at,
                     });

@@ -257,6 +257,8 @@ fn issued_in_future() {
         ..fx.expect()
     };
     assert_eq!(code_of(&fx, &text, &answer, None), "accepted");
+    // The agent's own cache is re-read without this check: the clock guard covers it.
+    assert!(fx.verifier.verify_stored(&text, &fx.expect()).is_ok());
     // Within the 5-minute tolerance.
     p.issued_at = NOW + Duration::minutes(4);
     assert_eq!(code_of(&fx, &fx.sign(&p), &fx.expect(), None), "accepted");

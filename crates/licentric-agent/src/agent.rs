@@ -1,0 +1,768 @@
+//! [`Agent`]: the runtime behind the CLI's headless agent and the GUI — activation,
+//! deactivation, refresh, import, the status model, and the scheduler that refreshes the
+//! licence file before it runs out.
+//!
+//! The scheduler sleeps on a timer until its next deadline (the next refresh attempt, the next
+//! state change by the passing of time, the next expiry warning), capped at an hour so a
+//! machine that slept through a deadline catches up; it never polls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use licentric_core::clock::Clock;
+use licentric_core::fingerprint::MachineIdSource;
+use licentric_core::random::{random_hex_128, random_unit_signed};
+use licentric_core::refresh::RefreshPolicy;
+use licentric_core::request_file::ActivationRequestFile;
+use licentric_core::state::{Cached, evaluate};
+use licentric_core::{
+    Expectations, Fingerprint, LicenseKey, MachineMetadata, OsRandom, VerifiedLicense, Verifier,
+};
+use licentric_proto::api::{ActivationRequest, ApiErrorCode, CheckoutRequest};
+use licentric_proto::ipc::Status;
+use licentric_proto::{CredentialStoreKind, LicenseState};
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, Notify, watch};
+use zeroize::Zeroizing;
+
+use crate::api::{ApiClient, ApiError};
+use crate::config::CompanionConfig;
+use crate::credentials::{self, CredentialStore, LICENSE_KEY, STATE_KEY};
+use crate::error::AgentError;
+use crate::notify::Notifier;
+use crate::storage::{PersistedState, StateRead, Storage};
+
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// What the agent is built from. Tests replace the clock, the machine id, the credential
+/// store and the notifier; production uses [`AgentOptions::new`]'s defaults.
+pub struct AgentOptions {
+    /// The vendor's configuration.
+    pub config: CompanionConfig,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Where notifications go.
+    pub notifier: Arc<dyn Notifier>,
+    /// The machine id source.
+    pub machine: Box<dyn MachineIdSource>,
+    /// The credential store; `None` opens the OS store (or the file fallback).
+    pub credentials: Option<Box<dyn CredentialStore>>,
+}
+
+impl AgentOptions {
+    /// The production choices for `config`.
+    pub fn new(config: CompanionConfig) -> AgentOptions {
+        let notifier: Arc<dyn Notifier> = if config.notifications.enabled {
+            Arc::new(crate::notify::DesktopNotifier {
+                app_name: config.product_name.clone(),
+            })
+        } else {
+            Arc::new(crate::notify::Silent)
+        };
+        AgentOptions {
+            machine: licentric_core::fingerprint::machine_id_source(config.environment),
+            config,
+            clock: Arc::new(licentric_core::SystemClock),
+            notifier,
+            credentials: None,
+        }
+    }
+}
+
+struct Live {
+    cached: Option<VerifiedLicense>,
+    invalid: Option<&'static str>,
+    state: PersistedState,
+    state_key: Option<Zeroizing<Vec<u8>>>,
+}
+
+struct Inner {
+    config: CompanionConfig,
+    verifier: Verifier,
+    fingerprint: Fingerprint,
+    api: ApiClient,
+    creds: Box<dyn CredentialStore>,
+    storage: Storage,
+    clock: Arc<dyn Clock>,
+    notifier: Arc<dyn Notifier>,
+    policy: RefreshPolicy,
+    live: Mutex<Live>,
+    /// Serialises the operations that change state (activate, deactivate, refresh, import).
+    ops: Mutex<()>,
+    status: watch::Sender<Status>,
+    wake: Notify,
+}
+
+/// A handle on the running agent; cheap to clone.
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("product_id", &self.inner.config.product_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The data folder for `config`.
+pub fn data_dir(config: &CompanionConfig) -> std::path::PathBuf {
+    config.data_dir.clone().unwrap_or_else(|| {
+        directories::ProjectDirs::from("com", "Licentric", "licentric")
+            .map(|d| d.data_local_dir().to_owned())
+            .unwrap_or_else(|| std::env::temp_dir().join("licentric"))
+            .join(&config.product_id)
+    })
+}
+
+impl Agent {
+    /// Starts the agent: reads the machine id, the credential store, the cached licence and
+    /// the sealed state, and starts the scheduler. Call inside a tokio runtime.
+    ///
+    /// # Errors
+    /// When the machine id, the data folder or the TLS configuration is unusable.
+    pub async fn start(options: AgentOptions) -> Result<Agent, AgentError> {
+        let AgentOptions {
+            config,
+            clock,
+            notifier,
+            machine,
+            credentials,
+        } = options;
+        let machine = machine
+            .machine_id()
+            .map_err(|e| AgentError::Internal(format!("cannot identify this machine: {e}")))?;
+        let fingerprint = machine.fingerprint(&config.product_id);
+        let storage =
+            Storage::open(&data_dir(&config)).map_err(|e| AgentError::Storage(e.to_string()))?;
+        let verifier = Verifier::new(config.verifier_keys().map_err(AgentError::Internal)?);
+        let api = ApiClient::new(&config).map_err(AgentError::Internal)?;
+        let creds = match credentials {
+            Some(c) => c,
+            None => {
+                let (product, allow, dir, m) = (
+                    config.product_id.clone(),
+                    config.allow_file_credential_store,
+                    storage.dir().to_owned(),
+                    machine.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    credentials::open(&product, allow, &dir, Some(&m))
+                })
+                .await
+                .map_err(|e| AgentError::Internal(e.to_string()))?
+            }
+        };
+        let status = watch::channel(placeholder_status(&config, creds.kind())).0;
+        let inner = Arc::new(Inner {
+            verifier,
+            fingerprint,
+            api,
+            creds,
+            storage,
+            clock,
+            notifier,
+            policy: RefreshPolicy::default(),
+            live: Mutex::new(Live {
+                cached: None,
+                invalid: None,
+                state: PersistedState::default(),
+                state_key: None,
+            }),
+            ops: Mutex::new(()),
+            status,
+            wake: Notify::new(),
+            config,
+        });
+        let agent = Agent { inner };
+        agent.load().await;
+        let scheduler = agent.clone();
+        tokio::spawn(async move { scheduler.schedule().await });
+        Ok(agent)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> T + Send + 'static,
+    ) -> Result<T, AgentError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| AgentError::Internal(e.to_string()))
+    }
+
+    /// Reads the state key, the sealed state and the cached licence file.
+    async fn load(&self) {
+        let loaded = self
+            .blocking(|inner| {
+                let key = match inner.creds.get(STATE_KEY) {
+                    Ok(Some(key)) => Some(key),
+                    Ok(None) => {
+                        let mut fresh = Zeroizing::new(vec![0u8; 32]);
+                        licentric_core::SecureRandom::fill(&mut OsRandom, &mut fresh).ok().and_then(|()| inner.creds.set(STATE_KEY, &fresh).ok()).map(|()| fresh)
+                    }
+                    Err(e) => {
+                        tracing::warn!(reason = %e, "the state key is not available; the state will not be kept");
+                        None
+                    }
+                };
+                let state = key.as_ref().map(|k| inner.storage.read_state(k));
+                let license = inner.storage.read_license();
+                (key, state, license)
+            })
+            .await;
+        let Ok((key, state, license)) = loaded else {
+            return;
+        };
+        let mut live = self.inner.live.lock().await;
+        live.state_key = key;
+        let mut state_untrusted = false;
+        match state {
+            Some(StateRead::Valid(s)) => live.state = s,
+            Some(StateRead::Invalid) => {
+                tracing::warn!(
+                    "the local state was edited or is corrupt: not trusted; it will be repaired from the server"
+                );
+                state_untrusted = true;
+            }
+            _ => {}
+        }
+        match license {
+            Ok(Some(bytes)) => match String::from_utf8(bytes) {
+                Ok(text) => match self
+                    .inner
+                    .verifier
+                    .verify_stored(&text, &self.expectations(None))
+                {
+                    Ok(file) => {
+                        live.state.guard.observe_issued_at(file.payload().issued_at);
+                        if live.state.machine_id.is_none() {
+                            live.state.machine_id = Some(file.payload().machine_id.clone());
+                        }
+                        live.cached = Some(file);
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            code = e.code(),
+                            "the cached licence file is invalid: not trusted"
+                        );
+                        live.invalid = Some(e.code());
+                    }
+                },
+                Err(_) => live.invalid = Some("armor_invalid"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the cached licence file"),
+        }
+        if state_untrusted || live.invalid.is_some() {
+            // Repair from the server as soon as the scheduler runs.
+            live.state.record.next_attempt_at = Some(self.inner.clock.now());
+        }
+        let now = self.inner.clock.now();
+        live.state.guard.observe(now);
+        self.persist(&live).await;
+        self.publish(&mut live, now);
+    }
+
+    fn expectations<'a>(&'a self, nonce: Option<&'a str>) -> Expectations<'a> {
+        Expectations {
+            product_id: &self.inner.config.product_id,
+            environment: self.inner.config.environment,
+            fingerprint: &self.inner.fingerprint,
+            nonce,
+        }
+    }
+
+    async fn persist(&self, live: &Live) {
+        let Some(key) = live.state_key.clone() else {
+            return;
+        };
+        let state = live.state.clone();
+        let result = self
+            .blocking(move |inner| inner.storage.write_state(&state, &key))
+            .await;
+        if let Ok(Err(e)) | Err(AgentError::Storage(e)) =
+            result.map(|r| r.map_err(|e| e.to_string()))
+        {
+            tracing::warn!(error = %e, "cannot save the local state");
+        }
+    }
+
+    fn compute(&self, live: &Live, now: OffsetDateTime) -> Status {
+        let cached = match (&live.cached, live.invalid) {
+            (Some(file), _) => Cached::Verified(file),
+            (None, Some(code)) => Cached::Invalid(code),
+            (None, None) => Cached::None,
+        };
+        let eval = evaluate(
+            cached,
+            now,
+            &live.state.record,
+            &live.state.guard,
+            &self.inner.policy,
+        );
+        let payload = live.cached.as_ref().map(VerifiedLicense::payload);
+        let fmt = |t: OffsetDateTime| {
+            t.replace_nanosecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        };
+        Status {
+            state: eval.state,
+            entitled: eval.entitled,
+            product_id: self.inner.config.product_id.clone(),
+            environment: self.inner.config.environment,
+            license_id: payload.map(|p| p.license_id.clone()),
+            machine_id: live
+                .state
+                .machine_id
+                .clone()
+                .or_else(|| payload.map(|p| p.machine_id.clone())),
+            license_key_hint: live.state.key_hint.clone(),
+            entitlements: if eval.entitled {
+                payload.map(|p| p.entitlements.clone()).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            max_machines: payload.map(|p| p.max_machines),
+            license_expires_at: payload.and_then(|p| p.license_expires_at).and_then(fmt),
+            issued_at: payload.map(|p| p.issued_at).and_then(fmt),
+            offline_valid_until: eval.offline_valid_until.and_then(fmt),
+            last_refresh_at: live.state.record.last_refresh_at.and_then(fmt),
+            next_refresh_at: if live.cached.is_some() {
+                live.state.record.next_attempt_at.and_then(fmt)
+            } else {
+                None
+            },
+            credential_store: self.inner.creds.kind(),
+            reason: eval.reason,
+        }
+    }
+
+    /// Recomputes the status, publishes it to subscribers if it changed, and notifies the user
+    /// of a new state.
+    fn publish(&self, live: &mut Live, now: OffsetDateTime) -> Status {
+        let status = self.compute(live, now);
+        if live.state.last_state != Some(status.state) {
+            if let Some((summary, body)) = describe(&status, &self.inner.config.product_name) {
+                self.inner.notifier.notify(&summary, &body);
+            }
+            live.state.last_state = Some(status.state);
+        }
+        self.inner.status.send_if_modified(|current| {
+            if *current == status {
+                false
+            } else {
+                *current = status.clone();
+                true
+            }
+        });
+        status
+    }
+
+    /// The status now.
+    pub async fn status(&self) -> Status {
+        let mut live = self.inner.live.lock().await;
+        let now = self.inner.clock.now();
+        live.state.guard.observe(now);
+        self.publish(&mut live, now)
+    }
+
+    /// A receiver of every status change.
+    pub fn subscribe(&self) -> watch::Receiver<Status> {
+        self.inner.status.subscribe()
+    }
+
+    /// The armoured licence file, if any.
+    pub async fn license_file(&self) -> Option<String> {
+        self.inner
+            .live
+            .lock()
+            .await
+            .cached
+            .as_ref()
+            .map(|f| f.armored().to_owned())
+    }
+
+    /// This machine's fingerprint for the product.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.inner.fingerprint
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CompanionConfig {
+        &self.inner.config
+    }
+
+    /// Activates this machine with `key_text`.
+    ///
+    /// # Errors
+    /// [`AgentError`]: a malformed key before any network call, API refusals, TLS and network
+    /// failures, a credential store that cannot hold the key. The cached licence is untouched
+    /// by any failure.
+    pub async fn activate(&self, key_text: &str) -> Result<Status, AgentError> {
+        let _op = self.inner.ops.lock().await;
+        let key = LicenseKey::parse(key_text, &self.inner.config.prefix())
+            .map_err(AgentError::InvalidKey)?;
+        if self.inner.creds.kind() == CredentialStoreKind::Unavailable {
+            // Say so before taking a seat on the server.
+            return Err(AgentError::Credentials(
+                self.inner
+                    .creds
+                    .get(LICENSE_KEY)
+                    .err()
+                    .map_or_else(|| "no credential store".into(), |e| e.0),
+            ));
+        }
+        let meta = tokio::task::spawn_blocking(MachineMetadata::collect)
+            .await
+            .map_err(|e| AgentError::Internal(e.to_string()))?;
+        let nonce =
+            random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let idempotency =
+            random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let body = ActivationRequest {
+            fingerprint: self.inner.fingerprint.as_str().to_owned(),
+            platform: format!("{} {}", meta.platform, meta.os)
+                .trim()
+                .chars()
+                .take(255)
+                .collect(),
+            hostname: meta.hostname.chars().take(255).collect(),
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            nonce: nonce.clone(),
+        };
+        let response = self.inner.api.activate(&key, &body, &idempotency).await?;
+        let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
+        self.blocking(move |inner| inner.creds.set(LICENSE_KEY, &secret))
+            .await?
+            .map_err(|e| AgentError::Credentials(e.0))?;
+        {
+            let mut live = self.inner.live.lock().await;
+            live.state.key_hint = Some(key.hint());
+            live.state.machine_id = Some(response.machine_id.clone());
+        }
+        tracing::info!(key = %key, machine = %response.machine_id, "activated");
+        self.install(&response.license_file, Some(&nonce), true)
+            .await
+    }
+
+    /// Verifies `text` and installs it as the cached licence file.
+    async fn install(
+        &self,
+        text: &str,
+        nonce: Option<&str>,
+        online: bool,
+    ) -> Result<Status, AgentError> {
+        let now = self.inner.clock.now();
+        let file = self
+            .inner
+            .verifier
+            .verify(text, &self.expectations(nonce), now)
+            .map_err(AgentError::LicenseFile)?;
+        let mut live = self.inner.live.lock().await;
+        file.may_replace(live.cached.as_ref())
+            .map_err(AgentError::LicenseFile)?;
+        let owned = text.to_owned();
+        self.blocking(move |inner| inner.storage.write_license(&owned))
+            .await?
+            .map_err(|e| AgentError::Storage(e.to_string()))?;
+        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
+        live.state
+            .record
+            .installed(&file, now, online, &self.inner.policy, jitter);
+        if online {
+            live.state
+                .guard
+                .online_refresh_succeeded(now, file.payload().issued_at);
+        } else {
+            live.state.guard.observe_issued_at(file.payload().issued_at);
+        }
+        live.state.machine_id = Some(file.payload().machine_id.clone());
+        live.cached = Some(file);
+        live.invalid = None;
+        self.persist(&live).await;
+        let status = self.publish(&mut live, now);
+        drop(live);
+        self.inner.wake.notify_one();
+        Ok(status)
+    }
+
+    /// Renews the licence file from the server now.
+    ///
+    /// # Errors
+    /// [`AgentError::NotActivated`], or the API failure (recorded; the cached file is kept).
+    pub async fn refresh(&self) -> Result<Status, AgentError> {
+        let _op = self.inner.ops.lock().await;
+        self.refresh_locked().await
+    }
+
+    async fn refresh_locked(&self) -> Result<Status, AgentError> {
+        let machine_id = self
+            .inner
+            .live
+            .lock()
+            .await
+            .state
+            .machine_id
+            .clone()
+            .ok_or(AgentError::NotActivated)?;
+        let secret = self
+            .blocking(|inner| inner.creds.get(LICENSE_KEY))
+            .await?
+            .map_err(|e| AgentError::Credentials(e.0))?;
+        let Some(secret) = secret else {
+            return Err(AgentError::NotActivated);
+        };
+        let text = std::str::from_utf8(&secret)
+            .map_err(|_| AgentError::Credentials("the stored licence key is corrupt".into()))?;
+        let key =
+            LicenseKey::parse(text, &self.inner.config.prefix()).map_err(AgentError::InvalidKey)?;
+        let nonce =
+            random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let body = CheckoutRequest {
+            fingerprint: self.inner.fingerprint.as_str().to_owned(),
+            ttl_seconds: self.inner.config.refresh.ttl_seconds,
+            nonce: nonce.clone(),
+        };
+        match self.inner.api.checkout(&key, &machine_id, &body).await {
+            Ok(response) => {
+                self.install(&response.license_file, Some(&nonce), true)
+                    .await
+            }
+            // A signed refusal (suspended, revoked, expired) replaces the cached file at once.
+            Err(ApiError::Rejected {
+                license_file: Some(file),
+                ..
+            }) => self.install(&file, Some(&nonce), true).await,
+            Err(e) => {
+                let now = self.inner.clock.now();
+                let mut live = self.inner.live.lock().await;
+                let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
+                live.state
+                    .record
+                    .failed(e.code(), now, &self.inner.policy, jitter);
+                self.persist(&live).await;
+                self.publish(&mut live, now);
+                Err(AgentError::Api(e))
+            }
+        }
+    }
+
+    /// Deactivates this machine, freeing its seat, and forgets the licence.
+    ///
+    /// # Errors
+    /// [`AgentError::NotActivated`], or an API failure — then nothing is forgotten.
+    pub async fn deactivate(&self) -> Result<Status, AgentError> {
+        let _op = self.inner.ops.lock().await;
+        let machine_id = self
+            .inner
+            .live
+            .lock()
+            .await
+            .state
+            .machine_id
+            .clone()
+            .ok_or(AgentError::NotActivated)?;
+        let secret = self
+            .blocking(|inner| inner.creds.get(LICENSE_KEY))
+            .await?
+            .map_err(|e| AgentError::Credentials(e.0))?;
+        if let Some(secret) = secret {
+            let text = String::from_utf8_lossy(&secret).into_owned();
+            let key = LicenseKey::parse(&text, &self.inner.config.prefix())
+                .map_err(AgentError::InvalidKey)?;
+            match self.inner.api.deactivate(&key, &machine_id).await {
+                Ok(())
+                | Err(ApiError::Rejected {
+                    code: ApiErrorCode::MachineNotFound,
+                    ..
+                }) => {}
+                Err(e) => return Err(AgentError::Api(e)),
+            }
+        }
+        self.blocking(|inner| {
+            inner
+                .storage
+                .clear()
+                .map_err(|e| AgentError::Storage(e.to_string()))?;
+            inner
+                .creds
+                .delete(LICENSE_KEY)
+                .map_err(|e| AgentError::Credentials(e.0))
+        })
+        .await??;
+        let now = self.inner.clock.now();
+        let mut live = self.inner.live.lock().await;
+        let guard = live.state.guard.clone();
+        live.state = PersistedState {
+            guard,
+            ..PersistedState::default()
+        };
+        live.cached = None;
+        live.invalid = None;
+        self.persist(&live).await;
+        tracing::info!("deactivated");
+        Ok(self.publish(&mut live, now))
+    }
+
+    /// Installs a licence file obtained elsewhere (offline activation).
+    ///
+    /// # Errors
+    /// [`AgentError::LicenseFile`] when it does not verify for this machine, or is older than
+    /// the cached one.
+    pub async fn import(&self, text: &str) -> Result<Status, AgentError> {
+        let _op = self.inner.ops.lock().await;
+        self.install(text, None, false).await
+    }
+
+    /// An activation request file for this machine, to activate it from another device.
+    ///
+    /// # Errors
+    /// When randomness or encoding fails.
+    pub fn request_file(&self) -> Result<String, AgentError> {
+        let meta = MachineMetadata::collect();
+        let request = ActivationRequestFile {
+            v: 1,
+            product_id: self.inner.config.product_id.clone(),
+            environment: self.inner.config.environment,
+            fingerprint: self.inner.fingerprint.as_str().to_owned(),
+            platform: meta.platform,
+            hostname: meta.hostname.chars().take(255).collect(),
+            nonce: random_hex_128(&mut OsRandom)
+                .map_err(|e| AgentError::Internal(e.to_string()))?,
+            created_at: self.inner.clock.now(),
+        };
+        request
+            .to_armored()
+            .map_err(|e| AgentError::Internal(e.to_string()))
+    }
+
+    /// The scheduler: refreshes when due, publishes time-driven state changes, gives expiry
+    /// warnings. Sleeps on a timer in between.
+    async fn schedule(self) {
+        loop {
+            let now = self.inner.clock.now();
+            let (due, next) = {
+                let mut guard = self.inner.live.lock().await;
+                let live = &mut *guard;
+                live.state.guard.observe(now);
+                let status = self.publish(live, now);
+                let activated = live.state.machine_id.is_some();
+                let attempt = live.state.record.next_attempt_at.filter(|_| activated);
+                let mut next = [attempt].into_iter().flatten().collect::<Vec<_>>();
+                if let Some(file) = &live.cached {
+                    let expires = file.payload().expires_at;
+                    if status.entitled
+                        && let Some(w) =
+                            self.inner
+                                .policy
+                                .take_warning(expires, now, &mut live.state.warnings)
+                    {
+                        let hours = w.left.whole_hours();
+                        let left = if hours >= 1 {
+                            format!("{hours} hours")
+                        } else {
+                            format!("{} minutes", w.left.whole_minutes().max(1))
+                        };
+                        self.inner.notifier.notify(
+                            &format!(
+                                "{}: {left} of offline use left",
+                                self.inner.config.product_name
+                            ),
+                            "Connect to the internet so the licence can be renewed.",
+                        );
+                    }
+                    next.extend(self.inner.policy.next_warning_at(expires, now));
+                    let cached = Cached::Verified(file);
+                    next.extend(
+                        evaluate(
+                            cached,
+                            now,
+                            &live.state.record,
+                            &live.state.guard,
+                            &self.inner.policy,
+                        )
+                        .next_change_at,
+                    );
+                }
+                self.persist(live).await;
+                (attempt.is_some_and(|a| a <= now), next.into_iter().min())
+            };
+            if due {
+                let _op = self.inner.ops.lock().await;
+                if let Err(e) = self.refresh_locked().await {
+                    tracing::info!(
+                        code = e.code().as_str(),
+                        "scheduled refresh failed; will retry"
+                    );
+                }
+                continue;
+            }
+            let sleep = next.map_or(MAX_SLEEP, |at| {
+                let secs = (at - self.inner.clock.now()).as_seconds_f64().max(0.0);
+                Duration::from_secs_f64(secs).min(MAX_SLEEP)
+            });
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.inner.wake.notified() => {}
+            }
+        }
+    }
+}
+
+fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> Status {
+    Status {
+        state: LicenseState::Unlicensed,
+        entitled: false,
+        product_id: config.product_id.clone(),
+        environment: config.environment,
+        license_id: None,
+        machine_id: None,
+        license_key_hint: None,
+        entitlements: Vec::new(),
+        max_machines: None,
+        license_expires_at: None,
+        issued_at: None,
+        offline_valid_until: None,
+        last_refresh_at: None,
+        next_refresh_at: None,
+        credential_store: store,
+        reason: None,
+    }
+}
+
+/// The notification for entering `status.state`, if the user must know.
+fn describe(status: &Status, product: &str) -> Option<(String, String)> {
+    let until = status
+        .offline_valid_until
+        .as_deref()
+        .unwrap_or("the end of the offline period");
+    let (summary, body) = match status.state {
+        LicenseState::Active => (format!("{product} is activated"), "The licence is active on this machine.".to_owned()),
+        LicenseState::Grace => (
+            format!("{product}: working offline"),
+            format!("The licence could not be renewed; it stays valid offline until {until}."),
+        ),
+        LicenseState::OfflineExpired => (
+            format!("{product}: offline period over"),
+            "Connect to the internet so the licence can be renewed.".to_owned(),
+        ),
+        LicenseState::Suspended => (format!("{product}: licence suspended"), "Contact your vendor.".to_owned()),
+        LicenseState::Revoked => (format!("{product}: licence revoked"), "Contact your vendor.".to_owned()),
+        LicenseState::LicenseExpired => (format!("{product}: licence expired"), "Renew it with your vendor.".to_owned()),
+        LicenseState::ClockTampered => (
+            format!("{product}: check the system clock"),
+            "The clock is behind the last time seen. Set it right and connect once to the internet.".to_owned(),
+        ),
+        LicenseState::Invalid => (
+            format!("{product}: licence file damaged"),
+            "It will be repaired from the server when this machine is online.".to_owned(),
+        ),
+        LicenseState::Unlicensed => return None,
+    };
+    Some((summary, body))
+}

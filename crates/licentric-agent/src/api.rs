@@ -1,0 +1,279 @@
+//! The Licentric API client: HTTPS only, idempotent activation retried with back-off and
+//! jitter on network errors, 5xx and 429 (honouring `Retry-After`), never on other 4xx.
+
+use std::time::Duration;
+
+use licentric_core::LicenseKey;
+use licentric_proto::api::{
+    ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
+    ErrorBody, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME,
+};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::CompanionConfig;
+
+/// Why an API call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The server could not be reached.
+    #[error("cannot reach the licensing server: {0}")]
+    Network(String),
+    /// The TLS connection was refused: certificate, pin or protocol.
+    #[error("the secure connection to the licensing server was refused: {0}")]
+    Tls(String),
+    /// The server answered with an error it means (4xx).
+    #[error("{message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The stable code.
+        code: ApiErrorCode,
+        /// The server's message.
+        message: String,
+        /// With `machine_limit_reached`.
+        max_machines: Option<u32>,
+        /// With `license_suspended`, `license_revoked`, `license_expired`: a signed file.
+        license_file: Option<String>,
+    },
+    /// The server failed (5xx) or kept asking to slow down (429).
+    #[error("the licensing server is unavailable (HTTP {0}); try again later")]
+    Unavailable(u16),
+    /// The answer was not what the API promises.
+    #[error("the licensing server's answer was not understood: {0}")]
+    InvalidResponse(String),
+}
+
+impl ApiError {
+    /// The stable code for status reasons and IPC errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Network(_) => "network_unavailable",
+            ApiError::Tls(_) => "tls_error",
+            ApiError::Rejected { code, .. } => code.as_str(),
+            ApiError::Unavailable(_) => "server_unavailable",
+            ApiError::InvalidResponse(_) => "invalid_response",
+        }
+    }
+}
+
+/// The client.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    attempts: u32,
+    retry_base: Duration,
+}
+
+impl ApiClient {
+    /// A client for `config`.
+    ///
+    /// # Errors
+    /// When the TLS configuration or proxy is invalid.
+    pub fn new(config: &CompanionConfig) -> Result<ApiClient, String> {
+        let tls = crate::tls::client_config(config)?;
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .https_only(true)
+            .timeout(Duration::from_secs(config.refresh.timeout_seconds))
+            .connect_timeout(Duration::from_secs(config.refresh.timeout_seconds.min(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("licentric-companion/", env!("CARGO_PKG_VERSION")));
+        if let Some(proxy) = &config.proxy {
+            builder =
+                builder.proxy(reqwest::Proxy::https(proxy).map_err(|e| format!("proxy: {e}"))?);
+        }
+        let http = builder.build().map_err(|e| e.to_string())?;
+        Ok(ApiClient {
+            http,
+            base: config.api_base_url.trim_end_matches('/').to_owned(),
+            attempts: config.refresh.attempts,
+            retry_base: Duration::from_millis(config.refresh.retry_base_ms),
+        })
+    }
+
+    /// `POST /v1/activations` with one `Idempotency-Key` for all of this attempt's retries.
+    ///
+    /// # Errors
+    /// [`ApiError`].
+    pub async fn activate(
+        &self,
+        key: &LicenseKey,
+        body: &ActivationRequest,
+        idempotency_key: &str,
+    ) -> Result<ActivationResponse, ApiError> {
+        self.call(
+            Method::POST,
+            "/v1/activations",
+            key,
+            Some(body),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    /// `POST /v1/machines/{id}/checkout`.
+    ///
+    /// # Errors
+    /// [`ApiError`].
+    pub async fn checkout(
+        &self,
+        key: &LicenseKey,
+        machine_id: &str,
+        body: &CheckoutRequest,
+    ) -> Result<CheckoutResponse, ApiError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/machines/{}/checkout", encode(machine_id)),
+            key,
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /v1/machines/{id}`.
+    ///
+    /// # Errors
+    /// [`ApiError`].
+    pub async fn deactivate(&self, key: &LicenseKey, machine_id: &str) -> Result<(), ApiError> {
+        let _: serde_json::Value = self
+            .call::<(), _>(
+                Method::DELETE,
+                &format!("/v1/machines/{}", encode(machine_id)),
+                key,
+                None,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        key: &LicenseKey,
+        body: Option<&B>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.http.request(method.clone(), &url).header(
+                reqwest::header::AUTHORIZATION,
+                format!("{LICENSE_AUTH_SCHEME} {}", key.expose_secret()),
+            );
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            if let Some(k) = idempotency_key {
+                request = request.header(IDEMPOTENCY_KEY_HEADER, k);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => read(response).await,
+                Err(e) => Err((classify(&e), None)),
+            };
+            match outcome {
+                Ok(value) => return Ok(value),
+                Err((error, retry_after)) => {
+                    let retryable =
+                        matches!(error, ApiError::Network(_) | ApiError::Unavailable(_));
+                    if !retryable || attempt >= self.attempts {
+                        return Err(error);
+                    }
+                    let backoff = self.retry_base.saturating_mul(1 << (attempt - 1).min(10));
+                    let jitter =
+                        licentric_core::random::random_unit_signed(&mut licentric_core::OsRandom)
+                            .unwrap_or(0.0);
+                    let delay = retry_after
+                        .unwrap_or_else(|| backoff.mul_f64(1.0 + 0.2 * jitter))
+                        .min(Duration::from_secs(60));
+                    tracing::debug!(attempt, code = error.code(), ?delay, "retrying an API call");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+}
+
+fn encode(segment: &str) -> String {
+    segment
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        .collect()
+}
+
+async fn read<T: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, (ApiError, Option<Duration>)> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = response.bytes().await.map_err(|e| (classify(&e), None))?;
+    if status.is_success() {
+        let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() {
+            &b"null"[..]
+        } else {
+            &bytes[..]
+        };
+        return serde_json::from_slice(bytes)
+            .map_err(|e| (ApiError::InvalidResponse(e.to_string()), None));
+    }
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return Err((ApiError::Unavailable(status.as_u16()), retry_after));
+    }
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(body) => Err((
+            ApiError::Rejected {
+                status: status.as_u16(),
+                code: body.error.code,
+                message: body.error.message,
+                max_machines: body.error.max_machines,
+                license_file: body.error.license_file,
+            },
+            None,
+        )),
+        Err(_) => Err((
+            ApiError::InvalidResponse(format!("HTTP {status} without an error body")),
+            None,
+        )),
+    }
+}
+
+/// Tells TLS failures (certificate, pin, version) from other network failures.
+fn classify(error: &reqwest::Error) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return ApiError::Tls(tls.to_string());
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return ApiError::Tls(tls.to_string());
+        }
+        source = e.source();
+    }
+    if error.is_timeout() {
+        return ApiError::Network("the request timed out".into());
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    ApiError::Network(text)
+}

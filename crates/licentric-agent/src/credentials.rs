@@ -1,0 +1,297 @@
+//! The credential store: the licence key and the state key live in the OS store (Secret
+//! Service, Keychain, Credential Manager) through `keyring`, behind [`CredentialStore`].
+//!
+//! With no OS store reachable, the companion never writes plaintext: where the vendor's
+//! configuration allows it, it uses [`FileStore`] — a 0600 file, AES-256-GCM with a key bound
+//! to this machine — and says so in `status`; otherwise it reports what to install or unlock.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use licentric_core::{MachineId, OsRandom, SecureRandom};
+use licentric_proto::CredentialStoreKind;
+use zeroize::Zeroizing;
+
+/// The entry holding the licence key.
+pub const LICENSE_KEY: &str = "license-key";
+/// The entry holding the 32-byte key that seals the local state.
+pub const STATE_KEY: &str = "state-key";
+
+/// A credential store failure, with what to do about it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialError(pub String);
+
+/// Where secrets are kept.
+pub trait CredentialStore: Send + Sync {
+    /// Which kind of store this is.
+    fn kind(&self) -> CredentialStoreKind;
+    /// Reads a secret; `None` if there is none.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CredentialError>;
+    /// Writes a secret.
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn set(&self, name: &str, secret: &[u8]) -> Result<(), CredentialError>;
+    /// Deletes a secret (nothing if there is none).
+    ///
+    /// # Errors
+    /// When the store fails.
+    fn delete(&self, name: &str) -> Result<(), CredentialError>;
+}
+
+/// The OS store through `keyring`: service `com.licentric.companion.<product_id>`.
+#[derive(Debug)]
+pub struct KeyringStore {
+    service: String,
+}
+
+impl KeyringStore {
+    /// The store for `product_id`, if the OS store answers.
+    ///
+    /// # Errors
+    /// With a message saying what to install or unlock.
+    pub fn open(product_id: &str) -> Result<KeyringStore, CredentialError> {
+        let store = KeyringStore {
+            service: format!("com.licentric.companion.{product_id}"),
+        };
+        store.get(STATE_KEY)?;
+        Ok(store)
+    }
+
+    fn entry(&self, name: &str) -> Result<keyring::Entry, CredentialError> {
+        keyring::Entry::new(&self.service, name).map_err(explain)
+    }
+}
+
+fn explain(e: keyring::Error) -> CredentialError {
+    let hint = if cfg!(target_os = "linux") {
+        "install and unlock a Secret Service provider (gnome-keyring or KeePassXC) in your desktop session"
+    } else if cfg!(target_os = "macos") {
+        "unlock your login keychain"
+    } else {
+        "check that Windows Credential Manager is available for your account"
+    };
+    CredentialError(format!(
+        "the OS credential store is not available ({e}); {hint}"
+    ))
+}
+
+impl CredentialStore for KeyringStore {
+    fn kind(&self) -> CredentialStoreKind {
+        CredentialStoreKind::Os
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CredentialError> {
+        match self.entry(name)?.get_secret() {
+            Ok(secret) => Ok(Some(Zeroizing::new(secret))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(explain(e)),
+        }
+    }
+
+    fn set(&self, name: &str, secret: &[u8]) -> Result<(), CredentialError> {
+        self.entry(name)?.set_secret(secret).map_err(explain)
+    }
+
+    fn delete(&self, name: &str) -> Result<(), CredentialError> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(explain(e)),
+        }
+    }
+}
+
+/// The encrypted-file fallback: `credentials.sealed` (0600), each secret AES-256-GCM-sealed
+/// with a key derived from this machine's id, so the file is useless on another machine.
+pub struct FileStore {
+    path: PathBuf,
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileStore {
+    /// The store in `dir`, sealed with a key bound to `machine` and `product_id`.
+    pub fn new(dir: &std::path::Path, machine: &MachineId, product_id: &str) -> FileStore {
+        let key = machine.fingerprint(&format!("credential-file:{product_id}"));
+        let bytes = Zeroizing::new(
+            licentric_core::hex::decode_array::<32>(key.as_str()).unwrap_or([0; 32]),
+        );
+        FileStore {
+            path: dir.join("credentials.sealed"),
+            cipher: Aes256Gcm::new(&(*bytes).into()),
+        }
+    }
+
+    fn read_all(&self) -> Result<BTreeMap<String, String>, CredentialError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|_| CredentialError(format!("{} is corrupt", self.path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(CredentialError(format!(
+                "cannot read {}: {e}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    fn write_all(&self, map: &BTreeMap<String, String>) -> Result<(), CredentialError> {
+        let bytes = serde_json::to_vec(map).map_err(|e| CredentialError(e.to_string()))?;
+        crate::storage::write_atomic(&self.path, &bytes)
+            .map_err(|e| CredentialError(format!("cannot write {}: {e}", self.path.display())))
+    }
+}
+
+impl CredentialStore for FileStore {
+    fn kind(&self) -> CredentialStoreKind {
+        CredentialStoreKind::File
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CredentialError> {
+        let Some(sealed) = self.read_all()?.remove(name) else {
+            return Ok(None);
+        };
+        let raw = STANDARD
+            .decode(sealed)
+            .map_err(|_| CredentialError("a sealed credential is corrupt".into()))?;
+        if raw.len() < 12 {
+            return Err(CredentialError("a sealed credential is corrupt".into()));
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| CredentialError("corrupt".into()))?;
+        self.cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: name.as_bytes(),
+                },
+            )
+            .map(|p| Some(Zeroizing::new(p)))
+            .map_err(|_| {
+                CredentialError("a sealed credential does not open on this machine".into())
+            })
+    }
+
+    fn set(&self, name: &str, secret: &[u8]) -> Result<(), CredentialError> {
+        let mut nonce = [0u8; 12];
+        OsRandom
+            .fill(&mut nonce)
+            .map_err(|e| CredentialError(e.to_string()))?;
+        let ct = self
+            .cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: secret,
+                    aad: name.as_bytes(),
+                },
+            )
+            .map_err(|_| CredentialError("encryption failed".into()))?;
+        let mut raw = nonce.to_vec();
+        raw.extend_from_slice(&ct);
+        let mut map = self.read_all()?;
+        map.insert(name.to_owned(), STANDARD.encode(raw));
+        self.write_all(&map)
+    }
+
+    fn delete(&self, name: &str) -> Result<(), CredentialError> {
+        let mut map = self.read_all()?;
+        if map.remove(name).is_some() {
+            self.write_all(&map)?;
+        }
+        Ok(())
+    }
+}
+
+/// No store at all: every operation fails with the reason.
+#[derive(Debug)]
+pub struct Unavailable(pub CredentialError);
+
+impl CredentialStore for Unavailable {
+    fn kind(&self) -> CredentialStoreKind {
+        CredentialStoreKind::Unavailable
+    }
+    fn get(&self, _: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CredentialError> {
+        Err(self.0.clone())
+    }
+    fn set(&self, _: &str, _: &[u8]) -> Result<(), CredentialError> {
+        Err(self.0.clone())
+    }
+    fn delete(&self, _: &str) -> Result<(), CredentialError> {
+        Err(self.0.clone())
+    }
+}
+
+/// The OS store if it answers; else the file store where `allow_file`; else [`Unavailable`].
+pub fn open(
+    product_id: &str,
+    allow_file: bool,
+    data_dir: &std::path::Path,
+    machine: Option<&MachineId>,
+) -> Box<dyn CredentialStore> {
+    match KeyringStore::open(product_id) {
+        Ok(store) => Box::new(store),
+        Err(e) if allow_file => match machine {
+            Some(machine) => {
+                tracing::warn!(reason = %e, "no OS credential store: using the encrypted file store, as the configuration allows");
+                Box::new(FileStore::new(data_dir, machine, product_id))
+            }
+            None => Box::new(Unavailable(e)),
+        },
+        Err(e) => {
+            tracing::warn!(reason = %e, "no OS credential store, and the configuration does not allow the file store");
+            Box::new(Unavailable(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_store_round_trips_and_is_bound_to_the_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = MachineId::new("0123456789abcdef0123456789abcdef", "t").unwrap();
+        let store = FileStore::new(dir.path(), &here, "acme-cad");
+        assert_eq!(store.get(LICENSE_KEY).unwrap(), None);
+        store.set(LICENSE_KEY, b"ACME-7QX2-M4KD-9PZT-H3WC").unwrap();
+        assert_eq!(
+            store.get(LICENSE_KEY).unwrap().unwrap().as_slice(),
+            b"ACME-7QX2-M4KD-9PZT-H3WC"
+        );
+        let on_disk = std::fs::read(dir.path().join("credentials.sealed")).unwrap();
+        assert!(
+            !on_disk.windows(4).any(|w| w == b"7QX2"),
+            "the file holds no plaintext"
+        );
+        let elsewhere = FileStore::new(
+            dir.path(),
+            &MachineId::new("ffffffffffffffffffffffffffffffff", "t").unwrap(),
+            "acme-cad",
+        );
+        assert!(
+            elsewhere.get(LICENSE_KEY).is_err(),
+            "another machine cannot open it"
+        );
+        store.delete(LICENSE_KEY).unwrap();
+        assert_eq!(store.get(LICENSE_KEY).unwrap(), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! The agent's errors, each with a stable [`ErrorCode`] for IPC clients and the GUI.
+
+use licentric_proto::ErrorCode;
+
+use crate::api::ApiError;
+
+/// Why an agent operation failed. Nothing is lost when one does: a valid cached licence is
+/// never destroyed by a failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The key is malformed.
+    #[error("{0}")]
+    InvalidKey(licentric_core::KeyError),
+    /// The operation needs an activated machine.
+    #[error("this machine is not activated")]
+    NotActivated,
+    /// The API call failed.
+    #[error("{0}")]
+    Api(ApiError),
+    /// A licence file failed verification.
+    #[error("{0}")]
+    LicenseFile(licentric_core::VerifyError),
+    /// The credential store is unavailable.
+    #[error("{0}")]
+    Credentials(String),
+    /// The data folder could not be written.
+    #[error("cannot save the licence: {0}")]
+    Storage(String),
+    /// Something else failed inside the agent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AgentError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AgentError::InvalidKey(_) => ErrorCode::InvalidLicenseKey,
+            AgentError::NotActivated => ErrorCode::NotActivated,
+            AgentError::Api(ApiError::Network(_)) => ErrorCode::NetworkUnavailable,
+            AgentError::Api(ApiError::Tls(_)) => ErrorCode::TlsError,
+            AgentError::Api(ApiError::Rejected { .. }) => ErrorCode::ServerRejected,
+            AgentError::Api(_) => ErrorCode::ServerUnavailable,
+            AgentError::LicenseFile(_) => ErrorCode::LicenseFileInvalid,
+            AgentError::Credentials(_) => ErrorCode::CredentialStoreUnavailable,
+            AgentError::Storage(_) => ErrorCode::StorageError,
+            AgentError::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// The finer code: the API's, the verification's or the key format's.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            AgentError::InvalidKey(e) => Some(e.code()),
+            AgentError::Api(ApiError::Rejected { code, .. }) => Some(code.as_str()),
+            AgentError::LicenseFile(e) => Some(e.code()),
+            _ => None,
+        }
+    }
+
+    /// As an IPC error.
+    pub fn to_rpc(&self) -> licentric_proto::jsonrpc::RpcError {
+        let error = licentric_proto::jsonrpc::RpcError::new(self.code(), self.user_message());
+        match self.reason() {
+            Some(reason) => error.with_reason(reason),
+            None => error,
+        }
+    }
+
+    /// A sentence for the user, in plain words.
+    pub fn user_message(&self) -> String {
+        use licentric_proto::api::ApiErrorCode as C;
+        match self {
+            AgentError::Api(ApiError::Rejected { code: C::InvalidLicenseKey, .. }) => {
+                "This licence key was not recognised. Check it against your purchase e-mail.".into()
+            }
+            AgentError::Api(ApiError::Rejected { code: C::MachineLimitReached, max_machines, .. }) => format!(
+                "This licence is already in use on {} machine(s). Deactivate it on one of them (or ask your vendor) to free a seat.",
+                max_machines.map_or_else(|| "its maximum of".to_owned(), |n| n.to_string())
+            ),
+            AgentError::Api(ApiError::Rejected { code: C::LicenseSuspended, .. }) => "This licence is suspended. Contact your vendor.".into(),
+            AgentError::Api(ApiError::Rejected { code: C::LicenseRevoked, .. }) => "This licence has been revoked. Contact your vendor.".into(),
+            AgentError::Api(ApiError::Rejected { code: C::LicenseExpired, .. }) => "This licence has expired. Renew it with your vendor.".into(),
+            AgentError::Api(ApiError::Rejected { code: C::RateLimited, .. }) => "Too many attempts. Wait a minute and try again.".into(),
+            AgentError::Api(ApiError::Network(_)) => {
+                "The licensing server cannot be reached. Check your internet connection and try again.".into()
+            }
+            AgentError::Api(ApiError::Tls(detail)) => format!(
+                "The licensing server's identity could not be verified, so nothing was sent ({detail}). A network device may be intercepting secure connections."
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<ApiError> for AgentError {
+    fn from(e: ApiError) -> Self {
+        AgentError::Api(e)
+    }
+}

@@ -1,0 +1,346 @@
+//! The local IPC server (DESIGN §5): JSON-RPC 2.0, one message per line, at most 64 KiB a
+//! line, on a per-user Unix socket (folder 0700, socket 0600). Only peers running as the
+//! agent's own user are served; connections are bounded in number and idle time, and a bad
+//! client never slows the others (each connection has its own task).
+//!
+//! A stale socket left by a dead agent is replaced; a live agent's socket is never taken.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use licentric_proto::ErrorCode;
+use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
+use licentric_proto::ipc::{
+    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, SubscribeResult,
+    VersionResult, method,
+};
+use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::agent::Agent;
+
+/// The variable that overrides the socket path.
+pub const SOCKET_ENV: &str = "LICENTRIC_SOCKET";
+
+/// Why the IPC server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IpcError {
+    /// Another agent is serving this socket.
+    #[error("another licentric agent is already running for this product (socket {0})")]
+    AlreadyRunning(PathBuf),
+    /// The socket could not be set up.
+    #[error("cannot set up the socket {path}: {message}")]
+    Setup {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The socket path: `LICENTRIC_SOCKET`, the configured one, else
+/// `$XDG_RUNTIME_DIR/licentric/<product_id>.sock`, else a per-user folder in the temp dir.
+pub fn socket_path(configured: Option<&Path>, product_id: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(SOCKET_ENV) {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = configured {
+        return p.to_owned();
+    }
+    let base = match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) => PathBuf::from(dir).join("licentric"),
+        None => std::env::temp_dir().join(format!("licentric-{}", user_id())),
+    };
+    base.join(format!("{product_id}.sock"))
+}
+
+#[cfg(unix)]
+fn user_id() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+#[cfg(not(unix))]
+fn user_id() -> u32 {
+    0
+}
+
+/// The server's limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Idle time before a non-subscribed connection is closed.
+    pub idle_timeout: Duration,
+    /// Whether management methods are served.
+    pub management: bool,
+}
+
+#[cfg(unix)]
+pub use unix::{bind, serve};
+
+#[cfg(unix)]
+mod unix {
+    use super::*;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    use tokio::net::{UnixListener, UnixStream};
+
+    /// Binds the socket: creates its folder 0700 (refusing one another user owns), replaces a
+    /// stale socket, refuses to take a live agent's, and makes the socket 0600.
+    ///
+    /// # Errors
+    /// [`IpcError::AlreadyRunning`] or [`IpcError::Setup`].
+    pub async fn bind(path: &Path) -> Result<UnixListener, IpcError> {
+        let setup = |message: String| IpcError::Setup {
+            path: path.to_owned(),
+            message,
+        };
+        let dir = path
+            .parent()
+            .ok_or_else(|| setup("no parent folder".into()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| setup(e.to_string()))?;
+        let meta = std::fs::metadata(dir).map_err(|e| setup(e.to_string()))?;
+        if meta.uid() != user_id() {
+            return Err(setup(format!("{} belongs to another user", dir.display())));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| setup(e.to_string()))?;
+        }
+        if path.exists() {
+            if UnixStream::connect(path).await.is_ok() {
+                return Err(IpcError::AlreadyRunning(path.to_owned()));
+            }
+            // Nobody answers: a dead agent's socket.
+            std::fs::remove_file(path)
+                .map_err(|e| setup(format!("cannot replace a stale socket: {e}")))?;
+        }
+        let listener = UnixListener::bind(path).map_err(|e| setup(e.to_string()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| setup(e.to_string()))?;
+        Ok(listener)
+    }
+
+    /// Serves `agent` on `listener` until `shutdown` resolves; removes the socket after.
+    pub async fn serve(
+        agent: Agent,
+        listener: UnixListener,
+        limits: Limits,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let limits = Arc::new(limits);
+        let own_uid = user_id();
+        let path = listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(Path::to_owned));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    match stream.peer_cred() {
+                        Ok(cred) if cred.uid() == own_uid => {}
+                        _ => {
+                            tracing::warn!("refused a connection from another user");
+                            continue; // dropped without an answer
+                        }
+                    }
+                    let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                        tracing::warn!("too many IPC connections; refusing one");
+                        continue;
+                    };
+                    let (agent, limits) = (agent.clone(), Arc::clone(&limits));
+                    tokio::spawn(async move {
+                        connection(agent, stream, &limits).await;
+                        drop(permit);
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        if let Some(path) = path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// One connection: reads lines, answers each, forwards `status_changed` once subscribed.
+async fn connection<S>(agent: Agent, stream: S, limits: &Limits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (out, mut outgoing) = mpsc::channel::<Vec<u8>>(64);
+    let writer_task = tokio::spawn(async move {
+        while let Some(line) = outgoing.recv().await {
+            if writer.write_all(&line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut decoder = LineDecoder::new();
+    let mut buf = vec![0u8; 8192];
+    let mut subscribed = false;
+    loop {
+        let read = if subscribed {
+            reader.read(&mut buf).await
+        } else {
+            match tokio::time::timeout(limits.idle_timeout, reader.read(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => break, // idle
+            }
+        };
+        let n = match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        decoder.push(&buf[..n]);
+        while let Some(frame) = decoder.next_frame() {
+            let reply = match frame {
+                Err(FrameError::TooLong { limit }) => Some(Response::error(
+                    None,
+                    RpcError::new(
+                        ErrorCode::MessageTooLarge,
+                        format!("message longer than {limit} bytes"),
+                    ),
+                )),
+                Err(_) => None,
+                Ok(line) => handle(&agent, &line, limits, &out, &mut subscribed).await,
+            };
+            if let Some(reply) = reply {
+                let Ok(bytes) = encode_line(&reply) else {
+                    continue;
+                };
+                if out.send(bytes).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(out);
+    let _ = writer_task.await;
+}
+
+async fn handle(
+    agent: &Agent,
+    line: &[u8],
+    limits: &Limits,
+    out: &mpsc::Sender<Vec<u8>>,
+    subscribed: &mut bool,
+) -> Option<Response> {
+    let value: serde_json::Value = match serde_json::from_slice(line) {
+        Ok(v) => v,
+        Err(_) => {
+            return Some(Response::error(
+                None,
+                RpcError::new(ErrorCode::ParseError, "the line is not JSON"),
+            ));
+        }
+    };
+    let id_hint = value
+        .get("id")
+        .and_then(|id| serde_json::from_value::<Id>(id.clone()).ok());
+    let request: Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return Some(Response::error(
+                id_hint,
+                RpcError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("not a JSON-RPC 2.0 request: {e}"),
+                ),
+            ));
+        }
+    };
+    let id = request.id.clone();
+    let result = match Call::parse(&request.method, request.params) {
+        Err(e) => Err(e),
+        Ok(call) if call.is_management() && !limits.management => Err(RpcError::new(
+            ErrorCode::ManagementDisabled,
+            "this vendor's configuration does not allow managing the licence over IPC",
+        )),
+        Ok(call) => dispatch(agent, call, out, subscribed).await,
+    };
+    let id = id?; // a notification gets no answer
+    Some(match result {
+        Ok(value) => Response::result(Some(id), value),
+        Err(error) => Response::error(Some(id), error),
+    })
+}
+
+fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, RpcError> {
+    serde_json::to_value(value).map_err(|e| RpcError::new(ErrorCode::InternalError, e.to_string()))
+}
+
+async fn dispatch(
+    agent: &Agent,
+    call: Call,
+    out: &mpsc::Sender<Vec<u8>>,
+    subscribed: &mut bool,
+) -> Result<serde_json::Value, RpcError> {
+    let agent_error = |e: crate::AgentError| e.to_rpc();
+    match call {
+        Call::Status => json(&agent.status().await),
+        Call::HasEntitlement(p) => {
+            let status = agent.status().await;
+            let entitled = status.entitled && status.entitlements.contains(&p.code);
+            json(&HasEntitlementResult {
+                code: p.code,
+                entitled,
+                state: status.state,
+            })
+        }
+        Call::LicenseFile => json(&LicenseFileResult {
+            license_file: agent.license_file().await,
+        }),
+        Call::Fingerprint => json(&FingerprintResult {
+            product_id: agent.config().product_id.clone(),
+            fingerprint: agent.fingerprint().as_str().to_owned(),
+        }),
+        Call::Version => json(&VersionResult {
+            protocol: licentric_proto::PROTOCOL_VERSION,
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            product_id: agent.config().product_id.clone(),
+            management: agent.config().ipc.management,
+        }),
+        Call::Subscribe => {
+            let status = agent.status().await;
+            if !*subscribed {
+                *subscribed = true;
+                let mut changes = agent.subscribe();
+                changes.mark_unchanged();
+                let out = out.clone();
+                tokio::spawn(async move {
+                    while changes.changed().await.is_ok() {
+                        let status = changes.borrow_and_update().clone();
+                        let note = Request::notification(
+                            method::STATUS_CHANGED,
+                            serde_json::to_value(&status).ok(),
+                        );
+                        let Ok(line) = encode_line(&note) else {
+                            continue;
+                        };
+                        if out.send(line).await.is_err() {
+                            break; // the client went away
+                        }
+                    }
+                });
+            }
+            json(&SubscribeResult { status })
+        }
+        Call::Activate(p) => json(&agent.activate(&p.license_key).await.map_err(agent_error)?),
+        Call::Deactivate => json(&agent.deactivate().await.map_err(agent_error)?),
+        Call::Refresh => json(&agent.refresh().await.map_err(agent_error)?),
+        Call::ImportLicenseFile(p) => json(&agent.import(&p.text).await.map_err(agent_error)?),
+        _ => Err(RpcError::new(ErrorCode::MethodNotFound, "no such method")),
+    }
+}

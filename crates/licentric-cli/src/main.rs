@@ -1,0 +1,317 @@
+//! `licentric`: the companion's headless agent and its command line.
+//!
+//! Exit codes: 0 success; 1 failure; 2 usage error; 3 `status` found the machine not
+//! entitled; 4 no agent is running (for commands that need one).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use licentric_agent::config::CompanionConfig;
+use licentric_agent::{Agent, AgentOptions, ipc};
+use licentric_client::{Client, ClientError};
+use licentric_proto::ipc::Status;
+
+/// The Licentric companion: licence activation and status for this machine.
+#[derive(Parser)]
+#[command(name = "licentric", version, about)]
+struct Cli {
+    /// The vendor's configuration (default: $LICENTRIC_CONFIG, then the user's config folder).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent in the foreground (the headless companion).
+    Agent,
+    /// Show the licence status. Works without a running agent (from the cached licence).
+    Status {
+        /// Print the status as JSON (the IPC `status` object).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Activate this machine with a licence key.
+    Activate {
+        /// The key, as in the purchase e-mail (`ACME-XXXX-XXXX-XXXX-XXXX`).
+        key: String,
+    },
+    /// Deactivate this machine, freeing its seat for another.
+    Deactivate,
+    /// Renew the offline licence now.
+    Refresh,
+    /// Install a licence file obtained on another device (offline activation).
+    Import {
+        /// The licence file.
+        file: PathBuf,
+    },
+    /// Write an activation request for this machine, to activate it from another device.
+    RequestFile {
+        /// Where to write it.
+        out: PathBuf,
+    },
+    /// Print this machine's fingerprint for the product.
+    Fingerprint,
+}
+
+const EXIT_NOT_ENTITLED: u8 = 3;
+const EXIT_NO_AGENT: u8 = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LICENTRIC_LOG")
+                .unwrap_or_else(|_| "warn,licentric_agent=info".into()),
+        )
+        .init();
+    let config = match CompanionConfig::find(cli.config.as_deref(), None) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("licentric: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli.command, config) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("licentric: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn socket(config: &CompanionConfig) -> PathBuf {
+    ipc::socket_path(config.ipc.socket.as_deref(), &config.product_id)
+}
+
+fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
+    Client::connect(&socket(config)).map_err(|e| {
+        eprintln!("licentric: {e}");
+        if matches!(e, ClientError::NotRunning(_)) {
+            eprintln!("Start it with `licentric agent` (or the Licentric Companion app).");
+            ExitCode::from(EXIT_NO_AGENT)
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// Prints an agent error in plain words, with its stable code.
+fn report(e: &ClientError) -> ExitCode {
+    match e {
+        ClientError::Agent(rpc) => {
+            let code = rpc.data.as_ref().map_or("error", |d| d.code.as_str());
+            eprintln!("licentric: {} [{code}]", rpc.message);
+        }
+        other => eprintln!("licentric: {other}"),
+    }
+    ExitCode::FAILURE
+}
+
+fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Agent => run_agent(config),
+        Command::Status { json } => {
+            let status = match Client::connect(&socket(&config)) {
+                Ok(mut client) => match client.status() {
+                    Ok(s) => s,
+                    Err(e) => return Ok(report(&e)),
+                },
+                Err(ClientError::NotRunning(_)) => offline_status(config)?,
+                Err(e) => return Ok(report(&e)),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print_status(&status);
+            }
+            Ok(if status.entitled {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_NOT_ENTITLED)
+            })
+        }
+        Command::Activate { key } => managed(&config, |c| c.activate(&key), "Activated."),
+        Command::Deactivate => managed(
+            &config,
+            Client::deactivate,
+            "Deactivated: this machine's seat is free.",
+        ),
+        Command::Refresh => managed(&config, Client::refresh, "Refreshed."),
+        Command::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            managed(
+                &config,
+                |c| c.import_license_file(&text),
+                "Licence file installed.",
+            )
+        }
+        Command::RequestFile { out } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let text = runtime.block_on(async {
+                let agent = Agent::start(AgentOptions::new(config)).await?;
+                agent.request_file()
+            })?;
+            std::fs::write(&out, text)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            println!(
+                "Wrote {}. Take it to a device with internet access and submit it with the licence key;",
+                out.display()
+            );
+            println!("then bring back the licence file and run `licentric import FILE` here.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fingerprint => {
+            match Client::connect(&socket(&config)) {
+                Ok(mut c) => match c.fingerprint() {
+                    Ok(fp) => println!("{fp}"),
+                    Err(e) => return Ok(report(&e)),
+                },
+                Err(_) => {
+                    let machine =
+                        licentric_core::fingerprint::machine_id_source(config.environment)
+                            .machine_id()?;
+                    println!("{}", machine.fingerprint(&config.product_id));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn managed(
+    config: &CompanionConfig,
+    call: impl FnOnce(&mut Client) -> Result<Status, ClientError>,
+    done: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut client = match connect(config) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    match call(&mut client) {
+        Ok(status) => {
+            println!("{done}");
+            print_status(&status);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(report(&e)),
+    }
+}
+
+/// The status from the cached licence alone, when no agent runs: verified, but without the
+/// agent's refresh history or clock guard.
+fn offline_status(config: CompanionConfig) -> anyhow::Result<Status> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut options = AgentOptions::new(config);
+        options.notifier = std::sync::Arc::new(licentric_agent::notify::Silent);
+        let agent = Agent::start(options).await?;
+        Ok(agent.status().await)
+    })
+}
+
+fn print_status(s: &Status) {
+    let state = match s.state {
+        licentric_proto::LicenseState::Unlicensed => "not activated".to_owned(),
+        licentric_proto::LicenseState::Active => "active".to_owned(),
+        licentric_proto::LicenseState::Grace => {
+            "offline (licensed until the offline period ends)".to_owned()
+        }
+        licentric_proto::LicenseState::OfflineExpired => {
+            "offline period over: connect to renew".to_owned()
+        }
+        licentric_proto::LicenseState::Suspended => "suspended".to_owned(),
+        licentric_proto::LicenseState::Revoked => "revoked".to_owned(),
+        licentric_proto::LicenseState::LicenseExpired => "licence expired".to_owned(),
+        licentric_proto::LicenseState::ClockTampered => {
+            "clock problem: set the clock right and connect once".to_owned()
+        }
+        licentric_proto::LicenseState::Invalid => {
+            "licence file damaged: it will be repaired when online".to_owned()
+        }
+    };
+    println!("State:         {state}");
+    println!("Product:       {} ({})", s.product_id, s.environment);
+    if let Some(hint) = &s.license_key_hint {
+        println!("Licence key:   {hint}");
+    }
+    if !s.entitlements.is_empty() {
+        println!("Entitlements:  {}", s.entitlements.join(", "));
+    }
+    if let Some(until) = &s.offline_valid_until {
+        println!("Offline until: {until}");
+    }
+    if let Some(next) = &s.next_refresh_at {
+        println!("Next refresh:  {next}");
+    }
+    if let Some(expires) = &s.license_expires_at {
+        println!("Licence ends:  {expires}");
+    }
+    println!(
+        "Key stored in: {}",
+        match s.credential_store {
+            licentric_proto::CredentialStoreKind::Os => "the OS credential store",
+            licentric_proto::CredentialStoreKind::File =>
+                "the encrypted file store (no OS store available)",
+            licentric_proto::CredentialStoreKind::Unavailable =>
+                "nowhere: no credential store is available",
+        }
+    );
+    if let Some(reason) = &s.reason {
+        println!("Reason:        {reason}");
+    }
+}
+
+fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let path = socket(&config);
+        let listener = match ipc::bind(&path).await {
+            Ok(l) => l,
+            Err(e @ ipc::IpcError::AlreadyRunning(_)) => {
+                eprintln!("licentric: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let limits = ipc::Limits {
+            max_connections: config.ipc.max_connections,
+            idle_timeout: std::time::Duration::from_secs(config.ipc.idle_timeout_seconds),
+            management: config.ipc.management,
+        };
+        let product = config.product_id.clone();
+        let agent = Agent::start(AgentOptions::new(config)).await?;
+        eprintln!("licentric agent for {product}: serving {}", path.display());
+        ipc::serve(agent, listener, limits, shutdown()).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
