@@ -3,7 +3,7 @@
 //! [`Client::connect`] opens the agent's socket and checks its protocol version; then
 //! [`Client::status`], [`Client::has_entitlement`], [`Client::license_file`] answer in
 //! microseconds, offline too, and [`Client::subscribe`] turns the connection into a stream
-//! of status changes. With the `verify` feature, [`verify::check`] verifies the signed licence
+//! of status changes. With the `verify` feature, `verify::check` verifies the signed licence
 //! file against the vendor's public keys, so a program squatting on the socket cannot lie.
 //!
 //! # Example
