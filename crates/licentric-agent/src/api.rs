@@ -251,19 +251,8 @@ async fn read<T: DeserializeOwned>(
 
 /// Tells TLS failures (certificate, pin, version) from other network failures.
 fn classify(error: &reqwest::Error) -> ApiError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return ApiError::Tls(tls.to_string());
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return ApiError::Tls(tls.to_string());
-        }
-        source = e.source();
+    if let Some(tls) = find_rustls(error) {
+        return ApiError::Tls(tls.to_string());
     }
     if error.is_timeout() {
         return ApiError::Network("the request timed out".into());
@@ -276,4 +265,19 @@ fn classify(error: &reqwest::Error) -> ApiError {
         source = e.source();
     }
     ApiError::Network(text)
+}
+
+/// The rustls error somewhere in `error`'s chain. `io::Error`s are opened explicitly: their
+/// `source()` skips the error they wrap, and hyper wraps rustls's in two of them.
+fn find_rustls<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(io) = error.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+        && let Some(tls) = find_rustls(inner)
+    {
+        return Some(tls);
+    }
+    error.source().and_then(find_rustls)
 }

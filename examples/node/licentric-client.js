@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Ask the Licentric companion about this machine's licence — Node.js standard library only.
+//
+//   node licentric-client.js [--socket PATH] [--product ID] status
+//   node licentric-client.js [--socket PATH] [--product ID] has_entitlement CODE
+//
+// The protocol (docs/ipc.md): JSON-RPC 2.0, one JSON object per line, on a Unix socket at
+// $XDG_RUNTIME_DIR/licentric/<product_id>.sock. Errors carry a stable `error.data.code`.
+'use strict';
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const PROTOCOL_VERSION = 1;
+
+class Client {
+  constructor(socketPath) {
+    this.socketPath = socketPath;
+    this.nextId = 1;
+    this.waiting = new Map();
+    this.buffer = '';
+  }
+
+  connect() {
+    return new Promise((resolve, reject) => {
+      this.sock = net.createConnection(this.socketPath, async () => {
+        try {
+          const version = await this.call('version');
+          if (version.protocol !== PROTOCOL_VERSION) throw new Error(`the agent speaks protocol ${version.protocol}`);
+          resolve(this);
+        } catch (e) { reject(e); }
+      });
+      this.sock.on('error', reject);
+      this.sock.on('data', (chunk) => this.onData(chunk));
+    });
+  }
+
+  onData(chunk) {
+    this.buffer += chunk.toString('utf8');
+    if (this.buffer.length > 64 * 1024 && !this.buffer.includes('\n')) { this.sock.destroy(); return; }
+    let newline;
+    while ((newline = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, newline);
+      this.buffer = this.buffer.slice(newline + 1);
+      if (!line.trim()) continue;
+      const message = JSON.parse(line);
+      const pending = this.waiting.get(message.id);
+      if (!pending) continue; // a notification, or an answer nobody waits for
+      this.waiting.delete(message.id);
+      if (message.error) {
+        const error = new Error(message.error.message);
+        error.code = message.error.data && message.error.data.code;
+        pending.reject(error);
+      } else {
+        pending.resolve(message.result);
+      }
+    }
+  }
+
+  call(method, params) {
+    const id = this.nextId++;
+    const request = { jsonrpc: '2.0', id, method };
+    if (params !== undefined) request.params = params;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.sock.write(JSON.stringify(request) + '\n');
+    });
+  }
+
+  close() { this.sock.end(); }
+}
+
+function defaultSocket(product) {
+  if (process.env.LICENTRIC_SOCKET) return process.env.LICENTRIC_SOCKET;
+  const base = process.env.XDG_RUNTIME_DIR
+    ? path.join(process.env.XDG_RUNTIME_DIR, 'licentric')
+    : path.join(os.tmpdir(), `licentric-${process.getuid()}`);
+  return path.join(base, `${product}.sock`);
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  let socketPath; let product = 'acme-cad';
+  const rest = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--socket') socketPath = args[++i];
+    else if (args[i] === '--product') product = args[++i];
+    else rest.push(args[i]);
+  }
+  const [command, code] = rest;
+  let client;
+  try {
+    client = await new Client(socketPath || defaultSocket(product)).connect();
+  } catch (e) {
+    console.error(`the licensing agent is not running (${e.message})`);
+    return 4;
+  }
+  try {
+    if (command === 'has_entitlement') {
+      const result = await client.call('has_entitlement', { code: code || '' });
+      console.log(`${code}: entitled: ${result.entitled}`);
+      return result.entitled ? 0 : 3;
+    }
+    const status = await client.call('status');
+    console.log(`state: ${status.state}, entitled: ${status.entitled}, entitlements: ${status.entitlements.join(', ') || '-'}`);
+    return status.entitled ? 0 : 3;
+  } catch (e) {
+    console.error(`error [${e.code}]: ${e.message}`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,120 @@
+use std::time::{Duration, Instant};
+
+use licentric_e2e::{Companion, Server, run};
+use licentric_proto::LicenseState;
+
+/// Waits, on a subscription, until `pred` holds for a pushed status.
+fn wait_for(
+    client: &mut licentric_client::Client,
+    what: &str,
+    pred: impl Fn(&licentric_proto::ipc::Status) -> bool,
+) -> licentric_proto::ipc::Status {
+    client.set_timeout(Some(Duration::from_secs(60))).unwrap();
+    let started = Instant::now();
+    loop {
+        let status = client
+            .next_change()
+            .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+        if pred(&status) {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never saw {what}; last: {status:?}"
+        );
+    }
+}
+
+#[test]
+fn activate_go_offline_grace_expire_come_back_and_deactivate() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Licence files valid 20 s: refreshed at ~10 s, expired at 20 s.
+    let mut server = Server::start(tmp.path(), 20);
+    let (licence_id, key) = server.licence("e2e-flow", 2);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-flow",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+
+    let (code, out, err) = run(c.cli().arg("status"));
+    assert_eq!(code, 3, "not activated yet: exit 3\n{out}{err}");
+    assert!(out.contains("not activated"), "{out}");
+
+    // Pasted the way people paste: lower case, spaces around.
+    let (code, out, err) = run(c
+        .cli()
+        .args(["activate", &format!("  {}  ", key.to_lowercase())]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("State:         active"), "{out}");
+    assert!(
+        !out.contains(&key) && !err.contains(&key),
+        "the key is never printed in full"
+    );
+
+    let (code, out, _) = run(c.cli().args(["status", "--json"]));
+    assert_eq!(code, 0);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["state"], "active");
+    assert_eq!(status["license_id"], licence_id.as_str());
+    assert_eq!(
+        status["entitlements"],
+        serde_json::json!(["pro", "export-pdf"])
+    );
+    assert_eq!(
+        status["license_key_hint"],
+        format!("ACME-****-****-****-{}", &key[key.len() - 4..])
+    );
+
+    // An example client, in another language, sees the same (Python, standard library only).
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/licentric_client.py"
+    );
+    let (code, out, err) = run(std::process::Command::new("python3")
+        .arg(example)
+        .arg("--socket")
+        .arg(&c.socket)
+        .arg("has_entitlement")
+        .arg("pro"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("entitled: true"), "{out}");
+
+    // Offline: the server goes away; past the refresh point the agent keeps the user licensed.
+    let mut sub = c.client();
+    assert_eq!(sub.subscribe().unwrap().state, LicenseState::Active);
+    server.stop();
+    let grace = wait_for(&mut sub, "grace after a failed refresh", |s| {
+        s.state == LicenseState::Grace && s.reason.as_deref() == Some("network_unavailable")
+    });
+    assert!(grace.entitled, "grace is still entitled");
+    assert!(grace.offline_valid_until.is_some());
+    let (code, out, _) = run(c.cli().arg("status"));
+    assert_eq!(code, 0, "entitled in grace");
+    assert!(out.contains("offline"), "{out}");
+
+    let expired = wait_for(&mut sub, "the offline period to end", |s| {
+        s.state == LicenseState::OfflineExpired
+    });
+    assert!(!expired.entitled);
+    assert!(
+        c.client().license_file().unwrap().is_some(),
+        "the expired file is kept, never deleted for a failure"
+    );
+
+    // Back online: one refresh makes it active again.
+    server.restart();
+    let (code, out, err) = run(c.cli().arg("refresh"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("State:         active"), "{out}");
+
+    // Deactivate: back to unlicensed, and the seat is free on the server.
+    let (code, out, err) = run(c.cli().arg("deactivate"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("not activated"), "{out}");
+    let machines = server.admin("GET", &format!("/licenses/{licence_id}/machines"), None);
+    assert_eq!(machines["machines"][0]["active"], false, "{machines}");
+    assert!(c.client().license_file().unwrap().is_none());
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests with real parts: `licentric-server` over TLS in its own process, the
+//! `licentric` agent in its own process, its Unix socket, and — in CI — a real Secret Service
+//! (gnome-keyring on a private D-Bus session, started by `.ci/test`).
+//!
+//! - `flow`: activate → status → offline → grace → offline expired → back online → deactivate;
+//! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
+//!   users, hostile IPC input, revocation, older files;
+//! - `resilience`: `kill -9` during cache writes, a clock turned back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod flow;
+mod resilience;
+mod security;

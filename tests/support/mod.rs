@@ -1,0 +1,311 @@
+//! Support for the end-to-end tests: the real `licentric-server` and `licentric` binaries in
+//! their own processes, a sandbox with a licence, and an agent configured against it.
+//!
+//! The binaries are taken from the same target folder as the test (`.ci/test` builds them
+//! first). Every test gets its own folders, port, socket and product id.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A binary built next to this test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap(); // target/debug/deps → target/debug
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace's binaries first (`cargo build --workspace --bins`, as .ci/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A running `licentric-server serve`, stopped on drop.
+pub struct Server {
+    pub dir: PathBuf,
+    pub url: String,
+    pub port: u16,
+    pub admin_token: String,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// Inits a server folder under `root` with short TTLs (`ttl` seconds by default) and serves it.
+    pub fn start(root: &Path, ttl: u64) -> Server {
+        let dir = root.join("server");
+        let out = Command::new(bin("licentric-server"))
+            .args(["init", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin_token = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        let config = dir.join("server.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text
+            .replace(
+                "default_ttl_seconds = 1209600",
+                &format!("default_ttl_seconds = {ttl}"),
+            )
+            .replace("min_ttl_seconds = 60", "min_ttl_seconds = 2");
+        std::fs::write(&config, text).unwrap();
+        let mut server = Server {
+            dir,
+            url: String::new(),
+            port: 0,
+            admin_token,
+            child: None,
+        };
+        server.serve("127.0.0.1:0");
+        server
+    }
+
+    fn serve(&mut self, listen: &str) {
+        let mut child = Command::new(bin("licentric-server"))
+            .args(["serve", "--listen", listen, "--dir"])
+            .arg(&self.dir)
+            .env("LICENTRIC_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        self.url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("server said {line:?}"))
+            .to_owned();
+        self.port = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = Some(child);
+    }
+
+    /// Stops the server (SIGTERM) and waits for it: the network is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) {
+        self.stop();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // The port is normally free at once; retry briefly if the kernel still holds it.
+            if std::net::TcpListener::bind(&listen).is_ok() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.serve(&listen);
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("tls/ca.pem")
+    }
+
+    pub fn public_key(&self) -> String {
+        std::fs::read_to_string(self.dir.join("keys/signing.pub"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// A management call with curl (an independent HTTP client), answered as JSON.
+    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--fail-with-body", "-X", method, "--cacert"])
+            .arg(self.ca())
+            .args(["-H", &format!("Authorization: Bearer {}", self.admin_token)]);
+        if let Some(body) = body {
+            cmd.args([
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body.to_string(),
+            ]);
+        }
+        let out = cmd
+            .arg(format!("{}/v1/admin{path}", self.url))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{method} {path}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Creates `product` (prefix ACME) and a licence; returns (licence id, key).
+    pub fn licence(&self, product: &str, max_machines: u32) -> (String, String) {
+        self.admin(
+            "POST",
+            "/products",
+            Some(json!({"id": product, "name": "Acme CAD", "key_prefix": "ACME"})),
+        );
+        let body = self.admin("POST", "/licenses", Some(json!({"product_id": product, "max_machines": max_machines, "entitlements": ["pro", "export-pdf"]})));
+        (
+            body["license"]["id"].as_str().unwrap().to_owned(),
+            body["key"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// An agent's configuration and folders.
+pub struct Companion {
+    pub root: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub data: PathBuf,
+    pub product: String,
+    pub machine_id: String,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Companion {
+    /// Writes `companion.toml` for `product` against `server`, with `extra` lines appended.
+    pub fn new(root: &Path, server: &Server, product: &str, extra: &str) -> Companion {
+        let dir = root.join("companion");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("companion.toml");
+        let text = format!(
+            "product_id = \"{product}\"\nproduct_name = \"Acme CAD\"\nenvironment = \"test\"\napi_base_url = \"{url}\"\n\
+             key_prefix = \"ACME\"\ntrusted_keys = [\"{key}\"]\nextra_ca = \"{ca}\"\nextra_ca_only = true\n\
+             data_dir = \"data\"\n{extra}\n[ipc]\nsocket = \"run/{product}.sock\"\n\n[refresh]\nattempts = 2\nretry_base_ms = 100\ntimeout_seconds = 5\n",
+            url = server.url,
+            key = server.public_key(),
+            ca = server.ca().display(),
+        );
+        std::fs::write(&config, text).unwrap();
+        Companion {
+            socket: dir.join(format!("run/{product}.sock")),
+            data: dir.join("data"),
+            log: dir.join("agent.log"),
+            config,
+            root: dir,
+            product: product.to_owned(),
+            machine_id: "5c0ffee5c0ffee5c0ffee5c0ffee5c0f".to_owned(),
+            child: None,
+        }
+    }
+
+    /// The `licentric` command with this configuration.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(bin("licentric"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .env("LICENTRIC_MACHINE_ID", &self.machine_id)
+            .env_remove("LICENTRIC_SOCKET");
+        cmd
+    }
+
+    /// Starts `licentric agent` and waits until it answers on its socket.
+    pub fn start_agent(&mut self) {
+        self.start_agent_with(|_| {});
+    }
+
+    /// Starts the agent with extra settings on its command (faketime, say).
+    pub fn start_agent_with(&mut self, adjust: impl FnOnce(&mut Command)) {
+        let log = std::fs::File::create(&self.log).unwrap();
+        let mut cmd = self.cli();
+        cmd.arg("agent").env("LICENTRIC_LOG", "debug");
+        // A wrapper (faketime) may replace the command, taking the agent's as its arguments.
+        adjust(&mut cmd);
+        let child = cmd
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while licentric_client::Client::connect(&self.socket).is_err() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "the agent exited ({status}): {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not answer: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the agent: SIGTERM, or SIGKILL with `kill`.
+    pub fn stop_agent(&mut self, signal: &str) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn client(&self) -> licentric_client::Client {
+        licentric_client::Client::connect(&self.socket).unwrap()
+    }
+
+    pub fn agent_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Companion {
+    fn drop(&mut self) {
+        self.stop_agent("-TERM");
+    }
+}
+
+/// Runs a command, returning (exit code, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether a Secret Service answers on this session bus (the tests run inside one).
+pub fn secret_service_available() -> bool {
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+}
