@@ -2,12 +2,14 @@
 //! `licentric` agent in its own process, its Unix socket, and — in CI — a real Secret Service
 //! (gnome-keyring on a private D-Bus session, started by `.ci/test`).
 //!
+//! - `agent`: one agent per socket, stale sockets, repair of edited files, the async client;
 //! - `flow`: activate → status → offline → grace → offline expired → back online → deactivate;
 //! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
 //!   users, hostile IPC input, revocation, older files;
 //! - `resilience`: `kill -9` during cache writes, a clock turned back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod agent;
 mod flow;
 mod resilience;
 mod security;

@@ -74,6 +74,9 @@ struct Live {
     invalid: Option<&'static str>,
     state: PersistedState,
     state_key: Option<Zeroizing<Vec<u8>>>,
+    /// Whether the credential store holds a licence key, so the agent can repair from the
+    /// server even when its state and file were lost.
+    has_key: bool,
 }
 
 struct Inner {
@@ -170,6 +173,7 @@ impl Agent {
                 invalid: None,
                 state: PersistedState::default(),
                 state_key: None,
+                has_key: false,
             }),
             ops: Mutex::new(()),
             status,
@@ -210,14 +214,16 @@ impl Agent {
                 };
                 let state = key.as_ref().map(|k| inner.storage.read_state(k));
                 let license = inner.storage.read_license();
-                (key, state, license)
+                let has_key = matches!(inner.creds.get(LICENSE_KEY), Ok(Some(_)));
+                (key, state, license, has_key)
             })
             .await;
-        let Ok((key, state, license)) = loaded else {
+        let Ok((key, state, license, has_key)) = loaded else {
             return;
         };
         let mut live = self.inner.live.lock().await;
         live.state_key = key;
+        live.has_key = has_key;
         let mut state_untrusted = false;
         match state {
             Some(StateRead::Valid(s)) => live.state = s,
@@ -407,6 +413,12 @@ impl Agent {
         let _op = self.inner.ops.lock().await;
         let key = LicenseKey::parse(key_text, &self.inner.config.prefix())
             .map_err(AgentError::InvalidKey)?;
+        self.activate_with(&key).await
+    }
+
+    /// Activation with a checked key: a new activation, or a repair (the server answers
+    /// "already active here" with this machine's seat and a fresh file).
+    async fn activate_with(&self, key: &LicenseKey) -> Result<Status, AgentError> {
         if self.inner.creds.kind() == CredentialStoreKind::Unavailable {
             // Say so before taking a seat on the server.
             return Err(AgentError::Credentials(
@@ -435,7 +447,7 @@ impl Agent {
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             nonce: nonce.clone(),
         };
-        let response = self.inner.api.activate(&key, &body, &idempotency).await?;
+        let response = self.inner.api.activate(key, &body, &idempotency).await?;
         let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
         self.blocking(move |inner| inner.creds.set(LICENSE_KEY, &secret))
             .await?
@@ -444,6 +456,7 @@ impl Agent {
             let mut live = self.inner.live.lock().await;
             live.state.key_hint = Some(key.hint());
             live.state.machine_id = Some(response.machine_id.clone());
+            live.has_key = true;
         }
         tracing::info!(key = %key, machine = %response.machine_id, "activated");
         self.install(&response.license_file, Some(&nonce), true)
@@ -501,15 +514,7 @@ impl Agent {
     }
 
     async fn refresh_locked(&self) -> Result<Status, AgentError> {
-        let machine_id = self
-            .inner
-            .live
-            .lock()
-            .await
-            .state
-            .machine_id
-            .clone()
-            .ok_or(AgentError::NotActivated)?;
+        let machine_id = self.inner.live.lock().await.state.machine_id.clone();
         let secret = self
             .blocking(|inner| inner.creds.get(LICENSE_KEY))
             .await?
@@ -521,6 +526,12 @@ impl Agent {
             .map_err(|_| AgentError::Credentials("the stored licence key is corrupt".into()))?;
         let key =
             LicenseKey::parse(text, &self.inner.config.prefix()).map_err(AgentError::InvalidKey)?;
+        let Some(machine_id) = machine_id else {
+            // The state and the file were lost or untrusted, the key was not: repair by
+            // activating again (the server answers with this machine's existing seat).
+            tracing::info!("repairing the local licence from the server");
+            return self.activate_with(&key).await;
+        };
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
         let body = CheckoutRequest {
@@ -604,6 +615,7 @@ impl Agent {
         };
         live.cached = None;
         live.invalid = None;
+        live.has_key = false;
         self.persist(&live).await;
         tracing::info!("deactivated");
         Ok(self.publish(&mut live, now))
@@ -651,7 +663,7 @@ impl Agent {
                 let live = &mut *guard;
                 live.state.guard.observe(now);
                 let status = self.publish(live, now);
-                let activated = live.state.machine_id.is_some();
+                let activated = live.state.machine_id.is_some() || live.has_key;
                 let attempt = live.state.record.next_attempt_at.filter(|_| activated);
                 let mut next = [attempt].into_iter().flatten().collect::<Vec<_>>();
                 if let Some(file) = &live.cached {

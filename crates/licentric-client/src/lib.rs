@@ -3,7 +3,8 @@
 //! [`Client::connect`] opens the agent's socket and checks its protocol version; then
 //! [`Client::status`], [`Client::has_entitlement`], [`Client::license_file`] answer in
 //! microseconds, offline too, and [`Client::subscribe`] turns the connection into a stream
-//! of status changes. With the `verify` feature, `verify::check` verifies the signed licence
+//! of status changes. The `tokio` feature adds the same API, async, in `nonblocking`. With
+//! the `verify` feature, `verify::check` verifies the signed licence
 //! file against the vendor's public keys, so a program squatting on the socket cannot lie.
 //!
 //! # Example
@@ -31,6 +32,8 @@ use licentric_proto::ipc::{
 use licentric_proto::jsonrpc::{Id, Outcome, RpcError, ServerMessage};
 use serde::de::DeserializeOwned;
 
+#[cfg(all(unix, feature = "tokio"))]
+pub mod nonblocking;
 #[cfg(feature = "verify")]
 pub mod verify;
 

@@ -47,6 +47,9 @@ impl Server {
     /// When the configuration, keys, certificates or database cannot be loaded, or the
     /// address cannot be bound.
     pub async fn bind(dir: &Path, listen: Option<SocketAddr>) -> Result<Server, ServerError> {
+        // The webhook client is built from rustls's process-wide provider: make sure there is one
+        // before any task needs it, whoever embeds the server.
+        crate::install_crypto_provider();
         let config = ServerConfig::load(dir)?;
         let path = |p: &Path| ServerConfig::resolve(dir, p);
         let signer = init::load_signer(&path(&config.signing_key))?;

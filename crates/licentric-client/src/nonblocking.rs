@@ -1,0 +1,175 @@
+//! The async client (feature `tokio`): the same calls as [`Client`](crate::Client), awaited.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
+use licentric_proto::ipc::{
+    Call, HasEntitlementParams, HasEntitlementResult, LicenseFileResult, Status, SubscribeResult,
+    VersionResult, method,
+};
+use licentric_proto::jsonrpc::{Id, Outcome, ServerMessage};
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::{ClientError, PROTOCOL_VERSION};
+
+/// An async connection to the agent.
+pub struct AsyncClient {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    next_id: i64,
+    pending: VecDeque<Status>,
+}
+
+impl std::fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient").finish_non_exhaustive()
+    }
+}
+
+impl AsyncClient {
+    /// Connects to the agent at `path` and checks its protocol version.
+    ///
+    /// # Errors
+    /// [`ClientError::NotRunning`] or [`ClientError::Protocol`].
+    pub async fn connect(path: &Path) -> Result<AsyncClient, ClientError> {
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|_| ClientError::NotRunning(path.to_owned()))?;
+        let (read, writer) = stream.into_split();
+        let mut client = AsyncClient {
+            reader: BufReader::new(read),
+            writer,
+            next_id: 1,
+            pending: VecDeque::new(),
+        };
+        let version: VersionResult = client.call(Call::Version).await?;
+        if version.protocol != PROTOCOL_VERSION {
+            return Err(ClientError::Protocol {
+                agent: version.protocol,
+                ours: PROTOCOL_VERSION,
+            });
+        }
+        Ok(client)
+    }
+
+    /// Connects to the agent of `product_id` at its default socket.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_default(product_id: &str) -> Result<AsyncClient, ClientError> {
+        AsyncClient::connect(&crate::default_socket(product_id)).await
+    }
+
+    async fn read_message(&mut self) -> Result<ServerMessage, ClientError> {
+        let mut line = Vec::new();
+        let n = (&mut self.reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        if n == 0 {
+            return Err(ClientError::Io("the agent closed the connection".into()));
+        }
+        serde_json::from_slice(&line).map_err(|e| ClientError::Io(format!("malformed answer: {e}")))
+    }
+
+    /// Sends `call` and awaits its answer.
+    ///
+    /// # Errors
+    /// [`ClientError::Agent`] for an error answer, [`ClientError::Io`] otherwise.
+    pub async fn call<T: DeserializeOwned>(&mut self, call: Call) -> Result<T, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = encode_line(&call.into_request(Id::Number(id)))
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        self.writer
+            .write_all(&line)
+            .await
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        loop {
+            match self.read_message().await? {
+                ServerMessage::Notification(note) => {
+                    if note.method == method::STATUS_CHANGED
+                        && let Some(status) =
+                            note.params.and_then(|p| serde_json::from_value(p).ok())
+                    {
+                        self.pending.push_back(status);
+                    }
+                }
+                ServerMessage::Response(r) if r.id == Some(Id::Number(id)) => {
+                    return match r.outcome {
+                        Outcome::Result(v) => serde_json::from_value(v)
+                            .map_err(|e| ClientError::Io(format!("unexpected answer: {e}"))),
+                        Outcome::Error(e) => Err(ClientError::Agent(e)),
+                    };
+                }
+                ServerMessage::Response(r) => {
+                    if let Outcome::Error(e) = r.outcome {
+                        return Err(ClientError::Agent(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The licence status.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn status(&mut self) -> Result<Status, ClientError> {
+        self.call(Call::Status).await
+    }
+
+    /// Whether the machine is entitled now to `code`.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn has_entitlement(&mut self, code: &str) -> Result<bool, ClientError> {
+        let r: HasEntitlementResult = self
+            .call(Call::HasEntitlement(HasEntitlementParams {
+                code: code.to_owned(),
+            }))
+            .await?;
+        Ok(r.entitled)
+    }
+
+    /// The signed licence file, if any.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn license_file(&mut self) -> Result<Option<String>, ClientError> {
+        let r: LicenseFileResult = self.call(Call::LicenseFile).await?;
+        Ok(r.license_file)
+    }
+
+    /// Subscribes; [`next_change`](Self::next_change) then yields each change.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn subscribe(&mut self) -> Result<Status, ClientError> {
+        let r: SubscribeResult = self.call(Call::Subscribe).await?;
+        Ok(r.status)
+    }
+
+    /// The next status change (after [`subscribe`](Self::subscribe)).
+    ///
+    /// # Errors
+    /// When the connection fails.
+    pub async fn next_change(&mut self) -> Result<Status, ClientError> {
+        if let Some(status) = self.pending.pop_front() {
+            return Ok(status);
+        }
+        loop {
+            if let ServerMessage::Notification(note) = self.read_message().await?
+                && note.method == method::STATUS_CHANGED
+                && let Some(status) = note.params.and_then(|p| serde_json::from_value(p).ok())
+            {
+                return Ok(status);
+            }
+        }
+    }
+}

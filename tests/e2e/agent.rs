@@ -1,0 +1,146 @@
+use std::time::Duration;
+
+use licentric_client::nonblocking::AsyncClient;
+use licentric_e2e::{Companion, Server, run};
+use licentric_proto::{Environment, LicenseState};
+
+#[test]
+fn one_agent_per_socket_and_a_dead_agents_socket_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-single",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    let (code, _, err) = run(c.cli().arg("agent"));
+    assert_eq!(code, 1, "a second agent must not start");
+    assert!(err.contains("already running"), "{err}");
+    assert!(c.client().status().is_ok(), "the first agent still serves");
+
+    c.stop_agent("-KILL");
+    assert!(c.socket.exists(), "kill -9 leaves the socket file behind");
+    c.start_agent(); // replaces the stale socket
+    assert!(c.client().status().is_ok());
+}
+
+#[test]
+fn edited_state_and_a_corrupt_licence_file_are_repaired_from_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-repair", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-repair",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let original = c.client().license_file().unwrap().unwrap();
+    c.stop_agent("-TERM");
+
+    // Someone edits the state (here, the clock guard's flag inside the sealed body) and
+    // damages the licence file.
+    let state = c.data.join("state.json");
+    let sealed = std::fs::read_to_string(&state).unwrap();
+    let edited = sealed.replace("\\\"tampered\\\":false", "\\\"tampered\\\":true");
+    assert_ne!(edited, sealed, "the test's edit did not apply: {sealed}");
+    std::fs::write(&state, edited).unwrap();
+    let licence = c.data.join("license.lic");
+    let mut bytes = std::fs::read(&licence).unwrap();
+    bytes[200] ^= 0x01;
+    std::fs::write(&licence, &bytes).unwrap();
+
+    c.start_agent();
+    let mut client = c.client();
+    let mut status = client.subscribe().unwrap();
+    client.set_timeout(Some(Duration::from_secs(30))).unwrap();
+    while status.state != LicenseState::Active {
+        assert!(
+            matches!(status.state, LicenseState::Invalid),
+            "before the repair the file is not trusted: {status:?}"
+        );
+        status = client.next_change().unwrap();
+    }
+    let repaired = c.client().license_file().unwrap().unwrap();
+    assert_ne!(
+        repaired, original,
+        "a new file (a new nonce, a new signature) came from the server"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&licence).unwrap(),
+        repaired,
+        "the damaged file was replaced on disk"
+    );
+    assert!(
+        c.agent_log().contains("edited or is corrupt"),
+        "the edit was noticed"
+    );
+    assert!(
+        c.agent_log().contains("cached licence file is invalid"),
+        "the damage was noticed"
+    );
+}
+
+#[test]
+fn the_async_client_verifies_the_signed_file_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-async", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-async",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut client = AsyncClient::connect(&c.socket).await.unwrap();
+        assert!(!client.has_entitlement("pro").await.unwrap());
+        let first = client.subscribe().await.unwrap();
+        assert_eq!(first.state, LicenseState::Unlicensed);
+        assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+        let changed = tokio::time::timeout(Duration::from_secs(30), client.next_change())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            changed.state,
+            LicenseState::Active,
+            "pushed to the subscriber"
+        );
+
+        let mut other = AsyncClient::connect(&c.socket).await.unwrap();
+        assert!(other.has_entitlement("pro").await.unwrap());
+        let file = other.license_file().await.unwrap().unwrap();
+        let fingerprint = licentric_core::MachineId::new(&c.machine_id, "t")
+            .unwrap()
+            .fingerprint("e2e-async");
+        let verified = licentric_client::verify::check(
+            &file,
+            &[&server.public_key()],
+            "e2e-async",
+            Environment::Test,
+            fingerprint.as_str(),
+        )
+        .unwrap();
+        assert_eq!(verified.payload().entitlements, ["pro", "export-pdf"]);
+        // A forged answer (another key) does not pass.
+        let wrong = "11".repeat(32);
+        let err = licentric_client::verify::check(
+            &file,
+            &[&wrong],
+            "e2e-async",
+            Environment::Test,
+            fingerprint.as_str(),
+        );
+        assert!(err.is_err());
+    });
+}
