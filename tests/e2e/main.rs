@@ -6,10 +6,12 @@
 //! - `flow`: activate → status → offline → grace → offline expired → back online → deactivate;
 //! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
 //!   users, hostile IPC input, revocation, older files;
+//! - `retry`: an activation whose answer is lost is retried and creates one machine;
 //! - `resilience`: `kill -9` during cache writes, a clock turned back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
 mod flow;
 mod resilience;
+mod retry;
 mod security;

@@ -1,0 +1,149 @@
+//! A retried activation creates one machine: the agent reaches the server through an HTTP
+//! CONNECT proxy (this test's own) that loses the first answer after the server has handled
+//! the request, so the agent must retry — with the same Idempotency-Key.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use licentric_e2e::{Companion, Server, run};
+
+/// Relays `from` → `to`. Returns when either side closes.
+fn relay(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    forward: Arc<AtomicBool>,
+    saw_app_data: Option<Arc<AtomicBool>>,
+) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(flag) = &saw_app_data {
+            // A TLS record of type 23 from the client: its Finished and request follow the
+            // handshake, so the server is about to handle the activation.
+            if buf[..n].windows(3).any(|w| w == [23, 3, 3]) {
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+        if forward.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+/// A CONNECT proxy whose first tunnel drops everything the server sends once the client has
+/// sent its request, then cuts the connection.
+fn lossy_proxy(tunnels: Arc<AtomicUsize>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let tunnels = Arc::clone(&tunnels);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let target = line.split_whitespace().nth(1).unwrap().to_owned();
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    if header == "\r\n" || header.is_empty() {
+                        break;
+                    }
+                }
+                let server = TcpStream::connect(&target).unwrap();
+                let mut c = client.try_clone().unwrap();
+                c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                let first = tunnels.fetch_add(1, Ordering::SeqCst) == 0;
+                let to_server = Arc::new(AtomicBool::new(true));
+                let to_client = Arc::new(AtomicBool::new(true));
+                let app_data = Arc::new(AtomicBool::new(false));
+                let up = {
+                    let (from, to, fwd, flag) = (
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                        Arc::clone(&to_server),
+                        Arc::clone(&app_data),
+                    );
+                    std::thread::spawn(move || relay(from, to, fwd, Some(flag)))
+                };
+                if first {
+                    // Let the handshake through; once the request is on its way, swallow the
+                    // answer, give the server time to handle it, and cut the tunnel.
+                    let down = {
+                        let (from, to, fwd) = (
+                            server.try_clone().unwrap(),
+                            client.try_clone().unwrap(),
+                            Arc::clone(&to_client),
+                        );
+                        std::thread::spawn(move || relay(from, to, fwd, None))
+                    };
+                    while !app_data.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    to_client.store(false, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(1500));
+                    let _ = client.shutdown(Shutdown::Both);
+                    let _ = server.shutdown(Shutdown::Both);
+                    let _ = down.join();
+                } else {
+                    relay(server, client, to_client, None);
+                }
+                let _ = up.join();
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_retried_activation_creates_one_machine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (licence_id, key) = server.licence("e2e-retry", 5);
+    let tunnels = Arc::new(AtomicUsize::new(0));
+    let port = lossy_proxy(Arc::clone(&tunnels));
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-retry",
+        &format!("allow_file_credential_store = true\nproxy = \"http://127.0.0.1:{port}\""),
+    );
+    c.start_agent();
+
+    let (code, out, err) = run(c.cli().args(["activate", &key]));
+    assert_eq!(code, 0, "the retry must succeed: {out}{err}");
+    assert!(
+        tunnels.load(Ordering::SeqCst) >= 2,
+        "the first answer was not lost: no retry happened"
+    );
+
+    let machines = server.admin("GET", &format!("/licenses/{licence_id}/machines"), None);
+    assert_eq!(
+        machines["machines"].as_array().unwrap().len(),
+        1,
+        "one machine, however often it was asked: {machines}"
+    );
+    // The server answered twice with 201: the second was the replay of the first.
+    let metrics = std::process::Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(server.ca())
+        .arg(format!("{}/metrics", server.url))
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout).into_owned();
+    assert!(
+        metrics.contains(
+            "licentric_http_requests_total{endpoint=\"POST /v1/activations\",status=\"201\"} 2"
+        ),
+        "{metrics}"
+    );
+}
