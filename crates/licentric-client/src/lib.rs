@@ -98,6 +98,42 @@ fn uid() -> u32 {
     0
 }
 
+/// What a message read while waiting for the answer to request `id` means: the answer
+/// (`Some`), or nothing yet (`None`; a `status_changed` notification is queued in `pending`).
+/// Shared by the blocking and the async client.
+fn answer_to<T: DeserializeOwned>(
+    message: ServerMessage,
+    id: i64,
+    pending: &mut VecDeque<Status>,
+) -> Option<Result<T, ClientError>> {
+    match message {
+        ServerMessage::Notification(_) => {
+            queue_change(message, pending);
+            None
+        }
+        ServerMessage::Response(r) if r.id == Some(Id::Number(id)) => Some(match r.outcome {
+            Outcome::Result(v) => serde_json::from_value(v)
+                .map_err(|e| ClientError::Io(format!("unexpected answer: {e}"))),
+            Outcome::Error(e) => Err(ClientError::Agent(e)),
+        }),
+        // An error with no id (a line the agent could not read) is about this request too.
+        ServerMessage::Response(r) => match r.outcome {
+            Outcome::Error(e) => Some(Err(ClientError::Agent(e))),
+            Outcome::Result(_) => None,
+        },
+    }
+}
+
+/// Queues the status of a `status_changed` notification; ignores anything else.
+fn queue_change(message: ServerMessage, pending: &mut VecDeque<Status>) {
+    if let ServerMessage::Notification(note) = message
+        && note.method == method::STATUS_CHANGED
+        && let Some(status) = note.params.and_then(|p| serde_json::from_value(p).ok())
+    {
+        pending.push_back(status);
+    }
+}
+
 /// A blocking connection to the agent.
 #[cfg(unix)]
 pub struct Client {
@@ -179,25 +215,9 @@ impl Client {
             .write_all(&line)
             .map_err(|e| ClientError::Io(e.to_string()))?;
         loop {
-            match self.read_message()? {
-                ServerMessage::Notification(note) if note.method == method::STATUS_CHANGED => {
-                    if let Some(status) = note.params.and_then(|p| serde_json::from_value(p).ok()) {
-                        self.pending.push_back(status);
-                    }
-                }
-                ServerMessage::Notification(_) => {}
-                ServerMessage::Response(r) if r.id == Some(Id::Number(id)) => {
-                    return match r.outcome {
-                        Outcome::Result(v) => serde_json::from_value(v)
-                            .map_err(|e| ClientError::Io(format!("unexpected answer: {e}"))),
-                        Outcome::Error(e) => Err(ClientError::Agent(e)),
-                    };
-                }
-                ServerMessage::Response(r) => {
-                    if let Outcome::Error(e) = r.outcome {
-                        return Err(ClientError::Agent(e));
-                    }
-                }
+            let message = self.read_message()?;
+            if let Some(answer) = answer_to(message, id, &mut self.pending) {
+                return answer;
             }
         }
     }
@@ -290,16 +310,12 @@ impl Client {
     /// # Errors
     /// When the connection fails.
     pub fn next_change(&mut self) -> Result<Status, ClientError> {
-        if let Some(status) = self.pending.pop_front() {
-            return Ok(status);
-        }
         loop {
-            if let ServerMessage::Notification(note) = self.read_message()?
-                && note.method == method::STATUS_CHANGED
-                && let Some(status) = note.params.and_then(|p| serde_json::from_value(p).ok())
-            {
+            if let Some(status) = self.pending.pop_front() {
                 return Ok(status);
             }
+            let message = self.read_message()?;
+            queue_change(message, &mut self.pending);
         }
     }
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
 use licentric_proto::ipc::{
     Call, HasEntitlementParams, HasEntitlementResult, LicenseFileResult, Status, SubscribeResult,
-    VersionResult, method,
+    VersionResult,
 };
-use licentric_proto::jsonrpc::{Id, Outcome, ServerMessage};
+use licentric_proto::jsonrpc::{Id, ServerMessage};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -91,27 +91,9 @@ impl AsyncClient {
             .await
             .map_err(|e| ClientError::Io(e.to_string()))?;
         loop {
-            match self.read_message().await? {
-                ServerMessage::Notification(note) => {
-                    if note.method == method::STATUS_CHANGED
-                        && let Some(status) =
-                            note.params.and_then(|p| serde_json::from_value(p).ok())
-                    {
-                        self.pending.push_back(status);
-                    }
-                }
-                ServerMessage::Response(r) if r.id == Some(Id::Number(id)) => {
-                    return match r.outcome {
-                        Outcome::Result(v) => serde_json::from_value(v)
-                            .map_err(|e| ClientError::Io(format!("unexpected answer: {e}"))),
-                        Outcome::Error(e) => Err(ClientError::Agent(e)),
-                    };
-                }
-                ServerMessage::Response(r) => {
-                    if let Outcome::Error(e) = r.outcome {
-                        return Err(ClientError::Agent(e));
-                    }
-                }
+            let message = self.read_message().await?;
+            if let Some(answer) = crate::answer_to(message, id, &mut self.pending) {
+                return answer;
             }
         }
     }
@@ -160,16 +142,12 @@ impl AsyncClient {
     /// # Errors
     /// When the connection fails.
     pub async fn next_change(&mut self) -> Result<Status, ClientError> {
-        if let Some(status) = self.pending.pop_front() {
-            return Ok(status);
-        }
         loop {
-            if let ServerMessage::Notification(note) = self.read_message().await?
-                && note.method == method::STATUS_CHANGED
-                && let Some(status) = note.params.and_then(|p| serde_json::from_value(p).ok())
-            {
+            if let Some(status) = self.pending.pop_front() {
                 return Ok(status);
             }
+            let message = self.read_message().await?;
+            crate::queue_change(message, &mut self.pending);
         }
     }
 }

@@ -245,7 +245,7 @@ fn activate_in(
     input: &ActivationInput,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let existing = active_machine_with_fingerprint(tx, &license.id, &input.fingerprint)?;
+    let existing = active_machine(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
     if let Some(refusal) = refusal(
         issuer,
         license,
@@ -374,7 +374,7 @@ pub fn checkout(
     let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
-    let Some(machine) = active_machine_of(&tx, &license.id, machine_id)? else {
+    let Some(machine) = active_machine(&tx, &license.id, MachineBy::Id(machine_id))? else {
         return Outcome::error(
             ApiErrorCode::MachineNotFound,
             "this machine is not activated on this licence (it may have been deactivated)",
@@ -412,7 +412,7 @@ pub fn deactivate(
     let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
-    let Some(machine) = active_machine_of(&tx, &license.id, machine_id)? else {
+    let Some(machine) = active_machine(&tx, &license.id, MachineBy::Id(machine_id))? else {
         return Outcome::error(
             ApiErrorCode::MachineNotFound,
             "this machine is not activated on this licence",
@@ -478,31 +478,30 @@ fn refusal(
     Outcome::json(403, &body).map(Some)
 }
 
-fn active_machine_with_fingerprint(
-    conn: &Connection,
-    license_id: &str,
-    fingerprint: &str,
-) -> Result<Option<MachineRow>, StoreError> {
-    let sql = format!(
-        "SELECT {} FROM machines WHERE license_id = ?1 AND fingerprint = ?2 AND deactivated_at IS NULL",
-        db::MACHINE_COLUMNS
-    );
-    Ok(conn
-        .query_row(&sql, params![license_id, fingerprint], MachineRow::from_row)
-        .optional()?)
+/// How to find a licence's active machine.
+enum MachineBy<'a> {
+    /// By its fingerprint (activation: "already active here?").
+    Fingerprint(&'a str),
+    /// By its id (checkout, deactivation).
+    Id(&'a str),
 }
 
-fn active_machine_of(
+/// The active (not deactivated) machine of `license_id` found `by` fingerprint or id.
+fn active_machine(
     conn: &Connection,
     license_id: &str,
-    machine_id: &str,
+    by: MachineBy<'_>,
 ) -> Result<Option<MachineRow>, StoreError> {
+    let (column, value) = match by {
+        MachineBy::Fingerprint(fp) => ("fingerprint", fp),
+        MachineBy::Id(id) => ("id", id),
+    };
     let sql = format!(
-        "SELECT {} FROM machines WHERE id = ?1 AND license_id = ?2 AND deactivated_at IS NULL",
+        "SELECT {} FROM machines WHERE license_id = ?1 AND {column} = ?2 AND deactivated_at IS NULL",
         db::MACHINE_COLUMNS
     );
     Ok(conn
-        .query_row(&sql, params![machine_id, license_id], MachineRow::from_row)
+        .query_row(&sql, params![license_id, value], MachineRow::from_row)
         .optional()?)
 }
 
