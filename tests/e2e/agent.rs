@@ -144,3 +144,47 @@ fn the_async_client_verifies_the_signed_file_itself() {
         assert!(err.is_err());
     });
 }
+
+/// Regression: a repair that fails before reaching the server (here, while offline) left the
+/// attempt due, and the scheduler retried in a tight loop.
+#[test]
+fn a_failing_repair_backs_off_instead_of_spinning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-spin", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-spin",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    c.stop_agent("-TERM");
+    // The state and the file are lost; the key is still in the credential store.
+    std::fs::remove_file(c.data.join("state.json")).unwrap();
+    std::fs::remove_file(c.data.join("license.lic")).unwrap();
+    server.stop();
+
+    c.start_agent();
+    let failed = |log: &str| log.matches("scheduled refresh failed").count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while failed(&c.agent_log()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the repair was never attempted: {}",
+            c.agent_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // With a back-off of a minute, no second attempt may follow within two seconds.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        failed(&c.agent_log()),
+        1,
+        "the scheduler retried without backing off:\n{}",
+        c.agent_log()
+    );
+    let status = c.client().status().unwrap();
+    assert_eq!(status.next_refresh_at, None, "no file yet: {status:?}");
+}

@@ -77,6 +77,8 @@ struct Live {
     /// Whether the credential store holds a licence key, so the agent can repair from the
     /// server even when its state and file were lost.
     has_key: bool,
+    /// When the state next changes by the passing of time alone (from the last evaluation).
+    next_change_at: Option<OffsetDateTime>,
 }
 
 struct Inner {
@@ -174,6 +176,7 @@ impl Agent {
                 state: PersistedState::default(),
                 state_key: None,
                 has_key: false,
+                next_change_at: None,
             }),
             ops: Mutex::new(()),
             status,
@@ -262,8 +265,10 @@ impl Agent {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the cached licence file"),
         }
-        if state_untrusted || live.invalid.is_some() {
-            // Repair from the server as soon as the scheduler runs.
+        let lost = live.has_key && live.cached.is_none();
+        if state_untrusted || live.invalid.is_some() || lost {
+            // Repair from the server as soon as the scheduler runs: the state or the file was
+            // edited, damaged, or lost while the key is still in the credential store.
             live.state.record.next_attempt_at = Some(self.inner.clock.now());
         }
         let now = self.inner.clock.now();
@@ -288,15 +293,15 @@ impl Agent {
         let state = live.state.clone();
         let result = self
             .blocking(move |inner| inner.storage.write_state(&state, &key))
-            .await;
-        if let Ok(Err(e)) | Err(AgentError::Storage(e)) =
-            result.map(|r| r.map_err(|e| e.to_string()))
-        {
+            .await
+            .and_then(|written| written.map_err(|e| AgentError::Storage(e.to_string())));
+        if let Err(e) = result {
+            // The state in memory stays right; the next write tries again.
             tracing::warn!(error = %e, "cannot save the local state");
         }
     }
 
-    fn compute(&self, live: &Live, now: OffsetDateTime) -> Status {
+    fn compute(&self, live: &Live, now: OffsetDateTime) -> (Status, Option<OffsetDateTime>) {
         let cached = match (&live.cached, live.invalid) {
             (Some(file), _) => Cached::Verified(file),
             (None, Some(code)) => Cached::Invalid(code),
@@ -316,7 +321,7 @@ impl Agent {
                 .format(&time::format_description::well_known::Rfc3339)
                 .ok()
         };
-        Status {
+        let status = Status {
             state: eval.state,
             entitled: eval.entitled,
             product_id: self.inner.config.product_id.clone(),
@@ -345,13 +350,15 @@ impl Agent {
             },
             credential_store: self.inner.creds.kind(),
             reason: eval.reason,
-        }
+        };
+        (status, eval.next_change_at)
     }
 
     /// Recomputes the status, publishes it to subscribers if it changed, and notifies the user
     /// of a new state.
     fn publish(&self, live: &mut Live, now: OffsetDateTime) -> Status {
-        let status = self.compute(live, now);
+        let (status, next_change_at) = self.compute(live, now);
+        live.next_change_at = next_change_at;
         if live.state.last_state != Some(status.state) {
             if let Some((summary, body)) = describe(&status, &self.inner.config.product_name) {
                 self.inner.notifier.notify(&summary, &body);
@@ -689,28 +696,28 @@ impl Agent {
                         );
                     }
                     next.extend(self.inner.policy.next_warning_at(expires, now));
-                    let cached = Cached::Verified(file);
-                    next.extend(
-                        evaluate(
-                            cached,
-                            now,
-                            &live.state.record,
-                            &live.state.guard,
-                            &self.inner.policy,
-                        )
-                        .next_change_at,
-                    );
                 }
+                next.extend(live.next_change_at);
                 self.persist(live).await;
                 (attempt.is_some_and(|a| a <= now), next.into_iter().min())
             };
             if due {
                 let _op = self.inner.ops.lock().await;
                 if let Err(e) = self.refresh_locked().await {
-                    tracing::info!(
-                        code = e.code().as_str(),
-                        "scheduled refresh failed; will retry"
-                    );
+                    let code = e.reason().unwrap_or(e.code().as_str());
+                    tracing::info!(code, "scheduled refresh failed; will retry");
+                    // Every failure backs off, also those that fail before reaching the
+                    // server (a locked credential store, a repair while offline): the
+                    // scheduler must never spin on an attempt that stays due.
+                    let now = self.inner.clock.now();
+                    let mut live = self.inner.live.lock().await;
+                    if live.state.record.next_attempt_at.is_none_or(|at| at <= now) {
+                        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
+                        live.state
+                            .record
+                            .failed(code, now, &self.inner.policy, jitter);
+                        self.persist(&live).await;
+                    }
                 }
                 continue;
             }
