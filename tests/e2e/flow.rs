@@ -118,3 +118,64 @@ fn activate_go_offline_grace_expire_come_back_and_deactivate() {
     assert_eq!(machines["machines"][0]["active"], false, "{machines}");
     assert!(c.client().license_file().unwrap().is_none());
 }
+
+#[test]
+fn an_air_gapped_machine_activates_with_a_request_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-offline", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-offline",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+
+    // On the offline machine.
+    let request = tmp.path().join("request.txt");
+    let (code, out, err) = run(c.cli().arg("request-file").arg(&request));
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&request).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN LICENTRIC ACTIVATION REQUEST-----"),
+        "{text}"
+    );
+    assert!(!text.contains(&key), "a request holds no key");
+
+    // On a connected device: submit it with the key (curl, as docs/companion.md shows).
+    let body = serde_json::json!({ "request": text }).to_string();
+    let answer = std::process::Command::new("curl")
+        .args(["-sS", "--fail-with-body", "--cacert"])
+        .arg(server.ca())
+        .args([
+            "-H",
+            &format!("Authorization: License {key}"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &body,
+        ])
+        .arg(format!("{}/v1/offline-activations", server.url))
+        .output()
+        .unwrap();
+    assert!(
+        answer.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answer.stdout)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    let licence = tmp.path().join("license.lic");
+    std::fs::write(&licence, answer["license_file"].as_str().unwrap()).unwrap();
+
+    // Back on the offline machine.
+    let (code, out, err) = run(c.cli().arg("import").arg(&licence));
+    assert_eq!(code, 0, "{out}{err}");
+    let status = c.client().status().unwrap();
+    assert_eq!(status.state, LicenseState::Active, "{status:?}");
+    assert_eq!(status.entitlements, ["pro", "export-pdf"]);
+    assert!(
+        status.last_refresh_at.is_none(),
+        "an import is not contact with the server"
+    );
+}

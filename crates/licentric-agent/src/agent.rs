@@ -643,21 +643,11 @@ impl Agent {
     /// # Errors
     /// When randomness or encoding fails.
     pub fn request_file(&self) -> Result<String, AgentError> {
-        let meta = MachineMetadata::collect();
-        let request = ActivationRequestFile {
-            v: 1,
-            product_id: self.inner.config.product_id.clone(),
-            environment: self.inner.config.environment,
-            fingerprint: self.inner.fingerprint.as_str().to_owned(),
-            platform: meta.platform,
-            hostname: meta.hostname.chars().take(255).collect(),
-            nonce: random_hex_128(&mut OsRandom)
-                .map_err(|e| AgentError::Internal(e.to_string()))?,
-            created_at: self.inner.clock.now(),
-        };
-        request
-            .to_armored()
-            .map_err(|e| AgentError::Internal(e.to_string()))
+        request_file(
+            &self.inner.config,
+            &self.inner.fingerprint,
+            self.inner.clock.now(),
+        )
     }
 
     /// The scheduler: refreshes when due, publishes time-driven state changes, gives expiry
@@ -731,6 +721,32 @@ impl Agent {
             }
         }
     }
+}
+
+/// An activation request file for the machine with `fingerprint`: needs no agent, no
+/// credential store and no network, so it is safe beside a running agent.
+///
+/// # Errors
+/// When randomness or encoding fails.
+pub fn request_file(
+    config: &CompanionConfig,
+    fingerprint: &Fingerprint,
+    now: OffsetDateTime,
+) -> Result<String, AgentError> {
+    let meta = MachineMetadata::collect();
+    let request = ActivationRequestFile {
+        v: 1,
+        product_id: config.product_id.clone(),
+        environment: config.environment,
+        fingerprint: fingerprint.as_str().to_owned(),
+        platform: meta.platform,
+        hostname: meta.hostname.chars().take(255).collect(),
+        nonce: random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?,
+        created_at: now,
+    };
+    request
+        .to_armored()
+        .map_err(|e| AgentError::Internal(e.to_string()))
 }
 
 fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> Status {

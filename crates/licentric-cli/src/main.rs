@@ -154,13 +154,16 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             )
         }
         Command::RequestFile { out } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let text = runtime.block_on(async {
-                let agent = Agent::start(AgentOptions::new(config)).await?;
-                agent.request_file()
-            })?;
+            // Built here, not by an agent: a second agent beside a running one would write
+            // the same state files.
+            let machine =
+                licentric_core::fingerprint::machine_id_source(config.environment).machine_id()?;
+            let fingerprint = machine.fingerprint(&config.product_id);
+            let text = licentric_agent::agent::request_file(
+                &config,
+                &fingerprint,
+                time::OffsetDateTime::now_utc(),
+            )?;
             std::fs::write(&out, text)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             println!(
