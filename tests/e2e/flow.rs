@@ -179,3 +179,42 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
         "an import is not contact with the server"
     );
 }
+
+#[test]
+fn status_without_an_agent_reads_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-readonly", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-readonly",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    c.stop_agent("-TERM");
+
+    // Contents and inodes: an atomic rewrite of the same bytes would still change the inode.
+    let snapshot = |dir: &std::path::Path| {
+        let mut files: Vec<(std::path::PathBuf, Vec<u8>, u64)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap());
+                (p.clone(), std::fs::read(&p).unwrap(), ino)
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(&c.data);
+    let (code, out, err) = run(c.cli().arg("status"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("State:         active"), "{out}");
+    let after = snapshot(&c.data);
+    assert_eq!(
+        before, after,
+        "`status` without an agent must not write to the data folder"
+    );
+}

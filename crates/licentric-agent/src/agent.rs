@@ -47,6 +47,9 @@ pub struct AgentOptions {
     pub machine: Box<dyn MachineIdSource>,
     /// The credential store; `None` opens the OS store (or the file fallback).
     pub credentials: Option<Box<dyn CredentialStore>>,
+    /// Look, don't touch: no scheduler, no writes, no new state key. For `licentric status`
+    /// when no agent runs.
+    pub read_only: bool,
 }
 
 impl AgentOptions {
@@ -65,6 +68,7 @@ impl AgentOptions {
             clock: Arc::new(licentric_core::SystemClock),
             notifier,
             credentials: None,
+            read_only: false,
         }
     }
 }
@@ -96,6 +100,7 @@ struct Inner {
     ops: Mutex<()>,
     status: watch::Sender<Status>,
     wake: Notify,
+    read_only: bool,
 }
 
 /// A handle on the running agent; cheap to clone.
@@ -135,6 +140,7 @@ impl Agent {
             notifier,
             machine,
             credentials,
+            read_only,
         } = options;
         let machine = machine
             .machine_id()
@@ -181,12 +187,15 @@ impl Agent {
             ops: Mutex::new(()),
             status,
             wake: Notify::new(),
+            read_only,
             config,
         });
         let agent = Agent { inner };
         agent.load().await;
-        let scheduler = agent.clone();
-        tokio::spawn(async move { scheduler.schedule().await });
+        if !read_only {
+            let scheduler = agent.clone();
+            tokio::spawn(async move { scheduler.schedule().await });
+        }
         Ok(agent)
     }
 
@@ -206,6 +215,7 @@ impl Agent {
             .blocking(|inner| {
                 let key = match inner.creds.get(STATE_KEY) {
                     Ok(Some(key)) => Some(key),
+                    Ok(None) if inner.read_only => None,
                     Ok(None) => {
                         let mut fresh = Zeroizing::new(vec![0u8; 32]);
                         licentric_core::SecureRandom::fill(&mut OsRandom, &mut fresh).ok().and_then(|()| inner.creds.set(STATE_KEY, &fresh).ok()).map(|()| fresh)
@@ -287,6 +297,9 @@ impl Agent {
     }
 
     async fn persist(&self, live: &Live) {
+        if self.inner.read_only {
+            return;
+        }
         let Some(key) = live.state_key.clone() else {
             return;
         };

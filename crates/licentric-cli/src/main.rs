@@ -210,8 +210,8 @@ fn managed(
     }
 }
 
-/// The status from the cached licence alone, when no agent runs: verified, but without the
-/// agent's refresh history or clock guard.
+/// The status when no agent runs: the cached licence and sealed state, read without writing
+/// anything or contacting the server.
 fn offline_status(config: CompanionConfig) -> anyhow::Result<Status> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -219,6 +219,7 @@ fn offline_status(config: CompanionConfig) -> anyhow::Result<Status> {
     runtime.block_on(async {
         let mut options = AgentOptions::new(config);
         options.notifier = std::sync::Arc::new(licentric_agent::notify::Silent);
+        options.read_only = true;
         let agent = Agent::start(options).await?;
         Ok(agent.status().await)
     })
