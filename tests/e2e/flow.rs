@@ -178,6 +178,10 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
         status.last_refresh_at.is_none(),
         "an import is not contact with the server"
     );
+    assert!(
+        status.next_refresh_at.is_none(),
+        "no key here: it renews by importing again, not online: {status:?}"
+    );
 }
 
 #[test]

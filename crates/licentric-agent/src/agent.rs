@@ -227,7 +227,8 @@ impl Agent {
                 };
                 let state = key.as_ref().map(|k| inner.storage.read_state(k));
                 let license = inner.storage.read_license();
-                let has_key = matches!(inner.creds.get(LICENSE_KEY), Ok(Some(_)));
+                // Unknown (a store error) counts as present: the attempt will say what is wrong.
+                let has_key = !matches!(inner.creds.get(LICENSE_KEY), Ok(None));
                 (key, state, license, has_key)
             })
             .await;
@@ -356,7 +357,7 @@ impl Agent {
             issued_at: payload.map(|p| p.issued_at).and_then(fmt),
             offline_valid_until: eval.offline_valid_until.and_then(fmt),
             last_refresh_at: live.state.record.last_refresh_at.and_then(fmt),
-            next_refresh_at: if live.cached.is_some() {
+            next_refresh_at: if live.cached.is_some() && live.has_key {
                 live.state.record.next_attempt_at.and_then(fmt)
             } else {
                 None
@@ -673,7 +674,9 @@ impl Agent {
                 let live = &mut *guard;
                 live.state.guard.observe(now);
                 let status = self.publish(live, now);
-                let activated = live.state.machine_id.is_some() || live.has_key;
+                // Every refresh needs the key: a machine activated offline (an imported file,
+                // no key here) renews by importing again, not by calling the server.
+                let activated = live.has_key;
                 let attempt = live.state.record.next_attempt_at.filter(|_| activated);
                 let mut next = [attempt].into_iter().flatten().collect::<Vec<_>>();
                 if let Some(file) = &live.cached {
