@@ -6,13 +6,11 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, KeyInit, Mac};
 use licentric_core::clock::ClockGuard;
 use licentric_core::refresh::WarningsGiven;
 use licentric_core::state::RefreshRecord;
 use licentric_proto::LicenseState;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 const LICENSE_FILE: &str = "license.lic";
 const STATE_FILE: &str = "state.json";
@@ -151,13 +149,10 @@ impl Storage {
 }
 
 fn mac(key: &[u8], body: &[u8]) -> String {
-    let mut m = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    m.update(b"licentric.state.v1\n");
-    m.update(body);
-    licentric_core::hex::encode(&m.finalize().into_bytes())
+    licentric_core::hex::encode(&licentric_core::hmac_sha256(
+        key,
+        &[b"licentric.state.v1\n", body],
+    ))
 }
 
 fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {

@@ -10,9 +10,7 @@
 
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
 use licentric_proto::Environment;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 /// The variable that sets the machine id in tests. Honoured only in the `test` environment.
@@ -77,24 +75,11 @@ impl MachineId {
 
     /// This machine's fingerprint for `product_id`.
     pub fn fingerprint(&self, product_id: &str) -> Fingerprint {
-        // HMAC takes keys of any length; this cannot fail.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(self.0.as_bytes()) {
-            Ok(mac) => mac,
-            Err(_) => unreachable_hmac(),
-        };
-        mac.update(DERIVATION_LABEL.as_bytes());
-        mac.update(product_id.as_bytes());
-        Fingerprint(crate::hex::encode(&mac.finalize().into_bytes()))
-    }
-}
-
-#[cold]
-fn unreachable_hmac() -> ! {
-    // `Hmac::new_from_slice` only fails for fixed-length-key MACs; HMAC hashes long keys and
-    // pads short ones. Reaching this is a bug in the hmac crate, not bad input.
-    #[allow(clippy::panic)]
-    {
-        panic!("HMAC-SHA256 refused a key")
+        let mac = crate::hmac_sha256(
+            self.0.as_bytes(),
+            &[DERIVATION_LABEL.as_bytes(), product_id.as_bytes()],
+        );
+        Fingerprint(crate::hex::encode(&mac))
     }
 }
 

@@ -67,6 +67,24 @@ pub use random::{OsRandom, SecureRandom};
 pub use refresh::RefreshPolicy;
 pub use state::{Cached, Evaluation, RefreshRecord, evaluate};
 
+/// HMAC-SHA256 of the concatenated `parts` under `key`: the one MAC of the project (the
+/// fingerprint derivation, the server's key derivation and token hashes, the agent's sealed
+/// state).
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, KeyInit, Mac};
+    // HMAC hashes long keys and pads short ones, so `new_from_slice` cannot fail for it (only
+    // fixed-length-key MACs refuse a length). Reaching the panic is a bug in the hmac crate.
+    #[allow(clippy::panic)]
+    let mut mac = match <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => panic!("HMAC-SHA256 refused a key"),
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// Compares two strings in time that depends only on their lengths.
 pub fn ct_eq_str(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

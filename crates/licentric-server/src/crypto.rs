@@ -6,10 +6,9 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use hmac::{Hmac, Mac};
 use licentric_core::OsRandom;
+use licentric_core::hmac_sha256;
 use licentric_core::random::{RandomError, SecureRandom};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 const NONCE_LEN: usize = 12;
@@ -39,23 +38,11 @@ impl std::fmt::Debug for DataKey {
     }
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length.
-    let mut mac = match <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => return [0; 32],
-    };
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
 impl DataKey {
     /// From the 32-byte master key.
     pub fn new(master: &[u8; 32]) -> DataKey {
-        let enc = Zeroizing::new(hmac(master, &[b"licentric.server.encryption.v1"]));
-        let hash_key = Zeroizing::new(hmac(master, &[b"licentric.server.token-hash.v1"]));
+        let enc = Zeroizing::new(hmac_sha256(master, &[b"licentric.server.encryption.v1"]));
+        let hash_key = Zeroizing::new(hmac_sha256(master, &[b"licentric.server.token-hash.v1"]));
         DataKey {
             cipher: Aes256Gcm::new(&(*enc).into()),
             hash_key,
@@ -111,7 +98,7 @@ impl DataKey {
     /// The keyed lookup hash of an API key: without the data key, a stolen hash cannot even
     /// be used to test guesses.
     pub fn token_hash(&self, token: &str) -> [u8; 32] {
-        hmac(self.hash_key.as_ref(), &[token.as_bytes()])
+        hmac_sha256(self.hash_key.as_ref(), &[token.as_bytes()])
     }
 }
 
@@ -138,7 +125,7 @@ pub fn random_chars(len: usize) -> Result<String, RandomError> {
 
 /// HMAC-SHA256 of a webhook body, hex: the `X-Licentric-Signature` header.
 pub fn webhook_signature(secret: &[u8], body: &[u8]) -> String {
-    licentric_core::hex::encode(&hmac(secret, &[body]))
+    licentric_core::hex::encode(&hmac_sha256(secret, &[body]))
 }
 
 #[cfg(test)]

@@ -256,38 +256,64 @@ fn activate_in(
     )? {
         return Ok(refusal);
     }
-    if let Some(machine) = existing {
-        tx.execute(
-            "UPDATE machines SET last_seen_at = ?2, platform = ?3, hostname = ?4, app_version = ?5 WHERE id = ?1",
-            params![machine.id, now, input.platform, input.hostname, input.app_version],
-        )?;
-        let file = issuer.issue(
-            license,
-            &machine.id,
-            &input.fingerprint,
-            Some(&input.nonce),
-            None,
-            now,
-        )?;
-        return Outcome::json(
-            200,
-            &ActivationResponse {
-                machine_id: machine.id,
-                license_file: file,
-            },
-        );
-    }
-    if db::active_machine_count(tx, &license.id)? >= license.max_machines {
-        let mut body = ErrorBody::new(
-            ApiErrorCode::MachineLimitReached,
-            format!(
-                "all {} machines of this licence are in use; deactivate one to free a seat",
-                license.max_machines
-            ),
-        );
-        body.error.max_machines = Some(license.max_machines);
-        return Outcome::json(409, &body);
-    }
+    // "Already active here" (200) or a new machine on a free seat (201); either way the
+    // answer is the machine's id and a file carrying this request's nonce.
+    let (machine_id, status, recorded) = match existing {
+        Some(machine) => {
+            tx.execute(
+                "UPDATE machines SET last_seen_at = ?2, platform = ?3, hostname = ?4, app_version = ?5 WHERE id = ?1",
+                params![machine.id, now, input.platform, input.hostname, input.app_version],
+            )?;
+            (machine.id, 200, false)
+        }
+        None => {
+            if db::active_machine_count(tx, &license.id)? >= license.max_machines {
+                let mut body = ErrorBody::new(
+                    ApiErrorCode::MachineLimitReached,
+                    format!(
+                        "all {} machines of this licence are in use; deactivate one to free a seat",
+                        license.max_machines
+                    ),
+                );
+                body.error.max_machines = Some(license.max_machines);
+                return Outcome::json(409, &body);
+            }
+            let machine = insert_machine(tx, license, input, now)?;
+            db::add_active_machines(tx, &license.id, 1)?;
+            let recorded = webhooks::record(
+                tx,
+                &license.environment,
+                "license.activated",
+                serde_json::json!({ "license_id": license.id, "machine": views::machine(&machine) }),
+                now,
+            )?;
+            (machine.id, 201, recorded)
+        }
+    };
+    let file = issuer.issue(
+        license,
+        &machine_id,
+        &input.fingerprint,
+        Some(&input.nonce),
+        None,
+        now,
+    )?;
+    Ok(Outcome::json(
+        status,
+        &ActivationResponse {
+            machine_id,
+            license_file: file,
+        },
+    )?
+    .with_events(recorded))
+}
+
+fn insert_machine(
+    tx: &Connection,
+    license: &LicenseRow,
+    input: &ActivationInput,
+    now: i64,
+) -> Result<MachineRow, StoreError> {
     let machine = MachineRow {
         id: new_id("mach").map_err(crate::crypto::CryptoError::from)?,
         license_id: license.id.clone(),
@@ -313,30 +339,7 @@ fn activate_in(
             now
         ],
     )?;
-    db::add_active_machines(tx, &license.id, 1)?;
-    let recorded = webhooks::record(
-        tx,
-        &license.environment,
-        "license.activated",
-        serde_json::json!({ "license_id": license.id, "machine": views::machine(&machine) }),
-        now,
-    )?;
-    let file = issuer.issue(
-        license,
-        &machine.id,
-        &input.fingerprint,
-        Some(&input.nonce),
-        None,
-        now,
-    )?;
-    Ok(Outcome::json(
-        201,
-        &ActivationResponse {
-            machine_id: machine.id,
-            license_file: file,
-        },
-    )?
-    .with_events(recorded))
+    Ok(machine)
 }
 
 /// A checkout's inputs, already checked for shape.
