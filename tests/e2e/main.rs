@@ -6,12 +6,14 @@
 //! - `flow`: activate → status → offline → grace → offline expired → back online → deactivate;
 //! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
 //!   users, hostile IPC input, revocation, older files;
+//! - `gui`: the companion app in a real webview under Xvfb, through WebDriver;
 //! - `retry`: an activation whose answer is lost is retried and creates one machine;
 //! - `resilience`: `kill -9` during cache writes, a clock turned back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
 mod flow;
+mod gui;
 mod resilience;
 mod retry;
 mod security;

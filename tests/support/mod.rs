@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod gui;
+
 /// A binary built next to this test.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

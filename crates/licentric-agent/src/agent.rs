@@ -101,6 +101,7 @@ struct Inner {
     status: watch::Sender<Status>,
     wake: Notify,
     read_only: bool,
+    clients: crate::clients::ClientLog,
 }
 
 /// A handle on the running agent; cheap to clone.
@@ -188,6 +189,7 @@ impl Agent {
             status,
             wake: Notify::new(),
             read_only,
+            clients: crate::clients::ClientLog::default(),
             config,
         });
         let agent = Agent { inner };
@@ -419,7 +421,12 @@ impl Agent {
         &self.inner.fingerprint
     }
 
-    /// The configuration.
+    /// The local applications that queried the agent over IPC recently.
+    pub fn clients(&self) -> &crate::clients::ClientLog {
+        &self.inner.clients
+    }
+
+    /// The vendor's configuration.
     pub fn config(&self) -> &CompanionConfig {
         &self.inner.config
     }

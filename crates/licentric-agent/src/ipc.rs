@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::agent::Agent;
+use crate::clients::ClientEntry;
 
 /// The variable that overrides the socket path.
 pub const SOCKET_ENV: &str = "LICENTRIC_SOCKET";
@@ -147,20 +148,21 @@ mod unix {
             tokio::select! {
                 accepted = listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
-                    match stream.peer_cred() {
-                        Ok(cred) if cred.uid() == own_uid => {}
+                    let pid = match stream.peer_cred() {
+                        Ok(cred) if cred.uid() == own_uid => cred.pid(),
                         _ => {
                             tracing::warn!("refused a connection from another user");
                             continue; // dropped without an answer
                         }
-                    }
+                    };
                     let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                         tracing::warn!("too many IPC connections; refusing one");
                         continue;
                     };
                     let (agent, limits) = (agent.clone(), Arc::clone(&limits));
                     tokio::spawn(async move {
-                        connection(agent, stream, &limits).await;
+                        let seen = agent.clients().entry_for(pid);
+                        connection(agent, stream, &limits, &seen).await;
                         drop(permit);
                     });
                 }
@@ -174,7 +176,7 @@ mod unix {
 }
 
 /// One connection: reads lines, answers each, forwards `status_changed` once subscribed.
-async fn connection<S>(agent: Agent, stream: S, limits: &Limits)
+async fn connection<S>(agent: Agent, stream: S, limits: &Limits, seen: &ClientEntry)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
@@ -214,7 +216,10 @@ where
                     ),
                 )),
                 Err(_) => None,
-                Ok(line) => handle(&agent, &line, limits, &out, &mut subscribed).await,
+                Ok(line) => {
+                    seen.touch();
+                    handle(&agent, &line, limits, &out, &mut subscribed).await
+                }
             };
             if let Some(reply) = reply {
                 let Ok(bytes) = encode_line(&reply) else {

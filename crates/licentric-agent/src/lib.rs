@@ -6,7 +6,8 @@
 //! - [`api`]: the Licentric API client (HTTPS only, pins, idempotent retries);
 //! - [`credentials`]: the licence key in the OS credential store;
 //! - [`storage`]: the data folder, written atomically, state sealed against edits;
-//! - [`ipc`]: the local JSON-RPC server other applications query;
+//! - [`ipc`]: the local JSON-RPC server other applications query, and [`clients`], the
+//!   applications that asked recently;
 //! - [`notify`]: desktop notifications, or none.
 //!
 //! # Example
@@ -25,6 +26,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod clients;
 pub mod config;
 pub mod credentials;
 mod error;

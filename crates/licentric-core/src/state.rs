@@ -179,7 +179,9 @@ pub fn evaluate(
         return with_file(LicenseState::Grace, reason, ends);
     }
     let next = [Some(due), ends].into_iter().flatten().min();
-    with_file(LicenseState::Active, None, next)
+    // Still active, but say so when the last attempt to reach the server failed: the user is
+    // offline now, on the signed file's time.
+    with_file(LicenseState::Active, record.last_failure.clone(), next)
 }
 
 /// Time left until the offline period ends, never negative.

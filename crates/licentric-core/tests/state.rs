@@ -100,6 +100,35 @@ fn active_then_grace_then_offline_expired() {
 }
 
 #[test]
+fn active_says_when_the_last_attempt_to_reach_the_server_failed() {
+    let fx = Fixture::new();
+    let file = verified(&fx, |_| {});
+    let issued = file.payload().issued_at;
+    let policy = RefreshPolicy::default();
+    let mut record = RefreshRecord::default();
+    record.installed(&file, issued, true, &policy, 0.0);
+    let guard = ClockGuard::new();
+    let at = issued + Duration::days(1);
+    assert_eq!(
+        state_at(&file, at, &record, &guard),
+        (LicenseState::Active, true, None),
+        "online: no reason"
+    );
+    record.failed("network_unavailable", at, &policy, 0.0);
+    assert_eq!(
+        state_at(&file, at, &record, &guard),
+        (LicenseState::Active, true, Some("network_unavailable".into())),
+        "a failed refresh before the refresh point: still active, offline now"
+    );
+    record.installed(&file, at, true, &policy, 0.0);
+    assert_eq!(
+        state_at(&file, at, &record, &guard).2,
+        None,
+        "a later success clears it"
+    );
+}
+
+#[test]
 fn the_jittered_refresh_point_decides_grace() {
     let fx = Fixture::new();
     let file = verified(&fx, |_| {});

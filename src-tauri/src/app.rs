@@ -1,0 +1,333 @@
+//! Start-up, the window's life cycle, one instance per user, and the hand-over of links.
+//!
+//! The app embeds the same [`Agent`] as `licentric agent` and serves the local IPC while it
+//! runs. Closing the window destroys it (the webview's memory is released) and the app stays
+//! in the tray; Quit in the tray ends it. A second launch focuses the first and hands over
+//! its `licentric://activate?key=…` link.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use licentric_agent::config::CompanionConfig;
+use licentric_agent::{Agent, AgentOptions, ipc};
+use licentric_proto::ipc::Status;
+use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewWindowBuilder};
+use tokio::sync::oneshot;
+
+use crate::args::Args;
+use crate::error::UiError;
+use crate::notifier::Switchable;
+use crate::settings::{Settings, SettingsFile};
+
+/// The main window's label.
+pub const MAIN_WINDOW: &str = "main";
+/// The event carrying every status change to the UI.
+pub const STATUS_EVENT: &str = "status";
+/// The event carrying a key handed over by a second launch.
+pub const LINK_EVENT: &str = "link";
+
+/// The app's state, managed by Tauri.
+pub struct Companion {
+    /// The running agent, or why it could not start (shown in the window).
+    pub started: Result<Started, UiError>,
+    /// This computer's name.
+    pub machine_name: String,
+    link_key: Mutex<Option<String>>,
+    /// Whether a tray icon is up (else closing the window quits).
+    tray: AtomicBool,
+}
+
+/// The agent and what the app keeps beside it.
+pub struct Started {
+    /// The agent.
+    pub agent: Agent,
+    /// The IPC socket it serves.
+    pub socket: PathBuf,
+    notifier: Arc<Switchable>,
+    settings_file: SettingsFile,
+    settings: Mutex<Settings>,
+    ipc: Mutex<Option<(oneshot::Sender<()>, tauri::async_runtime::JoinHandle<()>)>>,
+}
+
+impl Companion {
+    /// The agent, or the start-up error.
+    ///
+    /// # Errors
+    /// The start-up error, when the agent did not start.
+    pub fn started(&self) -> Result<&Started, UiError> {
+        self.started.as_ref().map_err(Clone::clone)
+    }
+
+    /// The key a link handed over, once.
+    pub fn take_link_key(&self) -> Option<String> {
+        self.link_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn set_link_key(&self, key: Option<String>) {
+        if key.is_some() {
+            *self.link_key.lock().unwrap_or_else(PoisonError::into_inner) = key;
+        }
+    }
+}
+
+impl Started {
+    /// The user's settings.
+    ///
+    /// # Errors
+    /// Never today; kept fallible for stores that can fail.
+    pub fn settings(&self) -> Result<Settings, UiError> {
+        Ok(*self.settings.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Changes, applies and saves the settings.
+    ///
+    /// # Errors
+    /// When they cannot be saved (the change is then not applied).
+    pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, UiError> {
+        let mut settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = *settings;
+        change(&mut next);
+        self.settings_file.save(&next)?;
+        self.notifier.set(next.notifications);
+        *settings = next;
+        Ok(next)
+    }
+}
+
+/// Runs the app until Quit.
+pub fn run() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LICENTRIC_LOG")
+                .unwrap_or_else(|_| "warn,licentric_agent=info,licentric_companion=info".into()),
+        )
+        .init();
+    let args = crate::args::parse(std::env::args().skip(1));
+    let built = tauri::Builder::default()
+        // First: a second launch must reach the first before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            second_launch(app, crate::args::parse(argv.into_iter().skip(1)));
+        }))
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![crate::args::HIDDEN]),
+        ))
+        .invoke_handler(tauri::generate_handler![
+            crate::commands::app_info,
+            crate::commands::status,
+            crate::commands::check_key,
+            crate::commands::activate,
+            crate::commands::deactivate,
+            crate::commands::refresh,
+            crate::commands::import_license,
+            crate::commands::save_request_file,
+            crate::commands::diagnostics,
+            crate::commands::save_diagnostics,
+            crate::commands::settings,
+            crate::commands::set_notifications,
+            crate::commands::set_start_at_login,
+            crate::commands::recent_clients,
+        ])
+        .setup(move |app| {
+            setup(app.handle(), &args);
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    match built {
+        Ok(app) => {
+            app.run(on_event);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the app could not start");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn setup(app: &AppHandle, args: &Args) {
+    let started = tauri::async_runtime::block_on(start_agent(args));
+    if let Err(e) = &started {
+        tracing::error!(code = %e.code, "the agent did not start: {}", e.message);
+    }
+    let companion = Companion {
+        started,
+        machine_name: sysinfo::System::host_name().unwrap_or_else(|_| "this computer".into()),
+        link_key: Mutex::new(args.link_key.clone()),
+        tray: AtomicBool::new(false),
+    };
+    if let Ok(started) = &companion.started {
+        forward_status(app.clone(), started.agent.clone());
+    }
+    let status = companion
+        .started
+        .as_ref()
+        .ok()
+        .map(|s| s.agent.subscribe().borrow().clone());
+    app.manage(companion);
+    match crate::tray::create(app, status.as_ref()) {
+        Ok(()) => app.state::<Companion>().tray.store(true, Ordering::Relaxed),
+        Err(e) => tracing::warn!(error = %e, "no tray icon; closing the window will quit"),
+    }
+    if !args.hidden {
+        open_window(app);
+    }
+}
+
+async fn start_agent(args: &Args) -> Result<Started, UiError> {
+    let config = CompanionConfig::find(args.config.as_deref(), None)
+        .map_err(|e| UiError::new("config_invalid", e.to_string()))?;
+    let socket = ipc::socket_path(config.ipc.socket.as_deref(), &config.product_id);
+    let listener = ipc::bind(&socket).await.map_err(|e| match e {
+        ipc::IpcError::AlreadyRunning(_) => UiError::new(
+            "agent_already_running",
+            "The headless agent (licentric agent) is already running for this product. Stop it, then open the app again.",
+        ),
+        other => UiError::new("ipc_unavailable", other.to_string()),
+    })?;
+    let settings_file = SettingsFile::in_dir(&licentric_agent::agent::data_dir(&config));
+    let settings = settings_file.load(Settings {
+        notifications: config.notifications.enabled,
+    });
+    let notifier = Arc::new(Switchable::new(
+        config.product_name.clone(),
+        settings.notifications,
+    ));
+    let limits = ipc::Limits {
+        max_connections: config.ipc.max_connections,
+        idle_timeout: std::time::Duration::from_secs(config.ipc.idle_timeout_seconds),
+        management: config.ipc.management,
+    };
+    let mut options = AgentOptions::new(config);
+    options.notifier = Arc::clone(&notifier) as _;
+    let agent = Agent::start(options).await?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tauri::async_runtime::spawn(ipc::serve(agent.clone(), listener, limits, async {
+        let _ = stopped.await;
+    }));
+    tracing::info!(socket = %socket.display(), "serving local applications");
+    Ok(Started {
+        agent,
+        socket,
+        notifier,
+        settings_file,
+        settings: Mutex::new(settings),
+        ipc: Mutex::new(Some((stop, serving))),
+    })
+}
+
+/// Sends every status change to the window and the tray.
+fn forward_status(app: AppHandle, agent: Agent) {
+    tauri::async_runtime::spawn(async move {
+        let mut changes = agent.subscribe();
+        while changes.changed().await.is_ok() {
+            let status: Status = changes.borrow_and_update().clone();
+            crate::tray::update(&app, &status);
+            if let Err(e) = app.emit(STATUS_EVENT, &status) {
+                tracing::debug!(error = %e, "no window to tell");
+            }
+        }
+    });
+}
+
+/// Shows the main window, creating it if it was closed.
+pub fn open_window(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+        return;
+    }
+    let Some(config) = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+    else {
+        tracing::error!("no main window in tauri.conf.json");
+        return;
+    };
+    match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
+        Ok(window) => {
+            let _ = window.set_focus();
+        }
+        Err(e) => tracing::error!(error = %e, "cannot open the window"),
+    }
+}
+
+fn second_launch(app: &AppHandle, args: Args) {
+    tracing::info!("a second launch handed over to this instance");
+    if let Some(key) = args.link_key {
+        app.state::<Companion>().set_link_key(Some(key.clone()));
+        open_window(app);
+        let _ = app.emit(LINK_EVENT, key);
+        return;
+    }
+    open_window(app);
+}
+
+fn on_event(app: &AppHandle, event: RunEvent) {
+    match event {
+        // The last window closed: stay in the tray (if there is one), with no webview.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } if app.state::<Companion>().tray.load(Ordering::Relaxed) => api.prevent_exit(),
+        RunEvent::Exit => {
+            // Stop serving and remove the socket before the process ends.
+            if let Ok(started) = &app.state::<Companion>().started {
+                let taken = started
+                    .ipc
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some((stop, serving)) = taken {
+                    let _ = stop.send(());
+                    let _ = tauri::async_runtime::block_on(serving);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Asks where to save `text` (suggesting `name`) and writes it; `None` when cancelled.
+///
+/// # Errors
+/// When the file cannot be written.
+pub async fn save_with_dialog(
+    app: &AppHandle,
+    name: &str,
+    text: String,
+) -> Result<Option<String>, UiError> {
+    use tauri_plugin_dialog::DialogExt as _;
+    let (tx, rx) = oneshot::channel();
+    app.dialog()
+        .file()
+        .set_file_name(name)
+        .add_filter("Text", &["txt"])
+        .save_file(move |path| {
+            let _ = tx.send(path);
+        });
+    let Some(path) = rx.await.ok().flatten() else {
+        return Ok(None);
+    };
+    let path = path
+        .into_path()
+        .map_err(|e| UiError::new("io_error", e.to_string()))?;
+    licentric_agent::storage::write_atomic(&path, text.as_bytes())?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// Now, as RFC 3339 UTC.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,242 @@
+//! The UI's commands. Each converts its arguments, calls the agent (or the OS through a
+//! plugin), and returns `{code, message}` errors; the logic lives in `licentric-agent`.
+
+use licentric_agent::clients::ClientSeen;
+use licentric_core::LicenseKey;
+use licentric_proto::ipc::Status;
+use serde::Serialize;
+use tauri::{AppHandle, State};
+use tauri_plugin_autostart::ManagerExt as _;
+
+use crate::app::{Companion, Started};
+use crate::diagnostics::{self, short_fingerprint};
+use crate::error::UiError;
+use crate::settings::Settings;
+
+type Result<T> = std::result::Result<T, UiError>;
+
+/// What the UI shows besides the status.
+#[derive(Debug, Serialize)]
+pub struct AppInfo {
+    product_name: String,
+    product_id: Option<String>,
+    environment: Option<&'static str>,
+    key_prefix: Option<String>,
+    machine_name: String,
+    fingerprint: Option<String>,
+    app_version: &'static str,
+    tauri_version: &'static str,
+    protocol: u32,
+    socket: Option<String>,
+    startup_error: Option<UiError>,
+    /// A key handed over by a `licentric://` link, given once.
+    link_key: Option<String>,
+}
+
+/// The product, this machine, the versions, and a start-up error or a handed-over key.
+#[tauri::command]
+pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
+    let started = companion.started.as_ref().ok();
+    let config = started.map(|s| s.agent.config());
+    AppInfo {
+        product_name: config
+            .map_or_else(|| "Licentric Companion".into(), |c| c.product_name.clone()),
+        product_id: config.map(|c| c.product_id.clone()),
+        environment: config.map(|c| c.environment.as_str()),
+        key_prefix: config.map(|c| c.key_prefix.clone()),
+        machine_name: companion.machine_name.clone(),
+        fingerprint: started.map(|s| short_fingerprint(s.agent.fingerprint().as_str())),
+        app_version: env!("CARGO_PKG_VERSION"),
+        tauri_version: tauri::VERSION,
+        protocol: licentric_proto::PROTOCOL_VERSION,
+        socket: started.map(|s| s.socket.display().to_string()),
+        startup_error: companion.started.as_ref().err().cloned(),
+        link_key: companion.take_link_key(),
+    }
+}
+
+/// The licence status now.
+#[tauri::command]
+pub async fn status(companion: State<'_, Companion>) -> Result<Status> {
+    Ok(companion.started()?.agent.status().await)
+}
+
+/// The key field's check, as the user types.
+#[derive(Debug, Serialize)]
+pub struct KeyCheck {
+    /// The key parses.
+    valid: bool,
+    /// The key in its canonical form (`ACME-7QX2-M4KD-9PZT-H3WC`) when valid.
+    formatted: Option<String>,
+    /// The key is only unfinished (empty, or too short so far): not worth an error yet.
+    incomplete: bool,
+    /// What is wrong: a stable code and a sentence.
+    error: Option<UiError>,
+}
+
+/// Checks a key as typed: its canonical form, or what is wrong with it in words.
+#[tauri::command]
+pub fn check_key(companion: State<'_, Companion>, text: String) -> Result<KeyCheck> {
+    let prefix = companion.started()?.agent.config().prefix();
+    Ok(match LicenseKey::parse(&text, &prefix) {
+        Ok(key) => KeyCheck {
+            valid: true,
+            formatted: Some(key.expose_secret().to_owned()),
+            incomplete: false,
+            error: None,
+        },
+        Err(e) => KeyCheck {
+            valid: false,
+            formatted: None,
+            incomplete: matches!(
+                e,
+                licentric_core::KeyError::Empty
+                    | licentric_core::KeyError::WrongLength {
+                        found: 0..licentric_core::key::BODY_LEN,
+                        ..
+                    }
+            ),
+            error: Some(UiError {
+                code: "invalid_license_key".into(),
+                message: capitalise(&e.to_string()),
+                reason: Some(e.code().into()),
+            }),
+        },
+    })
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect::<String>() + "."
+    })
+}
+
+/// Activates this machine with `key`.
+#[tauri::command]
+pub async fn activate(companion: State<'_, Companion>, key: String) -> Result<Status> {
+    Ok(companion.started()?.agent.activate(&key).await?)
+}
+
+/// Deactivates this machine, freeing its seat.
+#[tauri::command]
+pub async fn deactivate(companion: State<'_, Companion>) -> Result<Status> {
+    Ok(companion.started()?.agent.deactivate().await?)
+}
+
+/// Renews the offline licence now.
+#[tauri::command]
+pub async fn refresh(companion: State<'_, Companion>) -> Result<Status> {
+    Ok(companion.started()?.agent.refresh().await?)
+}
+
+/// Installs a licence file obtained on another device (offline activation).
+#[tauri::command]
+pub async fn import_license(companion: State<'_, Companion>, text: String) -> Result<Status> {
+    Ok(companion.started()?.agent.import(&text).await?)
+}
+
+/// Asks where to save the activation request and writes it; `None` when the user cancelled.
+#[tauri::command]
+pub async fn save_request_file(
+    app: AppHandle,
+    companion: State<'_, Companion>,
+) -> Result<Option<String>> {
+    let text = companion.started()?.agent.request_file()?;
+    crate::app::save_with_dialog(&app, "licentric-activation-request.txt", text).await
+}
+
+/// The redacted diagnostics report.
+#[tauri::command]
+pub async fn diagnostics(companion: State<'_, Companion>) -> Result<String> {
+    Ok(report(companion.started()?).await)
+}
+
+/// Asks where to save the diagnostics report and writes it; `None` when cancelled.
+#[tauri::command]
+pub async fn save_diagnostics(
+    app: AppHandle,
+    companion: State<'_, Companion>,
+) -> Result<Option<String>> {
+    let text = report(companion.started()?).await;
+    crate::app::save_with_dialog(&app, "licentric-diagnostics.txt", text).await
+}
+
+async fn report(started: &Started) -> String {
+    let status = started.agent.status().await;
+    let config = started.agent.config();
+    diagnostics::report(&diagnostics::Inputs {
+        app_version: env!("CARGO_PKG_VERSION"),
+        os: sysinfo::System::long_os_version().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
+        product_name: &config.product_name,
+        api_base_url: &config.api_base_url,
+        socket: started.socket.display().to_string(),
+        fingerprint: started.agent.fingerprint().as_str(),
+        status: &status,
+        clients: &started.agent.clients().recent(),
+        generated_at: crate::app::now_rfc3339(),
+    })
+}
+
+/// The settings as the UI shows them.
+#[derive(Debug, Serialize)]
+pub struct SettingsView {
+    notifications: bool,
+    start_at_login: bool,
+}
+
+/// The settings.
+#[tauri::command]
+pub fn settings(app: AppHandle, companion: State<'_, Companion>) -> Result<SettingsView> {
+    let saved = companion.started()?.settings()?;
+    Ok(view(&app, saved))
+}
+
+/// Switches desktop notifications on or off (saved).
+#[tauri::command]
+pub fn set_notifications(
+    app: AppHandle,
+    companion: State<'_, Companion>,
+    on: bool,
+) -> Result<SettingsView> {
+    let saved = companion
+        .started()?
+        .update_settings(|s| s.notifications = on)?;
+    Ok(view(&app, saved))
+}
+
+/// Starts the app at login (in the tray), or not.
+#[tauri::command]
+pub fn set_start_at_login(
+    app: AppHandle,
+    companion: State<'_, Companion>,
+    on: bool,
+) -> Result<SettingsView> {
+    let saved = companion.started()?.settings()?;
+    let launcher = app.autolaunch();
+    let changed = if on {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    changed.map_err(|e| {
+        UiError::new(
+            "autostart_failed",
+            format!("Cannot change start at login: {e}"),
+        )
+    })?;
+    Ok(view(&app, saved))
+}
+
+fn view(app: &AppHandle, saved: Settings) -> SettingsView {
+    SettingsView {
+        notifications: saved.notifications,
+        start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+    }
+}
+
+/// The local applications that queried the licence recently.
+#[tauri::command]
+pub fn recent_clients(companion: State<'_, Companion>) -> Result<Vec<ClientSeen>> {
+    Ok(companion.started()?.agent.clients().recent())
+}

@@ -1,0 +1,26 @@
+//! Licentric Companion: the desktop app around the [`licentric_agent::Agent`].
+//!
+//! - [`app`]: start-up, the window's life cycle (closing it keeps the agent in the tray),
+//!   one instance per user, links handed over by a second launch;
+//! - [`commands`]: the UI's commands, each a few lines over the agent, returning
+//!   [`error::UiError`] (`{code, message}`);
+//! - [`tray`], [`notifier`] (notifications the user can switch off), [`settings`],
+//!   [`diagnostics`] (a redacted report), [`args`] (the command line and `licentric://` links).
+//!
+//! The UI is plain HTML, CSS and JavaScript in `ui/`, with no remote content; its
+//! capabilities grant it the app's own commands and events and nothing else.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod args;
+pub mod commands;
+pub mod diagnostics;
+pub mod error;
+pub mod notifier;
+pub mod settings;
+pub mod tray;
+
+/// Runs the app until the user quits it.
+pub fn run() -> std::process::ExitCode {
+    app::run()
+}

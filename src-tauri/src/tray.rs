@@ -1,0 +1,77 @@
+//! The tray icon: the state in its menu and tooltip, and Open, Refresh now, Quit.
+
+use licentric_proto::LicenseState;
+use licentric_proto::ipc::Status;
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, Wry};
+
+use crate::app::{Companion, open_window};
+
+const TRAY_ID: &str = "main";
+
+/// The menu item that shows the state, kept to update its text.
+struct StateItem(MenuItem<Wry>);
+
+/// Creates the tray icon.
+///
+/// # Errors
+/// When the desktop has no tray (the app then quits with its window).
+pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
+    let state = MenuItem::with_id(app, "state", state_text(status), false, None::<&str>)?;
+    let open = MenuItem::with_id(app, "open", "Open", true, None::<&str>)?;
+    let refresh = MenuItem::with_id(app, "refresh", "Refresh now", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let separator = PredefinedMenuItem::separator(app)?;
+    let menu = Menu::with_items(app, &[&state, &separator, &open, &refresh, &quit])?;
+    let mut builder = TrayIconBuilder::with_id(TRAY_ID)
+        .menu(&menu)
+        .tooltip(state_text(status))
+        .on_menu_event(|app, event| match event.id.as_ref() {
+            "open" => open_window(app),
+            "refresh" => {
+                if let Ok(started) = &app.state::<Companion>().started {
+                    let agent = started.agent.clone();
+                    // The outcome reaches the user through the status and notifications.
+                    tauri::async_runtime::spawn(async move { agent.refresh().await });
+                }
+            }
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        builder = builder.icon(icon.clone());
+    }
+    builder.build(app)?;
+    app.manage(StateItem(state));
+    Ok(())
+}
+
+/// Shows `status` in the tray.
+pub fn update(app: &AppHandle, status: &Status) {
+    let text = state_text(Some(status));
+    if let Some(item) = app.try_state::<StateItem>() {
+        let _ = item.0.set_text(&text);
+    }
+    if let Some(tray) = app.tray_by_id(TRAY_ID) {
+        let _ = tray.set_tooltip(Some(&text));
+    }
+}
+
+fn state_text(status: Option<&Status>) -> String {
+    let Some(status) = status else {
+        return "Licence: not available".into();
+    };
+    let words = match status.state {
+        LicenseState::Unlicensed => "not activated",
+        LicenseState::Active => "active",
+        LicenseState::Grace => "offline",
+        LicenseState::OfflineExpired => "offline period over",
+        LicenseState::Suspended => "suspended",
+        LicenseState::Revoked => "revoked",
+        LicenseState::LicenseExpired => "expired",
+        LicenseState::ClockTampered => "clock problem",
+        LicenseState::Invalid => "damaged, repairing",
+    };
+    format!("Licence: {words}")
+}

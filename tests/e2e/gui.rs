@@ -1,0 +1,213 @@
+//! The companion app in a real webview (WebKitGTK under Xvfb, driven through WebDriver),
+//! against the real server over TLS, with gnome-keyring and dunst on the test's D-Bus.
+//!
+//! The GUI tests run one at a time (`.config/nextest.toml`, and a lock for `cargo test`): the
+//! app is one instance per user session, so two at once would hand over to each other.
+//! Each saves a screenshot of every screen it reaches in `target/gui-screenshots/`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use licentric_e2e::gui::{App, Desktop, require_tools, screenshot_dir, wait_for};
+use licentric_e2e::{Companion, Server, bin, run};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    server: Server,
+    companion: Companion,
+    key: String,
+    desktop: Desktop,
+}
+
+fn setup(product: &str) -> Setup {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    // A 14-day offline licence, as in production, so the time left reads in days.
+    let server = Server::start(dir.path(), 14 * 86_400);
+    let (_, key) = server.licence(product, 2);
+    let companion = Companion::new(dir.path(), &server, product, "");
+    let desktop = Desktop::start(dir.path());
+    Setup {
+        _dir: dir,
+        server,
+        companion,
+        key,
+        desktop,
+    }
+}
+
+fn start_app(s: &Setup) -> App {
+    let config = s.companion.config.display().to_string();
+    App::start(
+        &s.companion.root,
+        &s.desktop,
+        &[
+            ("LICENTRIC_CONFIG", config.as_str()),
+            ("LICENTRIC_MACHINE_ID", s.companion.machine_id.as_str()),
+        ],
+    )
+}
+
+/// Malformed keys explained → activation → Active with the licence's entitlements → a local
+/// app listed in Settings → server down: offline with the time left → deactivate → back at
+/// activation. Notifications reach the notification daemon.
+#[test]
+fn gui_activate_go_offline_and_deactivate() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-journey");
+    let app = start_app(&s);
+    let shots = screenshot_dir();
+
+    app.wait_text("activation-title", |t| t == "Activate Acme CAD");
+    assert_eq!(app.text("environment"), "Test", "the sandbox is labelled");
+    app.screenshot(&shots.join("activation.png"));
+
+    // A malformed key: the field says what is wrong, in words.
+    app.type_into("key", "ACME-7QX2-M4KD-9PZU-H3WC");
+    let said = app.wait_text("key-feedback", |t| t.contains("cannot be in a licence key"));
+    assert!(
+        said.contains("'U'") || said.contains("\"U\""),
+        "names the character: {said}"
+    );
+    assert_eq!(
+        app.js(
+            "return document.getElementById('key').getAttribute('aria-invalid')",
+            serde_json::json!([])
+        ),
+        "true",
+        "the field is marked invalid for screen readers"
+    );
+    app.screenshot(&shots.join("activation-bad-key.png"));
+    app.clear("key");
+    app.type_into("key", "ZZ-7QX2-M4KD-9PZT-H3WC");
+    app.wait_text("key-feedback", |t| t.contains("should start with ACME-"));
+    app.clear("key");
+    app.type_into("key", "ACME-7QX2-M4KD");
+    app.click("activate");
+    app.wait_text("key-feedback", |t| t.contains("too short"));
+
+    // The real key, pasted in lower case: normalised, then activated.
+    app.clear("key");
+    app.type_into("key", &s.key.to_lowercase());
+    app.wait_text("key-feedback", |t| t == "The key looks right.");
+    app.click("activate");
+    app.wait_text("badge", |t| t == "Active");
+    let entitlements = app.text("entitlements");
+    assert!(
+        entitlements.contains("pro") && entitlements.contains("export-pdf"),
+        "the licence's entitlements are shown: {entitlements:?}"
+    );
+    let hint = app.text("license-key");
+    assert!(hint.contains("****"), "the key is redacted: {hint}");
+    assert!(
+        !app.js("return document.body.innerText", serde_json::json!([]))
+            .as_str()
+            .unwrap_or_default()
+            .contains(&s.key),
+        "the full key is nowhere on screen after activation"
+    );
+    assert!(
+        app.text("timeline-text").contains("Next refresh"),
+        "the offline period is pictured"
+    );
+    app.screenshot(&shots.join("status-active.png"));
+
+    // The notification daemon got the activation.
+    wait_for(
+        "the activation notification",
+        Duration::from_secs(20),
+        || {
+            s.desktop
+                .notifications()
+                .contains("Acme CAD is activated")
+                .then_some(())
+        },
+    );
+
+    // The app serves IPC: the CLI asks it, and Settings lists the CLI as a recent app.
+    let (code, out, err) = run(s.companion.cli().arg("status"));
+    assert_eq!(code, 0, "the CLI reached the app's agent: {out}{err}");
+    app.click("tab-settings");
+    app.wait_text("clients", |t| t.contains("licentric"));
+    assert!(
+        app.text("version-app")
+            .starts_with(env!("CARGO_PKG_VERSION"))
+    );
+    app.screenshot(&shots.join("settings.png"));
+    app.click("tab-licence");
+
+    // The server goes away; Refresh now: offline, with the time left.
+    s.server.stop();
+    app.click("refresh");
+    let badge = app.wait_text("badge", |t| t.starts_with("Offline"));
+    assert!(
+        badge.contains("13 days left") || badge.contains("14 days left"),
+        "the offline badge counts the time left: {badge}"
+    );
+    let message = app.wait_text("action-message", |t| !t.is_empty() && t != "Refreshing…");
+    assert!(message.contains("cannot be reached"), "says why: {message}");
+    app.screenshot(&shots.join("status-offline.png"));
+
+    // Back online; deactivate after the confirmation: back at activation.
+    s.server.restart();
+    app.click("deactivate");
+    assert!(
+        app.js(
+            "return document.getElementById('confirm-deactivate').open",
+            serde_json::json!([])
+        ) == true,
+        "a confirmation comes first"
+    );
+    assert!(
+        app.text("confirm-text")
+            .contains("frees this machine's seat")
+    );
+    app.screenshot(&shots.join("deactivate-confirm.png"));
+    app.click("confirm-deactivate-yes");
+    app.wait_text("activation-title", |t| t == "Activate Acme CAD");
+    let (code, out, _) = run(s.companion.cli().args(["status", "--json"]));
+    assert_eq!(code, 3, "not entitled after deactivation: {out}");
+    assert!(out.contains("\"unlicensed\""), "{out}");
+}
+
+/// A second launch opens no second window; it hands its `licentric://` link to the first,
+/// which fills in the key (and does not activate on its own).
+#[test]
+fn gui_second_launch_hands_over_to_the_first() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-single");
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| t == "Activate Acme CAD");
+    assert_eq!(app.windows().len(), 1);
+
+    let link = format!("licentric://activate?key={}", s.key);
+    let second = std::process::Command::new(bin("licentric-companion"))
+        .arg(&link)
+        .env("DISPLAY", &s.desktop.display)
+        .env("LICENTRIC_CONFIG", &s.companion.config)
+        .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "the second launch handed over and exited: {}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let filled = wait_for("the handed-over key", Duration::from_secs(20), || {
+        let value = app.js(
+            "return document.getElementById('key').value",
+            serde_json::json!([]),
+        );
+        value.as_str().filter(|v| !v.is_empty()).map(str::to_owned)
+    });
+    assert_eq!(filled, s.key, "the link's key is in the field");
+    assert_eq!(app.windows().len(), 1, "still one window");
+    assert!(app.visible("activation"), "not activated by the link alone");
+    assert_eq!(
+        s.companion.client().status().unwrap().state,
+        licentric_proto::LicenseState::Unlicensed,
+        "a link never activates without the user"
+    );
+}

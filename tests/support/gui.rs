@@ -1,0 +1,362 @@
+//! The real GUI under test: an X server (Xvfb) of its own, a notification daemon (dunst) on
+//! the test's D-Bus session, and the app in a real WebKitGTK webview driven over WebDriver
+//! (`WebKitWebDriver`, with `TAURI_WEBVIEW_AUTOMATION=true` so the app's webview accepts
+//! automation). Everything is stopped on drop.
+//!
+//! The WebDriver client is a few lines over `ureq` on one kept-alive connection: the endpoints
+//! the tests need (session, elements, script, screenshot) and nothing else.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::bin;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Whether the GUI's tools are installed (`.ci/test` installs them; see `.ci/lib.sh`).
+pub fn require_tools() {
+    for tool in ["Xvfb", "WebKitWebDriver", "dunst", "dbus-send"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).exists()));
+        assert!(
+            found,
+            "{tool} is missing: run the GUI tests through .ci/test, which installs xvfb, webkit2gtk-driver and dunst"
+        );
+    }
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "no D-Bus session: run the tests inside .ci/with-secret-service (as .ci/test does)"
+    );
+}
+
+/// An Xvfb display and a dunst logging every notification it receives.
+pub struct Desktop {
+    pub display: String,
+    pub notifications: PathBuf,
+    xvfb: Child,
+    dunst: Child,
+}
+
+impl Desktop {
+    /// Starts Xvfb on a free display (it picks one and tells us) and dunst on it.
+    pub fn start(root: &Path) -> Desktop {
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(xvfb.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let display = format!(":{}", line.trim());
+        assert!(display.len() > 1, "Xvfb did not say which display it took");
+        let notifications = root.join("notifications.log");
+        let dunst = Command::new("dunst")
+            .arg("-print")
+            .env("DISPLAY", &display)
+            .stdout(std::fs::File::create(&notifications).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let desktop = Desktop {
+            display,
+            notifications,
+            xvfb,
+            dunst,
+        };
+        wait_for("dunst on the session bus", Duration::from_secs(20), || {
+            let out = Command::new("dbus-send")
+                .args([
+                    "--session",
+                    "--dest=org.freedesktop.DBus",
+                    "--print-reply",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.Notifications",
+                ])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("boolean true")
+                .then_some(())
+        });
+        desktop
+    }
+
+    /// What dunst printed so far.
+    pub fn notifications(&self) -> String {
+        std::fs::read_to_string(&self.notifications).unwrap_or_default()
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        for child in [&mut self.dunst, &mut self.xvfb] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `probe` until it gives a value; panics with `what` after `timeout`. For waiting on
+/// a state another process reaches (the DOM after an event, a daemon on the bus), where no
+/// signal reaches the test.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The companion app in a WebDriver session.
+pub struct App {
+    driver: Child,
+    http: ureq::Agent,
+    base: String,
+    session: Option<String>,
+    pub log: PathBuf,
+}
+
+impl App {
+    /// Starts WebKitWebDriver and, through it, `licentric-companion` with `env` (its
+    /// configuration, machine id, …) on `desktop`.
+    pub fn start(root: &Path, desktop: &Desktop, env: &[(&str, &str)]) -> App {
+        let port = free_port();
+        let log = root.join("app.log");
+        let mut driver = Command::new("WebKitWebDriver");
+        driver
+            .arg(format!("--port={port}"))
+            .env("TAURI_WEBVIEW_AUTOMATION", "true")
+            .env("DISPLAY", &desktop.display)
+            .env("LICENTRIC_LOG", "debug")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap());
+        for (k, v) in env {
+            driver.env(k, v);
+        }
+        let http: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut app = App {
+            driver: driver.spawn().unwrap(),
+            http,
+            base: format!("http://127.0.0.1:{port}"),
+            session: None,
+            log,
+        };
+        wait_for("WebKitWebDriver", Duration::from_secs(20), || {
+            app.http
+                .get(format!("{}/status", app.base))
+                .call()
+                .ok()
+                .filter(|r| r.status() == 200)
+        });
+        let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {
+            "binary": bin("licentric-companion"), "args": []
+        }}}});
+        let created = app.request("POST", "/session", Some(caps));
+        app.session = Some(
+            created["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no session: {created}; app log: {}", app.app_log()))
+                .to_owned(),
+        );
+        app
+    }
+
+    /// The app's and the driver's output.
+    pub fn app_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let response = match (method, body) {
+            ("GET", _) => self.http.get(&url).call(),
+            ("DELETE", _) => self.http.delete(&url).call(),
+            (_, body) => self
+                .http
+                .post(&url)
+                .send_json(body.unwrap_or_else(|| json!({}))),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let value: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+        value.get("value").cloned().unwrap_or(value)
+    }
+
+    fn session_path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session.as_deref().unwrap_or(""))
+    }
+
+    /// Runs `script` in the page (its `arguments` are `args`) and returns its result.
+    pub fn js(&self, script: &str, args: Value) -> Value {
+        self.request(
+            "POST",
+            &self.session_path("/execute/sync"),
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// The text of the element with this id ("" if absent or hidden).
+    pub fn text(&self, id: &str) -> String {
+        self.js(
+            "const e = document.getElementById(arguments[0]); return e && !e.closest('[hidden]') ? e.textContent.trim() : '';",
+            json!([id]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Whether the element with this id is shown (neither it nor a parent is `hidden`).
+    pub fn visible(&self, id: &str) -> bool {
+        self.js(
+            "const e = document.getElementById(arguments[0]); return !!e && !e.closest('[hidden]');",
+            json!([id]),
+        ) == Value::Bool(true)
+    }
+
+    /// Waits until the element with this id shows text that `accept`s, and returns it.
+    pub fn wait_text(&self, id: &str, accept: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(&format!("#{id}"), Duration::from_secs(30), || {
+                last = self.text(id);
+                accept(&last).then(|| last.clone())
+            })
+        }));
+        found.unwrap_or_else(|_| {
+            panic!(
+                "#{id} never showed the expected text; it shows {last:?}.\napp log:\n{}",
+                self.app_log()
+            )
+        })
+    }
+
+    fn element(&self, id: &str) -> String {
+        let found = self.request(
+            "POST",
+            &self.session_path("/element"),
+            Some(json!({"using": "css selector", "value": format!("#{id}")})),
+        );
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element #{id}: {found}"))
+            .to_owned()
+    }
+
+    /// Clicks the element with this id, as a user would.
+    pub fn click(&self, id: &str) {
+        let element = self.element(id);
+        let out = self.request(
+            "POST",
+            &self.session_path(&format!("/element/{element}/click")),
+            None,
+        );
+        assert!(out.get("error").is_none(), "click #{id}: {out}");
+    }
+
+    /// Types `text` into the element with this id, key by key.
+    pub fn type_into(&self, id: &str, text: &str) {
+        let element = self.element(id);
+        let out = self.request(
+            "POST",
+            &self.session_path(&format!("/element/{element}/value")),
+            Some(json!({"text": text})),
+        );
+        assert!(out.get("error").is_none(), "type into #{id}: {out}");
+    }
+
+    /// Empties the field with this id.
+    pub fn clear(&self, id: &str) {
+        let element = self.element(id);
+        self.request(
+            "POST",
+            &self.session_path(&format!("/element/{element}/clear")),
+            None,
+        );
+    }
+
+    /// The handles of the app's open windows.
+    pub fn windows(&self) -> Vec<String> {
+        self.request("GET", &self.session_path("/window/handles"), None)
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Saves a screenshot of the window to `path` (PNG), after the window had time to paint.
+    pub fn screenshot(&self, path: &Path) {
+        use base64::Engine as _;
+        // The webview paints a frame or two after the DOM changes.
+        self.js(
+            "return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));",
+            json!([]),
+        );
+        let shot = self.request("GET", &self.session_path("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("screenshot: {e}: {shot}"));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if self.session.is_some() {
+            let path = self.session_path("");
+            let _ = self.http.delete(format!("{}{path}", self.base)).call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    // WebKitWebDriver needs a port number; ask the OS for a free one.
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Where the tests keep their screenshots (`target/gui-screenshots`); the README's come from
+/// here (copied to `docs/screenshots/`).
+pub fn screenshot_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("gui-screenshots")
+}

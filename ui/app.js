@@ -1,0 +1,389 @@
+// Licentric Companion UI. Plain JavaScript, no bundler, no remote content. Everything it
+// knows comes from the app's commands (window.__TAURI__.core.invoke) and two events:
+// `status` (every change) and `link` (a key handed over by a second launch).
+'use strict';
+
+const { invoke } = window.__TAURI__.core;
+const { listen } = window.__TAURI__.event;
+
+const $ = (id) => document.getElementById(id);
+const DAY = 86400e3;
+// Reasons that mean "the server could not be reached", so the machine is offline now.
+const OFFLINE_REASONS = new Set(['network_unavailable', 'server_unavailable', 'tls_error']);
+
+let info = null;
+let current = null;
+
+// ---------------------------------------------------------------- formatting
+
+function when(text) {
+  if (!text) return '—';
+  const d = new Date(text);
+  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function day(text) {
+  return text ? new Date(text).toLocaleDateString(undefined, { dateStyle: 'medium' }) : '';
+}
+
+/** "12 days", "5 hours", "40 minutes": the time until `text`, never negative. */
+function timeLeft(text) {
+  const ms = Math.max(0, new Date(text) - Date.now());
+  if (ms >= 2 * DAY) return `${Math.floor(ms / DAY)} days`;
+  const hours = Math.floor(ms / 3600e3);
+  if (hours >= 2) return `${hours} hours`;
+  const minutes = Math.max(1, Math.floor(ms / 60e3));
+  return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+}
+
+/** The badge's words and colour, and a sentence under it, for a status. */
+function describe(s) {
+  const left = s.offline_valid_until ? timeLeft(s.offline_valid_until) : '';
+  switch (s.state) {
+    case 'active':
+      if (OFFLINE_REASONS.has(s.reason)) {
+        return ['warn', `Offline — ${left} left`,
+          `The licensing server cannot be reached. You stay licensed offline until ${when(s.offline_valid_until)}; the companion keeps trying.`];
+      }
+      return ['ok', 'Active', s.reason
+        ? `Licensed. The last renewal failed (${s.reason}); the companion will try again.`
+        : 'Licensed on this machine.'];
+    case 'grace':
+      return ['warn', `Offline — ${left} left`,
+        `The offline licence could not be renewed yet. You stay licensed until ${when(s.offline_valid_until)}. Connect to the internet and press Refresh now.`];
+    case 'offline_expired':
+      return ['bad', 'Expired', 'The offline period is over. Connect to the internet and press Refresh now.'];
+    case 'license_expired':
+      return ['bad', 'Expired', 'The licence has expired. Renew it with your vendor.'];
+    case 'suspended':
+      return ['bad', 'Suspended', 'The licence is suspended. Contact your vendor.'];
+    case 'revoked':
+      return ['bad', 'Revoked', 'The licence has been revoked. Contact your vendor.'];
+    case 'clock_tampered':
+      return ['bad', 'Clock problem', "This computer's clock is behind the time the licence was last checked. Set the clock right, then press Refresh now."];
+    case 'invalid':
+      return ['bad', 'Damaged', 'The saved licence is damaged. It will be repaired the next time the companion reaches the server.'];
+    default:
+      return ['neutral', 'Not activated', ''];
+  }
+}
+
+const STORES = {
+  os: 'the OS credential store',
+  file: 'an encrypted file (no OS credential store available)',
+  unavailable: 'nowhere: no credential store is available',
+};
+
+// ---------------------------------------------------------------- rendering
+
+function render(s) {
+  current = s;
+  $('loading').hidden = true;
+  const activated = s.state !== 'unlicensed';
+  $('activation').hidden = activated;
+  $('status').hidden = !activated;
+  if (!activated) return;
+
+  const [tone, words, detail] = describe(s);
+  const badge = $('badge');
+  badge.className = `badge ${tone}`;
+  badge.textContent = words;
+  badge.dataset.state = s.state;
+  $('state-detail').textContent = detail;
+
+  $('license-key').textContent = s.license_key_hint || '—';
+  const chips = $('entitlements');
+  chips.replaceChildren(...s.entitlements.map((code) => {
+    const li = document.createElement('li');
+    li.textContent = code;
+    return li;
+  }));
+  if (!s.entitlements.length) chips.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'none now' }));
+  $('license-expires').textContent = s.license_expires_at ? when(s.license_expires_at) : 'Never';
+  $('machines').textContent = s.max_machines ? `Up to ${s.max_machines} machine${s.max_machines === 1 ? '' : 's'}` : '—';
+  $('credential-store').textContent = STORES[s.credential_store] || s.credential_store;
+  renderTimeline(s);
+}
+
+function renderTimeline(s) {
+  const start = s.issued_at && new Date(s.issued_at);
+  const end = s.offline_valid_until && new Date(s.offline_valid_until);
+  const timeline = $('timeline');
+  if (!start || !end || end <= start) {
+    timeline.hidden = true;
+    $('timeline-text').textContent = '';
+    return;
+  }
+  timeline.hidden = false;
+  const at = (t) => `${Math.min(100, Math.max(0, ((t - start) / (end - start)) * 100))}%`;
+  $('timeline-fill').style.width = at(Date.now());
+  $('timeline-now').style.left = at(Date.now());
+  const refresh = $('timeline-refresh');
+  refresh.hidden = !s.next_refresh_at;
+  if (s.next_refresh_at) refresh.style.left = at(new Date(s.next_refresh_at));
+  $('timeline-start').textContent = `Issued ${day(s.issued_at)}`;
+  $('timeline-end').textContent = `Offline until ${day(s.offline_valid_until)}`;
+  const parts = [`Valid offline for ${timeLeft(s.offline_valid_until)} more (until ${when(s.offline_valid_until)}).`];
+  parts.push(s.next_refresh_at ? `Next refresh: ${when(s.next_refresh_at)}.` : 'No refresh planned: renew by importing a new licence file.');
+  if (s.last_refresh_at) parts.push(`Last renewed: ${when(s.last_refresh_at)}.`);
+  $('timeline-text').textContent = parts.join(' ');
+  timeline.setAttribute('aria-label', `Offline licence: issued ${day(s.issued_at)}, valid until ${day(s.offline_valid_until)}; ${timeLeft(s.offline_valid_until)} left.`);
+}
+
+function renderInfo() {
+  document.title = info.product_name;
+  $('product-name').textContent = info.product_name;
+  document.querySelectorAll('.product-name').forEach((el) => { el.textContent = info.product_name; });
+  const env = $('environment');
+  env.hidden = info.environment !== 'test';
+  env.textContent = 'Test';
+  env.title = 'Sandbox: test licences only';
+  $('machine-name').textContent = info.machine_name;
+  $('fingerprint').textContent = info.fingerprint ? `${info.fingerprint}…` : '—';
+  $('version-app').textContent = info.app_version;
+  $('version-tauri').textContent = info.tauri_version;
+  $('version-protocol').textContent = `v${info.protocol}`;
+  $('socket').textContent = info.socket || '—';
+  if (info.key_prefix) $('key').placeholder = `${info.key_prefix}-XXXX-XXXX-XXXX-XXXX`;
+  if (info.startup_error) {
+    $('startup-error').hidden = false;
+    $('startup-error-message').textContent = info.startup_error.message;
+    $('startup-error-code').textContent = info.startup_error.code;
+    $('loading').hidden = true;
+  }
+  if (info.link_key) fillKey(info.link_key);
+}
+
+// ---------------------------------------------------------------- activation
+
+let checkSeq = 0;
+
+async function checkKey({ final = false } = {}) {
+  const input = $('key');
+  const feedback = $('key-feedback');
+  const seq = ++checkSeq;
+  const check = await invoke('check_key', { text: input.value });
+  if (seq !== checkSeq) return check; // a later keystroke already answered
+  feedback.className = 'feedback';
+  input.removeAttribute('aria-invalid');
+  if (check.valid) {
+    feedback.classList.add('ok');
+    feedback.textContent = 'The key looks right.';
+    if (final || input.value.trim().length >= check.formatted.length) input.value = check.formatted;
+  } else if (check.incomplete && !final) {
+    feedback.textContent = input.value.trim()
+      ? `Keep typing: keys look like ${info.key_prefix}-XXXX-XXXX-XXXX-XXXX.`
+      : 'Paste the key from your purchase e-mail.';
+  } else {
+    feedback.classList.add('bad');
+    input.setAttribute('aria-invalid', 'true');
+    feedback.textContent = check.error.message;
+  }
+  feedback.dataset.reason = check.error ? check.error.reason : 'ok';
+  return check;
+}
+
+function fillKey(key) {
+  showTab('licence');
+  $('key').value = key;
+  checkKey({ final: true });
+  $('key').focus();
+}
+
+const HELP = {
+  machine_limit_reached: 'To free a seat, open the companion on a machine you no longer use and choose "Deactivate this machine", or ask your vendor to release one.',
+  invalid_license_key: 'Keys are case-insensitive; O and 0, I and 1 are read the same.',
+  network_unavailable: 'No internet here? Use "Activate offline" below.',
+  tls_error: 'A proxy or security product may be intercepting connections. Ask your administrator.',
+};
+
+function showError(error, box, messageEl, helpEl) {
+  box.hidden = false;
+  messageEl.textContent = error.message || String(error);
+  const help = HELP[error.reason] || HELP[error.code];
+  if (helpEl) {
+    helpEl.hidden = !help;
+    helpEl.textContent = help || '';
+  }
+  box.dataset.code = error.reason || error.code || 'error';
+}
+
+async function activate(event) {
+  event.preventDefault();
+  const check = await checkKey({ final: true });
+  if (!check.valid) {
+    $('key').focus();
+    return;
+  }
+  const button = $('activate');
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  $('activate-progress').textContent = 'Activating…';
+  $('activate-error').hidden = true;
+  try {
+    const s = await invoke('activate', { key: $('key').value });
+    $('key').value = '';
+    render(s);
+    $('badge').focus();
+  } catch (error) {
+    showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+    $('activate-progress').textContent = '';
+  }
+}
+
+async function importFile(file) {
+  if (!file) return;
+  if (file.size > 256 * 1024) {
+    showError({ code: 'license_file_invalid', message: 'That file is too large to be a licence file.' },
+      $('activate-error'), $('activate-error-message'), $('activate-error-help'));
+    return;
+  }
+  try {
+    render(await invoke('import_license', { text: await file.text() }));
+  } catch (error) {
+    showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
+  }
+}
+
+// ---------------------------------------------------------------- status actions
+
+async function action(button, command, busyText, doneText) {
+  const message = $('action-message');
+  message.className = 'message';
+  button.disabled = true;
+  message.textContent = busyText;
+  try {
+    render(await invoke(command));
+    message.textContent = doneText;
+  } catch (error) {
+    message.className = 'message error';
+    message.textContent = error.message || String(error);
+    message.dataset.code = error.reason || error.code;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function saveTo(command, resultEl) {
+  try {
+    const path = await invoke(command);
+    resultEl.textContent = path ? `Saved to ${path}` : '';
+  } catch (error) {
+    resultEl.textContent = error.message || String(error);
+  }
+}
+
+// ---------------------------------------------------------------- settings
+
+async function loadSettings() {
+  try {
+    applySettings(await invoke('settings'));
+    const clients = await invoke('recent_clients');
+    const body = $('clients').querySelector('tbody');
+    body.replaceChildren(...clients.map((c) => {
+      const row = document.createElement('tr');
+      for (const text of [c.name, when(c.last_query), String(c.queries)]) {
+        const cell = document.createElement('td');
+        cell.textContent = text;
+        row.append(cell);
+      }
+      return row;
+    }));
+    $('clients-empty').hidden = clients.length > 0;
+  } catch (error) {
+    $('settings-message').textContent = error.message || String(error);
+  }
+}
+
+function applySettings(s) {
+  $('setting-notifications').checked = s.notifications;
+  $('setting-autostart').checked = s.start_at_login;
+}
+
+async function changeSetting(command, on) {
+  try {
+    applySettings(await invoke(command, { on }));
+    $('settings-message').textContent = 'Saved.';
+  } catch (error) {
+    $('settings-message').textContent = error.message || String(error);
+    loadSettings();
+  }
+}
+
+// ---------------------------------------------------------------- tabs
+
+function showTab(name) {
+  for (const tab of ['licence', 'settings']) {
+    const selected = tab === name;
+    $(`tab-${tab}`).setAttribute('aria-selected', String(selected));
+    $(`tab-${tab}`).tabIndex = selected ? 0 : -1;
+    $(`panel-${tab}`).hidden = !selected;
+  }
+  if (name === 'settings') loadSettings();
+}
+
+function tabKeys(event) {
+  if (event.key !== 'ArrowLeft' && event.key !== 'ArrowRight') return;
+  const next = event.target.id === 'tab-licence' ? 'settings' : 'licence';
+  showTab(next);
+  $(`tab-${next}`).focus();
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire() {
+  $('tab-licence').addEventListener('click', () => showTab('licence'));
+  $('tab-settings').addEventListener('click', () => showTab('settings'));
+  $('tab-licence').addEventListener('keydown', tabKeys);
+  $('tab-settings').addEventListener('keydown', tabKeys);
+
+  $('key').addEventListener('input', () => checkKey());
+  $('key').addEventListener('blur', () => { if ($('key').value) checkKey({ final: true }); });
+  $('activate-form').addEventListener('submit', activate);
+  $('save-request').addEventListener('click', () => saveTo('save_request_file', $('save-request-result')));
+  $('license-file').addEventListener('change', (e) => importFile(e.target.files[0]));
+  const zone = $('drop-zone');
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    importFile(e.dataTransfer.files[0]);
+  });
+
+  $('refresh').addEventListener('click', (e) => action(e.currentTarget, 'refresh', 'Refreshing…', 'Refreshed.'));
+  $('deactivate').addEventListener('click', () => $('confirm-deactivate').showModal());
+  $('confirm-deactivate').addEventListener('close', async () => {
+    if ($('confirm-deactivate').returnValue !== 'deactivate') return;
+    await action($('deactivate'), 'deactivate', 'Deactivating…', 'This machine was deactivated; its seat is free.');
+    if (current && current.state === 'unlicensed') $('key').focus();
+  });
+  $('diagnostics').addEventListener('click', async () => {
+    $('diagnostics-text').value = await invoke('diagnostics').catch((e) => e.message || String(e));
+    $('diagnostics-message').textContent = '';
+    $('diagnostics-dialog').showModal();
+  });
+  $('diagnostics-save').addEventListener('click', () => saveTo('save_diagnostics', $('diagnostics-message')));
+
+  $('setting-notifications').addEventListener('change', (e) => changeSetting('set_notifications', e.target.checked));
+  $('setting-autostart').addEventListener('change', (e) => changeSetting('set_start_at_login', e.target.checked));
+}
+
+async function start() {
+  wire();
+  await listen('status', (event) => render(event.payload));
+  await listen('link', (event) => fillKey(event.payload));
+  info = await invoke('app_info');
+  renderInfo();
+  if (info.startup_error) return;
+  render(await invoke('status'));
+  // Time passes while the window is open: keep "N days left" and the timeline current.
+  setInterval(() => { if (current) render(current); }, 60e3);
+}
+
+start().catch((error) => {
+  $('loading').textContent = `The window could not load: ${error.message || error}`;
+});
