@@ -40,12 +40,18 @@ fn setup(product: &str) -> Setup {
 
 fn start_app(s: &Setup) -> App {
     let config = s.companion.config.display().to_string();
+    // A home of its own: start at login writes to ~/.config/autostart.
+    let home = s.companion.root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let home = home.display().to_string();
     App::start(
         &s.companion.root,
         &s.desktop,
         &[
             ("LICENTRIC_CONFIG", config.as_str()),
             ("LICENTRIC_MACHINE_ID", s.companion.machine_id.as_str()),
+            ("HOME", home.as_str()),
+            ("XDG_CONFIG_HOME", &format!("{home}/.config")),
         ],
     )
 }

@@ -117,7 +117,11 @@ fn active_says_when_the_last_attempt_to_reach_the_server_failed() {
     record.failed("network_unavailable", at, &policy, 0.0);
     assert_eq!(
         state_at(&file, at, &record, &guard),
-        (LicenseState::Active, true, Some("network_unavailable".into())),
+        (
+            LicenseState::Active,
+            true,
+            Some("network_unavailable".into())
+        ),
         "a failed refresh before the refresh point: still active, offline now"
     );
     record.installed(&file, at, true, &policy, 0.0);
