@@ -68,6 +68,14 @@ function describe(s) {
   }
 }
 
+/** "1 of 2 machines in use", or the maximum alone when the server has not said. */
+function machines(s) {
+  if (!s.max_machines) return '—';
+  const plural = s.max_machines === 1 ? '' : 's';
+  if (s.machines_active == null) return `Up to ${s.max_machines} machine${plural}`;
+  return `${s.machines_active} of ${s.max_machines} machine${plural} in use`;
+}
+
 const STORES = {
   os: 'the OS credential store',
   file: 'an encrypted file (no OS credential store available)',
@@ -100,7 +108,7 @@ function render(s) {
   }));
   if (!s.entitlements.length) chips.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'none now' }));
   $('license-expires').textContent = s.license_expires_at ? when(s.license_expires_at) : 'Never';
-  $('machines').textContent = s.max_machines ? `Up to ${s.max_machines} machine${s.max_machines === 1 ? '' : 's'}` : '—';
+  $('machines').textContent = machines(s);
   $('credential-store').textContent = STORES[s.credential_store] || s.credential_store;
   renderTimeline(s);
 }

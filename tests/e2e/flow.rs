@@ -64,6 +64,11 @@ fn activate_go_offline_grace_expire_come_back_and_deactivate() {
         serde_json::json!(["pro", "export-pdf"])
     );
     assert_eq!(
+        (&status["machines_active"], &status["max_machines"]),
+        (&serde_json::json!(1), &serde_json::json!(2)),
+        "seats in use, as the server said"
+    );
+    assert_eq!(
         status["license_key_hint"],
         format!("ACME-****-****-****-{}", &key[key.len() - 4..])
     );

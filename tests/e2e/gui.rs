@@ -105,6 +105,11 @@ fn gui_activate_go_offline_and_deactivate() {
         entitlements.contains("pro") && entitlements.contains("export-pdf"),
         "the licence's entitlements are shown: {entitlements:?}"
     );
+    assert_eq!(
+        app.text("machines"),
+        "1 of 2 machines in use",
+        "seats used of the maximum"
+    );
     let hint = app.text("license-key");
     assert!(hint.contains("****"), "the key is redacted: {hint}");
     assert!(

@@ -355,6 +355,7 @@ impl Agent {
                 Vec::new()
             },
             max_machines: payload.map(|p| p.max_machines),
+            machines_active: payload.and(live.state.machines_active),
             license_expires_at: payload.and_then(|p| p.license_expires_at).and_then(fmt),
             issued_at: payload.map(|p| p.issued_at).and_then(fmt),
             offline_valid_until: eval.offline_valid_until.and_then(fmt),
@@ -487,17 +488,24 @@ impl Agent {
             live.has_key = true;
         }
         tracing::info!(key = %key, machine = %response.machine_id, "activated");
-        self.install(&response.license_file, Some(&nonce), true)
-            .await
+        self.install(
+            &response.license_file,
+            Some(&nonce),
+            Some(response.machines_active),
+        )
+        .await
     }
 
-    /// Verifies `text` and installs it as the cached licence file.
+    /// Verifies `text` and installs it as the cached licence file. `online` is `Some` for a
+    /// file the server just answered, with the seat count it gave (shown, never trusted for
+    /// the licence's state: it is not signed).
     async fn install(
         &self,
         text: &str,
         nonce: Option<&str>,
-        online: bool,
+        online: Option<Option<u32>>,
     ) -> Result<Status, AgentError> {
+        let (online, machines_active) = (online.is_some(), online.flatten());
         let now = self.inner.clock.now();
         let file = self
             .inner
@@ -523,6 +531,9 @@ impl Agent {
             live.state.guard.observe_issued_at(file.payload().issued_at);
         }
         live.state.machine_id = Some(file.payload().machine_id.clone());
+        if machines_active.is_some() {
+            live.state.machines_active = machines_active;
+        }
         live.cached = Some(file);
         live.invalid = None;
         self.persist(&live).await;
@@ -569,14 +580,18 @@ impl Agent {
         };
         match self.inner.api.checkout(&key, &machine_id, &body).await {
             Ok(response) => {
-                self.install(&response.license_file, Some(&nonce), true)
-                    .await
+                self.install(
+                    &response.license_file,
+                    Some(&nonce),
+                    Some(response.machines_active),
+                )
+                .await
             }
             // A signed refusal (suspended, revoked, expired) replaces the cached file at once.
             Err(ApiError::Rejected {
                 license_file: Some(file),
                 ..
-            }) => self.install(&file, Some(&nonce), true).await,
+            }) => self.install(&file, Some(&nonce), Some(None)).await,
             Err(e) => {
                 let now = self.inner.clock.now();
                 let mut live = self.inner.live.lock().await;
@@ -656,7 +671,7 @@ impl Agent {
     /// the cached one.
     pub async fn import(&self, text: &str) -> Result<Status, AgentError> {
         let _op = self.inner.ops.lock().await;
-        self.install(text, None, false).await
+        self.install(text, None, None).await
     }
 
     /// An activation request file for this machine, to activate it from another device.
@@ -783,6 +798,7 @@ fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> S
         license_key_hint: None,
         entitlements: Vec::new(),
         max_machines: None,
+        machines_active: None,
         license_expires_at: None,
         issued_at: None,
         offline_valid_until: None,

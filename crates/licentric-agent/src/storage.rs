@@ -31,6 +31,10 @@ pub struct PersistedState {
     pub warnings: WarningsGiven,
     /// The state last reported, to notify on changes across restarts.
     pub last_state: Option<LicenseState>,
+    /// Machines active on the licence at the last contact (the server's word, unsigned:
+    /// shown to the user, never used to decide the licence's state).
+    #[serde(default)]
+    pub machines_active: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -253,6 +253,11 @@ fn print_status(s: &Status) {
     if !s.entitlements.is_empty() {
         println!("Entitlements:  {}", s.entitlements.join(", "));
     }
+    match (s.machines_active, s.max_machines) {
+        (Some(used), Some(max)) => println!("Machines:      {used} of {max} in use"),
+        (None, Some(max)) => println!("Machines:      up to {max}"),
+        _ => {}
+    }
     if let Some(until) = &s.offline_valid_until {
         println!("Offline until: {until}");
     }

@@ -56,6 +56,10 @@ pub struct ActivationResponse {
     pub machine_id: String,
     /// The armoured, signed licence file.
     pub license_file: String,
+    /// Machines active on the licence now, this one included. Informational and unsigned:
+    /// a client shows it and never decides anything on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machines_active: Option<u32>,
 }
 
 /// `POST /v1/machines/{machine_id}/checkout`.
@@ -76,6 +80,9 @@ pub struct CheckoutRequest {
 pub struct CheckoutResponse {
     /// The armoured, signed licence file.
     pub license_file: String,
+    /// Machines active on the licence now, this one included (informational, unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machines_active: Option<u32>,
 }
 
 /// `POST /v1/offline-activations`: the text of an activation request file, carried from the

@@ -218,6 +218,10 @@ pub struct Status {
     /// How many machines the licence admits.
     #[serde(default)]
     pub max_machines: Option<u32>,
+    /// How many are active, this one included, as the server said at the last contact
+    /// (unsigned; `null` before any contact, or for a file imported offline).
+    #[serde(default)]
+    pub machines_active: Option<u32>,
     /// When the licence itself expires (`null`: never).
     pub license_expires_at: Option<String>,
     /// When the signed file was issued (offline time counts from here).

@@ -66,6 +66,7 @@ fn active_status() -> Status {
         license_key_hint: Some("ACME-****-****-****-H3WC".into()),
         entitlements: vec!["pro".into(), "export-pdf".into()],
         max_machines: Some(2),
+        machines_active: Some(1),
         license_expires_at: Some("2027-11-23T00:00:00Z".into()),
         issued_at: Some("2026-11-22T12:00:00Z".into()),
         offline_valid_until: Some("2026-12-06T12:00:00Z".into()),
@@ -87,6 +88,7 @@ fn unlicensed_status() -> Status {
         license_key_hint: None,
         entitlements: vec![],
         max_machines: None,
+        machines_active: None,
         license_expires_at: None,
         issued_at: None,
         offline_valid_until: None,
@@ -271,6 +273,7 @@ fn api_bodies() {
         &ActivationResponse {
             machine_id: "mach_01HZY".into(),
             license_file: LICENSE_FILE.into(),
+            machines_active: Some(1),
         },
     );
     golden(
@@ -285,6 +288,7 @@ fn api_bodies() {
         "api_checkout_response",
         &CheckoutResponse {
             license_file: LICENSE_FILE.into(),
+            machines_active: Some(1),
         },
     );
     golden(

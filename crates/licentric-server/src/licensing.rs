@@ -303,6 +303,7 @@ fn activate_in(
         &ActivationResponse {
             machine_id,
             license_file: file,
+            machines_active: Some(db::active_machine_count(tx, &license.id)?),
         },
     )?
     .with_events(recorded))
@@ -397,8 +398,15 @@ pub fn checkout(
         params![machine.id, now],
     )?;
     let file = issuer.issue(&license, &machine.id, fingerprint, Some(nonce), ttl, now)?;
+    let machines_active = Some(db::active_machine_count(&tx, &license.id)?);
     tx.commit()?;
-    Outcome::json(200, &CheckoutResponse { license_file: file })
+    Outcome::json(
+        200,
+        &CheckoutResponse {
+            license_file: file,
+            machines_active,
+        },
+    )
 }
 
 /// `DELETE /v1/machines/{id}`.
