@@ -8,7 +8,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use licentric_e2e::gui::{App, Desktop, require_tools, screenshot_dir, wait_for};
+use licentric_e2e::gui::{
+    App, Desktop, app_pid, close_like_a_user, require_tools, screenshot_dir, wait_for,
+    webview_processes,
+};
 use licentric_e2e::{Companion, Server, bin, run};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -221,4 +224,42 @@ fn gui_second_launch_hands_over_to_the_first() {
         licentric_proto::LicenseState::Unlicensed,
         "a link never activates without the user"
     );
+
+    // Closing the window as a user does keeps the agent running (in the tray) and releases
+    // the webview: its web process ends. The next launch opens a window again.
+    let pid = app_pid(&s.companion.config).expect("the app's process");
+    assert!(
+        webview_processes(pid) > 0,
+        "a webview runs while the window is open"
+    );
+    assert!(
+        close_like_a_user(&s.desktop, "Licentric Companion"),
+        "the window was found"
+    );
+    wait_for(
+        "the webview to be released",
+        Duration::from_secs(20),
+        || (webview_processes(pid) == 0).then_some(()),
+    );
+    let status =
+        licentric_client::Client::connect(&s.companion.socket).and_then(|mut c| c.status());
+    assert!(
+        status.is_ok(),
+        "the agent still serves with no window: {status:?}\n{}",
+        app.app_log()
+    );
+    assert_eq!(
+        app_pid(&s.companion.config),
+        Some(pid),
+        "the same process, still running"
+    );
+    let again = std::process::Command::new(bin("licentric-companion"))
+        .env("DISPLAY", &s.desktop.display)
+        .env("LICENTRIC_CONFIG", &s.companion.config)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "handed over again");
+    wait_for("a webview again", Duration::from_secs(20), || {
+        (webview_processes(pid) > 0).then_some(())
+    });
 }

@@ -339,6 +339,79 @@ impl Drop for App {
     }
 }
 
+/// Closes the top-level windows titled `title` on `desktop` as a window manager would when the
+/// user clicks the close button (`close-window.py`); false if there was none.
+pub fn close_like_a_user(desktop: &Desktop, title: &str) -> bool {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/close-window.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(title)
+        .env("DISPLAY", &desktop.display)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "close-window.py failed (is python-xlib installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success()
+}
+
+/// The pid of the `licentric-companion` running with `LICENTRIC_CONFIG=config`.
+pub fn app_pid(config: &Path) -> Option<u32> {
+    let wanted = format!("LICENTRIC_CONFIG={}", config.display());
+    let exe = bin("licentric-companion");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let runs_app = std::fs::read_link(entry.path().join("exe")).ok()? == exe;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let ours = environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes());
+            (runs_app && ours).then_some(pid)
+        })
+}
+
+/// How many WebKit web processes (one per live webview) run under `pid`.
+pub fn webview_processes(pid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let parents: Vec<(u32, u32, String)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim().to_owned())
+            };
+            Some((pid, field("PPid:")?.parse().ok()?, field("Name:")?))
+        })
+        .collect();
+    let descends = |mut p: u32| {
+        for _ in 0..8 {
+            if p == pid {
+                return true;
+            }
+            match parents.iter().find(|(q, _, _)| *q == p) {
+                Some((_, parent, _)) => p = *parent,
+                None => return false,
+            }
+        }
+        false
+    };
+    parents
+        .iter()
+        .filter(|(p, parent, name)| {
+            name.starts_with("WebKitWebProces") && *p != pid && descends(*parent)
+        })
+        .count()
+}
+
 fn free_port() -> u16 {
     // WebKitWebDriver needs a port number; ask the OS for a free one.
     std::net::TcpListener::bind("127.0.0.1:0")
