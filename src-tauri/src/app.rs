@@ -108,11 +108,20 @@ pub fn run() -> std::process::ExitCode {
         )
         .init();
     let args = crate::args::parse(std::env::args().skip(1));
+    let config = CompanionConfig::find(args.config.as_deref(), None)
+        .map_err(|e| UiError::new("config_invalid", e.to_string()));
+    // One instance per user and product, as the socket is.
+    let instance = tauri_plugin_single_instance::Builder::new()
+        .dbus_id(instance_name(
+            config.as_ref().ok().map(|c| c.product_id.as_str()),
+        ))
+        .callback(|app, argv, _cwd| {
+            second_launch(app, crate::args::parse(argv.into_iter().skip(1)));
+        })
+        .build();
     let built = tauri::Builder::default()
         // First: a second launch must reach the first before anything else starts.
-        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            second_launch(app, crate::args::parse(argv.into_iter().skip(1)));
-        }))
+        .plugin(instance)
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
@@ -135,7 +144,7 @@ pub fn run() -> std::process::ExitCode {
             crate::commands::recent_clients,
         ])
         .setup(move |app| {
-            setup(app.handle(), &args);
+            setup(app.handle(), &args, config);
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -151,8 +160,8 @@ pub fn run() -> std::process::ExitCode {
     }
 }
 
-fn setup(app: &AppHandle, args: &Args) {
-    let started = tauri::async_runtime::block_on(start_agent(args));
+fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>) {
+    let started = config.and_then(|c| tauri::async_runtime::block_on(start_agent(c)));
     if let Err(e) = &started {
         tracing::error!(code = %e.code, "the agent did not start: {}", e.message);
     }
@@ -180,9 +189,18 @@ fn setup(app: &AppHandle, args: &Args) {
     }
 }
 
-async fn start_agent(args: &Args) -> Result<Started, UiError> {
-    let config = CompanionConfig::find(args.config.as_deref(), None)
-        .map_err(|e| UiError::new("config_invalid", e.to_string()))?;
+/// The D-Bus name that makes the app one instance per user and product:
+/// `com.licentric.companion.<product>` (characters D-Bus refuses become `_`).
+pub fn instance_name(product_id: Option<&str>) -> String {
+    let product: String = product_id
+        .unwrap_or("default")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("com.licentric.companion.p_{product}")
+}
+
+async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
     let socket = ipc::socket_path(config.ipc.socket.as_deref(), &config.product_id);
     let listener = ipc::bind(&socket).await.map_err(|e| match e {
         ipc::IpcError::AlreadyRunning(_) => UiError::new(
@@ -330,4 +348,27 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instance_name;
+
+    #[test]
+    fn instance_names_are_per_product_and_valid_for_d_bus() {
+        assert_eq!(
+            instance_name(Some("acme-cad")),
+            "com.licentric.companion.p_acme_cad"
+        );
+        assert_ne!(
+            instance_name(Some("acme-cad")),
+            instance_name(Some("acme-cam"))
+        );
+        assert_eq!(
+            instance_name(Some("7up")),
+            "com.licentric.companion.p_7up",
+            "no element starts with a digit"
+        );
+        assert_eq!(instance_name(None), "com.licentric.companion.p_default");
+    }
 }

@@ -148,30 +148,10 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
     );
     assert!(!text.contains(&key), "a request holds no key");
 
-    // On a connected device: submit it with the key (curl, as docs/companion.md shows).
-    let body = serde_json::json!({ "request": text }).to_string();
-    let answer = std::process::Command::new("curl")
-        .args(["-sS", "--fail-with-body", "--cacert"])
-        .arg(server.ca())
-        .args([
-            "-H",
-            &format!("Authorization: License {key}"),
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &body,
-        ])
-        .arg(format!("{}/v1/offline-activations", server.url))
-        .output()
-        .unwrap();
-    assert!(
-        answer.status.success(),
-        "{}",
-        String::from_utf8_lossy(&answer.stdout)
-    );
-    let answer: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    // On a connected device: submit it with the key.
+    let answer = server.offline_activation(&key, &text);
     let licence = tmp.path().join("license.lic");
-    std::fs::write(&licence, answer["license_file"].as_str().unwrap()).unwrap();
+    std::fs::write(&licence, answer).unwrap();
 
     // Back on the offline machine.
     let (code, out, err) = run(c.cli().arg("import").arg(&licence));

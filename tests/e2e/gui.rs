@@ -1,8 +1,8 @@
 //! The companion app in a real webview (WebKitGTK under Xvfb, driven through WebDriver),
 //! against the real server over TLS, with gnome-keyring and dunst on the test's D-Bus.
 //!
-//! The GUI tests run one at a time (`.config/nextest.toml`, and a lock for `cargo test`): the
-//! app is one instance per user session, so two at once would hand over to each other.
+//! The GUI tests run one at a time (`.config/nextest.toml`, and a lock for `cargo test`): each
+//! runs its own notification daemon, and a session bus has room for one.
 //! Each saves a screenshot of every screen it reaches in `target/gui-screenshots/`.
 
 use std::sync::Mutex;
@@ -15,6 +15,8 @@ use licentric_e2e::gui::{
 use licentric_e2e::{Companion, Server, bin, run};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const PRODUCT_NAME: &str = "Acme Studio";
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -31,6 +33,17 @@ fn setup(product: &str) -> Setup {
     let server = Server::start(dir.path(), 14 * 86_400);
     let (_, key) = server.licence(product, 2);
     let companion = Companion::new(dir.path(), &server, product, "");
+    // A product name only the GUI tests use: the other tests' agents notify on the same
+    // session bus, and the notification checked here must be this app's.
+    let config = std::fs::read_to_string(&companion.config).unwrap();
+    std::fs::write(
+        &companion.config,
+        config.replace(
+            "product_name = \"Acme CAD\"",
+            &format!("product_name = \"{PRODUCT_NAME}\""),
+        ),
+    )
+    .unwrap();
     let desktop = Desktop::start(dir.path());
     Setup {
         _dir: dir,
@@ -69,7 +82,9 @@ fn gui_activate_go_offline_and_deactivate() {
     let app = start_app(&s);
     let shots = screenshot_dir();
 
-    app.wait_text("activation-title", |t| t == "Activate Acme CAD");
+    app.wait_text("activation-title", |t| {
+        t == format!("Activate {PRODUCT_NAME}")
+    });
     assert_eq!(app.text("environment"), "Test", "the sandbox is labelled");
     app.screenshot(&shots.join("activation.png"));
 
@@ -129,15 +144,18 @@ fn gui_activate_go_offline_and_deactivate() {
     app.screenshot(&shots.join("status-active.png"));
 
     // The notification daemon got the activation.
-    wait_for(
-        "the activation notification",
-        Duration::from_secs(20),
-        || {
-            s.desktop
-                .notifications()
-                .contains("Acme CAD is activated")
-                .then_some(())
-        },
+    let expected = format!("{PRODUCT_NAME} is activated");
+    let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(
+            "the activation notification",
+            Duration::from_secs(20),
+            || s.desktop.notifications().contains(&expected).then_some(()),
+        )
+    }));
+    assert!(
+        seen.is_ok(),
+        "dunst never showed {expected:?}; it showed:\n{}",
+        s.desktop.notifications()
     );
 
     // The app serves IPC: the CLI asks it, and Settings lists the CLI as a recent app.
@@ -180,7 +198,9 @@ fn gui_activate_go_offline_and_deactivate() {
     );
     app.screenshot(&shots.join("deactivate-confirm.png"));
     app.click("confirm-deactivate-yes");
-    app.wait_text("activation-title", |t| t == "Activate Acme CAD");
+    app.wait_text("activation-title", |t| {
+        t == format!("Activate {PRODUCT_NAME}")
+    });
     let (code, out, _) = run(s.companion.cli().args(["status", "--json"]));
     assert_eq!(code, 3, "not entitled after deactivation: {out}");
     assert!(out.contains("\"unlicensed\""), "{out}");
@@ -193,7 +213,9 @@ fn gui_second_launch_hands_over_to_the_first() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup("gui-single");
     let app = start_app(&s);
-    app.wait_text("activation-title", |t| t == "Activate Acme CAD");
+    app.wait_text("activation-title", |t| {
+        t == format!("Activate {PRODUCT_NAME}")
+    });
     assert_eq!(app.windows().len(), 1);
 
     let link = format!("licentric://activate?key={}", s.key);
@@ -262,4 +284,48 @@ fn gui_second_launch_hands_over_to_the_first() {
     wait_for("a webview again", Duration::from_secs(20), || {
         (webview_processes(pid) > 0).then_some(())
     });
+}
+
+/// Offline activation: a request file made on this machine, a licence file obtained for it on
+/// a connected device, imported through the file picker. A tampered file is refused with a
+/// clear message first, and changes nothing.
+#[test]
+fn gui_offline_activation_by_importing_a_file() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-offline");
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| {
+        t == format!("Activate {PRODUCT_NAME}")
+    });
+
+    let request = s.companion.root.join("request.txt");
+    let (code, out, err) = run(s.companion.cli().arg("request-file").arg(&request));
+    assert_eq!(code, 0, "{out}{err}");
+    let licence = s
+        .server
+        .offline_activation(&s.key, &std::fs::read_to_string(&request).unwrap());
+
+    app.click("offline-activation-summary");
+    let tampered = s.companion.root.join("tampered.lic");
+    let mut bytes = licence.clone().into_bytes();
+    let middle = bytes.len() / 2;
+    bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&tampered, bytes).unwrap();
+    app.choose_file("license-file", &tampered);
+    let refused = app.wait_text("activate-error-message", |t| !t.is_empty());
+    assert!(
+        app.visible("activation"),
+        "still not activated after a bad file: {refused}"
+    );
+    app.screenshot(&screenshot_dir().join("activation-offline-refused.png"));
+
+    let good = s.companion.root.join("license.lic");
+    std::fs::write(&good, &licence).unwrap();
+    app.choose_file("license-file", &good);
+    app.wait_text("badge", |t| t == "Active");
+    let planned = app.text("timeline-text");
+    assert!(
+        planned.contains("renew by importing"),
+        "no key here: renewed by importing again: {planned}"
+    );
 }

@@ -65,8 +65,9 @@ impl Desktop {
         let display = format!(":{}", line.trim());
         assert!(display.len() > 1, "Xvfb did not say which display it took");
         let notifications = root.join("notifications.log");
-        let dunst = Command::new("dunst")
-            .arg("-print")
+        // Line-buffered, so each notification is in the file as soon as dunst prints it.
+        let dunst = Command::new("stdbuf")
+            .args(["-oL", "dunst", "-print"])
             .env("DISPLAY", &display)
             .stdout(std::fs::File::create(&notifications).unwrap())
             .stderr(Stdio::null())
@@ -133,6 +134,8 @@ pub struct App {
     base: String,
     session: Option<String>,
     pub log: PathBuf,
+    /// The app's configuration (`LICENTRIC_CONFIG`), to find its process.
+    config: Option<PathBuf>,
 }
 
 impl App {
@@ -163,6 +166,10 @@ impl App {
             base: format!("http://127.0.0.1:{port}"),
             session: None,
             log,
+            config: env
+                .iter()
+                .find(|(k, _)| *k == "LICENTRIC_CONFIG")
+                .map(|(_, v)| PathBuf::from(v)),
         };
         wait_for("WebKitWebDriver", Duration::from_secs(20), || {
             app.http
@@ -287,6 +294,11 @@ impl App {
         assert!(out.get("error").is_none(), "type into #{id}: {out}");
     }
 
+    /// Chooses `file` in the file input with this id, as the file picker would.
+    pub fn choose_file(&self, id: &str, file: &Path) {
+        self.type_into(id, &file.display().to_string());
+    }
+
     /// Empties the field with this id.
     pub fn clear(&self, id: &str) {
         let element = self.element(id);
@@ -336,6 +348,16 @@ impl Drop for App {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // An app left behind (a failed test, a driver killed mid-session) would keep the
+        // single-instance name on the bus, and every later launch would hand over to it.
+        if let Some(config) = &self.config {
+            while let Some(pid) = app_pid(config) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 

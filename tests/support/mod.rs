@@ -182,6 +182,35 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Submits an activation request file with `key`, as a connected device would (curl, as
+    /// docs/companion.md shows); returns the licence file.
+    pub fn offline_activation(&self, key: &str, request: &str) -> String {
+        let body = json!({ "request": request }).to_string();
+        let answer = Command::new("curl")
+            .args(["-sS", "--fail-with-body", "--cacert"])
+            .arg(self.ca())
+            .args([
+                "-H",
+                &format!("Authorization: License {key}"),
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body,
+            ])
+            .arg(format!("{}/v1/offline-activations", self.url))
+            .output()
+            .unwrap();
+        assert!(
+            answer.status.success(),
+            "{}",
+            String::from_utf8_lossy(&answer.stdout)
+        );
+        let answer: Value = serde_json::from_slice(&answer.stdout).unwrap();
+        answer["license_file"].as_str().unwrap().to_owned()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
