@@ -43,20 +43,14 @@ pub enum IpcError {
     },
 }
 
-/// The socket path: `LICENTRIC_SOCKET`, the configured one, else
-/// `$XDG_RUNTIME_DIR/licentric/<product_id>.sock`, else a per-user folder in the temp dir.
+/// The socket path: `LICENTRIC_SOCKET`, the configured one, else the default of DESIGN §5
+/// ([`licentric_client::default_socket`], so the agent and its clients agree by construction).
 pub fn socket_path(configured: Option<&Path>, product_id: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(SOCKET_ENV) {
-        return PathBuf::from(p);
+    match (std::env::var_os(SOCKET_ENV), configured) {
+        (Some(p), _) => PathBuf::from(p),
+        (None, Some(p)) => p.to_owned(),
+        (None, None) => licentric_client::default_socket(product_id),
     }
-    if let Some(p) = configured {
-        return p.to_owned();
-    }
-    let base = match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) => PathBuf::from(dir).join("licentric"),
-        None => std::env::temp_dir().join(format!("licentric-{}", user_id())),
-    };
-    base.join(format!("{product_id}.sock"))
 }
 
 #[cfg(unix)]

@@ -73,19 +73,44 @@ impl ClientError {
     }
 }
 
-/// The socket path the agent uses for `product_id` (see `docs/ipc.md`).
+/// The socket path the agent uses for `product_id` (DESIGN §5, `docs/ipc.md`):
+/// `$LICENTRIC_SOCKET`, else `$XDG_RUNTIME_DIR/licentric/<product_id>.sock`, else on macOS
+/// `~/Library/Caches/licentric/<product_id>.sock`, else a per-user folder in the temp dir.
+/// The agent binds the same path (it is the one home of this rule).
 pub fn default_socket(product_id: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os("LICENTRIC_SOCKET") {
-        return PathBuf::from(p);
+    socket_from(
+        &SocketFacts {
+            os: std::env::consts::OS,
+            socket_env: std::env::var_os("LICENTRIC_SOCKET").map(PathBuf::from),
+            runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            temp: std::env::temp_dir(),
+            uid: uid(),
+        },
+        product_id,
+    )
+}
+
+/// What the default socket path depends on, gathered by [`default_socket`].
+struct SocketFacts {
+    os: &'static str,
+    socket_env: Option<PathBuf>,
+    runtime_dir: Option<PathBuf>,
+    home: Option<PathBuf>,
+    temp: PathBuf,
+    uid: u32,
+}
+
+fn socket_from(facts: &SocketFacts, product_id: &str) -> PathBuf {
+    if let Some(path) = &facts.socket_env {
+        return path.clone();
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) => PathBuf::from(dir)
-            .join("licentric")
-            .join(format!("{product_id}.sock")),
-        None => std::env::temp_dir()
-            .join(format!("licentric-{}", uid()))
-            .join(format!("{product_id}.sock")),
-    }
+    let dir = match (&facts.runtime_dir, &facts.home) {
+        (Some(runtime), _) => runtime.join("licentric"),
+        (None, Some(home)) if facts.os == "macos" => home.join("Library/Caches/licentric"),
+        _ => facts.temp.join(format!("licentric-{}", facts.uid)),
+    };
+    dir.join(format!("{product_id}.sock"))
 }
 
 #[cfg(unix)]
@@ -328,5 +353,52 @@ impl Client {
             .get_ref()
             .set_read_timeout(timeout)
             .map_err(|e| ClientError::Io(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(os: &'static str) -> SocketFacts {
+        SocketFacts {
+            os,
+            socket_env: None,
+            runtime_dir: None,
+            home: Some(PathBuf::from("/home/ada")),
+            temp: PathBuf::from("/tmp"),
+            uid: 1000,
+        }
+    }
+
+    #[test]
+    fn socket_path_follows_design_section_5() {
+        let linux = facts("linux");
+        assert_eq!(
+            socket_from(&linux, "acme-cad"),
+            PathBuf::from("/tmp/licentric-1000/acme-cad.sock"),
+            "no runtime dir: a per-user folder in the temp dir"
+        );
+        let with_runtime = SocketFacts {
+            runtime_dir: Some(PathBuf::from("/run/user/1000")),
+            ..facts("linux")
+        };
+        assert_eq!(
+            socket_from(&with_runtime, "acme-cad"),
+            PathBuf::from("/run/user/1000/licentric/acme-cad.sock")
+        );
+        assert_eq!(
+            socket_from(&facts("macos"), "acme-cad"),
+            PathBuf::from("/home/ada/Library/Caches/licentric/acme-cad.sock"),
+            "macOS: the user's cache folder"
+        );
+        let overridden = SocketFacts {
+            socket_env: Some(PathBuf::from("/x/y.sock")),
+            ..with_runtime
+        };
+        assert_eq!(
+            socket_from(&overridden, "acme-cad"),
+            PathBuf::from("/x/y.sock")
+        );
     }
 }
