@@ -66,12 +66,39 @@ impl KeyringStore {
         Ok(store)
     }
 
-    fn entry(&self, name: &str) -> Result<keyring::Entry, CredentialError> {
-        keyring::Entry::new(&self.service, name).map_err(explain)
+    fn entry(&self, name: &str) -> Result<keyring_core::Entry, CredentialError> {
+        platform_entry(&self.service, name).map_err(explain)
     }
 }
 
-fn explain(e: keyring::Error) -> CredentialError {
+/// macOS and Windows: `keyring` chooses the native store (Keychain, Credential Manager).
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+fn platform_entry(service: &str, name: &str) -> keyring_core::Result<keyring_core::Entry> {
+    keyring::Entry::new(service, name).map(|e| e.inner)
+}
+
+/// Linux and the BSDs: the Secret Service through libdbus, set up once.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn platform_entry(service: &str, name: &str) -> keyring_core::Result<keyring_core::Entry> {
+    static STORE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let ready = STORE.get_or_init(|| {
+        dbus_secret_service_keyring_store::Store::new()
+            .map(|store| keyring_core::set_default_store(store))
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = ready {
+        tracing::debug!(error = %e, "no Secret Service");
+        return Err(keyring_core::Error::NoDefaultStore);
+    }
+    keyring_core::Entry::new(service, name)
+}
+
+#[cfg(not(any(unix, target_os = "windows")))]
+fn platform_entry(_service: &str, _name: &str) -> keyring_core::Result<keyring_core::Entry> {
+    Err(keyring_core::Error::NoDefaultStore)
+}
+
+fn explain(e: keyring_core::Error) -> CredentialError {
     let hint = if cfg!(target_os = "linux") {
         "install and unlock a Secret Service provider (gnome-keyring or KeePassXC) in your desktop session"
     } else if cfg!(target_os = "macos") {
@@ -92,7 +119,7 @@ impl CredentialStore for KeyringStore {
     fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CredentialError> {
         match self.entry(name)?.get_secret() {
             Ok(secret) => Ok(Some(Zeroizing::new(secret))),
-            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(explain(e)),
         }
     }
@@ -103,7 +130,7 @@ impl CredentialStore for KeyringStore {
 
     fn delete(&self, name: &str) -> Result<(), CredentialError> {
         match self.entry(name)?.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
             Err(e) => Err(explain(e)),
         }
     }
