@@ -103,3 +103,61 @@ pub fn report(inputs: &Inputs<'_>) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use licentric_proto::{CredentialStoreKind, Environment, LicenseState};
+
+    #[test]
+    fn the_report_is_redacted_and_complete() {
+        let status = Status {
+            state: LicenseState::Active,
+            entitled: true,
+            product_id: "acme-cad".into(),
+            environment: Environment::Test,
+            license_id: Some("lic_1".into()),
+            machine_id: Some("mach_1".into()),
+            license_key_hint: Some("ACME-****-****-****-H3WC".into()),
+            entitlements: vec!["pro".into()],
+            max_machines: Some(2),
+            machines_active: Some(1),
+            license_expires_at: None,
+            issued_at: Some("2026-11-22T12:00:00Z".into()),
+            offline_valid_until: Some("2026-12-06T12:00:00Z".into()),
+            last_refresh_at: None,
+            next_refresh_at: None,
+            credential_store: CredentialStoreKind::Os,
+            reason: None,
+        };
+        let fingerprint = "ab".repeat(32);
+        let report = report(&Inputs {
+            app_version: "0.1.0",
+            os: "Debian 12".into(),
+            product_name: "Acme CAD",
+            api_base_url: "https://api.example",
+            socket: "/run/user/1000/licentric/acme-cad.sock".into(),
+            fingerprint: &fingerprint,
+            status: &status,
+            clients: &[ClientSeen {
+                name: "acme-cad".into(),
+                last_query: Some("2026-11-23T10:00:00Z".into()),
+                queries: 3,
+            }],
+            generated_at: "2026-11-23T10:01:00Z".into(),
+        });
+        assert!(report.contains("ACME-****-****-****-H3WC"), "{report}");
+        assert!(report.contains("abababababab… (shortened)"), "{report}");
+        assert!(
+            !report.contains(&fingerprint),
+            "never the whole fingerprint"
+        );
+        for expected in [
+            "State:             active",
+            "Entitlements:      pro",
+            "acme-cad — last query",
+        ] {
+            assert!(report.contains(expected), "{expected:?} in {report}");
+        }
+    }
+}

@@ -143,6 +143,27 @@ fn gui_activate_go_offline_and_deactivate() {
     );
     app.screenshot(&shots.join("status-active.png"));
 
+    // Diagnostics: a report for support, with the key's hint only.
+    app.click("diagnostics");
+    let report = wait_for("the diagnostics report", Duration::from_secs(20), || {
+        app.js(
+            "return document.getElementById('diagnostics-text').value",
+            serde_json::json!([]),
+        )
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+    });
+    assert!(
+        report.contains(&hint) && report.contains("State:             active"),
+        "{report}"
+    );
+    assert!(!report.contains(&s.key), "the report holds no key");
+    app.js(
+        "document.getElementById('diagnostics-dialog').close()",
+        serde_json::json!([]),
+    );
+
     // The notification daemon got the activation.
     let expected = format!("{PRODUCT_NAME} is activated");
     let seen = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -327,5 +348,25 @@ fn gui_offline_activation_by_importing_a_file() {
     assert!(
         planned.contains("renew by importing"),
         "no key here: renewed by importing again: {planned}"
+    );
+}
+
+/// With the headless agent already serving this product, the app does not start a second
+/// agent beside it: it says what to do.
+#[test]
+fn gui_says_so_when_the_headless_agent_already_runs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-beside-agent");
+    s.companion.start_agent();
+    let app = start_app(&s);
+    let message = app.wait_text("startup-error-message", |t| !t.is_empty());
+    assert!(
+        message.contains("licentric agent"),
+        "names the agent: {message}"
+    );
+    assert_eq!(app.text("startup-error-code"), "agent_already_running");
+    assert!(
+        s.companion.client().status().is_ok(),
+        "the running agent keeps its socket"
     );
 }
