@@ -110,6 +110,8 @@ function render(s) {
   $('license-expires').textContent = s.license_expires_at ? when(s.license_expires_at) : 'Never';
   $('machines').textContent = machines(s);
   $('credential-store').textContent = STORES[s.credential_store] || s.credential_store;
+  // Activated offline (no key here): it renews by importing a new file, not from the server.
+  $('refresh').hidden = !s.license_key_hint;
   renderTimeline(s);
 }
 

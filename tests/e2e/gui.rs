@@ -55,21 +55,24 @@ fn setup(product: &str) -> Setup {
 }
 
 fn start_app(s: &Setup) -> App {
+    start_app_with(s, &[])
+}
+
+fn start_app_with(s: &Setup, extra: &[(&str, &str)]) -> App {
     let config = s.companion.config.display().to_string();
     // A home of its own: start at login writes to ~/.config/autostart.
     let home = s.companion.root.join("home");
     std::fs::create_dir_all(&home).unwrap();
     let home = home.display().to_string();
-    App::start(
-        &s.companion.root,
-        &s.desktop,
-        &[
-            ("LICENTRIC_CONFIG", config.as_str()),
-            ("LICENTRIC_MACHINE_ID", s.companion.machine_id.as_str()),
-            ("HOME", home.as_str()),
-            ("XDG_CONFIG_HOME", &format!("{home}/.config")),
-        ],
-    )
+    let config_home = format!("{home}/.config");
+    let mut env = vec![
+        ("LICENTRIC_CONFIG", config.as_str()),
+        ("LICENTRIC_MACHINE_ID", s.companion.machine_id.as_str()),
+        ("HOME", home.as_str()),
+        ("XDG_CONFIG_HOME", config_home.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    App::start(&s.companion.root, &s.desktop, &env)
 }
 
 /// Malformed keys explained → activation → Active with the licence's entitlements → a local
@@ -112,11 +115,24 @@ fn gui_activate_go_offline_and_deactivate() {
     app.click("activate");
     app.wait_text("key-feedback", |t| t.contains("too short"));
 
-    // The real key, pasted in lower case: normalised, then activated.
+    // Every control has a name a screen reader can say.
+    let unnamed = app.js(
+        "return [...document.querySelectorAll('button, input, textarea, [role=tab]')].filter((e) => \
+           !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && \
+           !e.getAttribute('aria-labelledby') && !e.textContent.trim()).map((e) => e.id || e.outerHTML)",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        unnamed,
+        serde_json::json!([]),
+        "controls without an accessible name"
+    );
+
+    // The real key, pasted in lower case: normalised, then activated from the keyboard (Enter).
     app.clear("key");
     app.type_into("key", &s.key.to_lowercase());
     app.wait_text("key-feedback", |t| t == "The key looks right.");
-    app.click("activate");
+    app.type_into("key", "\u{E007}");
     app.wait_text("badge", |t| t == "Active");
     let entitlements = app.text("entitlements");
     assert!(
@@ -314,7 +330,8 @@ fn gui_second_launch_hands_over_to_the_first() {
 fn gui_offline_activation_by_importing_a_file() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup("gui-offline");
-    let app = start_app(&s);
+    // In the dark theme this time: the page follows the desktop's.
+    let app = start_app_with(&s, &[("GTK_THEME", "Adwaita:dark")]);
     app.wait_text("activation-title", |t| {
         t == format!("Activate {PRODUCT_NAME}")
     });
@@ -344,6 +361,19 @@ fn gui_offline_activation_by_importing_a_file() {
     std::fs::write(&good, &licence).unwrap();
     app.choose_file("license-file", &good);
     app.wait_text("badge", |t| t == "Active");
+    assert_eq!(
+        app.js(
+            "return matchMedia('(prefers-color-scheme: dark)').matches",
+            serde_json::json!([])
+        ),
+        true,
+        "the dark desktop theme reaches the page"
+    );
+    assert!(
+        !app.visible("refresh"),
+        "no key here: nothing to refresh from the server"
+    );
+    app.screenshot(&screenshot_dir().join("status-dark.png"));
     let planned = app.text("timeline-text");
     assert!(
         planned.contains("renew by importing"),
