@@ -67,20 +67,15 @@ impl Companion {
             .take()
     }
 
-    fn set_link_key(&self, key: Option<String>) {
-        if key.is_some() {
-            *self.link_key.lock().unwrap_or_else(PoisonError::into_inner) = key;
-        }
+    fn set_link_key(&self, key: String) {
+        *self.link_key.lock().unwrap_or_else(PoisonError::into_inner) = Some(key);
     }
 }
 
 impl Started {
     /// The user's settings.
-    ///
-    /// # Errors
-    /// Never today; kept fallible for stores that can fail.
-    pub fn settings(&self) -> Result<Settings, UiError> {
-        Ok(*self.settings.lock().unwrap_or_else(PoisonError::into_inner))
+    pub fn settings(&self) -> Settings {
+        *self.settings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes, applies and saves the settings.
@@ -283,10 +278,12 @@ pub fn open_window(app: &AppHandle) {
 fn second_launch(app: &AppHandle, args: Args) {
     tracing::info!("a second launch handed over to this instance");
     if let Some(key) = args.link_key {
-        app.state::<Companion>().set_link_key(Some(key.clone()));
-        open_window(app);
-        let _ = app.emit(LINK_EVENT, key);
-        return;
+        // An open page gets the key now; a window about to open asks for it when it loads.
+        if app.get_webview_window(MAIN_WINDOW).is_some() {
+            let _ = app.emit(LINK_EVENT, key);
+        } else {
+            app.state::<Companion>().set_link_key(key);
+        }
     }
     open_window(app);
 }

@@ -188,7 +188,7 @@ pub struct SettingsView {
 /// The settings.
 #[tauri::command]
 pub fn settings(app: AppHandle, companion: State<'_, Companion>) -> Result<SettingsView> {
-    let saved = companion.started()?.settings()?;
+    let saved = companion.started()?.settings();
     Ok(view(&app, saved))
 }
 
@@ -212,7 +212,7 @@ pub fn set_start_at_login(
     companion: State<'_, Companion>,
     on: bool,
 ) -> Result<SettingsView> {
-    let saved = companion.started()?.settings()?;
+    let saved = companion.started()?.settings();
     let launcher = app.autolaunch();
     let changed = if on {
         launcher.enable()
