@@ -365,7 +365,14 @@ function wire() {
   });
 
   $('refresh').addEventListener('click', (e) => action(e.currentTarget, 'refresh', 'Refreshing…', 'Refreshed.'));
-  $('deactivate').addEventListener('click', () => $('confirm-deactivate').showModal());
+  $('deactivate').addEventListener('click', () => {
+    // Activated offline, the key is not here: the seat can only be freed on the server side.
+    const offline = Boolean(current && !current.license_key_hint);
+    $('confirm-text').hidden = offline;
+    $('confirm-text-offline').hidden = !offline;
+    $('confirm-deactivate').setAttribute('aria-describedby', offline ? 'confirm-text-offline' : 'confirm-text');
+    $('confirm-deactivate').showModal();
+  });
   $('confirm-deactivate').addEventListener('close', async () => {
     if ($('confirm-deactivate').returnValue !== 'deactivate') return;
     await action($('deactivate'), 'deactivate', 'Deactivating…', 'This machine was deactivated; its seat is free.');

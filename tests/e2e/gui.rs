@@ -374,6 +374,13 @@ fn gui_offline_activation_by_importing_a_file() {
         "no key here: nothing to refresh from the server"
     );
     app.screenshot(&screenshot_dir().join("status-dark.png"));
+    app.click("deactivate");
+    assert!(
+        app.text("confirm-text-offline")
+            .contains("seat on the licence stays taken"),
+        "deactivating an offline machine says the seat is not freed from here"
+    );
+    assert_eq!(app.text("confirm-text"), "", "not the online wording");
     let planned = app.text("timeline-text");
     assert!(
         planned.contains("renew by importing"),
