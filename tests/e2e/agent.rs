@@ -188,3 +188,59 @@ fn a_failing_repair_backs_off_instead_of_spinning() {
     let status = c.client().status().unwrap();
     assert_eq!(status.next_refresh_at, None, "no file yet: {status:?}");
 }
+
+/// Regression: activating with another licence's key left the first licence's seat taken on
+/// the server. Moving to a new key now frees the old seat once the new one is in place.
+#[test]
+fn activating_another_key_frees_the_previous_licences_seat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (first_id, first_key) = server.licence("e2e-switch", 1);
+    let second = server.admin(
+        "POST",
+        "/licenses",
+        Some(serde_json::json!({"product_id": "e2e-switch", "max_machines": 1, "entitlements": ["pro"]})),
+    );
+    let (second_id, second_key) = (
+        second["license"]["id"].as_str().unwrap().to_owned(),
+        second["key"].as_str().unwrap().to_owned(),
+    );
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-switch",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    let (code, out, err) = run(c.cli().args(["activate", &first_key]));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(c.cli().args(["activate", &second_key]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    let status = c.client().status().unwrap();
+    assert_eq!(status.license_id.as_deref(), Some(second_id.as_str()));
+    let active = |id: &str| {
+        let machines = server.admin("GET", &format!("/licenses/{id}/machines"), None);
+        machines["machines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["active"] == true)
+            .count()
+    };
+    assert_eq!(
+        active(&first_id),
+        0,
+        "the first licence's seat is free again"
+    );
+    assert_eq!(
+        active(&second_id),
+        1,
+        "this machine holds the second licence's seat"
+    );
+
+    // Activating again with the same key keeps the seat (no deactivation of itself).
+    let (code, out, err) = run(c.cli().args(["activate", &second_key]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(active(&second_id), 1, "still this machine's seat");
+}

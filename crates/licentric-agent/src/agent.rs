@@ -442,7 +442,41 @@ impl Agent {
         let _op = self.inner.ops.lock().await;
         let key = LicenseKey::parse(key_text, &self.inner.config.prefix())
             .map_err(AgentError::InvalidKey)?;
-        self.activate_with(&key).await
+        let previous = self.other_seat(&key).await;
+        let status = self.activate_with(&key).await?;
+        if let Some((old_key, machine_id)) = previous {
+            // Moving this machine to another licence: free the old licence's seat, now
+            // that the new one is in place (a failure here loses the user nothing).
+            match self.inner.api.deactivate(&old_key, &machine_id).await {
+                Ok(())
+                | Err(ApiError::Rejected {
+                    code: ApiErrorCode::MachineNotFound,
+                    ..
+                }) => tracing::info!(key = %old_key, "freed the previous licence's seat"),
+                Err(e) => tracing::warn!(
+                    key = %old_key,
+                    error = %e,
+                    "the previous licence's seat could not be freed; free it from the vendor's portal"
+                ),
+            }
+        }
+        Ok(status)
+    }
+
+    /// The seat this machine holds on another licence than `key`'s: its key and machine id.
+    async fn other_seat(&self, key: &LicenseKey) -> Option<(LicenseKey, String)> {
+        let machine_id = self.inner.live.lock().await.state.machine_id.clone()?;
+        let stored = self
+            .blocking(|inner| inner.creds.get(LICENSE_KEY))
+            .await
+            .ok()?
+            .ok()??;
+        let old = LicenseKey::parse(
+            &String::from_utf8_lossy(&stored),
+            &self.inner.config.prefix(),
+        )
+        .ok()?;
+        (old != *key).then_some((old, machine_id))
     }
 
     /// Activation with a checked key: a new activation, or a repair (the server answers
