@@ -8,7 +8,8 @@ const { listen } = window.__TAURI__.event;
 
 const $ = (id) => document.getElementById(id);
 const DAY = 86400e3;
-// Reasons that mean "the server could not be reached", so the machine is offline now.
+// Reasons that mean "the server could not be reached", so the machine is offline now (the
+// tray's text in src-tauri/src/tray.rs uses the same three).
 const OFFLINE_REASONS = new Set(['network_unavailable', 'server_unavailable', 'tls_error']);
 
 let info = null;

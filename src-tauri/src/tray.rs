@@ -64,6 +64,16 @@ fn state_text(status: Option<&Status>) -> String {
     };
     let words = match status.state {
         LicenseState::Unlicensed => "not activated",
+        // The server could not be reached at the last contact: licensed, on the signed
+        // file's time. (The same reasons as OFFLINE_REASONS in ui/app.js.)
+        LicenseState::Active
+            if matches!(
+                status.reason.as_deref(),
+                Some("network_unavailable" | "server_unavailable" | "tls_error")
+            ) =>
+        {
+            "active, offline"
+        }
         LicenseState::Active => "active",
         LicenseState::Grace => "offline",
         LicenseState::OfflineExpired => "offline period over",

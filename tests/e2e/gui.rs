@@ -158,6 +158,14 @@ fn gui_activate_go_offline_and_deactivate() {
         "the offline period is pictured"
     );
     app.screenshot(&shots.join("status-active.png"));
+    wait_for(
+        "the tray to show the state",
+        Duration::from_secs(20),
+        || {
+            (s.desktop.tray_menu() == ["Licence: active (disabled)", "Open", "Refresh now", "Quit"])
+                .then_some(())
+        },
+    );
 
     // Diagnostics: a report for support, with the key's hint only.
     app.click("diagnostics");
@@ -218,6 +226,9 @@ fn gui_activate_go_offline_and_deactivate() {
     let message = app.wait_text("action-message", |t| !t.is_empty() && t != "Refreshing…");
     assert!(message.contains("cannot be reached"), "says why: {message}");
     app.screenshot(&shots.join("status-offline.png"));
+    wait_for("the tray to say offline", Duration::from_secs(20), || {
+        (s.desktop.tray_menu()[0] == "Licence: active, offline (disabled)").then_some(())
+    });
 
     // Back online; deactivate after the confirmation: back at activation.
     s.server.restart();
@@ -241,6 +252,17 @@ fn gui_activate_go_offline_and_deactivate() {
     let (code, out, _) = run(s.companion.cli().args(["status", "--json"]));
     assert_eq!(code, 3, "not entitled after deactivation: {out}");
     assert!(out.contains("\"unlicensed\""), "{out}");
+
+    // Quit from the tray: the app ends and takes its socket with it.
+    let pid = app_pid(&s.companion.config).expect("the app's process");
+    s.desktop.tray_click("Quit");
+    wait_for("the app to quit", Duration::from_secs(20), || {
+        app_pid(&s.companion.config).is_none().then_some(())
+    });
+    assert!(
+        !s.companion.socket.exists(),
+        "the socket is removed on Quit (pid {pid})"
+    );
 }
 
 /// A second launch opens no second window; it hands its `licentric://` link to the first,

@@ -33,12 +33,15 @@ pub fn require_tools() {
     );
 }
 
-/// An Xvfb display and a dunst logging every notification it receives.
+/// An Xvfb display, a dunst logging every notification it receives, and a tray host
+/// (`tray-host.py`: the StatusNotifierWatcher a desktop's panel serves), as on a desktop.
 pub struct Desktop {
     pub display: String,
     pub notifications: PathBuf,
+    tray_log: PathBuf,
     xvfb: Child,
     dunst: Child,
+    tray: Child,
 }
 
 impl Desktop {
@@ -73,12 +76,33 @@ impl Desktop {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let tray_log = root.join("tray-host.log");
+        let tray = Command::new("python3")
+            .arg(support_script("tray-host.py"))
+            .arg("serve")
+            .stdout(std::fs::File::create(&tray_log).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let desktop = Desktop {
             display,
             notifications,
+            tray_log,
             xvfb,
             dunst,
+            tray,
         };
+        wait_for(
+            "the tray host on the session bus",
+            Duration::from_secs(20),
+            || {
+                desktop
+                    .tray_output()
+                    .lines()
+                    .any(|l| l == "ready")
+                    .then_some(())
+            },
+        );
         wait_for("dunst on the session bus", Duration::from_secs(20), || {
             let out = Command::new("dbus-send")
                 .args([
@@ -102,11 +126,62 @@ impl Desktop {
     pub fn notifications(&self) -> String {
         std::fs::read_to_string(&self.notifications).unwrap_or_default()
     }
+
+    fn tray_output(&self) -> String {
+        std::fs::read_to_string(&self.tray_log).unwrap_or_default()
+    }
+
+    /// The last tray icon registered with the host: its bus name and object path.
+    pub fn tray_icon(&self) -> (String, String) {
+        wait_for("a tray icon", Duration::from_secs(20), || {
+            let output = self.tray_output();
+            let line = output.lines().rev().find(|l| l.starts_with("item "))?;
+            let mut parts = line.split(' ').skip(1);
+            Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+        })
+    }
+
+    /// The labels of the tray icon's menu, as a panel shows them (`(disabled)` marks the
+    /// items that only inform).
+    pub fn tray_menu(&self) -> Vec<String> {
+        let (name, path) = self.tray_icon();
+        let out = Command::new("python3")
+            .arg(support_script("tray-host.py"))
+            .args(["menu", &name, &path])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "reading the tray menu: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Clicks the tray menu's item `label`.
+    pub fn tray_click(&self, label: &str) {
+        let (name, path) = self.tray_icon();
+        let status = Command::new("python3")
+            .arg(support_script("tray-host.py"))
+            .args(["click", &name, &path, label])
+            .status()
+            .unwrap();
+        assert!(status.success(), "clicking {label:?} in the tray menu");
+    }
+}
+
+fn support_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("support")
+        .join(name)
 }
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        for child in [&mut self.dunst, &mut self.xvfb] {
+        for child in [&mut self.tray, &mut self.dunst, &mut self.xvfb] {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -364,9 +439,8 @@ impl Drop for App {
 /// Closes the top-level windows titled `title` on `desktop` as a window manager would when the
 /// user clicks the close button (`close-window.py`); false if there was none.
 pub fn close_like_a_user(desktop: &Desktop, title: &str) -> bool {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("support/close-window.py");
     let out = Command::new("python3")
-        .arg(script)
+        .arg(support_script("close-window.py"))
         .arg(title)
         .env("DISPLAY", &desktop.display)
         .output()
