@@ -466,17 +466,24 @@ impl Agent {
     /// The seat this machine holds on another licence than `key`'s: its key and machine id.
     async fn other_seat(&self, key: &LicenseKey) -> Option<(LicenseKey, String)> {
         let machine_id = self.inner.live.lock().await.state.machine_id.clone()?;
-        let stored = self
-            .blocking(|inner| inner.creds.get(LICENSE_KEY))
-            .await
-            .ok()?
-            .ok()??;
-        let old = LicenseKey::parse(
-            &String::from_utf8_lossy(&stored),
-            &self.inner.config.prefix(),
-        )
-        .ok()?;
+        let old = self.stored_key().await.ok()??;
         (old != *key).then_some((old, machine_id))
+    }
+
+    /// The licence key in the credential store, if there is one.
+    async fn stored_key(&self) -> Result<Option<LicenseKey>, AgentError> {
+        let secret = self
+            .blocking(|inner| inner.creds.get(LICENSE_KEY))
+            .await?
+            .map_err(|e| AgentError::Credentials(e.0))?;
+        let Some(secret) = secret else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&secret)
+            .map_err(|_| AgentError::Credentials("the stored licence key is corrupt".into()))?;
+        LicenseKey::parse(text, &self.inner.config.prefix())
+            .map(Some)
+            .map_err(AgentError::InvalidKey)
     }
 
     /// Activation with a checked key: a new activation, or a repair (the server answers
@@ -588,17 +595,9 @@ impl Agent {
 
     async fn refresh_locked(&self) -> Result<Status, AgentError> {
         let machine_id = self.inner.live.lock().await.state.machine_id.clone();
-        let secret = self
-            .blocking(|inner| inner.creds.get(LICENSE_KEY))
-            .await?
-            .map_err(|e| AgentError::Credentials(e.0))?;
-        let Some(secret) = secret else {
+        let Some(key) = self.stored_key().await? else {
             return Err(AgentError::NotActivated);
         };
-        let text = std::str::from_utf8(&secret)
-            .map_err(|_| AgentError::Credentials("the stored licence key is corrupt".into()))?;
-        let key =
-            LicenseKey::parse(text, &self.inner.config.prefix()).map_err(AgentError::InvalidKey)?;
         let Some(machine_id) = machine_id else {
             // The state and the file were lost or untrusted, the key was not: repair by
             // activating again (the server answers with this machine's existing seat).
@@ -655,14 +654,7 @@ impl Agent {
             .machine_id
             .clone()
             .ok_or(AgentError::NotActivated)?;
-        let secret = self
-            .blocking(|inner| inner.creds.get(LICENSE_KEY))
-            .await?
-            .map_err(|e| AgentError::Credentials(e.0))?;
-        if let Some(secret) = secret {
-            let text = String::from_utf8_lossy(&secret).into_owned();
-            let key = LicenseKey::parse(&text, &self.inner.config.prefix())
-                .map_err(AgentError::InvalidKey)?;
+        if let Some(key) = self.stored_key().await? {
             match self.inner.api.deactivate(&key, &machine_id).await {
                 Ok(())
                 | Err(ApiError::Rejected {
