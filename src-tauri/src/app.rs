@@ -6,7 +6,6 @@
 //! its `licentric://activate?key=…` link.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use licentric_agent::config::CompanionConfig;
@@ -34,8 +33,6 @@ pub struct Companion {
     /// This computer's name.
     pub machine_name: String,
     link_key: Mutex<Option<String>>,
-    /// Whether a tray icon is up (else closing the window quits).
-    tray: AtomicBool,
 }
 
 /// The agent and what the app keeps beside it.
@@ -164,7 +161,6 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         started,
         machine_name: sysinfo::System::host_name().unwrap_or_else(|_| "this computer".into()),
         link_key: Mutex::new(args.link_key.clone()),
-        tray: AtomicBool::new(false),
     };
     if let Ok(started) = &companion.started {
         forward_status(app.clone(), started.agent.clone());
@@ -175,9 +171,8 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         .ok()
         .map(|s| s.agent.subscribe().borrow().clone());
     app.manage(companion);
-    match crate::tray::create(app, status.as_ref()) {
-        Ok(()) => app.state::<Companion>().tray.store(true, Ordering::Relaxed),
-        Err(e) => tracing::warn!(error = %e, "no tray icon; closing the window will quit"),
+    if let Err(e) = crate::tray::create(app, status.as_ref()) {
+        tracing::warn!(error = %e, "no tray icon; closing the window will quit");
     }
     if !args.hidden {
         open_window(app);
@@ -293,7 +288,7 @@ fn on_event(app: &AppHandle, event: RunEvent) {
         // The last window closed: stay in the tray (if there is one), with no webview.
         RunEvent::ExitRequested {
             code: None, api, ..
-        } if app.state::<Companion>().tray.load(Ordering::Relaxed) => api.prevent_exit(),
+        } if crate::tray::exists(app) => api.prevent_exit(),
         RunEvent::Exit => {
             // Stop serving and remove the socket before the process ends.
             if let Ok(started) = &app.state::<Companion>().started {

@@ -47,6 +47,11 @@ pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
     Ok(())
 }
 
+/// Whether the tray icon is up (else closing the window quits the app).
+pub fn exists(app: &AppHandle) -> bool {
+    app.tray_by_id(TRAY_ID).is_some()
+}
+
 /// Shows `status` in the tray.
 pub fn update(app: &AppHandle, status: &Status) {
     let text = state_text(Some(status));

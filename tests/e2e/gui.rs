@@ -75,6 +75,17 @@ fn start_app_with(s: &Setup, extra: &[(&str, &str)]) -> App {
     App::start(&s.companion.root, &s.desktop, &env)
 }
 
+/// Launches the app again beside the running one, as a user or a link would.
+fn launch_again(s: &Setup, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin("licentric-companion"))
+        .args(args)
+        .env("DISPLAY", &s.desktop.display)
+        .env("LICENTRIC_CONFIG", &s.companion.config)
+        .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
+        .output()
+        .unwrap()
+}
+
 /// Malformed keys explained → activation → Active with the licence's entitlements → a local
 /// app listed in Settings → server down: offline with the time left → deactivate → back at
 /// activation. Notifications reach the notification daemon.
@@ -278,13 +289,7 @@ fn gui_second_launch_hands_over_to_the_first() {
     assert_eq!(app.windows().len(), 1);
 
     let link = format!("licentric://activate?key={}", s.key);
-    let second = std::process::Command::new(bin("licentric-companion"))
-        .arg(&link)
-        .env("DISPLAY", &s.desktop.display)
-        .env("LICENTRIC_CONFIG", &s.companion.config)
-        .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
-        .output()
-        .unwrap();
+    let second = launch_again(&s, &[&link]);
     assert!(
         second.status.success(),
         "the second launch handed over and exited: {}",
@@ -334,11 +339,7 @@ fn gui_second_launch_hands_over_to_the_first() {
         Some(pid),
         "the same process, still running"
     );
-    let again = std::process::Command::new(bin("licentric-companion"))
-        .env("DISPLAY", &s.desktop.display)
-        .env("LICENTRIC_CONFIG", &s.companion.config)
-        .output()
-        .unwrap();
+    let again = launch_again(&s, &[]);
     assert!(again.status.success(), "handed over again");
     wait_for("a webview again", Duration::from_secs(20), || {
         (webview_processes(pid) > 0).then_some(())
