@@ -1,12 +1,19 @@
 #!/usr/bin/env node
 // Ask the Licentric companion about this machine's licence — Node.js standard library only.
 //
-//   node licentric-client.js [--socket PATH] [--product ID] status
-//   node licentric-client.js [--socket PATH] [--product ID] has_entitlement CODE
+//   node licentric-client.js [--socket PATH] [--product ID] [--environment live|test] status
+//   node licentric-client.js [--socket PATH] [--product ID] [--environment live|test] has_entitlement CODE
 //
 // The protocol (docs/ipc.md): JSON-RPC 2.0, one JSON object per line, on a Unix socket at
-// $XDG_RUNTIME_DIR/licentric/<product_id>.sock. Errors carry a stable `error.data.code`.
+// $XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock. Errors carry a stable
+// `error.data.code`.
+//
+// Before sending anything, the client checks that the socket is its own user's (DESIGN §5): the
+// socket's folder must be a real folder owned by this user with mode 0700, and the socket
+// itself this user's. (Node cannot ask for the peer's credentials; in a folder only this user
+// can write to, only this user — or root — can have made the socket.)
 'use strict';
+const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -22,6 +29,7 @@ class Client {
   }
 
   connect() {
+    checkEndpoint(this.socketPath);
     return new Promise((resolve, reject) => {
       this.sock = net.createConnection(this.socketPath, async () => {
         try {
@@ -70,28 +78,57 @@ class Client {
   close() { this.sock.end(); }
 }
 
-function defaultSocket(product) {
+class UnsafeEndpoint extends Error {
+  constructor(code, message) {
+    super(`refusing the licensing agent's socket: ${message}`);
+    this.code = code;
+  }
+}
+
+// Throws UnsafeEndpoint for a socket another user could have made, before anything is sent.
+function checkEndpoint(socketPath) {
+  const folder = path.dirname(path.resolve(socketPath));
+  let st;
+  try { st = fs.lstatSync(folder); } catch (e) {
+    if (e.code === 'ENOENT') return; // no agent: the connection fails with "not running"
+    throw e;
+  }
+  if (!st.isDirectory()) throw new UnsafeEndpoint('endpoint_not_a_folder', `${folder} is not a folder`);
+  if (st.uid !== process.getuid()) throw new UnsafeEndpoint('endpoint_not_owned', `${folder} belongs to user ${st.uid}, not to you`);
+  if ((st.mode & 0o077) !== 0) throw new UnsafeEndpoint('endpoint_open_to_others', `${folder} is open to other users (mode ${(st.mode & 0o777).toString(8)})`);
+  let sock;
+  try { sock = fs.lstatSync(socketPath); } catch (e) { return; }
+  if (sock.uid !== process.getuid()) throw new UnsafeEndpoint('endpoint_not_owned', `${socketPath} belongs to user ${sock.uid}, not to you`);
+}
+
+function defaultSocket(product, environment) {
   if (process.env.LICENTRIC_SOCKET) return process.env.LICENTRIC_SOCKET;
-  const base = process.env.XDG_RUNTIME_DIR
-    ? path.join(process.env.XDG_RUNTIME_DIR, 'licentric')
-    : path.join(os.tmpdir(), `licentric-${process.getuid()}`);
-  return path.join(base, `${product}.sock`);
+  let base;
+  if (process.env.XDG_RUNTIME_DIR) base = path.join(process.env.XDG_RUNTIME_DIR, 'licentric');
+  else if (process.platform === 'darwin') base = path.join(os.homedir(), 'Library/Caches/licentric');
+  else base = path.join(os.tmpdir(), `licentric-${process.getuid()}`);
+  return path.join(base, `${product}-${environment || 'live'}.sock`);
 }
 
 async function main() {
   const args = process.argv.slice(2);
-  let socketPath; let product = 'acme-cad';
+  let socketPath; let product = 'acme-cad'; let environment = 'live';
   const rest = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--socket') socketPath = args[++i];
     else if (args[i] === '--product') product = args[++i];
+    else if (args[i] === '--environment') environment = args[++i];
     else rest.push(args[i]);
   }
   const [command, code] = rest;
   let client;
   try {
-    client = await new Client(socketPath || defaultSocket(product)).connect();
+    client = await new Client(socketPath || defaultSocket(product, environment)).connect();
   } catch (e) {
+    if (e instanceof UnsafeEndpoint) {
+      console.error(`error [${e.code}]: ${e.message}`);
+      return 1;
+    }
     console.error(`the licensing agent is not running (${e.message})`);
     return 4;
   }

@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
 """Ask the Licentric companion about this machine's licence — Python standard library only.
 
-    python3 licentric_client.py [--socket PATH] [--product ID] status
-    python3 licentric_client.py [--socket PATH] [--product ID] has_entitlement CODE
-    python3 licentric_client.py [--socket PATH] [--product ID] watch
+    python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] status
+    python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] has_entitlement CODE
+    python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] watch
 
 The protocol (docs/ipc.md): JSON-RPC 2.0, one JSON object per line, on a Unix socket at
-$XDG_RUNTIME_DIR/licentric/<product_id>.sock. Errors carry a stable `error.data.code`.
+$XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock. Errors carry a stable
+`error.data.code`.
+
+Before sending anything, the client checks that the socket is its own user's (DESIGN §5): the
+socket's folder must be a real folder owned by this user with mode 0700, and the process
+listening must run as this user (SO_PEERCRED, on Linux). Another user who made the folder
+first, or listens in its place, gets nothing.
 """
 import argparse
 import json
 import os
 import socket
+import stat
+import struct
 import sys
 import tempfile
 
@@ -24,10 +32,56 @@ class LicentricError(Exception):
         self.code = (error.get("data") or {}).get("code")
 
 
+class NotRunning(Exception):
+    """No agent listens at the socket."""
+
+
+class UnsafeEndpoint(LicentricError):
+    """The socket failed the checks of DESIGN §5: nothing was sent to it."""
+
+    def __init__(self, code, message):
+        super().__init__({"message": f"refusing the licensing agent's socket: {message}", "data": {"code": code}})
+
+
+def check_folder(path):
+    """The socket's folder must be a real folder of this user's with no access for others."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        raise NotRunning(f"no agent is listening at {path}")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeEndpoint("endpoint_not_a_folder", f"{folder} is not a folder")
+    if st.st_uid != os.getuid():
+        raise UnsafeEndpoint("endpoint_not_owned", f"{folder} belongs to user {st.st_uid}, not to you")
+    if st.st_mode & 0o077:
+        raise UnsafeEndpoint("endpoint_open_to_others", f"{folder} is open to other users (mode {st.st_mode & 0o777:o})")
+
+
+def check_peer(sock, path):
+    """The listening process must run as this user (Linux; elsewhere the folder check stands alone)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        raise UnsafeEndpoint("endpoint_foreign_peer", f"the program listening at {path} runs as user {uid}, not as you")
+
+
 class Client:
     def __init__(self, path):
+        check_folder(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError as e:
+            self.sock.close()
+            raise NotRunning(f"no agent is listening at {path} ({e})")
+        try:
+            check_peer(self.sock, path)
+        except UnsafeEndpoint:
+            self.sock.close()
+            raise
         self.file = self.sock.makefile("rwb")
         self.next_id = 1
         self.changes = []
@@ -75,26 +129,35 @@ class Client:
                 yield message["params"]
 
 
-def default_socket(product):
+def default_socket(product, environment="live"):
     if os.environ.get("LICENTRIC_SOCKET"):
         return os.environ["LICENTRIC_SOCKET"]
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = os.path.join(runtime, "licentric") if runtime else os.path.join(tempfile.gettempdir(), f"licentric-{os.getuid()}")
-    return os.path.join(base, f"{product}.sock")
+    if runtime:
+        base = os.path.join(runtime, "licentric")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches/licentric")
+    else:
+        base = os.path.join(tempfile.gettempdir(), f"licentric-{os.getuid()}")
+    return os.path.join(base, f"{product}-{environment}.sock")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket")
     parser.add_argument("--product", default="acme-cad")
+    parser.add_argument("--environment", default="live", choices=["live", "test"])
     parser.add_argument("command", choices=["status", "has_entitlement", "watch"])
     parser.add_argument("code", nargs="?")
     args = parser.parse_args()
     try:
-        client = Client(args.socket or default_socket(args.product))
-    except OSError as e:
+        client = Client(args.socket or default_socket(args.product, args.environment))
+    except NotRunning as e:
         print(f"the licensing agent is not running ({e})", file=sys.stderr)
         return 4
+    except UnsafeEndpoint as e:
+        print(f"error [{e.code}]: {e}", file=sys.stderr)
+        return 1
     try:
         if args.command == "status":
             status = client.status()

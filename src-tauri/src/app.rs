@@ -191,7 +191,11 @@ pub fn instance_name(product_id: Option<&str>) -> String {
 }
 
 async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
-    let socket = ipc::socket_path(config.ipc.socket.as_deref(), &config.product_id);
+    let socket = ipc::socket_path(
+        config.ipc.socket.as_deref(),
+        &config.product_id,
+        config.environment,
+    );
     let listener = ipc::bind(&socket).await.map_err(|e| match e {
         ipc::IpcError::AlreadyRunning(_) => UiError::new(
             "agent_already_running",

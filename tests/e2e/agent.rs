@@ -123,24 +123,37 @@ fn the_async_client_verifies_the_signed_file_itself() {
         let fingerprint = licentric_core::MachineId::new(&c.machine_id, "t")
             .unwrap()
             .fingerprint("e2e-async");
-        let verified = licentric_client::verify::check(
+        let verified = licentric_client::verify::check_for(
             &file,
             &[&server.public_key()],
             "e2e-async",
             Environment::Test,
-            fingerprint.as_str(),
+            &fingerprint,
         )
         .unwrap();
         assert_eq!(verified.payload().entitlements, ["pro", "export-pdf"]);
         // A forged answer (another key) does not pass.
         let wrong = "11".repeat(32);
-        let err = licentric_client::verify::check(
+        let err = licentric_client::verify::check_for(
             &file,
             &[&wrong],
             "e2e-async",
             Environment::Test,
-            fingerprint.as_str(),
+            &fingerprint,
         );
+        assert!(err.is_err());
+        // `check` computes this machine's fingerprint itself (this test process has no
+        // LICENTRIC_MACHINE_ID): the file the agent holds for its test machine id is another
+        // machine's here, whatever the socket says.
+        assert_eq!(std::env::var_os("LICENTRIC_MACHINE_ID"), None);
+        let here = licentric_client::verify::check(
+            &file,
+            &[&server.public_key()],
+            "e2e-async",
+            Environment::Test,
+        )
+        .unwrap_err();
+        assert!(here.contains("fingerprint_mismatch"), "{here}");
         assert!(err.is_err());
     });
 }

@@ -172,31 +172,48 @@ fn another_user_cannot_query_the_socket() {
         "this test switches to another user and needs root (CI runs as root)"
     );
     let probe = format!(
-        "import socket; s = socket.socket(socket.AF_UNIX); s.connect({:?}); s.sendall(b'{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}}\\n'); print(s.recv(100))",
+        "import socket; s = socket.socket(socket.AF_UNIX); s.connect({:?}); \ntry:\n    s.sendall(b'{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}}\\n'); print(s.recv(100))\nexcept (BrokenPipeError, ConnectionResetError): print('closed')",
         c.socket.display().to_string()
     );
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "python3",
-            "-c",
-            &probe,
-        ])
-        .output()
-        .unwrap();
+    let probe_as_nobody = || {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            // Debian's interpreter: a per-user one (pyenv's shim) is not readable by nobody.
+            .args(["/usr/bin/python3", "-c", &probe])
+            .output()
+            .unwrap()
+    };
+    // The folder (0700) keeps another user out before the agent is even asked.
+    let out = probe_as_nobody();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success(),
-        "another user got an answer: {}",
-        String::from_utf8_lossy(&out.stdout)
+        !out.status.success() && stderr.contains("PermissionError"),
+        "another user reached the socket through its folder: {stderr}"
     );
+    // The folder and socket opened to all (a mistake, or an attack on the folder): the agent
+    // itself still refuses the peer, closing without an answer.
+    use std::os::unix::fs::PermissionsExt;
+    let folder = c.socket.parent().unwrap();
+    std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&c.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = probe_as_nobody();
     assert!(
-        stderr.contains("PermissionError") || stderr.contains("Permission denied"),
-        "{stderr}"
+        out.status.success(),
+        "the probe could not connect: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    // Our own user still gets answers.
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        ["b''", "closed"].contains(&answer.trim()),
+        "another user got an answer: {answer}"
+    );
+    // Our own user's client refuses the folder open to others; closed again, it is served.
+    let err = licentric_client::Client::connect(&c.socket).unwrap_err();
+    assert!(
+        matches!(err, licentric_client::ClientError::Unsafe(_)),
+        "{err:?}"
+    );
+    std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert!(c.client().status().is_ok());
 }
 
@@ -298,4 +315,256 @@ fn revocation_reaches_the_agent_and_older_files_are_refused() {
     assert!(!status.entitled);
     let (code, _, _) = run(c.cli().arg("status"));
     assert_eq!(code, 3, "not entitled");
+}
+
+/// Runs `cmd` as another Unix user (`setpriv`), with only the variables it needs.
+fn as_user(
+    uid: u32,
+    home: &std::path::Path,
+    tmpdir: &std::path::Path,
+    program: &std::path::Path,
+) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={uid}"),
+        "--clear-groups",
+    ])
+    .arg(program)
+    .env_clear()
+    .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+    .env("HOME", home)
+    .env("TMPDIR", tmpdir);
+    cmd
+}
+
+/// A listener in `socket` run as `uid`, answering like an agent and recording every byte it
+/// receives in `log`. Returns once it listens.
+fn fake_agent(uid: u32, socket: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+    let script = r#"
+import json, os, socket, sys
+path, log = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+os.chmod(path, 0o777)
+s.listen(8)
+print("ready", flush=True)
+status = {"state": "active", "entitled": True, "product_id": "e2e-squat", "environment": "test",
+          "license_id": "lic_fake", "machine_id": "m", "entitlements": ["pro"], "license_expires_at": None,
+          "offline_valid_until": None, "last_refresh_at": None, "next_refresh_at": None,
+          "credential_store": "os", "reason": None}
+while True:
+    conn, _ = s.accept()
+    f = conn.makefile("rwb")
+    for line in f:
+        open(log, "ab").write(line)
+        req = json.loads(line)
+        result = {"protocol": 1, "agent_version": "0", "product_id": "e2e-squat", "management": True} \
+            if req.get("method") == "version" else status
+        f.write(json.dumps({"jsonrpc": "2.0", "id": req.get("id"), "result": result}).encode() + b"\n")
+        f.flush()
+"#;
+    let mut child = Command::new("setpriv")
+        .args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+        ])
+        .args(["/usr/bin/python3", "-c", script])
+        .arg(socket)
+        .arg(log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "the fake agent did not start");
+    child
+}
+
+/// Attack 4 of the trust issue: with `XDG_RUNTIME_DIR` unset, another local user creates the
+/// victim's fallback folder first and listens in it (or, being root, listens in the victim's
+/// own folder). The CLI and the examples refuse before sending anything, so the licence key
+/// never reaches the squatter, and a fake "active" is never believed; the victim's own agent
+/// still works once the squatter's folder is gone.
+#[test]
+fn a_socket_squatted_by_another_user_gets_nothing() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    const VICTIM: u32 = 10_401;
+    const SQUATTER: u32 = 10_402;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-squat", 1);
+    // A /tmp of the test's own (sticky, open to all), so the real one is left alone.
+    let shared_tmp = tmp.path().join("shared-tmp");
+    std::fs::create_dir(&shared_tmp).unwrap();
+    std::fs::set_permissions(&shared_tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let home = tmp.path().join("victim");
+    std::fs::create_dir(&home).unwrap();
+    chown(&home, Some(VICTIM), Some(VICTIM)).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The victim's configuration, with no socket set: the default (fallback) path is used.
+    let config = tmp.path().join("companion.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "product_id = \"e2e-squat\"\nproduct_name = \"Acme CAD\"\nenvironment = \"test\"\napi_base_url = \"{url}\"\n\
+             key_prefix = \"ACME\"\ntrusted_keys = [\"{pk}\"]\nextra_ca = \"{ca}\"\nextra_ca_only = true\n\
+             allow_file_credential_store = true\ndata_dir = \"{data}\"\n[notifications]\nenabled = false\n",
+            url = server.url,
+            pk = server.public_key(),
+            ca = server.ca().display(),
+            data = home.join("data").display(),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(server.ca(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    for dir in [server.dir.clone(), server.dir.join("tls")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let licentric = |args: &[&str]| {
+        let mut cmd = as_user(VICTIM, &home, &shared_tmp, &licentric_e2e::bin("licentric"));
+        cmd.arg("--config").arg(&config).args(args);
+        cmd
+    };
+    let python_example = |args: &[&str]| {
+        let mut cmd = as_user(
+            VICTIM,
+            &home,
+            &shared_tmp,
+            std::path::Path::new("/usr/bin/python3"),
+        );
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/python/licentric_client.py"
+        ))
+        .args(["--product", "e2e-squat", "--environment", "test"])
+        .args(args);
+        cmd
+    };
+    let node_example = |args: &[&str]| {
+        let mut cmd = as_user(
+            VICTIM,
+            &home,
+            &shared_tmp,
+            std::path::Path::new("/usr/bin/node"),
+        );
+        cmd.arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/node/licentric-client.js"
+        ))
+        .args(["--product", "e2e-squat", "--environment", "test"])
+        .args(args);
+        cmd
+    };
+
+    // The squatter makes the victim's fallback folder first, open to all, and listens in it.
+    let folder = shared_tmp.join(format!("licentric-{VICTIM}"));
+    std::fs::create_dir(&folder).unwrap();
+    chown(&folder, Some(SQUATTER), Some(SQUATTER)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = folder.join("e2e-squat-test.sock");
+    let log = tmp.path().join("squatter.log");
+    std::fs::write(&log, b"").unwrap();
+    chown(&log, Some(SQUATTER), Some(SQUATTER)).unwrap();
+    let mut squatter = fake_agent(SQUATTER, &socket, &log);
+
+    let (code, out, err) = run(&mut licentric(&["activate", &key]));
+    assert_eq!(code, 1, "activate must fail: {out}{err}");
+    assert!(
+        err.contains("[endpoint_not_owned]") && err.contains(&format!("user {SQUATTER}")),
+        "{err}"
+    );
+    let (code, out, err) = run(&mut licentric(&["status"]));
+    assert_eq!(
+        code, 1,
+        "status must refuse, not believe a fake 'active': {out}{err}"
+    );
+    assert!(!out.contains("active"), "{out}");
+    let (code, out, err) = run(&mut python_example(&["status"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("endpoint_not_owned"), "{err}");
+    let (code, out, err) = run(&mut node_example(&["status"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("endpoint_not_owned"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "",
+        "the squatter received something"
+    );
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+
+    // Root (another user too) listens in a folder the victim owns, 0700: the folder passes, the
+    // peer check does not — and it comes before any byte is sent.
+    let own = home.join("run");
+    std::fs::create_dir(&own).unwrap();
+    chown(&own, Some(VICTIM), Some(VICTIM)).unwrap();
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let own_socket = own.join("e2e-squat-test.sock");
+    let mut rooted = fake_agent(0, &own_socket, &log);
+    let (code, out, err) = run(licentric(&["activate", &key]).env("LICENTRIC_SOCKET", &own_socket));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("[endpoint_foreign_peer]"), "{err}");
+    let (code, out, err) = run(python_example(&["status"]).env("LICENTRIC_SOCKET", &own_socket));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("endpoint_foreign_peer"), "{err}");
+    // Node cannot ask for the peer's credentials; it refuses the socket file of another user.
+    let (code, out, err) = run(node_example(&["status"]).env("LICENTRIC_SOCKET", &own_socket));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("endpoint_not_owned"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "",
+        "root's listener received something"
+    );
+    let _ = rooted.kill();
+    let _ = rooted.wait();
+
+    // The squatter's folder gone, the victim's own agent makes it 0700 and is served.
+    std::fs::remove_dir_all(&folder).unwrap();
+    let mut agent = licentric(&["agent"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its log may say first that it uses the file store (no Secret Service for this user).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = agent.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("serving") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_secs(20)).is_ok(),
+        "the agent did not start"
+    );
+    let meta = std::fs::symlink_metadata(&folder).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            meta.permissions().mode() & 0o777
+        ),
+        (VICTIM, 0o700)
+    );
+    let (code, out, err) = run(&mut licentric(&["activate", &key]));
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let agent_log = log_reader.join().unwrap();
+    assert_eq!(
+        code, 0,
+        "the victim's own agent serves the victim: {out}{err}\nagent: {agent_log}"
+    );
+    assert!(out.contains("State:         active"), "{out}");
 }

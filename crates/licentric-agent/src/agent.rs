@@ -15,9 +15,8 @@ use licentric_core::random::{random_hex_128, random_unit_signed};
 use licentric_core::refresh::RefreshPolicy;
 use licentric_core::request_file::ActivationRequestFile;
 use licentric_core::state::{Cached, evaluate};
-use licentric_core::{
-    Expectations, Fingerprint, LicenseKey, MachineMetadata, OsRandom, VerifiedLicense, Verifier,
-};
+use licentric_core::{Expectations, Fingerprint, LicenseKey, OsRandom, VerifiedLicense, Verifier};
+use licentric_platform::identity::MachineMetadata;
 use licentric_proto::api::{ActivationRequest, ApiErrorCode, CheckoutRequest};
 use licentric_proto::ipc::Status;
 use licentric_proto::{CredentialStoreKind, LicenseState};
@@ -63,7 +62,7 @@ impl AgentOptions {
             Arc::new(crate::notify::Silent)
         };
         AgentOptions {
-            machine: licentric_core::fingerprint::machine_id_source(config.environment),
+            machine: licentric_platform::identity::machine_id_source(config.environment),
             config,
             clock: Arc::new(licentric_core::SystemClock),
             notifier,

@@ -114,7 +114,7 @@ impl Default for RefreshConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IpcConfig {
-    /// The socket path (default: `$XDG_RUNTIME_DIR/licentric/<product_id>.sock`);
+    /// The socket path (default: `$XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock`);
     /// `LICENTRIC_SOCKET` overrides it.
     pub socket: Option<PathBuf>,
     /// Whether `activate`, `deactivate`, `refresh` and `import_license_file` are served.

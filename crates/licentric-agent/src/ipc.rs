@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use licentric_proto::ErrorCode;
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
 use licentric_proto::ipc::{
     Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, SubscribeResult,
     VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
+use licentric_proto::{Environment, ErrorCode};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
@@ -23,8 +23,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::agent::Agent;
 use crate::clients::ClientEntry;
 
-/// The variable that overrides the socket path.
-pub const SOCKET_ENV: &str = "LICENTRIC_SOCKET";
+pub use licentric_platform::endpoint::SOCKET_ENV;
 
 /// Why the IPC server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,23 +43,18 @@ pub enum IpcError {
 }
 
 /// The socket path: `LICENTRIC_SOCKET`, the configured one, else the default of DESIGN §5
-/// ([`licentric_client::default_socket`], so the agent and its clients agree by construction).
-pub fn socket_path(configured: Option<&Path>, product_id: &str) -> PathBuf {
-    match (std::env::var_os(SOCKET_ENV), configured) {
-        (Some(p), _) => PathBuf::from(p),
-        (None, Some(p)) => p.to_owned(),
-        (None, None) => licentric_client::default_socket(product_id),
-    }
+/// (one rule, in `licentric_platform::endpoint`, shared with the clients).
+pub fn socket_path(
+    configured: Option<&Path>,
+    product_id: &str,
+    environment: Environment,
+) -> PathBuf {
+    licentric_platform::endpoint::socket_path(configured, product_id, environment)
 }
 
 #[cfg(unix)]
 fn user_id() -> u32 {
-    rustix::process::getuid().as_raw()
-}
-
-#[cfg(not(unix))]
-fn user_id() -> u32 {
-    0
+    licentric_platform::endpoint::current_uid()
 }
 
 /// The server's limits.
@@ -80,11 +74,12 @@ pub use unix::{bind, serve};
 #[cfg(unix)]
 mod unix {
     use super::*;
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     use tokio::net::{UnixListener, UnixStream};
 
-    /// Binds the socket: creates its folder 0700 (refusing one another user owns), replaces a
-    /// stale socket, refuses to take a live agent's, and makes the socket 0600.
+    /// Binds the socket: creates its folder 0700 (refusing one another user owns, a link, or
+    /// one it cannot close to others), replaces a stale socket, refuses to take a live
+    /// agent's, and makes the socket 0600.
     ///
     /// # Errors
     /// [`IpcError::AlreadyRunning`] or [`IpcError::Setup`].
@@ -93,22 +88,8 @@ mod unix {
             path: path.to_owned(),
             message,
         };
-        let dir = path
-            .parent()
-            .ok_or_else(|| setup("no parent folder".into()))?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| setup(e.to_string()))?;
-        let meta = std::fs::metadata(dir).map_err(|e| setup(e.to_string()))?;
-        if meta.uid() != user_id() {
-            return Err(setup(format!("{} belongs to another user", dir.display())));
-        }
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| setup(e.to_string()))?;
-        }
+        // The folder is created 0700; one another user made first is refused, never used.
+        licentric_platform::endpoint::prepare_folder(path).map_err(|e| setup(e.to_string()))?;
         if path.exists() {
             if UnixStream::connect(path).await.is_ok() {
                 return Err(IpcError::AlreadyRunning(path.to_owned()));

@@ -87,17 +87,21 @@ fn main() -> ExitCode {
 }
 
 fn socket(config: &CompanionConfig) -> PathBuf {
-    ipc::socket_path(config.ipc.socket.as_deref(), &config.product_id)
+    ipc::socket_path(
+        config.ipc.socket.as_deref(),
+        &config.product_id,
+        config.environment,
+    )
 }
 
 fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
     Client::connect(&socket(config)).map_err(|e| {
-        eprintln!("licentric: {e}");
         if matches!(e, ClientError::NotRunning(_)) {
+            eprintln!("licentric: {e}");
             eprintln!("Start it with `licentric agent` (or the Licentric Companion app).");
             ExitCode::from(EXIT_NO_AGENT)
         } else {
-            ExitCode::FAILURE
+            report(&e)
         }
     })
 }
@@ -108,6 +112,9 @@ fn report(e: &ClientError) -> ExitCode {
         ClientError::Agent(rpc) => {
             let code = rpc.data.as_ref().map_or("error", |d| d.code.as_str());
             eprintln!("licentric: {} [{code}]", rpc.message);
+        }
+        ClientError::Unsafe(endpoint) => {
+            eprintln!("licentric: {e} [{}]", endpoint.code());
         }
         other => eprintln!("licentric: {other}"),
     }
@@ -157,7 +164,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             // Built here, not by an agent: a second agent beside a running one would write
             // the same state files.
             let machine =
-                licentric_core::fingerprint::machine_id_source(config.environment).machine_id()?;
+                licentric_platform::identity::machine_id_source(config.environment).machine_id()?;
             let fingerprint = machine.fingerprint(&config.product_id);
             let text = licentric_agent::agent::request_file(
                 &config,
@@ -174,18 +181,10 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fingerprint => {
-            match Client::connect(&socket(&config)) {
-                Ok(mut c) => match c.fingerprint() {
-                    Ok(fp) => println!("{fp}"),
-                    Err(e) => return Ok(report(&e)),
-                },
-                Err(_) => {
-                    let machine =
-                        licentric_core::fingerprint::machine_id_source(config.environment)
-                            .machine_id()?;
-                    println!("{}", machine.fingerprint(&config.product_id));
-                }
-            }
+            // Computed here, as the agent computes it: nothing to ask a socket for.
+            let machine =
+                licentric_platform::identity::machine_id_source(config.environment).machine_id()?;
+            println!("{}", machine.fingerprint(&config.product_id));
             Ok(ExitCode::SUCCESS)
         }
     }

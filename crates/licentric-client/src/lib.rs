@@ -1,6 +1,8 @@
 //! Ask the Licentric companion whether this machine is licensed, from any local application.
 //!
-//! [`Client::connect`] opens the agent's socket and checks its protocol version; then
+//! [`Client::connect`] checks the agent's socket — its folder must be this user's with mode
+//! 0700 and the listening process must run as this user, before a byte is sent — opens it and
+//! checks the protocol version; then
 //! [`Client::status`], [`Client::has_entitlement`], [`Client::license_file`] answer in
 //! microseconds, offline too, and [`Client::subscribe`] turns the connection into a stream
 //! of status changes. The `tokio` feature adds the same API, async, in `nonblocking`. With
@@ -10,7 +12,9 @@
 //! # Example
 //!
 //! ```no_run
-//! let mut client = licentric_client::Client::connect_default("acme-cad")?;
+//! use licentric_client::{Client, Environment};
+//!
+//! let mut client = Client::connect_default("acme-cad", Environment::Live)?;
 //! if client.has_entitlement("export-pdf")? {
 //!     println!("PDF export enabled");
 //! }
@@ -37,8 +41,9 @@ pub mod nonblocking;
 #[cfg(feature = "verify")]
 pub mod verify;
 
+pub use licentric_platform::endpoint::{self, EndpointError};
 pub use licentric_proto::ipc::Status as LicenseStatus;
-pub use licentric_proto::{ErrorCode, LicenseState, PROTOCOL_VERSION};
+pub use licentric_proto::{Environment, ErrorCode, LicenseState, PROTOCOL_VERSION};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +63,10 @@ pub enum ClientError {
     /// The agent answered with an error.
     #[error("{0}")]
     Agent(RpcError),
+    /// The endpoint failed the checks of DESIGN §5 (a folder or a listener of another user):
+    /// nothing was sent to it.
+    #[error("refusing the licensing agent's socket: {0}")]
+    Unsafe(EndpointError),
     /// The connection failed or the answer was malformed.
     #[error("IPC failure: {0}")]
     Io(String),
@@ -73,54 +82,35 @@ impl ClientError {
     }
 }
 
-/// The socket path the agent uses for `product_id` (DESIGN §5, `docs/ipc.md`):
-/// `$LICENTRIC_SOCKET`, else `$XDG_RUNTIME_DIR/licentric/<product_id>.sock`, else on macOS
-/// `~/Library/Caches/licentric/<product_id>.sock`, else a per-user folder in the temp dir.
-/// The agent binds the same path (it is the one home of this rule).
-pub fn default_socket(product_id: &str) -> PathBuf {
-    socket_from(
-        &SocketFacts {
-            os: std::env::consts::OS,
-            socket_env: std::env::var_os("LICENTRIC_SOCKET").map(PathBuf::from),
-            runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
-            home: std::env::var_os("HOME").map(PathBuf::from),
-            temp: std::env::temp_dir(),
-            uid: uid(),
-        },
-        product_id,
-    )
+/// The endpoint the agent of `product_id` in `environment` listens on (DESIGN §5):
+/// `$LICENTRIC_SOCKET`, else `$XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock`, else
+/// on macOS `~/Library/Caches/licentric/…`, else a per-user folder in the temp dir. The agent
+/// binds the same path: the rule has one home, `licentric_platform::endpoint`.
+pub fn default_socket(product_id: &str, environment: Environment) -> PathBuf {
+    endpoint::default_socket(product_id, environment)
 }
 
-/// What the default socket path depends on, gathered by [`default_socket`].
-struct SocketFacts {
-    os: &'static str,
-    socket_env: Option<PathBuf>,
-    runtime_dir: Option<PathBuf>,
-    home: Option<PathBuf>,
-    temp: PathBuf,
-    uid: u32,
-}
-
-fn socket_from(facts: &SocketFacts, product_id: &str) -> PathBuf {
-    if let Some(path) = &facts.socket_env {
-        return path.clone();
+impl ClientError {
+    fn from_endpoint(e: EndpointError) -> ClientError {
+        match e {
+            EndpointError::Missing(path) => ClientError::NotRunning(path),
+            other => ClientError::Unsafe(other),
+        }
     }
-    let dir = match (&facts.runtime_dir, &facts.home) {
-        (Some(runtime), _) => runtime.join("licentric"),
-        (None, Some(home)) if facts.os == "macos" => home.join("Library/Caches/licentric"),
-        _ => facts.temp.join(format!("licentric-{}", facts.uid)),
-    };
-    dir.join(format!("{product_id}.sock"))
 }
 
+/// The checks a client makes before it sends anything (DESIGN §5): the socket's folder is its
+/// own user's with mode 0700, and the listening peer runs as its own user. Shared by the
+/// blocking and the async client.
 #[cfg(unix)]
-fn uid() -> u32 {
-    rustix::process::getuid().as_raw()
-}
-
-#[cfg(not(unix))]
-fn uid() -> u32 {
-    0
+fn check_endpoint(
+    path: &Path,
+    connect: impl FnOnce() -> std::io::Result<std::os::unix::net::UnixStream>,
+) -> Result<std::os::unix::net::UnixStream, ClientError> {
+    endpoint::check_folder(path).map_err(ClientError::from_endpoint)?;
+    let stream = connect().map_err(|_| ClientError::NotRunning(path.to_owned()))?;
+    endpoint::check_peer(path, &stream).map_err(ClientError::from_endpoint)?;
+    Ok(stream)
 }
 
 /// What a message read while waiting for the answer to request `id` means: the answer
@@ -177,22 +167,26 @@ impl std::fmt::Debug for Client {
 
 #[cfg(unix)]
 impl Client {
-    /// Connects to the agent of `product_id` at its default socket.
+    /// Connects to the agent of `product_id` in `environment` at its default socket.
     ///
     /// # Errors
-    /// [`ClientError::NotRunning`], or [`ClientError::Protocol`] for an agent of another
-    /// protocol version.
-    pub fn connect_default(product_id: &str) -> Result<Client, ClientError> {
-        Client::connect(&default_socket(product_id))
+    /// [`ClientError::NotRunning`]; [`ClientError::Unsafe`] for a socket that fails the
+    /// checks of DESIGN §5 (nothing is sent to it); [`ClientError::Protocol`] for an agent of
+    /// another protocol version.
+    pub fn connect_default(
+        product_id: &str,
+        environment: Environment,
+    ) -> Result<Client, ClientError> {
+        Client::connect(&default_socket(product_id, environment))
     }
 
-    /// Connects to the agent at `path` and checks its protocol version.
+    /// Checks the endpoint at `path` (its folder, then the listening peer), connects, and
+    /// checks the agent's protocol version.
     ///
     /// # Errors
     /// As [`connect_default`](Self::connect_default).
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = std::os::unix::net::UnixStream::connect(path)
-            .map_err(|_| ClientError::NotRunning(path.to_owned()))?;
+        let stream = check_endpoint(path, || std::os::unix::net::UnixStream::connect(path))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(120)))
             .map_err(|e| ClientError::Io(e.to_string()))?;
@@ -353,52 +347,5 @@ impl Client {
             .get_ref()
             .set_read_timeout(timeout)
             .map_err(|e| ClientError::Io(e.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn facts(os: &'static str) -> SocketFacts {
-        SocketFacts {
-            os,
-            socket_env: None,
-            runtime_dir: None,
-            home: Some(PathBuf::from("/home/ada")),
-            temp: PathBuf::from("/tmp"),
-            uid: 1000,
-        }
-    }
-
-    #[test]
-    fn socket_path_follows_design_section_5() {
-        let linux = facts("linux");
-        assert_eq!(
-            socket_from(&linux, "acme-cad"),
-            PathBuf::from("/tmp/licentric-1000/acme-cad.sock"),
-            "no runtime dir: a per-user folder in the temp dir"
-        );
-        let with_runtime = SocketFacts {
-            runtime_dir: Some(PathBuf::from("/run/user/1000")),
-            ..facts("linux")
-        };
-        assert_eq!(
-            socket_from(&with_runtime, "acme-cad"),
-            PathBuf::from("/run/user/1000/licentric/acme-cad.sock")
-        );
-        assert_eq!(
-            socket_from(&facts("macos"), "acme-cad"),
-            PathBuf::from("/home/ada/Library/Caches/licentric/acme-cad.sock"),
-            "macOS: the user's cache folder"
-        );
-        let overridden = SocketFacts {
-            socket_env: Some(PathBuf::from("/x/y.sock")),
-            ..with_runtime
-        };
-        assert_eq!(
-            socket_from(&overridden, "acme-cad"),
-            PathBuf::from("/x/y.sock")
-        );
     }
 }

@@ -34,11 +34,15 @@ impl AsyncClient {
     /// Connects to the agent at `path` and checks its protocol version.
     ///
     /// # Errors
-    /// [`ClientError::NotRunning`] or [`ClientError::Protocol`].
+    /// [`ClientError::NotRunning`], [`ClientError::Unsafe`] (nothing was sent) or
+    /// [`ClientError::Protocol`].
     pub async fn connect(path: &Path) -> Result<AsyncClient, ClientError> {
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|_| ClientError::NotRunning(path.to_owned()))?;
+        // The checks are quick local system calls; the connect to a Unix socket does not block.
+        let stream = crate::check_endpoint(path, || std::os::unix::net::UnixStream::connect(path))?;
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        let stream = UnixStream::from_std(stream).map_err(|e| ClientError::Io(e.to_string()))?;
         let (read, writer) = stream.into_split();
         let mut client = AsyncClient {
             reader: BufReader::new(read),
@@ -56,12 +60,15 @@ impl AsyncClient {
         Ok(client)
     }
 
-    /// Connects to the agent of `product_id` at its default socket.
+    /// Connects to the agent of `product_id` in `environment` at its default socket.
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
-    pub async fn connect_default(product_id: &str) -> Result<AsyncClient, ClientError> {
-        AsyncClient::connect(&crate::default_socket(product_id)).await
+    pub async fn connect_default(
+        product_id: &str,
+        environment: crate::Environment,
+    ) -> Result<AsyncClient, ClientError> {
+        AsyncClient::connect(&crate::default_socket(product_id, environment)).await
     }
 
     async fn read_message(&mut self) -> Result<ServerMessage, ClientError> {

@@ -1,31 +1,71 @@
-//! Local verification of the signed licence file (feature `verify`): the answer of a program
-//! squatting on the socket cannot pass, because it cannot sign with the vendor's key.
+//! Local verification of the signed licence file (feature `verify`): a local app checks the
+//! file itself against the vendor's public keys and **this machine's fingerprint, computed
+//! here** (never the one the socket reports), so neither a program squatting on the socket
+//! nor a copied file can pass — only the vendor's key signs, and only this machine matches.
+//!
+//! ```no_run
+//! use licentric_client::{Client, Environment};
+//!
+//! const VENDOR_KEYS: &[&str] = &["dea53b80287ff0a6882e7bba383d6248e049640d1c42283bb8d0632b7f875fd2"];
+//! let mut client = Client::connect_default("acme-cad", Environment::Live)?;
+//! let entitled = match client.license_file()? {
+//!     Some(file) => licentric_client::verify::check(&file, VENDOR_KEYS, "acme-cad", Environment::Live)
+//!         .is_ok_and(|licence| licence.payload().entitlements.iter().any(|e| e == "pro")),
+//!     None => false,
+//! };
+//! # Ok::<(), licentric_client::ClientError>(())
+//! ```
 
-use licentric_core::{Expectations, Fingerprint, TrustedKey, VerifiedLicense, Verifier};
-use licentric_proto::Environment;
+use licentric_core::{Expectations, Fingerprint, TrustedKey, Verifier};
+use licentric_platform::identity::machine_id_source;
+
+pub use licentric_core::VerifiedLicense;
 
 /// Verifies `license_file` for `product_id` in `environment` against `trusted_keys` (64 hex
-/// characters each) and the machine's `fingerprint`, with every check up to the entitlement.
+/// characters each) and this machine's fingerprint, which it computes itself, with every
+/// check up to the entitlement (signature, product, environment, machine, offline expiry,
+/// status, licence expiry).
 ///
 /// # Errors
-/// A message with the failing check's code.
+/// A message with the failing check's code (`fingerprint_mismatch`, `file_expired`, …), or why
+/// this machine's id cannot be read.
 pub fn check(
     license_file: &str,
     trusted_keys: &[&str],
     product_id: &str,
-    environment: Environment,
-    fingerprint: &str,
+    environment: licentric_proto::Environment,
+) -> Result<VerifiedLicense, String> {
+    let machine = machine_id_source(environment)
+        .machine_id()
+        .map_err(|e| format!("{e} ({})", e.code()))?;
+    check_for(
+        license_file,
+        trusted_keys,
+        product_id,
+        environment,
+        &machine.fingerprint(product_id),
+    )
+}
+
+/// As [`check`], for a machine whose fingerprint the caller computed.
+///
+/// # Errors
+/// As [`check`].
+pub fn check_for(
+    license_file: &str,
+    trusted_keys: &[&str],
+    product_id: &str,
+    environment: licentric_proto::Environment,
+    fingerprint: &Fingerprint,
 ) -> Result<VerifiedLicense, String> {
     let keys = trusted_keys
         .iter()
         .map(|k| TrustedKey::from_hex(k).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    let fingerprint = Fingerprint::parse(fingerprint)
-        .ok_or("the fingerprint is not 64 lower-case hex characters")?;
     let expect = Expectations {
         product_id,
         environment,
-        fingerprint: &fingerprint,
+        fingerprint,
         nonce: None,
     };
     Verifier::new(keys)

@@ -2,8 +2,8 @@
 //!
 //! - [`key`]: licence keys — parsing and normalisation ([`LicenseKey::parse`]), generation,
 //!   a redacted `Display`, constant-time equality.
-//! - [`fingerprint`]: the privacy-preserving machine fingerprint ([`MachineId::fingerprint`])
-//!   and descriptive [`MachineMetadata`].
+//! - [`fingerprint`]: the privacy-preserving machine fingerprint ([`MachineId::fingerprint`]);
+//!   reading the machine id is the platform layer's (`licentric-platform`).
 //! - [`license_file`]: the Ed25519-signed offline licence file — [`LicenseSigner`] (server)
 //!   and [`Verifier`], the only maker of a [`VerifiedLicense`].
 //! - [`request_file`]: the activation request file for air-gapped machines.
@@ -58,7 +58,7 @@ pub mod request_file;
 pub mod state;
 
 pub use clock::{Clock, ClockGuard, ManualClock, SystemClock};
-pub use fingerprint::{Fingerprint, MachineId, MachineMetadata};
+pub use fingerprint::{Fingerprint, MachineId};
 pub use key::{KeyError, KeyPrefix, LicenseKey};
 pub use license_file::{
     Expectations, LicenseSigner, TrustedKey, VerifiedLicense, Verifier, VerifyError,

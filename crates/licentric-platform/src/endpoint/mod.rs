@@ -1,0 +1,257 @@
+//! The local endpoint (DESIGN §5): where the agent listens for the local apps of one user, and
+//! the checks both ends make before trusting it.
+//!
+//! - Linux and the BSDs: `$XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock`; with
+//!   that variable unset, a per-user folder in the temp dir, `licentric-<uid>`.
+//! - macOS: the same name under `~/Library/Caches/licentric/`.
+//! - Windows: a named pipe `\\.\pipe\licentric-<product_id>-<environment>-<user>`
+//!   ([`pipe_name`]) whose DACL admits the current user only and that refuses remote clients;
+//!   the client checks the pipe server's owner SID.
+//! - [`SOCKET_ENV`] overrides the path; the same checks apply to it.
+//!
+//! Test and live never share an endpoint: the environment is part of the name.
+//!
+//! **Both ends check** (Unix): the agent creates the folder 0700 and refuses one that another
+//! user made first ([`prepare_folder`]); a client refuses, before it sends anything, a folder
+//! that is not a real folder owned by its own user with no access for anyone else
+//! ([`check_folder`]), and a listening peer that runs as another user ([`check_peer`]). So a
+//! user who creates `/tmp/licentric-<uid>` first, or listens where the agent should, receives
+//! nothing — the licence key least of all.
+
+use std::path::{Path, PathBuf};
+
+use licentric_proto::Environment;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+pub use unix::{check_folder, check_peer, current_uid, prepare_folder};
+
+mod windows;
+pub use windows::pipe_name;
+
+/// The variable that overrides the socket path (the same checks apply).
+pub const SOCKET_ENV: &str = "LICENTRIC_SOCKET";
+
+/// Why an endpoint was refused. Each has a stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// Nothing is there: no agent runs.
+    #[error("no agent is listening at {0}")]
+    Missing(PathBuf),
+    /// The socket's folder (or the socket) belongs to another user.
+    #[error(
+        "{path} belongs to user {owner}, not to you (user {uid}): refusing to use it, since another user could read what is sent there; remove it or ask an administrator"
+    )]
+    NotOwned {
+        /// The folder.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The current user.
+        uid: u32,
+    },
+    /// The socket's folder is open to other users.
+    #[error("{path} is open to other users (mode {mode:03o}, must be 700): refusing to use it")]
+    OpenToOthers {
+        /// The folder.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The socket's folder is a symbolic link or not a folder.
+    #[error("{0} is not a folder (a symbolic link, or a file): refusing to use it")]
+    NotAFolder(PathBuf),
+    /// The process listening on the socket runs as another user.
+    #[error(
+        "the program listening at {path} runs as user {peer}, not as you (user {uid}): refusing to talk to it"
+    )]
+    ForeignPeer {
+        /// The socket.
+        path: PathBuf,
+        /// The peer's user id.
+        peer: u32,
+        /// The current user.
+        uid: u32,
+    },
+    /// The check itself failed.
+    #[error("cannot check {path}: {message}")]
+    Io {
+        /// What was being checked.
+        path: PathBuf,
+        /// Why it failed.
+        message: String,
+    },
+}
+
+impl EndpointError {
+    /// The stable code: `agent_not_running`, `endpoint_not_owned`, `endpoint_open_to_others`,
+    /// `endpoint_not_a_folder`, `endpoint_foreign_peer` or `endpoint_unreadable`.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            EndpointError::Missing(_) => "agent_not_running",
+            EndpointError::NotOwned { .. } => "endpoint_not_owned",
+            EndpointError::OpenToOthers { .. } => "endpoint_open_to_others",
+            EndpointError::NotAFolder(_) => "endpoint_not_a_folder",
+            EndpointError::ForeignPeer { .. } => "endpoint_foreign_peer",
+            EndpointError::Io { .. } => "endpoint_unreadable",
+        }
+    }
+}
+
+/// The socket's file name: `<product_id>-<environment>.sock`.
+pub fn socket_file_name(product_id: &str, environment: Environment) -> String {
+    format!("{product_id}-{environment}.sock")
+}
+
+/// The endpoint of `product_id` in `environment`: [`SOCKET_ENV`], else `configured` (the
+/// vendor's or a test configuration's), else the default of DESIGN §5
+/// ([`default_socket`]). The agent binds it and its clients connect to it, so they agree by
+/// construction.
+pub fn socket_path(
+    configured: Option<&Path>,
+    product_id: &str,
+    environment: Environment,
+) -> PathBuf {
+    match (std::env::var_os(SOCKET_ENV), configured) {
+        (Some(p), _) if !p.is_empty() => PathBuf::from(p),
+        (_, Some(p)) => p.to_owned(),
+        _ => default_socket(product_id, environment),
+    }
+}
+
+/// The default endpoint of `product_id` in `environment` (ignoring any override but
+/// [`SOCKET_ENV`]).
+pub fn default_socket(product_id: &str, environment: Environment) -> PathBuf {
+    socket_from(
+        &SocketFacts {
+            os: std::env::consts::OS,
+            socket_env: std::env::var_os(SOCKET_ENV)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            runtime_dir: std::env::var_os("XDG_RUNTIME_DIR")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            temp: std::env::temp_dir(),
+            user: user_token(),
+        },
+        product_id,
+        environment,
+    )
+}
+
+/// What the default endpoint depends on, gathered by [`default_socket`]: the rule itself is
+/// the pure [`socket_from`], tested for every system.
+struct SocketFacts {
+    os: &'static str,
+    socket_env: Option<PathBuf>,
+    runtime_dir: Option<PathBuf>,
+    home: Option<PathBuf>,
+    temp: PathBuf,
+    /// The user id (Unix) or user name (Windows).
+    user: String,
+}
+
+fn socket_from(facts: &SocketFacts, product_id: &str, environment: Environment) -> PathBuf {
+    if let Some(path) = &facts.socket_env {
+        return path.clone();
+    }
+    if facts.os == "windows" {
+        return PathBuf::from(pipe_name(product_id, environment, &facts.user));
+    }
+    let dir = match (&facts.runtime_dir, &facts.home) {
+        (Some(runtime), _) => runtime.join("licentric"),
+        (None, Some(home)) if facts.os == "macos" => home.join("Library/Caches/licentric"),
+        _ => facts.temp.join(format!("licentric-{}", facts.user)),
+    };
+    dir.join(socket_file_name(product_id, environment))
+}
+
+#[cfg(unix)]
+fn user_token() -> String {
+    current_uid().to_string()
+}
+
+#[cfg(not(unix))]
+fn user_token() -> String {
+    std::env::var("USERNAME").unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(os: &'static str) -> SocketFacts {
+        SocketFacts {
+            os,
+            socket_env: None,
+            runtime_dir: None,
+            home: Some(PathBuf::from("/home/ada")),
+            temp: PathBuf::from("/tmp"),
+            user: "1000".into(),
+        }
+    }
+
+    #[test]
+    fn socket_path_follows_design_section_5() {
+        let live = Environment::Live;
+        assert_eq!(
+            socket_from(&facts("linux"), "acme-cad", live),
+            PathBuf::from("/tmp/licentric-1000/acme-cad-live.sock"),
+            "no runtime dir: a per-user folder in the temp dir"
+        );
+        let with_runtime = SocketFacts {
+            runtime_dir: Some(PathBuf::from("/run/user/1000")),
+            ..facts("linux")
+        };
+        assert_eq!(
+            socket_from(&with_runtime, "acme-cad", live),
+            PathBuf::from("/run/user/1000/licentric/acme-cad-live.sock")
+        );
+        assert_eq!(
+            socket_from(&facts("macos"), "acme-cad", live),
+            PathBuf::from("/home/ada/Library/Caches/licentric/acme-cad-live.sock"),
+            "macOS: the user's cache folder"
+        );
+        let windows = SocketFacts {
+            user: "ada".into(),
+            ..facts("windows")
+        };
+        assert_eq!(
+            socket_from(&windows, "acme-cad", live),
+            PathBuf::from(r"\\.\pipe\licentric-acme-cad-live-ada")
+        );
+        let overridden = SocketFacts {
+            socket_env: Some(PathBuf::from("/x/y.sock")),
+            ..with_runtime
+        };
+        assert_eq!(
+            socket_from(&overridden, "acme-cad", live),
+            PathBuf::from("/x/y.sock")
+        );
+    }
+
+    #[test]
+    fn test_and_live_never_share_an_endpoint() {
+        for os in ["linux", "macos", "windows"] {
+            assert_ne!(
+                socket_from(&facts(os), "acme-cad", Environment::Test),
+                socket_from(&facts(os), "acme-cad", Environment::Live),
+                "{os}"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        let e = EndpointError::ForeignPeer {
+            path: "/s".into(),
+            peer: 1,
+            uid: 2,
+        };
+        assert_eq!(e.code(), "endpoint_foreign_peer");
+        assert!(e.to_string().contains("user 1"), "{e}");
+    }
+}

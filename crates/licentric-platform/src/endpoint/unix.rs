@@ -1,0 +1,215 @@
+//! Unix: the socket folder's owner and mode, and the listening peer's user id.
+
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use super::EndpointError;
+
+/// The current user's id.
+pub fn current_uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+fn folder_of(socket: &Path) -> Result<&Path, EndpointError> {
+    socket
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| EndpointError::Io {
+            path: socket.to_owned(),
+            message: "the socket path has no folder".into(),
+        })
+}
+
+/// A client's check, before it connects: the socket's folder is a real folder (not a symbolic
+/// link), owned by the current user, with no access for group or others.
+///
+/// # Errors
+/// [`EndpointError::Missing`] when there is no folder (no agent runs), or why it is refused.
+pub fn check_folder(socket: &Path) -> Result<(), EndpointError> {
+    let dir = folder_of(socket)?;
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(EndpointError::Missing(socket.to_owned()));
+        }
+        Err(e) => {
+            return Err(EndpointError::Io {
+                path: dir.to_owned(),
+                message: e.to_string(),
+            });
+        }
+    };
+    judge_folder(dir, &meta, current_uid())
+}
+
+fn judge_folder(dir: &Path, meta: &std::fs::Metadata, uid: u32) -> Result<(), EndpointError> {
+    if !meta.file_type().is_dir() {
+        return Err(EndpointError::NotAFolder(dir.to_owned()));
+    }
+    if meta.uid() != uid {
+        return Err(EndpointError::NotOwned {
+            path: dir.to_owned(),
+            owner: meta.uid(),
+            uid,
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(EndpointError::OpenToOthers {
+            path: dir.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// The agent's side, before it binds: creates the socket's folder with mode 0700 if it is
+/// missing, closes one of its own user's that is open to others, and then makes the client's
+/// check — so a folder another user created first is refused, never used.
+///
+/// # Errors
+/// As [`check_folder`]; [`EndpointError::Io`] when the folder cannot be created.
+pub fn prepare_folder(socket: &Path) -> Result<(), EndpointError> {
+    let dir = folder_of(socket)?;
+    let io = |e: std::io::Error| EndpointError::Io {
+        path: dir.to_owned(),
+        message: e.to_string(),
+    };
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        // A file or a link in its place: the check below says which.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io)?;
+    if meta.file_type().is_dir() && meta.uid() == current_uid() && meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    check_folder(socket)
+}
+
+/// A client's check once connected, before it sends anything: the listening process runs as
+/// the current user (`SO_PEERCRED` on Linux, `getpeereid` on macOS). Elsewhere the folder
+/// check stands alone.
+///
+/// # Errors
+/// [`EndpointError::ForeignPeer`], or [`EndpointError::Io`] when the peer cannot be asked.
+pub fn check_peer(socket: &Path, stream: &impl std::os::fd::AsFd) -> Result<(), EndpointError> {
+    let uid = current_uid();
+    match peer_uid(stream) {
+        Ok(Some(peer)) if peer == uid => Ok(()),
+        Ok(Some(peer)) => Err(EndpointError::ForeignPeer {
+            path: socket.to_owned(),
+            peer,
+            uid,
+        }),
+        Ok(None) => Ok(()),
+        Err(message) => Err(EndpointError::Io {
+            path: socket.to_owned(),
+            message,
+        }),
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn peer_uid(stream: &impl std::os::fd::AsFd) -> Result<Option<u32>, String> {
+    rustix::net::sockopt::socket_peercred(stream)
+        .map(|cred| Some(cred.uid.as_raw()))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(target_os = "macos")]
+#[allow(unsafe_code)] // getpeereid(2) has no safe binding in std or rustix.
+fn peer_uid(stream: &impl std::os::fd::AsFd) -> Result<Option<u32>, String> {
+    use std::os::fd::AsRawFd as _;
+    let mut uid: libc::uid_t = 0;
+    let mut gid: libc::gid_t = 0;
+    // SAFETY: the descriptor is borrowed from a live socket for the call's duration, and both
+    // out-pointers point to initialised locals of the types getpeereid writes.
+    let rc = unsafe { libc::getpeereid(stream.as_fd().as_raw_fd(), &mut uid, &mut gid) };
+    if rc == 0 {
+        Ok(Some(uid))
+    } else {
+        Err(std::io::Error::last_os_error().to_string())
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+fn peer_uid(_stream: &impl std::os::fd::AsFd) -> Result<Option<u32>, String> {
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_agent_makes_its_folder_0700_and_a_client_accepts_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("run/acme-cad-test.sock");
+        prepare_folder(&socket).unwrap();
+        let mode = std::fs::metadata(tmp.path().join("run")).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        check_folder(&socket).unwrap();
+    }
+
+    #[test]
+    fn a_folder_open_to_others_is_refused_by_clients_and_closed_by_the_agent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let socket = dir.join("s.sock");
+        let err = check_folder(&socket).unwrap_err();
+        assert_eq!(err.code(), "endpoint_open_to_others", "{err}");
+        prepare_folder(&socket).unwrap();
+        check_folder(&socket).unwrap();
+    }
+
+    #[test]
+    fn a_symbolic_link_or_a_file_is_not_a_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = check_folder(&link.join("s.sock")).unwrap_err();
+        assert_eq!(err.code(), "endpoint_not_a_folder", "{err}");
+        let err = prepare_folder(&link.join("s.sock")).unwrap_err();
+        assert_eq!(err.code(), "endpoint_not_a_folder", "{err}");
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert_eq!(
+            check_folder(&file.join("s.sock")).unwrap_err().code(),
+            "endpoint_not_a_folder"
+        );
+    }
+
+    #[test]
+    fn another_users_folder_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let meta = std::fs::symlink_metadata(tmp.path()).unwrap();
+        let err = judge_folder(tmp.path(), &meta, meta.uid() + 1).unwrap_err();
+        assert_eq!(err.code(), "endpoint_not_owned", "{err}");
+    }
+
+    #[test]
+    fn no_folder_means_no_agent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = check_folder(&tmp.path().join("nothing/s.sock")).unwrap_err();
+        assert_eq!(err.code(), "agent_not_running", "{err}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_peer_of_our_own_user_passes() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        check_peer(Path::new("pair"), &a).unwrap();
+    }
+}

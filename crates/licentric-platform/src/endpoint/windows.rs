@@ -1,0 +1,30 @@
+//! Windows: the named pipe's name. The pipe itself (created with a DACL that admits only the
+//! current user and `PIPE_REJECT_REMOTE_CLIENTS`, and checked by the client through
+//! `GetNamedPipeServerProcessId` and the server process's owner SID) belongs to the agent's
+//! Windows listener, which is not built yet (the README says what runs where).
+
+use licentric_proto::Environment;
+
+/// `\\.\pipe\licentric-<product_id>-<environment>-<user>`: per product, environment and user,
+/// so two users of one machine, and test beside live, never share a pipe.
+pub fn pipe_name(product_id: &str, environment: Environment, user: &str) -> String {
+    // Backslashes would make another path; a user name never has one, but be sure.
+    let user: String = user
+        .chars()
+        .map(|c| if c == '\\' || c == '/' { '_' } else { c })
+        .collect();
+    format!(r"\\.\pipe\licentric-{product_id}-{environment}-{user}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pipe_name_carries_product_environment_and_user() {
+        assert_eq!(
+            pipe_name("acme-cad", Environment::Test, r"CORP\ada"),
+            r"\\.\pipe\licentric-acme-cad-test-CORP_ada"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! This machine's identity: the machine id the fingerprint is derived from, read from the
+//! operating system (Linux `/etc/machine-id` then `/var/lib/dbus/machine-id`, macOS
+//! `IOPlatformUUID`, Windows `MachineGuid`), and the descriptive metadata for the vendor's
+//! dashboard (feature `metadata`), which is not identity.
+//!
+//! Tests may set [`MACHINE_ID_ENV`]; it is honoured only in the `test` environment, so it
+//! cannot be used to clone a machine's identity for a live licence.
+
+use licentric_core::MachineId;
+use licentric_core::fingerprint::{FingerprintError, FixedMachineId, MachineIdSource};
+use licentric_proto::Environment;
+
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod os;
+#[cfg(target_os = "macos")]
+#[path = "macos.rs"]
+mod os;
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod os;
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+#[path = "other.rs"]
+mod os;
+
+#[cfg(feature = "metadata")]
+mod metadata;
+#[cfg(feature = "metadata")]
+pub use metadata::MachineMetadata;
+
+/// The variable that sets the machine id in tests. Honoured only in the `test` environment.
+pub const MACHINE_ID_ENV: &str = "LICENTRIC_MACHINE_ID";
+
+/// The operating system's machine id: the one production source.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlatformMachineId;
+
+impl MachineIdSource for PlatformMachineId {
+    fn machine_id(&self) -> Result<MachineId, FingerprintError> {
+        os::machine_id()
+    }
+}
+
+/// The source to use for `environment`: the platform's, or [`MACHINE_ID_ENV`] when that is
+/// set and the environment is `test`. A live build ignores the variable.
+pub fn machine_id_source(environment: Environment) -> Box<dyn MachineIdSource> {
+    source_for(environment, std::env::var(MACHINE_ID_ENV).ok())
+}
+
+fn source_for(environment: Environment, override_id: Option<String>) -> Box<dyn MachineIdSource> {
+    match override_id {
+        Some(id) if environment == Environment::Test && !id.is_empty() => {
+            Box::new(FixedMachineId(id))
+        }
+        _ => Box::new(PlatformMachineId),
+    }
+}
+
+/// The platform name sent to the API: `linux`, `macos` or `windows`.
+pub fn platform_name() -> &'static str {
+    std::env::consts::OS
+}
+
+/// The value of `"IOPlatformUUID" = "…"` in `ioreg -rd1 -c IOPlatformExpertDevice` output.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn parse_ioreg_uuid(output: &str) -> Option<&str> {
+    output.lines().find_map(|line| {
+        let rest = line
+            .trim()
+            .strip_prefix("\"IOPlatformUUID\"")?
+            .trim_start()
+            .strip_prefix('=')?;
+        rest.trim().strip_prefix('"')?.strip_suffix('"')
+    })
+}
+
+/// The value in `reg query … /v MachineGuid` output: `    MachineGuid    REG_SZ    <guid>`.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn parse_reg_machine_guid(output: &str) -> Option<&str> {
+    output.lines().find_map(|line| {
+        let mut parts = line.split_whitespace();
+        (parts.next()? == "MachineGuid" && parts.next()? == "REG_SZ").then_some(())?;
+        parts.next()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn parses_platform_tool_output() {
+        let ioreg = "+-o J314sAP  <class IOPlatformExpertDevice>\n    {\n      \"IOPlatformUUID\" = \"1A2B3C4D-0000-1111-2222-333344445555\"\n    }";
+        assert_eq!(
+            parse_ioreg_uuid(ioreg),
+            Some("1A2B3C4D-0000-1111-2222-333344445555")
+        );
+        let reg = "\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Cryptography\r\n    MachineGuid    REG_SZ    5e1f2c3d-aaaa-bbbb-cccc-0123456789ab\r\n";
+        assert_eq!(
+            parse_reg_machine_guid(reg),
+            Some("5e1f2c3d-aaaa-bbbb-cccc-0123456789ab")
+        );
+        assert_eq!(parse_reg_machine_guid("nothing here"), None);
+    }
+
+    #[test]
+    fn override_is_honoured_only_in_test() {
+        let fixed = "feedfacefeedfacefeedfacefeedface".to_owned();
+        let expected = MachineId::new(&fixed, "t").unwrap().fingerprint("p");
+        let test = source_for(Environment::Test, Some(fixed.clone()));
+        assert_eq!(test.machine_id().unwrap().fingerprint("p"), expected);
+
+        let platform = PlatformMachineId.machine_id().map(|id| id.fingerprint("p"));
+        let live = source_for(Environment::Live, Some(fixed));
+        assert_eq!(
+            live.machine_id().map(|id| id.fingerprint("p")),
+            platform,
+            "live must ignore the override"
+        );
+        let unset = source_for(Environment::Test, Some(String::new()));
+        assert_eq!(unset.machine_id().map(|id| id.fingerprint("p")), platform);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_machine_id_matches_the_file() {
+        let text = std::fs::read_to_string("/etc/machine-id")
+            .or_else(|_| std::fs::read_to_string("/var/lib/dbus/machine-id"));
+        match (text, PlatformMachineId.machine_id()) {
+            (Ok(text), Ok(id)) => assert_eq!(
+                id.fingerprint("p"),
+                MachineId::new(&text, "f").unwrap().fingerprint("p")
+            ),
+            (Err(_), Err(e)) => assert_eq!(e.code(), "machine_id_not_found"),
+            (text, id) => panic!("file and source disagree: {text:?} vs {id:?}"),
+        }
+    }
+}
