@@ -100,12 +100,15 @@ pub fn run() -> std::process::ExitCode {
         )
         .init();
     let args = crate::args::parse(std::env::args().skip(1));
-    let config = CompanionConfig::find(args.config.as_deref(), None)
+    let config = CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN)
         .map_err(|e| UiError::new("config_invalid", e.to_string()));
     // One instance per user and product, as the socket is.
     let instance = tauri_plugin_single_instance::Builder::new()
         .dbus_id(instance_name(
-            config.as_ref().ok().map(|c| c.product_id.as_str()),
+            config
+                .as_ref()
+                .ok()
+                .map(|c| (c.product_id.as_str(), c.environment)),
         ))
         .callback(|app, argv, _cwd| {
             second_launch(app, crate::args::parse(argv.into_iter().skip(1)));
@@ -179,15 +182,19 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
     }
 }
 
-/// The D-Bus name that makes the app one instance per user and product:
-/// `com.licentric.companion.<product>` (characters D-Bus refuses become `_`).
-pub fn instance_name(product_id: Option<&str>) -> String {
-    let product: String = product_id
-        .unwrap_or("default")
+/// The D-Bus name that makes the app one instance per user, product and environment (as the
+/// socket is): `com.licentric.companion.p_<product>_<environment>` (characters D-Bus refuses
+/// become `_`).
+pub fn instance_name(product: Option<(&str, licentric_proto::Environment)>) -> String {
+    let name = product.map_or_else(
+        || "default".to_owned(),
+        |(id, environment)| format!("{id}_{environment}"),
+    );
+    let name: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    format!("com.licentric.companion.p_{product}")
+    format!("com.licentric.companion.p_{name}")
 }
 
 async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
@@ -350,19 +357,25 @@ pub fn now_rfc3339() -> String {
 mod tests {
     use super::instance_name;
 
+    use licentric_proto::Environment::{Live, Test};
+
     #[test]
-    fn instance_names_are_per_product_and_valid_for_d_bus() {
+    fn instance_names_are_per_product_and_environment_and_valid_for_d_bus() {
         assert_eq!(
-            instance_name(Some("acme-cad")),
-            "com.licentric.companion.p_acme_cad"
+            instance_name(Some(("acme-cad", Live))),
+            "com.licentric.companion.p_acme_cad_live"
         );
         assert_ne!(
-            instance_name(Some("acme-cad")),
-            instance_name(Some("acme-cam"))
+            instance_name(Some(("acme-cad", Live))),
+            instance_name(Some(("acme-cam", Live)))
+        );
+        assert_ne!(
+            instance_name(Some(("acme-cad", Live))),
+            instance_name(Some(("acme-cad", Test)))
         );
         assert_eq!(
-            instance_name(Some("7up")),
-            "com.licentric.companion.p_7up",
+            instance_name(Some(("7up", Test))),
+            "com.licentric.companion.p_7up_test",
             "no element starts with a digit"
         );
         assert_eq!(instance_name(None), "com.licentric.companion.p_default");

@@ -43,7 +43,7 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
             .map_or_else(|| "Licentric Companion".into(), |c| c.product_name.clone()),
         product_id: config.map(|c| c.product_id.clone()),
         environment: config.map(|c| c.environment.as_str()),
-        key_prefix: config.map(|c| c.key_prefix.clone()),
+        key_prefix: config.map(|c| c.key_prefix.as_str().to_owned()),
         machine_name: companion.machine_name.clone(),
         fingerprint: started.map(|s| short_fingerprint(s.agent.fingerprint().as_str())),
         app_version: env!("CARGO_PKG_VERSION"),
@@ -78,7 +78,7 @@ pub struct KeyCheck {
 #[tauri::command]
 pub fn check_key(companion: State<'_, Companion>, text: String) -> Result<KeyCheck> {
     let prefix = companion.started()?.agent.config().prefix();
-    Ok(match LicenseKey::parse(&text, &prefix) {
+    Ok(match LicenseKey::parse(&text, prefix) {
         Ok(key) => KeyCheck {
             valid: true,
             formatted: Some(key.expose_secret().to_owned()),

@@ -8,7 +8,9 @@
 //!   users, hostile IPC input, revocation, older files;
 //! - `gui`: the companion app in a real webview under Xvfb, through WebDriver;
 //! - `retry`: an activation whose answer is lost is retried and creates one machine;
-//! - `resilience`: `kill -9` during cache writes, a clock turned back.
+//! - `resilience`: `kill -9` during cache writes, a clock turned back;
+//! - `trust`: the trust issue's attacks (user configurations setting live anchors, lost
+//!   state, replayed files, remote deactivation) and what honest users do beside them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
@@ -17,3 +19,4 @@ mod gui;
 mod resilience;
 mod retry;
 mod security;
+mod trust;

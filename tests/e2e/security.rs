@@ -116,7 +116,7 @@ fn the_key_lives_in_the_secret_service_and_nowhere_else() {
             "search",
             "--all",
             "service",
-            "com.licentric.companion.e2e-keyring",
+            "com.licentric.companion.e2e-keyring.test",
         ])
         .output()
         .unwrap();

@@ -142,10 +142,15 @@ impl Server {
 
     /// A management call with curl (an independent HTTP client), answered as JSON.
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.admin_as(&self.admin_token, method, path, body)
+    }
+
+    /// A management call with the API key `token`.
+    pub fn admin_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "--fail-with-body", "-X", method, "--cacert"])
             .arg(self.ca())
-            .args(["-H", &format!("Authorization: Bearer {}", self.admin_token)]);
+            .args(["-H", &format!("Authorization: Bearer {token}")]);
         if let Some(body) = body {
             cmd.args([
                 "-H",
@@ -167,14 +172,50 @@ impl Server {
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
 
+    /// A management API key of the live environment, made with `licentric-server api-key`
+    /// (the documented way to get a first live key).
+    pub fn live_admin_token(&self) -> String {
+        let out = Command::new(bin("licentric-server"))
+            .args(["api-key", "--dir"])
+            .arg(&self.dir)
+            .args([
+                "--environment",
+                "live",
+                "--name",
+                "e2e live",
+                "--scopes",
+                "licenses:read,licenses:write,machines:read,machines:write",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "api-key: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
     /// Creates `product` (prefix ACME) and a licence; returns (licence id, key).
     pub fn licence(&self, product: &str, max_machines: u32) -> (String, String) {
-        self.admin(
+        self.licence_as(&self.admin_token, product, max_machines)
+    }
+
+    /// As [`licence`](Self::licence), in the environment of the API key `token`.
+    pub fn licence_as(&self, token: &str, product: &str, max_machines: u32) -> (String, String) {
+        self.admin_as(
+            token,
             "POST",
             "/products",
             Some(json!({"id": product, "name": "Acme CAD", "key_prefix": "ACME"})),
         );
-        let body = self.admin("POST", "/licenses", Some(json!({"product_id": product, "max_machines": max_machines, "entitlements": ["pro", "export-pdf"]})));
+        let body = self.admin_as(token, "POST", "/licenses", Some(json!({"product_id": product, "max_machines": max_machines, "entitlements": ["pro", "export-pdf"]})));
         (
             body["license"]["id"].as_str().unwrap().to_owned(),
             body["key"].as_str().unwrap().to_owned(),
@@ -224,6 +265,7 @@ pub struct Companion {
     pub socket: PathBuf,
     pub data: PathBuf,
     pub product: String,
+    pub environment: String,
     pub machine_id: String,
     child: Option<Child>,
     pub log: PathBuf,
@@ -232,11 +274,23 @@ pub struct Companion {
 impl Companion {
     /// Writes `companion.toml` for `product` against `server`, with `extra` lines appended.
     pub fn new(root: &Path, server: &Server, product: &str, extra: &str) -> Companion {
+        Companion::in_environment(root, server, product, "test", extra)
+    }
+
+    /// As [`new`](Self::new), in `environment` (`test` or `live`). A live configuration is
+    /// the vendor's only when only root can write it: tests run as root, in root's folders.
+    pub fn in_environment(
+        root: &Path,
+        server: &Server,
+        product: &str,
+        environment: &str,
+        extra: &str,
+    ) -> Companion {
         let dir = root.join("companion");
         std::fs::create_dir_all(&dir).unwrap();
         let config = dir.join("companion.toml");
         let text = format!(
-            "product_id = \"{product}\"\nproduct_name = \"Acme CAD\"\nenvironment = \"test\"\napi_base_url = \"{url}\"\n\
+            "product_id = \"{product}\"\nproduct_name = \"Acme CAD\"\nenvironment = \"{environment}\"\napi_base_url = \"{url}\"\n\
              key_prefix = \"ACME\"\ntrusted_keys = [\"{key}\"]\nextra_ca = \"{ca}\"\nextra_ca_only = true\n\
              data_dir = \"data\"\n{extra}\n[ipc]\nsocket = \"run/{product}.sock\"\n\n[refresh]\nattempts = 2\nretry_base_ms = 100\ntimeout_seconds = 5\n",
             url = server.url,
@@ -246,6 +300,7 @@ impl Companion {
         std::fs::write(&config, text).unwrap();
         Companion {
             socket: dir.join(format!("run/{product}.sock")),
+            environment: environment.to_owned(),
             data: dir.join("data"),
             log: dir.join("agent.log"),
             config,

@@ -123,7 +123,8 @@ pub fn data_dir(config: &CompanionConfig) -> std::path::PathBuf {
         directories::ProjectDirs::from("com", "Licentric", "licentric")
             .map(|d| d.data_local_dir().to_owned())
             .unwrap_or_else(|| std::env::temp_dir().join("licentric"))
-            .join(&config.product_id)
+            // Test and live never share a data folder.
+            .join(format!("{}-{}", config.product_id, config.environment))
     })
 }
 
@@ -148,19 +149,19 @@ impl Agent {
         let fingerprint = machine.fingerprint(&config.product_id);
         let storage =
             Storage::open(&data_dir(&config)).map_err(|e| AgentError::Storage(e.to_string()))?;
-        let verifier = Verifier::new(config.verifier_keys().map_err(AgentError::Internal)?);
+        let verifier = Verifier::new(config.trusted_keys.clone());
         let api = ApiClient::new(&config).map_err(AgentError::Internal)?;
         let creds = match credentials {
             Some(c) => c,
             None => {
-                let (product, allow, dir, m) = (
-                    config.product_id.clone(),
+                let (service, allow, dir, m) = (
+                    config.credential_service(),
                     config.allow_file_credential_store,
                     storage.dir().to_owned(),
                     machine.clone(),
                 );
                 tokio::task::spawn_blocking(move || {
-                    credentials::open(&product, allow, &dir, Some(&m))
+                    credentials::open(&service, allow, &dir, Some(&m))
                 })
                 .await
                 .map_err(|e| AgentError::Internal(e.to_string()))?
@@ -439,7 +440,7 @@ impl Agent {
     /// by any failure.
     pub async fn activate(&self, key_text: &str) -> Result<Status, AgentError> {
         let _op = self.inner.ops.lock().await;
-        let key = LicenseKey::parse(key_text, &self.inner.config.prefix())
+        let key = LicenseKey::parse(key_text, self.inner.config.prefix())
             .map_err(AgentError::InvalidKey)?;
         let previous = self.other_seat(&key).await;
         let status = self.activate_with(&key).await?;
@@ -480,7 +481,7 @@ impl Agent {
         };
         let text = std::str::from_utf8(&secret)
             .map_err(|_| AgentError::Credentials("the stored licence key is corrupt".into()))?;
-        LicenseKey::parse(text, &self.inner.config.prefix())
+        LicenseKey::parse(text, self.inner.config.prefix())
             .map(Some)
             .map_err(AgentError::InvalidKey)
     }

@@ -2,8 +2,17 @@
 //! Service, Keychain, Credential Manager) through `keyring`, behind [`CredentialStore`].
 //!
 //! With no OS store reachable, the companion never writes plaintext: where the vendor's
-//! configuration allows it, it uses [`FileStore`] — a 0600 file, AES-256-GCM with a key bound
-//! to this machine — and says so in `status`; otherwise it reports what to install or unlock.
+//! configuration allows it (it is off by default, and only the vendor's configuration or a
+//! test one can turn it on), it uses [`FileStore`] — a 0600 file, AES-256-GCM with a key
+//! derived from this machine's id — and says so in `status` and the log; otherwise it reports
+//! what to install or unlock.
+//!
+//! Be clear about what the file store protects: the machine id it derives its key from is
+//! readable by every local user (`/etc/machine-id`), so the encryption only keeps the secrets
+//! from being read by a glance at the file or from a copy taken to a machine whose id the
+//! reader does not know. Against other local users, the file's 0600 mode is the protection —
+//! as with an SSH private key without a passphrase. The OS store is better (it is unlocked
+//! with the user's session and held by a service); use the file store for headless machines.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,20 +56,21 @@ pub trait CredentialStore: Send + Sync {
     fn delete(&self, name: &str) -> Result<(), CredentialError>;
 }
 
-/// The OS store through `keyring`: service `com.licentric.companion.<product_id>`.
+/// The OS store through `keyring`: service `com.licentric.companion.<product_id>.<environment>`
+/// (see `CompanionConfig::credential_service`), so test and live never share an entry.
 #[derive(Debug)]
 pub struct KeyringStore {
     service: String,
 }
 
 impl KeyringStore {
-    /// The store for `product_id`, if the OS store answers.
+    /// The store of `service`, if the OS store answers.
     ///
     /// # Errors
     /// With a message saying what to install or unlock.
-    pub fn open(product_id: &str) -> Result<KeyringStore, CredentialError> {
+    pub fn open(service: &str) -> Result<KeyringStore, CredentialError> {
         let store = KeyringStore {
-            service: format!("com.licentric.companion.{product_id}"),
+            service: service.to_owned(),
         };
         store.get(STATE_KEY)?;
         Ok(store)
@@ -152,9 +162,9 @@ impl std::fmt::Debug for FileStore {
 }
 
 impl FileStore {
-    /// The store in `dir`, sealed with a key bound to `machine` and `product_id`.
-    pub fn new(dir: &std::path::Path, machine: &MachineId, product_id: &str) -> FileStore {
-        let key = machine.fingerprint(&format!("credential-file:{product_id}"));
+    /// The store in `dir`, sealed with a key derived from `machine` and `service`.
+    pub fn new(dir: &std::path::Path, machine: &MachineId, service: &str) -> FileStore {
+        let key = machine.fingerprint(&format!("credential-file:{service}"));
         let bytes = Zeroizing::new(
             licentric_core::hex::decode_array::<32>(key.as_str()).unwrap_or([0; 32]),
         );
@@ -247,6 +257,36 @@ impl CredentialStore for FileStore {
     }
 }
 
+/// Secrets in memory only: for tests, and for embedding the agent where nothing may persist.
+#[derive(Debug, Default)]
+pub struct MemoryStore(std::sync::Mutex<BTreeMap<String, Zeroizing<Vec<u8>>>>);
+
+impl MemoryStore {
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Zeroizing<Vec<u8>>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl CredentialStore for MemoryStore {
+    fn kind(&self) -> CredentialStoreKind {
+        CredentialStoreKind::Os
+    }
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CredentialError> {
+        Ok(self.entries().get(name).cloned())
+    }
+    fn set(&self, name: &str, secret: &[u8]) -> Result<(), CredentialError> {
+        self.entries()
+            .insert(name.to_owned(), Zeroizing::new(secret.to_vec()));
+        Ok(())
+    }
+    fn delete(&self, name: &str) -> Result<(), CredentialError> {
+        self.entries().remove(name);
+        Ok(())
+    }
+}
+
 /// No store at all: every operation fails with the reason.
 #[derive(Debug)]
 pub struct Unavailable(pub CredentialError);
@@ -268,17 +308,17 @@ impl CredentialStore for Unavailable {
 
 /// The OS store if it answers; else the file store where `allow_file`; else [`Unavailable`].
 pub fn open(
-    product_id: &str,
+    service: &str,
     allow_file: bool,
     data_dir: &std::path::Path,
     machine: Option<&MachineId>,
 ) -> Box<dyn CredentialStore> {
-    match KeyringStore::open(product_id) {
+    match KeyringStore::open(service) {
         Ok(store) => Box::new(store),
         Err(e) if allow_file => match machine {
             Some(machine) => {
                 tracing::warn!(reason = %e, "no OS credential store: using the encrypted file store, as the configuration allows");
-                Box::new(FileStore::new(data_dir, machine, product_id))
+                Box::new(FileStore::new(data_dir, machine, service))
             }
             None => Box::new(Unavailable(e)),
         },

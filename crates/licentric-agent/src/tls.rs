@@ -125,7 +125,7 @@ pub(crate) fn client_config(config: &CompanionConfig) -> Result<rustls::ClientCo
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
             .build()
             .map_err(|e| e.to_string())?;
-    let pins = config.pin_hashes()?;
+    let pins = config.pins.clone();
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?;

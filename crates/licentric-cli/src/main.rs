@@ -70,13 +70,14 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,licentric_agent=info".into()),
         )
         .init();
-    let config = match CompanionConfig::find(cli.config.as_deref(), None) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("licentric: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let config =
+        match CompanionConfig::find(cli.config.as_deref(), licentric_agent::config::BUILT_IN) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("licentric: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     match run(cli.command, config) {
         Ok(code) => code,
         Err(e) => {
