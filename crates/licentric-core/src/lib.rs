@@ -7,6 +7,8 @@
 //! - [`license_file`]: the Ed25519-signed offline licence file — [`LicenseSigner`] (server)
 //!   and [`Verifier`], the only maker of a [`VerifiedLicense`].
 //! - [`request_file`]: the activation request file for air-gapped machines.
+//! - [`statement`]: the server's signed statements (a machine deactivated), verified like
+//!   licence files and bound to the request they answer.
 //! - [`clock`]: an injectable [`Clock`] and the [`ClockGuard`] against clocks turned back.
 //! - [`refresh`]: when to refresh, back off and warn ([`RefreshPolicy`]).
 //! - [`state`]: the licence state model ([`evaluate`]).
@@ -56,6 +58,7 @@ pub mod random;
 pub mod refresh;
 pub mod request_file;
 pub mod state;
+pub mod statement;
 
 pub use clock::{Clock, ClockGuard, ManualClock, SystemClock};
 pub use fingerprint::{Fingerprint, MachineId};
@@ -66,6 +69,7 @@ pub use license_file::{
 pub use random::{OsRandom, SecureRandom};
 pub use refresh::RefreshPolicy;
 pub use state::{Cached, Evaluation, RefreshRecord, evaluate};
+pub use statement::{StatementKind, StatementPayload, VerifiedStatement};
 
 /// HMAC-SHA256 of the concatenated `parts` under `key`: the one MAC of the project (the
 /// fingerprint derivation, the server's key derivation and token hashes, the agent's sealed

@@ -213,20 +213,31 @@ impl LicenseSigner {
     /// # Errors
     /// If the payload cannot be serialised (a timestamp outside RFC 3339's range).
     pub fn sign(&self, payload: &LicensePayload) -> Result<String, serde_json::Error> {
+        self.sign_envelope(LABEL, SIGNING_CONTEXT, &serde_json::to_vec(payload)?)
+    }
+
+    /// Signs `payload_bytes` under the domain-separation `context` into an armoured envelope
+    /// labelled `label`: the one signing path of every signed document (licence files,
+    /// statements), so each has its own context and cannot be taken for another.
+    pub(crate) fn sign_envelope(
+        &self,
+        label: &str,
+        context: &[u8],
+        payload_bytes: &[u8],
+    ) -> Result<String, serde_json::Error> {
         use ed25519_dalek::Signer as _;
-        let payload_bytes = serde_json::to_vec(payload)?;
-        let mut message = Vec::with_capacity(SIGNING_CONTEXT.len() + payload_bytes.len());
-        message.extend_from_slice(SIGNING_CONTEXT);
-        message.extend_from_slice(&payload_bytes);
+        let mut message = Vec::with_capacity(context.len() + payload_bytes.len());
+        message.extend_from_slice(context);
+        message.extend_from_slice(payload_bytes);
         let sig = self.key.sign(&message);
         let envelope = Envelope {
             v: 1,
             alg: "ed25519".to_owned(),
             kid: self.public.kid.0.clone(),
-            payload: URL_SAFE_NO_PAD.encode(&payload_bytes),
+            payload: URL_SAFE_NO_PAD.encode(payload_bytes),
             sig: URL_SAFE_NO_PAD.encode(sig.to_bytes()),
         };
-        Ok(armor::encode(LABEL, &serde_json::to_vec(&envelope)?))
+        Ok(armor::encode(label, &serde_json::to_vec(&envelope)?))
     }
 }
 
@@ -380,6 +391,60 @@ pub struct Expectations<'a> {
     pub nonce: Option<&'a str>,
 }
 
+/// What a signed document says it is bound to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bound<'a> {
+    pub(crate) product_id: &'a str,
+    pub(crate) environment: Environment,
+    pub(crate) fingerprint: &'a str,
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) issued_at: OffsetDateTime,
+}
+
+impl Expectations<'_> {
+    /// The binding checks, in the documented order: product → environment → fingerprint →
+    /// nonce (for an answer to a request) or, for a cached or imported file, `issued_at` not
+    /// ahead of `now` by more than [`FUTURE_TOLERANCE`].
+    pub(crate) fn check_binding(
+        &self,
+        bound: Bound<'_>,
+        now: Option<OffsetDateTime>,
+    ) -> Result<(), VerifyError> {
+        if bound.product_id != self.product_id {
+            return Err(VerifyError::ProductMismatch {
+                expected: self.product_id.to_owned(),
+                found: bound.product_id.to_owned(),
+            });
+        }
+        if bound.environment != self.environment {
+            return Err(VerifyError::EnvironmentMismatch {
+                expected: self.environment,
+                found: bound.environment,
+            });
+        }
+        if !crate::ct_eq_str(bound.fingerprint, self.fingerprint.as_str()) {
+            return Err(VerifyError::FingerprintMismatch);
+        }
+        match self.nonce {
+            Some(nonce) => {
+                if !bound.nonce.is_some_and(|n| crate::ct_eq_str(n, nonce)) {
+                    return Err(VerifyError::NonceMismatch);
+                }
+            }
+            None => {
+                if let Some(now) = now
+                    && bound.issued_at > now + FUTURE_TOLERANCE
+                {
+                    return Err(VerifyError::IssuedInFuture {
+                        issued_at: bound.issued_at,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Checks licence files against the vendor's trusted keys.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -443,15 +508,17 @@ impl Verifier {
         self.verify_inner(text, expect, None)
     }
 
-    fn verify_inner(
+    /// The armour, envelope, known `kid` and signature checks shared by every signed document:
+    /// the payload's bytes and the key that signed them.
+    pub(crate) fn open_envelope(
         &self,
+        label: &str,
+        context: &[u8],
         text: &str,
-        expect: &Expectations<'_>,
-        now: Option<OffsetDateTime>,
-    ) -> Result<VerifiedLicense, VerifyError> {
-        let raw = armor::decode(LABEL, text, MAX_FILE_BYTES)
-            .map_err(|e| VerifyError::Armor(e.detail()))?;
-
+        max_bytes: usize,
+    ) -> Result<(Vec<u8>, &TrustedKey), VerifyError> {
+        let raw =
+            armor::decode(label, text, max_bytes).map_err(|e| VerifyError::Armor(e.detail()))?;
         let envelope: Envelope =
             serde_json::from_slice(&raw).map_err(|e| VerifyError::Envelope(e.to_string()))?;
         if envelope.v != 1 {
@@ -474,7 +541,6 @@ impl Verifier {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| VerifyError::Envelope("sig is not 64 bytes of base64url".into()))?;
-
         let key = self
             .keys
             .iter()
@@ -482,54 +548,38 @@ impl Verifier {
             .ok_or_else(|| VerifyError::UnknownKey {
                 kid: envelope.kid.chars().take(32).collect(),
             })?;
-
-        let mut message = Vec::with_capacity(SIGNING_CONTEXT.len() + payload_bytes.len());
-        message.extend_from_slice(SIGNING_CONTEXT);
+        let mut message = Vec::with_capacity(context.len() + payload_bytes.len());
+        message.extend_from_slice(context);
         message.extend_from_slice(&payload_bytes);
-        let signature = Signature::from_bytes(&sig_bytes);
         key.key
-            .verify_strict(&message, &signature)
+            .verify_strict(&message, &Signature::from_bytes(&sig_bytes))
             .map_err(|_| VerifyError::Signature)?;
+        Ok((payload_bytes, key))
+    }
+
+    fn verify_inner(
+        &self,
+        text: &str,
+        expect: &Expectations<'_>,
+        now: Option<OffsetDateTime>,
+    ) -> Result<VerifiedLicense, VerifyError> {
+        let (payload_bytes, key) =
+            self.open_envelope(LABEL, SIGNING_CONTEXT, text, MAX_FILE_BYTES)?;
 
         let payload: LicensePayload = serde_json::from_slice(&payload_bytes)
             .map_err(|e| VerifyError::Payload(e.to_string()))?;
         check_payload_shape(&payload)?;
 
-        if payload.product_id != expect.product_id {
-            return Err(VerifyError::ProductMismatch {
-                expected: expect.product_id.to_owned(),
-                found: payload.product_id,
-            });
-        }
-        if payload.environment != expect.environment {
-            return Err(VerifyError::EnvironmentMismatch {
-                expected: expect.environment,
-                found: payload.environment,
-            });
-        }
-        if !crate::ct_eq_str(&payload.fingerprint, expect.fingerprint.as_str()) {
-            return Err(VerifyError::FingerprintMismatch);
-        }
-        match expect.nonce {
-            Some(nonce) => {
-                if !payload
-                    .nonce
-                    .as_deref()
-                    .is_some_and(|n| crate::ct_eq_str(n, nonce))
-                {
-                    return Err(VerifyError::NonceMismatch);
-                }
-            }
-            None => {
-                if let Some(now) = now
-                    && payload.issued_at > now + FUTURE_TOLERANCE
-                {
-                    return Err(VerifyError::IssuedInFuture {
-                        issued_at: payload.issued_at,
-                    });
-                }
-            }
-        }
+        expect.check_binding(
+            Bound {
+                product_id: &payload.product_id,
+                environment: payload.environment,
+                fingerprint: &payload.fingerprint,
+                nonce: payload.nonce.as_deref(),
+                issued_at: payload.issued_at,
+            },
+            now,
+        )?;
 
         Ok(VerifiedLicense {
             payload,

@@ -195,6 +195,11 @@ pub struct ApiError {
     /// that states the licence's status, so the client can act on a signed answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_file: Option<String>,
+    /// With `machine_not_found` on a checkout: a signed statement (`LICENTRIC STATEMENT`) that
+    /// the machine is no longer activated, bound to the request's nonce, so the client can end
+    /// its entitlement on a signed answer (an unsigned refusal changes nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
 }
 
 impl ErrorBody {
@@ -206,6 +211,7 @@ impl ErrorBody {
                 message: message.into(),
                 max_machines: None,
                 license_file: None,
+                statement: None,
             },
         }
     }

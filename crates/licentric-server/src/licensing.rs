@@ -51,6 +51,39 @@ impl Issuer {
         self.signer.public_key()
     }
 
+    /// A signed statement of `kind` about `machine_id`, answering the request with `nonce`.
+    ///
+    /// # Errors
+    /// When the time cannot be encoded.
+    pub fn state(
+        &self,
+        kind: licentric_core::StatementKind,
+        license: &LicenseRow,
+        machine_id: &str,
+        fingerprint: &str,
+        nonce: &str,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let environment: Environment = license
+            .environment
+            .parse()
+            .map_err(|e: licentric_proto::UnknownName| StoreError::Corrupt(e.to_string()))?;
+        let payload = licentric_core::StatementPayload {
+            kind,
+            license_id: license.id.clone(),
+            product_id: license.product_id.clone(),
+            environment,
+            machine_id: machine_id.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            issued_at: OffsetDateTime::from_unix_timestamp(now)
+                .map_err(|e| StoreError::Sign(e.to_string()))?,
+            nonce: nonce.to_owned(),
+        };
+        self.signer
+            .sign_statement(&payload)
+            .map_err(|e| StoreError::Sign(e.to_string()))
+    }
+
     /// A signed licence file for `machine_id` on `license`, stating its status now.
     ///
     /// # Errors
@@ -379,10 +412,28 @@ pub fn checkout(
         return Ok(Outcome::Unauthorized);
     };
     let Some(machine) = active_machine(&tx, &license.id, MachineBy::Id(machine_id))? else {
-        return Outcome::error(
-            ApiErrorCode::MachineNotFound,
-            "this machine is not activated on this licence (it may have been deactivated)",
-        );
+        // A definitive refusal: say it signed, bound to this request, so the machine stops.
+        let deactivated: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM machines WHERE license_id = ?1 AND id = ?2 AND fingerprint = ?3)",
+                params![license.id, machine_id, fingerprint],
+                |r| r.get(0),
+            )?;
+        let (kind, message) = if deactivated {
+            (
+                licentric_core::StatementKind::MachineDeactivated,
+                "this machine was deactivated on this licence; its seat is free",
+            )
+        } else {
+            (
+                licentric_core::StatementKind::MachineNotFound,
+                "this machine is not activated on this licence",
+            )
+        };
+        let mut body = ErrorBody::new(ApiErrorCode::MachineNotFound, message);
+        body.error.statement =
+            Some(issuer.state(kind, &license, machine_id, fingerprint, nonce, now)?);
+        return Outcome::json(ApiErrorCode::MachineNotFound.http_status(), &body);
     };
     if !ct_eq_str(&machine.fingerprint, fingerprint) {
         return Outcome::error(

@@ -21,6 +21,26 @@ fn verify(sandbox: &Sandbox, file: &str, fp: &str, nonce: &str) -> licentric_cor
         .unwrap()
 }
 
+/// Verifies a signed statement the way the companion does; returns its kind's code.
+fn statement(sandbox: &Sandbox, body: &serde_json::Value, fp: &str, nonce: &str) -> &'static str {
+    let verifier = Verifier::new(vec![sandbox.trusted_key()]);
+    let text = body["error"]["statement"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no signed statement in {body}"));
+    verifier
+        .verify_statement(
+            text,
+            "acme-cad",
+            Environment::Test,
+            &Fingerprint::parse(fp).unwrap(),
+            nonce,
+        )
+        .unwrap()
+        .payload()
+        .kind
+        .code()
+}
+
 #[tokio::test]
 async fn activation_creates_then_finds_the_machine() {
     let s = Sandbox::start().await;
@@ -261,6 +281,7 @@ async fn checkout_renews_within_bounds_and_checks_the_machine() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("machine_not_found"))
     );
+    assert_eq!(statement(&s, &body, &fp, "c5"), "machine_not_found");
 
     // Deactivated elsewhere (by the vendor): the next checkout says so.
     let (status, _) = s
@@ -279,6 +300,16 @@ async fn checkout_renews_within_bounds_and_checks_the_machine() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("machine_not_found"))
     );
+    // Signed, for this request only: the companion acts on it; a replay of it would not pass.
+    assert_eq!(statement(&s, &body, &fp, "c6"), "machine_deactivated");
+    let replayed = Verifier::new(vec![s.trusted_key()]).verify_statement(
+        body["error"]["statement"].as_str().unwrap(),
+        "acme-cad",
+        Environment::Test,
+        &Fingerprint::parse(&fp).unwrap(),
+        "c7",
+    );
+    assert_eq!(replayed.unwrap_err().code(), "nonce_mismatch");
     s.stop().await;
 }
 
