@@ -142,7 +142,7 @@ pub async fn save_request_file(
     app: AppHandle,
     companion: State<'_, Companion>,
 ) -> Result<Option<String>> {
-    let text = companion.started()?.agent.request_file()?;
+    let text = companion.started()?.agent.request_file().await?;
     crate::app::save_with_dialog(&app, "licentric-activation-request.txt", text).await
 }
 

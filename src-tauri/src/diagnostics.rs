@@ -129,6 +129,8 @@ mod tests {
             next_refresh_at: None,
             credential_store: CredentialStoreKind::Os,
             reason: None,
+            summary: "Active".into(),
+            detail: "Acme CAD is licensed on this machine.".into(),
         };
         let fingerprint = "ab".repeat(32);
         let report = report(&Inputs {

@@ -302,8 +302,9 @@ fn revocation_reaches_the_agent_and_older_files_are_refused() {
     let _ = std::fs::remove_file(&older);
     assert_eq!(code, 1);
     assert!(
-        err.contains("[license_file_invalid]") && err.contains("older"),
-        "{err}"
+        err.contains("[license_file_invalid: no_request_pending]")
+            && err.contains("no activation request"),
+        "an older copy of this machine's own file is refused: {err}"
     );
 
     // Revoked on the server: the next contact brings a signed file that says so.

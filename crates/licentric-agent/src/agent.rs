@@ -2,6 +2,11 @@
 //! deactivation, refresh, import, the status model, and the scheduler that refreshes the
 //! licence file before it runs out.
 //!
+//! What the agent *decides* lives in `licentric_core::memory` (the trust rules: lost state,
+//! imports of requested files only, signed refusals) and `licentric_core::state` (the state
+//! model), as pure code; this module does what those decide: the credential store, the data
+//! folder, the API, notifications and timers.
+//!
 //! The scheduler sleeps on a timer until its next deadline (the next refresh attempt, the next
 //! state change by the passing of time, the next expiry warning), capped at an hour so a
 //! machine that slept through a deadline catches up; it never polls.
@@ -11,11 +16,14 @@ use std::time::Duration;
 
 use licentric_core::clock::Clock;
 use licentric_core::fingerprint::MachineIdSource;
+use licentric_core::memory::{Found, Memory};
 use licentric_core::random::{random_hex_128, random_unit_signed};
 use licentric_core::refresh::RefreshPolicy;
 use licentric_core::request_file::ActivationRequestFile;
-use licentric_core::state::{Cached, evaluate};
-use licentric_core::{Expectations, Fingerprint, LicenseKey, OsRandom, VerifiedLicense, Verifier};
+use licentric_core::state::Cached;
+use licentric_core::{
+    Expectations, Fingerprint, LicenseKey, OsRandom, VerifiedLicense, VerifiedStatement, Verifier,
+};
 use licentric_platform::identity::MachineMetadata;
 use licentric_proto::api::{ActivationRequest, ApiErrorCode, CheckoutRequest};
 use licentric_proto::ipc::Status;
@@ -26,10 +34,10 @@ use zeroize::Zeroizing;
 
 use crate::api::{ApiClient, ApiError};
 use crate::config::CompanionConfig;
-use crate::credentials::{self, CredentialStore, LICENSE_KEY, STATE_KEY};
+use crate::credentials::{self, CLOCK_MARK, CredentialStore, LICENSE_KEY, STATE_KEY};
 use crate::error::AgentError;
 use crate::notify::Notifier;
-use crate::storage::{PersistedState, StateRead, Storage};
+use crate::storage::{StateRead, Storage};
 
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 
@@ -46,9 +54,13 @@ pub struct AgentOptions {
     pub machine: Box<dyn MachineIdSource>,
     /// The credential store; `None` opens the OS store (or the file fallback).
     pub credentials: Option<Box<dyn CredentialStore>>,
-    /// Look, don't touch: no scheduler, no writes, no new state key. For `licentric status`
-    /// when no agent runs.
+    /// Look, don't touch: no scheduler, no writes, no new state key, no lock on the data
+    /// folder. For `licentric status` when no agent runs.
     pub read_only: bool,
+    /// Whether to run the scheduler (refreshes, time-driven changes, warnings). Off for a
+    /// one-shot agent that does one thing and exits (`licentric request-file` with no agent
+    /// running).
+    pub scheduler: bool,
 }
 
 impl AgentOptions {
@@ -68,6 +80,7 @@ impl AgentOptions {
             notifier,
             credentials: None,
             read_only: false,
+            scheduler: true,
         }
     }
 }
@@ -75,13 +88,31 @@ impl AgentOptions {
 struct Live {
     cached: Option<VerifiedLicense>,
     invalid: Option<&'static str>,
-    state: PersistedState,
+    memory: Memory,
     state_key: Option<Zeroizing<Vec<u8>>>,
+    /// The clock mark the credential store holds, as last read or written.
+    mark_stored: Option<i64>,
     /// Whether the credential store holds a licence key, so the agent can repair from the
     /// server even when its state and file were lost.
     has_key: bool,
     /// When the state next changes by the passing of time alone (from the last evaluation).
     next_change_at: Option<OffsetDateTime>,
+}
+
+impl Live {
+    fn cached(&self) -> Cached<'_> {
+        match (&self.cached, self.invalid) {
+            (Some(file), _) => Cached::Verified(file),
+            (None, Some(code)) => Cached::Invalid(code),
+            (None, None) => Cached::None,
+        }
+    }
+
+    /// Whether the agent may call the server on its own: a key to call with, and no signed
+    /// word that this machine is gone (it never takes a seat again by itself).
+    fn may_refresh(&self) -> bool {
+        self.has_key && !self.memory.machine_is_gone()
+    }
 }
 
 struct Inner {
@@ -133,7 +164,8 @@ impl Agent {
     /// the sealed state, and starts the scheduler. Call inside a tokio runtime.
     ///
     /// # Errors
-    /// When the machine id, the data folder or the TLS configuration is unusable.
+    /// When the machine id, the data folder or the TLS configuration is unusable, or another
+    /// agent holds the data folder.
     pub async fn start(options: AgentOptions) -> Result<Agent, AgentError> {
         let AgentOptions {
             config,
@@ -142,13 +174,18 @@ impl Agent {
             machine,
             credentials,
             read_only,
+            scheduler,
         } = options;
         let machine = machine
             .machine_id()
             .map_err(|e| AgentError::Internal(format!("cannot identify this machine: {e}")))?;
         let fingerprint = machine.fingerprint(&config.product_id);
-        let storage =
-            Storage::open(&data_dir(&config)).map_err(|e| AgentError::Storage(e.to_string()))?;
+        let dir = data_dir(&config);
+        let storage = if read_only {
+            Storage::open_read_only(&dir)
+        } else {
+            Storage::open(&dir).map_err(|e| AgentError::Storage(e.to_string()))?
+        };
         let verifier = Verifier::new(config.trusted_keys.clone());
         let api = ApiClient::new(&config).map_err(AgentError::Internal)?;
         let creds = match credentials {
@@ -180,8 +217,9 @@ impl Agent {
             live: Mutex::new(Live {
                 cached: None,
                 invalid: None,
-                state: PersistedState::default(),
+                memory: Memory::default(),
                 state_key: None,
+                mark_stored: None,
                 has_key: false,
                 next_change_at: None,
             }),
@@ -194,7 +232,7 @@ impl Agent {
         });
         let agent = Agent { inner };
         agent.load().await;
-        if !read_only {
+        if scheduler && !read_only {
             let scheduler = agent.clone();
             tokio::spawn(async move { scheduler.schedule().await });
         }
@@ -211,7 +249,8 @@ impl Agent {
             .map_err(|e| AgentError::Internal(e.to_string()))
     }
 
-    /// Reads the state key, the sealed state and the cached licence file.
+    /// Reads the state key, the sealed state, the clock mark and the cached licence file, and
+    /// lets the memory decide what it can vouch for.
     async fn load(&self) {
         let loaded = self
             .blocking(|inner| {
@@ -228,29 +267,35 @@ impl Agent {
                     }
                 };
                 let state = key.as_ref().map(|k| inner.storage.read_state(k));
+                let mark = inner
+                    .creds
+                    .get(CLOCK_MARK)
+                    .ok()
+                    .flatten()
+                    .and_then(|m| std::str::from_utf8(&m).ok()?.trim().parse::<i64>().ok());
                 let license = inner.storage.read_license();
                 // Unknown (a store error) counts as present: the attempt will say what is wrong.
                 let has_key = !matches!(inner.creds.get(LICENSE_KEY), Ok(None));
-                (key, state, license, has_key)
+                (key, state, mark, license, has_key)
             })
             .await;
-        let Ok((key, state, license, has_key)) = loaded else {
+        let Ok((key, state, mark, license, has_key)) = loaded else {
             return;
         };
         let mut live = self.inner.live.lock().await;
         live.state_key = key;
         live.has_key = has_key;
-        let mut state_untrusted = false;
-        match state {
-            Some(StateRead::Valid(s)) => live.state = s,
+        live.mark_stored = mark;
+        let found = match state {
+            Some(StateRead::Valid(memory)) => Found::Intact(memory),
             Some(StateRead::Invalid) => {
                 tracing::warn!(
                     "the local state was edited or is corrupt: not trusted; it will be repaired from the server"
                 );
-                state_untrusted = true;
+                Found::Lost
             }
-            _ => {}
-        }
+            Some(StateRead::Missing) | None => Found::Lost,
+        };
         match license {
             Ok(Some(bytes)) => match String::from_utf8(bytes) {
                 Ok(text) => match self
@@ -258,13 +303,7 @@ impl Agent {
                     .verifier
                     .verify_stored(&text, &self.expectations(None))
                 {
-                    Ok(file) => {
-                        live.state.guard.observe_issued_at(file.payload().issued_at);
-                        if live.state.machine_id.is_none() {
-                            live.state.machine_id = Some(file.payload().machine_id.clone());
-                        }
-                        live.cached = Some(file);
-                    }
+                    Ok(file) => live.cached = Some(file),
                     Err(e) => {
                         tracing::warn!(
                             code = e.code(),
@@ -278,15 +317,21 @@ impl Agent {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "cannot read the cached licence file"),
         }
-        let lost = live.has_key && live.cached.is_none();
-        if state_untrusted || live.invalid.is_some() || lost {
-            // Repair from the server as soon as the scheduler runs: the state or the file was
-            // edited, damaged, or lost while the key is still in the credential store.
-            live.state.record.next_attempt_at = Some(self.inner.clock.now());
-        }
         let now = self.inner.clock.now();
-        live.state.guard.observe(now);
-        self.persist(&live).await;
+        live.memory = Memory::restore(found, mark, live.cached.as_ref(), now);
+        if live.memory.unconfirmed.is_some() {
+            tracing::warn!(
+                "the local state cannot vouch for the cached licence file (missing, edited, or older than the file): not entitled until a fresh signed file confirms it"
+            );
+        }
+        let lost = live.has_key && live.cached.is_none();
+        if (live.memory.unconfirmed.is_some() || live.invalid.is_some() || lost)
+            && live.may_refresh()
+        {
+            // Repair or confirm from the server as soon as the scheduler runs.
+            live.memory.record.next_attempt_at = Some(now);
+        }
+        let _ = self.persist(&mut live).await;
         self.publish(&mut live, now);
     }
 
@@ -299,37 +344,51 @@ impl Agent {
         }
     }
 
-    async fn persist(&self, live: &Live) {
+    /// Saves the memory, sealed, and the clock mark to the credential store when it is due
+    /// (first, so a crash between the two never leaves the store's mark behind the state's).
+    ///
+    /// # Errors
+    /// When the state cannot be saved (the memory in RAM stays right; the next write tries
+    /// again). Most callers log it and go on.
+    async fn persist(&self, live: &mut Live) -> Result<(), AgentError> {
         if self.inner.read_only {
-            return;
+            return Ok(());
         }
         let Some(key) = live.state_key.clone() else {
-            return;
+            return Err(AgentError::Credentials(
+                "the credential store holds no state key, so nothing can be kept".into(),
+            ));
         };
-        let state = live.state.clone();
+        let memory = live.memory.clone();
+        let mark = live.memory.mark_to_store(live.mark_stored);
         let result = self
-            .blocking(move |inner| inner.storage.write_state(&state, &key))
+            .blocking(move |inner| {
+                if let Some(mark) = mark {
+                    inner
+                        .creds
+                        .set(CLOCK_MARK, mark.to_string().as_bytes())
+                        .map_err(|e| AgentError::Credentials(e.0))?;
+                }
+                inner
+                    .storage
+                    .write_state(&memory, &key)
+                    .map_err(|e| AgentError::Storage(e.to_string()))
+            })
             .await
-            .and_then(|written| written.map_err(|e| AgentError::Storage(e.to_string())));
-        if let Err(e) = result {
-            // The state in memory stays right; the next write tries again.
-            tracing::warn!(error = %e, "cannot save the local state");
+            .and_then(|written| written);
+        match &result {
+            Ok(()) => {
+                if mark.is_some() {
+                    live.mark_stored = mark;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot save the local state"),
         }
+        result
     }
 
     fn compute(&self, live: &Live, now: OffsetDateTime) -> (Status, Option<OffsetDateTime>) {
-        let cached = match (&live.cached, live.invalid) {
-            (Some(file), _) => Cached::Verified(file),
-            (None, Some(code)) => Cached::Invalid(code),
-            (None, None) => Cached::None,
-        };
-        let eval = evaluate(
-            cached,
-            now,
-            &live.state.record,
-            &live.state.guard,
-            &self.inner.policy,
-        );
+        let eval = live.memory.evaluate(live.cached(), now, &self.inner.policy);
         let payload = live.cached.as_ref().map(VerifiedLicense::payload);
         let fmt = |t: OffsetDateTime| {
             t.replace_nanosecond(0)
@@ -337,6 +396,14 @@ impl Agent {
                 .format(&time::format_description::well_known::Rfc3339)
                 .ok()
         };
+        let offline_valid_until = eval.offline_valid_until.and_then(fmt);
+        let words = crate::words::describe(
+            eval.state,
+            eval.reason.as_deref(),
+            &self.inner.config.product_name,
+            offline_valid_until.as_deref(),
+            live.cached.is_some() && !live.has_key,
+        );
         let status = Status {
             state: eval.state,
             entitled: eval.entitled,
@@ -344,29 +411,32 @@ impl Agent {
             environment: self.inner.config.environment,
             license_id: payload.map(|p| p.license_id.clone()),
             machine_id: live
-                .state
+                .memory
                 .machine_id
                 .clone()
-                .or_else(|| payload.map(|p| p.machine_id.clone())),
-            license_key_hint: live.state.key_hint.clone(),
+                .or_else(|| payload.map(|p| p.machine_id.clone()))
+                .filter(|_| !live.memory.machine_is_gone()),
+            license_key_hint: live.memory.key_hint.clone(),
             entitlements: if eval.entitled {
                 payload.map(|p| p.entitlements.clone()).unwrap_or_default()
             } else {
                 Vec::new()
             },
             max_machines: payload.map(|p| p.max_machines),
-            machines_active: payload.and(live.state.machines_active),
+            machines_active: payload.and(live.memory.machines_active),
             license_expires_at: payload.and_then(|p| p.license_expires_at).and_then(fmt),
             issued_at: payload.map(|p| p.issued_at).and_then(fmt),
-            offline_valid_until: eval.offline_valid_until.and_then(fmt),
-            last_refresh_at: live.state.record.last_refresh_at.and_then(fmt),
-            next_refresh_at: if live.cached.is_some() && live.has_key {
-                live.state.record.next_attempt_at.and_then(fmt)
+            offline_valid_until,
+            last_refresh_at: live.memory.record.last_refresh_at.and_then(fmt),
+            next_refresh_at: if live.cached.is_some() && live.may_refresh() {
+                live.memory.record.next_attempt_at.and_then(fmt)
             } else {
                 None
             },
             credential_store: self.inner.creds.kind(),
             reason: eval.reason,
+            summary: words.summary,
+            detail: words.detail,
         };
         (status, eval.next_change_at)
     }
@@ -376,11 +446,17 @@ impl Agent {
     fn publish(&self, live: &mut Live, now: OffsetDateTime) -> Status {
         let (status, next_change_at) = self.compute(live, now);
         live.next_change_at = next_change_at;
-        if live.state.last_state != Some(status.state) {
-            if let Some((summary, body)) = describe(&status, &self.inner.config.product_name) {
+        if live.memory.last_state != Some(status.state) {
+            if let Some((summary, body)) = crate::words::notification(
+                status.state,
+                status.reason.as_deref(),
+                &self.inner.config.product_name,
+                status.offline_valid_until.as_deref(),
+                live.cached.is_some() && !live.has_key,
+            ) {
                 self.inner.notifier.notify(&summary, &body);
             }
-            live.state.last_state = Some(status.state);
+            live.memory.last_state = Some(status.state);
         }
         self.inner.status.send_if_modified(|current| {
             if *current == status {
@@ -397,7 +473,7 @@ impl Agent {
     pub async fn status(&self) -> Status {
         let mut live = self.inner.live.lock().await;
         let now = self.inner.clock.now();
-        live.state.guard.observe(now);
+        live.memory.guard.observe(now);
         self.publish(&mut live, now)
     }
 
@@ -465,7 +541,13 @@ impl Agent {
 
     /// The seat this machine holds on another licence than `key`'s: its key and machine id.
     async fn other_seat(&self, key: &LicenseKey) -> Option<(LicenseKey, String)> {
-        let machine_id = self.inner.live.lock().await.state.machine_id.clone()?;
+        let machine_id = {
+            let live = self.inner.live.lock().await;
+            live.memory
+                .machine_id
+                .clone()
+                .filter(|_| !live.memory.machine_is_gone())?
+        };
         let old = self.stored_key().await.ok()??;
         (old != *key).then_some((old, machine_id))
     }
@@ -517,92 +599,111 @@ impl Agent {
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             nonce: nonce.clone(),
         };
-        let response = self.inner.api.activate(key, &body, &idempotency).await?;
+        let response = match self.inner.api.activate(key, &body, &idempotency).await {
+            Ok(response) => response,
+            // Suspended, revoked or expired: a signed file stating it, for this request.
+            Err(ApiError::Rejected {
+                license_file: Some(file),
+                ..
+            }) => return self.install_online(&file, &nonce, None).await,
+            Err(e) => return Err(e.into()),
+        };
         let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
         self.blocking(move |inner| inner.creds.set(LICENSE_KEY, &secret))
             .await?
             .map_err(|e| AgentError::Credentials(e.0))?;
         {
             let mut live = self.inner.live.lock().await;
-            live.state.key_hint = Some(key.hint());
-            live.state.machine_id = Some(response.machine_id.clone());
+            live.memory.key_hint = Some(key.hint());
+            live.memory.machine_id = Some(response.machine_id.clone());
             live.has_key = true;
         }
         tracing::info!(key = %key, machine = %response.machine_id, "activated");
-        self.install(
-            &response.license_file,
-            Some(&nonce),
-            Some(response.machines_active),
-        )
-        .await
+        self.install_online(&response.license_file, &nonce, response.machines_active)
+            .await
     }
 
-    /// Verifies `text` and installs it as the cached licence file. `online` is `Some` for a
-    /// file the server just answered, with the seat count it gave (shown, never trusted for
-    /// the licence's state: it is not signed).
-    async fn install(
+    /// Verifies `text`, a file the server just answered to the request with `nonce`, and
+    /// installs it: fresh signed time and word, so it confirms whatever was in doubt. The seat
+    /// count is shown, never trusted for the licence's state (it is not signed).
+    async fn install_online(
         &self,
         text: &str,
-        nonce: Option<&str>,
-        online: Option<Option<u32>>,
+        nonce: &str,
+        machines_active: Option<u32>,
     ) -> Result<Status, AgentError> {
-        let (online, machines_active) = (online.is_some(), online.flatten());
         let now = self.inner.clock.now();
         let file = self
             .inner
             .verifier
-            .verify(text, &self.expectations(nonce), now)
+            .verify(text, &self.expectations(Some(nonce)), now)
             .map_err(AgentError::LicenseFile)?;
+        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
         let mut live = self.inner.live.lock().await;
         file.may_replace(live.cached.as_ref())
             .map_err(AgentError::LicenseFile)?;
-        let owned = text.to_owned();
+        let mut memory = live.memory.clone();
+        memory.accepted_online(&file, now, machines_active, &self.inner.policy, jitter);
+        self.store(&mut live, file, memory, now).await
+    }
+
+    /// Writes `file` as the cached licence and makes `memory` the agent's: the file first, so
+    /// a failure leaves both as they were.
+    async fn store(
+        &self,
+        live: &mut Live,
+        file: VerifiedLicense,
+        memory: Memory,
+        now: OffsetDateTime,
+    ) -> Result<Status, AgentError> {
+        let owned = file.armored().to_owned();
         self.blocking(move |inner| inner.storage.write_license(&owned))
             .await?
             .map_err(|e| AgentError::Storage(e.to_string()))?;
-        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
-        live.state
-            .record
-            .installed(&file, now, online, &self.inner.policy, jitter);
-        if online {
-            live.state
-                .guard
-                .online_refresh_succeeded(now, file.payload().issued_at);
-        } else {
-            live.state.guard.observe_issued_at(file.payload().issued_at);
-        }
-        live.state.machine_id = Some(file.payload().machine_id.clone());
-        if machines_active.is_some() {
-            live.state.machines_active = machines_active;
-        }
+        live.memory = memory;
         live.cached = Some(file);
         live.invalid = None;
-        self.persist(&live).await;
-        let status = self.publish(&mut live, now);
-        drop(live);
+        // The file is written; a state that cannot be saved now is repaired on the next
+        // write (and until then the memory in RAM is right).
+        let _ = self.persist(live).await;
+        let status = self.publish(live, now);
         self.inner.wake.notify_one();
         Ok(status)
     }
 
-    /// Renews the licence file from the server now.
+    /// Renews the licence file from the server now. After a signed deactivation, it activates
+    /// this machine again with the stored key (the user asked for it).
     ///
     /// # Errors
-    /// [`AgentError::NotActivated`], or the API failure (recorded; the cached file is kept).
+    /// [`AgentError::NotActivated`], [`AgentError::MachineGone`] on a signed refusal, or the
+    /// API failure (recorded; the cached file is kept).
     pub async fn refresh(&self) -> Result<Status, AgentError> {
         let _op = self.inner.ops.lock().await;
-        self.refresh_locked().await
+        self.refresh_locked(true).await
     }
 
-    async fn refresh_locked(&self) -> Result<Status, AgentError> {
-        let machine_id = self.inner.live.lock().await.state.machine_id.clone();
+    /// A refresh; `asked` when the user asked for it (not the scheduler).
+    async fn refresh_locked(&self, asked: bool) -> Result<Status, AgentError> {
+        let (machine_id, gone) = {
+            let live = self.inner.live.lock().await;
+            (
+                live.memory.machine_id.clone(),
+                live.memory.machine_is_gone(),
+            )
+        };
         let Some(key) = self.stored_key().await? else {
             return Err(AgentError::NotActivated);
         };
-        let Some(machine_id) = machine_id else {
-            // The state and the file were lost or untrusted, the key was not: repair by
-            // activating again (the server answers with this machine's existing seat).
-            tracing::info!("repairing the local licence from the server");
-            return self.activate_with(&key).await;
+        let machine_id = match machine_id {
+            Some(id) if !gone => id,
+            // Only the user takes a seat again after the server said the machine is gone.
+            _ if gone && !asked => return Err(AgentError::NotActivated),
+            _ => {
+                // The state and the file were lost or untrusted, the key was not (or the user
+                // activates again): the server answers with this machine's seat and a file.
+                tracing::info!("activating this machine again with the stored key");
+                return self.activate_with(&key).await;
+            }
         };
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
@@ -613,30 +714,78 @@ impl Agent {
         };
         match self.inner.api.checkout(&key, &machine_id, &body).await {
             Ok(response) => {
-                self.install(
-                    &response.license_file,
-                    Some(&nonce),
-                    Some(response.machines_active),
-                )
-                .await
+                self.install_online(&response.license_file, &nonce, response.machines_active)
+                    .await
             }
             // A signed refusal (suspended, revoked, expired) replaces the cached file at once.
             Err(ApiError::Rejected {
                 license_file: Some(file),
                 ..
-            }) => self.install(&file, Some(&nonce), Some(None)).await,
+            }) => self.install_online(&file, &nonce, None).await,
+            // The machine is gone (deactivated, its seat moved): acted on only when signed.
+            Err(ApiError::Rejected {
+                statement: Some(text),
+                code,
+                ..
+            }) => match self.inner.verifier.verify_statement(
+                &text,
+                &self.inner.config.product_id,
+                self.inner.config.environment,
+                &self.inner.fingerprint,
+                &nonce,
+            ) {
+                Ok(statement) => self.machine_gone(&statement).await,
+                Err(e) => {
+                    tracing::warn!(
+                        code = e.code(),
+                        "the server's refusal carries a statement that does not verify: nothing changes"
+                    );
+                    self.record_failure(code.as_str()).await;
+                    Err(AgentError::LicenseFile(e))
+                }
+            },
             Err(e) => {
-                let now = self.inner.clock.now();
-                let mut live = self.inner.live.lock().await;
-                let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
-                live.state
-                    .record
-                    .failed(e.code(), now, &self.inner.policy, jitter);
-                self.persist(&live).await;
-                self.publish(&mut live, now);
+                self.record_failure(e.code()).await;
                 Err(AgentError::Api(e))
             }
         }
+    }
+
+    /// A failed contact: back off, keep everything.
+    async fn record_failure(&self, code: &str) {
+        let now = self.inner.clock.now();
+        let mut live = self.inner.live.lock().await;
+        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
+        live.memory
+            .record
+            .failed(code, now, &self.inner.policy, jitter);
+        let _ = self.persist(&mut live).await;
+        self.publish(&mut live, now);
+    }
+
+    /// The server said, signed, that this machine is no longer activated: the cached file is
+    /// set aside (kept for diagnostics), entitlement ends now, and the user and subscribed
+    /// apps are told why.
+    async fn machine_gone(&self, statement: &VerifiedStatement) -> Result<Status, AgentError> {
+        let code = statement.payload().kind.code();
+        tracing::warn!(
+            code,
+            "the server states, signed, that this machine is no longer activated"
+        );
+        let now = self.inner.clock.now();
+        let mut live = self.inner.live.lock().await;
+        let set_aside = self
+            .blocking(|inner| inner.storage.set_license_aside())
+            .await?;
+        if let Err(e) = set_aside {
+            tracing::warn!(error = %e, "cannot set the refused licence file aside");
+        }
+        live.memory.machine_gone(statement, now);
+        live.cached = None;
+        live.invalid = None;
+        let _ = self.persist(&mut live).await;
+        self.publish(&mut live, now);
+        Err(AgentError::MachineGone(code))
     }
 
     /// Deactivates this machine, freeing its seat, and forgets the licence.
@@ -650,7 +799,7 @@ impl Agent {
             .live
             .lock()
             .await
-            .state
+            .memory
             .machine_id
             .clone()
             .ok_or(AgentError::NotActivated)?;
@@ -677,39 +826,68 @@ impl Agent {
         .await??;
         let now = self.inner.clock.now();
         let mut live = self.inner.live.lock().await;
-        let guard = live.state.guard.clone();
-        live.state = PersistedState {
-            guard,
-            ..PersistedState::default()
-        };
+        // What was learnt of time and of files stays: an old copy cannot come back.
+        let old = std::mem::take(&mut live.memory);
+        live.memory.guard = old.guard;
+        live.memory.newest_issued_at = old.newest_issued_at;
         live.cached = None;
         live.invalid = None;
         live.has_key = false;
-        self.persist(&live).await;
+        let _ = self.persist(&mut live).await;
         tracing::info!("deactivated");
         Ok(self.publish(&mut live, now))
     }
 
-    /// Installs a licence file obtained elsewhere (offline activation).
+    /// Installs a licence file obtained elsewhere (offline activation): only one that answers
+    /// an activation request this machine made, once.
     ///
     /// # Errors
-    /// [`AgentError::LicenseFile`] when it does not verify for this machine, or is older than
-    /// the cached one.
+    /// [`AgentError::LicenseFile`] when it does not verify for this machine or is older than
+    /// the cached one; [`AgentError::ImportRefused`] when it answers no pending request.
     pub async fn import(&self, text: &str) -> Result<Status, AgentError> {
         let _op = self.inner.ops.lock().await;
-        self.install(text, None, None).await
+        let now = self.inner.clock.now();
+        let file = self
+            .inner
+            .verifier
+            .verify(text, &self.expectations(None), now)
+            .map_err(AgentError::LicenseFile)?;
+        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
+        let mut live = self.inner.live.lock().await;
+        let mut memory = live.memory.clone();
+        memory
+            .accept_import(&file, now, &self.inner.policy, jitter)
+            .map_err(AgentError::ImportRefused)?;
+        file.may_replace(live.cached.as_ref())
+            .map_err(AgentError::LicenseFile)?;
+        self.store(&mut live, file, memory, now).await
     }
 
-    /// An activation request file for this machine, to activate it from another device.
+    /// An activation request file for this machine, to activate it from another device. Its
+    /// nonce is remembered, so the licence file that answers it can be imported (once).
     ///
     /// # Errors
-    /// When randomness or encoding fails.
-    pub fn request_file(&self) -> Result<String, AgentError> {
-        request_file(
-            &self.inner.config,
-            &self.inner.fingerprint,
-            self.inner.clock.now(),
-        )
+    /// When randomness fails, or the request cannot be remembered (no credential store, a
+    /// data folder that cannot be written): a request this machine would not recognise is
+    /// refused rather than handed out.
+    pub async fn request_file(&self) -> Result<String, AgentError> {
+        let _op = self.inner.ops.lock().await;
+        if self.inner.read_only {
+            return Err(AgentError::Internal(
+                "a read-only agent cannot remember a request".into(),
+            ));
+        }
+        let now = self.inner.clock.now();
+        let (text, nonce) = build_request(&self.inner.config, &self.inner.fingerprint, now)?;
+        let mut live = self.inner.live.lock().await;
+        let before = live.memory.clone();
+        live.memory.remember_request(&nonce, now);
+        if let Err(e) = self.persist(&mut live).await {
+            live.memory = before;
+            return Err(e);
+        }
+        tracing::info!("made an activation request file");
+        Ok(text)
     }
 
     /// The scheduler: refreshes when due, publishes time-driven state changes, gives expiry
@@ -720,12 +898,16 @@ impl Agent {
             let (due, next) = {
                 let mut guard = self.inner.live.lock().await;
                 let live = &mut *guard;
-                live.state.guard.observe(now);
+                live.memory.guard.observe(now);
                 let status = self.publish(live, now);
                 // Every refresh needs the key: a machine activated offline (an imported file,
-                // no key here) renews by importing again, not by calling the server.
-                let activated = live.has_key;
-                let attempt = live.state.record.next_attempt_at.filter(|_| activated);
+                // no key here) renews by importing again, not by calling the server; and a
+                // machine the server said is gone waits for the user.
+                let attempt = live
+                    .memory
+                    .record
+                    .next_attempt_at
+                    .filter(|_| live.may_refresh());
                 let mut next = [attempt].into_iter().flatten().collect::<Vec<_>>();
                 if let Some(file) = &live.cached {
                     let expires = file.payload().expires_at;
@@ -733,7 +915,7 @@ impl Agent {
                         && let Some(w) =
                             self.inner
                                 .policy
-                                .take_warning(expires, now, &mut live.state.warnings)
+                                .take_warning(expires, now, &mut live.memory.warnings)
                     {
                         let hours = w.left.whole_hours();
                         let left = if hours >= 1 {
@@ -752,12 +934,12 @@ impl Agent {
                     next.extend(self.inner.policy.next_warning_at(expires, now));
                 }
                 next.extend(live.next_change_at);
-                self.persist(live).await;
+                let _ = self.persist(live).await;
                 (attempt.is_some_and(|a| a <= now), next.into_iter().min())
             };
             if due {
                 let _op = self.inner.ops.lock().await;
-                if let Err(e) = self.refresh_locked().await {
+                if let Err(e) = self.refresh_locked(false).await {
                     let code = e.reason().unwrap_or(e.code().as_str());
                     tracing::info!(code, "scheduled refresh failed; will retry");
                     // Every failure backs off, also those that fail before reaching the
@@ -765,12 +947,17 @@ impl Agent {
                     // scheduler must never spin on an attempt that stays due.
                     let now = self.inner.clock.now();
                     let mut live = self.inner.live.lock().await;
-                    if live.state.record.next_attempt_at.is_none_or(|at| at <= now) {
+                    if live
+                        .memory
+                        .record
+                        .next_attempt_at
+                        .is_none_or(|at| at <= now)
+                    {
                         let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
-                        live.state
+                        live.memory
                             .record
                             .failed(code, now, &self.inner.policy, jitter);
-                        self.persist(&live).await;
+                        let _ = self.persist(&mut live).await;
                     }
                 }
                 continue;
@@ -787,17 +974,14 @@ impl Agent {
     }
 }
 
-/// An activation request file for the machine with `fingerprint`: needs no agent, no
-/// credential store and no network, so it is safe beside a running agent.
-///
-/// # Errors
-/// When randomness or encoding fails.
-pub fn request_file(
+/// An activation request file for the machine with `fingerprint`, and its nonce.
+fn build_request(
     config: &CompanionConfig,
     fingerprint: &Fingerprint,
     now: OffsetDateTime,
-) -> Result<String, AgentError> {
+) -> Result<(String, String), AgentError> {
     let meta = MachineMetadata::collect();
+    let nonce = random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
     let request = ActivationRequestFile {
         v: 1,
         product_id: config.product_id.clone(),
@@ -805,15 +989,23 @@ pub fn request_file(
         fingerprint: fingerprint.as_str().to_owned(),
         platform: meta.platform,
         hostname: meta.hostname.chars().take(255).collect(),
-        nonce: random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?,
+        nonce: nonce.clone(),
         created_at: now,
     };
-    request
+    let text = request
         .to_armored()
-        .map_err(|e| AgentError::Internal(e.to_string()))
+        .map_err(|e| AgentError::Internal(e.to_string()))?;
+    Ok((text, nonce))
 }
 
 fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> Status {
+    let words = crate::words::describe(
+        LicenseState::Unlicensed,
+        None,
+        &config.product_name,
+        None,
+        false,
+    );
     Status {
         state: LicenseState::Unlicensed,
         entitled: false,
@@ -832,37 +1024,7 @@ fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> S
         next_refresh_at: None,
         credential_store: store,
         reason: None,
+        summary: words.summary,
+        detail: words.detail,
     }
-}
-
-/// The notification for entering `status.state`, if the user must know.
-fn describe(status: &Status, product: &str) -> Option<(String, String)> {
-    let until = status
-        .offline_valid_until
-        .as_deref()
-        .unwrap_or("the end of the offline period");
-    let (summary, body) = match status.state {
-        LicenseState::Active => (format!("{product} is activated"), "The licence is active on this machine.".to_owned()),
-        LicenseState::Grace => (
-            format!("{product}: working offline"),
-            format!("The licence could not be renewed; it stays valid offline until {until}."),
-        ),
-        LicenseState::OfflineExpired => (
-            format!("{product}: offline period over"),
-            "Connect to the internet so the licence can be renewed.".to_owned(),
-        ),
-        LicenseState::Suspended => (format!("{product}: licence suspended"), "Contact your vendor.".to_owned()),
-        LicenseState::Revoked => (format!("{product}: licence revoked"), "Contact your vendor.".to_owned()),
-        LicenseState::LicenseExpired => (format!("{product}: licence expired"), "Renew it with your vendor.".to_owned()),
-        LicenseState::ClockTampered => (
-            format!("{product}: check the system clock"),
-            "The clock is behind the last time seen. Set it right and connect once to the internet.".to_owned(),
-        ),
-        LicenseState::Invalid => (
-            format!("{product}: licence file damaged"),
-            "It will be repaired from the server when this machine is online.".to_owned(),
-        ),
-        LicenseState::Unlicensed => return None,
-    };
-    Some((summary, body))
 }

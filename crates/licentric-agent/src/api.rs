@@ -37,6 +37,8 @@ pub enum ApiError {
         max_machines: Option<u32>,
         /// With `license_suspended`, `license_revoked`, `license_expired`: a signed file.
         license_file: Option<String>,
+        /// With `machine_not_found` on a checkout: a signed statement.
+        statement: Option<String>,
     },
     /// The server failed (5xx) or kept asking to slow down (429).
     #[error("the licensing server is unavailable (HTTP {0}); try again later")]
@@ -239,6 +241,7 @@ async fn read<T: DeserializeOwned>(
                 message: body.error.message,
                 max_machines: body.error.max_machines,
                 license_file: body.error.license_file,
+                statement: body.error.statement,
             },
             None,
         )),

@@ -27,6 +27,15 @@ pub enum AgentError {
     /// The data folder could not be written.
     #[error("cannot save the licence: {0}")]
     Storage(String),
+    /// An imported licence file answers no activation request this machine made.
+    #[error("{0}")]
+    ImportRefused(licentric_core::memory::ImportRefusal),
+    /// The server stated, signed, that this machine is no longer activated
+    /// (`machine_deactivated` or `machine_not_found`).
+    #[error(
+        "this machine was deactivated from elsewhere (the vendor's portal, or its seat moved to another machine); activate it again to use it here"
+    )]
+    MachineGone(&'static str),
     /// Something else failed inside the agent.
     #[error("{0}")]
     Internal(String),
@@ -42,7 +51,10 @@ impl AgentError {
             AgentError::Api(ApiError::Tls(_)) => ErrorCode::TlsError,
             AgentError::Api(ApiError::Rejected { .. }) => ErrorCode::ServerRejected,
             AgentError::Api(_) => ErrorCode::ServerUnavailable,
-            AgentError::LicenseFile(_) => ErrorCode::LicenseFileInvalid,
+            AgentError::LicenseFile(_) | AgentError::ImportRefused(_) => {
+                ErrorCode::LicenseFileInvalid
+            }
+            AgentError::MachineGone(_) => ErrorCode::ServerRejected,
             AgentError::Credentials(_) => ErrorCode::CredentialStoreUnavailable,
             AgentError::Storage(_) => ErrorCode::StorageError,
             AgentError::Internal(_) => ErrorCode::InternalError,
@@ -55,6 +67,8 @@ impl AgentError {
             AgentError::InvalidKey(e) => Some(e.code()),
             AgentError::Api(ApiError::Rejected { code, .. }) => Some(code.as_str()),
             AgentError::LicenseFile(e) => Some(e.code()),
+            AgentError::ImportRefused(e) => Some(e.code()),
+            AgentError::MachineGone(code) => Some(code),
             _ => None,
         }
     }

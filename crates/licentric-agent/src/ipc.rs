@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
 use licentric_proto::ipc::{
-    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, SubscribeResult,
-    VersionResult, method,
+    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, RequestFileResult,
+    SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
 use licentric_proto::{Environment, ErrorCode};
@@ -321,6 +321,8 @@ async fn dispatch(
         Call::Deactivate => json(&agent.deactivate().await.map_err(agent_error)?),
         Call::Refresh => json(&agent.refresh().await.map_err(agent_error)?),
         Call::ImportLicenseFile(p) => json(&agent.import(&p.text).await.map_err(agent_error)?),
-        _ => Err(RpcError::new(ErrorCode::MethodNotFound, "no such method")),
+        Call::RequestFile => json(&RequestFileResult {
+            text: agent.request_file().await.map_err(agent_error)?,
+        }),
     }
 }

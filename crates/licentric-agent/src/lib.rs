@@ -34,6 +34,7 @@ pub mod ipc;
 pub mod notify;
 pub mod storage;
 mod tls;
+pub mod words;
 
 pub use agent::{Agent, AgentOptions};
 pub use error::AgentError;

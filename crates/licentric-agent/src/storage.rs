@@ -1,41 +1,24 @@
-//! The data folder: `license.lic` (the signed file) and `state.json` (machine id, refresh
-//! record, clock guard), sealed with the state key so an edit is detected. Every write is
+//! The data folder: `license.lic` (the signed file) and `state.json` (what the agent has
+//! learnt: [`Memory`]), sealed with the state key so an edit is detected. Every write is
 //! atomic: a temporary file, fsync, rename, fsync of the folder — a crash or `kill -9` leaves
-//! the old file or the new one, never a torn one.
+//! the old file or the new one, never a torn one, and at most a temporary file, which the next
+//! agent to open the folder removes. One agent writes a folder at a time: it holds a lock on
+//! `.lock` while it runs.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use licentric_core::clock::ClockGuard;
-use licentric_core::refresh::WarningsGiven;
-use licentric_core::state::RefreshRecord;
-use licentric_proto::LicenseState;
+use licentric_core::Memory;
 use serde::{Deserialize, Serialize};
 
 const LICENSE_FILE: &str = "license.lic";
+/// Where a licence file the server refused is set aside, for diagnostics only.
+const PREVIOUS_LICENSE_FILE: &str = "license.previous.lic";
 const STATE_FILE: &str = "state.json";
+const LOCK_FILE: &str = ".lock";
 
-/// What the agent remembers between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PersistedState {
-    /// This machine's id on the server.
-    pub machine_id: Option<String>,
-    /// The redacted licence key.
-    pub key_hint: Option<String>,
-    /// Refresh history.
-    pub record: RefreshRecord,
-    /// The clock high-water mark.
-    pub guard: ClockGuard,
-    /// Expiry warnings already given.
-    pub warnings: WarningsGiven,
-    /// The state last reported, to notify on changes across restarts.
-    pub last_state: Option<LicenseState>,
-    /// Machines active on the licence at the last contact (the server's word, unsigned:
-    /// shown to the user, never used to decide the licence's state).
-    #[serde(default)]
-    pub machines_active: Option<u32>,
-}
+/// What the agent remembers between runs: [`Memory`], kept sealed.
+pub type PersistedState = Memory;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +30,7 @@ struct Sealed {
 
 /// What reading the state found.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // read once, at start, and moved into the memory at once
 pub enum StateRead {
     /// No state yet.
     Missing,
@@ -57,25 +41,103 @@ pub enum StateRead {
 }
 
 /// The data folder.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Storage {
     dir: PathBuf,
+    /// The lock held while this agent writes the folder (`None` when only reading).
+    _lock: Option<std::fs::File>,
+}
+
+/// Why the data folder could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another agent holds the folder.
+    #[error(
+        "another licentric agent is using {0} (one agent per product and environment; stop it, or talk to it over its socket)"
+    )]
+    InUse(PathBuf),
+    /// The folder could not be created or locked.
+    #[error("cannot open the data folder {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl Storage {
-    /// The folder (created 0700 if missing).
+    /// The folder (created 0700 if missing), locked for this agent, with the temporary files
+    /// a crashed writer left behind removed.
     ///
     /// # Errors
-    /// When it cannot be created.
-    pub fn open(dir: &Path) -> std::io::Result<Storage> {
+    /// [`OpenError::InUse`] when another agent holds it, or why it cannot be opened.
+    pub fn open(dir: &Path) -> Result<Storage, OpenError> {
+        let io = |source| OpenError::Io {
+            path: dir.to_owned(),
+            source,
+        };
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)?;
-        Ok(Storage {
+        builder.create(dir).map_err(io)?;
+        let lock = lock(&dir.join(LOCK_FILE)).map_err(|e| match e {
+            LockError::Held => OpenError::InUse(dir.to_owned()),
+            LockError::Io(e) => io(e),
+        })?;
+        let storage = Storage {
             dir: dir.to_owned(),
-        })
+            _lock: Some(lock),
+        };
+        storage.remove_leftovers();
+        Ok(storage)
+    }
+
+    /// The folder for reading only: not created, not locked, nothing removed.
+    pub fn open_read_only(dir: &Path) -> Storage {
+        Storage {
+            dir: dir.to_owned(),
+            _lock: None,
+        }
+    }
+
+    /// Removes the temporary files of writes that never finished (a crash, `kill -9`). Safe:
+    /// this agent holds the folder's lock, so no other write is under way.
+    fn remove_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %name, "removed a temporary file left by an interrupted write")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %name, error = %e, "cannot remove a leftover temporary file")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets the cached licence file aside (`license.previous.lic`): the server refused this
+    /// machine, so it no longer counts, but stays for diagnostics.
+    ///
+    /// # Errors
+    /// When it cannot be renamed.
+    pub fn set_license_aside(&self) -> std::io::Result<()> {
+        match std::fs::rename(
+            self.dir.join(LICENSE_FILE),
+            self.dir.join(PREVIOUS_LICENSE_FILE),
+        ) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// The folder.
@@ -167,6 +229,45 @@ fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     }
 }
 
+enum LockError {
+    Held,
+    Io(std::io::Error),
+}
+
+/// An exclusive, non-blocking lock on `path`, released when the file is closed (also when the
+/// process dies).
+#[cfg(unix)]
+fn lock(path: &Path) -> Result<std::fs::File, LockError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(LockError::Io)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(LockError::Held),
+        Err(e) => Err(LockError::Io(e.into())),
+    }
+}
+
+/// Elsewhere the file is opened for writing and not shared (Windows opens files exclusively
+/// when asked; a second agent fails to open it).
+#[cfg(not(unix))]
+fn lock(path: &Path) -> Result<std::fs::File, LockError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                LockError::Held
+            } else {
+                LockError::Io(e)
+            }
+        })
+}
+
 /// Writes `bytes` to `path` atomically (mode 0600): temporary file, fsync, rename, fsync of
 /// the folder.
 ///
@@ -229,6 +330,23 @@ mod tests {
         );
         std::fs::write(&path, "garbage").unwrap();
         assert!(matches!(storage.read_state(b"k"), StateRead::Invalid));
+    }
+
+    #[test]
+    fn one_agent_holds_a_folder_and_leftovers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".license.lic.4242.tmp"), "half a file").unwrap();
+        let first = Storage::open(dir.path()).unwrap();
+        assert!(
+            !dir.path().join(".license.lic.4242.tmp").exists(),
+            "the leftover of an interrupted write is removed"
+        );
+        assert!(matches!(
+            Storage::open(dir.path()),
+            Err(OpenError::InUse(_))
+        ));
+        drop(first);
+        Storage::open(dir.path()).unwrap();
     }
 
     #[test]

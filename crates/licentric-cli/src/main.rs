@@ -111,7 +111,13 @@ fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
 fn report(e: &ClientError) -> ExitCode {
     match e {
         ClientError::Agent(rpc) => {
-            let code = rpc.data.as_ref().map_or("error", |d| d.code.as_str());
+            let code = match &rpc.data {
+                Some(d) => match &d.reason {
+                    Some(reason) => format!("{}: {reason}", d.code),
+                    None => d.code.clone(),
+                },
+                None => "error".to_owned(),
+            };
             eprintln!("licentric: {} [{code}]", rpc.message);
         }
         ClientError::Unsafe(endpoint) => {
@@ -162,16 +168,18 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             )
         }
         Command::RequestFile { out } => {
-            // Built here, not by an agent: a second agent beside a running one would write
-            // the same state files.
-            let machine =
-                licentric_platform::identity::machine_id_source(config.environment).machine_id()?;
-            let fingerprint = machine.fingerprint(&config.product_id);
-            let text = licentric_agent::agent::request_file(
-                &config,
-                &fingerprint,
-                time::OffsetDateTime::now_utc(),
-            )?;
+            // The agent makes it and remembers its nonce, so it will import the answer: the
+            // running one over its socket, or, with none running, one started for this alone.
+            let text = match Client::connect(&socket(&config)) {
+                Ok(mut client) => match client.request_file() {
+                    Ok(text) => text,
+                    Err(e) => return Ok(report(&e)),
+                },
+                Err(ClientError::NotRunning(_)) => {
+                    one_shot(config, |agent| async move { agent.request_file().await })?
+                }
+                Err(e) => return Ok(report(&e)),
+            };
             std::fs::write(&out, text)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             println!(
@@ -208,6 +216,23 @@ fn managed(
         }
         Err(e) => Ok(report(&e)),
     }
+}
+
+/// Runs `task` on an agent started for it alone (no scheduler, no socket), when none runs.
+fn one_shot<T, F>(config: CompanionConfig, task: impl FnOnce(Agent) -> F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = Result<T, licentric_agent::AgentError>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut options = AgentOptions::new(config);
+        options.notifier = std::sync::Arc::new(licentric_agent::notify::Silent);
+        options.scheduler = false;
+        let agent = Agent::start(options).await?;
+        Ok(task(agent).await?)
+    })
 }
 
 /// The status when no agent runs: the cached licence and sealed state, read without writing

@@ -31,7 +31,8 @@ use std::time::Duration;
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
 use licentric_proto::ipc::{
     ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
-    ImportLicenseFileParams, LicenseFileResult, Status, SubscribeResult, VersionResult, method,
+    ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status, SubscribeResult,
+    VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Outcome, RpcError, ServerMessage};
 use serde::de::DeserializeOwned;
@@ -312,6 +313,16 @@ impl Client {
         self.call(Call::ImportLicenseFile(ImportLicenseFileParams {
             text: text.to_owned(),
         }))
+    }
+
+    /// Makes an activation request file for this machine (a management method); the agent
+    /// remembers its nonce, so it will import the licence file that answers it.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn request_file(&mut self) -> Result<String, ClientError> {
+        let r: RequestFileResult = self.call(Call::RequestFile)?;
+        Ok(r.text)
     }
 
     /// Subscribes: returns the current status; then [`next_change`](Self::next_change) yields

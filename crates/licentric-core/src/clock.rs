@@ -125,6 +125,12 @@ impl ClockGuard {
         }
     }
 
+    /// Raises the mark to `mark` (UTC seconds): the copy kept in the credential store, so a
+    /// state restored from an older copy cannot lower it.
+    pub fn observe_mark(&mut self, mark: i64) {
+        self.high_water = self.high_water.max(mark);
+    }
+
     /// Records the signed `issued_at` of a verified file.
     pub fn observe_issued_at(&mut self, issued_at: OffsetDateTime) {
         self.high_water = self.high_water.max(issued_at.unix_timestamp());

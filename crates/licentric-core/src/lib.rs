@@ -12,6 +12,8 @@
 //! - [`clock`]: an injectable [`Clock`] and the [`ClockGuard`] against clocks turned back.
 //! - [`refresh`]: when to refresh, back off and warn ([`RefreshPolicy`]).
 //! - [`state`]: the licence state model ([`evaluate`]).
+//! - [`memory`]: what the agent has learnt ([`Memory`]) and the trust rules that follow:
+//!   lost state, imports only of requested files, signed refusals.
 //! - [`random`]: randomness behind [`SecureRandom`].
 //!
 //! # Example
@@ -54,6 +56,7 @@ pub mod fingerprint;
 pub mod hex;
 pub mod key;
 pub mod license_file;
+pub mod memory;
 pub mod random;
 pub mod refresh;
 pub mod request_file;
@@ -66,6 +69,7 @@ pub use key::{KeyError, KeyPrefix, LicenseKey};
 pub use license_file::{
     Expectations, LicenseSigner, TrustedKey, VerifiedLicense, Verifier, VerifyError,
 };
+pub use memory::Memory;
 pub use random::{OsRandom, SecureRandom};
 pub use refresh::RefreshPolicy;
 pub use state::{Cached, Evaluation, RefreshRecord, evaluate};

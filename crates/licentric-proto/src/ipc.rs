@@ -35,13 +35,18 @@ pub mod method {
     pub const REFRESH: &str = "refresh";
     /// `import_license_file {text}` → [`Status`](super::Status). Management.
     pub const IMPORT_LICENSE_FILE: &str = "import_license_file";
+    /// `request_file` → [`RequestFileResult`](super::RequestFileResult). Management.
+    pub const REQUEST_FILE: &str = "request_file";
     /// The notification pushed to subscribers, with a [`Status`](super::Status) as params.
     pub const STATUS_CHANGED: &str = "status_changed";
 }
 
 /// One IPC call with typed parameters.
+///
+/// Not `#[non_exhaustive]`, on purpose: the agent matches every call exhaustively, so a new
+/// method it does not handle is a compile error there. Clients build calls and never match
+/// on them; an agent that does not know a newer method answers `method_not_found`.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Call {
     /// The machine's licence state.
     Status,
@@ -61,8 +66,11 @@ pub enum Call {
     Deactivate,
     /// Refresh the licence file from the server now.
     Refresh,
-    /// Install a licence file obtained elsewhere (offline activation).
+    /// Install a licence file obtained elsewhere (offline activation): one that answers a
+    /// request this machine made.
     ImportLicenseFile(ImportLicenseFileParams),
+    /// Make an activation request file for this machine; the agent remembers its nonce.
+    RequestFile,
 }
 
 impl Call {
@@ -79,6 +87,7 @@ impl Call {
             Call::Deactivate => method::DEACTIVATE,
             Call::Refresh => method::REFRESH,
             Call::ImportLicenseFile(_) => method::IMPORT_LICENSE_FILE,
+            Call::RequestFile => method::REQUEST_FILE,
         }
     }
 
@@ -86,7 +95,11 @@ impl Call {
     pub fn is_management(&self) -> bool {
         matches!(
             self,
-            Call::Activate(_) | Call::Deactivate | Call::Refresh | Call::ImportLicenseFile(_)
+            Call::Activate(_)
+                | Call::Deactivate
+                | Call::Refresh
+                | Call::ImportLicenseFile(_)
+                | Call::RequestFile
         )
     }
 
@@ -106,6 +119,7 @@ impl Call {
             method::SUBSCRIBE => no_params(params, Call::Subscribe)?,
             method::DEACTIVATE => no_params(params, Call::Deactivate)?,
             method::REFRESH => no_params(params, Call::Refresh)?,
+            method::REQUEST_FILE => no_params(params, Call::RequestFile)?,
             method::HAS_ENTITLEMENT => Call::HasEntitlement(typed_params(params)?),
             method::ACTIVATE => Call::Activate(typed_params(params)?),
             method::IMPORT_LICENSE_FILE => Call::ImportLicenseFile(typed_params(params)?),
@@ -236,8 +250,15 @@ pub struct Status {
     /// Where the licence key is kept.
     pub credential_store: CredentialStoreKind,
     /// A stable code saying why the state is what it is (`network_unavailable`,
-    /// `signature_invalid`, …), or `null`.
+    /// `signature_invalid`, `state_lost`, `machine_deactivated`, …), or `null`.
     pub reason: Option<String>,
+    /// The state in a few words, for people ("Active", "Working offline", "Deactivated"…):
+    /// the agent puts the state into words once, and every screen shows these.
+    #[serde(default)]
+    pub summary: String,
+    /// What the state means and what to do, in a sentence or two.
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// The answer to `has_entitlement`.
@@ -278,6 +299,13 @@ pub struct VersionResult {
     pub product_id: String,
     /// Whether the management methods are available.
     pub management: bool,
+}
+
+/// The answer to `request_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFileResult {
+    /// The armoured activation request, to carry to a connected device.
+    pub text: String,
 }
 
 /// The answer to `subscribe`: the status at the moment of subscribing. Every later change
@@ -331,6 +359,7 @@ mod tests {
             Call::Deactivate,
             Call::Refresh,
             Call::ImportLicenseFile(ImportLicenseFileParams { text: "x".into() }),
+            Call::RequestFile,
         ];
         for call in calls {
             let request = call.clone().into_request(Id::Number(1));
@@ -339,8 +368,9 @@ mod tests {
     }
 
     #[test]
-    fn management_methods_are_the_four_that_change_state() {
+    fn management_methods_are_the_ones_that_change_state() {
         assert!(Call::Refresh.is_management());
+        assert!(Call::RequestFile.is_management());
         assert!(Call::Deactivate.is_management());
         assert!(!Call::Status.is_management());
         assert!(!Call::Subscribe.is_management());

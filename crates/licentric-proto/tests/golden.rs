@@ -15,7 +15,8 @@ use licentric_proto::api::{
 };
 use licentric_proto::ipc::{
     ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
-    ImportLicenseFileParams, LicenseFileResult, Status, SubscribeResult, VersionResult, method,
+    ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status, SubscribeResult,
+    VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError, ServerMessage};
 use licentric_proto::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
@@ -74,6 +75,8 @@ fn active_status() -> Status {
         next_refresh_at: Some("2026-11-29T09:36:00Z".into()),
         credential_store: CredentialStoreKind::Os,
         reason: None,
+        summary: "Active".into(),
+        detail: "Acme CAD is licensed on this machine.".into(),
     }
 }
 
@@ -96,6 +99,8 @@ fn unlicensed_status() -> Status {
         next_refresh_at: None,
         credential_store: CredentialStoreKind::Os,
         reason: None,
+        summary: "Not activated".into(),
+        detail: "Enter your licence key to activate Acme CAD on this machine.".into(),
     }
 }
 
@@ -140,11 +145,21 @@ fn ipc_requests() {
             10,
         ),
     );
+    golden("ipc_request_request_file", &request(Call::RequestFile, 11));
 }
 
 #[test]
 fn ipc_results() {
     golden("ipc_result_status_active", &result(1, &active_status()));
+    golden(
+        "ipc_result_request_file",
+        &result(
+            11,
+            &RequestFileResult {
+                text: "-----BEGIN LICENTRIC ACTIVATION REQUEST-----\n…\n-----END LICENTRIC ACTIVATION REQUEST-----\n".into(),
+            },
+        ),
+    );
     golden(
         "ipc_result_status_unlicensed",
         &result(1, &unlicensed_status()),

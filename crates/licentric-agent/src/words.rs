@@ -1,0 +1,164 @@
+//! The one place that puts the licence state into words: the `summary` and `detail` of every
+//! status, and the desktop notification for entering a state. The tray, the CLI and the app
+//! show these instead of mapping states to words themselves.
+
+use licentric_proto::LicenseState;
+
+/// The reasons that mean "the licensing server could not be reached": the machine is offline
+/// now, licensed on the signed file's time. Listed once.
+pub const OFFLINE_REASONS: [&str; 3] = ["network_unavailable", "server_unavailable", "tls_error"];
+
+/// Whether `reason` says the server could not be reached.
+pub fn is_offline_reason(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| OFFLINE_REASONS.contains(&r))
+}
+
+/// A state in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Words {
+    /// A short headline: "Active", "Working offline", "Suspended"…
+    pub summary: String,
+    /// One or two sentences: what it means and what to do.
+    pub detail: String,
+}
+
+/// The words for `state` with `reason`, for the product named `product`; `until` is the end
+/// of the offline period as the user should read it, if there is one.
+pub fn describe(
+    state: LicenseState,
+    reason: Option<&str>,
+    product: &str,
+    until: Option<&str>,
+    activated_offline: bool,
+) -> Words {
+    let until = until.unwrap_or("the end of the offline period");
+    let renew = if activated_offline {
+        "Make a new activation request here and import the licence file that answers it"
+    } else {
+        "Connect to the internet so the licence can be renewed"
+    };
+    let (summary, detail) = match state {
+        LicenseState::Unlicensed => match reason {
+            Some("machine_deactivated") => (
+                "Deactivated".to_owned(),
+                format!(
+                    "{product} was deactivated on this machine from elsewhere (the vendor's portal, or the seat moved to another machine). Activate it again to use it here."
+                ),
+            ),
+            Some("machine_not_found") => (
+                "Not activated".to_owned(),
+                format!(
+                    "The licensing server no longer knows this machine. Activate {product} again to use it here."
+                ),
+            ),
+            _ => ("Not activated".to_owned(), format!("Enter your licence key to activate {product} on this machine.")),
+        },
+        LicenseState::Active if is_offline_reason(reason) => (
+            "Active, offline".to_owned(),
+            format!("The licensing server cannot be reached. {product} stays licensed offline until {until}; the companion keeps trying."),
+        ),
+        LicenseState::Active => ("Active".to_owned(), format!("{product} is licensed on this machine.")),
+        LicenseState::Grace => (
+            "Working offline".to_owned(),
+            format!("The licence could not be renewed yet; it stays valid offline until {until}. {renew}."),
+        ),
+        LicenseState::OfflineExpired => ("Offline period over".to_owned(), format!("{renew}.")),
+        LicenseState::Suspended => ("Suspended".to_owned(), "The licence is suspended. Contact your vendor.".to_owned()),
+        LicenseState::Revoked => ("Revoked".to_owned(), "The licence has been revoked. Contact your vendor.".to_owned()),
+        LicenseState::LicenseExpired => ("Expired".to_owned(), "The licence has expired. Renew it with your vendor.".to_owned()),
+        LicenseState::ClockTampered if reason == Some(licentric_core::memory::STATE_LOST) => (
+            "Confirm online".to_owned(),
+            if activated_offline {
+                "The companion's records on this machine are missing or were changed, so the saved licence cannot be trusted offline. Make a new activation request here and import the licence file that answers it.".to_owned()
+            } else {
+                "The companion's records on this machine are missing or were changed, so the saved licence cannot be trusted offline. Connect once to confirm this licence.".to_owned()
+            },
+        ),
+        LicenseState::ClockTampered => (
+            "Clock problem".to_owned(),
+            "This computer's clock is behind the time the licence was last checked. Set the clock right, then connect once to the internet.".to_owned(),
+        ),
+        LicenseState::Invalid => (
+            "Damaged".to_owned(),
+            "The saved licence is damaged. It will be repaired the next time the companion reaches the server.".to_owned(),
+        ),
+    };
+    Words { summary, detail }
+}
+
+/// The desktop notification for entering `state`, if the user must know.
+pub fn notification(
+    state: LicenseState,
+    reason: Option<&str>,
+    product: &str,
+    until: Option<&str>,
+    activated_offline: bool,
+) -> Option<(String, String)> {
+    let words = describe(state, reason, product, until, activated_offline);
+    let summary = match state {
+        LicenseState::Unlicensed if reason == Some("machine_deactivated") => {
+            format!("{product} was deactivated on this machine")
+        }
+        LicenseState::Unlicensed => return None,
+        LicenseState::Active => format!("{product} is activated"),
+        _ => format!("{product}: {}", words.summary.to_lowercase()),
+    };
+    Some((summary, words.detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_has_words_and_the_new_reasons_say_what_to_do() {
+        for state in LicenseState::ALL {
+            let w = describe(*state, None, "Acme CAD", Some("1 Dec"), false);
+            assert!(!w.summary.is_empty() && !w.detail.is_empty(), "{state:?}");
+        }
+        let lost = describe(
+            LicenseState::ClockTampered,
+            Some("state_lost"),
+            "Acme CAD",
+            None,
+            false,
+        );
+        assert!(lost.detail.contains("Connect once to confirm"), "{lost:?}");
+        let lost_offline = describe(
+            LicenseState::ClockTampered,
+            Some("state_lost"),
+            "Acme CAD",
+            None,
+            true,
+        );
+        assert!(
+            lost_offline.detail.contains("activation request"),
+            "{lost_offline:?}"
+        );
+        let gone = notification(
+            LicenseState::Unlicensed,
+            Some("machine_deactivated"),
+            "Acme CAD",
+            None,
+            false,
+        );
+        assert!(
+            gone.is_some_and(|(s, b)| s.contains("deactivated") && b.contains("Activate it again"))
+        );
+        assert_eq!(
+            notification(LicenseState::Unlicensed, None, "Acme CAD", None, false),
+            None
+        );
+        assert_eq!(
+            describe(
+                LicenseState::Active,
+                Some("network_unavailable"),
+                "Acme CAD",
+                None,
+                false
+            )
+            .summary,
+            "Active, offline"
+        );
+    }
+}

@@ -1,0 +1,332 @@
+//! What the agent has learnt, and the trust rules that follow from it — pure decisions, no
+//! I/O: the agent restores a [`Memory`] from its sealed state at start, feeds it what happens
+//! (a file from the server, an import, a signed statement, a request made), asks it what the
+//! state is, and persists it.
+//!
+//! The rules (DESIGN §6 and §7, the trust issue):
+//!
+//! - **Lost state is not a fresh start.** A licence file the memory cannot vouch for — the
+//!   sealed state missing, edited, unreadable, its key gone, or older than the file — is not
+//!   trusted offline: the state is `clock_tampered` with the reason `state_lost` (the clock's
+//!   high-water mark is gone with the state), not entitled, until one fresh signed file
+//!   arrives: an online refresh, or an import answering a request this machine made.
+//! - **The clock mark is kept twice.** The sealed state's high-water mark is also written,
+//!   coarsely ([`MARK_STEP`]), to the credential store; restoring an older copy of the data
+//!   folder cannot lower it.
+//! - **Import only what this machine asked for.** A request file's nonce is remembered
+//!   ([`Memory::remember_request`]); an imported file must carry a pending nonce (used once),
+//!   and may not be older than the newest file accepted.
+//! - **Signed refusals end entitlement.** A verified statement that the machine was
+//!   deactivated ([`Memory::machine_gone`]) sets the cached file aside and stops the agent from
+//!   taking a seat again by itself.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::ClockGuard;
+use crate::license_file::VerifiedLicense;
+use crate::refresh::{RefreshPolicy, WarningsGiven};
+use crate::state::{Cached, Evaluation, RefreshRecord, evaluate};
+use crate::statement::VerifiedStatement;
+use licentric_proto::LicenseState;
+
+/// How far the clock's high-water mark may run ahead of the copy kept in the credential store
+/// before the copy is rewritten: 10 minutes, well inside the guard's one-hour tolerance.
+pub const MARK_STEP: Duration = Duration::minutes(10);
+/// Requests remembered at most (the newest are kept).
+pub const MAX_PENDING_REQUESTS: usize = 8;
+/// How long a request may wait for its answer: 90 days (a trip to a connected machine can be
+/// long for an air-gapped lab).
+pub const PENDING_LIFETIME: Duration = Duration::days(90);
+
+/// The reason of a file the memory cannot vouch for.
+pub const STATE_LOST: &str = "state_lost";
+
+/// A request file this machine made, waiting for its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingRequest {
+    /// The request's nonce.
+    pub nonce: String,
+    /// When it was made, UTC seconds.
+    pub created_at: i64,
+}
+
+/// The server's last definitive word about this machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerWord {
+    /// `active`, `suspended`, `revoked`, `expired` (a file's signed status), or
+    /// `machine_deactivated` / `machine_not_found` (a signed statement).
+    pub code: String,
+    /// The signed `issued_at` of what said it, UTC seconds.
+    pub at: i64,
+}
+
+/// What the agent remembers between runs: kept in the sealed state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    /// This machine's id on the server.
+    pub machine_id: Option<String>,
+    /// The redacted licence key.
+    pub key_hint: Option<String>,
+    /// Refresh history.
+    pub record: RefreshRecord,
+    /// The clock high-water mark.
+    pub guard: ClockGuard,
+    /// Expiry warnings already given.
+    pub warnings: WarningsGiven,
+    /// The state last reported, to notify on changes across restarts.
+    pub last_state: Option<LicenseState>,
+    /// Machines active on the licence at the last contact (the server's word, unsigned:
+    /// shown to the user, never used to decide the licence's state).
+    #[serde(default)]
+    pub machines_active: Option<u32>,
+    /// The signed `issued_at` of the newest file accepted, UTC seconds.
+    #[serde(default)]
+    pub newest_issued_at: Option<i64>,
+    /// The server's last definitive word.
+    #[serde(default)]
+    pub server_said: Option<ServerWord>,
+    /// Requests made here and not yet answered.
+    #[serde(default)]
+    pub pending_requests: Vec<PendingRequest>,
+    /// Why the cached file must be confirmed by a fresh signed file before it entitles again
+    /// ([`STATE_LOST`]), or `None`.
+    #[serde(default)]
+    pub unconfirmed: Option<String>,
+}
+
+/// What the agent found of its sealed state at start.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once, at start, and moved into the memory at once
+pub enum Found {
+    /// The state, intact.
+    Intact(Memory),
+    /// No state, an edited or corrupt one, or none that can be read (its key is gone or the
+    /// credential store does not answer).
+    Lost,
+}
+
+/// Why an import was refused. Each has a stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportRefusal {
+    /// No request is waiting for an answer.
+    #[error(
+        "no activation request is waiting on this machine: make one here first (`licentric request-file` or the app's \"Activate offline\"), activate it with your key on a connected device, and import the licence file that comes back"
+    )]
+    NoRequestPending,
+    /// The file answers no request this machine made (an online activation's file, a copy).
+    #[error(
+        "this licence file does not answer an activation request made on this machine (it may be a copy, or a file from an online activation): import the file that answers this machine's newest request, or make a new request"
+    )]
+    NotRequested,
+    /// Older than the newest file this machine accepted.
+    #[error("this licence file is older than the one this machine already has")]
+    OlderThanSeen,
+}
+
+impl ImportRefusal {
+    /// The stable code: `no_request_pending`, `not_requested` or `older_than_seen`.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            ImportRefusal::NoRequestPending => "no_request_pending",
+            ImportRefusal::NotRequested => "not_requested",
+            ImportRefusal::OlderThanSeen => "older_than_seen",
+        }
+    }
+}
+
+impl Memory {
+    /// The memory at start, from what was `found`, the clock mark kept in the credential store
+    /// (`mark`, UTC seconds), and the cached `file` if one verified.
+    pub fn restore(
+        found: Found,
+        mark: Option<i64>,
+        file: Option<&VerifiedLicense>,
+        now: OffsetDateTime,
+    ) -> Memory {
+        let mut memory = match found {
+            Found::Intact(memory) => memory,
+            Found::Lost => Memory::default(),
+        };
+        if let Some(mark) = mark {
+            memory.guard.observe_mark(mark);
+        }
+        if let Some(file) = file {
+            let issued = file.payload().issued_at.unix_timestamp();
+            // The state must have accepted this file (or a newer one) itself, and the
+            // credential store must still hold its clock mark: otherwise this is a state that
+            // was lost, rebuilt, or restored from an older copy.
+            let vouched = memory.newest_issued_at.is_some_and(|n| n >= issued) && mark.is_some();
+            if !vouched && memory.unconfirmed.is_none() {
+                memory.unconfirmed = Some(STATE_LOST.to_owned());
+            }
+            memory.guard.observe_issued_at(file.payload().issued_at);
+            if memory.machine_id.is_none() {
+                memory.machine_id = Some(file.payload().machine_id.clone());
+            }
+        }
+        memory.guard.observe(now);
+        memory
+    }
+
+    /// A file fresh from the server (it carried the nonce just sent) was installed at `now`.
+    pub fn accepted_online(
+        &mut self,
+        file: &VerifiedLicense,
+        now: OffsetDateTime,
+        machines_active: Option<u32>,
+        policy: &RefreshPolicy,
+        jitter: f64,
+    ) {
+        self.record.installed(file, now, true, policy, jitter);
+        self.confirmed(file, now);
+        if machines_active.is_some() {
+            self.machines_active = machines_active;
+        }
+    }
+
+    /// Checks that an imported `file` answers a request this machine made, and if so consumes
+    /// that request and takes the file as confirmed (the server signed it after the request).
+    ///
+    /// # Errors
+    /// [`ImportRefusal`]; the memory is then unchanged.
+    pub fn accept_import(
+        &mut self,
+        file: &VerifiedLicense,
+        now: OffsetDateTime,
+        policy: &RefreshPolicy,
+        jitter: f64,
+    ) -> Result<(), ImportRefusal> {
+        self.forget_stale_requests(now);
+        if self.pending_requests.is_empty() {
+            return Err(ImportRefusal::NoRequestPending);
+        }
+        let p = file.payload();
+        let Some(index) = p.nonce.as_deref().and_then(|nonce| {
+            self.pending_requests
+                .iter()
+                .position(|r| crate::ct_eq_str(&r.nonce, nonce))
+        }) else {
+            return Err(ImportRefusal::NotRequested);
+        };
+        if self
+            .newest_issued_at
+            .is_some_and(|n| p.issued_at.unix_timestamp() < n)
+        {
+            return Err(ImportRefusal::OlderThanSeen);
+        }
+        self.pending_requests.remove(index);
+        self.record.installed(file, now, false, policy, jitter);
+        self.confirmed(file, now);
+        Ok(())
+    }
+
+    /// A fresh signed file: the server's time and word, and the end of any doubt.
+    fn confirmed(&mut self, file: &VerifiedLicense, now: OffsetDateTime) {
+        let p = file.payload();
+        self.guard.online_refresh_succeeded(now, p.issued_at);
+        self.newest_issued_at = Some(
+            self.newest_issued_at
+                .unwrap_or(i64::MIN)
+                .max(p.issued_at.unix_timestamp()),
+        );
+        self.server_said = Some(ServerWord {
+            code: p.status.as_str().to_owned(),
+            at: p.issued_at.unix_timestamp(),
+        });
+        self.unconfirmed = None;
+        self.machine_id = Some(p.machine_id.clone());
+    }
+
+    /// A verified statement that this machine is no longer activated: the cached file no
+    /// longer counts (the agent sets it aside), and no refresh is planned until the user
+    /// activates again.
+    pub fn machine_gone(&mut self, statement: &VerifiedStatement, now: OffsetDateTime) {
+        let p = statement.payload();
+        self.guard.online_refresh_succeeded(now, p.issued_at);
+        self.server_said = Some(ServerWord {
+            code: p.kind.code().to_owned(),
+            at: p.issued_at.unix_timestamp(),
+        });
+        self.newest_issued_at = Some(
+            self.newest_issued_at
+                .unwrap_or(i64::MIN)
+                .max(p.issued_at.unix_timestamp()),
+        );
+        self.unconfirmed = None;
+        self.record = RefreshRecord {
+            last_refresh_at: Some(now),
+            ..RefreshRecord::default()
+        };
+        self.machines_active = None;
+    }
+
+    /// Whether the server's last word is that this machine is gone: the agent then takes no
+    /// seat again by itself.
+    pub fn machine_is_gone(&self) -> bool {
+        self.server_said
+            .as_ref()
+            .is_some_and(|w| matches!(w.code.as_str(), "machine_deactivated" | "machine_not_found"))
+    }
+
+    /// Remembers a request file's nonce, made at `now` (the newest [`MAX_PENDING_REQUESTS`]
+    /// are kept, for [`PENDING_LIFETIME`]).
+    pub fn remember_request(&mut self, nonce: &str, now: OffsetDateTime) {
+        self.forget_stale_requests(now);
+        self.pending_requests.push(PendingRequest {
+            nonce: nonce.to_owned(),
+            created_at: now.unix_timestamp(),
+        });
+        let excess = self
+            .pending_requests
+            .len()
+            .saturating_sub(MAX_PENDING_REQUESTS);
+        self.pending_requests.drain(..excess);
+    }
+
+    fn forget_stale_requests(&mut self, now: OffsetDateTime) {
+        let oldest = (now - PENDING_LIFETIME).unix_timestamp();
+        self.pending_requests.retain(|r| r.created_at >= oldest);
+    }
+
+    /// The clock mark to write to the credential store now, if it should be rewritten: when
+    /// the high-water mark ran [`MARK_STEP`] past the `stored` one, or moved below it (an
+    /// online refresh restarts the mark from the server's time).
+    pub fn mark_to_store(&self, stored: Option<i64>) -> Option<i64> {
+        let high = self.guard.high_water()?.unix_timestamp();
+        match stored {
+            Some(stored) if high >= stored && high - stored < MARK_STEP.whole_seconds() => None,
+            _ => Some(high),
+        }
+    }
+
+    /// The licence state now, with the trust rules applied before the state model's.
+    pub fn evaluate(
+        &self,
+        cached: Cached<'_>,
+        now: OffsetDateTime,
+        policy: &RefreshPolicy,
+    ) -> Evaluation {
+        let plain = evaluate(cached, now, &self.record, &self.guard, policy);
+        match (cached, &self.unconfirmed) {
+            // A file the memory cannot vouch for does not entitle; a signed non-active status
+            // still says what it says.
+            (Cached::Verified(file), Some(reason)) if file.check_status().is_ok() => Evaluation {
+                state: LicenseState::ClockTampered,
+                entitled: false,
+                reason: Some(reason.clone()),
+                offline_valid_until: plain.offline_valid_until,
+                next_change_at: None,
+            },
+            (Cached::None, _) if self.machine_is_gone() => Evaluation {
+                reason: self.server_said.as_ref().map(|w| w.code.clone()),
+                ..plain
+            },
+            _ => plain,
+        }
+    }
+}

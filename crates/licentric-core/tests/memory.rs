@@ -1,0 +1,284 @@
+//! The trust rules of `licentric_core::memory`, driven with chosen times: no test waits for
+//! time to pass. Each attack of the trust issue has its rule tested here in milliseconds; the
+//! end-to-end tests (tests/e2e/trust.rs) try the same attacks with real parts.
+
+use licentric_core::VerifiedLicense;
+use licentric_core::memory::{
+    Found, ImportRefusal, MARK_STEP, MAX_PENDING_REQUESTS, Memory, PENDING_LIFETIME, STATE_LOST,
+};
+use licentric_core::refresh::RefreshPolicy;
+use licentric_core::state::Cached;
+use licentric_core::statement::{StatementKind, StatementPayload};
+use licentric_proto::{Environment, LicenseState};
+use time::{Duration, OffsetDateTime};
+
+use crate::fixture::{Fixture, NOW, PRODUCT};
+
+fn file(fx: &Fixture, issued_at: OffsetDateTime, nonce: Option<&str>) -> VerifiedLicense {
+    let mut p = fx.payload();
+    p.issued_at = issued_at;
+    p.expires_at = issued_at + Duration::days(14);
+    p.nonce = nonce.map(str::to_owned);
+    fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap()
+}
+
+fn state(
+    memory: &Memory,
+    file: Option<&VerifiedLicense>,
+    at: OffsetDateTime,
+) -> (LicenseState, bool, Option<String>) {
+    let cached = file.map_or(Cached::None, Cached::Verified);
+    let e = memory.evaluate(cached, at, &RefreshPolicy::default());
+    (e.state, e.entitled, e.reason)
+}
+
+/// A memory that accepted `f` online at `at`, as a running agent's would be.
+fn online(f: &VerifiedLicense, at: OffsetDateTime) -> Memory {
+    let mut m = Memory::default();
+    m.accepted_online(f, at, Some(1), &RefreshPolicy::default(), 0.0);
+    m
+}
+
+fn mark_of(m: &Memory) -> Option<i64> {
+    m.guard.high_water().map(OffsetDateTime::unix_timestamp)
+}
+
+#[test]
+fn an_intact_state_vouches_for_its_own_file() {
+    let fx = Fixture::new();
+    let f = file(&fx, NOW - Duration::days(1), Some("n"));
+    let m = online(&f, NOW - Duration::days(1));
+    let restored = Memory::restore(Found::Intact(m.clone()), mark_of(&m), Some(&f), NOW);
+    assert_eq!(
+        state(&restored, Some(&f), NOW),
+        (LicenseState::Active, true, None)
+    );
+}
+
+#[test]
+fn a_lost_state_is_not_a_fresh_start() {
+    let fx = Fixture::new();
+    let f = file(&fx, NOW - Duration::days(1), Some("n"));
+    // Deleted, edited, unreadable or its key gone: the agent found nothing it can read.
+    let mut m = Memory::restore(Found::Lost, None, Some(&f), NOW);
+    assert_eq!(
+        state(&m, Some(&f), NOW),
+        (LicenseState::ClockTampered, false, Some(STATE_LOST.into())),
+        "a file without a state that vouches for it does not entitle"
+    );
+    // Whatever the clock says, even on the day the file was issued.
+    assert!(!state(&m, Some(&f), NOW - Duration::days(1)).1);
+    // The doubt survives being saved and restored (the agent saves the fresh state at once).
+    let again = Memory::restore(Found::Intact(m.clone()), mark_of(&m), Some(&f), NOW);
+    assert_eq!(again.unconfirmed.as_deref(), Some(STATE_LOST));
+    // One fresh signed file from the server clears it.
+    let fresh = file(&fx, NOW, Some("n2"));
+    m.accepted_online(&fresh, NOW, None, &RefreshPolicy::default(), 0.0);
+    assert_eq!(
+        state(&m, Some(&fresh), NOW),
+        (LicenseState::Active, true, None)
+    );
+}
+
+#[test]
+fn a_state_older_than_the_file_or_without_its_mark_does_not_vouch() {
+    let fx = Fixture::new();
+    let old = file(&fx, NOW - Duration::days(3), Some("a"));
+    let new = file(&fx, NOW - Duration::days(1), Some("b"));
+    let m = online(&old, NOW - Duration::days(3));
+    // The state kept from before the newer file was accepted, beside the newer file.
+    let restored = Memory::restore(Found::Intact(m.clone()), mark_of(&m), Some(&new), NOW);
+    assert_eq!(restored.unconfirmed.as_deref(), Some(STATE_LOST));
+    // The credential store's copy of the clock mark deleted.
+    let m = online(&new, NOW - Duration::days(1));
+    let restored = Memory::restore(Found::Intact(m), None, Some(&new), NOW);
+    assert_eq!(restored.unconfirmed.as_deref(), Some(STATE_LOST));
+}
+
+#[test]
+fn an_old_copy_of_the_data_folder_cannot_turn_the_clock_back() {
+    let fx = Fixture::new();
+    // The snapshot: a state and its file, both from ten days ago.
+    let f = file(&fx, NOW - Duration::days(10), Some("n"));
+    let snapshot = online(&f, NOW - Duration::days(10));
+    // Since then the agent ran on; the credential store's mark followed the clock.
+    let mut later = snapshot.clone();
+    later.guard.observe(NOW);
+    let mark = later.mark_to_store(mark_of(&snapshot)).unwrap();
+    // The snapshot restored, the clock set back to its day: the store's mark stands.
+    let back = NOW - Duration::days(10) + Duration::hours(1);
+    let restored = Memory::restore(Found::Intact(snapshot.clone()), Some(mark), Some(&f), back);
+    let (s, entitled, reason) = state(&restored, Some(&f), back);
+    assert_eq!(
+        (s, entitled, reason.as_deref()),
+        (LicenseState::ClockTampered, false, Some("clock_tampered"))
+    );
+    // Without the store's mark (restoring the credential store as well) it would pass: the
+    // honest limit, bounded by the TTL (docs/security.md).
+    let both = Memory::restore(
+        Found::Intact(snapshot.clone()),
+        mark_of(&snapshot),
+        Some(&f),
+        back,
+    );
+    assert!(state(&both, Some(&f), back).1);
+}
+
+#[test]
+fn the_clock_mark_is_rewritten_in_steps_and_follows_an_online_reset() {
+    let fx = Fixture::new();
+    let f = file(&fx, NOW, Some("n"));
+    let mut m = online(&f, NOW);
+    let stored = mark_of(&m);
+    assert_eq!(m.mark_to_store(stored), None, "nothing to write");
+    m.guard.observe(NOW + MARK_STEP - Duration::seconds(1));
+    assert_eq!(m.mark_to_store(stored), None, "within a step");
+    m.guard.observe(NOW + MARK_STEP);
+    assert_eq!(
+        m.mark_to_store(stored),
+        Some((NOW + MARK_STEP).unix_timestamp())
+    );
+    assert_eq!(m.mark_to_store(None), mark_of(&m), "none stored yet");
+    // An online refresh restarts the mark from the server's time, lower: written down too.
+    m.accepted_online(
+        &file(&fx, NOW, Some("m")),
+        NOW,
+        None,
+        &RefreshPolicy::default(),
+        0.0,
+    );
+    assert_eq!(
+        m.mark_to_store(Some((NOW + MARK_STEP).unix_timestamp())),
+        Some(NOW.unix_timestamp())
+    );
+}
+
+#[test]
+fn only_a_file_answering_a_pending_request_is_imported_once() {
+    let fx = Fixture::new();
+    let policy = RefreshPolicy::default();
+    let mut m = Memory::default();
+    let answer = file(&fx, NOW, Some("req-1"));
+    assert_eq!(
+        m.accept_import(&answer, NOW, &policy, 0.0),
+        Err(ImportRefusal::NoRequestPending)
+    );
+    m.remember_request("req-1", NOW - Duration::hours(1));
+    let online_file = file(&fx, NOW, Some("activation-nonce"));
+    assert_eq!(
+        m.accept_import(&online_file, NOW, &policy, 0.0),
+        Err(ImportRefusal::NotRequested)
+    );
+    let out_of_band = file(&fx, NOW, None);
+    assert_eq!(
+        m.accept_import(&out_of_band, NOW, &policy, 0.0),
+        Err(ImportRefusal::NotRequested)
+    );
+    let before = m.clone();
+    m.accept_import(&answer, NOW, &policy, 0.0).unwrap();
+    assert_ne!(m, before);
+    assert!(m.pending_requests.is_empty(), "one use");
+    assert_eq!(
+        state(&m, Some(&answer), NOW),
+        (LicenseState::Active, true, None)
+    );
+    assert_eq!(
+        m.accept_import(&answer, NOW, &policy, 0.0),
+        Err(ImportRefusal::NoRequestPending),
+        "the same file again"
+    );
+    // An answer older than what was accepted is refused, even for a pending request.
+    m.remember_request("req-2", NOW);
+    let stale = file(&fx, NOW - Duration::days(2), Some("req-2"));
+    let unchanged = m.clone();
+    assert_eq!(
+        m.accept_import(&stale, NOW, &policy, 0.0),
+        Err(ImportRefusal::OlderThanSeen)
+    );
+    assert_eq!(m, unchanged, "a refusal changes nothing");
+}
+
+#[test]
+fn an_import_answering_a_request_confirms_a_lost_state() {
+    let fx = Fixture::new();
+    let old = file(&fx, NOW - Duration::days(2), Some("x"));
+    let mut m = Memory::restore(Found::Lost, None, Some(&old), NOW);
+    assert_eq!(m.unconfirmed.as_deref(), Some(STATE_LOST));
+    m.remember_request("req", NOW);
+    let answer = file(&fx, NOW, Some("req"));
+    m.accept_import(&answer, NOW, &RefreshPolicy::default(), 0.0)
+        .unwrap();
+    assert_eq!(
+        state(&m, Some(&answer), NOW),
+        (LicenseState::Active, true, None)
+    );
+}
+
+#[test]
+fn pending_requests_are_bounded_and_expire() {
+    let mut m = Memory::default();
+    for i in 0..(MAX_PENDING_REQUESTS + 3) {
+        m.remember_request(&format!("r{i}"), NOW);
+    }
+    assert_eq!(m.pending_requests.len(), MAX_PENDING_REQUESTS);
+    assert_eq!(m.pending_requests[0].nonce, "r3", "the oldest go first");
+    m.remember_request("late", NOW + PENDING_LIFETIME + Duration::seconds(1));
+    assert_eq!(m.pending_requests.len(), 1, "stale requests are forgotten");
+}
+
+#[test]
+fn a_signed_deactivation_ends_entitlement_and_stops_automatic_seats() {
+    let fx = Fixture::new();
+    let f = file(&fx, NOW - Duration::days(1), Some("n"));
+    let mut m = online(&f, NOW - Duration::days(1));
+    let text = fx
+        .signer
+        .sign_statement(&StatementPayload {
+            kind: StatementKind::MachineDeactivated,
+            license_id: "lic_01HZX".into(),
+            product_id: PRODUCT.into(),
+            environment: Environment::Live,
+            machine_id: "mach_01HZY".into(),
+            fingerprint: fx.fingerprint.as_str().into(),
+            issued_at: NOW,
+            nonce: "c1".into(),
+        })
+        .unwrap();
+    let statement = fx
+        .verifier
+        .verify_statement(&text, PRODUCT, Environment::Live, &fx.fingerprint, "c1")
+        .unwrap();
+    m.machine_gone(&statement, NOW);
+    assert!(m.machine_is_gone());
+    // The agent sets the file aside: nothing cached.
+    assert_eq!(
+        state(&m, None, NOW),
+        (
+            LicenseState::Unlicensed,
+            false,
+            Some("machine_deactivated".into())
+        )
+    );
+    // The user activates again: a fresh file, and the machine is back.
+    let back = file(&fx, NOW + Duration::minutes(1), Some("a"));
+    m.accepted_online(
+        &back,
+        NOW + Duration::minutes(1),
+        Some(1),
+        &RefreshPolicy::default(),
+        0.0,
+    );
+    assert!(!m.machine_is_gone());
+    assert_eq!(
+        state(&m, Some(&back), NOW + Duration::minutes(1)).0,
+        LicenseState::Active
+    );
+}
+
+#[test]
+fn a_state_written_before_these_rules_still_reads() {
+    // A sealed state body of the previous version: the new fields default.
+    let old = r#"{"machine_id":"mach_1","key_hint":null,"record":{"last_refresh_at":null,"refresh_due_at":null,"next_attempt_at":null,"consecutive_failures":0,"last_failure":null},"guard":{"high_water":0,"tampered":false},"warnings":{"expires_at":0,"given":[]},"last_state":"active","machines_active":1}"#;
+    let m: Memory = serde_json::from_str(old).unwrap();
+    assert_eq!((m.newest_issued_at, m.unconfirmed), (None, None));
+}
