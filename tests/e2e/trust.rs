@@ -162,3 +162,330 @@ fn test_and_live_run_side_by_side() {
     assert_eq!(code, 1);
     assert!(err.contains("environment"), "{err}");
 }
+
+/// Waits, on a subscription, until `pred` holds for a pushed status (a signal, not a sleep).
+fn wait_for(
+    client: &mut licentric_client::Client,
+    what: &str,
+    pred: impl Fn(&licentric_proto::ipc::Status) -> bool,
+) -> licentric_proto::ipc::Status {
+    client
+        .set_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    loop {
+        let status = client
+            .next_change()
+            .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+        if pred(&status) {
+            return status;
+        }
+    }
+}
+
+/// Attack 1: delete the sealed state (or its key in the credential store), turn the clock
+/// back, and the same licence file used to be trusted again, indefinitely. Now a file the state
+/// cannot vouch for does not entitle until the server confirms it; the user's words say what
+/// to do; and once online the agent confirms it by itself.
+#[test]
+fn deleting_the_sealed_state_does_not_reset_the_clock_guard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-lost", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-lost",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    c.stop_agent("-TERM");
+    server.stop();
+
+    let not_entitled = |c: &Companion, how: &str| {
+        let status = c.client().status().unwrap();
+        assert_eq!(
+            (status.state, status.entitled, status.reason.as_deref()),
+            (LicenseState::ClockTampered, false, Some("state_lost")),
+            "{how}: {status:?}"
+        );
+        assert!(
+            status.detail.contains("Connect once to confirm"),
+            "{how}: {}",
+            status.detail
+        );
+        assert!(!c.client().has_entitlement("pro").unwrap(), "{how}");
+        let (code, out, _) = run(c.cli().arg("status"));
+        assert_eq!(code, 3, "{how}: {out}");
+        assert!(out.contains("confirm online"), "{how}: {out}");
+    };
+
+    // The state deleted, the clock turned back two days, offline.
+    std::fs::remove_file(c.data.join("state.json")).unwrap();
+    c.start_agent_at("-2d");
+    not_entitled(&c, "state deleted, clock back");
+    c.stop_agent("-TERM");
+    // Still so at the right time: the doubt was saved with the fresh state.
+    c.start_agent();
+    not_entitled(&c, "restarted");
+    c.stop_agent("-TERM");
+
+    // The state's key deleted from the credential store instead.
+    let store = c.data.join("credentials.sealed");
+    let has_file_store = store.exists();
+    if has_file_store {
+        // The file store (no Secret Service here): drop its state key by rewriting the file
+        // with only the licence key, as a user editing it would.
+        let map: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+        let kept = serde_json::json!({ "license-key": map["license-key"] });
+        std::fs::write(&store, kept.to_string()).unwrap();
+    } else {
+        let cleared = Command::new("secret-tool")
+            .args(["clear", "service", &c.service(), "username", "state-key"])
+            .status()
+            .unwrap();
+        assert!(cleared.success());
+    }
+    c.start_agent_at("-2d");
+    not_entitled(&c, "state key deleted, clock back");
+
+    // Online again: the agent confirms the licence by itself (no user action), pushed.
+    let mut sub = c.client();
+    sub.subscribe().unwrap();
+    server.restart();
+    c.stop_agent("-TERM");
+    c.start_agent();
+    let mut sub = c.client();
+    let first = sub.subscribe().unwrap();
+    let status = if first.state == LicenseState::Active {
+        first
+    } else {
+        wait_for(&mut sub, "the licence confirmed online", |s| {
+            s.state == LicenseState::Active
+        })
+    };
+    assert!(status.entitled && status.reason.is_none(), "{status:?}");
+}
+
+/// Attack 1, restoring instead of deleting: keep a copy of the whole data folder, let time
+/// pass, then put the copy back and turn the clock back to its day. The credential store's
+/// copy of the clock mark still stands: the clock is found turned back.
+#[test]
+fn an_old_copy_of_the_data_folder_does_not_turn_the_clock_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-snapshot", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-snapshot",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    c.stop_agent("-TERM");
+    let copy = tmp.path().join("data-copy");
+    copy_dir(&c.data, &copy);
+
+    // Three days later (the agent runs, offline), the mark has followed the clock.
+    server.stop();
+    c.start_agent_at("+3d");
+    assert!(
+        c.client().status().unwrap().entitled,
+        "three days in: still licensed offline"
+    );
+    c.stop_agent("-TERM");
+
+    // The copy put back (the credential store, the user's own keyring, left as it is).
+    std::fs::remove_dir_all(&c.data).unwrap();
+    copy_dir(&copy, &c.data);
+    if c.data.join("credentials.sealed").exists() {
+        // The file store lives in the data folder: a copy of it is a copy of the credential
+        // store too — the honest limit (docs/security.md). Keep today's store.
+        panic!("this test needs the Secret Service (run it through .ci/test), not the file store");
+    }
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        (status.state, status.entitled, status.reason.as_deref()),
+        (LicenseState::ClockTampered, false, Some("clock_tampered")),
+        "{status:?}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != ".lock" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Attack 2: keep a copy of the licence file; after the licence is suspended, delete the cache
+/// and the state and import the copy. An import must answer a request this machine made, once:
+/// the copy is refused, with no request pending and with one.
+#[test]
+fn an_old_file_cannot_be_imported_back_after_a_suspension() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (licence_id, key) = server.licence("e2e-replay", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-replay",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let copy = tmp.path().join("kept.lic");
+    std::fs::copy(c.data.join("license.lic"), &copy).unwrap();
+
+    server.admin("POST", &format!("/licenses/{licence_id}/suspend"), None);
+    assert_eq!(run(c.cli().arg("refresh")).0, 0);
+    assert_eq!(c.client().status().unwrap().state, LicenseState::Suspended);
+    c.stop_agent("-TERM");
+    for name in ["license.lic", "state.json"] {
+        std::fs::remove_file(c.data.join(name)).unwrap();
+    }
+    c.start_agent();
+
+    let (code, out, err) = run(c.cli().arg("import").arg(&copy));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("[license_file_invalid: no_request_pending]"),
+        "{err}"
+    );
+    assert!(err.contains("request-file"), "says what to do: {err}");
+    // With a request pending, the copy still answers none of this machine's requests.
+    let request = tmp.path().join("request.txt");
+    assert_eq!(run(c.cli().arg("request-file").arg(&request)).0, 0);
+    let (code, out, err) = run(c.cli().arg("import").arg(&copy));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("[license_file_invalid: not_requested]"),
+        "{err}"
+    );
+    let status = c.client().status().unwrap();
+    assert!(!status.entitled, "{status:?}");
+
+    // Reinstated: the answer to the pending request is a fresh file, imported once.
+    server.admin("POST", &format!("/licenses/{licence_id}/reinstate"), None);
+    let answer = tmp.path().join("answer.lic");
+    std::fs::write(
+        &answer,
+        server.offline_activation(&key, &std::fs::read_to_string(&request).unwrap()),
+    )
+    .unwrap();
+    let (code, out, err) = run(c.cli().arg("import").arg(&answer));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(c.client().status().unwrap().entitled);
+    let (code, _, err) = run(c.cli().arg("import").arg(&answer));
+    assert_eq!(code, 1, "one use: {err}");
+}
+
+/// Attack 2 without an agent: `request-file` with none running remembers its nonce too (a
+/// one-shot agent), so an air-gapped machine's answer is imported later.
+#[test]
+fn a_request_made_with_no_agent_running_is_remembered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-oneshot", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-oneshot",
+        "allow_file_credential_store = true",
+    );
+    let request = tmp.path().join("request.txt");
+    let (code, out, err) = run(c.cli().arg("request-file").arg(&request));
+    assert_eq!(code, 0, "{out}{err}");
+    let answer = tmp.path().join("answer.lic");
+    std::fs::write(
+        &answer,
+        server.offline_activation(&key, &std::fs::read_to_string(&request).unwrap()),
+    )
+    .unwrap();
+    c.start_agent();
+    let (code, out, err) = run(c.cli().arg("import").arg(&answer));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(c.client().status().unwrap().state, LicenseState::Active);
+}
+
+/// Attack 3: free machine A's seat through the API and activate B. A's next contact brings a
+/// signed statement: A stops being entitled at once, says why, keeps the old file only for
+/// diagnostics, and does not take the seat back by itself.
+#[test]
+fn a_remotely_freed_seat_stops_working_at_the_next_contact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (licence_id, key) = server.licence("e2e-moved", 1);
+    let mut a = Companion::new(
+        &tmp.path().join("a"),
+        &server,
+        "e2e-moved",
+        "allow_file_credential_store = true",
+    );
+    let mut b = Companion::new(
+        &tmp.path().join("b"),
+        &server,
+        "e2e-moved",
+        "allow_file_credential_store = true",
+    );
+    b.machine_id = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0".into();
+    a.start_agent();
+    b.start_agent();
+    assert_eq!(run(a.cli().args(["activate", &key])).0, 0);
+    let machine_a = a.client().status().unwrap().machine_id.unwrap();
+    let mut app = a.client();
+    assert!(app.subscribe().unwrap().entitled);
+
+    // The vendor's portal frees A's seat; B takes it.
+    server.admin("DELETE", &format!("/machines/{machine_a}"), None);
+    assert_eq!(run(b.cli().args(["activate", &key])).0, 0);
+
+    let (code, out, err) = run(a.cli().arg("refresh"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("[server_rejected: machine_deactivated]"),
+        "{err}"
+    );
+    let pushed = wait_for(&mut app, "the end of entitlement, pushed", |s| !s.entitled);
+    assert_eq!(
+        (pushed.state, pushed.reason.as_deref()),
+        (LicenseState::Unlicensed, Some("machine_deactivated")),
+        "{pushed:?}"
+    );
+    assert!(
+        pushed.detail.contains("Activate it again"),
+        "{}",
+        pushed.detail
+    );
+    assert!(!a.client().has_entitlement("pro").unwrap());
+    assert!(a.client().license_file().unwrap().is_none());
+    assert!(
+        a.data.join("license.previous.lic").exists(),
+        "kept for diagnostics"
+    );
+
+    // Restarted, A stays off and leaves B's seat alone.
+    a.stop_agent("-TERM");
+    a.start_agent();
+    assert!(!a.client().status().unwrap().entitled);
+    let machines = server.admin("GET", &format!("/licenses/{licence_id}/machines"), None);
+    let active = machines["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["active"] == true)
+        .count();
+    assert_eq!(active, 1, "only B: {machines}");
+    assert!(b.client().status().unwrap().entitled);
+
+    // The user asks for this machine back: with B holding the one seat, the server says so.
+    let (code, _, err) = run(a.cli().arg("refresh"));
+    assert_eq!(code, 1);
+    assert!(err.contains("machine_limit_reached"), "{err}");
+}

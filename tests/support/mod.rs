@@ -356,6 +356,25 @@ impl Companion {
         }
     }
 
+    /// Starts the agent with its wall clock moved by `offset` (libfaketime's notation:
+    /// `-2d`, `+3d`…); timers stay on the real monotonic clock.
+    pub fn start_agent_at(&mut self, offset: &str) {
+        let lib = libfaketime();
+        self.start_agent_with(|cmd| {
+            cmd.env("LD_PRELOAD", lib)
+                .env("FAKETIME", offset)
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        });
+    }
+
+    /// The credential-store service of this companion.
+    pub fn service(&self) -> String {
+        format!(
+            "com.licentric.companion.{}.{}",
+            self.product, self.environment
+        )
+    }
+
     /// Stops the agent: SIGTERM, or SIGKILL with `kill`.
     pub fn stop_agent(&mut self, signal: &str) {
         if let Some(mut child) = self.child.take() {
@@ -379,6 +398,19 @@ impl Drop for Companion {
     fn drop(&mut self) {
         self.stop_agent("-TERM");
     }
+}
+
+/// libfaketime, to preload into an agent whose clock a test moves (the `faketime` wrapper
+/// forks, and a forked agent would outlive the process the test stops).
+pub fn libfaketime() -> &'static str {
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .expect("libfaketime is needed (package faketime; .ci/test installs it)")
 }
 
 /// Runs a command, returning (exit code, stdout, stderr).

@@ -251,26 +251,11 @@ fn offline_status(config: CompanionConfig) -> anyhow::Result<Status> {
 }
 
 fn print_status(s: &Status) {
-    let state = match s.state {
-        licentric_proto::LicenseState::Unlicensed => "not activated".to_owned(),
-        licentric_proto::LicenseState::Active => "active".to_owned(),
-        licentric_proto::LicenseState::Grace => {
-            "offline (licensed until the offline period ends)".to_owned()
-        }
-        licentric_proto::LicenseState::OfflineExpired => {
-            "offline period over: connect to renew".to_owned()
-        }
-        licentric_proto::LicenseState::Suspended => "suspended".to_owned(),
-        licentric_proto::LicenseState::Revoked => "revoked".to_owned(),
-        licentric_proto::LicenseState::LicenseExpired => "licence expired".to_owned(),
-        licentric_proto::LicenseState::ClockTampered => {
-            "clock problem: set the clock right and connect once".to_owned()
-        }
-        licentric_proto::LicenseState::Invalid => {
-            "licence file damaged: it will be repaired when online".to_owned()
-        }
-    };
-    println!("State:         {state}");
+    // The agent's words (one voice for the state across the CLI, the tray and the app).
+    println!("State:         {}", s.summary.to_lowercase());
+    if !s.detail.is_empty() {
+        println!("               {}", s.detail);
+    }
     println!("Product:       {} ({})", s.product_id, s.environment);
     if let Some(hint) = &s.license_key_hint {
         println!("Licence key:   {hint}");
