@@ -569,3 +569,184 @@ fn a_socket_squatted_by_another_user_gets_nothing() {
     );
     assert!(out.contains("State:         active"), "{out}");
 }
+
+/// A TLS server with the sandbox's own certificate (so the companion trusts it, as it would a
+/// compromised or buggy server) that reads each request and answers `answer`, or never
+/// answers with `None`. Returns its port.
+fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(server_dir.join("tls/server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(server_dir.join("tls/server.key")).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = std::sync::Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (config, answer) = (std::sync::Arc::clone(&config), answer.clone());
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match std::io::Read::read(&mut tls, &mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                match answer {
+                    Some(bytes) => {
+                        let _ = tls.write_all(&bytes);
+                        let _ = tls.flush();
+                    }
+                    // Holds the connection open, silent, until the client gives up.
+                    None => {
+                        while matches!(std::io::Read::read(&mut tls, &mut buf), Ok(n) if n > 0) {}
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A server (compromised, or a bug) that answers with an endless body, or accepts and never
+/// answers: the agent reads at most 1 MiB of an answer, and gives up on an operation within
+/// its total time — the user gets an error in seconds, and nothing is lost.
+#[test]
+fn hostile_server_answers_are_bounded_in_size_and_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-hostile-http", 1);
+    let mut huge =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[".to_vec();
+    huge.resize(huge.len() + 3 * 1024 * 1024, b' ');
+    for (name, answer, expect) in [
+        ("endless", Some(huge), "larger than 1048576 bytes"),
+        ("silent", None, "did not answer within 2 seconds"),
+    ] {
+        let port = hostile_https(&server.dir, answer);
+        let mut c = Companion::new(
+            &tmp.path().join(name),
+            &server,
+            "e2e-hostile-http",
+            "allow_file_credential_store = true",
+        );
+        let text = std::fs::read_to_string(&c.config)
+            .unwrap()
+            .replace(&server.url, &format!("https://localhost:{port}"))
+            .replace(
+                "timeout_seconds = 5",
+                "timeout_seconds = 5\ntotal_seconds = 2",
+            );
+        std::fs::write(&c.config, text).unwrap();
+        c.start_agent();
+        let (code, out, err) = run(c.cli().args(["activate", &key]));
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        assert!(err.contains(expect), "{name}: {err}");
+        assert_eq!(
+            c.client().status().unwrap().state,
+            licentric_proto::LicenseState::Unlicensed,
+            "{name}: nothing installed"
+        );
+    }
+}
+
+/// `licentric activate` with no key asks for it without showing it (on a terminal) or reads it
+/// from standard input, so the key need not appear in the process list or a shell's history.
+#[test]
+fn the_key_can_be_given_without_showing_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-prompt", 2);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-prompt",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+
+    // On a terminal (a pseudo-terminal driven by Python's pty module): the prompt, and no echo.
+    let cli = c.cli();
+    let mut args: Vec<String> = vec![cli.get_program().to_string_lossy().into_owned()];
+    args.extend(cli.get_args().map(|a| a.to_string_lossy().into_owned()));
+    args.push("activate".into());
+    let driver = r#"
+import json, os, pty, sys, time
+args = json.loads(sys.argv[1]); key = sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(args[0], args)
+seen = b""
+while b"Licence key:" not in seen:
+    seen += os.read(fd, 1024)
+os.write(fd, key.encode() + b"\n")
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", driver, &serde_json::to_string(&args).unwrap(), &key])
+        .env("LICENTRIC_MACHINE_ID", &c.machine_id)
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{screen}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(screen.contains("Activated."), "{screen}");
+    assert!(
+        !screen.contains(&key),
+        "the key was shown on the terminal: {screen}"
+    );
+
+    // From standard input (a script).
+    c.stop_agent("-TERM");
+    std::fs::remove_dir_all(&c.data).unwrap();
+    c.start_agent();
+    let mut child = c
+        .cli()
+        .arg("activate")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{key}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Activated."));
+}

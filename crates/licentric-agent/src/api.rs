@@ -40,6 +40,9 @@ pub enum ApiError {
         /// With `machine_not_found` on a checkout: a signed statement.
         statement: Option<String>,
     },
+    /// The server did not answer within the operation's total time.
+    #[error("the licensing server did not answer within {0} seconds")]
+    NoAnswer(u64),
     /// The server failed (5xx) or kept asking to slow down (429).
     #[error("the licensing server is unavailable (HTTP {0}); try again later")]
     Unavailable(u16),
@@ -52,7 +55,7 @@ impl ApiError {
     /// The stable code for status reasons and IPC errors.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Network(_) => "network_unavailable",
+            ApiError::Network(_) | ApiError::NoAnswer(_) => "network_unavailable",
             ApiError::Tls(_) => "tls_error",
             ApiError::Rejected { code, .. } => code.as_str(),
             ApiError::Unavailable(_) => "server_unavailable",
@@ -61,6 +64,10 @@ impl ApiError {
     }
 }
 
+/// The largest answer body read from the server: 1 MiB (a licence file is a few KiB). A
+/// larger one is refused as it arrives, never buffered whole.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
 /// The client.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -68,6 +75,8 @@ pub struct ApiClient {
     base: String,
     attempts: u32,
     retry_base: Duration,
+    /// The longest one call may take, retries and waits included.
+    total: Duration,
 }
 
 impl ApiClient {
@@ -94,6 +103,7 @@ impl ApiClient {
             base: config.api_base_url.trim_end_matches('/').to_owned(),
             attempts: config.refresh.attempts,
             retry_base: Duration::from_millis(config.refresh.retry_base_ms),
+            total: Duration::from_secs(config.refresh.total_seconds),
         })
     }
 
@@ -154,8 +164,31 @@ impl ApiClient {
         Ok(())
     }
 
+    /// One call, retried, within the total time: a server that accepts connections and never
+    /// answers, or asks to come back later than that, costs the user seconds, not minutes.
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
+        method: Method,
+        path: &str,
+        key: &LicenseKey,
+        body: Option<&B>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let deadline = tokio::time::Instant::now() + self.total;
+        match tokio::time::timeout_at(
+            deadline,
+            self.call_until(deadline, method, path, key, body, idempotency_key),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ApiError::NoAnswer(self.total.as_secs())),
+        }
+    }
+
+    async fn call_until<B: Serialize, T: DeserializeOwned>(
+        &self,
+        deadline: tokio::time::Instant,
         method: Method,
         path: &str,
         key: &LicenseKey,
@@ -195,6 +228,10 @@ impl ApiClient {
                     let delay = retry_after
                         .unwrap_or_else(|| backoff.mul_f64(1.0 + 0.2 * jitter))
                         .min(Duration::from_secs(60));
+                    if tokio::time::Instant::now() + delay >= deadline {
+                        // Waiting would outlast the call: say so now (the scheduler backs off).
+                        return Err(error);
+                    }
                     tracing::debug!(attempt, code = error.code(), ?delay, "retrying an API call");
                     tokio::time::sleep(delay).await;
                 }
@@ -220,7 +257,7 @@ async fn read<T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_secs);
-    let bytes = response.bytes().await.map_err(|e| (classify(&e), None))?;
+    let bytes = read_capped(response).await?;
     if status.is_success() {
         let bytes = if status == StatusCode::NO_CONTENT || bytes.is_empty() {
             &b"null"[..]
@@ -250,6 +287,34 @@ async fn read<T: DeserializeOwned>(
             None,
         )),
     }
+}
+
+/// The body, refused as soon as it passes [`MAX_RESPONSE_BYTES`].
+async fn read_capped(
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, (ApiError, Option<Duration>)> {
+    let too_large = || {
+        (
+            ApiError::InvalidResponse(format!(
+                "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+            )),
+            None,
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| (classify(&e), None))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Tells TLS failures (certificate, pin, version) from other network failures.

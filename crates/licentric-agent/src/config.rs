@@ -192,6 +192,8 @@ pub struct RefreshConfig {
     pub ttl_seconds: Option<u64>,
     /// HTTP timeout for one request, seconds.
     pub timeout_seconds: u64,
+    /// The longest one operation may take, retries included, seconds: someone may be waiting.
+    pub total_seconds: u64,
     /// Attempts of one request on network errors, 5xx and 429.
     pub attempts: u32,
     /// First retry delay within one request, milliseconds (doubles each time).
@@ -203,6 +205,7 @@ impl Default for RefreshConfig {
         RefreshConfig {
             ttl_seconds: None,
             timeout_seconds: 15,
+            total_seconds: 30,
             attempts: 4,
             retry_base_ms: 500,
         }
@@ -569,8 +572,15 @@ impl RawConfig {
         if self.extra_ca_only && self.extra_ca.is_none() {
             return Err("extra_ca_only needs extra_ca".into());
         }
-        if self.refresh.attempts == 0 || self.ipc.max_connections == 0 {
-            return Err("refresh.attempts and ipc.max_connections must be at least 1".into());
+        if self.refresh.attempts == 0
+            || self.ipc.max_connections == 0
+            || self.refresh.timeout_seconds == 0
+            || self.refresh.total_seconds == 0
+        {
+            return Err(
+                "refresh.attempts, refresh.timeout_seconds, refresh.total_seconds and ipc.max_connections must be at least 1"
+                    .into(),
+            );
         }
         Ok(CompanionConfig {
             product_id: self.product_id,

@@ -47,7 +47,9 @@ impl AgentError {
         match self {
             AgentError::InvalidKey(_) => ErrorCode::InvalidLicenseKey,
             AgentError::NotActivated => ErrorCode::NotActivated,
-            AgentError::Api(ApiError::Network(_)) => ErrorCode::NetworkUnavailable,
+            AgentError::Api(ApiError::Network(_) | ApiError::NoAnswer(_)) => {
+                ErrorCode::NetworkUnavailable
+            }
             AgentError::Api(ApiError::Tls(_)) => ErrorCode::TlsError,
             AgentError::Api(ApiError::Rejected { .. }) => ErrorCode::ServerRejected,
             AgentError::Api(_) => ErrorCode::ServerUnavailable,
@@ -100,6 +102,9 @@ impl AgentError {
             AgentError::Api(ApiError::Network(_)) => {
                 "The licensing server cannot be reached. Check your internet connection and try again.".into()
             }
+            AgentError::Api(ApiError::NoAnswer(seconds)) => format!(
+                "The licensing server did not answer within {seconds} seconds. Check your connection (or proxy) and try again later."
+            ),
             AgentError::Api(ApiError::Tls(detail)) => format!(
                 "The licensing server's identity could not be verified, so nothing was sent ({detail}). A network device may be intercepting secure connections."
             ),

@@ -36,8 +36,10 @@ enum Command {
     },
     /// Activate this machine with a licence key.
     Activate {
-        /// The key, as in the purchase e-mail (`ACME-XXXX-XXXX-XXXX-XXXX`).
-        key: String,
+        /// The key, as in the purchase e-mail (`ACME-XXXX-XXXX-XXXX-XXXX`). Better left out:
+        /// then it is asked for without being shown (or read from standard input), so it does
+        /// not appear in the process list or the shell's history.
+        key: Option<String>,
     },
     /// Deactivate this machine, freeing its seat for another.
     Deactivate,
@@ -151,7 +153,13 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 ExitCode::from(EXIT_NOT_ENTITLED)
             })
         }
-        Command::Activate { key } => managed(&config, |c| c.activate(&key), "Activated."),
+        Command::Activate { key } => {
+            let key = match key {
+                Some(key) => zeroize::Zeroizing::new(key),
+                None => read_key()?,
+            };
+            managed(&config, |c| c.activate(&key), "Activated.")
+        }
         Command::Deactivate => managed(
             &config,
             Client::deactivate,
@@ -195,6 +203,68 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 licentric_platform::identity::machine_id_source(config.environment).machine_id()?;
             println!("{}", machine.fingerprint(&config.product_id));
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The licence key from a prompt that does not show it (a terminal), or the first line of
+/// standard input (a script: `licentric activate < key.txt`).
+fn read_key() -> anyhow::Result<zeroize::Zeroizing<String>> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    let stdin = std::io::stdin();
+    let mut line = zeroize::Zeroizing::new(String::new());
+    if stdin.is_terminal() {
+        eprint!("Licence key: ");
+        let _hidden = HiddenInput::new(&stdin);
+        stdin.lock().read_line(&mut line)?;
+        eprintln!();
+    } else {
+        stdin.lock().read_line(&mut line)?;
+    }
+    if line.trim().is_empty() {
+        anyhow::bail!(
+            "no licence key given: type it at the prompt, pipe it in, or pass it as an argument"
+        );
+    }
+    Ok(line)
+}
+
+/// Terminal echo off while it lives (Unix); restored on drop, also on an error.
+struct HiddenInput {
+    #[cfg(unix)]
+    saved: Option<rustix::termios::Termios>,
+}
+
+impl HiddenInput {
+    fn new(stdin: &std::io::Stdin) -> HiddenInput {
+        #[cfg(unix)]
+        {
+            use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+            let saved = tcgetattr(stdin).ok();
+            if let Some(saved) = &saved {
+                let mut quiet = saved.clone();
+                quiet.local_modes.remove(LocalModes::ECHO);
+                let _ = tcsetattr(stdin, OptionalActions::Now, &quiet);
+            }
+            HiddenInput { saved }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = stdin;
+            HiddenInput {}
+        }
+    }
+}
+
+impl Drop for HiddenInput {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(saved) = &self.saved {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                saved,
+            );
         }
     }
 }
