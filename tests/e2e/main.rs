@@ -3,7 +3,9 @@
 //! (gnome-keyring on a private D-Bus session, started by `.ci/test`).
 //!
 //! - `agent`: one agent per socket, stale sockets, repair of edited files, the async client;
-//! - `flow`: activate → status → offline → grace → offline expired → back online → deactivate;
+//! - `clock`: the state and clock rules with the real server and agent code in this process,
+//!   an injected clock and an in-memory credential store (days pass in microseconds);
+//! - `flow`: activate → status → offline → back online → deactivate; an air-gapped activation;
 //! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
 //!   users, hostile IPC input, revocation, older files;
 //! - `gui`: the companion app in a real webview under Xvfb, through WebDriver;
@@ -14,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
+mod clock;
 mod flow;
 mod gui;
 mod resilience;

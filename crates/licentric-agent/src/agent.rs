@@ -477,6 +477,13 @@ impl Agent {
         self.publish(&mut live, now)
     }
 
+    /// Makes the scheduler look at the clock again now: after the clock was changed, or the
+    /// machine woke from sleep (its timers ran on while it slept, or did not). Tests move an
+    /// injected clock and call this instead of waiting.
+    pub fn clock_changed(&self) {
+        self.inner.wake.notify_one();
+    }
+
     /// A receiver of every status change.
     pub fn subscribe(&self) -> watch::Receiver<Status> {
         self.inner.status.subscribe()

@@ -1,0 +1,179 @@
+//! The state and clock rules with the real server and the real agent code, in this process,
+//! driven by an injected clock and an in-memory credential store: time moves when the test
+//! says so, and nothing waits for it to pass. (The agent's own timers are woken with
+//! `Agent::clock_changed`; every wait is on a pushed status change.)
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use licentric_agent::config::CompanionConfig;
+use licentric_agent::credentials::MemoryStore;
+use licentric_agent::notify::Notifier;
+use licentric_agent::{Agent, AgentOptions};
+use licentric_core::fingerprint::FixedMachineId;
+use licentric_core::{Clock as _, ManualClock};
+use licentric_e2e::{Companion, Server};
+use licentric_proto::LicenseState;
+use licentric_proto::ipc::Status;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::watch;
+
+/// The notifications the agent gave, in order, with a signal for each.
+#[derive(Default)]
+struct Recorded {
+    given: Mutex<Vec<String>>,
+    signal: tokio::sync::Notify,
+}
+
+impl Notifier for Recorded {
+    fn notify(&self, summary: &str, _body: &str) {
+        self.given.lock().unwrap().push(summary.to_owned());
+        self.signal.notify_waiters();
+    }
+}
+
+impl Recorded {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.given.lock().unwrap())
+    }
+
+    /// Waits until a notification whose summary contains `text` was given.
+    async fn wait_for(&self, text: &str) {
+        let wait = async {
+            loop {
+                let signalled = self.signal.notified();
+                if self.given.lock().unwrap().iter().any(|n| n.contains(text)) {
+                    return;
+                }
+                signalled.await;
+            }
+        };
+        tokio::time::timeout(StdDuration::from_secs(30), wait)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no notification with {text:?}: {:?}",
+                    self.given.lock().unwrap()
+                )
+            });
+    }
+}
+
+async fn next(
+    changes: &mut watch::Receiver<Status>,
+    what: &str,
+    pred: impl Fn(&Status) -> bool,
+) -> Status {
+    let wait = async {
+        loop {
+            let status = changes.borrow_and_update().clone();
+            if pred(&status) {
+                return status;
+            }
+            changes.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(30), wait)
+        .await
+        .unwrap_or_else(|_| panic!("never saw {what}: {:?}", changes.borrow()))
+}
+
+struct Rig {
+    agent: Agent,
+    clock: Arc<ManualClock>,
+    notes: Arc<Recorded>,
+    changes: watch::Receiver<Status>,
+}
+
+async fn rig(companion: &Companion) -> Rig {
+    let config = CompanionConfig::load(&companion.config).unwrap();
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let notes = Arc::new(Recorded::default());
+    let mut options = AgentOptions::new(config);
+    options.clock = clock.clone();
+    options.notifier = notes.clone();
+    options.machine = Box::new(FixedMachineId(companion.machine_id.clone()));
+    options.credentials = Some(Box::new(MemoryStore::default()));
+    let agent = Agent::start(options).await.unwrap();
+    let changes = agent.subscribe();
+    Rig {
+        agent,
+        clock,
+        notes,
+        changes,
+    }
+}
+
+/// Active → (refresh point, offline) grace → offline period over → back online → active; and
+/// a clock turned back, then corrected by the server. The days pass in microseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fortnight_offline_and_back_by_moving_the_clock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-rules", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-rules", "");
+    let Rig {
+        agent,
+        clock,
+        notes,
+        mut changes,
+    } = rig(&companion).await;
+    let start = clock.now();
+
+    let status = agent.activate(&key).await.unwrap();
+    assert_eq!(
+        (status.state, status.entitled),
+        (LicenseState::Active, true)
+    );
+    assert_eq!(notes.take(), ["Acme CAD is activated"]);
+
+    // Offline, five days on: still active (before the refresh point), no contact needed.
+    server.stop();
+    clock.set(start + Duration::days(5));
+    agent.clock_changed();
+    assert_eq!(agent.status().await.state, LicenseState::Active);
+
+    // Past the refresh point (7 days ± 10 %): the scheduler tries, fails, and it is grace,
+    // still entitled, saying why.
+    clock.set(start + Duration::days(8));
+    agent.clock_changed();
+    let grace = next(&mut changes, "grace after a failed refresh", |s| {
+        s.state == LicenseState::Grace && s.reason.as_deref() == Some("network_unavailable")
+    })
+    .await;
+    assert!(grace.entitled, "{grace:?}");
+    assert_eq!(grace.summary, "Working offline");
+    notes.wait_for("Acme CAD: working offline").await;
+    notes.take();
+
+    // Three days before the end: the 72-hour warning, once.
+    clock.set(start + Duration::days(11) + Duration::hours(1));
+    agent.clock_changed();
+    notes.wait_for("70 hours of offline use left").await;
+
+    // The fortnight is over: not entitled, and the cached file is kept.
+    clock.set(start + Duration::days(14) + Duration::minutes(1));
+    agent.clock_changed();
+    let over = next(&mut changes, "the end of the offline period", |s| {
+        s.state == LicenseState::OfflineExpired
+    })
+    .await;
+    assert!(!over.entitled);
+    assert!(
+        agent.license_file().await.is_some(),
+        "never deleted for a failure"
+    );
+
+    // The clock goes back to the real day (a wrong clock corrected): more than an hour
+    // behind the highest time seen, so not entitled until the server confirms.
+    clock.set(start + Duration::minutes(2));
+    let status = agent.status().await;
+    assert_eq!(status.state, LicenseState::ClockTampered, "{status:?}");
+    // Online again: one refresh brings the server's signed time and clears it.
+    server.restart();
+    let status = agent.refresh().await.unwrap();
+    assert_eq!(
+        (status.state, status.entitled, status.reason),
+        (LicenseState::Active, true, None)
+    );
+}
