@@ -8,9 +8,6 @@ const { listen } = window.__TAURI__.event;
 
 const $ = (id) => document.getElementById(id);
 const DAY = 86400e3;
-// Reasons that mean "the server could not be reached", so the machine is offline now (the
-// tray's text in src-tauri/src/tray.rs uses the same three).
-const OFFLINE_REASONS = new Set(['network_unavailable', 'server_unavailable', 'tls_error']);
 
 let info = null;
 let current = null;
@@ -42,7 +39,7 @@ function describe(s) {
   const left = s.offline_valid_until ? timeLeft(s.offline_valid_until) : '';
   switch (s.state) {
     case 'active':
-      if (OFFLINE_REASONS.has(s.reason)) {
+      if (s.offline) { // the agent's word: the last attempt to reach the server failed
         return ['warn', `Offline — ${left} left`,
           `The licensing server cannot be reached. You stay licensed offline until ${when(s.offline_valid_until)}; the companion keeps trying.`];
       }
@@ -61,7 +58,8 @@ function describe(s) {
     case 'revoked':
       return ['bad', 'Revoked', 'The licence has been revoked. Contact your vendor.'];
     case 'clock_tampered':
-      return ['bad', 'Clock problem', "This computer's clock is behind the time the licence was last checked. Set the clock right, then press Refresh now."];
+      // The agent's words: a clock turned back, or records it cannot vouch for (state_lost).
+      return ['bad', s.summary || 'Clock problem', s.detail];
     case 'invalid':
       return ['bad', 'Damaged', 'The saved licence is damaged. It will be repaired the next time the companion reaches the server.'];
     default:
@@ -91,6 +89,10 @@ function render(s) {
   const activated = s.state !== 'unlicensed';
   $('activation').hidden = activated;
   $('status').hidden = !activated;
+  // Deactivated from elsewhere (signed by the server): say so, and offer the stored key.
+  const gone = !activated && ['machine_deactivated', 'machine_not_found'].includes(s.reason);
+  $('activation-notice').hidden = !gone;
+  if (gone) $('activation-notice-text').textContent = s.detail;
   if (!activated) return;
 
   const [tone, words, detail] = describe(s);
@@ -366,6 +368,22 @@ function wire() {
   });
 
   $('refresh').addEventListener('click', (e) => action(e.currentTarget, 'refresh', 'Refreshing…', 'Refreshed.'));
+  // With the key kept in the credential store, "refresh" activates this machine again.
+  $('activate-again').addEventListener('click', async (e) => {
+    const button = e.currentTarget;
+    const message = $('activate-again-message');
+    button.disabled = true;
+    message.textContent = 'Activating…';
+    try {
+      render(await invoke('refresh'));
+      message.textContent = '';
+    } catch (error) {
+      message.textContent = error.message || String(error);
+      message.dataset.code = error.reason || error.code;
+    } finally {
+      button.disabled = false;
+    }
+  });
   $('deactivate').addEventListener('click', () => {
     // Activated offline, the key is not here: the seat can only be freed on the server side.
     const offline = Boolean(current && !current.license_key_hint);

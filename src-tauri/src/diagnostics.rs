@@ -131,6 +131,7 @@ mod tests {
             reason: None,
             summary: "Active".into(),
             detail: "Acme CAD is licensed on this machine.".into(),
+            offline: false,
         };
         let fingerprint = "ab".repeat(32);
         let report = report(&Inputs {

@@ -1,6 +1,5 @@
 //! The tray icon: the state in its menu and tooltip, and Open, Refresh now, Quit.
 
-use licentric_proto::LicenseState;
 use licentric_proto::ipc::Status;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -67,26 +66,7 @@ fn state_text(status: Option<&Status>) -> String {
     let Some(status) = status else {
         return "Licence: not available".into();
     };
-    let words = match status.state {
-        LicenseState::Unlicensed => "not activated",
-        // The server could not be reached at the last contact: licensed, on the signed
-        // file's time. (The same reasons as OFFLINE_REASONS in ui/app.js.)
-        LicenseState::Active
-            if matches!(
-                status.reason.as_deref(),
-                Some("network_unavailable" | "server_unavailable" | "tls_error")
-            ) =>
-        {
-            "active, offline"
-        }
-        LicenseState::Active => "active",
-        LicenseState::Grace => "offline",
-        LicenseState::OfflineExpired => "offline period over",
-        LicenseState::Suspended => "suspended",
-        LicenseState::Revoked => "revoked",
-        LicenseState::LicenseExpired => "expired",
-        LicenseState::ClockTampered => "clock problem",
-        LicenseState::Invalid => "damaged, repairing",
-    };
+    // The agent's words (one voice with the CLI and the window).
+    let words = status.summary.to_lowercase();
     format!("Licence: {words}")
 }

@@ -434,6 +434,7 @@ impl Agent {
                 None
             },
             credential_store: self.inner.creds.kind(),
+            offline: crate::words::is_offline_reason(eval.reason.as_deref()),
             reason: eval.reason,
             summary: words.summary,
             detail: words.detail,
@@ -1033,5 +1034,6 @@ fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> S
         reason: None,
         summary: words.summary,
         detail: words.detail,
+        offline: false,
     }
 }

@@ -259,6 +259,10 @@ pub struct Status {
     /// What the state means and what to do, in a sentence or two.
     #[serde(default)]
     pub detail: String,
+    /// Whether the last attempt to reach the licensing server failed: licensed (or not) on
+    /// the signed file's time, offline now.
+    #[serde(default)]
+    pub offline: bool,
 }
 
 /// The answer to `has_entitlement`.

@@ -77,6 +77,7 @@ fn active_status() -> Status {
         reason: None,
         summary: "Active".into(),
         detail: "Acme CAD is licensed on this machine.".into(),
+        offline: false,
     }
 }
 
@@ -101,6 +102,7 @@ fn unlicensed_status() -> Status {
         reason: None,
         summary: "Not activated".into(),
         detail: "Enter your licence key to activate Acme CAD on this machine.".into(),
+        offline: false,
     }
 }
 
