@@ -430,3 +430,37 @@ fn gui_says_so_when_the_headless_agent_already_runs() {
         "the running agent keeps its socket"
     );
 }
+
+/// The vendor frees this machine's seat while the app is open: at the next contact the window
+/// says so in plain words (the server's statement is signed), and Activate again takes the
+/// free seat back with the key the credential store kept.
+#[test]
+fn gui_a_machine_deactivated_from_elsewhere_says_so_and_activates_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-gone");
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| !t.is_empty());
+    app.type_into("key", &s.key);
+    app.click("activate");
+    app.wait_text("badge", |t| t == "Active");
+    assert!(!app.visible("activation-notice"), "no notice before");
+
+    let (code, out, _) = run(s.companion.cli().args(["status", "--json"]));
+    assert_eq!(code, 0);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let machine = status["machine_id"].as_str().unwrap().to_owned();
+    s.server
+        .admin("DELETE", &format!("/machines/{machine}"), None);
+
+    app.click("refresh");
+    let notice = app.wait_text("activation-notice-text", |t| !t.is_empty());
+    assert!(
+        notice.contains("deactivated on this machine from elsewhere"),
+        "says what happened: {notice}"
+    );
+    assert!(app.visible("activation") && app.visible("activation-notice"));
+    app.screenshot(&screenshot_dir().join("deactivated-elsewhere.png"));
+    app.click("activate-again");
+    app.wait_text("badge", |t| t == "Active");
+    assert!(!app.visible("activation-notice"));
+}
