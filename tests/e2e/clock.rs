@@ -62,7 +62,7 @@ impl Recorded {
 async fn next(
     changes: &mut watch::Receiver<Status>,
     what: &str,
-    pred: impl Fn(&Status) -> bool,
+    mut pred: impl FnMut(&Status) -> bool,
 ) -> Status {
     let wait = async {
         loop {
@@ -176,4 +176,81 @@ async fn a_fortnight_offline_and_back_by_moving_the_clock() {
         (status.state, status.entitled, status.reason),
         (LicenseState::Active, true, None)
     );
+}
+
+/// Regression: every scheduled refresh first pushed `grace` (with the notifications "working
+/// offline", then "is activated"), then `active`. A routine renewal is silent now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_renewal_changes_nothing_the_user_sees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-renewal", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-renewal", "");
+    let Rig {
+        agent,
+        clock,
+        notes,
+        mut changes,
+    } = rig(&companion).await;
+    let start = clock.now();
+    agent.activate(&key).await.unwrap();
+    notes.take();
+    let first = agent.status().await.last_refresh_at;
+
+    let mut seen = Vec::new();
+    clock.set(start + Duration::days(8));
+    agent.clock_changed();
+    let renewed = next(&mut changes, "the renewal", |s| {
+        seen.push(s.state);
+        s.last_refresh_at != first
+    })
+    .await;
+    assert_eq!(
+        (renewed.state, renewed.entitled),
+        (LicenseState::Active, true)
+    );
+    assert!(
+        !seen.contains(&LicenseState::Grace),
+        "a false grace was pushed: {seen:?}"
+    );
+    assert_eq!(
+        notes.take(),
+        Vec::<String>::new(),
+        "no notification for a routine renewal"
+    );
+}
+
+/// Regression: after a suspension the next check was half a TTL away (the refusal's file
+/// ignored the requested TTL), so a customer reinstated an hour later stayed locked for days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_machine_asks_again_within_the_hour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1_209_600);
+    let (licence_id, key) = server.licence("e2e-reinstate", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-reinstate", "");
+    let Rig { agent, clock, .. } = rig(&companion).await;
+    let start = clock.now();
+    agent.activate(&key).await.unwrap();
+    server.admin("POST", &format!("/licenses/{licence_id}/suspend"), None);
+    let status = agent.refresh().await.unwrap();
+    assert_eq!(status.state, LicenseState::Suspended);
+    let next_check = OffsetDateTime::parse(
+        status.next_refresh_at.as_deref().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        next_check <= start + Duration::hours(1),
+        "next check {next_check}"
+    );
+    // An hour later the scheduler asks again; reinstated meanwhile, the machine is back.
+    server.admin("POST", &format!("/licenses/{licence_id}/reinstate"), None);
+    let mut changes = agent.subscribe();
+    clock.set(start + Duration::hours(1));
+    agent.clock_changed();
+    let back = next(&mut changes, "the reinstatement", |s| {
+        s.state == LicenseState::Active
+    })
+    .await;
+    assert!(back.entitled);
 }

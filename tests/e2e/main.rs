@@ -9,6 +9,8 @@
 //! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
 //!   users, hostile IPC input, revocation, older files;
 //! - `gui`: the companion app in a real webview under Xvfb, through WebDriver;
+//! - `load`: clients that go away, never read, or exhaust descriptors; a server that asks to
+//!   wait: the agent stays available;
 //! - `retry`: an activation whose answer is lost is retried and creates one machine;
 //! - `resilience`: `kill -9` during cache writes, a clock turned back;
 //! - `trust`: the trust issue's attacks (user configurations setting live anchors, lost
@@ -19,6 +21,7 @@ mod agent;
 mod clock;
 mod flow;
 mod gui;
+mod load;
 mod resilience;
 mod retry;
 mod security;

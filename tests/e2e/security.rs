@@ -570,59 +570,6 @@ fn a_socket_squatted_by_another_user_gets_nothing() {
     assert!(out.contains("State:         active"), "{out}");
 }
 
-/// A TLS server with the sandbox's own certificate (so the companion trusts it, as it would a
-/// compromised or buggy server) that reads each request and answers `answer`, or never
-/// answers with `None`. Returns its port.
-fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u16 {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(server_dir.join("tls/server.pem"))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(server_dir.join("tls/server.key")).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let config = std::sync::Arc::new(config);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (config, answer) = (std::sync::Arc::clone(&config), answer.clone());
-            std::thread::spawn(move || {
-                let conn = rustls::ServerConnection::new(config).unwrap();
-                let mut tls = rustls::StreamOwned::new(conn, stream);
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match std::io::Read::read(&mut tls, &mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                match answer {
-                    Some(bytes) => {
-                        let _ = tls.write_all(&bytes);
-                        let _ = tls.flush();
-                    }
-                    // Holds the connection open, silent, until the client gives up.
-                    None => {
-                        while matches!(std::io::Read::read(&mut tls, &mut buf), Ok(n) if n > 0) {}
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 /// A server (compromised, or a bug) that answers with an endless body, or accepts and never
 /// answers: the agent reads at most 1 MiB of an answer, and gives up on an operation within
 /// its total time — the user gets an error in seconds, and nothing is lost.
@@ -638,7 +585,7 @@ fn hostile_server_answers_are_bounded_in_size_and_time() {
         ("endless", Some(huge), "larger than 1048576 bytes"),
         ("silent", None, "did not answer within 2 seconds"),
     ] {
-        let port = hostile_https(&server.dir, answer);
+        let port = licentric_e2e::hostile_https(&server.dir, answer);
         let mut c = Companion::new(
             &tmp.path().join(name),
             &server,

@@ -367,6 +367,11 @@ impl Companion {
         });
     }
 
+    /// The running agent's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The credential-store service of this companion.
     pub fn service(&self) -> String {
         format!(
@@ -411,6 +416,58 @@ pub fn libfaketime() -> &'static str {
     .into_iter()
     .find(|p| Path::new(p).exists())
     .expect("libfaketime is needed (package faketime; .ci/test installs it)")
+}
+
+/// A TLS server with the sandbox's own certificate (so the companion trusts it, as it would a
+/// compromised or buggy server) that reads each request and answers `answer`, or never
+/// answers with `None`. Returns its port.
+pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::{Read, Write};
+    let certs = CertificateDer::pem_file_iter(server_dir.join("tls/server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(server_dir.join("tls/server.key")).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = std::sync::Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (config, answer) = (std::sync::Arc::clone(&config), answer.clone());
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match Read::read(&mut tls, &mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                match answer {
+                    Some(bytes) => {
+                        let _ = Write::write_all(&mut tls, &bytes);
+                        let _ = Write::flush(&mut tls);
+                    }
+                    // Holds the connection open, silent, until the client gives up.
+                    None => while matches!(Read::read(&mut tls, &mut buf), Ok(n) if n > 0) {},
+                }
+            });
+        }
+    });
+    port
 }
 
 /// Runs a command, returning (exit code, stdout, stderr).

@@ -40,6 +40,9 @@ use crate::notify::Notifier;
 use crate::storage::{StateRead, Storage};
 
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
+/// How long an operation someone asked for waits for another to finish before it answers
+/// `busy`.
+const BUSY_AFTER: Duration = Duration::from_secs(2);
 
 /// What the agent is built from. Tests replace the clock, the machine id, the credential
 /// store and the notifier; production uses [`AgentOptions::new`]'s defaults.
@@ -239,6 +242,15 @@ impl Agent {
         Ok(agent)
     }
 
+    /// The right to change state, for an operation someone asked for: if another one (a
+    /// scheduled refresh waiting on the server, say) holds it for more than a moment, the
+    /// answer is [`AgentError::Busy`] rather than a wait of unknown length.
+    async fn operation(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, AgentError> {
+        tokio::time::timeout(BUSY_AFTER, self.inner.ops.lock())
+            .await
+            .map_err(|_| AgentError::Busy)
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> T + Send + 'static,
@@ -388,7 +400,9 @@ impl Agent {
     }
 
     fn compute(&self, live: &Live, now: OffsetDateTime) -> (Status, Option<OffsetDateTime>) {
-        let eval = live.memory.evaluate(live.cached(), now, &self.inner.policy);
+        let eval = live
+            .memory
+            .evaluate(live.cached(), now, &self.inner.policy, live.may_refresh());
         let payload = live.cached.as_ref().map(VerifiedLicense::payload);
         let fmt = |t: OffsetDateTime| {
             t.replace_nanosecond(0)
@@ -523,7 +537,7 @@ impl Agent {
     /// failures, a credential store that cannot hold the key. The cached licence is untouched
     /// by any failure.
     pub async fn activate(&self, key_text: &str) -> Result<Status, AgentError> {
-        let _op = self.inner.ops.lock().await;
+        let _op = self.operation().await?;
         let key = LicenseKey::parse(key_text, self.inner.config.prefix())
             .map_err(AgentError::InvalidKey)?;
         let previous = self.other_seat(&key).await;
@@ -686,7 +700,7 @@ impl Agent {
     /// [`AgentError::NotActivated`], [`AgentError::MachineGone`] on a signed refusal, or the
     /// API failure (recorded; the cached file is kept).
     pub async fn refresh(&self) -> Result<Status, AgentError> {
-        let _op = self.inner.ops.lock().await;
+        let _op = self.operation().await?;
         self.refresh_locked(true).await
     }
 
@@ -801,7 +815,7 @@ impl Agent {
     /// # Errors
     /// [`AgentError::NotActivated`], or an API failure — then nothing is forgotten.
     pub async fn deactivate(&self) -> Result<Status, AgentError> {
-        let _op = self.inner.ops.lock().await;
+        let _op = self.operation().await?;
         let machine_id = self
             .inner
             .live
@@ -853,7 +867,7 @@ impl Agent {
     /// [`AgentError::LicenseFile`] when it does not verify for this machine or is older than
     /// the cached one; [`AgentError::ImportRefused`] when it answers no pending request.
     pub async fn import(&self, text: &str) -> Result<Status, AgentError> {
-        let _op = self.inner.ops.lock().await;
+        let _op = self.operation().await?;
         let now = self.inner.clock.now();
         let file = self
             .inner
@@ -879,7 +893,7 @@ impl Agent {
     /// data folder that cannot be written): a request this machine would not recognise is
     /// refused rather than handed out.
     pub async fn request_file(&self) -> Result<String, AgentError> {
-        let _op = self.inner.ops.lock().await;
+        let _op = self.operation().await?;
         if self.inner.read_only {
             return Err(AgentError::Internal(
                 "a read-only agent cannot remember a request".into(),

@@ -36,6 +36,10 @@ pub enum AgentError {
         "this machine was deactivated from elsewhere (the vendor's portal, or its seat moved to another machine); activate it again to use it here"
     )]
     MachineGone(&'static str),
+    /// Another operation is running (a refresh waiting on the server, say): try again when it
+    /// has finished.
+    #[error("another licence operation is running; try again in a moment")]
+    Busy,
     /// Something else failed inside the agent.
     #[error("{0}")]
     Internal(String),
@@ -59,6 +63,7 @@ impl AgentError {
             AgentError::MachineGone(_) => ErrorCode::ServerRejected,
             AgentError::Credentials(_) => ErrorCode::CredentialStoreUnavailable,
             AgentError::Storage(_) => ErrorCode::StorageError,
+            AgentError::Busy => ErrorCode::Busy,
             AgentError::Internal(_) => ErrorCode::InternalError,
         }
     }

@@ -122,7 +122,16 @@ mod unix {
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of file descriptors, say: the error repeats until one is
+                            // free, so wait a moment instead of spinning on it.
+                            tracing::warn!(error = %e, "cannot accept a connection; waiting a moment");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
                     let pid = match stream.peer_cred() {
                         Ok(cred) if cred.uid() == own_uid => cred.pid(),
                         _ => {
@@ -150,34 +159,43 @@ mod unix {
     }
 }
 
-/// One connection: reads lines, answers each, forwards `status_changed` once subscribed.
+/// How long a write to a client may stall before the connection is closed: a client that
+/// sends requests but does not read its answers must not hold a slot.
+const MAX_WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// One connection: reads lines, answers each, forwards `status_changed` once subscribed. It
+/// ends — and frees its slot, its tasks and its socket — when the client goes away, stays
+/// silent past the idle time (unless subscribed), or stops reading what it is sent.
 async fn connection<S>(agent: Agent, stream: S, limits: &Limits, seen: &ClientEntry)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (out, mut outgoing) = mpsc::channel::<Vec<u8>>(64);
+    let stall = limits.idle_timeout.min(MAX_WRITE_STALL);
     let writer_task = tokio::spawn(async move {
         while let Some(line) = outgoing.recv().await {
-            if writer.write_all(&line).await.is_err() {
-                break;
+            match tokio::time::timeout(stall, writer.write_all(&line)).await {
+                Ok(Ok(())) => {}
+                // Gone, or not reading: closing the channel ends the reader's sends too.
+                Ok(Err(_)) | Err(_) => break,
             }
         }
     });
     let mut decoder = LineDecoder::new();
     let mut buf = vec![0u8; 8192];
-    let mut subscribed = false;
-    loop {
-        let read = if subscribed {
+    let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
+    'connection: loop {
+        let read = if subscription.is_some() {
             reader.read(&mut buf).await
         } else {
             match tokio::time::timeout(limits.idle_timeout, reader.read(&mut buf)).await {
                 Ok(r) => r,
-                Err(_) => break, // idle
+                Err(_) => break 'connection, // idle
             }
         };
         let n = match read {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => break 'connection,
             Ok(n) => n,
         };
         decoder.push(&buf[..n]);
@@ -193,7 +211,7 @@ where
                 Err(_) => None,
                 Ok(line) => {
                     seen.touch();
-                    handle(&agent, &line, limits, &out, &mut subscribed).await
+                    handle(&agent, &line, limits, &out, &mut subscription).await
                 }
             };
             if let Some(reply) = reply {
@@ -201,10 +219,14 @@ where
                     continue;
                 };
                 if out.send(bytes).await.is_err() {
-                    break;
+                    break 'connection; // the writer gave up on this client
                 }
             }
         }
+    }
+    // The subscription's task holds a sender: end it, so the writer sees the channel close.
+    if let Some(task) = subscription {
+        task.abort();
     }
     drop(out);
     let _ = writer_task.await;
@@ -215,7 +237,7 @@ async fn handle(
     line: &[u8],
     limits: &Limits,
     out: &mpsc::Sender<Vec<u8>>,
-    subscribed: &mut bool,
+    subscription: &mut Option<tokio::task::JoinHandle<()>>,
 ) -> Option<Response> {
     let value: serde_json::Value = match serde_json::from_slice(line) {
         Ok(v) => v,
@@ -248,7 +270,7 @@ async fn handle(
             ErrorCode::ManagementDisabled,
             "this vendor's configuration does not allow managing the licence over IPC",
         )),
-        Ok(call) => dispatch(agent, call, out, subscribed).await,
+        Ok(call) => dispatch(agent, call, out, subscription).await,
     };
     let id = id?; // a notification gets no answer
     Some(match result {
@@ -265,7 +287,7 @@ async fn dispatch(
     agent: &Agent,
     call: Call,
     out: &mpsc::Sender<Vec<u8>>,
-    subscribed: &mut bool,
+    subscription: &mut Option<tokio::task::JoinHandle<()>>,
 ) -> Result<serde_json::Value, RpcError> {
     let agent_error = |e: crate::AgentError| e.to_rpc();
     match call {
@@ -294,12 +316,11 @@ async fn dispatch(
         }),
         Call::Subscribe => {
             let status = agent.status().await;
-            if !*subscribed {
-                *subscribed = true;
+            if subscription.is_none() {
                 let mut changes = agent.subscribe();
                 changes.mark_unchanged();
                 let out = out.clone();
-                tokio::spawn(async move {
+                *subscription = Some(tokio::spawn(async move {
                     while changes.changed().await.is_ok() {
                         let status = changes.borrow_and_update().clone();
                         let note = Request::notification(
@@ -313,7 +334,7 @@ async fn dispatch(
                             break; // the client went away
                         }
                     }
-                });
+                }));
             }
             json(&SubscribeResult { status })
         }

@@ -39,6 +39,10 @@ pub const MAX_PENDING_REQUESTS: usize = 8;
 /// long for an air-gapped lab).
 pub const PENDING_LIFETIME: Duration = Duration::days(90);
 
+/// How soon to ask again after the server said the licence is suspended or expired: it may
+/// be reinstated or renewed at any moment (a revocation is for good).
+pub const RECHECK_NOT_ACTIVE: Duration = Duration::hours(1);
+
 /// The reason of a file the memory cannot vouch for.
 pub const STATE_LOST: &str = "state_lost";
 
@@ -183,6 +187,13 @@ impl Memory {
         jitter: f64,
     ) {
         self.record.installed(file, now, true, policy, jitter);
+        if matches!(
+            file.payload().status,
+            licentric_proto::LicenseStatus::Suspended | licentric_proto::LicenseStatus::Expired
+        ) {
+            let soon = now + RECHECK_NOT_ACTIVE;
+            self.record.next_attempt_at = self.record.next_attempt_at.map(|at| at.min(soon));
+        }
         self.confirmed(file, now);
         if machines_active.is_some() {
             self.machines_active = machines_active;
@@ -305,13 +316,29 @@ impl Memory {
     }
 
     /// The licence state now, with the trust rules applied before the state model's.
+    /// `can_refresh` says whether the agent can renew the file itself (it holds the key): then
+    /// the refresh point passing is not yet `grace` — the renewal is under way — until an
+    /// attempt fails, so a routine renewal never shows the user a false "working offline".
     pub fn evaluate(
         &self,
         cached: Cached<'_>,
         now: OffsetDateTime,
         policy: &RefreshPolicy,
+        can_refresh: bool,
     ) -> Evaluation {
         let plain = evaluate(cached, now, &self.record, &self.guard, policy);
+        if plain.state == LicenseState::Grace
+            && can_refresh
+            && self.record.consecutive_failures == 0
+            && self.unconfirmed.is_none()
+        {
+            return Evaluation {
+                state: LicenseState::Active,
+                entitled: true,
+                reason: None,
+                ..plain
+            };
+        }
         match (cached, &self.unconfirmed) {
             // A file the memory cannot vouch for does not entitle; a signed non-active status
             // still says what it says.

@@ -28,7 +28,7 @@ fn state(
     at: OffsetDateTime,
 ) -> (LicenseState, bool, Option<String>) {
     let cached = file.map_or(Cached::None, Cached::Verified);
-    let e = memory.evaluate(cached, at, &RefreshPolicy::default());
+    let e = memory.evaluate(cached, at, &RefreshPolicy::default(), true);
     (e.state, e.entitled, e.reason)
 }
 
@@ -281,4 +281,65 @@ fn a_state_written_before_these_rules_still_reads() {
     let old = r#"{"machine_id":"mach_1","key_hint":null,"record":{"last_refresh_at":null,"refresh_due_at":null,"next_attempt_at":null,"consecutive_failures":0,"last_failure":null},"guard":{"high_water":0,"tampered":false},"warnings":{"expires_at":0,"given":[]},"last_state":"active","machines_active":1}"#;
     let m: Memory = serde_json::from_str(old).unwrap();
     assert_eq!((m.newest_issued_at, m.unconfirmed), (None, None));
+}
+
+#[test]
+fn a_routine_renewal_is_not_a_false_grace() {
+    let fx = Fixture::new();
+    let f = file(&fx, NOW, Some("n"));
+    let mut m = online(&f, NOW);
+    let past_due = NOW + Duration::days(8);
+    let e = |m: &Memory, can: bool| {
+        let e = m.evaluate(
+            Cached::Verified(&f),
+            past_due,
+            &RefreshPolicy::default(),
+            can,
+        );
+        (e.state, e.entitled)
+    };
+    assert_eq!(
+        e(&m, true),
+        (LicenseState::Active, true),
+        "the renewal is under way"
+    );
+    assert_eq!(
+        e(&m, false),
+        (LicenseState::Grace, true),
+        "no key here (activated offline): the refresh is overdue"
+    );
+    m.record.failed(
+        "network_unavailable",
+        past_due,
+        &RefreshPolicy::default(),
+        0.0,
+    );
+    assert_eq!(
+        e(&m, true),
+        (LicenseState::Grace, true),
+        "an attempt failed: grace"
+    );
+}
+
+#[test]
+fn a_suspended_licence_is_asked_about_again_within_the_hour() {
+    let fx = Fixture::new();
+    let mut p = fx.payload();
+    p.status = licentric_proto::LicenseStatus::Suspended;
+    p.issued_at = NOW;
+    p.expires_at = NOW + Duration::days(14);
+    let suspended = fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap();
+    let m = online(&suspended, NOW);
+    assert_eq!(
+        m.record.next_attempt_at,
+        Some(NOW + licentric_core::memory::RECHECK_NOT_ACTIVE),
+        "a reinstatement reaches the machine within the hour"
+    );
+    let f = file(&fx, NOW, Some("n"));
+    let m = online(&f, NOW);
+    assert_eq!(
+        m.record.next_attempt_at,
+        Some(NOW + Duration::days(7)),
+        "active: half the TTL"
+    );
 }

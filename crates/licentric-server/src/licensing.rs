@@ -285,6 +285,7 @@ fn activate_in(
         existing.as_ref().map_or(UNASSIGNED, |m| &m.id),
         &input.fingerprint,
         &input.nonce,
+        None,
         now,
     )? {
         return Ok(refusal);
@@ -441,7 +442,9 @@ pub fn checkout(
             "the fingerprint is not the one this machine was activated with",
         );
     }
-    if let Some(refusal) = refusal(issuer, &license, &machine.id, fingerprint, nonce, now)? {
+    // A refusal's file has the TTL the client asked for, as a renewal's would: a machine whose
+    // licence is suspended for an hour is not kept waiting for a week.
+    if let Some(refusal) = refusal(issuer, &license, &machine.id, fingerprint, nonce, ttl, now)? {
         return Ok(refusal);
     }
     tx.execute(
@@ -526,6 +529,7 @@ fn refusal(
     machine_id: &str,
     fingerprint: &str,
     nonce: &str,
+    ttl: Option<u64>,
     now: i64,
 ) -> Result<Option<Outcome>, StoreError> {
     let (code, message) = match license.effective_status(now) {
@@ -536,7 +540,7 @@ fn refusal(
     };
     let mut body = ErrorBody::new(code, message);
     body.error.license_file =
-        Some(issuer.issue(license, machine_id, fingerprint, Some(nonce), None, now)?);
+        Some(issuer.issue(license, machine_id, fingerprint, Some(nonce), ttl, now)?);
     Outcome::json(403, &body).map(Some)
 }
 

@@ -1,0 +1,223 @@
+//! The agent under misuse an ordinary integration runs into: clients that subscribe and go
+//! away, clients that send and never read, file descriptors running out, a server that asks to
+//! come back later — each a fault found in a vendor's trial, each tested here with a failing
+//! version in mind.
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use licentric_e2e::{Companion, Server, run};
+
+/// Sets `[ipc]` settings in a companion's configuration.
+fn ipc_settings(c: &Companion, lines: &str) {
+    let text = std::fs::read_to_string(&c.config)
+        .unwrap()
+        .replace("[ipc]\n", &format!("[ipc]\n{lines}\n"));
+    std::fs::write(&c.config, text).unwrap();
+}
+
+/// Connects until the agent serves a status, or the deadline passes.
+fn served_within(c: &Companion, deadline: Duration) -> bool {
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        if let Ok(mut client) = licentric_client::Client::connect(&c.socket) {
+            let _ = client.set_timeout(Some(Duration::from_secs(2)));
+            if client.status().is_ok() {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Regression: a subscribed client that went away kept its connection (and its slot) for
+/// ever; after `max_connections` of them every new client was refused.
+#[test]
+fn subscribers_that_go_away_free_their_slots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-leak",
+        "allow_file_credential_store = true",
+    );
+    ipc_settings(&c, "max_connections = 4");
+    c.start_agent();
+    for round in 0..12 {
+        let mut client = licentric_client::Client::connect(&c.socket)
+            .unwrap_or_else(|e| panic!("round {round}: refused: {e}"));
+        client.subscribe().unwrap();
+        drop(client);
+    }
+    let mut last = c.client();
+    assert!(last.status().is_ok());
+}
+
+/// Regression: clients that pipeline requests and never read the answers were never closed
+/// (the idle timeout watched only reads), so a handful held every slot.
+#[test]
+fn clients_that_never_read_are_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-noread",
+        "allow_file_credential_store = true",
+    );
+    ipc_settings(&c, "max_connections = 4\nidle_timeout_seconds = 1");
+    c.start_agent();
+    let request = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n".repeat(2000);
+    let hogs: Vec<_> = (0..4)
+        .map(|_| {
+            let path = c.socket.clone();
+            let request = request.clone();
+            std::thread::spawn(move || {
+                let mut s = UnixStream::connect(path).unwrap();
+                // Bounded, so a test run against a regressed agent fails instead of hanging.
+                s.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+                // Writes until the agent stops reading (its answers pile up unread), and
+                // until it closes the connection.
+                loop {
+                    if let Err(e) = s.write_all(&request) {
+                        return e.kind();
+                    }
+                }
+            })
+        })
+        .collect();
+    // The hogs end when the agent closes their connections (not by their own time-out).
+    for hog in hogs {
+        let ended = hog.join().unwrap();
+        assert!(
+            matches!(
+                ended,
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "the agent never closed a client that does not read: {ended:?}"
+        );
+    }
+    assert!(
+        served_within(&c, Duration::from_secs(20)),
+        "the clients that never read still hold every slot"
+    );
+}
+
+/// CPU time (user + system) of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Regression: with no file descriptor left, the accept loop retried at once, for ever, at
+/// 100 % CPU. It now waits a moment between attempts (and serves again when one is free).
+#[test]
+fn running_out_of_file_descriptors_does_not_spin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-fds",
+        "allow_file_credential_store = true",
+    );
+    ipc_settings(&c, "max_connections = 500");
+    c.start_agent_with(|cmd| {
+        let program = cmd.get_program().to_owned();
+        let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
+        let envs: Vec<_> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+            .collect();
+        let mut wrapped = std::process::Command::new("prlimit");
+        wrapped
+            .args(["--nofile=48:48", "--"])
+            .arg(program)
+            .args(args);
+        for (k, v) in envs {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        *cmd = wrapped;
+    });
+    let pid = c.pid().unwrap();
+    // More connections than descriptors: the rest wait in the listen backlog.
+    let held: Vec<UnixStream> = (0..80)
+        .filter_map(|_| UnixStream::connect(&c.socket).ok())
+        .collect();
+    assert!(
+        held.len() > 48,
+        "could not open enough connections ({})",
+        held.len()
+    );
+    std::thread::sleep(Duration::from_millis(300)); // let the agent reach its limit
+    let before = cpu_ticks(pid);
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    let ticks_per_second = 100; // USER_HZ on Linux
+    let share = used as f64 / ticks_per_second as f64 / started.elapsed().as_secs_f64();
+    assert!(
+        share < 0.3,
+        "the agent spun at {:.0} % CPU with no descriptor left",
+        share * 100.0
+    );
+    drop(held);
+    assert!(
+        served_within(&c, Duration::from_secs(10)),
+        "served again once descriptors are free"
+    );
+}
+
+/// Regression: a refresh waiting out the server's `Retry-After` held the operations lock for
+/// minutes; a concurrent import waited instead of getting the documented `busy` error.
+#[test]
+fn an_operation_waiting_on_the_server_makes_others_busy_not_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-busy", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-busy",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    c.stop_agent("-TERM");
+    // The server now asks every caller to come back in 20 seconds.
+    let port = licentric_e2e::hostile_https(
+        &server.dir,
+        Some(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 20\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()),
+    );
+    let text = std::fs::read_to_string(&c.config)
+        .unwrap()
+        .replace(&server.url, &format!("https://localhost:{port}"));
+    std::fs::write(&c.config, text).unwrap();
+    c.start_agent();
+    let mut refresh = c.cli().arg("refresh").spawn().unwrap();
+    // The refresh is waiting on the server; an import asked now is answered at once, busy.
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let (code, _, err) = run(c.cli().arg("import").arg(c.data.join("license.lic")));
+    assert_eq!(code, 1);
+    assert!(err.contains("[busy]"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited {:?}",
+        started.elapsed()
+    );
+    let _ = refresh.kill();
+    let _ = refresh.wait();
+}
