@@ -489,3 +489,65 @@ fn a_remotely_freed_seat_stops_working_at_the_next_contact() {
     assert_eq!(code, 1);
     assert!(err.contains("machine_limit_reached"), "{err}");
 }
+
+/// Attack 5 in a user namespace: `unshare -U` lets a user look like root to themselves, and a
+/// mount namespace lets them put a file of their own where every folder above it looks like
+/// root's. No file counts as the vendor's there: the live anchors are refused all the same.
+#[test]
+fn a_user_namespace_does_not_make_a_users_file_the_vendors() {
+    const USER: u32 = 10_502;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let own_server = Server::start(tmp.path(), 1209600);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join("root")).unwrap();
+    let evil = format!(
+        "product_id = \"e2e-userns\"\nproduct_name = \"Acme CAD\"\nenvironment = \"live\"\n\
+         api_base_url = \"{url}\"\nkey_prefix = \"ACME\"\ntrusted_keys = [\"{key}\"]\n",
+        url = own_server.url,
+        key = own_server.public_key(),
+    );
+    std::fs::write(home.join("evil.toml"), evil).unwrap();
+    chown_tree(&home, USER);
+    let licentric = licentric_e2e::bin("licentric");
+    // A new root on a tmpfs, with the system bound into it; the file copied to /vendor there,
+    // owned by the namespace's root, in folders owned by it.
+    let script = format!(
+        "set -e; R={root}; mount -t tmpfs none $R; \
+         for d in usr lib lib64 bin etc proc dev work tmp; do [ -e /$d ] || continue; mkdir -p $R/$d; mount --rbind /$d $R/$d; done; \
+         mkdir -p $R/vendor; cp {evil} $R/vendor/companion.toml; chmod 644 $R/vendor/companion.toml; \
+         exec chroot $R {licentric} --config /vendor/companion.toml status",
+        root = home.join("root").display(),
+        evil = home.join("evil.toml").display(),
+        licentric = licentric.display(),
+    );
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={USER}"),
+            &format!("--regid={USER}"),
+            "--clear-groups",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the namespace's 'root' file was accepted: {}{err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        err.contains("may not set the live environment's trust anchors"),
+        "{err}"
+    );
+}

@@ -364,11 +364,17 @@ struct Candidate {
 }
 
 impl Candidate {
+    /// Reads `path` and judges who can write it from the one handle it was read from, so the
+    /// file cannot be swapped between the check and the read.
     fn read(path: &Path) -> Result<Candidate, ConfigError> {
+        let (text, root_only) = read_judged(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Candidate {
             path: path.to_owned(),
-            text: read(path)?,
-            root_only: only_root_can_write(path),
+            text,
+            root_only,
         })
     }
 
@@ -441,13 +447,6 @@ fn resolve(found: Found<'_>) -> Result<CompanionConfig, ConfigError> {
     }
 }
 
-fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
 fn refuse_management_keys(text: &str) -> Result<(), String> {
     if text.contains("lk_live_") || text.contains("lk_test_") {
         return Err(
@@ -500,34 +499,71 @@ impl UserFile {
     }
 }
 
-/// Whether only root can change `path`: it and every folder above it belong to root, and none
-/// is writable by group or others (a folder with the sticky bit, like `/tmp`, is allowed: no
-/// one else can rename or replace what root keeps there). Windows: never (only the built-in
-/// configuration anchors trust there).
+/// The largest configuration file read: 64 KiB.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// Reads `path` and says whether only root can change what was read: the real path (links
+/// resolved first) is opened without following a link, and the open file itself (`fstat`) must
+/// belong to root and be writable by no one else, as must every folder above it (a folder with
+/// the sticky bit, like `/tmp`, is allowed: no one else can rename or replace what root keeps
+/// there) — so no one but root can change what the path names while or after it is read. In a
+/// user namespace other than the first (`unshare -U`), where a user can look like root to
+/// themselves, no file is root's alone.
 #[cfg(unix)]
-pub fn only_root_can_write(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(real) = std::fs::canonicalize(path) else {
-        return false;
-    };
-    let mut first = true;
-    for p in real.ancestors() {
-        let Ok(meta) = std::fs::metadata(p) else {
-            return false;
-        };
-        let sticky_dir = !first && meta.is_dir() && meta.mode() & 0o1000 != 0;
-        if meta.uid() != 0 || (meta.mode() & 0o022 != 0 && !sticky_dir) {
-            return false;
-        }
-        first = false;
+fn read_judged(path: &Path) -> std::io::Result<(String, bool)> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let real = std::fs::canonicalize(path)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&real)?;
+    let meta = file.metadata()?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::other("larger than 64 KiB"));
     }
+    let root_only = meta.uid() == 0
+        && meta.mode() & 0o022 == 0
+        && real.parent().is_none_or(folders_only_root_can_write)
+        && in_the_first_user_namespace();
+    Ok((text, root_only))
+}
+
+#[cfg(not(unix))]
+fn read_judged(path: &Path) -> std::io::Result<(String, bool)> {
+    Ok((std::fs::read_to_string(path)?, false))
+}
+
+#[cfg(unix)]
+fn folders_only_root_can_write(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().all(|p| {
+        std::fs::metadata(p).is_ok_and(|meta| {
+            let sticky = meta.mode() & 0o1000 != 0;
+            meta.uid() == 0 && (meta.mode() & 0o022 == 0 || sticky)
+        })
+    })
+}
+
+/// Whether this process runs in the machine's first user namespace, where uid 0 is root.
+#[cfg(target_os = "linux")]
+fn in_the_first_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| {
+        let fields: Vec<&str> = map.split_whitespace().collect();
+        fields == ["0", "0", "4294967295"]
+    })
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn in_the_first_user_namespace() -> bool {
     true
 }
 
-/// Whether only an administrator can change `path`: not checked on this platform, so never.
-#[cfg(not(unix))]
-pub fn only_root_can_write(_path: &Path) -> bool {
-    false
+/// Whether only root can change `path` (see [`read_judged`]); for tools and tests.
+pub fn only_root_can_write(path: &Path) -> bool {
+    read_judged(path).is_ok_and(|(_, root_only)| root_only)
 }
 
 impl RawConfig {
@@ -898,8 +934,15 @@ mod tests {
         let root = rustix_uid() == 0;
         assert_eq!(
             only_root_can_write(&file),
-            root && only_root_can_write(dir.path()),
+            root && folders_only_root_can_write(dir.path()),
             "a file is root's alone only if root owns it and the folders above"
+        );
+        // A link is judged by what it names, read from the same handle.
+        let link = dir.path().join("link.toml");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        assert_eq!(
+            only_root_can_write(&link),
+            only_root_can_write(Path::new("/etc/passwd"))
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(!only_root_can_write(&file), "writable by others");
