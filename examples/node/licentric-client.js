@@ -21,8 +21,12 @@ const path = require('node:path');
 const PROTOCOL_VERSION = 1;
 
 class Client {
-  constructor(socketPath) {
+  // With `product` and `environment`, an agent that serves another is refused (a sandbox
+  // agent where the live one should be).
+  constructor(socketPath, product, environment) {
     this.socketPath = socketPath;
+    this.product = product;
+    this.environment = environment;
     this.nextId = 1;
     this.waiting = new Map();
     this.buffer = '';
@@ -35,6 +39,10 @@ class Client {
         try {
           const version = await this.call('version');
           if (version.protocol !== PROTOCOL_VERSION) throw new Error(`the agent speaks protocol ${version.protocol}`);
+          if (this.product !== undefined && (version.product_id !== this.product || version.environment !== this.environment)) {
+            this.sock.destroy();
+            throw new UnsafeEndpoint('wrong_agent', `the agent at this socket serves ${version.product_id} (${version.environment}), not ${this.product} (${this.environment})`);
+          }
           resolve(this);
         } catch (e) { reject(e); }
       });
@@ -89,10 +97,8 @@ class UnsafeEndpoint extends Error {
 function checkEndpoint(socketPath) {
   const folder = path.dirname(path.resolve(socketPath));
   let st;
-  try { st = fs.lstatSync(folder); } catch (e) {
-    if (e.code === 'ENOENT') return; // no agent: the connection fails with "not running"
-    throw e;
-  }
+  // No folder: no agent (and nothing is connected to, so no one can slip one in meanwhile).
+  st = fs.lstatSync(folder);
   if (!st.isDirectory()) throw new UnsafeEndpoint('endpoint_not_a_folder', `${folder} is not a folder`);
   if (st.uid !== process.getuid()) throw new UnsafeEndpoint('endpoint_not_owned', `${folder} belongs to user ${st.uid}, not to you`);
   if ((st.mode & 0o077) !== 0) throw new UnsafeEndpoint('endpoint_open_to_others', `${folder} is open to other users (mode ${(st.mode & 0o777).toString(8)})`);
@@ -123,7 +129,7 @@ async function main() {
   const [command, code] = rest;
   let client;
   try {
-    client = await new Client(socketPath || defaultSocket(product, environment)).connect();
+    client = await new Client(socketPath || defaultSocket(product, environment), product, environment).connect();
   } catch (e) {
     if (e instanceof UnsafeEndpoint) {
       console.error(`error [${e.code}]: ${e.message}`);

@@ -69,7 +69,9 @@ def check_peer(sock, path):
 
 
 class Client:
-    def __init__(self, path):
+    def __init__(self, path, product=None, environment=None):
+        """Connects to the agent at `path`; with `product` and `environment`, refuses an agent
+        that serves another (a sandbox agent where the live one should be)."""
         check_folder(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -88,6 +90,11 @@ class Client:
         version = self.call("version")
         if version["protocol"] != PROTOCOL_VERSION:
             raise LicentricError({"message": f"the agent speaks protocol {version['protocol']}"})
+        if product is not None and (version.get("product_id") != product or version.get("environment") != environment):
+            raise LicentricError({
+                "message": f"the agent at this socket serves {version.get('product_id')} ({version.get('environment')}), not {product} ({environment})",
+                "data": {"code": "wrong_agent"},
+            })
 
     def call(self, method, params=None):
         request = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
@@ -151,11 +158,11 @@ def main():
     parser.add_argument("code", nargs="?")
     args = parser.parse_args()
     try:
-        client = Client(args.socket or default_socket(args.product, args.environment))
+        client = Client(args.socket or default_socket(args.product, args.environment), args.product, args.environment)
     except NotRunning as e:
         print(f"the licensing agent is not running ({e})", file=sys.stderr)
         return 4
-    except UnsafeEndpoint as e:
+    except LicentricError as e:
         print(f"error [{e.code}]: {e}", file=sys.stderr)
         return 1
     try:

@@ -198,11 +198,8 @@ pub fn instance_name(product: Option<(&str, licentric_proto::Environment)>) -> S
 }
 
 async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
-    let socket = ipc::socket_path(
-        config.ipc.socket.as_deref(),
-        &config.product_id,
-        config.environment,
-    );
+    let socket =
+        ipc::socket_for(&config).map_err(|e| UiError::new("ipc_unavailable", e.to_string()))?;
     let listener = ipc::bind(&socket).await.map_err(|e| match e {
         ipc::IpcError::AlreadyRunning(_) => UiError::new(
             "agent_already_running",

@@ -81,7 +81,7 @@ fn activate_go_offline_come_back_and_deactivate() {
     );
     let (code, out, err) = run(std::process::Command::new("python3")
         .arg(example)
-        .arg("--socket")
+        .args(["--product", "e2e-flow", "--environment", "test", "--socket"])
         .arg(&c.socket)
         .arg("has_entitlement")
         .arg("pro"));

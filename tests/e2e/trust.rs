@@ -551,3 +551,100 @@ fn a_user_namespace_does_not_make_a_users_file_the_vendors() {
         "{err}"
     );
 }
+
+/// Attack 5 by the socket: a user runs a sandbox agent (their own test licence) where a live
+/// app asks — the live default socket named in a test configuration, or `LICENTRIC_SOCKET`.
+/// The agent refuses to take the other environment's socket, and a live app refuses a sandbox
+/// agent wherever it finds one: the library, the CLI and the examples check the agent's
+/// product and environment.
+#[test]
+fn a_sandbox_agent_never_answers_a_live_app() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-onlive", 1);
+    let runtime = tmp.path().join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let live_socket = runtime.join("licentric/e2e-onlive-live.sock");
+
+    // A test configuration naming the live socket, or LICENTRIC_SOCKET set to it: refused.
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-onlive",
+        "allow_file_credential_store = true",
+    );
+    let sandbox_config = std::fs::read_to_string(&c.config).unwrap();
+    let on_live = sandbox_config.replace(
+        "socket = \"run/e2e-onlive.sock\"",
+        &format!("socket = \"{}\"", live_socket.display()),
+    );
+    std::fs::write(&c.config, &on_live).unwrap();
+    let (code, out, err) = run(c.cli().arg("agent").env("XDG_RUNTIME_DIR", &runtime));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("live environment's socket"), "{err}");
+    std::fs::write(&c.config, &sandbox_config).unwrap();
+    let (code, out, err) = run(c
+        .cli()
+        .arg("agent")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("LICENTRIC_SOCKET", &live_socket));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("live environment's socket"), "{err}");
+
+    // Wherever the sandbox agent does serve, a live app does not believe it.
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let err = licentric_client::Client::connect_to(
+        &c.socket,
+        "e2e-onlive",
+        licentric_proto::Environment::Live,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, licentric_client::ClientError::WrongAgent { .. }),
+        "{err:?}"
+    );
+    let (code, out, err) = run(Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/python/licentric_client.py"
+        ))
+        .args([
+            "--product",
+            "e2e-onlive",
+            "--environment",
+            "live",
+            "--socket",
+        ])
+        .arg(&c.socket)
+        .args(["has_entitlement", "pro"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("wrong_agent"), "{err}");
+    let (code, out, err) = run(Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/node/licentric-client.js"
+        ))
+        .args([
+            "--product",
+            "e2e-onlive",
+            "--environment",
+            "live",
+            "--socket",
+        ])
+        .arg(&c.socket)
+        .args(["has_entitlement", "pro"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("wrong_agent"), "{err}");
+    // The live product's own CLI (the vendor's configuration), pointed at it.
+    let live = tmp.path().join("live.toml");
+    std::fs::write(&live, sandbox_config.replace("\"test\"", "\"live\"")).unwrap();
+    let (code, out, err) = run(Command::new(licentric_e2e::bin("licentric"))
+        .arg("--config")
+        .arg(&live)
+        .arg("status")
+        .env("LICENTRIC_SOCKET", &c.socket));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("[wrong_agent]"), "{err}");
+}

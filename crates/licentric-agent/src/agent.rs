@@ -153,13 +153,53 @@ impl std::fmt::Debug for Agent {
 
 /// The data folder for `config`.
 pub fn data_dir(config: &CompanionConfig) -> std::path::PathBuf {
-    config.data_dir.clone().unwrap_or_else(|| {
-        directories::ProjectDirs::from("com", "Licentric", "licentric")
-            .map(|d| d.data_local_dir().to_owned())
-            .unwrap_or_else(|| std::env::temp_dir().join("licentric"))
-            // Test and live never share a data folder.
-            .join(format!("{}-{}", config.product_id, config.environment))
-    })
+    config
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir(&config.product_id, config.environment))
+}
+
+/// The default data folder of `product_id` in `environment`: test and live never share one.
+fn default_data_dir(
+    product_id: &str,
+    environment: licentric_proto::Environment,
+) -> std::path::PathBuf {
+    let name = format!("{product_id}-{environment}");
+    match directories::ProjectDirs::from("com", "Licentric", "licentric") {
+        Some(dirs) => dirs.data_local_dir().join(name),
+        // No home folder (a service account): one folder of this user's own, directly in the
+        // temp dir (whose sticky bit keeps others from renaming it), which the agent creates
+        // 0700 and refuses if another user made it first.
+        None => std::env::temp_dir().join(format!("licentric-{}-{name}", user_tag())),
+    }
+}
+
+#[cfg(unix)]
+fn user_tag() -> String {
+    licentric_platform::endpoint::current_uid().to_string()
+}
+
+#[cfg(not(unix))]
+fn user_tag() -> String {
+    std::env::var("USERNAME").unwrap_or_default()
+}
+
+/// Refuses a data folder that is the other environment's default (a sandbox configuration
+/// naming the live folder, say): test and live never share one.
+fn check_own_data_dir(config: &CompanionConfig, dir: &std::path::Path) -> Result<(), AgentError> {
+    use licentric_proto::Environment::{Live, Test};
+    let other = match config.environment {
+        Test => Live,
+        Live => Test,
+    };
+    if dir == default_data_dir(&config.product_id, other) {
+        return Err(AgentError::Storage(format!(
+            "{} is the {other} environment's data folder; a {} configuration may not use it",
+            dir.display(),
+            config.environment
+        )));
+    }
+    Ok(())
 }
 
 impl Agent {
@@ -184,6 +224,7 @@ impl Agent {
             .map_err(|e| AgentError::Internal(format!("cannot identify this machine: {e}")))?;
         let fingerprint = machine.fingerprint(&config.product_id);
         let dir = data_dir(&config);
+        check_own_data_dir(&config, &dir)?;
         let storage = if read_only {
             Storage::open_read_only(&dir)
         } else {

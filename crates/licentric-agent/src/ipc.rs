@@ -57,6 +57,38 @@ fn user_id() -> u32 {
     licentric_platform::endpoint::current_uid()
 }
 
+/// The socket for `config`, refused if it is the other environment's default: a sandbox
+/// configuration that names the live socket (or `LICENTRIC_SOCKET` set to it) must not answer
+/// a live app.
+///
+/// # Errors
+/// [`IpcError::Setup`] naming the clash.
+pub fn socket_for(config: &crate::config::CompanionConfig) -> Result<PathBuf, IpcError> {
+    let path = socket_path(
+        config.ipc.socket.as_deref(),
+        &config.product_id,
+        config.environment,
+    );
+    let other = licentric_platform::endpoint::other_environments_socket(
+        &config.product_id,
+        config.environment,
+    );
+    if path == other {
+        return Err(IpcError::Setup {
+            path,
+            message: format!(
+                "this is the {} environment's socket; a {} agent may not serve it",
+                match config.environment {
+                    Environment::Test => "live",
+                    Environment::Live => "test",
+                },
+                config.environment
+            ),
+        });
+    }
+    Ok(path)
+}
+
 /// The server's limits.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -312,6 +344,7 @@ async fn dispatch(
             protocol: licentric_proto::PROTOCOL_VERSION,
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             product_id: agent.config().product_id.clone(),
+            environment: Some(agent.config().environment),
             management: agent.config().ipc.management,
         }),
         Call::Subscribe => {

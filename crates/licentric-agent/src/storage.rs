@@ -78,11 +78,14 @@ impl Storage {
             path: dir.to_owned(),
             source,
         };
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
+        // Private to this user: created 0700, and refused if it is a link or another user's
+        // (a folder someone else made first, in a shared place, could let them read or replace
+        // what the agent writes).
         #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(io)?;
+        licentric_platform::endpoint::prepare_private_folder(dir)
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        #[cfg(not(unix))]
+        std::fs::create_dir_all(dir).map_err(io)?;
         let lock = lock(&dir.join(LOCK_FILE)).map_err(|e| match e {
             LockError::Held => OpenError::InUse(dir.to_owned()),
             LockError::Io(e) => io(e),
@@ -279,12 +282,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // A fresh, unpredictable name, created new (never an existing file or a link someone put
+    // there): the temporary file is the agent's own from its first byte.
+    let suffix = licentric_core::random::random_hex_128(&mut licentric_core::OsRandom)
+        .map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!(".{name}.{suffix}.tmp"));
     let result = (|| {
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        }
         let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;

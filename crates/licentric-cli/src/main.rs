@@ -97,8 +97,13 @@ fn socket(config: &CompanionConfig) -> PathBuf {
     )
 }
 
+/// A client of this configuration's agent: its product and environment are checked.
+fn client_of(config: &CompanionConfig) -> Result<Client, ClientError> {
+    Client::connect_to(&socket(config), &config.product_id, config.environment)
+}
+
 fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
-    Client::connect(&socket(config)).map_err(|e| {
+    client_of(config).map_err(|e| {
         if matches!(e, ClientError::NotRunning(_)) {
             eprintln!("licentric: {e}");
             eprintln!("Start it with `licentric agent` (or the Licentric Companion app).");
@@ -125,6 +130,7 @@ fn report(e: &ClientError) -> ExitCode {
         ClientError::Unsafe(endpoint) => {
             eprintln!("licentric: {e} [{}]", endpoint.code());
         }
+        ClientError::WrongAgent { .. } => eprintln!("licentric: {e} [wrong_agent]"),
         other => eprintln!("licentric: {other}"),
     }
     ExitCode::FAILURE
@@ -134,7 +140,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
     match command {
         Command::Agent => run_agent(config),
         Command::Status { json } => {
-            let status = match Client::connect(&socket(&config)) {
+            let status = match client_of(&config) {
                 Ok(mut client) => match client.status() {
                     Ok(s) => s,
                     Err(e) => return Ok(report(&e)),
@@ -178,7 +184,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
         Command::RequestFile { out } => {
             // The agent makes it and remembers its nonce, so it will import the answer: the
             // running one over its socket, or, with none running, one started for this alone.
-            let text = match Client::connect(&socket(&config)) {
+            let text = match client_of(&config) {
                 Ok(mut client) => match client.request_file() {
                     Ok(text) => text,
                     Err(e) => return Ok(report(&e)),
@@ -368,7 +374,7 @@ fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let path = socket(&config);
+        let path = ipc::socket_for(&config)?;
         let listener = match ipc::bind(&path).await {
             Ok(l) => l,
             Err(e @ ipc::IpcError::AlreadyRunning(_)) => {

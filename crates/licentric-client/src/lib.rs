@@ -64,6 +64,15 @@ pub enum ClientError {
     /// The agent answered with an error.
     #[error("{0}")]
     Agent(RpcError),
+    /// The agent serves another product or environment than the one asked for (a sandbox
+    /// agent where the live one should be, say): its answers are not for this app.
+    #[error("the agent at this socket serves {found}, not {expected}")]
+    WrongAgent {
+        /// What the app asked for (`acme-cad (live)`).
+        expected: String,
+        /// What the agent serves.
+        found: String,
+    },
     /// The endpoint failed the checks of DESIGN §5 (a folder or a listener of another user):
     /// nothing was sent to it.
     #[error("refusing the licensing agent's socket: {0}")]
@@ -98,6 +107,35 @@ impl ClientError {
             other => ClientError::Unsafe(other),
         }
     }
+}
+
+/// The agent's version answer against what the client expects: the protocol, and the
+/// product and environment when the client asked for them. Shared by both clients.
+fn check_version(
+    version: &VersionResult,
+    expect: Option<(&str, Environment)>,
+) -> Result<(), ClientError> {
+    if version.protocol != PROTOCOL_VERSION {
+        return Err(ClientError::Protocol {
+            agent: version.protocol,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    if let Some((product, environment)) = expect
+        && (version.product_id != product || version.environment != Some(environment))
+    {
+        return Err(ClientError::WrongAgent {
+            expected: format!("{product} ({environment})"),
+            found: format!(
+                "{} ({})",
+                version.product_id,
+                version
+                    .environment
+                    .map_or("unknown environment", Environment::as_str)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The checks a client makes before it sends anything (DESIGN §5): the socket's folder is its
@@ -178,7 +216,24 @@ impl Client {
         product_id: &str,
         environment: Environment,
     ) -> Result<Client, ClientError> {
-        Client::connect(&default_socket(product_id, environment))
+        Client::connect_to(
+            &default_socket(product_id, environment),
+            product_id,
+            environment,
+        )
+    }
+
+    /// As [`connect`](Self::connect), and checks that the agent serves `product_id` in
+    /// `environment` (a sandbox agent where the live one should be is refused).
+    ///
+    /// # Errors
+    /// As [`connect_default`](Self::connect_default), and [`ClientError::WrongAgent`].
+    pub fn connect_to(
+        path: &Path,
+        product_id: &str,
+        environment: Environment,
+    ) -> Result<Client, ClientError> {
+        Client::open(path, Some((product_id, environment)))
     }
 
     /// Checks the endpoint at `path` (its folder, then the listening peer), connects, and
@@ -187,6 +242,10 @@ impl Client {
     /// # Errors
     /// As [`connect_default`](Self::connect_default).
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        Client::open(path, None)
+    }
+
+    fn open(path: &Path, expect: Option<(&str, Environment)>) -> Result<Client, ClientError> {
         let stream = check_endpoint(path, || std::os::unix::net::UnixStream::connect(path))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(120)))
@@ -201,12 +260,7 @@ impl Client {
             pending: VecDeque::new(),
         };
         let version: VersionResult = client.call(Call::Version)?;
-        if version.protocol != PROTOCOL_VERSION {
-            return Err(ClientError::Protocol {
-                agent: version.protocol,
-                ours: PROTOCOL_VERSION,
-            });
-        }
+        check_version(&version, expect)?;
         Ok(client)
     }
 

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::{ClientError, PROTOCOL_VERSION};
+use crate::ClientError;
 
 /// An async connection to the agent.
 pub struct AsyncClient {
@@ -37,6 +37,26 @@ impl AsyncClient {
     /// [`ClientError::NotRunning`], [`ClientError::Unsafe`] (nothing was sent) or
     /// [`ClientError::Protocol`].
     pub async fn connect(path: &Path) -> Result<AsyncClient, ClientError> {
+        AsyncClient::open(path, None).await
+    }
+
+    /// As [`connect`](Self::connect), and checks that the agent serves `product_id` in
+    /// `environment`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), and [`ClientError::WrongAgent`].
+    pub async fn connect_to(
+        path: &Path,
+        product_id: &str,
+        environment: crate::Environment,
+    ) -> Result<AsyncClient, ClientError> {
+        AsyncClient::open(path, Some((product_id, environment))).await
+    }
+
+    async fn open(
+        path: &Path,
+        expect: Option<(&str, crate::Environment)>,
+    ) -> Result<AsyncClient, ClientError> {
         // The checks are quick local system calls; the connect to a Unix socket does not block.
         let stream = crate::check_endpoint(path, || std::os::unix::net::UnixStream::connect(path))?;
         stream
@@ -51,12 +71,7 @@ impl AsyncClient {
             pending: VecDeque::new(),
         };
         let version: VersionResult = client.call(Call::Version).await?;
-        if version.protocol != PROTOCOL_VERSION {
-            return Err(ClientError::Protocol {
-                agent: version.protocol,
-                ours: PROTOCOL_VERSION,
-            });
-        }
+        crate::check_version(&version, expect)?;
         Ok(client)
     }
 
@@ -68,7 +83,12 @@ impl AsyncClient {
         product_id: &str,
         environment: crate::Environment,
     ) -> Result<AsyncClient, ClientError> {
-        AsyncClient::connect(&crate::default_socket(product_id, environment)).await
+        AsyncClient::connect_to(
+            &crate::default_socket(product_id, environment),
+            product_id,
+            environment,
+        )
+        .await
     }
 
     async fn read_message(&mut self) -> Result<ServerMessage, ClientError> {

@@ -301,6 +301,10 @@ pub struct VersionResult {
     pub agent_version: String,
     /// The product the agent serves.
     pub product_id: String,
+    /// The environment the agent serves (`null` from an agent older than this member): a
+    /// client checks it, so a sandbox agent on a live app's socket is refused.
+    #[serde(default)]
+    pub environment: Option<Environment>,
     /// Whether the management methods are available.
     pub management: bool,
 }

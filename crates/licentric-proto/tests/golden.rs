@@ -204,6 +204,7 @@ fn ipc_results() {
                 protocol: 1,
                 agent_version: "0.1.0".into(),
                 product_id: "acme-cad".into(),
+                environment: Some(Environment::Live),
                 management: true,
             },
         ),

@@ -25,7 +25,7 @@ use licentric_proto::Environment;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub use unix::{check_folder, check_peer, current_uid, prepare_folder};
+pub use unix::{check_folder, check_peer, current_uid, prepare_folder, prepare_private_folder};
 
 mod windows;
 pub use windows::pipe_name;
@@ -124,22 +124,39 @@ pub fn socket_path(
 /// The default endpoint of `product_id` in `environment` (ignoring any override but
 /// [`SOCKET_ENV`]).
 pub fn default_socket(product_id: &str, environment: Environment) -> PathBuf {
+    socket_from(&facts_of_this_process(), product_id, environment)
+}
+
+/// The endpoint the other environment of `product_id` uses by default (the override aside):
+/// an agent refuses to take it, so a sandbox agent never answers where a live app asks.
+pub fn other_environments_socket(product_id: &str, environment: Environment) -> PathBuf {
+    let other = match environment {
+        Environment::Test => Environment::Live,
+        Environment::Live => Environment::Test,
+    };
     socket_from(
         &SocketFacts {
-            os: std::env::consts::OS,
-            socket_env: std::env::var_os(SOCKET_ENV)
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
-            runtime_dir: std::env::var_os("XDG_RUNTIME_DIR")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from),
-            home: std::env::var_os("HOME").map(PathBuf::from),
-            temp: std::env::temp_dir(),
-            user: user_token(),
+            socket_env: None,
+            ..facts_of_this_process()
         },
         product_id,
-        environment,
+        other,
     )
+}
+
+fn facts_of_this_process() -> SocketFacts {
+    SocketFacts {
+        os: std::env::consts::OS,
+        socket_env: std::env::var_os(SOCKET_ENV)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from),
+        runtime_dir: std::env::var_os("XDG_RUNTIME_DIR")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from),
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        temp: std::env::temp_dir(),
+        user: user_token(),
+    }
 }
 
 /// What the default endpoint depends on, gathered by [`default_socket`]: the rule itself is

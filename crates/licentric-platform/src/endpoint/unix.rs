@@ -70,7 +70,16 @@ fn judge_folder(dir: &Path, meta: &std::fs::Metadata, uid: u32) -> Result<(), En
 /// # Errors
 /// As [`check_folder`]; [`EndpointError::Io`] when the folder cannot be created.
 pub fn prepare_folder(socket: &Path) -> Result<(), EndpointError> {
-    let dir = folder_of(socket)?;
+    prepare_private_folder(folder_of(socket)?)
+}
+
+/// Creates `dir` with mode 0700 if it is missing, closes it to others if it is this user's and
+/// open, and refuses it if it is a link, not a folder, or another user's: the socket's folder,
+/// and the agent's data folder, are private to their user.
+///
+/// # Errors
+/// Why it is refused, or [`EndpointError::Io`] when it cannot be created.
+pub fn prepare_private_folder(dir: &Path) -> Result<(), EndpointError> {
     let io = |e: std::io::Error| EndpointError::Io {
         path: dir.to_owned(),
         message: e.to_string(),
@@ -89,7 +98,8 @@ pub fn prepare_folder(socket: &Path) -> Result<(), EndpointError> {
     if meta.file_type().is_dir() && meta.uid() == current_uid() && meta.mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
     }
-    check_folder(socket)
+    let meta = std::fs::symlink_metadata(dir).map_err(io)?;
+    judge_folder(dir, &meta, current_uid())
 }
 
 /// A client's check once connected, before it sends anything: the listening process runs as
