@@ -112,6 +112,7 @@ function defaultSocket(product, environment) {
   let base;
   if (process.env.XDG_RUNTIME_DIR) base = path.join(process.env.XDG_RUNTIME_DIR, 'licentric');
   else if (process.platform === 'darwin') base = path.join(os.homedir(), 'Library/Caches/licentric');
+  else if (process.env.HOME) base = path.join(process.env.HOME, '.cache', 'licentric');
   else base = path.join(os.tmpdir(), `licentric-${process.getuid()}`);
   return path.join(base, `${product}-${environment || 'live'}.sock`);
 }

@@ -144,6 +144,8 @@ def default_socket(product, environment="live"):
         base = os.path.join(runtime, "licentric")
     elif sys.platform == "darwin":
         base = os.path.expanduser("~/Library/Caches/licentric")
+    elif os.environ.get("HOME"):
+        base = os.path.join(os.environ["HOME"], ".cache", "licentric")
     else:
         base = os.path.join(tempfile.gettempdir(), f"licentric-{os.getuid()}")
     return os.path.join(base, f"{product}-{environment}.sock")

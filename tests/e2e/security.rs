@@ -318,13 +318,9 @@ fn revocation_reaches_the_agent_and_older_files_are_refused() {
     assert_eq!(code, 3, "not entitled");
 }
 
-/// Runs `cmd` as another Unix user (`setpriv`), with only the variables it needs.
-fn as_user(
-    uid: u32,
-    home: &std::path::Path,
-    tmpdir: &std::path::Path,
-    program: &std::path::Path,
-) -> Command {
+/// Runs `cmd` as another Unix user (`setpriv`), with only the variables it needs — no home, as
+/// for a service account, so the socket's fallback is in the temp dir.
+fn as_user(uid: u32, tmpdir: &std::path::Path, program: &std::path::Path) -> Command {
     let mut cmd = Command::new("setpriv");
     cmd.args([
         &format!("--reuid={uid}"),
@@ -334,7 +330,6 @@ fn as_user(
     .arg(program)
     .env_clear()
     .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-    .env("HOME", home)
     .env("TMPDIR", tmpdir);
     cmd
 }
@@ -385,8 +380,9 @@ while True:
     child
 }
 
-/// Attack 4 of the trust issue: with `XDG_RUNTIME_DIR` unset, another local user creates the
-/// victim's fallback folder first and listens in it (or, being root, listens in the victim's
+/// Attack 4 of the trust issue: with `XDG_RUNTIME_DIR` and a home unset (a service account;
+/// with a home, the fallback is the user's own `~/.cache/licentric`), another local user
+/// creates the victim's fallback folder in the temp dir first and listens in it (or, being root, listens in the victim's
 /// own folder). The CLI and the examples refuse before sending anything, so the licence key
 /// never reaches the squatter, and a fake "active" is never believed; the victim's own agent
 /// still works once the squatter's folder is gone.
@@ -428,14 +424,13 @@ fn a_socket_squatted_by_another_user_gets_nothing() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let licentric = |args: &[&str]| {
-        let mut cmd = as_user(VICTIM, &home, &shared_tmp, &licentric_e2e::bin("licentric"));
+        let mut cmd = as_user(VICTIM, &shared_tmp, &licentric_e2e::bin("licentric"));
         cmd.arg("--config").arg(&config).args(args);
         cmd
     };
     let python_example = |args: &[&str]| {
         let mut cmd = as_user(
             VICTIM,
-            &home,
             &shared_tmp,
             std::path::Path::new("/usr/bin/python3"),
         );
@@ -448,12 +443,7 @@ fn a_socket_squatted_by_another_user_gets_nothing() {
         cmd
     };
     let node_example = |args: &[&str]| {
-        let mut cmd = as_user(
-            VICTIM,
-            &home,
-            &shared_tmp,
-            std::path::Path::new("/usr/bin/node"),
-        );
+        let mut cmd = as_user(VICTIM, &shared_tmp, std::path::Path::new("/usr/bin/node"));
         cmd.arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../examples/node/licentric-client.js"

@@ -59,6 +59,25 @@ enum Command {
     Fingerprint,
 }
 
+/// Prints a line on standard output; a reader that went away (`licentric status | head`) ends
+/// the program quietly, as it does for other command-line tools, instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_out(format_args!($($arg)*))
+    };
+}
+
+fn write_out(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("licentric: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 const EXIT_NOT_ENTITLED: u8 = 3;
 const EXIT_NO_AGENT: u8 = 4;
 
@@ -149,7 +168,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(report(&e)),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                out!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print_status(&status);
             }
@@ -196,18 +215,18 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             };
             std::fs::write(&out, text)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-            println!(
+            out!(
                 "Wrote {}. Take it to a device with internet access and submit it with the licence key;",
                 out.display()
             );
-            println!("then bring back the licence file and run `licentric import FILE` here.");
+            out!("then bring back the licence file and run `licentric import FILE` here.");
             Ok(ExitCode::SUCCESS)
         }
         Command::Fingerprint => {
             // Computed here, as the agent computes it: nothing to ask a socket for.
             let machine =
                 licentric_platform::identity::machine_id_source(config.environment).machine_id()?;
-            println!("{}", machine.fingerprint(&config.product_id));
+            out!("{}", machine.fingerprint(&config.product_id));
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -286,7 +305,7 @@ fn managed(
     };
     match call(&mut client) {
         Ok(status) => {
-            println!("{done}");
+            out!("{done}");
             print_status(&status);
             Ok(ExitCode::SUCCESS)
         }
@@ -328,32 +347,32 @@ fn offline_status(config: CompanionConfig) -> anyhow::Result<Status> {
 
 fn print_status(s: &Status) {
     // The agent's words (one voice for the state across the CLI, the tray and the app).
-    println!("State:         {}", s.summary.to_lowercase());
+    out!("State:         {}", s.summary.to_lowercase());
     if !s.detail.is_empty() {
-        println!("               {}", s.detail);
+        out!("               {}", s.detail);
     }
-    println!("Product:       {} ({})", s.product_id, s.environment);
+    out!("Product:       {} ({})", s.product_id, s.environment);
     if let Some(hint) = &s.license_key_hint {
-        println!("Licence key:   {hint}");
+        out!("Licence key:   {hint}");
     }
     if !s.entitlements.is_empty() {
-        println!("Entitlements:  {}", s.entitlements.join(", "));
+        out!("Entitlements:  {}", s.entitlements.join(", "));
     }
     match (s.machines_active, s.max_machines) {
-        (Some(used), Some(max)) => println!("Machines:      {used} of {max} in use"),
-        (None, Some(max)) => println!("Machines:      up to {max}"),
+        (Some(used), Some(max)) => out!("Machines:      {used} of {max} in use"),
+        (None, Some(max)) => out!("Machines:      up to {max}"),
         _ => {}
     }
     if let Some(until) = &s.offline_valid_until {
-        println!("Offline until: {until}");
+        out!("Offline until: {until}");
     }
     if let Some(next) = &s.next_refresh_at {
-        println!("Next refresh:  {next}");
+        out!("Next refresh:  {next}");
     }
     if let Some(expires) = &s.license_expires_at {
-        println!("Licence ends:  {expires}");
+        out!("Licence ends:  {expires}");
     }
-    println!(
+    out!(
         "Key stored in: {}",
         match s.credential_store {
             licentric_proto::CredentialStoreKind::Os => "the OS credential store",
@@ -364,7 +383,7 @@ fn print_status(s: &Status) {
         }
     );
     if let Some(reason) = &s.reason {
-        println!("Reason:        {reason}");
+        out!("Reason:        {reason}");
     }
 }
 

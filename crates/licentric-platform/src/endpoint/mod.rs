@@ -2,7 +2,9 @@
 //! the checks both ends make before trusting it.
 //!
 //! - Linux and the BSDs: `$XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock`; with
-//!   that variable unset, a per-user folder in the temp dir, `licentric-<uid>`.
+//!   that variable unset (an ssh session, cron), `~/.cache/licentric/` — the user's own, so
+//!   another user cannot create it first; with no home either (a service account), a per-user
+//!   folder in the temp dir, `licentric-<uid>`, which both ends check.
 //! - macOS: the same name under `~/Library/Caches/licentric/`.
 //! - Windows: a named pipe `\\.\pipe\licentric-<product_id>-<environment>-<user>`
 //!   ([`pipe_name`]) whose DACL admits the current user only and that refuses remote clients;
@@ -181,7 +183,8 @@ fn socket_from(facts: &SocketFacts, product_id: &str, environment: Environment) 
     let dir = match (&facts.runtime_dir, &facts.home) {
         (Some(runtime), _) => runtime.join("licentric"),
         (None, Some(home)) if facts.os == "macos" => home.join("Library/Caches/licentric"),
-        _ => facts.temp.join(format!("licentric-{}", facts.user)),
+        (None, Some(home)) => home.join(".cache/licentric"),
+        (None, None) => facts.temp.join(format!("licentric-{}", facts.user)),
     };
     dir.join(socket_file_name(product_id, environment))
 }
@@ -216,8 +219,17 @@ mod tests {
         let live = Environment::Live;
         assert_eq!(
             socket_from(&facts("linux"), "acme-cad", live),
+            PathBuf::from("/home/ada/.cache/licentric/acme-cad-live.sock"),
+            "no runtime dir: the user's own cache folder, which no one else can create first"
+        );
+        let homeless = SocketFacts {
+            home: None,
+            ..facts("linux")
+        };
+        assert_eq!(
+            socket_from(&homeless, "acme-cad", live),
             PathBuf::from("/tmp/licentric-1000/acme-cad-live.sock"),
-            "no runtime dir: a per-user folder in the temp dir"
+            "no home either: a per-user folder in the temp dir"
         );
         let with_runtime = SocketFacts {
             runtime_dir: Some(PathBuf::from("/run/user/1000")),
