@@ -76,8 +76,12 @@ fn edited_state_and_a_corrupt_licence_file_are_repaired_from_the_server() {
         "the damaged file was replaced on disk"
     );
     assert!(
-        c.agent_log().contains("edited or is corrupt"),
+        c.agent_log().contains("was edited, is corrupt"),
         "the edit was noticed"
+    );
+    assert!(
+        c.data.join("state.unreadable.json").exists(),
+        "the unreadable state is kept aside, not overwritten"
     );
     assert!(
         c.agent_log().contains("cached licence file is invalid"),

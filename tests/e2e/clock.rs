@@ -254,3 +254,34 @@ async fn a_suspended_machine_asks_again_within_the_hour() {
     .await;
     assert!(back.entitled);
 }
+
+/// An honest clock error: the clock ran two hours ahead (a dual boot keeping local time in
+/// the hardware clock), then NTP put it right. More than an hour back is "clock problem" — and
+/// with the server reachable the agent asks it for the time at once, instead of days later at
+/// the next planned refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_corrected_backwards_is_cleared_online_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-ntp", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-ntp", "");
+    let Rig {
+        agent,
+        clock,
+        mut changes,
+        ..
+    } = rig(&companion).await;
+    let start = clock.now();
+    agent.activate(&key).await.unwrap();
+    let first = agent.status().await.last_refresh_at;
+
+    clock.set(start + Duration::hours(2));
+    assert_eq!(agent.status().await.state, LicenseState::Active);
+    clock.set(start + Duration::seconds(1));
+    agent.clock_changed();
+    let back = next(&mut changes, "the clock cleared by the server", |s| {
+        s.state == LicenseState::Active && s.last_refresh_at != first
+    })
+    .await;
+    assert!(back.entitled, "{back:?}");
+}

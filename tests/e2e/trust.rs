@@ -415,8 +415,7 @@ fn a_request_made_with_no_agent_running_is_remembered() {
 }
 
 /// Attack 3: free machine A's seat through the API and activate B. A's next contact brings a
-/// signed statement: A stops being entitled at once, says why, keeps the old file only for
-/// diagnostics, and does not take the seat back by itself.
+/// signed statement: A stops being entitled at once, says why, removes the refused file, and does not take the seat back by itself.
 #[test]
 fn a_remotely_freed_seat_stops_working_at_the_next_contact() {
     let tmp = tempfile::tempdir().unwrap();
@@ -466,8 +465,8 @@ fn a_remotely_freed_seat_stops_working_at_the_next_contact() {
     assert!(!a.client().has_entitlement("pro").unwrap());
     assert!(a.client().license_file().unwrap().is_none());
     assert!(
-        a.data.join("license.previous.lic").exists(),
-        "kept for diagnostics"
+        !a.data.join("license.lic").exists(),
+        "the refused file is gone (not left for a restore to bring back)"
     );
 
     // Restarted, A stays off and leaves B's seat alone.
@@ -647,4 +646,39 @@ fn a_sandbox_agent_never_answers_a_live_app() {
         .env("LICENTRIC_SOCKET", &c.socket));
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("[wrong_agent]"), "{err}");
+}
+
+/// Attack 2 by restoring: keep a copy of the data folder while the licence is active; after
+/// the suspension reached the machine, put the copy back and stay offline with an honest
+/// clock. The credential store's anchor knows of the newer, suspended file: the old one is not
+/// vouched for.
+#[test]
+fn an_old_copy_of_the_data_folder_does_not_undo_a_suspension() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (licence_id, key) = server.licence("e2e-undo", 1);
+    let mut c = Companion::new(tmp.path(), &server, "e2e-undo", "");
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    c.stop_agent("-TERM");
+    let copy = tmp.path().join("data-copy");
+    copy_dir(&c.data, &copy);
+    c.start_agent();
+    // Make sure the suspended file is issued in a later second than the copy's.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    server.admin("POST", &format!("/licenses/{licence_id}/suspend"), None);
+    assert_eq!(run(c.cli().arg("refresh")).0, 0);
+    assert_eq!(c.client().status().unwrap().state, LicenseState::Suspended);
+    c.stop_agent("-TERM");
+    server.stop();
+
+    std::fs::remove_dir_all(&c.data).unwrap();
+    copy_dir(&copy, &c.data);
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert!(
+        !status.entitled,
+        "the copy undid the suspension: {status:?}"
+    );
+    assert_eq!(status.reason.as_deref(), Some("state_lost"), "{status:?}");
 }

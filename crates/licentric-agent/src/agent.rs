@@ -34,7 +34,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{ApiClient, ApiError};
 use crate::config::CompanionConfig;
-use crate::credentials::{self, CLOCK_MARK, CredentialStore, LICENSE_KEY, STATE_KEY};
+use crate::credentials::{self, CredentialStore, LICENSE_KEY, STATE_ANCHOR, STATE_KEY};
 use crate::error::AgentError;
 use crate::notify::Notifier;
 use crate::storage::{StateRead, Storage};
@@ -93,8 +93,8 @@ struct Live {
     invalid: Option<&'static str>,
     memory: Memory,
     state_key: Option<Zeroizing<Vec<u8>>>,
-    /// The clock mark the credential store holds, as last read or written.
-    mark_stored: Option<i64>,
+    /// The anchor the credential store holds, as last read or written.
+    anchor_stored: Option<licentric_core::Anchor>,
     /// Whether the credential store holds a licence key, so the agent can repair from the
     /// server even when its state and file were lost.
     has_key: bool,
@@ -263,7 +263,7 @@ impl Agent {
                 invalid: None,
                 memory: Memory::default(),
                 state_key: None,
-                mark_stored: None,
+                anchor_stored: None,
                 has_key: false,
                 next_change_at: None,
             }),
@@ -320,31 +320,37 @@ impl Agent {
                     }
                 };
                 let state = key.as_ref().map(|k| inner.storage.read_state(k));
-                let mark = inner
+                let anchor = inner
                     .creds
-                    .get(CLOCK_MARK)
+                    .get(STATE_ANCHOR)
                     .ok()
                     .flatten()
-                    .and_then(|m| std::str::from_utf8(&m).ok()?.trim().parse::<i64>().ok());
+                    .and_then(|a| serde_json::from_slice::<licentric_core::Anchor>(&a).ok());
                 let license = inner.storage.read_license();
                 // Unknown (a store error) counts as present: the attempt will say what is wrong.
                 let has_key = !matches!(inner.creds.get(LICENSE_KEY), Ok(None));
-                (key, state, mark, license, has_key)
+                (key, state, anchor, license, has_key)
             })
             .await;
-        let Ok((key, state, mark, license, has_key)) = loaded else {
+        let Ok((key, state, anchor, license, has_key)) = loaded else {
             return;
         };
         let mut live = self.inner.live.lock().await;
         live.state_key = key;
         live.has_key = has_key;
-        live.mark_stored = mark;
+        live.anchor_stored = anchor;
         let found = match state {
             Some(StateRead::Valid(memory)) => Found::Intact(memory),
             Some(StateRead::Invalid) => {
                 tracing::warn!(
-                    "the local state was edited or is corrupt: not trusted; it will be repaired from the server"
+                    "the local state was edited, is corrupt, or was sealed with another key: not trusted; it is kept aside as state.unreadable.json"
                 );
+                if !self.inner.read_only {
+                    let aside = self.blocking(|inner| inner.storage.set_state_aside()).await;
+                    if let Ok(Err(e)) = aside {
+                        tracing::warn!(error = %e, "cannot set the unreadable state aside");
+                    }
+                }
                 Found::Lost
             }
             Some(StateRead::Missing) | None => Found::Lost,
@@ -371,17 +377,21 @@ impl Agent {
             Err(e) => tracing::warn!(error = %e, "cannot read the cached licence file"),
         }
         let now = self.inner.clock.now();
-        live.memory = Memory::restore(found, mark, live.cached.as_ref(), now);
+        live.memory = Memory::restore(found, anchor, live.cached.as_ref(), now);
         if live.memory.unconfirmed.is_some() {
             tracing::warn!(
                 "the local state cannot vouch for the cached licence file (missing, edited, or older than the file): not entitled until a fresh signed file confirms it"
             );
         }
         let lost = live.has_key && live.cached.is_none();
-        if (live.memory.unconfirmed.is_some() || live.invalid.is_some() || lost)
+        if (live.memory.unconfirmed.is_some()
+            || live.memory.guard.is_flagged()
+            || live.invalid.is_some()
+            || lost)
             && live.may_refresh()
         {
-            // Repair or confirm from the server as soon as the scheduler runs.
+            // Repair or confirm from the server as soon as the scheduler runs (a clock
+            // corrected backwards by more than an hour is cleared by the server's time).
             live.memory.record.next_attempt_at = Some(now);
         }
         let _ = self.persist(&mut live).await;
@@ -397,13 +407,19 @@ impl Agent {
         }
     }
 
-    /// Saves the memory, sealed, and the clock mark to the credential store when it is due
-    /// (first, so a crash between the two never leaves the store's mark behind the state's).
+    /// Saves the memory, sealed, then the anchor to the credential store when it is due.
     ///
     /// # Errors
     /// When the state cannot be saved (the memory in RAM stays right; the next write tries
     /// again). Most callers log it and go on.
     async fn persist(&self, live: &mut Live) -> Result<(), AgentError> {
+        let sealed = self.persist_state(live).await;
+        self.persist_anchor(live).await;
+        sealed
+    }
+
+    /// Saves the memory, sealed with the state key.
+    async fn persist_state(&self, live: &Live) -> Result<(), AgentError> {
         if self.inner.read_only {
             return Ok(());
         }
@@ -413,15 +429,8 @@ impl Agent {
             ));
         };
         let memory = live.memory.clone();
-        let mark = live.memory.mark_to_store(live.mark_stored);
-        let result = self
+        let sealed = self
             .blocking(move |inner| {
-                if let Some(mark) = mark {
-                    inner
-                        .creds
-                        .set(CLOCK_MARK, mark.to_string().as_bytes())
-                        .map_err(|e| AgentError::Credentials(e.0))?;
-                }
                 inner
                     .storage
                     .write_state(&memory, &key)
@@ -429,15 +438,37 @@ impl Agent {
             })
             .await
             .and_then(|written| written);
-        match &result {
-            Ok(()) => {
-                if mark.is_some() {
-                    live.mark_stored = mark;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot save the local state"),
+        if let Err(e) = &sealed {
+            tracing::warn!(error = %e, "cannot save the local state");
         }
-        result
+        sealed
+    }
+
+    /// Writes the anchor to the credential store when it is due. It goes last of all: it may
+    /// name a newer file only once that file is on disk, or a crash between the two would
+    /// leave the store knowing of a file the folder never got.
+    async fn persist_anchor(&self, live: &mut Live) {
+        if self.inner.read_only || live.state_key.is_none() {
+            return;
+        }
+        let Some(anchor) = live.memory.anchor_to_store(live.anchor_stored) else {
+            return;
+        };
+        let written = self
+            .blocking(move |inner| {
+                let bytes =
+                    serde_json::to_vec(&anchor).map_err(|e| AgentError::Internal(e.to_string()))?;
+                inner
+                    .creds
+                    .set(STATE_ANCHOR, &bytes)
+                    .map_err(|e| AgentError::Credentials(e.0))
+            })
+            .await
+            .and_then(|written| written);
+        match written {
+            Ok(()) => live.anchor_stored = Some(anchor),
+            Err(e) => tracing::warn!(error = %e, "cannot save the state's anchor"),
+        }
     }
 
     fn compute(&self, live: &Live, now: OffsetDateTime) -> (Status, Option<OffsetDateTime>) {
@@ -710,8 +741,9 @@ impl Agent {
         self.store(&mut live, file, memory, now).await
     }
 
-    /// Writes `file` as the cached licence and makes `memory` the agent's: the file first, so
-    /// a failure leaves both as they were.
+    /// Makes `memory` the agent's and writes `file` as the cached licence: the state first
+    /// (it must know of the file before the file is there, or the next start could not vouch
+    /// for it), then the file. If the file cannot be written, the old memory is put back.
     async fn store(
         &self,
         live: &mut Live,
@@ -719,16 +751,23 @@ impl Agent {
         memory: Memory,
         now: OffsetDateTime,
     ) -> Result<Status, AgentError> {
+        let before = std::mem::replace(&mut live.memory, memory);
+        // A state that cannot be saved now is saved at the next write; the memory in RAM is
+        // right meanwhile. The anchor waits for the file.
+        let _ = self.persist_state(live).await;
         let owned = file.armored().to_owned();
-        self.blocking(move |inner| inner.storage.write_license(&owned))
-            .await?
-            .map_err(|e| AgentError::Storage(e.to_string()))?;
-        live.memory = memory;
+        let written = self
+            .blocking(move |inner| inner.storage.write_license(&owned))
+            .await
+            .and_then(|w| w.map_err(|e| AgentError::Storage(e.to_string())));
+        if let Err(e) = written {
+            live.memory = before;
+            let _ = self.persist_state(live).await;
+            return Err(e);
+        }
         live.cached = Some(file);
         live.invalid = None;
-        // The file is written; a state that cannot be saved now is repaired on the next
-        // write (and until then the memory in RAM is right).
-        let _ = self.persist(live).await;
+        self.persist_anchor(live).await;
         let status = self.publish(live, now);
         self.inner.wake.notify_one();
         Ok(status)
@@ -827,8 +866,7 @@ impl Agent {
     }
 
     /// The server said, signed, that this machine is no longer activated: the cached file is
-    /// set aside (kept for diagnostics), entitlement ends now, and the user and subscribed
-    /// apps are told why.
+    /// removed, entitlement ends now, and the user and subscribed apps are told why.
     async fn machine_gone(&self, statement: &VerifiedStatement) -> Result<Status, AgentError> {
         let code = statement.payload().kind.code();
         tracing::warn!(
@@ -837,16 +875,22 @@ impl Agent {
         );
         let now = self.inner.clock.now();
         let mut live = self.inner.live.lock().await;
-        let set_aside = self
-            .blocking(|inner| inner.storage.set_license_aside())
-            .await?;
-        if let Err(e) = set_aside {
-            tracing::warn!(error = %e, "cannot set the refused licence file aside");
+        // The word first (state and anchor), then the file goes: a valid "active" file is not
+        // left lying about for a restore to bring back; its identity stays in the log.
+        if let Some(old) = &live.cached {
+            let p = old.payload();
+            tracing::info!(license = %p.license_id, issued_at = %p.issued_at, "removing the licence file the server refused");
         }
         live.memory.machine_gone(statement, now);
         live.cached = None;
         live.invalid = None;
         let _ = self.persist(&mut live).await;
+        let removed = self
+            .blocking(|inner| inner.storage.remove_license())
+            .await?;
+        if let Err(e) = removed {
+            tracing::warn!(error = %e, "cannot remove the refused licence file");
+        }
         self.publish(&mut live, now);
         Err(AgentError::MachineGone(code))
     }
@@ -962,6 +1006,15 @@ impl Agent {
                 let mut guard = self.inner.live.lock().await;
                 let live = &mut *guard;
                 live.memory.guard.observe(now);
+                // A clock found turned back: ask the server for its time now, not at the next
+                // planned refresh days away (after a failure, the back-off takes over).
+                if live.memory.guard.is_flagged()
+                    && live.may_refresh()
+                    && live.memory.record.consecutive_failures == 0
+                    && live.memory.record.next_attempt_at.is_none_or(|at| at > now)
+                {
+                    live.memory.record.next_attempt_at = Some(now);
+                }
                 let status = self.publish(live, now);
                 // Every refresh needs the key: a machine activated offline (an imported file,
                 // no key here) renews by importing again, not by calling the server; and a

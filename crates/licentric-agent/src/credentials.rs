@@ -29,9 +29,10 @@ use zeroize::Zeroizing;
 pub const LICENSE_KEY: &str = "license-key";
 /// The entry holding the 32-byte key that seals the local state.
 pub const STATE_KEY: &str = "state-key";
-/// The entry holding a copy of the clock's high-water mark (UTC seconds, as text), so that a
-/// data folder restored from an older copy cannot turn the mark back.
-pub const CLOCK_MARK: &str = "clock-mark";
+/// The entry holding the state's anchor (JSON: the clock's high-water mark, the newest file
+/// accepted, whether the server said the machine is gone), so that a data folder restored from
+/// an older copy cannot turn the mark back, bring back an older file or undo a deactivation.
+pub const STATE_ANCHOR: &str = "state-anchor";
 
 /// A credential store failure, with what to do about it.
 #[derive(Debug, Clone, thiserror::Error)]

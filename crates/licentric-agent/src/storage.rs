@@ -12,8 +12,8 @@ use licentric_core::Memory;
 use serde::{Deserialize, Serialize};
 
 const LICENSE_FILE: &str = "license.lic";
-/// Where a licence file the server refused is set aside, for diagnostics only.
-const PREVIOUS_LICENSE_FILE: &str = "license.previous.lic";
+/// Where a state that could not be read is moved before a new one is written.
+const UNREADABLE_STATE_FILE: &str = "state.unreadable.json";
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = ".lock";
 
@@ -128,15 +128,24 @@ impl Storage {
         }
     }
 
-    /// Sets the cached licence file aside (`license.previous.lic`): the server refused this
-    /// machine, so it no longer counts, but stays for diagnostics.
+    /// Removes the cached licence file (the server refused this machine).
+    ///
+    /// # Errors
+    /// On a removal error other than "not found".
+    pub fn remove_license(&self) -> std::io::Result<()> {
+        remove_optional(&self.dir.join(LICENSE_FILE))
+    }
+
+    /// Moves a state that cannot be read (another key, edited, corrupt) aside, to
+    /// `state.unreadable.json`, before a new one is written: nothing is overwritten that a
+    /// credential store coming back could still open.
     ///
     /// # Errors
     /// When it cannot be renamed.
-    pub fn set_license_aside(&self) -> std::io::Result<()> {
+    pub fn set_state_aside(&self) -> std::io::Result<()> {
         match std::fs::rename(
-            self.dir.join(LICENSE_FILE),
-            self.dir.join(PREVIOUS_LICENSE_FILE),
+            self.dir.join(STATE_FILE),
+            self.dir.join(UNREADABLE_STATE_FILE),
         ) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -170,10 +179,7 @@ impl Storage {
     /// On a removal error other than "not found".
     pub fn clear(&self) -> std::io::Result<()> {
         for name in [LICENSE_FILE, STATE_FILE] {
-            match std::fs::remove_file(self.dir.join(name)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+            remove_optional(&self.dir.join(name))?;
         }
         Ok(())
     }
@@ -222,6 +228,13 @@ fn mac(key: &[u8], body: &[u8]) -> String {
         key,
         &[b"licentric.state.v1\n", body],
     ))
+}
+
+fn remove_optional(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {

@@ -69,7 +69,7 @@ pub use key::{KeyError, KeyPrefix, LicenseKey};
 pub use license_file::{
     Expectations, LicenseSigner, TrustedKey, VerifiedLicense, Verifier, VerifyError,
 };
-pub use memory::Memory;
+pub use memory::{Anchor, Memory};
 pub use random::{OsRandom, SecureRandom};
 pub use refresh::RefreshPolicy;
 pub use state::{Cached, Evaluation, RefreshRecord, evaluate};

@@ -10,9 +10,10 @@
 //!   trusted offline: the state is `clock_tampered` with the reason `state_lost` (the clock's
 //!   high-water mark is gone with the state), not entitled, until one fresh signed file
 //!   arrives: an online refresh, or an import answering a request this machine made.
-//! - **The clock mark is kept twice.** The sealed state's high-water mark is also written,
-//!   coarsely ([`MARK_STEP`]), to the credential store; restoring an older copy of the data
-//!   folder cannot lower it.
+//! - **The anchor is kept twice.** The credential store holds an [`Anchor`]: the clock's
+//!   high-water mark (rewritten in steps of [`MARK_STEP`]), the newest file accepted, and
+//!   whether the server said this machine is gone. Restoring an older copy of the data folder
+//!   cannot lower the mark, bring back an older file, or undo a signed deactivation.
 //! - **Import only what this machine asked for.** A request file's nonce is remembered
 //!   ([`Memory::remember_request`]); an imported file must carry a pending nonce (used once),
 //!   and may not be older than the newest file accepted.
@@ -45,6 +46,20 @@ pub const RECHECK_NOT_ACTIVE: Duration = Duration::hours(1);
 
 /// The reason of a file the memory cannot vouch for.
 pub const STATE_LOST: &str = "state_lost";
+
+/// What the agent keeps of its memory in the credential store as well, where a copy of the
+/// data folder does not reach: the clock's high-water mark, the newest file accepted, and
+/// whether the server said this machine is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    /// The clock's high-water mark, UTC seconds.
+    pub mark: i64,
+    /// The signed `issued_at` of the newest file accepted, UTC seconds.
+    pub newest: Option<i64>,
+    /// Whether the server's last word is that this machine is gone.
+    pub gone: bool,
+}
 
 /// A request file this machine made, waiting for its answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,11 +159,11 @@ impl ImportRefusal {
 }
 
 impl Memory {
-    /// The memory at start, from what was `found`, the clock mark kept in the credential store
-    /// (`mark`, UTC seconds), and the cached `file` if one verified.
+    /// The memory at start, from what was `found`, the [`Anchor`] kept in the credential
+    /// store, and the cached `file` if one verified.
     pub fn restore(
         found: Found,
-        mark: Option<i64>,
+        anchor: Option<Anchor>,
         file: Option<&VerifiedLicense>,
         now: OffsetDateTime,
     ) -> Memory {
@@ -156,15 +171,17 @@ impl Memory {
             Found::Intact(memory) => memory,
             Found::Lost => Memory::default(),
         };
-        if let Some(mark) = mark {
-            memory.guard.observe_mark(mark);
+        if let Some(anchor) = anchor {
+            memory.guard.observe_mark(anchor.mark);
         }
         if let Some(file) = file {
             let issued = file.payload().issued_at.unix_timestamp();
             // The state must have accepted this file (or a newer one) itself, and the
-            // credential store must still hold its clock mark: otherwise this is a state that
-            // was lost, rebuilt, or restored from an older copy.
-            let vouched = memory.newest_issued_at.is_some_and(|n| n >= issued) && mark.is_some();
+            // credential store must hold the anchor, know of no newer file and no signed
+            // deactivation: otherwise this is a state that was lost, rebuilt, or restored with
+            // the data folder from an older copy.
+            let vouched = memory.newest_issued_at.is_some_and(|n| n >= issued)
+                && anchor.is_some_and(|a| a.newest.is_none_or(|n| issued >= n) && !a.gone);
             if !vouched && memory.unconfirmed.is_none() {
                 memory.unconfirmed = Some(STATE_LOST.to_owned());
             }
@@ -304,14 +321,30 @@ impl Memory {
         self.pending_requests.retain(|r| r.created_at >= oldest);
     }
 
-    /// The clock mark to write to the credential store now, if it should be rewritten: when
-    /// the high-water mark ran [`MARK_STEP`] past the `stored` one, or moved below it (an
-    /// online refresh restarts the mark from the server's time).
-    pub fn mark_to_store(&self, stored: Option<i64>) -> Option<i64> {
-        let high = self.guard.high_water()?.unix_timestamp();
+    /// The anchor as it stands now.
+    pub fn anchor(&self) -> Option<Anchor> {
+        Some(Anchor {
+            mark: self.guard.high_water()?.unix_timestamp(),
+            newest: self.newest_issued_at,
+            gone: self.machine_is_gone(),
+        })
+    }
+
+    /// The anchor to write to the credential store now, if it should be rewritten: the newest
+    /// file or the server's word changed, the high-water mark ran [`MARK_STEP`] past the
+    /// `stored` one, or moved below it (an online refresh restarts it from the server's time).
+    pub fn anchor_to_store(&self, stored: Option<Anchor>) -> Option<Anchor> {
+        let now = self.anchor()?;
         match stored {
-            Some(stored) if high >= stored && high - stored < MARK_STEP.whole_seconds() => None,
-            _ => Some(high),
+            Some(stored)
+                if stored.newest == now.newest
+                    && stored.gone == now.gone
+                    && now.mark >= stored.mark
+                    && now.mark - stored.mark < MARK_STEP.whole_seconds() =>
+            {
+                None
+            }
+            _ => Some(now),
         }
     }
 

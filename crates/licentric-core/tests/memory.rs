@@ -4,7 +4,8 @@
 
 use licentric_core::VerifiedLicense;
 use licentric_core::memory::{
-    Found, ImportRefusal, MARK_STEP, MAX_PENDING_REQUESTS, Memory, PENDING_LIFETIME, STATE_LOST,
+    Anchor, Found, ImportRefusal, MARK_STEP, MAX_PENDING_REQUESTS, Memory, PENDING_LIFETIME,
+    STATE_LOST,
 };
 use licentric_core::refresh::RefreshPolicy;
 use licentric_core::state::Cached;
@@ -39,8 +40,9 @@ fn online(f: &VerifiedLicense, at: OffsetDateTime) -> Memory {
     m
 }
 
-fn mark_of(m: &Memory) -> Option<i64> {
-    m.guard.high_water().map(OffsetDateTime::unix_timestamp)
+/// The anchor the credential store would hold for `m`.
+fn anchor_of(m: &Memory) -> Option<Anchor> {
+    m.anchor()
 }
 
 #[test]
@@ -48,7 +50,7 @@ fn an_intact_state_vouches_for_its_own_file() {
     let fx = Fixture::new();
     let f = file(&fx, NOW - Duration::days(1), Some("n"));
     let m = online(&f, NOW - Duration::days(1));
-    let restored = Memory::restore(Found::Intact(m.clone()), mark_of(&m), Some(&f), NOW);
+    let restored = Memory::restore(Found::Intact(m.clone()), anchor_of(&m), Some(&f), NOW);
     assert_eq!(
         state(&restored, Some(&f), NOW),
         (LicenseState::Active, true, None)
@@ -69,7 +71,7 @@ fn a_lost_state_is_not_a_fresh_start() {
     // Whatever the clock says, even on the day the file was issued.
     assert!(!state(&m, Some(&f), NOW - Duration::days(1)).1);
     // The doubt survives being saved and restored (the agent saves the fresh state at once).
-    let again = Memory::restore(Found::Intact(m.clone()), mark_of(&m), Some(&f), NOW);
+    let again = Memory::restore(Found::Intact(m.clone()), anchor_of(&m), Some(&f), NOW);
     assert_eq!(again.unconfirmed.as_deref(), Some(STATE_LOST));
     // One fresh signed file from the server clears it.
     let fresh = file(&fx, NOW, Some("n2"));
@@ -87,7 +89,7 @@ fn a_state_older_than_the_file_or_without_its_mark_does_not_vouch() {
     let new = file(&fx, NOW - Duration::days(1), Some("b"));
     let m = online(&old, NOW - Duration::days(3));
     // The state kept from before the newer file was accepted, beside the newer file.
-    let restored = Memory::restore(Found::Intact(m.clone()), mark_of(&m), Some(&new), NOW);
+    let restored = Memory::restore(Found::Intact(m.clone()), anchor_of(&m), Some(&new), NOW);
     assert_eq!(restored.unconfirmed.as_deref(), Some(STATE_LOST));
     // The credential store's copy of the clock mark deleted.
     let m = online(&new, NOW - Duration::days(1));
@@ -104,10 +106,11 @@ fn an_old_copy_of_the_data_folder_cannot_turn_the_clock_back() {
     // Since then the agent ran on; the credential store's mark followed the clock.
     let mut later = snapshot.clone();
     later.guard.observe(NOW);
-    let mark = later.mark_to_store(mark_of(&snapshot)).unwrap();
+    let mark = later.anchor_to_store(anchor_of(&snapshot)).unwrap();
     // The snapshot restored, the clock set back to its day: the store's mark stands.
     let back = NOW - Duration::days(10) + Duration::hours(1);
     let restored = Memory::restore(Found::Intact(snapshot.clone()), Some(mark), Some(&f), back);
+    assert_eq!(mark.mark, NOW.unix_timestamp());
     let (s, entitled, reason) = state(&restored, Some(&f), back);
     assert_eq!(
         (s, entitled, reason.as_deref()),
@@ -117,7 +120,7 @@ fn an_old_copy_of_the_data_folder_cannot_turn_the_clock_back() {
     // honest limit, bounded by the TTL (docs/security.md).
     let both = Memory::restore(
         Found::Intact(snapshot.clone()),
-        mark_of(&snapshot),
+        anchor_of(&snapshot),
         Some(&f),
         back,
     );
@@ -125,31 +128,81 @@ fn an_old_copy_of_the_data_folder_cannot_turn_the_clock_back() {
 }
 
 #[test]
-fn the_clock_mark_is_rewritten_in_steps_and_follows_an_online_reset() {
+fn the_anchor_is_rewritten_in_steps_and_on_every_new_word() {
     let fx = Fixture::new();
     let f = file(&fx, NOW, Some("n"));
     let mut m = online(&f, NOW);
-    let stored = mark_of(&m);
-    assert_eq!(m.mark_to_store(stored), None, "nothing to write");
+    let stored = anchor_of(&m);
+    assert_eq!(m.anchor_to_store(stored), None, "nothing to write");
     m.guard.observe(NOW + MARK_STEP - Duration::seconds(1));
-    assert_eq!(m.mark_to_store(stored), None, "within a step");
+    assert_eq!(m.anchor_to_store(stored), None, "within a step");
     m.guard.observe(NOW + MARK_STEP);
-    assert_eq!(
-        m.mark_to_store(stored),
-        Some((NOW + MARK_STEP).unix_timestamp())
-    );
-    assert_eq!(m.mark_to_store(None), mark_of(&m), "none stored yet");
-    // An online refresh restarts the mark from the server's time, lower: written down too.
+    let stepped = m.anchor_to_store(stored).unwrap();
+    assert_eq!(stepped.mark, (NOW + MARK_STEP).unix_timestamp());
+    assert_eq!(m.anchor_to_store(None), anchor_of(&m), "none stored yet");
+    // An online refresh restarts the mark from the server's time, lower, with a newer file:
+    // written down too.
     m.accepted_online(
-        &file(&fx, NOW, Some("m")),
+        &file(&fx, NOW + Duration::seconds(5), Some("m")),
         NOW,
         None,
         &RefreshPolicy::default(),
         0.0,
     );
+    let reset = m.anchor_to_store(Some(stepped)).unwrap();
     assert_eq!(
-        m.mark_to_store(Some((NOW + MARK_STEP).unix_timestamp())),
-        Some(NOW.unix_timestamp())
+        reset.newest,
+        Some((NOW + Duration::seconds(5)).unix_timestamp())
+    );
+    assert!(reset.mark < stepped.mark);
+}
+
+#[test]
+fn an_old_copy_of_the_data_folder_cannot_undo_a_suspension_or_a_deactivation() {
+    let fx = Fixture::new();
+    // The copy: an active file and its state.
+    let active = file(&fx, NOW - Duration::days(1), Some("a"));
+    let copy = online(&active, NOW - Duration::days(1));
+    // Later, the server signed a suspension (a newer file): the store's anchor knows it.
+    let mut p = fx.payload();
+    p.status = licentric_proto::LicenseStatus::Suspended;
+    p.issued_at = NOW;
+    p.expires_at = NOW + Duration::days(14);
+    p.nonce = Some("s".into());
+    let suspended = fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap();
+    let mut now_m = copy.clone();
+    now_m.accepted_online(&suspended, NOW, None, &RefreshPolicy::default(), 0.0);
+    let anchor = anchor_of(&now_m);
+    // The copy put back, the clock honest, offline: the older active file is not vouched for.
+    let restored = Memory::restore(Found::Intact(copy.clone()), anchor, Some(&active), NOW);
+    assert_eq!(
+        state(&restored, Some(&active), NOW),
+        (LicenseState::ClockTampered, false, Some(STATE_LOST.into()))
+    );
+    // Likewise after a signed deactivation.
+    let text = fx
+        .signer
+        .sign_statement(&StatementPayload {
+            kind: StatementKind::MachineDeactivated,
+            license_id: "lic_01HZX".into(),
+            product_id: PRODUCT.into(),
+            environment: Environment::Live,
+            machine_id: "mach_01HZY".into(),
+            fingerprint: fx.fingerprint.as_str().into(),
+            issued_at: NOW - Duration::hours(2),
+            nonce: "c".into(),
+        })
+        .unwrap();
+    let statement = fx
+        .verifier
+        .verify_statement(&text, PRODUCT, Environment::Live, &fx.fingerprint, "c")
+        .unwrap();
+    let mut gone = copy.clone();
+    gone.machine_gone(&statement, NOW);
+    let restored = Memory::restore(Found::Intact(copy), anchor_of(&gone), Some(&active), NOW);
+    assert!(
+        !state(&restored, Some(&active), NOW).1,
+        "the deactivation stands"
     );
 }
 
