@@ -285,3 +285,111 @@ async fn a_clock_corrected_backwards_is_cleared_online_at_once() {
     .await;
     assert!(back.entitled, "{back:?}");
 }
+
+/// A credential store that can be locked, as a login keyring is until the user logs in.
+#[derive(Default)]
+struct Lockable {
+    store: MemoryStore,
+    locked: std::sync::atomic::AtomicBool,
+}
+
+struct Shared(Arc<Lockable>);
+
+impl licentric_agent::credentials::CredentialStore for Shared {
+    fn kind(&self) -> licentric_proto::CredentialStoreKind {
+        if self.0.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            licentric_proto::CredentialStoreKind::Unavailable
+        } else {
+            licentric_proto::CredentialStoreKind::Os
+        }
+    }
+    fn get(
+        &self,
+        name: &str,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, licentric_agent::credentials::CredentialError>
+    {
+        self.check()?;
+        self.0.store.get(name)
+    }
+    fn set(
+        &self,
+        name: &str,
+        secret: &[u8],
+    ) -> Result<(), licentric_agent::credentials::CredentialError> {
+        self.check()?;
+        self.0.store.set(name, secret)
+    }
+    fn delete(&self, name: &str) -> Result<(), licentric_agent::credentials::CredentialError> {
+        self.check()?;
+        self.0.store.delete(name)
+    }
+}
+
+impl Shared {
+    fn check(&self) -> Result<(), licentric_agent::credentials::CredentialError> {
+        if self.0.locked.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(licentric_agent::credentials::CredentialError(
+                "the keyring is locked".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// An honest user whose keyring is still locked when the agent starts (an autostart before
+/// the desktop unlocks it), offline: not entitled yet, and told why — but not "lost": once the
+/// keyring unlocks, the agent reads its state and the licence is back, offline still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyring_unlocked_after_start_brings_the_licence_back() {
+    use licentric_agent::credentials::CredentialStore as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-locked", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-locked", "");
+    let keyring = Arc::new(Lockable::default());
+    let start_agent = |keyring: &Arc<Lockable>| {
+        let config = CompanionConfig::load(&companion.config).unwrap();
+        let mut options = AgentOptions::new(config);
+        options.notifier = Arc::new(Recorded::default());
+        options.machine = Box::new(FixedMachineId(companion.machine_id.clone()));
+        options.credentials = Some(Box::new(Shared(Arc::clone(keyring))));
+        Agent::start(options)
+    };
+    let agent = start_agent(&keyring).await.unwrap();
+    agent.activate(&key).await.unwrap();
+    agent.shutdown().await;
+    drop(agent);
+    server.stop();
+
+    keyring
+        .locked
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let agent = start_agent(&keyring).await.unwrap();
+    let status = agent.status().await;
+    assert_eq!(
+        (status.entitled, status.reason.as_deref()),
+        (false, Some("credential_store_locked")),
+        "{status:?}"
+    );
+    assert!(status.detail.contains("Unlock it"), "{}", status.detail);
+
+    let mut changes = agent.subscribe();
+    keyring
+        .locked
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        Shared(Arc::clone(&keyring))
+            .get("state-key")
+            .unwrap()
+            .is_some()
+    );
+    agent.clock_changed();
+    let back = next(
+        &mut changes,
+        "the licence back once the keyring answers",
+        |s| s.entitled,
+    )
+    .await;
+    assert_eq!(back.state, LicenseState::Active, "{back:?}");
+}

@@ -682,3 +682,63 @@ fn an_old_copy_of_the_data_folder_does_not_undo_a_suspension() {
     );
     assert_eq!(status.reason.as_deref(), Some("state_lost"), "{status:?}");
 }
+
+/// An honest user whose keyring does not answer at one start, where the vendor allows the
+/// file store: the agent does not switch stores behind the user's back (which would seal a new
+/// state and lose the old one for good), waits for the keyring, and the licence is intact when
+/// it answers again.
+#[test]
+fn a_keyring_missing_at_one_start_does_not_switch_stores() {
+    assert!(
+        secret_service_available(),
+        "this test needs a Secret Service: run it through .ci/test"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-switch-store", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-switch-store",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    assert_eq!(
+        c.client().status().unwrap().credential_store,
+        licentric_proto::CredentialStoreKind::Os
+    );
+    c.stop_agent("-TERM");
+    server.stop();
+
+    c.start_agent_with(|cmd| {
+        cmd.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    });
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        (
+            status.entitled,
+            status.reason.as_deref(),
+            status.credential_store
+        ),
+        (
+            false,
+            Some("credential_store_locked"),
+            licentric_proto::CredentialStoreKind::Unavailable
+        ),
+        "{status:?}"
+    );
+    assert!(
+        !c.data.join("credentials.sealed").exists(),
+        "switched to the file store"
+    );
+    c.stop_agent("-TERM");
+
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        (status.state, status.entitled),
+        (LicenseState::Active, true),
+        "{status:?}"
+    );
+}

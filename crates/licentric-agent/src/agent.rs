@@ -40,6 +40,8 @@ use crate::notify::Notifier;
 use crate::storage::{StateRead, Storage};
 
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
+/// How often the agent asks a credential store that did not answer again.
+const STORE_RETRY: Duration = Duration::from_secs(30);
 /// How long an operation someone asked for waits for another to finish before it answers
 /// `busy`.
 const BUSY_AFTER: Duration = Duration::from_secs(2);
@@ -100,6 +102,9 @@ struct Live {
     has_key: bool,
     /// When the state next changes by the passing of time alone (from the last evaluation).
     next_change_at: Option<OffsetDateTime>,
+    /// The credential store did not answer when the state was read: the agent reads it
+    /// again when the store does.
+    store_waiting: bool,
 }
 
 impl Live {
@@ -133,6 +138,9 @@ struct Inner {
     ops: Mutex<()>,
     status: watch::Sender<Status>,
     wake: Notify,
+    /// Set by [`Agent::shutdown`]: the scheduler ends.
+    stopping: std::sync::atomic::AtomicBool,
+    scheduler: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     read_only: bool,
     clients: crate::clients::ClientLog,
 }
@@ -266,10 +274,13 @@ impl Agent {
                 anchor_stored: None,
                 has_key: false,
                 next_change_at: None,
+                store_waiting: false,
             }),
             ops: Mutex::new(()),
             status,
             wake: Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            scheduler: std::sync::Mutex::new(None),
             read_only,
             clients: crate::clients::ClientLog::default(),
             config,
@@ -278,9 +289,32 @@ impl Agent {
         agent.load().await;
         if scheduler && !read_only {
             let scheduler = agent.clone();
-            tokio::spawn(async move { scheduler.schedule().await });
+            let task = tokio::spawn(async move { scheduler.schedule().await });
+            *agent
+                .inner
+                .scheduler
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
         }
         Ok(agent)
+    }
+
+    /// Stops the scheduler and waits for it; the data folder is released when the last
+    /// handle on the agent goes. (A process that exits needs none of this.)
+    pub async fn shutdown(&self) {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.wake.notify_one();
+        let task = self
+            .inner
+            .scheduler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// The right to change state, for an operation someone asked for: if another one (a
@@ -307,6 +341,7 @@ impl Agent {
     async fn load(&self) {
         let loaded = self
             .blocking(|inner| {
+                let mut waiting = false;
                 let key = match inner.creds.get(STATE_KEY) {
                     Ok(Some(key)) => Some(key),
                     Ok(None) if inner.read_only => None,
@@ -315,10 +350,19 @@ impl Agent {
                         licentric_core::SecureRandom::fill(&mut OsRandom, &mut fresh).ok().and_then(|()| inner.creds.set(STATE_KEY, &fresh).ok()).map(|()| fresh)
                     }
                     Err(e) => {
-                        tracing::warn!(reason = %e, "the state key is not available; the state will not be kept");
+                        // Locked, or not running yet: not "lost". The agent asks again.
+                        tracing::warn!(reason = %e, "the credential store does not answer; the state will be read when it does");
+                        waiting = true;
                         None
                     }
                 };
+                if key.is_some()
+                    && !inner.read_only
+                    && credentials::recorded_choice(inner.storage.dir()).is_none()
+                    && let Err(e) = credentials::record_choice(inner.storage.dir(), inner.creds.kind())
+                {
+                    tracing::warn!(error = %e, "cannot record which credential store holds the state");
+                }
                 let state = key.as_ref().map(|k| inner.storage.read_state(k));
                 let anchor = inner
                     .creds
@@ -329,13 +373,16 @@ impl Agent {
                 let license = inner.storage.read_license();
                 // Unknown (a store error) counts as present: the attempt will say what is wrong.
                 let has_key = !matches!(inner.creds.get(LICENSE_KEY), Ok(None));
-                (key, state, anchor, license, has_key)
+                (key, state, anchor, license, has_key, waiting)
             })
             .await;
-        let Ok((key, state, anchor, license, has_key)) = loaded else {
+        let Ok((key, state, anchor, license, has_key, waiting)) = loaded else {
             return;
         };
         let mut live = self.inner.live.lock().await;
+        live.store_waiting = waiting;
+        live.cached = None;
+        live.invalid = None;
         live.state_key = key;
         live.has_key = has_key;
         live.anchor_stored = anchor;
@@ -378,6 +425,10 @@ impl Agent {
         }
         let now = self.inner.clock.now();
         live.memory = Memory::restore(found, anchor, live.cached.as_ref(), now);
+        if live.store_waiting && live.memory.unconfirmed.is_some() {
+            // Not lost: locked. Said so, and read again when the store answers.
+            live.memory.unconfirmed = Some(licentric_core::memory::STORE_LOCKED.to_owned());
+        }
         if live.memory.unconfirmed.is_some() {
             tracing::warn!(
                 "the local state cannot vouch for the cached licence file (missing, edited, or older than the file): not entitled until a fresh signed file confirms it"
@@ -1001,6 +1052,26 @@ impl Agent {
     /// warnings. Sleeps on a timer in between.
     async fn schedule(self) {
         loop {
+            if self
+                .inner
+                .stopping
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                return;
+            }
+            // A credential store that did not answer at start (locked, not running yet): once
+            // it answers, read the state as at start.
+            let waiting = self.inner.live.lock().await.store_waiting;
+            if waiting {
+                let answers = self
+                    .blocking(|inner| inner.creds.get(STATE_KEY).is_ok())
+                    .await
+                    .unwrap_or(false);
+                if answers {
+                    tracing::info!("the credential store answers now; reading the state");
+                    self.load().await;
+                }
+            }
             let now = self.inner.clock.now();
             let (due, next) = {
                 let mut guard = self.inner.live.lock().await;
@@ -1050,6 +1121,9 @@ impl Agent {
                     next.extend(self.inner.policy.next_warning_at(expires, now));
                 }
                 next.extend(live.next_change_at);
+                if live.store_waiting {
+                    next.push(now + STORE_RETRY);
+                }
                 let _ = self.persist(live).await;
                 (attempt.is_some_and(|a| a <= now), next.into_iter().min())
             };

@@ -62,26 +62,41 @@ pub trait CredentialStore: Send + Sync {
 
 /// The OS store through `keyring`: service `com.licentric.companion.<product_id>.<environment>`
 /// (see `CompanionConfig::credential_service`), so test and live never share an entry.
+///
+/// It is asked afresh at every operation: a keyring that is locked or not yet running when
+/// the agent starts (an autostart before the login keyring unlocks, an ssh session) answers
+/// later, and [`kind`](CredentialStore::kind) says `unavailable` meanwhile.
 #[derive(Debug)]
 pub struct KeyringStore {
     service: String,
+    reachable: std::sync::atomic::AtomicBool,
 }
 
 impl KeyringStore {
-    /// The store of `service`, if the OS store answers.
-    ///
-    /// # Errors
-    /// With a message saying what to install or unlock.
-    pub fn open(service: &str) -> Result<KeyringStore, CredentialError> {
+    /// The store of `service`; [`reachable`](Self::reachable) says whether it answered now.
+    pub fn open(service: &str) -> KeyringStore {
         let store = KeyringStore {
             service: service.to_owned(),
+            reachable: std::sync::atomic::AtomicBool::new(false),
         };
-        store.get(STATE_KEY)?;
-        Ok(store)
+        let _ = store.get(STATE_KEY);
+        store
+    }
+
+    /// Whether the OS store answered the last operation.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn entry(&self, name: &str) -> Result<keyring_core::Entry, CredentialError> {
         platform_entry(&self.service, name).map_err(explain)
+    }
+
+    /// Notes whether the store answered.
+    fn answered<T>(&self, result: Result<T, CredentialError>) -> Result<T, CredentialError> {
+        self.reachable
+            .store(result.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        result
     }
 }
 
@@ -91,19 +106,27 @@ fn platform_entry(service: &str, name: &str) -> keyring_core::Result<keyring_cor
     keyring::Entry::new(service, name).map(|e| e.inner)
 }
 
-/// Linux and the BSDs: the Secret Service through libdbus, set up once.
+/// Linux and the BSDs: the Secret Service through libdbus, set up at the first use that
+/// finds a session bus (and tried again later if none answered yet).
 #[cfg(all(unix, not(target_os = "macos")))]
 fn platform_entry(service: &str, name: &str) -> keyring_core::Result<keyring_core::Entry> {
-    static STORE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    let ready = STORE.get_or_init(|| {
-        dbus_secret_service_keyring_store::Store::new()
-            .map(|store| keyring_core::set_default_store(store))
-            .map_err(|e| e.to_string())
-    });
-    if let Err(e) = ready {
-        tracing::debug!(error = %e, "no Secret Service");
-        return Err(keyring_core::Error::NoDefaultStore);
+    static READY: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut ready = READY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !*ready {
+        match dbus_secret_service_keyring_store::Store::new() {
+            Ok(store) => {
+                keyring_core::set_default_store(store);
+                *ready = true;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no Secret Service");
+                return Err(keyring_core::Error::NoDefaultStore);
+            }
+        }
     }
+    drop(ready);
     keyring_core::Entry::new(service, name)
 }
 
@@ -127,26 +150,36 @@ fn explain(e: keyring_core::Error) -> CredentialError {
 
 impl CredentialStore for KeyringStore {
     fn kind(&self) -> CredentialStoreKind {
-        CredentialStoreKind::Os
+        if self.reachable() {
+            CredentialStoreKind::Os
+        } else {
+            CredentialStoreKind::Unavailable
+        }
     }
 
     fn get(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, CredentialError> {
-        match self.entry(name)?.get_secret() {
+        self.answered(self.entry(name).and_then(|entry| match entry.get_secret() {
             Ok(secret) => Ok(Some(Zeroizing::new(secret))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(explain(e)),
-        }
+        }))
     }
 
     fn set(&self, name: &str, secret: &[u8]) -> Result<(), CredentialError> {
-        self.entry(name)?.set_secret(secret).map_err(explain)
+        self.answered(
+            self.entry(name)
+                .and_then(|entry| entry.set_secret(secret).map_err(explain)),
+        )
     }
 
     fn delete(&self, name: &str) -> Result<(), CredentialError> {
-        match self.entry(name)?.delete_credential() {
-            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-            Err(e) => Err(explain(e)),
-        }
+        self.answered(
+            self.entry(name)
+                .and_then(|entry| match entry.delete_credential() {
+                    Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+                    Err(e) => Err(explain(e)),
+                }),
+        )
     }
 }
 
@@ -310,27 +343,84 @@ impl CredentialStore for Unavailable {
     }
 }
 
-/// The OS store if it answers; else the file store where `allow_file`; else [`Unavailable`].
+/// Which store a data folder's state is kept with, recorded when its state key is made, so
+/// the agent never switches silently: an OS store that does not answer at one start must not
+/// make the agent seal a new state in the file store, nor the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// The OS credential store.
+    Os,
+    /// The encrypted-file store.
+    File,
+}
+
+const STORE_MARKER: &str = "credential-store";
+
+/// The store `data_dir`'s state was made with, if it says.
+pub fn recorded_choice(data_dir: &std::path::Path) -> Option<StoreChoice> {
+    match std::fs::read_to_string(data_dir.join(STORE_MARKER))
+        .ok()?
+        .trim()
+    {
+        "os" => Some(StoreChoice::Os),
+        "file" => Some(StoreChoice::File),
+        _ => None,
+    }
+}
+
+/// Records the store of `data_dir`'s state (when its state key is first made).
+///
+/// # Errors
+/// When the marker cannot be written.
+pub fn record_choice(data_dir: &std::path::Path, kind: CredentialStoreKind) -> std::io::Result<()> {
+    let text = match kind {
+        CredentialStoreKind::File => "file\n",
+        _ => "os\n",
+    };
+    crate::storage::write_atomic(&data_dir.join(STORE_MARKER), text.as_bytes())
+}
+
+/// The store for a data folder: the one its state was made with, if it says (an OS store
+/// that does not answer yet is waited for, never replaced by the file store); else the OS
+/// store if it answers, the file store where `allow_file`, or the OS store to wait for.
 pub fn open(
     service: &str,
     allow_file: bool,
     data_dir: &std::path::Path,
     machine: Option<&MachineId>,
 ) -> Box<dyn CredentialStore> {
-    match KeyringStore::open(service) {
-        Ok(store) => Box::new(store),
-        Err(e) if allow_file => match machine {
-            Some(machine) => {
-                tracing::warn!(reason = %e, "no OS credential store: using the encrypted file store, as the configuration allows");
-                Box::new(FileStore::new(data_dir, machine, service))
+    let keyring = KeyringStore::open(service);
+    let file = || machine.map(|m| Box::new(FileStore::new(data_dir, m, service)));
+    match (recorded_choice(data_dir), keyring.reachable(), allow_file) {
+        (Some(StoreChoice::File), _, true) => {
+            if let Some(store) = file() {
+                return store;
             }
-            None => Box::new(Unavailable(e)),
-        },
-        Err(e) => {
-            tracing::warn!(reason = %e, "no OS credential store, and the configuration does not allow the file store");
-            Box::new(Unavailable(e))
         }
+        (Some(StoreChoice::File), _, false) => {
+            return Box::new(Unavailable(CredentialError(
+                "this machine's licence is kept in the encrypted file store, which the configuration no longer allows".into(),
+            )));
+        }
+        (Some(StoreChoice::Os), false, _) => {
+            tracing::warn!(
+                "the OS credential store does not answer yet; waiting for it (the licence's state was made with it)"
+            );
+        }
+        (None, false, true) => {
+            if let Some(store) = file() {
+                tracing::warn!(
+                    "no OS credential store: using the encrypted file store, as the configuration allows"
+                );
+                return store;
+            }
+        }
+        (None, false, false) => tracing::warn!(
+            "no OS credential store, and the configuration does not allow the file store"
+        ),
+        _ => {}
     }
+    Box::new(keyring)
 }
 
 #[cfg(test)]

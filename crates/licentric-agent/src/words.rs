@@ -66,6 +66,10 @@ pub fn describe(
         LicenseState::Suspended => ("Suspended".to_owned(), "The licence is suspended. Contact your vendor.".to_owned()),
         LicenseState::Revoked => ("Revoked".to_owned(), "The licence has been revoked. Contact your vendor.".to_owned()),
         LicenseState::LicenseExpired => ("Expired".to_owned(), "The licence has expired. Renew it with your vendor.".to_owned()),
+        LicenseState::ClockTampered if reason == Some(licentric_core::memory::STORE_LOCKED) => (
+            "Credential store locked".to_owned(),
+            "The saved licence cannot be checked while the credential store (your keyring) is locked or not running. Unlock it — logging in to your desktop usually does — or connect once to the internet.".to_owned(),
+        ),
         LicenseState::ClockTampered if reason == Some(licentric_core::memory::STATE_LOST) => (
             "Confirm online".to_owned(),
             if activated_offline {

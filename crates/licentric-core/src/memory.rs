@@ -46,6 +46,9 @@ pub const RECHECK_NOT_ACTIVE: Duration = Duration::hours(1);
 
 /// The reason of a file the memory cannot vouch for.
 pub const STATE_LOST: &str = "state_lost";
+/// The reason of a file the memory cannot vouch for yet: the credential store that holds the
+/// state's key does not answer (locked, or not running yet).
+pub const STORE_LOCKED: &str = "credential_store_locked";
 
 /// What the agent keeps of its memory in the credential store as well, where a copy of the
 /// data folder does not reach: the clock's high-water mark, the newest file accepted, and
