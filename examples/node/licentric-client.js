@@ -4,6 +4,10 @@
 //   node licentric-client.js [--socket PATH] [--product ID] [--environment live|test] status
 //   node licentric-client.js [--socket PATH] [--product ID] [--environment live|test] has_entitlement CODE
 //
+// Or as a module: const { Client, defaultSocket } = require('./licentric-client.js');
+// Every call times out (5 s for a query), a closed, silent or misbehaving agent is an error,
+// and only a plain `entitled: true` counts as entitled.
+//
 // The protocol (docs/ipc.md): JSON-RPC 2.0, one JSON object per line, on a Unix socket at
 // $XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock. Errors carry a stable
 // `error.data.code`.
@@ -19,17 +23,35 @@ const os = require('node:os');
 const path = require('node:path');
 
 const PROTOCOL_VERSION = 1;
+// How long a query may wait for its answer, and a management call (milliseconds). An agent
+// that does not answer in time is treated as "not entitled", never as "entitled".
+const QUERY_TIMEOUT = 5000;
+const MANAGEMENT_TIMEOUT = 60000;
+const MANAGEMENT = new Set(['activate', 'deactivate', 'refresh', 'import_license_file', 'request_file']);
+const MAX_LINE = 64 * 1024;
+const MAX_PENDING_CHANGES = 16;
+
+class AgentError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
 
 class Client {
   // With `product` and `environment`, an agent that serves another is refused (a sandbox
   // agent where the live one should be).
-  constructor(socketPath, product, environment) {
+  constructor(socketPath, product, environment, timeout) {
     this.socketPath = socketPath;
     this.product = product;
     this.environment = environment;
+    this.timeout = timeout;
     this.nextId = 1;
     this.waiting = new Map();
     this.buffer = '';
+    this.changes = [];
+    this.onChange = null;
+    this.closed = null;
   }
 
   connect() {
@@ -46,27 +68,56 @@ class Client {
           resolve(this);
         } catch (e) { reject(e); }
       });
-      this.sock.on('error', reject);
+      this.sock.on('error', (e) => { reject(e); this.fail(new AgentError('io_error', `the connection failed (${e.message})`)); });
+      this.sock.on('close', () => this.fail(new AgentError('io_error', 'the agent closed the connection')));
       this.sock.on('data', (chunk) => this.onData(chunk));
     });
   }
 
+  // Every call still waiting gets `error`: nothing is left to resolve as "entitled".
+  fail(error) {
+    if (!this.closed) this.closed = error;
+    for (const pending of this.waiting.values()) pending.reject(error);
+    this.waiting.clear();
+  }
+
   onData(chunk) {
     this.buffer += chunk.toString('utf8');
-    if (this.buffer.length > 64 * 1024 && !this.buffer.includes('\n')) { this.sock.destroy(); return; }
+    if (this.buffer.length > MAX_LINE && this.buffer.indexOf('\n') < 0) {
+      this.fail(new AgentError('malformed_answer', 'an over-long answer'));
+      this.sock.destroy();
+      return;
+    }
     let newline;
     while ((newline = this.buffer.indexOf('\n')) >= 0) {
       const line = this.buffer.slice(0, newline);
       this.buffer = this.buffer.slice(newline + 1);
+      if (line.length > MAX_LINE) {
+        this.fail(new AgentError('malformed_answer', 'an over-long answer'));
+        this.sock.destroy();
+        return;
+      }
       if (!line.trim()) continue;
-      const message = JSON.parse(line);
+      let message;
+      try { message = JSON.parse(line); } catch (e) {
+        this.fail(new AgentError('malformed_answer', 'a malformed answer'));
+        this.sock.destroy();
+        return;
+      }
+      if (!message || typeof message !== 'object') continue;
+      if (message.method === 'status_changed') {
+        if (this.onChange) this.onChange(message.params);
+        else { this.changes.push(message.params); this.changes.splice(0, this.changes.length - MAX_PENDING_CHANGES); }
+        continue;
+      }
       const pending = this.waiting.get(message.id);
-      if (!pending) continue; // a notification, or an answer nobody waits for
+      if (!pending) continue; // an answer nobody waits for
       this.waiting.delete(message.id);
       if (message.error) {
-        const error = new Error(message.error.message);
-        error.code = message.error.data && message.error.data.code;
-        pending.reject(error);
+        const data = message.error.data || {};
+        pending.reject(new AgentError(data.code || 'error', message.error.message || 'error'));
+      } else if (!('result' in message)) {
+        pending.reject(new AgentError('malformed_answer', 'a malformed answer'));
       } else {
         pending.resolve(message.result);
       }
@@ -74,13 +125,34 @@ class Client {
   }
 
   call(method, params) {
+    if (this.closed) return Promise.reject(this.closed);
     const id = this.nextId++;
     const request = { jsonrpc: '2.0', id, method };
     if (params !== undefined) request.params = params;
+    const limit = this.timeout || (MANAGEMENT.has(method) ? MANAGEMENT_TIMEOUT : QUERY_TIMEOUT);
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new AgentError('timeout', 'the agent did not answer in time'));
+      }, limit);
+      const done = (f) => (value) => { clearTimeout(timer); f(value); };
+      this.waiting.set(id, { resolve: done(resolve), reject: done(reject) });
       this.sock.write(JSON.stringify(request) + '\n');
     });
+  }
+
+  /** True only if the agent says so, plainly; anything else is false or an error. */
+  async hasEntitlement(code) {
+    const result = await this.call('has_entitlement', { code });
+    return !!result && result.entitled === true;
+  }
+
+  /** Calls `onChange(status)` with the current status, then at every change. */
+  async subscribe(onChange) {
+    this.onChange = onChange;
+    const result = await this.call('subscribe');
+    onChange(result.status);
+    for (const status of this.changes.splice(0)) onChange(status);
   }
 
   close() { this.sock.end(); }
@@ -119,18 +191,19 @@ function defaultSocket(product, environment) {
 
 async function main() {
   const args = process.argv.slice(2);
-  let socketPath; let product = 'acme-cad'; let environment = 'live';
+  let socketPath; let product = 'acme-cad'; let environment = 'live'; let timeout;
   const rest = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--socket') socketPath = args[++i];
     else if (args[i] === '--product') product = args[++i];
     else if (args[i] === '--environment') environment = args[++i];
+    else if (args[i] === '--timeout') timeout = Number(args[++i]) * 1000;
     else rest.push(args[i]);
   }
   const [command, code] = rest;
   let client;
   try {
-    client = await new Client(socketPath || defaultSocket(product, environment), product, environment).connect();
+    client = await new Client(socketPath || defaultSocket(product, environment), product, environment, timeout).connect();
   } catch (e) {
     if (e instanceof UnsafeEndpoint) {
       console.error(`error [${e.code}]: ${e.message}`);
@@ -141,13 +214,16 @@ async function main() {
   }
   try {
     if (command === 'has_entitlement') {
-      const result = await client.call('has_entitlement', { code: code || '' });
-      console.log(`${code}: entitled: ${result.entitled}`);
-      return result.entitled ? 0 : 3;
+      const entitled = await client.hasEntitlement(code || '');
+      console.log(`${code}: entitled: ${entitled}`);
+      return entitled ? 0 : 3;
     }
     const status = await client.call('status');
-    console.log(`state: ${status.state}, entitled: ${status.entitled}, entitlements: ${status.entitlements.join(', ') || '-'}`);
-    return status.entitled ? 0 : 3;
+    if (!status || typeof status !== 'object') throw new AgentError('malformed_answer', 'a malformed answer');
+    const entitled = status.entitled === true;
+    const entitlements = Array.isArray(status.entitlements) ? status.entitlements.filter((e) => typeof e === 'string') : [];
+    console.log(`state: ${status.state}, entitled: ${entitled}, entitlements: ${entitlements.join(', ') || '-'}`);
+    return entitled ? 0 : 3;
   } catch (e) {
     console.error(`error [${e.code}]: ${e.message}`);
     return 1;
@@ -156,4 +232,9 @@ async function main() {
   }
 }
 
-main().then((code) => process.exit(code));
+module.exports = { Client, AgentError, UnsafeEndpoint, defaultSocket, checkEndpoint };
+
+if (require.main === module) {
+  // Any failure not caught above is a failure, never "entitled".
+  main().then((code) => process.exit(code), (e) => { console.error(`error: ${e.message}`); process.exit(1); });
+}

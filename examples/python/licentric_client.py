@@ -22,8 +22,16 @@ import stat
 import struct
 import sys
 import tempfile
+import time
 
 PROTOCOL_VERSION = 1
+# How long a query may wait for its answer, and a management call (seconds). An agent that
+# does not answer in time is treated as "not entitled", never as "entitled".
+QUERY_TIMEOUT = 5.0
+MANAGEMENT_TIMEOUT = 60.0
+MANAGEMENT = {"activate", "deactivate", "refresh", "import_license_file", "request_file"}
+MAX_LINE = 64 * 1024
+MAX_PENDING_CHANGES = 16
 
 
 class LicentricError(Exception):
@@ -69,7 +77,7 @@ def check_peer(sock, path):
 
 
 class Client:
-    def __init__(self, path, product=None, environment=None):
+    def __init__(self, path, product=None, environment=None, timeout=None):
         """Connects to the agent at `path`; with `product` and `environment`, refuses an agent
         that serves another (a sandbox agent where the live one should be)."""
         check_folder(path)
@@ -84,9 +92,11 @@ class Client:
         except UnsafeEndpoint:
             self.sock.close()
             raise
-        self.file = self.sock.makefile("rwb")
+        # A reader of its own: a read-write pair's readline ignores its size limit.
+        self.file = self.sock.makefile("rb")
         self.next_id = 1
         self.changes = []
+        self.timeout = timeout
         version = self.call("version")
         if version["protocol"] != PROTOCOL_VERSION:
             raise LicentricError({"message": f"the agent speaks protocol {version['protocol']}"})
@@ -101,37 +111,71 @@ class Client:
         if params is not None:
             request["params"] = params
         self.next_id += 1
-        self.file.write(json.dumps(request).encode() + b"\n")
-        self.file.flush()
+        limit = self.timeout or (MANAGEMENT_TIMEOUT if method in MANAGEMENT else QUERY_TIMEOUT)
+        deadline = time.monotonic() + limit
+        try:
+            self.sock.settimeout(limit)
+            self.sock.sendall(json.dumps(request).encode() + b"\n")
+        except OSError as e:
+            raise LicentricError({"message": f"cannot reach the agent ({e})", "data": {"code": "io_error"}})
+        # Until the answer to this request, or the deadline: notifications and answers to other
+        # ids do not extend it.
         while True:
-            message = self._read()
+            message = self._read(deadline)
             if "method" in message:  # a status_changed notification
                 self.changes.append(message.get("params"))
+                del self.changes[:-MAX_PENDING_CHANGES]
                 continue
             if message.get("id") != request["id"]:
                 continue
             if "error" in message:
-                raise LicentricError(message["error"])
+                raise LicentricError(message["error"] if isinstance(message["error"], dict) else {})
+            if "result" not in message:
+                raise LicentricError({"message": "a malformed answer", "data": {"code": "malformed_answer"}})
             return message["result"]
 
-    def _read(self):
-        line = self.file.readline(64 * 1024 + 1)
+    def _read(self, deadline=None):
+        """One message; a time-out, a cut or malformed line, or a closed connection is an error
+        (the caller answers "not entitled"), never a crash."""
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LicentricError({"message": "the agent did not answer in time", "data": {"code": "timeout"}})
+            self.sock.settimeout(left)
+        else:
+            self.sock.settimeout(None)
+        try:
+            line = self.file.readline(MAX_LINE + 1)
+        except socket.timeout:
+            raise LicentricError({"message": "the agent did not answer in time", "data": {"code": "timeout"}})
+        except OSError as e:
+            raise LicentricError({"message": f"the connection failed ({e})", "data": {"code": "io_error"}})
         if not line:
-            raise LicentricError({"message": "the agent closed the connection"})
-        return json.loads(line)
+            raise LicentricError({"message": "the agent closed the connection", "data": {"code": "io_error"}})
+        if not line.endswith(b"\n"):
+            raise LicentricError({"message": "a cut or over-long answer", "data": {"code": "malformed_answer"}})
+        try:
+            message = json.loads(line)
+        except ValueError:
+            raise LicentricError({"message": "a malformed answer", "data": {"code": "malformed_answer"}})
+        if not isinstance(message, dict):
+            raise LicentricError({"message": "a malformed answer", "data": {"code": "malformed_answer"}})
+        return message
 
     def status(self):
         return self.call("status")
 
     def has_entitlement(self, code):
-        return self.call("has_entitlement", {"code": code})["entitled"]
+        """True only if the agent says so, plainly: anything else is False or an error."""
+        result = self.call("has_entitlement", {"code": code})
+        return isinstance(result, dict) and result.get("entitled") is True
 
     def watch(self):
         yield self.call("subscribe")["status"]
         while True:
             while self.changes:
                 yield self.changes.pop(0)
-            message = self._read()
+            message = self._read(None if self.timeout is None else time.monotonic() + self.timeout)
             if message.get("method") == "status_changed":
                 yield message["params"]
 
@@ -156,11 +200,12 @@ def main():
     parser.add_argument("--socket")
     parser.add_argument("--product", default="acme-cad")
     parser.add_argument("--environment", default="live", choices=["live", "test"])
+    parser.add_argument("--timeout", type=float, help="seconds a call may wait (default: 5 for queries)")
     parser.add_argument("command", choices=["status", "has_entitlement", "watch"])
     parser.add_argument("code", nargs="?")
     args = parser.parse_args()
     try:
-        client = Client(args.socket or default_socket(args.product, args.environment), args.product, args.environment)
+        client = Client(args.socket or default_socket(args.product, args.environment), args.product, args.environment, args.timeout)
     except NotRunning as e:
         print(f"the licensing agent is not running ({e})", file=sys.stderr)
         return 4
@@ -170,14 +215,19 @@ def main():
     try:
         if args.command == "status":
             status = client.status()
-            print(f"state: {status['state']}, entitled: {str(status['entitled']).lower()}, entitlements: {', '.join(status['entitlements']) or '-'}")
-            return 0 if status["entitled"] else 3
+            if not isinstance(status, dict):
+                raise LicentricError({"message": "a malformed answer", "data": {"code": "malformed_answer"}})
+            entitled = status.get("entitled") is True
+            entitlements = [e for e in status.get("entitlements") or [] if isinstance(e, str)]
+            print(f"state: {status.get('state')}, entitled: {str(entitled).lower()}, entitlements: {', '.join(entitlements) or '-'}")
+            return 0 if entitled else 3
         if args.command == "has_entitlement":
             entitled = client.has_entitlement(args.code or "")
             print(f"{args.code}: entitled: {str(entitled).lower()}")
             return 0 if entitled else 3
         for status in client.watch():
-            print(f"state: {status['state']}, entitled: {str(status['entitled']).lower()}", flush=True)
+            status = status if isinstance(status, dict) else {}
+            print(f"state: {status.get('state')}, entitled: {str(status.get('entitled') is True).lower()}", flush=True)
     except LicentricError as e:
         print(f"error [{e.code}]: {e}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 //! (gnome-keyring on a private D-Bus session, started by `.ci/test`).
 //!
 //! - `agent`: one agent per socket, stale sockets, repair of edited files, the async client;
+//! - `clients`: every client against a misbehaving agent: never "entitled" on doubt;
 //! - `clock`: the state and clock rules with the real server and agent code in this process,
 //!   an injected clock and an in-memory credential store (days pass in microseconds);
 //! - `flow`: activate → status → offline → back online → deactivate; an air-gapped activation;
@@ -18,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
+mod clients;
 mod clock;
 mod flow;
 mod gui;

@@ -561,7 +561,8 @@ fn in_the_first_user_namespace() -> bool {
     true
 }
 
-/// Whether only root can change `path` (see [`read_judged`]); for tools and tests.
+/// Whether only root can change `path`: it and the folders above it are root's and writable by
+/// no one else, read from one handle, in the first user namespace. For tools and tests.
 pub fn only_root_can_write(path: &Path) -> bool {
     read_judged(path).is_ok_and(|(_, root_only)| root_only)
 }

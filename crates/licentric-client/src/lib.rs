@@ -73,6 +73,10 @@ pub enum ClientError {
         /// What the agent serves.
         found: String,
     },
+    /// The agent did not answer in time (see [`QUERY_TIMEOUT`]): treat the machine as not
+    /// entitled for now.
+    #[error("the licensing agent did not answer in time")]
+    Timeout,
     /// The endpoint failed the checks of DESIGN §5 (a folder or a listener of another user):
     /// nothing was sent to it.
     #[error("refusing the licensing agent's socket: {0}")]
@@ -178,13 +182,44 @@ fn answer_to<T: DeserializeOwned>(
     }
 }
 
-/// Queues the status of a `status_changed` notification; ignores anything else.
+/// How long a query (`status`, `has_entitlement`…) may wait for its answer by default: an
+/// agent that does not answer in this time is not going to, and the app must decide without it.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a management call (`activate`, `refresh`…) may wait by default: the agent's own
+/// limit on a call to the server is 30 seconds.
+pub const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Status changes kept while waiting for an answer: each is a whole status, so older ones
+/// beyond this are dropped (the newest always kept).
+pub const MAX_PENDING_CHANGES: usize = 16;
+
+/// How long `call` may wait by default.
+fn default_timeout(call: &Call) -> Duration {
+    if call.is_management() {
+        MANAGEMENT_TIMEOUT
+    } else {
+        QUERY_TIMEOUT
+    }
+}
+
+/// Queues the status of a `status_changed` notification, keeping at most
+/// [`MAX_PENDING_CHANGES`] (the newest); ignores anything else.
 fn queue_change(message: ServerMessage, pending: &mut VecDeque<Status>) {
     if let ServerMessage::Notification(note) = message
         && note.method == method::STATUS_CHANGED
         && let Some(status) = note.params.and_then(|p| serde_json::from_value(p).ok())
     {
+        if pending.len() >= MAX_PENDING_CHANGES {
+            pending.pop_front();
+        }
         pending.push_back(status);
+    }
+}
+
+/// An I/O error while talking to the agent: a time-out says so.
+fn io_error(e: &std::io::Error) -> ClientError {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ClientError::Timeout,
+        _ => ClientError::Io(e.to_string()),
     }
 }
 
@@ -195,6 +230,8 @@ pub struct Client {
     writer: std::os::unix::net::UnixStream,
     next_id: i64,
     pending: VecDeque<Status>,
+    /// The caller's limit on a call (and on waiting for a change); `None`: the defaults.
+    timeout: Option<Duration>,
 }
 
 #[cfg(unix)]
@@ -247,9 +284,6 @@ impl Client {
 
     fn open(path: &Path, expect: Option<(&str, Environment)>) -> Result<Client, ClientError> {
         let stream = check_endpoint(path, || std::os::unix::net::UnixStream::connect(path))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .map_err(|e| ClientError::Io(e.to_string()))?;
         let writer = stream
             .try_clone()
             .map_err(|e| ClientError::Io(e.to_string()))?;
@@ -258,18 +292,35 @@ impl Client {
             writer,
             next_id: 1,
             pending: VecDeque::new(),
+            timeout: None,
         };
         let version: VersionResult = client.call(Call::Version)?;
         check_version(&version, expect)?;
         Ok(client)
     }
 
-    fn read_message(&mut self) -> Result<ServerMessage, ClientError> {
+    /// Reads one message, waiting at most until `deadline` (`None`: as long as it takes).
+    fn read_message(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<ServerMessage, ClientError> {
+        let wait = match deadline {
+            Some(at) => Some(
+                at.checked_duration_since(std::time::Instant::now())
+                    .filter(|d| !d.is_zero())
+                    .ok_or(ClientError::Timeout)?,
+            ),
+            None => None,
+        };
+        self.reader
+            .get_ref()
+            .set_read_timeout(wait)
+            .map_err(|e| io_error(&e))?;
         let mut line = Vec::new();
         let n = (&mut self.reader)
             .take(MAX_LINE_BYTES as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|e| ClientError::Io(e.to_string()))?;
+            .map_err(|e| io_error(&e))?;
         if n == 0 {
             return Err(ClientError::Io("the agent closed the connection".into()));
         }
@@ -281,15 +332,20 @@ impl Client {
     /// # Errors
     /// [`ClientError::Agent`] for an error answer, [`ClientError::Io`] otherwise.
     pub fn call<T: DeserializeOwned>(&mut self, call: Call) -> Result<T, ClientError> {
+        let limit = self.timeout.unwrap_or_else(|| default_timeout(&call));
+        let deadline = std::time::Instant::now() + limit;
         let id = self.next_id;
         self.next_id += 1;
         let line = encode_line(&call.into_request(Id::Number(id)))
             .map_err(|e| ClientError::Io(e.to_string()))?;
         self.writer
-            .write_all(&line)
-            .map_err(|e| ClientError::Io(e.to_string()))?;
+            .set_write_timeout(Some(limit))
+            .map_err(|e| io_error(&e))?;
+        self.writer.write_all(&line).map_err(|e| io_error(&e))?;
+        // Until the answer to this request, or the deadline: notifications and answers to
+        // other ids do not extend it.
         loop {
-            let message = self.read_message()?;
+            let message = self.read_message(Some(deadline))?;
             if let Some(answer) = answer_to(message, id, &mut self.pending) {
                 return answer;
             }
@@ -398,19 +454,20 @@ impl Client {
             if let Some(status) = self.pending.pop_front() {
                 return Ok(status);
             }
-            let message = self.read_message()?;
+            let deadline = self.timeout.map(|t| std::time::Instant::now() + t);
+            let message = self.read_message(deadline)?;
             queue_change(message, &mut self.pending);
         }
     }
 
-    /// Sets how long a call may wait for its answer (default two minutes).
+    /// Sets how long a call may wait for its answer, and [`next_change`](Self::next_change)
+    /// for a change (`None`: the defaults — [`QUERY_TIMEOUT`], [`MANAGEMENT_TIMEOUT`], and no
+    /// limit on waiting for a change).
     ///
     /// # Errors
-    /// When the socket refuses the setting.
+    /// Never today; kept fallible for future transports.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
-        self.reader
-            .get_ref()
-            .set_read_timeout(timeout)
-            .map_err(|e| ClientError::Io(e.to_string()))
+        self.timeout = timeout;
+        Ok(())
     }
 }

@@ -22,6 +22,7 @@ pub struct AsyncClient {
     writer: OwnedWriteHalf,
     next_id: i64,
     pending: VecDeque<Status>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for AsyncClient {
@@ -69,6 +70,7 @@ impl AsyncClient {
             writer,
             next_id: 1,
             pending: VecDeque::new(),
+            timeout: None,
         };
         let version: VersionResult = client.call(Call::Version).await?;
         crate::check_version(&version, expect)?;
@@ -109,6 +111,15 @@ impl AsyncClient {
     /// # Errors
     /// [`ClientError::Agent`] for an error answer, [`ClientError::Io`] otherwise.
     pub async fn call<T: DeserializeOwned>(&mut self, call: Call) -> Result<T, ClientError> {
+        let limit = self
+            .timeout
+            .unwrap_or_else(|| crate::default_timeout(&call));
+        tokio::time::timeout(limit, self.call_unbounded(call))
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    async fn call_unbounded<T: DeserializeOwned>(&mut self, call: Call) -> Result<T, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let line = encode_line(&call.into_request(Id::Number(id)))
@@ -169,6 +180,21 @@ impl AsyncClient {
     /// # Errors
     /// When the connection fails.
     pub async fn next_change(&mut self) -> Result<Status, ClientError> {
+        match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, self.next_change_unbounded())
+                .await
+                .map_err(|_| ClientError::Timeout)?,
+            None => self.next_change_unbounded().await,
+        }
+    }
+
+    /// Sets how long a call may wait for its answer, and [`next_change`](Self::next_change)
+    /// for a change (`None`: the defaults).
+    pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.timeout = timeout;
+    }
+
+    async fn next_change_unbounded(&mut self) -> Result<Status, ClientError> {
         loop {
             if let Some(status) = self.pending.pop_front() {
                 return Ok(status);

@@ -1,0 +1,207 @@
+//! Every client — the Rust library (blocking and async), the Python and Node examples —
+//! against a misbehaving agent: one that hangs up, stays silent, answers another id, sends an
+//! over-long or a cut or a malformed line, or floods notifications. Each must answer, within
+//! its time limit and a bounded buffer, "not entitled" (an error), never "entitled".
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use licentric_e2e::run;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    HangUp,
+    Silent,
+    WrongId,
+    OverLong,
+    Cut,
+    Malformed,
+    Flood,
+}
+
+const ALL: [Fault; 7] = [
+    Fault::HangUp,
+    Fault::Silent,
+    Fault::WrongId,
+    Fault::OverLong,
+    Fault::Cut,
+    Fault::Malformed,
+    Fault::Flood,
+];
+
+const ENTITLED: &str = r#"{"code":"pro","entitled":true,"state":"active"}"#;
+
+/// A fake agent on a socket in a private folder: it answers `version` properly, then
+/// misbehaves with `fault` at the next request.
+fn fake_agent(dir: &Path, fault: Fault) -> PathBuf {
+    let run_dir = dir.join(format!("{fault:?}"));
+    std::fs::create_dir(&run_dir).unwrap();
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = run_dir.join("fake.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream, fault));
+        }
+    });
+    socket
+}
+
+fn serve(stream: UnixStream, fault: Fault) {
+    let mut out = stream.try_clone().unwrap();
+    let mut lines = BufReader::new(stream);
+    let mut line = String::new();
+    while lines.read_line(&mut line).unwrap_or(0) > 0 {
+        let request: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        line.clear();
+        let id = request["id"].clone();
+        if request["method"] == "version" {
+            let answer = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {
+                "protocol": 1, "agent_version": "0", "product_id": "fake", "environment": "test", "management": true}});
+            let _ = writeln!(out, "{answer}");
+            continue;
+        }
+        let entitled = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{ENTITLED}}}"#);
+        let _ = match fault {
+            Fault::HangUp => return,
+            Fault::Silent => {
+                std::thread::sleep(Duration::from_secs(60));
+                return;
+            }
+            Fault::WrongId => writeln!(out, r#"{{"jsonrpc":"2.0","id":999,"result":{ENTITLED}}}"#),
+            Fault::OverLong => {
+                let _ = out.write_all(&vec![b' '; 70 * 1024]);
+                writeln!(out, "{entitled}")
+            }
+            Fault::Cut => {
+                let _ = out.write_all(&entitled.as_bytes()[..entitled.len() / 2]);
+                return;
+            }
+            Fault::Malformed => writeln!(out, "{{this is not json"),
+            Fault::Flood => {
+                let note = r#"{"jsonrpc":"2.0","method":"status_changed","params":{"state":"active","entitled":true}}"#;
+                loop {
+                    if writeln!(out, "{note}").is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+    }
+}
+
+/// Resident memory of the calling process, in KiB (for the flood: the client must not queue
+/// without limit).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_rust_client_never_takes_a_misbehaving_agent_for_entitled() {
+    let tmp = tempfile::tempdir().unwrap();
+    for fault in ALL {
+        let socket = fake_agent(tmp.path(), fault);
+        let mut client = licentric_client::Client::connect(&socket).unwrap();
+        client.set_timeout(Some(Duration::from_secs(1))).unwrap();
+        let before = rss_kib();
+        let started = Instant::now();
+        let answer = client.has_entitlement("pro");
+        assert!(answer.is_err(), "{fault:?}: {answer:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{fault:?}: took {:?}",
+            started.elapsed()
+        );
+        let grown = rss_kib().saturating_sub(before);
+        assert!(
+            grown < 50 * 1024,
+            "{fault:?}: the client grew by {grown} KiB"
+        );
+    }
+}
+
+#[test]
+fn the_async_client_never_takes_a_misbehaving_agent_for_entitled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for fault in ALL {
+            let socket = fake_agent(tmp.path(), fault);
+            let mut client = licentric_client::nonblocking::AsyncClient::connect(&socket)
+                .await
+                .unwrap();
+            client.set_timeout(Some(Duration::from_secs(1)));
+            let started = Instant::now();
+            let answer = client.has_entitlement("pro").await;
+            assert!(answer.is_err(), "{fault:?}: {answer:?}");
+            assert!(started.elapsed() < Duration::from_secs(10), "{fault:?}");
+        }
+    });
+}
+
+fn example(program: &str, script: &str, socket: &Path) -> (i32, String, String) {
+    run(Command::new(program)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/").to_owned() + script)
+        .args([
+            "--product",
+            "fake",
+            "--environment",
+            "test",
+            "--timeout",
+            "1",
+            "--socket",
+        ])
+        .arg(socket)
+        .args(["has_entitlement", "pro"]))
+}
+
+#[test]
+fn the_examples_never_take_a_misbehaving_agent_for_entitled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = ALL
+        .into_iter()
+        .flat_map(|fault| {
+            let socket = fake_agent(tmp.path(), fault);
+            [
+                ("python3", "python/licentric_client.py"),
+                ("node", "node/licentric-client.js"),
+            ]
+            .map(|(program, script)| {
+                let socket = socket.clone();
+                std::thread::spawn(move || {
+                    let started = Instant::now();
+                    let result = example(program, script, &socket);
+                    (program, fault, result, started.elapsed())
+                })
+            })
+        })
+        .collect();
+    for handle in runs {
+        let (program, fault, (code, out, err), took) = handle.join().unwrap();
+        assert_eq!(code, 1, "{program} {fault:?}: exit {code}\n{out}{err}");
+        assert!(
+            err.starts_with("error ["),
+            "{program} {fault:?}: says why, without a traceback: {err}"
+        );
+        assert!(
+            !out.contains("entitled: true"),
+            "{program} {fault:?}: {out}"
+        );
+        assert!(
+            took < Duration::from_secs(15),
+            "{program} {fault:?}: {took:?}"
+        );
+    }
+}
