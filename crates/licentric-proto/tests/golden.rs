@@ -328,6 +328,13 @@ fn api_bodies() {
     let mut suspended = ErrorBody::new(ApiErrorCode::LicenseSuspended, "the licence is suspended");
     suspended.error.license_file = Some(LICENSE_FILE.into());
     golden("api_error_license_suspended", &suspended);
+    let mut gone = ErrorBody::new(
+        ApiErrorCode::MachineNotFound,
+        "this machine was deactivated on this licence; its seat is free",
+    );
+    gone.error.statement =
+        Some("-----BEGIN LICENTRIC STATEMENT-----\n…\n-----END LICENTRIC STATEMENT-----\n".into());
+    golden("api_error_machine_not_found", &gone);
 }
 
 #[test]
