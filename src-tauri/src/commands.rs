@@ -58,7 +58,10 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
 /// The licence status now.
 #[tauri::command]
 pub async fn status(companion: State<'_, Companion>) -> Result<Status> {
-    Ok(companion.started()?.agent.status().await)
+    let agent = &companion.started()?.agent;
+    // The window open is the software in use: check on use, in the background.
+    agent.asked().await;
+    Ok(agent.status().await)
 }
 
 /// The key field's check, as the user types.

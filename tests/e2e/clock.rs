@@ -393,3 +393,47 @@ async fn a_keyring_unlocked_after_start_brings_the_licence_back() {
     .await;
     assert_eq!(back.state, LicenseState::Active, "{back:?}");
 }
+
+/// Check on use: when a local app asks and the last contact is older than the check interval
+/// (an hour here, the product's default), the agent confirms online in the background, so a
+/// suspension — and the reinstatement — reach an app in use within the interval, not at the
+/// next renewal days later. Without use, nothing is asked of the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_and_a_reinstatement_reach_an_app_in_use_within_the_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1_209_600);
+    let (licence_id, key) = server.licence("e2e-on-use", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-on-use", "");
+    let Rig {
+        agent,
+        clock,
+        mut changes,
+        ..
+    } = rig(&companion).await;
+    let start = clock.now();
+    agent.activate(&key).await.unwrap();
+    server.admin("POST", &format!("/licenses/{licence_id}/suspend"), None);
+
+    // Two hours pass with nobody using the software: nothing is asked, nothing changes.
+    clock.set(start + Duration::hours(2));
+    agent.clock_changed();
+    assert_eq!(agent.status().await.state, LicenseState::Active);
+
+    // An app asks: the check on use brings the suspension, pushed.
+    agent.asked().await;
+    let suspended = next(&mut changes, "the suspension", |s| {
+        s.state == LicenseState::Suspended
+    })
+    .await;
+    assert!(!suspended.entitled);
+
+    // Reinstated; an hour later an app asks again, and the licence is back.
+    server.admin("POST", &format!("/licenses/{licence_id}/reinstate"), None);
+    clock.set(start + Duration::hours(3) + Duration::minutes(1));
+    agent.asked().await;
+    let back = next(&mut changes, "the reinstatement", |s| {
+        s.state == LicenseState::Active
+    })
+    .await;
+    assert!(back.entitled);
+}

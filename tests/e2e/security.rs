@@ -687,3 +687,50 @@ sys.exit(os.waitstatus_to_exitcode(status))
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Activated."));
 }
+
+/// Revocation in the time a vendor chooses: a product with a 2-second check interval, an app
+/// asking about its entitlement as it works; a suspension reaches it within the interval plus
+/// one request, and so does the reinstatement. (docs/companion.md gives the worst cases.)
+#[test]
+fn a_suspension_reaches_an_app_in_use_within_the_check_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    server.admin(
+        "POST",
+        "/products",
+        Some(serde_json::json!({"id": "e2e-interval", "name": "Acme CAD", "key_prefix": "ACME", "check_interval_seconds": 2})),
+    );
+    let (licence_id, key) = server.licence("e2e-interval", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-interval",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let mut app = c.client();
+    let until = |entitled: bool, app: &mut licentric_client::Client| {
+        let started = std::time::Instant::now();
+        while app.has_entitlement("pro").unwrap() != entitled {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "never saw entitled = {entitled}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        started.elapsed()
+    };
+    server.admin("POST", &format!("/licenses/{licence_id}/suspend"), None);
+    let took = until(false, &mut app);
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "the suspension took {took:?}"
+    );
+    server.admin("POST", &format!("/licenses/{licence_id}/reinstate"), None);
+    let took = until(true, &mut app);
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "the reinstatement took {took:?}"
+    );
+}

@@ -209,12 +209,19 @@ impl Server {
 
     /// As [`licence`](Self::licence), in the environment of the API key `token`.
     pub fn licence_as(&self, token: &str, product: &str, max_machines: u32) -> (String, String) {
-        self.admin_as(
-            token,
-            "POST",
-            "/products",
-            Some(json!({"id": product, "name": "Acme CAD", "key_prefix": "ACME"})),
-        );
+        // The product, unless the test made it already (with settings of its own).
+        let products = self.admin_as(token, "GET", "/products", None);
+        let exists = products["products"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|p| p["id"] == product));
+        if !exists {
+            self.admin_as(
+                token,
+                "POST",
+                "/products",
+                Some(json!({"id": product, "name": "Acme CAD", "key_prefix": "ACME"})),
+            );
+        }
         let body = self.admin_as(token, "POST", "/licenses", Some(json!({"product_id": product, "max_machines": max_machines, "entitlements": ["pro", "export-pdf"]})));
         (
             body["license"]["id"].as_str().unwrap().to_owned(),

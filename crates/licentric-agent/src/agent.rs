@@ -22,10 +22,11 @@ use licentric_core::refresh::RefreshPolicy;
 use licentric_core::request_file::ActivationRequestFile;
 use licentric_core::state::Cached;
 use licentric_core::{
-    Expectations, Fingerprint, LicenseKey, OsRandom, VerifiedLicense, VerifiedStatement, Verifier,
+    Expectations, Fingerprint, LicenseKey, OsRandom, StatementKind, VerifiedLicense,
+    VerifiedStatement, Verifier,
 };
 use licentric_platform::identity::MachineMetadata;
-use licentric_proto::api::{ActivationRequest, ApiErrorCode, CheckoutRequest};
+use licentric_proto::api::{ActivationRequest, ApiErrorCode, CheckoutRequest, ValidateRequest};
 use licentric_proto::ipc::Status;
 use licentric_proto::{CredentialStoreKind, LicenseState};
 use time::OffsetDateTime;
@@ -40,6 +41,9 @@ use crate::notify::Notifier;
 use crate::storage::{StateRead, Storage};
 
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
+/// How often a machine in use confirms its licence online, when the licence file does not
+/// say (the vendor's product sets it on the server).
+pub const DEFAULT_CHECK_INTERVAL: u64 = 3600;
 /// How often the agent asks a credential store that did not answer again.
 const STORE_RETRY: Duration = Duration::from_secs(30);
 /// How long an operation someone asked for waits for another to finish before it answers
@@ -105,6 +109,10 @@ struct Live {
     /// The credential store did not answer when the state was read: the agent reads it
     /// again when the store does.
     store_waiting: bool,
+    /// A check on use is under way.
+    checking: bool,
+    /// When the last check on use was tried (not kept: a restart may check again at once).
+    last_check_attempt: Option<OffsetDateTime>,
 }
 
 impl Live {
@@ -275,6 +283,8 @@ impl Agent {
                 has_key: false,
                 next_change_at: None,
                 store_waiting: false,
+                checking: false,
+                last_check_attempt: None,
             }),
             ops: Mutex::new(()),
             status,
@@ -870,37 +880,146 @@ impl Agent {
                 self.install_online(&response.license_file, &nonce, response.machines_active)
                     .await
             }
-            // A signed refusal (suspended, revoked, expired) replaces the cached file at once.
-            Err(ApiError::Rejected {
+            Err(e) => self.refused(e, &nonce).await,
+        }
+    }
+
+    /// What a refusal of the request with `nonce` means: a signed file stating a licence that
+    /// is not active replaces the cached one at once; a signed statement that the machine is
+    /// gone ends entitlement; anything unsigned or unverifiable changes nothing but the
+    /// back-off.
+    async fn refused(&self, error: ApiError, nonce: &str) -> Result<Status, AgentError> {
+        match error {
+            ApiError::Rejected {
                 license_file: Some(file),
                 ..
-            }) => self.install_online(&file, &nonce, None).await,
-            // The machine is gone (deactivated, its seat moved): acted on only when signed.
-            Err(ApiError::Rejected {
+            } => self.install_online(&file, nonce, None).await,
+            ApiError::Rejected {
                 statement: Some(text),
                 code,
                 ..
-            }) => match self.inner.verifier.verify_statement(
+            } => match self.inner.verifier.verify_statement(
                 &text,
                 &self.inner.config.product_id,
                 self.inner.config.environment,
                 &self.inner.fingerprint,
-                &nonce,
+                nonce,
             ) {
-                Ok(statement) => self.machine_gone(&statement).await,
-                Err(e) => {
+                Ok(statement) if statement.payload().kind != StatementKind::MachineActive => {
+                    self.machine_gone(&statement).await
+                }
+                Ok(_) | Err(_) => {
                     tracing::warn!(
-                        code = e.code(),
-                        "the server's refusal carries a statement that does not verify: nothing changes"
+                        "the server's refusal carries a statement that does not verify for it: nothing changes"
                     );
                     self.record_failure(code.as_str()).await;
-                    Err(AgentError::LicenseFile(e))
+                    Err(AgentError::LicenseFile(
+                        licentric_core::VerifyError::Signature,
+                    ))
                 }
             },
-            Err(e) => {
+            e => {
                 self.record_failure(e.code()).await;
                 Err(AgentError::Api(e))
             }
+        }
+    }
+
+    /// Check on use: a local app asks, and the last contact with the server is older than the
+    /// licence's check interval (an hour unless the vendor's product says otherwise): confirm
+    /// online, in the background, that the licence still stands, and push any change. The
+    /// answer to the app is not delayed, and a machine where nobody uses the software makes no
+    /// requests at all.
+    pub async fn asked(&self) {
+        let now = self.inner.clock.now();
+        {
+            let mut live = self.inner.live.lock().await;
+            let Some(file) = &live.cached else { return };
+            let interval = time::Duration::seconds(
+                i64::try_from(
+                    file.payload()
+                        .check_interval
+                        .unwrap_or(DEFAULT_CHECK_INTERVAL),
+                )
+                .unwrap_or(i64::MAX),
+            );
+            let stale = |t: Option<OffsetDateTime>| t.is_none_or(|t| now - t >= interval);
+            if !live.may_refresh()
+                || live.checking
+                || !stale(live.memory.record.last_refresh_at)
+                || !stale(live.last_check_attempt)
+            {
+                return;
+            }
+            live.checking = true;
+            live.last_check_attempt = Some(now);
+        }
+        let agent = self.clone();
+        tokio::spawn(async move {
+            if let Ok(_op) = agent.operation().await
+                && let Err(e) = agent.check_online().await
+            {
+                tracing::debug!(error = %e, "check on use failed; the scheduled refresh carries on");
+            }
+            agent.inner.live.lock().await.checking = false;
+        });
+    }
+
+    /// The check itself: a full refresh when the file should be renewed anyway (past its
+    /// refresh point, or stating a licence that is not active); otherwise the cheap signed
+    /// validation.
+    async fn check_online(&self) -> Result<Status, AgentError> {
+        let now = self.inner.clock.now();
+        let (machine_id, renew) = {
+            let live = self.inner.live.lock().await;
+            let renew = live.cached.as_ref().is_none_or(|f| {
+                f.check_status().is_err()
+                    || live
+                        .memory
+                        .record
+                        .refresh_due_at
+                        .is_some_and(|due| now >= due)
+            });
+            (live.memory.machine_id.clone(), renew)
+        };
+        let Some(machine_id) = machine_id.filter(|_| !renew) else {
+            return self.refresh_locked(false).await;
+        };
+        let Some(key) = self.stored_key().await? else {
+            return Err(AgentError::NotActivated);
+        };
+        let nonce =
+            random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let body = ValidateRequest {
+            fingerprint: self.inner.fingerprint.as_str().to_owned(),
+            nonce: nonce.clone(),
+        };
+        match self.inner.api.validate(&key, &machine_id, &body).await {
+            Ok(answer) => {
+                let statement = self
+                    .inner
+                    .verifier
+                    .verify_statement(
+                        &answer.statement,
+                        &self.inner.config.product_id,
+                        self.inner.config.environment,
+                        &self.inner.fingerprint,
+                        &nonce,
+                    )
+                    .map_err(AgentError::LicenseFile)?;
+                if statement.payload().kind != StatementKind::MachineActive {
+                    return self.machine_gone(&statement).await;
+                }
+                let now = self.inner.clock.now();
+                let mut live = self.inner.live.lock().await;
+                live.memory
+                    .standing_confirmed(&statement, now, answer.machines_active);
+                let _ = self.persist(&mut live).await;
+                Ok(self.publish(&mut live, now))
+            }
+            Err(e @ ApiError::Rejected { .. }) => self.refused(e, &nonce).await,
+            // Offline: nothing changes, not even the refresh schedule (which has its own).
+            Err(e) => Err(AgentError::Api(e)),
         }
     }
 

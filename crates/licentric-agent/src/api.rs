@@ -6,7 +6,7 @@ use std::time::Duration;
 use licentric_core::LicenseKey;
 use licentric_proto::api::{
     ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
-    ErrorBody, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME,
+    ErrorBody, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME, ValidateRequest, ValidateResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -140,6 +140,26 @@ impl ApiClient {
         self.call(
             Method::POST,
             &format!("/v1/machines/{}/checkout", encode(machine_id)),
+            key,
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /v1/machines/{id}/validate`: the cheap check of a machine in use.
+    ///
+    /// # Errors
+    /// [`ApiError`].
+    pub async fn validate(
+        &self,
+        key: &LicenseKey,
+        machine_id: &str,
+        body: &ValidateRequest,
+    ) -> Result<ValidateResponse, ApiError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/machines/{}/validate", encode(machine_id)),
             key,
             Some(body),
             None,

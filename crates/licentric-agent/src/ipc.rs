@@ -322,6 +322,13 @@ async fn dispatch(
     subscription: &mut Option<tokio::task::JoinHandle<()>>,
 ) -> Result<serde_json::Value, RpcError> {
     let agent_error = |e: crate::AgentError| e.to_rpc();
+    if matches!(
+        call,
+        Call::Status | Call::HasEntitlement(_) | Call::LicenseFile | Call::Subscribe
+    ) {
+        // A local app uses the software: check on use (in the background) if it is time.
+        agent.asked().await;
+    }
     match call {
         Call::Status => json(&agent.status().await),
         Call::HasEntitlement(p) => {

@@ -77,6 +77,7 @@ fn main() {
         issued_at: now,
         expires_at: now + time::Duration::days(14),
         nonce: Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0".into()),
+        check_interval: None,
     };
     let file = signer.sign(&payload).unwrap();
     let verifier = Verifier::new(vec![signer.public_key().clone()]);

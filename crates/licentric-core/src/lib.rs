@@ -39,6 +39,7 @@
 //!     machine_id: "mach_1".into(), fingerprint: fingerprint.as_str().into(),
 //!     status: LicenseStatus::Active, entitlements: vec!["pro".into()], max_machines: 2,
 //!     license_expires_at: None, issued_at: now, expires_at: now + Duration::days(14), nonce: None,
+//!     check_interval: None,
 //! })?;
 //!
 //! // ...and the companion checks it against the vendor's public key.

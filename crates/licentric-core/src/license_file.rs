@@ -81,6 +81,10 @@ pub struct LicensePayload {
     pub expires_at: OffsetDateTime,
     /// The request's nonce, or `null` for a file issued out of band.
     pub nonce: Option<String>,
+    /// How often, in seconds, a machine whose software is in use confirms online that the
+    /// licence still stands (the vendor's policy; absent: the companion's default, an hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_interval: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -220,6 +220,25 @@ impl Memory {
         }
     }
 
+    /// A verified `machine_active` statement (the answer to a check on use): the server's time
+    /// and word that the licence stands, without a new file. Counts as contact.
+    pub fn standing_confirmed(
+        &mut self,
+        statement: &VerifiedStatement,
+        now: OffsetDateTime,
+        machines_active: Option<u32>,
+    ) {
+        let p = statement.payload();
+        self.guard.online_refresh_succeeded(now, p.issued_at);
+        self.record.last_refresh_at = Some(now);
+        self.record.last_failure = None;
+        self.record.consecutive_failures = 0;
+        self.unconfirmed = None;
+        if machines_active.is_some() {
+            self.machines_active = machines_active;
+        }
+    }
+
     /// Checks that an imported `file` answers a request this machine made, and if so consumes
     /// that request and takes the file as confirmed (the server signed it after the request).
     ///

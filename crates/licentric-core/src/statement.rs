@@ -1,5 +1,6 @@
 //! Signed statements v1: the server's signed word on something that is not a licence file —
-//! today, that a machine is no longer activated (deleted, or its seat moved elsewhere).
+//! that a machine is no longer activated (deleted, or its seat moved elsewhere), or that it
+//! still stands (the answer to the cheap validation of a machine in use).
 //!
 //! ```text
 //! -----BEGIN LICENTRIC STATEMENT-----
@@ -37,6 +38,8 @@ const MAX_NAME_LEN: usize = 128;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StatementKind {
+    /// The machine stands, activated on a licence that is active: the answer to a validation.
+    MachineActive,
     /// The machine was deactivated (from the vendor's portal, the API, or another machine
     /// moving the seat): its seat is free and its files no longer entitle it.
     MachineDeactivated,
@@ -45,9 +48,11 @@ pub enum StatementKind {
 }
 
 impl StatementKind {
-    /// The stable code, as in `status.reason`: `machine_deactivated` or `machine_not_found`.
+    /// The stable code: `machine_active`, or, as in `status.reason`, `machine_deactivated` or
+    /// `machine_not_found`.
     pub const fn code(self) -> &'static str {
         match self {
+            StatementKind::MachineActive => "machine_active",
             StatementKind::MachineDeactivated => "machine_deactivated",
             StatementKind::MachineNotFound => "machine_not_found",
         }
@@ -267,6 +272,7 @@ mod tests {
                 issued_at: at,
                 expires_at: at + time::Duration::days(14),
                 nonce: Some("n1".into()),
+                check_interval: None,
             })
             .unwrap();
         assert_eq!(

@@ -62,6 +62,7 @@ impl Fixture {
             issued_at,
             expires_at: issued_at + Duration::days(14),
             nonce: None,
+            check_interval: None,
         }
     }
 

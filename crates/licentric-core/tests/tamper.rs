@@ -96,6 +96,7 @@ fn any_payload(fingerprint: String) -> impl Strategy<Value = LicensePayload> {
                     issued_at,
                     expires_at: issued_at + Duration::seconds(ttl),
                     nonce,
+                    check_interval: None,
                 }
             },
         )

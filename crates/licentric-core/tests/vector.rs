@@ -102,6 +102,7 @@ fn write_vector() {
         issued_at,
         expires_at: issued_at + time::Duration::days(14),
         nonce: Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0".into()),
+        check_interval: None,
     };
     let expect = Expect {
         product_id: "acme-cad".into(),

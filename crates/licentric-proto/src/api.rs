@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `POST /v1/activations` + `Idempotency-Key` | [`ActivationRequest`] | [`ActivationResponse`] |
 //! | `POST /v1/machines/{id}/checkout` | [`CheckoutRequest`] | [`CheckoutResponse`] |
+//! | `POST /v1/machines/{id}/validate` | [`ValidateRequest`] | [`ValidateResponse`] |
 //! | `DELETE /v1/machines/{id}` | — | 204, no body |
 //! | `POST /v1/offline-activations` | [`OfflineActivationRequest`] | [`ActivationResponse`] |
 //!
@@ -80,6 +81,26 @@ pub struct CheckoutRequest {
 pub struct CheckoutResponse {
     /// The armoured, signed licence file.
     pub license_file: String,
+    /// Machines active on the licence now, this one included (informational, unsigned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machines_active: Option<u32>,
+}
+
+/// `POST /v1/machines/{id}/validate`: the cheap check of a machine in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// This machine's fingerprint.
+    pub fingerprint: String,
+    /// A fresh random value the server signs into the statement.
+    pub nonce: String,
+}
+
+/// The answer to a validation: the machine stands on an active licence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateResponse {
+    /// A signed statement of type `machine_active`, bound to the request's nonce.
+    pub statement: String,
     /// Machines active on the licence now, this one included (informational, unsigned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machines_active: Option<u32>,

@@ -123,7 +123,14 @@ ALTER TABLE licenses ADD COLUMN machines_active INTEGER NOT NULL DEFAULT 0;
 UPDATE licenses SET machines_active =
     (SELECT COUNT(*) FROM machines m WHERE m.license_id = licenses.id AND m.deactivated_at IS NULL);
 ",
+    r"
+-- How often a machine in use confirms online that its licence stands (check on use).
+ALTER TABLE products ADD COLUMN check_interval_seconds INTEGER NOT NULL DEFAULT 3600;
+",
 ];
+
+/// The default of a product's check interval: an hour.
+pub const DEFAULT_CHECK_INTERVAL: u32 = 3600;
 
 /// The database.
 #[derive(Debug)]
@@ -231,6 +238,8 @@ pub struct ProductRow {
     pub name: String,
     /// The prefix of its licence keys.
     pub key_prefix: String,
+    /// How often a machine in use confirms its licence online, seconds.
+    pub check_interval: u32,
     /// Creation time.
     pub created_at: i64,
 }
@@ -258,10 +267,13 @@ pub struct LicenseRow {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// Its product's check interval, seconds.
+    pub check_interval: u32,
 }
 
 /// The columns [`LicenseRow::from_row`] reads, in order.
-pub const LICENSE_COLUMNS: &str = "id, environment, product_id, key_hint, status, max_machines, entitlements, expires_at, created_at, updated_at";
+pub const LICENSE_COLUMNS: &str = "id, environment, product_id, key_hint, status, max_machines, entitlements, expires_at, created_at, updated_at, \
+    (SELECT p.check_interval_seconds FROM products p WHERE p.environment = licenses.environment AND p.id = licenses.product_id)";
 
 impl LicenseRow {
     /// Reads a row selected with [`LICENSE_COLUMNS`].
@@ -281,6 +293,9 @@ impl LicenseRow {
             expires_at: row.get(7)?,
             created_at: row.get(8)?,
             updated_at: row.get(9)?,
+            check_interval: row
+                .get::<_, Option<u32>>(10)?
+                .unwrap_or(DEFAULT_CHECK_INTERVAL),
         })
     }
 

@@ -5,7 +5,9 @@
 use licentric_core::license_file::LicensePayload;
 use licentric_core::request_file::ActivationRequestFile;
 use licentric_core::{Fingerprint, LicenseSigner, ct_eq_str};
-use licentric_proto::api::{ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody};
+use licentric_proto::api::{
+    ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody, ValidateResponse,
+};
 use licentric_proto::{Environment, LicenseStatus};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -126,6 +128,7 @@ impl Issuer {
             issued_at,
             expires_at: issued_at + ttl,
             nonce: nonce.map(str::to_owned),
+            check_interval: Some(u64::from(license.check_interval)),
         };
         self.signer
             .sign(&payload)
@@ -412,41 +415,19 @@ pub fn checkout(
     let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
-    let Some(machine) = active_machine(&tx, &license.id, MachineBy::Id(machine_id))? else {
-        // A definitive refusal: say it signed, bound to this request, so the machine stops.
-        let deactivated: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM machines WHERE license_id = ?1 AND id = ?2 AND fingerprint = ?3)",
-                params![license.id, machine_id, fingerprint],
-                |r| r.get(0),
-            )?;
-        let (kind, message) = if deactivated {
-            (
-                licentric_core::StatementKind::MachineDeactivated,
-                "this machine was deactivated on this licence; its seat is free",
-            )
-        } else {
-            (
-                licentric_core::StatementKind::MachineNotFound,
-                "this machine is not activated on this licence",
-            )
-        };
-        let mut body = ErrorBody::new(ApiErrorCode::MachineNotFound, message);
-        body.error.statement =
-            Some(issuer.state(kind, &license, machine_id, fingerprint, nonce, now)?);
-        return Outcome::json(ApiErrorCode::MachineNotFound.http_status(), &body);
+    let machine = match standing(
+        &tx,
+        issuer,
+        &license,
+        machine_id,
+        fingerprint,
+        nonce,
+        ttl,
+        now,
+    )? {
+        Ok(machine) => machine,
+        Err(refusal) => return Ok(refusal),
     };
-    if !ct_eq_str(&machine.fingerprint, fingerprint) {
-        return Outcome::error(
-            ApiErrorCode::InvalidFingerprint,
-            "the fingerprint is not the one this machine was activated with",
-        );
-    }
-    // A refusal's file has the TTL the client asked for, as a renewal's would: a machine whose
-    // licence is suspended for an hour is not kept waiting for a week.
-    if let Some(refusal) = refusal(issuer, &license, &machine.id, fingerprint, nonce, ttl, now)? {
-        return Ok(refusal);
-    }
     tx.execute(
         "UPDATE machines SET last_seen_at = ?2 WHERE id = ?1",
         params![machine.id, now],
@@ -461,6 +442,127 @@ pub fn checkout(
             machines_active,
         },
     )
+}
+
+/// Whether `machine_id` stands on `license` for the request with `fingerprint` and `nonce`:
+/// the machine, or the definitive refusal to answer — a signed statement that it is gone, a
+/// fingerprint that is not its own, or a signed file stating a licence that is not active
+/// (with the TTL the client asked for, as a renewal's would be: a machine whose licence is
+/// suspended for an hour is not kept waiting for a week).
+#[allow(clippy::too_many_arguments)] // one request's parts, named; a struct would only rename them
+fn standing(
+    tx: &Connection,
+    issuer: &Issuer,
+    license: &LicenseRow,
+    machine_id: &str,
+    fingerprint: &str,
+    nonce: &str,
+    ttl: Option<u64>,
+    now: i64,
+) -> Result<Result<MachineRow, Outcome>, StoreError> {
+    let Some(machine) = active_machine(tx, &license.id, MachineBy::Id(machine_id))? else {
+        // A definitive refusal: say it signed, bound to this request, so the machine stops.
+        let deactivated: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM machines WHERE license_id = ?1 AND id = ?2 AND fingerprint = ?3)",
+            params![license.id, machine_id, fingerprint],
+            |r| r.get(0),
+        )?;
+        let (kind, message) = if deactivated {
+            (
+                licentric_core::StatementKind::MachineDeactivated,
+                "this machine was deactivated on this licence; its seat is free",
+            )
+        } else {
+            (
+                licentric_core::StatementKind::MachineNotFound,
+                "this machine is not activated on this licence",
+            )
+        };
+        let mut body = ErrorBody::new(ApiErrorCode::MachineNotFound, message);
+        body.error.statement =
+            Some(issuer.state(kind, license, machine_id, fingerprint, nonce, now)?);
+        return Outcome::json(ApiErrorCode::MachineNotFound.http_status(), &body).map(Err);
+    };
+    if !ct_eq_str(&machine.fingerprint, fingerprint) {
+        return Outcome::error(
+            ApiErrorCode::InvalidFingerprint,
+            "the fingerprint is not the one this machine was activated with",
+        )
+        .map(Err);
+    }
+    if let Some(refusal) = refusal(issuer, license, &machine.id, fingerprint, nonce, ttl, now)? {
+        return Ok(Err(refusal));
+    }
+    tx.execute(
+        "UPDATE machines SET last_seen_at = ?2 WHERE id = ?1",
+        params![machine.id, now],
+    )?;
+    Ok(Ok(machine))
+}
+
+/// `POST /v1/machines/{id}/validate`: the cheap check a machine in use makes every
+/// `check_interval`: a signed statement that the machine still stands on an active licence,
+/// bound to the request's nonce — no new licence file. A refusal is the checkout's.
+///
+/// # Errors
+/// On storage failure.
+pub fn validate(
+    conn: &mut Connection,
+    issuer: &Issuer,
+    key_hash: &[u8; 32],
+    input: &ValidateInput,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+        return Ok(Outcome::Unauthorized);
+    };
+    let ValidateInput {
+        machine_id,
+        fingerprint,
+        nonce,
+    } = input;
+    let machine = match standing(
+        &tx,
+        issuer,
+        &license,
+        machine_id,
+        fingerprint,
+        nonce,
+        None,
+        now,
+    )? {
+        Ok(machine) => machine,
+        Err(refusal) => return Ok(refusal),
+    };
+    let statement = issuer.state(
+        licentric_core::StatementKind::MachineActive,
+        &license,
+        &machine.id,
+        fingerprint,
+        nonce,
+        now,
+    )?;
+    let machines_active = Some(db::active_machine_count(&tx, &license.id)?);
+    tx.commit()?;
+    Outcome::json(
+        200,
+        &ValidateResponse {
+            statement,
+            machines_active,
+        },
+    )
+}
+
+/// A validation's inputs, already checked for shape.
+#[derive(Debug, Clone)]
+pub struct ValidateInput {
+    /// The machine.
+    pub machine_id: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// The request's nonce.
+    pub nonce: String,
 }
 
 /// `DELETE /v1/machines/{id}`.

@@ -10,6 +10,7 @@ pub fn product(p: &ProductRow) -> Value {
         "id": p.id,
         "name": p.name,
         "key_prefix": p.key_prefix,
+        "check_interval_seconds": p.check_interval,
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

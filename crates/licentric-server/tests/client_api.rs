@@ -22,7 +22,12 @@ fn verify(sandbox: &Sandbox, file: &str, fp: &str, nonce: &str) -> licentric_cor
 }
 
 /// Verifies a signed statement the way the companion does; returns its kind's code.
-fn statement(sandbox: &Sandbox, body: &serde_json::Value, fp: &str, nonce: &str) -> &'static str {
+fn statement_kind(
+    sandbox: &Sandbox,
+    body: &serde_json::Value,
+    fp: &str,
+    nonce: &str,
+) -> &'static str {
     let verifier = Verifier::new(vec![sandbox.trusted_key()]);
     let text = body["error"]["statement"]
         .as_str()
@@ -281,7 +286,7 @@ async fn checkout_renews_within_bounds_and_checks_the_machine() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("machine_not_found"))
     );
-    assert_eq!(statement(&s, &body, &fp, "c5"), "machine_not_found");
+    assert_eq!(statement_kind(&s, &body, &fp, "c5"), "machine_not_found");
 
     // Deactivated elsewhere (by the vendor): the next checkout says so.
     let (status, _) = s
@@ -301,7 +306,7 @@ async fn checkout_renews_within_bounds_and_checks_the_machine() {
         (StatusCode::NOT_FOUND, Some("machine_not_found"))
     );
     // Signed, for this request only: the companion acts on it; a replay of it would not pass.
-    assert_eq!(statement(&s, &body, &fp, "c6"), "machine_deactivated");
+    assert_eq!(statement_kind(&s, &body, &fp, "c6"), "machine_deactivated");
     let replayed = Verifier::new(vec![s.trusted_key()]).verify_statement(
         body["error"]["statement"].as_str().unwrap(),
         "acme-cad",
@@ -464,5 +469,67 @@ async fn offline_activation_from_a_request_file() {
             Some("invalid_activation_request")
         )
     );
+    s.stop().await;
+}
+
+/// Check on use: a machine in use asks, cheaply, whether its licence stands — a signed
+/// statement bound to its nonce, no new file; a suspension or a deactivation answers as a
+/// checkout would. The product's check interval travels in the signed licence file.
+#[tokio::test]
+async fn validation_states_a_standing_machine_and_refuses_as_checkout_does() {
+    let s = Sandbox::start().await;
+    let (id, key) = s.licence(1, &["pro"]).await;
+    let fp = fingerprint(1);
+    let (_, body) = s.activate(&key, &fp, "a", None).await;
+    let file = verify(&s, body["license_file"].as_str().unwrap(), &fp, "a");
+    assert_eq!(
+        file.payload().check_interval,
+        Some(3600),
+        "the product's default"
+    );
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    let auth = format!("License {key}");
+    let path = format!("/v1/machines/{machine}/validate");
+    let validate = |nonce: &'static str| {
+        s.call(
+            Method::POST,
+            &path,
+            Some(&auth),
+            Some(json!({"fingerprint": fp, "nonce": nonce})),
+        )
+    };
+
+    let (status, body) = validate("v1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let verifier = Verifier::new(vec![s.trusted_key()]);
+    let statement = verifier
+        .verify_statement(
+            body["statement"].as_str().unwrap(),
+            "acme-cad",
+            Environment::Test,
+            &Fingerprint::parse(&fp).unwrap(),
+            "v1",
+        )
+        .unwrap();
+    assert_eq!(statement.payload().kind.code(), "machine_active");
+    assert!(body.get("license_file").is_none(), "no new file: {body}");
+
+    s.admin(Method::POST, &format!("/licenses/{id}/suspend"), None)
+        .await;
+    let (status, body) = validate("v2").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let file = verify(
+        &s,
+        body["error"]["license_file"].as_str().unwrap(),
+        &fp,
+        "v2",
+    );
+    assert_eq!(file.payload().status, LicenseStatus::Suspended);
+
+    s.admin(Method::DELETE, &format!("/machines/{machine}"), None)
+        .await;
+    let (status, body) = validate("v3").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(statement_kind(&s, &body, &fp, "v3"), "machine_deactivated");
     s.stop().await;
 }

@@ -368,6 +368,23 @@ async fn real_answers_match_the_documented_schemas() {
         Some(json!({"fingerprint": fp, "nonce": "c"})),
     )
     .await;
+    let validate = "/v1/machines/{machine_id}/validate";
+    exchange(
+        Method::POST,
+        &format!("/v1/machines/{machine}/validate"),
+        validate,
+        Some(&key),
+        Some(json!({"fingerprint": fp, "nonce": "v"})),
+    )
+    .await;
+    exchange(
+        Method::POST,
+        "/v1/machines/mach_none/validate",
+        validate,
+        Some(&key),
+        Some(json!({"fingerprint": fp, "nonce": "v"})),
+    )
+    .await;
     exchange(
         Method::POST,
         &format!("/v1/admin/licenses/{id}/suspend"),

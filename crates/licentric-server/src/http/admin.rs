@@ -119,6 +119,8 @@ struct NewProduct {
     id: String,
     name: String,
     key_prefix: String,
+    #[serde(default)]
+    check_interval_seconds: Option<u32>,
 }
 
 async fn create_product(
@@ -140,11 +142,20 @@ async fn create_product(
         return Err(invalid("name must be 1 to 128 characters"));
     }
     KeyPrefix::new(&p.key_prefix).map_err(|e| invalid(e.to_string()))?;
+    let check_interval = p
+        .check_interval_seconds
+        .unwrap_or(db::DEFAULT_CHECK_INTERVAL);
+    if !(1..=30 * 86_400).contains(&check_interval) {
+        return Err(invalid(
+            "check_interval_seconds must be 1 to 2592000 (30 days)",
+        ));
+    }
     let row = ProductRow {
         environment: caller.environment,
         id: p.id,
         name: p.name,
         key_prefix: p.key_prefix,
+        check_interval,
         created_at: now_unix(),
     };
     let r = row.clone();
@@ -152,8 +163,8 @@ async fn create_product(
         .store
         .call(move |conn| {
             Ok(conn.execute(
-                "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r.environment, r.id, r.name, r.key_prefix, r.created_at],
+                "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.environment, r.id, r.name, r.key_prefix, r.created_at, r.check_interval],
             )? == 1)
         })
         .await?;
@@ -170,7 +181,7 @@ fn product_rows(
     conn: &rusqlite::Connection,
     environment: &str,
 ) -> Result<Vec<ProductRow>, StoreError> {
-    let mut stmt = conn.prepare("SELECT environment, id, name, key_prefix, created_at FROM products WHERE environment = ?1 ORDER BY id")?;
+    let mut stmt = conn.prepare("SELECT environment, id, name, key_prefix, created_at, check_interval_seconds FROM products WHERE environment = ?1 ORDER BY id")?;
     let rows = stmt
         .query_map(params![environment], |r| {
             Ok(ProductRow {
@@ -179,6 +190,7 @@ fn product_rows(
                 name: r.get(2)?,
                 key_prefix: r.get(3)?,
                 created_at: r.get(4)?,
+                check_interval: r.get(5)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -237,14 +249,14 @@ async fn create_license(
         .store
         .call(move |conn| {
             let tx = conn.transaction()?;
-            let prefix: Option<String> = tx
+            let product: Option<(String, u32)> = tx
                 .query_row(
-                    "SELECT key_prefix FROM products WHERE environment = ?1 AND id = ?2",
+                    "SELECT key_prefix, check_interval_seconds FROM products WHERE environment = ?1 AND id = ?2",
                     params![caller.environment, new.product_id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            let Some(prefix) = prefix else { return Ok(None) };
+            let Some((prefix, check_interval)) = product else { return Ok(None) };
             let prefix = KeyPrefix::new(&prefix).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let key = LicenseKey::generate(&prefix, &mut OsRandom).map_err(crate::crypto::CryptoError::from)?;
             let now = now_unix();
@@ -259,6 +271,7 @@ async fn create_license(
                 expires_at,
                 created_at: now,
                 updated_at: now,
+                check_interval,
             };
             let key_enc = state2.data_key.encrypt(key.expose_secret().as_bytes(), &format!("license:{}", row.id))?;
             tx.execute(
@@ -315,7 +328,7 @@ async fn list_licenses(
             let mut stmt = conn.prepare(&sql)?;
             let now = now_unix();
             let rows = stmt
-                .query_map(params![caller.environment, filter.product_id], |r| Ok(views::license(&LicenseRow::from_row(r)?, r.get(10)?, now)))?
+                .query_map(params![caller.environment, filter.product_id], |r| Ok(views::license(&LicenseRow::from_row(r)?, r.get(11)?, now)))?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })

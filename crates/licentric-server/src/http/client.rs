@@ -12,7 +12,7 @@ use axum::response::Response;
 use licentric_core::LicenseKey;
 use licentric_proto::api::{
     ActivationRequest, ApiErrorCode, CheckoutRequest, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME,
-    OfflineActivationRequest,
+    OfflineActivationRequest, ValidateRequest,
 };
 use sha2::{Digest, Sha256};
 
@@ -211,6 +211,34 @@ pub(super) async fn checkout(
                 nonce: request.nonce,
             };
             licensing::checkout(conn, &state2.issuer, &key_hash, &input, now_unix())
+        })
+        .await?;
+    answer(&state, outcome, &key_hash, peer.as_ref())
+}
+
+/// `POST /v1/machines/{machine_id}/validate`.
+pub(super) async fn validate(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    Path(machine_id): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let request: ValidateRequest = parse_json(&body(raw)?)?;
+    check_fingerprint(&request.fingerprint)?;
+    check_nonce(&request.nonce)?;
+    let state2 = Arc::clone(&state);
+    let outcome = state
+        .store
+        .call(move |conn| {
+            let input = licensing::ValidateInput {
+                machine_id,
+                fingerprint: request.fingerprint,
+                nonce: request.nonce,
+            };
+            licensing::validate(conn, &state2.issuer, &key_hash, &input, now_unix())
         })
         .await?;
     answer(&state, outcome, &key_hash, peer.as_ref())

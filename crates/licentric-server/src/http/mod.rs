@@ -55,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/activations", post(client::activate))
         .route("/v1/machines/{machine_id}/checkout", post(client::checkout))
+        .route("/v1/machines/{machine_id}/validate", post(client::validate))
         .route("/v1/machines/{machine_id}", delete(client::deactivate))
         .route("/v1/offline-activations", post(client::activate_offline))
         .nest("/v1/admin", admin::routes())
