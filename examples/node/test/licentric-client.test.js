@@ -1,0 +1,64 @@
+// Tests of the Node client that need no agent: the socket path rule, the checks made before
+// anything is sent, and failing closed. (Against a real agent, and a misbehaving one, it is
+// tested by the Rust end-to-end tests in tests/e2e.) Run: npm test (or node --test test/).
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { Client, UnsafeEndpoint, defaultSocket, checkEndpoint } = require('../licentric-client.js');
+
+function withEnv(env, f) {
+  const saved = { ...process.env };
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  Object.assign(process.env, env);
+  try { return f(); } finally {
+    for (const k of Object.keys(process.env)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
+test('the socket path follows the design', () => {
+  withEnv({ XDG_RUNTIME_DIR: '/run/user/1000', HOME: '/home/ada' }, () => {
+    assert.strictEqual(defaultSocket('acme-cad', 'live'), '/run/user/1000/licentric/acme-cad-live.sock');
+  });
+  withEnv({ LICENTRIC_SOCKET: '/x/y.sock' }, () => assert.strictEqual(defaultSocket('acme-cad', 'live'), '/x/y.sock'));
+  if (process.platform === 'linux') {
+    withEnv({ HOME: '/home/ada' }, () => {
+      assert.strictEqual(defaultSocket('acme-cad', 'test'), '/home/ada/.cache/licentric/acme-cad-test.sock');
+    });
+  }
+});
+
+test('a folder open to others, or a link, is refused before anything is sent', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'licentric-node-'));
+  const open = path.join(tmp, 'open');
+  fs.mkdirSync(open);
+  fs.chmodSync(open, 0o777);
+  assert.throws(() => checkEndpoint(path.join(open, 's.sock')), (e) => e instanceof UnsafeEndpoint && e.code === 'endpoint_open_to_others');
+  const real = path.join(tmp, 'real');
+  fs.mkdirSync(real, { mode: 0o700 });
+  fs.symlinkSync(real, path.join(tmp, 'link'));
+  assert.throws(() => checkEndpoint(path.join(tmp, 'link', 's.sock')), (e) => e.code === 'endpoint_not_a_folder');
+  assert.throws(() => checkEndpoint(path.join(tmp, 'nothing', 's.sock')), (e) => e.code === 'ENOENT');
+  fs.rmSync(tmp, { recursive: true });
+});
+
+test('an agent that hangs up is not entitled', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'licentric-node-'));
+  fs.chmodSync(tmp, 0o700);
+  const socketPath = path.join(tmp, 's.sock');
+  const server = net.createServer((conn) => {
+    conn.once('data', () => {
+      conn.write('{"jsonrpc":"2.0","id":1,"result":{"protocol":1,"product_id":"p","environment":"test"}}\n');
+      conn.once('data', () => conn.destroy());
+    });
+  });
+  await new Promise((resolve) => server.listen(socketPath, resolve));
+  const client = await new Client(socketPath, 'p', 'test', 1000).connect();
+  await assert.rejects(client.hasEntitlement('pro'), (e) => e.code === 'io_error');
+  server.close();
+  fs.rmSync(tmp, { recursive: true });
+});

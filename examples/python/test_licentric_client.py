@@ -1,0 +1,73 @@
+"""Tests of the Python client that need no agent: the socket path rule and the checks made
+before anything is sent. (Against a real agent, and a misbehaving one, it is tested by the
+Rust end-to-end tests in tests/e2e.) Run: python3 -m unittest discover -s examples/python"""
+import os
+import socket
+import tempfile
+import threading
+import unittest
+from unittest import mock
+
+import licentric_client as lc
+
+
+class SocketPath(unittest.TestCase):
+    def test_follows_the_design(self):
+        env = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/ada"}
+        with mock.patch.dict(os.environ, env, clear=True):
+            self.assertEqual(lc.default_socket("acme-cad", "live"), "/run/user/1000/licentric/acme-cad-live.sock")
+        with mock.patch.dict(os.environ, {"HOME": "/home/ada"}, clear=True), mock.patch.object(lc.sys, "platform", "linux"):
+            self.assertEqual(lc.default_socket("acme-cad", "test"), "/home/ada/.cache/licentric/acme-cad-test.sock")
+        with mock.patch.dict(os.environ, {"LICENTRIC_SOCKET": "/x/y.sock"}, clear=True):
+            self.assertEqual(lc.default_socket("acme-cad"), "/x/y.sock")
+
+
+class Checks(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def folder(self, mode):
+        path = os.path.join(self.tmp.name, f"run-{mode:o}")
+        os.mkdir(path)
+        os.chmod(path, mode)
+        return path
+
+    def test_a_missing_folder_means_no_agent(self):
+        with self.assertRaises(lc.NotRunning):
+            lc.check_folder(os.path.join(self.tmp.name, "nothing", "s.sock"))
+
+    def test_a_folder_open_to_others_is_refused(self):
+        with self.assertRaises(lc.UnsafeEndpoint) as caught:
+            lc.check_folder(os.path.join(self.folder(0o777), "s.sock"))
+        self.assertEqual(caught.exception.code, "endpoint_open_to_others")
+
+    def test_a_link_is_refused(self):
+        link = os.path.join(self.tmp.name, "link")
+        os.symlink(self.folder(0o700), link)
+        with self.assertRaises(lc.UnsafeEndpoint) as caught:
+            lc.check_folder(os.path.join(link, "s.sock"))
+        self.assertEqual(caught.exception.code, "endpoint_not_a_folder")
+
+    def test_a_silent_agent_is_a_timeout_not_entitled(self):
+        path = os.path.join(self.folder(0o700), "s.sock")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        server.listen(1)
+
+        def answer_version_then_nothing():
+            conn, _ = server.accept()
+            conn.recv(4096)
+            conn.sendall(b'{"jsonrpc":"2.0","id":1,"result":{"protocol":1,"product_id":"p","environment":"test"}}\n')
+            conn.recv(4096)  # the question, never answered
+            threading.Event().wait(5)
+
+        threading.Thread(target=answer_version_then_nothing, daemon=True).start()
+        client = lc.Client(path, "p", "test", timeout=0.5)
+        with self.assertRaises(lc.LicentricError) as caught:
+            client.has_entitlement("pro")
+        self.assertEqual(caught.exception.code, "timeout")
+
+
+if __name__ == "__main__":
+    unittest.main()
