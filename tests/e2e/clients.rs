@@ -151,6 +151,30 @@ fn the_async_client_never_takes_a_misbehaving_agent_for_entitled() {
     });
 }
 
+#[test]
+fn the_c_abi_never_takes_a_misbehaving_agent_for_entitled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = ALL
+        .into_iter()
+        .map(|fault| {
+            let socket = fake_agent(tmp.path(), fault);
+            std::thread::spawn(move || {
+                let result = run(licentric_e2e::c_example_command()
+                    .env("LICENTRIC_TIMEOUT_MS", "1000")
+                    .arg("--socket")
+                    .arg(&socket)
+                    .args(["fake", "test", "has_entitlement", "pro"]));
+                (fault, result)
+            })
+        })
+        .collect();
+    for handle in runs {
+        let (fault, (code, out, err)) = handle.join().unwrap();
+        assert_eq!(code, 1, "C {fault:?}: exit {code}\n{out}{err}");
+        assert!(err.starts_with("error ["), "C {fault:?}: {err}");
+    }
+}
+
 fn example(program: &str, script: &str, socket: &Path) -> (i32, String, String) {
     run(Command::new(program)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/").to_owned() + script)
@@ -204,4 +228,57 @@ fn the_examples_never_take_a_misbehaving_agent_for_entitled() {
             "{program} {fault:?}: {took:?}"
         );
     }
+}
+
+/// The C ABI against the real agent: the C example compiled with the system's compiler asks
+/// for the status and an entitlement, and a subscription's callback sees a change.
+#[test]
+fn the_c_example_asks_the_real_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = licentric_e2e::Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-c", 1);
+    let mut c = licentric_e2e::Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-c",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    let c_status = |args: &[&str]| {
+        run(licentric_e2e::c_example_command()
+            .arg("--socket")
+            .arg(&c.socket)
+            .args(["e2e-c", "test"])
+            .args(args))
+    };
+    let (code, out, err) = c_status(&["status"]);
+    assert_eq!(code, 3, "not activated yet: {out}{err}");
+    assert!(out.contains("Not activated"), "{out}");
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let (code, out, err) = c_status(&["has_entitlement", "pro"]);
+    assert_eq!((code, out.trim()), (0, "pro: entitled: true"), "{err}");
+    let (code, out, _) = c_status(&["has_entitlement", "enterprise"]);
+    assert_eq!((code, out.trim()), (3, "enterprise: entitled: false"));
+    // Another product's or environment's agent is refused.
+    let (code, _, err) = run(licentric_e2e::c_example_command()
+        .arg("--socket")
+        .arg(&c.socket)
+        .args(["e2e-c", "live", "status"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("another product or environment"), "{err}");
+
+    // A subscription: the current status, then the change a deactivation makes.
+    let mut watch = licentric_e2e::c_example_command()
+        .env("LICENTRIC_SOCKET", &c.socket)
+        .args(["e2e-c", "test", "watch", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("entitled: true"), "{first}");
+    assert_eq!(run(c.cli().arg("deactivate")).0, 0);
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.contains("entitled: false"), "{second}");
+    assert!(watch.wait().unwrap().success());
 }

@@ -477,6 +477,45 @@ pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u
     port
 }
 
+/// The C example (`examples/c/licentric-status.c`), compiled with the system's C compiler
+/// against the C ABI (`liblicentric.so`, built with the workspace) once per test process.
+/// Run it through [`c_example_command`].
+pub fn c_example() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let lib_dir = bin("liblicentric.so").parent().unwrap().to_owned();
+            let dir =
+                std::env::temp_dir().join(format!("licentric-c-example-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let out = dir.join("licentric-status");
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+            let built = Command::new("cc")
+                .args(["-Wall", "-Wextra", "-Werror", "-o"])
+                .arg(&out)
+                .arg(format!("{root}/examples/c/licentric-status.c"))
+                .arg(format!("-I{root}/crates/licentric-capi/include"))
+                .arg(format!("-L{}", lib_dir.display()))
+                .args(["-llicentric", "-lpthread"])
+                .output()
+                .unwrap();
+            assert!(
+                built.status.success(),
+                "the C example does not compile: {}",
+                String::from_utf8_lossy(&built.stderr)
+            );
+            out
+        })
+        .clone()
+}
+
+/// A command running the C example, finding the library beside the binaries.
+pub fn c_example_command() -> Command {
+    let mut cmd = Command::new(c_example());
+    cmd.env("LD_LIBRARY_PATH", bin("liblicentric.so").parent().unwrap());
+    cmd
+}
+
 /// Runs a command, returning (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().unwrap();

@@ -223,6 +223,19 @@ fn io_error(e: &std::io::Error) -> ClientError {
     }
 }
 
+/// Closes a [`Client`]'s connection from another thread (see [`Client::closer`]).
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct Closer(std::os::unix::net::UnixStream);
+
+#[cfg(unix)]
+impl Closer {
+    /// Closes the connection; the client's calls fail from now on.
+    pub fn close(&self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// A blocking connection to the agent.
 #[cfg(unix)]
 pub struct Client {
@@ -458,6 +471,20 @@ impl Client {
             let message = self.read_message(deadline)?;
             queue_change(message, &mut self.pending);
         }
+    }
+
+    /// A handle that closes this connection from another thread: a [`next_change`] waiting
+    /// there returns an error at once (to stop a subscription).
+    ///
+    /// [`next_change`]: Self::next_change
+    ///
+    /// # Errors
+    /// When the socket cannot be shared.
+    pub fn closer(&self) -> Result<Closer, ClientError> {
+        self.writer
+            .try_clone()
+            .map(Closer)
+            .map_err(|e| io_error(&e))
     }
 
     /// Sets how long a call may wait for its answer, and [`next_change`](Self::next_change)

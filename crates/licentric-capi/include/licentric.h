@@ -1,0 +1,169 @@
+/* The Licentric companion's client library, for C, C++, C# and anything that calls C.
+ * Generated from crates/licentric-capi/src/lib.rs by cbindgen: do not edit. */
+
+#ifndef LICENTRIC_H
+#define LICENTRIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// What a call did.
+typedef enum {
+  // It worked.
+  LICENTRIC_OK = 0,
+  // No agent is running (or none answers at the socket).
+  LICENTRIC_NOT_RUNNING = 1,
+  // The socket failed the checks (another user's folder or listener): nothing was sent.
+  LICENTRIC_UNSAFE_ENDPOINT = 2,
+  // The agent serves another product or environment.
+  LICENTRIC_WRONG_AGENT = 3,
+  // The agent did not answer in time.
+  LICENTRIC_TIMEOUT = 4,
+  // The agent answered with an error.
+  LICENTRIC_AGENT_ERROR = 5,
+  // The connection failed, or an answer was malformed.
+  LICENTRIC_IO_ERROR = 6,
+  // An argument was null, not UTF-8, or not a known value.
+  LICENTRIC_INVALID_ARGUMENT = 7,
+  // The agent speaks another protocol version.
+  LICENTRIC_PROTOCOL_MISMATCH = 8,
+} licentric_result;
+
+// The licence state, as in the IPC `status`.
+typedef enum {
+  // Not activated.
+  LICENTRIC_UNLICENSED = 0,
+  // Licensed.
+  LICENTRIC_ACTIVE = 1,
+  // Licensed, the renewal overdue (offline).
+  LICENTRIC_GRACE = 2,
+  // The offline period is over.
+  LICENTRIC_OFFLINE_EXPIRED = 3,
+  // Suspended by the vendor.
+  LICENTRIC_SUSPENDED = 4,
+  // Revoked by the vendor.
+  LICENTRIC_REVOKED = 5,
+  // The licence expired.
+  LICENTRIC_LICENSE_EXPIRED = 6,
+  // The clock was turned back, or the local records cannot vouch for the licence.
+  LICENTRIC_CLOCK_TAMPERED = 7,
+  // The saved licence is damaged.
+  LICENTRIC_INVALID = 8,
+  // A state this library does not know (a newer agent).
+  LICENTRIC_UNKNOWN_STATE = 99,
+} licentric_state;
+
+// A connection to the agent (opaque).
+typedef struct licentric_client licentric_client;
+
+// A running subscription (opaque).
+typedef struct licentric_subscription licentric_subscription;
+
+// A status, in plain values.
+typedef struct {
+  // The state.
+  licentric_state state;
+  // Whether the software may be used now.
+  bool entitled;
+  // Whether the last attempt to reach the licensing server failed.
+  bool offline;
+  // The stable reason code (`network_unavailable`, …), or empty.
+  char reason[64];
+  // The state in a few words, for people.
+  char summary[64];
+  // What it means and what to do.
+  char detail[512];
+} licentric_status;
+
+// Called at every status change, on the subscription's own thread.
+typedef void (*licentric_status_callback)(const licentric_status *status, void *user_data);
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// Connects to the agent of `product_id` in `environment` (`"live"` or `"test"`) at its
+// default socket, checking the socket (its folder and listener must be this user's) and that
+// the agent serves this product and environment. On success `*out` is a client to pass to
+// the other functions and to free with `licentric_close`.
+//
+// # Safety
+// `product_id` and `environment` are NUL-terminated strings; `out` points to writable memory
+// for one pointer.
+licentric_result licentric_connect(const char *product_id,
+                                   const char *environment,
+                                   licentric_client **out);
+
+// As `licentric_connect`, at `socket_path` (null: the default socket).
+//
+// # Safety
+// As `licentric_connect`; `socket_path` is null or a NUL-terminated string.
+licentric_result licentric_connect_path(const char *socket_path,
+                                        const char *product_id,
+                                        const char *environment_name,
+                                        licentric_client **out);
+
+// Sets how long a call may wait, in milliseconds (0: the defaults, 5 s for a query).
+//
+// # Safety
+// `client` is a client from `licentric_connect`, not yet closed.
+licentric_result licentric_set_timeout(licentric_client *client, uint64_t milliseconds);
+
+// Whether the machine is entitled now to the feature `code`: `*entitled` is true only when
+// the result is `LICENTRIC_OK` and the agent says so.
+//
+// # Safety
+// `client` is a live client; `code` a NUL-terminated string; `entitled` points to a bool.
+licentric_result licentric_has_entitlement(licentric_client *client,
+                                           const char *code,
+                                           bool *entitled);
+
+// The licence status, into `*out`.
+//
+// # Safety
+// `client` is a live client; `out` points to a `licentric_status`.
+licentric_result licentric_get_status(licentric_client *client, licentric_status *out);
+
+// Closes a client (null is fine).
+//
+// # Safety
+// `client` is null or a client from `licentric_connect`, not used again after this.
+void licentric_close(licentric_client *client);
+
+// Subscribes to the status of `product_id` in `environment`: `callback` is called with the
+// current status, then at every change, on a thread of the subscription's own, until
+// `licentric_subscription_stop`. If the agent goes away, the callback gets a last status that
+// is not entitled (`LICENTRIC_UNKNOWN_STATE`, reason `agent_gone`), and the subscription ends.
+//
+// # Safety
+// `product_id` and `environment` are NUL-terminated strings; `callback` is safe to call
+// from another thread with `user_data` until the subscription is stopped; `out` points to
+// writable memory for one pointer.
+licentric_result licentric_subscribe(const char *product_id,
+                                     const char *environment_name,
+                                     licentric_status_callback callback,
+                                     void *user_data,
+                                     licentric_subscription **out);
+
+// Stops a subscription and waits for its thread: no callback runs after this returns (null
+// is fine). Do not call it from the callback itself.
+//
+// # Safety
+// `subscription` is null or from `licentric_subscribe`, not used again after this.
+void licentric_subscription_stop(licentric_subscription *subscription);
+
+// A sentence for a result (a static string: do not free it).
+const char *licentric_result_message(licentric_result result);
+
+// The library's version, as `"0.1.0"` (a static string).
+const char *licentric_version(void);
+
+// The `int` behind a result, for languages that prefer numbers.
+int licentric_result_code(licentric_result result);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* LICENTRIC_H */
