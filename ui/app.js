@@ -158,6 +158,11 @@ function renderInfo() {
   $('version-protocol').textContent = `v${info.protocol}`;
   $('socket').textContent = info.socket || '—';
   if (info.key_prefix) $('key').placeholder = `${info.key_prefix}-XXXX-XXXX-XXXX-XXXX`;
+  // The vendor's help page (its brand): shown as text to copy, never opened by the page.
+  if (info.help_url) {
+    $('key-help-url').textContent = info.help_url;
+    $('key-help').hidden = false;
+  }
   if (info.startup_error) {
     $('startup-error').hidden = false;
     $('startup-error-message').textContent = info.startup_error.message;

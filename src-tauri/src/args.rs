@@ -32,7 +32,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Args {
             parsed.config = Some(PathBuf::from(path));
         } else if arg == HIDDEN {
             parsed.hidden = true;
-        } else if let Some(key) = key_from_link(&arg) {
+        } else if let Some(key) = key_from_link(&arg, &licentric_agent::brand::built_in().scheme) {
             parsed.link_key = Some(key);
         } else {
             tracing::debug!(%arg, "ignoring an unknown argument");
@@ -41,11 +41,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Args {
     parsed
 }
 
-/// The key in `licentric://activate?key=KEY` (percent-decoded), or `None` for anything else.
-/// Only the characters a key can hold are kept, so a link cannot smuggle anything else into
-/// the key field.
-pub fn key_from_link(link: &str) -> Option<String> {
-    let rest = link.strip_prefix("licentric://activate")?;
+/// The key in `<scheme>://activate?key=KEY` (`licentric://…`, or the vendor's own scheme;
+/// percent-decoded), or `None` for anything else. Only the characters a key can hold are
+/// kept, so a link cannot smuggle anything else into the key field.
+pub fn key_from_link(link: &str, scheme: &str) -> Option<String> {
+    let rest = link.strip_prefix(scheme)?.strip_prefix("://activate")?;
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let query = rest.strip_prefix('?')?;
     let value = query
@@ -119,12 +119,16 @@ mod tests {
     #[test]
     fn links_are_decoded_and_filtered() {
         assert_eq!(
-            key_from_link("licentric://activate/?src=mail&key=acme%2D7qx2+m4kd").as_deref(),
+            key_from_link(
+                "licentric://activate/?src=mail&key=acme%2D7qx2+m4kd",
+                "licentric"
+            )
+            .as_deref(),
             Some("acme-7qx2m4kd"),
             "percent-decoded, other parameters skipped, spaces dropped"
         );
         assert_eq!(
-            key_from_link("licentric://activate?key=ACME<script>").as_deref(),
+            key_from_link("licentric://activate?key=ACME<script>", "licentric").as_deref(),
             Some("ACMEscript"),
             "only key characters survive"
         );
@@ -136,7 +140,16 @@ mod tests {
             "licentric://activate?key=%zz",
             "licentric://activate?key=%E2%28",
         ] {
-            assert_eq!(key_from_link(bad), None, "{bad}");
+            assert_eq!(key_from_link(bad, "licentric"), None, "{bad}");
         }
+        // A vendor's scheme, and only it.
+        assert_eq!(
+            key_from_link("acme-cad://activate?key=ACME-7QX2", "acme-cad").as_deref(),
+            Some("ACME-7QX2")
+        );
+        assert_eq!(
+            key_from_link("licentric://activate?key=ACME-7QX2", "acme-cad"),
+            None
+        );
     }
 }

@@ -31,6 +31,8 @@ pub struct AppInfo {
     startup_error: Option<UiError>,
     /// A key handed over by a `licentric://` link, given once.
     link_key: Option<String>,
+    /// Where a user finds help and their key (the vendor's brand).
+    help_url: Option<String>,
 }
 
 /// The product, this machine, the versions, and a start-up error or a handed-over key.
@@ -52,6 +54,7 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         socket: started.map(|s| s.socket.display().to_string()),
         startup_error: companion.started.as_ref().err().cloned(),
         link_key: companion.take_link_key(),
+        help_url: licentric_agent::brand::built_in().help_url.clone(),
     }
 }
 

@@ -181,8 +181,8 @@ fn default_data_dir(
     environment: licentric_proto::Environment,
 ) -> std::path::PathBuf {
     let name = format!("{product_id}-{environment}");
-    match directories::ProjectDirs::from("com", "Licentric", "licentric") {
-        Some(dirs) => dirs.data_local_dir().join(name),
+    match crate::brand::built_in().data_dir() {
+        Some(dir) => dir.join(name),
         // No home folder (a service account): one folder of this user's own, directly in the
         // temp dir (whose sticky bit keeps others from renaming it), which the agent creates
         // 0700 and refuses if another user made it first.

@@ -4,7 +4,7 @@
 //! public keys and the pins — come from the vendor alone: the configuration built into the
 //! binary ([`BUILT_IN`], from `LICENTRIC_VENDOR_CONFIG` at build time), or a file that only root
 //! can write (the file and every folder above it owned by root and not writable by anyone
-//! else; [`SYSTEM_CONFIG`] is looked for by default). A file the user can write —
+//! else; [`system_config`] is looked for by default). A file the user can write —
 //! `--config`, `LICENTRIC_CONFIG`, the user's config folder — may set:
 //!
 //! - the user's own **preferences** (`proxy`, `[notifications]`), laid over the vendor's
@@ -28,8 +28,14 @@ use serde::Deserialize;
 /// The variable naming the configuration file.
 pub const CONFIG_ENV: &str = "LICENTRIC_CONFIG";
 
-/// The vendor's system-wide configuration file, trusted only if root alone can write it.
-pub const SYSTEM_CONFIG: &str = "/etc/licentric/companion.toml";
+/// The vendor's system-wide configuration file, trusted only if root alone can write it:
+/// `/etc/<folder>/companion.toml`, with the brand's folder (`/etc/licentric/companion.toml`
+/// unless the vendor's build names its own).
+pub fn system_config() -> PathBuf {
+    Path::new("/etc")
+        .join(&crate::brand::built_in().folder)
+        .join("companion.toml")
+}
 
 /// The vendor's configuration built into this binary: the text of the file named by
 /// `LICENTRIC_VENDOR_CONFIG` when it was built (see `docs/companion.md`), or `None`.
@@ -44,7 +50,7 @@ pub const BUILT_IN: Option<&str> = {
 pub enum ConfigError {
     /// No configuration anywhere.
     #[error(
-        "no configuration found: this build has no vendor configuration built in and {SYSTEM_CONFIG} is missing (or not protected: it must be root's and writable by root alone); pass --config FILE or set {CONFIG_ENV} for a test environment, or create {0} with your preferences once the vendor's configuration is installed"
+        "no configuration found: this build has no vendor configuration built in and {system} is missing (or not protected: it must be root's and writable by root alone); pass --config FILE or set {CONFIG_ENV} for a test environment, or create {0} with your preferences once the vendor's configuration is installed", system = system_config().display()
     )]
     NotFound(String),
     /// The file could not be read.
@@ -65,7 +71,7 @@ pub enum ConfigError {
     },
     /// A file the user can write tried to set the live environment's trust anchors.
     #[error(
-        "{origin}: a configuration file that you can write may not set the live environment's trust anchors ({keys}): those come only from the vendor — built into the program, or in a file only root can write such as {SYSTEM_CONFIG}. Your file may set your preferences (proxy, [notifications]) or a whole test environment (environment = \"test\", for the sandbox)."
+        "{origin}: a configuration file that you can write may not set the live environment's trust anchors ({keys}): those come only from the vendor — built into the program, or in a file only root can write such as {}. Your file may set your preferences (proxy, [notifications]) or a whole test environment (environment = \"test\", for the sandbox).", system_config().display()
     )]
     LiveAnchorsFromUser {
         /// The file.
@@ -256,7 +262,7 @@ impl CompanionConfig {
     /// Finds and loads the configuration.
     ///
     /// - The vendor's: `built_in`, else the file named by `explicit` (or `LICENTRIC_CONFIG`)
-    ///   when only root can write it, else [`SYSTEM_CONFIG`] when only root can write it.
+    ///   when only root can write it, else [`system_config`] when only root can write it.
     /// - The user's: the named file when the user can write it, else the user's config folder
     ///   (`…/licentric/companion.toml`). Preferences are laid over the vendor's configuration; a
     ///   whole test environment is used instead of it when the file was named (or there is no
@@ -268,14 +274,16 @@ impl CompanionConfig {
         explicit: Option<&Path>,
         built_in: Option<&str>,
     ) -> Result<CompanionConfig, ConfigError> {
-        let user_default = directories::ProjectDirs::from("com", "Licentric", "licentric")
-            .map(|d| d.config_dir().join("companion.toml"));
+        let user_default = crate::brand::built_in()
+            .config_dir()
+            .map(|d| d.join("companion.toml"));
         let named = match (explicit, std::env::var_os(CONFIG_ENV)) {
             (Some(path), _) => Some(path.to_owned()),
             (None, Some(path)) if !path.is_empty() => Some(PathBuf::from(path)),
             _ => None,
         };
-        let system = Path::new(SYSTEM_CONFIG);
+        let system = system_config();
+        let system = system.as_path();
         resolve(Found {
             built_in,
             named: named.map(|p| Candidate::read(&p)).transpose()?,
@@ -839,7 +847,7 @@ mod tests {
             None,
             None,
             None,
-            Some(candidate(SYSTEM_CONFIG, &live, true)),
+            Some(candidate("/etc/licentric/companion.toml", &live, true)),
         ))
         .unwrap();
         assert_eq!(c.environment, Environment::Live);

@@ -2,7 +2,8 @@
 //!
 //! - [`Agent`]: activation, deactivation, refresh, import and the licence status, with a
 //!   scheduler that renews the signed licence file before it runs out;
-//! - [`config`]: the vendor's `companion.toml`;
+//! - [`config`]: the vendor's `companion.toml`, and [`brand`]: the names a vendor's build
+//!   gives the companion;
 //! - [`api`]: the Licentric API client (HTTPS only, pins, idempotent retries);
 //! - [`credentials`]: the licence key in the OS credential store;
 //! - [`storage`]: the data folder, written atomically, state sealed against edits;
@@ -26,6 +27,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod brand;
 pub mod clients;
 pub mod config;
 pub mod credentials;

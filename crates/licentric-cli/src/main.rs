@@ -57,6 +57,9 @@ enum Command {
     },
     /// Print this machine's fingerprint for the product.
     Fingerprint,
+    /// Check the vendor's names and configuration built into this binary (for vendor builds).
+    #[command(hide = true)]
+    VendorCheck,
 }
 
 /// Prints a line on standard output; a reader that went away (`licentric status | head`) ends
@@ -82,7 +85,17 @@ const EXIT_NOT_ENTITLED: u8 = 3;
 const EXIT_NO_AGENT: u8 = 4;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    // The program's name is the vendor's (`acme-cad-license`), in usage and errors.
+    let brand = licentric_agent::brand::built_in();
+    let matches = Cli::command().name(brand.cli.as_str()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if matches!(cli.command, Command::VendorCheck) {
+        return vendor_check();
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -108,6 +121,53 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks what a vendor build built in: the brand (which must parse) and the configuration
+/// (which must parse and be complete). Prints the names; exit 1 on the first problem.
+fn vendor_check() -> ExitCode {
+    use licentric_agent::brand;
+    let brand = match brand::BUILT_IN_TEXT.map(brand::parse) {
+        None => {
+            eprintln!("no vendor brand is built in");
+            return ExitCode::FAILURE;
+        }
+        Some(Err(e)) => {
+            eprintln!("the built-in vendor brand is invalid: {e}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(brand)) => brand,
+    };
+    let config = match licentric_agent::config::BUILT_IN.map(|text| {
+        CompanionConfig::parse(
+            text,
+            "the built-in configuration",
+            licentric_agent::config::ConfigSource::BuiltIn,
+        )
+    }) {
+        None => {
+            eprintln!("no vendor configuration is built in");
+            return ExitCode::FAILURE;
+        }
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(config)) => config,
+    };
+    out!("app_name:    {}", brand.app_name);
+    out!("app_id:      {}", brand.app_id);
+    out!("folder:      {}", brand.folder);
+    out!("scheme:      {}", brand.scheme);
+    out!("binary:      {}", brand.binary);
+    out!("cli:         {}", brand.cli);
+    out!(
+        "product:     {} ({}, {})",
+        config.product_id,
+        config.product_name,
+        config.environment
+    );
+    ExitCode::SUCCESS
+}
+
 fn socket(config: &CompanionConfig) -> PathBuf {
     ipc::socket_path(
         config.ipc.socket.as_deref(),
@@ -125,7 +185,11 @@ fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
     client_of(config).map_err(|e| {
         if matches!(e, ClientError::NotRunning(_)) {
             eprintln!("licentric: {e}");
-            eprintln!("Start it with `licentric agent` (or the Licentric Companion app).");
+            let brand = licentric_agent::brand::built_in();
+            eprintln!(
+                "Start it with `{} agent` (or the {} app).",
+                brand.cli, brand.app_name
+            );
             ExitCode::from(EXIT_NO_AGENT)
         } else {
             report(&e)
@@ -158,6 +222,7 @@ fn report(e: &ClientError) -> ExitCode {
 fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
     match command {
         Command::Agent => run_agent(config),
+        Command::VendorCheck => Ok(vendor_check()),
         Command::Status { json } => {
             let status = match client_of(&config) {
                 Ok(mut client) => match client.status() {
