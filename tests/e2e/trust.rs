@@ -509,11 +509,17 @@ fn a_user_namespace_does_not_make_a_users_file_the_vendors() {
     std::fs::write(home.join("evil.toml"), evil).unwrap();
     chown_tree(&home, USER);
     let licentric = licentric_e2e::bin("licentric");
+    // The top folder the binary lives under (a checkout may be anywhere: /work, /check, /home).
+    let top = licentric
+        .components()
+        .nth(1)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap();
     // A new root on a tmpfs, with the system bound into it; the file copied to /vendor there,
     // owned by the namespace's root, in folders owned by it.
     let script = format!(
         "set -e; R={root}; mount -t tmpfs none $R; \
-         for d in usr lib lib64 bin etc proc dev work tmp; do [ -e /$d ] || continue; mkdir -p $R/$d; mount --rbind /$d $R/$d; done; \
+         for d in usr lib lib64 bin etc proc dev tmp {top}; do [ -e /$d ] || continue; [ -e $R/$d ] && continue; mkdir -p $R/$d; mount --rbind /$d $R/$d; done; \
          mkdir -p $R/vendor; cp {evil} $R/vendor/companion.toml; chmod 644 $R/vendor/companion.toml; \
          exec chroot $R {licentric} --config /vendor/companion.toml status",
         root = home.join("root").display(),
