@@ -33,7 +33,7 @@ static void on_status(const licentric_status *status, void *user_data) {
 }
 
 static int fail(licentric_result r) {
-    fprintf(stderr, "error [%d]: %s\n", licentric_result_code(r), licentric_result_message(r));
+    fprintf(stderr, "error [%d]: %s\n", (int)r, licentric_result_message(r));
     return 1;
 }
 

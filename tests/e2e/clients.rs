@@ -175,6 +175,29 @@ fn the_c_abi_never_takes_a_misbehaving_agent_for_entitled() {
     }
 }
 
+/// A time-out of any length, from Rust or from C, is a time-out: zero and "forever" are taken
+/// as their nearest bounds, never a panic across the C boundary (which would abort the app).
+#[test]
+fn a_time_out_of_any_length_is_taken_without_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = fake_agent(tmp.path(), Fault::HangUp);
+    for timeout in [Duration::ZERO, Duration::MAX] {
+        let mut client = licentric_client::Client::connect(&socket).unwrap();
+        client.set_timeout(Some(timeout)).unwrap();
+        let answer = client.has_entitlement("pro");
+        assert!(answer.is_err(), "{timeout:?}: {answer:?}");
+    }
+    for milliseconds in ["1", &u64::MAX.to_string()] {
+        let (code, out, err) = run(licentric_e2e::c_example_command()
+            .env("LICENTRIC_TIMEOUT_MS", milliseconds)
+            .arg("--socket")
+            .arg(&socket)
+            .args(["fake", "test", "has_entitlement", "pro"]));
+        assert_eq!(code, 1, "{milliseconds} ms: exit {code}\n{out}{err}");
+        assert!(err.starts_with("error ["), "{milliseconds} ms: {err}");
+    }
+}
+
 fn example(program: &str, script: &str, socket: &Path) -> (i32, String, String) {
     run(Command::new(program)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/").to_owned() + script)

@@ -104,7 +104,8 @@ licentric_result licentric_connect_path(const char *socket_path,
                                         const char *environment_name,
                                         licentric_client **out);
 
-// Sets how long a call may wait, in milliseconds (0: the defaults, 5 s for a query).
+// Sets how long a call may wait, in milliseconds (0: the defaults, 5 s for a query; more
+// than a day counts as a day).
 //
 // # Safety
 // `client` is a client from `licentric_connect`, not yet closed.
@@ -154,13 +155,10 @@ licentric_result licentric_subscribe(const char *product_id,
 void licentric_subscription_stop(licentric_subscription *subscription);
 
 // A sentence for a result (a static string: do not free it).
-const char *licentric_result_message(licentric_result result);
+const char *licentric_result_message(int result);
 
 // The library's version, as `"0.1.0"` (a static string).
 const char *licentric_version(void);
-
-// The `int` behind a result, for languages that prefer numbers.
-int licentric_result_code(licentric_result result);
 
 #ifdef __cplusplus
 }  // extern "C"

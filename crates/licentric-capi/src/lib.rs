@@ -115,6 +115,19 @@ pub struct LicentricSubscription {
 pub type LicentricStatusCallback =
     Option<unsafe extern "C" fn(status: *const LicentricStatus, user_data: *mut c_void)>;
 
+/// Every result, to turn a number from C back into one.
+const RESULTS: [LicentricResult; 9] = [
+    LicentricResult::LicentricOk,
+    LicentricResult::LicentricNotRunning,
+    LicentricResult::LicentricUnsafeEndpoint,
+    LicentricResult::LicentricWrongAgent,
+    LicentricResult::LicentricTimeout,
+    LicentricResult::LicentricAgentError,
+    LicentricResult::LicentricIoError,
+    LicentricResult::LicentricInvalidArgument,
+    LicentricResult::LicentricProtocolMismatch,
+];
+
 fn result_of(e: &ClientError) -> LicentricResult {
     match e {
         ClientError::NotRunning(_) => LicentricResult::LicentricNotRunning,
@@ -238,7 +251,8 @@ pub unsafe extern "C" fn licentric_connect_path(
     }
 }
 
-/// Sets how long a call may wait, in milliseconds (0: the defaults, 5 s for a query).
+/// Sets how long a call may wait, in milliseconds (0: the defaults, 5 s for a query; more
+/// than a day counts as a day).
 ///
 /// # Safety
 /// `client` is a client from `licentric_connect`, not yet closed.
@@ -425,7 +439,12 @@ pub unsafe extern "C" fn licentric_subscription_stop(subscription: *mut Licentri
 
 /// A sentence for a result (a static string: do not free it).
 #[unsafe(no_mangle)]
-pub extern "C" fn licentric_result_message(result: LicentricResult) -> *const c_char {
+pub extern "C" fn licentric_result_message(result: c_int) -> *const c_char {
+    // An `int`, not the enum: C may pass any number, and a Rust enum must never hold one it
+    // does not name.
+    let Some(result) = RESULTS.iter().copied().find(|r| *r as c_int == result) else {
+        return c"unknown result".as_ptr();
+    };
     let text: &'static CStr = match result {
         LicentricResult::LicentricOk => c"ok",
         LicentricResult::LicentricNotRunning => c"the licensing agent is not running",
@@ -455,12 +474,6 @@ pub extern "C" fn licentric_version() -> *const c_char {
             Err(_) => c"unknown",
         };
     VERSION.as_ptr()
-}
-
-/// The `int` behind a result, for languages that prefer numbers.
-#[unsafe(no_mangle)]
-pub extern "C" fn licentric_result_code(result: LicentricResult) -> c_int {
-    result as c_int
 }
 
 #[cfg(test)]
@@ -514,6 +527,23 @@ mod tests {
             licentric_close(std::ptr::null_mut());
             licentric_subscription_stop(std::ptr::null_mut());
         }
+    }
+
+    #[test]
+    fn any_number_gets_a_message_and_every_result_its_own() {
+        for (i, result) in RESULTS.iter().enumerate() {
+            assert_eq!(*result as usize, i, "RESULTS lists every result in order");
+        }
+        let unknown = c"unknown result".as_ptr();
+        for code in [-1, 9, 99, c_int::MAX, c_int::MIN] {
+            assert_eq!(licentric_result_message(code), unknown, "{code}");
+        }
+        let messages: std::collections::HashSet<_> = RESULTS
+            .iter()
+            .map(|r| licentric_result_message(*r as c_int))
+            .collect();
+        assert_eq!(messages.len(), RESULTS.len());
+        assert!(!messages.contains(&unknown));
     }
 
     #[test]

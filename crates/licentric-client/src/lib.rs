@@ -188,6 +188,15 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a management call (`activate`, `refresh`…) may wait by default: the agent's own
 /// limit on a call to the server is 30 seconds.
 pub const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The bounds of a time-out set with [`Client::set_timeout`]: a millisecond at least (a
+/// socket refuses zero), a day at most (a deadline further out could not be represented).
+pub const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(24 * 60 * 60);
+
+/// `timeout` within [`TIMEOUT_RANGE`].
+pub(crate) fn bounded(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.map(|t| t.clamp(*TIMEOUT_RANGE.start(), *TIMEOUT_RANGE.end()))
+}
 /// Status changes kept while waiting for an answer: each is a whole status, so older ones
 /// beyond this are dropped (the newest always kept).
 pub const MAX_PENDING_CHANGES: usize = 16;
@@ -489,12 +498,13 @@ impl Client {
 
     /// Sets how long a call may wait for its answer, and [`next_change`](Self::next_change)
     /// for a change (`None`: the defaults — [`QUERY_TIMEOUT`], [`MANAGEMENT_TIMEOUT`], and no
-    /// limit on waiting for a change).
+    /// limit on waiting for a change). A value outside [`TIMEOUT_RANGE`] is taken as its
+    /// nearest bound.
     ///
     /// # Errors
     /// Never today; kept fallible for future transports.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
-        self.timeout = timeout;
+        self.timeout = bounded(timeout);
         Ok(())
     }
 }

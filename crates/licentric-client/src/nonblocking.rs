@@ -189,9 +189,10 @@ impl AsyncClient {
     }
 
     /// Sets how long a call may wait for its answer, and [`next_change`](Self::next_change)
-    /// for a change (`None`: the defaults).
+    /// for a change (`None`: the defaults; outside [`TIMEOUT_RANGE`](crate::TIMEOUT_RANGE), the
+    /// nearest bound).
     pub fn set_timeout(&mut self, timeout: Option<std::time::Duration>) {
-        self.timeout = timeout;
+        self.timeout = crate::bounded(timeout);
     }
 
     async fn next_change_unbounded(&mut self) -> Result<Status, ClientError> {
