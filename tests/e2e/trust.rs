@@ -163,6 +163,86 @@ fn test_and_live_run_side_by_side() {
     assert!(err.contains("environment"), "{err}");
 }
 
+/// Two vendors' companions in one account, on their default folders, sockets and credential
+/// entries (as installed, with no paths in their configurations): each answers its own product
+/// only, and freeing one licence leaves the other untouched.
+#[test]
+fn two_vendors_companions_run_side_by_side() {
+    assert!(
+        secret_service_available(),
+        "this test needs a Secret Service: run it through .ci/test"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let home = tmp.path().join("home");
+    let runtime = tmp.path().join("run");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let account = |cmd: &mut Command| {
+        cmd.env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_CACHE_HOME");
+    };
+    let mut vendors = Vec::new();
+    for product in ["e2e-vendor-a", "e2e-vendor-b"] {
+        let (_, key) = server.licence(product, 1);
+        let mut c = Companion::new(&tmp.path().join(product), &server, product, "");
+        // As installed: no data folder and no socket in the configuration.
+        let text = std::fs::read_to_string(&c.config).unwrap();
+        let text = text
+            .replace("data_dir = \"data\"\n", "")
+            .replace(&format!("socket = \"run/{product}.sock\"\n"), "");
+        std::fs::write(&c.config, text).unwrap();
+        c.socket = runtime.join(format!("licentric/{product}-test.sock"));
+        c.data = home.join(format!(".local/share/licentric/{product}-test"));
+        c.start_agent_with(account);
+        let mut activate = c.cli();
+        account(&mut activate);
+        let (code, out, err) = run(activate.args(["activate", &key]));
+        assert_eq!(code, 0, "{product}: {out}{err}");
+        vendors.push(c);
+    }
+    let (a, b) = (&vendors[0], &vendors[1]);
+    assert_ne!(a.socket, b.socket);
+    for c in [a, b] {
+        assert!(c.data.join("license.lic").exists(), "{}", c.data.display());
+        let mut client = licentric_client::Client::connect_to(
+            &c.socket,
+            &c.product,
+            licentric_proto::Environment::Test,
+        )
+        .unwrap();
+        assert_eq!(client.status().unwrap().state, LicenseState::Active);
+    }
+    // Neither answers for the other: an app of vendor B that finds A's socket refuses it.
+    let wrong = licentric_client::Client::connect_to(
+        &a.socket,
+        "e2e-vendor-b",
+        licentric_proto::Environment::Test,
+    );
+    assert!(
+        matches!(wrong, Err(licentric_client::ClientError::WrongAgent { .. })),
+        "{:?}",
+        wrong.err()
+    );
+    // Freeing A's licence leaves B's key, file and state where they were.
+    let mut deactivate = a.cli();
+    account(&mut deactivate);
+    let (code, out, err) = run(deactivate.arg("deactivate"));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut b = vendors.pop().unwrap();
+    b.stop_agent("-TERM");
+    b.start_agent_with(account);
+    assert_eq!(b.client().status().unwrap().state, LicenseState::Active);
+    let mut refresh = b.cli();
+    account(&mut refresh);
+    let (code, out, err) = run(refresh.arg("refresh"));
+    assert_eq!(code, 0, "B's key is still in the store: {out}{err}");
+}
+
 /// Waits, on a subscription, until `pred` holds for a pushed status (a signal, not a sleep).
 fn wait_for(
     client: &mut licentric_client::Client,
