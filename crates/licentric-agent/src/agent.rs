@@ -2,14 +2,14 @@
 //! deactivation, refresh, import, the status model, and the scheduler that refreshes the
 //! licence file before it runs out.
 //!
-//! What the agent *decides* lives in `licentric_core::memory` (the trust rules: lost state,
-//! imports of requested files only, signed refusals) and `licentric_core::state` (the state
-//! model), as pure code; this module does what those decide: the credential store, the data
-//! folder, the API, notifications and timers.
+//! What the agent *decides* is plain code with no I/O: the trust rules and the state model in
+//! `licentric_core::memory` and `licentric_core::state`, and how the scheduler puts them
+//! together — the status at a time, what to tell the user, whether a refresh is due, when to
+//! look again, how a failure backs off — in [`crate::plan`]. This module does what those
+//! decide: the credential store, the data folder, the API, notifications and timers.
 //!
-//! The scheduler sleeps on a timer until its next deadline (the next refresh attempt, the next
-//! state change by the passing of time, the next expiry warning), capped at an hour so a
-//! machine that slept through a deadline catches up; it never polls.
+//! The scheduler sleeps on a timer until the next deadline [`crate::plan::Live::turn`] gives,
+//! capped at an hour so a machine that slept through a deadline catches up; it never polls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,6 @@ use licentric_core::memory::{Found, Memory};
 use licentric_core::random::{random_hex_128, random_unit_signed};
 use licentric_core::refresh::RefreshPolicy;
 use licentric_core::request_file::ActivationRequestFile;
-use licentric_core::state::Cached;
 use licentric_core::{
     Expectations, Fingerprint, LicenseKey, OsRandom, StatementKind, VerifiedLicense,
     VerifiedStatement, Verifier,
@@ -38,14 +37,13 @@ use crate::config::CompanionConfig;
 use crate::credentials::{self, CredentialStore, LICENSE_KEY, STATE_ANCHOR, STATE_KEY};
 use crate::error::AgentError;
 use crate::notify::Notifier;
+use crate::plan::{Live, Notice, Product};
 use crate::storage::{StateRead, Storage};
 
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// How often a machine in use confirms its licence online, when the licence file does not
 /// say (the vendor's product sets it on the server).
 pub const DEFAULT_CHECK_INTERVAL: u64 = 3600;
-/// How often the agent asks a credential store that did not answer again.
-const STORE_RETRY: Duration = Duration::from_secs(30);
 /// How long an operation someone asked for waits for another to finish before it answers
 /// `busy`.
 const BUSY_AFTER: Duration = Duration::from_secs(2);
@@ -91,43 +89,6 @@ impl AgentOptions {
             read_only: false,
             scheduler: true,
         }
-    }
-}
-
-struct Live {
-    cached: Option<VerifiedLicense>,
-    invalid: Option<&'static str>,
-    memory: Memory,
-    state_key: Option<Zeroizing<Vec<u8>>>,
-    /// The anchor the credential store holds, as last read or written.
-    anchor_stored: Option<licentric_core::Anchor>,
-    /// Whether the credential store holds a licence key, so the agent can repair from the
-    /// server even when its state and file were lost.
-    has_key: bool,
-    /// When the state next changes by the passing of time alone (from the last evaluation).
-    next_change_at: Option<OffsetDateTime>,
-    /// The credential store did not answer when the state was read: the agent reads it
-    /// again when the store does.
-    store_waiting: bool,
-    /// A check on use is under way.
-    checking: bool,
-    /// When the last check on use was tried (not kept: a restart may check again at once).
-    last_check_attempt: Option<OffsetDateTime>,
-}
-
-impl Live {
-    fn cached(&self) -> Cached<'_> {
-        match (&self.cached, self.invalid) {
-            (Some(file), _) => Cached::Verified(file),
-            (None, Some(code)) => Cached::Invalid(code),
-            (None, None) => Cached::None,
-        }
-    }
-
-    /// Whether the agent may call the server on its own: a key to call with, and no signed
-    /// word that this machine is gone (it never takes a seat again by itself).
-    fn may_refresh(&self) -> bool {
-        self.has_key && !self.memory.machine_is_gone()
     }
 }
 
@@ -274,18 +235,7 @@ impl Agent {
             clock,
             notifier,
             policy: RefreshPolicy::default(),
-            live: Mutex::new(Live {
-                cached: None,
-                invalid: None,
-                memory: Memory::default(),
-                state_key: None,
-                anchor_stored: None,
-                has_key: false,
-                next_change_at: None,
-                store_waiting: false,
-                checking: false,
-                last_check_attempt: None,
-            }),
+            live: Mutex::new(Live::default()),
             ops: Mutex::new(()),
             status,
             wake: Notify::new(),
@@ -532,79 +482,27 @@ impl Agent {
         }
     }
 
-    fn compute(&self, live: &Live, now: OffsetDateTime) -> (Status, Option<OffsetDateTime>) {
-        let eval = live
-            .memory
-            .evaluate(live.cached(), now, &self.inner.policy, live.may_refresh());
-        let payload = live.cached.as_ref().map(VerifiedLicense::payload);
-        let fmt = |t: OffsetDateTime| {
-            t.replace_nanosecond(0)
-                .ok()?
-                .format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        };
-        let offline_valid_until = eval.offline_valid_until.and_then(fmt);
-        let words = crate::words::describe(
-            eval.state,
-            eval.reason.as_deref(),
-            &self.inner.config.product_name,
-            offline_valid_until.as_deref(),
-            live.cached.is_some() && !live.has_key,
-        );
-        let status = Status {
-            state: eval.state,
-            entitled: eval.entitled,
-            product_id: self.inner.config.product_id.clone(),
+    /// Whose status it is.
+    fn product(&self) -> Product<'_> {
+        Product {
+            id: &self.inner.config.product_id,
+            name: &self.inner.config.product_name,
             environment: self.inner.config.environment,
-            license_id: payload.map(|p| p.license_id.clone()),
-            machine_id: live
-                .memory
-                .machine_id
-                .clone()
-                .or_else(|| payload.map(|p| p.machine_id.clone()))
-                .filter(|_| !live.memory.machine_is_gone()),
-            license_key_hint: live.memory.key_hint.clone(),
-            entitlements: if eval.entitled {
-                payload.map(|p| p.entitlements.clone()).unwrap_or_default()
-            } else {
-                Vec::new()
-            },
-            max_machines: payload.map(|p| p.max_machines),
-            machines_active: payload.and(live.memory.machines_active),
-            license_expires_at: payload.and_then(|p| p.license_expires_at).and_then(fmt),
-            issued_at: payload.map(|p| p.issued_at).and_then(fmt),
-            offline_valid_until,
-            last_refresh_at: live.memory.record.last_refresh_at.and_then(fmt),
-            next_refresh_at: if live.cached.is_some() && live.may_refresh() {
-                live.memory.record.next_attempt_at.and_then(fmt)
-            } else {
-                None
-            },
-            credential_store: self.inner.creds.kind(),
-            offline: crate::words::is_offline_reason(eval.reason.as_deref()),
-            reason: eval.reason,
-            summary: words.summary,
-            detail: words.detail,
-        };
-        (status, eval.next_change_at)
+            store: self.inner.creds.kind(),
+        }
     }
 
     /// Recomputes the status, publishes it to subscribers if it changed, and notifies the user
     /// of a new state.
     fn publish(&self, live: &mut Live, now: OffsetDateTime) -> Status {
-        let (status, next_change_at) = self.compute(live, now);
-        live.next_change_at = next_change_at;
-        if live.memory.last_state != Some(status.state) {
-            if let Some((summary, body)) = crate::words::notification(
-                status.state,
-                status.reason.as_deref(),
-                &self.inner.config.product_name,
-                status.offline_valid_until.as_deref(),
-                live.cached.is_some() && !live.has_key,
-            ) {
-                self.inner.notifier.notify(&summary, &body);
-            }
-            live.memory.last_state = Some(status.state);
+        let (status, notice) = live.publish(&self.product(), now, &self.inner.policy);
+        self.tell(notice, status)
+    }
+
+    /// Gives the user `notices` and subscribers `status`, if it changed.
+    fn tell(&self, notices: impl IntoIterator<Item = Notice>, status: Status) -> Status {
+        for notice in notices {
+            self.inner.notifier.notify(&notice.summary, &notice.body);
         }
         self.inner.status.send_if_modified(|current| {
             if *current == status {
@@ -1193,79 +1091,22 @@ impl Agent {
             }
             let now = self.inner.clock.now();
             let (due, next) = {
-                let mut guard = self.inner.live.lock().await;
-                let live = &mut *guard;
-                live.memory.guard.observe(now);
-                // A clock found turned back: ask the server for its time now, not at the next
-                // planned refresh days away (after a failure, the back-off takes over).
-                if live.memory.guard.is_flagged()
-                    && live.may_refresh()
-                    && live.memory.record.consecutive_failures == 0
-                    && live.memory.record.next_attempt_at.is_none_or(|at| at > now)
-                {
-                    live.memory.record.next_attempt_at = Some(now);
-                }
-                let status = self.publish(live, now);
-                // Every refresh needs the key: a machine activated offline (an imported file,
-                // no key here) renews by importing again, not by calling the server; and a
-                // machine the server said is gone waits for the user.
-                let attempt = live
-                    .memory
-                    .record
-                    .next_attempt_at
-                    .filter(|_| live.may_refresh());
-                let mut next = [attempt].into_iter().flatten().collect::<Vec<_>>();
-                if let Some(file) = &live.cached {
-                    let expires = file.payload().expires_at;
-                    if status.entitled
-                        && let Some(w) =
-                            self.inner
-                                .policy
-                                .take_warning(expires, now, &mut live.memory.warnings)
-                    {
-                        let hours = w.left.whole_hours();
-                        let left = if hours >= 1 {
-                            format!("{hours} hours")
-                        } else {
-                            format!("{} minutes", w.left.whole_minutes().max(1))
-                        };
-                        self.inner.notifier.notify(
-                            &format!(
-                                "{}: {left} of offline use left",
-                                self.inner.config.product_name
-                            ),
-                            "Connect to the internet so the licence can be renewed.",
-                        );
-                    }
-                    next.extend(self.inner.policy.next_warning_at(expires, now));
-                }
-                next.extend(live.next_change_at);
-                if live.store_waiting {
-                    next.push(now + STORE_RETRY);
-                }
-                let _ = self.persist(live).await;
-                (attempt.is_some_and(|a| a <= now), next.into_iter().min())
+                let mut live = self.inner.live.lock().await;
+                let turn = live.turn(&self.product(), now, &self.inner.policy);
+                let (due, next) = (turn.refresh_now, turn.wake_at);
+                self.tell(turn.notices, turn.status);
+                let _ = self.persist(&mut live).await;
+                (due, next)
             };
             if due {
                 let _op = self.inner.ops.lock().await;
                 if let Err(e) = self.refresh_locked(false).await {
                     let code = e.reason().unwrap_or(e.code().as_str());
                     tracing::info!(code, "scheduled refresh failed; will retry");
-                    // Every failure backs off, also those that fail before reaching the
-                    // server (a locked credential store, a repair while offline): the
-                    // scheduler must never spin on an attempt that stays due.
                     let now = self.inner.clock.now();
+                    let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
                     let mut live = self.inner.live.lock().await;
-                    if live
-                        .memory
-                        .record
-                        .next_attempt_at
-                        .is_none_or(|at| at <= now)
-                    {
-                        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
-                        live.memory
-                            .record
-                            .failed(code, now, &self.inner.policy, jitter);
+                    if live.failed(code, now, &self.inner.policy, jitter) {
                         let _ = self.persist(&mut live).await;
                     }
                 }

@@ -34,6 +34,7 @@ pub mod credentials;
 mod error;
 pub mod ipc;
 pub mod notify;
+pub mod plan;
 pub mod storage;
 mod tls;
 pub mod words;
