@@ -1102,13 +1102,18 @@ impl Agent {
                 let _op = self.inner.ops.lock().await;
                 if let Err(e) = self.refresh_locked(false).await {
                     let code = e.reason().unwrap_or(e.code().as_str());
-                    tracing::info!(code, "scheduled refresh failed; will retry");
                     let now = self.inner.clock.now();
                     let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
                     let mut live = self.inner.live.lock().await;
                     if live.failed(code, now, &self.inner.policy, jitter) {
                         let _ = self.persist(&mut live).await;
                     }
+                    let retry_in_seconds = live
+                        .memory
+                        .record
+                        .next_attempt_at
+                        .map_or(0, |at| (at - now).whole_seconds());
+                    tracing::info!(code, retry_in_seconds, "scheduled refresh failed; will retry");
                 }
                 continue;
             }
