@@ -207,8 +207,12 @@ fn an_operation_waiting_on_the_server_makes_others_busy_not_wait() {
     std::fs::write(&c.config, text).unwrap();
     c.start_agent();
     let mut refresh = c.cli().arg("refresh").spawn().unwrap();
-    // The refresh is waiting on the server; an import asked now is answered at once, busy.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the refresh waits out the server's Retry-After, an import is answered at once, busy.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c.agent_log().contains("retrying an API call") {
+        assert!(Instant::now() < deadline, "no retry: {}", c.agent_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = Instant::now();
     let (code, _, err) = run(c.cli().arg("import").arg(c.data.join("license.lic")));
     assert_eq!(code, 1);
