@@ -204,7 +204,10 @@ fn a_failing_repair_backs_off_instead_of_spinning() {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no retry time in: {failure}"));
-    assert!(retry >= 30, "the scheduler retried without backing off: {failure}");
+    assert!(
+        retry >= 30,
+        "the scheduler retried without backing off: {failure}"
+    );
     assert_eq!(
         c.agent_log().matches("scheduled refresh failed").count(),
         1,

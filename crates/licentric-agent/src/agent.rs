@@ -1113,7 +1113,11 @@ impl Agent {
                         .record
                         .next_attempt_at
                         .map_or(0, |at| (at - now).whole_seconds());
-                    tracing::info!(code, retry_in_seconds, "scheduled refresh failed; will retry");
+                    tracing::info!(
+                        code,
+                        retry_in_seconds,
+                        "scheduled refresh failed; will retry"
+                    );
                 }
                 continue;
             }

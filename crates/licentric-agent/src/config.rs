@@ -1,4 +1,4 @@
-//! `companion.toml`: the companion's configuration (DESIGN §8), and **who may set what**.
+//! `companion.toml`: the companion's configuration (`docs/companion.md`), and **who may set what**.
 //!
 //! The trust anchors of the **live** environment — the product, the API address, the signing
 //! public keys and the pins — come from the vendor alone: the configuration built into the

@@ -1,4 +1,4 @@
-//! The local IPC server (DESIGN §5): JSON-RPC 2.0, one message per line, at most 64 KiB a
+//! The local IPC server (`docs/ipc.md`, Transport): JSON-RPC 2.0, one message per line, at most 64 KiB a
 //! line, on a per-user Unix socket (folder 0700, socket 0600). Only peers running as the
 //! agent's own user are served; connections are bounded in number and idle time, and a bad
 //! client never slows the others (each connection has its own task).
@@ -42,7 +42,7 @@ pub enum IpcError {
     },
 }
 
-/// The socket path: `LICENTRIC_SOCKET`, the configured one, else the default of DESIGN §5
+/// The socket path: `LICENTRIC_SOCKET`, the configured one, else the default of `docs/ipc.md`, Transport
 /// (one rule, in `licentric_platform::endpoint`, shared with the clients).
 pub fn socket_path(
     configured: Option<&Path>,

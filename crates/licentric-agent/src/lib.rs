@@ -9,7 +9,13 @@
 //! - [`storage`]: the data folder, written atomically, state sealed against edits;
 //! - [`ipc`]: the local JSON-RPC server other applications query, and [`clients`], the
 //!   applications that asked recently;
-//! - [`notify`]: desktop notifications, or none.
+//! - [`notify`]: desktop notifications, or none;
+//! - [`plan`]: what the agent decides at each moment (status, notices, refresh due, next
+//!   wake-up), plain code with no I/O; [`words`]: the one place a state is put into words.
+//!
+//! Start reading at [`plan`] for the decisions (and `licentric_core::memory` for the trust
+//! rules they rest on), then [`agent`] for what is done with them; `docs/architecture.md`
+//! draws the crates and their arrows.
 //!
 //! # Example
 //!

@@ -77,7 +77,7 @@ pub enum ClientError {
     /// entitled for now.
     #[error("the licensing agent did not answer in time")]
     Timeout,
-    /// The endpoint failed the checks of DESIGN §5 (a folder or a listener of another user):
+    /// The endpoint failed the checks of `docs/ipc.md`, Transport (a folder or a listener of another user):
     /// nothing was sent to it.
     #[error("refusing the licensing agent's socket: {0}")]
     Unsafe(EndpointError),
@@ -96,7 +96,7 @@ impl ClientError {
     }
 }
 
-/// The endpoint the agent of `product_id` in `environment` listens on (DESIGN §5):
+/// The endpoint the agent of `product_id` in `environment` listens on (`docs/ipc.md`, Transport):
 /// `$LICENTRIC_SOCKET`, else `$XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock`, else
 /// on macOS `~/Library/Caches/licentric/…`, else a per-user folder in the temp dir. The agent
 /// binds the same path: the rule has one home, `licentric_platform::endpoint`.
@@ -142,7 +142,7 @@ fn check_version(
     Ok(())
 }
 
-/// The checks a client makes before it sends anything (DESIGN §5): the socket's folder is its
+/// The checks a client makes before it sends anything (`docs/ipc.md`, Transport): the socket's folder is its
 /// own user's with mode 0700, and the listening peer runs as its own user. Shared by the
 /// blocking and the async client.
 #[cfg(unix)]
@@ -269,7 +269,7 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::NotRunning`]; [`ClientError::Unsafe`] for a socket that fails the
-    /// checks of DESIGN §5 (nothing is sent to it); [`ClientError::Protocol`] for an agent of
+    /// checks of `docs/ipc.md`, Transport (nothing is sent to it); [`ClientError::Protocol`] for an agent of
     /// another protocol version.
     pub fn connect_default(
         product_id: &str,

@@ -16,6 +16,10 @@
 //!   lost state, imports only of requested files, signed refusals.
 //! - [`random`]: randomness behind [`SecureRandom`].
 //!
+//! Start reading at [`license_file`] (what a signed file is and the order of its checks), then
+//! [`state`] and [`memory`]: every decision here takes its time as an argument, so its tests
+//! choose the time.
+//!
 //! # Example
 //!
 //! ```

@@ -3,7 +3,7 @@
 //! (a file from the server, an import, a signed statement, a request made), asks it what the
 //! state is, and persists it.
 //!
-//! The rules (DESIGN §6 and §7, the trust issue):
+//! The rules (`docs/security.md`, and `docs/license-file.md` for the signed documents):
 //!
 //! - **Lost state is not a fresh start.** A licence file the memory cannot vouch for — the
 //!   sealed state missing, edited, unreadable, its key gone, or older than the file — is not

@@ -6,7 +6,7 @@
 //!   `IOPlatformUUID`, `MachineGuid` — and, with the `metadata` feature, the descriptive
 //!   [`identity::MachineMetadata`] sent with an activation. The fingerprint derivation itself
 //!   is pure and lives in `licentric-core`.
-//! - [`endpoint`]: the per-user local endpoint of DESIGN §5 — where the socket is
+//! - [`endpoint`]: the per-user local endpoint of `docs/ipc.md`, Transport — where the socket is
 //!   ([`endpoint::default_socket`]), and the checks **both ends** make before trusting it: the
 //!   agent creates its folder 0700 ([`endpoint::prepare_folder`]), and every client refuses a
 //!   folder that is not its own user's with mode 0700 ([`endpoint::check_folder`]) or a peer

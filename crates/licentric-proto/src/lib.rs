@@ -7,7 +7,9 @@
 //! - [`ErrorCode`]: the stable error strings that IPC clients and the GUI match on.
 //! - [`Environment`], [`LicenseStatus`] and [`LicenseState`]: the vocabulary all of them share.
 //!
-//! This crate holds data and pure codecs only: no I/O, no async runtime.
+//! This crate holds data and pure codecs only: no I/O, no async runtime. Start reading at
+//! [`ipc::Call`] (every IPC method, matched exhaustively by the agent) and the golden files in
+//! `tests/golden/`, which are the wire as other programs see it.
 //!
 //! # Example
 //!

@@ -8,6 +8,9 @@
 //! - [`licensing`] holds the client endpoints' logic, [`webhooks`] the signed, retried
 //!   deliveries, [`apikeys`] the scoped, environment-bound management keys.
 //!
+//! Start reading at [`serve`] (the routes), then [`licensing`] for what a client call does;
+//! `docs/server.md` describes configuration and operation, `docs/api/` the API.
+//!
 //! # Example
 //!
 //! ```no_run

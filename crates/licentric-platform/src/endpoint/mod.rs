@@ -1,4 +1,4 @@
-//! The local endpoint (DESIGN §5): where the agent listens for the local apps of one user, and
+//! The local endpoint (`docs/ipc.md`, Transport): where the agent listens for the local apps of one user, and
 //! the checks both ends make before trusting it.
 //!
 //! - Linux and the BSDs: `$XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock`; with
@@ -108,7 +108,7 @@ pub fn socket_file_name(product_id: &str, environment: Environment) -> String {
 }
 
 /// The endpoint of `product_id` in `environment`: [`SOCKET_ENV`], else `configured` (the
-/// vendor's or a test configuration's), else the default of DESIGN §5
+/// vendor's or a test configuration's), else the default of `docs/ipc.md`, Transport
 /// ([`default_socket`]). The agent binds it and its clients connect to it, so they agree by
 /// construction.
 pub fn socket_path(
