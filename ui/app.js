@@ -34,37 +34,16 @@ function timeLeft(text) {
   return minutes === 1 ? '1 minute' : `${minutes} minutes`;
 }
 
-/** The badge's words and colour, and a sentence under it, for a status. */
+/**
+ * The badge's colour, words and the sentence under it, for a status. The words are the
+ * agent's own (status.summary and status.detail), as the CLI and the tray show them: this page
+ * only picks a colour and adds the time left on the offline clock.
+ */
 function describe(s) {
-  const left = s.offline_valid_until ? timeLeft(s.offline_valid_until) : '';
-  switch (s.state) {
-    case 'active':
-      if (s.offline) { // the agent's word: the last attempt to reach the server failed
-        return ['warn', `Offline — ${left} left`,
-          `The licensing server cannot be reached. You stay licensed offline until ${when(s.offline_valid_until)}; the companion keeps trying.`];
-      }
-      return ['ok', 'Active', s.reason
-        ? `Licensed. The last renewal failed (${s.reason}); the companion will try again.`
-        : 'Licensed on this machine.'];
-    case 'grace':
-      return ['warn', `Offline — ${left} left`,
-        `The offline licence could not be renewed yet. You stay licensed until ${when(s.offline_valid_until)}. Connect to the internet and press Refresh now.`];
-    case 'offline_expired':
-      return ['bad', 'Expired', 'The offline period is over. Connect to the internet and press Refresh now.'];
-    case 'license_expired':
-      return ['bad', 'Expired', 'The licence has expired. Renew it with your vendor.'];
-    case 'suspended':
-      return ['bad', 'Suspended', 'The licence is suspended. Contact your vendor.'];
-    case 'revoked':
-      return ['bad', 'Revoked', 'The licence has been revoked. Contact your vendor.'];
-    case 'clock_tampered':
-      // The agent's words: a clock turned back, or records it cannot vouch for (state_lost).
-      return ['bad', s.summary || 'Clock problem', s.detail];
-    case 'invalid':
-      return ['bad', 'Damaged', 'The saved licence is damaged. It will be repaired the next time the companion reaches the server.'];
-    default:
-      return ['neutral', 'Not activated', ''];
-  }
+  const offline = s.entitled && (s.offline || s.state === 'grace');
+  const tone = s.entitled ? (offline ? 'warn' : 'ok') : (s.state === 'unlicensed' ? 'neutral' : 'bad');
+  const left = offline && s.offline_valid_until ? ` — ${timeLeft(s.offline_valid_until)} left` : '';
+  return [tone, `${s.summary}${left}`, s.detail];
 }
 
 /** "1 of 2 machines in use", or the maximum alone when the server has not said. */

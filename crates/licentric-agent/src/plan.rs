@@ -110,16 +110,28 @@ impl Live {
         now: OffsetDateTime,
         policy: &RefreshPolicy,
     ) -> (Status, Option<OffsetDateTime>) {
+        let (status, next, _) = self.status_and_until(product, now, policy);
+        (status, next)
+    }
+
+    /// As [`status`](Self::status), with the end of the offline period as people read it.
+    fn status_and_until(
+        &self,
+        product: &Product<'_>,
+        now: OffsetDateTime,
+        policy: &RefreshPolicy,
+    ) -> (Status, Option<OffsetDateTime>, Option<String>) {
         let eval = self
             .memory
             .evaluate(self.cached(), now, policy, self.may_refresh());
         let payload = self.cached.as_ref().map(VerifiedLicense::payload);
         let offline_valid_until = eval.offline_valid_until.and_then(rfc3339);
+        let until = eval.offline_valid_until.and_then(readable);
         let words = crate::words::describe(
             eval.state,
             eval.reason.as_deref(),
             product.name,
-            offline_valid_until.as_deref(),
+            until.as_deref(),
             self.activated_offline(),
         );
         let status = Status {
@@ -157,7 +169,7 @@ impl Live {
             summary: words.summary,
             detail: words.detail,
         };
-        (status, eval.next_change_at)
+        (status, eval.next_change_at, until)
     }
 
     /// The status at `now`, remembering when it next changes, and a notice when its state is
@@ -168,7 +180,7 @@ impl Live {
         now: OffsetDateTime,
         policy: &RefreshPolicy,
     ) -> (Status, Option<Notice>) {
-        let (status, next_change_at) = self.status(product, now, policy);
+        let (status, next_change_at, until) = self.status_and_until(product, now, policy);
         self.next_change_at = next_change_at;
         let mut notice = None;
         if self.memory.last_state != Some(status.state) {
@@ -176,7 +188,7 @@ impl Live {
                 status.state,
                 status.reason.as_deref(),
                 product.name,
-                status.offline_valid_until.as_deref(),
+                until.as_deref(),
                 self.activated_offline(),
             )
             .map(|(summary, body)| Notice { summary, body });
@@ -267,6 +279,14 @@ impl Live {
     fn activated_offline(&self) -> bool {
         self.cached.is_some() && !self.has_key
     }
+}
+
+/// `t` as people read it in a sentence: `15 December 2026, 12:00 UTC`.
+fn readable(t: OffsetDateTime) -> Option<String> {
+    let format = time::macros::format_description!(
+        "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
+    );
+    t.to_offset(time::UtcOffset::UTC).format(&format).ok()
 }
 
 /// `t` as RFC 3339, whole seconds.
@@ -467,6 +487,28 @@ mod tests {
             live.turn(&PRODUCT, near, &policy).wake_at,
             Some(end),
             "the next look is when the offline period ends"
+        );
+    }
+
+    #[test]
+    fn offline_words_give_the_end_as_people_read_it() {
+        let policy = RefreshPolicy::default();
+        let mut live = activated(NOW);
+        let later = NOW + time::Duration::days(10);
+        assert!(live.failed("network_unavailable", later, &policy, 0.0));
+        let (status, notice) = live.publish(&PRODUCT, later, &policy);
+        assert_eq!(status.summary, "Working offline");
+        assert!(
+            status.detail.contains("until 15 December 2026, 12:00 UTC"),
+            "{}",
+            status.detail
+        );
+        let notice = notice.unwrap();
+        assert!(notice.body.contains("15 December 2026"), "{notice:?}");
+        assert_eq!(
+            status.offline_valid_until.as_deref(),
+            Some("2026-12-15T12:00:00Z"),
+            "the machine-readable field stays RFC 3339"
         );
     }
 
