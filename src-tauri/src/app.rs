@@ -15,6 +15,7 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewWindowBuilder};
 use tokio::sync::oneshot;
 
 use crate::args::Args;
+use crate::backend::{Backend, Headless};
 use crate::error::UiError;
 use crate::notifier::Switchable;
 use crate::settings::{Settings, SettingsFile};
@@ -37,9 +38,11 @@ pub struct Companion {
 
 /// The agent and what the app keeps beside it.
 pub struct Started {
-    /// The agent.
-    pub agent: Agent,
-    /// The IPC socket it serves.
+    /// Where the answers come from: the app's own agent, or a headless one already running.
+    pub backend: Backend,
+    /// The configuration.
+    pub config: CompanionConfig,
+    /// The IPC socket the agent serves.
     pub socket: PathBuf,
     notifier: Arc<Switchable>,
     settings_file: SettingsFile,
@@ -165,14 +168,19 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         machine_name: sysinfo::System::host_name().unwrap_or_else(|_| "this computer".into()),
         link_key: Mutex::new(args.link_key.clone()),
     };
-    if let Ok(started) = &companion.started {
-        forward_status(app.clone(), started.agent.clone());
-    }
-    let status = companion
-        .started
-        .as_ref()
-        .ok()
-        .map(|s| s.agent.subscribe().borrow().clone());
+    let status = match &companion.started {
+        Ok(started) => match &started.backend {
+            Backend::Own(agent) => {
+                forward_status(app.clone(), agent.clone());
+                Some(agent.subscribe().borrow().clone())
+            }
+            Backend::Headless(headless) => {
+                forward_remote_status(app.clone(), headless);
+                tauri::async_runtime::block_on(started.backend.status()).ok()
+            }
+        },
+        Err(_) => None,
+    };
     app.manage(companion);
     if let Err(e) = crate::tray::create(app, status.as_ref()) {
         tracing::warn!(error = %e, "no tray icon; closing the window will quit");
@@ -200,13 +208,6 @@ pub fn instance_name(product: Option<(&str, licentric_proto::Environment)>) -> S
 async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
     let socket =
         ipc::socket_for(&config).map_err(|e| UiError::new("ipc_unavailable", e.to_string()))?;
-    let listener = ipc::bind(&socket).await.map_err(|e| match e {
-        ipc::IpcError::AlreadyRunning(_) => UiError::new(
-            "agent_already_running",
-            "The headless agent (licentric agent) is already running for this product. Stop it, then open the app again.",
-        ),
-        other => UiError::new("ipc_unavailable", other.to_string()),
-    })?;
     let settings_file = SettingsFile::in_dir(&licentric_agent::agent::data_dir(&config));
     let settings = settings_file.load(Settings {
         notifications: config.notifications.enabled,
@@ -215,12 +216,31 @@ async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
         config.product_name.clone(),
         settings.notifications,
     ));
+    let listener = match ipc::bind(&socket).await {
+        Ok(listener) => listener,
+        // A headless agent already serves this product: be its client, not a second agent.
+        Err(ipc::IpcError::AlreadyRunning(_)) => {
+            let headless =
+                Headless::connect(&socket, &config.product_id, config.environment).await?;
+            tracing::info!(socket = %socket.display(), "a headless agent serves this product; the app is its client");
+            return Ok(Started {
+                backend: Backend::Headless(Box::new(headless)),
+                config,
+                socket,
+                notifier,
+                settings_file,
+                settings: Mutex::new(settings),
+                ipc: Mutex::new(None),
+            });
+        }
+        Err(other) => return Err(UiError::new("ipc_unavailable", other.to_string())),
+    };
     let limits = ipc::Limits {
         max_connections: config.ipc.max_connections,
         idle_timeout: std::time::Duration::from_secs(config.ipc.idle_timeout_seconds),
         management: config.ipc.management,
     };
-    let mut options = AgentOptions::new(config);
+    let mut options = AgentOptions::new(config.clone());
     options.notifier = Arc::clone(&notifier) as _;
     let agent = Agent::start(options).await?;
     let (stop, stopped) = oneshot::channel::<()>();
@@ -229,7 +249,8 @@ async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
     }));
     tracing::info!(socket = %socket.display(), "serving local applications");
     Ok(Started {
-        agent,
+        backend: Backend::Own(agent),
+        config,
         socket,
         notifier,
         settings_file,
@@ -244,12 +265,39 @@ fn forward_status(app: AppHandle, agent: Agent) {
         let mut changes = agent.subscribe();
         while changes.changed().await.is_ok() {
             let status: Status = changes.borrow_and_update().clone();
-            crate::tray::update(&app, &status);
-            if let Err(e) = app.emit(STATUS_EVENT, &status) {
-                tracing::debug!(error = %e, "no window to tell");
-            }
+            show(&app, &status);
         }
     });
+}
+
+/// Sends every status change of a headless agent to the window and the tray, over a
+/// subscription of its own; if the agent restarts, subscribes again (backing off to 5 s).
+fn forward_remote_status(app: AppHandle, headless: &Headless) {
+    let agent = headless.reconnector();
+    tauri::async_runtime::spawn(async move {
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            if let Ok(mut client) = agent.connect().await
+                && let Ok(first) = client.subscribe().await
+            {
+                pause = std::time::Duration::from_millis(250);
+                show(&app, &first);
+                while let Ok(status) = client.next_change().await {
+                    show(&app, &status);
+                }
+                tracing::info!("the headless agent went away; waiting for it");
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        }
+    });
+}
+
+fn show(app: &AppHandle, status: &Status) {
+    crate::tray::update(app, status);
+    if let Err(e) = app.emit(STATUS_EVENT, status) {
+        tracing::debug!(error = %e, "no window to tell");
+    }
 }
 
 /// Shows the main window, creating it if it was closed.

@@ -31,6 +31,8 @@ pub struct AppInfo {
     startup_error: Option<UiError>,
     /// A key handed over by a `licentric://` link, given once.
     link_key: Option<String>,
+    /// Whether a headless agent (`licentric agent`) serves the answers, the app its client.
+    headless_agent: bool,
     /// Where a user finds help and their key (the vendor's brand).
     help_url: Option<String>,
 }
@@ -39,7 +41,7 @@ pub struct AppInfo {
 #[tauri::command]
 pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
     let started = companion.started.as_ref().ok();
-    let config = started.map(|s| s.agent.config());
+    let config = started.map(|s| &s.config);
     AppInfo {
         product_name: config
             .map_or_else(|| "Licentric Companion".into(), |c| c.product_name.clone()),
@@ -47,11 +49,12 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         environment: config.map(|c| c.environment.as_str()),
         key_prefix: config.map(|c| c.key_prefix.as_str().to_owned()),
         machine_name: companion.machine_name.clone(),
-        fingerprint: started.map(|s| short_fingerprint(s.agent.fingerprint().as_str())),
+        fingerprint: started.map(|s| short_fingerprint(s.backend.fingerprint())),
         app_version: env!("CARGO_PKG_VERSION"),
         tauri_version: tauri::VERSION,
         protocol: licentric_proto::PROTOCOL_VERSION,
         socket: started.map(|s| s.socket.display().to_string()),
+        headless_agent: started.is_some_and(|s| s.backend.is_headless()),
         startup_error: companion.started.as_ref().err().cloned(),
         link_key: companion.take_link_key(),
         help_url: licentric_agent::brand::built_in().help_url.clone(),
@@ -61,10 +64,7 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
 /// The licence status now.
 #[tauri::command]
 pub async fn status(companion: State<'_, Companion>) -> Result<Status> {
-    let agent = &companion.started()?.agent;
-    // The window open is the software in use: check on use, in the background.
-    agent.asked().await;
-    Ok(agent.status().await)
+    companion.started()?.backend.status().await
 }
 
 /// The key field's check, as the user types.
@@ -83,7 +83,7 @@ pub struct KeyCheck {
 /// Checks a key as typed: its canonical form, or what is wrong with it in words.
 #[tauri::command]
 pub fn check_key(companion: State<'_, Companion>, text: String) -> Result<KeyCheck> {
-    let prefix = companion.started()?.agent.config().prefix();
+    let prefix = companion.started()?.config.prefix();
     Ok(match LicenseKey::parse(&text, prefix) {
         Ok(key) => KeyCheck {
             valid: true,
@@ -121,25 +121,25 @@ fn capitalise(text: &str) -> String {
 /// Activates this machine with `key`.
 #[tauri::command]
 pub async fn activate(companion: State<'_, Companion>, key: String) -> Result<Status> {
-    Ok(companion.started()?.agent.activate(&key).await?)
+    companion.started()?.backend.activate(&key).await
 }
 
 /// Deactivates this machine, freeing its seat.
 #[tauri::command]
 pub async fn deactivate(companion: State<'_, Companion>) -> Result<Status> {
-    Ok(companion.started()?.agent.deactivate().await?)
+    companion.started()?.backend.deactivate().await
 }
 
 /// Renews the offline licence now.
 #[tauri::command]
 pub async fn refresh(companion: State<'_, Companion>) -> Result<Status> {
-    Ok(companion.started()?.agent.refresh().await?)
+    companion.started()?.backend.refresh().await
 }
 
 /// Installs a licence file obtained on another device (offline activation).
 #[tauri::command]
 pub async fn import_license(companion: State<'_, Companion>, text: String) -> Result<Status> {
-    Ok(companion.started()?.agent.import(&text).await?)
+    companion.started()?.backend.import(&text).await
 }
 
 /// Asks where to save the activation request and writes it; `None` when the user cancelled.
@@ -148,14 +148,14 @@ pub async fn save_request_file(
     app: AppHandle,
     companion: State<'_, Companion>,
 ) -> Result<Option<String>> {
-    let text = companion.started()?.agent.request_file().await?;
+    let text = companion.started()?.backend.request_file().await?;
     crate::app::save_with_dialog(&app, "licentric-activation-request.txt", text).await
 }
 
 /// The redacted diagnostics report.
 #[tauri::command]
 pub async fn diagnostics(companion: State<'_, Companion>) -> Result<String> {
-    Ok(report(companion.started()?).await)
+    report(companion.started()?).await
 }
 
 /// Asks where to save the diagnostics report and writes it; `None` when cancelled.
@@ -164,24 +164,24 @@ pub async fn save_diagnostics(
     app: AppHandle,
     companion: State<'_, Companion>,
 ) -> Result<Option<String>> {
-    let text = report(companion.started()?).await;
+    let text = report(companion.started()?).await?;
     crate::app::save_with_dialog(&app, "licentric-diagnostics.txt", text).await
 }
 
-async fn report(started: &Started) -> String {
-    let status = started.agent.status().await;
-    let config = started.agent.config();
-    diagnostics::report(&diagnostics::Inputs {
+async fn report(started: &Started) -> Result<String> {
+    let status = started.backend.status().await?;
+    let config = &started.config;
+    Ok(diagnostics::report(&diagnostics::Inputs {
         app_version: env!("CARGO_PKG_VERSION"),
         os: sysinfo::System::long_os_version().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
         product_name: &config.product_name,
         api_base_url: &config.api_base_url,
         socket: started.socket.display().to_string(),
-        fingerprint: started.agent.fingerprint().as_str(),
+        fingerprint: started.backend.fingerprint(),
         status: &status,
-        clients: &started.agent.clients().recent(),
+        clients: &started.backend.recent_clients(),
         generated_at: crate::app::now_rfc3339(),
-    })
+    }))
 }
 
 /// The settings as the UI shows them.
@@ -244,5 +244,5 @@ fn view(app: &AppHandle, saved: Settings) -> SettingsView {
 /// The local applications that queried the licence recently.
 #[tauri::command]
 pub fn recent_clients(companion: State<'_, Companion>) -> Result<Vec<ClientSeen>> {
-    Ok(companion.started()?.agent.clients().recent())
+    Ok(companion.started()?.backend.recent_clients())
 }

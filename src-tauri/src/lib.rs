@@ -2,7 +2,9 @@
 //!
 //! - [`app`]: start-up, the window's life cycle (closing it keeps the agent in the tray),
 //!   one instance per user, links handed over by a second launch;
-//! - [`commands`]: the UI's commands, each a few lines over the agent, returning
+//! - [`backend`]: where the answers come from — the app's own agent, or a headless agent
+//!   already serving this product, whose client the app then is;
+//! - [`commands`]: the UI's commands, each a few lines over the backend, returning
 //!   [`error::UiError`] (`{code, message}`);
 //! - [`tray`], [`notifier`] (notifications the user can switch off), [`settings`],
 //!   [`diagnostics`] (a redacted report), [`args`] (the command line and `licentric://` links).
@@ -13,6 +15,7 @@
 
 pub mod app;
 pub mod args;
+pub mod backend;
 pub mod commands;
 pub mod diagnostics;
 pub mod error;

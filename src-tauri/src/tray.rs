@@ -29,11 +29,13 @@ pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
         .on_menu_event(|app, event| match event.id.as_ref() {
             "open" => open_window(app),
             "refresh" => {
-                if let Ok(started) = &app.state::<Companion>().started {
-                    let agent = started.agent.clone();
-                    // The outcome reaches the user through the status and notifications.
-                    tauri::async_runtime::spawn(async move { agent.refresh().await });
-                }
+                let app = app.clone();
+                // The outcome reaches the user through the status and notifications.
+                tauri::async_runtime::spawn(async move {
+                    if let Ok(started) = &app.state::<Companion>().started {
+                        let _ = started.backend.refresh().await;
+                    }
+                });
             }
             "quit" => app.exit(0),
             _ => {}

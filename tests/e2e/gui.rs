@@ -411,23 +411,44 @@ fn gui_offline_activation_by_importing_a_file() {
     );
 }
 
-/// With the headless agent already serving this product, the app does not start a second
-/// agent beside it: it says what to do.
+/// With the headless agent already serving this product (the systemd user service, say), the
+/// app does not start a second agent, nor refuse to start: it becomes that agent's client over
+/// the checked IPC. Activating in the window activates the agent; a change made elsewhere (the
+/// CLI) reaches the window by the agent's push; Settings says who answers.
 #[test]
-fn gui_says_so_when_the_headless_agent_already_runs() {
+fn gui_becomes_the_client_of_a_running_headless_agent() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = setup("gui-beside-agent");
     s.companion.start_agent();
+    let agent = s.companion.pid();
     let app = start_app(&s);
-    let message = app.wait_text("startup-error-message", |t| !t.is_empty());
-    assert!(
-        message.contains("licentric agent"),
-        "names the agent: {message}"
+    app.wait_text("activation-title", |t| !t.is_empty());
+    assert!(!app.visible("startup-error"), "no start-up error");
+    app.type_into("key", &s.key);
+    app.click("activate");
+    app.wait_text("badge", |t| t == "Active");
+    // The headless agent holds the licence: the CLI asks it.
+    let status = s.companion.client().status().unwrap();
+    assert_eq!(
+        status.state,
+        licentric_proto::LicenseState::Active,
+        "{status:?}"
     );
-    assert_eq!(app.text("startup-error-code"), "agent_already_running");
-    assert!(
-        s.companion.client().status().is_ok(),
-        "the running agent keeps its socket"
+    assert_eq!(s.companion.pid(), agent, "the same agent serves");
+
+    app.click("tab-settings");
+    let served = app.wait_text("served-by", |t| !t.is_empty());
+    assert!(served.contains("background"), "says who answers: {served}");
+    app.click("tab-licence");
+
+    // Deactivated through the agent from the command line: the window follows, pushed.
+    let (code, out, err) = run(s.companion.cli().arg("deactivate"));
+    assert_eq!(code, 0, "{out}{err}");
+    app.wait_text("activation-title", |t| !t.is_empty());
+    wait_for(
+        "the window to show activation again",
+        Duration::from_secs(20),
+        || app.visible("activation").then_some(()),
     );
 }
 

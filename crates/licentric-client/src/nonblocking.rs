@@ -5,7 +5,8 @@ use std::path::Path;
 
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
 use licentric_proto::ipc::{
-    Call, HasEntitlementParams, HasEntitlementResult, LicenseFileResult, Status, SubscribeResult,
+    ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
+    ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status, SubscribeResult,
     VersionResult,
 };
 use licentric_proto::jsonrpc::{Id, ServerMessage};
@@ -164,6 +165,62 @@ impl AsyncClient {
     pub async fn license_file(&mut self) -> Result<Option<String>, ClientError> {
         let r: LicenseFileResult = self.call(Call::LicenseFile).await?;
         Ok(r.license_file)
+    }
+
+    /// This machine's fingerprint for the product.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn fingerprint(&mut self) -> Result<String, ClientError> {
+        let r: FingerprintResult = self.call(Call::Fingerprint).await?;
+        Ok(r.fingerprint)
+    }
+
+    /// Activates the machine (a management method).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn activate(&mut self, license_key: &str) -> Result<Status, ClientError> {
+        self.call(Call::Activate(ActivateParams {
+            license_key: license_key.to_owned(),
+        }))
+        .await
+    }
+
+    /// Deactivates the machine (a management method).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn deactivate(&mut self) -> Result<Status, ClientError> {
+        self.call(Call::Deactivate).await
+    }
+
+    /// Refreshes the licence now (a management method).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn refresh(&mut self) -> Result<Status, ClientError> {
+        self.call(Call::Refresh).await
+    }
+
+    /// Imports a licence file that answers a request this machine made (a management method).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn import_license_file(&mut self, text: &str) -> Result<Status, ClientError> {
+        self.call(Call::ImportLicenseFile(ImportLicenseFileParams {
+            text: text.to_owned(),
+        }))
+        .await
+    }
+
+    /// Makes an activation request file for this machine (a management method).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn request_file(&mut self) -> Result<String, ClientError> {
+        let r: RequestFileResult = self.call(Call::RequestFile).await?;
+        Ok(r.text)
     }
 
     /// Subscribes; [`next_change`](Self::next_change) then yields each change.

@@ -1,0 +1,263 @@
+//! Where the app's answers come from: its own [`Agent`], or a headless agent already serving
+//! this product (`licentric agent`, say as a systemd user service), whose client the app then
+//! is, over the same checked IPC as any local app. A user never has to choose between them:
+//! the window, the tray and the notifications work the same either way, and Settings says
+//! which it is.
+
+use std::path::{Path, PathBuf};
+
+use licentric_agent::Agent;
+use licentric_agent::clients::ClientSeen;
+use licentric_client::ClientError;
+use licentric_client::nonblocking::AsyncClient;
+use licentric_proto::Environment;
+use licentric_proto::ipc::Status;
+use tokio::sync::Mutex;
+
+use crate::error::UiError;
+
+/// The app's source of licence answers.
+pub enum Backend {
+    /// The app's own agent, serving the local IPC while the app runs.
+    Own(Agent),
+    /// A headless agent that was already serving this product.
+    Headless(Box<Headless>),
+}
+
+/// A connection to a headless agent, checked as every client checks it (the socket's folder
+/// and listener are this user's; the agent serves this product and environment).
+pub struct Headless {
+    agent: Reconnector,
+    client: Mutex<Option<AsyncClient>>,
+    fingerprint: String,
+}
+
+/// How to reach the headless agent again (after it restarted, or for a subscription).
+#[derive(Debug, Clone)]
+pub struct Reconnector {
+    socket: PathBuf,
+    product_id: String,
+    environment: Environment,
+}
+
+impl Reconnector {
+    /// A new checked connection to the agent.
+    ///
+    /// # Errors
+    /// When it cannot be reached or fails the checks.
+    pub async fn connect(&self) -> Result<AsyncClient, ClientError> {
+        AsyncClient::connect_to(&self.socket, &self.product_id, self.environment).await
+    }
+}
+
+impl Headless {
+    /// Connects to the agent at `socket`, which must serve `product_id` in `environment`.
+    ///
+    /// # Errors
+    /// When it cannot be reached or fails the checks.
+    pub async fn connect(
+        socket: &Path,
+        product_id: &str,
+        environment: Environment,
+    ) -> Result<Headless, UiError> {
+        let mut client = AsyncClient::connect_to(socket, product_id, environment)
+            .await
+            .map_err(ui_error)?;
+        let fingerprint = client.fingerprint().await.map_err(ui_error)?;
+        Ok(Headless {
+            agent: Reconnector {
+                socket: socket.to_owned(),
+                product_id: product_id.to_owned(),
+                environment,
+            },
+            client: Mutex::new(Some(client)),
+            fingerprint,
+        })
+    }
+
+    /// How to reach the same agent again.
+    pub fn reconnector(&self) -> Reconnector {
+        self.agent.clone()
+    }
+
+    /// Asks `call` on the shared connection, connecting again once if the agent restarted.
+    async fn ask(&self, call: Ask<'_>) -> Result<Answer, UiError> {
+        let mut slot = self.client.lock().await;
+        for attempt in 0..2 {
+            let client = match slot.as_mut() {
+                Some(client) => client,
+                None => slot.insert(self.agent.connect().await.map_err(ui_error)?),
+            };
+            match call.send(client).await {
+                Ok(value) => return Ok(value),
+                // The agent answered: its error is the answer.
+                Err(e @ ClientError::Agent(_)) => return Err(ui_error(e)),
+                Err(e) if attempt == 1 => return Err(ui_error(e)),
+                Err(_) => *slot = None,
+            }
+        }
+        Err(UiError::new(
+            "agent_not_running",
+            "The licensing agent running in the background cannot be reached.",
+        ))
+    }
+
+    async fn status_of(&self, call: Ask<'_>) -> Result<Status, UiError> {
+        match self.ask(call).await? {
+            Answer::Status(status) => Ok(*status),
+            Answer::Text(_) => Err(UiError::new("ipc_error", "an answer of the wrong kind")),
+        }
+    }
+}
+
+/// What the app asks a headless agent.
+#[derive(Clone, Copy)]
+enum Ask<'a> {
+    Status,
+    Activate(&'a str),
+    Deactivate,
+    Refresh,
+    Import(&'a str),
+    RequestFile,
+}
+
+enum Answer {
+    Status(Box<Status>),
+    Text(String),
+}
+
+impl Ask<'_> {
+    async fn send(self, c: &mut AsyncClient) -> Result<Answer, ClientError> {
+        let status = match self {
+            Ask::Status => c.status().await?,
+            Ask::Activate(key) => c.activate(key).await?,
+            Ask::Deactivate => c.deactivate().await?,
+            Ask::Refresh => c.refresh().await?,
+            Ask::Import(text) => c.import_license_file(text).await?,
+            Ask::RequestFile => return Ok(Answer::Text(c.request_file().await?)),
+        };
+        Ok(Answer::Status(Box::new(status)))
+    }
+}
+
+/// A client's error as the UI shows it: the agent's own code and words where it answered.
+fn ui_error(e: ClientError) -> UiError {
+    match e {
+        ClientError::Agent(rpc) => {
+            let data = rpc.data.clone();
+            UiError {
+                code: data
+                    .as_ref()
+                    .map_or_else(|| "agent_error".to_owned(), |d| d.code.clone()),
+                message: rpc.message,
+                reason: data.and_then(|d| d.reason),
+            }
+        }
+        ClientError::NotRunning(_) => UiError::new(
+            "agent_not_running",
+            "The licensing agent running in the background stopped. Open the app again to let it take over.",
+        ),
+        ClientError::Timeout => UiError::new(
+            "agent_timeout",
+            "The licensing agent running in the background did not answer in time.",
+        ),
+        other => UiError::new("ipc_error", other.to_string()),
+    }
+}
+
+impl Backend {
+    /// Whether the answers come from a headless agent.
+    pub fn is_headless(&self) -> bool {
+        matches!(self, Backend::Headless(_))
+    }
+
+    /// The status now; the window open is the software in use, so the agent checks on use.
+    ///
+    /// # Errors
+    /// When a headless agent cannot be reached.
+    pub async fn status(&self) -> Result<Status, UiError> {
+        match self {
+            Backend::Own(agent) => {
+                agent.asked().await;
+                Ok(agent.status().await)
+            }
+            // The agent checks on use when asked over IPC.
+            Backend::Headless(h) => h.status_of(Ask::Status).await,
+        }
+    }
+
+    /// Activates this machine with `key`.
+    ///
+    /// # Errors
+    /// The agent's error.
+    pub async fn activate(&self, key: &str) -> Result<Status, UiError> {
+        match self {
+            Backend::Own(agent) => Ok(agent.activate(key).await?),
+            Backend::Headless(h) => h.status_of(Ask::Activate(key)).await,
+        }
+    }
+
+    /// Deactivates this machine.
+    ///
+    /// # Errors
+    /// The agent's error.
+    pub async fn deactivate(&self) -> Result<Status, UiError> {
+        match self {
+            Backend::Own(agent) => Ok(agent.deactivate().await?),
+            Backend::Headless(h) => h.status_of(Ask::Deactivate).await,
+        }
+    }
+
+    /// Renews the licence file now.
+    ///
+    /// # Errors
+    /// The agent's error.
+    pub async fn refresh(&self) -> Result<Status, UiError> {
+        match self {
+            Backend::Own(agent) => Ok(agent.refresh().await?),
+            Backend::Headless(h) => h.status_of(Ask::Refresh).await,
+        }
+    }
+
+    /// Imports a licence file that answers this machine's request.
+    ///
+    /// # Errors
+    /// The agent's error.
+    pub async fn import(&self, text: &str) -> Result<Status, UiError> {
+        match self {
+            Backend::Own(agent) => Ok(agent.import(text).await?),
+            Backend::Headless(h) => h.status_of(Ask::Import(text)).await,
+        }
+    }
+
+    /// Makes an activation request file; the agent remembers its nonce.
+    ///
+    /// # Errors
+    /// The agent's error.
+    pub async fn request_file(&self) -> Result<String, UiError> {
+        match self {
+            Backend::Own(agent) => Ok(agent.request_file().await?),
+            Backend::Headless(h) => match h.ask(Ask::RequestFile).await? {
+                Answer::Text(text) => Ok(text),
+                Answer::Status(_) => Err(UiError::new("ipc_error", "an answer of the wrong kind")),
+            },
+        }
+    }
+
+    /// This machine's fingerprint for the product.
+    pub fn fingerprint(&self) -> &str {
+        match self {
+            Backend::Own(agent) => agent.fingerprint().as_str(),
+            Backend::Headless(h) => &h.fingerprint,
+        }
+    }
+
+    /// The local applications that asked recently (the app's own agent only: a headless
+    /// agent keeps its own list).
+    pub fn recent_clients(&self) -> Vec<ClientSeen> {
+        match self {
+            Backend::Own(agent) => agent.clients().recent(),
+            Backend::Headless(_) => Vec::new(),
+        }
+    }
+}
