@@ -43,6 +43,38 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     /// Webhook delivery.
     pub webhooks: WebhookConfig,
+    /// Limits on connections: slow or stalled clients.
+    #[serde(default)]
+    pub connections: ConnectionConfig,
+}
+
+/// Limits on connections, so slow or stalled clients cannot hold the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionConfig {
+    /// Open connections at most; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// Time a client has to complete the TLS handshake, in milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// Time a client has to send a request's headers, in milliseconds (counted from the first
+    /// wait for them, so it also bounds an idle keep-alive connection over HTTP/1.1).
+    pub header_read_timeout_ms: u64,
+    /// Time a connection may stay silent (nothing read or written while waiting), in seconds.
+    pub idle_timeout_seconds: u64,
+    /// Largest request head (request line and headers), in bytes; larger gets `431`.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            max_connections: 1024,
+            handshake_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_seconds: 60,
+            max_header_bytes: 16 * 1024,
+        }
+    }
 }
 
 /// Limits on failed licence-key authentication (key guessing).
@@ -98,6 +130,7 @@ impl Default for ServerConfig {
                 timeout_ms: 10_000,
                 allow_http_loopback: true,
             },
+            connections: ConnectionConfig::default(),
         }
     }
 }
@@ -159,6 +192,18 @@ impl ServerConfig {
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());
+        }
+        let c = &self.connections;
+        if c.max_connections == 0
+            || c.handshake_timeout_ms == 0
+            || c.header_read_timeout_ms == 0
+            || c.idle_timeout_seconds == 0
+        {
+            return Err("[connections] limits must be above zero".into());
+        }
+        // hyper's read buffer has a floor of 8 KiB.
+        if c.max_header_bytes < 8192 {
+            return Err("connections.max_header_bytes must be at least 8192".into());
         }
         Ok(())
     }

@@ -27,6 +27,7 @@
 
 pub mod apikeys;
 pub mod config;
+pub mod conn;
 pub mod crypto;
 pub mod db;
 pub mod http;

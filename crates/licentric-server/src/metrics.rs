@@ -5,16 +5,46 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     webhooks: Mutex<BTreeMap<&'static str, u64>>,
+    connections_open: Arc<AtomicU64>,
+    handshake_timeouts: AtomicU64,
+    idle_timeouts: Arc<AtomicU64>,
+}
+
+/// An open connection, counted until dropped.
+#[derive(Debug)]
+pub struct OpenConnection(Arc<AtomicU64>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
+    /// Counts a connection as open until the value returned is dropped.
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(&self.connections_open))
+    }
+
+    /// Counts a connection closed for not completing its TLS handshake in time.
+    pub fn handshake_timed_out(&self) {
+        self.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counter of connections closed for silence (shared with [`crate::conn::Idle`]).
+    pub fn idle_timeouts(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.idle_timeouts)
+    }
+
     /// Counts an answer to `endpoint` (`POST /v1/activations`) with `status`.
     pub fn request(&self, endpoint: &str, status: u16) {
         let mut map = self
@@ -75,6 +105,25 @@ impl Metrics {
                 "licentric_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
             );
         }
+        out.push_str("# HELP licentric_connections_open Connections open now.\n");
+        out.push_str("# TYPE licentric_connections_open gauge\n");
+        let _ = writeln!(
+            out,
+            "licentric_connections_open {}",
+            self.connections_open.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP licentric_connections_timed_out_total Connections closed for a slow TLS handshake or for silence.\n");
+        out.push_str("# TYPE licentric_connections_timed_out_total counter\n");
+        let _ = writeln!(
+            out,
+            "licentric_connections_timed_out_total{{stage=\"handshake\"}} {}",
+            self.handshake_timeouts.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "licentric_connections_timed_out_total{{stage=\"idle\"}} {}",
+            self.idle_timeouts.load(Ordering::Relaxed)
+        );
         out
     }
 }

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
@@ -21,7 +21,6 @@ use crate::metrics::Metrics;
 use crate::ratelimit::FailureLimiter;
 use crate::{ServerError, init, tls, webhooks};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A server ready to accept connections.
@@ -104,34 +103,63 @@ impl Server {
         ));
         let app = router(Arc::clone(&self.state));
         let graceful = GracefulShutdown::new();
-        let builder = Builder::new(TokioExecutor::new());
+        let limits = self.state.config.connections.clone();
+        let handshake_timeout = Duration::from_millis(limits.handshake_timeout_ms);
+        let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+            .max_buf_size(limits.max_header_bytes);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        // Back-pressure at accept: past the cap, new connections wait in the listen backlog
+        // until one closes, instead of each taking a task and a socket.
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let metrics = Arc::clone(&self.state.metrics);
         tokio::pin!(shutdown);
         loop {
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => slot,
+                () = &mut shutdown => break,
+            };
+            let Ok(slot) = slot else { break };
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let (tcp, peer) = match accepted {
                         Ok(pair) => pair,
                         Err(e) => {
+                            // Out of descriptors, say: back off a little instead of spinning.
                             tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
                     };
                     let _ = tcp.set_nodelay(true);
-                    let (acceptor, app, builder, watcher) = (self.acceptor.clone(), app.clone(), builder.clone(), graceful.watcher());
+                    let (acceptor, app, builder, watcher, metrics) = (self.acceptor.clone(), app.clone(), builder.clone(), graceful.watcher(), Arc::clone(&metrics));
                     tokio::spawn(async move {
-                        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        let _slot = slot;
+                        let _open = metrics.connection_opened();
+                        let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                             Ok(Ok(stream)) => stream,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake refused");
                                 return;
                             }
-                            Err(_) => return,
+                            Err(_) => {
+                                metrics.handshake_timed_out();
+                                return;
+                            }
                         };
+                        let io = crate::conn::Idle::new(tls, idle_timeout, metrics.idle_timeouts());
                         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                             request.extensions_mut().insert(PeerAddr(peer));
                             app.clone().oneshot(request)
                         });
-                        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).into_owned();
+                        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
                         if let Err(e) = watcher.watch(connection).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }

@@ -134,3 +134,169 @@ async fn health_and_metrics() {
     );
     s.stop().await;
 }
+
+/// A raw TLS connection to the sandbox, trusting only its CA (to send what no HTTP client
+/// would: half a request, or nothing).
+async fn tls_to(s: &Sandbox) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(s.path("tls/ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
+    connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Waits until the server closes `stream` (a read gives end-of-file or an error).
+async fn closed_by_server(mut stream: impl tokio::io::AsyncRead + Unpin) {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 256];
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+async fn metrics(s: &Sandbox) -> String {
+    s.client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn counter(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+}
+
+/// Slowloris, three ways: sockets that never start TLS, TLS connections that send half a
+/// request's headers and stop, and TLS connections that send nothing at all. A normal client
+/// is served while they hang on, and each of them is dropped by its own limit.
+#[tokio::test]
+async fn stalled_connections_are_dropped_and_others_are_served() {
+    let s = Sandbox::start_with(|c| {
+        c.connections.handshake_timeout_ms = 500;
+        c.connections.header_read_timeout_ms = 500;
+        c.connections.idle_timeout_seconds = 1;
+    })
+    .await;
+    use tokio::io::AsyncWriteExt as _;
+    let mut no_tls = Vec::new();
+    for _ in 0..100 {
+        no_tls.push(tokio::net::TcpStream::connect(s.addr()).await.unwrap());
+    }
+    let mut half = Vec::new();
+    for _ in 0..30 {
+        let mut tls = tls_to(&s).await;
+        tls.write_all(b"POST /v1/activations HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            .await
+            .unwrap();
+        tls.flush().await.unwrap();
+        half.push(tls);
+    }
+    let mut silent = Vec::new();
+    for _ in 0..30 {
+        silent.push(tls_to(&s).await);
+    }
+    // Served while they hang on.
+    let (status, body) = s.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    // Each kind is closed by the server (no test clock: the limits are half a second and one
+    // second; a limit missing would leave these waiting until the test runner's timeout).
+    let all = no_tls
+        .into_iter()
+        .map(|t| tokio::spawn(closed_by_server(t)))
+        .chain(half.into_iter().map(|t| tokio::spawn(closed_by_server(t))))
+        .chain(
+            silent
+                .into_iter()
+                .map(|t| tokio::spawn(closed_by_server(t))),
+        );
+    for closed in all.collect::<Vec<_>>() {
+        tokio::time::timeout(std::time::Duration::from_secs(30), closed)
+            .await
+            .expect("a stalled connection was never closed")
+            .unwrap();
+    }
+    let text = metrics(&s).await;
+    assert!(
+        counter(
+            &text,
+            "licentric_connections_timed_out_total{stage=\"handshake\"}"
+        ) >= 100,
+        "{text}"
+    );
+    assert!(
+        counter(
+            &text,
+            "licentric_connections_timed_out_total{stage=\"idle\"}"
+        ) >= 30,
+        "the silent ones: {text}"
+    );
+    assert!(counter(&text, "licentric_connections_open") <= 2, "{text}");
+    s.stop().await;
+}
+
+/// Past the cap on open connections, a new client waits for a free slot instead of getting a
+/// task and a socket of its own: with every slot held by a stalled socket, a request is served
+/// only once the server has dropped one of them.
+#[tokio::test]
+async fn past_the_connection_cap_new_clients_wait_for_a_slot() {
+    let s = Sandbox::start_with(|c| {
+        c.connections.max_connections = 20;
+        c.connections.handshake_timeout_ms = 300;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(tokio::net::TcpStream::connect(s.addr()).await.unwrap());
+    }
+    let text = metrics(&s).await;
+    assert!(
+        counter(
+            &text,
+            "licentric_connections_timed_out_total{stage=\"handshake\"}"
+        ) >= 1,
+        "served before any slot was freed: the cap did not hold\n{text}"
+    );
+    assert!(counter(&text, "licentric_connections_open") <= 20, "{text}");
+    drop(held);
+    s.stop().await;
+}
+
+/// A request head larger than the limit gets `431`, not a buffer that grows.
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let s = Sandbox::start_with(|c| c.connections.max_header_bytes = 8192).await;
+    let response = s
+        .client
+        .get(format!("{}/healthz", s.url))
+        .header("X-Big", "a".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let (status, _) = s.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "and others are still served");
+    s.stop().await;
+}

@@ -81,6 +81,11 @@ impl Sandbox {
         self.dir
     }
 
+    /// The server's address.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.url.trim_start_matches("https://").parse().unwrap()
+    }
+
     pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
