@@ -77,14 +77,31 @@ impl Default for ConnectionConfig {
     }
 }
 
-/// Limits on failed licence-key authentication (key guessing).
+/// Rate limits: failed authentication per address and per presented key (guessing), and a
+/// request budget for each valid credential. Failures from one address never limit valid
+/// credentials used from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
-    /// Failed attempts a client address may make per minute (and in a burst).
+    /// Failed attempts a client address may make per minute (and in a burst): sized for an
+    /// office behind one NAT.
     pub failed_auth_per_address_per_minute: u32,
     /// Failed attempts against one key per minute (and in a burst).
     pub failed_auth_per_key_per_minute: u32,
+    /// Requests one licence key may make per minute (and in a burst), from all its machines.
+    #[serde(default = "default_per_licence_key")]
+    pub requests_per_license_key_per_minute: u32,
+    /// Requests one management API key may make per minute (and in a burst).
+    #[serde(default = "default_per_api_key")]
+    pub requests_per_api_key_per_minute: u32,
+}
+
+fn default_per_licence_key() -> u32 {
+    600
+}
+
+fn default_per_api_key() -> u32 {
+    6000
 }
 
 /// Webhook delivery settings.
@@ -120,8 +137,10 @@ impl Default for ServerConfig {
             min_ttl_seconds: 60,
             max_body_bytes: 64 * 1024,
             rate_limit: RateLimitConfig {
-                failed_auth_per_address_per_minute: 20,
+                failed_auth_per_address_per_minute: 60,
                 failed_auth_per_key_per_minute: 10,
+                requests_per_license_key_per_minute: default_per_licence_key(),
+                requests_per_api_key_per_minute: default_per_api_key(),
             },
             webhooks: WebhookConfig {
                 retry_base_ms: 1_000,

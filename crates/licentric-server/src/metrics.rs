@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     webhooks: Mutex<BTreeMap<&'static str, u64>>,
+    rate_limited: Mutex<BTreeMap<&'static str, u64>>,
     connections_open: Arc<AtomicU64>,
     handshake_timeouts: AtomicU64,
     idle_timeouts: Arc<AtomicU64>,
@@ -63,6 +64,16 @@ impl Metrics {
         *map.entry(outcome).or_default() += 1;
     }
 
+    /// Counts a `429` by the limit that gave it (`address`, `presented_key`, `license_key`,
+    /// `api_key`).
+    pub fn rate_limited(&self, limit: &'static str) {
+        let mut map = self
+            .rate_limited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(limit).or_default() += 1;
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let requests = self
@@ -104,6 +115,18 @@ impl Metrics {
                 out,
                 "licentric_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
             );
+        }
+        let limited = self
+            .rate_limited
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        out.push_str(
+            "# HELP licentric_rate_limited_total 429 answers by the limit that gave them.\n",
+        );
+        out.push_str("# TYPE licentric_rate_limited_total counter\n");
+        for (limit, n) in &limited {
+            let _ = writeln!(out, "licentric_rate_limited_total{{limit=\"{limit}\"}} {n}");
         }
         out.push_str("# HELP licentric_connections_open Connections open now.\n");
         out.push_str("# TYPE licentric_connections_open gauge\n");

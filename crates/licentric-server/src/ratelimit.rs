@@ -51,11 +51,36 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
         })
     }
 
-    fn drain(&self, key: K, now: Instant) {
+    /// Takes one token if there is one; else the seconds until there is.
+    fn take(&self, key: K, now: Instant) -> Result<(), u64> {
         let mut map = self
             .map
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.forget_full(&mut map, now);
+        let fresh = Bucket {
+            tokens: self.per_minute,
+            updated: now,
+        };
+        let bucket = self.refilled(map.get(&key).copied().unwrap_or(fresh), now);
+        if bucket.tokens < 1.0 {
+            map.insert(key, bucket);
+            return Err(((1.0 - bucket.tokens) * 60.0 / self.per_minute)
+                .ceil()
+                .max(1.0) as u64);
+        }
+        map.insert(
+            key,
+            Bucket {
+                tokens: bucket.tokens - 1.0,
+                updated: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// At the size limit, forgets the buckets that have refilled (they hold nothing).
+    fn forget_full(&self, map: &mut HashMap<K, Bucket>, now: Instant) {
         if map.len() >= MAX_TRACKED {
             let per_minute = self.per_minute;
             map.retain(|_, b| {
@@ -63,6 +88,14 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
                     < per_minute
             });
         }
+    }
+
+    fn drain(&self, key: K, now: Instant) {
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.forget_full(&mut map, now);
         let fresh = Bucket {
             tokens: self.per_minute,
             updated: now,
@@ -94,18 +127,16 @@ impl FailureLimiter {
         }
     }
 
-    /// `Err(retry_after_seconds)` if this address or key has failed too often.
-    ///
-    /// # Errors
-    /// The number of seconds to wait.
-    pub fn check(&self, address: IpAddr, key: Option<&[u8; 32]>) -> Result<(), u64> {
-        let now = Instant::now();
-        let a = self.by_address.wait(&address, now);
-        let k = key.and_then(|k| self.by_key.wait(k, now));
-        match a.max(k) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
+    /// The seconds to wait if this address has failed too often. An address over its budget
+    /// still gets answers for valid credentials (an office behind one NAT, one of whose
+    /// machines guesses): only its failures turn into `429`.
+    pub fn address_wait(&self, address: IpAddr) -> Option<u64> {
+        self.by_address.wait(&address, Instant::now())
+    }
+
+    /// The seconds to wait if this presented key has failed too often, from any address.
+    pub fn key_wait(&self, key: &[u8; 32]) -> Option<u64> {
+        self.by_key.wait(key, Instant::now())
     }
 
     /// Records a failed attempt.
@@ -118,6 +149,41 @@ impl FailureLimiter {
     }
 }
 
+/// Request budgets of valid credentials: each licence key and each API key has its own, so
+/// one busy or broken client cannot use up another's, and failures from an address never do.
+#[derive(Debug)]
+pub struct RequestLimiter {
+    licence_keys: Buckets<[u8; 32]>,
+    api_keys: Buckets<String>,
+}
+
+impl RequestLimiter {
+    /// Allows `per_licence_key` requests a minute with one licence key and `per_api_key`
+    /// with one API key (and as much in a burst).
+    pub fn new(per_licence_key: u32, per_api_key: u32) -> RequestLimiter {
+        RequestLimiter {
+            licence_keys: Buckets::new(per_licence_key),
+            api_keys: Buckets::new(per_api_key),
+        }
+    }
+
+    /// Counts a request with the licence key whose lookup hash is `key`.
+    ///
+    /// # Errors
+    /// The seconds to wait when the key's budget is spent.
+    pub fn licence_key(&self, key: &[u8; 32]) -> Result<(), u64> {
+        self.licence_keys.take(*key, Instant::now())
+    }
+
+    /// Counts a request with the API key `id`.
+    ///
+    /// # Errors
+    /// The seconds to wait when the key's budget is spent.
+    pub fn api_key(&self, id: &str) -> Result<(), u64> {
+        self.api_keys.take(id.to_owned(), Instant::now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,13 +193,13 @@ mod tests {
         let limiter = FailureLimiter::new(3, 100);
         let ip: IpAddr = [10, 0, 0, 1].into();
         for _ in 0..3 {
-            assert!(limiter.check(ip, None).is_ok());
+            assert!(limiter.address_wait(ip).is_none());
             limiter.failed(ip, None);
         }
-        let wait = limiter.check(ip, None).unwrap_err();
+        let wait = limiter.address_wait(ip).unwrap();
         assert!((1..=20).contains(&wait), "{wait}");
         assert!(
-            limiter.check([10, 0, 0, 2].into(), None).is_ok(),
+            limiter.address_wait([10, 0, 0, 2].into()).is_none(),
             "other addresses are not affected"
         );
     }
@@ -144,11 +210,22 @@ mod tests {
         let key = [7u8; 32];
         limiter.failed([10, 0, 0, 1].into(), Some(&key));
         limiter.failed([10, 0, 0, 2].into(), Some(&key));
-        assert!(limiter.check([10, 0, 0, 3].into(), Some(&key)).is_err());
-        assert!(
-            limiter
-                .check([10, 0, 0, 3].into(), Some(&[8u8; 32]))
-                .is_ok()
-        );
+        assert!(limiter.key_wait(&key).is_some());
+        assert!(limiter.key_wait(&[8u8; 32]).is_none());
+    }
+
+    #[test]
+    fn each_credential_has_its_own_budget() {
+        let limiter = RequestLimiter::new(3, 2);
+        for _ in 0..3 {
+            limiter.licence_key(&[1; 32]).unwrap();
+        }
+        let wait = limiter.licence_key(&[1; 32]).unwrap_err();
+        assert!((1..=20).contains(&wait), "{wait}");
+        limiter.licence_key(&[2; 32]).unwrap();
+        limiter.api_key("ak_1").unwrap();
+        limiter.api_key("ak_1").unwrap();
+        assert!(limiter.api_key("ak_1").is_err());
+        limiter.api_key("ak_2").unwrap();
     }
 }

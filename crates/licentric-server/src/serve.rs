@@ -18,7 +18,7 @@ use crate::db::Store;
 use crate::http::{AppState, PeerAddr, router};
 use crate::licensing::Issuer;
 use crate::metrics::Metrics;
-use crate::ratelimit::FailureLimiter;
+use crate::ratelimit::{FailureLimiter, RequestLimiter};
 use crate::{ServerError, init, tls, webhooks};
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +71,10 @@ impl Server {
             limiter: FailureLimiter::new(
                 config.rate_limit.failed_auth_per_address_per_minute,
                 config.rate_limit.failed_auth_per_key_per_minute,
+            ),
+            budgets: RequestLimiter::new(
+                config.rate_limit.requests_per_license_key_per_minute,
+                config.rate_limit.requests_per_api_key_per_minute,
             ),
             config,
             metrics: Arc::new(Metrics::default()),

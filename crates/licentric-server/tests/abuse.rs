@@ -32,9 +32,10 @@ async fn guessing_keys_is_rate_limited_by_address() {
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
-    // The limit holds for the right key too, from that address, until it refills.
+    // The guesser's address gets 429 for every failure now, but a valid key is still
+    // answered from it (see the NAT test below).
     let (status, _) = s.activate(&key, &fingerprint(1), "n", None).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status, StatusCode::CREATED);
 
     let metrics = s
         .client
@@ -50,6 +51,116 @@ async fn guessing_keys_is_rate_limited_by_address() {
             "licentric_http_auth_failures_total{endpoint=\"POST /v1/activations\",status=\"401\"} 5"
         ),
         "{metrics}"
+    );
+    s.stop().await;
+}
+
+/// An office behind one NAT: one of its machines floods the server with bad keys and a bad
+/// admin token until the address is over its failure budget. Its colleagues' valid licence
+/// keys and the vendor's admin key, from the same address, are still answered; the flood keeps
+/// getting 429 with Retry-After; the metrics count it by limit.
+#[tokio::test]
+async fn failures_from_one_address_never_lock_out_valid_keys_or_the_admin() {
+    let s = Sandbox::start_with(|c| {
+        c.rate_limit.failed_auth_per_address_per_minute = 10;
+        c.rate_limit.failed_auth_per_key_per_minute = 100;
+    })
+    .await;
+    let (_, key) = s.licence(5, &[]).await;
+    let mut limited = 0;
+    for n in 0..30 {
+        let guess = format!("ACME-0000-0000-0000-{n:04}");
+        let (status, _) = s.activate(&guess, &fingerprint(1), "n", None).await;
+        let (admin, _) = s
+            .call(
+                Method::GET,
+                "/v1/admin/licenses",
+                Some("Bearer lk_test_wrong"),
+                None,
+            )
+            .await;
+        assert!(
+            [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&status)
+                && [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&admin),
+            "{status} {admin}"
+        );
+        limited += usize::from(status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(limited >= 15, "the flood is limited: {limited} of 30");
+    // The same address, valid credentials: answered.
+    for machine in 2..5 {
+        let (status, body) = s
+            .activate(&key, &fingerprint(machine), &format!("n{machine}"), None)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let admin = format!("Bearer {}", s.admin_token);
+    let (status, _) = s
+        .call(Method::GET, "/v1/admin/licenses", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the vendor's own key");
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("licentric_rate_limited_total{limit=\"address\"}"),
+        "{text}"
+    );
+    s.stop().await;
+}
+
+/// Each valid credential has its own request budget: a licence key used too often (a broken
+/// client in a loop) gets 429 with Retry-After, while another licence key and the admin are
+/// not touched; the same for an API key.
+#[tokio::test]
+async fn each_valid_key_has_its_own_budget() {
+    let s = Sandbox::start_with(|c| {
+        c.rate_limit.requests_per_license_key_per_minute = 5;
+        c.rate_limit.requests_per_api_key_per_minute = 8;
+    })
+    .await;
+    let (_, busy) = s.licence(1, &[]).await;
+    let (_, quiet) = s.licence(1, &[]).await;
+    let mut codes = Vec::new();
+    for _ in 0..7 {
+        codes.push(s.activate(&busy, &fingerprint(1), "n", None).await.0);
+    }
+    assert!(codes[..5].iter().all(StatusCode::is_success), "{codes:?}");
+    assert_eq!(codes[6], StatusCode::TOO_MANY_REQUESTS, "{codes:?}");
+    let response = s
+        .client
+        .post(format!("{}/v1/activations", s.url))
+        .header("Authorization", format!("License {busy}"))
+        .json(&crate::harness::activation_body(&fingerprint(1), "n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        s.activate(&quiet, &fingerprint(2), "n", None).await.0,
+        StatusCode::CREATED,
+        "another key has its own budget"
+    );
+    // The admin key: its budget, not the licence keys'.
+    let admin = format!("Bearer {}", s.admin_token);
+    let mut admin_codes = Vec::new();
+    for _ in 0..10 {
+        admin_codes.push(
+            s.call(Method::GET, "/v1/admin/licenses", Some(&admin), None)
+                .await
+                .0,
+        );
+    }
+    assert!(
+        admin_codes.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{admin_codes:?}"
     );
     s.stop().await;
 }

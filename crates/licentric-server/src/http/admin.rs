@@ -50,14 +50,20 @@ async fn auth(
     scope: &'static str,
 ) -> Result<ApiKeyRow, ApiFailure> {
     let ip = peer_ip(peer.as_ref().map(|Extension(p)| p));
-    state
-        .limiter
-        .check(ip, None)
-        .map_err(ApiFailure::rate_limited)?;
-    let unauthorized = || ApiFailure::new(ApiErrorCode::Unauthorized, "missing or invalid API key");
+    // Failures from this address limit only failures: the vendor's valid key is answered
+    // from an address where something else guesses, within its own budget.
+    let fail = || match state.limiter.address_wait(ip) {
+        Some(wait) => {
+            state.metrics.rate_limited("address");
+            ApiFailure::rate_limited(wait)
+        }
+        None => {
+            state.limiter.failed(ip, None);
+            ApiFailure::new(ApiErrorCode::Unauthorized, "missing or invalid API key")
+        }
+    };
     let Some(token) = authorization(headers, "Bearer").map(str::to_owned) else {
-        state.limiter.failed(ip, None);
-        return Err(unauthorized());
+        return Err(fail());
     };
     let key = Arc::clone(&state.data_key);
     let found = state
@@ -65,9 +71,12 @@ async fn auth(
         .call(move |conn| apikeys::authenticate(conn, &key, &token))
         .await?;
     let Some(row) = found else {
-        state.limiter.failed(ip, None);
-        return Err(unauthorized());
+        return Err(fail());
     };
+    if let Err(wait) = state.budgets.api_key(&row.id) {
+        state.metrics.rate_limited("api_key");
+        return Err(ApiFailure::over_budget(wait));
+    }
     if !row.allows(scope) {
         return Err(ApiFailure::new(
             ApiErrorCode::Forbidden,

@@ -39,13 +39,24 @@ pub(super) fn body(result: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiFa
     })
 }
 
+/// A presented licence key, past the limits that apply before it is looked up.
+pub(super) struct Presented {
+    /// The key's lookup hash.
+    hash: [u8; 32],
+    /// Set when the caller's address has failed too often: a valid key is still answered, a
+    /// failure gets `429` with this wait instead of `401`.
+    address_wait: Option<u64>,
+}
+
 /// The licence key's lookup hash, after the rate limits. A missing or malformed key is a
-/// failed attempt like a wrong one, with the same uniform 401.
+/// failed attempt like a wrong one, with the same uniform 401. Failures from the caller's
+/// address limit only failures: a valid key is answered from any address (keys carry 80
+/// random bits, so answering one reveals nothing a guesser could use), within its own budget.
 fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<&PeerAddr>,
-) -> Result<[u8; 32], ApiFailure> {
+) -> Result<Presented, ApiFailure> {
     let ip = peer_ip(peer);
     let presented = authorization(headers, LICENSE_AUTH_SCHEME);
     let key_hash = presented
@@ -53,27 +64,50 @@ fn authenticate(
         .map(|k| k.lookup_hash());
     // A malformed key is limited by the hash of what was sent, so it cannot dodge the per-key limit.
     let limit_key = key_hash.or_else(|| presented.map(|p| Sha256::digest(p.as_bytes()).into()));
-    state
-        .limiter
-        .check(ip, limit_key.as_ref())
-        .map_err(ApiFailure::rate_limited)?;
-    key_hash.ok_or_else(|| {
-        state.limiter.failed(ip, limit_key.as_ref());
-        ApiFailure::invalid_license_key()
-    })
+    if let Some(wait) = limit_key.as_ref().and_then(|k| state.limiter.key_wait(k)) {
+        state.metrics.rate_limited("presented_key");
+        return Err(ApiFailure::rate_limited(wait));
+    }
+    let address_wait = state.limiter.address_wait(ip);
+    let Some(hash) = key_hash else {
+        return Err(failed(state, ip, limit_key.as_ref(), address_wait));
+    };
+    if let Err(wait) = state.budgets.licence_key(&hash) {
+        state.metrics.rate_limited("license_key");
+        return Err(ApiFailure::over_budget(wait));
+    }
+    Ok(Presented { hash, address_wait })
+}
+
+/// A failed attempt: `401`, or `429` when the address is over its budget (then not counted
+/// again, so a blocked address refills).
+fn failed(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    key: Option<&[u8; 32]>,
+    address_wait: Option<u64>,
+) -> ApiFailure {
+    if let Some(wait) = address_wait {
+        state.metrics.rate_limited("address");
+        return ApiFailure::rate_limited(wait);
+    }
+    state.limiter.failed(ip, key);
+    ApiFailure::invalid_license_key()
 }
 
 fn answer(
     state: &AppState,
     outcome: Outcome,
-    key_hash: &[u8; 32],
+    presented: &Presented,
     peer: Option<&PeerAddr>,
 ) -> Result<Response, ApiFailure> {
     match outcome {
-        Outcome::Unauthorized => {
-            state.limiter.failed(peer_ip(peer), Some(key_hash));
-            Err(ApiFailure::invalid_license_key())
-        }
+        Outcome::Unauthorized => Err(failed(
+            state,
+            peer_ip(peer),
+            Some(&presented.hash),
+            presented.address_wait,
+        )),
         Outcome::Answer {
             status,
             body,
@@ -129,7 +163,8 @@ pub(super) async fn activate(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
     let peer = peer.map(|Extension(p)| p);
-    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
     let raw = body(raw)?;
     let request: ActivationRequest = parse_json(&raw)?;
     check_fingerprint(&request.fingerprint)?;
@@ -184,7 +219,7 @@ pub(super) async fn activate(
             )
         })
         .await?;
-    answer(&state, outcome, &key_hash, peer.as_ref())
+    answer(&state, outcome, &presented, peer.as_ref())
 }
 
 /// `POST /v1/machines/{machine_id}/checkout`.
@@ -196,7 +231,8 @@ pub(super) async fn checkout(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
     let peer = peer.map(|Extension(p)| p);
-    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
     let request: CheckoutRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
     check_nonce(&request.nonce)?;
@@ -213,7 +249,7 @@ pub(super) async fn checkout(
             licensing::checkout(conn, &state2.issuer, &key_hash, &input, now_unix())
         })
         .await?;
-    answer(&state, outcome, &key_hash, peer.as_ref())
+    answer(&state, outcome, &presented, peer.as_ref())
 }
 
 /// `POST /v1/machines/{machine_id}/validate`.
@@ -225,7 +261,8 @@ pub(super) async fn validate(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
     let peer = peer.map(|Extension(p)| p);
-    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
     let request: ValidateRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
     check_nonce(&request.nonce)?;
@@ -241,7 +278,7 @@ pub(super) async fn validate(
             licensing::validate(conn, &state2.issuer, &key_hash, &input, now_unix())
         })
         .await?;
-    answer(&state, outcome, &key_hash, peer.as_ref())
+    answer(&state, outcome, &presented, peer.as_ref())
 }
 
 /// `DELETE /v1/machines/{machine_id}`.
@@ -252,12 +289,13 @@ pub(super) async fn deactivate(
     headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
     let peer = peer.map(|Extension(p)| p);
-    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
     let outcome = state
         .store
         .call(move |conn| licensing::deactivate(conn, &key_hash, &machine_id, now_unix()))
         .await?;
-    answer(&state, outcome, &key_hash, peer.as_ref())
+    answer(&state, outcome, &presented, peer.as_ref())
 }
 
 /// `POST /v1/offline-activations`.
@@ -268,7 +306,8 @@ pub(super) async fn activate_offline(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
     let peer = peer.map(|Extension(p)| p);
-    let key_hash = authenticate(&state, &headers, peer.as_ref())?;
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
     let request: OfflineActivationRequest = parse_json(&body(raw)?)?;
     let state2 = Arc::clone(&state);
     let outcome = state
@@ -283,5 +322,5 @@ pub(super) async fn activate_offline(
             )
         })
         .await?;
-    answer(&state, outcome, &key_hash, peer.as_ref())
+    answer(&state, outcome, &presented, peer.as_ref())
 }

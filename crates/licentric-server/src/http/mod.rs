@@ -39,6 +39,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Failed-authentication limits.
     pub limiter: FailureLimiter,
+    /// The request budgets of valid credentials.
+    pub budgets: crate::ratelimit::RequestLimiter,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Wakes the webhook delivery task when events are recorded.
@@ -93,6 +95,16 @@ impl ApiFailure {
             ..ApiFailure::new(
                 ApiErrorCode::RateLimited,
                 "too many failed attempts; try again later",
+            )
+        }
+    }
+
+    fn over_budget(retry_after: u64) -> ApiFailure {
+        ApiFailure {
+            retry_after: Some(retry_after),
+            ..ApiFailure::new(
+                ApiErrorCode::RateLimited,
+                "too many requests with this key; try again later",
             )
         }
     }
