@@ -828,3 +828,54 @@ fn a_keyring_missing_at_one_start_does_not_switch_stores() {
         "{status:?}"
     );
 }
+
+/// Attack: one seat serving many machines by moving it back and forth (free A, activate B,
+/// free B, activate A …). Past the product's move allowance the activation is refused, and
+/// the user is told when the seat may move again.
+#[test]
+fn a_seat_moved_back_and_forth_is_refused_with_when_it_may_move_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-churn", 1);
+    server.admin(
+        "PATCH",
+        "/products/e2e-churn",
+        Some(serde_json::json!({"seat_moves_per_seat": 1})),
+    );
+    let mut a = Companion::new(
+        &tmp.path().join("a"),
+        &server,
+        "e2e-churn",
+        "allow_file_credential_store = true",
+    );
+    let mut b = Companion::new(
+        &tmp.path().join("b"),
+        &server,
+        "e2e-churn",
+        "allow_file_credential_store = true",
+    );
+    b.machine_id = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0".into();
+    a.start_agent();
+    b.start_agent();
+    assert_eq!(run(a.cli().args(["activate", &key])).0, 0);
+    assert_eq!(run(a.cli().arg("deactivate")).0, 0);
+    // The one move allowed: to B, and back off B.
+    let (code, out, err) = run(b.cli().args(["activate", &key]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(run(b.cli().arg("deactivate")).0, 0);
+
+    let (code, out, err) = run(a.cli().args(["activate", &key]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("[server_rejected: seat_move_limit_reached]"),
+        "{err}"
+    );
+    let next = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let month = format!("{:?}", next.month());
+    assert!(
+        err.contains("as often as its terms allow")
+            && err.contains(&format!("from {} {month} {}", next.day(), next.year())),
+        "{err}"
+    );
+    assert!(!a.client().status().unwrap().entitled);
+}

@@ -39,6 +39,8 @@ pub enum ApiError {
         license_file: Option<String>,
         /// With `machine_not_found` on a checkout: a signed statement.
         statement: Option<String>,
+        /// With `seat_move_limit_reached`: when the next move is allowed.
+        retry_at: Option<time::OffsetDateTime>,
     },
     /// The server did not answer within the operation's total time.
     #[error("the licensing server did not answer within {0} seconds")]
@@ -299,6 +301,10 @@ async fn read<T: DeserializeOwned>(
                 max_machines: body.error.max_machines,
                 license_file: body.error.license_file,
                 statement: body.error.statement,
+                retry_at: body.error.retry_at.as_deref().and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                }),
             },
             None,
         )),

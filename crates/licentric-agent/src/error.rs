@@ -100,6 +100,13 @@ impl AgentError {
                 "This licence is already in use on {} machine(s). Deactivate it on one of them (or ask your vendor) to free a seat.",
                 max_machines.map_or_else(|| "its maximum of".to_owned(), |n| n.to_string())
             ),
+            AgentError::Api(ApiError::Rejected { code: C::SeatMoveLimitReached, retry_at, .. }) => format!(
+                "This licence has moved between machines as often as its terms allow. {} Your vendor can free it sooner.",
+                retry_at.and_then(crate::plan::readable).map_or_else(
+                    || "Try again later.".to_owned(),
+                    |at| format!("It can move to this machine from {at}.")
+                )
+            ),
             AgentError::Api(ApiError::Rejected { code: C::LicenseSuspended, .. }) => "This licence is suspended. Contact your vendor.".into(),
             AgentError::Api(ApiError::Rejected { code: C::LicenseRevoked, .. }) => "This licence has been revoked. Contact your vendor.".into(),
             AgentError::Api(ApiError::Rejected { code: C::LicenseExpired, .. }) => "This licence has expired. Renew it with your vendor.".into(),

@@ -282,7 +282,7 @@ impl Live {
 }
 
 /// `t` as people read it in a sentence: `15 December 2026, 12:00 UTC`.
-fn readable(t: OffsetDateTime) -> Option<String> {
+pub(crate) fn readable(t: OffsetDateTime) -> Option<String> {
     let format = time::macros::format_description!(
         "[day padding:none] [month repr:long] [year], [hour]:[minute] UTC"
     );

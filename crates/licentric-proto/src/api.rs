@@ -162,6 +162,9 @@ api_codes! {
     LicenseExpired => ("license_expired", 403),
     /// Every seat is taken; the body carries `max_machines`.
     MachineLimitReached => ("machine_limit_reached", 409),
+    /// The licence's seats have moved to other machines as often as the product's policy
+    /// allows; the body's `retry_at` says when the next move is allowed.
+    SeatMoveLimitReached => ("seat_move_limit_reached", 409),
     /// The fingerprint is not 64 hex characters, or not the machine's.
     InvalidFingerprint => ("invalid_fingerprint", 422),
     /// Too many requests (failed key attempts included); see `Retry-After`.
@@ -221,6 +224,9 @@ pub struct ApiError {
     /// its entitlement on a signed answer (an unsigned refusal changes nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
+    /// With `seat_move_limit_reached`: when the next move is allowed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
 }
 
 impl ErrorBody {
@@ -233,6 +239,7 @@ impl ErrorBody {
                 max_machines: None,
                 license_file: None,
                 statement: None,
+                retry_at: None,
             },
         }
     }

@@ -127,10 +127,21 @@ UPDATE licenses SET machines_active =
 -- How often a machine in use confirms online that its licence stands (check on use).
 ALTER TABLE products ADD COLUMN check_interval_seconds INTEGER NOT NULL DEFAULT 3600;
 ",
+    r"
+-- A product's policy beyond the check interval: the longest file a client may get (NULL: the
+-- server's maximum) and how often each seat may move to another machine (NULL: freely; the
+-- products of an older server keep moving freely until the vendor sets a limit).
+ALTER TABLE products ADD COLUMN max_ttl_seconds INTEGER CHECK (max_ttl_seconds >= 1);
+ALTER TABLE products ADD COLUMN seat_moves_per_seat INTEGER CHECK (seat_moves_per_seat >= 1);
+ALTER TABLE products ADD COLUMN seat_move_window_seconds INTEGER NOT NULL DEFAULT 2592000;
+-- An activation that took a seat another machine had held: what the move limit counts.
+ALTER TABLE machines ADD COLUMN seat_move INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX machines_moves ON machines (license_id, activated_at) WHERE seat_move = 1;
+",
 ];
 
-/// The default of a product's check interval: an hour.
-pub const DEFAULT_CHECK_INTERVAL: u32 = 3600;
+pub use crate::domain::DEFAULT_CHECK_INTERVAL;
+use crate::domain::{LicenseState, Policy, SeatMoves};
 
 /// The database.
 #[derive(Debug)]
@@ -238,10 +249,59 @@ pub struct ProductRow {
     pub name: String,
     /// The prefix of its licence keys.
     pub key_prefix: String,
-    /// How often a machine in use confirms its licence online, seconds.
-    pub check_interval: u32,
+    /// What it allows its licences.
+    pub policy: Policy,
     /// Creation time.
     pub created_at: i64,
+}
+
+/// The columns [`ProductRow::from_row`] reads, in order, from `products p`.
+pub const PRODUCT_COLUMNS: &str = "p.environment, p.id, p.name, p.key_prefix, p.created_at, \
+    p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds";
+
+/// Reads a product's four policy columns (check interval, max TTL, moves per seat, move
+/// window) starting at column `at`.
+fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Policy> {
+    let per_seat: Option<u32> = row.get(at + 2)?;
+    let window: u32 = row.get(at + 3)?;
+    Ok(Policy {
+        check_interval: row.get(at)?,
+        max_ttl: row.get(at + 1)?,
+        seat_moves: per_seat.map(|per_seat| SeatMoves { per_seat, window }),
+    })
+}
+
+impl ProductRow {
+    /// Reads a row selected with [`PRODUCT_COLUMNS`].
+    ///
+    /// # Errors
+    /// When a column has the wrong type.
+    pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
+        Ok(ProductRow {
+            environment: row.get(0)?,
+            id: row.get(1)?,
+            name: row.get(2)?,
+            key_prefix: row.get(3)?,
+            created_at: row.get(4)?,
+            policy: policy_from(row, 5)?,
+        })
+    }
+}
+
+/// The product `id` in `environment`.
+///
+/// # Errors
+/// On SQLite failure.
+pub fn product_by_id(
+    conn: &Connection,
+    environment: &str,
+    id: &str,
+) -> Result<Option<ProductRow>, StoreError> {
+    let sql =
+        format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.environment = ?1 AND p.id = ?2");
+    Ok(conn
+        .query_row(&sql, params![environment, id], ProductRow::from_row)
+        .optional()?)
 }
 
 /// A licence row (the key itself is never read into it).
@@ -255,8 +315,8 @@ pub struct LicenseRow {
     pub product_id: String,
     /// The redacted key.
     pub key_hint: String,
-    /// `active`, `suspended` or `revoked` (expiry is computed).
-    pub status: String,
+    /// Its stored state (expiry is computed).
+    pub status: LicenseState,
     /// Seats.
     pub max_machines: u32,
     /// Entitlement codes.
@@ -267,13 +327,17 @@ pub struct LicenseRow {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
-    /// Its product's check interval, seconds.
-    pub check_interval: u32,
+    /// Its product's policy.
+    pub policy: Policy,
 }
 
-/// The columns [`LicenseRow::from_row`] reads, in order.
-pub const LICENSE_COLUMNS: &str = "id, environment, product_id, key_hint, status, max_machines, entitlements, expires_at, created_at, updated_at, \
-    (SELECT p.check_interval_seconds FROM products p WHERE p.environment = licenses.environment AND p.id = licenses.product_id)";
+/// The columns [`LicenseRow::from_row`] reads, in order, from [`LICENSES`].
+pub const LICENSE_COLUMNS: &str = "l.id, l.environment, l.product_id, l.key_hint, l.status, l.max_machines, l.entitlements, l.expires_at, l.created_at, l.updated_at, \
+    p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds";
+
+/// The licences joined with their products, as `l` and `p`, for [`LICENSE_COLUMNS`].
+pub const LICENSES: &str =
+    "licenses l JOIN products p ON p.environment = l.environment AND p.id = l.product_id";
 
 impl LicenseRow {
     /// Reads a row selected with [`LICENSE_COLUMNS`].
@@ -289,25 +353,19 @@ impl LicenseRow {
             key_hint: row.get(3)?,
             status: row.get(4)?,
             max_machines: row.get(5)?,
-            entitlements: serde_json::from_str(&entitlements).unwrap_or_default(),
+            entitlements: serde_json::from_str(&entitlements).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, e.into())
+            })?,
             expires_at: row.get(7)?,
             created_at: row.get(8)?,
             updated_at: row.get(9)?,
-            check_interval: row
-                .get::<_, Option<u32>>(10)?
-                .unwrap_or(DEFAULT_CHECK_INTERVAL),
+            policy: policy_from(row, 10)?,
         })
     }
 
     /// The status a client sees: `expired` once the expiry date has passed.
     pub fn effective_status(&self, now: i64) -> licentric_proto::LicenseStatus {
-        use licentric_proto::LicenseStatus;
-        match self.status.as_str() {
-            "suspended" => LicenseStatus::Suspended,
-            "revoked" => LicenseStatus::Revoked,
-            _ if self.expires_at.is_some_and(|at| at <= now) => LicenseStatus::Expired,
-            _ => LicenseStatus::Active,
-        }
+        self.status.effective(self.expires_at, now)
     }
 }
 
@@ -365,7 +423,7 @@ pub fn license_by_key_hash(
     conn: &Connection,
     key_hash: &[u8; 32],
 ) -> Result<Option<LicenseRow>, StoreError> {
-    let sql = format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE key_hash = ?1");
+    let sql = format!("SELECT {LICENSE_COLUMNS} FROM {LICENSES} WHERE l.key_hash = ?1");
     Ok(conn
         .query_row(&sql, params![key_hash.as_slice()], LicenseRow::from_row)
         .optional()?)
@@ -380,7 +438,8 @@ pub fn license_by_id(
     environment: &str,
     id: &str,
 ) -> Result<Option<LicenseRow>, StoreError> {
-    let sql = format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE id = ?1 AND environment = ?2");
+    let sql =
+        format!("SELECT {LICENSE_COLUMNS} FROM {LICENSES} WHERE l.id = ?1 AND l.environment = ?2");
     Ok(conn
         .query_row(&sql, params![id, environment], LicenseRow::from_row)
         .optional()?)

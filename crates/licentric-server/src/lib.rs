@@ -30,6 +30,7 @@ pub mod config;
 pub mod conn;
 pub mod crypto;
 pub mod db;
+pub mod domain;
 pub mod http;
 pub mod init;
 pub mod licensing;

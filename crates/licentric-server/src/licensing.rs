@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 use crate::config::ServerConfig;
 use crate::crypto::new_id;
 use crate::db::{self, LicenseRow, MachineRow, StoreError};
+use crate::domain::TtlBounds;
 use crate::{views, webhooks};
 
 /// The machine id written into a refusal for a fingerprint that has no machine.
@@ -24,9 +25,7 @@ const UNASSIGNED: &str = "unassigned";
 /// Signs licence files within the configured TTL bounds.
 pub struct Issuer {
     signer: LicenseSigner,
-    default_ttl: u64,
-    min_ttl: u64,
-    max_ttl: u64,
+    ttl: TtlBounds,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -42,9 +41,11 @@ impl Issuer {
     pub fn new(signer: LicenseSigner, config: &ServerConfig) -> Issuer {
         Issuer {
             signer,
-            default_ttl: config.default_ttl_seconds,
-            min_ttl: config.min_ttl_seconds,
-            max_ttl: config.max_ttl_seconds,
+            ttl: TtlBounds {
+                default: config.default_ttl_seconds,
+                min: config.min_ttl_seconds,
+                max: config.max_ttl_seconds,
+            },
         }
     }
 
@@ -99,9 +100,7 @@ impl Issuer {
         ttl: Option<u64>,
         now: i64,
     ) -> Result<String, StoreError> {
-        let ttl = ttl
-            .unwrap_or(self.default_ttl)
-            .clamp(self.min_ttl, self.max_ttl);
+        let ttl = license.policy.ttl(self.ttl, ttl);
         let issued_at = OffsetDateTime::from_unix_timestamp(now)
             .map_err(|e| StoreError::Sign(e.to_string()))?;
         let ttl =
@@ -128,7 +127,7 @@ impl Issuer {
             issued_at,
             expires_at: issued_at + ttl,
             nonce: nonce.map(str::to_owned),
-            check_interval: Some(u64::from(license.check_interval)),
+            check_interval: Some(u64::from(license.policy.check_interval)),
         };
         self.signer
             .sign(&payload)
@@ -315,7 +314,11 @@ fn activate_in(
                 body.error.max_machines = Some(license.max_machines);
                 return Outcome::json(409, &body);
             }
-            let machine = insert_machine(tx, license, input, now)?;
+            let seat_move = taking_a_held_seat(tx, license)?;
+            if seat_move && let Err(next) = may_move(tx, license, now)? {
+                return moved_too_often(license, next);
+            }
+            let machine = insert_machine(tx, license, input, seat_move, now)?;
             db::add_active_machines(tx, &license.id, 1)?;
             let recorded = webhooks::record(
                 tx,
@@ -346,10 +349,63 @@ fn activate_in(
     .with_events(recorded))
 }
 
+/// Whether a new machine on `license` takes a seat another machine held before: once as many
+/// machines as it has seats have ever been activated, every new one is a move (a seat freed
+/// on one machine and taken on another, or taken back).
+fn taking_a_held_seat(tx: &Connection, license: &LicenseRow) -> Result<bool, StoreError> {
+    let ever: u32 = tx.query_row(
+        "SELECT COUNT(*) FROM machines WHERE license_id = ?1",
+        params![license.id],
+        |r| r.get(0),
+    )?;
+    Ok(ever >= license.max_machines)
+}
+
+/// Whether the product's policy lets a seat of `license` move now; if not, when it will.
+fn may_move(
+    tx: &Connection,
+    license: &LicenseRow,
+    now: i64,
+) -> Result<Result<(), i64>, StoreError> {
+    let Some(limit) = license.policy.seat_moves else {
+        return Ok(Ok(()));
+    };
+    let mut stmt = tx.prepare_cached(
+        "SELECT activated_at FROM machines WHERE license_id = ?1 AND seat_move = 1 AND activated_at > ?2",
+    )?;
+    let moves = stmt
+        .query_map(params![license.id, now - i64::from(limit.window)], |r| {
+            r.get(0)
+        })?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(limit.allow(license.max_machines, &moves, now))
+}
+
+/// The refusal of a move past the limit: `seat_move_limit_reached`, with when the next one is
+/// allowed (`retry_at`, and in the message).
+fn moved_too_often(license: &LicenseRow, next: i64) -> Result<Outcome, StoreError> {
+    let limit = license
+        .policy
+        .seat_moves
+        .unwrap_or(crate::domain::DEFAULT_SEAT_MOVES);
+    let at = db::rfc3339(next).unwrap_or_default();
+    let mut body = ErrorBody::new(
+        ApiErrorCode::SeatMoveLimitReached,
+        format!(
+            "this licence's seats have moved to other machines as often as its policy allows ({} per seat in {} days); the next move is allowed at {at}",
+            limit.per_seat,
+            limit.window / 86_400
+        ),
+    );
+    body.error.retry_at = Some(at);
+    Outcome::json(ApiErrorCode::SeatMoveLimitReached.http_status(), &body)
+}
+
 fn insert_machine(
     tx: &Connection,
     license: &LicenseRow,
     input: &ActivationInput,
+    seat_move: bool,
     now: i64,
 ) -> Result<MachineRow, StoreError> {
     let machine = MachineRow {
@@ -364,8 +420,8 @@ fn insert_machine(
         deactivated_at: None,
     };
     tx.execute(
-        "INSERT INTO machines (id, environment, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        "INSERT INTO machines (id, environment, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at, seat_move)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
         params![
             machine.id,
             license.environment,
@@ -374,7 +430,8 @@ fn insert_machine(
             machine.platform,
             machine.hostname,
             machine.app_version,
-            now
+            now,
+            seat_move
         ],
     )?;
     Ok(machine)

@@ -10,7 +10,10 @@ pub fn product(p: &ProductRow) -> Value {
         "id": p.id,
         "name": p.name,
         "key_prefix": p.key_prefix,
-        "check_interval_seconds": p.check_interval,
+        "check_interval_seconds": p.policy.check_interval,
+        "max_ttl_seconds": p.policy.max_ttl,
+        "seat_moves_per_seat": p.policy.seat_moves.map(|m| m.per_seat),
+        "seat_move_window_seconds": p.policy.seat_moves.map(|m| m.window),
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

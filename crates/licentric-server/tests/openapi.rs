@@ -262,6 +262,22 @@ async fn real_answers_match_the_documented_schemas() {
         None,
     )
     .await;
+    exchange(
+        Method::PATCH,
+        "/v1/admin/products/acme-cad",
+        "/v1/admin/products/{product_id}",
+        Some(&admin),
+        Some(json!({"max_ttl_seconds": 86_400, "seat_moves_per_seat": 5})),
+    )
+    .await;
+    exchange(
+        Method::PATCH,
+        "/v1/admin/products/acme-cad",
+        "/v1/admin/products/{product_id}",
+        Some(&admin),
+        Some(json!({"seat_moves_per_seat": 0})),
+    )
+    .await;
     let created = exchange(
         Method::POST,
         "/v1/admin/licenses",

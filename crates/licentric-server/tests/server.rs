@@ -7,6 +7,7 @@
 //! - `at_rest`: no raw secret in the database files;
 //! - `webhooks`: signatures verified by the documented recipe, retries, exactly-once by id;
 //! - `abuse`: rate limits, uniform 401s, body limits, metrics;
+//! - `policy`: a product's seat-move limit and longest file;
 //! - `openapi`: `docs/api/openapi.yaml` against the running server, both ways;
 //! - `process`: the binary — init, the listening line, TLS versions, SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -18,5 +19,6 @@ mod client_api;
 mod concurrency;
 mod harness;
 mod openapi;
+mod policy;
 mod process;
 mod webhooks;

@@ -21,11 +21,13 @@ use super::{ApiFailure, AppState, PeerAddr, authorization, parse_json, peer_ip};
 use crate::apikeys::{self, ApiKeyRow};
 use crate::crypto::new_id;
 use crate::db::{self, LicenseRow, MachineRow, ProductRow, StoreError, now_unix};
+use crate::domain::{self, LicenseChange, LicenseState, Policy, SeatMoves};
 use crate::{licensing, views, webhooks};
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/products", post(create_product).get(list_products))
+        .route("/products/{id}", axum::routing::patch(update_product))
         .route("/licenses", post(create_license).get(list_licenses))
         .route("/licenses/{id}", get(get_license).patch(update_license))
         .route("/licenses/{id}/suspend", post(suspend))
@@ -130,6 +132,66 @@ struct NewProduct {
     key_prefix: String,
     #[serde(default)]
     check_interval_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    max_ttl_seconds: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    seat_moves_per_seat: Option<Option<u32>>,
+    #[serde(default)]
+    seat_move_window_seconds: Option<u32>,
+}
+
+/// A product's policy as the API takes it: absent fields keep their value (on creation, the
+/// default); `null` lifts a limit.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyChanges {
+    #[serde(default)]
+    check_interval_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    max_ttl_seconds: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    seat_moves_per_seat: Option<Option<u32>>,
+    #[serde(default)]
+    seat_move_window_seconds: Option<u32>,
+}
+
+impl PolicyChanges {
+    /// `policy` with these changes, checked.
+    fn apply(&self, policy: Policy) -> Result<Policy, ApiFailure> {
+        const MONTH: u32 = 30 * 86_400;
+        let check_interval = self.check_interval_seconds.unwrap_or(policy.check_interval);
+        if !(1..=MONTH).contains(&check_interval) {
+            return Err(invalid(
+                "check_interval_seconds must be 1 to 2592000 (30 days)",
+            ));
+        }
+        let max_ttl = self.max_ttl_seconds.unwrap_or(policy.max_ttl);
+        if max_ttl.is_some_and(|t| !(60..=10 * 365 * 86_400).contains(&t)) {
+            return Err(invalid(
+                "max_ttl_seconds must be 60 to 315360000 (ten years), or null for the server's maximum",
+            ));
+        }
+        let old = policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
+        let per_seat = self
+            .seat_moves_per_seat
+            .unwrap_or(policy.seat_moves.map(|m| m.per_seat));
+        let window = self.seat_move_window_seconds.unwrap_or(old.window);
+        if per_seat.is_some_and(|n| !(1..=10_000).contains(&n)) {
+            return Err(invalid(
+                "seat_moves_per_seat must be 1 to 10000, or null for no limit",
+            ));
+        }
+        if !(3600..=365 * 86_400).contains(&window) {
+            return Err(invalid(
+                "seat_move_window_seconds must be 3600 (an hour) to 31536000 (a year)",
+            ));
+        }
+        Ok(Policy {
+            check_interval,
+            max_ttl,
+            seat_moves: per_seat.map(|per_seat| SeatMoves { per_seat, window }),
+        })
+    }
 }
 
 async fn create_product(
@@ -151,29 +213,43 @@ async fn create_product(
         return Err(invalid("name must be 1 to 128 characters"));
     }
     KeyPrefix::new(&p.key_prefix).map_err(|e| invalid(e.to_string()))?;
-    let check_interval = p
-        .check_interval_seconds
-        .unwrap_or(db::DEFAULT_CHECK_INTERVAL);
-    if !(1..=30 * 86_400).contains(&check_interval) {
-        return Err(invalid(
-            "check_interval_seconds must be 1 to 2592000 (30 days)",
-        ));
-    }
+    let new_product = Policy {
+        seat_moves: Some(domain::DEFAULT_SEAT_MOVES),
+        ..Policy::default()
+    };
     let row = ProductRow {
         environment: caller.environment,
         id: p.id,
         name: p.name,
         key_prefix: p.key_prefix,
-        check_interval,
+        policy: PolicyChanges {
+            check_interval_seconds: p.check_interval_seconds,
+            max_ttl_seconds: p.max_ttl_seconds,
+            seat_moves_per_seat: p.seat_moves_per_seat,
+            seat_move_window_seconds: p.seat_move_window_seconds,
+        }
+        .apply(new_product)?,
         created_at: now_unix(),
     };
     let r = row.clone();
     let inserted = state
         .store
         .call(move |conn| {
+            let moves = r.policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
             Ok(conn.execute(
-                "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![r.environment, r.id, r.name, r.key_prefix, r.created_at, r.check_interval],
+                "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    r.environment,
+                    r.id,
+                    r.name,
+                    r.key_prefix,
+                    r.created_at,
+                    r.policy.check_interval,
+                    r.policy.max_ttl,
+                    r.policy.seat_moves.map(|m| m.per_seat),
+                    moves.window
+                ],
             )? == 1)
         })
         .await?;
@@ -186,22 +262,58 @@ async fn create_product(
     Ok(created(views::product(&row)))
 }
 
+async fn update_product(
+    State(state): State<Arc<AppState>>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let caller = auth(&state, &headers, &peer, "licenses:write").await?;
+    let changes: PolicyChanges = parse_json(&body(raw)?)?;
+    let updated = state
+        .store
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(before) = db::product_by_id(&tx, &caller.environment, &id)? else {
+                return Ok(Ok(None));
+            };
+            let policy = match changes.apply(before.policy) {
+                Ok(policy) => policy,
+                Err(e) => return Ok(Err(e)),
+            };
+            let moves = policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
+            tx.execute(
+                "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6
+                 WHERE environment = ?1 AND id = ?2",
+                params![
+                    caller.environment,
+                    id,
+                    policy.check_interval,
+                    policy.max_ttl,
+                    policy.seat_moves.map(|m| m.per_seat),
+                    moves.window
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Ok(Some(ProductRow { policy, ..before })))
+        })
+        .await??;
+    let row = updated.ok_or_else(|| not_found("product"))?;
+    Ok(Json(json!({ "product": views::product(&row) })).into_response())
+}
+
 fn product_rows(
     conn: &rusqlite::Connection,
     environment: &str,
 ) -> Result<Vec<ProductRow>, StoreError> {
-    let mut stmt = conn.prepare("SELECT environment, id, name, key_prefix, created_at, check_interval_seconds FROM products WHERE environment = ?1 ORDER BY id")?;
+    let sql = format!(
+        "SELECT {} FROM products p WHERE p.environment = ?1 ORDER BY p.id",
+        db::PRODUCT_COLUMNS
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
-        .query_map(params![environment], |r| {
-            Ok(ProductRow {
-                environment: r.get(0)?,
-                id: r.get(1)?,
-                name: r.get(2)?,
-                key_prefix: r.get(3)?,
-                created_at: r.get(4)?,
-                check_interval: r.get(5)?,
-            })
-        })?
+        .query_map(params![environment], ProductRow::from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -258,15 +370,10 @@ async fn create_license(
         .store
         .call(move |conn| {
             let tx = conn.transaction()?;
-            let product: Option<(String, u32)> = tx
-                .query_row(
-                    "SELECT key_prefix, check_interval_seconds FROM products WHERE environment = ?1 AND id = ?2",
-                    params![caller.environment, new.product_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((prefix, check_interval)) = product else { return Ok(None) };
-            let prefix = KeyPrefix::new(&prefix).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let Some(product) = db::product_by_id(&tx, &caller.environment, &new.product_id)? else {
+                return Ok(None);
+            };
+            let prefix = KeyPrefix::new(&product.key_prefix).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let key = LicenseKey::generate(&prefix, &mut OsRandom).map_err(crate::crypto::CryptoError::from)?;
             let now = now_unix();
             let row = LicenseRow {
@@ -274,13 +381,13 @@ async fn create_license(
                 environment: caller.environment.clone(),
                 product_id: new.product_id.clone(),
                 key_hint: key.hint(),
-                status: "active".into(),
+                status: LicenseState::Active,
                 max_machines: new.max_machines,
                 entitlements: new.entitlements.clone(),
                 expires_at,
                 created_at: now,
                 updated_at: now,
-                check_interval,
+                policy: product.policy,
             };
             let key_enc = state2.data_key.encrypt(key.expose_secret().as_bytes(), &format!("license:{}", row.id))?;
             tx.execute(
@@ -331,13 +438,14 @@ async fn list_licenses(
         .store
         .call(move |conn| {
             let sql = format!(
-                "SELECT {}, machines_active FROM licenses WHERE environment = ?1 AND (?2 IS NULL OR product_id = ?2) ORDER BY created_at, id",
-                db::LICENSE_COLUMNS
+                "SELECT {}, l.machines_active FROM {} WHERE l.environment = ?1 AND (?2 IS NULL OR l.product_id = ?2) ORDER BY l.created_at, l.id",
+                db::LICENSE_COLUMNS,
+                db::LICENSES
             );
             let mut stmt = conn.prepare(&sql)?;
             let now = now_unix();
             let rows = stmt
-                .query_map(params![caller.environment, filter.product_id], |r| Ok(views::license(&LicenseRow::from_row(r)?, r.get(11)?, now)))?
+                .query_map(params![caller.environment, filter.product_id], |r| Ok(views::license(&LicenseRow::from_row(r)?, r.get(14)?, now)))?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
@@ -384,8 +492,11 @@ struct LicenseChanges {
     expires_at: Option<Option<String>>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+/// For `Option<Option<T>>` fields: absent is `None`, `null` is `Some(None)`.
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn update_license(
@@ -441,15 +552,15 @@ async fn update_license(
     Ok(Json(json!({ "license": views::license(&row, active, now_unix()) })).into_response())
 }
 
-/// Moves a licence from one of `from` to `to`, recording `event`.
-async fn transition(
-    state: &Arc<AppState>,
-    caller: ApiKeyRow,
+/// Suspends, reinstates or revokes a licence: the one path for all three.
+async fn change(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    peer: Peer,
     id: String,
-    from: &'static [&'static str],
-    to: &'static str,
-    event: &'static str,
+    change: LicenseChange,
 ) -> Result<Response, ApiFailure> {
+    let caller = auth(&state, &headers, &peer, "licenses:write").await?;
     let result = state
         .store
         .call(move |conn| {
@@ -457,16 +568,16 @@ async fn transition(
             let Some(row) = db::license_by_id(&tx, &caller.environment, &id)? else {
                 return Ok(Err(false));
             };
-            if !from.contains(&row.status.as_str()) {
+            let Some(to) = row.status.after(change) else {
                 return Ok(Err(true));
-            }
+            };
             let now = now_unix();
             tx.execute(
                 "UPDATE licenses SET status = ?2, updated_at = ?3 WHERE id = ?1",
                 params![row.id, to, now],
             )?;
             let row = LicenseRow {
-                status: to.to_owned(),
+                status: to,
                 updated_at: now,
                 ..row
             };
@@ -474,7 +585,7 @@ async fn transition(
             let events = webhooks::record(
                 &tx,
                 &row.environment,
-                event,
+                change.event(),
                 json!({ "license": view }),
                 now,
             )?;
@@ -492,7 +603,10 @@ async fn transition(
         Err(false) => Err(not_found("licence")),
         Err(true) => Err(ApiFailure::new(
             ApiErrorCode::InvalidState,
-            format!("the licence cannot become {to} from its current status"),
+            format!(
+                "the licence cannot be {} from its current status",
+                change.verb()
+            ),
         )),
     }
 }
@@ -503,16 +617,7 @@ async fn suspend(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let caller = auth(&state, &headers, &peer, "licenses:write").await?;
-    transition(
-        &state,
-        caller,
-        id,
-        &["active"],
-        "suspended",
-        "license.suspended",
-    )
-    .await
+    change(state, headers, peer, id, LicenseChange::Suspend).await
 }
 
 async fn reinstate(
@@ -521,16 +626,7 @@ async fn reinstate(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let caller = auth(&state, &headers, &peer, "licenses:write").await?;
-    transition(
-        &state,
-        caller,
-        id,
-        &["suspended"],
-        "active",
-        "license.reinstated",
-    )
-    .await
+    change(state, headers, peer, id, LicenseChange::Reinstate).await
 }
 
 async fn revoke(
@@ -539,16 +635,7 @@ async fn revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiFailure> {
-    let caller = auth(&state, &headers, &peer, "licenses:write").await?;
-    transition(
-        &state,
-        caller,
-        id,
-        &["active", "suspended"],
-        "revoked",
-        "license.revoked",
-    )
-    .await
+    change(state, headers, peer, id, LicenseChange::Revoke).await
 }
 
 async fn reveal_key(

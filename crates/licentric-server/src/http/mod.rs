@@ -73,7 +73,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 #[derive(Debug)]
 pub struct ApiFailure {
     status: StatusCode,
-    body: ErrorBody,
+    body: Box<ErrorBody>,
     retry_after: Option<u64>,
 }
 
@@ -84,7 +84,7 @@ impl ApiFailure {
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiFailure {
             status,
-            body: ErrorBody::new(code, message),
+            body: Box::new(ErrorBody::new(code, message)),
             retry_after: None,
         }
     }
@@ -126,7 +126,7 @@ impl From<StoreError> for ApiFailure {
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body)).into_response();
+        let mut response = (self.status, Json(*self.body)).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
