@@ -879,3 +879,71 @@ fn a_seat_moved_back_and_forth_is_refused_with_when_it_may_move_again() {
     );
     assert!(!a.client().status().unwrap().entitled);
 }
+
+/// The vendor's rotation procedure, end to end: publish a next key, ship it in the
+/// companion's trusted keys, rotate. A companion that trusts both renews onto the new key
+/// without a gap; one that never got the update refuses the new file and keeps its valid
+/// cached one (an honest user is not locked out by a rotation).
+#[test]
+fn a_signing_key_rotation_reaches_companions_that_trust_the_next_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-rotate", 2);
+    let old = server.public_key();
+    let next = server.keys(&["new"]);
+    let fields: Vec<&str> = next.split_whitespace().collect();
+    let (new_kid, new) = (fields[1].to_owned(), fields[2].to_owned());
+    assert_eq!(fields[0], "next", "{next}");
+
+    let mut updated = Companion::new(
+        &tmp.path().join("updated"),
+        &server,
+        "e2e-rotate",
+        "allow_file_credential_store = true",
+    );
+    updated.trust(&[&old, &new]);
+    let mut stale = Companion::new(
+        &tmp.path().join("stale"),
+        &server,
+        "e2e-rotate",
+        "allow_file_credential_store = true",
+    );
+    stale.machine_id = "57a1e5a1e5a1e5a1e5a1e5a1e5a1e5a1".into();
+    updated.start_agent();
+    stale.start_agent();
+    assert_eq!(run(updated.cli().args(["activate", &key])).0, 0);
+    assert_eq!(run(stale.cli().args(["activate", &key])).0, 0);
+    let before = stale.client().license_file().unwrap().unwrap();
+
+    server.keys(&["rotate", "--to", &new_kid]);
+    let (code, out, err) = run(updated.cli().arg("refresh"));
+    assert_eq!(code, 0, "{out}{err}");
+    let file = updated.client().license_file().unwrap().unwrap();
+    let fingerprint = licentric_core::MachineId::new(&updated.machine_id, "t")
+        .unwrap()
+        .fingerprint("e2e-rotate");
+    let on = |key: &str| {
+        licentric_client::verify::check_for(
+            &file,
+            &[key],
+            "e2e-rotate",
+            licentric_proto::Environment::Test,
+            &fingerprint,
+        )
+        .map(|_| ())
+    };
+    assert_eq!(on(&new), Ok(()), "the renewed file is on the new key");
+    assert!(on(&old).is_err(), "and not on the old one");
+    assert!(updated.client().status().unwrap().entitled);
+
+    let (code, out, err) = run(stale.cli().arg("refresh"));
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("unknown_key_id"), "{err}");
+    let status = stale.client().status().unwrap();
+    assert!(status.entitled, "{status:?}");
+    assert_eq!(
+        stale.client().license_file().unwrap().unwrap(),
+        before,
+        "the valid cached file is kept"
+    );
+}

@@ -140,6 +140,22 @@ impl Server {
             .to_owned()
     }
 
+    /// Runs `licentric-server keys ARGS` on this server's folder; its stdout.
+    pub fn keys(&self, args: &[&str]) -> String {
+        let out = Command::new(bin("licentric-server"))
+            .args(["keys", "--dir"])
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keys {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// A management call with curl (an independent HTTP client), answered as JSON.
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         self.admin_as(&self.admin_token, method, path, body)
@@ -316,6 +332,27 @@ impl Companion {
             machine_id: "5c0ffee5c0ffee5c0ffee5c0ffee5c0f".to_owned(),
             child: None,
         }
+    }
+
+    /// Replaces the configuration's `trusted_keys` with `keys` (public keys, hex).
+    pub fn trust(&self, keys: &[&str]) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let list = keys
+            .iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("trusted_keys = ") {
+                    format!("trusted_keys = [{list}]\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&self.config, text).unwrap();
     }
 
     /// The `licentric` command with this configuration.

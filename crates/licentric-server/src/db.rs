@@ -138,6 +138,19 @@ ALTER TABLE products ADD COLUMN seat_move_window_seconds INTEGER NOT NULL DEFAUL
 ALTER TABLE machines ADD COLUMN seat_move INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX machines_moves ON machines (license_id, activated_at) WHERE seat_move = 1;
 ",
+    r"
+-- The signing keys (see keys.rs): seeds sealed with the data key; one current.
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    seed_enc BLOB NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('next', 'current', 'previous', 'retired')),
+    created_at INTEGER NOT NULL,
+    activated_at INTEGER,
+    retired_at INTEGER
+);
+CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (status) WHERE status = 'current';
+",
 ];
 
 pub use crate::domain::DEFAULT_CHECK_INTERVAL;

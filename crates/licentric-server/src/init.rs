@@ -142,6 +142,18 @@ pub fn init(dir: &Path) -> Result<InitReport, ServerError> {
     } else {
         report.created.push(db_path.clone())
     }
+    // The signing key file's key becomes the database's first; the report names the one
+    // that signs now (after a rotation, not the file's).
+    let current = store.call_blocking(|conn| {
+        crate::keys::adopt(conn, &data_key, &signer, crate::db::now_unix())?;
+        let kid = crate::keys::current_kid(conn)?;
+        crate::keys::list(conn, false)?
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| crate::db::StoreError::Corrupt("no current signing key".into()))
+    })?;
+    report.public_key = current.public_key;
+    report.kid = current.kid;
     report.first_api_key = store.call_blocking(|conn| {
         if apikeys::count(conn, "test")? > 0 {
             return Ok(None);
@@ -161,6 +173,26 @@ pub fn init(dir: &Path) -> Result<InitReport, ServerError> {
         Ok(Some(token))
     })?;
     Ok(report)
+}
+
+/// The folder's data key and database, with the signing key file adopted as the first key
+/// of a database that has none (for the CLI's commands).
+///
+/// # Errors
+/// When the configuration, keys or database cannot be loaded.
+pub fn open(dir: &Path) -> Result<(DataKey, std::sync::Arc<Store>), ServerError> {
+    let config = ServerConfig::load(dir)?;
+    let path = |p: &Path| ServerConfig::resolve(dir, p);
+    let data_key = load_data_key(&path(&config.data_key))?;
+    let store = Store::open(&path(&config.database))?;
+    let signing_path = path(&config.signing_key);
+    if signing_path.exists() {
+        let first = load_signer(&signing_path)?;
+        store.call_blocking(|conn| {
+            crate::keys::adopt(conn, &data_key, &first, crate::db::now_unix())
+        })?;
+    }
+    Ok((data_key, store))
 }
 
 /// Reads the signing key.

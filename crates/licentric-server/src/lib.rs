@@ -6,7 +6,9 @@
 //! - [`serve::Server`] serves HTTPS (TLS 1.2+) — the client endpoints of `licentric-proto`'s
 //!   [`api`](licentric_proto::api) and the management API under `/v1/admin/`.
 //! - [`licensing`] holds the client endpoints' logic, [`webhooks`] the signed, retried
-//!   deliveries, [`apikeys`] the scoped, environment-bound management keys.
+//!   deliveries, [`apikeys`] the scoped, environment-bound management keys, [`keys`] the
+//!   signing keys and their rotation, [`domain`] the typed licence states and a product's
+//!   policy (the seat-move and TTL decisions, without storage).
 //!
 //! Start reading at [`serve`] (the routes), then [`licensing`] for what a client call does;
 //! `docs/server.md` describes configuration and operation, `docs/api/` the API.
@@ -33,6 +35,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod init;
+pub mod keys;
 pub mod licensing;
 pub mod metrics;
 pub mod ratelimit;

@@ -10,6 +10,8 @@ use licentric_proto::api::{
 };
 use licentric_proto::{Environment, LicenseStatus};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::sync::Arc;
+
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
@@ -17,30 +19,24 @@ use crate::config::ServerConfig;
 use crate::crypto::new_id;
 use crate::db::{self, LicenseRow, MachineRow, StoreError};
 use crate::domain::TtlBounds;
+use crate::keys::Keyring;
 use crate::{views, webhooks};
 
 /// The machine id written into a refusal for a fingerprint that has no machine.
 const UNASSIGNED: &str = "unassigned";
 
-/// Signs licence files within the configured TTL bounds.
+/// Signs licence files and statements with the current key, within the TTL bounds.
+#[derive(Debug)]
 pub struct Issuer {
-    signer: LicenseSigner,
+    keys: Keyring,
     ttl: TtlBounds,
 }
 
-impl std::fmt::Debug for Issuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issuer")
-            .field("kid", self.signer.public_key().kid())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Issuer {
-    /// An issuer signing with `signer` under `config`'s TTL bounds.
-    pub fn new(signer: LicenseSigner, config: &ServerConfig) -> Issuer {
+    /// An issuer signing with `keys`' current key under `config`'s TTL bounds.
+    pub fn new(keys: Keyring, config: &ServerConfig) -> Issuer {
         Issuer {
-            signer,
+            keys,
             ttl: TtlBounds {
                 default: config.default_ttl_seconds,
                 min: config.min_ttl_seconds,
@@ -49,11 +45,25 @@ impl Issuer {
         }
     }
 
-    /// The signer's public key.
-    pub fn public_key(&self) -> &licentric_core::TrustedKey {
-        self.signer.public_key()
+    /// What signs now, in the transaction `conn` (a rotation made meanwhile is seen here).
+    ///
+    /// # Errors
+    /// On storage failure.
+    pub fn signing(&self, conn: &Connection) -> Result<Signing, StoreError> {
+        Ok(Signing {
+            signer: self.keys.current(conn)?,
+            ttl: self.ttl,
+        })
     }
+}
 
+/// The current key and the TTL bounds, for one request.
+pub struct Signing {
+    signer: Arc<LicenseSigner>,
+    ttl: TtlBounds,
+}
+
+impl Signing {
     /// A signed statement of `kind` about `machine_id`, answering the request with `nonce`.
     ///
     /// # Errors
@@ -282,7 +292,7 @@ fn activate_in(
 ) -> Result<Outcome, StoreError> {
     let existing = active_machine(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
     if let Some(refusal) = refusal(
-        issuer,
+        || issuer.signing(tx),
         license,
         existing.as_ref().map_or(UNASSIGNED, |m| &m.id),
         &input.fingerprint,
@@ -330,7 +340,7 @@ fn activate_in(
             (machine.id, 201, recorded)
         }
     };
-    let file = issuer.issue(
+    let file = issuer.signing(tx)?.issue(
         license,
         &machine_id,
         &input.fingerprint,
@@ -489,7 +499,10 @@ pub fn checkout(
         "UPDATE machines SET last_seen_at = ?2 WHERE id = ?1",
         params![machine.id, now],
     )?;
-    let file = issuer.issue(&license, &machine.id, fingerprint, Some(nonce), ttl, now)?;
+    let file =
+        issuer
+            .signing(&tx)?
+            .issue(&license, &machine.id, fingerprint, Some(nonce), ttl, now)?;
     let machines_active = Some(db::active_machine_count(&tx, &license.id)?);
     tx.commit()?;
     Outcome::json(
@@ -537,7 +550,11 @@ fn standing(
         };
         let mut body = ErrorBody::new(ApiErrorCode::MachineNotFound, message);
         body.error.statement =
-            Some(issuer.state(kind, license, machine_id, fingerprint, nonce, now)?);
+            Some(
+                issuer
+                    .signing(tx)?
+                    .state(kind, license, machine_id, fingerprint, nonce, now)?,
+            );
         return Outcome::json(ApiErrorCode::MachineNotFound.http_status(), &body).map(Err);
     };
     if !ct_eq_str(&machine.fingerprint, fingerprint) {
@@ -547,7 +564,8 @@ fn standing(
         )
         .map(Err);
     }
-    if let Some(refusal) = refusal(issuer, license, &machine.id, fingerprint, nonce, ttl, now)? {
+    let signing = || issuer.signing(tx);
+    if let Some(refusal) = refusal(signing, license, &machine.id, fingerprint, nonce, ttl, now)? {
         return Ok(Err(refusal));
     }
     tx.execute(
@@ -592,7 +610,7 @@ pub fn validate(
         Ok(machine) => machine,
         Err(refusal) => return Ok(refusal),
     };
-    let statement = issuer.state(
+    let statement = issuer.signing(&tx)?.state(
         licentric_core::StatementKind::MachineActive,
         &license,
         &machine.id,
@@ -681,9 +699,10 @@ pub fn deactivate_machine(
     )
 }
 
-/// For a licence that is not active: a 403 whose body carries a signed file stating so.
+/// For a licence that is not active: a 403 whose body carries a signed file stating so
+/// (`signing` is asked only then).
 fn refusal(
-    issuer: &Issuer,
+    signing: impl FnOnce() -> Result<Signing, StoreError>,
     license: &LicenseRow,
     machine_id: &str,
     fingerprint: &str,
@@ -699,7 +718,7 @@ fn refusal(
     };
     let mut body = ErrorBody::new(code, message);
     body.error.license_file =
-        Some(issuer.issue(license, machine_id, fingerprint, Some(nonce), ttl, now)?);
+        Some(signing()?.issue(license, machine_id, fingerprint, Some(nonce), ttl, now)?);
     Outcome::json(403, &body).map(Some)
 }
 

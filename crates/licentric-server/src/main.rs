@@ -50,6 +50,36 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
+    /// The signing keys: list them, publish a next one, rotate, retire an old one
+    /// (docs/server.md, "Rotating the signing key"). Safe while the server runs.
+    Keys {
+        /// The server folder.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Every key with its status: next, current, previous, retired.
+    List,
+    /// A new key, published as `next`: add its public key to the companion's trusted_keys
+    /// and ship that before rotating to it.
+    New,
+    /// Sign new files with another key at once: `--to` a next key, or a new one. The key
+    /// that signed until now stays published as `previous`.
+    Rotate {
+        /// The next key to sign with (default: a new key).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Stop publishing an old key, once no file it signed can still be in use.
+    Retire {
+        /// The key id.
+        kid: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -86,6 +116,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Keys { dir, action } => run_keys(&dir, action),
         Command::ApiKey {
             dir,
             environment,
@@ -126,6 +157,51 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_keys(dir: &std::path::Path, action: KeysAction) -> anyhow::Result<()> {
+    use licentric_server::keys;
+    let (data_key, store) =
+        init::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let now = licentric_server::db::now_unix();
+    let show = |k: &keys::KeyInfo| {
+        println!(
+            "{:<9} {}  {}  created {}",
+            k.status.as_str(),
+            k.kid,
+            k.public_key,
+            licentric_server::db::rfc3339(k.created_at).unwrap_or_default()
+        );
+    };
+    match action {
+        KeysAction::List => {
+            for k in store.call_blocking(|conn| keys::list(conn, false))? {
+                show(&k);
+            }
+        }
+        KeysAction::New => {
+            let k = store.call_blocking(|conn| keys::create_next(conn, &data_key, now))?;
+            show(&k);
+            eprintln!(
+                "Add this public key to trusted_keys in companion.toml and ship that update; then `keys rotate --to {}`.",
+                k.kid
+            );
+        }
+        KeysAction::Rotate { to } => {
+            let k = store
+                .call_blocking(|conn| Ok(keys::rotate(conn, &data_key, to.as_deref(), now)))??;
+            show(&k);
+            eprintln!(
+                "New files are signed with {} now. Keep the previous key published until every file it signed has expired (the longest TTL), then `keys retire` it.",
+                k.kid
+            );
+        }
+        KeysAction::Retire { kid } => {
+            store.call_blocking(|conn| Ok(keys::retire(conn, &kid, now)))??;
+            println!("retired {kid}");
+        }
+    }
+    Ok(())
 }
 
 fn run_init(dir: &std::path::Path) -> anyhow::Result<()> {

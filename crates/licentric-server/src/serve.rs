@@ -19,7 +19,7 @@ use crate::http::{AppState, PeerAddr, router};
 use crate::licensing::Issuer;
 use crate::metrics::Metrics;
 use crate::ratelimit::{FailureLimiter, RequestLimiter};
-use crate::{ServerError, init, tls, webhooks};
+use crate::{ServerError, init, keys, tls, webhooks};
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -55,6 +55,10 @@ impl Server {
         let data_key = Arc::new(init::load_data_key(&path(&config.data_key))?);
         let tls = tls::server_config(&path(&config.tls_cert), &path(&config.tls_key))?;
         let store = Store::open(&path(&config.database))?;
+        let keys = store.call_blocking(|conn| {
+            keys::adopt(conn, &data_key, &signer, crate::db::now_unix())?;
+            keys::Keyring::load(conn, Arc::clone(&data_key))
+        })?;
         let listener = TcpListener::bind(listen.unwrap_or(config.listen))
             .await
             .map_err(|e| {
@@ -66,7 +70,7 @@ impl Server {
         let local = listener.local_addr().map_err(ServerError::Io)?;
         let state = Arc::new(AppState {
             store,
-            issuer: Issuer::new(signer, &config),
+            issuer: Issuer::new(keys, &config),
             data_key,
             limiter: FailureLimiter::new(
                 config.rate_limit.failed_auth_per_address_per_minute,

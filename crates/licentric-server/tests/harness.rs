@@ -46,6 +46,11 @@ impl Sandbox {
             toml::to_string(&config).unwrap(),
         )
         .unwrap();
+        Sandbox::serve(dir, report.first_api_key.unwrap()).await
+    }
+
+    /// Serves the folder `dir` (made by [`start_with`](Self::start_with) and stopped) again.
+    pub(crate) async fn serve(dir: tempfile::TempDir, admin_token: String) -> Sandbox {
         let server =
             licentric_server::serve::Server::bind(dir.path(), Some("127.0.0.1:0".parse().unwrap()))
                 .await
@@ -55,12 +60,12 @@ impl Sandbox {
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        let client = client_trusting(&report.ca_cert);
+        let client = client_trusting(&dir.path().join("tls/ca.pem"));
         Sandbox {
             dir,
             url,
             client,
-            admin_token: report.first_api_key.unwrap(),
+            admin_token,
             stop: Some(stop),
             task: Some(task),
         }

@@ -566,6 +566,7 @@ async fn real_answers_match_the_documented_schemas() {
     )
     .await;
     exchange(Method::GET, "/healthz", "/healthz", None, None).await;
+    exchange(Method::GET, "/v1/keys", "/v1/keys", None, None).await;
 
     assert!(
         errors.is_empty(),

@@ -8,6 +8,7 @@
 //! - `webhooks`: signatures verified by the documented recipe, retries, exactly-once by id;
 //! - `abuse`: rate limits, uniform 401s, body limits, metrics;
 //! - `policy`: a product's seat-move limit and longest file;
+//! - `keys`: rotating the signing key while serving, old files still verifying;
 //! - `openapi`: `docs/api/openapi.yaml` against the running server, both ways;
 //! - `process`: the binary — init, the listening line, TLS versions, SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -18,6 +19,7 @@ mod at_rest;
 mod client_api;
 mod concurrency;
 mod harness;
+mod keys;
 mod openapi;
 mod policy;
 mod process;

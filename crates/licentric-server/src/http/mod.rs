@@ -61,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/machines/{machine_id}", delete(client::deactivate))
         .route("/v1/offline-activations", post(client::activate_offline))
         .nest("/v1/admin", admin::routes())
+        .route("/v1/keys", get(signing_keys))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -187,6 +188,27 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `GET /v1/keys`: the published signing keys (current, next and previous; never retired),
+/// so a vendor can check what its companions must trust. Public: these are public keys.
+async fn signing_keys(State(state): State<Arc<AppState>>) -> Result<Response, ApiFailure> {
+    let keys = state
+        .store
+        .call(|conn| crate::keys::list(conn, true))
+        .await?;
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kid": k.kid,
+                "public_key": k.public_key,
+                "status": k.status.as_str(),
+                "created_at": crate::db::rfc3339(k.created_at),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "keys": keys })).into_response())
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
