@@ -176,7 +176,10 @@ fn every_route_in_the_code_is_documented() {
         .map(|p| normalise(p))
         .collect();
     let mut found = 0;
-    for (file, prefix) in [("src/http/mod.rs", ""), ("src/http/admin.rs", "/v1/admin")] {
+    for (file, prefix) in [
+        ("src/http/mod.rs", ""),
+        ("src/http/admin/mod.rs", "/v1/admin"),
+    ] {
         let source =
             std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         for piece in source.split(".route(\"").skip(1) {

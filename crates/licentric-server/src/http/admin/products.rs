@@ -1,0 +1,232 @@
+//! Products and their policy: `/v1/admin/products`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use licentric_core::KeyPrefix;
+use licentric_proto::api::ApiErrorCode;
+use rusqlite::params;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Peer, auth, created, invalid, not_found, present};
+use crate::db::{self, ProductRow, StoreError, now_unix};
+use crate::domain::{self, Policy, SeatMoves};
+use crate::http::client::body;
+use crate::http::{ApiFailure, AppState, parse_json};
+use crate::views;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProduct {
+    id: String,
+    name: String,
+    key_prefix: String,
+    #[serde(default)]
+    check_interval_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    max_ttl_seconds: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    seat_moves_per_seat: Option<Option<u32>>,
+    #[serde(default)]
+    seat_move_window_seconds: Option<u32>,
+}
+
+/// A product's policy as the API takes it: absent fields keep their value (on creation, the
+/// default); `null` lifts a limit.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyChanges {
+    #[serde(default)]
+    check_interval_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    max_ttl_seconds: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    seat_moves_per_seat: Option<Option<u32>>,
+    #[serde(default)]
+    seat_move_window_seconds: Option<u32>,
+}
+
+impl PolicyChanges {
+    /// `policy` with these changes, checked.
+    fn apply(&self, policy: Policy) -> Result<Policy, ApiFailure> {
+        const MONTH: u32 = 30 * 86_400;
+        let check_interval = self.check_interval_seconds.unwrap_or(policy.check_interval);
+        if !(1..=MONTH).contains(&check_interval) {
+            return Err(invalid(
+                "check_interval_seconds must be 1 to 2592000 (30 days)",
+            ));
+        }
+        let max_ttl = self.max_ttl_seconds.unwrap_or(policy.max_ttl);
+        if max_ttl.is_some_and(|t| !(60..=10 * 365 * 86_400).contains(&t)) {
+            return Err(invalid(
+                "max_ttl_seconds must be 60 to 315360000 (ten years), or null for the server's maximum",
+            ));
+        }
+        let old = policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
+        let per_seat = self
+            .seat_moves_per_seat
+            .unwrap_or(policy.seat_moves.map(|m| m.per_seat));
+        let window = self.seat_move_window_seconds.unwrap_or(old.window);
+        if per_seat.is_some_and(|n| !(1..=10_000).contains(&n)) {
+            return Err(invalid(
+                "seat_moves_per_seat must be 1 to 10000, or null for no limit",
+            ));
+        }
+        if !(3600..=365 * 86_400).contains(&window) {
+            return Err(invalid(
+                "seat_move_window_seconds must be 3600 (an hour) to 31536000 (a year)",
+            ));
+        }
+        Ok(Policy {
+            check_interval,
+            max_ttl,
+            seat_moves: per_seat.map(|per_seat| SeatMoves { per_seat, window }),
+        })
+    }
+}
+
+pub(super) async fn create(
+    State(state): State<Arc<AppState>>,
+    peer: Peer,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let caller = auth(&state, &headers, &peer, "licenses:write").await?;
+    let p: NewProduct = parse_json(&body(raw)?)?;
+    let id_ok = (1..=64).contains(&p.id.len())
+        && p.id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !id_ok {
+        return Err(invalid("product id must be 1 to 64 of a-z, 0-9 and -"));
+    }
+    if p.name.is_empty() || p.name.len() > 128 {
+        return Err(invalid("name must be 1 to 128 characters"));
+    }
+    KeyPrefix::new(&p.key_prefix).map_err(|e| invalid(e.to_string()))?;
+    let new_product = Policy {
+        seat_moves: Some(domain::DEFAULT_SEAT_MOVES),
+        ..Policy::default()
+    };
+    let row = ProductRow {
+        environment: caller.environment,
+        id: p.id,
+        name: p.name,
+        key_prefix: p.key_prefix,
+        policy: PolicyChanges {
+            check_interval_seconds: p.check_interval_seconds,
+            max_ttl_seconds: p.max_ttl_seconds,
+            seat_moves_per_seat: p.seat_moves_per_seat,
+            seat_move_window_seconds: p.seat_move_window_seconds,
+        }
+        .apply(new_product)?,
+        created_at: now_unix(),
+    };
+    let r = row.clone();
+    let inserted = state
+        .store
+        .call(move |conn| {
+            let moves = r.policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
+            Ok(conn.execute(
+                "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    r.environment,
+                    r.id,
+                    r.name,
+                    r.key_prefix,
+                    r.created_at,
+                    r.policy.check_interval,
+                    r.policy.max_ttl,
+                    r.policy.seat_moves.map(|m| m.per_seat),
+                    moves.window
+                ],
+            )? == 1)
+        })
+        .await?;
+    if !inserted {
+        return Err(ApiFailure::new(
+            ApiErrorCode::InvalidState,
+            "a product with this id exists",
+        ));
+    }
+    Ok(created(views::product(&row)))
+}
+
+pub(super) async fn update(
+    State(state): State<Arc<AppState>>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let caller = auth(&state, &headers, &peer, "licenses:write").await?;
+    let changes: PolicyChanges = parse_json(&body(raw)?)?;
+    let updated = state
+        .store
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(before) = db::product_by_id(&tx, &caller.environment, &id)? else {
+                return Ok(Ok(None));
+            };
+            let policy = match changes.apply(before.policy) {
+                Ok(policy) => policy,
+                Err(e) => return Ok(Err(e)),
+            };
+            let moves = policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
+            tx.execute(
+                "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6
+                 WHERE environment = ?1 AND id = ?2",
+                params![
+                    caller.environment,
+                    id,
+                    policy.check_interval,
+                    policy.max_ttl,
+                    policy.seat_moves.map(|m| m.per_seat),
+                    moves.window
+                ],
+            )?;
+            tx.commit()?;
+            Ok(Ok(Some(ProductRow { policy, ..before })))
+        })
+        .await??;
+    let row = updated.ok_or_else(|| not_found("product"))?;
+    Ok(Json(json!({ "product": views::product(&row) })).into_response())
+}
+
+fn product_rows(
+    conn: &rusqlite::Connection,
+    environment: &str,
+) -> Result<Vec<ProductRow>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM products p WHERE p.environment = ?1 ORDER BY p.id",
+        db::PRODUCT_COLUMNS
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params![environment], ProductRow::from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub(super) async fn list(
+    State(state): State<Arc<AppState>>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Result<Response, ApiFailure> {
+    let caller = auth(&state, &headers, &peer, "licenses:read").await?;
+    let rows = state
+        .store
+        .call(move |conn| product_rows(conn, &caller.environment))
+        .await?;
+    Ok(
+        Json(json!({ "products": rows.iter().map(views::product).collect::<Vec<_>>() }))
+            .into_response(),
+    )
+}
