@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
+use crate::audit::{Actor, Entry};
 use crate::crypto::{DataKey, new_id, random_chars};
 use crate::db::{StoreError, rfc3339};
 
@@ -18,6 +19,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("machines:write", "deactivate machines"),
     ("webhooks:write", "create, list and delete webhooks"),
     ("api_keys:write", "create, list and revoke API keys"),
+    ("audit:read", "read the audit log"),
 ];
 
 /// An API key's row (never the token).
@@ -92,6 +94,7 @@ pub fn create(
     environment: &str,
     name: &str,
     scopes: &[String],
+    by: &Actor,
     now: i64,
 ) -> Result<(ApiKeyRow, String), StoreError> {
     let token = format!(
@@ -119,6 +122,9 @@ pub fn create(
             now
         ],
     )?;
+    Entry::new(environment, by, "api_key.created", ("api_key", &row.id))
+        .after(row.view())
+        .record(conn, now)?;
     Ok((row, token))
 }
 
@@ -165,7 +171,7 @@ pub fn list(conn: &Connection, environment: &str) -> Result<Vec<ApiKeyRow>, Stor
     Ok(rows)
 }
 
-/// Revokes key `id` of `environment`; false if there is none.
+/// Revokes key `id` of `environment`, recording that `by` did; false if there is none.
 ///
 /// # Errors
 /// On storage failure.
@@ -173,12 +179,24 @@ pub fn revoke(
     conn: &Connection,
     environment: &str,
     id: &str,
+    by: &Actor,
     now: i64,
 ) -> Result<bool, StoreError> {
+    let before = list(conn, environment)?.into_iter().find(|k| k.id == id);
     let n = conn.execute(
         "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND environment = ?2 AND revoked_at IS NULL",
         params![id, environment, now],
     )?;
+    if let (1, Some(before)) = (n, before) {
+        let after = ApiKeyRow {
+            revoked_at: Some(now),
+            ..before.clone()
+        };
+        Entry::new(environment, by, "api_key.revoked", ("api_key", id))
+            .before(before.view())
+            .after(after.view())
+            .record(conn, now)?;
+    }
     Ok(n == 1)
 }
 

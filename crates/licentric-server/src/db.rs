@@ -151,6 +151,29 @@ CREATE TABLE signing_keys (
 );
 CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys (status) WHERE status = 'current';
 ",
+    r"
+-- The audit log (see audit.rs): append-only, as the triggers below make SQLite enforce.
+CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    environment TEXT NOT NULL CHECK (environment IN ('test', 'live')),
+    at INTEGER NOT NULL,
+    actor_type TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    license_id TEXT,
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX audit_by_environment ON audit_events (environment, seq);
+CREATE INDEX audit_by_license ON audit_events (environment, license_id, seq);
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+",
 ];
 
 pub use crate::domain::DEFAULT_CHECK_INTERVAL;

@@ -162,14 +162,17 @@ pub fn init(dir: &Path) -> Result<InitReport, ServerError> {
             .iter()
             .map(|(s, _)| (*s).to_owned())
             .collect();
+        let tx = conn.transaction()?;
         let (_, token) = apikeys::create(
-            conn,
+            &tx,
             &data_key,
             "test",
             "first test key (init)",
             &scopes,
+            &crate::audit::Actor::command_line(),
             crate::db::now_unix(),
         )?;
+        tx.commit()?;
         Ok(Some(token))
     })?;
     Ok(report)

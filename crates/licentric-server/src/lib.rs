@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod apikeys;
+pub mod audit;
 pub mod config;
 pub mod conn;
 pub mod crypto;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
+use crate::audit::{Actor, Entry};
 use crate::config::ServerConfig;
 use crate::crypto::new_id;
 use crate::db::{self, LicenseRow, MachineRow, StoreError};
@@ -330,6 +331,17 @@ fn activate_in(
             }
             let machine = insert_machine(tx, license, input, seat_move, now)?;
             db::add_active_machines(tx, &license.id, 1)?;
+            let mut after = views::machine(&machine);
+            after["seat_move"] = serde_json::Value::Bool(seat_move);
+            Entry::new(
+                &license.environment,
+                &Actor::license_key(&license.id),
+                "machine.activated",
+                ("machine", &machine.id),
+            )
+            .license(&license.id)
+            .after(after)
+            .record(tx, now)?;
             let recorded = webhooks::record(
                 tx,
                 &license.environment,
@@ -660,7 +672,13 @@ pub fn deactivate(
             "this machine is not activated on this licence",
         );
     };
-    let recorded = deactivate_machine(&tx, &license, &machine, "client", now)?;
+    let recorded = deactivate_machine(
+        &tx,
+        &license,
+        &machine,
+        &Actor::license_key(&license.id),
+        now,
+    )?;
     tx.commit()?;
     Ok(Outcome::Answer {
         status: 204,
@@ -677,7 +695,7 @@ pub fn deactivate_machine(
     tx: &Connection,
     license: &LicenseRow,
     machine: &MachineRow,
-    by: &str,
+    by: &Actor,
     now: i64,
 ) -> Result<bool, StoreError> {
     let changed = tx.execute(
@@ -690,6 +708,22 @@ pub fn deactivate_machine(
     db::add_active_machines(tx, &license.id, -1)?;
     let mut gone = machine.clone();
     gone.deactivated_at = Some(now);
+    Entry::new(
+        &license.environment,
+        by,
+        "machine.deactivated",
+        ("machine", &machine.id),
+    )
+    .license(&license.id)
+    .before(views::machine(machine))
+    .after(views::machine(&gone))
+    .record(tx, now)?;
+    // The webhook's `by` stays as documented: the vendor ("admin") or the machine ("client").
+    let by = if by.is_license_key() {
+        "client"
+    } else {
+        "admin"
+    };
     webhooks::record(
         tx,
         &license.environment,

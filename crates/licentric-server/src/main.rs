@@ -50,6 +50,21 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
+    /// The audit log, newest first, one JSON object per line.
+    Audit {
+        /// The server folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// `test` or `live`.
+        #[arg(long)]
+        environment: licentric_proto::Environment,
+        /// Only the events about this licence.
+        #[arg(long)]
+        license: Option<String>,
+        /// At most this many (1 to 500).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// The signing keys: list them, publish a next one, rotate, retire an old one
     /// (docs/server.md, "Rotating the signing key"). Safe while the server runs.
     Keys {
@@ -117,6 +132,28 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Keys { dir, action } => run_keys(&dir, action),
+        Command::Audit {
+            dir,
+            environment,
+            license,
+            limit,
+        } => {
+            anyhow::ensure!((1..=500).contains(&limit), "--limit must be 1 to 500");
+            let (_, store) =
+                init::open(&dir).with_context(|| format!("cannot open {}", dir.display()))?;
+            let filter = licentric_server::audit::Filter {
+                license_id: license,
+                before: None,
+                limit: Some(limit),
+            };
+            let (events, _) = store.call_blocking(|conn| {
+                licentric_server::audit::list(conn, environment.as_str(), &filter)
+            })?;
+            for event in events {
+                println!("{event}");
+            }
+            Ok(())
+        }
         Command::ApiKey {
             dir,
             environment,
@@ -137,14 +174,18 @@ fn main() -> anyhow::Result<()> {
             let store =
                 licentric_server::db::Store::open(&ServerConfig::resolve(&dir, &config.database))?;
             let (row, token) = store.call_blocking(|conn| {
-                apikeys::create(
-                    conn,
+                let tx = conn.transaction()?;
+                let made = apikeys::create(
+                    &tx,
                     &data_key,
                     environment.as_str(),
                     &name,
                     &scopes,
+                    &licentric_server::audit::Actor::command_line(),
                     licentric_server::db::now_unix(),
-                )
+                )?;
+                tx.commit()?;
+                Ok(made)
             })?;
             println!(
                 "created API key {} ({}) with scopes {}",

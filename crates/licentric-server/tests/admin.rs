@@ -134,7 +134,8 @@ async fn test_and_live_never_see_each_other() {
             .collect();
         store
             .call_blocking(|c| {
-                licentric_server::apikeys::create(c, &data_key, "live", "ops", &scopes, 0)
+                let by = licentric_server::audit::Actor::command_line();
+                licentric_server::apikeys::create(c, &data_key, "live", "ops", &scopes, &by, 0)
             })
             .unwrap()
             .1

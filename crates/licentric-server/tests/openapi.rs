@@ -570,6 +570,22 @@ async fn real_answers_match_the_documented_schemas() {
     .await;
     exchange(Method::GET, "/healthz", "/healthz", None, None).await;
     exchange(Method::GET, "/v1/keys", "/v1/keys", None, None).await;
+    exchange(
+        Method::GET,
+        "/v1/admin/audit-events?limit=2",
+        "/v1/admin/audit-events",
+        Some(&admin),
+        None,
+    )
+    .await;
+    exchange(
+        Method::GET,
+        &format!("/v1/admin/audit-events?license_id={id}"),
+        "/v1/admin/audit-events",
+        Some(&admin),
+        None,
+    )
+    .await;
 
     assert!(
         errors.is_empty(),

@@ -4,6 +4,7 @@
 //! - `client_api`: activation, checkout, deactivation, offline activation, every error code;
 //! - `concurrency`: idempotent replays and seat limits under parallel requests;
 //! - `admin`: the management API, scopes, environment isolation;
+//! - `audit`: the audit log — every kind of change, paging, scope, append-only;
 //! - `at_rest`: no raw secret in the database files;
 //! - `webhooks`: signatures verified by the documented recipe, retries, exactly-once by id;
 //! - `abuse`: rate limits, uniform 401s, body limits, metrics;
@@ -16,6 +17,7 @@
 mod abuse;
 mod admin;
 mod at_rest;
+mod audit;
 mod client_api;
 mod concurrency;
 mod harness;

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::{Peer, auth, created, invalid, not_found};
 use crate::apikeys::{self, ApiKeyRow};
+use crate::audit::Actor;
 use crate::db::now_unix;
 use crate::http::client::body;
 use crate::http::{ApiFailure, AppState, parse_json};
@@ -54,14 +55,18 @@ pub(super) async fn create(
     let (row, token) = state
         .store
         .call(move |conn| {
-            apikeys::create(
-                conn,
+            let tx = conn.transaction()?;
+            let made = apikeys::create(
+                &tx,
                 &key,
                 &caller.environment,
                 &new.name,
                 &new.scopes,
+                &Actor::api_key(&caller.id),
                 now_unix(),
-            )
+            )?;
+            tx.commit()?;
+            Ok(made)
         })
         .await?;
     Ok(created(json!({ "api_key": row.view(), "token": token })))
@@ -92,7 +97,13 @@ pub(super) async fn revoke(
     let caller = auth(&state, &headers, &peer, "api_keys:write").await?;
     let done = state
         .store
-        .call(move |conn| apikeys::revoke(conn, &caller.environment, &id, now_unix()))
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            let by = Actor::api_key(&caller.id);
+            let done = apikeys::revoke(&tx, &caller.environment, &id, &by, now_unix())?;
+            tx.commit()?;
+            Ok(done)
+        })
         .await?;
     if done {
         Ok(StatusCode::NO_CONTENT.into_response())

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Peer, auth, created, invalid, not_found, parse_time, present};
+use crate::audit::{Actor, Entry};
 use crate::crypto::new_id;
 use crate::db::{self, LicenseRow, StoreError, now_unix};
 use crate::domain::{LicenseChange, LicenseState};
@@ -94,6 +95,10 @@ pub(super) async fn create(
             )?;
             let view = views::license(&row, 0, now);
             let events = webhooks::record(&tx, &row.environment, "license.created", json!({ "license": view }), now)?;
+            Entry::new(&row.environment, &Actor::api_key(&caller.id), "license.created", ("license", &row.id))
+                .license(&row.id)
+                .after(view.clone())
+                .record(&tx, now)?;
             tx.commit()?;
             Ok(Some((view, key.expose_secret().to_owned(), events)))
         })
@@ -208,20 +213,29 @@ pub(super) async fn update(
         .call(move |conn| {
             let now = now_unix();
             let tx = conn.transaction()?;
-            let mut n = 0;
+            let Some(before) = db::license_by_id(&tx, &env, &id2)? else {
+                return Ok(false);
+            };
+            let active = db::active_machine_count(&tx, &id2)?;
             if let Some(m) = changes.max_machines {
-                n += tx.execute("UPDATE licenses SET max_machines = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, m, now])?;
+                tx.execute("UPDATE licenses SET max_machines = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, m, now])?;
             }
             if let Some(e) = &changes.entitlements {
                 let e = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                n += tx.execute("UPDATE licenses SET entitlements = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, e, now])?;
+                tx.execute("UPDATE licenses SET entitlements = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, e, now])?;
             }
             if let Some(at) = expires_at {
-                n += tx.execute("UPDATE licenses SET expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, at, now])?;
+                tx.execute("UPDATE licenses SET expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, at, now])?;
             }
-            let exists = db::license_by_id(&tx, &env, &id2)?.is_some();
+            let after = db::license_by_id(&tx, &env, &id2)?
+                .ok_or_else(|| StoreError::Corrupt("the licence vanished in its own transaction".into()))?;
+            Entry::new(&env, &Actor::api_key(&caller.id), "license.updated", ("license", &id2))
+                .license(&id2)
+                .before(views::license(&before, active, now))
+                .after(views::license(&after, active, now))
+                .record(&tx, now)?;
             tx.commit()?;
-            Ok(exists || n > 0)
+            Ok(true)
         })
         .await?;
     if !updated {
@@ -255,12 +269,24 @@ async fn change(
                 "UPDATE licenses SET status = ?2, updated_at = ?3 WHERE id = ?1",
                 params![row.id, to, now],
             )?;
+            let active = db::active_machine_count(&tx, &row.id)?;
+            let before = views::license(&row, active, now);
             let row = LicenseRow {
                 status: to,
                 updated_at: now,
                 ..row
             };
-            let view = views::license(&row, db::active_machine_count(&tx, &row.id)?, now);
+            let view = views::license(&row, active, now);
+            Entry::new(
+                &row.environment,
+                &Actor::api_key(&caller.id),
+                change.event(),
+                ("license", &row.id),
+            )
+            .license(&row.id)
+            .before(before)
+            .after(view.clone())
+            .record(&tx, now)?;
             let events = webhooks::record(
                 &tx,
                 &row.environment,
@@ -337,6 +363,15 @@ pub(super) async fn reveal_key(
                 .optional()?;
             let Some(blob) = blob else { return Ok(None) };
             let plain = key.decrypt(&blob, &format!("license:{id}"))?;
+            // Not a change, but who saw a key in full is worth the record.
+            Entry::new(
+                &caller.environment,
+                &Actor::api_key(&caller.id),
+                "license.key_revealed",
+                ("license", &id),
+            )
+            .license(&id)
+            .record(conn, now_unix())?;
             Ok(Some(String::from_utf8_lossy(&plain).into_owned()))
         })
         .await?;

@@ -10,6 +10,7 @@ use rusqlite::params;
 use serde_json::json;
 
 use super::{Peer, auth, not_found};
+use crate::audit::Actor;
 use crate::db::{self, MachineRow, now_unix};
 use crate::http::{ApiFailure, AppState};
 use crate::{licensing, views};
@@ -64,8 +65,13 @@ pub(super) async fn deactivate(
             else {
                 return Ok(None);
             };
-            let events =
-                licensing::deactivate_machine(&tx, &license, &machine, "admin", now_unix())?;
+            let events = licensing::deactivate_machine(
+                &tx,
+                &license,
+                &machine,
+                &Actor::api_key(&caller.id),
+                now_unix(),
+            )?;
             tx.commit()?;
             Ok(Some(events))
         })

@@ -4,6 +4,7 @@
 //! error helpers).
 
 mod api_keys;
+mod audit;
 mod licenses;
 mod machines;
 mod products;
@@ -38,6 +39,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))
         .route("/webhooks/{id}", delete(webhooks::delete))
+        .route("/audit-events", get(audit::list))
 }
 
 pub(super) type Peer = Option<Extension<PeerAddr>>;

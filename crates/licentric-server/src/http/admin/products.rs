@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Peer, auth, created, invalid, not_found, present};
+use crate::audit::{Actor, Entry};
 use crate::db::{self, ProductRow, StoreError, now_unix};
 use crate::domain::{self, Policy, SeatMoves};
 use crate::http::client::body;
@@ -129,11 +130,13 @@ pub(super) async fn create(
         created_at: now_unix(),
     };
     let r = row.clone();
+    let actor = Actor::api_key(&caller.id);
     let inserted = state
         .store
         .call(move |conn| {
             let moves = r.policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
-            Ok(conn.execute(
+            let tx = conn.transaction()?;
+            let inserted = tx.execute(
                 "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -147,7 +150,14 @@ pub(super) async fn create(
                     r.policy.seat_moves.map(|m| m.per_seat),
                     moves.window
                 ],
-            )? == 1)
+            )? == 1;
+            if inserted {
+                Entry::new(&r.environment, &actor, "product.created", ("product", &r.id))
+                    .after(views::product(&r))
+                    .record(&tx, r.created_at)?;
+            }
+            tx.commit()?;
+            Ok(inserted)
         })
         .await?;
     if !inserted {
@@ -192,8 +202,21 @@ pub(super) async fn update(
                     moves.window
                 ],
             )?;
+            let after = ProductRow {
+                policy,
+                ..before.clone()
+            };
+            Entry::new(
+                &caller.environment,
+                &Actor::api_key(&caller.id),
+                "product.updated",
+                ("product", &id),
+            )
+            .before(views::product(&before))
+            .after(views::product(&after))
+            .record(&tx, now_unix())?;
             tx.commit()?;
-            Ok(Ok(Some(ProductRow { policy, ..before })))
+            Ok(Ok(Some(after)))
         })
         .await??;
     let row = updated.ok_or_else(|| not_found("product"))?;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Peer, auth, created, invalid, not_found};
+use crate::audit::{Actor, Entry};
 use crate::crypto::new_id;
 use crate::db::{self, StoreError, now_unix};
 use crate::http::client::body;
@@ -69,10 +70,15 @@ pub(super) async fn create(
                 let id = new_id("wh").map_err(crate::crypto::CryptoError::from)?;
                 let now = now_unix();
                 let secret_enc = key.encrypt(secret.as_bytes(), &format!("webhook:{id}"))?;
-                conn.execute(
+                let tx = conn.transaction()?;
+                tx.execute(
                     "INSERT INTO webhooks (id, environment, url, secret_enc, events, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![id, caller.environment, url, secret_enc, serde_json::to_string(&events).map_err(|e| StoreError::Corrupt(e.to_string()))?, now],
                 )?;
+                Entry::new(&caller.environment, &Actor::api_key(&caller.id), "webhook.created", ("webhook", &id))
+                    .after(webhook_view(&id, &url, &events, now))
+                    .record(&tx, now)?;
+                tx.commit()?;
                 Ok((id, now))
             })
             .await?
@@ -116,10 +122,18 @@ pub(super) async fn delete(
     let done = state
         .store
         .call(move |conn| {
-            Ok(conn.execute(
+            let now = now_unix();
+            let tx = conn.transaction()?;
+            let deleted = tx.execute(
                 "UPDATE webhooks SET deleted_at = ?3 WHERE id = ?1 AND environment = ?2 AND deleted_at IS NULL",
-                params![id, caller.environment, now_unix()],
-            )? == 1)
+                params![id, caller.environment, now],
+            )? == 1;
+            if deleted {
+                Entry::new(&caller.environment, &Actor::api_key(&caller.id), "webhook.deleted", ("webhook", &id))
+                    .record(&tx, now)?;
+            }
+            tx.commit()?;
+            Ok(deleted)
         })
         .await?;
     if done {
