@@ -2,8 +2,8 @@
 """A Licentric webhook receiver with nothing but Python's standard library.
 
 It checks every delivery the way the platform documents — hex HMAC-SHA256 of the raw body
-with the webhook's secret, compared in constant time — and handles each event once by its id
-(a delivery can be repeated).
+with the webhook's secret, compared in constant time — and handles each event once by the id
+inside the signed body (a delivery can be repeated, and a replay can carry any header).
 
     LICENTRIC_WEBHOOK_SECRET=whsec_... python3 examples/webhook-receiver.py [PORT]
 
@@ -35,7 +35,9 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         event = json.loads(body)
-        event_id = self.headers.get("X-Licentric-Event-Id", event.get("id"))
+        # The id inside the signed body, never the X-Licentric-Event-Id header: the signature
+        # does not cover headers, so a replay could carry any header it likes.
+        event_id = event["id"]
         if event_id in SEEN:
             print(f"duplicate {event_id}: already handled", flush=True)
         else:

@@ -136,6 +136,10 @@ fn a_retried_activation_creates_one_machine() {
     let metrics = std::process::Command::new("curl")
         .args(["-sS", "--cacert"])
         .arg(server.ca())
+        .args([
+            "-H",
+            &format!("Authorization: Bearer {}", server.admin_token),
+        ])
         .arg(format!("{}/metrics", server.url))
         .output()
         .unwrap();

@@ -20,6 +20,7 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("webhooks:write", "create, list and delete webhooks"),
     ("api_keys:write", "create, list and revoke API keys"),
     ("audit:read", "read the audit log"),
+    ("metrics:read", "read the Prometheus metrics at /metrics"),
 ];
 
 /// An API key's row (never the token).

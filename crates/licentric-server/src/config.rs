@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Limits on connections: slow or stalled clients.
     #[serde(default)]
     pub connections: ConnectionConfig,
+    /// How long bookkeeping rows are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// Limits on connections, so slow or stalled clients cannot hold the server.
@@ -119,6 +122,45 @@ pub struct WebhookConfig {
     /// Whether `http://` receivers on loopback addresses are allowed (local development);
     /// anywhere else only `https://` is.
     pub allow_http_loopback: bool,
+    /// Whether receivers in loopback, private and link-local ranges are allowed (a sandbox
+    /// whose receivers run beside it). Off, such targets are refused (see `egress`).
+    #[serde(default)]
+    pub allow_private_targets: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            retry_base_ms: 1_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 12,
+            timeout_ms: 10_000,
+            allow_http_loopback: true,
+            allow_private_targets: false,
+        }
+    }
+}
+
+/// How long bookkeeping rows are kept before the server prunes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Idempotency records: a retry after this long is a new request.
+    pub idempotency_hours: u32,
+    /// Webhook events whose every delivery is done (delivered or given up).
+    pub webhook_days: u32,
+    /// How often the pruning runs.
+    pub every_minutes: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            idempotency_hours: 24,
+            webhook_days: 7,
+            every_minutes: 60,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -142,14 +184,9 @@ impl Default for ServerConfig {
                 requests_per_license_key_per_minute: default_per_licence_key(),
                 requests_per_api_key_per_minute: default_per_api_key(),
             },
-            webhooks: WebhookConfig {
-                retry_base_ms: 1_000,
-                retry_max_ms: 3_600_000,
-                max_attempts: 12,
-                timeout_ms: 10_000,
-                allow_http_loopback: true,
-            },
+            webhooks: WebhookConfig::default(),
             connections: ConnectionConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }

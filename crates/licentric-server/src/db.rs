@@ -174,6 +174,12 @@ CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ",
+    r"
+-- Pruning by age (see housekeeping.rs).
+CREATE INDEX idempotency_by_age ON idempotency (created_at);
+CREATE INDEX webhook_events_by_age ON webhook_events (created_at);
+CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id);
+",
 ];
 
 pub use crate::domain::DEFAULT_CHECK_INTERVAL;

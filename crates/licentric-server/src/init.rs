@@ -35,16 +35,26 @@ pub struct InitReport {
 /// # Errors
 /// When a file cannot be written or read, or an existing one is invalid.
 pub fn init(dir: &Path) -> Result<InitReport, ServerError> {
+    init_with(dir, false)
+}
+
+/// As [`init`]; with `sandbox`, a new configuration also lets webhooks reach receivers on
+/// this machine and the local network (`allow_private_targets`), for development.
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with(dir: &Path, sandbox: bool) -> Result<InitReport, ServerError> {
     let mut report = InitReport::default();
     create_dir_private(dir)?;
     let config_path = dir.join(CONFIG_FILE);
     if config_path.exists() {
         report.kept.push(config_path);
     } else {
+        let mut config = ServerConfig::default();
+        config.webhooks.allow_private_targets = sandbox;
         let text = format!(
             "# Licentric reference server. Paths are relative to this folder.\n{}",
-            toml::to_string(&ServerConfig::default())
-                .map_err(|e| ServerError::Io(std::io::Error::other(e)))?
+            toml::to_string(&config).map_err(|e| ServerError::Io(std::io::Error::other(e)))?
         );
         write_new(&config_path, text.as_bytes(), 0o644)?;
         report.created.push(config_path);

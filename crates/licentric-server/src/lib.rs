@@ -34,6 +34,8 @@ pub mod conn;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod egress;
+pub mod housekeeping;
 pub mod http;
 pub mod init;
 pub mod keys;

@@ -25,6 +25,10 @@ enum Command {
         /// The server folder.
         #[arg(long)]
         dir: PathBuf,
+        /// A development sandbox: webhooks may reach receivers on this machine and the local
+        /// network (refused otherwise).
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Serve HTTPS. Prints `listening on https://HOST:PORT` as its first line.
     Serve {
@@ -114,7 +118,7 @@ fn main() -> anyhow::Result<()> {
     }
     licentric_server::install_crypto_provider();
     match cli.command {
-        Command::Init { dir } => run_init(&dir),
+        Command::Init { dir, sandbox } => run_init(&dir, sandbox),
         Command::Serve { dir, listen } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -245,8 +249,9 @@ fn run_keys(dir: &std::path::Path, action: KeysAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_init(dir: &std::path::Path) -> anyhow::Result<()> {
-    let report = init::init(dir).with_context(|| format!("cannot initialise {}", dir.display()))?;
+fn run_init(dir: &std::path::Path, sandbox: bool) -> anyhow::Result<()> {
+    let report = init::init_with(dir, sandbox)
+        .with_context(|| format!("cannot initialise {}", dir.display()))?;
     for path in &report.created {
         println!("created  {}", path.display());
     }

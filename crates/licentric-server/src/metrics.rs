@@ -17,6 +17,7 @@ pub struct Metrics {
     connections_open: Arc<AtomicU64>,
     handshake_timeouts: AtomicU64,
     idle_timeouts: Arc<AtomicU64>,
+    pruned: [AtomicU64; 3],
 }
 
 /// An open connection, counted until dropped.
@@ -55,7 +56,20 @@ impl Metrics {
         *map.entry((endpoint.to_owned(), status)).or_default() += 1;
     }
 
-    /// Counts a webhook delivery attempt's outcome (`delivered`, `retry`, `failed`).
+    /// Counts the rows a pruning removed.
+    pub fn pruned(&self, pruned: &crate::housekeeping::Pruned) {
+        let counts = [
+            pruned.idempotency,
+            pruned.webhook_events,
+            pruned.webhook_deliveries,
+        ];
+        for (counter, n) in self.pruned.iter().zip(counts) {
+            counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a webhook delivery attempt's outcome (`delivered`, `retry`, `failed`,
+    /// `refused`).
     pub fn webhook_delivery(&self, outcome: &'static str) {
         let mut map = self
             .webhooks
@@ -104,6 +118,18 @@ impl Metrics {
                 out,
                 "licentric_http_auth_failures_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
                 escape(endpoint)
+            );
+        }
+        out.push_str("# HELP licentric_pruned_rows_total Bookkeeping rows removed by the retention settings.\n");
+        out.push_str("# TYPE licentric_pruned_rows_total counter\n");
+        for (table, counter) in ["idempotency", "webhook_events", "webhook_deliveries"]
+            .iter()
+            .zip(&self.pruned)
+        {
+            let _ = writeln!(
+                out,
+                "licentric_pruned_rows_total{{table=\"{table}\"}} {}",
+                counter.load(Ordering::Relaxed)
             );
         }
         out.push_str(

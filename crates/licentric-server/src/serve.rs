@@ -107,7 +107,13 @@ impl Server {
             self.state.config.webhooks.clone(),
             Arc::clone(&self.state.webhook_wake),
             Arc::clone(&self.state.metrics),
-            stop_rx,
+            stop_rx.clone(),
+        ));
+        let pruner = tokio::spawn(crate::housekeeping::run(
+            Arc::clone(&self.state.store),
+            self.state.config.retention.clone(),
+            Arc::clone(&self.state.metrics),
+            stop_rx.clone(),
         ));
         let app = router(Arc::clone(&self.state));
         let graceful = GracefulShutdown::new();
@@ -186,6 +192,7 @@ impl Server {
         }
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        let _ = pruner.await;
     }
 }
 

@@ -86,24 +86,6 @@ fn now_ms() -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// Whether `url` may receive webhooks: `https://`, or `http://` on a loopback address when the
-/// configuration allows it.
-pub fn url_allowed(url: &str, config: &WebhookConfig) -> bool {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return false;
-    };
-    match parsed.scheme() {
-        "https" => parsed.host().is_some(),
-        "http" if config.allow_http_loopback => match parsed.host() {
-            Some(url::Host::Domain(d)) => d == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        },
-        _ => false,
-    }
-}
-
 /// One delivery to attempt.
 struct Due {
     event_id: String,
@@ -124,11 +106,14 @@ pub async fn run(
     metrics: Arc<crate::metrics::Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let client = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_millis(config.timeout_ms))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+        .redirect(reqwest::redirect::Policy::none());
+    if !config.allow_private_targets {
+        // Names resolve to public addresses only, at the moment of connecting.
+        builder = builder.dns_resolver(crate::egress::PublicOnly);
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "webhook delivery is off: cannot build an HTTP client");
@@ -228,7 +213,14 @@ async fn deliver(
     item: Due,
 ) {
     let context = format!("webhook:{}", item.webhook_id);
-    let result = match key.decrypt(&item.secret_enc, &context) {
+    let refused = crate::egress::refused(&item.url, config).await;
+    let result = match refused.as_ref().map_or_else(
+        || {
+            key.decrypt(&item.secret_enc, &context)
+                .map_err(|e| e.to_string())
+        },
+        |why| Err(why.clone()),
+    ) {
         Ok(secret) => {
             let signature = webhook_signature(&secret, item.body.as_bytes());
             client
@@ -248,11 +240,13 @@ async fn deliver(
                     }
                 })
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     let attempts = item.attempts.saturating_add(1);
     let outcome = match &result {
         Ok(()) => "delivered",
+        // A target the server must not reach is not retried: it will not become allowed.
+        Err(_) if refused.is_some() => "refused",
         Err(_) if attempts >= config.max_attempts => "failed",
         Err(_) => "retry",
     };
@@ -270,7 +264,7 @@ async fn deliver(
                     "UPDATE webhook_deliveries SET attempts = ?3, delivered_at = ?4, last_error = NULL WHERE event_id = ?1 AND webhook_id = ?2",
                     params![item.event_id, item.webhook_id, attempts, now / 1000],
                 )?,
-                "failed" => conn.execute(
+                "failed" | "refused" => conn.execute(
                     "UPDATE webhook_deliveries SET attempts = ?3, failed_at = ?4, last_error = ?5 WHERE event_id = ?1 AND webhook_id = ?2",
                     params![item.event_id, item.webhook_id, attempts, now / 1000, error],
                 )?,
@@ -303,23 +297,6 @@ fn retry_delay_ms(config: &WebhookConfig, attempts: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_https_or_local_http_receivers() {
-        let config = crate::config::ServerConfig::default().webhooks;
-        assert!(url_allowed("https://hooks.example.com/licentric", &config));
-        assert!(url_allowed("http://127.0.0.1:9000/hook", &config));
-        assert!(url_allowed("http://localhost/hook", &config));
-        assert!(url_allowed("http://[::1]:8080/", &config));
-        assert!(!url_allowed("http://hooks.example.com/", &config));
-        assert!(!url_allowed("ftp://127.0.0.1/", &config));
-        assert!(!url_allowed("not a url", &config));
-        let strict = WebhookConfig {
-            allow_http_loopback: false,
-            ..config
-        };
-        assert!(!url_allowed("http://127.0.0.1:9000/hook", &strict));
-    }
 
     #[test]
     fn retries_back_off_to_the_cap() {

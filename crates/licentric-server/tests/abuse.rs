@@ -40,6 +40,7 @@ async fn guessing_keys_is_rate_limited_by_address() {
     let metrics = s
         .client
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin_token)
         .send()
         .await
         .unwrap()
@@ -102,6 +103,7 @@ async fn failures_from_one_address_never_lock_out_valid_keys_or_the_admin() {
     let text = s
         .client
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin_token)
         .send()
         .await
         .unwrap()
@@ -229,9 +231,23 @@ async fn health_and_metrics() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The metrics are for a key with their scope, not for anyone who asks.
+    let (status, body) = s.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (_, reader) = s
+        .admin(
+            Method::POST,
+            "/api-keys",
+            Some(serde_json::json!({"name": "reader", "scopes": ["licenses:read"]})),
+        )
+        .await;
+    let reader = format!("Bearer {}", reader["token"].as_str().unwrap());
+    let (status, _) = s.call(Method::GET, "/metrics", Some(&reader), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let text = s
         .client
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin_token)
         .send()
         .await
         .unwrap()
@@ -240,6 +256,12 @@ async fn health_and_metrics() {
         .unwrap();
     assert!(text.contains("# TYPE licentric_http_auth_failures_total counter"));
     assert!(text.contains("licentric_http_auth_failures_total{endpoint=\"GET /v1/admin/licenses\",status=\"401\"} 1"), "{text}");
+    assert!(
+        text.contains(
+            "licentric_http_auth_failures_total{endpoint=\"GET /metrics\",status=\"401\"} 1"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("licentric_http_requests_total{endpoint=\"GET /healthz\",status=\"200\"} 1")
     );
@@ -280,6 +302,7 @@ async fn closed_by_server(mut stream: impl tokio::io::AsyncRead + Unpin) {
 async fn metrics(s: &Sandbox) -> String {
     s.client
         .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin_token)
         .send()
         .await
         .unwrap()

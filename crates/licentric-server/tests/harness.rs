@@ -40,6 +40,8 @@ impl Sandbox {
         config.webhooks.retry_base_ms = 50;
         config.webhooks.retry_max_ms = 200;
         config.webhooks.timeout_ms = 2_000;
+        // The sandbox's receivers run beside it, on loopback.
+        config.webhooks.allow_private_targets = true;
         tune(&mut config);
         std::fs::write(
             dir.path().join("server.toml"),

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use licentric_proto::api::{ApiErrorCode, ErrorBody};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
@@ -211,12 +211,19 @@ async fn signing_keys(State(state): State<Arc<AppState>>) -> Result<Response, Ap
     Ok(Json(serde_json::json!({ "keys": keys })).into_response())
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
+/// `GET /metrics`: for a management API key with the `metrics:read` scope (of either
+/// environment): the counters say how the service is used, which is not for anyone.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiFailure> {
+    admin::auth(&state, &headers, &peer, "metrics:read").await?;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn not_found() -> ApiFailure {

@@ -40,11 +40,10 @@ pub(super) async fn create(
 ) -> Result<Response, ApiFailure> {
     let caller = auth(&state, &headers, &peer, "webhooks:write").await?;
     let new: NewWebhook = parse_json(&body(raw)?)?;
-    if new.url.len() > 2048 || !webhooks::url_allowed(&new.url, &state.config.webhooks) {
-        return Err(invalid(
-            "url must be https:// (or http:// on a loopback address, where the server allows it)",
-        ));
+    if new.url.len() > 2048 {
+        return Err(invalid("url must be at most 2048 characters"));
     }
+    crate::egress::check_url(&new.url, &state.config.webhooks).map_err(invalid)?;
     let events = new.events.unwrap_or_else(|| vec!["*".to_owned()]);
     if events.is_empty()
         || !events
