@@ -1,12 +1,13 @@
 //! Management API keys: `lk_test_…` and `lk_live_…`, scoped, environment-bound, stored as a
 //! keyed hash so a stolen database does not reveal them in usable form.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use crate::audit::{Actor, Entry};
+use crate::clock::rfc3339;
 use crate::crypto::{DataKey, new_id, random_chars};
-use crate::db::{StoreError, rfc3339};
+pub use crate::store::api_keys::ApiKeyRow;
+use crate::store::{Db, Environment, StoreError, Tx, api_keys};
 
 /// Every scope, and what it allows.
 pub const SCOPES: &[(&str, &str)] = &[
@@ -22,25 +23,6 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("audit:read", "read the audit log"),
     ("metrics:read", "read the Prometheus metrics at /metrics"),
 ];
-
-/// An API key's row (never the token).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKeyRow {
-    /// Its id.
-    pub id: String,
-    /// `test` or `live`: the only data it can see.
-    pub environment: String,
-    /// A name for people.
-    pub name: String,
-    /// The start of the token, to recognise it (`lk_test_7f3k`).
-    pub display_prefix: String,
-    /// Its scopes.
-    pub scopes: Vec<String>,
-    /// Creation time.
-    pub created_at: i64,
-    /// Revocation time.
-    pub revoked_at: Option<i64>,
-}
 
 impl ApiKeyRow {
     /// Whether it has `scope`.
@@ -60,22 +42,7 @@ impl ApiKeyRow {
             "revoked_at": self.revoked_at.and_then(rfc3339),
         })
     }
-
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
-        let scopes: String = row.get(4)?;
-        Ok(ApiKeyRow {
-            id: row.get(0)?,
-            environment: row.get(1)?,
-            name: row.get(2)?,
-            display_prefix: row.get(3)?,
-            scopes: serde_json::from_str(&scopes).unwrap_or_default(),
-            created_at: row.get(5)?,
-            revoked_at: row.get(6)?,
-        })
-    }
 }
-
-const COLUMNS: &str = "id, environment, name, display_prefix, scopes, created_at, revoked_at";
 
 /// Whether `scopes` are all known.
 pub fn known_scopes(scopes: &[String]) -> bool {
@@ -90,9 +57,9 @@ pub fn known_scopes(scopes: &[String]) -> bool {
 /// # Errors
 /// On storage or randomness failure.
 pub fn create(
-    conn: &Connection,
+    tx: &Tx<'_>,
     key: &DataKey,
-    environment: &str,
+    environment: Environment,
     name: &str,
     scopes: &[String],
     by: &Actor,
@@ -104,28 +71,17 @@ pub fn create(
     );
     let row = ApiKeyRow {
         id: new_id("key").map_err(crate::crypto::CryptoError::from)?,
-        environment: environment.to_owned(),
+        environment,
         name: name.to_owned(),
         display_prefix: token.chars().take(12).collect(),
         scopes: scopes.to_vec(),
         created_at: now,
         revoked_at: None,
     };
-    conn.execute(
-        "INSERT INTO api_keys (id, environment, name, token_hash, display_prefix, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            row.id,
-            row.environment,
-            row.name,
-            key.token_hash(&token).as_slice(),
-            row.display_prefix,
-            serde_json::to_string(&row.scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            now
-        ],
-    )?;
+    api_keys::insert(tx, &row, &key.token_hash(&token))?;
     Entry::new(environment, by, "api_key.created", ("api_key", &row.id))
         .after(row.view())
-        .record(conn, now)?;
+        .record(tx, now)?;
     Ok((row, token))
 }
 
@@ -134,24 +90,17 @@ pub fn create(
 /// # Errors
 /// On storage failure.
 pub fn authenticate(
-    conn: &Connection,
+    db: &Db<'_>,
     key: &DataKey,
     token: &str,
 ) -> Result<Option<ApiKeyRow>, StoreError> {
     let environment = match token.get(..8) {
-        Some("lk_test_") => "test",
-        Some("lk_live_") => "live",
+        Some("lk_test_") => Environment::Test,
+        Some("lk_live_") => Environment::Live,
         _ => return Ok(None),
     };
     let hash = key.token_hash(token);
-    let sql = format!(
-        "SELECT {COLUMNS}, token_hash FROM api_keys WHERE token_hash = ?1 AND revoked_at IS NULL"
-    );
-    let found = conn
-        .query_row(&sql, params![hash.as_slice()], |r| {
-            Ok((ApiKeyRow::from_row(r)?, r.get::<_, Vec<u8>>(7)?))
-        })
-        .optional()?;
+    let found = api_keys::by_token_hash(db, &hash)?;
     Ok(found.and_then(|(row, stored)| {
         let same: bool = subtle::ConstantTimeEq::ct_eq(stored.as_slice(), hash.as_slice()).into();
         (same && row.environment == environment).then_some(row)
@@ -162,14 +111,8 @@ pub fn authenticate(
 ///
 /// # Errors
 /// On storage failure.
-pub fn list(conn: &Connection, environment: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM api_keys WHERE environment = ?1 ORDER BY created_at, id");
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params![environment], ApiKeyRow::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+pub fn list(db: &Db<'_>, environment: Environment) -> Result<Vec<ApiKeyRow>, StoreError> {
+    api_keys::list(db, environment)
 }
 
 /// Revokes key `id` of `environment`, recording that `by` did; false if there is none.
@@ -177,18 +120,15 @@ pub fn list(conn: &Connection, environment: &str) -> Result<Vec<ApiKeyRow>, Stor
 /// # Errors
 /// On storage failure.
 pub fn revoke(
-    conn: &Connection,
-    environment: &str,
+    tx: &Tx<'_>,
+    environment: Environment,
     id: &str,
     by: &Actor,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let before = list(conn, environment)?.into_iter().find(|k| k.id == id);
-    let n = conn.execute(
-        "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND environment = ?2 AND revoked_at IS NULL",
-        params![id, environment, now],
-    )?;
-    if let (1, Some(before)) = (n, before) {
+    let before = list(tx, environment)?.into_iter().find(|k| k.id == id);
+    let revoked = api_keys::revoke(tx, environment, id, now)?;
+    if let (true, Some(before)) = (revoked, before) {
         let after = ApiKeyRow {
             revoked_at: Some(now),
             ..before.clone()
@@ -196,19 +136,15 @@ pub fn revoke(
         Entry::new(environment, by, "api_key.revoked", ("api_key", id))
             .before(before.view())
             .after(after.view())
-            .record(conn, now)?;
+            .record(tx, now)?;
     }
-    Ok(n == 1)
+    Ok(revoked)
 }
 
 /// How many keys `environment` has, revoked ones included.
 ///
 /// # Errors
 /// On storage failure.
-pub fn count(conn: &Connection, environment: &str) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM api_keys WHERE environment = ?1",
-        params![environment],
-        |r| r.get(0),
-    )?)
+pub fn count(db: &Db<'_>, environment: Environment) -> Result<u32, StoreError> {
+    api_keys::count(db, environment)
 }

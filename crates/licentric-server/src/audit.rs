@@ -4,11 +4,12 @@
 //! deletes). Listed newest first, per environment, by `GET /v1/admin/audit-events` and
 //! `licentric-server audit`.
 
-use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
+use crate::clock::rfc3339;
 use crate::crypto::new_id;
-use crate::db::{StoreError, rfc3339};
+use crate::store::audit::{self as table, AuditRecord};
+use crate::store::{Db, Environment, StoreError, Tx};
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,7 @@ impl Actor {
 #[derive(Debug, Clone)]
 #[must_use = "an entry is written only by record()"]
 pub struct Entry {
-    environment: String,
+    environment: Environment,
     actor: Actor,
     action: &'static str,
     resource_type: &'static str,
@@ -66,13 +67,13 @@ impl Entry {
     /// `actor` did `action` (`license.suspended` …) to the `resource` (its type — `product`,
     /// `license`, `machine`, `api_key`, `webhook` — and id) in `environment`.
     pub fn new(
-        environment: &str,
+        environment: Environment,
         actor: &Actor,
         action: &'static str,
         resource: (&'static str, &str),
     ) -> Entry {
         Entry {
-            environment: environment.to_owned(),
+            environment,
             actor: actor.clone(),
             action,
             resource_type: resource.0,
@@ -105,27 +106,24 @@ impl Entry {
     ///
     /// # Errors
     /// On storage failure.
-    pub fn record(&self, tx: &Connection, now: i64) -> Result<(), StoreError> {
-        let id = new_id("aud").map_err(crate::crypto::CryptoError::from)?;
+    pub fn record(&self, tx: &Tx<'_>, now: i64) -> Result<(), StoreError> {
         let json = |v: &Option<Value>| v.as_ref().map(Value::to_string);
-        tx.prepare_cached(
-            "INSERT INTO audit_events (id, environment, at, actor_type, actor_id, action, resource_type, resource_id, license_id, before, after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?
-        .execute(params![
-            id,
-            self.environment,
-            now,
-            self.actor.kind,
-            self.actor.id,
-            self.action,
-            self.resource_type,
-            self.resource_id,
-            self.license_id,
-            json(&self.before),
-            json(&self.after),
-        ])?;
-        Ok(())
+        table::insert(
+            tx,
+            &AuditRecord {
+                id: new_id("aud").map_err(crate::crypto::CryptoError::from)?,
+                environment: self.environment,
+                at: now,
+                actor_type: self.actor.kind.to_owned(),
+                actor_id: self.actor.id.clone(),
+                action: self.action.to_owned(),
+                resource_type: self.resource_type.to_owned(),
+                resource_id: self.resource_id.clone(),
+                license_id: self.license_id.clone(),
+                before: json(&self.before),
+                after: json(&self.after),
+            },
+        )
     }
 }
 
@@ -145,41 +143,18 @@ pub struct Filter {
 /// # Errors
 /// On storage failure or a stored value that is not JSON.
 pub fn list(
-    conn: &Connection,
-    environment: &str,
+    db: &Db<'_>,
+    environment: Environment,
     filter: &Filter,
 ) -> Result<(Vec<Value>, Option<i64>), StoreError> {
     let limit = filter.limit.unwrap_or(100).clamp(1, 500);
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, at, actor_type, actor_id, action, resource_type, resource_id, license_id, before, after
-         FROM audit_events
-         WHERE environment = ?1 AND (?2 IS NULL OR license_id = ?2) AND (?3 IS NULL OR seq < ?3)
-         ORDER BY seq DESC LIMIT ?4",
+    let rows = table::list(
+        db,
+        environment,
+        filter.license_id.as_deref(),
+        filter.before,
+        limit + 1,
     )?;
-    let rows = stmt
-        .query_map(
-            params![environment, filter.license_id, filter.before, limit + 1],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    [
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                    ],
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<String>>(8)?,
-                    [
-                        r.get::<_, Option<String>>(9)?,
-                        r.get::<_, Option<String>>(10)?,
-                    ],
-                ))
-            },
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
     let more = rows.len() > limit as usize;
     let parse = |text: &Option<String>| -> Result<Value, StoreError> {
         text.as_deref().map_or(Ok(Value::Null), |t| {
@@ -188,23 +163,16 @@ pub fn list(
     };
     let mut events = Vec::new();
     let mut last = None;
-    for (
-        seq,
-        [id, actor_type, actor_id, action, resource_type, resource_id],
-        at,
-        license,
-        [before, after],
-    ) in rows.iter().take(limit as usize)
-    {
+    for (seq, r) in rows.iter().take(limit as usize) {
         events.push(json!({
-            "id": id,
-            "at": rfc3339(*at),
-            "actor": { "type": actor_type, "id": actor_id },
-            "action": action,
-            "resource": { "type": resource_type, "id": resource_id },
-            "license_id": license,
-            "before": parse(before)?,
-            "after": parse(after)?,
+            "id": r.id,
+            "at": rfc3339(r.at),
+            "actor": { "type": r.actor_type, "id": r.actor_id },
+            "action": r.action,
+            "resource": { "type": r.resource_type, "id": r.resource_id },
+            "license_id": r.license_id,
+            "before": parse(&r.before)?,
+            "after": parse(&r.after)?,
         }));
         last = Some(*seq);
     }

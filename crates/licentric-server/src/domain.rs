@@ -6,7 +6,6 @@
 use std::fmt;
 
 use licentric_proto::LicenseStatus;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 /// A licence's stored state (expiry is computed from its date, see [`LicenseState::effective`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,21 +75,6 @@ impl std::str::FromStr for LicenseState {
             "revoked" => Ok(LicenseState::Revoked),
             other => Err(UnknownState(other.to_owned())),
         }
-    }
-}
-
-impl FromSql for LicenseState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<LicenseState> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|e: UnknownState| FromSqlError::Other(Box::new(e)))
-    }
-}
-
-impl ToSql for LicenseState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
     }
 }
 

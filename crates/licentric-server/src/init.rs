@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{CONFIG_FILE, DATA_KEY_ENV, ServerConfig};
 use crate::crypto::DataKey;
-use crate::db::Store;
+use crate::store::Store;
 use crate::{ServerError, apikeys, tls};
 
 /// What `init` did.
@@ -154,35 +154,33 @@ pub fn init_with(dir: &Path, sandbox: bool) -> Result<InitReport, ServerError> {
     }
     // The signing key file's key becomes the database's first; the report names the one
     // that signs now (after a rotation, not the file's).
-    let current = store.call_blocking(|conn| {
-        crate::keys::adopt(conn, &data_key, &signer, crate::db::now_unix())?;
-        let kid = crate::keys::current_kid(conn)?;
-        crate::keys::list(conn, false)?
+    let current = store.write_blocking(|tx| {
+        crate::keys::adopt(tx, &data_key, &signer, crate::clock::now_unix())?;
+        let kid = crate::keys::current_kid(tx)?;
+        crate::keys::list(tx, false)?
             .into_iter()
             .find(|k| k.kid == kid)
-            .ok_or_else(|| crate::db::StoreError::Corrupt("no current signing key".into()))
+            .ok_or_else(|| crate::store::StoreError::Corrupt("no current signing key".into()))
     })?;
     report.public_key = current.public_key;
     report.kid = current.kid;
-    report.first_api_key = store.call_blocking(|conn| {
-        if apikeys::count(conn, "test")? > 0 {
+    report.first_api_key = store.write_blocking(|tx| {
+        if apikeys::count(tx, crate::store::Environment::Test)? > 0 {
             return Ok(None);
         }
         let scopes: Vec<String> = apikeys::SCOPES
             .iter()
             .map(|(s, _)| (*s).to_owned())
             .collect();
-        let tx = conn.transaction()?;
         let (_, token) = apikeys::create(
-            &tx,
+            tx,
             &data_key,
-            "test",
+            crate::store::Environment::Test,
             "first test key (init)",
             &scopes,
             &crate::audit::Actor::command_line(),
-            crate::db::now_unix(),
+            crate::clock::now_unix(),
         )?;
-        tx.commit()?;
         Ok(Some(token))
     })?;
     Ok(report)
@@ -201,8 +199,8 @@ pub fn open(dir: &Path) -> Result<(DataKey, std::sync::Arc<Store>), ServerError>
     let signing_path = path(&config.signing_key);
     if signing_path.exists() {
         let first = load_signer(&signing_path)?;
-        store.call_blocking(|conn| {
-            crate::keys::adopt(conn, &data_key, &first, crate::db::now_unix())
+        store.write_blocking(|tx| {
+            crate::keys::adopt(tx, &data_key, &first, crate::clock::now_unix())
         })?;
     }
     Ok((data_key, store))

@@ -10,11 +10,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use licentric_core::{LicenseSigner, OsRandom};
-use rusqlite::{Connection, OptionalExtension, params};
-
 use crate::crypto::DataKey;
-use crate::db::StoreError;
+use crate::store::signing_keys::{self as table, SigningKeyRow};
+use crate::store::{Db, StoreError, Tx};
+use licentric_core::{LicenseSigner, OsRandom};
 
 /// Where a signing key is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,36 +82,33 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for KeyError {
-    fn from(e: rusqlite::Error) -> Self {
-        KeyError::Store(StoreError::Sqlite(e))
-    }
-}
-
 fn aad(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 
 fn insert(
-    conn: &Connection,
+    tx: &Tx<'_>,
     data_key: &DataKey,
     signer: &LicenseSigner,
     status: KeyStatus,
     now: i64,
 ) -> Result<KeyInfo, StoreError> {
     let public = signer.public_key();
-    let kid = public.kid().to_string();
-    let sealed = data_key.encrypt(signer.seed().as_ref(), &aad(&kid))?;
-    conn.execute(
-        "INSERT INTO signing_keys (kid, public_key, seed_enc, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![kid, public.to_hex(), sealed, status.as_str(), now],
-    )?;
-    Ok(KeyInfo {
-        kid,
+    let info = KeyInfo {
+        kid: public.kid().to_string(),
         public_key: public.to_hex(),
         status,
         created_at: now,
-    })
+    };
+    let sealed = data_key.encrypt(signer.seed().as_ref(), &aad(&info.kid))?;
+    let row = SigningKeyRow {
+        kid: info.kid.clone(),
+        public_key: info.public_key.clone(),
+        status: status.as_str().to_owned(),
+        created_at: now,
+    };
+    table::insert(tx, &row, &sealed)?;
+    Ok(info)
 }
 
 /// Makes `first` (the key from `keys/signing.key`) the current key of a database that has
@@ -121,19 +117,14 @@ fn insert(
 /// # Errors
 /// On storage failure.
 pub fn adopt(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     data_key: &DataKey,
     first: &LicenseSigner,
     now: i64,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
-    let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM signing_keys)", [], |r| {
-        r.get(0)
-    })?;
-    if !any {
-        insert(&tx, data_key, first, KeyStatus::Current, now)?;
+    if !table::any(tx)? {
+        insert(tx, data_key, first, KeyStatus::Current, now)?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -141,29 +132,16 @@ pub fn adopt(
 ///
 /// # Errors
 /// On storage failure, or when no key is current.
-pub fn current_kid(conn: &Connection) -> Result<String, StoreError> {
-    conn.prepare_cached("SELECT kid FROM signing_keys WHERE status = 'current'")?
-        .query_row([], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::Corrupt("no current signing key".into()))
+pub fn current_kid(db: &Db<'_>) -> Result<String, StoreError> {
+    table::current_kid(db)?.ok_or_else(|| StoreError::Corrupt("no current signing key".into()))
 }
 
 /// The signer of key `kid`.
 ///
 /// # Errors
 /// On storage failure, an unknown kid, or a seal that does not open.
-pub fn signer(
-    conn: &Connection,
-    data_key: &DataKey,
-    kid: &str,
-) -> Result<LicenseSigner, StoreError> {
-    let sealed: Vec<u8> = conn
-        .query_row(
-            "SELECT seed_enc FROM signing_keys WHERE kid = ?1",
-            params![kid],
-            |r| r.get(0),
-        )
-        .optional()?
+pub fn signer(db: &Db<'_>, data_key: &DataKey, kid: &str) -> Result<LicenseSigner, StoreError> {
+    let sealed = table::sealed_seed(db, kid)?
         .ok_or_else(|| StoreError::Corrupt(format!("no signing key {kid}")))?;
     let seed = data_key.decrypt(&sealed, &aad(kid))?;
     let seed: &[u8; 32] = seed
@@ -177,28 +155,15 @@ pub fn signer(
 ///
 /// # Errors
 /// On storage failure.
-pub fn list(conn: &Connection, published: bool) -> Result<Vec<KeyInfo>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT kid, public_key, status, created_at FROM signing_keys
-         WHERE ?1 = 0 OR status != 'retired' ORDER BY created_at DESC, rowid DESC",
-    )?;
-    let rows = stmt
-        .query_map(params![published], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get(1)?,
-                r.get::<_, String>(2)?,
-                r.get(3)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(kid, public_key, status, created_at)| {
+pub fn list(db: &Db<'_>, published: bool) -> Result<Vec<KeyInfo>, StoreError> {
+    table::list(db, published)?
+        .into_iter()
+        .map(|row| {
             Ok(KeyInfo {
-                kid,
-                public_key,
-                status: KeyStatus::parse(&status)?,
-                created_at,
+                status: KeyStatus::parse(&row.status)?,
+                kid: row.kid,
+                public_key: row.public_key,
+                created_at: row.created_at,
             })
         })
         .collect()
@@ -208,68 +173,56 @@ pub fn list(conn: &Connection, published: bool) -> Result<Vec<KeyInfo>, StoreErr
 ///
 /// # Errors
 /// On storage or random-source failure.
-pub fn create_next(conn: &Connection, data_key: &DataKey, now: i64) -> Result<KeyInfo, StoreError> {
+pub fn create_next(tx: &Tx<'_>, data_key: &DataKey, now: i64) -> Result<KeyInfo, StoreError> {
     let signer =
         LicenseSigner::generate(&mut OsRandom).map_err(|e| StoreError::Sign(e.to_string()))?;
-    insert(conn, data_key, &signer, KeyStatus::Next, now)
+    insert(tx, data_key, &signer, KeyStatus::Next, now)
 }
 
 /// `keys rotate`: makes `to` (a `next` key) — or, without one, a new key — current at once;
 /// the key that was current becomes `previous` and stays published.
 ///
 /// # Errors
-/// When `to` is not a `next` key, or on storage failure.
+/// On storage failure; the inner error when `to` is not a `next` key (nothing changed).
 pub fn rotate(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     data_key: &DataKey,
     to: Option<&str>,
     now: i64,
-) -> Result<KeyInfo, KeyError> {
-    let tx = conn.transaction()?;
+) -> Result<Result<KeyInfo, KeyError>, StoreError> {
     let promoted = match to {
         Some(kid) => {
-            let found = list(&tx, false)?.into_iter().find(|k| k.kid == kid);
-            let info = found.ok_or_else(|| KeyError::Unknown(kid.to_owned()))?;
+            let Some(info) = list(tx, false)?.into_iter().find(|k| k.kid == kid) else {
+                return Ok(Err(KeyError::Unknown(kid.to_owned())));
+            };
             if info.status != KeyStatus::Next {
-                return Err(KeyError::NotNext(kid.to_owned(), info.status.as_str()));
+                return Ok(Err(KeyError::NotNext(kid.to_owned(), info.status.as_str())));
             }
             info
         }
-        None => create_next(&tx, data_key, now)?,
+        None => create_next(tx, data_key, now)?,
     };
-    tx.execute(
-        "UPDATE signing_keys SET status = 'previous' WHERE status = 'current'",
-        [],
-    )?;
-    tx.execute(
-        "UPDATE signing_keys SET status = 'current', activated_at = ?2 WHERE kid = ?1",
-        params![promoted.kid, now],
-    )?;
-    tx.commit()?;
-    Ok(KeyInfo {
+    table::make_current(tx, &promoted.kid, now)?;
+    Ok(Ok(KeyInfo {
         status: KeyStatus::Current,
         ..promoted
-    })
+    }))
 }
 
 /// `keys retire KID`: no longer published (files it signed stop verifying in companions that
 /// drop it). The current key cannot be retired.
 ///
 /// # Errors
-/// When `kid` is unknown or current, or on storage failure.
-pub fn retire(conn: &Connection, kid: &str, now: i64) -> Result<(), KeyError> {
-    let info = list(conn, false)?
-        .into_iter()
-        .find(|k| k.kid == kid)
-        .ok_or_else(|| KeyError::Unknown(kid.to_owned()))?;
+/// On storage failure; the inner error when `kid` is unknown or current (nothing changed).
+pub fn retire(tx: &Tx<'_>, kid: &str, now: i64) -> Result<Result<(), KeyError>, StoreError> {
+    let Some(info) = list(tx, false)?.into_iter().find(|k| k.kid == kid) else {
+        return Ok(Err(KeyError::Unknown(kid.to_owned())));
+    };
     if info.status == KeyStatus::Current {
-        return Err(KeyError::Current(kid.to_owned()));
+        return Ok(Err(KeyError::Current(kid.to_owned())));
     }
-    conn.execute(
-        "UPDATE signing_keys SET status = 'retired', retired_at = ?2 WHERE kid = ?1",
-        params![kid, now],
-    )?;
-    Ok(())
+    table::retire(tx, kid, now)?;
+    Ok(Ok(()))
 }
 
 /// The signer new files get: the current key, reloaded when a rotation changed it.
@@ -285,12 +238,12 @@ impl std::fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// The keyring of the database behind `conn`.
+    /// The keyring of the database `db`.
     ///
     /// # Errors
     /// When no key is current or its seal does not open.
-    pub fn load(conn: &Connection, data_key: Arc<DataKey>) -> Result<Keyring, StoreError> {
-        let signer = signer(conn, &data_key, &current_kid(conn)?)?;
+    pub fn load(db: &Db<'_>, data_key: Arc<DataKey>) -> Result<Keyring, StoreError> {
+        let signer = signer(db, &data_key, &current_kid(db)?)?;
         Ok(Keyring {
             data_key,
             current: RwLock::new(Arc::new(signer)),
@@ -301,8 +254,8 @@ impl Keyring {
     ///
     /// # Errors
     /// On storage failure.
-    pub fn current(&self, conn: &Connection) -> Result<Arc<LicenseSigner>, StoreError> {
-        let kid = current_kid(conn)?;
+    pub fn current(&self, db: &Db<'_>) -> Result<Arc<LicenseSigner>, StoreError> {
+        let kid = current_kid(db)?;
         {
             let held = self
                 .current
@@ -312,7 +265,7 @@ impl Keyring {
                 return Ok(Arc::clone(&held));
             }
         }
-        let fresh = Arc::new(signer(conn, &self.data_key, &kid)?);
+        let fresh = Arc::new(signer(db, &self.data_key, &kid)?);
         tracing::info!(kid = %kid, "signing with the rotated key");
         *self
             .current

@@ -8,7 +8,8 @@
 //! - [`licensing`] holds the client endpoints' logic, [`webhooks`] the signed, retried
 //!   deliveries, [`apikeys`] the scoped, environment-bound management keys, [`keys`] the
 //!   signing keys and their rotation, [`domain`] the typed licence states and a product's
-//!   policy (the seat-move and TTL decisions, without storage).
+//!   policy (the seat-move and TTL decisions, without storage), [`store`] every SQL
+//!   statement behind typed functions.
 //!
 //! Start reading at [`serve`] (the routes), then [`licensing`] for what a client call does;
 //! `docs/server.md` describes configuration and operation, `docs/api/` the API.
@@ -29,10 +30,10 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod crypto;
-pub mod db;
 pub mod domain;
 pub mod egress;
 pub mod housekeeping;
@@ -43,6 +44,7 @@ pub mod licensing;
 pub mod metrics;
 pub mod ratelimit;
 pub mod serve;
+pub mod store;
 pub mod tls;
 pub mod views;
 pub mod webhooks;
@@ -58,7 +60,7 @@ pub enum ServerError {
     Config(#[from] config::ConfigError),
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] db::StoreError),
+    Store(#[from] store::StoreError),
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),

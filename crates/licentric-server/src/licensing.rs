@@ -1,15 +1,14 @@
-//! The client endpoints' logic: activation (idempotent), checkout, deactivation and offline
-//! activation, each one transaction on the store's connection. The HTTP layer only parses and
-//! authenticates the request around these.
+//! The client endpoints' logic: activation (idempotent), checkout, validation, deactivation
+//! and offline activation, each run in one store transaction (`Store::write`) that the HTTP
+//! layer opens around the parsed, authenticated request.
 
 use licentric_core::license_file::LicensePayload;
 use licentric_core::request_file::ActivationRequestFile;
 use licentric_core::{Fingerprint, LicenseSigner, ct_eq_str};
+use licentric_proto::LicenseStatus;
 use licentric_proto::api::{
     ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody, ValidateResponse,
 };
-use licentric_proto::{Environment, LicenseStatus};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -18,9 +17,11 @@ use time::{Duration, OffsetDateTime};
 use crate::audit::{Actor, Entry};
 use crate::config::ServerConfig;
 use crate::crypto::new_id;
-use crate::db::{self, LicenseRow, MachineRow, StoreError};
 use crate::domain::TtlBounds;
 use crate::keys::Keyring;
+use crate::store::idempotency::{self, Remembered};
+use crate::store::machines::{self, MachineBy};
+use crate::store::{Db, LicenseRow, MachineRow, StoreError, Tx, licenses};
 use crate::{views, webhooks};
 
 /// The machine id written into a refusal for a fingerprint that has no machine.
@@ -46,13 +47,13 @@ impl Issuer {
         }
     }
 
-    /// What signs now, in the transaction `conn` (a rotation made meanwhile is seen here).
+    /// What signs now, as `db` says (a rotation made meanwhile is seen here).
     ///
     /// # Errors
     /// On storage failure.
-    pub fn signing(&self, conn: &Connection) -> Result<Signing, StoreError> {
+    pub fn signing(&self, db: &Db<'_>) -> Result<Signing, StoreError> {
         Ok(Signing {
-            signer: self.keys.current(conn)?,
+            signer: self.keys.current(db)?,
             ttl: self.ttl,
         })
     }
@@ -78,10 +79,7 @@ impl Signing {
         nonce: &str,
         now: i64,
     ) -> Result<String, StoreError> {
-        let environment: Environment = license
-            .environment
-            .parse()
-            .map_err(|e: licentric_proto::UnknownName| StoreError::Corrupt(e.to_string()))?;
+        let environment = license.environment;
         let payload = licentric_core::StatementPayload {
             kind,
             license_id: license.id.clone(),
@@ -121,10 +119,7 @@ impl Signing {
             .map(OffsetDateTime::from_unix_timestamp)
             .transpose()
             .map_err(|e| StoreError::Sign(e.to_string()))?;
-        let environment: Environment = license
-            .environment
-            .parse()
-            .map_err(|e: licentric_proto::UnknownName| StoreError::Corrupt(e.to_string()))?;
+        let environment = license.environment;
         let payload = LicensePayload {
             license_id: license.id.clone(),
             product_id: license.product_id.clone(),
@@ -221,27 +216,25 @@ pub struct Idempotency {
 /// # Errors
 /// On storage failure.
 pub fn activate(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     issuer: &Issuer,
     key_hash: &[u8; 32],
     input: &ActivationInput,
     idempotency: Option<&Idempotency>,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+    let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
     if let Some(idem) = idempotency
-        && let Some(replay) = replay(&tx, &license.id, idem)?
+        && let Some(replay) = replay(tx, &license.id, idem)?
     {
         return Ok(replay);
     }
-    let outcome = activate_in(&tx, issuer, &license, input, now)?;
+    let outcome = activate_in(tx, issuer, &license, input, now)?;
     if let Some(idem) = idempotency {
-        remember(&tx, &license.id, idem, &outcome, now)?;
+        remember(tx, &license.id, idem, &outcome, now)?;
     }
-    tx.commit()?;
     Ok(outcome)
 }
 
@@ -250,23 +243,20 @@ pub fn activate(
 /// # Errors
 /// On storage failure.
 pub fn activate_offline(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     issuer: &Issuer,
     key_hash: &[u8; 32],
     request_text: &str,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+    let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
     let request = match ActivationRequestFile::from_armored(request_text) {
         Ok(r) => r,
         Err(e) => return Outcome::error(ApiErrorCode::InvalidActivationRequest, &e.to_string()),
     };
-    if request.product_id != license.product_id
-        || request.environment.as_str() != license.environment
-    {
+    if request.product_id != license.product_id || request.environment != license.environment {
         return Outcome::error(
             ApiErrorCode::InvalidActivationRequest,
             "the activation request is for another product or environment than this licence",
@@ -279,19 +269,17 @@ pub fn activate_offline(
         app_version: "offline".to_owned(),
         nonce: request.nonce,
     };
-    let outcome = activate_in(&tx, issuer, &license, &input, now)?;
-    tx.commit()?;
-    Ok(outcome)
+    activate_in(tx, issuer, &license, &input, now)
 }
 
 fn activate_in(
-    tx: &Connection,
+    tx: &Tx<'_>,
     issuer: &Issuer,
     license: &LicenseRow,
     input: &ActivationInput,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let existing = active_machine(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
+    let existing = machines::active(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
     if let Some(refusal) = refusal(
         || issuer.signing(tx),
         license,
@@ -307,14 +295,13 @@ fn activate_in(
     // answer is the machine's id and a file carrying this request's nonce.
     let (machine_id, status, recorded) = match existing {
         Some(machine) => {
-            tx.execute(
-                "UPDATE machines SET last_seen_at = ?2, platform = ?3, hostname = ?4, app_version = ?5 WHERE id = ?1",
-                params![machine.id, now, input.platform, input.hostname, input.app_version],
-            )?;
+            let details = (&*input.platform, &*input.hostname, &*input.app_version);
+            machines::seen_again(tx, &machine.id, details, now)?;
             (machine.id, 200, false)
         }
         None => {
-            if db::active_machine_count(tx, &license.id)? >= license.max_machines {
+            let counts = licenses::machine_counts(tx, &license.id)?;
+            if counts.active >= license.max_machines {
                 let mut body = ErrorBody::new(
                     ApiErrorCode::MachineLimitReached,
                     format!(
@@ -325,16 +312,17 @@ fn activate_in(
                 body.error.max_machines = Some(license.max_machines);
                 return Outcome::json(409, &body);
             }
-            let seat_move = taking_a_held_seat(tx, license)?;
+            // Once as many machines as it has seats have been activated, every new one is a
+            // move (a seat freed on one machine and taken on another, or taken back).
+            let seat_move = counts.ever >= license.max_machines;
             if seat_move && let Err(next) = may_move(tx, license, now)? {
                 return moved_too_often(license, next);
             }
             let machine = insert_machine(tx, license, input, seat_move, now)?;
-            db::add_active_machines(tx, &license.id, 1)?;
             let mut after = views::machine(&machine);
             after["seat_move"] = serde_json::Value::Bool(seat_move);
             Entry::new(
-                &license.environment,
+                license.environment,
                 &Actor::license_key(&license.id),
                 "machine.activated",
                 ("machine", &machine.id),
@@ -344,7 +332,7 @@ fn activate_in(
             .record(tx, now)?;
             let recorded = webhooks::record(
                 tx,
-                &license.environment,
+                license.environment,
                 "license.activated",
                 serde_json::json!({ "license_id": license.id, "machine": views::machine(&machine) }),
                 now,
@@ -365,41 +353,18 @@ fn activate_in(
         &ActivationResponse {
             machine_id,
             license_file: file,
-            machines_active: Some(db::active_machine_count(tx, &license.id)?),
+            machines_active: Some(licenses::active_machines(tx, &license.id)?),
         },
     )?
     .with_events(recorded))
 }
 
-/// Whether a new machine on `license` takes a seat another machine held before: once as many
-/// machines as it has seats have ever been activated, every new one is a move (a seat freed
-/// on one machine and taken on another, or taken back).
-fn taking_a_held_seat(tx: &Connection, license: &LicenseRow) -> Result<bool, StoreError> {
-    let ever: u32 = tx.query_row(
-        "SELECT COUNT(*) FROM machines WHERE license_id = ?1",
-        params![license.id],
-        |r| r.get(0),
-    )?;
-    Ok(ever >= license.max_machines)
-}
-
 /// Whether the product's policy lets a seat of `license` move now; if not, when it will.
-fn may_move(
-    tx: &Connection,
-    license: &LicenseRow,
-    now: i64,
-) -> Result<Result<(), i64>, StoreError> {
+fn may_move(db: &Db<'_>, license: &LicenseRow, now: i64) -> Result<Result<(), i64>, StoreError> {
     let Some(limit) = license.policy.seat_moves else {
         return Ok(Ok(()));
     };
-    let mut stmt = tx.prepare_cached(
-        "SELECT activated_at FROM machines WHERE license_id = ?1 AND seat_move = 1 AND activated_at > ?2",
-    )?;
-    let moves = stmt
-        .query_map(params![license.id, now - i64::from(limit.window)], |r| {
-            r.get(0)
-        })?
-        .collect::<Result<Vec<i64>, _>>()?;
+    let moves = machines::moves_since(db, &license.id, now - i64::from(limit.window))?;
     Ok(limit.allow(license.max_machines, &moves, now))
 }
 
@@ -410,7 +375,7 @@ fn moved_too_often(license: &LicenseRow, next: i64) -> Result<Outcome, StoreErro
         .policy
         .seat_moves
         .unwrap_or(crate::domain::DEFAULT_SEAT_MOVES);
-    let at = db::rfc3339(next).unwrap_or_default();
+    let at = crate::clock::rfc3339(next).unwrap_or_default();
     let mut body = ErrorBody::new(
         ApiErrorCode::SeatMoveLimitReached,
         format!(
@@ -424,7 +389,7 @@ fn moved_too_often(license: &LicenseRow, next: i64) -> Result<Outcome, StoreErro
 }
 
 fn insert_machine(
-    tx: &Connection,
+    tx: &Tx<'_>,
     license: &LicenseRow,
     input: &ActivationInput,
     seat_move: bool,
@@ -441,21 +406,7 @@ fn insert_machine(
         last_seen_at: now,
         deactivated_at: None,
     };
-    tx.execute(
-        "INSERT INTO machines (id, environment, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at, seat_move)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
-        params![
-            machine.id,
-            license.environment,
-            machine.license_id,
-            machine.fingerprint,
-            machine.platform,
-            machine.hostname,
-            machine.app_version,
-            now,
-            seat_move
-        ],
-    )?;
+    machines::insert(tx, license.environment, &machine, seat_move)?;
     Ok(machine)
 }
 
@@ -477,7 +428,7 @@ pub struct CheckoutInput {
 /// # Errors
 /// On storage failure.
 pub fn checkout(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     issuer: &Issuer,
     key_hash: &[u8; 32],
     input: &CheckoutInput,
@@ -490,12 +441,11 @@ pub fn checkout(
         nonce,
     } = input;
     let ttl = *ttl;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+    let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
     let machine = match standing(
-        &tx,
+        tx,
         issuer,
         &license,
         machine_id,
@@ -507,16 +457,11 @@ pub fn checkout(
         Ok(machine) => machine,
         Err(refusal) => return Ok(refusal),
     };
-    tx.execute(
-        "UPDATE machines SET last_seen_at = ?2 WHERE id = ?1",
-        params![machine.id, now],
-    )?;
     let file =
         issuer
-            .signing(&tx)?
+            .signing(tx)?
             .issue(&license, &machine.id, fingerprint, Some(nonce), ttl, now)?;
-    let machines_active = Some(db::active_machine_count(&tx, &license.id)?);
-    tx.commit()?;
+    let machines_active = Some(licenses::active_machines(tx, &license.id)?);
     Outcome::json(
         200,
         &CheckoutResponse {
@@ -533,7 +478,7 @@ pub fn checkout(
 /// suspended for an hour is not kept waiting for a week).
 #[allow(clippy::too_many_arguments)] // one request's parts, named; a struct would only rename them
 fn standing(
-    tx: &Connection,
+    tx: &Tx<'_>,
     issuer: &Issuer,
     license: &LicenseRow,
     machine_id: &str,
@@ -542,14 +487,9 @@ fn standing(
     ttl: Option<u64>,
     now: i64,
 ) -> Result<Result<MachineRow, Outcome>, StoreError> {
-    let Some(machine) = active_machine(tx, &license.id, MachineBy::Id(machine_id))? else {
+    let Some(machine) = machines::active(tx, &license.id, MachineBy::Id(machine_id))? else {
         // A definitive refusal: say it signed, bound to this request, so the machine stops.
-        let deactivated: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM machines WHERE license_id = ?1 AND id = ?2 AND fingerprint = ?3)",
-            params![license.id, machine_id, fingerprint],
-            |r| r.get(0),
-        )?;
-        let (kind, message) = if deactivated {
+        let (kind, message) = if machines::ever_had(tx, &license.id, machine_id, fingerprint)? {
             (
                 licentric_core::StatementKind::MachineDeactivated,
                 "this machine was deactivated on this licence; its seat is free",
@@ -580,10 +520,7 @@ fn standing(
     if let Some(refusal) = refusal(signing, license, &machine.id, fingerprint, nonce, ttl, now)? {
         return Ok(Err(refusal));
     }
-    tx.execute(
-        "UPDATE machines SET last_seen_at = ?2 WHERE id = ?1",
-        params![machine.id, now],
-    )?;
+    machines::seen(tx, &machine.id, now)?;
     Ok(Ok(machine))
 }
 
@@ -594,14 +531,13 @@ fn standing(
 /// # Errors
 /// On storage failure.
 pub fn validate(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     issuer: &Issuer,
     key_hash: &[u8; 32],
     input: &ValidateInput,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+    let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
     let ValidateInput {
@@ -610,7 +546,7 @@ pub fn validate(
         nonce,
     } = input;
     let machine = match standing(
-        &tx,
+        tx,
         issuer,
         &license,
         machine_id,
@@ -622,7 +558,7 @@ pub fn validate(
         Ok(machine) => machine,
         Err(refusal) => return Ok(refusal),
     };
-    let statement = issuer.signing(&tx)?.state(
+    let statement = issuer.signing(tx)?.state(
         licentric_core::StatementKind::MachineActive,
         &license,
         &machine.id,
@@ -630,8 +566,7 @@ pub fn validate(
         nonce,
         now,
     )?;
-    let machines_active = Some(db::active_machine_count(&tx, &license.id)?);
-    tx.commit()?;
+    let machines_active = Some(licenses::active_machines(tx, &license.id)?);
     Outcome::json(
         200,
         &ValidateResponse {
@@ -657,29 +592,27 @@ pub struct ValidateInput {
 /// # Errors
 /// On storage failure.
 pub fn deactivate(
-    conn: &mut Connection,
+    tx: &Tx<'_>,
     key_hash: &[u8; 32],
     machine_id: &str,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(license) = db::license_by_key_hash(&tx, key_hash)? else {
+    let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
-    let Some(machine) = active_machine(&tx, &license.id, MachineBy::Id(machine_id))? else {
+    let Some(machine) = machines::active(tx, &license.id, MachineBy::Id(machine_id))? else {
         return Outcome::error(
             ApiErrorCode::MachineNotFound,
             "this machine is not activated on this licence",
         );
     };
     let recorded = deactivate_machine(
-        &tx,
+        tx,
         &license,
         &machine,
         &Actor::license_key(&license.id),
         now,
     )?;
-    tx.commit()?;
     Ok(Outcome::Answer {
         status: 204,
         body: String::new(),
@@ -692,24 +625,19 @@ pub fn deactivate(
 /// # Errors
 /// On storage failure.
 pub fn deactivate_machine(
-    tx: &Connection,
+    tx: &Tx<'_>,
     license: &LicenseRow,
     machine: &MachineRow,
     by: &Actor,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let changed = tx.execute(
-        "UPDATE machines SET deactivated_at = ?2 WHERE id = ?1 AND deactivated_at IS NULL",
-        params![machine.id, now],
-    )?;
-    if changed == 0 {
+    if !machines::deactivate(tx, &license.id, &machine.id, now)? {
         return Ok(false);
     }
-    db::add_active_machines(tx, &license.id, -1)?;
     let mut gone = machine.clone();
     gone.deactivated_at = Some(now);
     Entry::new(
-        &license.environment,
+        license.environment,
         by,
         "machine.deactivated",
         ("machine", &machine.id),
@@ -726,7 +654,7 @@ pub fn deactivate_machine(
     };
     webhooks::record(
         tx,
-        &license.environment,
+        license.environment,
         "machine.deactivated",
         serde_json::json!({ "license_id": license.id, "machine": views::machine(&gone), "by": by }),
         now,
@@ -756,53 +684,20 @@ fn refusal(
     Outcome::json(403, &body).map(Some)
 }
 
-/// How to find a licence's active machine.
-enum MachineBy<'a> {
-    /// By its fingerprint (activation: "already active here?").
-    Fingerprint(&'a str),
-    /// By its id (checkout, deactivation).
-    Id(&'a str),
-}
-
-/// The active (not deactivated) machine of `license_id` found `by` fingerprint or id.
-fn active_machine(
-    conn: &Connection,
-    license_id: &str,
-    by: MachineBy<'_>,
-) -> Result<Option<MachineRow>, StoreError> {
-    let (column, value) = match by {
-        MachineBy::Fingerprint(fp) => ("fingerprint", fp),
-        MachineBy::Id(id) => ("id", id),
-    };
-    let sql = format!(
-        "SELECT {} FROM machines WHERE license_id = ?1 AND {column} = ?2 AND deactivated_at IS NULL",
-        db::MACHINE_COLUMNS
-    );
-    Ok(conn
-        .query_row(&sql, params![license_id, value], MachineRow::from_row)
-        .optional()?)
-}
-
 fn replay(
-    tx: &Connection,
+    db: &Db<'_>,
     license_id: &str,
     idem: &Idempotency,
 ) -> Result<Option<Outcome>, StoreError> {
-    let stored: Option<(Vec<u8>, u16, String)> = tx
-        .query_row(
-            "SELECT request_hash, status, body FROM idempotency WHERE license_id = ?1 AND idem_key = ?2",
-            params![license_id, idem.key],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((hash, status, body)) = stored else {
+    let Some(stored) = idempotency::find(db, license_id, &idem.key)? else {
         return Ok(None);
     };
-    let same = subtle::ConstantTimeEq::ct_eq(hash.as_slice(), idem.request_hash.as_slice());
+    let same =
+        subtle::ConstantTimeEq::ct_eq(stored.request_hash.as_slice(), idem.request_hash.as_slice());
     if bool::from(same) {
         Ok(Some(Outcome::Answer {
-            status,
-            body,
+            status: stored.status,
+            body: stored.body,
             events: false,
         }))
     } else {
@@ -815,7 +710,7 @@ fn replay(
 }
 
 fn remember(
-    tx: &Connection,
+    tx: &Tx<'_>,
     license_id: &str,
     idem: &Idempotency,
     outcome: &Outcome,
@@ -824,10 +719,12 @@ fn remember(
     if let Outcome::Answer { status, body, .. } = outcome
         && *status < 500
     {
-        tx.execute(
-            "INSERT INTO idempotency (license_id, idem_key, request_hash, status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![license_id, idem.key, idem.request_hash.as_slice(), status, body, now],
-        )?;
+        let answer = Remembered {
+            request_hash: idem.request_hash.to_vec(),
+            status: *status,
+            body: body.clone(),
+        };
+        idempotency::remember(tx, license_id, &idem.key, &answer, now)?;
     }
     Ok(())
 }

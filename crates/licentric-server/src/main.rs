@@ -150,9 +150,8 @@ fn main() -> anyhow::Result<()> {
                 before: None,
                 limit: Some(limit),
             };
-            let (events, _) = store.call_blocking(|conn| {
-                licentric_server::audit::list(conn, environment.as_str(), &filter)
-            })?;
+            let (events, _) = store
+                .read_blocking(|db| licentric_server::audit::list(db, environment, &filter))?;
             for event in events {
                 println!("{event}");
             }
@@ -175,21 +174,20 @@ fn main() -> anyhow::Result<()> {
             );
             let config = ServerConfig::load(&dir)?;
             let data_key = init::load_data_key(&ServerConfig::resolve(&dir, &config.data_key))?;
-            let store =
-                licentric_server::db::Store::open(&ServerConfig::resolve(&dir, &config.database))?;
-            let (row, token) = store.call_blocking(|conn| {
-                let tx = conn.transaction()?;
-                let made = apikeys::create(
-                    &tx,
+            let store = licentric_server::store::Store::open(&ServerConfig::resolve(
+                &dir,
+                &config.database,
+            ))?;
+            let (row, token) = store.write_blocking(|tx| {
+                apikeys::create(
+                    tx,
                     &data_key,
-                    environment.as_str(),
+                    environment,
                     &name,
                     &scopes,
                     &licentric_server::audit::Actor::command_line(),
-                    licentric_server::db::now_unix(),
-                )?;
-                tx.commit()?;
-                Ok(made)
+                    licentric_server::clock::now_unix(),
+                )
             })?;
             println!(
                 "created API key {} ({}) with scopes {}",
@@ -208,24 +206,24 @@ fn run_keys(dir: &std::path::Path, action: KeysAction) -> anyhow::Result<()> {
     use licentric_server::keys;
     let (data_key, store) =
         init::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
-    let now = licentric_server::db::now_unix();
+    let now = licentric_server::clock::now_unix();
     let show = |k: &keys::KeyInfo| {
         println!(
             "{:<9} {}  {}  created {}",
             k.status.as_str(),
             k.kid,
             k.public_key,
-            licentric_server::db::rfc3339(k.created_at).unwrap_or_default()
+            licentric_server::clock::rfc3339(k.created_at).unwrap_or_default()
         );
     };
     match action {
         KeysAction::List => {
-            for k in store.call_blocking(|conn| keys::list(conn, false))? {
+            for k in store.read_blocking(|db| keys::list(db, false))? {
                 show(&k);
             }
         }
         KeysAction::New => {
-            let k = store.call_blocking(|conn| keys::create_next(conn, &data_key, now))?;
+            let k = store.write_blocking(|tx| keys::create_next(tx, &data_key, now))?;
             show(&k);
             eprintln!(
                 "Add this public key to trusted_keys in companion.toml and ship that update; then `keys rotate --to {}`.",
@@ -233,8 +231,8 @@ fn run_keys(dir: &std::path::Path, action: KeysAction) -> anyhow::Result<()> {
             );
         }
         KeysAction::Rotate { to } => {
-            let k = store
-                .call_blocking(|conn| Ok(keys::rotate(conn, &data_key, to.as_deref(), now)))??;
+            let k =
+                store.write_blocking(|tx| keys::rotate(tx, &data_key, to.as_deref(), now))??;
             show(&k);
             eprintln!(
                 "New files are signed with {} now. Keep the previous key published until every file it signed has expired (the longest TTL), then `keys retire` it.",
@@ -242,7 +240,7 @@ fn run_keys(dir: &std::path::Path, action: KeysAction) -> anyhow::Result<()> {
             );
         }
         KeysAction::Retire { kid } => {
-            store.call_blocking(|conn| Ok(keys::retire(conn, &kid, now)))??;
+            store.write_blocking(|tx| keys::retire(tx, &kid, now))??;
             println!("retired {kid}");
         }
     }

@@ -14,11 +14,11 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::config::ServerConfig;
-use crate::db::Store;
 use crate::http::{AppState, PeerAddr, router};
 use crate::licensing::Issuer;
 use crate::metrics::Metrics;
 use crate::ratelimit::{FailureLimiter, RequestLimiter};
+use crate::store::Store;
 use crate::{ServerError, init, keys, tls, webhooks};
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,9 +55,9 @@ impl Server {
         let data_key = Arc::new(init::load_data_key(&path(&config.data_key))?);
         let tls = tls::server_config(&path(&config.tls_cert), &path(&config.tls_key))?;
         let store = Store::open(&path(&config.database))?;
-        let keys = store.call_blocking(|conn| {
-            keys::adopt(conn, &data_key, &signer, crate::db::now_unix())?;
-            keys::Keyring::load(conn, Arc::clone(&data_key))
+        let keys = store.write_blocking(|tx| {
+            keys::adopt(tx, &data_key, &signer, crate::clock::now_unix())?;
+            keys::Keyring::load(tx, Arc::clone(&data_key))
         })?;
         let listener = TcpListener::bind(listen.unwrap_or(config.listen))
             .await

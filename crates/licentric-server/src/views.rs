@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::db::{LicenseRow, MachineRow, ProductRow, rfc3339};
+use crate::clock::rfc3339;
+use crate::store::{LicenseRow, MachineRow, ProductRow};
 
 /// A product.
 pub fn product(p: &ProductRow) -> Value {

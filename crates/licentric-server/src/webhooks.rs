@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use licentric_proto::api::{WEBHOOK_EVENT_ID_HEADER, WEBHOOK_SIGNATURE_HEADER};
-use rusqlite::{Connection, params};
 use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, watch};
 
+use crate::clock::rfc3339;
 use crate::config::WebhookConfig;
 use crate::crypto::{DataKey, new_id, webhook_signature};
-use crate::db::{Store, StoreError, rfc3339};
+use crate::store::webhooks::{self as table, Attempt, Due};
+use crate::store::{Environment, Store, StoreError, Tx};
 
 /// The event types a webhook can subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
@@ -36,25 +37,16 @@ const MAX_IN_FLIGHT: usize = 16;
 /// # Errors
 /// On storage failure.
 pub fn record(
-    tx: &Connection,
-    environment: &str,
+    tx: &Tx<'_>,
+    environment: Environment,
     event_type: &str,
     data: Value,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, events FROM webhooks WHERE environment = ?1 AND deleted_at IS NULL",
-    )?;
-    let hooks: Vec<String> = stmt
-        .query_map(params![environment], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?
-        .filter_map(Result::ok)
-        .filter(|(_, events)| {
-            serde_json::from_str::<Vec<String>>(events)
-                .is_ok_and(|e| e.iter().any(|t| t == event_type || t == "*"))
-        })
-        .map(|(id, _)| id)
+    let hooks: Vec<String> = table::list(tx, environment)?
+        .into_iter()
+        .filter(|hook| hook.events.iter().any(|t| t == event_type || t == "*"))
+        .map(|hook| hook.id)
         .collect();
     if hooks.is_empty() {
         return Ok(false);
@@ -68,32 +60,19 @@ pub fn record(
         "data": data,
     })
     .to_string();
-    tx.execute(
-        "INSERT INTO webhook_events (id, environment, type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, environment, event_type, body, now],
+    table::insert_event(
+        tx,
+        (&id, environment, event_type),
+        &body,
+        &hooks,
+        (now, now_ms()),
     )?;
-    for hook in hooks {
-        tx.execute(
-            "INSERT INTO webhook_deliveries (event_id, webhook_id, next_attempt_ms) VALUES (?1, ?2, ?3)",
-            params![id, hook, now_ms()],
-        )?;
-    }
     Ok(true)
 }
 
 fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
         .unwrap_or(i64::MAX)
-}
-
-/// One delivery to attempt.
-struct Due {
-    event_id: String,
-    webhook_id: String,
-    url: String,
-    secret_enc: Vec<u8>,
-    body: String,
-    attempts: u32,
 }
 
 /// The delivery task: sleeps until a delivery is due or an event is recorded (`wake`), never
@@ -126,7 +105,7 @@ pub async fn run(
         .saturating_add(5_000);
     loop {
         let batch = store
-            .call(move |conn| take_due(conn, lease_ms))
+            .write(move |tx| table::take_due(tx, now_ms(), lease_ms))
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "cannot read due webhook deliveries");
@@ -163,47 +142,6 @@ pub async fn run(
     }
 }
 
-/// Takes the deliveries due now, leasing them (pushing their next attempt past the request
-/// timeout) so they are not taken twice; returns them and when the next one falls due.
-fn take_due(conn: &mut Connection, lease_ms: i64) -> Result<(Vec<Due>, Option<i64>), StoreError> {
-    let now = now_ms();
-    let tx = conn.transaction()?;
-    let due = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT d.event_id, d.webhook_id, w.url, w.secret_enc, e.body, d.attempts
-             FROM webhook_deliveries d
-             JOIN webhooks w ON w.id = d.webhook_id
-             JOIN webhook_events e ON e.id = d.event_id
-             WHERE d.delivered_at IS NULL AND d.failed_at IS NULL AND d.next_attempt_ms <= ?1 AND w.deleted_at IS NULL
-             ORDER BY d.next_attempt_ms LIMIT 64",
-        )?;
-        stmt.query_map(params![now], |r| {
-            Ok(Due {
-                event_id: r.get(0)?,
-                webhook_id: r.get(1)?,
-                url: r.get(2)?,
-                secret_enc: r.get(3)?,
-                body: r.get(4)?,
-                attempts: r.get(5)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?
-    };
-    for d in &due {
-        tx.execute(
-            "UPDATE webhook_deliveries SET next_attempt_ms = ?3 WHERE event_id = ?1 AND webhook_id = ?2",
-            params![d.event_id, d.webhook_id, now.saturating_add(lease_ms)],
-        )?;
-    }
-    let next: Option<i64> = tx.query_row(
-        "SELECT MIN(next_attempt_ms) FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    tx.commit()?;
-    Ok((due, next))
-}
-
 async fn deliver(
     client: &reqwest::Client,
     store: &Arc<Store>,
@@ -216,7 +154,7 @@ async fn deliver(
     let refused = crate::egress::refused(&item.url, config).await;
     let result = match refused.as_ref().map_or_else(
         || {
-            key.decrypt(&item.secret_enc, &context)
+            key.decrypt(&item.secret_sealed, &context)
                 .map_err(|e| e.to_string())
         },
         |why| Err(why.clone()),
@@ -256,25 +194,15 @@ async fn deliver(
     if let Some(e) = &error {
         tracing::warn!(event = %item.event_id, webhook = %item.webhook_id, attempts, error = %e, "webhook delivery failed");
     }
+    let now = now_ms();
+    let error = error.unwrap_or_default();
+    let how = match outcome {
+        "delivered" => Attempt::Delivered(now / 1000),
+        "failed" | "refused" => Attempt::GaveUp(now / 1000, error),
+        _ => Attempt::Retry(now.saturating_add(delay), error),
+    };
     let saved = store
-        .call(move |conn| {
-            let now = now_ms();
-            match outcome {
-                "delivered" => conn.execute(
-                    "UPDATE webhook_deliveries SET attempts = ?3, delivered_at = ?4, last_error = NULL WHERE event_id = ?1 AND webhook_id = ?2",
-                    params![item.event_id, item.webhook_id, attempts, now / 1000],
-                )?,
-                "failed" | "refused" => conn.execute(
-                    "UPDATE webhook_deliveries SET attempts = ?3, failed_at = ?4, last_error = ?5 WHERE event_id = ?1 AND webhook_id = ?2",
-                    params![item.event_id, item.webhook_id, attempts, now / 1000, error],
-                )?,
-                _ => conn.execute(
-                    "UPDATE webhook_deliveries SET attempts = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE event_id = ?1 AND webhook_id = ?2",
-                    params![item.event_id, item.webhook_id, attempts, now.saturating_add(delay), error],
-                )?,
-            };
-            Ok(())
-        })
+        .write(move |tx| table::attempted(tx, (&item.event_id, &item.webhook_id), attempts, &how))
         .await;
     if let Err(e) = saved {
         tracing::error!(error = %e, "cannot record a webhook delivery");

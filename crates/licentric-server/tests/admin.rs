@@ -124,7 +124,7 @@ async fn test_and_live_never_see_each_other() {
     let live_token = {
         let config = licentric_server::config::ServerConfig::load(s.dir.path()).unwrap();
         let data_key = licentric_server::init::load_data_key(&s.path("keys/data.key")).unwrap();
-        let store = licentric_server::db::Store::open(
+        let store = licentric_server::store::Store::open(
             &licentric_server::config::ServerConfig::resolve(s.dir.path(), &config.database),
         )
         .unwrap();
@@ -133,9 +133,17 @@ async fn test_and_live_never_see_each_other() {
             .map(|(n, _)| (*n).to_owned())
             .collect();
         store
-            .call_blocking(|c| {
+            .write_blocking(|tx| {
                 let by = licentric_server::audit::Actor::command_line();
-                licentric_server::apikeys::create(c, &data_key, "live", "ops", &scopes, &by, 0)
+                licentric_server::apikeys::create(
+                    tx,
+                    &data_key,
+                    licentric_proto::Environment::Live,
+                    "ops",
+                    &scopes,
+                    &by,
+                    0,
+                )
             })
             .unwrap()
             .1

@@ -176,3 +176,32 @@ async fn a_policy_out_of_range_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn machines_from_before_the_move_counter_still_count_after_an_upgrade() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &[]).await;
+    set_policy(&s, json!({"seat_moves_per_seat": 1})).await;
+    // Machine A fills and frees the seat on the old server.
+    let (status, body) = s.activate(&key, &fingerprint(1), "n1", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    deactivate(&s, &key, &machine_of(&body)).await;
+
+    // Back to the database as the server before the counter left it (schema 7).
+    let token = s.admin_token.clone();
+    let dir = s.stop().await;
+    let db = rusqlite::Connection::open(dir.path().join("licentric.db")).unwrap();
+    db.execute_batch("ALTER TABLE licenses DROP COLUMN machines_ever; PRAGMA user_version = 7;")
+        .unwrap();
+    drop(db);
+
+    // The upgraded server counts A: B taking the seat is the one move, A taking it back is
+    // refused (a counter starting at zero would have let both through).
+    let s = Sandbox::serve(dir, token).await;
+    let (status, body) = s.activate(&key, &fingerprint(2), "n2", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    deactivate(&s, &key, &machine_of(&body)).await;
+    let (status, body) = s.activate(&key, &fingerprint(1), "n3", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "seat_move_limit_reached");
+}

@@ -10,6 +10,7 @@
 //! - `abuse`: rate limits, uniform 401s, body limits, metrics;
 //! - `policy`: a product's seat-move limit and longest file;
 //! - `keys`: rotating the signing key while serving, old files still verifying;
+//! - `layout`: no SQL outside the store module;
 //! - `openapi`: `docs/api/openapi.yaml` against the running server, both ways;
 //! - `process`: the binary — init, the listening line, TLS versions, SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -22,6 +23,7 @@ mod client_api;
 mod concurrency;
 mod harness;
 mod keys;
+mod layout;
 mod openapi;
 mod policy;
 mod process;

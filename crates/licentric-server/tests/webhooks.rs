@@ -373,19 +373,18 @@ async fn old_idempotency_records_and_finished_webhook_events_are_pruned() {
         .await;
     assert!(second["webhook"]["id"].is_string(), "{second}");
 
-    let store = licentric_server::db::Store::open(&s.path("licentric.db")).unwrap();
+    let store = licentric_server::store::Store::open(&s.path("licentric.db")).unwrap();
+    // Counted beside the server, as an operator's sqlite3 would.
+    let db = rusqlite::Connection::open(s.path("licentric.db")).unwrap();
     let count = |table: &str| -> i64 {
-        store
-            .call_blocking(|c| {
-                Ok(c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
-            })
+        db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     };
     let retention = licentric_server::config::RetentionConfig::default();
-    let now = licentric_server::db::now_unix();
+    let now = licentric_server::clock::now_unix();
     // Within the windows nothing goes.
     let pruned = store
-        .call_blocking(|c| licentric_server::housekeeping::prune(c, &retention, now))
+        .write_blocking(|tx| licentric_server::housekeeping::prune(tx, &retention, now))
         .unwrap();
     assert_eq!(pruned, licentric_server::housekeeping::Pruned::default());
     let (events, idempotency) = (count("webhook_events"), count("idempotency"));
@@ -402,7 +401,7 @@ async fn old_idempotency_records_and_finished_webhook_events_are_pruned() {
     // event and its deliveries stay.
     let later = now + 8 * 86_400;
     let pruned = store
-        .call_blocking(|c| licentric_server::housekeeping::prune(c, &retention, later))
+        .write_blocking(|tx| licentric_server::housekeeping::prune(tx, &retention, later))
         .unwrap();
     assert_eq!(
         (
@@ -480,16 +479,13 @@ async fn the_example_receiver_deduplicates_on_the_signed_id() {
     let event_id = line.split_whitespace().nth(3).unwrap().to_owned();
 
     // Replays of the stored, signed body: with a forged header, then with a bad signature.
-    let store = licentric_server::db::Store::open(&s.path("licentric.db")).unwrap();
-    let id = event_id.clone();
-    let stored: String = store
-        .call_blocking(|c| {
-            Ok(c.query_row(
-                "SELECT body FROM webhook_events WHERE id = ?1",
-                [&id],
-                |r| r.get(0),
-            )?)
-        })
+    let db = rusqlite::Connection::open(s.path("licentric.db")).unwrap();
+    let stored: String = db
+        .query_row(
+            "SELECT body FROM webhook_events WHERE id = ?1",
+            [&event_id],
+            |r| r.get(0),
+        )
         .unwrap();
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(stored.as_bytes());

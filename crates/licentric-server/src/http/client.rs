@@ -17,7 +17,7 @@ use licentric_proto::api::{
 use sha2::{Digest, Sha256};
 
 use super::{ApiFailure, AppState, PeerAddr, authorization, json_response, parse_json, peer_ip};
-use crate::db::now_unix;
+use crate::clock::now_unix;
 use crate::licensing::{self, ActivationInput, Idempotency, Outcome, valid_fingerprint};
 
 const MAX_FIELD: usize = 255;
@@ -208,9 +208,9 @@ pub(super) async fn activate(
     let state2 = Arc::clone(&state);
     let outcome = state
         .store
-        .call(move |conn| {
+        .write(move |tx| {
             licensing::activate(
-                conn,
+                tx,
                 &state2.issuer,
                 &key_hash,
                 &input,
@@ -239,14 +239,14 @@ pub(super) async fn checkout(
     let state2 = Arc::clone(&state);
     let outcome = state
         .store
-        .call(move |conn| {
+        .write(move |tx| {
             let input = licensing::CheckoutInput {
                 machine_id,
                 fingerprint: request.fingerprint,
                 ttl_seconds: request.ttl_seconds,
                 nonce: request.nonce,
             };
-            licensing::checkout(conn, &state2.issuer, &key_hash, &input, now_unix())
+            licensing::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
         })
         .await?;
     answer(&state, outcome, &presented, peer.as_ref())
@@ -269,13 +269,13 @@ pub(super) async fn validate(
     let state2 = Arc::clone(&state);
     let outcome = state
         .store
-        .call(move |conn| {
+        .write(move |tx| {
             let input = licensing::ValidateInput {
                 machine_id,
                 fingerprint: request.fingerprint,
                 nonce: request.nonce,
             };
-            licensing::validate(conn, &state2.issuer, &key_hash, &input, now_unix())
+            licensing::validate(tx, &state2.issuer, &key_hash, &input, now_unix())
         })
         .await?;
     answer(&state, outcome, &presented, peer.as_ref())
@@ -293,7 +293,7 @@ pub(super) async fn deactivate(
     let key_hash = presented.hash;
     let outcome = state
         .store
-        .call(move |conn| licensing::deactivate(conn, &key_hash, &machine_id, now_unix()))
+        .write(move |tx| licensing::deactivate(tx, &key_hash, &machine_id, now_unix()))
         .await?;
     answer(&state, outcome, &presented, peer.as_ref())
 }
@@ -312,14 +312,8 @@ pub(super) async fn activate_offline(
     let state2 = Arc::clone(&state);
     let outcome = state
         .store
-        .call(move |conn| {
-            licensing::activate_offline(
-                conn,
-                &state2.issuer,
-                &key_hash,
-                &request.request,
-                now_unix(),
-            )
+        .write(move |tx| {
+            licensing::activate_offline(tx, &state2.issuer, &key_hash, &request.request, now_unix())
         })
         .await?;
     answer(&state, outcome, &presented, peer.as_ref())

@@ -21,10 +21,10 @@ use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
 use crate::crypto::DataKey;
-use crate::db::{Store, StoreError};
 use crate::licensing::Issuer;
 use crate::metrics::Metrics;
 use crate::ratelimit::FailureLimiter;
+use crate::store::{Store, StoreError};
 
 /// Everything a handler needs.
 #[derive(Debug)]
@@ -176,11 +176,7 @@ fn authorization<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    match state
-        .store
-        .call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await
-    {
+    match state.store.read(|db| db.ping()).await {
         Ok(_) => Json(serde_json::json!({ "status": "ok" })).into_response(),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -193,10 +189,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /v1/keys`: the published signing keys (current, next and previous; never retired),
 /// so a vendor can check what its companions must trust. Public: these are public keys.
 async fn signing_keys(State(state): State<Arc<AppState>>) -> Result<Response, ApiFailure> {
-    let keys = state
-        .store
-        .call(|conn| crate::keys::list(conn, true))
-        .await?;
+    let keys = state.store.read(|db| crate::keys::list(db, true)).await?;
     let keys: Vec<_> = keys
         .iter()
         .map(|k| {
@@ -204,7 +197,7 @@ async fn signing_keys(State(state): State<Arc<AppState>>) -> Result<Response, Ap
                 "kid": k.kid,
                 "public_key": k.public_key,
                 "status": k.status.as_str(),
-                "created_at": crate::db::rfc3339(k.created_at),
+                "created_at": crate::clock::rfc3339(k.created_at),
             })
         })
         .collect();

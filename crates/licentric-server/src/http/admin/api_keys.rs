@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{Peer, auth, created, invalid, not_found};
 use crate::apikeys::{self, ApiKeyRow};
 use crate::audit::Actor;
-use crate::db::now_unix;
+use crate::clock::now_unix;
 use crate::http::client::body;
 use crate::http::{ApiFailure, AppState, parse_json};
 
@@ -54,19 +54,16 @@ pub(super) async fn create(
     let key = Arc::clone(&state.data_key);
     let (row, token) = state
         .store
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            let made = apikeys::create(
-                &tx,
+        .write(move |tx| {
+            apikeys::create(
+                tx,
                 &key,
-                &caller.environment,
+                caller.environment,
                 &new.name,
                 &new.scopes,
                 &Actor::api_key(&caller.id),
                 now_unix(),
-            )?;
-            tx.commit()?;
-            Ok(made)
+            )
         })
         .await?;
     Ok(created(json!({ "api_key": row.view(), "token": token })))
@@ -80,7 +77,7 @@ pub(super) async fn list(
     let caller = auth(&state, &headers, &peer, "api_keys:write").await?;
     let rows = state
         .store
-        .call(move |conn| apikeys::list(conn, &caller.environment))
+        .read(move |db| apikeys::list(db, caller.environment))
         .await?;
     Ok(
         Json(json!({ "api_keys": rows.iter().map(ApiKeyRow::view).collect::<Vec<_>>() }))
@@ -97,12 +94,9 @@ pub(super) async fn revoke(
     let caller = auth(&state, &headers, &peer, "api_keys:write").await?;
     let done = state
         .store
-        .call(move |conn| {
-            let tx = conn.transaction()?;
+        .write(move |tx| {
             let by = Actor::api_key(&caller.id);
-            let done = apikeys::revoke(&tx, &caller.environment, &id, &by, now_unix())?;
-            tx.commit()?;
-            Ok(done)
+            apikeys::revoke(tx, caller.environment, &id, &by, now_unix())
         })
         .await?;
     if done {

@@ -46,7 +46,7 @@ pub(super) async fn list(
     };
     let (events, next) = state
         .store
-        .call(move |conn| audit::list(conn, &caller.environment, &filter))
+        .read(move |db| audit::list(db, caller.environment, &filter))
         .await?;
     Ok(Json(json!({ "events": events, "next": next.map(|n| n.to_string()) })).into_response())
 }

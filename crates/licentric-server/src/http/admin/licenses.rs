@@ -10,17 +10,18 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use licentric_core::{KeyPrefix, LicenseKey, OsRandom};
 use licentric_proto::api::ApiErrorCode;
-use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{Peer, auth, created, invalid, not_found, parse_time, present};
 use crate::audit::{Actor, Entry};
+use crate::clock::now_unix;
 use crate::crypto::new_id;
-use crate::db::{self, LicenseRow, StoreError, now_unix};
 use crate::domain::{LicenseChange, LicenseState};
 use crate::http::client::body;
 use crate::http::{ApiFailure, AppState, parse_json};
+use crate::store::licenses::{self, LicenseUpdate};
+use crate::store::{LicenseRow, StoreError, products};
 use crate::{views, webhooks};
 
 #[derive(Deserialize)]
@@ -55,17 +56,18 @@ pub(super) async fn create(
     let state2 = Arc::clone(&state);
     let result = state
         .store
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            let Some(product) = db::product_by_id(&tx, &caller.environment, &new.product_id)? else {
+        .write(move |tx| {
+            let Some(product) = products::get(tx, caller.environment, &new.product_id)? else {
                 return Ok(None);
             };
-            let prefix = KeyPrefix::new(&product.key_prefix).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let key = LicenseKey::generate(&prefix, &mut OsRandom).map_err(crate::crypto::CryptoError::from)?;
+            let prefix = KeyPrefix::new(&product.key_prefix)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let key = LicenseKey::generate(&prefix, &mut OsRandom)
+                .map_err(crate::crypto::CryptoError::from)?;
             let now = now_unix();
             let row = LicenseRow {
                 id: new_id("lic").map_err(crate::crypto::CryptoError::from)?,
-                environment: caller.environment.clone(),
+                environment: caller.environment,
                 product_id: new.product_id.clone(),
                 key_hint: key.hint(),
                 status: LicenseState::Active,
@@ -76,30 +78,28 @@ pub(super) async fn create(
                 updated_at: now,
                 policy: product.policy,
             };
-            let key_enc = state2.data_key.encrypt(key.expose_secret().as_bytes(), &format!("license:{}", row.id))?;
-            tx.execute(
-                "INSERT INTO licenses (id, environment, product_id, key_hash, key_enc, key_hint, status, max_machines, entitlements, expires_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    row.id,
-                    row.environment,
-                    row.product_id,
-                    key.lookup_hash().as_slice(),
-                    key_enc,
-                    row.key_hint,
-                    row.max_machines,
-                    serde_json::to_string(&row.entitlements).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    row.expires_at,
-                    now
-                ],
+            let key_enc = state2.data_key.encrypt(
+                key.expose_secret().as_bytes(),
+                &format!("license:{}", row.id),
             )?;
+            licenses::insert(tx, &row, &key.lookup_hash(), &key_enc)?;
             let view = views::license(&row, 0, now);
-            let events = webhooks::record(&tx, &row.environment, "license.created", json!({ "license": view }), now)?;
-            Entry::new(&row.environment, &Actor::api_key(&caller.id), "license.created", ("license", &row.id))
-                .license(&row.id)
-                .after(view.clone())
-                .record(&tx, now)?;
-            tx.commit()?;
+            let events = webhooks::record(
+                tx,
+                row.environment,
+                "license.created",
+                json!({ "license": view }),
+                now,
+            )?;
+            Entry::new(
+                row.environment,
+                &Actor::api_key(&caller.id),
+                "license.created",
+                ("license", &row.id),
+            )
+            .license(&row.id)
+            .after(view.clone())
+            .record(tx, now)?;
             Ok(Some((view, key.expose_secret().to_owned(), events)))
         })
         .await?;
@@ -127,18 +127,13 @@ pub(super) async fn list(
     let caller = auth(&state, &headers, &peer, "licenses:read").await?;
     let views = state
         .store
-        .call(move |conn| {
-            let sql = format!(
-                "SELECT {}, l.machines_active FROM {} WHERE l.environment = ?1 AND (?2 IS NULL OR l.product_id = ?2) ORDER BY l.created_at, l.id",
-                db::LICENSE_COLUMNS,
-                db::LICENSES
-            );
-            let mut stmt = conn.prepare(&sql)?;
+        .read(move |db| {
             let now = now_unix();
-            let rows = stmt
-                .query_map(params![caller.environment, filter.product_id], |r| Ok(views::license(&LicenseRow::from_row(r)?, r.get(14)?, now)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let rows = licenses::list(db, caller.environment, filter.product_id.as_deref())?;
+            Ok(rows
+                .iter()
+                .map(|(row, active)| views::license(row, *active, now))
+                .collect::<Vec<_>>())
         })
         .await?;
     Ok(Json(json!({ "licenses": views })).into_response())
@@ -146,16 +141,16 @@ pub(super) async fn list(
 
 async fn load_license(
     state: &Arc<AppState>,
-    environment: String,
+    environment: crate::store::Environment,
     id: String,
 ) -> Result<(LicenseRow, u32), ApiFailure> {
     state
         .store
-        .call(move |conn| {
-            let Some(row) = db::license_by_id(conn, &environment, &id)? else {
+        .read(move |db| {
+            let Some(row) = licenses::get(db, environment, &id)? else {
                 return Ok(None);
             };
-            let active = db::active_machine_count(conn, &row.id)?;
+            let active = licenses::active_machines(db, &row.id)?;
             Ok(Some((row, active)))
         })
         .await?
@@ -206,35 +201,35 @@ pub(super) async fn update(
         Some(None) => Some(None),
         Some(Some(t)) => Some(Some(parse_time(t)?)),
     };
-    let env = caller.environment.clone();
+    let env = caller.environment;
     let id2 = id.clone();
     let updated = state
         .store
-        .call(move |conn| {
+        .write(move |tx| {
             let now = now_unix();
-            let tx = conn.transaction()?;
-            let Some(before) = db::license_by_id(&tx, &env, &id2)? else {
+            let Some(before) = licenses::get(tx, env, &id2)? else {
                 return Ok(false);
             };
-            let active = db::active_machine_count(&tx, &id2)?;
-            if let Some(m) = changes.max_machines {
-                tx.execute("UPDATE licenses SET max_machines = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, m, now])?;
-            }
-            if let Some(e) = &changes.entitlements {
-                let e = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                tx.execute("UPDATE licenses SET entitlements = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, e, now])?;
-            }
-            if let Some(at) = expires_at {
-                tx.execute("UPDATE licenses SET expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND environment = ?2", params![id2, env, at, now])?;
-            }
-            let after = db::license_by_id(&tx, &env, &id2)?
-                .ok_or_else(|| StoreError::Corrupt("the licence vanished in its own transaction".into()))?;
-            Entry::new(&env, &Actor::api_key(&caller.id), "license.updated", ("license", &id2))
-                .license(&id2)
-                .before(views::license(&before, active, now))
-                .after(views::license(&after, active, now))
-                .record(&tx, now)?;
-            tx.commit()?;
+            let active = licenses::active_machines(tx, &id2)?;
+            let update = LicenseUpdate {
+                max_machines: changes.max_machines,
+                entitlements: changes.entitlements,
+                expires_at,
+            };
+            licenses::update(tx, env, &id2, &update, now)?;
+            let after = licenses::get(tx, env, &id2)?.ok_or_else(|| {
+                StoreError::Corrupt("the licence vanished in its own transaction".into())
+            })?;
+            Entry::new(
+                env,
+                &Actor::api_key(&caller.id),
+                "license.updated",
+                ("license", &id2),
+            )
+            .license(&id2)
+            .before(views::license(&before, active, now))
+            .after(views::license(&after, active, now))
+            .record(tx, now)?;
             Ok(true)
         })
         .await?;
@@ -256,20 +251,16 @@ async fn change(
     let caller = auth(&state, &headers, &peer, "licenses:write").await?;
     let result = state
         .store
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            let Some(row) = db::license_by_id(&tx, &caller.environment, &id)? else {
+        .write(move |tx| {
+            let Some(row) = licenses::get(tx, caller.environment, &id)? else {
                 return Ok(Err(false));
             };
             let Some(to) = row.status.after(change) else {
                 return Ok(Err(true));
             };
             let now = now_unix();
-            tx.execute(
-                "UPDATE licenses SET status = ?2, updated_at = ?3 WHERE id = ?1",
-                params![row.id, to, now],
-            )?;
-            let active = db::active_machine_count(&tx, &row.id)?;
+            licenses::set_state(tx, &row.id, to, now)?;
+            let active = licenses::active_machines(tx, &row.id)?;
             let before = views::license(&row, active, now);
             let row = LicenseRow {
                 status: to,
@@ -278,7 +269,7 @@ async fn change(
             };
             let view = views::license(&row, active, now);
             Entry::new(
-                &row.environment,
+                row.environment,
                 &Actor::api_key(&caller.id),
                 change.event(),
                 ("license", &row.id),
@@ -286,15 +277,14 @@ async fn change(
             .license(&row.id)
             .before(before)
             .after(view.clone())
-            .record(&tx, now)?;
+            .record(tx, now)?;
             let events = webhooks::record(
-                &tx,
-                &row.environment,
+                tx,
+                row.environment,
                 change.event(),
                 json!({ "license": view }),
                 now,
             )?;
-            tx.commit()?;
             Ok(Ok((view, events)))
         })
         .await?;
@@ -353,25 +343,20 @@ pub(super) async fn reveal_key(
     let key = Arc::clone(&state.data_key);
     let found = state
         .store
-        .call(move |conn| {
-            let blob: Option<Vec<u8>> = conn
-                .query_row(
-                    "SELECT key_enc FROM licenses WHERE id = ?1 AND environment = ?2",
-                    params![id, caller.environment],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(blob) = blob else { return Ok(None) };
+        .write(move |tx| {
+            let Some(blob) = licenses::sealed_key(tx, caller.environment, &id)? else {
+                return Ok(None);
+            };
             let plain = key.decrypt(&blob, &format!("license:{id}"))?;
             // Not a change, but who saw a key in full is worth the record.
             Entry::new(
-                &caller.environment,
+                caller.environment,
                 &Actor::api_key(&caller.id),
                 "license.key_revealed",
                 ("license", &id),
             )
             .license(&id)
-            .record(conn, now_unix())?;
+            .record(tx, now_unix())?;
             Ok(Some(String::from_utf8_lossy(&plain).into_owned()))
         })
         .await?;

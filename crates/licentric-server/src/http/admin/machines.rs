@@ -6,13 +6,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::params;
 use serde_json::json;
 
 use super::{Peer, auth, not_found};
 use crate::audit::Actor;
-use crate::db::{self, MachineRow, now_unix};
+use crate::clock::now_unix;
 use crate::http::{ApiFailure, AppState};
+use crate::store::{licenses, machines};
 use crate::{licensing, views};
 
 pub(super) async fn list(
@@ -24,19 +24,11 @@ pub(super) async fn list(
     let caller = auth(&state, &headers, &peer, "machines:read").await?;
     let machines = state
         .store
-        .call(move |conn| {
-            if db::license_by_id(conn, &caller.environment, &id)?.is_none() {
+        .read(move |db| {
+            if licenses::get(db, caller.environment, &id)?.is_none() {
                 return Ok(None);
             }
-            let sql = format!(
-                "SELECT {} FROM machines WHERE license_id = ?1 ORDER BY activated_at, id",
-                db::MACHINE_COLUMNS
-            );
-            let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt
-                .query_map(params![id], MachineRow::from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some(rows))
+            machines::list(db, &id).map(Some)
         })
         .await?
         .ok_or_else(|| not_found("licence"))?;
@@ -55,24 +47,21 @@ pub(super) async fn deactivate(
     let caller = auth(&state, &headers, &peer, "machines:write").await?;
     let result = state
         .store
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            let Some(machine) = db::machine_by_id(&tx, &id)?.filter(|m| m.deactivated_at.is_none())
+        .write(move |tx| {
+            let Some(machine) = machines::get(tx, &id)?.filter(|m| m.deactivated_at.is_none())
             else {
                 return Ok(None);
             };
-            let Some(license) = db::license_by_id(&tx, &caller.environment, &machine.license_id)?
-            else {
+            let Some(license) = licenses::get(tx, caller.environment, &machine.license_id)? else {
                 return Ok(None);
             };
             let events = licensing::deactivate_machine(
-                &tx,
+                tx,
                 &license,
                 &machine,
                 &Actor::api_key(&caller.id),
                 now_unix(),
             )?;
-            tx.commit()?;
             Ok(Some(events))
         })
         .await?;

@@ -70,7 +70,7 @@ pub(super) async fn auth(
     let key = Arc::clone(&state.data_key);
     let found = state
         .store
-        .call(move |conn| apikeys::authenticate(conn, &key, &token))
+        .read(move |db| apikeys::authenticate(db, &key, &token))
         .await?;
     let Some(row) = found else {
         return Err(fail());

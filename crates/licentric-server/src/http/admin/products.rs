@@ -10,16 +10,16 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use licentric_core::KeyPrefix;
 use licentric_proto::api::ApiErrorCode;
-use rusqlite::params;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{Peer, auth, created, invalid, not_found, present};
 use crate::audit::{Actor, Entry};
-use crate::db::{self, ProductRow, StoreError, now_unix};
+use crate::clock::now_unix;
 use crate::domain::{self, Policy, SeatMoves};
 use crate::http::client::body;
 use crate::http::{ApiFailure, AppState, parse_json};
+use crate::store::{ProductRow, products};
 use crate::views;
 
 #[derive(Deserialize)]
@@ -133,30 +133,13 @@ pub(super) async fn create(
     let actor = Actor::api_key(&caller.id);
     let inserted = state
         .store
-        .call(move |conn| {
-            let moves = r.policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
-            let tx = conn.transaction()?;
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    r.environment,
-                    r.id,
-                    r.name,
-                    r.key_prefix,
-                    r.created_at,
-                    r.policy.check_interval,
-                    r.policy.max_ttl,
-                    r.policy.seat_moves.map(|m| m.per_seat),
-                    moves.window
-                ],
-            )? == 1;
+        .write(move |tx| {
+            let inserted = products::insert(tx, &r)?;
             if inserted {
-                Entry::new(&r.environment, &actor, "product.created", ("product", &r.id))
+                Entry::new(r.environment, &actor, "product.created", ("product", &r.id))
                     .after(views::product(&r))
-                    .record(&tx, r.created_at)?;
+                    .record(tx, r.created_at)?;
             }
-            tx.commit()?;
             Ok(inserted)
         })
         .await?;
@@ -180,62 +163,33 @@ pub(super) async fn update(
     let changes: PolicyChanges = parse_json(&body(raw)?)?;
     let updated = state
         .store
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            let Some(before) = db::product_by_id(&tx, &caller.environment, &id)? else {
+        .write(move |tx| {
+            let Some(before) = products::get(tx, caller.environment, &id)? else {
                 return Ok(Ok(None));
             };
             let policy = match changes.apply(before.policy) {
                 Ok(policy) => policy,
                 Err(e) => return Ok(Err(e)),
             };
-            let moves = policy.seat_moves.unwrap_or(domain::DEFAULT_SEAT_MOVES);
-            tx.execute(
-                "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6
-                 WHERE environment = ?1 AND id = ?2",
-                params![
-                    caller.environment,
-                    id,
-                    policy.check_interval,
-                    policy.max_ttl,
-                    policy.seat_moves.map(|m| m.per_seat),
-                    moves.window
-                ],
-            )?;
+            products::set_policy(tx, caller.environment, &id, &policy)?;
             let after = ProductRow {
                 policy,
                 ..before.clone()
             };
             Entry::new(
-                &caller.environment,
+                caller.environment,
                 &Actor::api_key(&caller.id),
                 "product.updated",
                 ("product", &id),
             )
             .before(views::product(&before))
             .after(views::product(&after))
-            .record(&tx, now_unix())?;
-            tx.commit()?;
+            .record(tx, now_unix())?;
             Ok(Ok(Some(after)))
         })
         .await??;
     let row = updated.ok_or_else(|| not_found("product"))?;
     Ok(Json(json!({ "product": views::product(&row) })).into_response())
-}
-
-fn product_rows(
-    conn: &rusqlite::Connection,
-    environment: &str,
-) -> Result<Vec<ProductRow>, StoreError> {
-    let sql = format!(
-        "SELECT {} FROM products p WHERE p.environment = ?1 ORDER BY p.id",
-        db::PRODUCT_COLUMNS
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map(params![environment], ProductRow::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
 }
 
 pub(super) async fn list(
@@ -246,7 +200,7 @@ pub(super) async fn list(
     let caller = auth(&state, &headers, &peer, "licenses:read").await?;
     let rows = state
         .store
-        .call(move |conn| product_rows(conn, &caller.environment))
+        .read(move |db| products::list(db, caller.environment))
         .await?;
     Ok(
         Json(json!({ "products": rows.iter().map(views::product).collect::<Vec<_>>() }))

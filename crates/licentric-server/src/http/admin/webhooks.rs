@@ -8,16 +8,17 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rusqlite::params;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Peer, auth, created, invalid, not_found};
 use crate::audit::{Actor, Entry};
+use crate::clock::{now_unix, rfc3339};
 use crate::crypto::new_id;
-use crate::db::{self, StoreError, now_unix};
 use crate::http::client::body;
 use crate::http::{ApiFailure, AppState, parse_json};
+use crate::store::StoreError;
+use crate::store::webhooks::{self as table, WebhookRow};
 use crate::webhooks;
 
 #[derive(Deserialize)]
@@ -28,8 +29,8 @@ struct NewWebhook {
     events: Option<Vec<String>>,
 }
 
-fn webhook_view(id: &str, url: &str, events: &[String], created_at: i64) -> Value {
-    json!({ "id": id, "url": url, "events": events, "created_at": db::rfc3339(created_at) })
+fn view(hook: &WebhookRow) -> Value {
+    json!({ "id": hook.id, "url": hook.url, "events": hook.events, "created_at": rfc3339(hook.created_at) })
 }
 
 pub(super) async fn create(
@@ -61,31 +62,33 @@ pub(super) async fn create(
             .map_err(|e| ApiFailure::from(StoreError::Crypto(e.into())))?
     );
     let key = Arc::clone(&state.data_key);
-    let (id, created_at) = {
-        let (url, events, secret) = (new.url.clone(), events.clone(), secret.clone());
-        state
-            .store
-            .call(move |conn| {
-                let id = new_id("wh").map_err(crate::crypto::CryptoError::from)?;
-                let now = now_unix();
-                let secret_enc = key.encrypt(secret.as_bytes(), &format!("webhook:{id}"))?;
-                let tx = conn.transaction()?;
-                tx.execute(
-                    "INSERT INTO webhooks (id, environment, url, secret_enc, events, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, caller.environment, url, secret_enc, serde_json::to_string(&events).map_err(|e| StoreError::Corrupt(e.to_string()))?, now],
-                )?;
-                Entry::new(&caller.environment, &Actor::api_key(&caller.id), "webhook.created", ("webhook", &id))
-                    .after(webhook_view(&id, &url, &events, now))
-                    .record(&tx, now)?;
-                tx.commit()?;
-                Ok((id, now))
-            })
-            .await?
-    };
+    let secret_for_store = secret.clone();
+    let hook = state
+        .store
+        .write(move |tx| {
+            let hook = WebhookRow {
+                id: new_id("wh").map_err(crate::crypto::CryptoError::from)?,
+                environment: caller.environment,
+                url: new.url,
+                events,
+                created_at: now_unix(),
+            };
+            let sealed =
+                key.encrypt(secret_for_store.as_bytes(), &format!("webhook:{}", hook.id))?;
+            table::insert(tx, &hook, &sealed)?;
+            Entry::new(
+                caller.environment,
+                &Actor::api_key(&caller.id),
+                "webhook.created",
+                ("webhook", &hook.id),
+            )
+            .after(view(&hook))
+            .record(tx, hook.created_at)?;
+            Ok(hook)
+        })
+        .await?;
     // The secret is returned once, here.
-    Ok(created(
-        json!({ "webhook": webhook_view(&id, &new.url, &events, created_at), "secret": secret }),
-    ))
+    Ok(created(json!({ "webhook": view(&hook), "secret": secret })))
 }
 
 pub(super) async fn list(
@@ -96,18 +99,9 @@ pub(super) async fn list(
     let caller = auth(&state, &headers, &peer, "webhooks:write").await?;
     let rows = state
         .store
-        .call(move |conn| {
-            let mut stmt = conn.prepare("SELECT id, url, events, created_at FROM webhooks WHERE environment = ?1 AND deleted_at IS NULL ORDER BY created_at, id")?;
-            let rows = stmt
-                .query_map(params![caller.environment], |r| {
-                    let events: String = r.get(2)?;
-                    let events: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-                    Ok(webhook_view(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?, &events, r.get(3)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+        .read(move |db| table::list(db, caller.environment))
         .await?;
+    let rows: Vec<Value> = rows.iter().map(view).collect();
     Ok(Json(json!({ "webhooks": rows })).into_response())
 }
 
@@ -120,18 +114,18 @@ pub(super) async fn delete(
     let caller = auth(&state, &headers, &peer, "webhooks:write").await?;
     let done = state
         .store
-        .call(move |conn| {
+        .write(move |tx| {
             let now = now_unix();
-            let tx = conn.transaction()?;
-            let deleted = tx.execute(
-                "UPDATE webhooks SET deleted_at = ?3 WHERE id = ?1 AND environment = ?2 AND deleted_at IS NULL",
-                params![id, caller.environment, now],
-            )? == 1;
+            let deleted = table::delete(tx, caller.environment, &id, now)?;
             if deleted {
-                Entry::new(&caller.environment, &Actor::api_key(&caller.id), "webhook.deleted", ("webhook", &id))
-                    .record(&tx, now)?;
+                Entry::new(
+                    caller.environment,
+                    &Actor::api_key(&caller.id),
+                    "webhook.deleted",
+                    ("webhook", &id),
+                )
+                .record(tx, now)?;
             }
-            tx.commit()?;
             Ok(deleted)
         })
         .await?;

@@ -1,0 +1,130 @@
+//! Products and their policy.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Db, Environment, StoreError, Tx, environment_at};
+use crate::domain::{DEFAULT_SEAT_MOVES, Policy, SeatMoves};
+
+/// A product row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRow {
+    /// Its environment.
+    pub environment: Environment,
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The prefix of its licence keys.
+    pub key_prefix: String,
+    /// What it allows its licences.
+    pub policy: Policy,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// The columns [`from_row`] reads, in order, from `products p`.
+const COLUMNS: &str = "p.environment, p.id, p.name, p.key_prefix, p.created_at, \
+    p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds";
+
+/// The policy columns of `products p`, as [`policy_from`] reads them.
+pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds";
+
+/// Reads [`POLICY_COLUMNS`] starting at column `at`.
+pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Policy> {
+    let per_seat: Option<u32> = row.get(at + 2)?;
+    let window: u32 = row.get(at + 3)?;
+    Ok(Policy {
+        check_interval: row.get(at)?,
+        max_ttl: row.get(at + 1)?,
+        seat_moves: per_seat.map(|per_seat| SeatMoves { per_seat, window }),
+    })
+}
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
+    Ok(ProductRow {
+        environment: environment_at(row, 0)?,
+        id: row.get(1)?,
+        name: row.get(2)?,
+        key_prefix: row.get(3)?,
+        created_at: row.get(4)?,
+        policy: policy_from(row, 5)?,
+    })
+}
+
+/// The product `id` in `environment`.
+///
+/// # Errors
+/// On storage failure.
+pub fn get(
+    db: &Db<'_>,
+    environment: Environment,
+    id: &str,
+) -> Result<Option<ProductRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM products p WHERE p.environment = ?1 AND p.id = ?2");
+    Ok(db
+        .conn
+        .query_row(&sql, params![environment.as_str(), id], from_row)
+        .optional()?)
+}
+
+/// The products of `environment`, by id.
+///
+/// # Errors
+/// On storage failure.
+pub fn list(db: &Db<'_>, environment: Environment) -> Result<Vec<ProductRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM products p WHERE p.environment = ?1 ORDER BY p.id");
+    let mut stmt = db.conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params![environment.as_str()], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Adds `row`; false when its environment already has a product with its id.
+///
+/// # Errors
+/// On storage failure.
+pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
+    let window = row.policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
+    Ok(tx.conn.execute(
+        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            row.environment.as_str(),
+            row.id,
+            row.name,
+            row.key_prefix,
+            row.created_at,
+            row.policy.check_interval,
+            row.policy.max_ttl,
+            row.policy.seat_moves.map(|m| m.per_seat),
+            window
+        ],
+    )? == 1)
+}
+
+/// Sets the policy of product `id` in `environment`.
+///
+/// # Errors
+/// On storage failure.
+pub fn set_policy(
+    tx: &Tx<'_>,
+    environment: Environment,
+    id: &str,
+    policy: &Policy,
+) -> Result<(), StoreError> {
+    let window = policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
+    tx.conn.execute(
+        "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6
+         WHERE environment = ?1 AND id = ?2",
+        params![
+            environment.as_str(),
+            id,
+            policy.check_interval,
+            policy.max_ttl,
+            policy.seat_moves.map(|m| m.per_seat),
+            window
+        ],
+    )?;
+    Ok(())
+}
