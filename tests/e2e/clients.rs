@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use licentric_e2e::run;
+use licentric_e2e::{Companion, Server, run};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
@@ -304,4 +305,44 @@ fn the_c_example_asks_the_real_agent() {
     let second = lines.next().unwrap().unwrap();
     assert!(second.contains("entitled: false"), "{second}");
     assert!(watch.wait().unwrap().success());
+}
+
+/// A `status` answered from the agent's snapshot (the short way) says exactly what the full
+/// parse and evaluation say, before and after a change; a change is seen at once.
+#[test]
+fn the_short_and_the_full_status_answer_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-short", 1);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-short",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    let stream = UnixStream::connect(&c.socket).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut ask = |line: &str| -> Value {
+        writer.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        reader.read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    };
+    let short = r#"{"jsonrpc":"2.0","id":"s","method":"status"}"#;
+    let full = r#"{"jsonrpc":"2.0","id":"s","method":"status","params":{}}"#;
+    for _ in 0..2 {
+        let (a, b) = (ask(short), ask(full));
+        assert_eq!(a, b);
+        assert_eq!(a["id"], "s");
+        if a["result"]["state"] == "unlicensed" {
+            let (code, out, err) = run(c.cli().args(["activate", &key]));
+            assert_eq!(code, 0, "{out}{err}");
+        } else {
+            assert_eq!(a["result"]["state"], "active", "{a}");
+        }
+    }
+    // Activated between the two rounds: the short way said so at once.
+    assert_eq!(ask(short)["result"]["state"], "active");
 }

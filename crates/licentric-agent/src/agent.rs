@@ -106,12 +106,28 @@ struct Inner {
     /// Serialises the operations that change state (activate, deactivate, refresh, import).
     ops: Mutex<()>,
     status: watch::Sender<Status>,
+    /// The status as last published, serialised once, for answers that need no lock.
+    snapshot: std::sync::RwLock<Option<Arc<Snapshot>>>,
     wake: Notify,
     /// Set by [`Agent::shutdown`]: the scheduler ends.
     stopping: std::sync::atomic::AtomicBool,
     scheduler: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     read_only: bool,
     clients: crate::clients::ClientLog,
+}
+
+/// How long a published status is answered from its snapshot without a new evaluation.
+const SNAPSHOT_FRESH: time::Duration = time::Duration::SECOND;
+
+/// The status as last published, with its JSON, for the IPC fast path.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The status.
+    pub status: Status,
+    /// `status` as JSON, serialised once.
+    pub json: Box<str>,
+    taken_at: OffsetDateTime,
+    fresh_until: OffsetDateTime,
 }
 
 /// A handle on the running agent; cheap to clone.
@@ -238,6 +254,7 @@ impl Agent {
             live: Mutex::new(Live::default()),
             ops: Mutex::new(()),
             status,
+            snapshot: std::sync::RwLock::new(None),
             wake: Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             scheduler: std::sync::Mutex::new(None),
@@ -496,14 +513,36 @@ impl Agent {
     /// of a new state.
     fn publish(&self, live: &mut Live, now: OffsetDateTime) -> Status {
         let (status, notice) = live.publish(&self.product(), now, &self.inner.policy);
-        self.tell(notice, status)
+        self.tell(notice, status, now, live.next_change_at)
     }
 
-    /// Gives the user `notices` and subscribers `status`, if it changed.
-    fn tell(&self, notices: impl IntoIterator<Item = Notice>, status: Status) -> Status {
+    /// Gives the user `notices` and subscribers `status`, if it changed; keeps it as the
+    /// snapshot until `next_change_at` (a state change by time) or a second has passed.
+    fn tell(
+        &self,
+        notices: impl IntoIterator<Item = Notice>,
+        status: Status,
+        now: OffsetDateTime,
+        next_change_at: Option<OffsetDateTime>,
+    ) -> Status {
         for notice in notices {
             self.inner.notifier.notify(&notice.summary, &notice.body);
         }
+        let fresh_until =
+            next_change_at.map_or(now + SNAPSHOT_FRESH, |at| at.min(now + SNAPSHOT_FRESH));
+        let snapshot = serde_json::to_string(&status).ok().map(|json| {
+            Arc::new(Snapshot {
+                status: status.clone(),
+                json: json.into_boxed_str(),
+                taken_at: now,
+                fresh_until,
+            })
+        });
+        *self
+            .inner
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = snapshot;
         self.inner.status.send_if_modified(|current| {
             if *current == status {
                 false
@@ -513,6 +552,20 @@ impl Agent {
             }
         });
         status
+    }
+
+    /// The status last published, if it still holds now by the agent's clock: taken less
+    /// than a second ago (a clock turned back makes it stale) and before any state change by
+    /// time. Answers from it need no lock and no evaluation; [`Agent::status`] makes a new one.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        let snapshot = self
+            .inner
+            .snapshot
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        let now = self.inner.clock.now();
+        (snapshot.taken_at <= now && now < snapshot.fresh_until).then_some(snapshot)
     }
 
     /// The status now.
@@ -1094,7 +1147,7 @@ impl Agent {
                 let mut live = self.inner.live.lock().await;
                 let turn = live.turn(&self.product(), now, &self.inner.policy);
                 let (due, next) = (turn.refresh_now, turn.wake_at);
-                self.tell(turn.notices, turn.status);
+                self.tell(turn.notices, turn.status, now, live.next_change_at);
                 let _ = self.persist(&mut live).await;
                 (due, next)
             };

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
 use licentric_proto::ipc::{
-    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, RequestFileResult,
+    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, RequestFileResult, Status,
     SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
 use licentric_proto::{Environment, ErrorCode};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, watch};
 
 use crate::agent::Agent;
 use crate::clients::ClientEntry;
@@ -195,81 +195,148 @@ mod unix {
 /// sends requests but does not read its answers must not hold a slot.
 const MAX_WRITE_STALL: Duration = Duration::from_secs(10);
 
-/// One connection: reads lines, answers each, forwards `status_changed` once subscribed. It
-/// ends — and frees its slot, its tasks and its socket — when the client goes away, stays
-/// silent past the idle time (unless subscribed), or stops reading what it is sent.
-async fn connection<S>(agent: Agent, stream: S, limits: &Limits, seen: &ClientEntry)
+/// One connection, on one task: reads lines, answers each (all the answers to one read in
+/// one write), forwards `status_changed` once subscribed. It ends — and frees its slot and
+/// its socket — when the client goes away, stays silent past the idle time (unless
+/// subscribed), or stops reading what it is sent.
+async fn connection<S>(agent: Agent, mut stream: S, limits: &Limits, seen: &ClientEntry)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let (out, mut outgoing) = mpsc::channel::<Vec<u8>>(64);
     let stall = limits.idle_timeout.min(MAX_WRITE_STALL);
-    let writer_task = tokio::spawn(async move {
-        while let Some(line) = outgoing.recv().await {
-            match tokio::time::timeout(stall, writer.write_all(&line)).await {
+    let mut decoder = LineDecoder::new();
+    let mut buf = vec![0u8; 4096];
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    let mut changes: Option<watch::Receiver<Status>> = None;
+    // One timer for the connection, moved on only when it fires: a request costs no timer.
+    let idle = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut last_read = tokio::time::Instant::now();
+    loop {
+        out.clear();
+        tokio::select! {
+            read = stream.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                last_read = tokio::time::Instant::now();
+                decoder.push(&buf[..n]);
+                while let Some(frame) = decoder.next_frame() {
+                    match frame {
+                        Err(FrameError::TooLong { limit }) => {
+                            let too_long = Response::error(
+                                None,
+                                RpcError::new(
+                                    ErrorCode::MessageTooLarge,
+                                    format!("message longer than {limit} bytes"),
+                                ),
+                            );
+                            push(&mut out, &too_long);
+                        }
+                        Err(_) => {}
+                        Ok(line) => {
+                            seen.touch();
+                            answer(&agent, &line, limits, &mut changes, &mut out).await;
+                        }
+                    }
+                }
+            }
+            changed = async {
+                match changes.as_mut() {
+                    Some(receiver) => receiver.changed().await,
+                    None => std::future::pending().await,
+                }
+            }, if changes.is_some() => {
+                if changed.is_err() {
+                    changes = None; // the agent is stopping
+                    continue;
+                }
+                if let Some(rx) = changes.as_mut() {
+                    let status = rx.borrow_and_update().clone();
+                    let note = Request::notification(
+                        method::STATUS_CHANGED,
+                        serde_json::to_value(&status).ok(),
+                    );
+                    if let Ok(line) = encode_line(&note) {
+                        out.extend_from_slice(&line);
+                    }
+                }
+            }
+            () = &mut idle, if changes.is_none() => {
+                let deadline = last_read + limits.idle_timeout;
+                if tokio::time::Instant::now() >= deadline {
+                    break; // idle
+                }
+                idle.as_mut().reset(deadline);
+            }
+        }
+        if !out.is_empty() {
+            match tokio::time::timeout(stall, stream.write_all(&out)).await {
                 Ok(Ok(())) => {}
-                // Gone, or not reading: closing the channel ends the reader's sends too.
+                // Gone, or not reading.
                 Ok(Err(_)) | Err(_) => break,
             }
         }
-    });
-    let mut decoder = LineDecoder::new();
-    let mut buf = vec![0u8; 8192];
-    let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
-    'connection: loop {
-        let read = if subscription.is_some() {
-            reader.read(&mut buf).await
-        } else {
-            match tokio::time::timeout(limits.idle_timeout, reader.read(&mut buf)).await {
-                Ok(r) => r,
-                Err(_) => break 'connection, // idle
-            }
-        };
-        let n = match read {
-            Ok(0) | Err(_) => break 'connection,
-            Ok(n) => n,
-        };
-        decoder.push(&buf[..n]);
-        while let Some(frame) = decoder.next_frame() {
-            let reply = match frame {
-                Err(FrameError::TooLong { limit }) => Some(Response::error(
-                    None,
-                    RpcError::new(
-                        ErrorCode::MessageTooLarge,
-                        format!("message longer than {limit} bytes"),
-                    ),
-                )),
-                Err(_) => None,
-                Ok(line) => {
-                    seen.touch();
-                    handle(&agent, &line, limits, &out, &mut subscription).await
-                }
-            };
-            if let Some(reply) = reply {
-                let Ok(bytes) = encode_line(&reply) else {
-                    continue;
-                };
-                if out.send(bytes).await.is_err() {
-                    break 'connection; // the writer gave up on this client
-                }
-            }
+    }
+}
+
+/// Appends `response` as a line to `out`.
+fn push(out: &mut Vec<u8>, response: &Response) {
+    if let Ok(bytes) = encode_line(response) {
+        out.extend_from_slice(&bytes);
+    }
+}
+
+/// Appends the answer to `line` (if it gets one) to `out`: a `status` from a fresh snapshot
+/// without parsing more than the request's four members, anything else through [`handle`].
+async fn answer(
+    agent: &Agent,
+    line: &[u8],
+    limits: &Limits,
+    changes: &mut Option<watch::Receiver<Status>>,
+    out: &mut Vec<u8>,
+) {
+    if let Some(id) = status_request(line)
+        && let Some(snapshot) = agent.snapshot()
+    {
+        out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+        if serde_json::to_writer(&mut *out, &id).is_ok() {
+            out.extend_from_slice(b",\"result\":");
+            out.extend_from_slice(snapshot.json.as_bytes());
+            out.extend_from_slice(b"}\n");
+            return;
         }
     }
-    // The subscription's task holds a sender: end it, so the writer sees the channel close.
-    if let Some(task) = subscription {
-        task.abort();
+    if let Some(reply) = handle(agent, line, limits, changes).await {
+        push(out, &reply);
     }
-    drop(out);
-    let _ = writer_task.await;
+}
+
+/// The id of `line` if it is exactly a well-formed `status` request with no parameters (what
+/// the full parse would also take for one); anything else — including what the full parse
+/// would refuse — goes the full way.
+fn status_request(line: &[u8]) -> Option<Id> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Peek<'a> {
+        jsonrpc: &'a str,
+        id: Option<Id>,
+        method: &'a str,
+        #[serde(default)]
+        params: Option<serde::de::IgnoredAny>,
+    }
+    let peek: Peek<'_> = serde_json::from_slice(line).ok()?;
+    (peek.jsonrpc == "2.0" && peek.method == method::STATUS && peek.params.is_none())
+        .then_some(peek.id)
+        .flatten()
 }
 
 async fn handle(
     agent: &Agent,
     line: &[u8],
     limits: &Limits,
-    out: &mpsc::Sender<Vec<u8>>,
-    subscription: &mut Option<tokio::task::JoinHandle<()>>,
+    changes: &mut Option<watch::Receiver<Status>>,
 ) -> Option<Response> {
     let value: serde_json::Value = match serde_json::from_slice(line) {
         Ok(v) => v,
@@ -302,7 +369,7 @@ async fn handle(
             ErrorCode::ManagementDisabled,
             "this vendor's configuration does not allow managing the licence over IPC",
         )),
-        Ok(call) => dispatch(agent, call, out, subscription).await,
+        Ok(call) => dispatch(agent, call, changes).await,
     };
     let id = id?; // a notification gets no answer
     Some(match result {
@@ -318,10 +385,19 @@ fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, RpcError> {
 async fn dispatch(
     agent: &Agent,
     call: Call,
-    out: &mpsc::Sender<Vec<u8>>,
-    subscription: &mut Option<tokio::task::JoinHandle<()>>,
+    changes: &mut Option<watch::Receiver<Status>>,
 ) -> Result<serde_json::Value, RpcError> {
     let agent_error = |e: crate::AgentError| e.to_rpc();
+    if let Call::Status | Call::HasEntitlement(_) = call
+        && let Some(snapshot) = agent.snapshot()
+    {
+        // Published less than a second ago and still holding: no check is due that was not
+        // due then.
+        return match call {
+            Call::HasEntitlement(p) => json(&entitlement(p.code, &snapshot.status)),
+            _ => json(&snapshot.status),
+        };
+    }
     if matches!(
         call,
         Call::Status | Call::HasEntitlement(_) | Call::LicenseFile | Call::Subscribe
@@ -331,15 +407,7 @@ async fn dispatch(
     }
     match call {
         Call::Status => json(&agent.status().await),
-        Call::HasEntitlement(p) => {
-            let status = agent.status().await;
-            let entitled = status.entitled && status.entitlements.contains(&p.code);
-            json(&HasEntitlementResult {
-                code: p.code,
-                entitled,
-                state: status.state,
-            })
-        }
+        Call::HasEntitlement(p) => json(&entitlement(p.code, &agent.status().await)),
         Call::LicenseFile => json(&LicenseFileResult {
             license_file: agent.license_file().await,
         }),
@@ -356,25 +424,10 @@ async fn dispatch(
         }),
         Call::Subscribe => {
             let status = agent.status().await;
-            if subscription.is_none() {
-                let mut changes = agent.subscribe();
-                changes.mark_unchanged();
-                let out = out.clone();
-                *subscription = Some(tokio::spawn(async move {
-                    while changes.changed().await.is_ok() {
-                        let status = changes.borrow_and_update().clone();
-                        let note = Request::notification(
-                            method::STATUS_CHANGED,
-                            serde_json::to_value(&status).ok(),
-                        );
-                        let Ok(line) = encode_line(&note) else {
-                            continue;
-                        };
-                        if out.send(line).await.is_err() {
-                            break; // the client went away
-                        }
-                    }
-                }));
+            if changes.is_none() {
+                let mut receiver = agent.subscribe();
+                receiver.mark_unchanged();
+                *changes = Some(receiver);
             }
             json(&SubscribeResult { status })
         }
@@ -385,5 +438,49 @@ async fn dispatch(
         Call::RequestFile => json(&RequestFileResult {
             text: agent.request_file().await.map_err(agent_error)?,
         }),
+    }
+}
+
+fn entitlement(code: String, status: &Status) -> HasEntitlementResult {
+    HasEntitlementResult {
+        entitled: status.entitled && status.entitlements.contains(&code),
+        code,
+        state: status.state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_status_request_takes_the_short_way() {
+        let short = |line: &str| status_request(line.as_bytes());
+        assert_eq!(
+            short(r#"{"jsonrpc":"2.0","id":7,"method":"status"}"#),
+            Some(Id::Number(7))
+        );
+        assert_eq!(
+            short(r#"{"method":"status","id":"a b","jsonrpc":"2.0","params":null}"#),
+            Some(Id::String("a b".into()))
+        );
+        for full in [
+            // a notification gets no answer at all
+            r#"{"jsonrpc":"2.0","method":"status"}"#,
+            // parameters, even empty ones, are the full parse's to judge
+            r#"{"jsonrpc":"2.0","id":1,"method":"status","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"status","params":[1]}"#,
+            // what the full parse refuses, it refuses with its own error
+            r#"{"jsonrpc":"1.0","id":1,"method":"status"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"status","extra":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"status","method":"status"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"status"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"has_entitlement","params":{"code":"x"}}"#,
+            // escaped strings are read by the full parse
+            r#"{"jsonrpc":"2.0","id":1,"method":"st\u0061tus"}"#,
+            r#"not json"#,
+        ] {
+            assert_eq!(short(full), None, "{full}");
+        }
     }
 }

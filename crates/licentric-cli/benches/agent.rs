@@ -1,10 +1,16 @@
-//! Benchmarks of the headless agent, printed as figures and ratios (not pass/fail):
+//! Benchmarks of the headless agent, printed as figures and ratios (not pass/fail).
 //!
-//! - IPC `status` round trip against a bare Unix-socket ping-pong of the same bytes, measured
-//!   in the same run (goal ≤ 2×);
-//! - answers per second with 8 clients (goal ≥ 50,000/s on 2 cores);
+//! The floor is `benches/floor.c`: a bare ping-pong server in its own process, built here with
+//! the system's C compiler, answering every line with as many bytes as the agent's `status`.
+//! Both are measured unpinned and pinned (server and client on one core, with `taskset`), each
+//! figure the median of several batches:
+//!
+//! - one `status` round trip (goal ≤ 1.5× the floor);
+//! - answers per second with 1, 8 and 64 clients (goal with 8: ≥ 0.5× the floor's);
+//! - the p99 of one well-behaved client while 1,000 idle connections are held open (goal
+//!   < 1 ms);
 //! - agent start to first answer (goal ≤ 50 ms);
-//! - idle resident memory (goal ≤ 15 MB) and wake-ups while idle (goal: only its timers).
+//! - idle resident memory (goal ≤ 10 MB) and wake-ups while idle (goal: only its timers).
 //!
 //! `cargo bench -p licentric-cli --bench agent`; `LICENTRIC_BENCH_QUICK=1` for a short run.
 #![allow(
@@ -15,59 +21,164 @@
 )]
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const REQUEST: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
 const KEY: &str = "dea53b80287ff0a6882e7bba383d6248e049640d1c42283bb8d0632b7f875fd2";
+const IDLE_CONNECTIONS: usize = 1_000;
 
 fn quick() -> bool {
     std::env::var_os("LICENTRIC_BENCH_QUICK").is_some()
 }
 
-/// Round trips of REQUEST on one connection; returns the mean time and the answer's size.
-fn round_trips(socket: &Path, n: usize) -> (Duration, usize) {
-    let stream = UnixStream::connect(socket).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = Vec::new();
-    for _ in 0..n / 10 {
-        writer.write_all(REQUEST).unwrap();
-        line.clear();
-        reader.read_until(b'\n', &mut line).unwrap();
-    }
-    let started = Instant::now();
-    for _ in 0..n {
-        writer.write_all(REQUEST).unwrap();
-        line.clear();
-        reader.read_until(b'\n', &mut line).unwrap();
-    }
-    (started.elapsed() / n as u32, line.len())
+/// A client of one connection, reading answers line by line.
+struct Client {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+    line: Vec<u8>,
 }
 
-/// A bare ping-pong server: reads a line, answers `reply`, nothing else.
-fn ping_pong_server(path: &Path, reply: Vec<u8>) {
-    let listener = UnixListener::bind(path).unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let reply = reply.clone();
-            std::thread::spawn(move || {
-                let stream = stream.unwrap();
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    writer.write_all(&reply).unwrap();
-                }
-            });
+impl Client {
+    fn connect(socket: &Path) -> Client {
+        let stream = UnixStream::connect(socket).unwrap();
+        Client {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+            line: Vec::with_capacity(1024),
         }
-    });
+    }
+
+    /// One round trip; the answer's length.
+    fn ask(&mut self) -> usize {
+        self.writer.write_all(REQUEST).unwrap();
+        self.line.clear();
+        self.reader.read_until(b'\n', &mut self.line).unwrap();
+        assert!(self.line.ends_with(b"\n"), "the connection closed");
+        self.line.len()
+    }
+
+    /// The mean of `n` round trips.
+    fn mean(&mut self, n: usize) -> Duration {
+        let started = Instant::now();
+        for _ in 0..n {
+            self.ask();
+        }
+        started.elapsed() / u32::try_from(n).unwrap()
+    }
+}
+
+fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
+    values.sort_unstable();
+    values[values.len() / 2]
+}
+
+/// The median over batches of the mean round trip on one connection.
+fn round_trip(socket: &Path) -> Duration {
+    let (batches, n) = if quick() { (5, 2_000) } else { (9, 10_000) };
+    let mut client = Client::connect(socket);
+    client.mean(n / 10); // warm
+    median((0..batches).map(|_| client.mean(n)).collect())
+}
+
+/// Answers per second with `clients` connections asking as fast as they can (the median of
+/// three runs).
+fn answers_per_second(socket: &Path, clients: usize) -> f64 {
+    let total = if quick() { 40_000 } else { 200_000 };
+    let per_client = (total / clients).max(200);
+    let runs: Vec<u64> = (0..3)
+        .map(|_| {
+            let mut connected: Vec<Client> =
+                (0..clients).map(|_| Client::connect(socket)).collect();
+            for c in &mut connected {
+                c.ask();
+            }
+            let started = Instant::now();
+            let threads: Vec<_> = connected
+                .into_iter()
+                .map(|mut c| std::thread::spawn(move || c.mean(per_client)))
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            let rate = (clients * per_client) as f64 / started.elapsed().as_secs_f64();
+            rate as u64
+        })
+        .collect();
+    median(runs) as f64
+}
+
+/// The p99 of single round trips of one client while `idle` other connections are open.
+fn p99_with_idle(socket: &Path, idle: usize) -> Duration {
+    let held: Vec<UnixStream> = (0..idle)
+        .map(|_| UnixStream::connect(socket).unwrap())
+        .collect();
+    let mut client = Client::connect(socket);
+    client.mean(200);
+    let n = if quick() { 5_000 } else { 20_000 };
+    let mut times: Vec<Duration> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            client.ask();
+            started.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    // The idle ones were still being served: each answers.
+    let mut last = Client {
+        writer: held[idle - 1].try_clone().unwrap(),
+        reader: BufReader::new(held[idle - 1].try_clone().unwrap()),
+        line: Vec::new(),
+    };
+    last.ask();
+    drop(held);
+    times[times.len() * 99 / 100]
+}
+
+/// Sets the CPUs every thread of `pid` may run on (`taskset`).
+fn pin(pid: u32, cpus: &str) {
+    let ok = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "taskset failed (util-linux is needed to pin)");
+}
+
+fn all_cpus() -> String {
+    let n = std::thread::available_parallelism().map_or(1, usize::from);
+    format!("0-{}", n - 1)
+}
+
+/// Builds the floor with the system's C compiler.
+fn build_floor(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/floor.c");
+    let binary = dir.join("floor");
+    let ok = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cannot build {} with cc", source.display());
+    binary
+}
+
+fn start_floor(binary: &Path, socket: &Path, reply_len: usize) -> Child {
+    let mut child = Command::new(binary)
+        .arg(socket)
+        .arg(reply_len.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    child
 }
 
 fn proc_status(pid: u32, field: &str) -> u64 {
@@ -136,85 +247,64 @@ fn start_agent(dir: &Path) -> (Child, Duration) {
     }
 }
 
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn row(what: &str, value: String, note: &str) {
+    println!("{what:<52} {value:>14}   {note}");
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.2} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Raises this process's open-file limit to its hard limit (the idle connections need more
+/// than the usual 1,024).
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+}
+
 fn main() {
+    raise_file_limit();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("companion.toml"),
         format!(
             "product_id = \"bench\"\nproduct_name = \"Bench\"\nenvironment = \"test\"\napi_base_url = \"https://127.0.0.1:9\"\n\
              key_prefix = \"ACME\"\ntrusted_keys = [\"{KEY}\"]\nallow_file_credential_store = true\ndata_dir = \"data\"\n\
-             [ipc]\nsocket = \"run/bench.sock\"\n[notifications]\nenabled = false\n"
+             [ipc]\nsocket = \"run/bench.sock\"\nmax_connections = {}\n[notifications]\nenabled = false\n",
+            IDLE_CONNECTIONS + 100
         ),
     )
     .unwrap();
-    println!("licentric agent benchmarks");
+    println!(
+        "licentric agent benchmarks (floor: benches/floor.c, a bare ping-pong in its own process)"
+    );
 
     // Start to first answer: the median of several starts.
-    let mut starts = Vec::new();
-    for _ in 0..if quick() { 3 } else { 7 } {
-        let (mut child, t) = start_agent(dir.path());
-        starts.push(t);
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
-    }
-    starts.sort();
-    println!(
-        "{:<46} {:>10.2} ms   goal ≤ 50 ms",
-        "agent start to first IPC answer (median)",
-        starts[starts.len() / 2].as_secs_f64() * 1e3
-    );
-
-    let (mut agent, _) = start_agent(dir.path());
-    let socket = dir.path().join("run/bench.sock");
-    let n = if quick() { 5_000 } else { 50_000 };
-
-    // The same bytes over a bare ping-pong server.
-    let (_, answer_len) = round_trips(&socket, 100);
-    let mut reply = vec![b'x'; answer_len - 1];
-    reply.push(b'\n');
-    let bare_path = dir.path().join("bare.sock");
-    ping_pong_server(&bare_path, reply);
-    let (bare, _) = round_trips(&bare_path, n);
-    let (ipc, _) = round_trips(&socket, n);
-    println!(
-        "{:<46} {:>10.2} µs   ({answer_len} bytes back)",
-        "bare Unix-socket ping-pong, same bytes",
-        bare.as_secs_f64() * 1e6
-    );
-    println!(
-        "{:<46} {:>10.2} µs",
-        "IPC status round trip",
-        ipc.as_secs_f64() * 1e6
-    );
-    println!(
-        "{:<46} {:>10.2} ×   goal ≤ 2×",
-        "  ratio to the bare ping-pong",
-        ipc.as_secs_f64() / bare.as_secs_f64()
-    );
-
-    // Throughput with 8 clients.
-    let per_client = n / 2;
-    let started = Instant::now();
-    let threads: Vec<_> = (0..8)
+    let starts: Vec<Duration> = (0..if quick() { 3 } else { 7 })
         .map(|_| {
-            let socket = socket.clone();
-            std::thread::spawn(move || round_trips(&socket, per_client))
+            let (child, t) = start_agent(dir.path());
+            stop(child);
+            t
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let total = 8 * (per_client + per_client / 10);
-    println!(
-        "{:<46} {:>10.0} /s   goal ≥ 50,000/s",
-        "answers per second, 8 clients",
-        total as f64 / started.elapsed().as_secs_f64()
+    row(
+        "agent start to first IPC answer (median)",
+        format!("{:.2} ms", median(starts).as_secs_f64() * 1e3),
+        "goal ≤ 50 ms",
     );
 
-    // Idle: memory, and wake-ups over a quiet period.
+    let (agent, _) = start_agent(dir.path());
     let pid = agent.id();
+    // Idle, before any load: memory, and wake-ups over a quiet period.
     std::thread::sleep(Duration::from_millis(500));
     let before = wakeups(pid);
     let idle = if quick() {
@@ -224,19 +314,84 @@ fn main() {
     };
     std::thread::sleep(idle);
     let woke = wakeups(pid) - before;
-    println!(
-        "{:<46} {:>10.1} MB   goal ≤ 15 MB",
+    row(
         "idle resident memory (VmRSS)",
-        proc_status(pid, "VmRSS:") as f64 / 1024.0
+        format!("{:.1} MB", proc_status(pid, "VmRSS:") as f64 / 1024.0),
+        "goal ≤ 10 MB",
     );
-    println!(
-        "{:<46} {:>10} in {}s   goal: none but its timers (an unlicensed agent has none due)",
+    row(
         "wake-ups while idle (context switches)",
-        woke,
-        idle.as_secs()
+        format!("{woke} in {}s", idle.as_secs()),
+        "goal: none but its timers (an unlicensed agent has none due)",
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = agent.wait();
+    let socket = dir.path().join("run/bench.sock");
+    let answer_len = Client::connect(&socket).ask();
+    let floor_socket = dir.path().join("floor.sock");
+    let floor = start_floor(&build_floor(dir.path()), &floor_socket, answer_len);
+    let me = std::process::id();
+    let cpus = all_cpus();
+
+    // One round trip, unpinned and pinned to one core.
+    for (label, cpu) in [("unpinned", cpus.as_str()), ("pinned to one core", "0")] {
+        for pid in [me, pid, floor.id()] {
+            pin(pid, cpu);
+        }
+        let bare = round_trip(&floor_socket);
+        let ipc = round_trip(&socket);
+        row(
+            &format!("floor round trip, {label}"),
+            us(bare),
+            &format!("({answer_len} bytes back)"),
+        );
+        row(&format!("IPC status round trip, {label}"), us(ipc), "");
+        row(
+            "  ratio to the floor",
+            format!("{:.2} ×", ipc.as_secs_f64() / bare.as_secs_f64()),
+            "goal ≤ 1.5×",
+        );
+    }
+    for pid in [me, pid, floor.id()] {
+        pin(pid, &cpus);
+    }
+
+    // Answers per second.
+    for clients in [1, 8, 64] {
+        let bare = answers_per_second(&floor_socket, clients);
+        let ipc = answers_per_second(&socket, clients);
+        row(
+            &format!("answers/s, {clients} client(s): floor"),
+            format!("{bare:.0} /s"),
+            "",
+        );
+        row(
+            &format!("answers/s, {clients} client(s): agent"),
+            format!("{ipc:.0} /s"),
+            &format!(
+                "{:.2} × the floor{}",
+                ipc / bare,
+                if clients == 8 {
+                    "   goal ≥ 0.5×"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+
+    // A well-behaved client among idle connections.
+    let bare = p99_with_idle(&floor_socket, IDLE_CONNECTIONS);
+    let ipc = p99_with_idle(&socket, IDLE_CONNECTIONS);
+    row(
+        &format!("p99 round trip, {IDLE_CONNECTIONS} idle connections: floor"),
+        us(bare),
+        "",
+    );
+    row(
+        &format!("p99 round trip, {IDLE_CONNECTIONS} idle connections: agent"),
+        us(ipc),
+        "goal < 1 ms",
+    );
+    stop(floor);
+
+    stop(agent);
 }

@@ -304,8 +304,10 @@ fn read_key() -> anyhow::Result<zeroize::Zeroizing<String>> {
     let stdin = std::io::stdin();
     let mut line = zeroize::Zeroizing::new(String::new());
     if stdin.is_terminal() {
-        eprint!("Licence key: ");
+        // Echo off before the prompt: someone typing (or pasting) as soon as it appears must
+        // not have the first characters shown.
         let _hidden = HiddenInput::new(&stdin);
+        eprint!("Licence key: ");
         stdin.lock().read_line(&mut line)?;
         eprintln!();
     } else {
@@ -453,8 +455,10 @@ fn print_status(s: &Status) {
 }
 
 fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread serves every connection and timer (the credential store and the disk go to
+    // tokio's blocking pool): no hop between worker threads on an answer's path, which on a
+    // small virtual machine costs more than the answer (see the agent benchmark).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
