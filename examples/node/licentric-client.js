@@ -4,7 +4,9 @@
 //   node licentric-client.js [--socket PATH] [--product ID] [--environment live|test] status
 //   node licentric-client.js [--socket PATH] [--product ID] [--environment live|test] has_entitlement CODE
 //
-// Or as a module: const { Client, defaultSocket } = require('./licentric-client.js');
+// Or as a module: const { Client, Watcher, defaultSocket } = require('./licentric-client.js');
+// For an app that checks on every action, `Watcher` answers from memory what the agent last
+// pushed (and false whenever it cannot reach the agent).
 // Every call times out (5 s for a query), a closed, silent or misbehaving agent is an error,
 // and only a plain `entitled: true` counts as entitled.
 //
@@ -158,6 +160,112 @@ class Client {
   close() { this.sock.end(); }
 }
 
+// The earlier of the offline period's end and the licence's (milliseconds since the epoch);
+// an end that cannot be read is no licence.
+function ends(status) {
+  let end = Infinity;
+  for (const key of ['offline_valid_until', 'license_expires_at']) {
+    if (typeof status[key] !== 'string') continue;
+    const t = Date.parse(status[key]);
+    if (Number.isNaN(t)) return 0;
+    end = Math.min(end, t);
+  }
+  return end;
+}
+
+/**
+ * Answers from memory: connects once, subscribes, keeps the last status the agent pushed, and
+ * answers isEntitled() / hasEntitlement(code) without asking the agent. It asks for the status
+ * when the agent has been quiet for `heartbeat` ms, and reconnects with back-off when the
+ * agent restarts. While it cannot reach the agent every answer is false — never a stale true —
+ * and even a current true ends with the offline period or the licence, by this machine's clock.
+ *
+ *   const licence = new Watcher(defaultSocket('acme-cad', 'live'), 'acme-cad', 'live');
+ *   if (licence.hasEntitlement('export-pdf')) { ... }
+ */
+class Watcher {
+  constructor(socketPath, product, environment, { heartbeat = 30000 } = {}) {
+    Object.assign(this, { socketPath, product, environment, heartbeat });
+    this.status = null; // null: unknown
+    this.reason = 'not connected yet';
+    this.stopped = false;
+    this.client = null;
+    this.listeners = new Set();
+    this.run();
+  }
+
+  isEntitled() {
+    const s = this.status;
+    return !!s && s.entitled === true && Date.now() < ends(s);
+  }
+
+  hasEntitlement(code) {
+    const s = this.status;
+    return this.isEntitled() && Array.isArray(s.entitlements) && s.entitlements.includes(code);
+  }
+
+  /** Calls `listener(watcher)` at every change of what it knows; returns how to stop. */
+  onChange(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close() {
+    this.stopped = true;
+    if (this.client) this.client.sock.destroy();
+    clearTimeout(this.sleep);
+    if (this.wake) this.wake();
+  }
+
+  set(status, reason) {
+    if (JSON.stringify([status, reason]) === JSON.stringify([this.status, this.reason])) return;
+    this.status = status;
+    this.reason = reason;
+    for (const listener of this.listeners) listener(this);
+  }
+
+  async run() {
+    let backoff = 50;
+    while (!this.stopped) {
+      try {
+        const client = await new Client(this.socketPath, this.product, this.environment).connect();
+        this.client = client;
+        backoff = 50;
+        await this.follow(client);
+        this.set(null, client.closed ? client.closed.message : 'the agent closed the connection');
+      } catch (e) {
+        this.set(null, e.message);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+      this.client = null;
+      if (this.stopped) break;
+      await new Promise((resolve) => { this.wake = resolve; this.sleep = setTimeout(resolve, backoff); });
+    }
+  }
+
+  // Resolves when the connection ends.
+  follow(client) {
+    return new Promise((resolve) => {
+      let quiet;
+      const end = () => { clearTimeout(quiet); resolve(); };
+      // Quiet for a heartbeat: ask, or stop believing.
+      const arm = () => {
+        clearTimeout(quiet);
+        quiet = setTimeout(() => {
+          client.call('status').then((status) => { this.take(status); arm(); }, () => client.sock.destroy());
+        }, this.heartbeat);
+      };
+      client.sock.on('close', end);
+      if (client.closed || client.sock.destroyed) { end(); return; }
+      client.subscribe((status) => { this.take(status); arm(); }).catch(() => client.sock.destroy());
+    });
+  }
+
+  take(status) {
+    this.set(status && typeof status === 'object' ? status : null, null);
+  }
+}
+
 class UnsafeEndpoint extends Error {
   constructor(code, message) {
     super(`refusing the licensing agent's socket: ${message}`);
@@ -232,7 +340,7 @@ async function main() {
   }
 }
 
-module.exports = { Client, AgentError, UnsafeEndpoint, defaultSocket, checkEndpoint };
+module.exports = { Client, Watcher, AgentError, UnsafeEndpoint, defaultSocket, checkEndpoint };
 
 if (require.main === module) {
   // Any failure not caught above is a failure, never "entitled".

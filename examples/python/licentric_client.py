@@ -5,6 +5,9 @@
     python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] has_entitlement CODE
     python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] watch
 
+For an app that checks on every action, `Watcher` answers from memory what the agent last
+pushed (and False whenever it cannot reach the agent).
+
 The protocol (docs/ipc.md): JSON-RPC 2.0, one JSON object per line, on a Unix socket at
 $XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock. Errors carry a stable
 `error.data.code`.
@@ -22,7 +25,9 @@ import stat
 import struct
 import sys
 import tempfile
+import threading
 import time
+from datetime import datetime
 
 PROTOCOL_VERSION = 1
 # How long a query may wait for its answer, and a management call (seconds). An agent that
@@ -178,6 +183,121 @@ class Client:
             message = self._read(None if self.timeout is None else time.monotonic() + self.timeout)
             if message.get("method") == "status_changed":
                 yield message["params"]
+
+
+class Watcher:
+    """Answers from memory: connects once, subscribes, keeps the last status the agent pushed,
+    and answers is_entitled() / has_entitlement(code) without asking the agent. A background
+    thread applies every push, asks for the status when the agent has been quiet for
+    `heartbeat` seconds, and reconnects with back-off when the agent restarts. While it cannot
+    reach the agent every answer is False — never a stale True — and even a current True ends
+    with the offline period or the licence, by this machine's clock.
+
+        licence = Watcher(default_socket("acme-cad"), "acme-cad", "live")
+        if licence.has_entitlement("export-pdf"): ...
+    """
+
+    def __init__(self, path, product, environment, heartbeat=30.0):
+        self._path, self._product, self._environment = path, product, environment
+        self._heartbeat = heartbeat
+        self._lock = threading.Condition()
+        self._status = None  # None: unknown
+        self._reason = "not connected yet"
+        self._generation = 0
+        self._client = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="licentric-watch", daemon=True)
+        self._thread.start()
+
+    def is_entitled(self):
+        status = self._status  # one read of a reference: no lock needed
+        return status is not None and status.get("entitled") is True and time.time() < _ends(status)
+
+    def has_entitlement(self, code):
+        status = self._status
+        return self.is_entitled() and status is not None and code in (status.get("entitlements") or [])
+
+    def status(self):
+        """The last status, or None while the agent cannot be reached (see reason())."""
+        return self._status
+
+    def reason(self):
+        return self._reason
+
+    def wait_for_change(self, generation, timeout):
+        """Waits until the view changes after `generation`; returns the generation then."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._generation > generation or self._stopped, timeout)
+            return self._generation
+
+    def generation(self):
+        return self._generation
+
+    def close(self):
+        with self._lock:
+            self._stopped = True
+            client = self._client
+            self._lock.notify_all()
+        if client is not None:
+            try:
+                client.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join()
+
+    def _set(self, status, reason=None):
+        with self._lock:
+            if status == self._status and reason == self._reason:
+                return
+            self._status, self._reason = status, reason
+            self._generation += 1
+            self._lock.notify_all()
+
+    def _run(self):
+        backoff = 0.05
+        while not self._stopped:
+            try:
+                client = Client(self._path, self._product, self._environment)
+                with self._lock:
+                    self._client = client
+                backoff = 0.05
+                self._follow(client)
+            except (LicentricError, NotRunning, OSError) as e:
+                self._set(None, str(e))
+                backoff = min(backoff * 2, 5.0)
+            with self._lock:
+                self._client = None
+                self._lock.wait_for(lambda: self._stopped, backoff)
+
+    def _follow(self, client):
+        status = client.call("subscribe")["status"]
+        while not self._stopped:
+            self._set(status if isinstance(status, dict) else None, None)
+            if client.changes:
+                status = client.changes.pop(0)
+                continue
+            try:
+                message = client._read(time.monotonic() + self._heartbeat)
+            except LicentricError as e:
+                if e.code != "timeout":
+                    raise
+                status = client.call("status")  # quiet for a while: ask, or stop believing
+                continue
+            if message.get("method") == "status_changed":
+                status = message.get("params")
+
+
+def _ends(status):
+    """The earlier of the offline period's end and the licence's (Unix seconds)."""
+    ends = []
+    for key in ("offline_valid_until", "license_expires_at"):
+        text = status.get(key)
+        if isinstance(text, str):
+            try:
+                ends.append(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+            except ValueError:
+                return 0.0  # an end that cannot be read is no licence
+    return min(ends) if ends else float("inf")
 
 
 def default_socket(product, environment="live"):

@@ -1,10 +1,12 @@
 """Tests of the Python client that need no agent: the socket path rule and the checks made
 before anything is sent. (Against a real agent, and a misbehaving one, it is tested by the
 Rust end-to-end tests in tests/e2e.) Run: python3 -m unittest discover -s examples/python"""
+import json
 import os
 import socket
 import tempfile
 import threading
+import time
 import unittest
 from unittest import mock
 
@@ -67,6 +69,78 @@ class Checks(unittest.TestCase):
         with self.assertRaises(lc.LicentricError) as caught:
             client.has_entitlement("pro")
         self.assertEqual(caught.exception.code, "timeout")
+
+
+class WatcherFromMemory(unittest.TestCase):
+    """A fake agent that answers, pushes a change, and hangs up: the watcher follows, says no
+    while the agent is gone, and reconnects."""
+
+    def test_follows_pushes_and_never_keeps_a_stale_yes(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        folder = os.path.join(tmp.name, "run")
+        os.mkdir(folder, 0o700)
+        path = os.path.join(folder, "s.sock")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        server.listen(4)
+        self.addCleanup(server.close)
+        licensed = {"state": "active", "entitled": True, "entitlements": ["pro"],
+                    "offline_valid_until": "2999-01-01T00:00:00Z", "license_expires_at": None}
+        push = threading.Event()
+        hang_up = threading.Event()
+        done = threading.Event()
+        self.addCleanup(done.set)
+
+        def agent(conn, status):
+            lines = conn.makefile("rb")
+            for request_id in (1, 2):  # version, then subscribe
+                request = json.loads(lines.readline())
+                result = ({"protocol": 1, "product_id": "p", "environment": "test"} if request["method"] == "version"
+                          else {"status": status})
+                conn.sendall(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode() + b"\n")
+            return conn
+
+        def serve():
+            conn = agent(server.accept()[0], licensed)
+            push.wait(5)
+            changed = dict(licensed, entitlements=["pro", "export-pdf"])
+            conn.sendall(json.dumps({"jsonrpc": "2.0", "method": "status_changed", "params": changed}).encode() + b"\n")
+            hang_up.wait(5)
+            conn.close()
+            again = agent(server.accept()[0], dict(licensed, entitled=False, state="suspended"))
+            done.wait(5)  # held open until the test ends
+            again.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        watcher = lc.Watcher(path, "p", "test")
+        self.addCleanup(watcher.close)
+
+        def until(what):
+            deadline = time.monotonic() + 5
+            while not what():
+                generation = watcher.generation()
+                left = deadline - time.monotonic()
+                self.assertGreater(left, 0, f"never: {watcher.status()} {watcher.reason()}")
+                watcher.wait_for_change(generation, left)
+
+        until(watcher.is_entitled)
+        self.assertTrue(watcher.has_entitlement("pro"))
+        self.assertFalse(watcher.has_entitlement("export-pdf"))
+        push.set()
+        until(lambda: watcher.has_entitlement("export-pdf"))
+        hang_up.set()
+        until(lambda: watcher.status() is None)  # gone: unknown, and so no
+        self.assertFalse(watcher.is_entitled())
+        until(lambda: watcher.status() is not None)  # back: what it says now
+        self.assertFalse(watcher.is_entitled())
+        self.assertEqual(watcher.status()["state"], "suspended")
+
+    def test_a_yes_ends_with_the_offline_period(self):
+        self.assertLess(lc._ends({"offline_valid_until": "2001-01-01T00:00:00Z"}), time.time())
+        self.assertEqual(lc._ends({"offline_valid_until": "soon"}), 0.0)
+        self.assertLess(lc._ends({"offline_valid_until": "2999-01-01T00:00:00Z", "license_expires_at": "2030-01-01T00:00:00Z"}),
+                        lc._ends({"offline_valid_until": "2999-01-01T00:00:00Z"}))
 
 
 if __name__ == "__main__":

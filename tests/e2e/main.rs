@@ -15,7 +15,8 @@
 //! - `retry`: an activation whose answer is lost is retried and creates one machine;
 //! - `resilience`: `kill -9` during cache writes, a clock turned back;
 //! - `trust`: the trust issue's attacks (user configurations setting live anchors, lost
-//!   state, replayed files, remote deactivation) and what honest users do beside them.
+//!   state, replayed files, remote deactivation) and what honest users do beside them;
+//! - `watch`: the client library's answers from memory, following the agent's pushes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
@@ -28,3 +29,4 @@ mod resilience;
 mod retry;
 mod security;
 mod trust;
+mod watch;

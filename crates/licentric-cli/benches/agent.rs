@@ -9,6 +9,9 @@
 //! - answers per second with 1, 8 and 64 clients (goal with 8: ≥ 0.5× the floor's);
 //! - the p99 of one well-behaved client while 1,000 idle connections are held open (goal
 //!   < 1 ms);
+//! - the client library's answers from memory (`watch::Watch`): an entitlement check in
+//!   nanoseconds (goal < 100 ns), and how long a change in the agent takes to reach them
+//!   (goal p99 < 1 ms), each change a signed file imported over IPC;
 //! - agent start to first answer (goal ≤ 50 ms);
 //! - idle resident memory (goal ≤ 10 MB) and wake-ups while idle (goal: only its timers).
 //!
@@ -26,8 +29,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use licentric_client::watch::{Watch, WatchOptions};
+use licentric_core::LicenseSigner;
+use licentric_core::license_file::LicensePayload;
+use licentric_core::request_file::ActivationRequestFile;
+use licentric_proto::Environment;
+use time::OffsetDateTime;
+
 const REQUEST: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
-const KEY: &str = "dea53b80287ff0a6882e7bba383d6248e049640d1c42283bb8d0632b7f875fd2";
 const IDLE_CONNECTIONS: usize = 1_000;
 
 fn quick() -> bool {
@@ -271,15 +280,90 @@ fn raise_file_limit() {
     let _ = setrlimit(Resource::Nofile, limit);
 }
 
+/// Nanoseconds per in-memory check of a watch, and the change-to-view latencies (from the
+/// import's answer, and from sending it) over `n` changes, each a new signed file.
+fn watch_figures(
+    socket: &Path,
+    signer: &LicenseSigner,
+    n: u32,
+) -> (f64, f64, Vec<Duration>, Vec<Duration>) {
+    let mut options = WatchOptions::new("bench", Environment::Test);
+    options.socket = socket.to_owned();
+    let watch = Watch::start(options);
+    let mut manager = licentric_client::Client::connect(socket).unwrap();
+    let base = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let (mut after_answer, mut after_send) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let request =
+            ActivationRequestFile::from_armored(&manager.request_file().unwrap()).unwrap();
+        let issued_at = base + time::Duration::seconds(i64::from(i));
+        let code = format!("feature-{i}");
+        let file = signer
+            .sign(&LicensePayload {
+                license_id: "lic_bench".into(),
+                product_id: "bench".into(),
+                environment: Environment::Test,
+                machine_id: "mach_bench".into(),
+                fingerprint: request.fingerprint,
+                status: licentric_proto::LicenseStatus::Active,
+                entitlements: vec![code.clone()],
+                max_machines: 1,
+                license_expires_at: None,
+                issued_at,
+                expires_at: issued_at + time::Duration::days(14),
+                nonce: Some(request.nonce),
+                check_interval: None,
+            })
+            .unwrap();
+        let sent = Instant::now();
+        manager.import_license_file(&file).unwrap();
+        let answered = Instant::now();
+        // As an app would: asking its memory, until the new entitlement is there (yielding
+        // the core, so that on two cores the asking does not starve the watcher it waits for).
+        while !watch.has_entitlement(&code) {
+            assert!(
+                sent.elapsed() < Duration::from_secs(5),
+                "the change never reached the watch"
+            );
+            std::thread::yield_now();
+        }
+        let seen = Instant::now();
+        after_answer.push(seen.saturating_duration_since(answered));
+        after_send.push(seen - sent);
+    }
+    let checks = if quick() { 2_000_000 } else { 20_000_000 };
+    let started = Instant::now();
+    let mut yes = 0u32;
+    for _ in 0..checks {
+        yes += u32::from(std::hint::black_box(&watch).is_entitled());
+    }
+    let entitled_ns = started.elapsed().as_secs_f64() * 1e9 / f64::from(checks);
+    let code = format!("feature-{}", n - 1);
+    let started = Instant::now();
+    for _ in 0..checks {
+        yes += u32::from(std::hint::black_box(&watch).has_entitlement(&code));
+    }
+    let code_ns = started.elapsed().as_secs_f64() * 1e9 / f64::from(checks);
+    assert_eq!(yes, 2 * checks, "the watch said no to a licensed machine");
+    (entitled_ns, code_ns, after_answer, after_send)
+}
+
+fn percentile(mut times: Vec<Duration>, p: usize) -> Duration {
+    times.sort_unstable();
+    times[(times.len() * p / 100).min(times.len() - 1)]
+}
+
 fn main() {
     raise_file_limit();
     let dir = tempfile::tempdir().unwrap();
+    let signer = LicenseSigner::generate(&mut licentric_core::OsRandom).unwrap();
+    let key = signer.public_key().to_hex();
     std::fs::write(
         dir.path().join("companion.toml"),
         format!(
             "product_id = \"bench\"\nproduct_name = \"Bench\"\nenvironment = \"test\"\napi_base_url = \"https://127.0.0.1:9\"\n\
-             key_prefix = \"ACME\"\ntrusted_keys = [\"{KEY}\"]\nallow_file_credential_store = true\ndata_dir = \"data\"\n\
-             [ipc]\nsocket = \"run/bench.sock\"\nmax_connections = {}\n[notifications]\nenabled = false\n",
+             key_prefix = \"ACME\"\ntrusted_keys = [\"{key}\"]\nallow_file_credential_store = true\ndata_dir = \"data\"\n\
+             [ipc]\nsocket = \"run/bench.sock\"\nmanagement = true\nmax_connections = {}\n[notifications]\nenabled = false\n",
             IDLE_CONNECTIONS + 100
         ),
     )
@@ -392,6 +476,38 @@ fn main() {
         "goal < 1 ms",
     );
     stop(floor);
+
+    // Answers from memory, and how fast a change reaches them.
+    let (entitled_ns, code_ns, after_answer, after_send) =
+        watch_figures(&socket, &signer, if quick() { 100 } else { 500 });
+    row(
+        "watch: is_entitled() from memory",
+        format!("{entitled_ns:.1} ns"),
+        "goal < 100 ns",
+    );
+    row(
+        "watch: has_entitlement(code) from memory",
+        format!("{code_ns:.1} ns"),
+        "goal < 100 ns",
+    );
+    row(
+        "change to a watch, after the agent's answer",
+        format!(
+            "{} / {}",
+            us(percentile(after_answer.clone(), 50)),
+            us(percentile(after_answer, 99))
+        ),
+        "p50 / p99   goal p99 < 1 ms",
+    );
+    row(
+        "  the same, from sending it (import included)",
+        format!(
+            "{} / {}",
+            us(percentile(after_send.clone(), 50)),
+            us(percentile(after_send, 99))
+        ),
+        "p50 / p99",
+    );
 
     stop(agent);
 }

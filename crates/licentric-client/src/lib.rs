@@ -5,7 +5,9 @@
 //! checks the protocol version; then
 //! [`Client::status`], [`Client::has_entitlement`], [`Client::license_file`] answer in
 //! microseconds, offline too, and [`Client::subscribe`] turns the connection into a stream
-//! of status changes. The `tokio` feature adds the same API, async, in `nonblocking`. With
+//! of status changes. [`watch::Watch`] answers from memory, in nanoseconds, what the agent
+//! last pushed (and "no" whenever it cannot reach it). The `tokio` feature adds the same API,
+//! async, in `nonblocking`. With
 //! the `verify` feature, `verify::check` verifies the signed licence
 //! file against the vendor's public keys, so a program squatting on the socket cannot lie.
 //!
@@ -41,6 +43,8 @@ use serde::de::DeserializeOwned;
 pub mod nonblocking;
 #[cfg(feature = "verify")]
 pub mod verify;
+#[cfg(unix)]
+pub mod watch;
 
 pub use licentric_platform::endpoint::{self, EndpointError};
 pub use licentric_proto::ipc::Status as LicenseStatus;

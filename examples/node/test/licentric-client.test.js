@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { Client, UnsafeEndpoint, defaultSocket, checkEndpoint } = require('../licentric-client.js');
+const { Client, Watcher, UnsafeEndpoint, defaultSocket, checkEndpoint } = require('../licentric-client.js');
 
 function withEnv(env, f) {
   const saved = { ...process.env };
@@ -61,4 +61,86 @@ test('an agent that hangs up is not entitled', async () => {
   await assert.rejects(client.hasEntitlement('pro'), (e) => e.code === 'io_error');
   server.close();
   fs.rmSync(tmp, { recursive: true });
+});
+
+// Resolves when `what(watcher)` holds (on the watcher's own change signal), or fails after 5 s.
+function until(watcher, what) {
+  return new Promise((resolve, reject) => {
+    if (what(watcher)) { resolve(); return; }
+    const timer = setTimeout(() => { stop(); reject(new Error(`never: ${JSON.stringify(watcher.status)} ${watcher.reason}`)); }, 5000);
+    const stop = watcher.onChange(() => { if (what(watcher)) { clearTimeout(timer); stop(); resolve(); } });
+  });
+}
+
+test('a watcher follows pushes and never keeps a stale yes', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'licentric-node-'));
+  fs.chmodSync(tmp, 0o700);
+  const socketPath = path.join(tmp, 's.sock');
+  const licensed = { state: 'active', entitled: true, entitlements: ['pro'], offline_valid_until: '2999-01-01T00:00:00Z' };
+  const connections = [];
+  let statusForNext = licensed;
+  const server = net.createServer((conn) => {
+    connections.push(conn);
+    const status = statusForNext;
+    let buffer = '';
+    conn.on('data', (chunk) => {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const request = JSON.parse(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+        const result = request.method === 'version' ? { protocol: 1, product_id: 'p', environment: 'test' } : { status };
+        conn.write(JSON.stringify({ jsonrpc: '2.0', id: request.id, result }) + '\n');
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(socketPath, resolve));
+  const watcher = new Watcher(socketPath, 'p', 'test');
+  try {
+    await until(watcher, (w) => w.isEntitled());
+    assert.ok(watcher.hasEntitlement('pro'));
+    assert.ok(!watcher.hasEntitlement('export-pdf'));
+    // A push.
+    connections[0].write(JSON.stringify({ jsonrpc: '2.0', method: 'status_changed', params: { ...licensed, entitlements: ['pro', 'export-pdf'] } }) + '\n');
+    await until(watcher, (w) => w.hasEntitlement('export-pdf'));
+    // The agent hangs up: unknown, and no, straight away; it comes back suspended.
+    statusForNext = { ...licensed, entitled: false, state: 'suspended' };
+    connections[0].destroy();
+    await until(watcher, (w) => w.status === null);
+    assert.ok(!watcher.isEntitled());
+    await until(watcher, (w) => w.status !== null);
+    assert.strictEqual(watcher.status.state, 'suspended');
+    assert.ok(!watcher.isEntitled());
+  } finally {
+    watcher.close();
+    for (const conn of connections) conn.destroy();
+    server.close();
+    fs.rmSync(tmp, { recursive: true });
+  }
+});
+
+test('a yes ends with the offline period', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'licentric-node-'));
+  fs.chmodSync(tmp, 0o700);
+  const socketPath = path.join(tmp, 's.sock');
+  const ended = { state: 'active', entitled: true, entitlements: ['pro'], offline_valid_until: '2001-01-01T00:00:00Z' };
+  const server = net.createServer((conn) => {
+    conn.on('data', (chunk) => {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const request = JSON.parse(line);
+        const result = request.method === 'version' ? { protocol: 1, product_id: 'p', environment: 'test' } : { status: ended };
+        conn.write(JSON.stringify({ jsonrpc: '2.0', id: request.id, result }) + '\n');
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(socketPath, resolve));
+  const watcher = new Watcher(socketPath, 'p', 'test');
+  try {
+    await until(watcher, (w) => w.status !== null);
+    assert.ok(!watcher.isEntitled() && !watcher.hasEntitlement('pro'));
+  } finally {
+    watcher.close();
+    server.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 });
