@@ -199,24 +199,43 @@ fn proc_status(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Context switches of every thread of `pid`: each is a wake-up.
-fn wakeups(pid: u32) -> u64 {
+/// Context switches of each thread of `pid`, by thread id: each is a wake-up.
+fn wakeups(pid: u32) -> std::collections::HashMap<String, u64> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+        return std::collections::HashMap::new();
     };
     tasks
         .filter_map(Result::ok)
         .map(|t| {
             let text = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-            text.lines()
+            let switches = text
+                .lines()
                 .filter(|l| {
                     l.starts_with("voluntary_ctxt_switches")
                         || l.starts_with("nonvoluntary_ctxt_switches")
                 })
                 .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .sum::<u64>()
+                .sum::<u64>();
+            (t.file_name().to_string_lossy().into_owned(), switches)
         })
-        .sum()
+        .collect()
+}
+
+/// Wake-ups between two readings: of the threads seen at the end, and one for each thread
+/// that ended meanwhile (its last wake-up).
+fn woke_between(
+    before: &std::collections::HashMap<String, u64>,
+    after: &std::collections::HashMap<String, u64>,
+) -> u64 {
+    let running: u64 = after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    let ended = before
+        .keys()
+        .filter(|tid| !after.contains_key(*tid))
+        .count();
+    running + ended as u64
 }
 
 // Every normal path hands the child to the caller, which stops it; on a timeout it is killed
@@ -389,7 +408,12 @@ fn main() {
     let (agent, _) = start_agent(dir.path());
     let pid = agent.id();
     // Idle, before any load: memory, and wake-ups over a quiet period.
-    std::thread::sleep(Duration::from_millis(500));
+    // Past the start-up's blocking-pool threads, which tokio keeps 10 s before they end.
+    std::thread::sleep(if quick() {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(11)
+    });
     let before = wakeups(pid);
     let idle = if quick() {
         Duration::from_secs(3)
@@ -397,7 +421,7 @@ fn main() {
         Duration::from_secs(10)
     };
     std::thread::sleep(idle);
-    let woke = wakeups(pid) - before;
+    let woke = woke_between(&before, &wakeups(pid));
     row(
         "idle resident memory (VmRSS)",
         format!("{:.1} MB", proc_status(pid, "VmRSS:") as f64 / 1024.0),

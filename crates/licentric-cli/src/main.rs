@@ -454,7 +454,26 @@ fn print_status(s: &Status) {
     }
 }
 
+/// Raises the soft limit on open files to what `connections` IPC clients need (never above
+/// the hard limit): the usual 1,024 would refuse clients before `max_connections` does.
+#[cfg(unix)]
+fn room_for(connections: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let wanted = u64::try_from(connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(64);
+    if limit.current.is_some_and(|current| current < wanted) {
+        limit.current = Some(limit.maximum.map_or(wanted, |max| wanted.min(max)));
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit for the IPC clients");
+        }
+    }
+}
+
 fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
+    #[cfg(unix)]
+    room_for(config.ipc.max_connections);
     // One thread serves every connection and timer (the credential store and the disk go to
     // tokio's blocking pool): no hop between worker threads on an answer's path, which on a
     // small virtual machine costs more than the answer (see the agent benchmark).
