@@ -24,11 +24,14 @@ function day(text) {
   return text ? new Date(text).toLocaleDateString(undefined, { dateStyle: 'medium' }) : '';
 }
 
-/** "12 days", "5 hours", "40 minutes": the time until `text`, never negative. */
+/**
+ * "12 days", "5 hours", "40 minutes": the time until `text`, never negative, to the nearest
+ * unit (a 14-day file issued a minute ago has 14 days left, not 13).
+ */
 function timeLeft(text) {
   const ms = Math.max(0, new Date(text) - Date.now());
-  if (ms >= 2 * DAY) return `${Math.floor(ms / DAY)} days`;
-  const hours = Math.floor(ms / 3600e3);
+  if (ms >= 2 * DAY) return `${Math.round(ms / DAY)} days`;
+  const hours = Math.round(ms / 3600e3);
   if (hours >= 2) return `${hours} hours`;
   const minutes = Math.max(1, Math.floor(ms / 60e3));
   return minutes === 1 ? '1 minute' : `${minutes} minutes`;
@@ -62,10 +65,18 @@ const STORES = {
 
 // ---------------------------------------------------------------- rendering
 
+// Which card the page shows: its messages belong to it, and go when it goes.
+let shownCard = null;
+
 function render(s) {
   current = s;
   $('loading').hidden = true;
   const activated = s.state !== 'unlicensed';
+  const card = activated ? 'status' : 'activation';
+  if (card !== shownCard) {
+    if (shownCard !== null) clearMessages();
+    shownCard = card;
+  }
   $('activation').hidden = activated;
   $('status').hidden = !activated;
   // Deactivated from elsewhere (signed by the server): say so, and offer the stored key.
@@ -110,9 +121,13 @@ function renderTimeline(s) {
   const at = (t) => `${Math.min(100, Math.max(0, ((t - start) / (end - start)) * 100))}%`;
   $('timeline-fill').style.width = at(Date.now());
   $('timeline-now').style.left = at(Date.now());
+  $('timeline-now').title = 'Now';
   const refresh = $('timeline-refresh');
   refresh.hidden = !s.next_refresh_at;
-  if (s.next_refresh_at) refresh.style.left = at(new Date(s.next_refresh_at));
+  if (s.next_refresh_at) {
+    refresh.style.left = at(new Date(s.next_refresh_at));
+    refresh.title = `Next refresh: ${when(s.next_refresh_at)}`;
+  }
   $('timeline-start').textContent = `Issued ${day(s.issued_at)}`;
   $('timeline-end').textContent = `Offline until ${day(s.offline_valid_until)}`;
   const parts = [`Valid offline for ${timeLeft(s.offline_valid_until)} more (until ${when(s.offline_valid_until)}).`];
@@ -186,6 +201,28 @@ async function checkKey({ final = false } = {}) {
   return check;
 }
 
+/** The key field's feedback as for an empty field: nothing judged yet. */
+function resetKeyFeedback() {
+  checkSeq++; // an answer to an earlier keystroke no longer applies
+  const feedback = $('key-feedback');
+  feedback.className = 'feedback';
+  feedback.textContent = 'Paste the key from your purchase e-mail.';
+  feedback.dataset.reason = '';
+  $('key').removeAttribute('aria-invalid');
+}
+
+/** Every message about a previous state or attempt: gone when its card is left. */
+function clearMessages() {
+  for (const id of ['action-message', 'activate-again-message', 'activation-message']) {
+    $(id).textContent = '';
+    $(id).className = 'message';
+    delete $(id).dataset.code;
+  }
+  $('activation-message').hidden = true;
+  $('activate-error').hidden = true;
+  if (!$('key').value) resetKeyFeedback();
+}
+
 function fillKey(key) {
   showTab('licence');
   $('key').value = key;
@@ -226,9 +263,21 @@ async function activate(event) {
   try {
     const s = await invoke('activate', { key: $('key').value });
     $('key').value = '';
+    resetKeyFeedback();
     render(s);
     $('badge').focus();
   } catch (error) {
+    // The server's word stands over the format check's: no green "looks right" above it.
+    const feedback = $('key-feedback');
+    feedback.className = 'feedback';
+    feedback.textContent = error.reason === 'invalid_license_key'
+      ? 'The server does not know this key.'
+      : '';
+    if (error.reason === 'invalid_license_key') {
+      feedback.classList.add('bad');
+      $('key').setAttribute('aria-invalid', 'true');
+    }
+    feedback.dataset.reason = error.reason || error.code || 'error';
     showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
   } finally {
     button.disabled = false;
@@ -254,12 +303,18 @@ async function importFile(file) {
 // ---------------------------------------------------------------- status actions
 
 async function action(button, command, busyText, doneText) {
-  const message = $('action-message');
+  let message = $('action-message');
   message.className = 'message';
   button.disabled = true;
   message.textContent = busyText;
   try {
     render(await invoke(command));
+    // The result goes where the user is looking: the card now shown.
+    if ($('status').hidden) {
+      message.textContent = '';
+      message = $('activation-message');
+      message.hidden = false;
+    }
     message.textContent = doneText;
   } catch (error) {
     message.className = 'message error';
@@ -343,7 +398,11 @@ function wire() {
   $('tab-licence').addEventListener('keydown', tabKeys);
   $('tab-settings').addEventListener('keydown', tabKeys);
 
-  $('key').addEventListener('input', () => checkKey());
+  $('key').addEventListener('input', () => {
+    // A new key: the refusal of the previous one no longer applies.
+    $('activate-error').hidden = true;
+    checkKey();
+  });
   $('key').addEventListener('blur', () => { if ($('key').value) checkKey({ final: true }); });
   $('activate-form').addEventListener('submit', activate);
   $('save-request').addEventListener('click', () => saveTo('save_request_file', $('save-request-result')));
@@ -384,7 +443,8 @@ function wire() {
   });
   $('confirm-deactivate').addEventListener('close', async () => {
     if ($('confirm-deactivate').returnValue !== 'deactivate') return;
-    await action($('deactivate'), 'deactivate', 'Deactivating…', 'This machine was deactivated; its seat is free.');
+    await action($('deactivate'), 'deactivate', 'Deactivating…',
+      'This machine was deactivated; its seat is free. Keep your licence key: you need it to activate again.');
     if (current && current.state === 'unlicensed') $('key').focus();
   });
   $('diagnostics').addEventListener('click', async () => {
@@ -393,6 +453,20 @@ function wire() {
     $('diagnostics-dialog').showModal();
   });
   $('diagnostics-save').addEventListener('click', () => saveTo('save_diagnostics', $('diagnostics-message')));
+  $('diagnostics-copy').addEventListener('click', async () => {
+    const text = $('diagnostics-text');
+    try {
+      await navigator.clipboard.writeText(text.value);
+    } catch (error) {
+      // A webview without the clipboard API: copy the selection instead.
+      text.select();
+      if (!document.execCommand('copy')) {
+        $('diagnostics-message').textContent = 'Cannot copy here: select the report and copy it yourself.';
+        return;
+      }
+    }
+    $('diagnostics-message').textContent = 'Copied.';
+  });
 
   $('setting-notifications').addEventListener('change', (e) => changeSetting('set_notifications', e.target.checked));
   $('setting-autostart').addEventListener('change', (e) => changeSetting('set_start_at_login', e.target.checked));
@@ -406,6 +480,8 @@ async function start() {
   renderInfo();
   if (info.startup_error) return;
   render(await invoke('status'));
+  // First thing a new user does: paste the key.
+  if (!$('activation').hidden && !$('key').value) $('key').focus();
   // Time passes while the window is open: keep "N days left" and the timeline current.
   setInterval(() => { if (current) render(current); }, 60e3);
 }

@@ -170,6 +170,10 @@ class Client:
     def status(self):
         return self.call("status")
 
+    def close(self):
+        self.file.close()
+        self.sock.close()
+
     def has_entitlement(self, code):
         """True only if the agent says so, plainly: anything else is False or an error."""
         result = self.call("has_entitlement", {"code": code})
@@ -256,15 +260,19 @@ class Watcher:
     def _run(self):
         backoff = 0.05
         while not self._stopped:
+            client = None
             try:
                 client = Client(self._path, self._product, self._environment)
                 with self._lock:
                     self._client = client
                 backoff = 0.05
                 self._follow(client)
-            except (LicentricError, NotRunning, OSError) as e:
-                self._set(None, str(e))
+            except Exception as e:  # any doubt, malformed answers included, is "unknown": no
+                self._set(None, str(e) or type(e).__name__)
                 backoff = min(backoff * 2, 5.0)
+            finally:
+                if client is not None:
+                    client.close()
             with self._lock:
                 self._client = None
                 self._lock.wait_for(lambda: self._stopped, backoff)

@@ -66,6 +66,7 @@ class Checks(unittest.TestCase):
 
         threading.Thread(target=answer_version_then_nothing, daemon=True).start()
         client = lc.Client(path, "p", "test", timeout=0.5)
+        self.addCleanup(client.close)
         with self.assertRaises(lc.LicentricError) as caught:
             client.has_entitlement("pro")
         self.assertEqual(caught.exception.code, "timeout")

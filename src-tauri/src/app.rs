@@ -318,8 +318,11 @@ pub fn open_window(app: &AppHandle) {
         tracing::error!("no main window in tauri.conf.json");
         return;
     };
+    // The configuration's window starts hidden (the first one is shown by the code above once
+    // it exists); one built again after a close must be shown here, or it never appears.
     match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
         Ok(window) => {
+            let _ = window.show();
             let _ = window.set_focus();
         }
         Err(e) => tracing::error!(error = %e, "cannot open the window"),

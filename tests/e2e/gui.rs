@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use licentric_e2e::gui::{
     App, Desktop, app_pid, close_like_a_user, require_tools, screenshot_dir, wait_for,
-    webview_processes,
+    webview_processes, window_visible,
 };
 use licentric_e2e::{Companion, Server, bin, run};
 
@@ -100,6 +100,14 @@ fn gui_activate_go_offline_and_deactivate() {
         t == format!("Activate {PRODUCT_NAME}")
     });
     assert_eq!(app.text("environment"), "Test", "the sandbox is labelled");
+    wait_for(
+        "the key field to have the focus on first launch",
+        Duration::from_secs(20),
+        || {
+            (app.js("return document.activeElement.id", serde_json::json!([])) == "key")
+                .then_some(())
+        },
+    );
     app.screenshot(&shots.join("activation.png"));
 
     // A malformed key: the field says what is wrong, in words.
@@ -137,6 +145,31 @@ fn gui_activate_go_offline_and_deactivate() {
         unnamed,
         serde_json::json!([]),
         "controls without an accessible name"
+    );
+
+    // A well-formed key the server does not know: the field stops saying it looks right, and
+    // the refusal goes when the user types another key.
+    let unknown = licentric_core::LicenseKey::generate(
+        &licentric_core::KeyPrefix::new("ACME").unwrap(),
+        &mut licentric_core::OsRandom,
+    )
+    .unwrap();
+    app.clear("key");
+    app.type_into("key", unknown.expose_secret());
+    app.wait_text("key-feedback", |t| t == "The key looks right.");
+    app.click("activate");
+    app.wait_text("activate-error-message", |t| t.contains("not recognised"));
+    let feedback = app.text("key-feedback");
+    assert!(
+        !feedback.contains("looks right"),
+        "the field contradicts the server: {feedback:?}"
+    );
+    app.screenshot(&shots.join("activation-unknown-key.png"));
+    app.clear("key");
+    app.type_into("key", "A");
+    assert!(
+        !app.visible("activate-error"),
+        "the previous key's refusal stays while another is typed"
     );
 
     // The real key, pasted in lower case: normalised, then activated from the keyboard (Enter).
@@ -194,6 +227,8 @@ fn gui_activate_go_offline_and_deactivate() {
         "{report}"
     );
     assert!(!report.contains(&s.key), "the report holds no key");
+    app.click("diagnostics-copy");
+    app.wait_text("diagnostics-message", |t| t == "Copied.");
     app.js(
         "document.getElementById('diagnostics-dialog').close()",
         serde_json::json!([]),
@@ -263,6 +298,24 @@ fn gui_activate_go_offline_and_deactivate() {
     let (code, out, _) = run(s.companion.cli().args(["status", "--json"]));
     assert_eq!(code, 3, "not entitled after deactivation: {out}");
     assert!(out.contains("\"unlicensed\""), "{out}");
+    // The result is where the user now looks, and the key field judges nothing yet.
+    assert!(app.visible("activation-message"));
+    let said = app.text("activation-message");
+    assert!(
+        said.contains("seat is free") && said.contains("Keep your licence key"),
+        "{said}"
+    );
+    assert_eq!(
+        app.text("key-feedback"),
+        "Paste the key from your purchase e-mail."
+    );
+    app.screenshot(&shots.join("deactivated.png"));
+    // Activated again: no word of the deactivation is left on the status card.
+    app.type_into("key", &s.key);
+    app.wait_text("key-feedback", |t| t == "The key looks right.");
+    app.type_into("key", "\u{E007}");
+    app.wait_text("badge", |t| t == "Active");
+    assert_eq!(app.text("action-message"), "", "a stale message");
 
     // Quit from the tray: the app ends and takes its socket with it.
     let pid = app_pid(&s.companion.config).expect("the app's process");
@@ -304,6 +357,10 @@ fn gui_second_launch_hands_over_to_the_first() {
     });
     assert_eq!(filled, s.key, "the link's key is in the field");
     assert_eq!(app.windows().len(), 1, "still one window");
+    assert!(
+        window_visible(&s.desktop, "Licentric Companion"),
+        "the window is on screen"
+    );
     assert!(app.visible("activation"), "not activated by the link alone");
     assert_eq!(
         s.companion.client().status().unwrap().state,
@@ -339,11 +396,28 @@ fn gui_second_launch_hands_over_to_the_first() {
         Some(pid),
         "the same process, still running"
     );
+    assert!(
+        !window_visible(&s.desktop, "Licentric Companion"),
+        "no window on screen once closed"
+    );
+    // The first request opens it, on screen: a second launch, then (closed again) the tray.
     let again = launch_again(&s, &[]);
     assert!(again.status.success(), "handed over again");
-    wait_for("a webview again", Duration::from_secs(20), || {
-        (webview_processes(pid) > 0).then_some(())
+    wait_for(
+        "the window on screen after a second launch",
+        Duration::from_secs(20),
+        || window_visible(&s.desktop, "Licentric Companion").then_some(()),
+    );
+    assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
+    wait_for("the window to go", Duration::from_secs(20), || {
+        (!window_visible(&s.desktop, "Licentric Companion")).then_some(())
     });
+    s.desktop.tray_click("Open");
+    wait_for(
+        "the window on screen after the tray's Open",
+        Duration::from_secs(20),
+        || window_visible(&s.desktop, "Licentric Companion").then_some(()),
+    );
 }
 
 /// Offline activation: a request file made on this machine, a licence file obtained for it on

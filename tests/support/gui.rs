@@ -453,6 +453,23 @@ pub fn close_like_a_user(desktop: &Desktop, title: &str) -> bool {
     out.status.success()
 }
 
+/// Whether the top-level window titled `title` is on screen (mapped and viewable), as a user
+/// would see it — not only that a window or a web process exists.
+pub fn window_visible(desktop: &Desktop, title: &str) -> bool {
+    let out = Command::new("python3")
+        .arg(support_script("window-state.py"))
+        .arg(title)
+        .env("DISPLAY", &desktop.display)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "window-state.py failed (is python-xlib installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success()
+}
+
 /// The pid of the `licentric-companion` running with `LICENTRIC_CONFIG=config`.
 pub fn app_pid(config: &Path) -> Option<u32> {
     let wanted = format!("LICENTRIC_CONFIG={}", config.display());

@@ -3,7 +3,7 @@
 //! The floor is `benches/floor.c`: a bare ping-pong server in its own process, built here with
 //! the system's C compiler, answering every line with as many bytes as the agent's `status`.
 //! Both are measured unpinned and pinned (server and client on one core, with `taskset`), each
-//! figure the median of several batches:
+//! figure the median of several batches (the floor's and the agent's taken in turn):
 //!
 //! - one `status` round trip (goal ≤ 1.5× the floor);
 //! - answers per second with 1, 8 and 64 clients (goal with 8: ≥ 0.5× the floor's);
@@ -85,11 +85,17 @@ fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
 }
 
 /// The median over batches of the mean round trip on one connection.
-fn round_trip(socket: &Path) -> Duration {
-    let (batches, n) = if quick() { (5, 2_000) } else { (9, 10_000) };
-    let mut client = Client::connect(socket);
-    client.mean(n / 10); // warm
-    median((0..batches).map(|_| client.mean(n)).collect())
+/// The median over batches of the mean round trip on one connection to the floor and one
+/// to the agent, their batches taken in turn so that both meet the same conditions.
+fn round_trips(floor: &Path, agent: &Path) -> (Duration, Duration) {
+    let (batches, n) = if quick() { (7, 2_000) } else { (11, 10_000) };
+    let (mut to_floor, mut to_agent) = (Client::connect(floor), Client::connect(agent));
+    to_floor.mean(n / 10); // warm
+    to_agent.mean(n / 10);
+    let (bare, ipc): (Vec<_>, Vec<_>) = (0..batches)
+        .map(|_| (to_floor.mean(n), to_agent.mean(n)))
+        .unzip();
+    (median(bare), median(ipc))
 }
 
 /// Answers per second with `clients` connections asking as fast as they can (the median of
@@ -444,8 +450,7 @@ fn main() {
         for pid in [me, pid, floor.id()] {
             pin(pid, cpu);
         }
-        let bare = round_trip(&floor_socket);
-        let ipc = round_trip(&socket);
+        let (bare, ipc) = round_trips(&floor_socket, &socket);
         row(
             &format!("floor round trip, {label}"),
             us(bare),
