@@ -734,3 +734,62 @@ fn a_suspension_reaches_an_app_in_use_within_the_check_interval() {
         "the reinstatement took {took:?}"
     );
 }
+
+/// `licentric fingerprint --explain` lists the machine's parts with short hash prefixes and
+/// says why a part could not be read — and never shows a raw value: not the machine id, not a
+/// network card's address, not the processor's name.
+#[test]
+fn the_fingerprint_explains_its_parts_without_a_raw_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let c = Companion::new(tmp.path(), &server, "e2e-explain", "");
+    let (code, out, err) = run(c.cli().args(["fingerprint", "--explain"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].len(), 64, "the fingerprint first: {out}");
+    let machine_line = lines
+        .iter()
+        .find(|l| l.contains("machine_id"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let prefix = machine_line.split_whitespace().last().unwrap();
+    assert!(
+        prefix.len() == 8 && prefix.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{machine_line}"
+    );
+    for kind in [
+        "board_uuid",
+        "board_serial",
+        "disk_serial",
+        "network_card",
+        "cpu_model",
+    ] {
+        assert!(out.contains(kind), "{kind} is listed: {out}");
+    }
+    // No raw value: this test's machine id, this machine's card addresses, its CPU's name.
+    let mut raw = vec![c.machine_id.clone()];
+    for iface in std::fs::read_dir("/sys/class/net").unwrap().flatten() {
+        if let Ok(address) = std::fs::read_to_string(iface.path().join("address")) {
+            raw.push(address.trim().to_owned());
+        }
+    }
+    if let Some(model) = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+    {
+        raw.push(model);
+    }
+    let shown = out.to_lowercase();
+    for value in raw
+        .iter()
+        .filter(|v| v.len() >= 8 && !v.starts_with("00:00:00"))
+    {
+        assert!(
+            !shown.contains(&value.to_lowercase()),
+            "a raw value is shown: {value}"
+        );
+    }
+}

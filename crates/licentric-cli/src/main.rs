@@ -56,7 +56,12 @@ enum Command {
         out: PathBuf,
     },
     /// Print this machine's fingerprint for the product.
-    Fingerprint,
+    Fingerprint {
+        /// Also list the machine's parts, each hashed for the product (short hash prefixes,
+        /// never a raw value), and which could not be read.
+        #[arg(long)]
+        explain: bool,
+    },
     /// Check the vendor's names and configuration built into this binary (for vendor builds).
     #[command(hide = true)]
     VendorCheck,
@@ -287,13 +292,40 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             out!("then bring back the licence file and run `licentric import FILE` here.");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fingerprint => {
+        Command::Fingerprint { explain } => {
             // Computed here, as the agent computes it: nothing to ask a socket for.
-            let machine =
-                licentric_platform::identity::machine_id_source(config.environment).machine_id()?;
+            let source = licentric_platform::identity::machine_id_source(config.environment);
+            let machine = source.machine_id()?;
             out!("{}", machine.fingerprint(&config.product_id));
+            if explain {
+                explain_components(&*source, &config.product_id);
+            }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The machine's parts as `fingerprint --explain` lists them: each part in words, its kind,
+/// and the first characters of its hash for `product_id` — or why it could not be read.
+fn explain_components(source: &dyn licentric_core::fingerprint::MachineIdSource, product_id: &str) {
+    out!("");
+    out!("This machine's parts, each hashed for {product_id} (no raw value leaves this machine):");
+    for reading in licentric_platform::identity::components(source) {
+        let hashes = licentric_core::components::hash_all(&reading.found, product_id);
+        let shown = if hashes.is_empty() {
+            format!("-  ({})", reading.note.unwrap_or("not found"))
+        } else {
+            hashes
+                .iter()
+                .map(|h| h.short().to_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out!(
+            "  {:<30} {:<13} {shown}",
+            reading.kind.describe(),
+            reading.kind.as_str()
+        );
     }
 }
 

@@ -68,6 +68,11 @@ impl MachineId {
         }
     }
 
+    /// The machine id as one of the machine's components (for tolerant matching).
+    pub fn component(&self) -> Option<crate::components::RawComponent> {
+        crate::components::RawComponent::new(crate::components::ComponentKind::MachineId, &self.0)
+    }
+
     /// This machine's fingerprint for `product_id`.
     pub fn fingerprint(&self, product_id: &str) -> Fingerprint {
         let mac = crate::hmac_sha256(

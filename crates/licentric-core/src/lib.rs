@@ -3,6 +3,7 @@
 //! - [`key`]: licence keys — parsing and normalisation ([`LicenseKey::parse`]), generation,
 //!   a redacted `Display`, constant-time equality.
 //! - [`fingerprint`]: the privacy-preserving machine fingerprint ([`MachineId::fingerprint`]);
+//!   [`components`]: the machine's parts beside it, each hashed on its own (tolerant matching);
 //!   reading the machine id is the platform layer's (`licentric-platform`).
 //! - [`license_file`]: the Ed25519-signed offline licence file — [`LicenseSigner`] (server)
 //!   and [`Verifier`], the only maker of a [`VerifiedLicense`].
@@ -57,6 +58,7 @@
 
 mod armor;
 pub mod clock;
+pub mod components;
 pub mod fingerprint;
 pub mod hex;
 pub mod key;

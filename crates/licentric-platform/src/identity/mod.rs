@@ -7,6 +7,7 @@
 //! cannot be used to clone a machine's identity for a live licence.
 
 use licentric_core::MachineId;
+use licentric_core::components::{ComponentKind, RawComponent};
 use licentric_core::fingerprint::{FingerprintError, FixedMachineId, MachineIdSource};
 use licentric_proto::Environment;
 
@@ -23,6 +24,8 @@ mod os;
 #[path = "other.rs"]
 mod os;
 
+#[cfg(target_os = "linux")]
+mod components_linux;
 #[cfg(feature = "metadata")]
 mod metadata;
 #[cfg(feature = "metadata")]
@@ -54,6 +57,63 @@ fn source_for(environment: Environment, override_id: Option<String>) -> Box<dyn 
         }
         _ => Box::new(PlatformMachineId),
     }
+}
+
+/// What one source of a component found, and if nothing, why (in words for the user).
+#[derive(Debug)]
+pub struct Reading {
+    /// The kind of part.
+    pub kind: ComponentKind,
+    /// What was found: several for network cards, at most one otherwise.
+    pub found: Vec<RawComponent>,
+    /// Why nothing was found.
+    pub note: Option<&'static str>,
+}
+
+impl Reading {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn of(kind: ComponentKind, found: Option<RawComponent>, why_not: &'static str) -> Reading {
+        Reading {
+            kind,
+            note: found.is_none().then_some(why_not),
+            found: found.into_iter().collect(),
+        }
+    }
+
+    fn none(kind: ComponentKind, why: &'static str) -> Reading {
+        Reading {
+            kind,
+            found: Vec::new(),
+            note: Some(why),
+        }
+    }
+}
+
+/// Reads the component `kind` of this machine; the machine id comes from `source` (so the
+/// test environment's override applies to it as to the fingerprint).
+pub fn read_component(kind: ComponentKind, source: &dyn MachineIdSource) -> Reading {
+    if kind == ComponentKind::MachineId {
+        return match source.machine_id() {
+            Ok(id) => Reading::of(kind, id.component(), "the machine id is blank"),
+            Err(_) => Reading::none(kind, "no machine id"),
+        };
+    }
+    #[cfg(target_os = "linux")]
+    {
+        components_linux::read(kind)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Reading::none(kind, "not read on this operating system yet")
+    }
+}
+
+/// Every component of this machine, in [`ComponentKind::ALL`]'s order.
+pub fn components(source: &dyn MachineIdSource) -> Vec<Reading> {
+    ComponentKind::ALL
+        .iter()
+        .map(|kind| read_component(*kind, source))
+        .collect()
 }
 
 /// The platform name sent to the API: `linux`, `macos` or `windows`.
@@ -134,6 +194,34 @@ mod tests {
             ),
             (Err(_), Err(e)) => assert_eq!(e.code(), "machine_id_not_found"),
             (text, id) => panic!("file and source disagree: {text:?} vs {id:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod component_tests {
+    use super::*;
+
+    #[test]
+    fn this_machines_components_read_the_same_twice() {
+        let source = FixedMachineId("0123456789abcdef0123456789abcdef".into());
+        let hashes = || -> Vec<_> {
+            components(&source)
+                .iter()
+                .flat_map(|r| licentric_core::components::hash_all(&r.found, "p"))
+                .collect()
+        };
+        let first = hashes();
+        assert_eq!(first, hashes());
+        // The machine id is always one of them; what else is found depends on the machine,
+        // and each kind not found says why.
+        assert!(first.iter().any(|h| h.kind == ComponentKind::MachineId));
+        for reading in components(&source) {
+            assert!(
+                !reading.found.is_empty() || reading.note.is_some(),
+                "{}: neither found nor explained",
+                reading.kind
+            );
         }
     }
 }
