@@ -148,6 +148,8 @@ function renderInfo() {
   $('machine-name').textContent = info.machine_name;
   $('fingerprint').textContent = info.fingerprint ? `${info.fingerprint}…` : '—';
   $('version-app').textContent = info.app_version;
+  $('about-app-name').textContent = info.app_name;
+  $('about-help').textContent = info.help_url || 'Ask the vendor of your software.';
   $('version-tauri').textContent = info.tauri_version;
   $('version-protocol').textContent = `v${info.protocol}`;
   $('socket').textContent = info.socket || '—';

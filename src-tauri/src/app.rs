@@ -93,6 +93,35 @@ impl Started {
     }
 }
 
+/// The start-at-login entry: named after the product (and its environment, so test and live
+/// entries differ), starting the app in the tray with the configuration it was started with.
+fn login_entry(
+    args: &crate::args::Args,
+    config: Option<&CompanionConfig>,
+) -> tauri_plugin_autostart::Builder {
+    let mut entry = tauri_plugin_autostart::Builder::new().arg(crate::args::HIDDEN);
+    #[cfg(target_os = "macos")]
+    {
+        entry = entry.macos_launcher(tauri_plugin_autostart::MacosLauncher::LaunchAgent);
+    }
+    let named = args.config.clone().or_else(|| {
+        std::env::var_os(licentric_agent::config::CONFIG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    });
+    if let Some(path) = named {
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        entry = entry.arg("--config").arg(path.display().to_string());
+    }
+    if let Some(config) = config {
+        entry = entry.app_name(match config.environment {
+            licentric_proto::Environment::Live => config.product_name.clone(),
+            licentric_proto::Environment::Test => format!("{} (test)", config.product_name),
+        });
+    }
+    entry
+}
+
 /// Runs the app until Quit.
 pub fn run() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -121,10 +150,7 @@ pub fn run() -> std::process::ExitCode {
         // First: a second launch must reach the first before anything else starts.
         .plugin(instance)
         .plugin(tauri_plugin_dialog::init())
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec![crate::args::HIDDEN]),
-        ))
+        .plugin(login_entry(&args, config.as_ref().ok()).build())
         .invoke_handler(tauri::generate_handler![
             crate::commands::app_info,
             crate::commands::status,

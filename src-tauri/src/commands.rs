@@ -35,6 +35,8 @@ pub struct AppInfo {
     headless_agent: bool,
     /// Where a user finds help and their key (the vendor's brand).
     help_url: Option<String>,
+    /// The application's name (the vendor's brand).
+    app_name: String,
 }
 
 /// The product, this machine, the versions, and a start-up error or a handed-over key.
@@ -58,6 +60,7 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         startup_error: companion.started.as_ref().err().cloned(),
         link_key: companion.take_link_key(),
         help_url: licentric_agent::brand::built_in().help_url.clone(),
+        app_name: licentric_agent::brand::built_in().app_name.clone(),
     }
 }
 

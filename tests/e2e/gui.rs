@@ -258,7 +258,40 @@ fn gui_activate_go_offline_and_deactivate() {
         app.text("version-app")
             .starts_with(env!("CARGO_PKG_VERSION"))
     );
+    // About says what a user needs first; what support needs waits behind "Details".
+    assert!(app.visible("about-app-name"), "the app's name is shown");
+    assert!(!app.visible("socket"), "the socket waits behind Details");
+    app.js(
+        "document.getElementById('about-details').open = true",
+        serde_json::json!([]),
+    );
+    assert!(app.visible("socket"));
     app.screenshot(&shots.join("settings.png"));
+    // Start at login: an entry named after the product, starting in the tray with the
+    // configuration this app was started with.
+    app.click("setting-autostart");
+    app.wait_text("settings-message", |t| t == "Saved.");
+    let entry = s.companion.root.join(format!(
+        "home/.config/autostart/{PRODUCT_NAME} (test).desktop"
+    ));
+    let text = std::fs::read_to_string(&entry).unwrap_or_else(|e| {
+        panic!(
+            "no entry at {}: {e}; found {:?}",
+            entry.display(),
+            std::fs::read_dir(s.companion.root.join("home/.config/autostart"))
+                .map(|d| d.flatten().map(|f| f.file_name()).collect::<Vec<_>>())
+        )
+    });
+    let config = std::fs::canonicalize(&s.companion.config).unwrap();
+    assert!(
+        text.contains("--hidden") && text.contains(&format!("--config {}", config.display())),
+        "{text}"
+    );
+    app.click("setting-autostart");
+    app.wait_text("settings-message", |t| t == "Saved.");
+    wait_for("the entry to go", Duration::from_secs(20), || {
+        (!entry.exists()).then_some(())
+    });
     app.click("tab-licence");
 
     // The server goes away; Refresh now: offline, with the time left.

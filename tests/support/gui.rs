@@ -310,10 +310,12 @@ impl App {
         .to_owned()
     }
 
-    /// Whether the element with this id is shown (neither it nor a parent is `hidden`).
+    /// Whether the element with this id is shown: neither it nor a parent is `hidden`, and it
+    /// is not folded away in a closed `<details>`.
     pub fn visible(&self, id: &str) -> bool {
         self.js(
-            "const e = document.getElementById(arguments[0]); return !!e && !e.closest('[hidden]');",
+            "const e = document.getElementById(arguments[0]); \
+             return !!e && !e.closest('[hidden]') && !e.closest('details:not([open]) > :not(summary)');",
             json!([id]),
         ) == Value::Bool(true)
     }
