@@ -10,6 +10,7 @@ fn main() {
             "activate",
             "deactivate",
             "refresh",
+            "cancel",
             "import_license",
             "save_request_file",
             "diagnostics",

@@ -174,6 +174,30 @@ function renderInfo() {
   if (info.link_key) fillKey(info.link_key);
 }
 
+// ---------------------------------------------------------------- waiting on the server
+
+/**
+ * Progress for an operation that waits on the licensing server: after two seconds, how long
+ * it has waited, and a Cancel button (when the app's own agent does the work: a background
+ * agent's operation runs to its end). Returns the function that ends it.
+ */
+function waiting(progress, cancel, busyText) {
+  const started = Date.now();
+  progress.textContent = busyText;
+  const timer = setInterval(() => {
+    const seconds = Math.round((Date.now() - started) / 1000);
+    if (seconds < 2) return;
+    progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.`;
+    if (!info.headless_agent) cancel.hidden = false;
+  }, 500);
+  return () => {
+    clearInterval(timer);
+    cancel.hidden = true;
+  };
+}
+
+const CANCELLED = 'Cancelled. Nothing was changed on this computer.';
+
 // ---------------------------------------------------------------- activation
 
 let checkSeq = 0;
@@ -260,8 +284,9 @@ async function activate(event) {
   const button = $('activate');
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
-  $('activate-progress').textContent = 'Activating…';
   $('activate-error').hidden = true;
+  const done = waiting($('activate-progress'), $('activate-cancel'), 'Activating…');
+  let cancelled = false;
   try {
     const s = await invoke('activate', { key: $('key').value });
     $('key').value = '';
@@ -269,6 +294,10 @@ async function activate(event) {
     render(s);
     $('badge').focus();
   } catch (error) {
+    if (error.code === 'cancelled') {
+      cancelled = true;
+      return;
+    }
     // The server's word stands over the format check's: no green "looks right" above it.
     const feedback = $('key-feedback');
     feedback.className = 'feedback';
@@ -282,9 +311,10 @@ async function activate(event) {
     feedback.dataset.reason = error.reason || error.code || 'error';
     showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
   } finally {
+    done();
     button.disabled = false;
     button.removeAttribute('aria-busy');
-    $('activate-progress').textContent = '';
+    $('activate-progress').textContent = cancelled ? CANCELLED : '';
   }
 }
 
@@ -308,9 +338,10 @@ async function action(button, command, busyText, doneText) {
   let message = $('action-message');
   message.className = 'message';
   button.disabled = true;
-  message.textContent = busyText;
+  const done = waiting(message, $('action-cancel'), busyText);
   try {
     render(await invoke(command));
+    done();
     // The result goes where the user is looking: the card now shown.
     if ($('status').hidden) {
       message.textContent = '';
@@ -319,10 +350,16 @@ async function action(button, command, busyText, doneText) {
     }
     message.textContent = doneText;
   } catch (error) {
+    done();
+    if (error.code === 'cancelled') {
+      message.textContent = CANCELLED;
+      return;
+    }
     message.className = 'message error';
     message.textContent = error.message || String(error);
     message.dataset.code = error.reason || error.code;
   } finally {
+    done();
     button.disabled = false;
   }
 }
@@ -454,6 +491,8 @@ function wire() {
     $('diagnostics-message').textContent = '';
     $('diagnostics-dialog').showModal();
   });
+  $('activate-cancel').addEventListener('click', () => invoke('cancel'));
+  $('action-cancel').addEventListener('click', () => invoke('cancel'));
   $('diagnostics-save').addEventListener('click', () => saveTo('save_diagnostics', $('diagnostics-message')));
   $('diagnostics-copy').addEventListener('click', async () => {
     const text = $('diagnostics-text');

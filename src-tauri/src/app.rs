@@ -158,6 +158,7 @@ pub fn run() -> std::process::ExitCode {
             crate::commands::activate,
             crate::commands::deactivate,
             crate::commands::refresh,
+            crate::commands::cancel,
             crate::commands::import_license,
             crate::commands::save_request_file,
             crate::commands::diagnostics,

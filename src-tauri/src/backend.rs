@@ -208,6 +208,18 @@ impl Backend {
         }
     }
 
+    /// Stops waiting for the server in the running activation or refresh (the app's own
+    /// agent only: a headless agent's operation runs to its end). Whether it could.
+    pub fn cancel(&self) -> bool {
+        match self {
+            Backend::Own(agent) => {
+                agent.cancel();
+                true
+            }
+            Backend::Headless(_) => false,
+        }
+    }
+
     /// Renews the licence file now.
     ///
     /// # Errors

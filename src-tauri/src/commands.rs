@@ -133,6 +133,13 @@ pub async fn deactivate(companion: State<'_, Companion>) -> Result<Status> {
     companion.started()?.backend.deactivate().await
 }
 
+/// Stops waiting for the server in the running activation or refresh; false when the answers
+/// come from a headless agent, whose operation runs to its end.
+#[tauri::command]
+pub fn cancel(companion: State<'_, Companion>) -> Result<bool> {
+    Ok(companion.started()?.backend.cancel())
+}
+
 /// Renews the offline licence now.
 #[tauri::command]
 pub async fn refresh(companion: State<'_, Companion>) -> Result<Status> {

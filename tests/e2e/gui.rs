@@ -12,7 +12,7 @@ use licentric_e2e::gui::{
     App, Desktop, app_pid, close_like_a_user, require_tools, screenshot_dir, wait_for,
     webview_processes, window_visible,
 };
-use licentric_e2e::{Companion, Server, bin, run};
+use licentric_e2e::{Companion, Server, bin, hostile_https, run};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -591,4 +591,41 @@ fn gui_a_machine_deactivated_from_elsewhere_says_so_and_activates_again() {
     app.click("activate-again");
     app.wait_text("badge", |t| t == "Active");
     assert!(!app.visible("activation-notice"));
+}
+
+/// Against a server that accepts connections and never answers, an activation says how long
+/// it has been waiting and offers Cancel; cancelling ends the wait at once, changes nothing,
+/// and says so.
+#[test]
+fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-silent");
+    let port = hostile_https(&s.server.dir, None);
+    let config = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(
+        &s.companion.config,
+        config.replace(&s.server.url, &format!("https://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| {
+        t == format!("Activate {PRODUCT_NAME}")
+    });
+    app.type_into("key", &s.key);
+    app.wait_text("key-feedback", |t| t == "The key looks right.");
+    app.click("activate");
+    app.wait_text("activate-progress", |t| {
+        t.contains("waiting for the licensing server")
+    });
+    assert!(app.visible("activate-cancel"), "Cancel is offered");
+    app.screenshot(&screenshot_dir().join("activation-waiting.png"));
+    app.click("activate-cancel");
+    app.wait_text("activate-progress", |t| {
+        t == "Cancelled. Nothing was changed on this computer."
+    });
+    assert!(!app.visible("activate-cancel"));
+    assert!(!app.visible("activate-error"), "a cancel is not an error");
+    assert!(app.visible("activation"), "still at activation");
+    let (_, out, _) = run(s.companion.cli().args(["status", "--json"]));
+    assert!(out.contains("\"unlicensed\""), "{out}");
 }

@@ -108,6 +108,10 @@ struct Inner {
     status: watch::Sender<Status>,
     /// The status as last published, serialised once, for answers that need no lock.
     snapshot: std::sync::RwLock<Option<Arc<Snapshot>>>,
+    /// Bumped by [`Agent::cancel`]; a user's operation ends when it moves past the value it
+    /// had when the operation took the lock ([`Inner::op_epoch`]).
+    cancel: watch::Sender<u64>,
+    op_epoch: std::sync::atomic::AtomicU64,
     wake: Notify,
     /// Set by [`Agent::shutdown`]: the scheduler ends.
     stopping: std::sync::atomic::AtomicBool,
@@ -255,6 +259,8 @@ impl Agent {
             ops: Mutex::new(()),
             status,
             snapshot: std::sync::RwLock::new(None),
+            cancel: watch::channel(0).0,
+            op_epoch: std::sync::atomic::AtomicU64::new(0),
             wake: Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             scheduler: std::sync::Mutex::new(None),
@@ -298,9 +304,46 @@ impl Agent {
     /// scheduled refresh waiting on the server, say) holds it for more than a moment, the
     /// answer is [`AgentError::Busy`] rather than a wait of unknown length.
     async fn operation(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, AgentError> {
-        tokio::time::timeout(BUSY_AFTER, self.inner.ops.lock())
+        let guard = tokio::time::timeout(BUSY_AFTER, self.inner.ops.lock())
             .await
-            .map_err(|_| AgentError::Busy)
+            .map_err(|_| AgentError::Busy)?;
+        self.inner.op_epoch.store(
+            *self.inner.cancel.borrow(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(guard)
+    }
+
+    /// Stops waiting for the server in the user's operation running now (an activation, a
+    /// refresh): it ends with [`AgentError::Cancelled`] and changes nothing on this machine.
+    /// What the server did meanwhile stands: an activation it completed is found again (the
+    /// same machine, no second seat) when the user activates again.
+    pub fn cancel(&self) {
+        self.inner.cancel.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// `call` to the server, or [`AgentError::Cancelled`] as soon as the user cancels the
+    /// operation (when `cancellable`: the user's own, never the scheduler's).
+    async fn unless_cancelled<T>(
+        &self,
+        cancellable: bool,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<Result<T, ApiError>, AgentError> {
+        if !cancellable {
+            return Ok(call.await);
+        }
+        let started = self
+            .inner
+            .op_epoch
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut cancels = self.inner.cancel.subscribe();
+        tokio::select! {
+            result = call => Ok(result),
+            _ = cancels.wait_for(|n| *n != started) => {
+                tracing::info!("the user cancelled waiting for the server");
+                Err(AgentError::Cancelled)
+            }
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -625,7 +668,7 @@ impl Agent {
         let key = LicenseKey::parse(key_text, self.inner.config.prefix())
             .map_err(AgentError::InvalidKey)?;
         let previous = self.other_seat(&key).await;
-        let status = self.activate_with(&key).await?;
+        let status = self.activate_with(&key, true).await?;
         if let Some((old_key, machine_id)) = previous {
             // Moving this machine to another licence: free the old licence's seat, now
             // that the new one is in place (a failure here loses the user nothing).
@@ -676,7 +719,7 @@ impl Agent {
 
     /// Activation with a checked key: a new activation, or a repair (the server answers
     /// "already active here" with this machine's seat and a fresh file).
-    async fn activate_with(&self, key: &LicenseKey) -> Result<Status, AgentError> {
+    async fn activate_with(&self, key: &LicenseKey, asked: bool) -> Result<Status, AgentError> {
         if self.inner.creds.kind() == CredentialStoreKind::Unavailable {
             // Say so before taking a seat on the server.
             return Err(AgentError::Credentials(
@@ -705,7 +748,10 @@ impl Agent {
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             nonce: nonce.clone(),
         };
-        let response = match self.inner.api.activate(key, &body, &idempotency).await {
+        let answer = self
+            .unless_cancelled(asked, self.inner.api.activate(key, &body, &idempotency))
+            .await?;
+        let response = match answer {
             Ok(response) => response,
             // Suspended, revoked or expired: a signed file stating it, for this request.
             Err(ApiError::Rejected {
@@ -816,7 +862,7 @@ impl Agent {
                 // The state and the file were lost or untrusted, the key was not (or the user
                 // activates again): the server answers with this machine's seat and a file.
                 tracing::info!("activating this machine again with the stored key");
-                return self.activate_with(&key).await;
+                return self.activate_with(&key, asked).await;
             }
         };
         let nonce =
@@ -826,7 +872,10 @@ impl Agent {
             ttl_seconds: self.inner.config.refresh.ttl_seconds,
             nonce: nonce.clone(),
         };
-        match self.inner.api.checkout(&key, &machine_id, &body).await {
+        let answer = self
+            .unless_cancelled(asked, self.inner.api.checkout(&key, &machine_id, &body))
+            .await?;
+        match answer {
             Ok(response) => {
                 self.install_online(&response.license_file, &nonce, response.machines_active)
                     .await

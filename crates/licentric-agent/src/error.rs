@@ -40,6 +40,9 @@ pub enum AgentError {
     /// has finished.
     #[error("another licence operation is running; try again in a moment")]
     Busy,
+    /// The user stopped waiting for the server; nothing changed on this machine.
+    #[error("cancelled: nothing was changed on this computer")]
+    Cancelled,
     /// Something else failed inside the agent.
     #[error("{0}")]
     Internal(String),
@@ -64,6 +67,7 @@ impl AgentError {
             AgentError::Credentials(_) => ErrorCode::CredentialStoreUnavailable,
             AgentError::Storage(_) => ErrorCode::StorageError,
             AgentError::Busy => ErrorCode::Busy,
+            AgentError::Cancelled => ErrorCode::Cancelled,
             AgentError::Internal(_) => ErrorCode::InternalError,
         }
     }

@@ -80,6 +80,8 @@ error_codes! {
     StorageError => ("storage_error", -32011),
     /// Another management operation is running; try again when it has finished.
     Busy => ("busy", -32012),
+    /// The user cancelled the operation while it waited for the server; nothing changed.
+    Cancelled => ("cancelled", -32013),
 }
 
 impl fmt::Display for ErrorCode {
