@@ -257,7 +257,7 @@ function fillKey(key) {
 }
 
 const HELP = {
-  machine_limit_reached: 'To free a seat, open the companion on a machine you no longer use and choose "Deactivate this machine", or ask your vendor to release one.',
+  machine_limit_reached: 'To free a seat, open the companion on a machine you no longer use and choose "Deactivate…", or ask your vendor to release one.',
   invalid_license_key: 'Keys are case-insensitive; O and 0, I and 1 are read the same.',
   network_unavailable: 'No internet here? Use "Activate offline" below.',
   tls_error: 'A proxy or security product may be intercepting connections. Ask your administrator.',

@@ -302,8 +302,25 @@ fn gui_activate_go_offline_and_deactivate() {
         badge.contains("13 days left") || badge.contains("14 days left"),
         "the offline badge counts the time left: {badge}"
     );
-    let message = app.wait_text("action-message", |t| !t.is_empty() && t != "Refreshing…");
+    let message = app.wait_text("action-message", |t| {
+        !t.is_empty() && !t.starts_with("Refreshing…")
+    });
     assert!(message.contains("cannot be reached"), "says why: {message}");
+    // The whole status, its message included, fits the 600×760 window: nothing below the fold.
+    let sizes = app.js(
+        "return [document.documentElement.scrollHeight, window.innerHeight, \
+          document.getElementById('action-message').getBoundingClientRect().bottom]",
+        serde_json::json!([]),
+    );
+    let fits = sizes[0].as_f64() <= sizes[1].as_f64() && sizes[2].as_f64() <= sizes[1].as_f64();
+    assert!(
+        fits,
+        "the status needs scrolling: [page, window, message bottom] = {sizes}"
+    );
+    assert!(
+        !app.visible("action-cancel"),
+        "no Cancel once the wait is over"
+    );
     app.screenshot(&shots.join("status-offline.png"));
     wait_for("the tray to say offline", Duration::from_secs(20), || {
         (s.desktop.tray_menu()[0] == "Licence: active, offline (disabled)").then_some(())

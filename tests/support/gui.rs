@@ -310,12 +310,14 @@ impl App {
         .to_owned()
     }
 
-    /// Whether the element with this id is shown: neither it nor a parent is `hidden`, and it
-    /// is not folded away in a closed `<details>`.
+    /// Whether the element with this id is rendered, as the browser lays it out (a `hidden`
+    /// attribute that a style overrides does not count), and not folded away in a closed
+    /// `<details>`.
     pub fn visible(&self, id: &str) -> bool {
         self.js(
             "const e = document.getElementById(arguments[0]); \
-             return !!e && !e.closest('[hidden]') && !e.closest('details:not([open]) > :not(summary)');",
+             if (!e || e.closest('details:not([open]) > :not(summary)')) return false; \
+             return e.checkVisibility ? e.checkVisibility() : !e.closest('[hidden]');",
             json!([id]),
         ) == Value::Bool(true)
     }
@@ -413,7 +415,16 @@ impl App {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
-        std::fs::write(path, png).unwrap();
+        std::fs::write(path, &png).unwrap();
+        // `LICENTRIC_UPDATE_SCREENSHOTS=1`: the documentation's copy too (as golden files are
+        // regenerated), so docs/screenshots shows the app as the tests last saw it.
+        if std::env::var_os(UPDATE_SCREENSHOTS_ENV).is_some()
+            && let Some(name) = path.file_name()
+        {
+            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+            std::fs::create_dir_all(&docs).unwrap();
+            std::fs::write(docs.join(name), &png).unwrap();
+        }
     }
 }
 
@@ -535,6 +546,9 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Set it to copy every screenshot into `docs/screenshots/` as well.
+pub const UPDATE_SCREENSHOTS_ENV: &str = "LICENTRIC_UPDATE_SCREENSHOTS";
 
 /// Where the tests keep their screenshots (`target/gui-screenshots`); the README's come from
 /// here (copied to `docs/screenshots/`).
