@@ -188,11 +188,11 @@ function waiting(progress, cancel, busyText) {
     const seconds = Math.round((Date.now() - started) / 1000);
     if (seconds < 2) return;
     progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.`;
-    if (!info.headless_agent) cancel.hidden = false;
+    if (cancel && !info.headless_agent) cancel.hidden = false;
   }, 500);
   return () => {
     clearInterval(timer);
-    cancel.hidden = true;
+    if (cancel) cancel.hidden = true;
   };
 }
 
@@ -334,11 +334,11 @@ async function importFile(file) {
 
 // ---------------------------------------------------------------- status actions
 
-async function action(button, command, busyText, doneText) {
+async function action(button, command, busyText, doneText, { cancellable = true } = {}) {
   let message = $('action-message');
   message.className = 'message';
   button.disabled = true;
-  const done = waiting(message, $('action-cancel'), busyText);
+  const done = waiting(message, cancellable ? $('action-cancel') : null, busyText);
   try {
     render(await invoke(command));
     done();
@@ -482,8 +482,10 @@ function wire() {
   });
   $('confirm-deactivate').addEventListener('close', async () => {
     if ($('confirm-deactivate').returnValue !== 'deactivate') return;
+    // Freeing the seat is not abandoned half-way: no Cancel.
     await action($('deactivate'), 'deactivate', 'Deactivating…',
-      'This machine was deactivated; its seat is free. Keep your licence key: you need it to activate again.');
+      'This machine was deactivated; its seat is free. Keep your licence key: you need it to activate again.',
+      { cancellable: false });
     if (current && current.state === 'unlicensed') $('key').focus();
   });
   $('diagnostics').addEventListener('click', async () => {

@@ -12,6 +12,7 @@
 //! - `gui`: the companion app in a real webview under Xvfb, through WebDriver;
 //! - `load`: clients that go away, never read, or exhaust descriptors; a server that asks to
 //!   wait: the agent stays available;
+//! - `parts`: tolerant fingerprints — a reinstalled machine keeps its seat, another does not;
 //! - `retry`: an activation whose answer is lost is retried and creates one machine;
 //! - `resilience`: `kill -9` during cache writes, a clock turned back;
 //! - `trust`: the trust issue's attacks (user configurations setting live anchors, lost
@@ -25,6 +26,7 @@ mod clock;
 mod flow;
 mod gui;
 mod load;
+mod parts;
 mod resilience;
 mod retry;
 mod security;

@@ -37,6 +37,7 @@ fn options(c: &Companion, keys: Vec<String>) -> WatchOptions {
                 .unwrap()
                 .fingerprint(&c.product),
         ),
+        heartbeat: licentric_client::watch::HEARTBEAT,
     }
 }
 
@@ -146,4 +147,62 @@ fn a_watch_with_the_vendors_keys_believes_only_a_file_that_verifies_here() {
         doubting.view()
     );
     assert!(!doubting.is_entitled() && !doubting.has_entitlement("export-pdf"));
+}
+
+/// An agent that said "yes", then keeps the connection busy with lines that are no status
+/// (and answers no question): the watch stops believing it after one heartbeat, however much
+/// it talks.
+#[test]
+fn a_talkative_agent_that_stops_answering_is_not_believed() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("run");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = folder.join("fake.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let status = serde_json::json!({
+        "state": "active", "entitled": true, "product_id": "p", "environment": "test",
+        "license_id": "l", "machine_id": "m", "entitlements": ["pro"],
+        "license_expires_at": null, "offline_valid_until": null, "last_refresh_at": null,
+        "next_refresh_at": null, "credential_store": "os", "reason": null,
+    });
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream);
+        for _ in 0..2 {
+            let mut line = String::new();
+            lines.read_line(&mut line).unwrap();
+            let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let result = if request["method"] == "version" {
+                serde_json::json!({"protocol": 1, "agent_version": "x", "product_id": "p", "environment": "test", "management": false})
+            } else {
+                serde_json::json!({ "status": status })
+            };
+            let answer =
+                serde_json::json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
+            writer.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        }
+        // Chatter that is no status, and never an answer.
+        while writer
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"noise\"}\n")
+            .is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut options = WatchOptions::new("p", Environment::Test);
+    options.socket = socket;
+    options.heartbeat = Duration::from_millis(500);
+    let watch = Watch::start(options);
+    assert!(until(&watch, Watch::is_entitled), "{:?}", watch.view());
+    // One heartbeat, then the status question, unanswered within the query time-out.
+    assert!(
+        until(&watch, |w| matches!(w.view(), View::Unknown(_))),
+        "{:?}",
+        watch.view()
+    );
+    assert!(!watch.is_entitled());
 }

@@ -25,7 +25,9 @@ use licentric_core::{
     VerifiedStatement, Verifier,
 };
 use licentric_platform::identity::MachineMetadata;
-use licentric_proto::api::{ActivationRequest, ApiErrorCode, CheckoutRequest, ValidateRequest};
+use licentric_proto::api::{
+    ActivationRequest, ApiErrorCode, CheckoutRequest, MachineComponent, ValidateRequest,
+};
 use licentric_proto::ipc::Status;
 use licentric_proto::{CredentialStoreKind, LicenseState};
 use time::OffsetDateTime;
@@ -96,6 +98,10 @@ struct Inner {
     config: CompanionConfig,
     verifier: Verifier,
     fingerprint: Fingerprint,
+    /// This machine's parts, hashed for the product: sent with each activation and check.
+    components: Vec<MachineComponent>,
+    /// Cleared when the server turns the parts away (an older server): sent no more.
+    send_components: std::sync::atomic::AtomicBool,
     api: ApiClient,
     creds: Box<dyn CredentialStore>,
     storage: Storage,
@@ -216,6 +222,17 @@ impl Agent {
             read_only,
             scheduler,
         } = options;
+        let components = licentric_platform::identity::product_components(
+            &*machine,
+            config.environment,
+            &config.product_id,
+        )
+        .into_iter()
+        .map(|c| MachineComponent {
+            kind: c.kind.as_str().to_owned(),
+            hash: c.hash,
+        })
+        .collect();
         let machine = machine
             .machine_id()
             .map_err(|e| AgentError::Internal(format!("cannot identify this machine: {e}")))?;
@@ -249,6 +266,8 @@ impl Agent {
         let inner = Arc::new(Inner {
             verifier,
             fingerprint,
+            components,
+            send_components: std::sync::atomic::AtomicBool::new(true),
             api,
             creds,
             storage,
@@ -312,6 +331,40 @@ impl Agent {
             std::sync::atomic::Ordering::Relaxed,
         );
         Ok(guard)
+    }
+
+    /// The machine's parts to send: all of them, unless the server turned them away before.
+    fn parts(&self) -> Vec<MachineComponent> {
+        if self
+            .inner
+            .send_components
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.inner.components.clone()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether `error` is a server that knows no `components` (older than the parts): they are
+    /// sent no more, and the caller asks again without them.
+    fn parts_refused(&self, error: &ApiError) -> bool {
+        let older = matches!(
+            error,
+            ApiError::Rejected { code: ApiErrorCode::InvalidRequest, message, .. }
+                if message.contains("components")
+        );
+        let refused = older
+            && self
+                .inner
+                .send_components
+                .swap(false, std::sync::atomic::Ordering::Relaxed);
+        if refused {
+            tracing::info!(
+                "the licensing server does not take the machine's parts; sending the fingerprint alone"
+            );
+        }
+        refused
     }
 
     /// Stops waiting for the server in the user's operation running now (an activation, a
@@ -737,7 +790,7 @@ impl Agent {
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
         let idempotency =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
-        let body = ActivationRequest {
+        let mut body = ActivationRequest {
             fingerprint: self.inner.fingerprint.as_str().to_owned(),
             platform: format!("{} {}", meta.platform, meta.os)
                 .trim()
@@ -747,10 +800,21 @@ impl Agent {
             hostname: meta.hostname.chars().take(255).collect(),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             nonce: nonce.clone(),
+            components: self.parts(),
         };
-        let answer = self
+        let mut answer = self
             .unless_cancelled(asked, self.inner.api.activate(key, &body, &idempotency))
             .await?;
+        if let Err(e) = &answer
+            && self.parts_refused(e)
+        {
+            body.components.clear();
+            let again =
+                random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+            answer = self
+                .unless_cancelled(asked, self.inner.api.activate(key, &body, &again))
+                .await?;
+        }
         let response = match answer {
             Ok(response) => response,
             // Suspended, revoked or expired: a signed file stating it, for this request.
@@ -867,14 +931,23 @@ impl Agent {
         };
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
-        let body = CheckoutRequest {
+        let mut body = CheckoutRequest {
             fingerprint: self.inner.fingerprint.as_str().to_owned(),
             ttl_seconds: self.inner.config.refresh.ttl_seconds,
             nonce: nonce.clone(),
+            components: self.parts(),
         };
-        let answer = self
+        let mut answer = self
             .unless_cancelled(asked, self.inner.api.checkout(&key, &machine_id, &body))
             .await?;
+        if let Err(e) = &answer
+            && self.parts_refused(e)
+        {
+            body.components.clear();
+            answer = self
+                .unless_cancelled(asked, self.inner.api.checkout(&key, &machine_id, &body))
+                .await?;
+        }
         match answer {
             Ok(response) => {
                 self.install_online(&response.license_file, &nonce, response.machines_active)
@@ -990,11 +1063,19 @@ impl Agent {
         };
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
-        let body = ValidateRequest {
+        let mut body = ValidateRequest {
             fingerprint: self.inner.fingerprint.as_str().to_owned(),
             nonce: nonce.clone(),
+            components: self.parts(),
         };
-        match self.inner.api.validate(&key, &machine_id, &body).await {
+        let mut answer = self.inner.api.validate(&key, &machine_id, &body).await;
+        if let Err(e) = &answer
+            && self.parts_refused(e)
+        {
+            body.components.clear();
+            answer = self.inner.api.validate(&key, &machine_id, &body).await;
+        }
+        match answer {
             Ok(answer) => {
                 let statement = self
                     .inner

@@ -41,6 +41,9 @@ pub enum ApiError {
         statement: Option<String>,
         /// With `seat_move_limit_reached`: when the next move is allowed.
         retry_at: Option<time::OffsetDateTime>,
+        /// With `invalid_fingerprint`: the kinds of part that differ from the machine's record
+        /// (boxed: rare, and the error stays small).
+        changed_components: Option<Box<Vec<String>>>,
     },
     /// The server did not answer within the operation's total time.
     #[error("the licensing server did not answer within {0} seconds")]
@@ -305,6 +308,7 @@ async fn read<T: DeserializeOwned>(
                     time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                         .ok()
                 }),
+                changed_components: body.error.changed_components.map(Box::new),
             },
             None,
         )),

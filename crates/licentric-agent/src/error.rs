@@ -104,6 +104,25 @@ impl AgentError {
                 "This licence is already in use on {} machine(s). Deactivate it on one of them (or ask your vendor) to free a seat.",
                 max_machines.map_or_else(|| "its maximum of".to_owned(), |n| n.to_string())
             ),
+            AgentError::Api(ApiError::Rejected {
+                code: C::InvalidFingerprint,
+                changed_components: Some(changed),
+                ..
+            }) if !changed.is_empty() => {
+                let parts: Vec<&str> = changed
+                    .iter()
+                    .filter_map(|kind| {
+                        licentric_core::components::ComponentKind::ALL
+                            .into_iter()
+                            .find(|k| k.as_str() == kind)
+                            .map(licentric_core::components::ComponentKind::describe)
+                    })
+                    .collect();
+                format!(
+                    "This computer is not the one the licence was activated on: its {} differ. If it is the same computer with new parts, ask your vendor to free the old activation; otherwise deactivate the other computer first.",
+                    parts.join(", ")
+                )
+            }
             AgentError::Api(ApiError::Rejected { code: C::SeatMoveLimitReached, retry_at, .. }) => format!(
                 "This licence has moved between machines as often as its terms allow. {} Your vendor can free it sooner.",
                 retry_at.and_then(crate::plan::readable).map_or_else(

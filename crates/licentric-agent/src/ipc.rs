@@ -423,10 +423,14 @@ async fn dispatch(
             management: agent.config().ipc.management,
         }),
         Call::Subscribe => {
+            // Subscribed before the status is read, so a change between the two is pushed,
+            // not lost: the subscriber hears of every change after the status it got.
+            let mut receiver = changes.is_none().then(|| agent.subscribe());
             let status = agent.status().await;
-            if changes.is_none() {
-                let mut receiver = agent.subscribe();
-                receiver.mark_unchanged();
+            if let Some(mut receiver) = receiver.take() {
+                if *receiver.borrow_and_update() != status {
+                    receiver.mark_changed();
+                }
                 *changes = Some(receiver);
             }
             json(&SubscribeResult { status })

@@ -486,6 +486,24 @@ impl Client {
         }
     }
 
+    /// Waits for the next status change until `deadline` at the latest, whatever else the
+    /// agent sends meanwhile (a deadline that other lines do not push back).
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] at the deadline; when the connection fails.
+    pub fn next_change_before(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Result<Status, ClientError> {
+        loop {
+            if let Some(status) = self.pending.pop_front() {
+                return Ok(status);
+            }
+            let message = self.read_message(Some(deadline))?;
+            queue_change(message, &mut self.pending);
+        }
+    }
+
     /// A handle that closes this connection from another thread: a [`next_change`] waiting
     /// there returns an error at once (to stop a subscription).
     ///

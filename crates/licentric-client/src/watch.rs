@@ -58,6 +58,9 @@ pub struct Known {
     pub entitlements: Vec<String>,
     /// Why the file did not verify, when verification is on and it did not.
     pub verification_failed: Option<String>,
+    /// Unix seconds after which this view's "yes" is "no": the end of the offline period or
+    /// of the licence — the signed file's, when it was verified here.
+    pub until: i64,
 }
 
 /// Where and what to watch.
@@ -77,6 +80,9 @@ pub struct WatchOptions {
     /// computed here from the machine's id — never take the one the socket reports).
     #[cfg(feature = "verify")]
     pub fingerprint: Option<licentric_core::Fingerprint>,
+    /// How long the agent may send no status before the watcher asks for one (and stops
+    /// believing it if it does not answer): [`HEARTBEAT`] by default.
+    pub heartbeat: Duration,
 }
 
 impl WatchOptions {
@@ -89,6 +95,7 @@ impl WatchOptions {
             trusted_keys: Vec::new(),
             #[cfg(feature = "verify")]
             fingerprint: None,
+            heartbeat: HEARTBEAT,
         }
     }
 }
@@ -113,7 +120,7 @@ struct Shared {
 impl Shared {
     fn set(&self, view: View) {
         let (entitled, until) = match &view {
-            View::Known(k) if k.entitled => (true, ends(&k.status)),
+            View::Known(k) if k.entitled => (true, k.until),
             _ => (false, i64::MIN),
         };
         {
@@ -308,8 +315,14 @@ fn watch(shared: &Shared, options: &WatchOptions) {
     while !shared.stop.load(Ordering::Acquire) {
         match Client::connect_to(&options.socket, &options.product_id, options.environment) {
             Ok(client) => {
-                let why = follow(shared, client, &verifier);
+                let why = follow(shared, client, &verifier, options.heartbeat);
                 shared.set(View::Unknown(why));
+                // The old connection's handle goes with it (it would hold the socket open).
+                shared
+                    .closer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
                 backoff = FIRST_BACKOFF;
             }
             Err(e) => {
@@ -324,7 +337,12 @@ fn watch(shared: &Shared, options: &WatchOptions) {
 }
 
 /// Follows one connection until it fails; why it ended.
-fn follow(shared: &Shared, mut client: Client, verifier: &Verification) -> String {
+fn follow(
+    shared: &Shared,
+    mut client: Client,
+    verifier: &Verification,
+    heartbeat: Duration,
+) -> String {
     match client.closer() {
         Ok(closer) => {
             *shared
@@ -341,21 +359,20 @@ fn follow(shared: &Shared, mut client: Client, verifier: &Verification) -> Strin
         Ok(s) => s,
         Err(e) => return e.to_string(),
     };
+    if client.set_timeout(Some(crate::QUERY_TIMEOUT)).is_err() {
+        return "cannot set a time-out".into();
+    }
     loop {
         shared.set(verifier.view(&mut client, status));
-        // Quiet for a heartbeat: ask, within the query time-out. No answer, no belief.
-        if client.set_timeout(Some(HEARTBEAT)).is_err() {
-            return "cannot set a time-out".into();
-        }
-        status = match client.next_change() {
+        // Quiet for a heartbeat (no status, whatever else arrives): ask, within the query
+        // time-out. No answer, no belief.
+        let deadline = std::time::Instant::now() + heartbeat;
+        status = match client.next_change_before(deadline) {
             Ok(s) => s,
-            Err(ClientError::Timeout) => {
-                let _ = client.set_timeout(Some(crate::QUERY_TIMEOUT));
-                match client.status() {
-                    Ok(s) => s,
-                    Err(e) => return e.to_string(),
-                }
-            }
+            Err(ClientError::Timeout) => match client.status() {
+                Ok(s) => s,
+                Err(e) => return e.to_string(),
+            },
             Err(e) => return e.to_string(),
         };
         if shared.stop.load(Ordering::Acquire) {
@@ -394,12 +411,17 @@ impl Verification {
             entitled: status.entitled,
             entitlements: status.entitlements.clone(),
             verification_failed: None,
+            until: ends(&status),
             status,
         };
-        // A "no" needs no proof; a "yes" with keys set needs the signed file's.
+        // A "no" needs no proof; a "yes" with keys set needs the signed file's, and ends when
+        // the signed file says (the status's dates are not signed).
         if known.entitled && !self.keys.is_empty() {
             match self.check(client) {
-                Ok(entitlements) => known.entitlements = entitlements,
+                Ok((entitlements, until)) => {
+                    known.entitlements = entitlements;
+                    known.until = known.until.min(until);
+                }
                 Err(why) => {
                     known.entitled = false;
                     known.entitlements.clear();
@@ -410,9 +432,10 @@ impl Verification {
         View::Known(Box::new(known))
     }
 
-    /// The signed file's entitlements, if it verifies for this machine now.
+    /// The signed file's entitlements and end (Unix seconds), if it verifies for this machine
+    /// now.
     #[cfg(feature = "verify")]
-    fn check(&self, client: &mut Client) -> Result<Vec<String>, String> {
+    fn check(&self, client: &mut Client) -> Result<(Vec<String>, i64), String> {
         let file = client
             .license_file()
             .map_err(|e| e.to_string())?
@@ -428,12 +451,21 @@ impl Verification {
             ),
             None => crate::verify::check(&file, &keys, &self.product_id, self.environment),
         }
-        .map(|licence| licence.payload().entitlements.clone())
+        .map(|licence| {
+            let p = licence.payload();
+            let end = [Some(p.expires_at), p.license_expires_at]
+                .into_iter()
+                .flatten()
+                .map(time::OffsetDateTime::unix_timestamp)
+                .min()
+                .unwrap_or(i64::MAX);
+            (p.entitlements.clone(), end)
+        })
     }
 
     #[cfg(not(feature = "verify"))]
     #[allow(clippy::unused_self)] // the same shape with the feature
-    fn check(&self, _client: &mut Client) -> Result<Vec<String>, String> {
+    fn check(&self, _client: &mut Client) -> Result<(Vec<String>, i64), String> {
         Err("trusted keys were given, but this build has no verification (feature `verify`)".into())
     }
 }
@@ -484,6 +516,7 @@ mod tests {
             entitled: status.entitled,
             entitlements: status.entitlements.clone(),
             verification_failed: None,
+            until: ends(&status),
             status,
         }))
     }

@@ -33,6 +33,19 @@ pub const MAX_TTL_SECONDS: u64 = 90 * 24 * 3600;
 /// Default validity of a licence file: 14 days.
 pub const DEFAULT_TTL_SECONDS: u64 = 14 * 24 * 3600;
 
+/// A part of the machine hashed for the product (`docs/fingerprint.md`): sent beside the
+/// fingerprint, so that a machine with a part changed (a new disk, a reinstalled system) is
+/// known again under the product's matching policy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineComponent {
+    /// `machine_id`, `board_uuid`, `board_serial`, `disk_serial`, `network_card` or
+    /// `cpu_model`.
+    pub kind: String,
+    /// 64 lower-case hex characters.
+    pub hash: String,
+}
+
 /// `POST /v1/activations`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +60,9 @@ pub struct ActivationRequest {
     pub app_version: String,
     /// A fresh random value that the server signs into the licence file.
     pub nonce: String,
+    /// The machine's parts, each hashed for the product (none from older companions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<MachineComponent>,
 }
 
 /// The answer to an activation (201 new machine, 200 already active here) or to an offline
@@ -74,6 +90,9 @@ pub struct CheckoutRequest {
     pub ttl_seconds: Option<u64>,
     /// A fresh random value that the server signs into the licence file.
     pub nonce: String,
+    /// The machine's parts, each hashed for the product (none from older companions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<MachineComponent>,
 }
 
 /// The answer to a checkout.
@@ -94,6 +113,9 @@ pub struct ValidateRequest {
     pub fingerprint: String,
     /// A fresh random value the server signs into the statement.
     pub nonce: String,
+    /// The machine's parts, each hashed for the product (none from older companions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<MachineComponent>,
 }
 
 /// The answer to a validation: the machine stands on an active licence.
@@ -227,6 +249,10 @@ pub struct ApiError {
     /// With `seat_move_limit_reached`: when the next move is allowed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_at: Option<String>,
+    /// For `invalid_fingerprint`: the kinds of the machine's parts that differ from the ones
+    /// it was activated with (names, never values), when the client sent its parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_components: Option<Vec<String>>,
 }
 
 impl ErrorBody {
@@ -240,6 +266,7 @@ impl ErrorBody {
                 license_file: None,
                 statement: None,
                 retry_at: None,
+                changed_components: None,
             },
         }
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use licentric_proto::api::{
     ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
-    ErrorBody, OfflineActivationRequest,
+    ErrorBody, MachineComponent, OfflineActivationRequest,
 };
 use licentric_proto::ipc::{
     ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
@@ -284,6 +284,16 @@ fn api_bodies() {
             hostname: "studio-3".into(),
             app_version: "0.1.0".into(),
             nonce: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
+            components: vec![
+                MachineComponent {
+                    kind: "machine_id".into(),
+                    hash: "3c".repeat(32),
+                },
+                MachineComponent {
+                    kind: "disk_serial".into(),
+                    hash: "a1".repeat(32),
+                },
+            ],
         },
     );
     golden(
@@ -300,6 +310,7 @@ fn api_bodies() {
             fingerprint: "d5".repeat(32),
             ttl_seconds: Some(1_209_600),
             nonce: "00112233445566778899aabbccddeeff".into(),
+            components: Vec::new(),
         },
     );
     golden(

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use licentric_proto::LicenseStatus;
+use licentric_proto::api::MachineComponent;
 
 /// A licence's stored state (expiry is computed from its date, see [`LicenseState::effective`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +128,8 @@ pub struct Policy {
     pub max_ttl: Option<u32>,
     /// How often a seat may move to another machine (`None`: freely).
     pub seat_moves: Option<SeatMoves>,
+    /// How a machine's fingerprint may change and it still be the same machine.
+    pub fingerprint_match: FingerprintMatch,
 }
 
 impl Default for Policy {
@@ -135,6 +138,112 @@ impl Default for Policy {
             check_interval: DEFAULT_CHECK_INTERVAL,
             max_ttl: None,
             seat_moves: None,
+            fingerprint_match: FingerprintMatch::Exact,
+        }
+    }
+}
+
+/// When a machine whose fingerprint changed is still the machine a seat was given to, judged
+/// by its parts (`docs/fingerprint.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FingerprintMatch {
+    /// Only the same fingerprint (a reinstalled system is a new machine).
+    Exact,
+    /// At least half the kinds of part both sides have agree, one of them identifying.
+    Most,
+    /// At least one identifying part agrees.
+    Any,
+}
+
+/// The parts that identify a machine on their own; a processor model does not.
+const IDENTIFYING: [&str; 5] = [
+    "machine_id",
+    "board_uuid",
+    "board_serial",
+    "disk_serial",
+    "network_card",
+];
+
+/// Every kind of part a client may send.
+pub const COMPONENT_KINDS: [&str; 6] = [
+    "machine_id",
+    "board_uuid",
+    "board_serial",
+    "disk_serial",
+    "network_card",
+    "cpu_model",
+];
+
+/// How two sets of a machine's parts compare, kind by kind (only the kinds both have).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Comparison {
+    /// Kinds with a hash in common (for network cards: any card in common).
+    pub agree: Vec<String>,
+    /// Kinds both have, with no hash in common.
+    pub differ: Vec<String>,
+}
+
+impl Comparison {
+    /// Compares the parts a machine was known by with the ones it presents now.
+    pub fn of(stored: &[MachineComponent], presented: &[MachineComponent]) -> Comparison {
+        let mut comparison = Comparison::default();
+        for kind in COMPONENT_KINDS {
+            let hashes = |parts: &[MachineComponent]| -> Vec<String> {
+                parts
+                    .iter()
+                    .filter(|c| c.kind == kind)
+                    .map(|c| c.hash.clone())
+                    .collect()
+            };
+            let (before, now) = (hashes(stored), hashes(presented));
+            if before.is_empty() || now.is_empty() {
+                continue;
+            }
+            if before.iter().any(|h| now.contains(h)) {
+                comparison.agree.push(kind.to_owned());
+            } else {
+                comparison.differ.push(kind.to_owned());
+            }
+        }
+        comparison
+    }
+}
+
+impl FingerprintMatch {
+    /// The stored and published word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FingerprintMatch::Exact => "exact",
+            FingerprintMatch::Most => "most",
+            FingerprintMatch::Any => "any",
+        }
+    }
+
+    /// Whether `comparison` is the same machine under this policy.
+    pub fn accepts(self, comparison: &Comparison) -> bool {
+        let identified = comparison
+            .agree
+            .iter()
+            .any(|k| IDENTIFYING.contains(&k.as_str()));
+        match self {
+            FingerprintMatch::Exact => false,
+            FingerprintMatch::Any => identified,
+            FingerprintMatch::Most => {
+                identified && comparison.agree.len() >= comparison.differ.len()
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for FingerprintMatch {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<FingerprintMatch, String> {
+        match text {
+            "exact" => Ok(FingerprintMatch::Exact),
+            "most" => Ok(FingerprintMatch::Most),
+            "any" => Ok(FingerprintMatch::Any),
+            other => Err(format!("{other:?} is not a fingerprint match policy")),
         }
     }
 }
@@ -195,6 +304,76 @@ impl SeatMoves {
 
 #[cfg(test)]
 mod tests {
+    fn parts(list: &[(&str, &str)]) -> Vec<MachineComponent> {
+        list.iter()
+            .map(|(kind, hash)| MachineComponent {
+                kind: (*kind).to_owned(),
+                hash: hash.repeat(64 / hash.len()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reinstall_or_a_new_disk_is_the_same_machine_under_most_but_not_exact() {
+        let before = parts(&[
+            ("machine_id", "a"),
+            ("disk_serial", "b"),
+            ("network_card", "c"),
+            ("network_card", "d"),
+            ("cpu_model", "e"),
+        ]);
+        // Reinstalled on a new disk: the card and the processor are the same.
+        let now = parts(&[
+            ("machine_id", "1"),
+            ("disk_serial", "2"),
+            ("network_card", "d"),
+            ("cpu_model", "e"),
+        ]);
+        let c = Comparison::of(&before, &now);
+        assert_eq!(c.agree, ["network_card", "cpu_model"]);
+        assert_eq!(c.differ, ["machine_id", "disk_serial"]);
+        assert!(FingerprintMatch::Most.accepts(&c));
+        assert!(FingerprintMatch::Any.accepts(&c));
+        assert!(!FingerprintMatch::Exact.accepts(&c));
+    }
+
+    #[test]
+    fn three_of_five_changed_or_only_the_processor_in_common_is_another_machine() {
+        let before = parts(&[
+            ("machine_id", "a"),
+            ("board_uuid", "b"),
+            ("disk_serial", "c"),
+            ("network_card", "d"),
+            ("cpu_model", "e"),
+        ]);
+        let three_changed = parts(&[
+            ("machine_id", "1"),
+            ("board_uuid", "2"),
+            ("disk_serial", "3"),
+            ("network_card", "d"),
+            ("cpu_model", "e"),
+        ]);
+        let c = Comparison::of(&before, &three_changed);
+        assert_eq!(c.differ.len(), 3);
+        assert!(!FingerprintMatch::Most.accepts(&c));
+        assert!(
+            FingerprintMatch::Any.accepts(&c),
+            "one identifying part agrees"
+        );
+        // The same processor model says nothing: many machines have it.
+        let cpu_only = parts(&[("machine_id", "9"), ("cpu_model", "e")]);
+        let c = Comparison::of(&before, &cpu_only);
+        assert!(!FingerprintMatch::Most.accepts(&c) && !FingerprintMatch::Any.accepts(&c));
+        // Nothing to compare (an older companion sends no parts): never the same machine.
+        let c = Comparison::of(&before, &[]);
+        assert!(!FingerprintMatch::Any.accepts(&c));
+        assert_eq!(
+            "most".parse::<FingerprintMatch>(),
+            Ok(FingerprintMatch::Most)
+        );
+        assert!("fuzzy".parse::<FingerprintMatch>().is_err());
+    }
+
     use super::*;
 
     const DAY: i64 = 86_400;

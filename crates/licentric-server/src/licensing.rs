@@ -7,7 +7,8 @@ use licentric_core::request_file::ActivationRequestFile;
 use licentric_core::{Fingerprint, LicenseSigner, ct_eq_str};
 use licentric_proto::LicenseStatus;
 use licentric_proto::api::{
-    ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody, ValidateResponse,
+    ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody, MachineComponent,
+    ValidateResponse,
 };
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use time::{Duration, OffsetDateTime};
 use crate::audit::{Actor, Entry};
 use crate::config::ServerConfig;
 use crate::crypto::new_id;
-use crate::domain::TtlBounds;
+use crate::domain::{Comparison, FingerprintMatch, TtlBounds};
 use crate::keys::Keyring;
 use crate::store::idempotency::{self, Remembered};
 use crate::store::machines::{self, MachineBy};
@@ -200,6 +201,8 @@ pub struct ActivationInput {
     pub app_version: String,
     /// The request's nonce.
     pub nonce: String,
+    /// The machine's parts (none from older companions).
+    pub components: Vec<MachineComponent>,
 }
 
 /// The `Idempotency-Key` of a request and the hash of what it asked.
@@ -268,6 +271,8 @@ pub fn activate_offline(
         hostname: request.hostname,
         app_version: "offline".to_owned(),
         nonce: request.nonce,
+        // A request file carries no parts: matched by its fingerprint alone.
+        components: Vec::new(),
     };
     activate_in(tx, issuer, &license, &input, now)
 }
@@ -279,11 +284,22 @@ fn activate_in(
     input: &ActivationInput,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let existing = machines::active(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
+    let mut existing =
+        machines::active(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
+    // A machine of this licence whose fingerprint changed (a reinstall) but whose parts say it
+    // is the same, under the product's policy: its seat, not a new one.
+    let known_again = match existing {
+        Some(_) => None,
+        None => recognised(tx, license, &input.components, now)?,
+    };
+    // Nothing is written before a licence that is not active is refused.
     if let Some(refusal) = refusal(
         || issuer.signing(tx),
         license,
-        existing.as_ref().map_or(UNASSIGNED, |m| &m.id),
+        existing
+            .as_ref()
+            .or(known_again.as_ref().map(|(m, _)| m))
+            .map_or(UNASSIGNED, |m| &m.id),
         &input.fingerprint,
         &input.nonce,
         None,
@@ -291,12 +307,24 @@ fn activate_in(
     )? {
         return Ok(refusal);
     }
+    if let Some((machine, comparison)) = known_again {
+        existing = Some(rebind(
+            tx,
+            license,
+            &machine,
+            &input.fingerprint,
+            &input.components,
+            &comparison,
+            now,
+        )?);
+    }
     // "Already active here" (200) or a new machine on a free seat (201); either way the
     // answer is the machine's id and a file carrying this request's nonce.
     let (machine_id, status, recorded) = match existing {
         Some(machine) => {
             let details = (&*input.platform, &*input.hostname, &*input.app_version);
             machines::seen_again(tx, &machine.id, details, now)?;
+            remember_parts(tx, &machine, &input.components)?;
             (machine.id, 200, false)
         }
         None => {
@@ -405,6 +433,7 @@ fn insert_machine(
         activated_at: now,
         last_seen_at: now,
         deactivated_at: None,
+        components: input.components.clone(),
     };
     machines::insert(tx, license.environment, &machine, seat_move)?;
     Ok(machine)
@@ -421,6 +450,8 @@ pub struct CheckoutInput {
     pub ttl_seconds: Option<u64>,
     /// The request's nonce.
     pub nonce: String,
+    /// The machine's parts (none from older companions).
+    pub components: Vec<MachineComponent>,
 }
 
 /// `POST /v1/machines/{id}/checkout`.
@@ -439,6 +470,7 @@ pub fn checkout(
         fingerprint,
         ttl_seconds: ttl,
         nonce,
+        components,
     } = input;
     let ttl = *ttl;
     let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
@@ -452,6 +484,7 @@ pub fn checkout(
         fingerprint,
         nonce,
         ttl,
+        components,
         now,
     )? {
         Ok(machine) => machine,
@@ -485,6 +518,7 @@ fn standing(
     fingerprint: &str,
     nonce: &str,
     ttl: Option<u64>,
+    components: &[MachineComponent],
     now: i64,
 ) -> Result<Result<MachineRow, Outcome>, StoreError> {
     let Some(machine) = machines::active(tx, &license.id, MachineBy::Id(machine_id))? else {
@@ -509,17 +543,56 @@ fn standing(
             );
         return Outcome::json(ApiErrorCode::MachineNotFound.http_status(), &body).map(Err);
     };
-    if !ct_eq_str(&machine.fingerprint, fingerprint) {
-        return Outcome::error(
-            ApiErrorCode::InvalidFingerprint,
-            "the fingerprint is not the one this machine was activated with",
-        )
-        .map(Err);
-    }
+    let same_fingerprint = ct_eq_str(&machine.fingerprint, fingerprint);
+    let known_again = if same_fingerprint {
+        None
+    } else {
+        // Another fingerprint: the same machine only if its parts say so under the product's
+        // policy, and the seat may move (a rebind counts as a move).
+        let comparison = Comparison::of(&machine.components, components);
+        let policy = license.policy.fingerprint_match;
+        if components.is_empty() || !policy.accepts(&comparison) {
+            let mut body = ErrorBody::new(
+                ApiErrorCode::InvalidFingerprint,
+                if components.is_empty() || policy == FingerprintMatch::Exact {
+                    "the fingerprint is not the one this machine was activated with".to_owned()
+                } else {
+                    format!(
+                        "this machine's parts differ from the ones it was activated with: {}",
+                        comparison.differ.join(", ")
+                    )
+                },
+            );
+            if !components.is_empty() {
+                body.error.changed_components = Some(comparison.differ);
+            }
+            return Outcome::json(ApiErrorCode::InvalidFingerprint.http_status(), &body).map(Err);
+        }
+        if let Err(next) = may_move(tx, license, now)? {
+            return moved_too_often(license, next).map(Err);
+        }
+        Some(comparison)
+    };
+    // Nothing is written before a licence that is not active is refused.
     let signing = || issuer.signing(tx);
     if let Some(refusal) = refusal(signing, license, &machine.id, fingerprint, nonce, ttl, now)? {
         return Ok(Err(refusal));
     }
+    let machine = match known_again {
+        Some(comparison) => rebind(
+            tx,
+            license,
+            &machine,
+            fingerprint,
+            components,
+            &comparison,
+            now,
+        )?,
+        None => {
+            remember_parts(tx, &machine, components)?;
+            machine
+        }
+    };
     machines::seen(tx, &machine.id, now)?;
     Ok(Ok(machine))
 }
@@ -544,6 +617,7 @@ pub fn validate(
         machine_id,
         fingerprint,
         nonce,
+        components,
     } = input;
     let machine = match standing(
         tx,
@@ -553,6 +627,7 @@ pub fn validate(
         fingerprint,
         nonce,
         None,
+        components,
         now,
     )? {
         Ok(machine) => machine,
@@ -585,6 +660,8 @@ pub struct ValidateInput {
     pub fingerprint: String,
     /// The request's nonce.
     pub nonce: String,
+    /// The machine's parts (none from older companions).
+    pub components: Vec<MachineComponent>,
 }
 
 /// `DELETE /v1/machines/{id}`.
@@ -617,6 +694,76 @@ pub fn deactivate(
         status: 204,
         body: String::new(),
         events: recorded,
+    })
+}
+
+/// Records the parts `machine` presents now, when it sent them and they changed.
+fn remember_parts(
+    tx: &Tx<'_>,
+    machine: &MachineRow,
+    components: &[MachineComponent],
+) -> Result<(), StoreError> {
+    if !components.is_empty() && machine.components != components {
+        machines::set_components(tx, &machine.id, components)?;
+    }
+    Ok(())
+}
+
+/// The one active machine of `license` that `components` say this is under the product's
+/// policy, if its seat may move now — or `None` (no match, or more than one: then it is a new
+/// machine). Reads only; [`rebind`] makes it so.
+fn recognised(
+    tx: &Tx<'_>,
+    license: &LicenseRow,
+    components: &[MachineComponent],
+    now: i64,
+) -> Result<Option<(MachineRow, Comparison)>, StoreError> {
+    let policy = license.policy.fingerprint_match;
+    if components.is_empty() || policy == FingerprintMatch::Exact {
+        return Ok(None);
+    }
+    let mut matches: Vec<(MachineRow, Comparison)> = machines::all_active(tx, &license.id)?
+        .into_iter()
+        .filter_map(|m| {
+            let comparison = Comparison::of(&m.components, components);
+            policy.accepts(&comparison).then_some((m, comparison))
+        })
+        .collect();
+    if matches.len() != 1 || may_move(tx, license, now)?.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(matches.remove(0)))
+}
+
+/// `machine` is known from now on by `fingerprint` and `components` (a seat move, recorded
+/// in the audit log with the kinds of part that changed).
+fn rebind(
+    tx: &Tx<'_>,
+    license: &LicenseRow,
+    machine: &MachineRow,
+    fingerprint: &str,
+    components: &[MachineComponent],
+    comparison: &Comparison,
+    now: i64,
+) -> Result<MachineRow, StoreError> {
+    machines::rebind(tx, &machine.id, fingerprint, components, now)?;
+    Entry::new(
+        license.environment,
+        &Actor::license_key(&license.id),
+        "machine.fingerprint_changed",
+        ("machine", &machine.id),
+    )
+    .license(&license.id)
+    .before(serde_json::json!({ "fingerprint": machine.fingerprint }))
+    .after(
+        serde_json::json!({ "fingerprint": fingerprint, "changed_components": comparison.differ }),
+    )
+    .record(tx, now)?;
+    Ok(MachineRow {
+        fingerprint: fingerprint.to_owned(),
+        components: components.to_vec(),
+        last_seen_at: now,
+        ..machine.clone()
     })
 }
 

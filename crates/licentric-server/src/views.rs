@@ -15,6 +15,7 @@ pub fn product(p: &ProductRow) -> Value {
         "max_ttl_seconds": p.policy.max_ttl,
         "seat_moves_per_seat": p.policy.seat_moves.map(|m| m.per_seat),
         "seat_move_window_seconds": p.policy.seat_moves.map(|m| m.window),
+        "fingerprint_match": p.policy.fingerprint_match.as_str(),
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

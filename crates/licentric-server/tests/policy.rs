@@ -191,8 +191,15 @@ async fn machines_from_before_the_move_counter_still_count_after_an_upgrade() {
     let token = s.admin_token.clone();
     let dir = s.stop().await;
     let db = rusqlite::Connection::open(dir.path().join("licentric.db")).unwrap();
-    db.execute_batch("ALTER TABLE licenses DROP COLUMN machines_ever; PRAGMA user_version = 7;")
-        .unwrap();
+    // Undo migrations 9 (the machine's parts) and 8 (the counter), newest first.
+    db.execute_batch(
+        "DROP TABLE machine_rebinds;
+         ALTER TABLE products DROP COLUMN fingerprint_match;
+         ALTER TABLE machines DROP COLUMN components;
+         ALTER TABLE licenses DROP COLUMN machines_ever;
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
     drop(db);
 
     // The upgraded server counts A: B taking the seat is the one move, A taking it back is

@@ -9,6 +9,7 @@
 //! - `webhooks`: signatures verified by the documented recipe, retries, exactly-once by id;
 //! - `abuse`: rate limits, uniform 401s, body limits, metrics;
 //! - `policy`: a product's seat-move limit and longest file;
+//! - `parts`: tolerant fingerprints — a machine known again by its parts, or refused by name;
 //! - `keys`: rotating the signing key while serving, old files still verifying;
 //! - `layout`: no SQL outside the store module;
 //! - `openapi`: `docs/api/openapi.yaml` against the running server, both ways;
@@ -25,6 +26,7 @@ mod harness;
 mod keys;
 mod layout;
 mod openapi;
+mod parts;
 mod policy;
 mod process;
 mod webhooks;

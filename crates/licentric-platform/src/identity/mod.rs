@@ -7,7 +7,7 @@
 //! cannot be used to clone a machine's identity for a live licence.
 
 use licentric_core::MachineId;
-use licentric_core::components::{ComponentKind, RawComponent};
+use licentric_core::components::{ComponentHash, ComponentKind, RawComponent};
 use licentric_core::fingerprint::{FingerprintError, FixedMachineId, MachineIdSource};
 use licentric_proto::Environment;
 
@@ -106,6 +106,45 @@ pub fn read_component(kind: ComponentKind, source: &dyn MachineIdSource) -> Read
     {
         Reading::none(kind, "not read on this operating system yet")
     }
+}
+
+/// The variable that sets the machine's parts in tests (`kind=value;kind=value`), replacing
+/// the ones read from the hardware (the machine id still comes from the machine-id source).
+/// Honoured only in the `test` environment, as [`MACHINE_ID_ENV`] is.
+pub const COMPONENTS_ENV: &str = "LICENTRIC_COMPONENTS";
+
+/// This machine's parts hashed for `product_id`, as sent with an activation or a check: the
+/// machine id from `source` and the hardware's parts (in the `test` environment,
+/// [`COMPONENTS_ENV`]'s instead when it is set).
+pub fn product_components(
+    source: &dyn MachineIdSource,
+    environment: Environment,
+    product_id: &str,
+) -> Vec<ComponentHash> {
+    let mut raw: Vec<RawComponent> = Vec::new();
+    if let Ok(id) = source.machine_id() {
+        raw.extend(id.component());
+    }
+    let fake = std::env::var(COMPONENTS_ENV)
+        .ok()
+        .filter(|_| environment == Environment::Test);
+    match fake {
+        Some(spec) => raw.extend(spec.split(';').filter_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            let kind = ComponentKind::ALL
+                .into_iter()
+                .find(|k| *k != ComponentKind::MachineId && k.as_str() == name.trim())?;
+            RawComponent::new(kind, value)
+        })),
+        None => {
+            for kind in ComponentKind::ALL {
+                if kind != ComponentKind::MachineId {
+                    raw.extend(read_component(kind, source).found);
+                }
+            }
+        }
+    }
+    licentric_core::components::hash_all(&raw, product_id)
 }
 
 /// Every component of this machine, in [`ComponentKind::ALL`]'s order.

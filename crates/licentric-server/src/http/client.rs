@@ -144,6 +144,27 @@ fn check_nonce(nonce: &str) -> Result<(), ApiFailure> {
     Ok(())
 }
 
+/// A machine's parts: at most 16, each a known kind with a 64-hex hash.
+fn check_components(
+    components: &[licentric_proto::api::MachineComponent],
+) -> Result<(), ApiFailure> {
+    let ok = components.len() <= 16
+        && components.iter().all(|c| {
+            crate::domain::COMPONENT_KINDS.contains(&c.kind.as_str()) && valid_fingerprint(&c.hash)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiFailure::new(
+            ApiErrorCode::InvalidRequest,
+            format!(
+                "components must be at most 16 of {{kind, hash}}: kind one of {}, hash 64 lower-case hex characters",
+                crate::domain::COMPONENT_KINDS.join(", ")
+            ),
+        ))
+    }
+}
+
 fn check_fingerprint(fingerprint: &str) -> Result<(), ApiFailure> {
     if valid_fingerprint(fingerprint) {
         Ok(())
@@ -198,12 +219,14 @@ pub(super) async fn activate(
             })
         }
     };
+    check_components(&request.components)?;
     let input = ActivationInput {
         fingerprint: request.fingerprint,
         platform: request.platform,
         hostname: request.hostname,
         app_version: request.app_version,
         nonce: request.nonce,
+        components: request.components,
     };
     let state2 = Arc::clone(&state);
     let outcome = state
@@ -235,6 +258,7 @@ pub(super) async fn checkout(
     let key_hash = presented.hash;
     let request: CheckoutRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
+    check_components(&request.components)?;
     check_nonce(&request.nonce)?;
     let state2 = Arc::clone(&state);
     let outcome = state
@@ -245,6 +269,7 @@ pub(super) async fn checkout(
                 fingerprint: request.fingerprint,
                 ttl_seconds: request.ttl_seconds,
                 nonce: request.nonce,
+                components: request.components,
             };
             licensing::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
         })
@@ -265,6 +290,7 @@ pub(super) async fn validate(
     let key_hash = presented.hash;
     let request: ValidateRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
+    check_components(&request.components)?;
     check_nonce(&request.nonce)?;
     let state2 = Arc::clone(&state);
     let outcome = state
@@ -274,6 +300,7 @@ pub(super) async fn validate(
                 machine_id,
                 fingerprint: request.fingerprint,
                 nonce: request.nonce,
+                components: request.components,
             };
             licensing::validate(tx, &state2.issuer, &key_hash, &input, now_unix())
         })

@@ -3,7 +3,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, params};
 
-use super::products::{POLICY_COLUMNS, policy_from};
+use super::products::{POLICY_COLUMN_COUNT, POLICY_COLUMNS, policy_from};
 use super::{Db, Environment, StoreError, Tx, environment_at, json_column, to_json};
 use crate::domain::{LicenseState, Policy, UnknownState};
 
@@ -153,7 +153,7 @@ pub fn list(
     let mut stmt = db.conn.prepare(&sql)?;
     let rows = stmt
         .query_map(params![environment.as_str(), product_id], |r| {
-            Ok((from_row(r)?, r.get(14)?))
+            Ok((from_row(r)?, r.get(10 + POLICY_COLUMN_COUNT)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

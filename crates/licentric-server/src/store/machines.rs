@@ -3,8 +3,10 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use licentric_proto::api::MachineComponent;
+
 use super::licenses::count_machines;
-use super::{Db, Environment, StoreError, Tx};
+use super::{Db, Environment, StoreError, Tx, json_column, to_json};
 
 /// A machine row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub struct MachineRow {
     pub last_seen_at: i64,
     /// Deactivation time.
     pub deactivated_at: Option<i64>,
+    /// The parts it was last seen with (none from older companions).
+    pub components: Vec<MachineComponent>,
 }
 
 /// How to find a licence's active machine.
@@ -38,7 +42,7 @@ pub enum MachineBy<'a> {
     Id(&'a str),
 }
 
-const COLUMNS: &str = "id, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at, deactivated_at";
+const COLUMNS: &str = "id, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at, deactivated_at, components";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MachineRow> {
     Ok(MachineRow {
@@ -51,6 +55,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MachineRow> {
         activated_at: row.get(6)?,
         last_seen_at: row.get(7)?,
         deactivated_at: row.get(8)?,
+        components: json_column(row, 9)?,
     })
 }
 
@@ -86,6 +91,60 @@ pub fn active(
         .optional()?)
 }
 
+/// The active machines of licence `license_id`.
+///
+/// # Errors
+/// On storage failure.
+pub fn all_active(db: &Db<'_>, license_id: &str) -> Result<Vec<MachineRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM machines WHERE license_id = ?1 AND deactivated_at IS NULL ORDER BY activated_at, id"
+    );
+    let mut stmt = db.conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![license_id], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Records the parts machine `id` was seen with.
+///
+/// # Errors
+/// On storage failure.
+pub fn set_components(
+    tx: &Tx<'_>,
+    id: &str,
+    components: &[MachineComponent],
+) -> Result<(), StoreError> {
+    tx.conn
+        .prepare_cached("UPDATE machines SET components = ?2 WHERE id = ?1")?
+        .execute(params![id, to_json(&components)?])?;
+    Ok(())
+}
+
+/// Machine `id` is known by a new fingerprint (its parts matched under the product's policy);
+/// counted as a seat move.
+///
+/// # Errors
+/// On storage failure.
+pub fn rebind(
+    tx: &Tx<'_>,
+    id: &str,
+    fingerprint: &str,
+    components: &[MachineComponent],
+    now: i64,
+) -> Result<(), StoreError> {
+    let license_id: String = tx.conn.query_row(
+        "UPDATE machines SET fingerprint = ?2, components = ?3, last_seen_at = ?4 WHERE id = ?1 RETURNING license_id",
+        params![id, fingerprint, to_json(&components)?, now],
+        |r| r.get(0),
+    )?;
+    tx.conn.execute(
+        "INSERT INTO machine_rebinds (license_id, machine_id, at) VALUES (?1, ?2, ?3)",
+        params![license_id, id, now],
+    )?;
+    Ok(())
+}
+
 /// Every machine licence `license_id` has had, oldest first.
 ///
 /// # Errors
@@ -118,13 +177,15 @@ pub fn ever_had(
     )?)
 }
 
-/// When the seat moves of `license_id` after `since` happened.
+/// When the seat moves of `license_id` after `since` happened: new machines taking a held
+/// seat, and machines known again by their parts under a new fingerprint.
 ///
 /// # Errors
 /// On storage failure.
 pub fn moves_since(db: &Db<'_>, license_id: &str, since: i64) -> Result<Vec<i64>, StoreError> {
     let mut stmt = db.conn.prepare_cached(
-        "SELECT activated_at FROM machines WHERE license_id = ?1 AND seat_move = 1 AND activated_at > ?2",
+        "SELECT activated_at FROM machines WHERE license_id = ?1 AND seat_move = 1 AND activated_at > ?2
+         UNION ALL SELECT at FROM machine_rebinds WHERE license_id = ?1 AND at > ?2",
     )?;
     let moves = stmt
         .query_map(params![license_id, since], |r| r.get(0))?
@@ -144,8 +205,8 @@ pub fn insert(
 ) -> Result<(), StoreError> {
     tx.conn
         .prepare_cached(
-            "INSERT INTO machines (id, environment, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at, seat_move)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO machines (id, environment, license_id, fingerprint, platform, hostname, app_version, activated_at, last_seen_at, seat_move, components)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             machine.id,
@@ -157,7 +218,8 @@ pub fn insert(
             machine.app_version,
             machine.activated_at,
             machine.last_seen_at,
-            seat_move
+            seat_move,
+            to_json(&machine.components)?
         ])?;
     count_machines(tx, &machine.license_id, 1, true)
 }

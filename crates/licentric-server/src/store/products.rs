@@ -24,19 +24,27 @@ pub struct ProductRow {
 
 /// The columns [`from_row`] reads, in order, from `products p`.
 const COLUMNS: &str = "p.environment, p.id, p.name, p.key_prefix, p.created_at, \
-    p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds";
+    p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, \
+    p.fingerprint_match";
 
 /// The policy columns of `products p`, as [`policy_from`] reads them.
-pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds";
+pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, p.fingerprint_match";
+
+/// How many columns [`POLICY_COLUMNS`] has.
+pub(super) const POLICY_COLUMN_COUNT: usize = 5;
 
 /// Reads [`POLICY_COLUMNS`] starting at column `at`.
 pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Policy> {
     let per_seat: Option<u32> = row.get(at + 2)?;
     let window: u32 = row.get(at + 3)?;
+    let matching: String = row.get(at + 4)?;
     Ok(Policy {
         check_interval: row.get(at)?,
         max_ttl: row.get(at + 1)?,
         seat_moves: per_seat.map(|per_seat| SeatMoves { per_seat, window }),
+        fingerprint_match: matching.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(at + 4, rusqlite::types::Type::Text, e.into())
+        })?,
     })
 }
 
@@ -87,8 +95,8 @@ pub fn list(db: &Db<'_>, environment: Environment) -> Result<Vec<ProductRow>, St
 pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
     let window = row.policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
     Ok(tx.conn.execute(
-        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds, fingerprint_match)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             row.environment.as_str(),
             row.id,
@@ -98,7 +106,8 @@ pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
             row.policy.check_interval,
             row.policy.max_ttl,
             row.policy.seat_moves.map(|m| m.per_seat),
-            window
+            window,
+            row.policy.fingerprint_match.as_str()
         ],
     )? == 1)
 }
@@ -115,7 +124,7 @@ pub fn set_policy(
 ) -> Result<(), StoreError> {
     let window = policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
     tx.conn.execute(
-        "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6
+        "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6, fingerprint_match = ?7
          WHERE environment = ?1 AND id = ?2",
         params![
             environment.as_str(),
@@ -123,7 +132,8 @@ pub fn set_policy(
             policy.check_interval,
             policy.max_ttl,
             policy.seat_moves.map(|m| m.per_seat),
-            window
+            window,
+            policy.fingerprint_match.as_str()
         ],
     )?;
     Ok(())

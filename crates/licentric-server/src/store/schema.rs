@@ -164,6 +164,22 @@ ALTER TABLE licenses ADD COLUMN machines_ever INTEGER NOT NULL DEFAULT 0;
 UPDATE licenses SET machines_ever =
     (SELECT COUNT(*) FROM machines m WHERE m.license_id = licenses.id);
 ",
+    r"
+-- Tolerant fingerprints (docs/fingerprint.md): the parts each machine was last seen with
+-- (JSON [{kind, hash}]), and how a product matches a changed fingerprint. Products of an older
+-- server keep exact matching until the vendor chooses otherwise.
+ALTER TABLE machines ADD COLUMN components TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE products ADD COLUMN fingerprint_match TEXT NOT NULL DEFAULT 'exact'
+    CHECK (fingerprint_match IN ('exact', 'most', 'any'));
+-- A machine known again by its parts under a new fingerprint: a seat move like any other
+-- (a client states its parts; the move limit is what stops two machines taking turns).
+CREATE TABLE machine_rebinds (
+    license_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX machine_rebinds_by_license ON machine_rebinds (license_id, at);
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.

@@ -36,6 +36,8 @@ struct NewProduct {
     seat_moves_per_seat: Option<Option<u32>>,
     #[serde(default)]
     seat_move_window_seconds: Option<u32>,
+    #[serde(default)]
+    fingerprint_match: Option<String>,
 }
 
 /// A product's policy as the API takes it: absent fields keep their value (on creation, the
@@ -51,6 +53,8 @@ struct PolicyChanges {
     seat_moves_per_seat: Option<Option<u32>>,
     #[serde(default)]
     seat_move_window_seconds: Option<u32>,
+    #[serde(default)]
+    fingerprint_match: Option<String>,
 }
 
 impl PolicyChanges {
@@ -84,10 +88,17 @@ impl PolicyChanges {
                 "seat_move_window_seconds must be 3600 (an hour) to 31536000 (a year)",
             ));
         }
+        let fingerprint_match = match &self.fingerprint_match {
+            None => policy.fingerprint_match,
+            Some(text) => text.parse().map_err(|_| {
+                invalid("fingerprint_match must be exact, most or any (docs/fingerprint.md)")
+            })?,
+        };
         Ok(Policy {
             check_interval,
             max_ttl,
             seat_moves: per_seat.map(|per_seat| SeatMoves { per_seat, window }),
+            fingerprint_match,
         })
     }
 }
@@ -111,6 +122,10 @@ pub(super) async fn create(
         return Err(invalid("name must be 1 to 128 characters"));
     }
     KeyPrefix::new(&p.key_prefix).map_err(|e| invalid(e.to_string()))?;
+    // A new product: a seat moves at most three times a month. Fingerprints match exactly
+    // unless the vendor chooses `most` or `any`: two systems on the same hardware (a dual
+    // boot, a cloned virtual machine) present the same parts, and telling them from a
+    // reinstall is not settled yet (docs/fingerprint.md).
     let new_product = Policy {
         seat_moves: Some(domain::DEFAULT_SEAT_MOVES),
         ..Policy::default()
@@ -125,6 +140,7 @@ pub(super) async fn create(
             max_ttl_seconds: p.max_ttl_seconds,
             seat_moves_per_seat: p.seat_moves_per_seat,
             seat_move_window_seconds: p.seat_move_window_seconds,
+            fingerprint_match: p.fingerprint_match,
         }
         .apply(new_product)?,
         created_at: now_unix(),

@@ -1,0 +1,280 @@
+//! Tolerant fingerprints against the real server: a machine whose fingerprint changed (a
+//! reinstalled system, a new disk) is the same machine when its parts say so under the
+//! product's policy; too many changed parts are refused with their names; `exact` refuses any
+//! change; a client that sends no parts works as before; and two machines cannot take turns
+//! on one seat by claiming each other's parts (a rebind is a seat move).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Sandbox, activation_body, fingerprint};
+
+/// A machine's parts: `kind=letter` pairs, each letter standing for a distinct hash.
+fn parts(list: &[(&str, char)]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|(kind, c)| json!({"kind": kind, "hash": c.to_string().repeat(64)}))
+            .collect(),
+    )
+}
+
+async fn activate(
+    s: &Sandbox,
+    key: &str,
+    fp: &str,
+    nonce: &str,
+    components: &Value,
+) -> (StatusCode, Value) {
+    let mut body = activation_body(fp, nonce);
+    body["components"] = components.clone();
+    s.call(
+        Method::POST,
+        "/v1/activations",
+        Some(&format!("License {key}")),
+        Some(body),
+    )
+    .await
+}
+
+async fn checkout(
+    s: &Sandbox,
+    key: &str,
+    machine: &str,
+    fp: &str,
+    components: &Value,
+) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        &format!("/v1/machines/{machine}/checkout"),
+        Some(&format!("License {key}")),
+        Some(json!({"fingerprint": fp, "nonce": "n", "components": components})),
+    )
+    .await
+}
+
+/// The product matches fingerprints by most parts.
+async fn most(s: &Sandbox) {
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"fingerprint_match": "most"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["product"]["fingerprint_match"], "most");
+}
+
+fn original() -> Value {
+    parts(&[
+        ("machine_id", 'a'),
+        ("board_uuid", 'b'),
+        ("disk_serial", 'c'),
+        ("network_card", 'd'),
+        ("cpu_model", 'e'),
+    ])
+}
+
+#[tokio::test]
+async fn a_reinstalled_machine_keeps_its_seat_when_the_product_matches_by_most_parts() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    let (_, products) = s.admin(Method::GET, "/products", None).await;
+    assert_eq!(
+        products["products"][0]["fingerprint_match"], "exact",
+        "the default"
+    );
+    most(&s).await;
+
+    let (status, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+
+    // Reinstalled on a new disk: a new machine id and disk, the same board, card, processor.
+    let reinstalled = parts(&[
+        ("machine_id", '1'),
+        ("board_uuid", 'b'),
+        ("disk_serial", '2'),
+        ("network_card", 'd'),
+        ("cpu_model", 'e'),
+    ]);
+    let (status, body) = activate(&s, &key, &fingerprint(2), "n2", &reinstalled).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same machine, its one seat: {body}"
+    );
+    assert_eq!(body["machine_id"], machine.as_str());
+    assert_eq!(body["machines_active"], 1);
+    // The record follows: the new fingerprint checks out, the old one no longer does.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &reinstalled).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &Value::Array(vec![])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_fingerprint");
+    // Recorded, by kind of part, never by value.
+    let (_, audit) = s
+        .admin(
+            Method::GET,
+            &format!("/audit-events?license_id={licence}"),
+            None,
+        )
+        .await;
+    let event = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "machine.fingerprint_changed")
+        .unwrap_or_else(|| panic!("{audit}"))
+        .clone();
+    assert_eq!(
+        event["after"]["changed_components"],
+        json!(["machine_id", "disk_serial"])
+    );
+}
+
+#[tokio::test]
+async fn three_of_five_changed_is_refused_with_their_names_and_exact_refuses_any_change() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &[]).await;
+    most(&s).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    let mostly_new = parts(&[
+        ("machine_id", '1'),
+        ("board_uuid", '2'),
+        ("disk_serial", '3'),
+        ("network_card", 'd'),
+        ("cpu_model", 'e'),
+    ]);
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &mostly_new).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_fingerprint");
+    assert_eq!(
+        body["error"]["changed_components"],
+        json!(["machine_id", "board_uuid", "disk_serial"])
+    );
+    // As an activation: not the same machine, so it needs a seat, and the one seat is taken.
+    let (status, body) = activate(&s, &key, &fingerprint(2), "n2", &mostly_new).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "machine_limit_reached");
+
+    // Exact: even one changed part is another machine.
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"fingerprint_match": "exact"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let one_changed = parts(&[
+        ("machine_id", '1'),
+        ("board_uuid", 'b'),
+        ("disk_serial", 'c'),
+        ("network_card", 'd'),
+        ("cpu_model", 'e'),
+    ]);
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(3), &one_changed).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_fingerprint");
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"fingerprint_match": "fuzzy"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Malformed parts are refused before anything else.
+    let bad = json!([{"kind": "toaster", "hash": "a".repeat(64)}]);
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_client_without_parts_works_as_before() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &[]).await;
+    let (status, body) = s.activate(&key, &fingerprint(1), "n1", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/machines/{machine}/checkout"),
+            Some(&format!("License {key}")),
+            Some(json!({"fingerprint": fingerprint(1), "nonce": "n"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // And another fingerprint without parts is simply another machine.
+    let (status, body) = s.activate(&key, &fingerprint(2), "n2", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test]
+async fn two_machines_cannot_take_turns_on_one_seat_by_claiming_each_others_parts() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &[]).await;
+    most(&s).await;
+    s.admin(
+        Method::PATCH,
+        "/products/acme-cad",
+        Some(json!({"seat_moves_per_seat": 1})),
+    )
+    .await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    // B claims A's parts: taken for A reinstalled — once (the one move allowed).
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A takes it back the same way: a second move in the window, refused with when.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "seat_move_limit_reached");
+    assert!(body["error"]["retry_at"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn a_licence_that_is_not_active_changes_no_machine() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    most(&s).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    s.admin(Method::POST, &format!("/licenses/{licence}/suspend"), None)
+        .await;
+    // The same parts under a new fingerprint, by activation and by checkout: refused (a
+    // signed file saying suspended), and the machine's record is as it was.
+    let reinstalled = parts(&[
+        ("machine_id", '1'),
+        ("board_uuid", 'b'),
+        ("disk_serial", 'c'),
+        ("network_card", 'd'),
+        ("cpu_model", 'e'),
+    ]);
+    let (status, body) = activate(&s, &key, &fingerprint(2), "n2", &reinstalled).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &reinstalled).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, machines) = s
+        .admin(Method::GET, &format!("/licenses/{licence}/machines"), None)
+        .await;
+    assert_eq!(
+        machines["machines"][0]["fingerprint"],
+        fingerprint(1).as_str()
+    );
+    let (_, audit) = s
+        .admin(
+            Method::GET,
+            &format!("/audit-events?license_id={licence}"),
+            None,
+        )
+        .await;
+    assert!(
+        !audit.to_string().contains("machine.fingerprint_changed"),
+        "{audit}"
+    );
+}
