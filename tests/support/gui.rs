@@ -449,38 +449,33 @@ impl Drop for App {
     }
 }
 
-/// Closes the top-level windows titled `title` on `desktop` as a window manager would when the
-/// user clicks the close button (`close-window.py`); false if there was none.
-pub fn close_like_a_user(desktop: &Desktop, title: &str) -> bool {
+/// Runs the X11 helper `script` (python-xlib) about the window titled `title` on `desktop`:
+/// whether it answered yes (exit 0) rather than no (exit 1); anything else fails the test.
+fn x11_helper(desktop: &Desktop, script: &str, title: &str) -> bool {
     let out = Command::new("python3")
-        .arg(support_script("close-window.py"))
+        .arg(support_script(script))
         .arg(title)
         .env("DISPLAY", &desktop.display)
         .output()
         .unwrap();
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
-        "close-window.py failed (is python-xlib installed?): {}",
+        "{script} failed (is python-xlib installed?): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.status.success()
 }
 
+/// Closes the top-level windows titled `title` on `desktop` as a window manager would when the
+/// user clicks the close button (`close-window.py`); false if there was none.
+pub fn close_like_a_user(desktop: &Desktop, title: &str) -> bool {
+    x11_helper(desktop, "close-window.py", title)
+}
+
 /// Whether the top-level window titled `title` is on screen (mapped and viewable), as a user
 /// would see it — not only that a window or a web process exists.
 pub fn window_visible(desktop: &Desktop, title: &str) -> bool {
-    let out = Command::new("python3")
-        .arg(support_script("window-state.py"))
-        .arg(title)
-        .env("DISPLAY", &desktop.display)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "window-state.py failed (is python-xlib installed?): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status.success()
+    x11_helper(desktop, "window-state.py", title)
 }
 
 /// The pid of the `licentric-companion` running with `LICENTRIC_CONFIG=config`.
