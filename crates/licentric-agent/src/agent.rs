@@ -774,13 +774,13 @@ impl Agent {
     /// "already active here" with this machine's seat and a fresh file).
     async fn activate_with(&self, key: &LicenseKey, asked: bool) -> Result<Status, AgentError> {
         if self.inner.creds.kind() == CredentialStoreKind::Unavailable {
-            // Say so before taking a seat on the server.
+            // Say so before taking a seat on the server (asking the store why is a blocking
+            // call: off the thread that answers local apps).
+            let why = self
+                .blocking(|inner| inner.creds.get(LICENSE_KEY).err().map(|e| e.0))
+                .await?;
             return Err(AgentError::Credentials(
-                self.inner
-                    .creds
-                    .get(LICENSE_KEY)
-                    .err()
-                    .map_or_else(|| "no credential store".into(), |e| e.0),
+                why.unwrap_or_else(|| "no credential store".into()),
             ));
         }
         let meta = tokio::task::spawn_blocking(MachineMetadata::collect)
@@ -1236,7 +1236,11 @@ impl Agent {
             ));
         }
         let now = self.inner.clock.now();
-        let (text, nonce) = build_request(&self.inner.config, &self.inner.fingerprint, now)?;
+        // The machine's metadata is read from the system: off the thread that answers apps.
+        let meta = tokio::task::spawn_blocking(MachineMetadata::collect)
+            .await
+            .map_err(|e| AgentError::Internal(e.to_string()))?;
+        let (text, nonce) = build_request(&self.inner.config, &self.inner.fingerprint, &meta, now)?;
         let mut live = self.inner.live.lock().await;
         let before = live.memory.clone();
         live.memory.remember_request(&nonce, now);
@@ -1320,16 +1324,16 @@ impl Agent {
 fn build_request(
     config: &CompanionConfig,
     fingerprint: &Fingerprint,
+    meta: &MachineMetadata,
     now: OffsetDateTime,
 ) -> Result<(String, String), AgentError> {
-    let meta = MachineMetadata::collect();
     let nonce = random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
     let request = ActivationRequestFile {
         v: 1,
         product_id: config.product_id.clone(),
         environment: config.environment,
         fingerprint: fingerprint.as_str().to_owned(),
-        platform: meta.platform,
+        platform: meta.platform.clone(),
         hostname: meta.hostname.chars().take(255).collect(),
         nonce: nonce.clone(),
         created_at: now,
