@@ -345,4 +345,8 @@ fn the_short_and_the_full_status_answer_agree() {
     }
     // Activated between the two rounds: the short way said so at once.
     assert_eq!(ask(short)["result"]["state"], "active");
+    // The licence file from the same snapshot is the one the agent keeps.
+    let file = ask(r#"{"jsonrpc":"2.0","id":2,"method":"license_file"}"#);
+    let kept = std::fs::read_to_string(c.data.join("license.lic")).unwrap();
+    assert_eq!(file["result"]["license_file"].as_str(), Some(kept.as_str()));
 }

@@ -136,6 +136,8 @@ pub struct Snapshot {
     pub status: Status,
     /// `status` as JSON, serialised once.
     pub json: Box<str>,
+    /// The armoured licence file the status was evaluated from, if any.
+    pub license_file: Option<String>,
     taken_at: OffsetDateTime,
     fresh_until: OffsetDateTime,
 }
@@ -609,7 +611,8 @@ impl Agent {
     /// of a new state.
     fn publish(&self, live: &mut Live, now: OffsetDateTime) -> Status {
         let (status, notice) = live.publish(&self.product(), now, &self.inner.policy);
-        self.tell(notice, status, now, live.next_change_at)
+        let file = live.cached.as_ref().map(|f| f.armored().to_owned());
+        self.tell(notice, status, file, now, live.next_change_at)
     }
 
     /// Gives the user `notices` and subscribers `status`, if it changed; keeps it as the
@@ -618,6 +621,7 @@ impl Agent {
         &self,
         notices: impl IntoIterator<Item = Notice>,
         status: Status,
+        license_file: Option<String>,
         now: OffsetDateTime,
         next_change_at: Option<OffsetDateTime>,
     ) -> Status {
@@ -630,6 +634,7 @@ impl Agent {
             Arc::new(Snapshot {
                 status: status.clone(),
                 json: json.into_boxed_str(),
+                license_file,
                 taken_at: now,
                 fresh_until,
             })
@@ -1281,7 +1286,8 @@ impl Agent {
                 let mut live = self.inner.live.lock().await;
                 let turn = live.turn(&self.product(), now, &self.inner.policy);
                 let (due, next) = (turn.refresh_now, turn.wake_at);
-                self.tell(turn.notices, turn.status, now, live.next_change_at);
+                let file = live.cached.as_ref().map(|f| f.armored().to_owned());
+                self.tell(turn.notices, turn.status, file, now, live.next_change_at);
                 let _ = self.persist(&mut live).await;
                 (due, next)
             };
