@@ -669,6 +669,13 @@ impl Agent {
         (snapshot.taken_at <= now && now < snapshot.fresh_until).then_some(snapshot)
     }
 
+    /// The status now, for a local app that uses the software: first a check on use (in the
+    /// background) if one is due.
+    pub async fn asked_status(&self) -> Status {
+        self.asked().await;
+        self.status().await
+    }
+
     /// The status now.
     pub async fn status(&self) -> Status {
         let mut live = self.inner.live.lock().await;

@@ -388,32 +388,29 @@ async fn dispatch(
     changes: &mut Option<watch::Receiver<Status>>,
 ) -> Result<serde_json::Value, RpcError> {
     let agent_error = |e: crate::AgentError| e.to_rpc();
-    if let Call::Status | Call::HasEntitlement(_) | Call::LicenseFile = call
-        && let Some(snapshot) = agent.snapshot()
-    {
-        // Published less than a second ago and still holding: no check is due that was not
-        // due then.
-        return match call {
-            Call::HasEntitlement(p) => json(&entitlement(p.code, &snapshot.status)),
-            Call::LicenseFile => json(&LicenseFileResult {
+    match call {
+        // The status published less than a second ago and still holding answers without a lock
+        // (no check is due that was not due then); else a local app uses the software: check
+        // on use (in the background) if it is time, and evaluate now.
+        Call::Status => match agent.snapshot() {
+            Some(snapshot) => json(&snapshot.status),
+            None => json(&agent.asked_status().await),
+        },
+        Call::HasEntitlement(p) => match agent.snapshot() {
+            Some(snapshot) => json(&entitlement(p.code, &snapshot.status)),
+            None => json(&entitlement(p.code, &agent.asked_status().await)),
+        },
+        Call::LicenseFile => match agent.snapshot() {
+            Some(snapshot) => json(&LicenseFileResult {
                 license_file: snapshot.license_file.clone(),
             }),
-            _ => json(&snapshot.status),
-        };
-    }
-    if matches!(
-        call,
-        Call::Status | Call::HasEntitlement(_) | Call::LicenseFile | Call::Subscribe
-    ) {
-        // A local app uses the software: check on use (in the background) if it is time.
-        agent.asked().await;
-    }
-    match call {
-        Call::Status => json(&agent.status().await),
-        Call::HasEntitlement(p) => json(&entitlement(p.code, &agent.status().await)),
-        Call::LicenseFile => json(&LicenseFileResult {
-            license_file: agent.license_file().await,
-        }),
+            None => {
+                agent.asked().await;
+                json(&LicenseFileResult {
+                    license_file: agent.license_file().await,
+                })
+            }
+        },
         Call::Fingerprint => json(&FingerprintResult {
             product_id: agent.config().product_id.clone(),
             fingerprint: agent.fingerprint().as_str().to_owned(),
@@ -429,7 +426,7 @@ async fn dispatch(
             // Subscribed before the status is read, so a change between the two is pushed,
             // not lost: the subscriber hears of every change after the status it got.
             let mut receiver = changes.is_none().then(|| agent.subscribe());
-            let status = agent.status().await;
+            let status = agent.asked_status().await;
             if let Some(mut receiver) = receiver.take() {
                 if *receiver.borrow_and_update() != status {
                     receiver.mark_changed();
