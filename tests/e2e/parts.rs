@@ -33,7 +33,7 @@ fn machine(
 fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (_, key) = server.licence("e2e-parts", 1);
+    let (licence, key) = server.licence("e2e-parts", 1);
     let product = server.admin(
         "PATCH",
         "/products/e2e-parts",
@@ -51,6 +51,20 @@ fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused(
     let (code, out, err) = run(one.cli().args(["activate", &key]));
     assert_eq!(code, 0, "{out}{err}");
     one.stop_agent("-TERM");
+    // The vendor sees what the machine runs in (a container, a virtual machine), as this
+    // machine itself reads it.
+    let machines = server.admin("GET", &format!("/licenses/{licence}/machines"), None);
+    let platform = machines["machines"][0]["platform"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    match licentric_platform::identity::virtualization() {
+        Some((what, name)) => assert!(
+            platform.ends_with(&format!("({what}: {name})")),
+            "{platform}"
+        ),
+        None => assert!(!platform.contains('('), "{platform}"),
+    }
 
     // The system reinstalled (a new machine id, nothing of the old installation kept) on the
     // same hardware: the same machine, on its one seat.

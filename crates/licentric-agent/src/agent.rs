@@ -795,16 +795,24 @@ impl Agent {
                 why.unwrap_or_else(|| "no credential store".into()),
             ));
         }
-        let meta = tokio::task::spawn_blocking(MachineMetadata::collect)
-            .await
-            .map_err(|e| AgentError::Internal(e.to_string()))?;
+        let (meta, runs_in) = tokio::task::spawn_blocking(|| {
+            (
+                MachineMetadata::collect(),
+                licentric_platform::identity::virtualization(),
+            )
+        })
+        .await
+        .map_err(|e| AgentError::Internal(e.to_string()))?;
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
         let idempotency =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+        // The vendor sees what the machine runs in beside its system: "linux Debian 12
+        // (container: docker)".
+        let runs_in = runs_in.map_or_else(String::new, |(what, name)| format!(" ({what}: {name})"));
         let mut body = ActivationRequest {
             fingerprint: self.inner.fingerprint.as_str().to_owned(),
-            platform: format!("{} {}", meta.platform, meta.os)
+            platform: format!("{} {}{runs_in}", meta.platform, meta.os)
                 .trim()
                 .chars()
                 .take(255)

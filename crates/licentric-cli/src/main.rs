@@ -309,6 +309,13 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
 /// and the first characters of its hash for `product_id` — or why it could not be read.
 fn explain_components(source: &dyn licentric_core::fingerprint::MachineIdSource, product_id: &str) {
     out!("");
+    out!(
+        "Runs in: {}",
+        licentric_platform::identity::virtualization().map_or_else(
+            || "no virtual machine or container found".to_owned(),
+            |(what, name)| format!("a {what} ({name})")
+        )
+    );
     out!("This machine's parts, each hashed for {product_id} (no raw value leaves this machine):");
     for reading in licentric_platform::identity::components(source) {
         let hashes = licentric_core::components::hash_all(&reading.found, product_id);

@@ -190,3 +190,116 @@ mod tests {
         assert_eq!(reading.note, None);
     }
 }
+
+/// What this system runs in, when it is not bare hardware: `("container", name)` or
+/// `("virtual machine", name)`, read from files under `root` (`/` but in tests).
+pub(super) fn virtualization(root: &Path) -> Option<(&'static str, String)> {
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).ok();
+    // Containers first: a container on a virtual machine is used as a container.
+    if root.join(".dockerenv").exists() {
+        return Some(("container", "docker".into()));
+    }
+    if root.join("run/.containerenv").exists() {
+        return Some(("container", "podman".into()));
+    }
+    if let Some(environ) = std::fs::read(root.join("proc/1/environ")).ok()
+        && let Some(name) = environ
+            .split(|b| *b == 0)
+            .find_map(|v| v.strip_prefix(b"container="))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .filter(|v| !v.is_empty())
+    {
+        return Some(("container", name));
+    }
+    if let Some(cgroup) = read("proc/1/cgroup") {
+        for (mark, name) in [
+            ("kubepods", "kubernetes"),
+            ("docker", "docker"),
+            ("lxc", "lxc"),
+        ] {
+            if cgroup.contains(mark) {
+                return Some(("container", name.into()));
+            }
+        }
+    }
+    let dmi = |file: &str| read(&format!("sys/class/dmi/id/{file}")).unwrap_or_default();
+    let firmware = format!("{} {}", dmi("sys_vendor"), dmi("product_name")).to_ascii_lowercase();
+    for (mark, name) in [
+        ("qemu", "qemu"),
+        ("kvm", "kvm"),
+        ("vmware", "vmware"),
+        ("virtualbox", "virtualbox"),
+        ("innotek", "virtualbox"),
+        ("virtual machine", "hyper-v"),
+        ("xen", "xen"),
+        ("amazon ec2", "amazon ec2"),
+        ("google compute engine", "google compute engine"),
+        ("parallels", "parallels"),
+        ("bhyve", "bhyve"),
+    ] {
+        if firmware.contains(mark) {
+            return Some(("virtual machine", name.into()));
+        }
+    }
+    let hypervisor = read("proc/cpuinfo").is_some_and(|info| {
+        info.lines()
+            .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"))
+    });
+    hypervisor.then(|| ("virtual machine", "unknown hypervisor".into()))
+}
+
+#[cfg(test)]
+mod virtualization_tests {
+    use super::*;
+
+    fn root(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn containers_and_virtual_machines_are_named() {
+        let docker = root(&[(".dockerenv", "")]);
+        assert_eq!(
+            virtualization(docker.path()),
+            Some(("container", "docker".into()))
+        );
+        let nspawn = root(&[("proc/1/environ", "PATH=/bin\0container=systemd-nspawn\0")]);
+        assert_eq!(
+            virtualization(nspawn.path()),
+            Some(("container", "systemd-nspawn".into()))
+        );
+        let kube = root(&[("proc/1/cgroup", "0::/kubepods/besteffort/pod1\n")]);
+        assert_eq!(
+            virtualization(kube.path()),
+            Some(("container", "kubernetes".into()))
+        );
+        let kvm = root(&[
+            ("sys/class/dmi/id/sys_vendor", "QEMU\n"),
+            (
+                "sys/class/dmi/id/product_name",
+                "Standard PC (Q35 + ICH9, 2009)\n",
+            ),
+        ]);
+        assert_eq!(
+            virtualization(kvm.path()),
+            Some(("virtual machine", "qemu".into()))
+        );
+        let cloud = root(&[("proc/cpuinfo", "flags\t\t: fpu vme hypervisor lahf_lm\n")]);
+        assert_eq!(
+            virtualization(cloud.path()),
+            Some(("virtual machine", "unknown hypervisor".into()))
+        );
+        let bare = root(&[
+            ("sys/class/dmi/id/sys_vendor", "Dell Inc.\n"),
+            ("proc/cpuinfo", "flags\t\t: fpu vme lahf_lm\n"),
+            ("proc/1/cgroup", "0::/init.scope\n"),
+        ]);
+        assert_eq!(virtualization(bare.path()), None);
+    }
+}

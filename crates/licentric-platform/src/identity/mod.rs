@@ -147,6 +147,20 @@ pub fn product_components(
     licentric_core::components::hash_all(&raw, product_id)
 }
 
+/// What this system runs in when it is not bare hardware: `("container", "docker")`,
+/// `("virtual machine", "kvm")` and the like; `None` on bare hardware (or where this is not
+/// read yet: macOS, Windows).
+pub fn virtualization() -> Option<(&'static str, String)> {
+    #[cfg(target_os = "linux")]
+    {
+        components_linux::virtualization(std::path::Path::new("/"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// Every component of this machine, in [`ComponentKind::ALL`]'s order.
 pub fn components(source: &dyn MachineIdSource) -> Vec<Reading> {
     ComponentKind::ALL
