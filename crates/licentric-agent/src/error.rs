@@ -112,9 +112,7 @@ impl AgentError {
                 let parts: Vec<&str> = changed
                     .iter()
                     .filter_map(|kind| {
-                        licentric_core::components::ComponentKind::ALL
-                            .into_iter()
-                            .find(|k| k.as_str() == kind)
+                        licentric_core::components::ComponentKind::parse(kind)
                             .map(licentric_core::components::ComponentKind::describe)
                     })
                     .collect();

@@ -56,6 +56,17 @@ impl ComponentKind {
         }
     }
 
+    /// The kind named `name` (its [`as_str`](Self::as_str)), if there is one.
+    pub fn parse(name: &str) -> Option<ComponentKind> {
+        ComponentKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether the part identifies a machine on its own: every part but the processor's
+    /// model, which many machines share.
+    pub const fn identifies(self) -> bool {
+        !matches!(self, ComponentKind::CpuModel)
+    }
+
     /// The part in words, for the user.
     pub const fn describe(self) -> &'static str {
         match self {
@@ -188,6 +199,10 @@ mod tests {
         assert_ne!(a.hash("p").hash, a.hash("q").hash);
         assert_eq!(a.hash("p").short().len(), 8);
         assert!(!format!("{a:?}").contains("S3Z8"), "never shown");
+        for kind in ComponentKind::ALL {
+            assert_eq!(ComponentKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ComponentKind::parse("toaster"), None);
     }
 
     #[test]

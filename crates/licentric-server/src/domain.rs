@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use licentric_core::components::ComponentKind;
 use licentric_proto::LicenseStatus;
 use licentric_proto::api::MachineComponent;
 
@@ -155,25 +156,6 @@ pub enum FingerprintMatch {
     Any,
 }
 
-/// The parts that identify a machine on their own; a processor model does not.
-const IDENTIFYING: [&str; 5] = [
-    "machine_id",
-    "board_uuid",
-    "board_serial",
-    "disk_serial",
-    "network_card",
-];
-
-/// Every kind of part a client may send.
-pub const COMPONENT_KINDS: [&str; 6] = [
-    "machine_id",
-    "board_uuid",
-    "board_serial",
-    "disk_serial",
-    "network_card",
-    "cpu_model",
-];
-
 /// How two sets of a machine's parts compare, kind by kind (only the kinds both have).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Comparison {
@@ -187,7 +169,7 @@ impl Comparison {
     /// Compares the parts a machine was known by with the ones it presents now.
     pub fn of(stored: &[MachineComponent], presented: &[MachineComponent]) -> Comparison {
         let mut comparison = Comparison::default();
-        for kind in COMPONENT_KINDS {
+        for kind in ComponentKind::ALL.map(ComponentKind::as_str) {
             let hashes = |parts: &[MachineComponent]| -> Vec<String> {
                 parts
                     .iter()
@@ -224,7 +206,7 @@ impl FingerprintMatch {
         let identified = comparison
             .agree
             .iter()
-            .any(|k| IDENTIFYING.contains(&k.as_str()));
+            .any(|k| ComponentKind::parse(k).is_some_and(ComponentKind::identifies));
         match self {
             FingerprintMatch::Exact => false,
             FingerprintMatch::Any => identified,

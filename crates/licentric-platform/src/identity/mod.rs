@@ -131,9 +131,8 @@ pub fn product_components(
     match fake {
         Some(spec) => raw.extend(spec.split(';').filter_map(|pair| {
             let (name, value) = pair.split_once('=')?;
-            let kind = ComponentKind::ALL
-                .into_iter()
-                .find(|k| *k != ComponentKind::MachineId && k.as_str() == name.trim())?;
+            let kind =
+                ComponentKind::parse(name.trim()).filter(|k| *k != ComponentKind::MachineId)?;
             RawComponent::new(kind, value)
         })),
         None => {

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use licentric_core::LicenseKey;
+use licentric_core::components::ComponentKind;
 use licentric_proto::api::{
     ActivationRequest, ApiErrorCode, CheckoutRequest, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME,
     OfflineActivationRequest, ValidateRequest,
@@ -149,9 +150,9 @@ fn check_components(
     components: &[licentric_proto::api::MachineComponent],
 ) -> Result<(), ApiFailure> {
     let ok = components.len() <= 16
-        && components.iter().all(|c| {
-            crate::domain::COMPONENT_KINDS.contains(&c.kind.as_str()) && valid_fingerprint(&c.hash)
-        });
+        && components
+            .iter()
+            .all(|c| ComponentKind::parse(&c.kind).is_some() && valid_fingerprint(&c.hash));
     if ok {
         Ok(())
     } else {
@@ -159,7 +160,7 @@ fn check_components(
             ApiErrorCode::InvalidRequest,
             format!(
                 "components must be at most 16 of {{kind, hash}}: kind one of {}, hash 64 lower-case hex characters",
-                crate::domain::COMPONENT_KINDS.join(", ")
+                ComponentKind::ALL.map(ComponentKind::as_str).join(", ")
             ),
         ))
     }
