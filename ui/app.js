@@ -80,7 +80,7 @@ function render(s) {
   $('activation').hidden = activated;
   $('status').hidden = !activated;
   // Deactivated from elsewhere (signed by the server): say so, and offer the stored key.
-  const gone = !activated && ['machine_deactivated', 'machine_not_found'].includes(s.reason);
+  const gone = !activated && ['machine_deactivated', 'machine_not_found', 'machine_moved'].includes(s.reason);
   $('activation-notice').hidden = !gone;
   if (gone) $('activation-notice-text').textContent = s.detail;
   if (!activated) return;

@@ -1,29 +1,5 @@
-use std::time::{Duration, Instant};
-
-use licentric_e2e::{Companion, Server, run};
+use licentric_e2e::{Companion, Server, pushed, run};
 use licentric_proto::LicenseState;
-
-/// Waits, on a subscription, until `pred` holds for a pushed status.
-fn wait_for(
-    client: &mut licentric_client::Client,
-    what: &str,
-    pred: impl Fn(&licentric_proto::ipc::Status) -> bool,
-) -> licentric_proto::ipc::Status {
-    client.set_timeout(Some(Duration::from_secs(30))).unwrap();
-    let started = Instant::now();
-    loop {
-        let status = client
-            .next_change()
-            .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-        if pred(&status) {
-            return status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "never saw {what}; last: {status:?}"
-        );
-    }
-}
 
 #[test]
 fn activate_go_offline_come_back_and_deactivate() {
@@ -95,7 +71,7 @@ fn activate_go_offline_come_back_and_deactivate() {
     let (code, _, err) = run(c.cli().arg("refresh"));
     assert_eq!(code, 1);
     assert!(err.contains("[network_unavailable]"), "{err}");
-    let offline = wait_for(&mut sub, "active, offline", |s| {
+    let offline = pushed(&mut sub, "active, offline", |s| {
         s.reason.as_deref() == Some("network_unavailable")
     });
     assert!(

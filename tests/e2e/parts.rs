@@ -1,24 +1,27 @@
 //! Tolerant fingerprints end to end: the real agent sends the machine's parts (faked in the
 //! test environment by `LICENTRIC_COMPONENTS`, as `LICENTRIC_MACHINE_ID` fakes the machine
 //! id), and the real server knows a reinstalled machine again on its one seat, while another
-//! machine is refused.
+//! machine is refused; two live systems with the same parts never share a seat.
 
 use licentric_e2e::{Companion, Server, run};
 
 const HARDWARE: &str = "board_uuid=4c4c4544-0042-3510-8052-b4c04f4e3232;disk_serial=S3Z8NB0K123456;network_card=00:1b:21:3a:4f:5c;cpu_model=Intel(R) Xeon(R) E5";
 const OTHER_HARDWARE: &str = "board_uuid=0b1d0a2e-77aa-4c3b-9f00-123456789abc;disk_serial=WD-WX41A1234567;network_card=00:25:90:aa:bb:cc;cpu_model=Intel(R) Xeon(R) E5";
 
+/// A companion of `product` on a made-up machine with `parts`. Each test has its own product:
+/// the credential store's entry is per product and environment, and tests run side by side.
 fn machine(
     tmp: &std::path::Path,
     name: &str,
     server: &Server,
+    product: &str,
     machine_id: &str,
     parts: &str,
 ) -> Companion {
     let mut c = Companion::new(
         &tmp.join(name),
         server,
-        "e2e-parts",
+        product,
         "allow_file_credential_store = true",
     );
     c.machine_id = machine_id.to_owned();
@@ -34,17 +37,21 @@ fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused(
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
     let (licence, key) = server.licence("e2e-parts", 1);
-    let product = server.admin(
-        "PATCH",
-        "/products/e2e-parts",
-        Some(serde_json::json!({"fingerprint_match": "most"})),
-    );
-    assert_eq!(product["product"]["fingerprint_match"], "most", "{product}");
+    // Under the default policy.
+    let products = server.admin("GET", "/products", None);
+    let product = products["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "e2e-parts")
+        .unwrap_or_else(|| panic!("{products}"));
+    assert_eq!(product["fingerprint_match"], "most", "{product}");
 
     let mut one = machine(
         tmp.path(),
         "one",
         &server,
+        "e2e-parts",
         "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
         HARDWARE,
     );
@@ -72,6 +79,7 @@ fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused(
         tmp.path(),
         "two",
         &server,
+        "e2e-parts",
         "f9e8d7c6b5a4938271605f4e3d2c1b0a",
         HARDWARE,
     );
@@ -85,10 +93,81 @@ fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused(
         tmp.path(),
         "three",
         &server,
+        "e2e-parts",
         "1234567890abcdef1234567890abcdef",
         OTHER_HARDWARE,
     );
     let (code, out, err) = run(three.cli().args(["activate", &key]));
     assert_ne!(code, 0, "{out}{err}");
     assert!(err.contains("already in use"), "{err}");
+}
+
+#[test]
+fn two_live_systems_with_the_same_parts_never_share_a_seat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (licence, key) = server.licence("e2e-dual", 2);
+    // A dual boot (or a copy of a system): two installations, one set of hardware.
+    let mut one = machine(
+        tmp.path(),
+        "one",
+        &server,
+        "e2e-dual",
+        "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+        HARDWARE,
+    );
+    let mut two = machine(
+        tmp.path(),
+        "two",
+        &server,
+        "e2e-dual",
+        "f9e8d7c6b5a4938271605f4e3d2c1b0a",
+        HARDWARE,
+    );
+    let (code, out, err) = run(one.cli().args(["activate", &key]));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut app = one.client();
+    assert!(app.subscribe().unwrap().entitled);
+    // The second system looks like the first reinstalled: it takes the seat.
+    let (code, out, err) = run(two.cli().args(["activate", &key]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 of 2"), "{out}");
+
+    // The first, still in use, is told at its next contact, signed: it stops and says why.
+    let (code, out, err) = run(one.cli().arg("refresh"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("[server_rejected: machine_moved]"), "{err}");
+    let pushed = licentric_e2e::pushed(&mut app, "the moved seat, pushed", |s| !s.entitled);
+    assert_eq!(
+        pushed.reason.as_deref(),
+        Some("machine_moved"),
+        "{pushed:?}"
+    );
+    assert!(
+        pushed
+            .detail
+            .contains("another system with the same hardware"),
+        "{}",
+        pushed.detail
+    );
+    // Activated again, with a seat free, it gets a seat of its own: both systems licensed.
+    let (code, out, err) = run(one.cli().arg("refresh"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(one.client().status().unwrap().entitled);
+    let (code, out, err) = run(two.cli().arg("refresh"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(two.client().status().unwrap().entitled);
+    let machines = server.admin("GET", &format!("/licenses/{licence}/machines"), None);
+    let active = machines["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["active"] == true)
+        .count();
+    assert_eq!(active, 2, "{machines}");
+    // And the vendor heard of the duplicate.
+    let audit = server.admin("GET", &format!("/audit-events?license_id={licence}"), None);
+    assert!(audit.to_string().contains("machine.duplicate"), "{audit}");
+    one.stop_agent("-TERM");
+    two.stop_agent("-TERM");
 }

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use licentric_e2e::{Companion, Server, run};
 
-/// Relays `from` → `to`. Returns when either side closes.
+/// Relays `from` → `to`. Returns when either side closes. With `on_app_data`, the first
+/// application data from the client stops the other direction (`.1` set to false) before it
+/// is forwarded — so no answer can slip through — and is recorded in `.0`.
 fn relay(
     mut from: TcpStream,
     mut to: TcpStream,
     forward: Arc<AtomicBool>,
-    saw_app_data: Option<Arc<AtomicBool>>,
+    on_app_data: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>,
 ) {
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -23,11 +25,12 @@ fn relay(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some(flag) = &saw_app_data {
+        if let Some((seen, other_way)) = &on_app_data {
             // A TLS record of type 23 from the client: its Finished and request follow the
             // handshake, so the server is about to handle the activation.
             if buf[..n].windows(3).any(|w| w == [23, 3, 3]) {
-                flag.store(true, Ordering::SeqCst);
+                other_way.store(false, Ordering::SeqCst);
+                seen.store(true, Ordering::SeqCst);
             }
         }
         if forward.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
@@ -67,13 +70,13 @@ fn lossy_proxy(tunnels: Arc<AtomicUsize>) -> u16 {
                 let to_client = Arc::new(AtomicBool::new(true));
                 let app_data = Arc::new(AtomicBool::new(false));
                 let up = {
-                    let (from, to, fwd, flag) = (
+                    let (from, to, fwd) = (
                         client.try_clone().unwrap(),
                         server.try_clone().unwrap(),
                         Arc::clone(&to_server),
-                        Arc::clone(&app_data),
                     );
-                    std::thread::spawn(move || relay(from, to, fwd, Some(flag)))
+                    let watch = first.then(|| (Arc::clone(&app_data), Arc::clone(&to_client)));
+                    std::thread::spawn(move || relay(from, to, fwd, watch))
                 };
                 if first {
                     // Let the handshake through; once the request is on its way, swallow the
@@ -89,7 +92,6 @@ fn lossy_proxy(tunnels: Arc<AtomicUsize>) -> u16 {
                     while !app_data.load(Ordering::SeqCst) {
                         std::thread::sleep(Duration::from_millis(1));
                     }
-                    to_client.store(false, Ordering::SeqCst);
                     std::thread::sleep(Duration::from_millis(1500));
                     let _ = client.shutdown(Shutdown::Both);
                     let _ = server.shutdown(Shutdown::Both);

@@ -5,7 +5,7 @@ use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::Path;
 use std::process::Command;
 
-use licentric_e2e::{Companion, Server, run, secret_service_available};
+use licentric_e2e::{Companion, Server, pushed, run, secret_service_available};
 use licentric_proto::LicenseState;
 
 /// `licentric` run as the unprivileged user `uid`, with only the variables it needs.
@@ -243,25 +243,6 @@ fn two_vendors_companions_run_side_by_side() {
     assert_eq!(code, 0, "B's key is still in the store: {out}{err}");
 }
 
-/// Waits, on a subscription, until `pred` holds for a pushed status (a signal, not a sleep).
-fn wait_for(
-    client: &mut licentric_client::Client,
-    what: &str,
-    pred: impl Fn(&licentric_proto::ipc::Status) -> bool,
-) -> licentric_proto::ipc::Status {
-    client
-        .set_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    loop {
-        let status = client
-            .next_change()
-            .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-        if pred(&status) {
-            return status;
-        }
-    }
-}
-
 /// Attack 1: delete the sealed state (or its key in the credential store), turn the clock
 /// back, and the same licence file used to be trusted again, indefinitely. Now a file the state
 /// cannot vouch for does not entitle until the server confirms it; the user's words say what
@@ -341,7 +322,7 @@ fn deleting_the_sealed_state_does_not_reset_the_clock_guard() {
     let status = if first.state == LicenseState::Active {
         first
     } else {
-        wait_for(&mut sub, "the licence confirmed online", |s| {
+        pushed(&mut sub, "the licence confirmed online", |s| {
             s.state == LicenseState::Active
         })
     };
@@ -531,7 +512,7 @@ fn a_remotely_freed_seat_stops_working_at_the_next_contact() {
         err.contains("[server_rejected: machine_deactivated]"),
         "{err}"
     );
-    let pushed = wait_for(&mut app, "the end of entitlement, pushed", |s| !s.entitled);
+    let pushed = pushed(&mut app, "the end of entitlement, pushed", |s| !s.entitled);
     assert_eq!(
         (pushed.state, pushed.reason.as_deref()),
         (LicenseState::Unlicensed, Some("machine_deactivated")),

@@ -355,12 +355,23 @@ impl Companion {
         std::fs::write(&self.config, text).unwrap();
     }
 
-    /// The `licentric` command with this configuration.
+    /// The `licentric` command with this configuration, on a made-up machine: its machine id
+    /// and (in the test environment) hardware of its own, so that two companions of a test
+    /// are two machines, not one machine's systems sharing this host's real parts.
     pub fn cli(&self) -> Command {
         let mut cmd = Command::new(bin("licentric"));
+        let id = &self.machine_id;
+        let mac: Vec<&str> = (0..6).map(|i| &id[2 * i..2 * i + 2]).collect();
         cmd.arg("--config")
             .arg(&self.config)
-            .env("LICENTRIC_MACHINE_ID", &self.machine_id)
+            .env("LICENTRIC_MACHINE_ID", id)
+            .env(
+                "LICENTRIC_COMPONENTS",
+                format!(
+                    "board_uuid={id};disk_serial=E2E-{id};network_card=02:{};cpu_model=E2E CPU",
+                    mac[1..].join(":")
+                ),
+            )
             .env_remove("LICENTRIC_SOCKET");
         cmd
     }
@@ -566,4 +577,27 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 /// Whether a Secret Service answers on this session bus (the tests run inside one).
 pub fn secret_service_available() -> bool {
     std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+}
+
+/// Waits on a subscription until a pushed status satisfies `pred` (a signal, not a sleep;
+/// at most 30 s), and returns it.
+pub fn pushed(
+    client: &mut licentric_client::Client,
+    what: &str,
+    pred: impl Fn(&licentric_proto::ipc::Status) -> bool,
+) -> licentric_proto::ipc::Status {
+    client.set_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = Instant::now();
+    loop {
+        let status = client
+            .next_change()
+            .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+        if pred(&status) {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never saw {what}; last: {status:?}"
+        );
+    }
 }

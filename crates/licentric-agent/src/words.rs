@@ -45,6 +45,12 @@ pub fn describe(
                     "{product} was deactivated on this machine from elsewhere (the vendor's portal, or the seat moved to another machine). Activate it again to use it here."
                 ),
             ),
+            Some("machine_moved") => (
+                "Moved to another system".to_owned(),
+                format!(
+                    "This machine's seat for {product} is now held by another system with the same hardware: a reinstall of this one, a copy of it, or the other system of a dual boot. Activate again to use it here; if the other system is still in use, it needs a seat of its own."
+                ),
+            ),
             Some("machine_not_found") => (
                 "Not activated".to_owned(),
                 format!(
@@ -102,6 +108,9 @@ pub fn notification(
     let summary = match state {
         LicenseState::Unlicensed if reason == Some("machine_deactivated") => {
             format!("{product} was deactivated on this machine")
+        }
+        LicenseState::Unlicensed if reason == Some("machine_moved") => {
+            format!("{product}'s seat moved to another system")
         }
         LicenseState::Unlicensed => return None,
         LicenseState::Active => format!("{product} is activated"),

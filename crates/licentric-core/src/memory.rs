@@ -318,9 +318,12 @@ impl Memory {
     /// Whether the server's last word is that this machine is gone: the agent then takes no
     /// seat again by itself.
     pub fn machine_is_gone(&self) -> bool {
-        self.server_said
-            .as_ref()
-            .is_some_and(|w| matches!(w.code.as_str(), "machine_deactivated" | "machine_not_found"))
+        self.server_said.as_ref().is_some_and(|w| {
+            matches!(
+                w.code.as_str(),
+                "machine_deactivated" | "machine_not_found" | "machine_moved"
+            )
+        })
     }
 
     /// Remembers a request file's nonce, made at `now` (the newest [`MAX_PENDING_REQUESTS`]

@@ -45,16 +45,20 @@ pub enum StatementKind {
     MachineDeactivated,
     /// The licence has no machine with this id (never had, or it was deleted).
     MachineNotFound,
+    /// The machine's seat moved to another system presenting the same parts (a reinstall, a
+    /// copy of this system, the other system of a dual boot): this one no longer holds it.
+    MachineMoved,
 }
 
 impl StatementKind {
-    /// The stable code: `machine_active`, or, as in `status.reason`, `machine_deactivated` or
-    /// `machine_not_found`.
+    /// The stable code: `machine_active`, or, as in `status.reason`, `machine_deactivated`,
+    /// `machine_not_found` or `machine_moved`.
     pub const fn code(self) -> &'static str {
         match self {
             StatementKind::MachineActive => "machine_active",
             StatementKind::MachineDeactivated => "machine_deactivated",
             StatementKind::MachineNotFound => "machine_not_found",
+            StatementKind::MachineMoved => "machine_moved",
         }
     }
 }

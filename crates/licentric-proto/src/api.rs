@@ -193,6 +193,9 @@ api_codes! {
     RateLimited => ("rate_limited", 429),
     /// The machine was deactivated (elsewhere, or by the vendor).
     MachineNotFound => ("machine_not_found", 404),
+    /// The machine's seat moved to another system with the same parts (a reinstall, a copy of
+    /// this system, the other system of a dual boot); the body carries a signed statement.
+    MachineMoved => ("machine_moved", 409),
     /// The body is not valid for this call.
     InvalidRequest => ("invalid_request", 400),
     /// The activation request file is malformed or for another product or environment.
@@ -241,7 +244,7 @@ pub struct ApiError {
     /// that states the licence's status, so the client can act on a signed answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license_file: Option<String>,
-    /// With `machine_not_found` on a checkout: a signed statement (`LICENTRIC STATEMENT`) that
+    /// With `machine_not_found` or `machine_moved` on a checkout: a signed statement (`LICENTRIC STATEMENT`) that
     /// the machine is no longer activated, bound to the request's nonce, so the client can end
     /// its entitlement on a signed answer (an unsigned refusal changes nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]

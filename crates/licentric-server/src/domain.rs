@@ -133,13 +133,21 @@ pub struct Policy {
     pub fingerprint_match: FingerprintMatch,
 }
 
+impl Policy {
+    /// Until when a machine last seen at `last_seen` counts as in use: it confirms its licence
+    /// every check interval while in use, so a quarter of one more is its slack.
+    pub fn in_use_until(&self, last_seen: i64) -> i64 {
+        last_seen + i64::from(self.check_interval) * 5 / 4
+    }
+}
+
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
             check_interval: DEFAULT_CHECK_INTERVAL,
             max_ttl: None,
             seat_moves: None,
-            fingerprint_match: FingerprintMatch::Exact,
+            fingerprint_match: FingerprintMatch::Most,
         }
     }
 }
@@ -150,7 +158,8 @@ impl Default for Policy {
 pub enum FingerprintMatch {
     /// Only the same fingerprint (a reinstalled system is a new machine).
     Exact,
-    /// At least half the kinds of part both sides have agree, one of them identifying.
+    /// At least half the kinds of part both sides have agree, one of them identifying: the
+    /// default for products made from version 10 of the schema on.
     Most,
     /// At least one identifying part agrees.
     Any,

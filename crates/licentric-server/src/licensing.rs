@@ -288,10 +288,19 @@ fn activate_in(
         machines::active(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
     // A machine of this licence whose fingerprint changed (a reinstall) but whose parts say it
     // is the same, under the product's policy: its seat, not a new one.
-    let known_again = match existing {
+    let mut known_again = match existing {
         Some(_) => None,
         None => recognised(tx, license, &input.components, now)?,
     };
+    // Unless it is a system that seat moved away from, back while the system that took it is
+    // in use (a dual boot's other system, a clone's original): then it needs its own seat.
+    let mut duplicate_of = None;
+    if let Some((machine, _)) = &known_again
+        && now < license.policy.in_use_until(machine.last_seen_at)
+        && machines::moved_from(tx, &machine.id, &input.fingerprint)?
+    {
+        duplicate_of = known_again.take().map(|(m, _)| m);
+    }
     // Nothing is written before a licence that is not active is refused.
     if let Some(refusal) = refusal(
         || issuer.signing(tx),
@@ -338,8 +347,23 @@ fn activate_in(
                     ),
                 );
                 body.error.max_machines = Some(license.max_machines);
+                if let Some(other) = &duplicate_of {
+                    // The other system can give the seat back, or stop using it.
+                    let free_at = license.policy.in_use_until(other.last_seen_at);
+                    let at = crate::clock::rfc3339(free_at).unwrap_or_default();
+                    body.error.message = format!(
+                        "this machine's seat is held by another system with the same parts, in use until at least {at}; deactivate it there, or activate here again after that"
+                    );
+                    body.error.retry_at = Some(at);
+                }
                 return Outcome::json(409, &body);
             }
+            let reported = match &duplicate_of {
+                Some(other) => {
+                    report_duplicate(tx, license, other, &input.fingerprint, "own_seat", now)?
+                }
+                None => false,
+            };
             // Once as many machines as it has seats have been activated, every new one is a
             // move (a seat freed on one machine and taken on another, or taken back).
             let seat_move = counts.ever >= license.max_machines;
@@ -365,7 +389,7 @@ fn activate_in(
                 serde_json::json!({ "license_id": license.id, "machine": views::machine(&machine) }),
                 now,
             )?;
-            (machine.id, 201, recorded)
+            (machine.id, 201, recorded || reported)
         }
     };
     let file = issuer.signing(tx)?.issue(
@@ -547,6 +571,14 @@ fn standing(
     let known_again = if same_fingerprint {
         None
     } else {
+        // A system this seat moved away from, back while the one that took it is in use: two
+        // live systems with the same parts (a dual boot's other system, a clone's original).
+        // One seat, one system: this one is told, signed, and the vendor hears of it.
+        if now < license.policy.in_use_until(machine.last_seen_at)
+            && machines::moved_from(tx, &machine.id, fingerprint)?
+        {
+            return duplicate(tx, issuer, license, &machine, fingerprint, nonce, now).map(Err);
+        }
         // Another fingerprint: the same machine only if its parts say so under the product's
         // policy, and the seat may move (a rebind counts as a move).
         let comparison = Comparison::of(&machine.components, components);
@@ -746,7 +778,14 @@ fn rebind(
     comparison: &Comparison,
     now: i64,
 ) -> Result<MachineRow, StoreError> {
-    machines::rebind(tx, &machine.id, fingerprint, components, now)?;
+    machines::rebind(
+        tx,
+        &machine.id,
+        &machine.fingerprint,
+        fingerprint,
+        components,
+        now,
+    )?;
     Entry::new(
         license.environment,
         &Actor::license_key(&license.id),
@@ -765,6 +804,69 @@ fn rebind(
         last_seen_at: now,
         ..machine.clone()
     })
+}
+
+/// The refusal of a system whose seat moved to another one with the same parts, while that
+/// one is in use: `machine_moved`, with a signed statement bound to the request so the
+/// companion stops; the vendor hears of the duplicate (audit and webhook `machine.duplicate`).
+fn duplicate(
+    tx: &Tx<'_>,
+    issuer: &Issuer,
+    license: &LicenseRow,
+    machine: &MachineRow,
+    fingerprint: &str,
+    nonce: &str,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let recorded = report_duplicate(tx, license, machine, fingerprint, "refused", now)?;
+    let mut body = ErrorBody::new(
+        ApiErrorCode::MachineMoved,
+        "this machine's seat moved to another system with the same parts, which is in use; activate again to use it here (it needs a seat of its own while the other is in use)",
+    );
+    body.error.statement = Some(issuer.signing(tx)?.state(
+        licentric_core::StatementKind::MachineMoved,
+        license,
+        &machine.id,
+        fingerprint,
+        nonce,
+        now,
+    )?);
+    Ok(Outcome::json(ApiErrorCode::MachineMoved.http_status(), &body)?.with_events(recorded))
+}
+
+/// Records that a system presenting `fingerprint` came back to `machine`'s seat while the
+/// system now holding it is in use, and what was done (`refused`, `own_seat`): an audit entry
+/// and the `machine.duplicate` webhook.
+fn report_duplicate(
+    tx: &Tx<'_>,
+    license: &LicenseRow,
+    machine: &MachineRow,
+    fingerprint: &str,
+    outcome: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let seen = serde_json::json!({ "fingerprint": fingerprint, "outcome": outcome });
+    Entry::new(
+        license.environment,
+        &Actor::license_key(&license.id),
+        "machine.duplicate",
+        ("machine", &machine.id),
+    )
+    .license(&license.id)
+    .before(views::machine(machine))
+    .after(seen.clone())
+    .record(tx, now)?;
+    webhooks::record(
+        tx,
+        license.environment,
+        "machine.duplicate",
+        serde_json::json!({
+            "license_id": license.id,
+            "machine": views::machine(machine),
+            "duplicate": seen,
+        }),
+        now,
+    )
 }
 
 /// Marks `machine` deactivated and records the webhook event.

@@ -23,6 +23,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "license.created",
     "license.activated",
     "machine.deactivated",
+    "machine.duplicate",
     "license.suspended",
     "license.reinstated",
     "license.revoked",

@@ -4,7 +4,7 @@ use licentric_proto::{Environment, LicenseStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{Sandbox, fingerprint};
+use crate::harness::{Sandbox, fingerprint, statement_kind};
 
 /// Verifies a licence file the way the companion does, with the server's published key.
 fn verify(sandbox: &Sandbox, file: &str, fp: &str, nonce: &str) -> licentric_core::VerifiedLicense {
@@ -19,31 +19,6 @@ fn verify(sandbox: &Sandbox, file: &str, fp: &str, nonce: &str) -> licentric_cor
     verifier
         .verify(file, &expect, time::OffsetDateTime::now_utc())
         .unwrap()
-}
-
-/// Verifies a signed statement the way the companion does; returns its kind's code.
-fn statement_kind(
-    sandbox: &Sandbox,
-    body: &serde_json::Value,
-    fp: &str,
-    nonce: &str,
-) -> &'static str {
-    let verifier = Verifier::new(vec![sandbox.trusted_key()]);
-    let text = body["error"]["statement"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no signed statement in {body}"));
-    verifier
-        .verify_statement(
-            text,
-            "acme-cad",
-            Environment::Test,
-            &Fingerprint::parse(fp).unwrap(),
-            nonce,
-        )
-        .unwrap()
-        .payload()
-        .kind
-        .code()
 }
 
 #[tokio::test]

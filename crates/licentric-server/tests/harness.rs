@@ -205,3 +205,28 @@ pub(crate) fn fingerprint(n: u32) -> String {
         .as_str()
         .to_owned()
 }
+
+/// Verifies a signed statement the way the companion does; returns its kind's code.
+pub(crate) fn statement_kind(
+    sandbox: &Sandbox,
+    body: &serde_json::Value,
+    fp: &str,
+    nonce: &str,
+) -> &'static str {
+    let verifier = licentric_core::Verifier::new(vec![sandbox.trusted_key()]);
+    let text = body["error"]["statement"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no signed statement in {body}"));
+    verifier
+        .verify_statement(
+            text,
+            "acme-cad",
+            licentric_proto::Environment::Test,
+            &licentric_core::Fingerprint::parse(fp).unwrap(),
+            nonce,
+        )
+        .unwrap()
+        .payload()
+        .kind
+        .code()
+}

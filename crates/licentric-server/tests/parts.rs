@@ -1,13 +1,14 @@
 //! Tolerant fingerprints against the real server: a machine whose fingerprint changed (a
 //! reinstalled system, a new disk) is the same machine when its parts say so under the
 //! product's policy; too many changed parts are refused with their names; `exact` refuses any
-//! change; a client that sends no parts works as before; and two machines cannot take turns
-//! on one seat by claiming each other's parts (a rebind is a seat move).
+//! change; a client that sends no parts works as before; two live systems with the same parts
+//! (a clone and its original, a dual boot) never share one seat, and the vendor hears of it;
+//! and two machines cannot take turns on one seat by claiming each other's parts.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Sandbox, activation_body, fingerprint};
+use crate::harness::{Sandbox, activation_body, fingerprint, statement_kind};
 
 /// A machine's parts: `kind=letter` pairs, each letter standing for a distinct hash.
 fn parts(list: &[(&str, char)]) -> Value {
@@ -52,19 +53,6 @@ async fn checkout(
     .await
 }
 
-/// The product matches fingerprints by most parts.
-async fn most(s: &Sandbox) {
-    let (status, body) = s
-        .admin(
-            Method::PATCH,
-            "/products/acme-cad",
-            Some(json!({"fingerprint_match": "most"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["product"]["fingerprint_match"], "most");
-}
-
 fn original() -> Value {
     parts(&[
         ("machine_id", 'a'),
@@ -81,10 +69,9 @@ async fn a_reinstalled_machine_keeps_its_seat_when_the_product_matches_by_most_p
     let (licence, key) = s.licence(1, &[]).await;
     let (_, products) = s.admin(Method::GET, "/products", None).await;
     assert_eq!(
-        products["products"][0]["fingerprint_match"], "exact",
+        products["products"][0]["fingerprint_match"], "most",
         "the default"
     );
-    most(&s).await;
 
     let (status, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -106,12 +93,17 @@ async fn a_reinstalled_machine_keeps_its_seat_when_the_product_matches_by_most_p
     );
     assert_eq!(body["machine_id"], machine.as_str());
     assert_eq!(body["machines_active"], 1);
-    // The record follows: the new fingerprint checks out, the old one no longer does.
+    // The record follows: the new fingerprint checks out; the old system, were it still
+    // running, is told (signed) that its seat moved.
     let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &reinstalled).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &Value::Array(vec![])).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"]["code"], "invalid_fingerprint");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "machine_moved");
+    assert_eq!(
+        statement_kind(&s, &body, &fingerprint(1), "n"),
+        "machine_moved"
+    );
     // Recorded, by kind of part, never by value.
     let (_, audit) = s
         .admin(
@@ -137,7 +129,6 @@ async fn a_reinstalled_machine_keeps_its_seat_when_the_product_matches_by_most_p
 async fn three_of_five_changed_is_refused_with_their_names_and_exact_refuses_any_change() {
     let s = Sandbox::start().await;
     let (_, key) = s.licence(1, &[]).await;
-    most(&s).await;
     let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
     let machine = body["machine_id"].as_str().unwrap().to_owned();
     let mostly_new = parts(&[
@@ -214,11 +205,117 @@ async fn a_client_without_parts_works_as_before() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
+/// The system now holding `machine`'s seat was last seen `ago` seconds ago (as if it had been
+/// switched off then), written where the server keeps it.
+fn last_seen(s: &Sandbox, machine: &str, ago: i64) {
+    let db = rusqlite::Connection::open(s.path("licentric.db")).unwrap();
+    let at = time::OffsetDateTime::now_utc().unix_timestamp() - ago;
+    let changed = db
+        .execute(
+            "UPDATE machines SET last_seen_at = ?1 WHERE id = ?2",
+            rusqlite::params![at, machine],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+/// The `machine.duplicate` audit entries of `licence`: what was done each time.
+async fn duplicates(s: &Sandbox, licence: &str) -> Vec<String> {
+    let (_, audit) = s
+        .admin(
+            Method::GET,
+            &format!("/audit-events?license_id={licence}"),
+            None,
+        )
+        .await;
+    audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "machine.duplicate")
+        .map(|e| e["after"]["outcome"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn two_live_systems_with_the_same_parts_cannot_share_one_seat() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    // A copy of A (its agent's state with it, a new machine id) presents A's parts: taken for
+    // A reinstalled, so it gets the seat.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A, still running, checks in: its seat moved, said signed so its companion stops, and the
+    // vendor hears of a duplicate.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "machine_moved");
+    assert_eq!(
+        statement_kind(&s, &body, &fingerprint(1), "n"),
+        "machine_moved"
+    );
+    // Activating A again does not take the seat back while the copy is in use: it needs a
+    // seat of its own, and there is none; the answer says until when the other holds it.
+    let (status, body) = activate(&s, &key, &fingerprint(1), "n3", &original()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "machine_limit_reached");
+    assert!(body["error"]["retry_at"].is_string(), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another system with the same parts"),
+        "{body}"
+    );
+    // The copy still holds it.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(duplicates(&s, &licence).await, ["refused"]);
+
+    // Once the copy has been silent for longer than its check interval (switched off, or the
+    // backup of A restored over it), A takes the seat back: a check, no new activation.
+    last_seen(&s, &machine, 3 * 3600);
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_dual_boots_other_system_gets_a_seat_of_its_own() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(2, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    // The second system on the same hardware activates: it looks like A reinstalled.
+    let (status, body) = activate(&s, &key, &fingerprint(2), "n2", &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["machine_id"], machine.as_str());
+    // Booted back into A: told its seat moved; activating again gives it a seat of its own,
+    // since the other system is in use and a seat is free.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    assert_eq!(body["error"]["code"], "machine_moved", "{status} {body}");
+    let (status, body) = activate(&s, &key, &fingerprint(1), "n3", &original()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_ne!(body["machine_id"], machine.as_str());
+    assert_eq!(body["machines_active"], 2);
+    // And from then on each system checks out its own seat.
+    let own = body["machine_id"].as_str().unwrap().to_owned();
+    let (status, body) = checkout(&s, &key, &own, &fingerprint(1), &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        duplicates(&s, &licence).await,
+        ["own_seat", "refused"],
+        "newest first"
+    );
+}
+
 #[tokio::test]
 async fn two_machines_cannot_take_turns_on_one_seat_by_claiming_each_others_parts() {
     let s = Sandbox::start().await;
     let (_, key) = s.licence(1, &[]).await;
-    most(&s).await;
     s.admin(
         Method::PATCH,
         "/products/acme-cad",
@@ -230,7 +327,11 @@ async fn two_machines_cannot_take_turns_on_one_seat_by_claiming_each_others_part
     // B claims A's parts: taken for A reinstalled — once (the one move allowed).
     let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &original()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // A takes it back the same way: a second move in the window, refused with when.
+    // While B is in use, A cannot take it back at all; once B is silent, taking it back is a
+    // second move in the window, refused with when.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    assert_eq!(body["error"]["code"], "machine_moved", "{status} {body}");
+    last_seen(&s, &machine, 3 * 3600);
     let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "seat_move_limit_reached");
@@ -241,7 +342,6 @@ async fn two_machines_cannot_take_turns_on_one_seat_by_claiming_each_others_part
 async fn a_licence_that_is_not_active_changes_no_machine() {
     let s = Sandbox::start().await;
     let (licence, key) = s.licence(1, &[]).await;
-    most(&s).await;
     let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
     let machine = body["machine_id"].as_str().unwrap().to_owned();
     s.admin(Method::POST, &format!("/licenses/{licence}/suspend"), None)

@@ -129,6 +129,7 @@ pub fn set_components(
 pub fn rebind(
     tx: &Tx<'_>,
     id: &str,
+    from_fingerprint: &str,
     fingerprint: &str,
     components: &[MachineComponent],
     now: i64,
@@ -139,10 +140,22 @@ pub fn rebind(
         |r| r.get(0),
     )?;
     tx.conn.execute(
-        "INSERT INTO machine_rebinds (license_id, machine_id, at) VALUES (?1, ?2, ?3)",
-        params![license_id, id, now],
+        "INSERT INTO machine_rebinds (license_id, machine_id, at, from_fingerprint) VALUES (?1, ?2, ?3, ?4)",
+        params![license_id, id, now, from_fingerprint],
     )?;
     Ok(())
+}
+
+/// Whether machine `id` was once known by `fingerprint` and moved away from it (a rebind).
+///
+/// # Errors
+/// On storage failure.
+pub fn moved_from(db: &Db<'_>, id: &str, fingerprint: &str) -> Result<bool, StoreError> {
+    Ok(db.conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM machine_rebinds WHERE machine_id = ?1 AND from_fingerprint = ?2)",
+        params![id, fingerprint],
+        |r| r.get(0),
+    )?)
 }
 
 /// Every machine licence `license_id` has had, oldest first.

@@ -180,6 +180,13 @@ CREATE TABLE machine_rebinds (
 );
 CREATE INDEX machine_rebinds_by_license ON machine_rebinds (license_id, at);
 ",
+    r"
+-- The fingerprint a machine was known by before each rebind, so that a system coming back
+-- under it (the other system of a dual boot, the original of a clone) is told from a
+-- reinstall (docs/fingerprint.md).
+ALTER TABLE machine_rebinds ADD COLUMN from_fingerprint TEXT;
+CREATE INDEX machine_rebinds_by_machine ON machine_rebinds (machine_id, from_fingerprint);
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.
