@@ -103,6 +103,9 @@ function render(s) {
   $('license-expires').textContent = s.license_expires_at ? when(s.license_expires_at) : 'Never';
   $('machines').textContent = machines(s);
   $('credential-store').textContent = STORES[s.credential_store] || s.credential_store;
+  const runsIn = s.runs_in ? `a ${s.runs_in.kind.replace('_', ' ')} (${s.runs_in.name})` : '';
+  $('runs-in').textContent = runsIn;
+  $('runs-in').hidden = $('runs-in-label').hidden = !runsIn;
   // Activated offline (no key here): it renews by importing a new file, not from the server.
   $('refresh').hidden = !s.license_key_hint;
   renderTimeline(s);
@@ -135,6 +138,19 @@ function renderTimeline(s) {
   if (s.last_refresh_at) parts.push(`Last renewed: ${when(s.last_refresh_at)}.`);
   $('timeline-text').textContent = parts.join(' ');
   timeline.setAttribute('aria-label', `Offline licence: issued ${day(s.issued_at)}, valid until ${day(s.offline_valid_until)}; ${timeLeft(s.offline_valid_until)} left.`);
+}
+
+// This machine's parts: what each is, and the start of its hash, or that it was not read.
+function renderParts(machine) {
+  $('parts').replaceChildren(...machine.components.map((part) => {
+    const li = document.createElement('li');
+    li.dataset.kind = part.kind;
+    const name = part.describes.charAt(0).toUpperCase() + part.describes.slice(1);
+    li.textContent = part.hashes.length
+      ? `${name}: ${part.hashes.map((h) => `${h}…`).join(', ')}`
+      : `${name}: not read`;
+    return li;
+  }));
 }
 
 function renderInfo() {
@@ -523,6 +539,7 @@ async function start() {
   renderInfo();
   if (info.startup_error) return;
   render(await invoke('status'));
+  renderParts(await invoke('machine'));
   // First thing a new user does: paste the key.
   if (!$('activation').hidden && !$('key').value) $('key').focus();
   // Time passes while the window is open: keep "N days left" and the timeline current.

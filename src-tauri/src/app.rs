@@ -153,6 +153,7 @@ pub fn run() -> std::process::ExitCode {
         .plugin(login_entry(&args, config.as_ref().ok()).build())
         .invoke_handler(tauri::generate_handler![
             crate::commands::app_info,
+            crate::commands::machine,
             crate::commands::status,
             crate::commands::check_key,
             crate::commands::activate,

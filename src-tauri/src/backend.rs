@@ -11,7 +11,8 @@ use licentric_agent::clients::ClientSeen;
 use licentric_client::ClientError;
 use licentric_client::nonblocking::AsyncClient;
 use licentric_proto::Environment;
-use licentric_proto::ipc::Status;
+use licentric_proto::api::RunsIn;
+use licentric_proto::ipc::{ComponentSummary, FingerprintResult, Status};
 use tokio::sync::Mutex;
 
 use crate::error::UiError;
@@ -29,7 +30,9 @@ pub enum Backend {
 pub struct Headless {
     agent: Reconnector,
     client: Mutex<Option<AsyncClient>>,
-    fingerprint: String,
+    /// This machine as the agent identifies it (asked once: it does not change while the
+    /// agent runs).
+    machine: FingerprintResult,
 }
 
 /// How to reach the headless agent again (after it restarted, or for a subscription).
@@ -63,7 +66,7 @@ impl Headless {
         let mut client = AsyncClient::connect_to(socket, product_id, environment)
             .await
             .map_err(ui_error)?;
-        let fingerprint = client.fingerprint().await.map_err(ui_error)?;
+        let machine = client.machine().await.map_err(ui_error)?;
         Ok(Headless {
             agent: Reconnector {
                 socket: socket.to_owned(),
@@ -71,7 +74,7 @@ impl Headless {
                 environment,
             },
             client: Mutex::new(Some(client)),
-            fingerprint,
+            machine,
         })
     }
 
@@ -260,7 +263,16 @@ impl Backend {
     pub fn fingerprint(&self) -> &str {
         match self {
             Backend::Own(agent) => agent.fingerprint().as_str(),
-            Backend::Headless(h) => &h.fingerprint,
+            Backend::Headless(h) => &h.machine.fingerprint,
+        }
+    }
+
+    /// What this system runs in, and each kind of the machine's parts with the first
+    /// characters of its hashes.
+    pub fn machine(&self) -> (Option<RunsIn>, Vec<ComponentSummary>) {
+        match self {
+            Backend::Own(agent) => agent.machine(),
+            Backend::Headless(h) => (h.machine.runs_in.clone(), h.machine.components.clone()),
         }
     }
 

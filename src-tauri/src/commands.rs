@@ -3,7 +3,7 @@
 
 use licentric_agent::clients::ClientSeen;
 use licentric_core::LicenseKey;
-use licentric_proto::ipc::Status;
+use licentric_proto::ipc::{ComponentSummary, Status};
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt as _;
@@ -62,6 +62,24 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         help_url: licentric_agent::brand::built_in().help_url.clone(),
         app_name: licentric_agent::brand::built_in().app_name.clone(),
     }
+}
+
+/// This machine as the "This machine" panel lists it: what it runs in (in words) and each
+/// kind of part, with the first characters of its hashes — never a raw value.
+#[derive(Debug, Serialize)]
+pub struct MachineView {
+    runs_in: Option<String>,
+    components: Vec<ComponentSummary>,
+}
+
+/// This machine's parts.
+#[tauri::command]
+pub fn machine(companion: State<'_, Companion>) -> Result<MachineView> {
+    let (runs_in, components) = companion.started()?.backend.machine();
+    Ok(MachineView {
+        runs_in: runs_in.map(|r| format!("a {} ({})", r.kind.words(), r.name)),
+        components,
+    })
 }
 
 /// The licence status now.

@@ -132,6 +132,7 @@ mod tests {
             summary: "Active".into(),
             detail: "Acme CAD is licensed on this machine.".into(),
             offline: false,
+            runs_in: None,
         };
         let fingerprint = "ab".repeat(32);
         let report = report(&Inputs {

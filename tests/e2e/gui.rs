@@ -543,7 +543,10 @@ fn gui_offline_activation_by_importing_a_file() {
 fn gui_becomes_the_client_of_a_running_headless_agent() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = setup("gui-beside-agent");
-    s.companion.start_agent();
+    // The agent runs in a virtual machine, as far as it can tell (said by the test).
+    s.companion.start_agent_with(|cmd| {
+        cmd.env("LICENTRIC_RUNS_IN", "virtual_machine:kvm");
+    });
     let agent = s.companion.pid();
     let app = start_app(&s);
     app.wait_text("activation-title", |t| !t.is_empty());
@@ -559,6 +562,40 @@ fn gui_becomes_the_client_of_a_running_headless_agent() {
         "{status:?}"
     );
     assert_eq!(s.companion.pid(), agent, "the same agent serves");
+
+    // "This machine" says what it runs in and lists its parts as the agent sends them: the
+    // start of each hash, or that it was not read — never a raw value.
+    assert_eq!(app.text("runs-in"), "a virtual machine (kvm)");
+    app.js(
+        "document.getElementById('machine-parts').open = true; return true;",
+        serde_json::json!([]),
+    );
+    let parts = app.js(
+        "return [...document.querySelectorAll('#parts li')].map(li => [li.dataset.kind, li.textContent]);",
+        serde_json::json!([]),
+    );
+    let parts: Vec<(String, String)> = serde_json::from_value(parts).unwrap();
+    let kinds: Vec<&str> = parts.iter().map(|(k, _)| k.as_str()).collect();
+    let all: Vec<&str> = licentric_core::components::ComponentKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(kinds, all, "every kind, in order");
+    let disk = licentric_core::components::RawComponent::new(
+        licentric_core::components::ComponentKind::DiskSerial,
+        &format!("E2E-{}", s.companion.machine_id),
+    )
+    .unwrap()
+    .hash("gui-beside-agent");
+    let shown = |kind: &str| parts.iter().find(|(k, _)| k == kind).unwrap().1.clone();
+    assert!(shown("disk_serial").contains(disk.short()), "{parts:?}");
+    assert!(shown("board_serial").ends_with("not read"), "{parts:?}");
+    assert!(
+        !parts
+            .iter()
+            .any(|(_, t)| t.contains(&s.companion.machine_id)),
+        "no raw value: {parts:?}"
+    );
 
     app.click("tab-settings");
     let served = app.wait_text("served-by", |t| !t.is_empty());

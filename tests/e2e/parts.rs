@@ -66,8 +66,8 @@ fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused(
         .unwrap_or_default()
         .to_owned();
     match licentric_platform::identity::virtualization() {
-        Some((what, name)) => assert!(
-            platform.ends_with(&format!("({what}: {name})")),
+        Some(r) => assert!(
+            platform.ends_with(&format!("({}: {})", r.kind.words(), r.name)),
             "{platform}"
         ),
         None => assert!(!platform.contains('('), "{platform}"),
@@ -170,4 +170,63 @@ fn two_live_systems_with_the_same_parts_never_share_a_seat() {
     assert!(audit.to_string().contains("machine.duplicate"), "{audit}");
     one.stop_agent("-TERM");
     two.stop_agent("-TERM");
+}
+
+#[test]
+fn a_product_that_refuses_virtual_machines_says_so_and_allows_the_computer_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-no-vm", 1);
+    let product = server.admin(
+        "PATCH",
+        "/products/e2e-no-vm",
+        Some(serde_json::json!({"allow_virtual_machines": false})),
+    );
+    assert_eq!(
+        product["product"]["allow_virtual_machines"], false,
+        "{product}"
+    );
+    assert_eq!(product["product"]["allow_containers"], true, "{product}");
+
+    // In a virtual machine (as the companion reads it; said by the test): refused in words,
+    // and the status says what it runs in.
+    let mut vm = Companion::new(
+        &tmp.path().join("vm"),
+        &server,
+        "e2e-no-vm",
+        "allow_file_credential_store = true",
+    );
+    vm.start_agent_with(|cmd| {
+        cmd.env("LICENTRIC_RUNS_IN", "virtual_machine:vmware");
+    });
+    let (code, out, err) = run(vm.cli().args(["activate", &key]));
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("may not be activated in a virtual machine")
+            && err.contains("[server_rejected: virtualization_not_allowed]"),
+        "{err}"
+    );
+    let status = vm.client().status().unwrap();
+    assert!(!status.entitled);
+    let runs_in = status.runs_in.expect("the status says what it runs in");
+    assert_eq!(
+        (runs_in.kind, runs_in.name.as_str()),
+        (licentric_proto::api::RunsInKind::VirtualMachine, "vmware")
+    );
+    vm.stop_agent("-TERM");
+
+    // A container is allowed by this product.
+    let mut boxed = Companion::new(
+        &tmp.path().join("container"),
+        &server,
+        "e2e-no-vm",
+        "allow_file_credential_store = true",
+    );
+    boxed.machine_id = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0".into();
+    boxed.start_agent_with(|cmd| {
+        cmd.env("LICENTRIC_RUNS_IN", "container:podman");
+    });
+    let (code, out, err) = run(boxed.cli().args(["activate", &key]));
+    assert_eq!(code, 0, "{out}{err}");
+    boxed.stop_agent("-TERM");
 }

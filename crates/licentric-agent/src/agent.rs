@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use licentric_core::clock::Clock;
+use licentric_core::components::ComponentKind;
 use licentric_core::fingerprint::MachineIdSource;
 use licentric_core::memory::{Found, Memory};
 use licentric_core::random::{random_hex_128, random_unit_signed};
@@ -26,9 +27,9 @@ use licentric_core::{
 };
 use licentric_platform::identity::MachineMetadata;
 use licentric_proto::api::{
-    ActivationRequest, ApiErrorCode, CheckoutRequest, MachineComponent, ValidateRequest,
+    ActivationRequest, ApiErrorCode, CheckoutRequest, MachineComponent, RunsIn, ValidateRequest,
 };
-use licentric_proto::ipc::Status;
+use licentric_proto::ipc::{ComponentSummary, Status};
 use licentric_proto::{CredentialStoreKind, LicenseState};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, watch};
@@ -102,6 +103,8 @@ struct Inner {
     components: Vec<MachineComponent>,
     /// Cleared when the server turns the parts away (an older server): sent no more.
     send_components: std::sync::atomic::AtomicBool,
+    /// What this system runs in, when not bare hardware: read once at start.
+    runs_in: Option<RunsIn>,
     api: ApiClient,
     creds: Box<dyn CredentialStore>,
     storage: Storage,
@@ -235,6 +238,7 @@ impl Agent {
             hash: c.hash,
         })
         .collect();
+        let runs_in = licentric_platform::identity::runs_in(config.environment);
         let machine = machine
             .machine_id()
             .map_err(|e| AgentError::Internal(format!("cannot identify this machine: {e}")))?;
@@ -270,6 +274,7 @@ impl Agent {
             fingerprint,
             components,
             send_components: std::sync::atomic::AtomicBool::new(true),
+            runs_in,
             api,
             creds,
             storage,
@@ -348,13 +353,13 @@ impl Agent {
         }
     }
 
-    /// Whether `error` is a server that knows no `components` (older than the parts): they are
-    /// sent no more, and the caller asks again without them.
+    /// Whether `error` is a server that knows no `components` or `runs_in` (older than the
+    /// parts): they are sent no more, and the caller asks again without them.
     fn parts_refused(&self, error: &ApiError) -> bool {
         let older = matches!(
             error,
             ApiError::Rejected { code: ApiErrorCode::InvalidRequest, message, .. }
-                if message.contains("components")
+                if message.contains("components") || message.contains("runs_in")
         );
         let refused = older
             && self
@@ -604,6 +609,7 @@ impl Agent {
             name: &self.inner.config.product_name,
             environment: self.inner.config.environment,
             store: self.inner.creds.kind(),
+            runs_in: self.inner.runs_in.as_ref(),
         }
     }
 
@@ -712,6 +718,26 @@ impl Agent {
         &self.inner.fingerprint
     }
 
+    /// This machine as the "This machine" panel and `fingerprint` show it: what it runs in,
+    /// and each kind of part with the first characters of its hashes (none when not read).
+    pub fn machine(&self) -> (Option<RunsIn>, Vec<ComponentSummary>) {
+        let summaries = ComponentKind::ALL
+            .iter()
+            .map(|kind| ComponentSummary {
+                kind: kind.as_str().to_owned(),
+                describes: kind.describe().to_owned(),
+                hashes: self
+                    .inner
+                    .components
+                    .iter()
+                    .filter(|c| c.kind == kind.as_str())
+                    .map(|c| c.hash.chars().take(8).collect())
+                    .collect(),
+            })
+            .collect();
+        (self.inner.runs_in.clone(), summaries)
+    }
+
     /// The local applications that queried the agent over IPC recently.
     pub fn clients(&self) -> &crate::clients::ClientLog {
         &self.inner.clients
@@ -795,24 +821,22 @@ impl Agent {
                 why.unwrap_or_else(|| "no credential store".into()),
             ));
         }
-        let (meta, runs_in) = tokio::task::spawn_blocking(|| {
-            (
-                MachineMetadata::collect(),
-                licentric_platform::identity::virtualization(),
-            )
-        })
-        .await
-        .map_err(|e| AgentError::Internal(e.to_string()))?;
+        let meta = tokio::task::spawn_blocking(MachineMetadata::collect)
+            .await
+            .map_err(|e| AgentError::Internal(e.to_string()))?;
+        let runs_in = self.inner.runs_in.clone();
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
         let idempotency =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
         // The vendor sees what the machine runs in beside its system: "linux Debian 12
         // (container: docker)".
-        let runs_in = runs_in.map_or_else(String::new, |(what, name)| format!(" ({what}: {name})"));
+        let in_words = runs_in.as_ref().map_or_else(String::new, |r| {
+            format!(" ({}: {})", r.kind.words(), r.name)
+        });
         let mut body = ActivationRequest {
             fingerprint: self.inner.fingerprint.as_str().to_owned(),
-            platform: format!("{} {}{runs_in}", meta.platform, meta.os)
+            platform: format!("{} {}{in_words}", meta.platform, meta.os)
                 .trim()
                 .chars()
                 .take(255)
@@ -821,6 +845,7 @@ impl Agent {
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             nonce: nonce.clone(),
             components: self.parts(),
+            runs_in,
         };
         let mut answer = self
             .unless_cancelled(asked, self.inner.api.activate(key, &body, &idempotency))
@@ -829,6 +854,7 @@ impl Agent {
             && self.parts_refused(e)
         {
             body.components.clear();
+            body.runs_in = None;
             let again =
                 random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
             answer = self
@@ -1394,5 +1420,6 @@ fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> S
         summary: words.summary,
         detail: words.detail,
         offline: false,
+        runs_in: None,
     }
 }

@@ -100,6 +100,13 @@ impl AgentError {
             AgentError::Api(ApiError::Rejected { code: C::InvalidLicenseKey, .. }) => {
                 "This licence key was not recognised. Check it against your purchase e-mail.".into()
             }
+            AgentError::Api(ApiError::Rejected { code: C::MachineLimitReached, retry_at: Some(at), .. }) => format!(
+                "This computer's seat is held by another system with the same hardware (a copy of this system, or the other system of a dual boot), in use until at least {}. Deactivate it there, or activate here again after that.",
+                crate::plan::readable(*at).unwrap_or_else(|| at.to_string())
+            ),
+            AgentError::Api(ApiError::Rejected { code: C::VirtualizationNotAllowed, .. }) => {
+                "This licence may not be activated in a virtual machine or container, and this system runs in one. Activate it on the computer itself, or ask your vendor.".into()
+            }
             AgentError::Api(ApiError::Rejected { code: C::MachineLimitReached, max_machines, .. }) => format!(
                 "This licence is already in use on {} machine(s). Deactivate it on one of them (or ask your vendor) to free a seat.",
                 max_machines.map_or_else(|| "its maximum of".to_owned(), |n| n.to_string())

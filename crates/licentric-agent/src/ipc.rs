@@ -411,10 +411,15 @@ async fn dispatch(
                 })
             }
         },
-        Call::Fingerprint => json(&FingerprintResult {
-            product_id: agent.config().product_id.clone(),
-            fingerprint: agent.fingerprint().as_str().to_owned(),
-        }),
+        Call::Fingerprint => {
+            let (runs_in, components) = agent.machine();
+            json(&FingerprintResult {
+                product_id: agent.config().product_id.clone(),
+                fingerprint: agent.fingerprint().as_str().to_owned(),
+                runs_in,
+                components,
+            })
+        }
         Call::Version => json(&VersionResult {
             protocol: licentric_proto::PROTOCOL_VERSION,
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -61,6 +61,8 @@ pub struct Product<'a> {
     pub environment: Environment,
     /// Where the licence key is kept.
     pub store: CredentialStoreKind,
+    /// What this system runs in, when not bare hardware.
+    pub runs_in: Option<&'a licentric_proto::api::RunsIn>,
 }
 
 /// Something to tell the user (a desktop notification).
@@ -168,6 +170,7 @@ impl Live {
             reason: eval.reason,
             summary: words.summary,
             detail: words.detail,
+            runs_in: product.runs_in.cloned(),
         };
         (status, eval.next_change_at, until)
     }
@@ -312,6 +315,7 @@ mod tests {
         name: "Acme CAD",
         environment: Environment::Test,
         store: CredentialStoreKind::Os,
+        runs_in: None,
     };
 
     /// A verified file issued at `issued_at`, valid 14 days, with `status`.

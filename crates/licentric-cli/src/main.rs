@@ -298,7 +298,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             let machine = source.machine_id()?;
             out!("{}", machine.fingerprint(&config.product_id));
             if explain {
-                explain_components(&*source, &config.product_id);
+                explain_components(&*source, config.environment, &config.product_id);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -307,13 +307,17 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
 
 /// The machine's parts as `fingerprint --explain` lists them: each part in words, its kind,
 /// and the first characters of its hash for `product_id` — or why it could not be read.
-fn explain_components(source: &dyn licentric_core::fingerprint::MachineIdSource, product_id: &str) {
+fn explain_components(
+    source: &dyn licentric_core::fingerprint::MachineIdSource,
+    environment: licentric_proto::Environment,
+    product_id: &str,
+) {
     out!("");
     out!(
         "Runs in: {}",
-        licentric_platform::identity::virtualization().map_or_else(
+        licentric_platform::identity::runs_in(environment).map_or_else(
             || "no virtual machine or container found".to_owned(),
-            |(what, name)| format!("a {what} ({name})")
+            |r| format!("a {} ({})", r.kind.words(), r.name)
         )
     );
     out!("This machine's parts, each hashed for {product_id} (no raw value leaves this machine):");

@@ -172,8 +172,16 @@ impl AsyncClient {
     /// # Errors
     /// As [`call`](Self::call).
     pub async fn fingerprint(&mut self) -> Result<String, ClientError> {
-        let r: FingerprintResult = self.call(Call::Fingerprint).await?;
-        Ok(r.fingerprint)
+        Ok(self.machine().await?.fingerprint)
+    }
+
+    /// This machine as the agent identifies it: the fingerprint, what the system runs in, and
+    /// each kind of part with the first characters of its hashes (never a raw value).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn machine(&mut self) -> Result<FingerprintResult, ClientError> {
+        self.call(Call::Fingerprint).await
     }
 
     /// Activates the machine (a management method).

@@ -46,6 +46,37 @@ pub struct MachineComponent {
     pub hash: String,
 }
 
+/// What a machine runs in when it is not bare hardware, as the companion reads it: a product's
+/// policy may refuse containers or virtual machines (`docs/fingerprint.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsIn {
+    /// What kind of system.
+    pub kind: RunsInKind,
+    /// Which one, in lower case: `docker`, `podman`, `kvm`, `vmware`…
+    pub name: String,
+}
+
+/// The kinds of system a machine may run in besides bare hardware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunsInKind {
+    /// A container (Docker, Podman, LXC, systemd-nspawn, Kubernetes…).
+    Container,
+    /// A virtual machine (KVM, VMware, VirtualBox, Hyper-V…).
+    VirtualMachine,
+}
+
+impl RunsInKind {
+    /// The kind in words: `container`, `virtual machine`.
+    pub const fn words(self) -> &'static str {
+        match self {
+            RunsInKind::Container => "container",
+            RunsInKind::VirtualMachine => "virtual machine",
+        }
+    }
+}
+
 /// `POST /v1/activations`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +94,9 @@ pub struct ActivationRequest {
     /// The machine's parts, each hashed for the product (none from older companions).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<MachineComponent>,
+    /// What the machine runs in, when it is not bare hardware (none from older companions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_in: Option<RunsIn>,
 }
 
 /// The answer to an activation (201 new machine, 200 already active here) or to an offline
@@ -187,6 +221,9 @@ api_codes! {
     /// The licence's seats have moved to other machines as often as the product's policy
     /// allows; the body's `retry_at` says when the next move is allowed.
     SeatMoveLimitReached => ("seat_move_limit_reached", 409),
+    /// The product does not allow activations in a container, or in a virtual machine, and
+    /// the machine says it runs in one.
+    VirtualizationNotAllowed => ("virtualization_not_allowed", 403),
     /// The fingerprint is not 64 hex characters, or not the machine's.
     InvalidFingerprint => ("invalid_fingerprint", 422),
     /// Too many requests (failed key attempts included); see `Retry-After`.

@@ -263,6 +263,10 @@ pub struct Status {
     /// the signed file's time, offline now.
     #[serde(default)]
     pub offline: bool,
+    /// What this system runs in when it is not bare hardware (a container, a virtual
+    /// machine), as the companion reads it; absent on bare hardware.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_in: Option<crate::api::RunsIn>,
 }
 
 /// The answer to `has_entitlement`.
@@ -290,6 +294,25 @@ pub struct FingerprintResult {
     pub product_id: String,
     /// 64 hex characters: HMAC-SHA256 of the machine id, specific to the product.
     pub fingerprint: String,
+    /// What this system runs in when it is not bare hardware (absent from older agents and
+    /// on bare hardware).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_in: Option<crate::api::RunsIn>,
+    /// The machine's parts the companion sends, every kind in order (empty from older
+    /// agents): what the "This machine" panel lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentSummary>,
+}
+
+/// One kind of the machine's parts, as `fingerprint` shows it: never a raw value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentSummary {
+    /// The kind (`docs/fingerprint.md`): `machine_id`, `board_uuid`, `disk_serial`…
+    pub kind: String,
+    /// The part in words: "system disk", "network card"…
+    pub describes: String,
+    /// The first eight characters of each hash sent for this kind; empty when none was read.
+    pub hashes: Vec<String>,
 }
 
 /// The answer to `version`.

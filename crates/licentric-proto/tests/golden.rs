@@ -11,12 +11,12 @@ use std::path::PathBuf;
 
 use licentric_proto::api::{
     ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
-    ErrorBody, MachineComponent, OfflineActivationRequest,
+    ErrorBody, MachineComponent, OfflineActivationRequest, RunsIn, RunsInKind,
 };
 use licentric_proto::ipc::{
-    ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
-    ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status, SubscribeResult,
-    VersionResult, method,
+    ActivateParams, Call, ComponentSummary, FingerprintResult, HasEntitlementParams,
+    HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status,
+    SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError, ServerMessage};
 use licentric_proto::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
@@ -78,6 +78,10 @@ fn active_status() -> Status {
         summary: "Active".into(),
         detail: "Acme CAD is licensed on this machine.".into(),
         offline: false,
+        runs_in: Some(RunsIn {
+            kind: RunsInKind::VirtualMachine,
+            name: "kvm".into(),
+        }),
     }
 }
 
@@ -103,6 +107,7 @@ fn unlicensed_status() -> Status {
         summary: "Not activated".into(),
         detail: "Enter your licence key to activate Acme CAD on this machine.".into(),
         offline: false,
+        runs_in: None,
     }
 }
 
@@ -193,6 +198,19 @@ fn ipc_results() {
             &FingerprintResult {
                 product_id: "acme-cad".into(),
                 fingerprint: "d5".repeat(32),
+                runs_in: None,
+                components: vec![
+                    ComponentSummary {
+                        kind: "machine_id".into(),
+                        describes: "operating system installation".into(),
+                        hashes: vec!["3c3c3c3c".into()],
+                    },
+                    ComponentSummary {
+                        kind: "board_uuid".into(),
+                        describes: "firmware (board) identifier".into(),
+                        hashes: vec![],
+                    },
+                ],
             },
         ),
     );
@@ -294,6 +312,10 @@ fn api_bodies() {
                     hash: "a1".repeat(32),
                 },
             ],
+            runs_in: Some(RunsIn {
+                kind: RunsInKind::Container,
+                name: "docker".into(),
+            }),
         },
     );
     golden(

@@ -7,7 +7,7 @@ use std::fmt;
 
 use licentric_core::components::ComponentKind;
 use licentric_proto::LicenseStatus;
-use licentric_proto::api::MachineComponent;
+use licentric_proto::api::{MachineComponent, RunsInKind};
 
 /// A licence's stored state (expiry is computed from its date, see [`LicenseState::effective`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,9 +131,22 @@ pub struct Policy {
     pub seat_moves: Option<SeatMoves>,
     /// How a machine's fingerprint may change and it still be the same machine.
     pub fingerprint_match: FingerprintMatch,
+    /// Whether a machine may be activated in a virtual machine.
+    pub allow_virtual_machines: bool,
+    /// Whether a machine may be activated in a container.
+    pub allow_containers: bool,
 }
 
 impl Policy {
+    /// Whether a machine that runs in `runs_in` (bare hardware: `None`) may be activated.
+    pub fn allows(&self, runs_in: Option<RunsInKind>) -> bool {
+        match runs_in {
+            None => true,
+            Some(RunsInKind::Container) => self.allow_containers,
+            Some(RunsInKind::VirtualMachine) => self.allow_virtual_machines,
+        }
+    }
+
     /// Until when a machine last seen at `last_seen` counts as in use: it confirms its licence
     /// every check interval while in use, so a quarter of one more is its slack.
     pub fn in_use_until(&self, last_seen: i64) -> i64 {
@@ -148,6 +161,8 @@ impl Default for Policy {
             max_ttl: None,
             seat_moves: None,
             fingerprint_match: FingerprintMatch::Most,
+            allow_virtual_machines: true,
+            allow_containers: true,
         }
     }
 }

@@ -7,7 +7,7 @@ use licentric_core::request_file::ActivationRequestFile;
 use licentric_core::{Fingerprint, LicenseSigner, ct_eq_str};
 use licentric_proto::LicenseStatus;
 use licentric_proto::api::{
-    ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody, MachineComponent,
+    ActivationResponse, ApiErrorCode, CheckoutResponse, ErrorBody, MachineComponent, RunsIn,
     ValidateResponse,
 };
 use std::sync::Arc;
@@ -203,6 +203,8 @@ pub struct ActivationInput {
     pub nonce: String,
     /// The machine's parts (none from older companions).
     pub components: Vec<MachineComponent>,
+    /// What it runs in, when not bare hardware (as it says).
+    pub runs_in: Option<RunsIn>,
 }
 
 /// The `Idempotency-Key` of a request and the hash of what it asked.
@@ -273,6 +275,7 @@ pub fn activate_offline(
         nonce: request.nonce,
         // A request file carries no parts: matched by its fingerprint alone.
         components: Vec::new(),
+        runs_in: None,
     };
     activate_in(tx, issuer, &license, &input, now)
 }
@@ -315,6 +318,18 @@ fn activate_in(
         now,
     )? {
         return Ok(refusal);
+    }
+    if let Some(runs_in) = &input.runs_in
+        && !license.policy.allows(Some(runs_in.kind))
+    {
+        return Outcome::error(
+            ApiErrorCode::VirtualizationNotAllowed,
+            &format!(
+                "this product's licences may not be activated in a {} ({}); activate it on the computer itself",
+                runs_in.kind.words(),
+                runs_in.name
+            ),
+        );
     }
     if let Some((machine, comparison)) = known_again {
         existing = Some(rebind(

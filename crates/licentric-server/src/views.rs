@@ -16,6 +16,8 @@ pub fn product(p: &ProductRow) -> Value {
         "seat_moves_per_seat": p.policy.seat_moves.map(|m| m.per_seat),
         "seat_move_window_seconds": p.policy.seat_moves.map(|m| m.window),
         "fingerprint_match": p.policy.fingerprint_match.as_str(),
+        "allow_virtual_machines": p.policy.allow_virtual_machines,
+        "allow_containers": p.policy.allow_containers,
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

@@ -191,9 +191,13 @@ async fn machines_from_before_the_move_counter_still_count_after_an_upgrade() {
     let token = s.admin_token.clone();
     let dir = s.stop().await;
     let db = rusqlite::Connection::open(dir.path().join("licentric.db")).unwrap();
-    // Undo migrations 9 (the machine's parts) and 8 (the counter), newest first.
+    // Undo migrations 11 (virtual machines), 10 (rebinds' fingerprints), 9 (the machine's
+    // parts) and 8 (the counter), newest first.
     db.execute_batch(
-        "DROP TABLE machine_rebinds;
+        "ALTER TABLE products DROP COLUMN allow_containers;
+         ALTER TABLE products DROP COLUMN allow_virtual_machines;
+         DROP INDEX machine_rebinds_by_machine;
+         DROP TABLE machine_rebinds;
          ALTER TABLE products DROP COLUMN fingerprint_match;
          ALTER TABLE machines DROP COLUMN components;
          ALTER TABLE licenses DROP COLUMN machines_ever;

@@ -10,6 +10,7 @@ use licentric_core::MachineId;
 use licentric_core::components::{ComponentHash, ComponentKind, RawComponent};
 use licentric_core::fingerprint::{FingerprintError, FixedMachineId, MachineIdSource};
 use licentric_proto::Environment;
+use licentric_proto::api::{RunsIn, RunsInKind};
 
 #[cfg(target_os = "linux")]
 #[path = "linux.rs"]
@@ -146,18 +147,55 @@ pub fn product_components(
     licentric_core::components::hash_all(&raw, product_id)
 }
 
-/// What this system runs in when it is not bare hardware: `("container", "docker")`,
-/// `("virtual machine", "kvm")` and the like; `None` on bare hardware (or where this is not
-/// read yet: macOS, Windows).
-pub fn virtualization() -> Option<(&'static str, String)> {
+/// What this system runs in when it is not bare hardware: a container (`docker`, `podman`…)
+/// or a virtual machine (`kvm`, `vmware`…); `None` on bare hardware (or where this is not read
+/// yet: macOS, Windows).
+pub fn virtualization() -> Option<RunsIn> {
     #[cfg(target_os = "linux")]
     {
-        components_linux::virtualization(std::path::Path::new("/"))
+        components_linux::virtualization(std::path::Path::new("/")).map(|(what, name)| RunsIn {
+            kind: if what == "container" {
+                RunsInKind::Container
+            } else {
+                RunsInKind::VirtualMachine
+            },
+            name,
+        })
     }
     #[cfg(not(target_os = "linux"))]
     {
         None
     }
+}
+
+/// The variable that says in tests what the system runs in — `container:docker`,
+/// `virtual_machine:kvm`, or `none` for bare hardware — instead of reading it. Honoured only
+/// in the `test` environment, as [`MACHINE_ID_ENV`] is.
+pub const RUNS_IN_ENV: &str = "LICENTRIC_RUNS_IN";
+
+/// What this system runs in, as sent with an activation: [`virtualization`], or in the `test`
+/// environment [`RUNS_IN_ENV`]'s when it is set.
+pub fn runs_in(environment: Environment) -> Option<RunsIn> {
+    match std::env::var(RUNS_IN_ENV)
+        .ok()
+        .filter(|_| environment == Environment::Test)
+    {
+        Some(spec) => parse_runs_in(&spec),
+        None => virtualization(),
+    }
+}
+
+fn parse_runs_in(spec: &str) -> Option<RunsIn> {
+    let (kind, name) = spec.split_once(':')?;
+    let kind = match kind {
+        "container" => RunsInKind::Container,
+        "virtual_machine" => RunsInKind::VirtualMachine,
+        _ => return None,
+    };
+    Some(RunsIn {
+        kind,
+        name: name.trim().to_ascii_lowercase(),
+    })
 }
 
 /// Every component of this machine, in [`ComponentKind::ALL`]'s order.
@@ -232,6 +270,19 @@ mod tests {
         );
         let unset = source_for(Environment::Test, Some(String::new()));
         assert_eq!(unset.machine_id().map(|id| id.fingerprint("p")), platform);
+    }
+
+    #[test]
+    fn what_a_test_says_the_system_runs_in() {
+        let docker = parse_runs_in("container:Docker").unwrap();
+        assert_eq!(
+            (docker.kind, docker.name.as_str()),
+            (RunsInKind::Container, "docker")
+        );
+        let kvm = parse_runs_in("virtual_machine:kvm").unwrap();
+        assert_eq!(kvm.kind, RunsInKind::VirtualMachine);
+        assert_eq!(parse_runs_in("none"), None);
+        assert_eq!(parse_runs_in("toaster:x"), None);
     }
 
     #[cfg(target_os = "linux")]

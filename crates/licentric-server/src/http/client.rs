@@ -191,11 +191,15 @@ pub(super) async fn activate(
     let request: ActivationRequest = parse_json(&raw)?;
     check_fingerprint(&request.fingerprint)?;
     check_nonce(&request.nonce)?;
+    let runs_in = request.runs_in.as_ref().map(|r| &r.name);
     for (name, value) in [
         ("platform", &request.platform),
         ("hostname", &request.hostname),
         ("app_version", &request.app_version),
-    ] {
+    ]
+    .into_iter()
+    .chain(runs_in.map(|name| ("runs_in.name", name)))
+    {
         check_field(name, value)?;
     }
     let idempotency = match headers.get(IDEMPOTENCY_KEY_HEADER) {
@@ -228,6 +232,7 @@ pub(super) async fn activate(
         app_version: request.app_version,
         nonce: request.nonce,
         components: request.components,
+        runs_in: request.runs_in,
     };
     let state2 = Arc::clone(&state);
     let outcome = state

@@ -25,13 +25,13 @@ pub struct ProductRow {
 /// The columns [`from_row`] reads, in order, from `products p`.
 const COLUMNS: &str = "p.environment, p.id, p.name, p.key_prefix, p.created_at, \
     p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, \
-    p.fingerprint_match";
+    p.fingerprint_match, p.allow_virtual_machines, p.allow_containers";
 
 /// The policy columns of `products p`, as [`policy_from`] reads them.
-pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, p.fingerprint_match";
+pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, p.fingerprint_match, p.allow_virtual_machines, p.allow_containers";
 
 /// How many columns [`POLICY_COLUMNS`] has.
-pub(super) const POLICY_COLUMN_COUNT: usize = 5;
+pub(super) const POLICY_COLUMN_COUNT: usize = 7;
 
 /// Reads [`POLICY_COLUMNS`] starting at column `at`.
 pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Policy> {
@@ -45,6 +45,8 @@ pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Resul
         fingerprint_match: matching.parse().map_err(|e: String| {
             rusqlite::Error::FromSqlConversionFailure(at + 4, rusqlite::types::Type::Text, e.into())
         })?,
+        allow_virtual_machines: row.get(at + 5)?,
+        allow_containers: row.get(at + 6)?,
     })
 }
 
@@ -95,8 +97,8 @@ pub fn list(db: &Db<'_>, environment: Environment) -> Result<Vec<ProductRow>, St
 pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
     let window = row.policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
     Ok(tx.conn.execute(
-        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds, fingerprint_match)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds, fingerprint_match, allow_virtual_machines, allow_containers)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             row.environment.as_str(),
             row.id,
@@ -107,7 +109,9 @@ pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
             row.policy.max_ttl,
             row.policy.seat_moves.map(|m| m.per_seat),
             window,
-            row.policy.fingerprint_match.as_str()
+            row.policy.fingerprint_match.as_str(),
+            row.policy.allow_virtual_machines,
+            row.policy.allow_containers
         ],
     )? == 1)
 }
@@ -124,7 +128,8 @@ pub fn set_policy(
 ) -> Result<(), StoreError> {
     let window = policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
     tx.conn.execute(
-        "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6, fingerprint_match = ?7
+        "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6, fingerprint_match = ?7,
+         allow_virtual_machines = ?8, allow_containers = ?9
          WHERE environment = ?1 AND id = ?2",
         params![
             environment.as_str(),
@@ -133,7 +138,9 @@ pub fn set_policy(
             policy.max_ttl,
             policy.seat_moves.map(|m| m.per_seat),
             window,
-            policy.fingerprint_match.as_str()
+            policy.fingerprint_match.as_str(),
+            policy.allow_virtual_machines,
+            policy.allow_containers
         ],
     )?;
     Ok(())

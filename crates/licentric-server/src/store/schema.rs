@@ -187,6 +187,13 @@ CREATE INDEX machine_rebinds_by_license ON machine_rebinds (license_id, at);
 ALTER TABLE machine_rebinds ADD COLUMN from_fingerprint TEXT;
 CREATE INDEX machine_rebinds_by_machine ON machine_rebinds (machine_id, from_fingerprint);
 ",
+    r"
+-- Whether a product's licences may be activated in a virtual machine, in a container.
+ALTER TABLE products ADD COLUMN allow_virtual_machines INTEGER NOT NULL DEFAULT 1
+    CHECK (allow_virtual_machines IN (0, 1));
+ALTER TABLE products ADD COLUMN allow_containers INTEGER NOT NULL DEFAULT 1
+    CHECK (allow_containers IN (0, 1));
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.

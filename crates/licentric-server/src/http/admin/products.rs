@@ -38,6 +38,10 @@ struct NewProduct {
     seat_move_window_seconds: Option<u32>,
     #[serde(default)]
     fingerprint_match: Option<String>,
+    #[serde(default)]
+    allow_virtual_machines: Option<bool>,
+    #[serde(default)]
+    allow_containers: Option<bool>,
 }
 
 /// A product's policy as the API takes it: absent fields keep their value (on creation, the
@@ -55,6 +59,10 @@ struct PolicyChanges {
     seat_move_window_seconds: Option<u32>,
     #[serde(default)]
     fingerprint_match: Option<String>,
+    #[serde(default)]
+    allow_virtual_machines: Option<bool>,
+    #[serde(default)]
+    allow_containers: Option<bool>,
 }
 
 impl PolicyChanges {
@@ -99,6 +107,10 @@ impl PolicyChanges {
             max_ttl,
             seat_moves: per_seat.map(|per_seat| SeatMoves { per_seat, window }),
             fingerprint_match,
+            allow_virtual_machines: self
+                .allow_virtual_machines
+                .unwrap_or(policy.allow_virtual_machines),
+            allow_containers: self.allow_containers.unwrap_or(policy.allow_containers),
         })
     }
 }
@@ -122,10 +134,8 @@ pub(super) async fn create(
         return Err(invalid("name must be 1 to 128 characters"));
     }
     KeyPrefix::new(&p.key_prefix).map_err(|e| invalid(e.to_string()))?;
-    // A new product: a seat moves at most three times a month. Fingerprints match exactly
-    // unless the vendor chooses `most` or `any`: two systems on the same hardware (a dual
-    // boot, a cloned virtual machine) present the same parts, and telling them from a
-    // reinstall is not settled yet (docs/fingerprint.md).
+    // A new product: a seat moves at most three times a month; fingerprints match by most
+    // parts (docs/fingerprint.md); containers and virtual machines are allowed.
     let new_product = Policy {
         seat_moves: Some(domain::DEFAULT_SEAT_MOVES),
         ..Policy::default()
@@ -141,6 +151,8 @@ pub(super) async fn create(
             seat_moves_per_seat: p.seat_moves_per_seat,
             seat_move_window_seconds: p.seat_move_window_seconds,
             fingerprint_match: p.fingerprint_match,
+            allow_virtual_machines: p.allow_virtual_machines,
+            allow_containers: p.allow_containers,
         }
         .apply(new_product)?,
         created_at: now_unix(),
