@@ -32,6 +32,32 @@ fn machine(
     c
 }
 
+/// Fails if any file under `dir` holds a raw value of [`HARDWARE`] (in any case).
+fn no_raw_parts_in(dir: &std::path::Path, what: &str) {
+    let raw: Vec<String> = HARDWARE
+        .split(';')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(_, value)| value.to_lowercase())
+        .collect();
+    let mut files = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        files += 1;
+        let text = String::from_utf8_lossy(&bytes).to_lowercase();
+        for value in &raw {
+            assert!(!text.contains(value), "{value} in {}", path.display());
+        }
+    }
+    assert!(files > 2, "{what}: nothing was read");
+}
+
 #[test]
 fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -58,6 +84,10 @@ fn a_reinstalled_machine_activates_again_on_its_one_seat_and_another_is_refused(
     let (code, out, err) = run(one.cli().args(["activate", &key]));
     assert_eq!(code, 0, "{out}{err}");
     one.stop_agent("-TERM");
+    // No raw value of a part is in what was sent and kept: the agent's log (at debug level),
+    // its files, and the server's database.
+    no_raw_parts_in(&one.root, "the companion's folder");
+    no_raw_parts_in(&server.dir, "the server's folder");
     // The vendor sees what the machine runs in (a container, a virtual machine), as this
     // machine itself reads it.
     let machines = server.admin("GET", &format!("/licenses/{licence}/machines"), None);
