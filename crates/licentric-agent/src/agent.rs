@@ -1286,7 +1286,13 @@ impl Agent {
         let meta = tokio::task::spawn_blocking(MachineMetadata::collect)
             .await
             .map_err(|e| AgentError::Internal(e.to_string()))?;
-        let (text, nonce) = build_request(&self.inner.config, &self.inner.fingerprint, &meta, now)?;
+        let machine = Machine {
+            fingerprint: &self.inner.fingerprint,
+            meta: &meta,
+            components: &self.inner.components,
+            runs_in: self.inner.runs_in.as_ref(),
+        };
+        let (text, nonce) = build_request(&self.inner.config, &machine, now)?;
         let mut live = self.inner.live.lock().await;
         let before = live.memory.clone();
         live.memory.remember_request(&nonce, now);
@@ -1368,10 +1374,17 @@ impl Agent {
 }
 
 /// An activation request file for the machine with `fingerprint`, and its nonce.
+/// This machine as an activation request describes it.
+struct Machine<'a> {
+    fingerprint: &'a Fingerprint,
+    meta: &'a MachineMetadata,
+    components: &'a [MachineComponent],
+    runs_in: Option<&'a RunsIn>,
+}
+
 fn build_request(
     config: &CompanionConfig,
-    fingerprint: &Fingerprint,
-    meta: &MachineMetadata,
+    machine: &Machine<'_>,
     now: OffsetDateTime,
 ) -> Result<(String, String), AgentError> {
     let nonce = random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
@@ -1379,11 +1392,13 @@ fn build_request(
         v: 1,
         product_id: config.product_id.clone(),
         environment: config.environment,
-        fingerprint: fingerprint.as_str().to_owned(),
-        platform: meta.platform.clone(),
-        hostname: meta.hostname.chars().take(255).collect(),
+        fingerprint: machine.fingerprint.as_str().to_owned(),
+        platform: machine.meta.platform.clone(),
+        hostname: machine.meta.hostname.chars().take(255).collect(),
         nonce: nonce.clone(),
         created_at: now,
+        components: machine.components.to_vec(),
+        runs_in: machine.runs_in.cloned(),
     };
     let text = request
         .to_armored()

@@ -168,6 +168,22 @@ impl ComponentHash {
     }
 }
 
+/// The most parts a machine may present (a request's `components`).
+pub const MAX_COMPONENTS: usize = 16;
+
+/// Whether `components` (as sent: kind names and hashes) are well formed: at most
+/// [`MAX_COMPONENTS`], each of a known kind with a hash of 64 lower-case hex characters.
+pub fn well_formed(components: &[licentric_proto::api::MachineComponent]) -> bool {
+    components.len() <= MAX_COMPONENTS
+        && components.iter().all(|c| {
+            ComponentKind::parse(&c.kind).is_some()
+                && c.hash.len() == 64
+                && c.hash
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
 /// The hashes of `components` for `product_id`, sorted by kind then hash, without repeats.
 pub fn hash_all(components: &[RawComponent], product_id: &str) -> Vec<ComponentHash> {
     let mut hashes: Vec<ComponentHash> = components.iter().map(|c| c.hash(product_id)).collect();

@@ -6,6 +6,7 @@
 //! (`LICENTRIC ACTIVATION REQUEST`) around JSON, and holds no licence key.
 
 use licentric_proto::Environment;
+use licentric_proto::api::{MachineComponent, RunsIn};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -38,6 +39,13 @@ pub struct ActivationRequestFile {
     /// When the request was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The machine's parts, each hashed for the product, as an online activation sends them
+    /// (none from older companions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<MachineComponent>,
+    /// What the machine runs in, when not bare hardware.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_in: Option<RunsIn>,
 }
 
 /// Why a request file was refused.
@@ -97,6 +105,12 @@ impl ActivationRequestFile {
         {
             return bad("a field is empty or too long");
         }
+        if !crate::components::well_formed(&request.components) {
+            return bad("components must be at most 16 parts of a known kind with 64-hex hashes");
+        }
+        if request.runs_in.as_ref().is_some_and(|r| r.name.len() > 255) {
+            return bad("runs_in.name is too long");
+        }
         Ok(request)
     }
 }
@@ -116,6 +130,8 @@ mod tests {
             hostname: "lab-07".into(),
             nonce: "00112233445566778899aabbccddeeff".into(),
             created_at: datetime!(2026-11-23 10:00 UTC),
+            components: Vec::new(),
+            runs_in: None,
         }
     }
 

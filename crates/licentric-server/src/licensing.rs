@@ -273,9 +273,10 @@ pub fn activate_offline(
         hostname: request.hostname,
         app_version: "offline".to_owned(),
         nonce: request.nonce,
-        // A request file carries no parts: matched by its fingerprint alone.
-        components: Vec::new(),
-        runs_in: None,
+        // Matched by its parts and held to the product's policy as online (a request from an
+        // older companion has none: matched by its fingerprint alone).
+        components: request.components,
+        runs_in: request.runs_in,
     };
     activate_in(tx, issuer, &license, &input, now)
 }

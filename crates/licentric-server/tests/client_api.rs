@@ -393,6 +393,8 @@ async fn offline_activation_from_a_request_file() {
         hostname: "air-gapped-lab".into(),
         nonce: "offline-nonce-1".into(),
         created_at: time::OffsetDateTime::now_utc(),
+        components: Vec::new(),
+        runs_in: None,
     };
     let auth = format!("License {key}");
     let (status, body) = s

@@ -378,3 +378,71 @@ async fn a_licence_that_is_not_active_changes_no_machine() {
         "{audit}"
     );
 }
+
+/// An activation request file made on `fp` with `components` (and `runs_in`), as the companion
+/// makes one offline, submitted with `key`.
+async fn activate_offline(
+    s: &Sandbox,
+    key: &str,
+    fp: &str,
+    components: &Value,
+    runs_in: Option<licentric_proto::api::RunsIn>,
+) -> (StatusCode, Value) {
+    let request = licentric_core::request_file::ActivationRequestFile {
+        v: 1,
+        product_id: "acme-cad".into(),
+        environment: licentric_proto::Environment::Test,
+        fingerprint: fp.to_owned(),
+        platform: "linux".into(),
+        hostname: "air-gapped".into(),
+        nonce: "offline".into(),
+        created_at: time::OffsetDateTime::now_utc(),
+        components: serde_json::from_value(components.clone()).unwrap(),
+        runs_in,
+    };
+    s.call(
+        Method::POST,
+        "/v1/offline-activations",
+        Some(&format!("License {key}")),
+        Some(json!({"request": request.to_armored().unwrap()})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_offline_request_is_matched_by_its_parts_and_held_to_the_virtual_machine_policy() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &[]).await;
+    let (status, body) = activate_offline(&s, &key, &fingerprint(1), &original(), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    // Reinstalled, still offline: a new request from the same parts keeps the one seat.
+    let (status, body) = activate_offline(&s, &key, &fingerprint(2), &original(), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["machine_id"], machine.as_str());
+
+    // A product that refuses virtual machines refuses a request made in one.
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"allow_virtual_machines": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let vm = licentric_proto::api::RunsIn {
+        kind: licentric_proto::api::RunsInKind::VirtualMachine,
+        name: "kvm".into(),
+    };
+    let (status, body) =
+        activate_offline(&s, &key, &fingerprint(3), &Value::Array(vec![]), Some(vm)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "virtualization_not_allowed");
+    // Malformed parts make the request invalid.
+    let bad = json!([{"kind": "toaster", "hash": "a".repeat(64)}]);
+    let (status, body) = activate_offline(&s, &key, &fingerprint(4), &bad, None).await;
+    assert_eq!(
+        body["error"]["code"], "invalid_activation_request",
+        "{status} {body}"
+    );
+}

@@ -149,11 +149,7 @@ fn check_nonce(nonce: &str) -> Result<(), ApiFailure> {
 fn check_components(
     components: &[licentric_proto::api::MachineComponent],
 ) -> Result<(), ApiFailure> {
-    let ok = components.len() <= 16
-        && components
-            .iter()
-            .all(|c| ComponentKind::parse(&c.kind).is_some() && valid_fingerprint(&c.hash));
-    if ok {
+    if licentric_core::components::well_formed(components) {
         Ok(())
     } else {
         Err(ApiFailure::new(
