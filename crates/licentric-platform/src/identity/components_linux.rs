@@ -116,7 +116,7 @@ fn network_cards(root: &Path) -> Reading {
         .flatten()
         .filter(|i| i.path().join("device").exists())
         .filter_map(|i| std::fs::read_to_string(i.path().join("address")).ok())
-        .filter(|address| globally_assigned(address.trim()))
+        .filter(|address| super::tools::globally_assigned(address.trim()))
         .filter_map(|address| RawComponent::new(kind, &address))
         .collect();
     found.sort_by_key(|c| format!("{c:?}")); // stable order; the hashes are sorted later anyway
@@ -125,17 +125,6 @@ fn network_cards(root: &Path) -> Reading {
         note: found.is_empty().then_some("no physical network card"),
         found,
     }
-}
-
-/// Whether `address` (`aa:bb:cc:dd:ee:ff`) is globally assigned: the first octet's
-/// locally-administered bit clear.
-fn globally_assigned(address: &str) -> bool {
-    address
-        .split(':')
-        .next()
-        .and_then(|first| u8::from_str_radix(first, 16).ok())
-        .is_some_and(|first| first & 0b10 == 0)
-        && address.len() == 17
 }
 
 fn cpu() -> Reading {
@@ -159,17 +148,6 @@ fn cpu() -> Reading {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_globally_assigned_addresses_are_cards() {
-        assert!(globally_assigned("00:1b:21:3a:4f:5c"));
-        assert!(!globally_assigned("02:42:ac:11:00:02"), "docker's");
-        assert!(
-            !globally_assigned("de:ad:be:ef:00:01"),
-            "locally administered"
-        );
-        assert!(!globally_assigned("nonsense"));
-    }
 
     #[test]
     fn virtual_interfaces_are_not_cards() {

@@ -12,7 +12,7 @@ const PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-id"];
 /// Where a container is given its host's identity (for example the host's machine id,
 /// mounted read-only: `-v /etc/machine-id:/etc/licentric/host-id:ro`), so that every
 /// container started on one host is that host's one machine rather than a new machine each.
-pub const HOST_ID_PATH: &str = "etc/licentric/host-id";
+pub(super) const HOST_ID_PATH: &str = "etc/licentric/host-id";
 
 pub(super) fn machine_id() -> Result<MachineId, FingerprintError> {
     if let Some(id) = host_id(Path::new("/")) {

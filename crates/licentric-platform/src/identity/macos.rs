@@ -12,6 +12,6 @@ pub(super) fn machine_id() -> Result<MachineId, FingerprintError> {
         .output()
         .map_err(|_| not_found())?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let uuid = super::parse_ioreg_uuid(&text).ok_or_else(not_found)?;
+    let uuid = super::tools::ioreg_value(&text, "IOPlatformUUID").ok_or_else(not_found)?;
     MachineId::new(uuid, "IOPlatformUUID")
 }

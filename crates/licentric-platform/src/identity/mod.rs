@@ -27,8 +27,15 @@ mod os;
 
 #[cfg(target_os = "linux")]
 mod components_linux;
+#[cfg(target_os = "macos")]
+#[path = "components_macos.rs"]
+mod components_os;
+#[cfg(windows)]
+#[path = "components_windows.rs"]
+mod components_os;
 #[cfg(feature = "metadata")]
 mod metadata;
+mod tools;
 #[cfg(feature = "metadata")]
 pub use metadata::MachineMetadata;
 
@@ -103,7 +110,11 @@ pub fn read_component(kind: ComponentKind, source: &dyn MachineIdSource) -> Read
     {
         components_linux::read(kind)
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(any(target_os = "macos", windows))]
+    {
+        components_os::read(kind)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     {
         Reading::none(kind, "not read on this operating system yet")
     }
@@ -211,48 +222,10 @@ pub fn platform_name() -> &'static str {
     std::env::consts::OS
 }
 
-/// The value of `"IOPlatformUUID" = "…"` in `ioreg -rd1 -c IOPlatformExpertDevice` output.
-#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
-fn parse_ioreg_uuid(output: &str) -> Option<&str> {
-    output.lines().find_map(|line| {
-        let rest = line
-            .trim()
-            .strip_prefix("\"IOPlatformUUID\"")?
-            .trim_start()
-            .strip_prefix('=')?;
-        rest.trim().strip_prefix('"')?.strip_suffix('"')
-    })
-}
-
-/// The value in `reg query … /v MachineGuid` output: `    MachineGuid    REG_SZ    <guid>`.
-#[cfg_attr(not(windows), allow(dead_code))]
-fn parse_reg_machine_guid(output: &str) -> Option<&str> {
-    output.lines().find_map(|line| {
-        let mut parts = line.split_whitespace();
-        (parts.next()? == "MachineGuid" && parts.next()? == "REG_SZ").then_some(())?;
-        parts.next()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
-
-    #[test]
-    fn parses_platform_tool_output() {
-        let ioreg = "+-o J314sAP  <class IOPlatformExpertDevice>\n    {\n      \"IOPlatformUUID\" = \"1A2B3C4D-0000-1111-2222-333344445555\"\n    }";
-        assert_eq!(
-            parse_ioreg_uuid(ioreg),
-            Some("1A2B3C4D-0000-1111-2222-333344445555")
-        );
-        let reg = "\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Cryptography\r\n    MachineGuid    REG_SZ    5e1f2c3d-aaaa-bbbb-cccc-0123456789ab\r\n";
-        assert_eq!(
-            parse_reg_machine_guid(reg),
-            Some("5e1f2c3d-aaaa-bbbb-cccc-0123456789ab")
-        );
-        assert_eq!(parse_reg_machine_guid("nothing here"), None);
-    }
 
     #[test]
     fn override_is_honoured_only_in_test() {

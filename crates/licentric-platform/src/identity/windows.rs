@@ -14,6 +14,6 @@ pub(super) fn machine_id() -> Result<MachineId, FingerprintError> {
         .output()
         .map_err(|_| not_found())?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let guid = super::parse_reg_machine_guid(&text).ok_or_else(not_found)?;
+    let guid = super::tools::reg_value(&text, "MachineGuid").ok_or_else(not_found)?;
     MachineId::new(guid, "MachineGuid")
 }

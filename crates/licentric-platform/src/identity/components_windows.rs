@@ -1,0 +1,68 @@
+//! Windows: the machine's parts from the registry and `getmac`, through the system's own
+//! tools (no WMI, no PowerShell). Written against Microsoft's documentation; built and tested
+//! on Windows only by the GitHub Actions workflow (`docs/platforms.md`). The parsing is in
+//! `tools.rs`, tested everywhere.
+//!
+//! - board UUID: the SMBIOS system UUID Windows keeps as `LastConfig` under
+//!   `HKLM\SYSTEM\HardwareConfig`;
+//! - network cards: `getmac /fo csv /nh /v`, physical adapters only;
+//! - processor: `ProcessorNameString` under `HKLM\HARDWARE\DESCRIPTION\System\CentralProcessor\0`;
+//! - board serial, system disk: not read (they need WMI).
+
+use std::process::Command;
+
+use licentric_core::components::{ComponentKind, RawComponent};
+
+use super::Reading;
+use super::tools;
+
+/// The string value `name` of registry key `key` (the 64-bit view, from a 32-bit process too).
+fn registry(key: &str, name: &str) -> Option<String> {
+    let out = Command::new("reg")
+        .args(["query", key, "/v", name, "/reg:64"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    tools::reg_value(&text, name).map(str::to_owned)
+}
+
+pub(super) fn read(kind: ComponentKind) -> Reading {
+    match kind {
+        ComponentKind::BoardUuid => {
+            let uuid = registry(r"HKLM\SYSTEM\HardwareConfig", "LastConfig")
+                .map(|v| v.trim_matches(|c| c == '{' || c == '}').to_owned())
+                .and_then(|v| RawComponent::new(kind, &v));
+            Reading::of(kind, uuid, "the firmware does not say")
+        }
+        ComponentKind::NetworkCard => {
+            let out = Command::new("getmac")
+                .args(["/fo", "csv", "/nh", "/v"])
+                .output()
+                .ok();
+            let text = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let found: Vec<RawComponent> = tools::getmac_addresses(&text)
+                .iter()
+                .filter_map(|a| RawComponent::new(kind, a))
+                .collect();
+            Reading {
+                kind,
+                note: found.is_empty().then_some("no physical network card"),
+                found,
+            }
+        }
+        ComponentKind::CpuModel => {
+            let model = registry(
+                r"HKLM\HARDWARE\DESCRIPTION\System\CentralProcessor\0",
+                "ProcessorNameString",
+            )
+            .and_then(|v| RawComponent::new(kind, &v));
+            Reading::of(kind, model, "the processor does not say")
+        }
+        ComponentKind::BoardSerial | ComponentKind::DiskSerial => {
+            Reading::none(kind, "not read on Windows")
+        }
+        ComponentKind::MachineId => Reading::none(kind, "read with the machine id"),
+    }
+}
