@@ -349,8 +349,8 @@ fn activate_in(
         Some(machine) => {
             let details = (&*input.platform, &*input.hostname, &*input.app_version);
             machines::seen_again(tx, &machine.id, details, now)?;
-            remember_parts(tx, &machine, &input.components)?;
-            (machine.id, 200, false)
+            let reported = remember_parts(tx, license, &machine, &input.components, now)?;
+            (machine.id, 200, reported)
         }
         None => {
             let counts = licenses::machine_counts(tx, &license.id)?;
@@ -516,7 +516,7 @@ pub fn checkout(
     let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
         return Ok(Outcome::Unauthorized);
     };
-    let machine = match standing(
+    let (machine, events) = match standing(
         tx,
         issuer,
         &license,
@@ -527,7 +527,7 @@ pub fn checkout(
         components,
         now,
     )? {
-        Ok(machine) => machine,
+        Ok(standing) => standing,
         Err(refusal) => return Ok(refusal),
     };
     let file =
@@ -535,13 +535,14 @@ pub fn checkout(
             .signing(tx)?
             .issue(&license, &machine.id, fingerprint, Some(nonce), ttl, now)?;
     let machines_active = Some(licenses::active_machines(tx, &license.id)?);
-    Outcome::json(
+    Ok(Outcome::json(
         200,
         &CheckoutResponse {
             license_file: file,
             machines_active,
         },
-    )
+    )?
+    .with_events(events))
 }
 
 /// Whether `machine_id` stands on `license` for the request with `fingerprint` and `nonce`:
@@ -560,7 +561,7 @@ fn standing(
     ttl: Option<u64>,
     components: &[MachineComponent],
     now: i64,
-) -> Result<Result<MachineRow, Outcome>, StoreError> {
+) -> Result<Result<(MachineRow, bool), Outcome>, StoreError> {
     let Some(machine) = machines::active(tx, &license.id, MachineBy::Id(machine_id))? else {
         // A definitive refusal: say it signed, bound to this request, so the machine stops.
         let (kind, message) = if machines::ever_had(tx, &license.id, machine_id, fingerprint)? {
@@ -626,23 +627,26 @@ fn standing(
     if let Some(refusal) = refusal(signing, license, &machine.id, fingerprint, nonce, ttl, now)? {
         return Ok(Err(refusal));
     }
-    let machine = match known_again {
-        Some(comparison) => rebind(
-            tx,
-            license,
-            &machine,
-            fingerprint,
-            components,
-            &comparison,
-            now,
-        )?,
+    let (machine, events) = match known_again {
+        Some(comparison) => (
+            rebind(
+                tx,
+                license,
+                &machine,
+                fingerprint,
+                components,
+                &comparison,
+                now,
+            )?,
+            false,
+        ),
         None => {
-            remember_parts(tx, &machine, components)?;
-            machine
+            let events = remember_parts(tx, license, &machine, components, now)?;
+            (machine, events)
         }
     };
     machines::seen(tx, &machine.id, now)?;
-    Ok(Ok(machine))
+    Ok(Ok((machine, events)))
 }
 
 /// `POST /v1/machines/{id}/validate`: the cheap check a machine in use makes every
@@ -667,7 +671,7 @@ pub fn validate(
         nonce,
         components,
     } = input;
-    let machine = match standing(
+    let (machine, events) = match standing(
         tx,
         issuer,
         &license,
@@ -678,7 +682,7 @@ pub fn validate(
         components,
         now,
     )? {
-        Ok(machine) => machine,
+        Ok(standing) => standing,
         Err(refusal) => return Ok(refusal),
     };
     let statement = issuer.signing(tx)?.state(
@@ -690,13 +694,14 @@ pub fn validate(
         now,
     )?;
     let machines_active = Some(licenses::active_machines(tx, &license.id)?);
-    Outcome::json(
+    Ok(Outcome::json(
         200,
         &ValidateResponse {
             statement,
             machines_active,
         },
-    )
+    )?
+    .with_events(events))
 }
 
 /// A validation's inputs, already checked for shape.
@@ -745,16 +750,39 @@ pub fn deactivate(
     })
 }
 
-/// Records the parts `machine` presents now, when it sent them and they changed.
+/// Records the parts `machine` presents now, when it sent them and they changed. A whole
+/// kind of part changing back to what it was, while the machine is in use, is two live
+/// systems under one identity (a copy of a system that kept its machine id and its
+/// companion's state, on other hardware): reported to the vendor (`machine.duplicate`,
+/// `reported`) at most once a day. Whether events were recorded.
 fn remember_parts(
     tx: &Tx<'_>,
+    license: &LicenseRow,
     machine: &MachineRow,
     components: &[MachineComponent],
-) -> Result<(), StoreError> {
-    if !components.is_empty() && machine.components != components {
-        machines::set_components(tx, &machine.id, components)?;
+    now: i64,
+) -> Result<bool, StoreError> {
+    if components.is_empty() || machine.components == components {
+        return Ok(false);
     }
-    Ok(())
+    if Comparison::of(&machine.components, components)
+        .differ
+        .is_empty()
+    {
+        // A card added or taken out, say: the same parts, more or fewer of them.
+        machines::set_components(tx, &machine.id, components, None)?;
+        return Ok(false);
+    }
+    let (previous, reported_at) = machines::previous_parts(tx, &machine.id)?;
+    machines::set_components(tx, &machine.id, components, Some(&machine.components))?;
+    let back = !previous.is_empty() && Comparison::of(&previous, components).differ.is_empty();
+    let in_use = now < license.policy.in_use_until(machine.last_seen_at);
+    let quiet = reported_at.is_none_or(|at| now - at >= 86_400);
+    if !(back && in_use && quiet) {
+        return Ok(false);
+    }
+    machines::duplicate_reported(tx, &machine.id, now)?;
+    report_duplicate(tx, license, machine, &machine.fingerprint, "reported", now)
 }
 
 /// The one active machine of `license` that `components` say this is under the product's

@@ -446,3 +446,67 @@ async fn an_offline_request_is_matched_by_its_parts_and_held_to_the_virtual_mach
         "{status} {body}"
     );
 }
+
+#[tokio::test]
+async fn a_copy_that_kept_the_machine_id_is_reported_when_the_two_take_turns() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    // A copy of the system with its machine id and its companion's state, on other hardware:
+    // the same fingerprint and machine, other disk and card.
+    let copy = parts(&[
+        ("machine_id", 'a'),
+        ("board_uuid", 'b'),
+        ("disk_serial", '7'),
+        ("network_card", '8'),
+        ("cpu_model", 'e'),
+    ]);
+    // Once, it is a disk and a card replaced: nothing to report.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &copy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(duplicates(&s, &licence).await.is_empty());
+    // The original checks in again with its own parts, the copy again with its own: two live
+    // systems under one identity, reported once (not at every turn).
+    for _ in 0..3 {
+        let (status, _) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = checkout(&s, &key, &machine, &fingerprint(1), &copy).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(duplicates(&s, &licence).await, ["reported"]);
+}
+
+#[tokio::test]
+async fn a_part_replaced_and_a_card_plugged_in_are_not_duplicates() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    // A USB network card plugged in and out, again and again: the same card stays.
+    let with_usb = parts(&[
+        ("machine_id", 'a'),
+        ("board_uuid", 'b'),
+        ("disk_serial", 'c'),
+        ("network_card", 'd'),
+        ("network_card", 'f'),
+        ("cpu_model", 'e'),
+    ]);
+    for _ in 0..3 {
+        checkout(&s, &key, &machine, &fingerprint(1), &with_usb).await;
+        checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    }
+    // A new disk, then another one: never back to an earlier one.
+    for disk in ['5', '6'] {
+        let replaced = parts(&[
+            ("machine_id", 'a'),
+            ("board_uuid", 'b'),
+            ("disk_serial", disk),
+            ("network_card", 'd'),
+            ("cpu_model", 'e'),
+        ]);
+        let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &replaced).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert!(duplicates(&s, &licence).await.is_empty());
+}

@@ -106,7 +106,8 @@ pub fn all_active(db: &Db<'_>, license_id: &str) -> Result<Vec<MachineRow>, Stor
     Ok(rows)
 }
 
-/// Records the parts machine `id` was seen with.
+/// Records the parts machine `id` was seen with; with `previous`, the parts it had before (a
+/// whole kind of part changed).
 ///
 /// # Errors
 /// On storage failure.
@@ -114,10 +115,48 @@ pub fn set_components(
     tx: &Tx<'_>,
     id: &str,
     components: &[MachineComponent],
+    previous: Option<&[MachineComponent]>,
 ) -> Result<(), StoreError> {
-    tx.conn
-        .prepare_cached("UPDATE machines SET components = ?2 WHERE id = ?1")?
-        .execute(params![id, to_json(&components)?])?;
+    match previous {
+        None => tx
+            .conn
+            .prepare_cached("UPDATE machines SET components = ?2 WHERE id = ?1")?
+            .execute(params![id, to_json(&components)?])?,
+        Some(previous) => tx
+            .conn
+            .prepare_cached(
+                "UPDATE machines SET components = ?2, previous_components = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, to_json(&components)?, to_json(&previous)?])?,
+    };
+    Ok(())
+}
+
+/// The parts machine `id` had before its last change of a whole kind of part, and when it was
+/// last reported as two systems under one identity.
+///
+/// # Errors
+/// On storage failure.
+pub fn previous_parts(
+    db: &Db<'_>,
+    id: &str,
+) -> Result<(Vec<MachineComponent>, Option<i64>), StoreError> {
+    Ok(db.conn.query_row(
+        "SELECT previous_components, duplicate_reported_at FROM machines WHERE id = ?1",
+        params![id],
+        |r| Ok((json_column(r, 0)?, r.get(1)?)),
+    )?)
+}
+
+/// Machine `id` was reported as two systems under one identity at `now`.
+///
+/// # Errors
+/// On storage failure.
+pub fn duplicate_reported(tx: &Tx<'_>, id: &str, now: i64) -> Result<(), StoreError> {
+    tx.conn.execute(
+        "UPDATE machines SET duplicate_reported_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
     Ok(())
 }
 

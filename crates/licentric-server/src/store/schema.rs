@@ -194,6 +194,12 @@ ALTER TABLE products ADD COLUMN allow_virtual_machines INTEGER NOT NULL DEFAULT 
 ALTER TABLE products ADD COLUMN allow_containers INTEGER NOT NULL DEFAULT 1
     CHECK (allow_containers IN (0, 1));
 ",
+    r"
+-- The parts a machine was seen with before its last change of a whole kind of part, and when
+-- it was last reported as two live systems under one identity (docs/fingerprint.md).
+ALTER TABLE machines ADD COLUMN previous_components TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE machines ADD COLUMN duplicate_reported_at INTEGER;
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.
