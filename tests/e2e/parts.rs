@@ -260,3 +260,34 @@ fn a_product_that_refuses_virtual_machines_says_so_and_allows_the_computer_itsel
     assert_eq!(code, 0, "{out}{err}");
     boxed.stop_agent("-TERM");
 }
+
+#[test]
+fn a_server_from_before_the_parts_still_activates_and_renews() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-older", 1);
+    let (older, refused) = licentric_e2e::older_server(&server);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-older",
+        "allow_file_credential_store = true",
+    );
+    let config = std::fs::read_to_string(&c.config).unwrap();
+    std::fs::write(&c.config, config.replace(&server.url, &older)).unwrap();
+    c.start_agent();
+    // The first activation names the parts and is refused as that server refused them; the
+    // agent asks again with the fingerprint alone, and sends no parts from then on.
+    let (code, out, err) = run(c.cli().args(["activate", &key]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(refused.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (code, out, err) = run(c.cli().arg("refresh"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        refused.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no parts sent again"
+    );
+    assert!(c.client().status().unwrap().entitled);
+    c.stop_agent("-TERM");
+}

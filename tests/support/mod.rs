@@ -473,13 +473,13 @@ pub fn libfaketime() -> &'static str {
     .expect("libfaketime is needed (package faketime; .ci/test installs it)")
 }
 
-/// A TLS server with the sandbox's own certificate (so the companion trusts it, as it would a
-/// compromised or buggy server) that reads each request and answers `answer`, or never
-/// answers with `None`. Returns its port.
-pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u16 {
+/// A listener on loopback for TLS with the sandbox's own certificate (so the companion trusts
+/// it, as it would a compromised or buggy server), and its TLS configuration.
+fn tls_front(
+    server_dir: &std::path::Path,
+) -> (std::net::TcpListener, std::sync::Arc<rustls::ServerConfig>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    use std::io::{Read, Write};
     let certs = CertificateDer::pem_file_iter(server_dir.join("tls/server.pem"))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
@@ -494,8 +494,46 @@ pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u
     .with_single_cert(certs, key)
     .unwrap();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let config = std::sync::Arc::new(config);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (listener, std::sync::Arc::new(config))
+}
+
+/// Reads one HTTP request from `tls`: its head and its body (by `Content-Length`).
+fn read_request(tls: &mut impl std::io::Read) -> Option<(String, Vec<u8>)> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        match tls.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some((head, request[head_end..head_end + length].to_vec()))
+}
+
+/// A TLS server with the sandbox's own certificate that reads each request and answers
+/// `answer`, or never answers with `None`. Returns its port.
+pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u16 {
+    use std::io::{Read, Write};
+    let (listener, config) = tls_front(server_dir);
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -503,13 +541,8 @@ pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u
             std::thread::spawn(move || {
                 let conn = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(conn, stream);
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match Read::read(&mut tls, &mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
+                if read_request(&mut tls).is_none() {
+                    return;
                 }
                 match answer {
                     Some(bytes) => {
@@ -517,12 +550,104 @@ pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u
                         let _ = Write::flush(&mut tls);
                     }
                     // Holds the connection open, silent, until the client gives up.
-                    None => while matches!(Read::read(&mut tls, &mut buf), Ok(n) if n > 0) {},
+                    None => {
+                        let mut buf = [0u8; 4096];
+                        while matches!(Read::read(&mut tls, &mut buf), Ok(n) if n > 0) {}
+                    }
                 }
             });
         }
     });
     port
+}
+
+/// A licensing server from before the machine's parts, in front of `server`: it refuses a
+/// request that names `components` or `runs_in` as that server did (`400 invalid_request`,
+/// "unknown field") and passes every other one on (through curl). Returns its address and the
+/// number of requests it refused so far.
+pub fn older_server(server: &Server) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (listener, config) = tls_front(&server.dir);
+    let url = format!(
+        "https://127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let refused = std::sync::Arc::new(AtomicUsize::new(0));
+    let (counter, upstream, ca) = (
+        std::sync::Arc::clone(&refused),
+        server.url.clone(),
+        server.ca(),
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (config, counter, upstream, ca) = (
+                std::sync::Arc::clone(&config),
+                std::sync::Arc::clone(&counter),
+                upstream.clone(),
+                ca.clone(),
+            );
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let Some((head, body)) = read_request(&mut tls) else {
+                    return;
+                };
+                let text = String::from_utf8_lossy(&body);
+                let (status, answer) = if text.contains("\"components\"")
+                    || text.contains("\"runs_in\"")
+                {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    (400, json!({"error": {"code": "invalid_request", "message": "unknown field `components`, expected one of `fingerprint`, `platform`, `hostname`, `app_version`, `nonce`"}}).to_string().into_bytes())
+                } else {
+                    let mut lines = head.lines();
+                    let mut first = lines.next().unwrap_or_default().split_whitespace();
+                    let (method, path) =
+                        (first.next().unwrap_or("GET"), first.next().unwrap_or("/"));
+                    let mut curl = Command::new("curl");
+                    curl.args(["-sS", "-X", method, "--cacert"]).arg(&ca);
+                    for line in lines {
+                        let name = line
+                            .split(':')
+                            .next()
+                            .unwrap_or_default()
+                            .to_ascii_lowercase();
+                        if matches!(
+                            name.as_str(),
+                            "authorization" | "content-type" | "idempotency-key"
+                        ) {
+                            curl.args(["-H", line]);
+                        }
+                    }
+                    let out = curl
+                        .args(["--data-binary", "@-", "-w", "\n%{http_code}"])
+                        .arg(format!("{upstream}{path}"))
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::piped())
+                        .spawn()
+                        .and_then(|mut child| {
+                            child.stdin.take().unwrap().write_all(&body)?;
+                            child.wait_with_output()
+                        })
+                        .unwrap();
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    let (answer, code) = text.rsplit_once('\n').unwrap_or(("", "502"));
+                    (
+                        code.trim().parse().unwrap_or(502),
+                        answer.as_bytes().to_vec(),
+                    )
+                };
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    answer.len()
+                );
+                let _ = tls.write_all(&answer);
+                let _ = tls.flush();
+            });
+        }
+    });
+    (url, refused)
 }
 
 /// The C example (`examples/c/licentric-status.c`), compiled with the system's C compiler
