@@ -62,6 +62,7 @@ pub mod components;
 pub mod fingerprint;
 pub mod hex;
 pub mod key;
+pub mod lease;
 pub mod license_file;
 pub mod memory;
 pub mod random;
@@ -73,6 +74,7 @@ pub mod statement;
 pub use clock::{Clock, ClockGuard, ManualClock, SystemClock};
 pub use fingerprint::{Fingerprint, MachineId};
 pub use key::{KeyError, KeyPrefix, LicenseKey};
+pub use lease::{LeasePayload, VerifiedLease};
 pub use license_file::{
     Expectations, LicenseSigner, TrustedKey, VerifiedLicense, Verifier, VerifyError,
 };

@@ -139,6 +139,45 @@ pub struct CheckoutResponse {
     pub machines_active: Option<u32>,
 }
 
+/// `POST /v1/leases`: a seat of a floating licence for this machine (`docs/floating.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// This machine's fingerprint.
+    pub fingerprint: String,
+    /// A fresh random value that the server signs into the lease.
+    pub nonce: String,
+    /// What the seat is for (an app, a user), shown to the vendor; at most 255 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// `POST /v1/leases/{id}/renew`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewLeaseRequest {
+    /// This machine's fingerprint (the lease's).
+    pub fingerprint: String,
+    /// A fresh random value that the server signs into the renewed lease.
+    pub nonce: String,
+}
+
+/// The answer to a lease's checkout (201 a new seat, 200 this machine's open lease renewed)
+/// or renewal (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseResponse {
+    /// The lease's id, to renew and release it.
+    pub lease_id: String,
+    /// The armoured, signed lease (`LICENTRIC LEASE`).
+    pub lease_file: String,
+    /// When the seat is free again unless renewed (RFC 3339; also signed in the lease).
+    pub expires_at: String,
+    /// Seats held on the licence now, this one included (informational, unsigned).
+    pub seats_in_use: u32,
+    /// The licence's seats.
+    pub max_seats: u32,
+}
+
 /// `POST /v1/machines/{id}/validate`: the cheap check of a machine in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +263,17 @@ api_codes! {
     /// The product does not allow activations in a container, or in a virtual machine, and
     /// the machine says it runs in one.
     VirtualizationNotAllowed => ("virtualization_not_allowed", 403),
+    /// Every seat of a floating licence is held; the body carries `seats_in_use`,
+    /// `max_machines` (its seats) and `retry_at` (the soonest a held lease runs out), with
+    /// `Retry-After`.
+    NoSeatAvailable => ("no_seat_available", 409),
+    /// The lease is not open: released, or its time ran out (check out a seat again).
+    LeaseNotFound => ("lease_not_found", 404),
+    /// Leases are for floating licences; this one is node-locked (activate instead).
+    NotFloating => ("not_floating", 409),
+    /// This licence is floating: a machine checks out a seat (`POST /v1/leases`) rather than
+    /// activating.
+    FloatingLicense => ("floating_license", 409),
     /// The fingerprint is not 64 hex characters, or not the machine's.
     InvalidFingerprint => ("invalid_fingerprint", 422),
     /// Too many requests (failed key attempts included); see `Retry-After`.
@@ -293,6 +343,9 @@ pub struct ApiError {
     /// it was activated with (names, never values), when the client sent its parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_components: Option<Vec<String>>,
+    /// With `no_seat_available`: the seats held now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats_in_use: Option<u32>,
 }
 
 impl ErrorBody {
@@ -307,6 +360,7 @@ impl ErrorBody {
                 statement: None,
                 retry_at: None,
                 changed_components: None,
+                seats_in_use: None,
             },
         }
     }

@@ -135,7 +135,45 @@ pub struct Policy {
     pub allow_virtual_machines: bool,
     /// Whether a machine may be activated in a container.
     pub allow_containers: bool,
+    /// Whether a machine holds a seat until deactivated, or while it holds a lease.
+    pub seat_model: SeatModel,
+    /// How long a lease holds its seat unless renewed, seconds.
+    pub lease_ttl: u32,
 }
+
+/// How a licence's seats are held (`docs/floating.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatModel {
+    /// A machine holds a seat from activation until deactivation.
+    NodeLocked,
+    /// A machine holds a seat while it holds a lease: checked out, renewed, released.
+    Floating,
+}
+
+impl SeatModel {
+    /// The stored and published word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SeatModel::NodeLocked => "node_locked",
+            SeatModel::Floating => "floating",
+        }
+    }
+}
+
+impl std::str::FromStr for SeatModel {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SeatModel, String> {
+        match text {
+            "node_locked" => Ok(SeatModel::NodeLocked),
+            "floating" => Ok(SeatModel::Floating),
+            other => Err(format!("{other:?} is not a seat model")),
+        }
+    }
+}
+
+/// A lease's time when the product does not say: 15 minutes.
+pub const DEFAULT_LEASE_TTL: u32 = 900;
 
 impl Policy {
     /// Whether a machine that runs in `runs_in` (bare hardware: `None`) may be activated.
@@ -163,6 +201,8 @@ impl Default for Policy {
             fingerprint_match: FingerprintMatch::Most,
             allow_virtual_machines: true,
             allow_containers: true,
+            seat_model: SeatModel::NodeLocked,
+            lease_ttl: DEFAULT_LEASE_TTL,
         }
     }
 }

@@ -40,6 +40,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod init;
 pub mod keys;
+pub mod leases;
 pub mod licensing;
 pub mod metrics;
 pub mod ratelimit;

@@ -97,6 +97,16 @@ impl Signing {
             .map_err(|e| StoreError::Sign(e.to_string()))
     }
 
+    /// A signed lease.
+    ///
+    /// # Errors
+    /// When the payload cannot be serialised.
+    pub fn lease(&self, payload: &licentric_core::LeasePayload) -> Result<String, StoreError> {
+        self.signer
+            .sign_lease(payload)
+            .map_err(|e| StoreError::Sign(e.to_string()))
+    }
+
     /// A signed licence file for `machine_id` on `license`, stating its status now.
     ///
     /// # Errors
@@ -159,7 +169,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn json<T: Serialize>(status: u16, body: &T) -> Result<Outcome, StoreError> {
+    pub(crate) fn json<T: Serialize>(status: u16, body: &T) -> Result<Outcome, StoreError> {
         let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Outcome::Answer {
             status,
@@ -168,11 +178,11 @@ impl Outcome {
         })
     }
 
-    fn error(code: ApiErrorCode, message: &str) -> Result<Outcome, StoreError> {
+    pub(crate) fn error(code: ApiErrorCode, message: &str) -> Result<Outcome, StoreError> {
         Outcome::json(code.http_status(), &ErrorBody::new(code, message))
     }
 
-    fn with_events(self, recorded: bool) -> Outcome {
+    pub(crate) fn with_events(self, recorded: bool) -> Outcome {
         match self {
             Outcome::Answer {
                 status,
@@ -288,6 +298,12 @@ fn activate_in(
     input: &ActivationInput,
     now: i64,
 ) -> Result<Outcome, StoreError> {
+    if license.policy.seat_model == crate::domain::SeatModel::Floating {
+        return Outcome::error(
+            ApiErrorCode::FloatingLicense,
+            "this licence is floating: a machine checks out a seat while its software runs (POST /v1/leases) instead of activating",
+        );
+    }
     let mut existing =
         machines::active(tx, &license.id, MachineBy::Fingerprint(&input.fingerprint))?;
     // A machine of this licence whose fingerprint changed (a reinstall) but whose parts say it

@@ -115,6 +115,13 @@ impl Server {
             Arc::clone(&self.state.metrics),
             stop_rx.clone(),
         ));
+        // Leases that ran out are recorded (audit, webhook) within half a minute.
+        let leases = tokio::spawn(crate::leases::run(
+            Arc::clone(&self.state.store),
+            std::time::Duration::from_secs(30),
+            Arc::clone(&self.state.webhook_wake),
+            stop_rx.clone(),
+        ));
         let app = router(Arc::clone(&self.state));
         let graceful = GracefulShutdown::new();
         let limits = self.state.config.connections.clone();
@@ -193,6 +200,7 @@ impl Server {
         let _ = stop_tx.send(true);
         let _ = worker.await;
         let _ = pruner.await;
+        let _ = leases.await;
     }
 }
 

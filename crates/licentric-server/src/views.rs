@@ -18,6 +18,8 @@ pub fn product(p: &ProductRow) -> Value {
         "fingerprint_match": p.policy.fingerprint_match.as_str(),
         "allow_virtual_machines": p.policy.allow_virtual_machines,
         "allow_containers": p.policy.allow_containers,
+        "seat_model": p.policy.seat_model.as_str(),
+        "lease_ttl_seconds": p.policy.lease_ttl,
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

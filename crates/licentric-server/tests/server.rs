@@ -11,6 +11,7 @@
 //! - `policy`: a product's seat-move limit and longest file;
 //! - `parts`: tolerant fingerprints — a machine known again by its parts, or refused by name;
 //! - `keys`: rotating the signing key while serving, old files still verifying;
+//! - `leases`: floating licences — seats as leases, counted exactly under a race;
 //! - `layout`: no SQL outside the store module;
 //! - `openapi`: `docs/api/openapi.yaml` against the running server, both ways;
 //! - `process`: the binary — init, the listening line, TLS versions, SIGTERM.
@@ -25,6 +26,7 @@ mod concurrency;
 mod harness;
 mod keys;
 mod layout;
+mod leases;
 mod openapi;
 mod parts;
 mod policy;

@@ -43,7 +43,7 @@ pub(super) fn body(result: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiFa
 /// A presented licence key, past the limits that apply before it is looked up.
 pub(super) struct Presented {
     /// The key's lookup hash.
-    hash: [u8; 32],
+    pub(super) hash: [u8; 32],
     /// Set when the caller's address has failed too often: a valid key is still answered, a
     /// failure gets `429` with this wait instead of `401`.
     address_wait: Option<u64>,
@@ -53,7 +53,7 @@ pub(super) struct Presented {
 /// failed attempt like a wrong one, with the same uniform 401. Failures from the caller's
 /// address limit only failures: a valid key is answered from any address (keys carry 80
 /// random bits, so answering one reveals nothing a guesser could use), within its own budget.
-fn authenticate(
+pub(super) fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<&PeerAddr>,
@@ -96,7 +96,7 @@ fn failed(
     ApiFailure::invalid_license_key()
 }
 
-fn answer(
+pub(super) fn answer(
     state: &AppState,
     outcome: Outcome,
     presented: &Presented,
@@ -122,7 +122,7 @@ fn answer(
     }
 }
 
-fn check_field(name: &str, value: &str) -> Result<(), ApiFailure> {
+pub(super) fn check_field(name: &str, value: &str) -> Result<(), ApiFailure> {
     if value.len() > MAX_FIELD || value.chars().any(char::is_control) {
         return Err(ApiFailure::new(
             ApiErrorCode::InvalidRequest,
@@ -132,7 +132,7 @@ fn check_field(name: &str, value: &str) -> Result<(), ApiFailure> {
     Ok(())
 }
 
-fn check_nonce(nonce: &str) -> Result<(), ApiFailure> {
+pub(super) fn check_nonce(nonce: &str) -> Result<(), ApiFailure> {
     if nonce.is_empty()
         || nonce.len() > licentric_core::license_file::MAX_NONCE_LEN
         || !nonce.bytes().all(|b| b.is_ascii_graphic())
@@ -162,7 +162,7 @@ fn check_components(
     }
 }
 
-fn check_fingerprint(fingerprint: &str) -> Result<(), ApiFailure> {
+pub(super) fn check_fingerprint(fingerprint: &str) -> Result<(), ApiFailure> {
     if valid_fingerprint(fingerprint) {
         Ok(())
     } else {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod leases;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/machines/{machine_id}/validate", post(client::validate))
         .route("/v1/machines/{machine_id}", delete(client::deactivate))
         .route("/v1/offline-activations", post(client::activate_offline))
+        .route("/v1/leases", post(leases::checkout))
+        .route("/v1/leases/{lease_id}/renew", post(leases::renew))
+        .route("/v1/leases/{lease_id}", delete(leases::release))
         .nest("/v1/admin", admin::routes())
         .route("/v1/keys", get(signing_keys))
         .route("/healthz", get(healthz))

@@ -11,6 +11,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod idempotency;
+pub mod leases;
 pub mod licenses;
 pub mod machines;
 pub mod products;

@@ -25,13 +25,14 @@ pub struct ProductRow {
 /// The columns [`from_row`] reads, in order, from `products p`.
 const COLUMNS: &str = "p.environment, p.id, p.name, p.key_prefix, p.created_at, \
     p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, \
-    p.fingerprint_match, p.allow_virtual_machines, p.allow_containers";
+    p.fingerprint_match, p.allow_virtual_machines, p.allow_containers, p.seat_model, \
+    p.lease_ttl_seconds";
 
 /// The policy columns of `products p`, as [`policy_from`] reads them.
-pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, p.fingerprint_match, p.allow_virtual_machines, p.allow_containers";
+pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, p.fingerprint_match, p.allow_virtual_machines, p.allow_containers, p.seat_model, p.lease_ttl_seconds";
 
 /// How many columns [`POLICY_COLUMNS`] has.
-pub(super) const POLICY_COLUMN_COUNT: usize = 7;
+pub(super) const POLICY_COLUMN_COUNT: usize = 9;
 
 /// Reads [`POLICY_COLUMNS`] starting at column `at`.
 pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Policy> {
@@ -47,6 +48,10 @@ pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Resul
         })?,
         allow_virtual_machines: row.get(at + 5)?,
         allow_containers: row.get(at + 6)?,
+        seat_model: row.get::<_, String>(at + 7)?.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(at + 7, rusqlite::types::Type::Text, e.into())
+        })?,
+        lease_ttl: row.get(at + 8)?,
     })
 }
 
@@ -97,8 +102,8 @@ pub fn list(db: &Db<'_>, environment: Environment) -> Result<Vec<ProductRow>, St
 pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
     let window = row.policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
     Ok(tx.conn.execute(
-        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds, fingerprint_match, allow_virtual_machines, allow_containers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds, fingerprint_match, allow_virtual_machines, allow_containers, seat_model, lease_ttl_seconds)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             row.environment.as_str(),
             row.id,
@@ -111,7 +116,9 @@ pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
             window,
             row.policy.fingerprint_match.as_str(),
             row.policy.allow_virtual_machines,
-            row.policy.allow_containers
+            row.policy.allow_containers,
+            row.policy.seat_model.as_str(),
+            row.policy.lease_ttl
         ],
     )? == 1)
 }
@@ -129,7 +136,7 @@ pub fn set_policy(
     let window = policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
     tx.conn.execute(
         "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6, fingerprint_match = ?7,
-         allow_virtual_machines = ?8, allow_containers = ?9
+         allow_virtual_machines = ?8, allow_containers = ?9, seat_model = ?10, lease_ttl_seconds = ?11
          WHERE environment = ?1 AND id = ?2",
         params![
             environment.as_str(),
@@ -140,7 +147,9 @@ pub fn set_policy(
             window,
             policy.fingerprint_match.as_str(),
             policy.allow_virtual_machines,
-            policy.allow_containers
+            policy.allow_containers,
+            policy.seat_model.as_str(),
+            policy.lease_ttl
         ],
     )?;
     Ok(())

@@ -200,6 +200,27 @@ ALTER TABLE products ADD COLUMN allow_containers INTEGER NOT NULL DEFAULT 1
 ALTER TABLE machines ADD COLUMN previous_components TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE machines ADD COLUMN duplicate_reported_at INTEGER;
 ",
+    r"
+-- Floating licences (docs/floating.md): a product's licences are node-locked (a machine
+-- holds a seat until deactivated) or floating (a machine holds a seat while a lease is open).
+ALTER TABLE products ADD COLUMN seat_model TEXT NOT NULL DEFAULT 'node_locked'
+    CHECK (seat_model IN ('node_locked', 'floating'));
+ALTER TABLE products ADD COLUMN lease_ttl_seconds INTEGER NOT NULL DEFAULT 900;
+CREATE TABLE leases (
+    id TEXT PRIMARY KEY,
+    license_id TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    label TEXT,
+    created_at INTEGER NOT NULL,
+    renewed_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    ended_by TEXT CHECK (ended_by IN ('released', 'expired'))
+);
+CREATE INDEX leases_open ON leases (license_id, ended_at, expires_at);
+CREATE INDEX leases_due ON leases (ended_at, expires_at);
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.

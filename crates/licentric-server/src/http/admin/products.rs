@@ -42,6 +42,10 @@ struct NewProduct {
     allow_virtual_machines: Option<bool>,
     #[serde(default)]
     allow_containers: Option<bool>,
+    #[serde(default)]
+    seat_model: Option<String>,
+    #[serde(default)]
+    lease_ttl_seconds: Option<u32>,
 }
 
 /// A product's policy as the API takes it: absent fields keep their value (on creation, the
@@ -63,6 +67,10 @@ struct PolicyChanges {
     allow_virtual_machines: Option<bool>,
     #[serde(default)]
     allow_containers: Option<bool>,
+    #[serde(default)]
+    seat_model: Option<String>,
+    #[serde(default)]
+    lease_ttl_seconds: Option<u32>,
 }
 
 impl PolicyChanges {
@@ -102,6 +110,18 @@ impl PolicyChanges {
                 invalid("fingerprint_match must be exact, most or any (docs/fingerprint.md)")
             })?,
         };
+        let seat_model = match &self.seat_model {
+            None => policy.seat_model,
+            Some(text) => text.parse().map_err(|_| {
+                invalid("seat_model must be node_locked or floating (docs/floating.md)")
+            })?,
+        };
+        let lease_ttl = self.lease_ttl_seconds.unwrap_or(policy.lease_ttl);
+        if !(60..=86_400).contains(&lease_ttl) {
+            return Err(invalid(
+                "lease_ttl_seconds must be 60 (a minute) to 86400 (a day)",
+            ));
+        }
         Ok(Policy {
             check_interval,
             max_ttl,
@@ -111,6 +131,8 @@ impl PolicyChanges {
                 .allow_virtual_machines
                 .unwrap_or(policy.allow_virtual_machines),
             allow_containers: self.allow_containers.unwrap_or(policy.allow_containers),
+            seat_model,
+            lease_ttl,
         })
     }
 }
@@ -153,6 +175,8 @@ pub(super) async fn create(
             fingerprint_match: p.fingerprint_match,
             allow_virtual_machines: p.allow_virtual_machines,
             allow_containers: p.allow_containers,
+            seat_model: p.seat_model,
+            lease_ttl_seconds: p.lease_ttl_seconds,
         }
         .apply(new_product)?,
         created_at: now_unix(),

@@ -1,0 +1,94 @@
+//! Floating licences' leases (licence-key authentication): check out a seat, renew it,
+//! release it (`docs/floating.md`).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use licentric_proto::api::{LeaseRequest, RenewLeaseRequest};
+
+use super::client::{answer, authenticate, body, check_field, check_fingerprint, check_nonce};
+use super::{ApiFailure, AppState, PeerAddr, parse_json};
+use crate::clock::now_unix;
+use crate::leases::{self, LeaseInput};
+
+/// `POST /v1/leases`.
+pub(super) async fn checkout(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
+    let request: LeaseRequest = parse_json(&body(raw)?)?;
+    check_fingerprint(&request.fingerprint)?;
+    check_nonce(&request.nonce)?;
+    if let Some(label) = &request.label {
+        check_field("label", label)?;
+    }
+    let state2 = Arc::clone(&state);
+    let outcome = state
+        .store
+        .write(move |tx| {
+            let input = LeaseInput {
+                fingerprint: request.fingerprint,
+                nonce: request.nonce,
+                label: request.label,
+            };
+            leases::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
+        })
+        .await?;
+    answer(&state, outcome, &presented, peer.as_ref())
+}
+
+/// `POST /v1/leases/{lease_id}/renew`.
+pub(super) async fn renew(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    Path(lease_id): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
+    let request: RenewLeaseRequest = parse_json(&body(raw)?)?;
+    check_fingerprint(&request.fingerprint)?;
+    check_nonce(&request.nonce)?;
+    let state2 = Arc::clone(&state);
+    let outcome = state
+        .store
+        .write(move |tx| {
+            let input = LeaseInput {
+                fingerprint: request.fingerprint,
+                nonce: request.nonce,
+                label: None,
+            };
+            leases::renew(tx, &state2.issuer, &key_hash, &lease_id, &input, now_unix())
+        })
+        .await?;
+    answer(&state, outcome, &presented, peer.as_ref())
+}
+
+/// `DELETE /v1/leases/{lease_id}`.
+pub(super) async fn release(
+    State(state): State<Arc<AppState>>,
+    peer: Option<Extension<PeerAddr>>,
+    Path(lease_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiFailure> {
+    let peer = peer.map(|Extension(p)| p);
+    let presented = authenticate(&state, &headers, peer.as_ref())?;
+    let key_hash = presented.hash;
+    let outcome = state
+        .store
+        .write(move |tx| leases::release(tx, &key_hash, &lease_id, now_unix()))
+        .await?;
+    answer(&state, outcome, &presented, peer.as_ref())
+}

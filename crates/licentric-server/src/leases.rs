@@ -1,0 +1,341 @@
+//! Floating licences (`docs/floating.md`): a machine checks out one of the licence's seats
+//! as a lease, renews it while its software runs, and releases it when done; a lease that is
+//! not renewed runs out and frees its seat. Every decision happens inside one write
+//! transaction, so seats are counted exactly however many machines ask at once.
+
+use licentric_core::{LeasePayload, ct_eq_str};
+use licentric_proto::LicenseStatus;
+use licentric_proto::api::{ApiErrorCode, ErrorBody, LeaseResponse};
+use time::OffsetDateTime;
+
+use crate::audit::{Actor, Entry};
+use crate::clock::rfc3339;
+use crate::crypto::new_id;
+use crate::domain::SeatModel;
+use crate::licensing::{Issuer, Outcome};
+use crate::store::leases::{self, LeaseRow};
+use crate::store::{LicenseRow, StoreError, Tx, licenses};
+use crate::webhooks;
+
+/// At most this many run-out leases are recorded per pass (the rest at the next).
+const EXPIRE_BATCH: u32 = 500;
+
+/// A checkout's or renewal's inputs, already checked for shape.
+#[derive(Debug, Clone)]
+pub struct LeaseInput {
+    /// The machine's fingerprint.
+    pub fingerprint: String,
+    /// The request's nonce.
+    pub nonce: String,
+    /// What the seat is for (checkout only).
+    pub label: Option<String>,
+}
+
+/// `POST /v1/leases`: a seat for this machine — its open lease renewed if it holds one (one
+/// seat per machine), else a new lease if a seat is free, else `no_seat_available` with the
+/// seats held and the soonest a lease runs out.
+///
+/// # Errors
+/// On storage failure.
+pub fn checkout(
+    tx: &Tx<'_>,
+    issuer: &Issuer,
+    key_hash: &[u8; 32],
+    input: &LeaseInput,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let license = match floating(tx, key_hash, now)? {
+        Ok(license) => license,
+        Err(refusal) => return Ok(refusal),
+    };
+    let expired = expire(tx, Some(&license.id), now)?;
+    let holding = leases::holding(tx, &license.id, now)?;
+    let expires_at = now + i64::from(license.policy.lease_ttl);
+    if let Some(mine) = holding
+        .iter()
+        .find(|l| ct_eq_str(&l.fingerprint, &input.fingerprint))
+    {
+        leases::renew(tx, &mine.id, now, expires_at)?;
+        let renewed = LeaseRow {
+            renewed_at: now,
+            expires_at,
+            ..mine.clone()
+        };
+        let seats = u32::try_from(holding.len()).unwrap_or(u32::MAX);
+        return answer(
+            tx,
+            issuer,
+            &license,
+            &renewed,
+            &input.nonce,
+            seats,
+            200,
+            now,
+        )
+        .map(|o| o.with_events(expired));
+    }
+    let seats_in_use = u32::try_from(holding.len()).unwrap_or(u32::MAX);
+    if seats_in_use >= license.max_machines {
+        let mut body = ErrorBody::new(
+            ApiErrorCode::NoSeatAvailable,
+            format!(
+                "all {} seats of this licence are in use; one is free when its holder releases it or its lease runs out",
+                license.max_machines
+            ),
+        );
+        body.error.seats_in_use = Some(seats_in_use);
+        body.error.max_machines = Some(license.max_machines);
+        body.error.retry_at = holding.first().and_then(|l| rfc3339(l.expires_at));
+        return Ok(
+            Outcome::json(ApiErrorCode::NoSeatAvailable.http_status(), &body)?.with_events(expired),
+        );
+    }
+    let lease = LeaseRow {
+        id: new_id("lease").map_err(crate::crypto::CryptoError::from)?,
+        license_id: license.id.clone(),
+        environment: license.environment,
+        fingerprint: input.fingerprint.clone(),
+        label: input.label.clone(),
+        created_at: now,
+        renewed_at: now,
+        expires_at,
+        ended: None,
+    };
+    leases::insert(tx, &lease)?;
+    let recorded = record(tx, &license, &lease, "lease.checked_out", now)?;
+    Ok(answer(
+        tx,
+        issuer,
+        &license,
+        &lease,
+        &input.nonce,
+        seats_in_use + 1,
+        201,
+        now,
+    )?
+    .with_events(expired || recorded))
+}
+
+/// `POST /v1/leases/{id}/renew`: the lease holds its seat for another TTL, if it is open,
+/// this machine's, and the licence is active.
+///
+/// # Errors
+/// On storage failure.
+pub fn renew(
+    tx: &Tx<'_>,
+    issuer: &Issuer,
+    key_hash: &[u8; 32],
+    lease_id: &str,
+    input: &LeaseInput,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let license = match floating(tx, key_hash, now)? {
+        Ok(license) => license,
+        Err(refusal) => return Ok(refusal),
+    };
+    let expired = expire(tx, Some(&license.id), now)?;
+    let lease = leases::get(tx, &license.id, lease_id)?
+        .filter(|l| l.holds_at(now) && ct_eq_str(&l.fingerprint, &input.fingerprint));
+    let Some(lease) = lease else {
+        return Ok(Outcome::error(
+            ApiErrorCode::LeaseNotFound,
+            "this lease is not open: it was released or ran out; check out a seat again",
+        )?
+        .with_events(expired));
+    };
+    let expires_at = now + i64::from(license.policy.lease_ttl);
+    leases::renew(tx, &lease.id, now, expires_at)?;
+    let renewed = LeaseRow {
+        renewed_at: now,
+        expires_at,
+        ..lease
+    };
+    let seats = u32::try_from(leases::holding(tx, &license.id, now)?.len()).unwrap_or(u32::MAX);
+    Ok(answer(
+        tx,
+        issuer,
+        &license,
+        &renewed,
+        &input.nonce,
+        seats,
+        200,
+        now,
+    )?
+    .with_events(expired))
+}
+
+/// `DELETE /v1/leases/{id}`: the seat is free at once. Releasing a lease that already ended
+/// is not an error (a retried release); one the licence never had is.
+///
+/// # Errors
+/// On storage failure.
+pub fn release(
+    tx: &Tx<'_>,
+    key_hash: &[u8; 32],
+    lease_id: &str,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
+        return Ok(Outcome::Unauthorized);
+    };
+    let Some(lease) = leases::get(tx, &license.id, lease_id)? else {
+        return Outcome::error(
+            ApiErrorCode::LeaseNotFound,
+            "this licence has no such lease",
+        );
+    };
+    let mut recorded = false;
+    if lease.holds_at(now) && leases::end(tx, &lease.id, "released", now)? {
+        recorded = record(tx, &license, &lease, "lease.released", now)?;
+    }
+    Ok(Outcome::Answer {
+        status: 204,
+        body: String::new(),
+        events: recorded,
+    })
+}
+
+/// Records the end of every lease that ran out by `now` (of `license_id`, or of all): an
+/// audit entry and a `lease.expired` webhook each. Whether events were recorded.
+///
+/// # Errors
+/// On storage failure.
+pub fn expire(tx: &Tx<'_>, license_id: Option<&str>, now: i64) -> Result<bool, StoreError> {
+    let mut recorded = false;
+    for lease in leases::expire_due(tx, license_id, now, EXPIRE_BATCH)? {
+        let Some(license) = licenses::get(tx, lease.environment, &lease.license_id)? else {
+            continue;
+        };
+        recorded |= record(tx, &license, &lease, "lease.expired", lease.expires_at)?;
+    }
+    Ok(recorded)
+}
+
+/// Records the leases that ran out, every `every`, until `shutdown` turns true, waking the
+/// webhook delivery when it recorded events. (A lease that ran out holds no seat whether or
+/// not this has run: this is only its record.)
+pub async fn run(
+    store: std::sync::Arc<crate::store::Store>,
+    every: std::time::Duration,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match store
+            .write(|tx| expire(tx, None, crate::clock::now_unix()))
+            .await
+        {
+            Ok(true) => wake.notify_one(),
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "cannot record the leases that ran out"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// The licence `key_hash` names, if it is floating and active; else the refusal.
+fn floating(
+    tx: &Tx<'_>,
+    key_hash: &[u8; 32],
+    now: i64,
+) -> Result<Result<LicenseRow, Outcome>, StoreError> {
+    let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
+        return Ok(Err(Outcome::Unauthorized));
+    };
+    if license.policy.seat_model != SeatModel::Floating {
+        return Outcome::error(
+            ApiErrorCode::NotFloating,
+            "this licence is node-locked: activate the machine instead of checking out a seat",
+        )
+        .map(Err);
+    }
+    let (code, message) = match license.effective_status(now) {
+        LicenseStatus::Active => return Ok(Ok(license)),
+        LicenseStatus::Suspended => (ApiErrorCode::LicenseSuspended, "the licence is suspended"),
+        LicenseStatus::Revoked => (ApiErrorCode::LicenseRevoked, "the licence is revoked"),
+        LicenseStatus::Expired => (ApiErrorCode::LicenseExpired, "the licence has expired"),
+    };
+    Outcome::error(code, message).map(Err)
+}
+
+/// The answer carrying `lease`, signed for the request with `nonce`.
+#[allow(clippy::too_many_arguments)] // one answer's parts, named
+fn answer(
+    tx: &Tx<'_>,
+    issuer: &Issuer,
+    license: &LicenseRow,
+    lease: &LeaseRow,
+    nonce: &str,
+    seats_in_use: u32,
+    status: u16,
+    now: i64,
+) -> Result<Outcome, StoreError> {
+    let at = |t: i64| {
+        OffsetDateTime::from_unix_timestamp(t).map_err(|e| StoreError::Sign(e.to_string()))
+    };
+    let payload = LeasePayload {
+        lease_id: lease.id.clone(),
+        license_id: license.id.clone(),
+        product_id: license.product_id.clone(),
+        environment: license.environment,
+        fingerprint: lease.fingerprint.clone(),
+        label: lease.label.clone(),
+        entitlements: license.entitlements.clone(),
+        max_seats: license.max_machines,
+        issued_at: at(now)?,
+        expires_at: at(lease.expires_at)?,
+        nonce: nonce.to_owned(),
+    };
+    let lease_file = issuer.signing(tx)?.lease(&payload)?;
+    Outcome::json(
+        status,
+        &LeaseResponse {
+            lease_id: lease.id.clone(),
+            lease_file,
+            expires_at: rfc3339(lease.expires_at).unwrap_or_default(),
+            seats_in_use,
+            max_seats: license.max_machines,
+        },
+    )
+}
+
+/// The lease as the vendor sees it (audit entries, webhooks).
+pub fn view(lease: &LeaseRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": lease.id,
+        "license_id": lease.license_id,
+        "fingerprint": lease.fingerprint,
+        "label": lease.label,
+        "created_at": rfc3339(lease.created_at),
+        "expires_at": rfc3339(lease.expires_at),
+    })
+}
+
+/// An audit entry and a webhook event `action` for `lease`.
+fn record(
+    tx: &Tx<'_>,
+    license: &LicenseRow,
+    lease: &LeaseRow,
+    action: &'static str,
+    at: i64,
+) -> Result<bool, StoreError> {
+    Entry::new(
+        license.environment,
+        &Actor::license_key(&license.id),
+        action,
+        ("lease", &lease.id),
+    )
+    .license(&license.id)
+    .after(view(lease))
+    .record(tx, at)?;
+    webhooks::record(
+        tx,
+        license.environment,
+        action,
+        serde_json::json!({ "license_id": license.id, "lease": view(lease) }),
+        at,
+    )
+}

@@ -1,0 +1,247 @@
+//! Floating licences against the real server: a seat is a lease; checkouts are counted
+//! exactly under a race; one machine holds one seat; renewal, release and running out free
+//! and keep seats as documented; the lease file verifies only for its request and machine.
+
+use licentric_core::{Fingerprint, Verifier};
+use licentric_proto::Environment;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Sandbox, fingerprint};
+
+/// The product's licences float: seats are leases.
+async fn floating(s: &Sandbox) {
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"seat_model": "floating", "lease_ttl_seconds": 600})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["product"]["seat_model"], "floating");
+}
+
+async fn checkout(s: &Sandbox, key: &str, fp: &str, nonce: &str) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        "/v1/leases",
+        Some(&format!("License {key}")),
+        Some(json!({"fingerprint": fp, "nonce": nonce, "label": "Acme CAD"})),
+    )
+    .await
+}
+
+async fn renew(s: &Sandbox, key: &str, lease: &str, fp: &str, nonce: &str) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        &format!("/v1/leases/{lease}/renew"),
+        Some(&format!("License {key}")),
+        Some(json!({"fingerprint": fp, "nonce": nonce})),
+    )
+    .await
+}
+
+async fn release(s: &Sandbox, key: &str, lease: &str) -> StatusCode {
+    s.call(
+        Method::DELETE,
+        &format!("/v1/leases/{lease}"),
+        Some(&format!("License {key}")),
+        None,
+    )
+    .await
+    .0
+}
+
+/// The audit actions recorded for `licence`, newest first.
+async fn actions(s: &Sandbox, licence: &str) -> Vec<String> {
+    let (_, audit) = s
+        .admin(
+            Method::GET,
+            &format!("/audit-events?license_id={licence}"),
+            None,
+        )
+        .await;
+    audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn fifty_machines_racing_for_ten_seats_get_exactly_ten() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(10, &["pro"]).await;
+    floating(&s).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let (client, url, key) = (s.client.clone(), s.url.clone(), key.clone());
+            tokio::spawn(async move {
+                let response = client
+                    .post(format!("{url}/v1/leases"))
+                    .header("Authorization", format!("License {key}"))
+                    .json(&json!({"fingerprint": fingerprint(n), "nonce": format!("n{n}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                (status, response.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => granted += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "no_seat_available", "{body}");
+                assert_eq!(body["error"]["seats_in_use"], 10, "{body}");
+                assert_eq!(body["error"]["max_machines"], 10, "{body}");
+                assert!(body["error"]["retry_at"].is_string(), "{body}");
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(granted, 10);
+}
+
+#[tokio::test]
+async fn a_machine_holds_one_seat_renews_it_and_releasing_frees_it() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &["pro"]).await;
+    floating(&s).await;
+    let (status, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let lease = body["lease_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (body["seats_in_use"].clone(), body["max_seats"].clone()),
+        (json!(1), json!(1))
+    );
+    // The lease file: signed, for this machine and this request, with the licence's terms.
+    let verifier = Verifier::new(vec![s.trusted_key()]);
+    let fp = Fingerprint::parse(&fingerprint(1)).unwrap();
+    let text = body["lease_file"].as_str().unwrap();
+    let verified = verifier
+        .verify_lease(
+            text,
+            "acme-cad",
+            Environment::Test,
+            &fp,
+            "c1",
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+    assert_eq!(verified.payload().lease_id, lease);
+    assert_eq!(verified.payload().entitlements, ["pro"]);
+    assert_eq!(verified.payload().label.as_deref(), Some("Acme CAD"));
+    assert!(
+        verifier
+            .verify_lease(
+                text,
+                "acme-cad",
+                Environment::Test,
+                &fp,
+                "c2",
+                time::OffsetDateTime::now_utc()
+            )
+            .is_err(),
+        "replayed for another request"
+    );
+
+    // The same machine again (a second app): its one seat, renewed.
+    let (status, body) = checkout(&s, &key, &fingerprint(1), "c2").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["lease_id"], lease.as_str());
+    // Another machine: no seat.
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c3").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Renewed by its machine; not by another.
+    let (status, body) = renew(&s, &key, &lease, &fingerprint(1), "r1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = renew(&s, &key, &lease, &fingerprint(2), "r2").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "lease_not_found");
+
+    // Released: the seat is free at once; releasing again changes nothing.
+    assert_eq!(release(&s, &key, &lease).await, StatusCode::NO_CONTENT);
+    assert_eq!(release(&s, &key, &lease).await, StatusCode::NO_CONTENT);
+    let (status, body) = renew(&s, &key, &lease, &fingerprint(1), "r3").await;
+    assert_eq!(body["error"]["code"], "lease_not_found", "{status} {body}");
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c4").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        release(&s, &key, "lease_unknown").await,
+        StatusCode::NOT_FOUND
+    );
+    let recorded = actions(&s, &licence).await;
+    assert_eq!(
+        recorded
+            .iter()
+            .filter(|a| *a == "lease.checked_out")
+            .count(),
+        2,
+        "{recorded:?}"
+    );
+    assert_eq!(
+        recorded.iter().filter(|a| *a == "lease.released").count(),
+        1,
+        "{recorded:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lease_that_is_not_renewed_runs_out_and_frees_its_seat() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    floating(&s).await;
+    let (_, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
+    let lease = body["lease_id"].as_str().unwrap().to_owned();
+    // Its time runs out (written where the server keeps it, as if the TTL had passed).
+    let db = rusqlite::Connection::open(s.path("licentric.db")).unwrap();
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
+    db.execute(
+        "UPDATE leases SET expires_at = ?1 WHERE id = ?2",
+        rusqlite::params![past, lease],
+    )
+    .unwrap();
+    drop(db);
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c2").await;
+    assert_eq!(status, StatusCode::CREATED, "the seat is free: {body}");
+    let (status, body) = renew(&s, &key, &lease, &fingerprint(1), "r1").await;
+    assert_eq!(body["error"]["code"], "lease_not_found", "{status} {body}");
+    assert!(
+        actions(&s, &licence)
+            .await
+            .contains(&"lease.expired".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn seats_and_machines_do_not_mix() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(2, &[]).await;
+    // Node-locked: no leases.
+    let (status, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "not_floating");
+    // Floating: no activations.
+    floating(&s).await;
+    let (status, body) = s.activate(&key, &fingerprint(1), "a1", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "floating_license");
+    // A suspended floating licence gives no seat.
+    s.admin(Method::POST, &format!("/licenses/{licence}/suspend"), None)
+        .await;
+    let (status, body) = checkout(&s, &key, &fingerprint(1), "c2").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "license_suspended");
+    // Bad input is refused before anything else.
+    let (status, body) = checkout(&s, &key, "nope", "c3").await;
+    assert_eq!(
+        body["error"]["code"], "invalid_fingerprint",
+        "{status} {body}"
+    );
+}
