@@ -108,8 +108,13 @@ impl ActivationRequestFile {
         if !crate::components::well_formed(&request.components) {
             return bad("components must be at most 16 parts of a known kind with 64-hex hashes");
         }
-        if request.runs_in.as_ref().is_some_and(|r| r.name.len() > 255) {
-            return bad("runs_in.name is too long");
+        let texts = [&request.product_id, &request.hostname, &request.platform]
+            .into_iter()
+            .chain(request.runs_in.as_ref().map(|r| &r.name));
+        for text in texts {
+            if text.len() > 255 || text.chars().any(char::is_control) {
+                return bad("a field is too long or has control characters");
+            }
         }
         Ok(request)
     }

@@ -390,12 +390,7 @@ fn activate_in(
                 }
                 return Outcome::json(409, &body);
             }
-            let reported = match &duplicate_of {
-                Some(other) => {
-                    report_duplicate(tx, license, other, &input.fingerprint, "own_seat", now)?
-                }
-                None => false,
-            };
+
             // Once as many machines as it has seats have been activated, every new one is a
             // move (a seat freed on one machine and taken on another, or taken back).
             let seat_move = counts.ever >= license.max_machines;
@@ -403,6 +398,12 @@ fn activate_in(
                 return moved_too_often(license, next);
             }
             let machine = insert_machine(tx, license, input, seat_move, now)?;
+            let reported = match &duplicate_of {
+                Some(other) => {
+                    report_duplicate(tx, license, other, &input.fingerprint, "own_seat", now)?
+                }
+                None => false,
+            };
             let mut after = views::machine(&machine);
             after["seat_move"] = serde_json::Value::Bool(seat_move);
             Entry::new(
@@ -601,17 +602,16 @@ fn standing(
         return Outcome::json(ApiErrorCode::MachineNotFound.http_status(), &body).map(Err);
     };
     let same_fingerprint = ct_eq_str(&machine.fingerprint, fingerprint);
-    let known_again = if same_fingerprint {
+    // A system this seat moved away from, back while the one that took it is in use: two live
+    // systems with the same parts (a dual boot's other system, a clone's original). One seat,
+    // one system: this one is told, signed (once the licence's own status is said), and the
+    // vendor hears of it.
+    let returning = !same_fingerprint
+        && now < license.policy.in_use_until(machine.last_seen_at)
+        && machines::moved_from(tx, &machine.id, fingerprint)?;
+    let known_again = if same_fingerprint || returning {
         None
     } else {
-        // A system this seat moved away from, back while the one that took it is in use: two
-        // live systems with the same parts (a dual boot's other system, a clone's original).
-        // One seat, one system: this one is told, signed, and the vendor hears of it.
-        if now < license.policy.in_use_until(machine.last_seen_at)
-            && machines::moved_from(tx, &machine.id, fingerprint)?
-        {
-            return duplicate(tx, issuer, license, &machine, fingerprint, nonce, now).map(Err);
-        }
         // Another fingerprint: the same machine only if its parts say so under the product's
         // policy, and the seat may move (a rebind counts as a move).
         let comparison = Comparison::of(&machine.components, components);
@@ -642,6 +642,9 @@ fn standing(
     let signing = || issuer.signing(tx);
     if let Some(refusal) = refusal(signing, license, &machine.id, fingerprint, nonce, ttl, now)? {
         return Ok(Err(refusal));
+    }
+    if returning {
+        return duplicate(tx, issuer, license, &machine, fingerprint, nonce, now).map(Err);
     }
     let (machine, events) = match known_again {
         Some(comparison) => (
@@ -821,6 +824,13 @@ fn recognised(
             policy.accepts(&comparison).then_some((m, comparison))
         })
         .collect();
+    // Several machines with these parts (a dual boot whose two systems each have a seat):
+    // the one that is not in use now is the one reinstalled — the longest silent, if more.
+    if matches.len() > 1 {
+        matches.retain(|(m, _)| now >= license.policy.in_use_until(m.last_seen_at));
+        matches.sort_by_key(|(m, _)| m.last_seen_at);
+        matches.truncate(1);
+    }
     if matches.len() != 1 || may_move(tx, license, now)?.is_err() {
         return Ok(None);
     }
@@ -878,7 +888,15 @@ fn duplicate(
     nonce: &str,
     now: i64,
 ) -> Result<Outcome, StoreError> {
-    let recorded = report_duplicate(tx, license, machine, fingerprint, "refused", now)?;
+    // Reported once a day per machine: a system refused again and again (an older companion
+    // retrying, or someone making noise) is one duplicate, not one event per request.
+    let (_, reported_at) = machines::previous_parts(tx, &machine.id)?;
+    let recorded = if reported_at.is_none_or(|at| now - at >= 86_400) {
+        machines::duplicate_reported(tx, &machine.id, now)?;
+        report_duplicate(tx, license, machine, fingerprint, "refused", now)?
+    } else {
+        false
+    };
     let mut body = ErrorBody::new(
         ApiErrorCode::MachineMoved,
         "this machine's seat moved to another system with the same parts, which is in use; activate again to use it here (it needs a seat of its own while the other is in use)",

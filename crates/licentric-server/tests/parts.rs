@@ -493,8 +493,10 @@ async fn a_part_replaced_and_a_card_plugged_in_are_not_duplicates() {
         ("cpu_model", 'e'),
     ]);
     for _ in 0..3 {
-        checkout(&s, &key, &machine, &fingerprint(1), &with_usb).await;
-        checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+        for parts in [&with_usb, &original()] {
+            let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), parts).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
     }
     // A new disk, then another one: never back to an earlier one.
     for disk in ['5', '6'] {
@@ -509,4 +511,88 @@ async fn a_part_replaced_and_a_card_plugged_in_are_not_duplicates() {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     assert!(duplicates(&s, &licence).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_returning_system_is_told_the_licences_own_status_first_and_reported_once() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    let (status, _) = checkout(&s, &key, &machine, &fingerprint(2), &original()).await;
+    assert_eq!(status, StatusCode::OK);
+    // Refused again and again: one report, not one per request.
+    for _ in 0..3 {
+        let (_, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+        assert_eq!(body["error"]["code"], "machine_moved", "{body}");
+    }
+    assert_eq!(duplicates(&s, &licence).await, ["refused"]);
+    // Suspended: the licence's own status comes first, signed, and nothing is recorded.
+    s.admin(Method::POST, &format!("/licenses/{licence}/suspend"), None)
+        .await;
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "license_suspended");
+    assert_eq!(duplicates(&s, &licence).await, ["refused"]);
+}
+
+#[tokio::test]
+async fn a_refused_own_seat_is_not_reported_as_given() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(2, &[]).await;
+    // Two moves in the window for two seats.
+    s.admin(
+        Method::PATCH,
+        "/products/acme-cad",
+        Some(json!({"seat_moves_per_seat": 1})),
+    )
+    .await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    assert_eq!(body["machines_active"], 1, "{body}");
+    // Another system with these parts takes the seat: the first move.
+    let (status, body) = activate(&s, &key, &fingerprint(2), "n2", &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A second machine comes and goes, and a third takes its seat: the second move.
+    for n in [10, 11] {
+        let (status, body) = s
+            .activate(&key, &fingerprint(n), &format!("x{n}"), None)
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["machine_id"].as_str().unwrap().to_owned();
+        s.call(
+            Method::DELETE,
+            &format!("/v1/machines/{id}"),
+            Some(&format!("License {key}")),
+            None,
+        )
+        .await;
+    }
+    // The first system asks again while the other is in use: its own seat would be a third
+    // move, refused — and not reported as a seat given.
+    let (status, body) = activate(&s, &key, &fingerprint(1), "n3", &original()).await;
+    assert_eq!(
+        body["error"]["code"], "seat_move_limit_reached",
+        "{status} {body}"
+    );
+    assert!(duplicates(&s, &licence).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_dual_boot_with_a_seat_each_can_reinstall_either_system() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(2, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let first = body["machine_id"].as_str().unwrap().to_owned();
+    activate(&s, &key, &fingerprint(2), "n2", &original()).await;
+    checkout(&s, &key, &first, &fingerprint(1), &original()).await;
+    let (status, body) = activate(&s, &key, &fingerprint(1), "n3", &original()).await;
+    assert_eq!(status, StatusCode::CREATED, "a seat each: {body}");
+    let own = body["machine_id"].as_str().unwrap().to_owned();
+    // The system on `own` is reinstalled while the other one is in use: the idle machine
+    // with these parts is the one reinstalled.
+    last_seen(&s, &own, 3 * 3600);
+    let (status, body) = activate(&s, &key, &fingerprint(3), "n4", &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["machine_id"], own.as_str());
+    assert_eq!(body["machines_active"], 2);
 }

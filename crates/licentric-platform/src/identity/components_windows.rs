@@ -16,9 +16,21 @@ use licentric_core::components::{ComponentKind, RawComponent};
 use super::Reading;
 use super::tools;
 
+/// The system's own `program` (`reg.exe`…), from the system folder — never one found first
+/// beside the app — run without a console window.
+pub(super) fn system_tool(program: &str) -> Command {
+    use std::os::windows::process::CommandExt as _;
+    /// `CREATE_NO_WINDOW`: a GUI app's child gets no console window.
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    let root = std::env::var_os("SystemRoot").unwrap_or_else(|| r"C:\Windows".into());
+    let mut command = Command::new(std::path::Path::new(&root).join("System32").join(program));
+    command.creation_flags(CREATE_NO_WINDOW);
+    command
+}
+
 /// The string value `name` of registry key `key` (the 64-bit view, from a 32-bit process too).
 fn registry(key: &str, name: &str) -> Option<String> {
-    let out = Command::new("reg")
+    let out = system_tool("reg.exe")
         .args(["query", key, "/v", name, "/reg:64"])
         .output()
         .ok()?;
@@ -35,7 +47,7 @@ pub(super) fn read(kind: ComponentKind) -> Reading {
             Reading::of(kind, uuid, "the firmware does not say")
         }
         ComponentKind::NetworkCard => {
-            let out = Command::new("getmac")
+            let out = system_tool("getmac.exe")
                 .args(["/fo", "csv", "/nh", "/v"])
                 .output()
                 .ok();

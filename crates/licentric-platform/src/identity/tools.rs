@@ -2,9 +2,8 @@
 //! on macOS; `reg` and `getmac` on Windows): plain functions of their output, compiled and
 //! tested on every system, used by the sources of the system they belong to.
 
-#![cfg_attr(not(any(target_os = "macos", windows)), allow(dead_code))]
-
 /// The value of `"key" = "…"` in `ioreg -rd1 -c IOPlatformExpertDevice` output.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub(super) fn ioreg_value<'a>(output: &'a str, key: &str) -> Option<&'a str> {
     let quoted = format!("\"{key}\"");
     output.lines().find_map(|line| {
@@ -19,6 +18,7 @@ pub(super) fn ioreg_value<'a>(output: &'a str, key: &str) -> Option<&'a str> {
 
 /// The string value `name` in `reg query KEY /v NAME` output:
 /// `    NAME    REG_SZ    value, spaces and all`.
+#[cfg_attr(not(windows), allow(dead_code))]
 pub(super) fn reg_value<'a>(output: &'a str, name: &str) -> Option<&'a str> {
     output.lines().find_map(|line| {
         let rest = line.trim_start().strip_prefix(name)?;
@@ -29,6 +29,7 @@ pub(super) fn reg_value<'a>(output: &'a str, name: &str) -> Option<&'a str> {
 
 /// The hardware addresses `networksetup -listallhardwareports` prints for physical ports
 /// (not bridges), in colon notation.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub(super) fn networksetup_addresses(output: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut port = "";
@@ -47,6 +48,7 @@ pub(super) fn networksetup_addresses(output: &str) -> Vec<String> {
 
 /// The hardware addresses `getmac /fo csv /nh /v` prints for physical adapters (not
 /// virtual, VPN, Hyper-V or TAP adapters), in colon notation.
+#[cfg_attr(not(windows), allow(dead_code))]
 pub(super) fn getmac_addresses(output: &str) -> Vec<String> {
     const VIRTUAL: [&str; 6] = ["virtual", "vpn", "hyper-v", "tap-", "loopback", "vmware"];
     output
@@ -66,6 +68,10 @@ pub(super) fn getmac_addresses(output: &str) -> Vec<String> {
 
 /// Whether `address` (`aa:bb:cc:dd:ee:ff`) is globally assigned: the first octet's
 /// locally-administered bit clear.
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "macos", windows)),
+    allow(dead_code)
+)]
 pub(super) fn globally_assigned(address: &str) -> bool {
     address
         .split(':')

@@ -9,7 +9,7 @@ pub(super) fn machine_id() -> Result<MachineId, FingerprintError> {
         looked_in: KEY.into(),
     };
     // /reg:64 reads the 64-bit view even from a 32-bit process (WOW64 redirection).
-    let output = std::process::Command::new("reg")
+    let output = super::components_os::system_tool("reg.exe")
         .args(["query", KEY, "/v", "MachineGuid", "/reg:64"])
         .output()
         .map_err(|_| not_found())?;
