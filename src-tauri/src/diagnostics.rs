@@ -133,6 +133,7 @@ mod tests {
             detail: "Acme CAD is licensed on this machine.".into(),
             offline: false,
             runs_in: None,
+            lease: None,
         };
         let fingerprint = "ab".repeat(32);
         let report = report(&Inputs {

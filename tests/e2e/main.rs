@@ -6,6 +6,7 @@
 //! - `clients`: every client against a misbehaving agent: never "entitled" on doubt;
 //! - `clock`: the state and clock rules with the real server and agent code in this process,
 //!   an injected clock and an in-memory credential store (days pass in microseconds);
+//! - `floating`: a floating licence: seats held by local apps, given back when they die;
 //! - `flow`: activate → status → offline → back online → deactivate; an air-gapped activation;
 //! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
 //!   users, hostile IPC input, revocation, older files;
@@ -23,6 +24,7 @@
 mod agent;
 mod clients;
 mod clock;
+mod floating;
 mod flow;
 mod gui;
 mod load;

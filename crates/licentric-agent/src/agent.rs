@@ -43,6 +43,10 @@ use crate::notify::Notifier;
 use crate::plan::{Live, Notice, Product};
 use crate::storage::{StateRead, Storage};
 
+#[path = "seats.rs"]
+mod seats;
+pub use seats::SeatHold;
+
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// How often a machine in use confirms its licence online, when the licence file does not
 /// say (the vendor's product sets it on the server).
@@ -105,6 +109,8 @@ struct Inner {
     send_components: std::sync::atomic::AtomicBool,
     /// What this system runs in, when not bare hardware: read once at start.
     runs_in: Option<RunsIn>,
+    /// The seat of a floating licence, shared by the local apps holding it.
+    seats: Mutex<seats::Seats>,
     api: ApiClient,
     creds: Box<dyn CredentialStore>,
     storage: Storage,
@@ -275,6 +281,7 @@ impl Agent {
             components,
             send_components: std::sync::atomic::AtomicBool::new(true),
             runs_in,
+            seats: Mutex::new(seats::Seats::default()),
             api,
             creds,
             storage,
@@ -868,21 +875,46 @@ impl Agent {
                 license_file: Some(file),
                 ..
             }) => return self.install_online(&file, &nonce, None).await,
+            // A floating licence: no seat of its own for the machine; the key is kept, and a
+            // seat is checked out while a local app runs (`checkout`).
+            Err(ApiError::Rejected {
+                code: ApiErrorCode::FloatingLicense,
+                ..
+            }) => return self.keep_floating(key).await,
             Err(e) => return Err(e.into()),
         };
-        let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
-        self.blocking(move |inner| inner.creds.set(LICENSE_KEY, &secret))
-            .await?
-            .map_err(|e| AgentError::Credentials(e.0))?;
+        self.keep_key(key).await?;
         {
             let mut live = self.inner.live.lock().await;
             live.memory.key_hint = Some(key.hint());
             live.memory.machine_id = Some(response.machine_id.clone());
+            live.memory.floating = false;
             live.has_key = true;
         }
         tracing::info!(key = %key, machine = %response.machine_id, "activated");
         self.install_online(&response.license_file, &nonce, response.machines_active)
             .await
+    }
+
+    /// Puts `key` in the credential store.
+    async fn keep_key(&self, key: &LicenseKey) -> Result<(), AgentError> {
+        let secret = Zeroizing::new(key.expose_secret().as_bytes().to_vec());
+        self.blocking(move |inner| inner.creds.set(LICENSE_KEY, &secret))
+            .await?
+            .map_err(|e| AgentError::Credentials(e.0))
+    }
+
+    /// `key` is a floating licence's: kept, and the state says so; local apps check out seats.
+    async fn keep_floating(&self, key: &LicenseKey) -> Result<Status, AgentError> {
+        self.keep_key(key).await?;
+        let now = self.inner.clock.now();
+        let mut live = self.inner.live.lock().await;
+        live.memory.key_hint = Some(key.hint());
+        live.memory.floating = true;
+        live.has_key = true;
+        let _ = self.persist(&mut live).await;
+        tracing::info!(key = %key, "a floating licence: seats are checked out while apps run");
+        Ok(self.publish(&mut live, now))
     }
 
     /// Verifies `text`, a file the server just answered to the request with `nonce`, and
@@ -1198,16 +1230,18 @@ impl Agent {
     /// [`AgentError::NotActivated`], or an API failure — then nothing is forgotten.
     pub async fn deactivate(&self) -> Result<Status, AgentError> {
         let _op = self.operation().await?;
-        let machine_id = self
-            .inner
-            .live
-            .lock()
-            .await
-            .memory
-            .machine_id
-            .clone()
-            .ok_or(AgentError::NotActivated)?;
-        if let Some(key) = self.stored_key().await? {
+        let (machine_id, floating) = {
+            let live = self.inner.live.lock().await;
+            (live.memory.machine_id.clone(), live.memory.floating)
+        };
+        // A floating licence has no seat of its own here: the key is forgotten (seats held by
+        // apps run out on the server as their leases do).
+        let machine_id = match machine_id {
+            Some(id) => id,
+            None if floating => String::new(),
+            None => return Err(AgentError::NotActivated),
+        };
+        if !floating && let Some(key) = self.stored_key().await? {
             match self.inner.api.deactivate(&key, &machine_id).await {
                 Ok(())
                 | Err(ApiError::Rejected {
@@ -1436,5 +1470,6 @@ fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> S
         detail: words.detail,
         offline: false,
         runs_in: None,
+        lease: None,
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use licentric_core::LicenseKey;
 use licentric_proto::api::{
     ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
-    ErrorBody, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME, ValidateRequest, ValidateResponse,
+    ErrorBody, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME, LeaseRequest, LeaseResponse,
+    RenewLeaseRequest, ValidateRequest, ValidateResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -170,6 +171,56 @@ impl ApiClient {
             None,
         )
         .await
+    }
+
+    /// `POST /v1/leases`: a seat of a floating licence.
+    ///
+    /// # Errors
+    /// [`ApiError`].
+    pub async fn lease(
+        &self,
+        key: &LicenseKey,
+        body: &LeaseRequest,
+    ) -> Result<LeaseResponse, ApiError> {
+        self.call(Method::POST, "/v1/leases", key, Some(body), None)
+            .await
+    }
+
+    /// `POST /v1/leases/{id}/renew`.
+    ///
+    /// # Errors
+    /// [`ApiError`].
+    pub async fn renew_lease(
+        &self,
+        key: &LicenseKey,
+        lease_id: &str,
+        body: &RenewLeaseRequest,
+    ) -> Result<LeaseResponse, ApiError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/leases/{}/renew", encode(lease_id)),
+            key,
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /v1/leases/{id}`.
+    ///
+    /// # Errors
+    /// [`ApiError`].
+    pub async fn release_lease(&self, key: &LicenseKey, lease_id: &str) -> Result<(), ApiError> {
+        let _: serde_json::Value = self
+            .call::<(), _>(
+                Method::DELETE,
+                &format!("/v1/leases/{}", encode(lease_id)),
+                key,
+                None,
+                None,
+            )
+            .await?;
+        Ok(())
     }
 
     /// `DELETE /v1/machines/{id}`.

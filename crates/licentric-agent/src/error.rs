@@ -46,6 +46,9 @@ pub enum AgentError {
     /// Something else failed inside the agent.
     #[error("{0}")]
     Internal(String),
+    /// The floating licence's seat does not carry this entitlement.
+    #[error("this licence does not include {0:?}")]
+    NotEntitled(String),
 }
 
 impl AgentError {
@@ -69,6 +72,7 @@ impl AgentError {
             AgentError::Busy => ErrorCode::Busy,
             AgentError::Cancelled => ErrorCode::Cancelled,
             AgentError::Internal(_) => ErrorCode::InternalError,
+            AgentError::NotEntitled(_) => ErrorCode::NotEntitled,
         }
     }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
 use licentric_proto::ipc::{
-    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, RequestFileResult, Status,
-    SubscribeResult, VersionResult, method,
+    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, ReleaseResult,
+    RequestFileResult, Status, SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
 use licentric_proto::{Environment, ErrorCode};
@@ -208,6 +208,9 @@ where
     let mut buf = vec![0u8; 4096];
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     let mut changes: Option<watch::Receiver<Status>> = None;
+    // A seat of a floating licence this connection holds: given back when it ends, however
+    // it ends (the app closed it, was killed, or went silent).
+    let mut seat: Option<crate::agent::SeatHold> = None;
     // One timer for the connection, moved on only when it fires: a request costs no timer.
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
@@ -237,7 +240,7 @@ where
                         Err(_) => {}
                         Ok(line) => {
                             seen.touch();
-                            answer(&agent, &line, limits, &mut changes, &mut out).await;
+                            answer(&agent, &line, limits, &mut changes, &mut seat, &mut out).await;
                         }
                     }
                 }
@@ -295,6 +298,7 @@ async fn answer(
     line: &[u8],
     limits: &Limits,
     changes: &mut Option<watch::Receiver<Status>>,
+    seat: &mut Option<crate::agent::SeatHold>,
     out: &mut Vec<u8>,
 ) {
     if let Some(id) = status_request(line)
@@ -308,7 +312,7 @@ async fn answer(
             return;
         }
     }
-    if let Some(reply) = handle(agent, line, limits, changes).await {
+    if let Some(reply) = handle(agent, line, limits, changes, seat).await {
         push(out, &reply);
     }
 }
@@ -337,6 +341,7 @@ async fn handle(
     line: &[u8],
     limits: &Limits,
     changes: &mut Option<watch::Receiver<Status>>,
+    seat: &mut Option<crate::agent::SeatHold>,
 ) -> Option<Response> {
     let value: serde_json::Value = match serde_json::from_slice(line) {
         Ok(v) => v,
@@ -369,7 +374,7 @@ async fn handle(
             ErrorCode::ManagementDisabled,
             "this vendor's configuration does not allow managing the licence over IPC",
         )),
-        Ok(call) => dispatch(agent, call, changes).await,
+        Ok(call) => dispatch(agent, call, changes, seat).await,
     };
     let id = id?; // a notification gets no answer
     Some(match result {
@@ -386,6 +391,7 @@ async fn dispatch(
     agent: &Agent,
     call: Call,
     changes: &mut Option<watch::Receiver<Status>>,
+    seat: &mut Option<crate::agent::SeatHold>,
 ) -> Result<serde_json::Value, RpcError> {
     let agent_error = |e: crate::AgentError| e.to_rpc();
     match call {
@@ -447,6 +453,24 @@ async fn dispatch(
         Call::RequestFile => json(&RequestFileResult {
             text: agent.request_file().await.map_err(agent_error)?,
         }),
+        // A connection holds at most one seat: asking again answers from the one it holds.
+        Call::Checkout(p) => {
+            let (result, hold) = agent
+                .checkout(p.entitlement.as_deref())
+                .await
+                .map_err(agent_error)?;
+            // The new hold counts this connection once more; the one it had lets go.
+            *seat = Some(hold);
+            json(&result)
+        }
+        Call::Release => {
+            let held = seat.take();
+            let released = held.is_some();
+            if let Some(hold) = held {
+                hold.release().await;
+            }
+            json(&ReleaseResult { released })
+        }
     }
 }
 

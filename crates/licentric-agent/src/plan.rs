@@ -48,6 +48,23 @@ pub struct Live {
     pub checking: bool,
     /// When the last check on use was tried (not kept: a restart may check again at once).
     pub last_check_attempt: Option<OffsetDateTime>,
+    /// The seat of a floating licence this machine holds, as the status shows it.
+    pub lease: Option<LeaseView>,
+}
+
+/// A held seat of a floating licence, as the status shows it (`docs/floating.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseView {
+    /// When it runs out unless renewed: never entitled past it, online or not.
+    pub expires_at: OffsetDateTime,
+    /// Seats held on the licence at the last checkout or renewal.
+    pub seats_in_use: u32,
+    /// The licence's seats.
+    pub max_seats: u32,
+    /// The licence's entitlements, as the lease signs them.
+    pub entitlements: Vec<String>,
+    /// The local apps holding it.
+    pub holders: u32,
 }
 
 /// Whose status it is: the facts of the configuration that a status carries.
@@ -123,6 +140,9 @@ impl Live {
         now: OffsetDateTime,
         policy: &RefreshPolicy,
     ) -> (Status, Option<OffsetDateTime>, Option<String>) {
+        if self.memory.floating {
+            return self.floating_status(product, now);
+        }
         let eval = self
             .memory
             .evaluate(self.cached(), now, policy, self.may_refresh());
@@ -171,8 +191,56 @@ impl Live {
             summary: words.summary,
             detail: words.detail,
             runs_in: product.runs_in.cloned(),
+            lease: None,
         };
         (status, eval.next_change_at, until)
+    }
+
+    /// The status of a floating licence at `now`: entitled while a seat is held and its lease
+    /// has not run out — never past its signed end — and changing when it does.
+    fn floating_status(
+        &self,
+        product: &Product<'_>,
+        now: OffsetDateTime,
+    ) -> (Status, Option<OffsetDateTime>, Option<String>) {
+        let held = self.lease.as_ref().filter(|l| now < l.expires_at);
+        let (state, reason) = match held {
+            Some(_) => (licentric_proto::LicenseState::Active, "floating_seat"),
+            None => (licentric_proto::LicenseState::Unlicensed, "floating"),
+        };
+        let until = held.and_then(|l| readable(l.expires_at));
+        let words =
+            crate::words::describe(state, Some(reason), product.name, until.as_deref(), false);
+        let status = Status {
+            state,
+            entitled: held.is_some(),
+            product_id: product.id.to_owned(),
+            environment: product.environment,
+            license_id: None,
+            machine_id: None,
+            license_key_hint: self.memory.key_hint.clone(),
+            entitlements: held.map(|l| l.entitlements.clone()).unwrap_or_default(),
+            max_machines: held.map(|l| l.max_seats),
+            machines_active: held.map(|l| l.seats_in_use),
+            license_expires_at: None,
+            issued_at: None,
+            offline_valid_until: held.and_then(|l| rfc3339(l.expires_at)),
+            last_refresh_at: None,
+            next_refresh_at: None,
+            credential_store: product.store,
+            reason: Some(reason.to_owned()),
+            summary: words.summary,
+            detail: words.detail,
+            offline: false,
+            runs_in: product.runs_in.cloned(),
+            lease: held.map(|l| licentric_proto::ipc::LeaseInfo {
+                expires_at: rfc3339(l.expires_at).unwrap_or_default(),
+                seats_in_use: l.seats_in_use,
+                max_seats: l.max_seats,
+                holders: l.holders,
+            }),
+        };
+        (status, held.map(|l| l.expires_at), until)
     }
 
     /// The status at `now`, remembering when it next changes, and a notice when its state is
@@ -293,7 +361,7 @@ pub(crate) fn readable(t: OffsetDateTime) -> Option<String> {
 }
 
 /// `t` as RFC 3339, whole seconds.
-fn rfc3339(t: OffsetDateTime) -> Option<String> {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> Option<String> {
     t.replace_nanosecond(0)
         .ok()?
         .format(&time::format_description::well_known::Rfc3339)

@@ -51,6 +51,12 @@ pub fn describe(
                     "This machine's seat for {product} is now held by another system with the same hardware: a reinstall of this one, a copy of it, or the other system of a dual boot. Activate again to use it here; if the other system is still in use, it needs a seat of its own."
                 ),
             ),
+            Some("floating") => (
+                "Floating licence".to_owned(),
+                format!(
+                    "{product} takes a seat of your team's floating licence while it runs, and gives it back when it closes."
+                ),
+            ),
             Some("machine_not_found") => (
                 "Not activated".to_owned(),
                 format!(
@@ -62,6 +68,10 @@ pub fn describe(
         LicenseState::Active if is_offline_reason(reason) => (
             "Active, offline".to_owned(),
             format!("The licensing server cannot be reached. {product} stays licensed offline until {until}; the companion keeps trying."),
+        ),
+        LicenseState::Active if reason == Some("floating_seat") => (
+            "Active, floating seat".to_owned(),
+            format!("{product} holds a seat of the floating licence until {until}; it is renewed while {product} runs and given back when it closes."),
         ),
         LicenseState::Active => ("Active".to_owned(), format!("{product} is licensed on this machine.")),
         LicenseState::Grace => (

@@ -55,6 +55,13 @@ enum Command {
         /// Where to write it.
         out: PathBuf,
     },
+    /// Hold a seat of a floating licence until Enter is pressed (or standard input ends, or
+    /// this command is stopped): what an app does while it runs, from a shell.
+    Checkout {
+        /// A feature the seat must carry.
+        #[arg(long)]
+        entitlement: Option<String>,
+    },
     /// Print this machine's fingerprint for the product.
     Fingerprint {
         /// Also list the machine's parts, each hashed for the product (short hash prefixes,
@@ -261,6 +268,30 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             "Deactivated: this machine's seat is free.",
         ),
         Command::Refresh => managed(&config, Client::refresh, "Refreshed."),
+        Command::Checkout { entitlement } => {
+            let mut client = match connect(&config) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            match client.checkout(entitlement.as_deref()) {
+                Ok(seat) => {
+                    out!(
+                        "Holding a seat of {}'s floating licence ({} of {} in use) until you press Enter; it is renewed meanwhile (this lease runs to {}).",
+                        config.product_name,
+                        seat.seats_in_use,
+                        seat.max_seats,
+                        seat.expires_at
+                    );
+                    let mut line = String::new();
+                    let _ = std::io::stdin().read_line(&mut line);
+                    // Closing the connection gives the seat back.
+                    drop(client);
+                    out!("Seat given back.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(report(&e)),
+            }
+        }
         Command::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;

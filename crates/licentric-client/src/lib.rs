@@ -31,10 +31,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
+pub use licentric_proto::ipc::CheckoutResult;
 use licentric_proto::ipc::{
-    ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
-    ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status, SubscribeResult,
-    VersionResult, method,
+    ActivateParams, Call, CheckoutParams, FingerprintResult, HasEntitlementParams,
+    HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, ReleaseResult,
+    RequestFileResult, Status, SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Outcome, RpcError, ServerMessage};
 use serde::de::DeserializeOwned;
@@ -395,6 +396,28 @@ impl Client {
             code: code.to_owned(),
         }))?;
         Ok(r.entitled)
+    }
+
+    /// A seat of a floating licence, held while this connection stays open (drop the client,
+    /// or call [`release`](Self::release), to give it back; if the app dies, its connection
+    /// closes and the agent gives it back at once). Asking again keeps the one seat.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); the agent's `server_rejected` with reason `no_seat_available`
+    /// when every seat is held, `not_entitled` for a seat without `entitlement`.
+    pub fn checkout(&mut self, entitlement: Option<&str>) -> Result<CheckoutResult, ClientError> {
+        self.call(Call::Checkout(CheckoutParams {
+            entitlement: entitlement.map(str::to_owned),
+        }))
+    }
+
+    /// Gives this connection's seat back; whether it held one.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn release(&mut self) -> Result<bool, ClientError> {
+        let r: ReleaseResult = self.call(Call::Release)?;
+        Ok(r.released)
     }
 
     /// The signed licence file, if the machine has one.

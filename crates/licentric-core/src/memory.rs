@@ -93,6 +93,10 @@ pub struct Memory {
     pub machine_id: Option<String>,
     /// The redacted licence key.
     pub key_hint: Option<String>,
+    /// The licence is floating: this machine holds a seat only while a local app holds a
+    /// lease (`docs/floating.md`), and has no licence file of its own.
+    #[serde(default)]
+    pub floating: bool,
     /// Refresh history.
     pub record: RefreshRecord,
     /// The clock high-water mark.

@@ -82,6 +82,8 @@ error_codes! {
     Busy => ("busy", -32012),
     /// The user cancelled the operation while it waited for the server; nothing changed.
     Cancelled => ("cancelled", -32013),
+    /// The seat a floating licence gives does not carry the entitlement asked for.
+    NotEntitled => ("not_entitled", -32014),
 }
 
 impl fmt::Display for ErrorCode {

@@ -37,6 +37,11 @@ pub mod method {
     pub const IMPORT_LICENSE_FILE: &str = "import_license_file";
     /// `request_file` → [`RequestFileResult`](super::RequestFileResult). Management.
     pub const REQUEST_FILE: &str = "request_file";
+    /// `checkout {entitlement?}` → [`CheckoutResult`](super::CheckoutResult): a seat of a
+    /// floating licence, held while this connection stays open.
+    pub const CHECKOUT: &str = "checkout";
+    /// `release` → [`ReleaseResult`](super::ReleaseResult): this connection gives its seat back.
+    pub const RELEASE: &str = "release";
     /// The notification pushed to subscribers, with a [`Status`](super::Status) as params.
     pub const STATUS_CHANGED: &str = "status_changed";
 }
@@ -71,6 +76,10 @@ pub enum Call {
     ImportLicenseFile(ImportLicenseFileParams),
     /// Make an activation request file for this machine; the agent remembers its nonce.
     RequestFile,
+    /// Hold a seat of a floating licence while this connection stays open.
+    Checkout(CheckoutParams),
+    /// Give this connection's seat back.
+    Release,
 }
 
 impl Call {
@@ -88,6 +97,8 @@ impl Call {
             Call::Refresh => method::REFRESH,
             Call::ImportLicenseFile(_) => method::IMPORT_LICENSE_FILE,
             Call::RequestFile => method::REQUEST_FILE,
+            Call::Checkout(_) => method::CHECKOUT,
+            Call::Release => method::RELEASE,
         }
     }
 
@@ -120,6 +131,10 @@ impl Call {
             method::DEACTIVATE => no_params(params, Call::Deactivate)?,
             method::REFRESH => no_params(params, Call::Refresh)?,
             method::REQUEST_FILE => no_params(params, Call::RequestFile)?,
+            method::RELEASE => no_params(params, Call::Release)?,
+            method::CHECKOUT => Call::Checkout(typed_params(
+                params.or(Some(Value::Object(serde_json::Map::new()))),
+            )?),
             method::HAS_ENTITLEMENT => Call::HasEntitlement(typed_params(params)?),
             method::ACTIVATE => Call::Activate(typed_params(params)?),
             method::IMPORT_LICENSE_FILE => Call::ImportLicenseFile(typed_params(params)?),
@@ -140,6 +155,7 @@ impl Call {
             Call::HasEntitlement(p) => serde_json::to_value(p),
             Call::Activate(p) => serde_json::to_value(p),
             Call::ImportLicenseFile(p) => serde_json::to_value(p),
+            Call::Checkout(p) => serde_json::to_value(p),
             _ => return None,
         };
         // Plain structs of strings always serialise.
@@ -173,6 +189,49 @@ fn typed_params<T: DeserializeOwned>(params: Option<Value>) -> Result<T, RpcErro
     let params = params.unwrap_or(Value::Null);
     serde_json::from_value(params)
         .map_err(|e| RpcError::new(ErrorCode::InvalidParams, format!("invalid parameters: {e}")))
+}
+
+/// Parameters of `checkout`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutParams {
+    /// A feature the seat must carry; without it, any seat of the licence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<String>,
+}
+
+/// The answer to `checkout`: the seat this connection holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutResult {
+    /// When the lease runs out unless the agent renews it (it does, while the connection is
+    /// open and the server answers).
+    pub expires_at: String,
+    /// Seats held on the licence, this machine's included.
+    pub seats_in_use: u32,
+    /// The licence's seats.
+    pub max_seats: u32,
+    /// The licence's entitlements.
+    pub entitlements: Vec<String>,
+}
+
+/// The answer to `release`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseResult {
+    /// Whether this connection held a seat.
+    pub released: bool,
+}
+
+/// The seat of a floating licence this machine holds, in a [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    /// When the lease runs out unless renewed.
+    pub expires_at: String,
+    /// Seats held on the licence, this machine's included, at the last checkout or renewal.
+    pub seats_in_use: u32,
+    /// The licence's seats.
+    pub max_seats: u32,
+    /// The local apps (connections) holding it.
+    pub holders: u32,
 }
 
 /// Parameters of `has_entitlement`.
@@ -267,6 +326,9 @@ pub struct Status {
     /// machine), as the companion reads it; absent on bare hardware.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs_in: Option<crate::api::RunsIn>,
+    /// The seat of a floating licence this machine holds now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseInfo>,
 }
 
 /// The answer to `has_entitlement`.

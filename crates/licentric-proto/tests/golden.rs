@@ -11,12 +11,13 @@ use std::path::PathBuf;
 
 use licentric_proto::api::{
     ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
-    ErrorBody, MachineComponent, OfflineActivationRequest, RunsIn, RunsInKind,
+    ErrorBody, LeaseRequest, LeaseResponse, MachineComponent, OfflineActivationRequest, RunsIn,
+    RunsInKind,
 };
 use licentric_proto::ipc::{
-    ActivateParams, Call, ComponentSummary, FingerprintResult, HasEntitlementParams,
-    HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status,
-    SubscribeResult, VersionResult, method,
+    ActivateParams, Call, CheckoutParams, CheckoutResult, ComponentSummary, FingerprintResult,
+    HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult,
+    ReleaseResult, RequestFileResult, Status, SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError, ServerMessage};
 use licentric_proto::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
@@ -82,6 +83,7 @@ fn active_status() -> Status {
             kind: RunsInKind::VirtualMachine,
             name: "kvm".into(),
         }),
+        lease: None,
     }
 }
 
@@ -108,6 +110,7 @@ fn unlicensed_status() -> Status {
         detail: "Enter your licence key to activate Acme CAD on this machine.".into(),
         offline: false,
         runs_in: None,
+        lease: None,
     }
 }
 
@@ -153,6 +156,16 @@ fn ipc_requests() {
         ),
     );
     golden("ipc_request_request_file", &request(Call::RequestFile, 11));
+    golden(
+        "ipc_request_checkout",
+        &request(
+            Call::Checkout(CheckoutParams {
+                entitlement: Some("pro".into()),
+            }),
+            12,
+        ),
+    );
+    golden("ipc_request_release", &request(Call::Release, 13));
 }
 
 #[test]
@@ -235,6 +248,26 @@ fn ipc_results() {
                 status: active_status(),
             },
         ),
+    );
+}
+
+#[test]
+fn ipc_floating_results() {
+    golden(
+        "ipc_result_checkout",
+        &result(
+            12,
+            &CheckoutResult {
+                expires_at: "2026-11-22T12:15:00Z".into(),
+                seats_in_use: 3,
+                max_seats: 10,
+                entitlements: vec!["pro".into()],
+            },
+        ),
+    );
+    golden(
+        "ipc_result_release",
+        &result(13, &ReleaseResult { released: true }),
     );
 }
 
@@ -368,6 +401,33 @@ fn api_bodies() {
     gone.error.statement =
         Some("-----BEGIN LICENTRIC STATEMENT-----\n…\n-----END LICENTRIC STATEMENT-----\n".into());
     golden("api_error_machine_not_found", &gone);
+    let mut no_seat = ErrorBody::new(
+        ApiErrorCode::NoSeatAvailable,
+        "all 10 seats of this licence are in use",
+    );
+    no_seat.error.seats_in_use = Some(10);
+    no_seat.error.max_machines = Some(10);
+    no_seat.error.retry_at = Some("2026-11-22T12:15:00Z".into());
+    golden("api_error_no_seat_available", &no_seat);
+    golden(
+        "api_lease_request",
+        &LeaseRequest {
+            fingerprint: "d5".repeat(32),
+            nonce: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
+            label: Some("Acme CAD".into()),
+        },
+    );
+    golden(
+        "api_lease_response",
+        &LeaseResponse {
+            lease_id: "lease_01J0".into(),
+            lease_file: "-----BEGIN LICENTRIC LEASE-----\n…\n-----END LICENTRIC LEASE-----\n"
+                .into(),
+            expires_at: "2026-11-22T12:15:00Z".into(),
+            seats_in_use: 3,
+            max_seats: 10,
+        },
+    );
 }
 
 #[test]

@@ -1,0 +1,114 @@
+//! Floating seats end to end: the real server with a floating licence of one seat, the real
+//! agent, and local apps on its socket — one a separate process holding its seat through
+//! `licentric checkout`, killed with `kill -9`; the seat comes back to the server at once
+//! (released, not left to run out), and the app that was refused gets it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use licentric_e2e::{Companion, Server, pushed, run};
+
+#[test]
+fn an_app_killed_with_kill_9_gives_its_seat_back_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (licence, key) = server.licence("e2e-float", 1);
+    let product = server.admin(
+        "PATCH",
+        "/products/e2e-float",
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    assert_eq!(product["product"]["seat_model"], "floating", "{product}");
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-float",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    // The key of a floating licence is kept; no seat is taken until an app asks for one.
+    let (code, out, err) = run(c.cli().args(["activate", &key]));
+    assert_eq!(code, 0, "{out}{err}");
+    let status = c.client().status().unwrap();
+    assert_eq!(status.reason.as_deref(), Some("floating"), "{status:?}");
+    assert!(!status.entitled);
+    let mut watcher = c.client();
+    assert!(!watcher.subscribe().unwrap().entitled);
+
+    // App one, its own process: holds the seat while it runs.
+    let mut one = c
+        .cli()
+        .arg("checkout")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(one.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains("Holding a seat") && line.contains("1 of 1"),
+        "{line}"
+    );
+    let held = pushed(&mut watcher, "the seat, pushed", |s| s.entitled);
+    assert_eq!(held.lease.as_ref().map(|l| l.holders), Some(1), "{held:?}");
+    assert_eq!(held.entitlements, ["pro", "export-pdf"]);
+
+    // Another app on this machine shares the machine's one seat.
+    let mut beside = c.client();
+    let shared = beside.checkout(Some("pro")).unwrap();
+    assert_eq!((shared.seats_in_use, shared.max_seats), (1, 1));
+    let both = pushed(&mut watcher, "two holders", |s| {
+        s.lease.as_ref().is_some_and(|l| l.holders == 2)
+    });
+    assert!(both.entitled);
+    assert!(beside.release().unwrap());
+    pushed(&mut watcher, "one holder again", |s| {
+        s.lease.as_ref().is_some_and(|l| l.holders == 1)
+    });
+
+    // An app on another machine: every seat is held.
+    let mut other = Companion::new(
+        &tmp.path().join("other"),
+        &server,
+        "e2e-float",
+        "allow_file_credential_store = true",
+    );
+    other.machine_id = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f".into();
+    other.start_agent();
+    // (The credential store entry is per product: this machine's agent finds the key there.)
+    let mut two = other.client();
+    let refused = two.checkout(Some("pro")).unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("no_seat_available"),
+        "{refused:?}"
+    );
+
+    // App one dies without a word: its connection closes, the agent gives the seat back to
+    // the server before it says so.
+    Command::new("kill")
+        .args(["-9", &one.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = one.wait();
+    let gone = pushed(&mut watcher, "the seat given back", |s| !s.entitled);
+    assert_eq!(gone.reason.as_deref(), Some("floating"), "{gone:?}");
+    let audit = server.admin("GET", &format!("/audit-events?license_id={licence}"), None);
+    assert!(audit.to_string().contains("lease.released"), "{audit}");
+    assert!(!audit.to_string().contains("lease.expired"), "{audit}");
+    // App two asks again: the seat is its.
+    let seat = two.checkout(Some("pro")).unwrap();
+    assert_eq!((seat.seats_in_use, seat.max_seats), (1, 1));
+    // An entitlement the licence does not have is refused, and the seat stays two's.
+    let mut three = other.client();
+    let err = three.checkout(Some("enterprise")).unwrap_err();
+    assert!(format!("{err:?}").contains("not_entitled"), "{err:?}");
+    assert!(two.release().unwrap());
+    // Given back on the server: this machine's app gets the seat again.
+    let again = beside.checkout(None).unwrap();
+    assert_eq!(again.seats_in_use, 1);
+    other.stop_agent("-TERM");
+    c.stop_agent("-TERM");
+}
