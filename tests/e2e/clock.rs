@@ -146,8 +146,14 @@ async fn a_fortnight_offline_and_back_by_moving_the_clock() {
     notes.wait_for("Acme CAD: working offline").await;
     notes.take();
 
-    // Three days before the end: the 72-hour warning, once.
-    clock.set(start + Duration::days(11) + Duration::hours(1));
+    // Three days before the end: the 72-hour warning, once. Timed from the file's own end
+    // (the server signs whole seconds, so `start` may be a second either side of it).
+    let end = time::OffsetDateTime::parse(
+        status.offline_valid_until.as_deref().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    clock.set(end - Duration::hours(70) - Duration::minutes(30));
     agent.clock_changed();
     notes.wait_for("70 hours of offline use left").await;
 

@@ -1241,6 +1241,8 @@ impl Agent {
             None if floating => String::new(),
             None => return Err(AgentError::NotActivated),
         };
+        // A seat held for local apps goes back first, while the key is still here.
+        self.give_back_seats().await;
         if !floating && let Some(key) = self.stored_key().await? {
             match self.inner.api.deactivate(&key, &machine_id).await {
                 Ok(())

@@ -7,7 +7,7 @@ use licentric_core::LicenseKey;
 use licentric_proto::api::{
     ActivationRequest, ActivationResponse, ApiErrorCode, CheckoutRequest, CheckoutResponse,
     ErrorBody, IDEMPOTENCY_KEY_HEADER, LICENSE_AUTH_SCHEME, LeaseRequest, LeaseResponse,
-    RenewLeaseRequest, ValidateRequest, ValidateResponse,
+    ReleaseLeaseRequest, RenewLeaseRequest, ValidateRequest, ValidateResponse,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -206,17 +206,22 @@ impl ApiClient {
         .await
     }
 
-    /// `DELETE /v1/leases/{id}`.
+    /// `POST /v1/leases/{id}/release`.
     ///
     /// # Errors
     /// [`ApiError`].
-    pub async fn release_lease(&self, key: &LicenseKey, lease_id: &str) -> Result<(), ApiError> {
+    pub async fn release_lease(
+        &self,
+        key: &LicenseKey,
+        lease_id: &str,
+        body: &ReleaseLeaseRequest,
+    ) -> Result<(), ApiError> {
         let _: serde_json::Value = self
-            .call::<(), _>(
-                Method::DELETE,
-                &format!("/v1/leases/{}", encode(lease_id)),
+            .call(
+                Method::POST,
+                &format!("/v1/leases/{}/release", encode(lease_id)),
                 key,
-                None,
+                Some(body),
                 None,
             )
             .await?;

@@ -266,7 +266,9 @@ where
                     }
                 }
             }
-            () = &mut idle, if changes.is_none() => {
+            // A connection holding a seat stays open however quiet it is: its app is running,
+            // and it ends only when the app lets go or goes away.
+            () = &mut idle, if changes.is_none() && seat.is_none() => {
                 let deadline = last_read + limits.idle_timeout;
                 if tokio::time::Instant::now() >= deadline {
                     break; // idle

@@ -1,20 +1,38 @@
-//! Seats of a floating licence on this machine (`docs/floating.md`): a local app asks for one
-//! over its IPC connection; the agent checks out a lease (one per machine, shared by every
-//! app that asks), renews it while any of them holds it, and releases it on the server as
-//! soon as the last one lets go — by `release`, by closing its connection, or by dying, which
-//! closes its connection too. A lease entitles until its signed end and never longer.
+//! Seats of a floating licence (`docs/floating.md`): a local app asks for one over its IPC
+//! connection; the agent checks out a lease (one for this agent, shared by every app that
+//! asks it), renews it while any of them holds it, and releases it on the server as soon as
+//! the last one lets go — by `release`, by closing its connection, or by dying, which closes
+//! its connection too.
+//!
+//! A lease is timed by this machine's monotonic clock from the lease's signed length, not by
+//! its wall clock: a clock turned back does not keep a seat past its end, and a clock that is
+//! fast does not refuse a fresh one. Only the agent knows the lease's secret, so nobody else
+//! holding the licence key can renew or release it.
+
+use std::time::Duration;
 
 use licentric_core::random::random_hex_128;
 use licentric_core::{OsRandom, VerifiedLease};
-use licentric_proto::api::{ApiErrorCode, LeaseRequest, LeaseResponse, RenewLeaseRequest};
+use licentric_proto::api::{
+    ApiErrorCode, LeaseRequest, LeaseResponse, ReleaseLeaseRequest, RenewLeaseRequest,
+};
 use licentric_proto::ipc::CheckoutResult;
+use tokio::time::Instant;
+use zeroize::Zeroizing;
 
 use super::Agent;
 use crate::api::ApiError;
 use crate::error::AgentError;
 use crate::plan::LeaseView;
 
-/// The machine's seat, shared by the apps holding it.
+/// How long a held lease goes at most without a renewal, whatever its length: a seat given
+/// back on the server behind the agent's back (or lost there) is noticed within this.
+const MAX_RENEWAL_GAP: Duration = Duration::from_secs(60);
+
+/// After a failed renewal, the next try.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// This agent's seat, shared by the apps holding it.
 #[derive(Default)]
 pub(crate) struct Seats {
     held: Option<Held>,
@@ -25,14 +43,31 @@ pub(crate) struct Seats {
 
 struct Held {
     lease: VerifiedLease,
+    /// The secret that renews and releases it (the checkout's answer; renewals keep it).
+    secret: Zeroizing<String>,
     seats_in_use: u32,
+    /// When it was received, and when it ends, by the monotonic clock.
+    received: Instant,
+    ends: Instant,
+    /// Its end as the wall clock read it when it arrived (what the status shows).
+    ends_on_wall: time::OffsetDateTime,
 }
 
 impl Held {
+    fn holds(&self) -> bool {
+        Instant::now() < self.ends
+    }
+
+    /// When to renew: half-way through, and never more than [`MAX_RENEWAL_GAP`] after it came.
+    fn renew_at(&self) -> Instant {
+        let half = (self.ends - self.received) / 2;
+        self.received + half.min(MAX_RENEWAL_GAP)
+    }
+
     fn view(&self, holders: u32) -> LeaseView {
         let p = self.lease.payload();
         LeaseView {
-            expires_at: p.expires_at,
+            expires_at: self.ends_on_wall,
             seats_in_use: self.seats_in_use,
             max_seats: p.max_seats,
             entitlements: p.entitlements.clone(),
@@ -41,7 +76,7 @@ impl Held {
     }
 }
 
-/// A local app's hold on this machine's seat: the app's connection keeps it, and when the
+/// A local app's hold on this agent's seat: the app's connection keeps it, and when the
 /// connection ends — the app released it, closed, or was killed — the agent is told, and the
 /// last one to go gives the seat back to the server.
 pub struct SeatHold {
@@ -69,9 +104,9 @@ impl Drop for SeatHold {
 }
 
 impl Agent {
-    /// A seat of the floating licence for a local app: the machine's lease if it holds one
-    /// (checked out by another app), else a new one from the server. The seat is the app's
-    /// while it keeps the returned [`SeatHold`].
+    /// A seat of the floating licence for a local app: the one this agent holds (checked out
+    /// for another app), else a new one from the server. The seat is the app's while it keeps
+    /// the returned [`SeatHold`].
     ///
     /// # Errors
     /// [`AgentError::NotActivated`] without a stored key; the server's refusal
@@ -82,8 +117,7 @@ impl Agent {
         entitlement: Option<&str>,
     ) -> Result<(CheckoutResult, SeatHold), AgentError> {
         let mut seats = self.inner.seats.lock().await;
-        let now = self.inner.clock.now();
-        if seats.held.as_ref().is_none_or(|h| !h.lease.holds_at(now)) {
+        if seats.held.as_ref().is_none_or(|h| !h.holds()) {
             let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
             let nonce =
                 random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
@@ -93,7 +127,12 @@ impl Agent {
                 label: Some(self.config().product_name.chars().take(255).collect()),
             };
             let answer = self.inner.api.lease(&key, &body).await?;
-            seats.held = Some(self.verified(&answer, &nonce)?);
+            let secret = answer.lease_secret.clone().ok_or_else(|| {
+                AgentError::Api(ApiError::InvalidResponse(
+                    "a lease without its secret".into(),
+                ))
+            })?;
+            seats.held = Some(self.verified(&answer, &nonce, Zeroizing::new(secret))?);
         }
         let (result, missing) = {
             let Some(held) = &seats.held else {
@@ -102,7 +141,7 @@ impl Agent {
             let p = held.lease.payload();
             let missing = entitlement.filter(|code| !p.entitlements.iter().any(|e| e == code));
             let result = CheckoutResult {
-                expires_at: crate::plan::rfc3339(p.expires_at).unwrap_or_default(),
+                expires_at: crate::plan::rfc3339(held.ends_on_wall).unwrap_or_default(),
                 seats_in_use: held.seats_in_use,
                 max_seats: p.max_seats,
                 entitlements: p.entitlements.clone(),
@@ -110,7 +149,7 @@ impl Agent {
             (result, missing)
         };
         if let Some(code) = missing {
-            // The seat stays the machine's only while someone holds it.
+            // The seat stays this agent's only while someone holds it.
             if seats.holders == 0 {
                 self.give_back(&mut seats).await;
             }
@@ -147,14 +186,27 @@ impl Agent {
         }
     }
 
+    /// Gives the seat back whoever holds it (the agent stops, or the licence is deactivated):
+    /// the apps holding it are told it is gone.
+    pub async fn give_back_seats(&self) {
+        let mut seats = self.inner.seats.lock().await;
+        seats.holders = 0;
+        self.give_back(&mut seats).await;
+        drop(seats);
+        self.show_lease(None).await;
+    }
+
     /// Releases the held lease on the server (a failure leaves it to run out there).
     async fn give_back(&self, seats: &mut Seats) {
         let Some(held) = seats.held.take() else {
             return;
         };
         let id = held.lease.payload().lease_id.clone();
+        let body = ReleaseLeaseRequest {
+            lease_secret: held.secret.to_string(),
+        };
         match self.stored_key().await {
-            Ok(Some(key)) => match self.inner.api.release_lease(&key, &id).await {
+            Ok(Some(key)) => match self.inner.api.release_lease(&key, &id, &body).await {
                 Ok(()) => tracing::info!(lease = %id, "gave the seat back"),
                 Err(e) => {
                     tracing::warn!(lease = %id, error = %e, "the seat could not be given back; it frees itself when its lease runs out");
@@ -164,31 +216,23 @@ impl Agent {
         }
     }
 
-    /// Renews the held lease at half its time while apps hold it; a lease the server says is
-    /// gone, or that runs out unrenewed, is dropped at once (and the apps are told).
+    /// Renews the held lease while apps hold it; a lease the server says is gone, or that
+    /// runs out unrenewed, is dropped at once (and the apps are told).
     async fn renew_seat(self) {
-        loop {
-            let due: time::OffsetDateTime = {
-                let seats = self.inner.seats.lock().await;
-                match &seats.held {
-                    Some(held) if seats.holders > 0 => {
-                        let p = held.lease.payload();
-                        p.issued_at + (p.expires_at - p.issued_at) / 2_i32
-                    }
-                    _ => break,
-                }
-            };
-            let now: time::OffsetDateTime = self.inner.clock.now();
-            let wait = (due - now).max(time::Duration::ZERO);
-            tokio::time::sleep(wait.unsigned_abs()).await;
+        let mut next = {
+            let seats = self.inner.seats.lock().await;
+            seats.held.as_ref().map(Held::renew_at)
+        };
+        while let Some(at) = next {
+            tokio::time::sleep_until(at).await;
             let mut seats = self.inner.seats.lock().await;
-            let Some(held) = &seats.held else { break };
-            if seats.holders == 0 {
-                break;
-            }
-            let now = self.inner.clock.now();
+            let Some(held) = seats.held.as_ref().filter(|_| seats.holders > 0) else {
+                seats.renewing = false;
+                return;
+            };
             let id = held.lease.payload().lease_id.clone();
-            let renewed = match self.renewed(&id).await {
+            let secret = held.secret.clone();
+            let renewed = match self.renewed(&id, secret).await {
                 Ok(held) => Some(held),
                 Err(AgentError::Api(ApiError::Rejected {
                     code: ApiErrorCode::LeaseNotFound,
@@ -197,39 +241,52 @@ impl Agent {
                     tracing::warn!(lease = %id, "the server says the seat is gone");
                     None
                 }
-                Err(e) if held.lease.holds_at(now + time::Duration::seconds(5)) => {
-                    tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
-                    drop(seats);
-                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-                    continue;
-                }
                 Err(e) => {
+                    let still = seats.held.as_ref().filter(|h| h.holds());
+                    if let Some(held) = still {
+                        tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
+                        next = Some((Instant::now() + RETRY).min(held.ends));
+                        continue;
+                    }
                     tracing::warn!(lease = %id, error = %e, "the seat's lease ran out unrenewed");
                     None
                 }
             };
+            next = renewed.as_ref().map(Held::renew_at);
             let view = renewed.as_ref().map(|h| h.view(seats.holders));
             seats.held = renewed;
+            if next.is_none() {
+                seats.renewing = false;
+            }
             drop(seats);
             self.show_lease(view).await;
         }
         self.inner.seats.lock().await.renewing = false;
     }
 
-    async fn renewed(&self, lease_id: &str) -> Result<Held, AgentError> {
+    async fn renewed(&self, lease_id: &str, secret: Zeroizing<String>) -> Result<Held, AgentError> {
         let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
         let body = RenewLeaseRequest {
             fingerprint: self.fingerprint().as_str().to_owned(),
             nonce: nonce.clone(),
+            lease_secret: secret.to_string(),
         };
         let answer = self.inner.api.renew_lease(&key, lease_id, &body).await?;
-        self.verified(&answer, &nonce)
+        self.verified(&answer, &nonce, secret)
     }
 
-    /// The lease in `answer`, verified as the answer to the request with `nonce`.
-    fn verified(&self, answer: &LeaseResponse, nonce: &str) -> Result<Held, AgentError> {
+    /// The lease in `answer`, verified as the answer to the request with `nonce` just sent,
+    /// and timed from now by the monotonic clock for its signed length.
+    fn verified(
+        &self,
+        answer: &LeaseResponse,
+        nonce: &str,
+        secret: Zeroizing<String>,
+    ) -> Result<Held, AgentError> {
+        let received = Instant::now();
+        let wall = self.inner.clock.now();
         let lease = self
             .inner
             .verifier
@@ -239,16 +296,22 @@ impl Agent {
                 self.config().environment,
                 self.fingerprint(),
                 nonce,
-                self.inner.clock.now(),
+                None,
             )
             .map_err(AgentError::LicenseFile)?;
+        let p = lease.payload();
+        let length = (p.expires_at - p.issued_at).max(time::Duration::ZERO);
         Ok(Held {
-            lease,
+            secret,
             seats_in_use: answer.seats_in_use,
+            received,
+            ends: received + length.unsigned_abs(),
+            ends_on_wall: wall + length,
+            lease,
         })
     }
 
-    /// Publishes the status with `lease` as the machine's seat.
+    /// Publishes the status with `lease` as this agent's seat.
     async fn show_lease(&self, lease: Option<LeaseView>) {
         let mut live = self.inner.live.lock().await;
         live.lease = lease;

@@ -572,7 +572,9 @@ fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
         let product = config.product_id.clone();
         let agent = Agent::start(AgentOptions::new(config)).await?;
         eprintln!("licentric agent for {product}: serving {}", path.display());
-        ipc::serve(agent, listener, limits, shutdown()).await;
+        ipc::serve(agent.clone(), listener, limits, shutdown()).await;
+        // Stopping: a seat of a floating licence goes back now, not when its lease runs out.
+        agent.give_back_seats().await;
         Ok(ExitCode::SUCCESS)
     })
 }

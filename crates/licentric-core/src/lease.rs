@@ -98,8 +98,10 @@ impl VerifiedLease {
 
 impl Verifier {
     /// Checks a lease: armour → envelope → known `kid` → signature → payload → product →
-    /// environment → fingerprint → nonce (the answer to the request with `nonce`) → not
-    /// expired at `now`.
+    /// environment → fingerprint → nonce (the answer to the request with `nonce`) → with
+    /// `now`, not run out by then. An answer the companion just received is checked without
+    /// `now`: its nonce proves it fresh, and a clock that is wrong must not refuse it (the
+    /// companion then times the lease by its own monotonic clock from the lease's length).
     ///
     /// # Errors
     /// The first check that fails, with the licence file's codes (`file_expired` for a lease
@@ -111,7 +113,7 @@ impl Verifier {
         environment: Environment,
         fingerprint: &Fingerprint,
         nonce: &str,
-        now: OffsetDateTime,
+        now: Option<OffsetDateTime>,
     ) -> Result<VerifiedLease, VerifyError> {
         let (bytes, _key) = self.open_envelope(LABEL, SIGNING_CONTEXT, text, MAX_LEASE_BYTES)?;
         let payload: LeasePayload =
@@ -147,7 +149,7 @@ impl Verifier {
             },
             None,
         )?;
-        if now >= payload.expires_at {
+        if now.is_some_and(|now| now >= payload.expires_at) {
             return Err(VerifyError::FileExpired {
                 expires_at: payload.expires_at,
             });
@@ -195,13 +197,27 @@ mod tests {
         assert!(text.starts_with("-----BEGIN LICENTRIC LEASE-----\n"));
         let during = datetime!(2026-12-01 12:10 UTC);
         let ok = verifier
-            .verify_lease(&text, "acme-cad", Environment::Live, &fp, "n1", during)
+            .verify_lease(
+                &text,
+                "acme-cad",
+                Environment::Live,
+                &fp,
+                "n1",
+                Some(during),
+            )
             .unwrap();
         assert_eq!(ok.payload().max_seats, 10);
         assert!(ok.holds_at(during) && !ok.holds_at(datetime!(2026-12-01 12:15 UTC)));
         let code = |r: Result<VerifiedLease, VerifyError>| r.unwrap_err().code();
         assert_eq!(
-            code(verifier.verify_lease(&text, "acme-cad", Environment::Live, &fp, "n2", during)),
+            code(verifier.verify_lease(
+                &text,
+                "acme-cad",
+                Environment::Live,
+                &fp,
+                "n2",
+                Some(during)
+            )),
             "nonce_mismatch",
             "a recorded lease cannot answer another checkout"
         );
@@ -212,20 +228,40 @@ mod tests {
                 Environment::Live,
                 &fp,
                 "n1",
-                datetime!(2026-12-01 12:15 UTC)
+                Some(datetime!(2026-12-01 12:15 UTC))
             )),
             "file_expired",
             "never past its end"
         );
+        assert!(
+            verifier
+                .verify_lease(&text, "acme-cad", Environment::Live, &fp, "n1", None)
+                .is_ok(),
+            "a fresh answer is taken whatever the local clock says"
+        );
         assert_eq!(
-            code(verifier.verify_lease(&text, "acme-cad", Environment::Test, &fp, "n1", during)),
+            code(verifier.verify_lease(
+                &text,
+                "acme-cad",
+                Environment::Test,
+                &fp,
+                "n1",
+                Some(during)
+            )),
             "environment_mismatch"
         );
         let other = MachineId::new("feedfacefeedfacefeedfacefeedface", "t")
             .unwrap()
             .fingerprint("acme-cad");
         assert_eq!(
-            code(verifier.verify_lease(&text, "acme-cad", Environment::Live, &other, "n1", during)),
+            code(verifier.verify_lease(
+                &text,
+                "acme-cad",
+                Environment::Live,
+                &other,
+                "n1",
+                Some(during)
+            )),
             "fingerprint_mismatch"
         );
         // Tampered: one character of the body changed.
@@ -237,7 +273,14 @@ mod tests {
         let tampered = lines.join("\n");
         assert!(
             verifier
-                .verify_lease(&tampered, "acme-cad", Environment::Live, &fp, "n1", during)
+                .verify_lease(
+                    &tampered,
+                    "acme-cad",
+                    Environment::Live,
+                    &fp,
+                    "n1",
+                    Some(during)
+                )
                 .is_err()
         );
     }

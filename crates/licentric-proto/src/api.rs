@@ -152,22 +152,53 @@ pub struct LeaseRequest {
     pub label: Option<String>,
 }
 
-/// `POST /v1/leases/{id}/renew`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /v1/leases/{id}/renew`. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenewLeaseRequest {
     /// This machine's fingerprint (the lease's).
     pub fingerprint: String,
     /// A fresh random value that the server signs into the renewed lease.
     pub nonce: String,
+    /// The secret the checkout answered with.
+    pub lease_secret: String,
 }
 
-/// The answer to a lease's checkout (201 a new seat, 200 this machine's open lease renewed)
-/// or renewal (200).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl std::fmt::Debug for RenewLeaseRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenewLeaseRequest")
+            .field("fingerprint", &self.fingerprint)
+            .field("nonce", &self.nonce)
+            .field("lease_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `POST /v1/leases/{id}/release`. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseLeaseRequest {
+    /// The secret the checkout answered with.
+    pub lease_secret: String,
+}
+
+impl std::fmt::Debug for ReleaseLeaseRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseLeaseRequest")
+            .field("lease_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The answer to a lease's checkout (201) or renewal (200).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseResponse {
     /// The lease's id, to renew and release it.
     pub lease_id: String,
+    /// With a checkout only: the secret that renews and releases the lease — the licence key
+    /// alone does not. Kept by the holder, never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secret: Option<String>,
     /// The armoured, signed lease (`LICENTRIC LEASE`).
     pub lease_file: String,
     /// When the seat is free again unless renewed (RFC 3339; also signed in the lease).
@@ -176,6 +207,21 @@ pub struct LeaseResponse {
     pub seats_in_use: u32,
     /// The licence's seats.
     pub max_seats: u32,
+}
+
+impl std::fmt::Debug for LeaseResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseResponse")
+            .field("lease_id", &self.lease_id)
+            .field(
+                "lease_secret",
+                &self.lease_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("expires_at", &self.expires_at)
+            .field("seats_in_use", &self.seats_in_use)
+            .field("max_seats", &self.max_seats)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST /v1/machines/{id}/validate`: the cheap check of a machine in use.

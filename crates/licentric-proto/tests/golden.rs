@@ -421,6 +421,7 @@ fn api_bodies() {
         "api_lease_response",
         &LeaseResponse {
             lease_id: "lease_01J0".into(),
+            lease_secret: Some("0123456789abcdefghjkmnpqrstvwxyz".into()),
             lease_file: "-----BEGIN LICENTRIC LEASE-----\n…\n-----END LICENTRIC LEASE-----\n"
                 .into(),
             expires_at: "2026-11-22T12:15:00Z".into(),

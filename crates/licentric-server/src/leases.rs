@@ -10,12 +10,13 @@ use time::OffsetDateTime;
 
 use crate::audit::{Actor, Entry};
 use crate::clock::rfc3339;
-use crate::crypto::new_id;
+use crate::crypto::{new_id, random_chars};
 use crate::domain::SeatModel;
 use crate::licensing::{Issuer, Outcome};
 use crate::store::leases::{self, LeaseRow};
 use crate::store::{LicenseRow, StoreError, Tx, licenses};
 use crate::webhooks;
+use sha2::{Digest, Sha256};
 
 /// At most this many run-out leases are recorded per pass (the rest at the next).
 const EXPIRE_BATCH: u32 = 500;
@@ -29,11 +30,13 @@ pub struct LeaseInput {
     pub nonce: String,
     /// What the seat is for (checkout only).
     pub label: Option<String>,
+    /// The lease's secret (renewal only).
+    pub secret: String,
 }
 
-/// `POST /v1/leases`: a seat for this machine — its open lease renewed if it holds one (one
-/// seat per machine), else a new lease if a seat is free, else `no_seat_available` with the
-/// seats held and the soonest a lease runs out.
+/// `POST /v1/leases`: a seat for the asking holder — a new lease if a seat is free, with the
+/// secret that alone renews and releases it; else `no_seat_available` with the seats held
+/// and the soonest a lease runs out.
 ///
 /// # Errors
 /// On storage failure.
@@ -50,30 +53,6 @@ pub fn checkout(
     };
     let expired = expire(tx, Some(&license.id), now)?;
     let holding = leases::holding(tx, &license.id, now)?;
-    let expires_at = now + i64::from(license.policy.lease_ttl);
-    if let Some(mine) = holding
-        .iter()
-        .find(|l| ct_eq_str(&l.fingerprint, &input.fingerprint))
-    {
-        leases::renew(tx, &mine.id, now, expires_at)?;
-        let renewed = LeaseRow {
-            renewed_at: now,
-            expires_at,
-            ..mine.clone()
-        };
-        let seats = u32::try_from(holding.len()).unwrap_or(u32::MAX);
-        return answer(
-            tx,
-            issuer,
-            &license,
-            &renewed,
-            &input.nonce,
-            seats,
-            200,
-            now,
-        )
-        .map(|o| o.with_events(expired));
-    }
     let seats_in_use = u32::try_from(holding.len()).unwrap_or(u32::MAX);
     if seats_in_use >= license.max_machines {
         let mut body = ErrorBody::new(
@@ -90,6 +69,7 @@ pub fn checkout(
             Outcome::json(ApiErrorCode::NoSeatAvailable.http_status(), &body)?.with_events(expired),
         );
     }
+    let secret = random_chars(32).map_err(crate::crypto::CryptoError::from)?;
     let lease = LeaseRow {
         id: new_id("lease").map_err(crate::crypto::CryptoError::from)?,
         license_id: license.id.clone(),
@@ -98,22 +78,41 @@ pub fn checkout(
         label: input.label.clone(),
         created_at: now,
         renewed_at: now,
-        expires_at,
+        expires_at: now + i64::from(license.policy.lease_ttl),
         ended: None,
+        secret_hash: Some(Sha256::digest(secret.as_bytes()).into()),
     };
     leases::insert(tx, &lease)?;
     let recorded = record(tx, &license, &lease, "lease.checked_out", now)?;
+    let seats = seats_in_use + 1;
     Ok(answer(
         tx,
         issuer,
         &license,
         &lease,
         &input.nonce,
-        seats_in_use + 1,
-        201,
+        seats,
+        Some(secret),
         now,
     )?
     .with_events(expired || recorded))
+}
+
+/// The open lease `lease_id` of `license`, if `secret` is its own (compared in constant
+/// time).
+fn owned(
+    tx: &Tx<'_>,
+    license: &LicenseRow,
+    lease_id: &str,
+    secret: &str,
+    now: i64,
+) -> Result<Option<LeaseRow>, StoreError> {
+    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    Ok(leases::get(tx, &license.id, lease_id)?.filter(|l| {
+        l.holds_at(now)
+            && l.secret_hash
+                .is_some_and(|h| bool::from(subtle::ConstantTimeEq::ct_eq(&h[..], &presented[..])))
+    }))
 }
 
 /// `POST /v1/leases/{id}/renew`: the lease holds its seat for another TTL, if it is open,
@@ -134,8 +133,8 @@ pub fn renew(
         Err(refusal) => return Ok(refusal),
     };
     let expired = expire(tx, Some(&license.id), now)?;
-    let lease = leases::get(tx, &license.id, lease_id)?
-        .filter(|l| l.holds_at(now) && ct_eq_str(&l.fingerprint, &input.fingerprint));
+    let lease = owned(tx, &license, lease_id, &input.secret, now)?
+        .filter(|l| ct_eq_str(&l.fingerprint, &input.fingerprint));
     let Some(lease) = lease else {
         return Ok(Outcome::error(
             ApiErrorCode::LeaseNotFound,
@@ -158,14 +157,15 @@ pub fn renew(
         &renewed,
         &input.nonce,
         seats,
-        200,
+        None,
         now,
     )?
     .with_events(expired))
 }
 
-/// `DELETE /v1/leases/{id}`: the seat is free at once. Releasing a lease that already ended
-/// is not an error (a retried release); one the licence never had is.
+/// `POST /v1/leases/{id}/release`: the seat is free at once — for its holder, who presents
+/// the lease's secret. Releasing a lease that already ended is not an error (a retried
+/// release); one the licence never had is.
 ///
 /// # Errors
 /// On storage failure.
@@ -173,6 +173,7 @@ pub fn release(
     tx: &Tx<'_>,
     key_hash: &[u8; 32],
     lease_id: &str,
+    secret: &str,
     now: i64,
 ) -> Result<Outcome, StoreError> {
     let Some(license) = licenses::by_key_hash(tx, key_hash)? else {
@@ -185,8 +186,17 @@ pub fn release(
         );
     };
     let mut recorded = false;
-    if lease.holds_at(now) && leases::end(tx, &lease.id, "released", now)? {
-        recorded = record(tx, &license, &lease, "lease.released", now)?;
+    if lease.holds_at(now) {
+        // Only its holder frees a seat that is held.
+        if owned(tx, &license, lease_id, secret, now)?.is_none() {
+            return Outcome::error(
+                ApiErrorCode::LeaseNotFound,
+                "this lease is not yours to release",
+            );
+        }
+        if leases::end(tx, &lease.id, "released", now)? {
+            recorded = record(tx, &license, &lease, "lease.released", now)?;
+        }
     }
     Ok(Outcome::Answer {
         status: 204,
@@ -270,9 +280,11 @@ fn answer(
     lease: &LeaseRow,
     nonce: &str,
     seats_in_use: u32,
-    status: u16,
+    secret: Option<String>,
     now: i64,
 ) -> Result<Outcome, StoreError> {
+    // A new lease (with its secret) is created; a renewed one is not.
+    let status = if secret.is_some() { 201 } else { 200 };
     let at = |t: i64| {
         OffsetDateTime::from_unix_timestamp(t).map_err(|e| StoreError::Sign(e.to_string()))
     };
@@ -294,6 +306,7 @@ fn answer(
         status,
         &LeaseResponse {
             lease_id: lease.id.clone(),
+            lease_secret: secret,
             lease_file,
             expires_at: rfc3339(lease.expires_at).unwrap_or_default(),
             seats_in_use,

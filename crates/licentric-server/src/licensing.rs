@@ -579,6 +579,15 @@ fn standing(
     components: &[MachineComponent],
     now: i64,
 ) -> Result<Result<(MachineRow, bool), Outcome>, StoreError> {
+    // A licence made floating since this machine was activated: its seats are leases now,
+    // and a machine's own seat would be one more than the licence has.
+    if license.policy.seat_model == crate::domain::SeatModel::Floating {
+        return Outcome::error(
+            ApiErrorCode::FloatingLicense,
+            "this licence is floating now: a machine checks out a seat while its software runs (POST /v1/leases)",
+        )
+        .map(Err);
+    }
     let Some(machine) = machines::active(tx, &license.id, MachineBy::Id(machine_id))? else {
         // A definitive refusal: say it signed, bound to this request, so the machine stops.
         let (kind, message) = if machines::ever_had(tx, &license.id, machine_id, fingerprint)? {

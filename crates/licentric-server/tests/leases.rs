@@ -1,6 +1,6 @@
 //! Floating licences against the real server: a seat is a lease; checkouts are counted
-//! exactly under a race; one machine holds one seat; renewal, release and running out free
-//! and keep seats as documented; the lease file verifies only for its request and machine.
+//! exactly under a race; only a lease's holder (its secret) renews or releases it; running
+//! out frees a seat; the lease file verifies only for its request and machine.
 
 use licentric_core::{Fingerprint, Verifier};
 use licentric_proto::Environment;
@@ -32,25 +32,39 @@ async fn checkout(s: &Sandbox, key: &str, fp: &str, nonce: &str) -> (StatusCode,
     .await
 }
 
-async fn renew(s: &Sandbox, key: &str, lease: &str, fp: &str, nonce: &str) -> (StatusCode, Value) {
+async fn renew(
+    s: &Sandbox,
+    key: &str,
+    (lease, secret): (&str, &str),
+    fp: &str,
+    nonce: &str,
+) -> (StatusCode, Value) {
     s.call(
         Method::POST,
         &format!("/v1/leases/{lease}/renew"),
         Some(&format!("License {key}")),
-        Some(json!({"fingerprint": fp, "nonce": nonce})),
+        Some(json!({"fingerprint": fp, "nonce": nonce, "lease_secret": secret})),
     )
     .await
 }
 
-async fn release(s: &Sandbox, key: &str, lease: &str) -> StatusCode {
+async fn release(s: &Sandbox, key: &str, (lease, secret): (&str, &str)) -> StatusCode {
     s.call(
-        Method::DELETE,
-        &format!("/v1/leases/{lease}"),
+        Method::POST,
+        &format!("/v1/leases/{lease}/release"),
         Some(&format!("License {key}")),
-        None,
+        Some(json!({"lease_secret": secret})),
     )
     .await
     .0
+}
+
+/// The lease's id and secret in a checkout's answer.
+fn held(body: &Value) -> (String, String) {
+    (
+        body["lease_id"].as_str().unwrap().to_owned(),
+        body["lease_secret"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// The audit actions recorded for `licence`, newest first.
@@ -109,13 +123,13 @@ async fn fifty_machines_racing_for_ten_seats_get_exactly_ten() {
 }
 
 #[tokio::test]
-async fn a_machine_holds_one_seat_renews_it_and_releasing_frees_it() {
+async fn only_its_holder_renews_and_releases_a_seat() {
     let s = Sandbox::start().await;
     let (licence, key) = s.licence(1, &["pro"]).await;
     floating(&s).await;
     let (status, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let lease = body["lease_id"].as_str().unwrap().to_owned();
+    let (lease, secret) = held(&body);
     assert_eq!(
         (body["seats_in_use"].clone(), body["max_seats"].clone()),
         (json!(1), json!(1))
@@ -124,56 +138,57 @@ async fn a_machine_holds_one_seat_renews_it_and_releasing_frees_it() {
     let verifier = Verifier::new(vec![s.trusted_key()]);
     let fp = Fingerprint::parse(&fingerprint(1)).unwrap();
     let text = body["lease_file"].as_str().unwrap();
+    let now = Some(time::OffsetDateTime::now_utc());
     let verified = verifier
-        .verify_lease(
-            text,
-            "acme-cad",
-            Environment::Test,
-            &fp,
-            "c1",
-            time::OffsetDateTime::now_utc(),
-        )
+        .verify_lease(text, "acme-cad", Environment::Test, &fp, "c1", now)
         .unwrap();
     assert_eq!(verified.payload().lease_id, lease);
     assert_eq!(verified.payload().entitlements, ["pro"]);
     assert_eq!(verified.payload().label.as_deref(), Some("Acme CAD"));
     assert!(
         verifier
-            .verify_lease(
-                text,
-                "acme-cad",
-                Environment::Test,
-                &fp,
-                "c2",
-                time::OffsetDateTime::now_utc()
-            )
+            .verify_lease(text, "acme-cad", Environment::Test, &fp, "c2", now)
             .is_err(),
         "replayed for another request"
     );
 
-    // The same machine again (a second app): its one seat, renewed.
+    // Asking again, even from the same machine, is another seat: none is free.
     let (status, body) = checkout(&s, &key, &fingerprint(1), "c2").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["lease_id"], lease.as_str());
-    // Another machine: no seat.
-    let (status, body) = checkout(&s, &key, &fingerprint(2), "c3").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    // Renewed by its machine; not by another.
-    let (status, body) = renew(&s, &key, &lease, &fingerprint(1), "r1").await;
+    // Renewed by its holder; not with the licence key alone, nor from another machine.
+    let (status, body) = renew(&s, &key, (&lease, &secret), &fingerprint(1), "r1").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = renew(&s, &key, &lease, &fingerprint(2), "r2").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert_eq!(body["error"]["code"], "lease_not_found");
+    assert!(
+        body.get("lease_secret").is_none(),
+        "the secret is given once: {body}"
+    );
+    let (status, body) = renew(&s, &key, (&lease, "guess"), &fingerprint(1), "r2").await;
+    assert_eq!(body["error"]["code"], "lease_not_found", "{status} {body}");
+    let (status, body) = renew(&s, &key, (&lease, &secret), &fingerprint(2), "r3").await;
+    assert_eq!(body["error"]["code"], "lease_not_found", "{status} {body}");
+    // Someone with the key but not the secret cannot free the holder's seat.
+    assert_eq!(
+        release(&s, &key, (&lease, "guess")).await,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = checkout(&s, &key, &fingerprint(2), "c3").await;
+    assert_eq!(status, StatusCode::CONFLICT, "still held");
 
-    // Released: the seat is free at once; releasing again changes nothing.
-    assert_eq!(release(&s, &key, &lease).await, StatusCode::NO_CONTENT);
-    assert_eq!(release(&s, &key, &lease).await, StatusCode::NO_CONTENT);
-    let (status, body) = renew(&s, &key, &lease, &fingerprint(1), "r3").await;
+    // Released by its holder: the seat is free at once; releasing again changes nothing.
+    assert_eq!(
+        release(&s, &key, (&lease, &secret)).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        release(&s, &key, (&lease, &secret)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = renew(&s, &key, (&lease, &secret), &fingerprint(1), "r4").await;
     assert_eq!(body["error"]["code"], "lease_not_found", "{status} {body}");
     let (status, body) = checkout(&s, &key, &fingerprint(2), "c4").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(
-        release(&s, &key, "lease_unknown").await,
+        release(&s, &key, ("lease_unknown", "x")).await,
         StatusCode::NOT_FOUND
     );
     let recorded = actions(&s, &licence).await;
@@ -198,7 +213,7 @@ async fn a_lease_that_is_not_renewed_runs_out_and_frees_its_seat() {
     let (licence, key) = s.licence(1, &[]).await;
     floating(&s).await;
     let (_, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
-    let lease = body["lease_id"].as_str().unwrap().to_owned();
+    let (lease, secret) = held(&body);
     // Its time runs out (written where the server keeps it, as if the TTL had passed).
     let db = rusqlite::Connection::open(s.path("licentric.db")).unwrap();
     let past = time::OffsetDateTime::now_utc().unix_timestamp() - 1;
@@ -210,7 +225,7 @@ async fn a_lease_that_is_not_renewed_runs_out_and_frees_its_seat() {
     drop(db);
     let (status, body) = checkout(&s, &key, &fingerprint(2), "c2").await;
     assert_eq!(status, StatusCode::CREATED, "the seat is free: {body}");
-    let (status, body) = renew(&s, &key, &lease, &fingerprint(1), "r1").await;
+    let (status, body) = renew(&s, &key, (&lease, &secret), &fingerprint(1), "r1").await;
     assert_eq!(body["error"]["code"], "lease_not_found", "{status} {body}");
     assert!(
         actions(&s, &licence)
@@ -227,11 +242,24 @@ async fn seats_and_machines_do_not_mix() {
     let (status, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "not_floating");
-    // Floating: no activations.
+    // A machine activated while the licence was node-locked.
+    let (status, body) = s.activate(&key, &fingerprint(1), "a0", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    // Floating: no activations, and the machine's own seat no longer counts.
     floating(&s).await;
     let (status, body) = s.activate(&key, &fingerprint(1), "a1", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "floating_license");
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/machines/{machine}/checkout"),
+            Some(&format!("License {key}")),
+            Some(json!({"fingerprint": fingerprint(1), "nonce": "k1"})),
+        )
+        .await;
+    assert_eq!(body["error"]["code"], "floating_license", "{status} {body}");
     // A suspended floating licence gives no seat.
     s.admin(Method::POST, &format!("/licenses/{licence}/suspend"), None)
         .await;

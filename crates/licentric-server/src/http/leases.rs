@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use licentric_proto::api::{LeaseRequest, RenewLeaseRequest};
+use licentric_proto::api::{LeaseRequest, ReleaseLeaseRequest, RenewLeaseRequest};
 
 use super::client::{answer, authenticate, body, check_field, check_fingerprint, check_nonce};
 use super::{ApiFailure, AppState, PeerAddr, parse_json};
@@ -40,6 +40,7 @@ pub(super) async fn checkout(
                 fingerprint: request.fingerprint,
                 nonce: request.nonce,
                 label: request.label,
+                secret: String::new(),
             };
             leases::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
         })
@@ -69,6 +70,7 @@ pub(super) async fn renew(
                 fingerprint: request.fingerprint,
                 nonce: request.nonce,
                 label: None,
+                secret: request.lease_secret,
             };
             leases::renew(tx, &state2.issuer, &key_hash, &lease_id, &input, now_unix())
         })
@@ -76,19 +78,23 @@ pub(super) async fn renew(
     answer(&state, outcome, &presented, peer.as_ref())
 }
 
-/// `DELETE /v1/leases/{lease_id}`.
+/// `POST /v1/leases/{lease_id}/release`.
 pub(super) async fn release(
     State(state): State<Arc<AppState>>,
     peer: Option<Extension<PeerAddr>>,
     Path(lease_id): Path<String>,
     headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
     let peer = peer.map(|Extension(p)| p);
     let presented = authenticate(&state, &headers, peer.as_ref())?;
     let key_hash = presented.hash;
+    let request: ReleaseLeaseRequest = parse_json(&body(raw)?)?;
     let outcome = state
         .store
-        .write(move |tx| leases::release(tx, &key_hash, &lease_id, now_unix()))
+        .write(move |tx| {
+            leases::release(tx, &key_hash, &lease_id, &request.lease_secret, now_unix())
+        })
         .await?;
     answer(&state, outcome, &presented, peer.as_ref())
 }

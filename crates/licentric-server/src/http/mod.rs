@@ -63,7 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/offline-activations", post(client::activate_offline))
         .route("/v1/leases", post(leases::checkout))
         .route("/v1/leases/{lease_id}/renew", post(leases::renew))
-        .route("/v1/leases/{lease_id}", delete(leases::release))
+        .route("/v1/leases/{lease_id}/release", post(leases::release))
         .nest("/v1/admin", admin::routes())
         .route("/v1/keys", get(signing_keys))
         .route("/healthz", get(healthz))

@@ -27,6 +27,8 @@ pub struct LeaseRow {
     pub expires_at: i64,
     /// When it ended, and how (`released`, `expired`); `None` while open.
     pub ended: Option<(i64, String)>,
+    /// SHA-256 of the secret that renews and releases it.
+    pub secret_hash: Option<[u8; 32]>,
 }
 
 impl LeaseRow {
@@ -36,7 +38,7 @@ impl LeaseRow {
     }
 }
 
-const COLUMNS: &str = "id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, ended_at, ended_by";
+const COLUMNS: &str = "id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, ended_at, ended_by, secret_hash";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
     let ended_at: Option<i64> = row.get(8)?;
@@ -51,6 +53,9 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
         renewed_at: row.get(6)?,
         expires_at: row.get(7)?,
         ended: ended_at.zip(ended_by),
+        secret_hash: row
+            .get::<_, Option<Vec<u8>>>(10)?
+            .and_then(|h| <[u8; 32]>::try_from(h).ok()),
     })
 }
 
@@ -89,8 +94,8 @@ pub fn holding(db: &Db<'_>, license_id: &str, now: i64) -> Result<Vec<LeaseRow>,
 pub fn insert(tx: &Tx<'_>, lease: &LeaseRow) -> Result<(), StoreError> {
     tx.conn
         .prepare_cached(
-            "INSERT INTO leases (id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO leases (id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, secret_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             lease.id,
@@ -100,7 +105,8 @@ pub fn insert(tx: &Tx<'_>, lease: &LeaseRow) -> Result<(), StoreError> {
             lease.label,
             lease.created_at,
             lease.renewed_at,
-            lease.expires_at
+            lease.expires_at,
+            lease.secret_hash.as_ref().map(<[u8; 32]>::as_slice)
         ])?;
     Ok(())
 }

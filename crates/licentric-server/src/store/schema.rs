@@ -221,6 +221,11 @@ CREATE TABLE leases (
 CREATE INDEX leases_open ON leases (license_id, ended_at, expires_at);
 CREATE INDEX leases_due ON leases (ended_at, expires_at);
 ",
+    r"
+-- A lease is renewed and released only with the secret its checkout answered with (kept
+-- hashed): the licence key alone does not let anyone free another holder's seat.
+ALTER TABLE leases ADD COLUMN secret_hash BLOB;
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.
