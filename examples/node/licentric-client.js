@@ -6,7 +6,11 @@
 //
 // Or as a module: const { Client, Watcher, defaultSocket } = require('./licentric-client.js');
 // For an app that checks on every action, `Watcher` answers from memory what the agent last
-// pushed (and false whenever it cannot reach the agent).
+// pushed (and false whenever it cannot reach the agent). With a floating licence, an app holds
+// a seat while it runs (docs/floating.md):
+//
+//   await withSeat(defaultSocket('acme-cad'), 'acme-cad', 'live', { entitlement: 'pro' },
+//     async (seat) => { /* the seat is this app's until this returns (or the app dies) */ });
 // Every call times out (5 s for a query), a closed, silent or misbehaving agent is an error,
 // and only a plain `entitled: true` counts as entitled.
 //
@@ -157,7 +161,41 @@ class Client {
     for (const status of this.changes.splice(0)) onChange(status);
   }
 
+  /**
+   * A seat of a floating licence, held while this connection stays open ({expires_at,
+   * seats_in_use, max_seats, entitlements}); give it back with `release()` or by closing. If
+   * the app dies, its connection closes and the agent gives the seat back at once. Every
+   * seat held rejects with code `server_rejected` (reason `no_seat_available`).
+   */
+  async checkout(entitlement) {
+    return this.call('checkout', entitlement === undefined ? {} : { entitlement });
+  }
+
+  /** Gives this connection's seat back (on the server, when it was the agent's last). */
+  async release() {
+    const result = await this.call('release');
+    return !!result && result.released === true;
+  }
+
   close() { this.sock.end(); }
+}
+
+/**
+ * Holds a seat while `use(seat)` runs, then gives it back and closes the connection, whether
+ * `use` returns or throws — the `using` pattern for a floating licence.
+ */
+async function withSeat(socketPath, product, environment, { entitlement, timeout } = {}, use) {
+  const client = await new Client(socketPath, product, environment, timeout).connect();
+  try {
+    const seat = await client.checkout(entitlement);
+    try {
+      return await use(seat);
+    } finally {
+      await client.release().catch(() => {}); // closing gives it back all the same
+    }
+  } finally {
+    client.close();
+  }
 }
 
 // The earlier of the offline period's end and the licence's (milliseconds since the epoch);
@@ -340,7 +378,7 @@ async function main() {
   }
 }
 
-module.exports = { Client, Watcher, AgentError, UnsafeEndpoint, defaultSocket, checkEndpoint };
+module.exports = { Client, Watcher, AgentError, UnsafeEndpoint, defaultSocket, checkEndpoint, withSeat };
 
 if (require.main === module) {
   // Any failure not caught above is a failure, never "entitled".

@@ -6,7 +6,11 @@
     python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] watch
 
 For an app that checks on every action, `Watcher` answers from memory what the agent last
-pushed (and False whenever it cannot reach the agent).
+pushed (and False whenever it cannot reach the agent). With a floating licence, an app holds
+a seat while it runs (docs/floating.md):
+
+    with Client(default_socket("acme-cad"), "acme-cad", "live").checkout("pro") as seat:
+        ...  # the seat is this app's until the block ends (or the app dies)
 
 The protocol (docs/ipc.md): JSON-RPC 2.0, one JSON object per line, on a Unix socket at
 $XDG_RUNTIME_DIR/licentric/<product_id>-<environment>.sock. Errors carry a stable
@@ -179,6 +183,19 @@ class Client:
         result = self.call("has_entitlement", {"code": code})
         return isinstance(result, dict) and result.get("entitled") is True
 
+    def checkout(self, entitlement=None):
+        """A seat of a floating licence, held while this connection stays open: a `Seat`, a
+        context manager that gives it back and closes the connection when the block ends. If
+        the app dies, its connection closes and the agent gives the seat back at once. Every
+        seat held raises LicentricError with code `server_rejected` (reason
+        `no_seat_available`)."""
+        params = {} if entitlement is None else {"entitlement": entitlement}
+        return Seat(self, self.call("checkout", params))
+
+    def release(self):
+        """Gives this connection's seat back (on the server, when it was the agent's last)."""
+        return self.call("release").get("released") is True
+
     def watch(self):
         yield self.call("subscribe")["status"]
         while True:
@@ -187,6 +204,31 @@ class Client:
             message = self._read(None if self.timeout is None else time.monotonic() + self.timeout)
             if message.get("method") == "status_changed":
                 yield message["params"]
+
+
+class Seat:
+    """A held seat of a floating licence (see `Client.checkout`): `expires_at`,
+    `seats_in_use`, `max_seats`, `entitlements`. As a context manager it gives the seat back
+    and closes the connection on exit."""
+
+    def __init__(self, client, info):
+        self.client = client
+        self.expires_at = info.get("expires_at")
+        self.seats_in_use = info.get("seats_in_use")
+        self.max_seats = info.get("max_seats")
+        self.entitlements = list(info.get("entitlements") or [])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.client.release()
+        except LicentricError:
+            pass  # the connection closing gives it back all the same
+        finally:
+            self.client.close()
+        return False
 
 
 class Watcher:

@@ -144,5 +144,47 @@ class WatcherFromMemory(unittest.TestCase):
                         lc._ends({"offline_valid_until": "2999-01-01T00:00:00Z"}))
 
 
+class FloatingSeat(unittest.TestCase):
+    """A fake agent: the seat is asked for with its entitlement, given back when the block
+    ends, and the connection closed."""
+
+    def test_a_seat_is_given_back_when_the_block_ends(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        folder = os.path.join(tmp.name, "run")
+        os.mkdir(folder, 0o700)
+        path = os.path.join(folder, "s.sock")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        server.listen(1)
+        self.addCleanup(server.close)
+        asked = []
+        closed = threading.Event()
+
+        def agent():
+            conn = server.accept()[0]
+            lines = conn.makefile("rb")
+            while True:
+                line = lines.readline()
+                if not line:
+                    closed.set()
+                    return
+                request = json.loads(line)
+                asked.append((request["method"], request.get("params")))
+                result = {
+                    "version": {"protocol": 1, "product_id": "p", "environment": "test"},
+                    "checkout": {"expires_at": "2999-01-01T00:15:00Z", "seats_in_use": 3, "max_seats": 10,
+                                 "entitlements": ["pro"]},
+                    "release": {"released": True},
+                }[request["method"]]
+                conn.sendall(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode() + b"\n")
+
+        threading.Thread(target=agent, daemon=True).start()
+        with lc.Client(path, "p", "test").checkout("pro") as seat:
+            self.assertEqual((seat.seats_in_use, seat.max_seats, seat.entitlements), (3, 10, ["pro"]))
+        self.assertTrue(closed.wait(5), "the connection is closed after the block")
+        self.assertEqual(asked, [("version", None), ("checkout", {"entitlement": "pro"}), ("release", None)])
+
+
 if __name__ == "__main__":
     unittest.main()

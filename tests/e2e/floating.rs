@@ -109,6 +109,35 @@ fn an_app_killed_with_kill_9_gives_its_seat_back_at_once() {
     // Given back on the server: this machine's app gets the seat again.
     let again = beside.checkout(None).unwrap();
     assert_eq!(again.seats_in_use, 1);
+    // The Python example's helper holds the seat for its block, then gives it back.
+    assert!(beside.release().unwrap());
+    pushed(&mut watcher, "no seat", |s| !s.entitled);
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/python");
+    let script = "import sys, licentric_client as lc\n\
+        with lc.Client(sys.argv[1], 'e2e-float', 'test').checkout('pro') as seat:\n\
+        \x20   print(f'held {seat.seats_in_use} of {seat.max_seats}', flush=True)\n\
+        \x20   sys.stdin.readline()\n\
+        print('given back', flush=True)\n";
+    let mut python = Command::new("python3")
+        .args(["-c", script])
+        .arg(&c.socket)
+        .env("PYTHONPATH", examples)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(python.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "held 1 of 1");
+    let held = pushed(&mut watcher, "the Python app's seat", |s| s.entitled);
+    assert_eq!(held.lease.map(|l| l.holders), Some(1));
+    drop(python.stdin.take());
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "given back");
+    assert!(python.wait().unwrap().success());
+    pushed(&mut watcher, "the seat given back", |s| !s.entitled);
     other.stop_agent("-TERM");
     c.stop_agent("-TERM");
 }

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { Client, Watcher, UnsafeEndpoint, defaultSocket, checkEndpoint } = require('../licentric-client.js');
+const { Client, Watcher, UnsafeEndpoint, defaultSocket, checkEndpoint, withSeat } = require('../licentric-client.js');
 
 function withEnv(env, f) {
   const saved = { ...process.env };
@@ -143,4 +143,44 @@ test('a yes ends with the offline period', async () => {
     server.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test('a seat is given back when its work ends, even when it throws', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'licentric-node-'));
+  fs.chmodSync(tmp, 0o700);
+  const socketPath = path.join(tmp, 's.sock');
+  const asked = [];
+  let closed;
+  const ended = new Promise((resolve) => { closed = resolve; });
+  const results = {
+    version: { protocol: 1, product_id: 'p', environment: 'test' },
+    checkout: { expires_at: '2999-01-01T00:15:00Z', seats_in_use: 3, max_seats: 10, entitlements: ['pro'] },
+    release: { released: true },
+  };
+  const server = net.createServer((conn) => {
+    let buffer = '';
+    conn.on('data', (chunk) => {
+      buffer += chunk.toString('utf8');
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const request = JSON.parse(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+        asked.push([request.method, request.params]);
+        conn.write(JSON.stringify({ jsonrpc: '2.0', id: request.id, result: results[request.method] }) + '\n');
+      }
+    });
+    conn.on('end', () => { conn.end(); closed(); });
+  });
+  await new Promise((resolve) => server.listen(socketPath, resolve));
+  await assert.rejects(
+    withSeat(socketPath, 'p', 'test', { entitlement: 'pro' }, async (seat) => {
+      assert.deepStrictEqual([seat.seats_in_use, seat.max_seats, seat.entitlements], [3, 10, ['pro']]);
+      throw new Error('the work failed');
+    }),
+    /the work failed/,
+  );
+  await ended;
+  assert.deepStrictEqual(asked, [['version', undefined], ['checkout', { entitlement: 'pro' }], ['release', undefined]]);
+  server.close();
+  fs.rmSync(tmp, { recursive: true });
 });
