@@ -1,7 +1,8 @@
 //! Floating seats end to end: the real server with a floating licence of one seat, the real
 //! agent, and local apps on its socket — one a separate process holding its seat through
 //! `licentric checkout`, killed with `kill -9`; the seat comes back to the server at once
-//! (released, not left to run out), and the app that was refused gets it.
+//! (released, not left to run out), and the app that was refused gets it; an app that waits
+//! for a seat gets it when its holder exits.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -140,4 +141,64 @@ fn an_app_killed_with_kill_9_gives_its_seat_back_at_once() {
     pushed(&mut watcher, "the seat given back", |s| !s.entitled);
     other.stop_agent("-TERM");
     c.stop_agent("-TERM");
+}
+
+#[test]
+fn a_waiting_app_gets_the_seat_when_its_holder_exits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-wait", 1);
+    server.admin(
+        "PATCH",
+        "/products/e2e-wait",
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    let mut first = Companion::new(
+        &tmp.path().join("first"),
+        &server,
+        "e2e-wait",
+        "allow_file_credential_store = true",
+    );
+    first.start_agent();
+    assert_eq!(run(first.cli().args(["activate", &key])).0, 0);
+    let mut second = Companion::new(
+        &tmp.path().join("second"),
+        &server,
+        "e2e-wait",
+        "allow_file_credential_store = true",
+    );
+    second.machine_id = "0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e".into();
+    second.start_agent();
+    // The first machine's app holds the one seat.
+    let mut holder = first.client();
+    holder.checkout(None).unwrap();
+    // The second machine's app waits for it (the CLI, as a user would), in its own process.
+    let mut waiter = second
+        .cli()
+        .args(["checkout", "--wait"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(waiter.stdout.take().unwrap());
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("waiting for one"),
+        "refused first, then waiting: {line}"
+    );
+    // The holder exits: its seat goes back, and the waiting app is told it has one.
+    drop(holder);
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("Holding a seat") && line.contains("1 of 1"),
+        "{line}"
+    );
+    let status = second.client().status().unwrap();
+    assert!(status.entitled, "{status:?}");
+    drop(waiter.stdin.take());
+    assert!(waiter.wait().unwrap().success());
+    second.stop_agent("-TERM");
+    first.stop_agent("-TERM");
 }

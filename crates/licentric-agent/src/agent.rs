@@ -725,6 +725,11 @@ impl Agent {
         &self.inner.fingerprint
     }
 
+    /// The time now, by the agent's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
     /// This machine as the "This machine" panel and `fingerprint` show it: what it runs in,
     /// and each kind of part with the first characters of its hashes (none when not read).
     pub fn machine(&self) -> (Option<RunsIn>, Vec<ComponentSummary>) {

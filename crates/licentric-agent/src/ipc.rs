@@ -207,10 +207,7 @@ where
     let mut decoder = LineDecoder::new();
     let mut buf = vec![0u8; 4096];
     let mut out: Vec<u8> = Vec::with_capacity(1024);
-    let mut changes: Option<watch::Receiver<Status>> = None;
-    // A seat of a floating licence this connection holds: given back when it ends, however
-    // it ends (the app closed it, was killed, or went silent).
-    let mut seat: Option<crate::agent::SeatHold> = None;
+    let mut session = Session::default();
     // One timer for the connection, moved on only when it fires: a request costs no timer.
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
@@ -240,22 +237,22 @@ where
                         Err(_) => {}
                         Ok(line) => {
                             seen.touch();
-                            answer(&agent, &line, limits, &mut changes, &mut seat, &mut out).await;
+                            answer(&agent, &line, limits, &mut session, &mut out).await;
                         }
                     }
                 }
             }
             changed = async {
-                match changes.as_mut() {
+                match session.changes.as_mut() {
                     Some(receiver) => receiver.changed().await,
                     None => std::future::pending().await,
                 }
-            }, if changes.is_some() => {
+            }, if session.changes.is_some() => {
                 if changed.is_err() {
-                    changes = None; // the agent is stopping
+                    session.changes = None; // the agent is stopping
                     continue;
                 }
-                if let Some(rx) = changes.as_mut() {
+                if let Some(rx) = session.changes.as_mut() {
                     let status = rx.borrow_and_update().clone();
                     let note = Request::notification(
                         method::STATUS_CHANGED,
@@ -266,9 +263,14 @@ where
                     }
                 }
             }
-            // A connection holding a seat stays open however quiet it is: its app is running,
-            // and it ends only when the app lets go or goes away.
-            () = &mut idle, if changes.is_none() && seat.is_none() => {
+            () = wait_for_seat(session.waiting.as_ref()), if session.waiting.is_some() => {
+                try_for_seat(&agent, &mut session, &mut out).await;
+            }
+            // A connection holding or waiting for a seat stays open however quiet it is: its
+            // app is running, and it ends only when the app lets go or goes away.
+            () = &mut idle, if session.changes.is_none()
+                && session.seat.is_none()
+                && session.waiting.is_none() => {
                 let deadline = last_read + limits.idle_timeout;
                 if tokio::time::Instant::now() >= deadline {
                     break; // idle
@@ -286,6 +288,115 @@ where
     }
 }
 
+/// What one connection holds besides its bytes.
+#[derive(Default)]
+struct Session {
+    /// Subscribed: the status changes to forward.
+    changes: Option<watch::Receiver<Status>>,
+    /// A seat of a floating licence this connection holds: given back when it ends, however
+    /// it ends (the app let go, closed, or was killed).
+    seat: Option<crate::agent::SeatHold>,
+    /// Waiting for a seat: what for, and when to try again.
+    waiting: Option<Waiting>,
+}
+
+/// A connection's wait for a seat of a floating licence.
+struct Waiting {
+    entitlement: Option<String>,
+    next: tokio::time::Instant,
+    backoff: Duration,
+}
+
+/// The first pause of a wait for a seat, and the longest.
+const SEAT_WAIT_FIRST: Duration = Duration::from_secs(1);
+const SEAT_WAIT_MAX: Duration = Duration::from_secs(30);
+
+impl Waiting {
+    /// Waits on, after a refusal that named `retry_at` (the soonest a held lease runs out;
+    /// a seat given back earlier is found at the next try): back-off doubling to 30 s, never
+    /// later than `retry_at`, never sooner than a second.
+    fn again(
+        entitlement: Option<String>,
+        backoff: Duration,
+        retry_in: Option<Duration>,
+    ) -> Waiting {
+        let pause = retry_in
+            .map_or(backoff, |r| r.min(backoff))
+            .max(SEAT_WAIT_FIRST);
+        Waiting {
+            entitlement,
+            next: tokio::time::Instant::now() + pause,
+            backoff: (backoff * 2).min(SEAT_WAIT_MAX),
+        }
+    }
+}
+
+async fn wait_for_seat(waiting: Option<&Waiting>) {
+    match waiting {
+        Some(w) => tokio::time::sleep_until(w.next).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The refusal `error` names no free seat (and when the soonest runs out), or is one a wait
+/// outlives (the server or the network for a moment): the wait goes on.
+fn wait_on(agent: &Agent, error: &crate::AgentError) -> Option<Option<Duration>> {
+    use crate::api::ApiError;
+    match error {
+        crate::AgentError::Api(ApiError::Rejected {
+            code: licentric_proto::api::ApiErrorCode::NoSeatAvailable,
+            retry_at,
+            ..
+        }) => Some(retry_at.map(|at| {
+            let left: time::Duration = at - agent.now();
+            left.max(time::Duration::ZERO).unsigned_abs()
+        })),
+        crate::AgentError::Api(
+            ApiError::Network(_) | ApiError::NoAnswer(_) | ApiError::Unavailable(_),
+        ) => Some(None),
+        _ => None,
+    }
+}
+
+/// One try for the seat a connection waits for: the seat and `seat_available`, or waiting on,
+/// or `seat_wait_ended` with why.
+async fn try_for_seat(agent: &Agent, session: &mut Session, out: &mut Vec<u8>) {
+    let Some(waiting) = session.waiting.take() else {
+        return;
+    };
+    match agent.checkout(waiting.entitlement.as_deref()).await {
+        Ok((result, hold)) => {
+            session.seat = Some(hold);
+            notify(
+                out,
+                method::SEAT_AVAILABLE,
+                serde_json::to_value(&result).ok(),
+            );
+        }
+        Err(e) => match wait_on(agent, &e) {
+            Some(retry_in) => {
+                session.waiting = Some(Waiting::again(
+                    waiting.entitlement,
+                    waiting.backoff,
+                    retry_in,
+                ));
+            }
+            None => notify(
+                out,
+                method::SEAT_WAIT_ENDED,
+                serde_json::to_value(e.to_rpc()).ok(),
+            ),
+        },
+    }
+}
+
+/// Appends a notification `name` with `params` as a line to `out`.
+fn notify(out: &mut Vec<u8>, name: &str, params: Option<serde_json::Value>) {
+    if let Ok(line) = encode_line(&Request::notification(name, params)) {
+        out.extend_from_slice(&line);
+    }
+}
+
 /// Appends `response` as a line to `out`.
 fn push(out: &mut Vec<u8>, response: &Response) {
     if let Ok(bytes) = encode_line(response) {
@@ -299,8 +410,7 @@ async fn answer(
     agent: &Agent,
     line: &[u8],
     limits: &Limits,
-    changes: &mut Option<watch::Receiver<Status>>,
-    seat: &mut Option<crate::agent::SeatHold>,
+    session: &mut Session,
     out: &mut Vec<u8>,
 ) {
     if let Some(id) = status_request(line)
@@ -314,7 +424,7 @@ async fn answer(
             return;
         }
     }
-    if let Some(reply) = handle(agent, line, limits, changes, seat).await {
+    if let Some(reply) = handle(agent, line, limits, session).await {
         push(out, &reply);
     }
 }
@@ -342,8 +452,7 @@ async fn handle(
     agent: &Agent,
     line: &[u8],
     limits: &Limits,
-    changes: &mut Option<watch::Receiver<Status>>,
-    seat: &mut Option<crate::agent::SeatHold>,
+    session: &mut Session,
 ) -> Option<Response> {
     let value: serde_json::Value = match serde_json::from_slice(line) {
         Ok(v) => v,
@@ -376,7 +485,7 @@ async fn handle(
             ErrorCode::ManagementDisabled,
             "this vendor's configuration does not allow managing the licence over IPC",
         )),
-        Ok(call) => dispatch(agent, call, changes, seat).await,
+        Ok(call) => dispatch(agent, call, session).await,
     };
     let id = id?; // a notification gets no answer
     Some(match result {
@@ -392,8 +501,7 @@ fn json<T: Serialize>(value: &T) -> Result<serde_json::Value, RpcError> {
 async fn dispatch(
     agent: &Agent,
     call: Call,
-    changes: &mut Option<watch::Receiver<Status>>,
-    seat: &mut Option<crate::agent::SeatHold>,
+    session: &mut Session,
 ) -> Result<serde_json::Value, RpcError> {
     let agent_error = |e: crate::AgentError| e.to_rpc();
     match call {
@@ -438,13 +546,13 @@ async fn dispatch(
         Call::Subscribe => {
             // Subscribed before the status is read, so a change between the two is pushed,
             // not lost: the subscriber hears of every change after the status it got.
-            let mut receiver = changes.is_none().then(|| agent.subscribe());
+            let mut receiver = session.changes.is_none().then(|| agent.subscribe());
             let status = agent.asked_status().await;
             if let Some(mut receiver) = receiver.take() {
                 if *receiver.borrow_and_update() != status {
                     receiver.mark_changed();
                 }
-                *changes = Some(receiver);
+                session.changes = Some(receiver);
             }
             json(&SubscribeResult { status })
         }
@@ -457,16 +565,27 @@ async fn dispatch(
         }),
         // A connection holds at most one seat: asking again answers from the one it holds.
         Call::Checkout(p) => {
-            let (result, hold) = agent
-                .checkout(p.entitlement.as_deref())
-                .await
-                .map_err(agent_error)?;
-            // The new hold counts this connection once more; the one it had lets go.
-            *seat = Some(hold);
-            json(&result)
+            session.waiting = None;
+            match agent.checkout(p.entitlement.as_deref()).await {
+                Ok((result, hold)) => {
+                    // The new hold counts this connection once more; the one it had lets go.
+                    session.seat = Some(hold);
+                    json(&result)
+                }
+                Err(e) => {
+                    if p.wait
+                        && let Some(retry_in) = wait_on(agent, &e)
+                    {
+                        session.waiting =
+                            Some(Waiting::again(p.entitlement, SEAT_WAIT_FIRST, retry_in));
+                    }
+                    Err(agent_error(e))
+                }
+            }
         }
         Call::Release => {
-            let held = seat.take();
+            session.waiting = None;
+            let held = session.seat.take();
             let released = held.is_some();
             if let Some(hold) = held {
                 hold.release().await;

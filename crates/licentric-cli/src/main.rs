@@ -61,6 +61,9 @@ enum Command {
         /// A feature the seat must carry.
         #[arg(long)]
         entitlement: Option<String>,
+        /// While every seat is held, wait for one (the agent keeps trying).
+        #[arg(long)]
+        wait: bool,
     },
     /// Print this machine's fingerprint for the product.
     Fingerprint {
@@ -268,12 +271,27 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             "Deactivated: this machine's seat is free.",
         ),
         Command::Refresh => managed(&config, Client::refresh, "Refreshed."),
-        Command::Checkout { entitlement } => {
+        Command::Checkout { entitlement, wait } => {
             let mut client = match connect(&config) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            match client.checkout(entitlement.as_deref()) {
+            let seat = if wait {
+                match client.start_checkout(entitlement.as_deref()) {
+                    Ok(Some(seat)) => Ok(seat),
+                    Ok(None) => {
+                        out!(
+                            "Every seat of {}'s floating licence is in use; waiting for one…",
+                            config.product_name
+                        );
+                        client.next_seat(None)
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                client.checkout(entitlement.as_deref())
+            };
+            match seat {
                 Ok(seat) => {
                     out!(
                         "Holding a seat of {}'s floating licence ({} of {} in use) until you press Enter; it is renewed meanwhile (this lease runs to {}).",

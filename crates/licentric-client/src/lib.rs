@@ -408,7 +408,79 @@ impl Client {
     pub fn checkout(&mut self, entitlement: Option<&str>) -> Result<CheckoutResult, ClientError> {
         self.call(Call::Checkout(CheckoutParams {
             entitlement: entitlement.map(str::to_owned),
+            wait: false,
         }))
+    }
+
+    /// As [`checkout`](Self::checkout), waiting while every seat is held: the agent keeps
+    /// trying for this connection and the seat is this client's when this returns. The wait
+    /// ends at `deadline`, if given ([`ClientError::Timeout`]; the agent stops trying when
+    /// this connection closes).
+    ///
+    /// # Errors
+    /// As [`checkout`](Self::checkout), except `no_seat_available`; the reason the wait ended
+    /// (the licence suspended, the entitlement not in it…).
+    pub fn checkout_waiting(
+        &mut self,
+        entitlement: Option<&str>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<CheckoutResult, ClientError> {
+        match self.start_checkout(entitlement)? {
+            Some(seat) => Ok(seat),
+            None => self.next_seat(deadline),
+        }
+    }
+
+    /// The first half of [`checkout_waiting`](Self::checkout_waiting): the seat at once, or
+    /// `None` when every seat is held and the agent now waits for one for this connection
+    /// (then [`next_seat`](Self::next_seat)).
+    ///
+    /// # Errors
+    /// As [`checkout`](Self::checkout), except `no_seat_available`.
+    pub fn start_checkout(
+        &mut self,
+        entitlement: Option<&str>,
+    ) -> Result<Option<CheckoutResult>, ClientError> {
+        let first = self.call(Call::Checkout(CheckoutParams {
+            entitlement: entitlement.map(str::to_owned),
+            wait: true,
+        }));
+        match first {
+            Ok(seat) => Ok(Some(seat)),
+            Err(ClientError::Agent(e))
+                if e.data.as_ref().and_then(|d| d.reason.as_deref())
+                    == Some("no_seat_available") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits for the seat the agent is waiting for on this connection (after
+    /// [`start_checkout`](Self::start_checkout) answered `None`), until `deadline` if given.
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] at the deadline; the reason the wait ended.
+    pub fn next_seat(
+        &mut self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<CheckoutResult, ClientError> {
+        loop {
+            match self.read_message(deadline)? {
+                ServerMessage::Notification(note) if note.method == method::SEAT_AVAILABLE => {
+                    return serde_json::from_value(note.params.unwrap_or_default())
+                        .map_err(|e| ClientError::Io(format!("unexpected answer: {e}")));
+                }
+                ServerMessage::Notification(note) if note.method == method::SEAT_WAIT_ENDED => {
+                    let error: RpcError =
+                        serde_json::from_value(note.params.unwrap_or_default())
+                            .map_err(|e| ClientError::Io(format!("unexpected answer: {e}")))?;
+                    return Err(ClientError::Agent(error));
+                }
+                other => queue_change(other, &mut self.pending),
+            }
+        }
     }
 
     /// Gives this connection's seat back; whether it held one.

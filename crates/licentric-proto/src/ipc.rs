@@ -42,6 +42,13 @@ pub mod method {
     pub const CHECKOUT: &str = "checkout";
     /// `release` → [`ReleaseResult`](super::ReleaseResult): this connection gives its seat back.
     pub const RELEASE: &str = "release";
+    /// The notification a connection that asked to wait for a seat (`checkout {wait: true}`)
+    /// gets when the agent has one for it: params a [`CheckoutResult`](super::CheckoutResult);
+    /// the seat is that connection's from then on.
+    pub const SEAT_AVAILABLE: &str = "seat_available";
+    /// The notification that ends a wait for a seat without one (the licence was suspended,
+    /// the entitlement is not in it…): params `{"code", "message", "data"?}`, as an error.
+    pub const SEAT_WAIT_ENDED: &str = "seat_wait_ended";
     /// The notification pushed to subscribers, with a [`Status`](super::Status) as params.
     pub const STATUS_CHANGED: &str = "status_changed";
 }
@@ -198,6 +205,11 @@ pub struct CheckoutParams {
     /// A feature the seat must carry; without it, any seat of the licence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entitlement: Option<String>,
+    /// When every seat is held: the answer is still `no_seat_available`, and the agent keeps
+    /// trying for this connection (with back-off, not before the soonest a lease can run
+    /// out, a held one being given back any time) and pushes `seat_available` when it has one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
 }
 
 /// The answer to `checkout`: the seat this connection holds.

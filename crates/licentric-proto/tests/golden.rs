@@ -161,6 +161,7 @@ fn ipc_requests() {
         &request(
             Call::Checkout(CheckoutParams {
                 entitlement: Some("pro".into()),
+                wait: true,
             }),
             12,
         ),
@@ -321,6 +322,21 @@ fn ipc_errors_and_notifications() {
         &ServerMessage::Notification(Request::notification(
             method::STATUS_CHANGED,
             Some(serde_json::to_value(active_status()).unwrap()),
+        )),
+    );
+    golden(
+        "ipc_notification_seat_available",
+        &ServerMessage::Notification(Request::notification(
+            method::SEAT_AVAILABLE,
+            Some(
+                serde_json::to_value(CheckoutResult {
+                    expires_at: "2026-11-22T12:15:00Z".into(),
+                    seats_in_use: 10,
+                    max_seats: 10,
+                    entitlements: vec!["pro".into()],
+                })
+                .unwrap(),
+            ),
         )),
     );
 }
