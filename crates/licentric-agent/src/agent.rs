@@ -110,7 +110,7 @@ struct Inner {
     /// What this system runs in, when not bare hardware: read once at start.
     runs_in: Option<RunsIn>,
     /// The seat of a floating licence, shared by the local apps holding it.
-    seats: Mutex<seats::Seats>,
+    seats: seats::SeatDesk,
     api: ApiClient,
     creds: Box<dyn CredentialStore>,
     storage: Storage,
@@ -281,7 +281,7 @@ impl Agent {
             components,
             send_components: std::sync::atomic::AtomicBool::new(true),
             runs_in,
-            seats: Mutex::new(seats::Seats::default()),
+            seats: seats::SeatDesk::default(),
             api,
             creds,
             storage,

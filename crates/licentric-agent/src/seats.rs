@@ -32,6 +32,15 @@ const MAX_RENEWAL_GAP: Duration = Duration::from_secs(60);
 /// After a failed renewal, the next try.
 const RETRY: Duration = Duration::from_secs(5);
 
+/// This agent's seat and the lock that lets one checkout at a time go to the server. No
+/// lock on the seat is held across a call to the server: a slow server delays the app that
+/// asked, not the others, nor a release.
+#[derive(Default)]
+pub(crate) struct SeatDesk {
+    state: tokio::sync::Mutex<Seats>,
+    fetch: tokio::sync::Mutex<()>,
+}
+
 /// This agent's seat, shared by the apps holding it.
 #[derive(Default)]
 pub(crate) struct Seats {
@@ -116,27 +125,59 @@ impl Agent {
         &self,
         entitlement: Option<&str>,
     ) -> Result<(CheckoutResult, SeatHold), AgentError> {
-        let mut seats = self.inner.seats.lock().await;
-        if seats.held.as_ref().is_none_or(|h| !h.holds()) {
-            let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
-            let nonce =
-                random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
-            let body = LeaseRequest {
-                fingerprint: self.fingerprint().as_str().to_owned(),
-                nonce: nonce.clone(),
-                label: Some(self.config().product_name.chars().take(255).collect()),
-            };
-            let answer = self.inner.api.lease(&key, &body).await?;
-            let secret = answer.lease_secret.clone().ok_or_else(|| {
-                AgentError::Api(ApiError::InvalidResponse(
-                    "a lease without its secret".into(),
-                ))
-            })?;
-            seats.held = Some(self.verified(&answer, &nonce, Zeroizing::new(secret))?);
+        loop {
+            let seats = self.inner.seats.state.lock().await;
+            if seats.held.as_ref().is_some_and(Held::holds) {
+                return self.hold(seats, entitlement).await;
+            }
+            drop(seats);
+            // One checkout goes to the server at a time; the others then find its seat.
+            let _one = self.inner.seats.fetch.lock().await;
+            if self
+                .inner
+                .seats
+                .state
+                .lock()
+                .await
+                .held
+                .as_ref()
+                .is_some_and(Held::holds)
+            {
+                continue;
+            }
+            let held = self.fetch_seat().await?;
+            self.inner.seats.state.lock().await.held = Some(held);
         }
+    }
+
+    /// A new lease from the server (no lock held).
+    async fn fetch_seat(&self) -> Result<Held, AgentError> {
+        let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
+        let nonce =
+            random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let body = LeaseRequest {
+            fingerprint: self.fingerprint().as_str().to_owned(),
+            nonce: nonce.clone(),
+            label: Some(self.config().product_name.chars().take(255).collect()),
+        };
+        let answer = self.inner.api.lease(&key, &body).await?;
+        let secret = answer.lease_secret.clone().ok_or_else(|| {
+            AgentError::Api(ApiError::InvalidResponse(
+                "a lease without its secret".into(),
+            ))
+        })?;
+        self.verified(&answer, &nonce, Zeroizing::new(secret))
+    }
+
+    /// One more app holds the seat in `seats` (held now), if it carries `entitlement`.
+    async fn hold(
+        &self,
+        mut seats: tokio::sync::MutexGuard<'_, Seats>,
+        entitlement: Option<&str>,
+    ) -> Result<(CheckoutResult, SeatHold), AgentError> {
         let (result, missing) = {
             let Some(held) = &seats.held else {
-                return Err(AgentError::Internal("no seat after a checkout".into()));
+                return Err(AgentError::Internal("no seat to hold".into()));
             };
             let p = held.lease.payload();
             let missing = entitlement.filter(|code| !p.entitlements.iter().any(|e| e == code));
@@ -150,8 +191,14 @@ impl Agent {
         };
         if let Some(code) = missing {
             // The seat stays this agent's only while someone holds it.
-            if seats.holders == 0 {
-                self.give_back(&mut seats).await;
+            let unheld = if seats.holders == 0 {
+                seats.held.take()
+            } else {
+                None
+            };
+            drop(seats);
+            if let Some(held) = unheld {
+                self.release_on_server(held).await;
             }
             return Err(AgentError::NotEntitled(code.to_owned()));
         }
@@ -171,13 +218,17 @@ impl Agent {
         ))
     }
 
-    /// A local app let go of its seat: the last one to go gives it back to the server.
+    /// A local app let go of its seat: the last one to go gives it back to the server (before
+    /// the status says so).
     pub(crate) async fn leave_seat(&self) {
-        let mut seats = self.inner.seats.lock().await;
+        let mut seats = self.inner.seats.state.lock().await;
         seats.holders = seats.holders.saturating_sub(1);
         if seats.holders == 0 {
-            self.give_back(&mut seats).await;
+            let held = seats.held.take();
             drop(seats);
+            if let Some(held) = held {
+                self.release_on_server(held).await;
+            }
             self.show_lease(None).await;
         } else {
             let view = seats.held.as_ref().map(|h| h.view(seats.holders));
@@ -189,18 +240,19 @@ impl Agent {
     /// Gives the seat back whoever holds it (the agent stops, or the licence is deactivated):
     /// the apps holding it are told it is gone.
     pub async fn give_back_seats(&self) {
-        let mut seats = self.inner.seats.lock().await;
-        seats.holders = 0;
-        self.give_back(&mut seats).await;
-        drop(seats);
+        let held = {
+            let mut seats = self.inner.seats.state.lock().await;
+            seats.holders = 0;
+            seats.held.take()
+        };
+        if let Some(held) = held {
+            self.release_on_server(held).await;
+        }
         self.show_lease(None).await;
     }
 
-    /// Releases the held lease on the server (a failure leaves it to run out there).
-    async fn give_back(&self, seats: &mut Seats) {
-        let Some(held) = seats.held.take() else {
-            return;
-        };
+    /// Releases `held` on the server (a failure leaves it to run out there).
+    async fn release_on_server(&self, held: Held) {
         let id = held.lease.payload().lease_id.clone();
         let body = ReleaseLeaseRequest {
             lease_secret: held.secret.to_string(),
@@ -217,22 +269,43 @@ impl Agent {
     }
 
     /// Renews the held lease while apps hold it; a lease the server says is gone, or that
-    /// runs out unrenewed, is dropped at once (and the apps are told).
+    /// runs out unrenewed, is dropped at once (and the apps are told). The call to the server
+    /// is made without the lock: a renewal that returns after the lease was given back (or
+    /// replaced) meanwhile changes nothing.
     async fn renew_seat(self) {
         let mut next = {
-            let seats = self.inner.seats.lock().await;
+            let seats = self.inner.seats.state.lock().await;
             seats.held.as_ref().map(Held::renew_at)
         };
         while let Some(at) = next {
             tokio::time::sleep_until(at).await;
-            let mut seats = self.inner.seats.lock().await;
-            let Some(held) = seats.held.as_ref().filter(|_| seats.holders > 0) else {
-                seats.renewing = false;
-                return;
+            let (id, secret) = {
+                let mut seats = self.inner.seats.state.lock().await;
+                let Some(held) = seats.held.as_ref().filter(|_| seats.holders > 0) else {
+                    seats.renewing = false;
+                    return;
+                };
+                (held.lease.payload().lease_id.clone(), held.secret.clone())
             };
-            let id = held.lease.payload().lease_id.clone();
-            let secret = held.secret.clone();
-            let renewed = match self.renewed(&id, secret).await {
+            let answer = self.renewed(&id, secret).await;
+            let mut seats = self.inner.seats.state.lock().await;
+            let Some(current) = seats
+                .held
+                .as_ref()
+                .filter(|h| h.lease.payload().lease_id == id && seats.holders > 0)
+            else {
+                // Given back or replaced meanwhile: nothing of this renewal applies.
+                next = seats
+                    .held
+                    .as_ref()
+                    .filter(|_| seats.holders > 0)
+                    .map(Held::renew_at);
+                if next.is_none() {
+                    seats.renewing = false;
+                }
+                continue;
+            };
+            let renewed = match answer {
                 Ok(held) => Some(held),
                 Err(AgentError::Api(ApiError::Rejected {
                     code: ApiErrorCode::LeaseNotFound,
@@ -241,13 +314,12 @@ impl Agent {
                     tracing::warn!(lease = %id, "the server says the seat is gone");
                     None
                 }
+                Err(e) if current.holds() => {
+                    tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
+                    next = Some((Instant::now() + RETRY).min(current.ends));
+                    continue;
+                }
                 Err(e) => {
-                    let still = seats.held.as_ref().filter(|h| h.holds());
-                    if let Some(held) = still {
-                        tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
-                        next = Some((Instant::now() + RETRY).min(held.ends));
-                        continue;
-                    }
                     tracing::warn!(lease = %id, error = %e, "the seat's lease ran out unrenewed");
                     None
                 }
@@ -261,7 +333,7 @@ impl Agent {
             drop(seats);
             self.show_lease(view).await;
         }
-        self.inner.seats.lock().await.renewing = false;
+        self.inner.seats.state.lock().await.renewing = false;
     }
 
     async fn renewed(&self, lease_id: &str, secret: Zeroizing<String>) -> Result<Held, AgentError> {
