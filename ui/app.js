@@ -49,8 +49,14 @@ function describe(s) {
   return [tone, `${s.summary}${left}`, s.detail];
 }
 
-/** "1 of 2 machines in use", or the maximum alone when the server has not said. */
+/** "1 of 2 machines in use", or the maximum alone when the server has not said; for a
+ * floating licence, its seats. */
 function machines(s) {
+  if (s.lease) {
+    const apps = s.lease.holders === 1 ? '1 app here' : `${s.lease.holders} apps here`;
+    return `${s.lease.seats_in_use} of ${s.lease.max_seats} seats in use (${apps})`;
+  }
+  if (s.reason === 'floating') return 'Floating: a seat is taken while the software runs';
   if (!s.max_machines) return '—';
   const plural = s.max_machines === 1 ? '' : 's';
   if (s.machines_active == null) return `Up to ${s.max_machines} machine${plural}`;
@@ -71,7 +77,9 @@ let shownCard = null;
 function render(s) {
   current = s;
   $('loading').hidden = true;
-  const activated = s.state !== 'unlicensed';
+  // A floating licence's key is kept without an activation: its status is shown, seat or not.
+  const floating = ['floating', 'floating_seat'].includes(s.reason);
+  const activated = s.state !== 'unlicensed' || floating;
   const card = activated ? 'status' : 'activation';
   if (card !== shownCard) {
     if (shownCard !== null) clearMessages();
@@ -102,12 +110,14 @@ function render(s) {
   if (!s.entitlements.length) chips.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'none now' }));
   $('license-expires').textContent = s.license_expires_at ? when(s.license_expires_at) : 'Never';
   $('machines').textContent = machines(s);
+  $('machines-label').textContent = floating ? 'Seats' : 'Machines';
   $('credential-store').textContent = STORES[s.credential_store] || s.credential_store;
   const runsIn = s.runs_in ? `a ${s.runs_in.kind.replace('_', ' ')} (${s.runs_in.name})` : '';
   $('runs-in').textContent = runsIn;
   $('runs-in').hidden = $('runs-in-label').hidden = !runsIn;
   // Activated offline (no key here): it renews by importing a new file, not from the server.
-  $('refresh').hidden = !s.license_key_hint;
+  // A floating licence has no file to renew: its seats are renewed while apps hold them.
+  $('refresh').hidden = !s.license_key_hint || floating;
   renderTimeline(s);
 }
 
@@ -115,6 +125,7 @@ function renderTimeline(s) {
   const start = s.issued_at && new Date(s.issued_at);
   const end = s.offline_valid_until && new Date(s.offline_valid_until);
   const timeline = $('timeline');
+  $('timeline-title').hidden = !start || !end || end <= start;
   if (!start || !end || end <= start) {
     timeline.hidden = true;
     $('timeline-text').textContent = '';

@@ -683,3 +683,41 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
     let (_, out, _) = run(s.companion.cli().args(["status", "--json"]));
     assert!(out.contains("\"unlicensed\""), "{out}");
 }
+
+/// A floating licence in the app: the key is kept without a seat ("Floating licence"); a local
+/// app checking out a seat shows it ("Active, floating seat", the seats in use), and its
+/// leaving gives it back — pushed to the window each time.
+#[test]
+fn gui_a_floating_licence_shows_its_seats() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-float");
+    let product = s.server.admin(
+        "PATCH",
+        "/products/gui-float",
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    assert_eq!(product["product"]["seat_model"], "floating", "{product}");
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| !t.is_empty());
+    app.type_into("key", &s.key);
+    app.click("activate");
+    app.wait_text("badge", |t| t == "Floating licence");
+    assert!(
+        app.text("machines").starts_with("Floating"),
+        "{}",
+        app.text("machines")
+    );
+    assert!(!app.visible("refresh"), "no file to renew");
+
+    // A local app takes a seat over the app's own socket.
+    let mut client = s.companion.client();
+    let seat = client.checkout(Some("pro")).unwrap();
+    assert_eq!(seat.max_seats, 2);
+    app.wait_text("badge", |t| t == "Active, floating seat");
+    assert_eq!(app.text("machines"), "1 of 2 seats in use (1 app here)");
+    assert_eq!(app.text("machines-label"), "Seats");
+    app.screenshot(&screenshot_dir().join("status-floating.png"));
+    // It leaves: the seat goes back.
+    drop(client);
+    app.wait_text("badge", |t| t == "Floating licence");
+}
