@@ -87,7 +87,7 @@ async fn actions(s: &Sandbox, licence: &str) -> Vec<String> {
 #[tokio::test]
 async fn fifty_machines_racing_for_ten_seats_get_exactly_ten() {
     let s = Sandbox::start().await;
-    let (_, key) = s.licence(10, &["pro"]).await;
+    let (licence, key) = s.licence(10, &["pro"]).await;
     floating(&s).await;
     let tasks: Vec<_> = (0..50)
         .map(|n| {
@@ -120,6 +120,23 @@ async fn fifty_machines_racing_for_ten_seats_get_exactly_ten() {
         }
     }
     assert_eq!(granted, 10);
+    // The vendor's metrics say so, per licence.
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "licentric_seats_in_use{{environment=\"test\",license_id=\"{licence}\"}} 10"
+        )),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

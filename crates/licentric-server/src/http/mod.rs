@@ -215,12 +215,27 @@ async fn metrics(
     peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
-    admin::auth(&state, &headers, &peer, "metrics:read").await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response())
+    let caller = admin::auth(&state, &headers, &peer, "metrics:read").await?;
+    let mut text = state.metrics.render();
+    // Seats of floating licences held now, per licence of the key's environment.
+    let environment = caller.environment;
+    let seats = state
+        .store
+        .read(move |db| crate::store::leases::in_use(db, environment, crate::clock::now_unix()))
+        .await?;
+    text.push_str(
+        "# HELP licentric_seats_in_use Seats of floating licences held now, per licence.\n",
+    );
+    text.push_str("# TYPE licentric_seats_in_use gauge\n");
+    for (license, n) in seats {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            text,
+            "licentric_seats_in_use{{environment=\"{}\",license_id=\"{license}\"}} {n}",
+            environment.as_str()
+        );
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 async fn not_found() -> ApiFailure {

@@ -159,3 +159,24 @@ pub fn expire_due(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+/// The seats held at `now` in `environment`, per licence (licences with none left out).
+///
+/// # Errors
+/// On storage failure.
+pub fn in_use(
+    db: &Db<'_>,
+    environment: Environment,
+    now: i64,
+) -> Result<Vec<(String, u32)>, StoreError> {
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT license_id, COUNT(*) FROM leases WHERE environment = ?1 AND ended_at IS NULL AND expires_at > ?2
+         GROUP BY license_id ORDER BY license_id",
+    )?;
+    let rows = stmt
+        .query_map(params![environment.as_str(), now], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
