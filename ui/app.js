@@ -265,6 +265,18 @@ function resetKeyFeedback() {
 }
 
 /** Every message about a previous state or attempt: gone when its card is left. */
+/** A success message is the news of a moment: it goes after a few seconds, unless something
+ * else has been said there since (errors stay until the next action). */
+const SETTLE_MS = 4000;
+function settle(message, text) {
+  setTimeout(() => {
+    if (message.textContent === text && !message.classList.contains('error')) {
+      message.textContent = '';
+      if (message.id === 'activation-message') message.hidden = true;
+    }
+  }, SETTLE_MS);
+}
+
 function clearMessages() {
   for (const id of ['action-message', 'activate-again-message', 'activation-message']) {
     $(id).textContent = '';
@@ -376,6 +388,7 @@ async function action(button, command, busyText, doneText, { cancellable = true 
       message.hidden = false;
     }
     message.textContent = doneText;
+    settle(message, doneText);
   } catch (error) {
     done();
     if (error.code === 'cancelled') {

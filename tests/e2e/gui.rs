@@ -294,6 +294,12 @@ fn gui_activate_go_offline_and_deactivate() {
     });
     app.click("tab-licence");
 
+    // Refresh now: done, said where the user looks — and gone again a moment later (news of a
+    // moment, not a state).
+    app.click("refresh");
+    app.wait_text("action-message", |t| t == "Refreshed.");
+    app.wait_text("action-message", str::is_empty);
+
     // The server goes away; Refresh now: offline, with the time left.
     s.server.stop();
     app.click("refresh");
