@@ -202,3 +202,47 @@ fn a_waiting_app_gets_the_seat_when_its_holder_exits() {
     second.stop_agent("-TERM");
     first.stop_agent("-TERM");
 }
+
+#[test]
+fn a_seat_the_vendor_frees_is_taken_again_when_its_app_asks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (licence, key) = server.licence("e2e-freed", 2);
+    server.admin(
+        "PATCH",
+        "/products/e2e-freed",
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-freed",
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let mut app = c.client();
+    app.checkout(None).unwrap();
+    let leases = |action: &str| -> Vec<String> {
+        let audit = server.admin("GET", &format!("/audit-events?license_id={licence}"), None);
+        audit["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = leases("lease.checked_out");
+    assert_eq!(first.len(), 1);
+    // The vendor frees the seat from its side.
+    server.admin("DELETE", &format!("/leases/{}", first[0]), None);
+    assert_eq!(leases("lease.released"), first);
+    // The app asks again: the agent finds its lease gone and takes another seat for it.
+    let seat = app.checkout(None).unwrap();
+    assert_eq!(seat.seats_in_use, 1, "one seat, the new one");
+    let now = leases("lease.checked_out");
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(c.client().status().unwrap().entitled);
+    c.stop_agent("-TERM");
+}

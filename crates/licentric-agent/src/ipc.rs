@@ -566,6 +566,11 @@ async fn dispatch(
         // A connection holds at most one seat: asking again answers from the one it holds.
         Call::Checkout(p) => {
             session.waiting = None;
+            // Asked again by an app that holds the seat: is it still its? (Taken again if the
+            // server says it is gone.)
+            if session.seat.is_some() {
+                agent.confirm_seat().await;
+            }
             match agent.checkout(p.entitlement.as_deref()).await {
                 Ok((result, hold)) => {
                     // The new hold counts this connection once more; the one it had lets go.

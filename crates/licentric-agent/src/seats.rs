@@ -150,6 +150,68 @@ impl Agent {
         }
     }
 
+    /// Asks the server now whether the held seat still stands (a renewal, made when an app
+    /// that holds it asks for it again): one the server says is gone — freed by the vendor,
+    /// say — is replaced by a new one for the apps holding it, if a seat is free. A server
+    /// that cannot be reached changes nothing (the lease holds until its end).
+    pub(crate) async fn confirm_seat(&self) {
+        let Some((id, secret)) = self
+            .inner
+            .seats
+            .state
+            .lock()
+            .await
+            .held
+            .as_ref()
+            .map(|h| (h.lease.payload().lease_id.clone(), h.secret.clone()))
+        else {
+            return;
+        };
+        let answer = self.renewed(&id, secret).await;
+        let mut seats = self.inner.seats.state.lock().await;
+        if seats
+            .held
+            .as_ref()
+            .is_none_or(|h| h.lease.payload().lease_id != id)
+        {
+            return; // given back or replaced meanwhile
+        }
+        match answer {
+            Ok(held) => seats.held = Some(held),
+            Err(AgentError::Api(ApiError::Rejected {
+                code: ApiErrorCode::LeaseNotFound,
+                ..
+            })) => {
+                tracing::warn!(lease = %id, "the server says the seat is gone; taking another");
+                seats.held = None;
+                drop(seats);
+                let again = {
+                    let _one = self.inner.seats.fetch.lock().await;
+                    self.fetch_seat().await
+                };
+                let mut seats = self.inner.seats.state.lock().await;
+                let unwanted = match again {
+                    Ok(held) if seats.holders > 0 && seats.held.is_none() => {
+                        seats.held = Some(held);
+                        None
+                    }
+                    Ok(held) => Some(held),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no other seat for now");
+                        None
+                    }
+                };
+                let view = seats.held.as_ref().map(|h| h.view(seats.holders));
+                drop(seats);
+                if let Some(held) = unwanted {
+                    self.release_on_server(held).await;
+                }
+                self.show_lease(view).await;
+            }
+            Err(e) => tracing::warn!(lease = %id, error = %e, "cannot confirm the seat now"),
+        }
+    }
+
     /// A new lease from the server (no lock held).
     async fn fetch_seat(&self) -> Result<Held, AgentError> {
         let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;

@@ -205,6 +205,31 @@ pub fn release(
     })
 }
 
+/// The vendor frees lease `lease_id` of `environment` (`DELETE /v1/admin/leases/{id}`): its
+/// seat is free at once, and its holder's next renewal is told the lease is gone. `None` for
+/// a lease the environment does not have; whether events were recorded.
+///
+/// # Errors
+/// On storage failure.
+pub fn release_by_vendor(
+    tx: &Tx<'_>,
+    environment: crate::store::Environment,
+    lease_id: &str,
+    by: &Actor,
+    now: i64,
+) -> Result<Option<bool>, StoreError> {
+    let Some(lease) = leases::by_id(tx, lease_id)? else {
+        return Ok(None);
+    };
+    let Some(license) = licenses::get(tx, environment, &lease.license_id)? else {
+        return Ok(None);
+    };
+    if !lease.holds_at(now) || !leases::end(tx, &lease.id, "released", now)? {
+        return Ok(Some(false));
+    }
+    record_by(tx, &license, &lease, "lease.released", now, by).map(Some)
+}
+
 /// Records the end of every lease that ran out by `now` (of `license_id`, or of all): an
 /// audit entry and a `lease.expired` webhook each. Whether events were recorded.
 ///
@@ -335,15 +360,29 @@ fn record(
     action: &'static str,
     at: i64,
 ) -> Result<bool, StoreError> {
-    Entry::new(
-        license.environment,
-        &Actor::license_key(&license.id),
+    record_by(
+        tx,
+        license,
+        lease,
         action,
-        ("lease", &lease.id),
+        at,
+        &Actor::license_key(&license.id),
     )
-    .license(&license.id)
-    .after(view(lease))
-    .record(tx, at)?;
+}
+
+/// As [`record`], by `by`.
+fn record_by(
+    tx: &Tx<'_>,
+    license: &LicenseRow,
+    lease: &LeaseRow,
+    action: &'static str,
+    at: i64,
+    by: &Actor,
+) -> Result<bool, StoreError> {
+    Entry::new(license.environment, by, action, ("lease", &lease.id))
+        .license(&license.id)
+        .after(view(lease))
+        .record(tx, at)?;
     webhooks::record(
         tx,
         license.environment,

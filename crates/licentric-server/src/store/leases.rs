@@ -72,6 +72,19 @@ pub fn get(db: &Db<'_>, license_id: &str, id: &str) -> Result<Option<LeaseRow>, 
         .optional()?)
 }
 
+/// Lease `id`, of whichever licence.
+///
+/// # Errors
+/// On storage failure.
+pub fn by_id(db: &Db<'_>, id: &str) -> Result<Option<LeaseRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM leases WHERE id = ?1");
+    Ok(db
+        .conn
+        .prepare_cached(&sql)?
+        .query_row(params![id], from_row)
+        .optional()?)
+}
+
 /// The leases of `license_id` holding a seat at `now`, soonest to end first.
 ///
 /// # Errors

@@ -1,4 +1,5 @@
-//! A licence's machines, and freeing a seat: `/v1/admin/licenses/{id}/machines`, `/v1/admin/machines/{id}`.
+//! A licence's machines, and freeing a seat: `/v1/admin/licenses/{id}/machines`,
+//! `/v1/admin/machines/{id}`, `/v1/admin/leases/{id}` (a floating licence's seat).
 
 use std::sync::Arc;
 
@@ -73,5 +74,36 @@ pub(super) async fn deactivate(
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         None => Err(not_found("machine")),
+    }
+}
+
+/// `DELETE /v1/admin/leases/{id}`: a seat of a floating licence freed by the vendor.
+pub(super) async fn release_lease(
+    State(state): State<Arc<AppState>>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiFailure> {
+    let caller = auth(&state, &headers, &peer, "machines:write").await?;
+    let result = state
+        .store
+        .write(move |tx| {
+            crate::leases::release_by_vendor(
+                tx,
+                caller.environment,
+                &id,
+                &Actor::api_key(&caller.id),
+                now_unix(),
+            )
+        })
+        .await?;
+    match result {
+        Some(events) => {
+            if events {
+                state.webhook_wake.notify_one();
+            }
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        None => Err(not_found("lease")),
     }
 }

@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/licenses/{id}/key", get(licenses::reveal_key))
         .route("/licenses/{id}/machines", get(machines::list))
         .route("/machines/{id}", delete(machines::deactivate))
+        .route("/leases/{id}", delete(machines::release_lease))
         .route("/api-keys", post(api_keys::create).get(api_keys::list))
         .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))
