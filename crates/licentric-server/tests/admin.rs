@@ -236,6 +236,63 @@ async fn test_and_live_never_see_each_other() {
     assert_eq!(err.code(), "environment_mismatch");
     let (status, _) = s.activate(&test_key, &fingerprint(1), "n", None).await;
     assert_eq!(status, StatusCode::CREATED);
+
+    // A seat of a test floating licence: a live key cannot free it, the test key can.
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            "/products",
+            Some(json!({"id": "float", "name": "Float", "key_prefix": "FLOAT", "seat_model": "floating"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, body) = s
+        .admin(
+            Method::POST,
+            "/licenses",
+            Some(json!({"product_id": "float", "max_machines": 1})),
+        )
+        .await;
+    let float_key = body["key"].as_str().unwrap().to_owned();
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/v1/leases",
+            Some(&format!("License {float_key}")),
+            Some(json!({"fingerprint": fingerprint(2), "nonce": "l1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let lease = body["lease_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/admin/leases/{lease}");
+    let (status, _) = s.call(Method::DELETE, &path, Some(&live), None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a live key must not free a test seat"
+    );
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/v1/leases",
+            Some(&format!("License {float_key}")),
+            Some(json!({"fingerprint": fingerprint(3), "nonce": "l2"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "still held: {body}");
+    let (status, _) = s
+        .admin(Method::DELETE, &format!("/leases/{lease}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/v1/leases",
+            Some(&format!("License {float_key}")),
+            Some(json!({"fingerprint": fingerprint(3), "nonce": "l3"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "freed by the vendor: {body}");
     s.stop().await;
 }
 
