@@ -246,3 +246,48 @@ fn a_seat_the_vendor_frees_is_taken_again_when_its_app_asks() {
     assert!(c.client().status().unwrap().entitled);
     c.stop_agent("-TERM");
 }
+
+#[test]
+fn an_agent_killed_holding_a_seat_gives_it_back_when_it_starts_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-restart", 1);
+    server.admin(
+        "PATCH",
+        "/products/e2e-restart",
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    let mut first = Companion::new(
+        &tmp.path().join("first"),
+        &server,
+        "e2e-restart",
+        "allow_file_credential_store = true",
+    );
+    first.start_agent();
+    assert_eq!(run(first.cli().args(["activate", &key])).0, 0);
+    let mut app = first.client();
+    app.checkout(None).unwrap();
+    // The agent dies holding the seat (no chance to give it back): on the server, the seat
+    // stays taken until its lease runs out — or until the agent starts again.
+    first.stop_agent("-KILL");
+    drop(app);
+    let mut other = Companion::new(
+        &tmp.path().join("other"),
+        &server,
+        "e2e-restart",
+        "allow_file_credential_store = true",
+    );
+    other.machine_id = "0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d".into();
+    other.start_agent();
+    let mut waiting = other.client();
+    assert!(
+        waiting.start_checkout(None).unwrap().is_none(),
+        "the dead agent's seat is still taken"
+    );
+    first.start_agent();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let seat = waiting.next_seat(Some(deadline)).unwrap();
+    assert_eq!(seat.seats_in_use, 1);
+    other.stop_agent("-TERM");
+    first.stop_agent("-TERM");
+}

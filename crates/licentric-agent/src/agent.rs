@@ -303,6 +303,11 @@ impl Agent {
         });
         let agent = Agent { inner };
         agent.load().await;
+        if !read_only {
+            // A seat a previous run held goes back, in the background (the server may be slow).
+            let previous = agent.clone();
+            tokio::spawn(async move { previous.give_back_previous_seat().await });
+        }
         if scheduler && !read_only {
             let scheduler = agent.clone();
             let task = tokio::spawn(async move { scheduler.schedule().await });

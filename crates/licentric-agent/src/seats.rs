@@ -146,7 +146,59 @@ impl Agent {
                 continue;
             }
             let held = self.fetch_seat().await?;
+            self.remember(Some(&held)).await;
             self.inner.seats.state.lock().await.held = Some(held);
+        }
+    }
+
+    /// Keeps the held lease (or that there is none) in the sealed state, so a restarted
+    /// agent can give it back.
+    async fn remember(&self, held: Option<&Held>) {
+        let record = held.map(|h| licentric_core::memory::HeldLease {
+            lease_id: h.lease.payload().lease_id.clone(),
+            secret: h.secret.to_string(),
+        });
+        let mut live = self.inner.live.lock().await;
+        if live.memory.held_lease != record {
+            live.memory.held_lease = record;
+            let _ = self.persist(&mut live).await;
+        }
+    }
+
+    /// At start: the lease a previous run of this agent held (it stopped without giving it
+    /// back: killed, or the machine lost power) goes back now, not when it runs out.
+    pub(crate) async fn give_back_previous_seat(&self) {
+        let previous = self.inner.live.lock().await.memory.held_lease.clone();
+        let Some(previous) = previous else {
+            return;
+        };
+        let body = ReleaseLeaseRequest {
+            lease_secret: previous.secret.clone(),
+        };
+        match self.stored_key().await {
+            Ok(Some(key)) => match self
+                .inner
+                .api
+                .release_lease(&key, &previous.lease_id, &body)
+                .await
+            {
+                Ok(())
+                | Err(ApiError::Rejected {
+                    code: ApiErrorCode::LeaseNotFound,
+                    ..
+                }) => {
+                    tracing::info!(lease = %previous.lease_id, "gave back the seat a previous run held");
+                }
+                Err(e) => {
+                    tracing::warn!(lease = %previous.lease_id, error = %e, "the previous run's seat could not be given back; it frees itself when its lease runs out");
+                }
+            },
+            _ => return,
+        }
+        let mut live = self.inner.live.lock().await;
+        if live.memory.held_lease.as_ref() == Some(&previous) {
+            live.memory.held_lease = None;
+            let _ = self.persist(&mut live).await;
         }
     }
 
@@ -192,7 +244,17 @@ impl Agent {
                 let mut seats = self.inner.seats.state.lock().await;
                 let unwanted = match again {
                     Ok(held) if seats.holders > 0 && seats.held.is_none() => {
+                        let record = licentric_core::memory::HeldLease {
+                            lease_id: held.lease.payload().lease_id.clone(),
+                            secret: held.secret.to_string(),
+                        };
                         seats.held = Some(held);
+                        drop(seats);
+                        let mut live = self.inner.live.lock().await;
+                        live.memory.held_lease = Some(record);
+                        let _ = self.persist(&mut live).await;
+                        drop(live);
+                        seats = self.inner.seats.state.lock().await;
                         None
                     }
                     Ok(held) => Some(held),
@@ -315,6 +377,7 @@ impl Agent {
 
     /// Releases `held` on the server (a failure leaves it to run out there).
     async fn release_on_server(&self, held: Held) {
+        self.remember(None).await;
         let id = held.lease.payload().lease_id.clone();
         let body = ReleaseLeaseRequest {
             lease_secret: held.secret.to_string(),

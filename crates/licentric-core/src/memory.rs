@@ -74,6 +74,25 @@ pub struct PendingRequest {
     pub created_at: i64,
 }
 
+/// A lease held on the server, as the sealed state keeps it. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldLease {
+    /// The lease.
+    pub lease_id: String,
+    /// The secret that releases it.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for HeldLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldLease")
+            .field("lease_id", &self.lease_id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
 /// The server's last definitive word about this machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +116,10 @@ pub struct Memory {
     /// lease (`docs/floating.md`), and has no licence file of its own.
     #[serde(default)]
     pub floating: bool,
+    /// The lease this agent holds on the server, and its secret: a restarted agent gives it
+    /// back rather than leave its seat taken until the lease runs out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_lease: Option<HeldLease>,
     /// Refresh history.
     pub record: RefreshRecord,
     /// The clock high-water mark.
