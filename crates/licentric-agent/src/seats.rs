@@ -146,21 +146,35 @@ impl Agent {
                 continue;
             }
             let held = self.fetch_seat().await?;
-            self.remember(Some(&held)).await;
+            self.remember(&held).await;
             self.inner.seats.state.lock().await.held = Some(held);
         }
     }
 
-    /// Keeps the held lease (or that there is none) in the sealed state, so a restarted
-    /// agent can give it back.
-    async fn remember(&self, held: Option<&Held>) {
-        let record = held.map(|h| licentric_core::memory::HeldLease {
-            lease_id: h.lease.payload().lease_id.clone(),
-            secret: h.secret.to_string(),
-        });
+    /// Keeps the held lease in the sealed state, so a restarted agent can give it back.
+    async fn remember(&self, held: &Held) {
+        let record = licentric_core::memory::HeldLease {
+            lease_id: held.lease.payload().lease_id.clone(),
+            secret: held.secret.to_string(),
+        };
         let mut live = self.inner.live.lock().await;
-        if live.memory.held_lease != record {
-            live.memory.held_lease = record;
+        if live.memory.held_lease.as_ref() != Some(&record) {
+            live.memory.held_lease = Some(record);
+            let _ = self.persist(&mut live).await;
+        }
+    }
+
+    /// Lease `lease_id` is no longer this agent's to give back: the sealed state forgets it
+    /// (and only it: another lease kept there meanwhile stays).
+    async fn forget(&self, lease_id: &str) {
+        let mut live = self.inner.live.lock().await;
+        if live
+            .memory
+            .held_lease
+            .as_ref()
+            .is_some_and(|h| h.lease_id == lease_id)
+        {
+            live.memory.held_lease = None;
             let _ = self.persist(&mut live).await;
         }
     }
@@ -172,33 +186,8 @@ impl Agent {
         let Some(previous) = previous else {
             return;
         };
-        let body = ReleaseLeaseRequest {
-            lease_secret: previous.secret.clone(),
-        };
-        match self.stored_key().await {
-            Ok(Some(key)) => match self
-                .inner
-                .api
-                .release_lease(&key, &previous.lease_id, &body)
-                .await
-            {
-                Ok(())
-                | Err(ApiError::Rejected {
-                    code: ApiErrorCode::LeaseNotFound,
-                    ..
-                }) => {
-                    tracing::info!(lease = %previous.lease_id, "gave back the seat a previous run held");
-                }
-                Err(e) => {
-                    tracing::warn!(lease = %previous.lease_id, error = %e, "the previous run's seat could not be given back; it frees itself when its lease runs out");
-                }
-            },
-            _ => return,
-        }
-        let mut live = self.inner.live.lock().await;
-        if live.memory.held_lease.as_ref() == Some(&previous) {
-            live.memory.held_lease = None;
-            let _ = self.persist(&mut live).await;
+        if self.release(&previous.lease_id, &previous.secret).await {
+            self.forget(&previous.lease_id).await;
         }
     }
 
@@ -241,20 +230,13 @@ impl Agent {
                     let _one = self.inner.seats.fetch.lock().await;
                     self.fetch_seat().await
                 };
+                if let Ok(held) = &again {
+                    self.remember(held).await;
+                }
                 let mut seats = self.inner.seats.state.lock().await;
                 let unwanted = match again {
                     Ok(held) if seats.holders > 0 && seats.held.is_none() => {
-                        let record = licentric_core::memory::HeldLease {
-                            lease_id: held.lease.payload().lease_id.clone(),
-                            secret: held.secret.to_string(),
-                        };
                         seats.held = Some(held);
-                        drop(seats);
-                        let mut live = self.inner.live.lock().await;
-                        live.memory.held_lease = Some(record);
-                        let _ = self.persist(&mut live).await;
-                        drop(live);
-                        seats = self.inner.seats.state.lock().await;
                         None
                     }
                     Ok(held) => Some(held),
@@ -377,20 +359,33 @@ impl Agent {
 
     /// Releases `held` on the server (a failure leaves it to run out there).
     async fn release_on_server(&self, held: Held) {
-        self.remember(None).await;
         let id = held.lease.payload().lease_id.clone();
-        let body = ReleaseLeaseRequest {
-            lease_secret: held.secret.to_string(),
+        self.forget(&id).await;
+        self.release(&id, &held.secret).await;
+    }
+
+    /// Releases lease `lease_id` on the server with its `secret`; one the server no longer
+    /// has is released too, and one it could not be told of frees itself when it runs out.
+    /// False when there is no key to ask with (nothing was tried).
+    async fn release(&self, lease_id: &str, secret: &str) -> bool {
+        let Ok(Some(key)) = self.stored_key().await else {
+            tracing::warn!(lease = %lease_id, "no key to give the seat back with");
+            return false;
         };
-        match self.stored_key().await {
-            Ok(Some(key)) => match self.inner.api.release_lease(&key, &id, &body).await {
-                Ok(()) => tracing::info!(lease = %id, "gave the seat back"),
-                Err(e) => {
-                    tracing::warn!(lease = %id, error = %e, "the seat could not be given back; it frees itself when its lease runs out");
-                }
-            },
-            _ => tracing::warn!(lease = %id, "no key to give the seat back with"),
+        let body = ReleaseLeaseRequest {
+            lease_secret: secret.to_owned(),
+        };
+        match self.inner.api.release_lease(&key, lease_id, &body).await {
+            Ok(())
+            | Err(ApiError::Rejected {
+                code: ApiErrorCode::LeaseNotFound,
+                ..
+            }) => tracing::info!(lease = %lease_id, "gave the seat back"),
+            Err(e) => {
+                tracing::warn!(lease = %lease_id, error = %e, "the seat could not be given back; it frees itself when its lease runs out");
+            }
         }
+        true
     }
 
     /// Renews the held lease while apps hold it; a lease the server says is gone, or that
