@@ -801,15 +801,14 @@ fn remember_parts(
         machines::set_components(tx, &machine.id, components, None)?;
         return Ok(false);
     }
-    let (previous, reported_at) = machines::previous_parts(tx, &machine.id)?;
+    let previous = machines::previous_parts(tx, &machine.id)?;
     machines::set_components(tx, &machine.id, components, Some(&machine.components))?;
     let back = !previous.is_empty() && Comparison::of(&previous, components).differ.is_empty();
     let in_use = now < license.policy.in_use_until(machine.last_seen_at);
-    let quiet = reported_at.is_none_or(|at| now - at >= 86_400);
-    if !(back && in_use && quiet) {
+    if !(back && in_use && machines::claim_duplicate_report(tx, &machine.id, now, DUPLICATE_QUIET)?)
+    {
         return Ok(false);
     }
-    machines::duplicate_reported(tx, &machine.id, now)?;
     report_duplicate(tx, license, machine, &machine.fingerprint, "reported", now)
 }
 
@@ -899,9 +898,7 @@ fn duplicate(
 ) -> Result<Outcome, StoreError> {
     // Reported once a day per machine: a system refused again and again (an older companion
     // retrying, or someone making noise) is one duplicate, not one event per request.
-    let (_, reported_at) = machines::previous_parts(tx, &machine.id)?;
-    let recorded = if reported_at.is_none_or(|at| now - at >= 86_400) {
-        machines::duplicate_reported(tx, &machine.id, now)?;
+    let recorded = if machines::claim_duplicate_report(tx, &machine.id, now, DUPLICATE_QUIET)? {
         report_duplicate(tx, license, machine, fingerprint, "refused", now)?
     } else {
         false
@@ -920,6 +917,9 @@ fn duplicate(
     )?);
     Ok(Outcome::json(ApiErrorCode::MachineMoved.http_status(), &body)?.with_events(recorded))
 }
+
+/// A machine is reported as a duplicate at most once in this many seconds (a day).
+const DUPLICATE_QUIET: i64 = 86_400;
 
 /// Records that a system presenting `fingerprint` came back to `machine`'s seat while the
 /// system now holding it is in use, and what was done (`refused`, `own_seat`): an audit entry

@@ -132,32 +132,34 @@ pub fn set_components(
     Ok(())
 }
 
-/// The parts machine `id` had before its last change of a whole kind of part, and when it was
-/// last reported as two systems under one identity.
+/// The parts machine `id` had before its last change of a whole kind of part.
 ///
 /// # Errors
 /// On storage failure.
-pub fn previous_parts(
-    db: &Db<'_>,
-    id: &str,
-) -> Result<(Vec<MachineComponent>, Option<i64>), StoreError> {
+pub fn previous_parts(db: &Db<'_>, id: &str) -> Result<Vec<MachineComponent>, StoreError> {
     Ok(db.conn.query_row(
-        "SELECT previous_components, duplicate_reported_at FROM machines WHERE id = ?1",
+        "SELECT previous_components FROM machines WHERE id = ?1",
         params![id],
-        |r| Ok((json_column(r, 0)?, r.get(1)?)),
+        |r| json_column(r, 0),
     )?)
 }
 
-/// Machine `id` was reported as two systems under one identity at `now`.
+/// Whether machine `id` is due a report as two systems under one identity at `now` — none
+/// in the `quiet` seconds before — and if so, marks it reported now (one check and mark).
 ///
 /// # Errors
 /// On storage failure.
-pub fn duplicate_reported(tx: &Tx<'_>, id: &str, now: i64) -> Result<(), StoreError> {
-    tx.conn.execute(
-        "UPDATE machines SET duplicate_reported_at = ?2 WHERE id = ?1",
-        params![id, now],
-    )?;
-    Ok(())
+pub fn claim_duplicate_report(
+    tx: &Tx<'_>,
+    id: &str,
+    now: i64,
+    quiet: i64,
+) -> Result<bool, StoreError> {
+    Ok(tx.conn.execute(
+        "UPDATE machines SET duplicate_reported_at = ?2
+         WHERE id = ?1 AND (duplicate_reported_at IS NULL OR duplicate_reported_at <= ?2 - ?3)",
+        params![id, now, quiet],
+    )? == 1)
 }
 
 /// Machine `id` is known by a new fingerprint (its parts matched under the product's policy);

@@ -66,15 +66,7 @@ pub(super) async fn deactivate(
             Ok(Some(events))
         })
         .await?;
-    match result {
-        Some(events) => {
-            if events {
-                state.webhook_wake.notify_one();
-            }
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        None => Err(not_found("machine")),
-    }
+    freed(&state, result, "machine")
 }
 
 /// `DELETE /v1/admin/leases/{id}`: a seat of a floating licence freed by the vendor.
@@ -97,6 +89,12 @@ pub(super) async fn release_lease(
             )
         })
         .await?;
+    freed(&state, result, "lease")
+}
+
+/// The answer to freeing a seat: `204` (the webhook delivery woken when events were
+/// recorded), or `404` for a `what` the caller's environment does not have.
+fn freed(state: &AppState, result: Option<bool>, what: &str) -> Result<Response, ApiFailure> {
     match result {
         Some(events) => {
             if events {
@@ -104,6 +102,6 @@ pub(super) async fn release_lease(
             }
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        None => Err(not_found("lease")),
+        None => Err(not_found(what)),
     }
 }
