@@ -59,6 +59,10 @@ pub struct LeasePayload {
     pub expires_at: OffsetDateTime,
     /// The request's nonce: a lease answers exactly one checkout or renewal.
     pub nonce: String,
+    /// The seat is borrowed (for a trip) until `expires_at`: it holds with no renewal, offline,
+    /// across restarts of the machine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub borrowed: bool,
 }
 
 impl LicenseSigner {
@@ -186,6 +190,7 @@ mod tests {
             issued_at: datetime!(2026-12-01 12:00 UTC),
             expires_at: datetime!(2026-12-01 12:15 UTC),
             nonce: "n1".into(),
+            borrowed: false,
         };
         (signer, verifier, fingerprint, payload)
     }

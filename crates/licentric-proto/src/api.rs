@@ -150,6 +150,10 @@ pub struct LeaseRequest {
     /// What the seat is for (an app, a user), shown to the vendor; at most 255 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// To borrow the seat (for a trip): the lease holds it until then (RFC 3339), within the
+    /// product's `max_borrow_seconds`, with no renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrow_until: Option<String>,
 }
 
 /// `POST /v1/leases/{id}/renew`. Its `Debug` never shows the secret.
@@ -162,6 +166,11 @@ pub struct RenewLeaseRequest {
     pub nonce: String,
     /// The secret the checkout answered with.
     pub lease_secret: String,
+    /// To borrow the seat held (or borrow it for another end): as in [`LeaseRequest`]. A
+    /// renewal without it makes a borrowed lease an ordinary one again (returned early while
+    /// apps still use the seat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrow_until: Option<String>,
 }
 
 impl std::fmt::Debug for RenewLeaseRequest {
@@ -170,6 +179,7 @@ impl std::fmt::Debug for RenewLeaseRequest {
             .field("fingerprint", &self.fingerprint)
             .field("nonce", &self.nonce)
             .field("lease_secret", &"<redacted>")
+            .field("borrow_until", &self.borrow_until)
             .finish()
     }
 }
@@ -320,6 +330,11 @@ api_codes! {
     /// This licence is floating: a machine checks out a seat (`POST /v1/leases`) rather than
     /// activating.
     FloatingLicense => ("floating_license", 409),
+    /// This product's seats cannot be borrowed (its `max_borrow_seconds` is 0).
+    BorrowNotAllowed => ("borrow_not_allowed", 409),
+    /// The borrow would end after the product's limit (`max_borrow_seconds` from now), or not
+    /// after now; the body's `max_borrow_seconds` says the limit.
+    BorrowTooLong => ("borrow_too_long", 422),
     /// The fingerprint is not 64 hex characters, or not the machine's.
     InvalidFingerprint => ("invalid_fingerprint", 422),
     /// Too many requests (failed key attempts included); see `Retry-After`.
@@ -392,6 +407,9 @@ pub struct ApiError {
     /// With `no_seat_available`: the seats held now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seats_in_use: Option<u32>,
+    /// With `borrow_too_long`: the longest borrow the product allows, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_borrow_seconds: Option<u32>,
 }
 
 impl ErrorBody {
@@ -407,6 +425,7 @@ impl ErrorBody {
                 retry_at: None,
                 changed_components: None,
                 seats_in_use: None,
+                max_borrow_seconds: None,
             },
         }
     }

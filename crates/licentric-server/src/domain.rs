@@ -139,6 +139,8 @@ pub struct Policy {
     pub seat_model: SeatModel,
     /// How long a lease holds its seat unless renewed, seconds.
     pub lease_ttl: u32,
+    /// How long a machine may borrow a seat for, seconds (0: seats are not borrowed).
+    pub max_borrow: u32,
 }
 
 /// How a licence's seats are held (`docs/floating.md`).
@@ -174,6 +176,8 @@ impl std::str::FromStr for SeatModel {
 
 /// A lease's time when the product does not say: 15 minutes.
 pub const DEFAULT_LEASE_TTL: u32 = 900;
+/// The longest borrow when the product does not say: 7 days.
+pub const DEFAULT_MAX_BORROW: u32 = 7 * 86_400;
 
 impl Policy {
     /// Whether a machine that runs in `runs_in` (bare hardware: `None`) may be activated.
@@ -203,6 +207,7 @@ impl Default for Policy {
             allow_containers: true,
             seat_model: SeatModel::NodeLocked,
             lease_ttl: DEFAULT_LEASE_TTL,
+            max_borrow: DEFAULT_MAX_BORROW,
         }
     }
 }

@@ -32,6 +32,40 @@ pub struct LeaseInput {
     pub label: Option<String>,
     /// The lease's secret (renewal only).
     pub secret: String,
+    /// To borrow the seat until then (UTC seconds), not to hold it for a lease's time.
+    pub borrow_until: Option<i64>,
+}
+
+/// Until when a lease of `license` asked for at `now` holds its seat, and whether it is
+/// borrowed; the refusal of a borrow the product does not allow.
+fn lease_end(
+    license: &LicenseRow,
+    borrow_until: Option<i64>,
+    now: i64,
+) -> Result<Result<(i64, bool), Outcome>, StoreError> {
+    let policy = &license.policy;
+    let Some(until) = borrow_until else {
+        return Ok(Ok((now + i64::from(policy.lease_ttl), false)));
+    };
+    if policy.max_borrow == 0 {
+        return Outcome::error(
+            ApiErrorCode::BorrowNotAllowed,
+            "this product's seats cannot be borrowed",
+        )
+        .map(Err);
+    }
+    if until <= now || until > now + i64::from(policy.max_borrow) {
+        let mut body = ErrorBody::new(
+            ApiErrorCode::BorrowTooLong,
+            format!(
+                "a seat can be borrowed for at most {} from now, and until a time after now",
+                crate::clock::spoken_duration(i64::from(policy.max_borrow))
+            ),
+        );
+        body.error.max_borrow_seconds = Some(policy.max_borrow);
+        return Outcome::json(ApiErrorCode::BorrowTooLong.http_status(), &body).map(Err);
+    }
+    Ok(Ok((until, true)))
 }
 
 /// `POST /v1/leases`: a seat for the asking holder — a new lease if a seat is free, with the
@@ -49,6 +83,10 @@ pub fn checkout(
 ) -> Result<Outcome, StoreError> {
     let license = match floating(tx, key_hash, now)? {
         Ok(license) => license,
+        Err(refusal) => return Ok(refusal),
+    };
+    let (expires_at, borrowed) = match lease_end(&license, input.borrow_until, now)? {
+        Ok(end) => end,
         Err(refusal) => return Ok(refusal),
     };
     let expired = expire(tx, Some(&license.id), now)?;
@@ -78,12 +116,18 @@ pub fn checkout(
         label: input.label.clone(),
         created_at: now,
         renewed_at: now,
-        expires_at: now + i64::from(license.policy.lease_ttl),
+        expires_at,
         ended: None,
         secret_hash: Some(Sha256::digest(secret.as_bytes()).into()),
+        borrowed,
     };
     leases::insert(tx, &lease)?;
-    let recorded = record(tx, &license, &lease, "lease.checked_out", now)?;
+    let action = if borrowed {
+        "lease.borrowed"
+    } else {
+        "lease.checked_out"
+    };
+    let recorded = record(tx, &license, &lease, action, now)?;
     let seats = seats_in_use + 1;
     Ok(answer(
         tx,
@@ -115,8 +159,9 @@ fn owned(
     }))
 }
 
-/// `POST /v1/leases/{id}/renew`: the lease holds its seat for another TTL, if it is open,
-/// this machine's, and the licence is active.
+/// `POST /v1/leases/{id}/renew`: the lease holds its seat for another TTL (or, borrowed,
+/// until the borrow's end), if it is open, this machine's, and the licence is active. A
+/// borrowed lease renewed without a borrow is returned early: an ordinary lease again.
 ///
 /// # Errors
 /// On storage failure.
@@ -142,12 +187,26 @@ pub fn renew(
         )?
         .with_events(expired));
     };
-    let expires_at = now + i64::from(license.policy.lease_ttl);
-    leases::renew(tx, &lease.id, now, expires_at)?;
+    let (expires_at, borrowed) = match lease_end(&license, input.borrow_until, now)? {
+        Ok(end) => end,
+        Err(refusal) => return Ok(refusal.with_events(expired)),
+    };
+    leases::renew(tx, &lease.id, now, expires_at, borrowed)?;
+    let was_borrowed = lease.borrowed;
     let renewed = LeaseRow {
         renewed_at: now,
         expires_at,
+        borrowed,
         ..lease
+    };
+    let action = match (was_borrowed, borrowed) {
+        (_, true) => Some("lease.borrowed"),
+        (true, false) => Some("lease.returned"),
+        (false, false) => None,
+    };
+    let recorded = match action {
+        Some(action) => record(tx, &license, &renewed, action, now)?,
+        None => false,
     };
     let seats = u32::try_from(leases::holding(tx, &license.id, now)?.len()).unwrap_or(u32::MAX);
     Ok(answer(
@@ -160,7 +219,7 @@ pub fn renew(
         None,
         now,
     )?
-    .with_events(expired))
+    .with_events(expired || recorded))
 }
 
 /// `POST /v1/leases/{id}/release`: the seat is free at once — for its holder, who presents
@@ -195,7 +254,12 @@ pub fn release(
             );
         }
         if leases::end(tx, &lease.id, "released", now)? {
-            recorded = record(tx, &license, &lease, "lease.released", now)?;
+            let action = if lease.borrowed {
+                "lease.returned"
+            } else {
+                "lease.released"
+            };
+            recorded = record(tx, &license, &lease, action, now)?;
         }
     }
     Ok(Outcome::Answer {
@@ -325,6 +389,7 @@ fn answer(
         issued_at: at(now)?,
         expires_at: at(lease.expires_at)?,
         nonce: nonce.to_owned(),
+        borrowed: lease.borrowed,
     };
     let lease_file = issuer.signing(tx)?.lease(&payload)?;
     Outcome::json(
@@ -349,6 +414,7 @@ pub fn view(lease: &LeaseRow) -> serde_json::Value {
         "label": lease.label,
         "created_at": rfc3339(lease.created_at),
         "expires_at": rfc3339(lease.expires_at),
+        "borrowed": lease.borrowed,
     })
 }
 

@@ -20,6 +20,7 @@ pub fn product(p: &ProductRow) -> Value {
         "allow_containers": p.policy.allow_containers,
         "seat_model": p.policy.seat_model.as_str(),
         "lease_ttl_seconds": p.policy.lease_ttl,
+        "max_borrow_seconds": p.policy.max_borrow,
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

@@ -27,6 +27,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "lease.checked_out",
     "lease.released",
     "lease.expired",
+    "lease.borrowed",
+    "lease.returned",
     "license.suspended",
     "license.reinstated",
     "license.revoked",

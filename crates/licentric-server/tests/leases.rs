@@ -290,3 +290,135 @@ async fn seats_and_machines_do_not_mix() {
         "{status} {body}"
     );
 }
+
+/// An RFC 3339 time `seconds` from now.
+fn from_now(seconds: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+async fn borrow(s: &Sandbox, key: &str, fp: &str, nonce: &str, until: &str) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        "/v1/leases",
+        Some(&format!("License {key}")),
+        Some(json!({"fingerprint": fp, "nonce": nonce, "borrow_until": until})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_borrowed_seat_is_held_to_its_end_and_returned_early_on_request() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &["pro"]).await;
+    floating(&s).await;
+    let verifier = Verifier::new(vec![s.trusted_key()]);
+    let fp = Fingerprint::parse(&fingerprint(1)).unwrap();
+
+    // Beyond the product's limit (7 days by default), or not after now: refused, with the limit.
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b0", &from_now(8 * 86_400)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "borrow_too_long");
+    assert_eq!(body["error"]["max_borrow_seconds"], 7 * 86_400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("7 days"),
+        "{body}"
+    );
+    let (_, body) = borrow(&s, &key, &fingerprint(1), "b0", &from_now(-60)).await;
+    assert_eq!(body["error"]["code"], "borrow_too_long", "{body}");
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b0", "next week").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Borrowed for five days: one signed lease to its end, marked borrowed; the seat is taken.
+    let until = from_now(5 * 86_400);
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &until).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (lease, secret) = held(&body);
+    let signed = verifier
+        .verify_lease(
+            body["lease_file"].as_str().unwrap(),
+            "acme-cad",
+            Environment::Test,
+            &fp,
+            "b1",
+            Some(time::OffsetDateTime::now_utc() + time::Duration::days(4)),
+        )
+        .unwrap();
+    assert!(signed.payload().borrowed);
+    assert_eq!(
+        signed.payload().expires_at,
+        time::OffsetDateTime::parse(&until, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "borrowed is taken: {body}");
+    // The expiry pass does not free it before its end.
+    let (status, _) = checkout(&s, &key, &fingerprint(2), "c2").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Returned early while its apps still run: an ordinary lease again, one lease TTL long.
+    let (status, body) = renew(&s, &key, (&lease, &secret), &fingerprint(1), "r1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ordinary = verifier
+        .verify_lease(
+            body["lease_file"].as_str().unwrap(),
+            "acme-cad",
+            Environment::Test,
+            &fp,
+            "r1",
+            None,
+        )
+        .unwrap();
+    assert!(!ordinary.payload().borrowed);
+    assert_eq!(
+        (ordinary.payload().expires_at - ordinary.payload().issued_at).whole_seconds(),
+        600
+    );
+    // Borrowed again from the lease held (no second seat), then returned for good.
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/leases/{lease}/renew"),
+            Some(&format!("License {key}")),
+            Some(json!({"fingerprint": fingerprint(1), "nonce": "r2", "lease_secret": secret, "borrow_until": from_now(86_400)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        release(&s, &key, (&lease, &secret)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c3").await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "returned: the seat is free: {body}"
+    );
+    let recorded = actions(&s, &licence).await;
+    for (action, times) in [("lease.borrowed", 2), ("lease.returned", 2)] {
+        assert_eq!(
+            recorded.iter().filter(|a| *a == action).count(),
+            times,
+            "{action}: {recorded:?}"
+        );
+    }
+
+    // A product that does not lend its seats.
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"max_borrow_seconds": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = borrow(&s, &key, &fingerprint(3), "b2", &from_now(3_600)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "borrow_not_allowed");
+}

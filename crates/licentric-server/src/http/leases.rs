@@ -32,6 +32,7 @@ pub(super) async fn checkout(
     if let Some(label) = &request.label {
         check_field("label", label)?;
     }
+    let borrow_until = borrow_until(request.borrow_until.as_deref())?;
     let state2 = Arc::clone(&state);
     let outcome = state
         .store
@@ -41,6 +42,7 @@ pub(super) async fn checkout(
                 nonce: request.nonce,
                 label: request.label,
                 secret: String::new(),
+                borrow_until,
             };
             leases::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
         })
@@ -62,6 +64,7 @@ pub(super) async fn renew(
     let request: RenewLeaseRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
     check_nonce(&request.nonce)?;
+    let borrow_until = borrow_until(request.borrow_until.as_deref())?;
     let state2 = Arc::clone(&state);
     let outcome = state
         .store
@@ -71,6 +74,7 @@ pub(super) async fn renew(
                 nonce: request.nonce,
                 label: None,
                 secret: request.lease_secret,
+                borrow_until,
             };
             leases::renew(tx, &state2.issuer, &key_hash, &lease_id, &input, now_unix())
         })
@@ -97,4 +101,17 @@ pub(super) async fn release(
         })
         .await?;
     answer(&state, outcome, &presented, peer.as_ref())
+}
+
+/// A borrow's end as asked for: RFC 3339, or the request is invalid.
+fn borrow_until(text: Option<&str>) -> Result<Option<i64>, ApiFailure> {
+    text.map(|t| {
+        crate::clock::parse_rfc3339(t).ok_or_else(|| {
+            ApiFailure::new(
+                licentric_proto::api::ApiErrorCode::InvalidRequest,
+                "borrow_until must be an RFC 3339 time, such as 2026-12-24T18:00:00Z",
+            )
+        })
+    })
+    .transpose()
 }

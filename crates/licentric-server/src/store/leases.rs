@@ -29,6 +29,8 @@ pub struct LeaseRow {
     pub ended: Option<(i64, String)>,
     /// SHA-256 of the secret that renews and releases it.
     pub secret_hash: Option<[u8; 32]>,
+    /// Borrowed: it holds its seat until `expires_at` with no renewal.
+    pub borrowed: bool,
 }
 
 impl LeaseRow {
@@ -38,7 +40,7 @@ impl LeaseRow {
     }
 }
 
-const COLUMNS: &str = "id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, ended_at, ended_by, secret_hash";
+const COLUMNS: &str = "id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, ended_at, ended_by, secret_hash, borrowed";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
     let ended_at: Option<i64> = row.get(8)?;
@@ -56,6 +58,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
         secret_hash: row
             .get::<_, Option<Vec<u8>>>(10)?
             .and_then(|h| <[u8; 32]>::try_from(h).ok()),
+        borrowed: row.get(11)?,
     })
 }
 
@@ -107,8 +110,8 @@ pub fn holding(db: &Db<'_>, license_id: &str, now: i64) -> Result<Vec<LeaseRow>,
 pub fn insert(tx: &Tx<'_>, lease: &LeaseRow) -> Result<(), StoreError> {
     tx.conn
         .prepare_cached(
-            "INSERT INTO leases (id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, secret_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO leases (id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, secret_hash, borrowed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?
         .execute(params![
             lease.id,
@@ -119,19 +122,28 @@ pub fn insert(tx: &Tx<'_>, lease: &LeaseRow) -> Result<(), StoreError> {
             lease.created_at,
             lease.renewed_at,
             lease.expires_at,
-            lease.secret_hash.as_ref().map(<[u8; 32]>::as_slice)
+            lease.secret_hash.as_ref().map(<[u8; 32]>::as_slice),
+            lease.borrowed
         ])?;
     Ok(())
 }
 
-/// Lease `id` holds its seat until `expires_at`, renewed at `now`.
+/// Lease `id` holds its seat until `expires_at`, renewed at `now`, borrowed or not.
 ///
 /// # Errors
 /// On storage failure.
-pub fn renew(tx: &Tx<'_>, id: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
+pub fn renew(
+    tx: &Tx<'_>,
+    id: &str,
+    now: i64,
+    expires_at: i64,
+    borrowed: bool,
+) -> Result<(), StoreError> {
     tx.conn
-        .prepare_cached("UPDATE leases SET renewed_at = ?2, expires_at = ?3 WHERE id = ?1")?
-        .execute(params![id, now, expires_at])?;
+        .prepare_cached(
+            "UPDATE leases SET renewed_at = ?2, expires_at = ?3, borrowed = ?4 WHERE id = ?1",
+        )?
+        .execute(params![id, now, expires_at, borrowed])?;
     Ok(())
 }
 

@@ -226,6 +226,12 @@ CREATE INDEX leases_due ON leases (ended_at, expires_at);
 -- hashed): the licence key alone does not let anyone free another holder's seat.
 ALTER TABLE leases ADD COLUMN secret_hash BLOB;
 ",
+    r"
+-- Borrowing (docs/floating.md): how long a product lets a machine borrow a seat for a trip
+-- (0: not at all), and which leases are borrowed (held to their end with no renewal).
+ALTER TABLE products ADD COLUMN max_borrow_seconds INTEGER NOT NULL DEFAULT 604800;
+ALTER TABLE leases ADD COLUMN borrowed INTEGER NOT NULL DEFAULT 0 CHECK (borrowed IN (0, 1));
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.

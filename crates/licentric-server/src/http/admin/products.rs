@@ -46,6 +46,8 @@ struct NewProduct {
     seat_model: Option<String>,
     #[serde(default)]
     lease_ttl_seconds: Option<u32>,
+    #[serde(default)]
+    max_borrow_seconds: Option<u32>,
 }
 
 /// A product's policy as the API takes it: absent fields keep their value (on creation, the
@@ -71,6 +73,8 @@ struct PolicyChanges {
     seat_model: Option<String>,
     #[serde(default)]
     lease_ttl_seconds: Option<u32>,
+    #[serde(default)]
+    max_borrow_seconds: Option<u32>,
 }
 
 impl PolicyChanges {
@@ -122,6 +126,12 @@ impl PolicyChanges {
                 "lease_ttl_seconds must be 60 (a minute) to 86400 (a day)",
             ));
         }
+        let max_borrow = self.max_borrow_seconds.unwrap_or(policy.max_borrow);
+        if max_borrow > 90 * 86_400 {
+            return Err(invalid(
+                "max_borrow_seconds must be 0 (no borrowing) to 7776000 (90 days)",
+            ));
+        }
         Ok(Policy {
             check_interval,
             max_ttl,
@@ -133,6 +143,7 @@ impl PolicyChanges {
             allow_containers: self.allow_containers.unwrap_or(policy.allow_containers),
             seat_model,
             lease_ttl,
+            max_borrow,
         })
     }
 }
@@ -177,6 +188,7 @@ pub(super) async fn create(
             allow_containers: p.allow_containers,
             seat_model: p.seat_model,
             lease_ttl_seconds: p.lease_ttl_seconds,
+            max_borrow_seconds: p.max_borrow_seconds,
         }
         .apply(new_product)?,
         created_at: now_unix(),
