@@ -303,6 +303,7 @@ impl Agent {
         });
         let agent = Agent { inner };
         agent.load().await;
+        agent.restore_borrow().await;
         if !read_only {
             // A seat a previous run held goes back, in the background (the server may be slow).
             let previous = agent.clone();

@@ -49,6 +49,9 @@ pub enum AgentError {
     /// The floating licence's seat does not carry this entitlement.
     #[error("this licence does not include {0:?}")]
     NotEntitled(String),
+    /// `return` with no seat borrowed.
+    #[error("this machine has no borrowed seat to return")]
+    NotBorrowed,
 }
 
 impl AgentError {
@@ -73,6 +76,7 @@ impl AgentError {
             AgentError::Cancelled => ErrorCode::Cancelled,
             AgentError::Internal(_) => ErrorCode::InternalError,
             AgentError::NotEntitled(_) => ErrorCode::NotEntitled,
+            AgentError::NotBorrowed => ErrorCode::NotBorrowed,
         }
     }
 

@@ -367,6 +367,7 @@ async fn try_for_seat(agent: &Agent, session: &mut Session, out: &mut Vec<u8>) {
     match agent.checkout(waiting.entitlement.as_deref()).await {
         Ok((result, hold)) => {
             session.seat = Some(hold);
+            agent.tell_seat_came_free();
             notify(
                 out,
                 method::SEAT_AVAILABLE,
@@ -588,6 +589,20 @@ async fn dispatch(
                 }
             }
         }
+        Call::Borrow(p) => {
+            let until = time::OffsetDateTime::parse(
+                &p.until,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|_| {
+                RpcError::new(
+                    ErrorCode::InvalidParams,
+                    "until must be an RFC 3339 time, such as 2026-12-24T18:00:00Z",
+                )
+            })?;
+            json(&agent.borrow(until).await.map_err(agent_error)?)
+        }
+        Call::Return => json(&agent.return_borrowed().await.map_err(agent_error)?),
         Call::Release => {
             session.waiting = None;
             let held = session.seat.take();

@@ -65,6 +65,8 @@ pub struct LeaseView {
     pub entitlements: Vec<String>,
     /// The local apps holding it.
     pub holders: u32,
+    /// Borrowed for a trip.
+    pub borrowed: bool,
 }
 
 /// Whose status it is: the facts of the configuration that a status carries.
@@ -205,6 +207,7 @@ impl Live {
     ) -> (Status, Option<OffsetDateTime>, Option<String>) {
         let held = self.lease.as_ref().filter(|l| now < l.expires_at);
         let (state, reason) = match held {
+            Some(l) if l.borrowed => (licentric_proto::LicenseState::Active, "borrowed_seat"),
             Some(_) => (licentric_proto::LicenseState::Active, "floating_seat"),
             None => (licentric_proto::LicenseState::Unlicensed, "floating"),
         };
@@ -238,6 +241,7 @@ impl Live {
                 seats_in_use: l.seats_in_use,
                 max_seats: l.max_seats,
                 holders: l.holders,
+                borrowed: l.borrowed,
             }),
         };
         (status, held.map(|l| l.expires_at), until)

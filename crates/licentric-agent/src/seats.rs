@@ -22,6 +22,9 @@ use zeroize::Zeroizing;
 
 use super::Agent;
 use crate::api::ApiError;
+
+#[path = "borrow.rs"]
+mod borrow;
 use crate::error::AgentError;
 use crate::plan::LeaseView;
 
@@ -63,8 +66,20 @@ struct Held {
 }
 
 impl Held {
-    fn holds(&self) -> bool {
-        Instant::now() < self.ends
+    /// Whether it still holds its seat, `wall` being the wall clock now: by the monotonic
+    /// clock (which a clock turned back does not fool) and by the wall clock (the monotonic one
+    /// stands still while the machine sleeps, the server's does not).
+    fn holds(&self, wall: time::OffsetDateTime) -> bool {
+        Instant::now() < self.ends && wall < self.ends_on_wall
+    }
+
+    /// Borrowed for a trip: held to its end with no renewal, by no app in particular.
+    fn borrowed(&self) -> bool {
+        self.lease.payload().borrowed
+    }
+
+    fn lease_id(&self) -> &str {
+        &self.lease.payload().lease_id
     }
 
     /// When to renew: half-way through, and never more than [`MAX_RENEWAL_GAP`] after it came.
@@ -81,6 +96,7 @@ impl Held {
             max_seats: p.max_seats,
             entitlements: p.entitlements.clone(),
             holders,
+            borrowed: p.borrowed,
         }
     }
 }
@@ -127,7 +143,8 @@ impl Agent {
     ) -> Result<(CheckoutResult, SeatHold), AgentError> {
         loop {
             let seats = self.inner.seats.state.lock().await;
-            if seats.held.as_ref().is_some_and(Held::holds) {
+            let now = self.inner.clock.now();
+            if seats.held.as_ref().is_some_and(|h| h.holds(now)) {
                 return self.hold(seats, entitlement).await;
             }
             drop(seats);
@@ -141,7 +158,7 @@ impl Agent {
                 .await
                 .held
                 .as_ref()
-                .is_some_and(Held::holds)
+                .is_some_and(|h| h.holds(self.inner.clock.now()))
             {
                 continue;
             }
@@ -196,6 +213,9 @@ impl Agent {
     /// say — is replaced by a new one for the apps holding it, if a seat is free. A server
     /// that cannot be reached changes nothing (the lease holds until its end).
     pub(crate) async fn confirm_seat(&self) {
+        // One call about the seat goes to the server at a time: a renewal must not cross a
+        // borrow (it would turn the borrowed lease back into an ordinary one).
+        let one = self.inner.seats.fetch.lock().await;
         let Some((id, secret)) = self
             .inner
             .seats
@@ -204,11 +224,13 @@ impl Agent {
             .await
             .held
             .as_ref()
-            .map(|h| (h.lease.payload().lease_id.clone(), h.secret.clone()))
+            .filter(|h| !h.borrowed()) // a borrowed seat is answered here, offline
+            .map(|h| (h.lease_id().to_owned(), h.secret.clone()))
         else {
             return;
         };
         let answer = self.renewed(&id, secret).await;
+        drop(one);
         let mut seats = self.inner.seats.state.lock().await;
         if seats
             .held
@@ -226,34 +248,44 @@ impl Agent {
                 tracing::warn!(lease = %id, "the server says the seat is gone; taking another");
                 seats.held = None;
                 drop(seats);
-                let again = {
-                    let _one = self.inner.seats.fetch.lock().await;
-                    self.fetch_seat().await
-                };
-                if let Ok(held) = &again {
-                    self.remember(held).await;
-                }
-                let mut seats = self.inner.seats.state.lock().await;
-                let unwanted = match again {
-                    Ok(held) if seats.holders > 0 && seats.held.is_none() => {
-                        seats.held = Some(held);
-                        None
-                    }
-                    Ok(held) => Some(held),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no other seat for now");
-                        None
-                    }
-                };
-                let view = seats.held.as_ref().map(|h| h.view(seats.holders));
-                drop(seats);
-                if let Some(held) = unwanted {
-                    self.release_on_server(held).await;
-                }
-                self.show_lease(view).await;
+                self.take_another_seat().await;
             }
             Err(e) => tracing::warn!(lease = %id, error = %e, "cannot confirm the seat now"),
         }
+    }
+
+    /// The seat the apps here held is gone (freed by the vendor, or a borrow ended): a new
+    /// one for them, if one is free and they still hold it; the status says which.
+    async fn take_another_seat(&self) {
+        let again = {
+            let _one = self.inner.seats.fetch.lock().await;
+            self.fetch_seat().await
+        };
+        if let Ok(held) = &again {
+            self.remember(held).await;
+        }
+        let mut seats = self.inner.seats.state.lock().await;
+        let unwanted = match again {
+            Ok(held) if seats.holders > 0 && seats.held.is_none() => {
+                seats.held = Some(held);
+                if !seats.renewing {
+                    seats.renewing = true;
+                    tokio::spawn(self.clone().renew_seat());
+                }
+                None
+            }
+            Ok(held) => Some(held),
+            Err(e) => {
+                tracing::warn!(error = %e, "no other seat for now");
+                None
+            }
+        };
+        let view = seats.held.as_ref().map(|h| h.view(seats.holders));
+        drop(seats);
+        if let Some(held) = unwanted {
+            self.release_on_server(held).await;
+        }
+        self.show_lease(view).await;
     }
 
     /// A new lease from the server (no lock held).
@@ -265,6 +297,7 @@ impl Agent {
             fingerprint: self.fingerprint().as_str().to_owned(),
             nonce: nonce.clone(),
             label: Some(self.config().product_name.chars().take(255).collect()),
+            borrow_until: None,
         };
         let answer = self.inner.api.lease(&key, &body).await?;
         let secret = answer.lease_secret.clone().ok_or_else(|| {
@@ -309,7 +342,8 @@ impl Agent {
             return Err(AgentError::NotEntitled(code.to_owned()));
         }
         seats.holders += 1;
-        if !seats.renewing {
+        let borrowed = seats.held.as_ref().is_some_and(Held::borrowed);
+        if !seats.renewing && !borrowed {
             seats.renewing = true;
             tokio::spawn(self.clone().renew_seat());
         }
@@ -329,7 +363,8 @@ impl Agent {
     pub(crate) async fn leave_seat(&self) {
         let mut seats = self.inner.seats.state.lock().await;
         seats.holders = seats.holders.saturating_sub(1);
-        if seats.holders == 0 {
+        // A borrowed seat stays this machine's with no app holding it.
+        if seats.holders == 0 && !seats.held.as_ref().is_some_and(Held::borrowed) {
             let held = seats.held.take();
             drop(seats);
             if let Some(held) = held {
@@ -344,12 +379,17 @@ impl Agent {
     }
 
     /// Gives the seat back whoever holds it (the agent stops, or the licence is deactivated):
-    /// the apps holding it are told it is gone.
+    /// the apps holding it are told it is gone. A borrowed seat stays borrowed (it is the
+    /// machine's until its end, agent running or not); deactivating returns it too.
     pub async fn give_back_seats(&self) {
         let held = {
             let mut seats = self.inner.seats.state.lock().await;
             seats.holders = 0;
-            seats.held.take()
+            if seats.held.as_ref().is_some_and(Held::borrowed) {
+                None
+            } else {
+                seats.held.take()
+            }
         };
         if let Some(held) = held {
             self.release_on_server(held).await;
@@ -399,15 +439,21 @@ impl Agent {
         };
         while let Some(at) = next {
             tokio::time::sleep_until(at).await;
+            let one = self.inner.seats.fetch.lock().await;
             let (id, secret) = {
                 let mut seats = self.inner.seats.state.lock().await;
-                let Some(held) = seats.held.as_ref().filter(|_| seats.holders > 0) else {
+                let Some(held) = seats
+                    .held
+                    .as_ref()
+                    .filter(|h| seats.holders > 0 && !h.borrowed())
+                else {
                     seats.renewing = false;
                     return;
                 };
-                (held.lease.payload().lease_id.clone(), held.secret.clone())
+                (held.lease_id().to_owned(), held.secret.clone())
             };
             let answer = self.renewed(&id, secret).await;
+            drop(one);
             let mut seats = self.inner.seats.state.lock().await;
             let Some(current) = seats
                 .held
@@ -434,7 +480,7 @@ impl Agent {
                     tracing::warn!(lease = %id, "the server says the seat is gone");
                     None
                 }
-                Err(e) if current.holds() => {
+                Err(e) if current.holds(self.inner.clock.now()) => {
                     tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
                     next = Some((Instant::now() + RETRY).min(current.ends));
                     continue;
@@ -464,6 +510,7 @@ impl Agent {
             fingerprint: self.fingerprint().as_str().to_owned(),
             nonce: nonce.clone(),
             lease_secret: secret.to_string(),
+            borrow_until: None,
         };
         let answer = self.inner.api.renew_lease(&key, lease_id, &body).await?;
         self.verified(&answer, &nonce, secret)

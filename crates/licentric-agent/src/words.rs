@@ -73,6 +73,10 @@ pub fn describe(
             "Active, floating seat".to_owned(),
             format!("{product} holds a seat of the floating licence until {until}; it is renewed while {product} runs and given back when it closes."),
         ),
+        LicenseState::Active if reason == Some("borrowed_seat") => (
+            "Seat borrowed".to_owned(),
+            format!("This machine holds a borrowed seat of the floating licence until {until}, with or without a network. Return it early to free it for others."),
+        ),
         LicenseState::Active => ("Active".to_owned(), format!("{product} is licensed on this machine.")),
         LicenseState::Grace => (
             "Working offline".to_owned(),

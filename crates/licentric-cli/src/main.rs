@@ -65,6 +65,24 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Borrow a seat of a floating licence for a trip: this machine keeps it until the date
+    /// given, offline, and nobody else can take it meanwhile.
+    Borrow {
+        /// The last day (YYYY-MM-DD: to the end of that day, UTC) or the exact end (RFC 3339,
+        /// such as 2026-12-24T18:00:00Z).
+        #[arg(
+            long,
+            value_name = "DATE",
+            conflicts_with = "days",
+            required_unless_present = "days"
+        )]
+        until: Option<String>,
+        /// For this many days from now.
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Give a borrowed seat back before its end, so others can use it.
+    Return,
     /// Print this machine's fingerprint for the product.
     Fingerprint {
         /// Also list the machine's parts, each hashed for the product (short hash prefixes,
@@ -305,6 +323,50 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                     // Closing the connection gives the seat back.
                     drop(client);
                     out!("Seat given back.");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(report(&e)),
+            }
+        }
+        Command::Borrow { until, days } => {
+            let now = time::OffsetDateTime::now_utc();
+            let Some(until) = borrow_end(until.as_deref(), days, now) else {
+                eprintln!(
+                    "licentric: --until takes a date (2026-12-24) or a time (2026-12-24T18:00:00Z)"
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let mut client = match connect(&config) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            match client.borrow(&until) {
+                Ok(seat) => {
+                    out!(
+                        "Borrowed a seat of {}'s floating licence until {}: it is this machine's until then, with or without a network. `{} return` gives it back early.",
+                        config.product_name,
+                        seat.expires_at,
+                        licentric_agent::brand::built_in().cli
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(report(&e)),
+            }
+        }
+        Command::Return => {
+            let mut client = match connect(&config) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            match client.return_seat() {
+                Ok(r) if r.kept_for_apps => {
+                    out!(
+                        "Returned the borrowed seat; the apps running here keep an ordinary seat until they close."
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(_) => {
+                    out!("Returned the borrowed seat: it is free for others now.");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => Ok(report(&e)),
@@ -609,5 +671,52 @@ async fn shutdown() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
+    }
+}
+
+/// The end of a borrow as RFC 3339: `until` a date (to the end of that day, UTC) or a time,
+/// or `days` from `now`; `None` for text that is neither.
+fn borrow_end(until: Option<&str>, days: Option<u32>, now: time::OffsetDateTime) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let end = match (until, days) {
+        (_, Some(days)) => now + time::Duration::days(i64::from(days)),
+        (Some(text), None) => match time::OffsetDateTime::parse(text, &Rfc3339) {
+            Ok(t) => t,
+            Err(_) => {
+                let day = time::Date::parse(
+                    text,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .ok()?;
+                day.with_hms(23, 59, 59).ok()?.assume_utc()
+            }
+        },
+        (None, None) => return None,
+    };
+    end.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod borrow_tests {
+    use super::borrow_end;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_borrow_ends_at_the_end_of_the_day_named_or_the_time_given() {
+        let now = datetime!(2026-12-05 10:30:15.5 UTC);
+        assert_eq!(
+            borrow_end(Some("2026-12-09"), None, now).as_deref(),
+            Some("2026-12-09T23:59:59Z")
+        );
+        assert_eq!(
+            borrow_end(Some("2026-12-09T18:00:00+01:00"), None, now).as_deref(),
+            Some("2026-12-09T18:00:00+01:00")
+        );
+        assert_eq!(
+            borrow_end(None, Some(3), now).as_deref(),
+            Some("2026-12-08T10:30:15Z")
+        );
+        assert_eq!(borrow_end(Some("next friday"), None, now), None);
+        assert_eq!(borrow_end(Some("2026-13-01"), None, now), None);
     }
 }

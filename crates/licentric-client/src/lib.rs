@@ -31,12 +31,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
-pub use licentric_proto::ipc::CheckoutResult;
 use licentric_proto::ipc::{
-    ActivateParams, Call, CheckoutParams, FingerprintResult, HasEntitlementParams,
+    ActivateParams, BorrowParams, Call, CheckoutParams, FingerprintResult, HasEntitlementParams,
     HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, ReleaseResult,
     RequestFileResult, Status, SubscribeResult, VersionResult, method,
 };
+pub use licentric_proto::ipc::{CheckoutResult, ReturnResult};
 use licentric_proto::jsonrpc::{Id, Outcome, RpcError, ServerMessage};
 use serde::de::DeserializeOwned;
 
@@ -490,6 +490,27 @@ impl Client {
     pub fn release(&mut self) -> Result<bool, ClientError> {
         let r: ReleaseResult = self.call(Call::Release)?;
         Ok(r.released)
+    }
+
+    /// Borrows a seat of the floating licence until `until` (RFC 3339) for a trip (a
+    /// management method): this machine's until then, offline, whether apps run or not.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); the server's refusal (`borrow_too_long`, with the limit in
+    /// its message) comes as an agent error.
+    pub fn borrow(&mut self, until: &str) -> Result<CheckoutResult, ClientError> {
+        self.call(Call::Borrow(BorrowParams {
+            until: until.to_owned(),
+        }))
+    }
+
+    /// Returns the borrowed seat early (a management method); whether apps here still hold it
+    /// (then it stays theirs as an ordinary seat while they run).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); `not_borrowed` when no seat is borrowed.
+    pub fn return_seat(&mut self) -> Result<ReturnResult, ClientError> {
+        self.call(Call::Return)
     }
 
     /// The signed licence file, if the machine has one.

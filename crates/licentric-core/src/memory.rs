@@ -17,6 +17,11 @@
 //! - **Import only what this machine asked for.** A request file's nonce is remembered
 //!   ([`Memory::remember_request`]); an imported file must carry a pending nonce (used once),
 //!   and may not be older than the newest file accepted.
+//! - **A borrowed seat is held to its signed end, never past it.** It is kept in the sealed
+//!   state with its lease file and the nonce it answered, and in the anchor by its signed
+//!   `issued_at`: a data folder restored from before the seat was returned brings no seat
+//!   back ([`Memory::borrowed_seat`]), and a clock turned back does not lengthen it (its end
+//!   is judged against the clock's high-water mark).
 //! - **Signed refusals end entitlement.** A verified statement that the machine was
 //!   deactivated ([`Memory::machine_gone`]) sets the cached file aside and stops the agent from
 //!   taking a seat again by itself.
@@ -25,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::ClockGuard;
+use crate::lease::VerifiedLease;
 use crate::license_file::VerifiedLicense;
+use crate::license_file::{Expectations, Verifier};
 use crate::refresh::{RefreshPolicy, WarningsGiven};
 use crate::state::{Cached, Evaluation, RefreshRecord, evaluate};
 use crate::statement::VerifiedStatement;
@@ -62,6 +69,37 @@ pub struct Anchor {
     pub newest: Option<i64>,
     /// Whether the server's last word is that this machine is gone.
     pub gone: bool,
+    /// The signed `issued_at` of the borrowed seat held, UTC seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrow: Option<i64>,
+}
+
+/// A seat borrowed for a trip, as the sealed state keeps it (`docs/floating.md`): held to its
+/// signed end, offline and across restarts. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BorrowedSeat {
+    /// The lease, and the secret that returns it early.
+    pub lease: HeldLease,
+    /// The signed lease (`LICENTRIC LEASE`, `borrowed: true`).
+    pub lease_file: String,
+    /// The nonce of the request it answered.
+    pub nonce: String,
+    /// Its signed `issued_at`, UTC seconds (what the anchor knows it by).
+    pub issued_at: i64,
+}
+
+fn borrow_issued_at(b: &BorrowedSeat) -> Option<i64> {
+    Some(b.issued_at)
+}
+
+impl std::fmt::Debug for BorrowedSeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BorrowedSeat")
+            .field("lease", &self.lease)
+            .field("nonce", &self.nonce)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request file this machine made, waiting for its answer.
@@ -120,6 +158,9 @@ pub struct Memory {
     /// back rather than leave its seat taken until the lease runs out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_lease: Option<HeldLease>,
+    /// The seat this machine borrowed, while it is borrowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrowed: Option<BorrowedSeat>,
     /// Refresh history.
     pub record: RefreshRecord,
     /// The clock high-water mark.
@@ -203,6 +244,14 @@ impl Memory {
         };
         if let Some(anchor) = anchor {
             memory.guard.observe_mark(anchor.mark);
+        }
+        // A borrowed seat counts only if the anchor knows it: one returned since (a data
+        // folder restored from an older copy) or never anchored is gone.
+        let anchored = |b: &BorrowedSeat| {
+            anchor.is_some_and(|a| a.borrow.is_some() && a.borrow == borrow_issued_at(b))
+        };
+        if memory.borrowed.as_ref().is_some_and(|b| !anchored(b)) {
+            memory.borrowed = None;
         }
         if let Some(file) = file {
             let issued = file.payload().issued_at.unix_timestamp();
@@ -342,6 +391,51 @@ impl Memory {
         self.machines_active = None;
     }
 
+    /// The seat borrowed, if it still holds at `now`: its lease verifies for this machine and
+    /// the request it answered, is the one kept, is borrowed, and has not ended by `now` nor by
+    /// the clock's high-water mark (a clock turned back does not lengthen it).
+    pub fn borrowed_seat(
+        &self,
+        verifier: &Verifier,
+        expect: &Expectations<'_>,
+        now: OffsetDateTime,
+    ) -> Option<VerifiedLease> {
+        let kept = self.borrowed.as_ref()?;
+        let at = self.guard.high_water().map_or(now, |mark| mark.max(now));
+        let lease = verifier
+            .verify_lease(
+                &kept.lease_file,
+                expect.product_id,
+                expect.environment,
+                expect.fingerprint,
+                &kept.nonce,
+                Some(at),
+            )
+            .ok()?;
+        let p = lease.payload();
+        (p.borrowed
+            && p.lease_id == kept.lease.lease_id
+            && p.issued_at.unix_timestamp() == kept.issued_at)
+            .then_some(lease)
+    }
+
+    /// A seat borrowed from the server: `lease` (verified as the answer to `nonce`) with its
+    /// `secret`; no ordinary lease is kept beside it (it was turned into this one, or there was
+    /// none).
+    pub fn borrow(&mut self, lease: &VerifiedLease, secret: &str, nonce: &str) {
+        let p = lease.payload();
+        self.held_lease = None;
+        self.borrowed = Some(BorrowedSeat {
+            lease: HeldLease {
+                lease_id: p.lease_id.clone(),
+                secret: secret.to_owned(),
+            },
+            lease_file: lease.armored().to_owned(),
+            nonce: nonce.to_owned(),
+            issued_at: p.issued_at.unix_timestamp(),
+        });
+    }
+
     /// Whether the server's last word is that this machine is gone: the agent then takes no
     /// seat again by itself.
     pub fn machine_is_gone(&self) -> bool {
@@ -379,6 +473,7 @@ impl Memory {
             mark: self.guard.high_water()?.unix_timestamp(),
             newest: self.newest_issued_at,
             gone: self.machine_is_gone(),
+            borrow: self.borrowed.as_ref().and_then(borrow_issued_at),
         })
     }
 
@@ -391,6 +486,7 @@ impl Memory {
             Some(stored)
                 if stored.newest == now.newest
                     && stored.gone == now.gone
+                    && stored.borrow == now.borrow
                     && now.mark >= stored.mark
                     && now.mark - stored.mark < MARK_STEP.whole_seconds() =>
             {

@@ -396,3 +396,150 @@ fn a_suspended_licence_is_asked_about_again_within_the_hour() {
         "active: half the TTL"
     );
 }
+
+/// A lease borrowed at `issued` for `days`, answering `nonce`, verified as the agent does.
+fn borrowed_lease(
+    fx: &Fixture,
+    issued: OffsetDateTime,
+    days: i64,
+    nonce: &str,
+    borrowed: bool,
+) -> licentric_core::VerifiedLease {
+    let payload = licentric_core::LeasePayload {
+        lease_id: "lease_1".into(),
+        license_id: "lic_01HZX".into(),
+        product_id: PRODUCT.into(),
+        environment: Environment::Live,
+        fingerprint: fx.fingerprint.as_str().into(),
+        label: None,
+        entitlements: vec!["pro".into()],
+        max_seats: 3,
+        issued_at: issued,
+        expires_at: issued + Duration::days(days),
+        nonce: nonce.into(),
+        borrowed,
+    };
+    let text = fx.signer.sign_lease(&payload).unwrap();
+    fx.verifier
+        .verify_lease(
+            &text,
+            PRODUCT,
+            Environment::Live,
+            &fx.fingerprint,
+            nonce,
+            None,
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_borrowed_seat_holds_to_its_signed_end_and_no_further() {
+    let fx = Fixture::new();
+    let lease = borrowed_lease(&fx, NOW, 7, "b1", true);
+    let mut m = Memory::default();
+    m.guard.observe(NOW);
+    m.borrow(&lease, "secret", "b1");
+    let anchor = anchor_of(&m);
+    assert_eq!(anchor.unwrap().borrow, Some(NOW.unix_timestamp()));
+    // Restarted during the trip, offline: still held.
+    let later = NOW + Duration::days(3);
+    let restored = Memory::restore(Found::Intact(m.clone()), anchor, None, later);
+    assert!(
+        restored
+            .borrowed_seat(&fx.verifier, &fx.expect(), later)
+            .is_some()
+    );
+    // Not at its end, and not with the clock turned back once the end was seen.
+    let end = NOW + Duration::days(7);
+    assert!(
+        restored
+            .borrowed_seat(&fx.verifier, &fx.expect(), end)
+            .is_none()
+    );
+    let mut seen_end = restored.clone();
+    seen_end.guard.observe(end + Duration::minutes(5));
+    assert!(
+        seen_end
+            .borrowed_seat(&fx.verifier, &fx.expect(), later)
+            .is_none(),
+        "a clock turned back to the trip's middle does not bring the seat back"
+    );
+    // Another machine's copy of the state does not hold it.
+    let other = licentric_core::MachineId::new("feedfacefeedfacefeedfacefeedface", "t")
+        .unwrap()
+        .fingerprint(PRODUCT);
+    let elsewhere = licentric_core::Expectations {
+        fingerprint: &other,
+        ..fx.expect()
+    };
+    assert!(
+        restored
+            .borrowed_seat(&fx.verifier, &elsewhere, later)
+            .is_none()
+    );
+}
+
+#[test]
+fn a_returned_borrow_does_not_come_back_with_an_old_copy_of_the_data_folder() {
+    let fx = Fixture::new();
+    let lease = borrowed_lease(&fx, NOW, 7, "b1", true);
+    let mut m = Memory::default();
+    m.guard.observe(NOW);
+    m.borrow(&lease, "secret", "b1");
+    let copy = m.clone();
+    // Returned: the anchor in the credential store no longer knows a borrow.
+    m.borrowed = None;
+    let anchor = anchor_of(&m);
+    assert_eq!(anchor.unwrap().borrow, None);
+    assert!(
+        m.anchor_to_store(anchor_of(&copy)).is_some(),
+        "the return is written at once"
+    );
+    let later = NOW + Duration::days(1);
+    let restored = Memory::restore(Found::Intact(copy.clone()), anchor, None, later);
+    assert!(restored.borrowed.is_none());
+    assert!(
+        restored
+            .borrowed_seat(&fx.verifier, &fx.expect(), later)
+            .is_none()
+    );
+    // Nor with no anchor at all (the credential store's copy deleted).
+    let restored = Memory::restore(Found::Intact(copy), None, None, later);
+    assert!(restored.borrowed.is_none());
+}
+
+#[test]
+fn only_a_borrowed_lease_kept_as_it_came_counts_as_borrowed() {
+    let fx = Fixture::new();
+    // An ordinary lease kept as if it were borrowed: refused.
+    let ordinary = borrowed_lease(&fx, NOW, 1, "o1", false);
+    let mut m = Memory::default();
+    m.borrow(&ordinary, "secret", "o1");
+    assert!(m.borrowed_seat(&fx.verifier, &fx.expect(), NOW).is_none());
+    // A borrowed lease kept with another request's nonce (a replay), or edited: refused.
+    let lease = borrowed_lease(&fx, NOW, 7, "b1", true);
+    let mut m = Memory::default();
+    m.borrow(&lease, "secret", "b1");
+    let mut replayed = m.clone();
+    replayed.borrowed.as_mut().unwrap().nonce = "b2".into();
+    assert!(
+        replayed
+            .borrowed_seat(&fx.verifier, &fx.expect(), NOW)
+            .is_none()
+    );
+    let mut edited = m.clone();
+    let kept = edited.borrowed.as_mut().unwrap();
+    // One character of the signed body changed (the armour left as it is).
+    let mut lines: Vec<String> = kept.lease_file.lines().map(str::to_owned).collect();
+    let body = &mut lines[1];
+    let flipped = if body.ends_with('A') { 'B' } else { 'A' };
+    body.pop();
+    body.push(flipped);
+    kept.lease_file = lines.join("\n");
+    assert!(
+        edited
+            .borrowed_seat(&fx.verifier, &fx.expect(), NOW)
+            .is_none()
+    );
+    assert!(m.borrowed_seat(&fx.verifier, &fx.expect(), NOW).is_some());
+}

@@ -84,6 +84,8 @@ error_codes! {
     Cancelled => ("cancelled", -32013),
     /// The seat a floating licence gives does not carry the entitlement asked for.
     NotEntitled => ("not_entitled", -32014),
+    /// `return`: this machine has no borrowed seat to return.
+    NotBorrowed => ("not_borrowed", -32015),
 }
 
 impl fmt::Display for ErrorCode {

@@ -42,6 +42,12 @@ pub mod method {
     pub const CHECKOUT: &str = "checkout";
     /// `release` → [`ReleaseResult`](super::ReleaseResult): this connection gives its seat back.
     pub const RELEASE: &str = "release";
+    /// `borrow {until}` → [`CheckoutResult`](super::CheckoutResult): borrow a seat of the
+    /// floating licence for a trip — this machine's until then, offline. Management.
+    pub const BORROW: &str = "borrow";
+    /// `return` → [`ReturnResult`](super::ReturnResult): give a borrowed seat back early.
+    /// Management.
+    pub const RETURN: &str = "return";
     /// The notification a connection that asked to wait for a seat (`checkout {wait: true}`)
     /// gets when the agent has one for it: params a [`CheckoutResult`](super::CheckoutResult);
     /// the seat is that connection's from then on.
@@ -87,6 +93,10 @@ pub enum Call {
     Checkout(CheckoutParams),
     /// Give this connection's seat back.
     Release,
+    /// Borrow a seat for a trip.
+    Borrow(BorrowParams),
+    /// Give a borrowed seat back early.
+    Return,
 }
 
 impl Call {
@@ -106,6 +116,8 @@ impl Call {
             Call::RequestFile => method::REQUEST_FILE,
             Call::Checkout(_) => method::CHECKOUT,
             Call::Release => method::RELEASE,
+            Call::Borrow(_) => method::BORROW,
+            Call::Return => method::RETURN,
         }
     }
 
@@ -118,6 +130,8 @@ impl Call {
                 | Call::Refresh
                 | Call::ImportLicenseFile(_)
                 | Call::RequestFile
+                | Call::Borrow(_)
+                | Call::Return
         )
     }
 
@@ -139,6 +153,8 @@ impl Call {
             method::REFRESH => no_params(params, Call::Refresh)?,
             method::REQUEST_FILE => no_params(params, Call::RequestFile)?,
             method::RELEASE => no_params(params, Call::Release)?,
+            method::RETURN => no_params(params, Call::Return)?,
+            method::BORROW => Call::Borrow(typed_params(params)?),
             method::CHECKOUT => Call::Checkout(typed_params(
                 params.or(Some(Value::Object(serde_json::Map::new()))),
             )?),
@@ -163,6 +179,7 @@ impl Call {
             Call::Activate(p) => serde_json::to_value(p),
             Call::ImportLicenseFile(p) => serde_json::to_value(p),
             Call::Checkout(p) => serde_json::to_value(p),
+            Call::Borrow(p) => serde_json::to_value(p),
             _ => return None,
         };
         // Plain structs of strings always serialise.
@@ -226,6 +243,22 @@ pub struct CheckoutResult {
     pub entitlements: Vec<String>,
 }
 
+/// Parameters of `borrow`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BorrowParams {
+    /// Until when (RFC 3339), within the product's limit (7 days unless the vendor says).
+    pub until: String,
+}
+
+/// The answer to `return`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnResult {
+    /// Whether local apps still hold the seat: then it stays this machine's as an ordinary
+    /// lease while they run; otherwise it is free for others at once.
+    pub kept_for_apps: bool,
+}
+
 /// The answer to `release`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseResult {
@@ -244,6 +277,9 @@ pub struct LeaseInfo {
     pub max_seats: u32,
     /// The local apps (connections) holding it.
     pub holders: u32,
+    /// Borrowed for a trip: this machine's until `expires_at`, offline, with no renewal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub borrowed: bool,
 }
 
 /// Parameters of `has_entitlement`.

@@ -15,9 +15,10 @@ use licentric_proto::api::{
     RunsInKind,
 };
 use licentric_proto::ipc::{
-    ActivateParams, Call, CheckoutParams, CheckoutResult, ComponentSummary, FingerprintResult,
-    HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult,
-    ReleaseResult, RequestFileResult, Status, SubscribeResult, VersionResult, method,
+    ActivateParams, BorrowParams, Call, CheckoutParams, CheckoutResult, ComponentSummary,
+    FingerprintResult, HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams,
+    LicenseFileResult, ReleaseResult, RequestFileResult, ReturnResult, Status, SubscribeResult,
+    VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError, ServerMessage};
 use licentric_proto::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
@@ -167,6 +168,16 @@ fn ipc_requests() {
         ),
     );
     golden("ipc_request_release", &request(Call::Release, 13));
+    golden(
+        "ipc_request_borrow",
+        &request(
+            Call::Borrow(BorrowParams {
+                until: "2026-11-29T12:00:00Z".into(),
+            }),
+            14,
+        ),
+    );
+    golden("ipc_request_return", &request(Call::Return, 15));
 }
 
 #[test]
@@ -269,6 +280,15 @@ fn ipc_floating_results() {
     golden(
         "ipc_result_release",
         &result(13, &ReleaseResult { released: true }),
+    );
+    golden(
+        "ipc_result_return",
+        &result(
+            15,
+            &ReturnResult {
+                kept_for_apps: false,
+            },
+        ),
     );
 }
 
@@ -431,8 +451,24 @@ fn api_bodies() {
             fingerprint: "d5".repeat(32),
             nonce: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
             label: Some("Acme CAD".into()),
+            borrow_until: None,
         },
     );
+    golden(
+        "api_lease_request_borrow",
+        &LeaseRequest {
+            fingerprint: "d5".repeat(32),
+            nonce: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
+            label: Some("Acme CAD".into()),
+            borrow_until: Some("2026-11-29T12:00:00Z".into()),
+        },
+    );
+    let mut too_long = ErrorBody::new(
+        ApiErrorCode::BorrowTooLong,
+        "a seat can be borrowed for at most 7 days from now, and until a time after now",
+    );
+    too_long.error.max_borrow_seconds = Some(604_800);
+    golden("api_error_borrow_too_long", &too_long);
     golden(
         "api_lease_response",
         &LeaseResponse {

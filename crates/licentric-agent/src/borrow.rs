@@ -1,0 +1,306 @@
+//! Borrowing a seat of a floating licence for a trip (`docs/floating.md`): the server lends
+//! this machine one seat until a chosen end, signed in a lease marked `borrowed`; the agent
+//! keeps it in the sealed state and answers every checkout from it, offline and across
+//! restarts, until its end — judged against the clock's high-water mark, so a clock turned
+//! back does not lengthen it — or until the user returns it early.
+
+use std::time::Duration;
+
+use licentric_core::random::random_hex_128;
+use licentric_core::{Expectations, OsRandom};
+use licentric_proto::api::{ApiErrorCode, LeaseRequest, RenewLeaseRequest};
+use licentric_proto::ipc::{CheckoutResult, ReturnResult};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+use super::{Agent, Held};
+use crate::api::ApiError;
+use crate::error::AgentError;
+
+/// How long before a borrowed seat ends the user is told.
+const WARN_BEFORE: time::Duration = time::Duration::days(1);
+
+/// How often a borrowed seat's end is judged again by the wall clock (the monotonic clock
+/// stands still while the machine sleeps).
+const LOOK_AGAIN: Duration = Duration::from_secs(600);
+
+impl Agent {
+    /// Borrows a seat until `until`: the one the apps here hold (no second seat is taken), or
+    /// a new one. The seat is this machine's until then, offline, apps running or not.
+    ///
+    /// # Errors
+    /// [`AgentError::NotActivated`] without a key; the server's refusal (`borrow_too_long`,
+    /// `borrow_not_allowed`, `no_seat_available`, `not_floating`…); a network failure (nothing
+    /// changes here).
+    pub async fn borrow(&self, until: OffsetDateTime) -> Result<CheckoutResult, AgentError> {
+        let _one = self.inner.seats.fetch.lock().await;
+        let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
+        let current = {
+            let seats = self.inner.seats.state.lock().await;
+            let now = self.inner.clock.now();
+            seats
+                .held
+                .as_ref()
+                .filter(|h| h.holds(now))
+                .map(|h| (h.lease_id().to_owned(), h.secret.clone()))
+        };
+        let nonce =
+            random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let fingerprint = self.fingerprint().as_str().to_owned();
+        let borrow_until = Some(crate::plan::rfc3339(until).ok_or_else(|| {
+            AgentError::Internal("the borrow's end cannot be written as a date".into())
+        })?);
+        let (answer, secret) = match current {
+            Some((id, secret)) => {
+                let body = RenewLeaseRequest {
+                    fingerprint,
+                    nonce: nonce.clone(),
+                    lease_secret: secret.to_string(),
+                    borrow_until,
+                };
+                (self.inner.api.renew_lease(&key, &id, &body).await?, secret)
+            }
+            None => {
+                let body = LeaseRequest {
+                    fingerprint,
+                    nonce: nonce.clone(),
+                    label: Some(self.config().product_name.chars().take(255).collect()),
+                    borrow_until,
+                };
+                let answer = self.inner.api.lease(&key, &body).await?;
+                let secret = answer.lease_secret.clone().ok_or_else(|| {
+                    AgentError::Api(ApiError::InvalidResponse(
+                        "a lease without its secret".into(),
+                    ))
+                })?;
+                (answer, Zeroizing::new(secret))
+            }
+        };
+        let held = self.verified(&answer, &nonce, secret)?;
+        if !held.borrowed() {
+            return Err(AgentError::Api(ApiError::InvalidResponse(
+                "the server answered with a lease that is not borrowed".into(),
+            )));
+        }
+        {
+            let mut live = self.inner.live.lock().await;
+            live.memory.borrow(&held.lease, &held.secret, &nonce);
+            if let Err(e) = self.persist(&mut live).await {
+                // Held for this run; the next start cannot vouch for it and leaves it to end.
+                tracing::warn!(error = %e, "the borrowed seat could not be saved");
+            }
+        }
+        let result = checkout_result(&held);
+        let id = held.lease_id().to_owned();
+        let (replaced, view) = {
+            let mut seats = self.inner.seats.state.lock().await;
+            let replaced = seats.held.replace(held).filter(|old| old.lease_id() != id);
+            (replaced, seats.held.as_ref().map(|h| h.view(seats.holders)))
+        };
+        if let Some(old) = replaced {
+            self.release_on_server(old).await;
+        }
+        tokio::spawn(self.clone().watch_borrow(id));
+        self.show_lease(view).await;
+        Ok(result)
+    }
+
+    /// Gives the borrowed seat back early: to the server for others at once, or — while apps
+    /// here hold it — kept for them as an ordinary lease, renewed while they run.
+    ///
+    /// # Errors
+    /// [`AgentError::NotBorrowed`]; a server that cannot be reached (the seat stays borrowed
+    /// until its end).
+    pub async fn return_borrowed(&self) -> Result<ReturnResult, AgentError> {
+        let _one = self.inner.seats.fetch.lock().await;
+        let (id, secret, holders) = {
+            let seats = self.inner.seats.state.lock().await;
+            let held = seats
+                .held
+                .as_ref()
+                .filter(|h| h.borrowed())
+                .ok_or(AgentError::NotBorrowed)?;
+            (
+                held.lease_id().to_owned(),
+                held.secret.clone(),
+                seats.holders,
+            )
+        };
+        let ordinary = if holders > 0 {
+            Some(self.renewed(&id, secret).await?)
+        } else {
+            let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
+            let body = licentric_proto::api::ReleaseLeaseRequest {
+                lease_secret: secret.to_string(),
+            };
+            match self.inner.api.release_lease(&key, &id, &body).await {
+                Ok(())
+                | Err(ApiError::Rejected {
+                    code: ApiErrorCode::LeaseNotFound,
+                    ..
+                }) => {}
+                Err(e) => return Err(AgentError::Api(e)),
+            }
+            None
+        };
+        self.end_borrow(&id, ordinary).await;
+        tracing::info!(lease = %id, "returned the borrowed seat");
+        Ok(ReturnResult {
+            kept_for_apps: holders > 0,
+        })
+    }
+
+    /// Borrowed seat `id` is no longer borrowed: forgotten by the sealed state, and replaced by
+    /// `ordinary` (the same lease, renewed for apps still holding it) or by nothing.
+    async fn end_borrow(&self, id: &str, ordinary: Option<Held>) {
+        {
+            let mut live = self.inner.live.lock().await;
+            if live
+                .memory
+                .borrowed
+                .as_ref()
+                .is_some_and(|b| b.lease.lease_id == id)
+            {
+                live.memory.borrowed = None;
+                live.memory.held_lease =
+                    ordinary
+                        .as_ref()
+                        .map(|h| licentric_core::memory::HeldLease {
+                            lease_id: h.lease_id().to_owned(),
+                            secret: h.secret.to_string(),
+                        });
+                let _ = self.persist(&mut live).await;
+            }
+        }
+        let view = {
+            let mut seats = self.inner.seats.state.lock().await;
+            if seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
+                seats.held = ordinary;
+                if seats.held.is_some() && seats.holders > 0 && !seats.renewing {
+                    seats.renewing = true;
+                    tokio::spawn(self.clone().renew_seat());
+                }
+            }
+            seats.held.as_ref().map(|h| h.view(seats.holders))
+        };
+        self.show_lease(view).await;
+    }
+
+    /// At start: the seat borrowed by an earlier run holds again, if the sealed state vouches
+    /// for it and it has not ended (by the clock, nor by its high-water mark); one that ended
+    /// or cannot be vouched for is forgotten.
+    pub(crate) async fn restore_borrow(&self) {
+        let now = self.inner.clock.now();
+        let (lease, kept) = {
+            let live = self.inner.live.lock().await;
+            let expect = Expectations {
+                product_id: &self.config().product_id,
+                environment: self.config().environment,
+                fingerprint: self.fingerprint(),
+                nonce: None,
+            };
+            let lease = live
+                .memory
+                .borrowed_seat(&self.inner.verifier, &expect, now);
+            let mark = live.memory.guard.high_water().map_or(now, |m| m.max(now));
+            (lease.map(|l| (l, mark)), live.memory.borrowed.clone())
+        };
+        let Some(kept) = kept else {
+            return;
+        };
+        let Some((lease, mark)) = lease else {
+            tracing::info!(lease = %kept.lease.lease_id, "the borrowed seat has ended");
+            let mut live = self.inner.live.lock().await;
+            live.memory.borrowed = None;
+            let _ = self.persist(&mut live).await;
+            return;
+        };
+        let ends_on_wall = lease.payload().expires_at;
+        let received = Instant::now();
+        let held = Held {
+            secret: Zeroizing::new(kept.lease.secret.clone()),
+            // Unknown until the server is asked again; this machine's seat at least.
+            seats_in_use: 1,
+            received,
+            ends: received
+                + (ends_on_wall - mark)
+                    .max(time::Duration::ZERO)
+                    .unsigned_abs(),
+            ends_on_wall,
+            lease,
+        };
+        let id = held.lease_id().to_owned();
+        let view = {
+            let mut seats = self.inner.seats.state.lock().await;
+            seats.held = Some(held);
+            seats.held.as_ref().map(|h| h.view(seats.holders))
+        };
+        tokio::spawn(self.clone().watch_borrow(id));
+        self.show_lease(view).await;
+    }
+
+    /// Watches borrowed seat `id` to its end: tells the user a day before, and when it ends,
+    /// drops it (the apps holding it get an ordinary seat if one is free).
+    async fn watch_borrow(self, id: String) {
+        let mut warned = false;
+        loop {
+            let (ends, ends_on_wall) = {
+                let seats = self.inner.seats.state.lock().await;
+                match seats.held.as_ref().filter(|h| h.lease_id() == id) {
+                    Some(h) => (h.ends, h.ends_on_wall),
+                    None => return, // returned, or replaced
+                }
+            };
+            let now = self.inner.clock.now();
+            if Instant::now() >= ends || now >= ends_on_wall {
+                break;
+            }
+            let left = ends_on_wall - now;
+            if !warned && left <= WARN_BEFORE {
+                warned = true;
+                let until = crate::plan::readable(ends_on_wall).unwrap_or_default();
+                self.inner.notifier.notify(
+                    &format!("{}: borrowed seat ends soon", self.config().product_name),
+                    &format!(
+                        "The seat this machine borrowed ends {until}. Connect to your network by then to keep working, or borrow it again."
+                    ),
+                );
+            }
+            let wait = (ends - Instant::now()).min(LOOK_AGAIN);
+            let warn_in = (left - WARN_BEFORE)
+                .max(time::Duration::ZERO)
+                .unsigned_abs();
+            let wait = if warned { wait } else { wait.min(warn_in) };
+            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+        }
+        tracing::info!(lease = %id, "the borrowed seat ended");
+        self.inner.notifier.notify(
+            &format!("{}: borrowed seat ended", self.config().product_name),
+            "The seat this machine borrowed has gone back to your team.",
+        );
+        let holders = self.inner.seats.state.lock().await.holders;
+        self.end_borrow(&id, None).await;
+        if holders > 0 {
+            self.take_another_seat().await;
+        }
+    }
+
+    /// A local app waited for a seat and has one now: the user is told.
+    pub(crate) fn tell_seat_came_free(&self) {
+        self.inner.notifier.notify(
+            &format!("{}: a seat is free", self.config().product_name),
+            "The seat you were waiting for is yours now.",
+        );
+    }
+}
+
+fn checkout_result(held: &Held) -> CheckoutResult {
+    let p = held.lease.payload();
+    CheckoutResult {
+        expires_at: crate::plan::rfc3339(held.ends_on_wall).unwrap_or_default(),
+        seats_in_use: held.seats_in_use,
+        max_seats: p.max_seats,
+        entitlements: p.entitlements.clone(),
+    }
+}
