@@ -291,3 +291,156 @@ fn an_agent_killed_holding_a_seat_gives_it_back_when_it_starts_again() {
     other.stop_agent("-TERM");
     first.stop_agent("-TERM");
 }
+
+/// A floating licence of one seat on `product`, and this machine's companion holding its key.
+fn floating_companion(
+    root: &std::path::Path,
+    server: &Server,
+    product: &str,
+) -> (Companion, String, String) {
+    let (licence, key) = server.licence(product, 1);
+    server.admin(
+        "PATCH",
+        &format!("/products/{product}"),
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    // The keyring (a real Secret Service) holds the key and the state's anchor, apart from
+    // the data folder.
+    let mut c = Companion::new(&root.join("here"), server, product, "");
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    (c, licence, key)
+}
+
+/// Another machine's fingerprint (it checks out seats straight from the API).
+const OTHER: &str = "e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0";
+
+#[test]
+fn a_borrowed_seat_holds_offline_across_restarts_until_returned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (mut c, licence, key) = floating_companion(tmp.path(), &server, "e2e-borrow");
+
+    // Borrowed for three days, no app running.
+    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Borrowed a seat"), "{out}");
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("borrowed_seat"),
+        "{status:?}"
+    );
+    assert!(status.entitled);
+    assert!(
+        status.lease.as_ref().is_some_and(|l| l.borrowed),
+        "{status:?}"
+    );
+    assert_eq!(status.summary, "Seat borrowed");
+    // Nobody else gets it meanwhile.
+    let (code, refused) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "no_seat_available");
+
+    // A copy of the data folder taken during the trip (the attacker's, for later).
+    let copy = tmp.path().join("copy");
+    assert!(
+        Command::new("cp")
+            .args(["-a"])
+            .arg(&c.data)
+            .arg(&copy)
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    // The trip: no server, the agent restarted; apps get the seat here, offline.
+    server.stop();
+    c.stop_agent("-TERM");
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("borrowed_seat"),
+        "{status:?}"
+    );
+    let mut app = c.client();
+    let seat = app.checkout(Some("pro")).unwrap();
+    assert_eq!(seat.max_seats, 1);
+    drop(app);
+    // An app closing does not give a borrowed seat back.
+    let mut watcher = c.client();
+    assert!(watcher.subscribe().unwrap().entitled);
+
+    // Back home: returned early, the seat is free for the other machine at once.
+    server.restart();
+    let (code, out, err) = run(c.cli().arg("return"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("free for others"), "{out}");
+    let after = pushed(&mut watcher, "the seat returned", |s| !s.entitled);
+    assert_eq!(after.reason.as_deref(), Some("floating"), "{after:?}");
+    let (code, answer) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 201, "{answer}");
+    let (code, _, err) = run(c.cli().arg("return"));
+    assert_ne!(code, 0);
+    assert!(err.contains("not_borrowed"), "{err}");
+    let audit = server.admin("GET", &format!("/audit-events?license_id={licence}"), None);
+    for action in ["lease.borrowed", "lease.returned"] {
+        assert!(audit.to_string().contains(action), "{action}: {audit}");
+    }
+
+    // The copy put back in place does not bring the returned seat back: the credential store
+    // knows it was returned.
+    c.stop_agent("-TERM");
+    std::fs::remove_dir_all(&c.data).unwrap();
+    std::fs::rename(&copy, &c.data).unwrap();
+    server.stop();
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert_eq!(status.reason.as_deref(), Some("floating"), "{status:?}");
+    assert!(!status.entitled);
+    c.stop_agent("-TERM");
+}
+
+#[test]
+fn a_borrowed_seat_ends_at_its_end_whatever_the_clock_says_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (mut c, _, _) = floating_companion(tmp.path(), &server, "e2e-borrow-end");
+    // Too long for the product: refused with the limit in words.
+    let (code, _, err) = run(c.cli().args(["borrow", "--days", "30"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("7 days") && err.contains("borrow_too_long"),
+        "{err}"
+    );
+
+    // Borrowed for two seconds, offline: the apps are told when it ends.
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::seconds(2))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (code, out, err) = run(c.cli().args(["borrow", "--until", &until]));
+    assert_eq!(code, 0, "{out}{err}");
+    server.stop();
+    let mut watcher = c.client();
+    assert!(watcher.subscribe().unwrap().entitled);
+    let ended = pushed(&mut watcher, "the borrow's end", |s| !s.entitled);
+    assert_eq!(ended.reason.as_deref(), Some("floating"), "{ended:?}");
+
+    // Borrowed for three days; the agent starts again eight days on: ended. Then with the
+    // clock turned back into the trip: still ended.
+    server.restart();
+    assert_eq!(run(c.cli().args(["borrow", "--days", "3"])).0, 0);
+    server.stop();
+    c.stop_agent("-TERM");
+    c.start_agent_at("+8d");
+    let status = c.client().status().unwrap();
+    assert_eq!(status.reason.as_deref(), Some("floating"), "{status:?}");
+    c.stop_agent("-TERM");
+    c.start_agent_at("+1d");
+    let status = c.client().status().unwrap();
+    assert!(!status.entitled, "{status:?}");
+    c.stop_agent("-TERM");
+}

@@ -188,6 +188,32 @@ impl Server {
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
 
+    /// A seat of a floating licence checked out by another machine (`fingerprint`) straight
+    /// from the API, with curl and the licence key: the HTTP status and the answer.
+    pub fn lease_for(&self, key: &str, fingerprint: &str) -> (u16, Value) {
+        let body = serde_json::json!({"fingerprint": fingerprint, "nonce": "0123456789abcdef0123456789abcdef"});
+        let out = Command::new("curl")
+            .args(["-sS", "-X", "POST", "--cacert"])
+            .arg(self.ca())
+            .args(["-H", &format!("Authorization: License {key}")])
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &body.to_string(),
+            ])
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("{}/v1/leases", self.url))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (answer, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (
+            code.trim().parse().unwrap_or(0),
+            serde_json::from_str(answer).unwrap_or(Value::Null),
+        )
+    }
+
     /// A management API key of the live environment, made with `licentric-server api-key`
     /// (the documented way to get a first live key).
     pub fn live_admin_token(&self) -> String {
