@@ -20,6 +20,8 @@ fn main() {
             "set_notifications",
             "set_start_at_login",
             "recent_clients",
+            "borrow",
+            "return_seat",
         ]),
     ))
     .unwrap_or_else(|e| {

@@ -54,7 +54,8 @@ function describe(s) {
 function machines(s) {
   if (s.lease) {
     const apps = s.lease.holders === 1 ? '1 app here' : `${s.lease.holders} apps here`;
-    return `${s.lease.seats_in_use} of ${s.lease.max_seats} seats in use (${apps})`;
+    const here = s.lease.borrowed ? `borrowed until ${when(s.lease.expires_at)}` : apps;
+    return `${s.lease.seats_in_use} of ${s.lease.max_seats} seats in use (${here})`;
   }
   if (s.reason === 'floating') return 'Floating: a seat is taken while the software runs';
   if (!s.max_machines) return '—';
@@ -78,7 +79,8 @@ function render(s) {
   current = s;
   $('loading').hidden = true;
   // A floating licence's key is kept without an activation: its status is shown, seat or not.
-  const floating = ['floating', 'floating_seat'].includes(s.reason);
+  const floating = ['floating', 'floating_seat', 'borrowed_seat'].includes(s.reason);
+  const borrowed = s.reason === 'borrowed_seat';
   const activated = s.state !== 'unlicensed' || floating;
   const card = activated ? 'status' : 'activation';
   if (card !== shownCard) {
@@ -118,6 +120,8 @@ function render(s) {
   // Activated offline (no key here): it renews by importing a new file, not from the server.
   // A floating licence has no file to renew: its seats are renewed while apps hold them.
   $('refresh').hidden = !s.license_key_hint || floating;
+  $('borrow').hidden = !floating || borrowed;
+  $('return').hidden = !borrowed;
   renderTimeline(s);
 }
 
@@ -373,13 +377,13 @@ async function importFile(file) {
 
 // ---------------------------------------------------------------- status actions
 
-async function action(button, command, busyText, doneText, { cancellable = true } = {}) {
+async function action(button, command, busyText, doneText, { cancellable = true, args } = {}) {
   let message = $('action-message');
   message.className = 'message';
   button.disabled = true;
   const done = waiting(message, cancellable ? $('action-cancel') : null, busyText);
   try {
-    render(await invoke(command));
+    render(await invoke(command, args));
     done();
     // The result goes where the user is looking: the card now shown.
     if ($('status').hidden) {
@@ -528,6 +532,23 @@ function wire() {
       { cancellable: false });
     if (current && current.state === 'unlicensed') $('key').focus();
   });
+  $('borrow').addEventListener('click', () => {
+    // From tomorrow; the server says how far ahead it lends a seat if the day is too late.
+    const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10);
+    $('borrow-until').min = day(0);
+    if (!$('borrow-until').value) $('borrow-until').value = day(7);
+    $('borrow-dialog').showModal();
+  });
+  $('borrow-dialog').addEventListener('close', async () => {
+    if ($('borrow-dialog').returnValue !== 'borrow') return;
+    // The end of the chosen day, on this computer's clock.
+    const until = new Date(`${$('borrow-until').value}T23:59:59`).toISOString();
+    await action($('borrow'), 'borrow', 'Borrowing a seat…',
+      'Seat borrowed: this computer keeps it until the day you chose, with or without a network.',
+      { cancellable: false, args: { until } });
+  });
+  $('return').addEventListener('click', () => action($('return'), 'return_seat', 'Returning the seat…',
+    'Seat returned: it is free for others.', { cancellable: false }));
   $('diagnostics').addEventListener('click', async () => {
     $('diagnostics-text').value = await invoke('diagnostics').catch((e) => e.message || String(e));
     $('diagnostics-message').textContent = '';

@@ -168,6 +168,8 @@ pub fn run() -> std::process::ExitCode {
             crate::commands::set_notifications,
             crate::commands::set_start_at_login,
             crate::commands::recent_clients,
+            crate::commands::borrow,
+            crate::commands::return_seat,
         ])
         .setup(move |app| {
             setup(app.handle(), &args, config);

@@ -122,6 +122,8 @@ enum Ask<'a> {
     Refresh,
     Import(&'a str),
     RequestFile,
+    Borrow(&'a str),
+    Return,
 }
 
 enum Answer {
@@ -138,6 +140,14 @@ impl Ask<'_> {
             Ask::Refresh => c.refresh().await?,
             Ask::Import(text) => c.import_license_file(text).await?,
             Ask::RequestFile => return Ok(Answer::Text(c.request_file().await?)),
+            Ask::Borrow(until) => {
+                c.borrow(until).await?;
+                c.status().await?
+            }
+            Ask::Return => {
+                c.return_seat().await?;
+                c.status().await?
+            }
         };
         Ok(Answer::Status(Box::new(status)))
     }
@@ -231,6 +241,39 @@ impl Backend {
         match self {
             Backend::Own(agent) => Ok(agent.refresh().await?),
             Backend::Headless(h) => h.status_of(Ask::Refresh).await,
+        }
+    }
+
+    /// Borrows a seat of the floating licence until `until` (RFC 3339).
+    ///
+    /// # Errors
+    /// A date that is not RFC 3339; the agent's error (the server's limit, in words).
+    pub async fn borrow(&self, until: &str) -> Result<Status, UiError> {
+        match self {
+            Backend::Own(agent) => {
+                let at = time::OffsetDateTime::parse(
+                    until,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| UiError::new("invalid_params", "Choose the day the trip ends."))?;
+                agent.borrow(at).await?;
+                Ok(agent.status().await)
+            }
+            Backend::Headless(h) => h.status_of(Ask::Borrow(until)).await,
+        }
+    }
+
+    /// Gives the borrowed seat back early.
+    ///
+    /// # Errors
+    /// The agent's error (`not_borrowed`, a server that cannot be reached).
+    pub async fn return_seat(&self) -> Result<Status, UiError> {
+        match self {
+            Backend::Own(agent) => {
+                agent.return_borrowed().await?;
+                Ok(agent.status().await)
+            }
+            Backend::Headless(h) => h.status_of(Ask::Return).await,
         }
     }
 

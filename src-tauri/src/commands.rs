@@ -164,6 +164,18 @@ pub async fn refresh(companion: State<'_, Companion>) -> Result<Status> {
     companion.started()?.backend.refresh().await
 }
 
+/// Borrows a seat of the floating licence until `until` (RFC 3339) for a trip.
+#[tauri::command]
+pub async fn borrow(companion: State<'_, Companion>, until: String) -> Result<Status> {
+    companion.started()?.backend.borrow(&until).await
+}
+
+/// Gives the borrowed seat back early.
+#[tauri::command]
+pub async fn return_seat(companion: State<'_, Companion>) -> Result<Status> {
+    companion.started()?.backend.return_seat().await
+}
+
 /// Installs a licence file obtained on another device (offline activation).
 #[tauri::command]
 pub async fn import_license(companion: State<'_, Companion>, text: String) -> Result<Status> {

@@ -70,5 +70,12 @@ fn state_text(status: Option<&Status>) -> String {
     };
     // The agent's words (one voice with the CLI and the window).
     let words = status.summary.to_lowercase();
-    format!("Licence: {words}")
+    // A borrowed seat says until when (the day is what a traveller needs).
+    match status.lease.as_ref().filter(|l| l.borrowed) {
+        Some(lease) => format!(
+            "Licence: {words} until {}",
+            lease.expires_at.get(..10).unwrap_or(&lease.expires_at)
+        ),
+        None => format!("Licence: {words}"),
+    }
 }

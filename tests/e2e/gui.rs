@@ -726,4 +726,32 @@ fn gui_a_floating_licence_shows_its_seats() {
     // It leaves: the seat goes back.
     drop(client);
     app.wait_text("badge", |t| t == "Floating licence");
+
+    // Borrowed for a trip through the dialog: the seat stays with no app running; the tray
+    // says until when; returned with one click.
+    assert!(app.visible("borrow") && !app.visible("return"));
+    app.click("borrow");
+    let day = (time::OffsetDateTime::now_utc() + time::Duration::days(3)).date();
+    app.js(
+        "document.getElementById('borrow-until').value = arguments[0];",
+        serde_json::json!([day.to_string()]),
+    );
+    app.click("borrow-yes");
+    app.wait_text("badge", |t| t == "Seat borrowed");
+    assert!(
+        app.text("machines").contains("borrowed until"),
+        "{}",
+        app.text("machines")
+    );
+    assert!(app.visible("return") && !app.visible("borrow"));
+    let tray = s.desktop.tray_menu();
+    assert!(
+        tray.iter()
+            .any(|item| item.starts_with("Licence: seat borrowed until")),
+        "{tray:?}"
+    );
+    app.screenshot(&screenshot_dir().join("status-borrowed.png"));
+    app.click("return");
+    app.wait_text("badge", |t| t == "Floating licence");
+    app.wait_text("action-message", |t| t.contains("Seat returned"));
 }

@@ -1252,7 +1252,12 @@ impl Agent {
             None if floating => String::new(),
             None => return Err(AgentError::NotActivated),
         };
-        // A seat held for local apps goes back first, while the key is still here.
+        // A seat held for local apps goes back first, while the key is still here; a borrowed
+        // one too (a failure to reach the server leaves everything as it was).
+        match self.return_borrowed().await {
+            Ok(_) | Err(AgentError::NotBorrowed) => {}
+            Err(e) => return Err(e),
+        }
         self.give_back_seats().await;
         if !floating && let Some(key) = self.stored_key().await? {
             match self.inner.api.deactivate(&key, &machine_id).await {

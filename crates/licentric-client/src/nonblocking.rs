@@ -5,9 +5,9 @@ use std::path::Path;
 
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
 use licentric_proto::ipc::{
-    ActivateParams, Call, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
-    ImportLicenseFileParams, LicenseFileResult, RequestFileResult, Status, SubscribeResult,
-    VersionResult,
+    ActivateParams, BorrowParams, Call, CheckoutResult, FingerprintResult, HasEntitlementParams,
+    HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, RequestFileResult,
+    ReturnResult, Status, SubscribeResult, VersionResult,
 };
 use licentric_proto::jsonrpc::{Id, ServerMessage};
 use serde::de::DeserializeOwned;
@@ -229,6 +229,25 @@ impl AsyncClient {
     pub async fn request_file(&mut self) -> Result<String, ClientError> {
         let r: RequestFileResult = self.call(Call::RequestFile).await?;
         Ok(r.text)
+    }
+
+    /// Borrows a seat of the floating licence until `until` (RFC 3339), a management method.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn borrow(&mut self, until: &str) -> Result<CheckoutResult, ClientError> {
+        self.call(Call::Borrow(BorrowParams {
+            until: until.to_owned(),
+        }))
+        .await
+    }
+
+    /// Returns the borrowed seat early, a management method.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn return_seat(&mut self) -> Result<ReturnResult, ClientError> {
+        self.call(Call::Return).await
     }
 
     /// Subscribes; [`next_change`](Self::next_change) then yields each change.
