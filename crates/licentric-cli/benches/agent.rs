@@ -40,6 +40,9 @@ use time::OffsetDateTime;
 const REQUEST: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
 const IDLE_CONNECTIONS: usize = 1_000;
 
+#[path = "agent/seats.rs"]
+mod seats;
+
 fn quick() -> bool {
     std::env::var_os("LICENTRIC_BENCH_QUICK").is_some()
 }
@@ -63,7 +66,12 @@ impl Client {
 
     /// One round trip; the answer's length.
     fn ask(&mut self) -> usize {
-        self.writer.write_all(REQUEST).unwrap();
+        self.send(REQUEST)
+    }
+
+    /// One round trip of `request`; the answer's length.
+    fn send(&mut self, request: &[u8]) -> usize {
+        self.writer.write_all(request).unwrap();
         self.line.clear();
         self.reader.read_until(b'\n', &mut self.line).unwrap();
         assert!(self.line.ends_with(b"\n"), "the connection closed");
@@ -249,12 +257,18 @@ fn woke_between(
 // here. Only a panic of the benchmark itself would leave it running.
 #[allow(clippy::zombie_processes)]
 fn start_agent(dir: &Path) -> (Child, Duration) {
-    let socket = dir.join("run/bench.sock");
+    start_agent_as(dir, "companion.toml", "run/bench.sock")
+}
+
+/// The agent of configuration `config` in `dir`, answering on `socket` there.
+#[allow(clippy::zombie_processes)]
+fn start_agent_as(dir: &Path, config: &str, socket: &str) -> (Child, Duration) {
+    let socket = dir.join(socket);
     let _ = std::fs::remove_file(&socket);
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_licentric"))
         .arg("--config")
-        .arg(dir.join("companion.toml"))
+        .arg(dir.join(config))
         .arg("agent")
         .env("LICENTRIC_MACHINE_ID", "0123456789abcdef0123456789abcdef")
         .env("LICENTRIC_LOG", "error")
@@ -382,6 +396,11 @@ fn percentile(mut times: Vec<Duration>, p: usize) -> Duration {
 fn main() {
     raise_file_limit();
     let dir = tempfile::tempdir().unwrap();
+    // `-- seats`: the floating seats' figure only (.ci/bench-server, which runs the server).
+    if std::env::args().any(|a| a == "seats") {
+        seats::run(dir.path());
+        return;
+    }
     let signer = LicenseSigner::generate(&mut licentric_core::OsRandom).unwrap();
     let key = signer.public_key().to_hex();
     std::fs::write(

@@ -1,0 +1,95 @@
+//! The agent's side of floating seats, against the real server that `.ci/bench-server` runs
+//! (it passes its address, CA, signing key and a floating licence's key in
+//! `LICENTRIC_BENCH_SEATS_*`): a `checkout` answered from the seat the agent already holds for
+//! another app, with its `release`, against two round trips of the bare socket floor in the
+//! same run. Neither goes to the server: the seat is shared on the machine.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{Client, build_floor, median, quick, row, start_agent_as, start_floor, stop, us};
+
+const CHECKOUT: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"checkout\"}\n";
+const RELEASE: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"release\"}\n";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run .ci/bench-server)"))
+}
+
+/// Prints the figure.
+pub(crate) fn run(dir: &Path) {
+    let (url, ca, trust, key) = (
+        env("LICENTRIC_BENCH_SEATS_URL"),
+        env("LICENTRIC_BENCH_SEATS_CA"),
+        env("LICENTRIC_BENCH_SEATS_TRUST"),
+        env("LICENTRIC_BENCH_SEATS_KEY"),
+    );
+    std::fs::write(
+        dir.join("seats.toml"),
+        format!(
+            "product_id = \"float\"\nproduct_name = \"Float\"\nenvironment = \"test\"\napi_base_url = \"{url}\"\n\
+             key_prefix = \"FLOAT\"\ntrusted_keys = [\"{trust}\"]\nextra_ca = \"{ca}\"\nextra_ca_only = true\n\
+             allow_file_credential_store = true\ndata_dir = \"seats-data\"\n\
+             [ipc]\nsocket = \"run/seats.sock\"\nmanagement = true\n[notifications]\nenabled = false\n"
+        ),
+    )
+    .unwrap();
+    let (agent, _) = start_agent_as(dir, "seats.toml", "run/seats.sock");
+    let socket = dir.join("run/seats.sock");
+    let activate = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"activate\",\"params\":{{\"license_key\":\"{key}\"}}}}\n"
+    );
+    let mut holder = Client::connect(&socket);
+    holder.send(activate.as_bytes());
+    // One app holds the seat (the one checkout that goes to the server).
+    holder.send(CHECKOUT);
+    assert!(
+        String::from_utf8_lossy(&holder.line).contains("\"max_seats\""),
+        "no seat: {}",
+        String::from_utf8_lossy(&holder.line)
+    );
+    // Another app takes it and gives it back, again and again: answered on the machine.
+    let mut app = Client::connect(&socket);
+    let answer_len = app.send(CHECKOUT);
+    app.send(RELEASE);
+    let floor_socket = dir.join("seats-floor.sock");
+    let floor = start_floor(&build_floor(dir), &floor_socket, answer_len);
+    let mut bare = Client::connect(&floor_socket);
+    let (batches, n) = if quick() { (7, 1_000) } else { (11, 5_000) };
+    let pair = |c: &mut Client| {
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            c.send(CHECKOUT);
+            c.send(RELEASE);
+        }
+        started.elapsed() / u32::try_from(n).unwrap()
+    };
+    pair(&mut bare);
+    pair(&mut app);
+    let (floor_pairs, agent_pairs): (Vec<Duration>, Vec<Duration>) = (0..batches)
+        .map(|_| (pair(&mut bare), pair(&mut app)))
+        .unzip();
+    let (floor_pair, agent_pair) = (median(floor_pairs), median(agent_pairs));
+    row(
+        "floor: two round trips",
+        us(floor_pair),
+        &format!("({answer_len} bytes back)"),
+    );
+    row(
+        "checkout + release of the seat held here",
+        us(agent_pair),
+        "answered by the agent, not the server",
+    );
+    row(
+        "  ratio to the floor",
+        format!(
+            "{:.2} ×",
+            agent_pair.as_secs_f64() / floor_pair.as_secs_f64()
+        ),
+        "goal ≤ 1.5×",
+    );
+    drop(app);
+    drop(holder);
+    stop(floor);
+    stop(agent);
+}
