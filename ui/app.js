@@ -536,7 +536,8 @@ function wire() {
     // From tomorrow; the server says how far ahead it lends a seat if the day is too late.
     const day = (offset) => new Date(Date.now() + offset * 86400000).toISOString().slice(0, 10);
     $('borrow-until').min = day(0);
-    if (!$('borrow-until').value) $('borrow-until').value = day(7);
+    // Six days on, to the end of that day: within the usual limit of seven days from now.
+    if (!$('borrow-until').value) $('borrow-until').value = day(6);
     $('borrow-dialog').showModal();
   });
   $('borrow-dialog').addEventListener('close', async () => {

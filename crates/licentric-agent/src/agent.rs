@@ -1378,6 +1378,7 @@ impl Agent {
                 if answers {
                     tracing::info!("the credential store answers now; reading the state");
                     self.load().await;
+                    self.restore_borrow().await;
                 }
             }
             let now = self.inner.clock.now();

@@ -22,8 +22,9 @@ use crate::error::AgentError;
 const WARN_BEFORE: time::Duration = time::Duration::days(1);
 
 /// How often a borrowed seat's end is judged again by the wall clock (the monotonic clock
-/// stands still while the machine sleeps).
-const LOOK_AGAIN: Duration = Duration::from_secs(600);
+/// stands still while the machine sleeps), and the clock's mark saved: the mark's step while a
+/// seat is borrowed.
+const LOOK_AGAIN: Duration = Duration::from_secs(60);
 
 impl Agent {
     /// Borrows a seat until `until`: the one the apps here hold (no second seat is taken), or
@@ -83,25 +84,59 @@ impl Agent {
                 "the server answered with a lease that is not borrowed".into(),
             )));
         }
-        {
+        let saved = {
             let mut live = self.inner.live.lock().await;
-            live.memory.borrow(&held.lease, &held.secret, &nonce);
-            if let Err(e) = self.persist(&mut live).await {
-                // Held for this run; the next start cannot vouch for it and leaves it to end.
-                tracing::warn!(error = %e, "the borrowed seat could not be saved");
+            let before = live.memory.clone();
+            live.memory
+                .borrow(&held.lease, &held.secret, &nonce, self.inner.clock.now());
+            let saved = self.persist(&mut live).await;
+            if saved.is_err() {
+                live.memory = before;
             }
+            saved
+        };
+        if let Err(e) = saved {
+            // A borrow this machine cannot keep is no borrow: given back (or, with apps here,
+            // kept as their ordinary seat), and the user told why.
+            tracing::warn!(error = %e, "the borrowed seat could not be saved; giving it back");
+            let id = held.lease_id().to_owned();
+            let holders = self.inner.seats.state.lock().await.holders;
+            let ordinary = if holders > 0 {
+                self.renewed(&id, held.secret.clone()).await.ok()
+            } else {
+                None
+            };
+            if ordinary.is_none() {
+                self.release(&id, &held.secret).await;
+            }
+            let mut seats = self.inner.seats.state.lock().await;
+            if seats.held.as_ref().is_none_or(|h| h.lease_id() == id) {
+                seats.held = ordinary;
+            }
+            return Err(e);
         }
         let result = checkout_result(&held);
         let id = held.lease_id().to_owned();
-        let (replaced, view) = {
+        let (replaced, watched, view) = {
             let mut seats = self.inner.seats.state.lock().await;
-            let replaced = seats.held.replace(held).filter(|old| old.lease_id() != id);
-            (replaced, seats.held.as_ref().map(|h| h.view(seats.holders)))
+            let old = seats.held.replace(held);
+            // Borrowed again (a new end): the watch of this lease goes on.
+            let watched = old
+                .as_ref()
+                .is_some_and(|o| o.lease_id() == id && o.borrowed());
+            let replaced = old.filter(|o| o.lease_id() != id);
+            (
+                replaced,
+                watched,
+                seats.held.as_ref().map(|h| h.view(seats.holders)),
+            )
         };
         if let Some(old) = replaced {
             self.release_on_server(old).await;
         }
-        tokio::spawn(self.clone().watch_borrow(id));
+        if !watched {
+            tokio::spawn(self.clone().watch_borrow(id));
+        }
         self.show_lease(view).await;
         Ok(result)
     }
@@ -127,8 +162,20 @@ impl Agent {
                 seats.holders,
             )
         };
+        let mut lost = false;
         let ordinary = if holders > 0 {
-            Some(self.renewed(&id, secret).await?)
+            match self.renewed(&id, secret).await {
+                Ok(ordinary) => Some(ordinary),
+                // Gone on the server already (the vendor freed it): returned all the same.
+                Err(AgentError::Api(ApiError::Rejected {
+                    code: ApiErrorCode::LeaseNotFound,
+                    ..
+                })) => {
+                    lost = true;
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
             let body = licentric_proto::api::ReleaseLeaseRequest {
@@ -146,8 +193,15 @@ impl Agent {
         };
         self.end_borrow(&id, ordinary).await;
         tracing::info!(lease = %id, "returned the borrowed seat");
+        // An app that took the seat while it was being given back gets another one.
+        let holders_now = self.inner.seats.state.lock().await.holders;
+        let seatless = self.inner.seats.state.lock().await.held.is_none();
+        if holders_now > 0 && (seatless || lost) {
+            drop(_one);
+            self.take_another_seat().await;
+        }
         Ok(ReturnResult {
-            kept_for_apps: holders > 0,
+            kept_for_apps: holders_now > 0,
         })
     }
 
@@ -173,17 +227,24 @@ impl Agent {
                 let _ = self.persist(&mut live).await;
             }
         }
-        let view = {
+        let (view, unheld) = {
             let mut seats = self.inner.seats.state.lock().await;
+            let mut unheld = None;
             if seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
                 seats.held = ordinary;
-                if seats.held.is_some() && seats.holders > 0 && !seats.renewing {
+                if seats.holders == 0 {
+                    // The apps left meanwhile: nobody holds the ordinary lease.
+                    unheld = seats.held.take();
+                } else if seats.held.is_some() && !seats.renewing {
                     seats.renewing = true;
                     tokio::spawn(self.clone().renew_seat());
                 }
             }
-            seats.held.as_ref().map(|h| h.view(seats.holders))
+            (seats.held.as_ref().map(|h| h.view(seats.holders)), unheld)
         };
+        if let Some(held) = unheld {
+            self.release_on_server(held).await;
+        }
         self.show_lease(view).await;
     }
 
@@ -200,10 +261,11 @@ impl Agent {
                 fingerprint: self.fingerprint(),
                 nonce: None,
             };
+            let charge = licentric_core::memory::BORROW_MARK_STEP;
             let lease = live
                 .memory
-                .borrowed_seat(&self.inner.verifier, &expect, now);
-            let mark = live.memory.guard.high_water().map_or(now, |m| m.max(now));
+                .borrowed_seat(&self.inner.verifier, &expect, now, charge);
+            let mark = live.memory.guard.high_water().map_or(now, |m| m.max(now)) + charge;
             (lease.map(|l| (l, mark)), live.memory.borrowed.clone())
         };
         let Some(kept) = kept else {
@@ -212,7 +274,7 @@ impl Agent {
         let Some((lease, mark)) = lease else {
             tracing::info!(lease = %kept.lease.lease_id, "the borrowed seat has ended");
             let mut live = self.inner.live.lock().await;
-            live.memory.borrowed = None;
+            live.memory.drop_borrowed();
             let _ = self.persist(&mut live).await;
             return;
         };
@@ -254,7 +316,28 @@ impl Agent {
             };
             let now = self.inner.clock.now();
             if Instant::now() >= ends || now >= ends_on_wall {
-                break;
+                // Ended, unless borrowed again meanwhile (checked with the server calls held).
+                let _one = self.inner.seats.fetch.lock().await;
+                let still = self
+                    .inner
+                    .seats
+                    .state
+                    .lock()
+                    .await
+                    .held
+                    .as_ref()
+                    .is_some_and(|h| h.lease_id() == id && h.holds(self.inner.clock.now()));
+                if !still {
+                    break;
+                }
+                continue;
+            }
+            {
+                // The clock's mark, saved at each look: a restart with the clock turned back
+                // gains nothing.
+                let mut live = self.inner.live.lock().await;
+                live.memory.guard.observe(now);
+                let _ = self.persist(&mut live).await;
             }
             let left = ends_on_wall - now;
             if !warned && left <= WARN_BEFORE {

@@ -332,7 +332,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             let now = time::OffsetDateTime::now_utc();
             let Some(until) = borrow_end(until.as_deref(), days, now) else {
                 eprintln!(
-                    "licentric: --until takes a date (2026-12-24) or a time (2026-12-24T18:00:00Z)"
+                    "licentric: --until takes a date (2026-12-24) or a time (2026-12-24T18:00:00Z); --days a number of days"
                 );
                 return Ok(ExitCode::from(2));
             };
@@ -679,7 +679,7 @@ async fn shutdown() {
 fn borrow_end(until: Option<&str>, days: Option<u32>, now: time::OffsetDateTime) -> Option<String> {
     use time::format_description::well_known::Rfc3339;
     let end = match (until, days) {
-        (_, Some(days)) => now + time::Duration::days(i64::from(days)),
+        (_, Some(days)) => now.checked_add(time::Duration::days(i64::from(days)))?,
         (Some(text), None) => match time::OffsetDateTime::parse(text, &Rfc3339) {
             Ok(t) => t,
             Err(_) => {
@@ -717,6 +717,7 @@ mod borrow_tests {
             Some("2026-12-08T10:30:15Z")
         );
         assert_eq!(borrow_end(Some("next friday"), None, now), None);
+        assert_eq!(borrow_end(None, Some(u32::MAX), now), None, "no overflow");
         assert_eq!(borrow_end(Some("2026-13-01"), None, now), None);
     }
 }

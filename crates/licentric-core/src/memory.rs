@@ -69,7 +69,7 @@ pub struct Anchor {
     pub newest: Option<i64>,
     /// Whether the server's last word is that this machine is gone.
     pub gone: bool,
-    /// The signed `issued_at` of the borrowed seat held, UTC seconds.
+    /// A tag of the borrowed seat held (of its lease file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub borrow: Option<i64>,
 }
@@ -85,13 +85,25 @@ pub struct BorrowedSeat {
     pub lease_file: String,
     /// The nonce of the request it answered.
     pub nonce: String,
-    /// Its signed `issued_at`, UTC seconds (what the anchor knows it by).
+    /// Its signed `issued_at`, UTC seconds.
     pub issued_at: i64,
 }
 
-fn borrow_issued_at(b: &BorrowedSeat) -> Option<i64> {
-    Some(b.issued_at)
+/// What the anchor knows a borrowed seat by: the first 8 bytes of the SHA-256 of its lease
+/// file (each borrow, and each borrow again of the same lease, is a new file).
+fn borrow_tag(b: &BorrowedSeat) -> Option<i64> {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(b.lease_file.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    Some(i64::from_be_bytes(first))
 }
+
+/// How far the clock's high-water mark may run ahead of its saved copies while a seat is
+/// borrowed (the sealed state and the anchor are rewritten at this step), and what each start
+/// charges a borrowed seat: a clock turned back to the last saved mark at every restart gains
+/// nothing.
+pub const BORROW_MARK_STEP: Duration = Duration::minutes(1);
 
 impl std::fmt::Debug for BorrowedSeat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -247,11 +259,12 @@ impl Memory {
         }
         // A borrowed seat counts only if the anchor knows it: one returned since (a data
         // folder restored from an older copy) or never anchored is gone.
+        // Its lease is kept to be given back at start (the server may still count it).
         let anchored = |b: &BorrowedSeat| {
-            anchor.is_some_and(|a| a.borrow.is_some() && a.borrow == borrow_issued_at(b))
+            anchor.is_some_and(|a| a.borrow.is_some() && a.borrow == borrow_tag(b))
         };
         if memory.borrowed.as_ref().is_some_and(|b| !anchored(b)) {
-            memory.borrowed = None;
+            memory.drop_borrowed();
         }
         if let Some(file) = file {
             let issued = file.payload().issued_at.unix_timestamp();
@@ -394,14 +407,18 @@ impl Memory {
     /// The seat borrowed, if it still holds at `now`: its lease verifies for this machine and
     /// the request it answered, is the one kept, is borrowed, and has not ended by `now` nor by
     /// the clock's high-water mark (a clock turned back does not lengthen it).
+    ///
+    /// `charge` is added to that time: [`BORROW_MARK_STEP`] at start (the time since the mark
+    /// was last saved is not known), nothing while running.
     pub fn borrowed_seat(
         &self,
         verifier: &Verifier,
         expect: &Expectations<'_>,
         now: OffsetDateTime,
+        charge: Duration,
     ) -> Option<VerifiedLease> {
         let kept = self.borrowed.as_ref()?;
-        let at = self.guard.high_water().map_or(now, |mark| mark.max(now));
+        let at = self.guard.high_water().map_or(now, |mark| mark.max(now)) + charge;
         let lease = verifier
             .verify_lease(
                 &kept.lease_file,
@@ -419,11 +436,20 @@ impl Memory {
             .then_some(lease)
     }
 
-    /// A seat borrowed from the server: `lease` (verified as the answer to `nonce`) with its
-    /// `secret`; no ordinary lease is kept beside it (it was turned into this one, or there was
-    /// none).
-    pub fn borrow(&mut self, lease: &VerifiedLease, secret: &str, nonce: &str) {
+    /// A seat borrowed from the server at `now`: `lease` (verified as the answer to `nonce`,
+    /// so its signed `issued_at` is the server's time now) with its `secret`; no ordinary lease
+    /// is kept beside it (it was turned into this one, or there was none). The clock's mark
+    /// restarts from the server's time, as after an online refresh: a mark once pushed ahead by
+    /// a wrong clock does not end the borrow early.
+    pub fn borrow(
+        &mut self,
+        lease: &VerifiedLease,
+        secret: &str,
+        nonce: &str,
+        now: OffsetDateTime,
+    ) {
         let p = lease.payload();
+        self.guard.online_refresh_succeeded(now, p.issued_at);
         self.held_lease = None;
         self.borrowed = Some(BorrowedSeat {
             lease: HeldLease {
@@ -434,6 +460,25 @@ impl Memory {
             nonce: nonce.to_owned(),
             issued_at: p.issued_at.unix_timestamp(),
         });
+    }
+
+    /// The borrowed seat is no longer this machine's to use (ended, returned, or not vouched
+    /// for): forgotten, its lease kept to be given back if no other is.
+    pub fn drop_borrowed(&mut self) {
+        if let Some(b) = self.borrowed.take()
+            && self.held_lease.is_none()
+        {
+            self.held_lease = Some(b.lease);
+        }
+    }
+
+    /// How far the mark may run ahead of its saved copies.
+    fn mark_step(&self) -> Duration {
+        if self.borrowed.is_some() {
+            BORROW_MARK_STEP
+        } else {
+            MARK_STEP
+        }
     }
 
     /// Whether the server's last word is that this machine is gone: the agent then takes no
@@ -473,7 +518,7 @@ impl Memory {
             mark: self.guard.high_water()?.unix_timestamp(),
             newest: self.newest_issued_at,
             gone: self.machine_is_gone(),
-            borrow: self.borrowed.as_ref().and_then(borrow_issued_at),
+            borrow: self.borrowed.as_ref().and_then(borrow_tag),
         })
     }
 
@@ -488,7 +533,7 @@ impl Memory {
                     && stored.gone == now.gone
                     && stored.borrow == now.borrow
                     && now.mark >= stored.mark
-                    && now.mark - stored.mark < MARK_STEP.whole_seconds() =>
+                    && now.mark - stored.mark < self.mark_step().whole_seconds() =>
             {
                 None
             }

@@ -438,29 +438,32 @@ fn a_borrowed_seat_holds_to_its_signed_end_and_no_further() {
     let lease = borrowed_lease(&fx, NOW, 7, "b1", true);
     let mut m = Memory::default();
     m.guard.observe(NOW);
-    m.borrow(&lease, "secret", "b1");
+    m.borrow(&lease, "secret", "b1", NOW);
     let anchor = anchor_of(&m);
-    assert_eq!(anchor.unwrap().borrow, Some(NOW.unix_timestamp()));
+    assert!(
+        anchor.unwrap().borrow.is_some(),
+        "the anchor knows the borrow"
+    );
     // Restarted during the trip, offline: still held.
     let later = NOW + Duration::days(3);
     let restored = Memory::restore(Found::Intact(m.clone()), anchor, None, later);
     assert!(
         restored
-            .borrowed_seat(&fx.verifier, &fx.expect(), later)
+            .borrowed_seat(&fx.verifier, &fx.expect(), later, Duration::ZERO)
             .is_some()
     );
     // Not at its end, and not with the clock turned back once the end was seen.
     let end = NOW + Duration::days(7);
     assert!(
         restored
-            .borrowed_seat(&fx.verifier, &fx.expect(), end)
+            .borrowed_seat(&fx.verifier, &fx.expect(), end, Duration::ZERO)
             .is_none()
     );
     let mut seen_end = restored.clone();
     seen_end.guard.observe(end + Duration::minutes(5));
     assert!(
         seen_end
-            .borrowed_seat(&fx.verifier, &fx.expect(), later)
+            .borrowed_seat(&fx.verifier, &fx.expect(), later, Duration::ZERO)
             .is_none(),
         "a clock turned back to the trip's middle does not bring the seat back"
     );
@@ -474,7 +477,7 @@ fn a_borrowed_seat_holds_to_its_signed_end_and_no_further() {
     };
     assert!(
         restored
-            .borrowed_seat(&fx.verifier, &elsewhere, later)
+            .borrowed_seat(&fx.verifier, &elsewhere, later, Duration::ZERO)
             .is_none()
     );
 }
@@ -485,7 +488,7 @@ fn a_returned_borrow_does_not_come_back_with_an_old_copy_of_the_data_folder() {
     let lease = borrowed_lease(&fx, NOW, 7, "b1", true);
     let mut m = Memory::default();
     m.guard.observe(NOW);
-    m.borrow(&lease, "secret", "b1");
+    m.borrow(&lease, "secret", "b1", NOW);
     let copy = m.clone();
     // Returned: the anchor in the credential store no longer knows a borrow.
     m.borrowed = None;
@@ -500,7 +503,7 @@ fn a_returned_borrow_does_not_come_back_with_an_old_copy_of_the_data_folder() {
     assert!(restored.borrowed.is_none());
     assert!(
         restored
-            .borrowed_seat(&fx.verifier, &fx.expect(), later)
+            .borrowed_seat(&fx.verifier, &fx.expect(), later, Duration::ZERO)
             .is_none()
     );
     // Nor with no anchor at all (the credential store's copy deleted).
@@ -514,17 +517,20 @@ fn only_a_borrowed_lease_kept_as_it_came_counts_as_borrowed() {
     // An ordinary lease kept as if it were borrowed: refused.
     let ordinary = borrowed_lease(&fx, NOW, 1, "o1", false);
     let mut m = Memory::default();
-    m.borrow(&ordinary, "secret", "o1");
-    assert!(m.borrowed_seat(&fx.verifier, &fx.expect(), NOW).is_none());
+    m.borrow(&ordinary, "secret", "o1", NOW);
+    assert!(
+        m.borrowed_seat(&fx.verifier, &fx.expect(), NOW, Duration::ZERO)
+            .is_none()
+    );
     // A borrowed lease kept with another request's nonce (a replay), or edited: refused.
     let lease = borrowed_lease(&fx, NOW, 7, "b1", true);
     let mut m = Memory::default();
-    m.borrow(&lease, "secret", "b1");
+    m.borrow(&lease, "secret", "b1", NOW);
     let mut replayed = m.clone();
     replayed.borrowed.as_mut().unwrap().nonce = "b2".into();
     assert!(
         replayed
-            .borrowed_seat(&fx.verifier, &fx.expect(), NOW)
+            .borrowed_seat(&fx.verifier, &fx.expect(), NOW, Duration::ZERO)
             .is_none()
     );
     let mut edited = m.clone();
@@ -538,8 +544,77 @@ fn only_a_borrowed_lease_kept_as_it_came_counts_as_borrowed() {
     kept.lease_file = lines.join("\n");
     assert!(
         edited
-            .borrowed_seat(&fx.verifier, &fx.expect(), NOW)
+            .borrowed_seat(&fx.verifier, &fx.expect(), NOW, Duration::ZERO)
             .is_none()
     );
-    assert!(m.borrowed_seat(&fx.verifier, &fx.expect(), NOW).is_some());
+    assert!(
+        m.borrowed_seat(&fx.verifier, &fx.expect(), NOW, Duration::ZERO)
+            .is_some()
+    );
+}
+
+#[test]
+fn each_start_charges_a_borrowed_seat_the_mark_step() {
+    let fx = Fixture::new();
+    let lease = borrowed_lease(&fx, NOW, 1, "b1", true);
+    let mut m = Memory::default();
+    m.borrow(&lease, "secret", "b1", NOW);
+    let end = NOW + Duration::days(1);
+    // The mark saved a few seconds before the end; the clock turned back to it at a restart:
+    // what the mark's step may hide is charged, so the seat has ended.
+    m.guard.observe(end - Duration::seconds(30));
+    let at_start = licentric_core::memory::BORROW_MARK_STEP;
+    let restart = end - Duration::seconds(30);
+    assert!(
+        m.borrowed_seat(&fx.verifier, &fx.expect(), restart, Duration::ZERO)
+            .is_some()
+    );
+    assert!(
+        m.borrowed_seat(&fx.verifier, &fx.expect(), restart, at_start)
+            .is_none()
+    );
+    // While a seat is borrowed, the anchor follows the mark at that step.
+    let stored = m.anchor();
+    m.guard.observe(end - Duration::seconds(30) + at_start);
+    assert!(m.anchor_to_store(stored).is_some());
+}
+
+#[test]
+fn a_borrow_restarts_a_mark_a_wrong_clock_pushed_ahead() {
+    let fx = Fixture::new();
+    let mut m = Memory::default();
+    m.guard.observe(NOW + Duration::days(30)); // the clock was a month ahead once
+    let lease = borrowed_lease(&fx, NOW, 7, "b1", true);
+    m.borrow(&lease, "secret", "b1", NOW);
+    assert!(
+        m.borrowed_seat(&fx.verifier, &fx.expect(), NOW, Duration::ZERO)
+            .is_some()
+    );
+}
+
+#[test]
+fn a_borrow_not_vouched_for_is_kept_only_to_be_given_back() {
+    let fx = Fixture::new();
+    let first = borrowed_lease(&fx, NOW, 7, "b1", true);
+    let mut m = Memory::default();
+    m.guard.observe(NOW);
+    m.borrow(&first, "secret", "b1", NOW);
+    let copy = m.clone();
+    // Borrowed again, shorter, within the same second: another file, another anchor.
+    let again = borrowed_lease(&fx, NOW, 1, "b2", true);
+    m.borrow(&again, "secret", "b2", NOW);
+    assert_ne!(
+        anchor_of(&m).unwrap().borrow,
+        anchor_of(&copy).unwrap().borrow
+    );
+    let restored = Memory::restore(Found::Intact(copy), anchor_of(&m), None, NOW);
+    assert!(
+        restored.borrowed.is_none(),
+        "the older, longer borrow is not vouched for"
+    );
+    assert_eq!(
+        restored.held_lease.as_ref().map(|l| l.lease_id.as_str()),
+        Some("lease_1"),
+        "its lease is kept to be given back"
+    );
 }
