@@ -49,9 +49,17 @@ function describe(s) {
   return [tone, `${s.summary}${left}`, s.detail];
 }
 
+/** The machines (or seats) line, and the local apps waiting for a seat. */
+function machines(s) {
+  const waiting = s.seats_waiting
+    ? `; ${s.seats_waiting === 1 ? '1 app here waits' : `${s.seats_waiting} apps here wait`} for a seat`
+    : '';
+  return seats(s) + waiting;
+}
+
 /** "1 of 2 machines in use", or the maximum alone when the server has not said; for a
  * floating licence, its seats. */
-function machines(s) {
+function seats(s) {
   if (s.lease) {
     const apps = s.lease.holders === 1 ? '1 app here' : `${s.lease.holders} apps here`;
     const here = s.lease.borrowed ? `borrowed until ${when(s.lease.expires_at)}` : apps;

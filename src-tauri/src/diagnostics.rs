@@ -134,6 +134,7 @@ mod tests {
             offline: false,
             runs_in: None,
             lease: None,
+            seats_waiting: 0,
         };
         let fingerprint = "ab".repeat(32);
         let report = report(&Inputs {

@@ -187,6 +187,11 @@ fn a_waiting_app_gets_the_seat_when_its_holder_exits() {
         line.contains("waiting for one"),
         "refused first, then waiting: {line}"
     );
+    // The second machine's status says an app there waits for a seat.
+    let mut watcher = second.client();
+    let status = watcher.subscribe().unwrap();
+    assert_eq!(status.seats_waiting, 1, "{status:?}");
+    assert!(!status.entitled);
     // The holder exits: its seat goes back, and the waiting app is told it has one.
     drop(holder);
     line.clear();
@@ -195,8 +200,9 @@ fn a_waiting_app_gets_the_seat_when_its_holder_exits() {
         line.contains("Holding a seat") && line.contains("1 of 1"),
         "{line}"
     );
-    let status = second.client().status().unwrap();
-    assert!(status.entitled, "{status:?}");
+    pushed(&mut watcher, "the seat, with nobody waiting", |s| {
+        s.entitled && s.seats_waiting == 0
+    });
     drop(waiter.stdin.take());
     assert!(waiter.wait().unwrap().success());
     second.stop_agent("-TERM");

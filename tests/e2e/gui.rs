@@ -754,4 +754,16 @@ fn gui_a_floating_licence_shows_its_seats() {
     app.click("return");
     app.wait_text("badge", |t| t == "Floating licence");
     app.wait_text("action-message", |t| t.contains("Seat returned"));
+
+    // Two other machines hold both seats (leases taken straight from the API); an app here
+    // asks to wait for one: the window says an app here waits, until it stops waiting.
+    let (code, answer) = s.server.lease_for(&s.key, &"e1".repeat(32));
+    assert_eq!(code, 201, "{answer}");
+    let (code, answer) = s.server.lease_for(&s.key, &"e2".repeat(32));
+    assert_eq!(code, 201, "{answer}");
+    let mut waiting = s.companion.client();
+    assert!(waiting.start_checkout(None).unwrap().is_none());
+    app.wait_text("machines", |t| t.ends_with("1 app here waits for a seat"));
+    drop(waiting);
+    app.wait_text("machines", |t| !t.contains("waits"));
 }

@@ -46,6 +46,7 @@ use crate::storage::{StateRead, Storage};
 #[path = "seats.rs"]
 mod seats;
 pub use seats::SeatHold;
+pub(crate) use seats::WaitCount;
 
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 /// How often a machine in use confirms its licence online, when the licence file does not
@@ -1490,5 +1491,6 @@ fn placeholder_status(config: &CompanionConfig, store: CredentialStoreKind) -> S
         offline: false,
         runs_in: None,
         lease: None,
+        seats_waiting: 0,
     }
 }

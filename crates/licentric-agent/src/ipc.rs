@@ -305,6 +305,8 @@ struct Waiting {
     entitlement: Option<String>,
     next: tokio::time::Instant,
     backoff: Duration,
+    /// Counts this app among those waiting (in the status) while the wait lasts.
+    counted: crate::agent::WaitCount,
 }
 
 /// The first pause of a wait for a seat, and the longest.
@@ -319,6 +321,7 @@ impl Waiting {
         entitlement: Option<String>,
         backoff: Duration,
         retry_in: Option<Duration>,
+        counted: crate::agent::WaitCount,
     ) -> Waiting {
         let pause = retry_in
             .map_or(backoff, |r| r.min(backoff))
@@ -327,6 +330,7 @@ impl Waiting {
             entitlement,
             next: tokio::time::Instant::now() + pause,
             backoff: (backoff * 2).min(SEAT_WAIT_MAX),
+            counted,
         }
     }
 }
@@ -380,6 +384,7 @@ async fn try_for_seat(agent: &Agent, session: &mut Session, out: &mut Vec<u8>) {
                     waiting.entitlement,
                     waiting.backoff,
                     retry_in,
+                    waiting.counted,
                 ));
             }
             None => notify(
@@ -582,8 +587,13 @@ async fn dispatch(
                     if p.wait
                         && let Some(retry_in) = wait_on(agent, &e)
                     {
-                        session.waiting =
-                            Some(Waiting::again(p.entitlement, SEAT_WAIT_FIRST, retry_in));
+                        let counted = crate::agent::WaitCount::start(agent).await;
+                        session.waiting = Some(Waiting::again(
+                            p.entitlement,
+                            SEAT_WAIT_FIRST,
+                            retry_in,
+                            counted,
+                        ));
                     }
                     Err(agent_error(e))
                 }

@@ -50,6 +50,8 @@ pub struct Live {
     pub last_check_attempt: Option<OffsetDateTime>,
     /// The seat of a floating licence this machine holds, as the status shows it.
     pub lease: Option<LeaseView>,
+    /// Local apps waiting for a seat of the floating licence.
+    pub seats_waiting: u32,
 }
 
 /// A held seat of a floating licence, as the status shows it (`docs/floating.md`).
@@ -194,6 +196,7 @@ impl Live {
             detail: words.detail,
             runs_in: product.runs_in.cloned(),
             lease: None,
+            seats_waiting: 0,
         };
         (status, eval.next_change_at, until)
     }
@@ -243,6 +246,7 @@ impl Live {
                 holders: l.holders,
                 borrowed: l.borrowed,
             }),
+            seats_waiting: self.seats_waiting,
         };
         (status, held.map(|l| l.expires_at), until)
     }

@@ -118,6 +118,31 @@ impl SeatHold {
     }
 }
 
+/// A local app waiting for a seat, counted in the status (`seats_waiting`) while this lives.
+pub(crate) struct WaitCount {
+    agent: Option<Agent>,
+}
+
+impl WaitCount {
+    /// Counts one more app waiting.
+    pub(crate) async fn start(agent: &Agent) -> WaitCount {
+        agent.count_waiting(1).await;
+        WaitCount {
+            agent: Some(agent.clone()),
+        }
+    }
+}
+
+impl Drop for WaitCount {
+    fn drop(&mut self) {
+        if let Some(agent) = self.agent.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { agent.count_waiting(-1).await });
+        }
+    }
+}
+
 impl Drop for SeatHold {
     fn drop(&mut self) {
         if let Some(agent) = self.agent.take()
@@ -548,6 +573,14 @@ impl Agent {
             ends_on_wall: wall + length,
             lease,
         })
+    }
+
+    /// One more (`1`) or one fewer (`-1`) local app waiting for a seat; the status says so.
+    async fn count_waiting(&self, change: i32) {
+        let mut live = self.inner.live.lock().await;
+        live.seats_waiting = live.seats_waiting.saturating_add_signed(change);
+        let now = self.inner.clock.now();
+        self.publish(&mut live, now);
     }
 
     /// Publishes the status with `lease` as this agent's seat.

@@ -377,6 +377,9 @@ pub struct Status {
     /// The seat of a floating licence this machine holds now, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseInfo>,
+    /// Local apps waiting for a seat of the floating licence (`checkout {wait: true}`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seats_waiting: u32,
 }
 
 /// The answer to `has_entitlement`.
@@ -455,6 +458,11 @@ pub struct RequestFileResult {
 pub struct SubscribeResult {
     /// The current status.
     pub status: Status,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

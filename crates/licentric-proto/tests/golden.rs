@@ -85,6 +85,7 @@ fn active_status() -> Status {
             name: "kvm".into(),
         }),
         lease: None,
+        seats_waiting: 0,
     }
 }
 
@@ -112,6 +113,7 @@ fn unlicensed_status() -> Status {
         offline: false,
         runs_in: None,
         lease: None,
+        seats_waiting: 0,
     }
 }
 
