@@ -450,3 +450,55 @@ fn a_borrowed_seat_ends_at_its_end_whatever_the_clock_says_later() {
     assert!(!status.entitled, "{status:?}");
     c.stop_agent("-TERM");
 }
+
+#[test]
+fn where_the_product_says_so_each_app_holds_a_seat_of_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (licence, key) = server.licence("e2e-per-process", 2);
+    let product = server.admin(
+        "PATCH",
+        "/products/e2e-per-process",
+        Some(serde_json::json!({"seat_model": "floating", "seats_per": "process"})),
+    );
+    assert_eq!(product["product"]["seats_per"], "process", "{product}");
+    let mut c = Companion::new(tmp.path(), &server, "e2e-per-process", "");
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let mut watcher = c.client();
+    watcher.subscribe().unwrap();
+
+    // Two apps here: two seats, the licence's two.
+    let mut one = c.client();
+    assert_eq!(one.checkout(None).unwrap().seats_in_use, 1);
+    let mut two = c.client();
+    assert_eq!(two.checkout(Some("pro")).unwrap().seats_in_use, 2);
+    let both = pushed(&mut watcher, "two apps, two seats", |s| {
+        s.lease.as_ref().is_some_and(|l| l.holders == 2)
+    });
+    assert_eq!(both.lease.as_ref().map(|l| l.seats_in_use), Some(2));
+    // A third app here is refused: each process needs its own.
+    let refused = c.client().checkout(None).unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("no_seat_available"),
+        "{refused:?}"
+    );
+    let (code, _) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "none for another machine either");
+
+    // The second app closes: its own seat is free on the server at once; the first holds on.
+    drop(two);
+    pushed(&mut watcher, "one app left", |s| {
+        s.entitled && s.lease.as_ref().is_some_and(|l| l.holders == 1)
+    });
+    let (code, answer) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 201, "{answer}");
+    let audit = server.admin("GET", &format!("/audit-events?license_id={licence}"), None);
+    assert_eq!(
+        audit.to_string().matches("lease.released").count(),
+        1,
+        "{audit}"
+    );
+    assert!(one.release().unwrap());
+    c.stop_agent("-TERM");
+}

@@ -115,7 +115,7 @@ impl Agent {
             }
             return Err(e);
         }
-        let result = checkout_result(&held);
+        let result = held.result();
         let id = held.lease_id().to_owned();
         let (replaced, watched, view) = {
             let mut seats = self.inner.seats.state.lock().await;
@@ -125,11 +125,7 @@ impl Agent {
                 .as_ref()
                 .is_some_and(|o| o.lease_id() == id && o.borrowed());
             let replaced = old.filter(|o| o.lease_id() != id);
-            (
-                replaced,
-                watched,
-                seats.held.as_ref().map(|h| h.view(seats.holders)),
-            )
+            (replaced, watched, seats.view())
         };
         if let Some(old) = replaced {
             self.release_on_server(old).await;
@@ -240,7 +236,7 @@ impl Agent {
                     tokio::spawn(self.clone().renew_seat());
                 }
             }
-            (seats.held.as_ref().map(|h| h.view(seats.holders)), unheld)
+            (seats.view(), unheld)
         };
         if let Some(held) = unheld {
             self.release_on_server(held).await;
@@ -296,7 +292,7 @@ impl Agent {
         let view = {
             let mut seats = self.inner.seats.state.lock().await;
             seats.held = Some(held);
-            seats.held.as_ref().map(|h| h.view(seats.holders))
+            seats.view()
         };
         tokio::spawn(self.clone().watch_borrow(id));
         self.show_lease(view).await;
@@ -375,15 +371,5 @@ impl Agent {
             &format!("{}: a seat is free", self.config().product_name),
             "The seat you were waiting for is yours now.",
         );
-    }
-}
-
-fn checkout_result(held: &Held) -> CheckoutResult {
-    let p = held.lease.payload();
-    CheckoutResult {
-        expires_at: crate::plan::rfc3339(held.ends_on_wall).unwrap_or_default(),
-        seats_in_use: held.seats_in_use,
-        max_seats: p.max_seats,
-        entitlements: p.entitlements.clone(),
     }
 }

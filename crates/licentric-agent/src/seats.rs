@@ -25,6 +25,8 @@ use crate::api::ApiError;
 
 #[path = "borrow.rs"]
 mod borrow;
+#[path = "own_seats.rs"]
+mod own;
 use crate::error::AgentError;
 use crate::plan::LeaseView;
 
@@ -44,13 +46,36 @@ pub(crate) struct SeatDesk {
     fetch: tokio::sync::Mutex<()>,
 }
 
-/// This agent's seat, shared by the apps holding it.
+/// This agent's seat, shared by the apps holding it; and, where the product gives each app
+/// process a seat of its own, the seats of the other apps.
 #[derive(Default)]
 pub(crate) struct Seats {
     held: Option<Held>,
     holders: u32,
     /// A renewal task is running.
     renewing: bool,
+    /// Seats of one app each (a per-process product), by hold.
+    own: std::collections::BTreeMap<u64, Held>,
+    next_own: u64,
+}
+
+impl Seats {
+    /// The seats held here, as the status shows them: the shared seat (or the first of the
+    /// apps' own), the apps holding a seat here, and the most seats the server said are in
+    /// use.
+    fn view(&self) -> Option<LeaseView> {
+        let base = self.held.as_ref().or_else(|| self.own.values().next())?;
+        let holders = self.holders + u32::try_from(self.own.len()).unwrap_or(u32::MAX);
+        let mut view = base.view(holders);
+        view.seats_in_use = self
+            .own
+            .values()
+            .chain(self.held.as_ref())
+            .map(|h| h.seats_in_use)
+            .max()
+            .unwrap_or(view.seats_in_use);
+        Some(view)
+    }
 }
 
 struct Held {
@@ -82,6 +107,22 @@ impl Held {
         &self.lease.payload().lease_id
     }
 
+    /// Not shared between apps: the product gives each app process a seat of its own.
+    fn per_process(&self) -> bool {
+        self.lease.payload().per_process
+    }
+
+    /// What the app that holds it is told.
+    fn result(&self) -> CheckoutResult {
+        let p = self.lease.payload();
+        CheckoutResult {
+            expires_at: crate::plan::rfc3339(self.ends_on_wall).unwrap_or_default(),
+            seats_in_use: self.seats_in_use,
+            max_seats: p.max_seats,
+            entitlements: p.entitlements.clone(),
+        }
+    }
+
     /// When to renew: half-way through, and never more than [`MAX_RENEWAL_GAP`] after it came.
     fn renew_at(&self) -> Instant {
         let half = (self.ends - self.received) / 2;
@@ -106,6 +147,8 @@ impl Held {
 /// last one to go gives the seat back to the server.
 pub struct SeatHold {
     agent: Option<Agent>,
+    /// The app's own seat (a per-process product), else the shared one.
+    own: Option<u64>,
 }
 
 impl SeatHold {
@@ -113,7 +156,7 @@ impl SeatHold {
     /// returns (or left to run out there, if the server cannot be reached).
     pub async fn release(mut self) {
         if let Some(agent) = self.agent.take() {
-            agent.leave_seat().await;
+            agent.leave_seat(self.own).await;
         }
     }
 }
@@ -148,7 +191,8 @@ impl Drop for SeatHold {
         if let Some(agent) = self.agent.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            runtime.spawn(async move { agent.leave_seat().await });
+            let own = self.own;
+            runtime.spawn(async move { agent.leave_seat(own).await });
         }
     }
 }
@@ -169,7 +213,13 @@ impl Agent {
         loop {
             let seats = self.inner.seats.state.lock().await;
             let now = self.inner.clock.now();
-            if seats.held.as_ref().is_some_and(|h| h.holds(now)) {
+            if let Some(held) = seats.held.as_ref().filter(|h| h.holds(now)) {
+                // Each app process its own seat, where the product says so (a borrowed seat
+                // is the machine's, shared).
+                if held.per_process() && !held.borrowed() && seats.holders > 0 {
+                    drop(seats);
+                    return self.checkout_own(entitlement).await;
+                }
                 return self.hold(seats, entitlement).await;
             }
             drop(seats);
@@ -305,7 +355,7 @@ impl Agent {
                 None
             }
         };
-        let view = seats.held.as_ref().map(|h| h.view(seats.holders));
+        let view = seats.view();
         drop(seats);
         if let Some(held) = unwanted {
             self.release_on_server(held).await;
@@ -345,13 +395,7 @@ impl Agent {
             };
             let p = held.lease.payload();
             let missing = entitlement.filter(|code| !p.entitlements.iter().any(|e| e == code));
-            let result = CheckoutResult {
-                expires_at: crate::plan::rfc3339(held.ends_on_wall).unwrap_or_default(),
-                seats_in_use: held.seats_in_use,
-                max_seats: p.max_seats,
-                entitlements: p.entitlements.clone(),
-            };
-            (result, missing)
+            (held.result(), missing)
         };
         if let Some(code) = missing {
             // The seat stays this agent's only while someone holds it.
@@ -372,32 +416,37 @@ impl Agent {
             seats.renewing = true;
             tokio::spawn(self.clone().renew_seat());
         }
-        let view = seats.held.as_ref().map(|h| h.view(seats.holders));
+        let view = seats.view();
         drop(seats);
         self.show_lease(view).await;
         Ok((
             result,
             SeatHold {
                 agent: Some(self.clone()),
+                own: None,
             },
         ))
     }
 
     /// A local app let go of its seat: the last one to go gives it back to the server (before
     /// the status says so).
-    pub(crate) async fn leave_seat(&self) {
+    pub(crate) async fn leave_seat(&self, own: Option<u64>) {
+        if let Some(id) = own {
+            return self.leave_own(id).await;
+        }
         let mut seats = self.inner.seats.state.lock().await;
         seats.holders = seats.holders.saturating_sub(1);
         // A borrowed seat stays this machine's with no app holding it.
         if seats.holders == 0 && !seats.held.as_ref().is_some_and(Held::borrowed) {
             let held = seats.held.take();
+            let view = seats.view();
             drop(seats);
             if let Some(held) = held {
                 self.release_on_server(held).await;
             }
-            self.show_lease(None).await;
+            self.show_lease(view).await;
         } else {
-            let view = seats.held.as_ref().map(|h| h.view(seats.holders));
+            let view = seats.view();
             drop(seats);
             self.show_lease(view).await;
         }
@@ -407,19 +456,21 @@ impl Agent {
     /// the apps holding it are told it is gone. A borrowed seat stays borrowed (it is the
     /// machine's until its end, agent running or not); deactivating returns it too.
     pub async fn give_back_seats(&self) {
-        let held = {
+        let (held, own, view) = {
             let mut seats = self.inner.seats.state.lock().await;
             seats.holders = 0;
-            if seats.held.as_ref().is_some_and(Held::borrowed) {
+            let held = if seats.held.as_ref().is_some_and(Held::borrowed) {
                 None
             } else {
                 seats.held.take()
-            }
+            };
+            let own = std::mem::take(&mut seats.own);
+            (held, own, seats.view())
         };
-        if let Some(held) = held {
+        for held in held.into_iter().chain(own.into_values()) {
             self.release_on_server(held).await;
         }
-        self.show_lease(None).await;
+        self.show_lease(view).await;
     }
 
     /// Releases `held` on the server (a failure leaves it to run out there).
@@ -516,8 +567,8 @@ impl Agent {
                 }
             };
             next = renewed.as_ref().map(Held::renew_at);
-            let view = renewed.as_ref().map(|h| h.view(seats.holders));
             seats.held = renewed;
+            let view = seats.view();
             if next.is_none() {
                 seats.renewing = false;
             }

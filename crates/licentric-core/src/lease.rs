@@ -63,6 +63,10 @@ pub struct LeasePayload {
     /// across restarts of the machine.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub borrowed: bool,
+    /// Each app process on a machine holds a seat of its own (the product's policy): the
+    /// companion does not share this lease between apps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_process: bool,
 }
 
 impl LicenseSigner {
@@ -191,6 +195,7 @@ mod tests {
             expires_at: datetime!(2026-12-01 12:15 UTC),
             nonce: "n1".into(),
             borrowed: false,
+            per_process: false,
         };
         (signer, verifier, fingerprint, payload)
     }

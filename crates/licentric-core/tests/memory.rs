@@ -418,6 +418,7 @@ fn borrowed_lease(
         expires_at: issued + Duration::days(days),
         nonce: nonce.into(),
         borrowed,
+        per_process: false,
     };
     let text = fx.signer.sign_lease(&payload).unwrap();
     fx.verifier

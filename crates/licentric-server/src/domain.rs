@@ -141,6 +141,9 @@ pub struct Policy {
     pub lease_ttl: u32,
     /// How long a machine may borrow a seat for, seconds (0: seats are not borrowed).
     pub max_borrow: u32,
+    /// Each app process on a machine holds a seat of its own (else the apps of a machine's
+    /// user share one).
+    pub seat_per_process: bool,
 }
 
 /// How a licence's seats are held (`docs/floating.md`).
@@ -208,6 +211,7 @@ impl Default for Policy {
             seat_model: SeatModel::NodeLocked,
             lease_ttl: DEFAULT_LEASE_TTL,
             max_borrow: DEFAULT_MAX_BORROW,
+            seat_per_process: false,
         }
     }
 }

@@ -390,6 +390,7 @@ fn answer(
         expires_at: at(lease.expires_at)?,
         nonce: nonce.to_owned(),
         borrowed: lease.borrowed,
+        per_process: license.policy.seat_per_process,
     };
     let lease_file = issuer.signing(tx)?.lease(&payload)?;
     Outcome::json(

@@ -21,6 +21,7 @@ pub fn product(p: &ProductRow) -> Value {
         "seat_model": p.policy.seat_model.as_str(),
         "lease_ttl_seconds": p.policy.lease_ttl,
         "max_borrow_seconds": p.policy.max_borrow,
+        "seats_per": crate::store::products::seats_per(&p.policy),
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

@@ -422,3 +422,47 @@ async fn a_borrowed_seat_is_held_to_its_end_and_returned_early_on_request() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "borrow_not_allowed");
 }
+
+#[tokio::test]
+async fn a_product_can_give_each_app_process_a_seat_of_its_own() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(2, &[]).await;
+    floating(&s).await;
+    let verifier = Verifier::new(vec![s.trusted_key()]);
+    let fp = Fingerprint::parse(&fingerprint(1)).unwrap();
+    let per_process = |body: &Value, nonce: &str| {
+        verifier
+            .verify_lease(
+                body["lease_file"].as_str().unwrap(),
+                "acme-cad",
+                Environment::Test,
+                &fp,
+                nonce,
+                None,
+            )
+            .unwrap()
+            .payload()
+            .per_process
+    };
+    let (_, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
+    assert!(!per_process(&body, "c1"), "shared by default: {body}");
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"seats_per": "process"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["product"]["seats_per"], "process");
+    let (_, body) = checkout(&s, &key, &fingerprint(1), "c2").await;
+    assert!(per_process(&body, "c2"), "signed in the lease: {body}");
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"seats_per": "thread"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

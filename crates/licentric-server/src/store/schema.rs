@@ -232,6 +232,12 @@ ALTER TABLE leases ADD COLUMN secret_hash BLOB;
 ALTER TABLE products ADD COLUMN max_borrow_seconds INTEGER NOT NULL DEFAULT 604800;
 ALTER TABLE leases ADD COLUMN borrowed INTEGER NOT NULL DEFAULT 0 CHECK (borrowed IN (0, 1));
 ",
+    r"
+-- Whether the apps of a machine share one seat of a floating licence (machine) or each app
+-- process holds its own (process).
+ALTER TABLE products ADD COLUMN seats_per TEXT NOT NULL DEFAULT 'machine'
+    CHECK (seats_per IN ('machine', 'process'));
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.

@@ -48,6 +48,8 @@ struct NewProduct {
     lease_ttl_seconds: Option<u32>,
     #[serde(default)]
     max_borrow_seconds: Option<u32>,
+    #[serde(default)]
+    seats_per: Option<String>,
 }
 
 /// A product's policy as the API takes it: absent fields keep their value (on creation, the
@@ -75,6 +77,8 @@ struct PolicyChanges {
     lease_ttl_seconds: Option<u32>,
     #[serde(default)]
     max_borrow_seconds: Option<u32>,
+    #[serde(default)]
+    seats_per: Option<String>,
 }
 
 impl PolicyChanges {
@@ -132,6 +136,16 @@ impl PolicyChanges {
                 "max_borrow_seconds must be 0 (no borrowing) to 7776000 (90 days)",
             ));
         }
+        let seat_per_process = match self.seats_per.as_deref() {
+            None => policy.seat_per_process,
+            Some("machine") => false,
+            Some("process") => true,
+            Some(_) => {
+                return Err(invalid(
+                    "seats_per must be machine (the apps of a machine share a seat) or process (docs/floating.md)",
+                ));
+            }
+        };
         Ok(Policy {
             check_interval,
             max_ttl,
@@ -144,6 +158,7 @@ impl PolicyChanges {
             seat_model,
             lease_ttl,
             max_borrow,
+            seat_per_process,
         })
     }
 }
@@ -189,6 +204,7 @@ pub(super) async fn create(
             seat_model: p.seat_model,
             lease_ttl_seconds: p.lease_ttl_seconds,
             max_borrow_seconds: p.max_borrow_seconds,
+            seats_per: p.seats_per,
         }
         .apply(new_product)?,
         created_at: now_unix(),
