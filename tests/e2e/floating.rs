@@ -378,6 +378,17 @@ fn a_borrowed_seat_holds_offline_across_restarts_until_returned() {
     let mut watcher = c.client();
     assert!(watcher.subscribe().unwrap().entitled);
 
+    // Returning needs the server: offline, nothing is given up.
+    let (code, _, err) = run(c.cli().arg("return"));
+    assert_ne!(code, 0);
+    assert!(err.contains("network_unavailable"), "{err}");
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("borrowed_seat"),
+        "{status:?}"
+    );
+
     // Back home: returned early, the seat is free for the other machine at once.
     server.restart();
     let (code, out, err) = run(c.cli().arg("return"));
@@ -501,4 +512,33 @@ fn where_the_product_says_so_each_app_holds_a_seat_of_its_own() {
     );
     assert!(one.release().unwrap());
     c.stop_agent("-TERM");
+}
+
+#[test]
+fn a_borrow_ending_while_an_app_holds_the_seat_leaves_it_the_seat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, _, key) = floating_companion(tmp.path(), &server, "e2e-borrow-apps");
+    let mut app = c.client();
+    app.checkout(None).unwrap();
+    // Borrowed for a few seconds while the app runs: near its end it becomes the app's
+    // ordinary seat again, and nobody else can take it meanwhile.
+    let until = (time::OffsetDateTime::now_utc() + time::Duration::seconds(3))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(run(c.cli().args(["borrow", "--until", &until])).0, 0);
+    let mut watcher = c.client();
+    assert_eq!(
+        watcher.subscribe().unwrap().reason.as_deref(),
+        Some("borrowed_seat")
+    );
+    let kept = pushed(&mut watcher, "an ordinary seat again", |s| {
+        s.reason.as_deref() == Some("floating_seat")
+    });
+    assert!(kept.entitled, "{kept:?}");
+    let (code, refused) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "the app's seat is still held: {refused}");
+    drop(app);
 }

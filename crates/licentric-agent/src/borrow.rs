@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use licentric_core::random::random_hex_128;
-use licentric_core::{Expectations, OsRandom};
-use licentric_proto::api::{ApiErrorCode, LeaseRequest, RenewLeaseRequest};
+use licentric_core::Expectations;
+use licentric_proto::api::ApiErrorCode;
 use licentric_proto::ipc::{CheckoutResult, ReturnResult};
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -26,6 +25,10 @@ const WARN_BEFORE: time::Duration = time::Duration::days(1);
 /// seat is borrowed.
 const LOOK_AGAIN: Duration = Duration::from_secs(60);
 
+/// How long before a borrowed seat ends it becomes an ordinary lease again, if apps here hold
+/// it (the server then keeps their seat; at the end it would be free for anyone).
+const KEEP_FOR_APPS_BEFORE: time::Duration = time::Duration::minutes(2);
+
 impl Agent {
     /// Borrows a seat until `until`: the one the apps here hold (no second seat is taken), or
     /// a new one. The seat is this machine's until then, offline, apps running or not.
@@ -36,7 +39,9 @@ impl Agent {
     /// changes here).
     pub async fn borrow(&self, until: OffsetDateTime) -> Result<CheckoutResult, AgentError> {
         let _one = self.inner.seats.fetch.lock().await;
-        let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
+        let borrow_until = Some(crate::plan::rfc3339(until).ok_or_else(|| {
+            AgentError::Internal("the borrow's end cannot be written as a date".into())
+        })?);
         let current = {
             let seats = self.inner.seats.state.lock().await;
             let now = self.inner.clock.now();
@@ -46,39 +51,26 @@ impl Agent {
                 .filter(|h| h.holds(now))
                 .map(|h| (h.lease_id().to_owned(), h.secret.clone()))
         };
-        let nonce =
-            random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
-        let fingerprint = self.fingerprint().as_str().to_owned();
-        let borrow_until = Some(crate::plan::rfc3339(until).ok_or_else(|| {
-            AgentError::Internal("the borrow's end cannot be written as a date".into())
-        })?);
-        let (answer, secret) = match current {
-            Some((id, secret)) => {
-                let body = RenewLeaseRequest {
-                    fingerprint,
-                    nonce: nonce.clone(),
-                    lease_secret: secret.to_string(),
-                    borrow_until,
-                };
-                (self.inner.api.renew_lease(&key, &id, &body).await?, secret)
-            }
+        // With no seat held, an ordinary one first, kept in the sealed state: an answer to the
+        // borrow lost on the way then cannot leave a lease of days that nobody here can give
+        // back.
+        let (id, secret, fresh) = match current {
+            Some((id, secret)) => (id, secret, false),
             None => {
-                let body = LeaseRequest {
-                    fingerprint,
-                    nonce: nonce.clone(),
-                    label: Some(self.config().product_name.chars().take(255).collect()),
-                    borrow_until,
-                };
-                let answer = self.inner.api.lease(&key, &body).await?;
-                let secret = answer.lease_secret.clone().ok_or_else(|| {
-                    AgentError::Api(ApiError::InvalidResponse(
-                        "a lease without its secret".into(),
-                    ))
-                })?;
-                (answer, Zeroizing::new(secret))
+                let seat = self.fetch_seat().await?;
+                self.remember(&seat).await;
+                (seat.lease_id().to_owned(), seat.secret.clone(), true)
             }
         };
-        let held = self.verified(&answer, &nonce, secret)?;
+        let held = match self.renewed_until(&id, secret.clone(), borrow_until).await {
+            Ok(held) => held,
+            Err(e) => {
+                if fresh && self.release(&id, &secret).await {
+                    self.forget(&id).await;
+                }
+                return Err(e);
+            }
+        };
         if !held.borrowed() {
             return Err(AgentError::Api(ApiError::InvalidResponse(
                 "the server answered with a lease that is not borrowed".into(),
@@ -87,6 +79,7 @@ impl Agent {
         let saved = {
             let mut live = self.inner.live.lock().await;
             let before = live.memory.clone();
+            let nonce = held.lease.payload().nonce.clone();
             live.memory
                 .borrow(&held.lease, &held.secret, &nonce, self.inner.clock.now());
             let saved = self.persist(&mut live).await;
@@ -144,8 +137,8 @@ impl Agent {
     /// [`AgentError::NotBorrowed`]; a server that cannot be reached (the seat stays borrowed
     /// until its end).
     pub async fn return_borrowed(&self) -> Result<ReturnResult, AgentError> {
-        let _one = self.inner.seats.fetch.lock().await;
-        let (id, secret, holders) = {
+        let one = self.inner.seats.fetch.lock().await;
+        let (id, secret, end) = {
             let seats = self.inner.seats.state.lock().await;
             let held = seats
                 .held
@@ -155,49 +148,45 @@ impl Agent {
             (
                 held.lease_id().to_owned(),
                 held.secret.clone(),
-                seats.holders,
+                held.lease.payload().expires_at,
             )
         };
-        let mut lost = false;
-        let ordinary = if holders > 0 {
-            match self.renewed(&id, secret).await {
-                Ok(ordinary) => Some(ordinary),
-                // Gone on the server already (the vendor freed it): returned all the same.
-                Err(AgentError::Api(ApiError::Rejected {
-                    code: ApiErrorCode::LeaseNotFound,
-                    ..
-                })) => {
-                    lost = true;
-                    None
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
-            let body = licentric_proto::api::ReleaseLeaseRequest {
-                lease_secret: secret.to_string(),
-            };
-            match self.inner.api.release_lease(&key, &id, &body).await {
-                Ok(())
-                | Err(ApiError::Rejected {
-                    code: ApiErrorCode::LeaseNotFound,
-                    ..
-                }) => {}
-                Err(e) => return Err(AgentError::Api(e)),
-            }
-            None
-        };
-        self.end_borrow(&id, ordinary).await;
+        // The server must answer before anything here is given up: offline, the seat stays
+        // borrowed. (Borrowing it again to the same end changes nothing there.)
+        match self
+            .renewed_until(&id, secret.clone(), crate::plan::rfc3339(end))
+            .await
+        {
+            Ok(_)
+            | Err(AgentError::Api(ApiError::Rejected {
+                code: ApiErrorCode::LeaseNotFound,
+                ..
+            })) => {}
+            Err(e) => return Err(e),
+        }
+        // From here it is not used as borrowed, whatever becomes of the answers below: one
+        // lost on the way must not leave it borrowed here while the server has it free. (Its
+        // lease is kept to be given back at the next start if the release does not get
+        // through.)
+        self.end_borrow(&id, None).await;
         tracing::info!(lease = %id, "returned the borrowed seat");
-        // An app that took the seat while it was being given back gets another one.
-        let holders_now = self.inner.seats.state.lock().await.holders;
-        let seatless = self.inner.seats.state.lock().await.held.is_none();
-        if holders_now > 0 && (seatless || lost) {
-            drop(_one);
-            self.take_another_seat().await;
+        let holders = self.inner.seats.state.lock().await.holders;
+        if holders > 0 {
+            // Apps here hold it: theirs as an ordinary lease (or another seat).
+            let ordinary = self.renewed(&id, secret.clone()).await;
+            if ordinary.is_err() && self.release(&id, &secret).await {
+                self.forget(&id).await;
+            }
+            drop(one);
+            match ordinary {
+                Ok(held) => self.adopt_seat(Ok(held)).await,
+                Err(_) => self.take_another_seat().await,
+            }
+        } else if self.release(&id, &secret).await {
+            self.forget(&id).await;
         }
         Ok(ReturnResult {
-            kept_for_apps: holders_now > 0,
+            kept_for_apps: holders > 0,
         })
     }
 
@@ -212,14 +201,13 @@ impl Agent {
                 .as_ref()
                 .is_some_and(|b| b.lease.lease_id == id)
             {
-                live.memory.borrowed = None;
-                live.memory.held_lease =
-                    ordinary
-                        .as_ref()
-                        .map(|h| licentric_core::memory::HeldLease {
-                            lease_id: h.lease_id().to_owned(),
-                            secret: h.secret.to_string(),
-                        });
+                live.memory.drop_borrowed();
+                if let Some(h) = &ordinary {
+                    live.memory.held_lease = Some(licentric_core::memory::HeldLease {
+                        lease_id: h.lease_id().to_owned(),
+                        secret: h.secret.to_string(),
+                    });
+                }
                 let _ = self.persist(&mut live).await;
             }
         }
@@ -336,6 +324,9 @@ impl Agent {
                 let _ = self.persist(&mut live).await;
             }
             let left = ends_on_wall - now;
+            if left <= KEEP_FOR_APPS_BEFORE && self.keep_for_apps(&id).await {
+                return;
+            }
             if !warned && left <= WARN_BEFORE {
                 warned = true;
                 let until = crate::plan::readable(ends_on_wall).unwrap_or_default();
@@ -351,6 +342,12 @@ impl Agent {
                 .max(time::Duration::ZERO)
                 .unsigned_abs();
             let wait = if warned { wait } else { wait.min(warn_in) };
+            let keep_in = (left - KEEP_FOR_APPS_BEFORE).max(time::Duration::ZERO);
+            let wait = if keep_in.is_zero() {
+                wait
+            } else {
+                wait.min(keep_in.unsigned_abs())
+            };
             tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
         }
         tracing::info!(lease = %id, "the borrowed seat ended");
@@ -362,6 +359,33 @@ impl Agent {
         self.end_borrow(&id, None).await;
         if holders > 0 {
             self.take_another_seat().await;
+        }
+    }
+
+    /// Near its end, borrowed seat `id` held by apps here becomes their ordinary lease again;
+    /// whether it did (a server that cannot be reached leaves it to end).
+    async fn keep_for_apps(&self, id: &str) -> bool {
+        let one = self.inner.seats.fetch.lock().await;
+        let secret = {
+            let seats = self.inner.seats.state.lock().await;
+            match seats.held.as_ref() {
+                Some(h) if seats.holders > 0 && h.borrowed() && h.lease_id() == id => {
+                    h.secret.clone()
+                }
+                _ => return false,
+            }
+        };
+        match self.renewed(id, secret).await {
+            Ok(ordinary) => {
+                drop(one);
+                tracing::info!(lease = %id, "the borrow ends; the apps here keep the seat");
+                self.end_borrow(id, Some(ordinary)).await;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(lease = %id, error = %e, "cannot keep the borrowed seat for the apps here");
+                false
+            }
         }
     }
 

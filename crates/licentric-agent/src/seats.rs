@@ -336,6 +336,12 @@ impl Agent {
             let _one = self.inner.seats.fetch.lock().await;
             self.fetch_seat().await
         };
+        self.adopt_seat(again).await;
+    }
+
+    /// `again` becomes the seat of the apps here, if they still hold one and have none;
+    /// otherwise it goes back to the server. The status says which.
+    async fn adopt_seat(&self, again: Result<Held, AgentError>) {
         if let Ok(held) = &again {
             self.remember(held).await;
         }
@@ -482,7 +488,7 @@ impl Agent {
 
     /// Releases lease `lease_id` on the server with its `secret`; one the server no longer
     /// has is released too, and one it could not be told of frees itself when it runs out.
-    /// False when there is no key to ask with (nothing was tried).
+    /// Whether the server has it released (false: no key to ask with, or no answer).
     async fn release(&self, lease_id: &str, secret: &str) -> bool {
         let Ok(Some(key)) = self.stored_key().await else {
             tracing::warn!(lease = %lease_id, "no key to give the seat back with");
@@ -496,12 +502,15 @@ impl Agent {
             | Err(ApiError::Rejected {
                 code: ApiErrorCode::LeaseNotFound,
                 ..
-            }) => tracing::info!(lease = %lease_id, "gave the seat back"),
+            }) => {
+                tracing::info!(lease = %lease_id, "gave the seat back");
+                true
+            }
             Err(e) => {
                 tracing::warn!(lease = %lease_id, error = %e, "the seat could not be given back; it frees itself when its lease runs out");
+                false
             }
         }
-        true
     }
 
     /// Renews the held lease while apps hold it; a lease the server says is gone, or that
@@ -579,6 +588,16 @@ impl Agent {
     }
 
     async fn renewed(&self, lease_id: &str, secret: Zeroizing<String>) -> Result<Held, AgentError> {
+        self.renewed_until(lease_id, secret, None).await
+    }
+
+    /// Lease `lease_id` renewed: for a lease's time, or borrowed until `borrow_until`.
+    async fn renewed_until(
+        &self,
+        lease_id: &str,
+        secret: Zeroizing<String>,
+        borrow_until: Option<String>,
+    ) -> Result<Held, AgentError> {
         let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
@@ -586,7 +605,7 @@ impl Agent {
             fingerprint: self.fingerprint().as_str().to_owned(),
             nonce: nonce.clone(),
             lease_secret: secret.to_string(),
-            borrow_until: None,
+            borrow_until,
         };
         let answer = self.inner.api.renew_lease(&key, lease_id, &body).await?;
         self.verified(&answer, &nonce, secret)
