@@ -124,6 +124,8 @@ struct Inner {
     status: watch::Sender<Status>,
     /// The status as last published, serialised once, for answers that need no lock.
     snapshot: std::sync::RwLock<Option<Arc<Snapshot>>>,
+    /// A publication of the seats' change is on its way (changes meanwhile join it).
+    seats_publishing: std::sync::atomic::AtomicBool,
     /// Bumped by [`Agent::cancel`]; a user's operation ends when it moves past the value it
     /// had when the operation took the lock ([`Inner::op_epoch`]).
     cancel: watch::Sender<u64>,
@@ -293,6 +295,7 @@ impl Agent {
             ops: Mutex::new(()),
             status,
             snapshot: std::sync::RwLock::new(None),
+            seats_publishing: std::sync::atomic::AtomicBool::new(false),
             cancel: watch::channel(0).0,
             op_epoch: std::sync::atomic::AtomicU64::new(0),
             wake: Notify::new(),
@@ -687,6 +690,15 @@ impl Agent {
             .clone()?;
         let now = self.inner.clock.now();
         (snapshot.taken_at <= now && now < snapshot.fresh_until).then_some(snapshot)
+    }
+
+    /// The status last published stops answering: the next one asked is worked out afresh.
+    fn forget_snapshot(&self) {
+        *self
+            .inner
+            .snapshot
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// The status now, for a local app that uses the software: first a check on use (in the

@@ -654,10 +654,29 @@ impl Agent {
     }
 
     /// Publishes the status with `lease` as this agent's seat.
+    ///
+    /// The app that asked does not wait for the status to be worked out and pushed: the last
+    /// one published stops answering at once (a status asked next is worked out afresh, with
+    /// this seat), and the publication follows, one for any number of changes meanwhile.
     async fn show_lease(&self, lease: Option<LeaseView>) {
-        let mut live = self.inner.live.lock().await;
-        live.lease = lease;
-        let now = self.inner.clock.now();
-        self.publish(&mut live, now);
+        use std::sync::atomic::Ordering;
+        {
+            let mut live = self.inner.live.lock().await;
+            live.lease = lease;
+            self.forget_snapshot();
+        }
+        if self.inner.seats_publishing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let agent = self.clone();
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            // Cleared before the state is read: a change after this is in this publication
+            // or makes its own.
+            agent.inner.seats_publishing.store(false, Ordering::Release);
+            let mut live = agent.inner.live.lock().await;
+            let now = agent.inner.clock.now();
+            agent.publish(&mut live, now);
+        });
     }
 }
