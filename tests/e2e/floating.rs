@@ -542,3 +542,72 @@ fn a_borrow_ending_while_an_app_holds_the_seat_leaves_it_the_seat() {
     assert_eq!(code, 409, "the app's seat is still held: {refused}");
     drop(app);
 }
+
+/// A floating licence of one seat whose leases last two seconds (the sandbox's floor).
+fn short_leases(root: &std::path::Path, server: &Server, product: &str) -> (Companion, String) {
+    let (c, _, key) = floating_companion(root, server, product);
+    let updated = server.admin(
+        "PATCH",
+        &format!("/products/{product}"),
+        Some(serde_json::json!({"lease_ttl_seconds": 2})),
+    );
+    assert_eq!(updated["product"]["lease_ttl_seconds"], 2, "{updated}");
+    (c, key)
+}
+
+#[test]
+fn renewals_keep_a_seat_over_several_lease_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, key) = short_leases(tmp.path(), &server, "e2e-renew");
+    let mut watcher = c.client();
+    watcher.subscribe().unwrap();
+    let mut app = c.client();
+    app.checkout(None).unwrap();
+    // Each renewal (at half the lease's time) is pushed with the lease's new end: three of
+    // them, and the seat is still this machine's, never free for another between.
+    let mut ends = Vec::new();
+    while ends.len() < 4 {
+        let status = pushed(&mut watcher, "a renewal", |s| {
+            s.lease
+                .as_ref()
+                .is_some_and(|l| !ends.contains(&l.expires_at))
+        });
+        assert!(status.entitled, "{status:?}");
+        ends.push(status.lease.unwrap().expires_at);
+        let (code, answer) = server.lease_for(&key, OTHER);
+        assert_eq!(code, 409, "the seat was free between renewals: {answer}");
+    }
+    let audit = server.admin("GET", "/audit-events", None);
+    assert!(!audit.to_string().contains("lease.expired"), "{audit}");
+    drop(app);
+}
+
+#[test]
+fn an_agent_killed_for_good_leaves_its_seat_to_run_out_within_a_lease_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (mut c, key) = short_leases(tmp.path(), &server, "e2e-killed");
+    let mut app = c.client();
+    app.checkout(None).unwrap();
+    c.stop_agent("-KILL");
+    drop(app);
+    let (code, _) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "held until its lease runs out");
+    // Nobody gives it back; it runs out on the server (polled: the server pushes nothing).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let answer = loop {
+        let (code, answer) = server.lease_for(&key, OTHER);
+        if code == 201 {
+            break answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never freed: {answer}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(answer["lease_id"].is_string(), "{answer}");
+    let audit = server.admin("GET", "/audit-events", None);
+    assert!(audit.to_string().contains("lease.expired"), "{audit}");
+}

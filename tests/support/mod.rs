@@ -69,7 +69,8 @@ impl Server {
                 "default_ttl_seconds = 1209600",
                 &format!("default_ttl_seconds = {ttl}"),
             )
-            .replace("min_ttl_seconds = 60", "min_ttl_seconds = 2");
+            .replace("min_ttl_seconds = 60", "min_ttl_seconds = 2")
+            .replace("min_lease_ttl_seconds = 60", "min_lease_ttl_seconds = 2");
         std::fs::write(&config, text).unwrap();
         let mut server = Server {
             dir,

@@ -37,6 +37,10 @@ pub struct ServerConfig {
     pub max_ttl_seconds: u64,
     /// The shortest validity a client may ask for.
     pub min_ttl_seconds: u64,
+    /// The shortest lease a product may set (`lease_ttl_seconds`): a minute; a sandbox may
+    /// lower it to see leases renewed and run out in seconds.
+    #[serde(default = "default_min_lease_ttl")]
+    pub min_lease_ttl_seconds: u32,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Limits on failed licence-key authentication.
@@ -177,6 +181,7 @@ impl Default for ServerConfig {
             default_ttl_seconds: licentric_proto::api::DEFAULT_TTL_SECONDS,
             max_ttl_seconds: 30 * 24 * 3600,
             min_ttl_seconds: 60,
+            min_lease_ttl_seconds: default_min_lease_ttl(),
             max_body_bytes: 64 * 1024,
             rate_limit: RateLimitConfig {
                 failed_auth_per_address_per_minute: 60,
@@ -189,6 +194,11 @@ impl Default for ServerConfig {
             retention: RetentionConfig::default(),
         }
     }
+}
+
+/// The shortest lease a product may set when the configuration does not say: a minute.
+fn default_min_lease_ttl() -> u32 {
+    60
 }
 
 /// Why the configuration could not be loaded.

@@ -83,7 +83,7 @@ struct PolicyChanges {
 
 impl PolicyChanges {
     /// `policy` with these changes, checked.
-    fn apply(&self, policy: Policy) -> Result<Policy, ApiFailure> {
+    fn apply(&self, policy: Policy, min_lease_ttl: u32) -> Result<Policy, ApiFailure> {
         const MONTH: u32 = 30 * 86_400;
         let check_interval = self.check_interval_seconds.unwrap_or(policy.check_interval);
         if !(1..=MONTH).contains(&check_interval) {
@@ -125,10 +125,10 @@ impl PolicyChanges {
             })?,
         };
         let lease_ttl = self.lease_ttl_seconds.unwrap_or(policy.lease_ttl);
-        if !(60..=86_400).contains(&lease_ttl) {
-            return Err(invalid(
-                "lease_ttl_seconds must be 60 (a minute) to 86400 (a day)",
-            ));
+        if !(min_lease_ttl.max(1)..=86_400).contains(&lease_ttl) {
+            return Err(invalid(format!(
+                "lease_ttl_seconds must be {min_lease_ttl} to 86400 (a day)"
+            )));
         }
         let max_borrow = self.max_borrow_seconds.unwrap_or(policy.max_borrow);
         if max_borrow > 90 * 86_400 {
@@ -206,7 +206,7 @@ pub(super) async fn create(
             max_borrow_seconds: p.max_borrow_seconds,
             seats_per: p.seats_per,
         }
-        .apply(new_product)?,
+        .apply(new_product, state.config.min_lease_ttl_seconds)?,
         created_at: now_unix(),
     };
     let r = row.clone();
@@ -241,13 +241,14 @@ pub(super) async fn update(
 ) -> Result<Response, ApiFailure> {
     let caller = auth(&state, &headers, &peer, "licenses:write").await?;
     let changes: PolicyChanges = parse_json(&body(raw)?)?;
+    let min_lease_ttl = state.config.min_lease_ttl_seconds;
     let updated = state
         .store
         .write(move |tx| {
             let Some(before) = products::get(tx, caller.environment, &id)? else {
                 return Ok(Ok(None));
             };
-            let policy = match changes.apply(before.policy) {
+            let policy = match changes.apply(before.policy, min_lease_ttl) {
                 Ok(policy) => policy,
                 Err(e) => return Ok(Err(e)),
             };
