@@ -611,3 +611,38 @@ fn an_agent_killed_for_good_leaves_its_seat_to_run_out_within_a_lease_time() {
     let audit = server.admin("GET", "/audit-events", None);
     assert!(audit.to_string().contains("lease.expired"), "{audit}");
 }
+
+/// A network attacker replays a genuine lease (signed, for this machine) to later checkouts
+/// and renewals: the agent refuses it as it refuses a replayed licence file (it answers
+/// another request), gives no seat for it, and a seat whose renewals are all replays ends at
+/// its signed end.
+#[test]
+fn a_replayed_lease_is_refused_like_a_replayed_licence_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, _) = short_leases(tmp.path(), &server, "e2e-replay");
+    let (front, replayed) = licentric_e2e::replaying_front(&server);
+    let mut c = c;
+    c.stop_agent("-TERM");
+    let config = std::fs::read_to_string(&c.config).unwrap();
+    std::fs::write(&c.config, config.replace(&server.url, &front)).unwrap();
+    c.start_agent();
+    let mut watcher = c.client();
+    watcher.subscribe().unwrap();
+
+    // The first checkout is genuine, recorded on the way; its renewals are replays of it.
+    let mut app = c.client();
+    app.checkout(None).unwrap();
+    let gone = pushed(&mut watcher, "the seat ending unrenewed", |s| !s.entitled);
+    assert_eq!(gone.reason.as_deref(), Some("floating"), "{gone:?}");
+    assert!(replayed.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // A new checkout answered with the recording: refused, no seat.
+    let refused = c.client().checkout(None).unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("nonce_mismatch"),
+        "{refused:?}"
+    );
+    assert!(!c.client().status().unwrap().entitled);
+    drop(app);
+    c.stop_agent("-TERM");
+}

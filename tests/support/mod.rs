@@ -588,29 +588,29 @@ pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u
     port
 }
 
-/// A licensing server from before the machine's parts, in front of `server`: it refuses a
-/// request that names `components` or `runs_in` as that server did (`400 invalid_request`,
-/// "unknown field") and passes every other one on (through curl). Returns its address and the
-/// number of requests it refused so far.
-pub fn older_server(server: &Server) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// Upstream's answer to a request a [`front`] passes on: its status and body.
+pub type Passed = (u16, Vec<u8>);
+
+/// A front to `server` over TLS (its CA's certificate): each request goes to `rule` with its
+/// request line (`POST /v1/leases`) and body, and a way to pass it on to `server` (through
+/// curl) for upstream's answer; `rule` answers, upstream's way or its own. Returns the front's
+/// address.
+pub fn front(
+    server: &Server,
+    rule: impl Fn(&str, &[u8], &dyn Fn() -> Passed) -> Passed + Send + Sync + 'static,
+) -> String {
     use std::io::Write;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let (listener, config) = tls_front(&server.dir);
     let url = format!(
         "https://127.0.0.1:{}",
         listener.local_addr().unwrap().port()
     );
-    let refused = std::sync::Arc::new(AtomicUsize::new(0));
-    let (counter, upstream, ca) = (
-        std::sync::Arc::clone(&refused),
-        server.url.clone(),
-        server.ca(),
-    );
+    let (rule, upstream, ca) = (std::sync::Arc::new(rule), server.url.clone(), server.ca());
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let (config, counter, upstream, ca) = (
+            let (config, rule, upstream, ca) = (
                 std::sync::Arc::clone(&config),
-                std::sync::Arc::clone(&counter),
+                std::sync::Arc::clone(&rule),
                 upstream.clone(),
                 ca.clone(),
             );
@@ -620,31 +620,29 @@ pub fn older_server(server: &Server) -> (String, std::sync::Arc<std::sync::atomi
                 let Some((head, body)) = read_request(&mut tls) else {
                     return;
                 };
-                let text = String::from_utf8_lossy(&body);
-                let (status, answer) = if text.contains("\"components\"")
-                    || text.contains("\"runs_in\"")
-                {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    (400, json!({"error": {"code": "invalid_request", "message": "unknown field `components`, expected one of `fingerprint`, `platform`, `hostname`, `app_version`, `nonce`"}}).to_string().into_bytes())
-                } else {
-                    let mut lines = head.lines();
-                    let mut first = lines.next().unwrap_or_default().split_whitespace();
-                    let (method, path) =
-                        (first.next().unwrap_or("GET"), first.next().unwrap_or("/"));
-                    let mut curl = Command::new("curl");
-                    curl.args(["-sS", "-X", method, "--cacert"]).arg(&ca);
-                    for line in lines {
+                let mut lines = head.lines();
+                let first = lines.next().unwrap_or_default().to_owned();
+                let mut words = first.split_whitespace();
+                let (method, path) = (words.next().unwrap_or("GET"), words.next().unwrap_or("/"));
+                let headers: Vec<String> = lines
+                    .filter(|line| {
                         let name = line
                             .split(':')
                             .next()
                             .unwrap_or_default()
                             .to_ascii_lowercase();
-                        if matches!(
+                        matches!(
                             name.as_str(),
                             "authorization" | "content-type" | "idempotency-key"
-                        ) {
-                            curl.args(["-H", line]);
-                        }
+                        )
+                    })
+                    .map(str::to_owned)
+                    .collect();
+                let pass = || {
+                    let mut curl = Command::new("curl");
+                    curl.args(["-sS", "-X", method, "--cacert"]).arg(&ca);
+                    for line in &headers {
+                        curl.args(["-H", line]);
                     }
                     let out = curl
                         .args(["--data-binary", "@-", "-w", "\n%{http_code}"])
@@ -664,6 +662,7 @@ pub fn older_server(server: &Server) -> (String, std::sync::Arc<std::sync::atomi
                         answer.as_bytes().to_vec(),
                     )
                 };
+                let (status, answer) = rule(&format!("{method} {path}"), &body, &pass);
                 let _ = write!(
                     tls,
                     "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -674,7 +673,57 @@ pub fn older_server(server: &Server) -> (String, std::sync::Arc<std::sync::atomi
             });
         }
     });
+    url
+}
+
+/// A licensing server from before the machine's parts, in front of `server`: it refuses a
+/// request that names `components` or `runs_in` as that server did (`400 invalid_request`,
+/// "unknown field") and passes every other one on. Returns its address and the number of
+/// requests it refused so far.
+pub fn older_server(server: &Server) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let refused = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&refused);
+    let url = front(server, move |_, body, pass| {
+        let text = String::from_utf8_lossy(body);
+        if text.contains("\"components\"") || text.contains("\"runs_in\"") {
+            counter.fetch_add(1, Ordering::SeqCst);
+            (400, json!({"error": {"code": "invalid_request", "message": "unknown field `components`, expected one of `fingerprint`, `platform`, `hostname`, `app_version`, `nonce`"}}).to_string().into_bytes())
+        } else {
+            pass()
+        }
+    });
     (url, refused)
+}
+
+/// A network attacker in front of `server` who recorded the first seat it saw checked out
+/// (a genuine, signed lease for this machine) and answers every later checkout and renewal
+/// with it. Returns its address and how many answers it replayed.
+pub fn replaying_front(
+    server: &Server,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let replayed = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&replayed);
+    let recorded: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+    let url = front(server, move |request, _, pass| {
+        let seat = request == "POST /v1/leases"
+            || (request.starts_with("POST /v1/leases/") && request.ends_with("/renew"));
+        if !seat {
+            return pass();
+        }
+        let mut recorded = recorded.lock().unwrap();
+        if let Some(old) = recorded.as_ref() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            return (200, old.clone());
+        }
+        let (status, answer) = pass();
+        if status == 201 {
+            *recorded = Some(answer.clone());
+        }
+        (status, answer)
+    });
+    (url, replayed)
 }
 
 /// The C example (`examples/c/licentric-status.c`), compiled with the system's C compiler
