@@ -646,3 +646,42 @@ fn a_replayed_lease_is_refused_like_a_replayed_licence_file() {
     drop(app);
     c.stop_agent("-TERM");
 }
+
+#[test]
+fn an_app_waits_for_a_seat_of_an_entitlement_the_licence_counts_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (mut c, licence, key) = floating_companion(tmp.path(), &server, "e2e-ent-seats");
+    let updated = server.admin(
+        "PATCH",
+        &format!("/licenses/{licence}"),
+        Some(serde_json::json!({"max_machines": 3, "entitlement_seats": {"pro": 1}})),
+    );
+    assert_eq!(
+        updated["license"]["entitlement_seats"]["pro"], 1,
+        "{updated}"
+    );
+    // Another machine holds the one seat with pro (straight from the API).
+    let other = server.call_lease(&key, OTHER, Some("pro"));
+    assert_eq!(other.0, 201, "{}", other.1);
+
+    // Here: a seat without pro is there for the asking; with pro, the app waits.
+    let mut plain = c.client();
+    let seat = plain.checkout(None).unwrap();
+    assert!(!seat.entitlements.contains(&"pro".to_owned()), "{seat:?}");
+    let mut wants_pro = c.client();
+    assert!(wants_pro.start_checkout(Some("pro")).unwrap().is_none());
+    // The other machine gives its pro seat back: the waiting app gets it (the seat here is
+    // widened to carry pro, not a second one taken).
+    let (id, secret) = (
+        other.1["lease_id"].as_str().unwrap().to_owned(),
+        other.1["lease_secret"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(server.release_lease(&key, &id, &secret), 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let seat = wants_pro.next_seat(Some(deadline)).unwrap();
+    assert!(seat.entitlements.contains(&"pro".to_owned()), "{seat:?}");
+    assert_eq!(seat.seats_in_use, 1, "one seat here, carrying pro");
+    drop((plain, wants_pro));
+    c.stop_agent("-TERM");
+}

@@ -192,7 +192,32 @@ impl Server {
     /// A seat of a floating licence checked out by another machine (`fingerprint`) straight
     /// from the API, with curl and the licence key: the HTTP status and the answer.
     pub fn lease_for(&self, key: &str, fingerprint: &str) -> (u16, Value) {
-        let body = serde_json::json!({"fingerprint": fingerprint, "nonce": "0123456789abcdef0123456789abcdef"});
+        self.call_lease(key, fingerprint, None)
+    }
+
+    /// As [`lease_for`](Self::lease_for), for a seat that must carry `entitlement`.
+    pub fn call_lease(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        entitlement: Option<&str>,
+    ) -> (u16, Value) {
+        let mut body = serde_json::json!({"fingerprint": fingerprint, "nonce": "0123456789abcdef0123456789abcdef"});
+        if let Some(code) = entitlement {
+            body["entitlement"] = code.into();
+        }
+        self.licence_call(key, "/v1/leases", &body)
+    }
+
+    /// Gives lease `id` back with its `secret`, straight from the API: the HTTP status.
+    pub fn release_lease(&self, key: &str, id: &str, secret: &str) -> u16 {
+        let body = serde_json::json!({"lease_secret": secret});
+        self.licence_call(key, &format!("/v1/leases/{id}/release"), &body)
+            .0
+    }
+
+    /// A POST with the licence key `key` (curl): the HTTP status and the answer.
+    fn licence_call(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
         let out = Command::new("curl")
             .args(["-sS", "-X", "POST", "--cacert"])
             .arg(self.ca())
@@ -204,7 +229,7 @@ impl Server {
                 &body.to_string(),
             ])
             .args(["-w", "\n%{http_code}"])
-            .arg(format!("{}/v1/leases", self.url))
+            .arg(format!("{}{path}", self.url))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -57,7 +57,7 @@ impl Agent {
         let (id, secret, fresh) = match current {
             Some((id, secret)) => (id, secret, false),
             None => {
-                let seat = self.fetch_seat().await?;
+                let seat = self.fetch_seat(None).await?;
                 self.remember(&seat).await;
                 (seat.lease_id().to_owned(), seat.secret.clone(), true)
             }

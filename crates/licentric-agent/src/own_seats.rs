@@ -21,7 +21,7 @@ impl Agent {
         &self,
         entitlement: Option<&str>,
     ) -> Result<(CheckoutResult, SeatHold), AgentError> {
-        let held = self.fetch_seat().await?;
+        let held = self.fetch_seat(entitlement).await?;
         let p = held.lease.payload();
         if let Some(code) = entitlement.filter(|code| !p.entitlements.iter().any(|e| e == code)) {
             let code = code.to_owned();

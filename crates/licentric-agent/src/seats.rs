@@ -107,6 +107,11 @@ impl Held {
         &self.lease.payload().lease_id
     }
 
+    /// Whether it carries entitlement `code`.
+    fn carries(&self, code: &str) -> bool {
+        self.lease.payload().entitlements.iter().any(|e| e == code)
+    }
+
     /// Not shared between apps: the product gives each app process a seat of its own.
     fn per_process(&self) -> bool {
         self.lease.payload().per_process
@@ -220,6 +225,15 @@ impl Agent {
                     drop(seats);
                     return self.checkout_own(entitlement).await;
                 }
+                // An entitlement the seat does not carry yet: the licence may count its seats
+                // apart, and one of them may be free (asked once; `hold` says if still not).
+                if let Some(code) = entitlement.filter(|c| !held.carries(c) && !held.borrowed()) {
+                    let id = held.lease_id().to_owned();
+                    drop(seats);
+                    self.widen_seat(&id, code).await?;
+                    let seats = self.inner.seats.state.lock().await;
+                    return self.hold(seats, entitlement).await;
+                }
                 return self.hold(seats, entitlement).await;
             }
             drop(seats);
@@ -237,10 +251,41 @@ impl Agent {
             {
                 continue;
             }
-            let held = self.fetch_seat().await?;
+            let held = self.fetch_seat(entitlement).await?;
             self.remember(&held).await;
             self.inner.seats.state.lock().await.held = Some(held);
         }
+    }
+
+    /// The held lease `id`, renewed asking that it carry `code` too: the server gives it one
+    /// of that entitlement's seats if the licence counts them apart and one is free.
+    ///
+    /// # Errors
+    /// `no_seat_available` when all of that entitlement's seats are held; the server's other
+    /// refusals, a network failure.
+    async fn widen_seat(&self, id: &str, code: &str) -> Result<(), AgentError> {
+        let _one = self.inner.seats.fetch.lock().await;
+        let Some(secret) = self
+            .inner
+            .seats
+            .state
+            .lock()
+            .await
+            .held
+            .as_ref()
+            .filter(|h| h.lease_id() == id)
+            .map(|h| h.secret.clone())
+        else {
+            return Ok(()); // replaced meanwhile: `hold` judges the new one
+        };
+        let wider = self
+            .renewed_with(id, secret, None, Some(code.to_owned()))
+            .await?;
+        let mut seats = self.inner.seats.state.lock().await;
+        if seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
+            seats.held = Some(wider);
+        }
+        Ok(())
     }
 
     /// Keeps the held lease in the sealed state, so a restarted agent can give it back.
@@ -334,7 +379,7 @@ impl Agent {
     async fn take_another_seat(&self) {
         let again = {
             let _one = self.inner.seats.fetch.lock().await;
-            self.fetch_seat().await
+            self.fetch_seat(None).await
         };
         self.adopt_seat(again).await;
     }
@@ -370,7 +415,7 @@ impl Agent {
     }
 
     /// A new lease from the server (no lock held).
-    async fn fetch_seat(&self) -> Result<Held, AgentError> {
+    async fn fetch_seat(&self, entitlement: Option<&str>) -> Result<Held, AgentError> {
         let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
@@ -379,6 +424,7 @@ impl Agent {
             nonce: nonce.clone(),
             label: Some(self.config().product_name.chars().take(255).collect()),
             borrow_until: None,
+            entitlement: entitlement.map(str::to_owned),
         };
         let answer = self.inner.api.lease(&key, &body).await?;
         let secret = answer.lease_secret.clone().ok_or_else(|| {
@@ -598,6 +644,19 @@ impl Agent {
         secret: Zeroizing<String>,
         borrow_until: Option<String>,
     ) -> Result<Held, AgentError> {
+        self.renewed_with(lease_id, secret, borrow_until, None)
+            .await
+    }
+
+    /// As [`renewed_until`](Self::renewed_until), asking that the lease carry `entitlement`
+    /// too.
+    async fn renewed_with(
+        &self,
+        lease_id: &str,
+        secret: Zeroizing<String>,
+        borrow_until: Option<String>,
+        entitlement: Option<String>,
+    ) -> Result<Held, AgentError> {
         let key = self.stored_key().await?.ok_or(AgentError::NotActivated)?;
         let nonce =
             random_hex_128(&mut OsRandom).map_err(|e| AgentError::Internal(e.to_string()))?;
@@ -606,6 +665,7 @@ impl Agent {
             nonce: nonce.clone(),
             lease_secret: secret.to_string(),
             borrow_until,
+            entitlement,
         };
         let answer = self.inner.api.renew_lease(&key, lease_id, &body).await?;
         self.verified(&answer, &nonce, secret)

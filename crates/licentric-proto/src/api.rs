@@ -154,6 +154,10 @@ pub struct LeaseRequest {
     /// product's `max_borrow_seconds`, with no renewal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub borrow_until: Option<String>,
+    /// An entitlement the seat must carry, where the licence counts that entitlement's seats
+    /// apart (`entitlement_seats`): the lease carries it only if one of them is free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<String>,
 }
 
 /// `POST /v1/leases/{id}/renew`. Its `Debug` never shows the secret.
@@ -171,6 +175,10 @@ pub struct RenewLeaseRequest {
     /// apps still use the seat).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub borrow_until: Option<String>,
+    /// An entitlement the seat held should carry from now on, as in [`LeaseRequest`] (the
+    /// ones it carries it keeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<String>,
 }
 
 impl std::fmt::Debug for RenewLeaseRequest {

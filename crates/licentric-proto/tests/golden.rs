@@ -454,6 +454,7 @@ fn api_bodies() {
             nonce: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
             label: Some("Acme CAD".into()),
             borrow_until: None,
+            entitlement: Some("pro".into()),
         },
     );
     golden(
@@ -463,6 +464,7 @@ fn api_bodies() {
             nonce: "0f1e2d3c4b5a69788796a5b4c3d2e1f0".into(),
             label: Some("Acme CAD".into()),
             borrow_until: Some("2026-11-29T12:00:00Z".into()),
+            entitlement: None,
         },
     );
     let mut too_long = ErrorBody::new(

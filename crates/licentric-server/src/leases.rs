@@ -34,6 +34,50 @@ pub struct LeaseInput {
     pub secret: String,
     /// To borrow the seat until then (UTC seconds), not to hold it for a lease's time.
     pub borrow_until: Option<i64>,
+    /// An entitlement the seat must carry.
+    pub entitlement: Option<String>,
+}
+
+/// The entitlements whose seats `license` counts apart that a lease carries: those it carries
+/// (`carried`), and `asked` if the licence counts it and one of its seats is free among
+/// `holding` (the other open leases); else the refusal, `no_seat_available` for that
+/// entitlement.
+fn counted_entitlements(
+    license: &LicenseRow,
+    carried: &[String],
+    asked: Option<&str>,
+    holding: &[LeaseRow],
+) -> Result<Result<Vec<String>, Outcome>, StoreError> {
+    let mut carries = carried.to_vec();
+    let Some((code, &seats)) = asked.and_then(|code| license.entitlement_seats.get_key_value(code))
+    else {
+        return Ok(Ok(carries));
+    };
+    if carries.contains(code) {
+        return Ok(Ok(carries));
+    }
+    let in_use = holding
+        .iter()
+        .filter(|l| l.entitlements.contains(code))
+        .count();
+    let in_use = u32::try_from(in_use).unwrap_or(u32::MAX);
+    if in_use >= seats {
+        let mut body = ErrorBody::new(
+            ApiErrorCode::NoSeatAvailable,
+            format!(
+                "all {seats} seats of this licence with {code} are in use; one is free when its holder releases it or its lease runs out"
+            ),
+        );
+        body.error.seats_in_use = Some(in_use);
+        body.error.max_machines = Some(seats);
+        body.error.retry_at = holding
+            .iter()
+            .find(|l| l.entitlements.contains(code))
+            .and_then(|l| rfc3339(l.expires_at));
+        return Outcome::json(ApiErrorCode::NoSeatAvailable.http_status(), &body).map(Err);
+    }
+    carries.push(code.clone());
+    Ok(Ok(carries))
 }
 
 /// Until when a lease of `license` asked for at `now` holds its seat, and whether it is
@@ -107,6 +151,11 @@ pub fn checkout(
             Outcome::json(ApiErrorCode::NoSeatAvailable.http_status(), &body)?.with_events(expired),
         );
     }
+    let entitlements =
+        match counted_entitlements(&license, &[], input.entitlement.as_deref(), &holding)? {
+            Ok(carries) => carries,
+            Err(refusal) => return Ok(refusal.with_events(expired)),
+        };
     let secret = random_chars(32).map_err(crate::crypto::CryptoError::from)?;
     let lease = LeaseRow {
         id: new_id("lease").map_err(crate::crypto::CryptoError::from)?,
@@ -120,6 +169,7 @@ pub fn checkout(
         ended: None,
         secret_hash: Some(Sha256::digest(secret.as_bytes()).into()),
         borrowed,
+        entitlements,
     };
     leases::insert(tx, &lease)?;
     let action = if borrowed {
@@ -191,14 +241,26 @@ pub fn renew(
         Ok(end) => end,
         Err(refusal) => return Ok(refusal.with_events(expired)),
     };
-    leases::renew(tx, &lease.id, now, expires_at, borrowed)?;
+    let holding = leases::holding(tx, &license.id, now)?;
+    let others: Vec<LeaseRow> = holding.into_iter().filter(|l| l.id != lease.id).collect();
+    let entitlements = match counted_entitlements(
+        &license,
+        &lease.entitlements,
+        input.entitlement.as_deref(),
+        &others,
+    )? {
+        Ok(carries) => carries,
+        Err(refusal) => return Ok(refusal.with_events(expired)),
+    };
     let was_borrowed = lease.borrowed;
     let renewed = LeaseRow {
         renewed_at: now,
         expires_at,
         borrowed,
+        entitlements,
         ..lease
     };
+    leases::renew(tx, &renewed)?;
     let action = match (was_borrowed, borrowed) {
         (_, true) => Some("lease.borrowed"),
         (true, false) => Some("lease.returned"),
@@ -208,7 +270,7 @@ pub fn renew(
         Some(action) => record(tx, &license, &renewed, action, now)?,
         None => false,
     };
-    let seats = u32::try_from(leases::holding(tx, &license.id, now)?.len()).unwrap_or(u32::MAX);
+    let seats = u32::try_from(others.len() + 1).unwrap_or(u32::MAX);
     Ok(answer(
         tx,
         issuer,
@@ -384,7 +446,16 @@ fn answer(
         environment: license.environment,
         fingerprint: lease.fingerprint.clone(),
         label: lease.label.clone(),
-        entitlements: license.entitlements.clone(),
+        // Every entitlement of the licence but those counted apart that this lease was not
+        // given a seat of.
+        entitlements: license
+            .entitlements
+            .iter()
+            .filter(|e| {
+                !license.entitlement_seats.contains_key(*e) || lease.entitlements.contains(e)
+            })
+            .cloned()
+            .collect(),
         max_seats: license.max_machines,
         issued_at: at(now)?,
         expires_at: at(lease.expires_at)?,
@@ -416,6 +487,7 @@ pub fn view(lease: &LeaseRow) -> serde_json::Value {
         "created_at": rfc3339(lease.created_at),
         "expires_at": rfc3339(lease.expires_at),
         "borrowed": lease.borrowed,
+        "entitlements": lease.entitlements,
     })
 }
 

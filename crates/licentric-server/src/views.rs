@@ -38,6 +38,7 @@ pub fn license(l: &LicenseRow, machines_active: u32, now: i64) -> Value {
         "max_machines": l.max_machines,
         "machines_active": machines_active,
         "entitlements": l.entitlements,
+        "entitlement_seats": l.entitlement_seats,
         "expires_at": l.expires_at.and_then(rfc3339),
         "created_at": rfc3339(l.created_at),
         "updated_at": rfc3339(l.updated_at),

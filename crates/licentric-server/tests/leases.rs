@@ -466,3 +466,112 @@ async fn a_product_can_give_each_app_process_a_seat_of_its_own() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// A checkout for `entitlement` (the seat must carry it).
+async fn checkout_for(
+    s: &Sandbox,
+    key: &str,
+    fp: &str,
+    nonce: &str,
+    entitlement: &str,
+) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        "/v1/leases",
+        Some(&format!("License {key}")),
+        Some(json!({"fingerprint": fp, "nonce": nonce, "entitlement": entitlement})),
+    )
+    .await
+}
+
+/// The entitlements signed in the lease of `body`, answering `nonce` for machine `n`.
+fn signed_entitlements(s: &Sandbox, body: &Value, n: u32, nonce: &str) -> Vec<String> {
+    let fp = Fingerprint::parse(&fingerprint(n)).unwrap();
+    Verifier::new(vec![s.trusted_key()])
+        .verify_lease(
+            body["lease_file"].as_str().unwrap(),
+            "acme-cad",
+            Environment::Test,
+            &fp,
+            nonce,
+            None,
+        )
+        .unwrap()
+        .payload()
+        .entitlements
+        .clone()
+}
+
+#[tokio::test]
+async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(3, &["base", "pro"]).await;
+    floating(&s).await;
+    // Refused: no seats for an entitlement.
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"entitlement_seats": {"pro": 0}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"entitlement_seats": {"pro": 1}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["license"]["entitlement_seats"], json!({"pro": 1}));
+
+    // Machine 1 takes the one seat with pro.
+    let (status, one) = checkout_for(&s, &key, &fingerprint(1), "c1", "pro").await;
+    assert_eq!(status, StatusCode::CREATED, "{one}");
+    assert_eq!(signed_entitlements(&s, &one, 1, "c1"), ["base", "pro"]);
+    // Machine 2 cannot have pro, but a seat without it.
+    let (status, body) = checkout_for(&s, &key, &fingerprint(2), "c2", "pro").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "no_seat_available");
+    assert_eq!(
+        (
+            body["error"]["seats_in_use"].clone(),
+            body["error"]["max_machines"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("with pro"),
+        "{body}"
+    );
+    let (status, two) = checkout(&s, &key, &fingerprint(2), "c3").await;
+    assert_eq!(status, StatusCode::CREATED, "{two}");
+    assert_eq!(signed_entitlements(&s, &two, 2, "c3"), ["base"]);
+    // Its renewal asking for pro: refused while machine 1 holds it, given once it is free.
+    let lease = held(&two);
+    let ask = |nonce: &str| json!({"fingerprint": fingerprint(2), "nonce": nonce, "lease_secret": lease.1, "entitlement": "pro"});
+    let path = format!("/v1/leases/{}/renew", lease.0);
+    let auth = format!("License {key}");
+    let (status, body) = s
+        .call(Method::POST, &path, Some(&auth), Some(ask("r1")))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        release(&s, &key, (&held(&one).0, &held(&one).1)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = s
+        .call(Method::POST, &path, Some(&auth), Some(ask("r2")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(signed_entitlements(&s, &body, 2, "r2"), ["base", "pro"]);
+    // Kept at the next renewal, asked or not; and counted: nobody else gets pro.
+    let (_, body) = renew(&s, &key, (&lease.0, &lease.1), &fingerprint(2), "r3").await;
+    assert_eq!(signed_entitlements(&s, &body, 2, "r3"), ["base", "pro"]);
+    let (status, _) = checkout_for(&s, &key, &fingerprint(3), "c4", "pro").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}

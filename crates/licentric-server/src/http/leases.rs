@@ -43,6 +43,7 @@ pub(super) async fn checkout(
                 label: request.label,
                 secret: String::new(),
                 borrow_until,
+                entitlement: request.entitlement,
             };
             leases::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
         })
@@ -75,6 +76,7 @@ pub(super) async fn renew(
                 label: None,
                 secret: request.lease_secret,
                 borrow_until,
+                entitlement: request.entitlement,
             };
             leases::renew(tx, &state2.issuer, &key_hash, &lease_id, &input, now_unix())
         })

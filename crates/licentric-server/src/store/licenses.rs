@@ -24,6 +24,8 @@ pub struct LicenseRow {
     pub max_machines: u32,
     /// Entitlement codes.
     pub entitlements: Vec<String>,
+    /// Of a floating licence: the entitlements only so many seats at once may carry.
+    pub entitlement_seats: std::collections::BTreeMap<String, u32>,
     /// Licence expiry.
     pub expires_at: Option<i64>,
     /// Creation time.
@@ -57,6 +59,8 @@ pub struct LicenseUpdate {
     pub max_machines: Option<u32>,
     /// Entitlement codes.
     pub entitlements: Option<Vec<String>>,
+    /// Per-entitlement seats.
+    pub entitlement_seats: Option<std::collections::BTreeMap<String, u32>>,
     /// `Some(None)`: never expires.
     pub expires_at: Option<Option<i64>>,
 }
@@ -80,10 +84,13 @@ impl ToSql for LicenseState {
 const FROM: &str =
     "licenses l JOIN products p ON p.environment = l.environment AND p.id = l.product_id";
 
+/// How many of the licence's own columns [`columns`] names before its product's policy.
+const OWN_COLUMNS: usize = 11;
+
 /// The columns [`from_row`] reads, in order, from [`FROM`].
 fn columns() -> String {
     format!(
-        "l.id, l.environment, l.product_id, l.key_hint, l.status, l.max_machines, l.entitlements, l.expires_at, l.created_at, l.updated_at, {POLICY_COLUMNS}"
+        "l.id, l.environment, l.product_id, l.key_hint, l.status, l.max_machines, l.entitlements, l.expires_at, l.created_at, l.updated_at, l.entitlement_seats, {POLICY_COLUMNS}"
     )
 }
 
@@ -99,7 +106,8 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LicenseRow> {
         expires_at: row.get(7)?,
         created_at: row.get(8)?,
         updated_at: row.get(9)?,
-        policy: policy_from(row, 10)?,
+        entitlement_seats: json_column(row, 10)?,
+        policy: policy_from(row, OWN_COLUMNS)?,
     })
 }
 
@@ -153,7 +161,7 @@ pub fn list(
     let mut stmt = db.conn.prepare(&sql)?;
     let rows = stmt
         .query_map(params![environment.as_str(), product_id], |r| {
-            Ok((from_row(r)?, r.get(10 + POLICY_COLUMN_COUNT)?))
+            Ok((from_row(r)?, r.get(OWN_COLUMNS + POLICY_COLUMN_COUNT)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
@@ -194,8 +202,8 @@ pub fn insert(
     key_sealed: &[u8],
 ) -> Result<(), StoreError> {
     tx.conn.execute(
-        "INSERT INTO licenses (id, environment, product_id, key_hash, key_enc, key_hint, status, max_machines, entitlements, expires_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO licenses (id, environment, product_id, key_hash, key_enc, key_hint, status, max_machines, entitlements, expires_at, created_at, updated_at, entitlement_seats)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             row.id,
             row.environment.as_str(),
@@ -208,7 +216,8 @@ pub fn insert(
             to_json(&row.entitlements)?,
             row.expires_at,
             row.created_at,
-            row.updated_at
+            row.updated_at,
+            to_json(&row.entitlement_seats)?
         ],
     )?;
     Ok(())
@@ -240,6 +249,9 @@ pub fn update(
     }
     if let Some(at) = update.expires_at {
         set("expires_at", &at)?;
+    }
+    if let Some(seats) = &update.entitlement_seats {
+        set("entitlement_seats", &to_json(seats)?)?;
     }
     Ok(())
 }

@@ -238,6 +238,13 @@ ALTER TABLE leases ADD COLUMN borrowed INTEGER NOT NULL DEFAULT 0 CHECK (borrowe
 ALTER TABLE products ADD COLUMN seats_per TEXT NOT NULL DEFAULT 'machine'
     CHECK (seats_per IN ('machine', 'process'));
 ",
+    r"
+-- Per-entitlement seats of a floating licence (docs/floating.md): at most so many leases at
+-- once carry an entitlement listed here ({code: seats}); the entitlements a lease carries of
+-- those it was given.
+ALTER TABLE licenses ADD COLUMN entitlement_seats TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE leases ADD COLUMN entitlements TEXT NOT NULL DEFAULT '[]';
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.

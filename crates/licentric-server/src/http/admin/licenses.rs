@@ -34,6 +34,8 @@ struct NewLicense {
     entitlements: Vec<String>,
     #[serde(default)]
     expires_at: Option<String>,
+    #[serde(default)]
+    entitlement_seats: std::collections::BTreeMap<String, u32>,
 }
 
 fn one() -> u32 {
@@ -52,6 +54,7 @@ pub(super) async fn create(
         return Err(invalid("max_machines must be 1 to 1000000"));
     }
     check_entitlements(&new.entitlements)?;
+    check_entitlement_seats(&new.entitlement_seats)?;
     let expires_at = new.expires_at.as_deref().map(parse_time).transpose()?;
     let state2 = Arc::clone(&state);
     let result = state
@@ -73,6 +76,7 @@ pub(super) async fn create(
                 status: LicenseState::Active,
                 max_machines: new.max_machines,
                 entitlements: new.entitlements.clone(),
+                entitlement_seats: new.entitlement_seats.clone(),
                 expires_at,
                 created_at: now,
                 updated_at: now,
@@ -173,6 +177,7 @@ pub(super) async fn get(
 struct LicenseChanges {
     max_machines: Option<u32>,
     entitlements: Option<Vec<String>>,
+    entitlement_seats: Option<std::collections::BTreeMap<String, u32>>,
     /// Absent: unchanged; `null`: never expires; a time: expires then.
     #[serde(default, deserialize_with = "present")]
     expires_at: Option<Option<String>>,
@@ -196,6 +201,9 @@ pub(super) async fn update(
     if let Some(e) = &changes.entitlements {
         check_entitlements(e)?;
     }
+    if let Some(seats) = &changes.entitlement_seats {
+        check_entitlement_seats(seats)?;
+    }
     let expires_at = match &changes.expires_at {
         None => None,
         Some(None) => Some(None),
@@ -214,6 +222,7 @@ pub(super) async fn update(
             let update = LicenseUpdate {
                 max_machines: changes.max_machines,
                 entitlements: changes.entitlements,
+                entitlement_seats: changes.entitlement_seats,
                 expires_at,
             };
             licenses::update(tx, env, &id2, &update, now)?;
@@ -362,6 +371,20 @@ pub(super) async fn reveal_key(
         .await?;
     let key = found.ok_or_else(|| not_found("licence"))?;
     Ok(Json(json!({ "key": key })).into_response())
+}
+
+/// Per-entitlement seats: codes as entitlements are written, each at least one seat.
+fn check_entitlement_seats(
+    seats: &std::collections::BTreeMap<String, u32>,
+) -> Result<(), ApiFailure> {
+    let codes: Vec<String> = seats.keys().cloned().collect();
+    check_entitlements(&codes)?;
+    if seats.values().any(|&n| !(1..=1_000_000).contains(&n)) {
+        return Err(invalid(
+            "entitlement_seats gives each entitlement 1 to 1000000 seats",
+        ));
+    }
+    Ok(())
 }
 
 fn check_entitlements(entitlements: &[String]) -> Result<(), ApiFailure> {
