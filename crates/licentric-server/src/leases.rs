@@ -65,7 +65,9 @@ fn counted_entitlements(
         let mut body = ErrorBody::new(
             ApiErrorCode::NoSeatAvailable,
             format!(
-                "all {seats} seats of this licence with {code} are in use; one is free when its holder releases it or its lease runs out"
+                "{} of this licence with {code} {}; one is free when its holder releases it or its lease runs out",
+                all_seats(seats).0,
+                all_seats(seats).1
             ),
         );
         body.error.seats_in_use = Some(in_use);
@@ -140,8 +142,9 @@ pub fn checkout(
         let mut body = ErrorBody::new(
             ApiErrorCode::NoSeatAvailable,
             format!(
-                "all {} seats of this licence are in use; one is free when its holder releases it or its lease runs out",
-                license.max_machines
+                "{} of this licence {}; one is free when its holder releases it or its lease runs out",
+                all_seats(license.max_machines).0,
+                all_seats(license.max_machines).1
             ),
         );
         body.error.seats_in_use = Some(seats_in_use);
@@ -420,6 +423,15 @@ fn floating(
         LicenseStatus::Expired => (ApiErrorCode::LicenseExpired, "the licence has expired"),
     };
     Outcome::error(code, message).map(Err)
+}
+
+/// "all 3 seats" … "are in use", or "the one seat" … "is in use".
+fn all_seats(seats: u32) -> (String, &'static str) {
+    if seats == 1 {
+        ("the one seat".to_owned(), "is in use")
+    } else {
+        (format!("all {seats} seats"), "are in use")
+    }
 }
 
 /// The answer carrying `lease`, signed for the request with `nonce`.

@@ -358,6 +358,13 @@ async fn a_borrowed_seat_is_held_to_its_end_and_returned_early_on_request() {
     );
     let (status, body) = checkout(&s, &key, &fingerprint(2), "c1").await;
     assert_eq!(status, StatusCode::CONFLICT, "borrowed is taken: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the one seat of this licence is in use"),
+        "{body}"
+    );
     // The expiry pass does not free it before its end.
     let (status, _) = checkout(&s, &key, &fingerprint(2), "c2").await;
     assert_eq!(status, StatusCode::CONFLICT);
