@@ -22,6 +22,7 @@ fn main() {
             "recent_clients",
             "borrow",
             "return_seat",
+            "progress",
         ]),
     ))
     .unwrap_or_else(|e| {

@@ -222,18 +222,32 @@ function renderInfo() {
  */
 function waiting(progress, cancel, busyText) {
   const started = Date.now();
+  let finished = false;
   progress.textContent = busyText;
-  const timer = setInterval(() => {
+  const timer = setInterval(async () => {
     const seconds = Math.round((Date.now() - started) / 1000);
     if (seconds < 2) return;
-    progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.`;
+    // A call being tried again says so: why the last try failed, and which try comes next.
+    const retry = info.headless_agent ? null : await invoke('progress').catch(() => null);
+    if (finished) return;
+    const again = retry
+      ? ` ${BECAUSE[retry.because] || 'No answer'}; trying again (attempt ${retry.attempt} of ${retry.of}).`
+      : '';
+    progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.${again}`;
     if (cancel && !info.headless_agent) cancel.hidden = false;
   }, 500);
   return () => {
+    finished = true;
     clearInterval(timer);
     if (cancel) cancel.hidden = true;
   };
 }
+
+/** Why a try failed, in words, by its code. */
+const BECAUSE = {
+  network_unavailable: 'The server could not be reached',
+  server_unavailable: 'The server is busy or unavailable',
+};
 
 const CANCELLED = 'Cancelled. Nothing was changed on this computer.';
 

@@ -170,6 +170,7 @@ pub fn run() -> std::process::ExitCode {
             crate::commands::recent_clients,
             crate::commands::borrow,
             crate::commands::return_seat,
+            crate::commands::progress,
         ])
         .setup(move |app| {
             setup(app.handle(), &args, config);

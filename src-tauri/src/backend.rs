@@ -233,6 +233,15 @@ impl Backend {
         }
     }
 
+    /// A call to the server being tried again now (the app's own agent only: a background
+    /// agent's calls are its own).
+    pub fn retrying(&self) -> Option<licentric_agent::api::Retrying> {
+        match self {
+            Backend::Own(agent) => agent.retrying(),
+            Backend::Headless(_) => None,
+        }
+    }
+
     /// Renews the licence file now.
     ///
     /// # Errors

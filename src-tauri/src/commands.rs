@@ -170,6 +170,13 @@ pub async fn borrow(companion: State<'_, Companion>, until: String) -> Result<St
     companion.started()?.backend.borrow(&until).await
 }
 
+/// A call to the server being tried again now (the app's own agent only), for the person
+/// waiting on it.
+#[tauri::command]
+pub fn progress(companion: State<'_, Companion>) -> Result<Option<licentric_agent::api::Retrying>> {
+    Ok(companion.started()?.backend.retrying())
+}
+
 /// Gives the borrowed seat back early.
 #[tauri::command]
 pub async fn return_seat(companion: State<'_, Companion>) -> Result<Status> {

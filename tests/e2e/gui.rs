@@ -690,6 +690,35 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
     assert!(out.contains("\"unlicensed\""), "{out}");
 }
 
+/// A server that is unavailable (503, come back in 3 s): while the app waits, it says why the
+/// last try failed and which try comes next; then the plain-language result.
+#[test]
+fn gui_retries_are_shown_while_the_user_waits() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-retry");
+    let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
+    let port = hostile_https(&s.server.dir, Some(busy));
+    let config = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(
+        &s.companion.config,
+        config.replace(&s.server.url, &format!("https://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| !t.is_empty());
+    app.type_into("key", &s.key);
+    app.click("activate");
+    let shown = app.wait_text("activate-progress", |t| t.contains("trying again"));
+    assert!(
+        shown.contains("The server is busy or unavailable; trying again (attempt 2 of 2)."),
+        "{shown}"
+    );
+    app.screenshot(&screenshot_dir().join("activation-retrying.png"));
+    // The last try fails too: the result in words, and no word of retries left behind.
+    app.wait_text("activate-error-message", |t| !t.is_empty());
+    assert!(!app.text("activate-progress").contains("trying again"));
+}
+
 /// A floating licence in the app: the key is kept without a seat ("Floating licence"); a local
 /// app checking out a seat shows it ("Active, floating seat", the seats in use), and its
 /// leaving gives it back — pushed to the window each time.

@@ -399,6 +399,11 @@ impl Agent {
         self.inner.cancel.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// A call to the server being tried again now, if any: for the person waiting on it.
+    pub fn retrying(&self) -> Option<crate::api::Retrying> {
+        self.inner.api.retrying()
+    }
+
     /// `call` to the server, or [`AgentError::Cancelled`] as soon as the user cancels the
     /// operation (when `cancellable`: the user's own, never the scheduler's).
     async fn unless_cancelled<T>(

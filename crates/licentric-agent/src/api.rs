@@ -74,6 +74,17 @@ impl ApiError {
 /// larger one is refused as it arrives, never buffered whole.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
+/// A call to the server being tried again: what a person waiting on it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Retrying {
+    /// The try coming next (2 for the first retry).
+    pub attempt: u32,
+    /// The most tries the call makes.
+    pub of: u32,
+    /// Why the last one failed: the stable code (`network_unavailable`, `server_unavailable`).
+    pub because: &'static str,
+}
+
 /// The client.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -83,6 +94,8 @@ pub struct ApiClient {
     retry_base: Duration,
     /// The longest one call may take, retries and waits included.
     total: Duration,
+    /// A call being tried again now, if any (shared by the client's clones).
+    retrying: std::sync::Arc<std::sync::Mutex<Option<Retrying>>>,
 }
 
 impl ApiClient {
@@ -110,7 +123,23 @@ impl ApiClient {
             attempts: config.refresh.attempts,
             retry_base: Duration::from_millis(config.refresh.retry_base_ms),
             total: Duration::from_secs(config.refresh.total_seconds),
+            retrying: std::sync::Arc::default(),
         })
+    }
+
+    /// The call being tried again now, if any.
+    pub fn retrying(&self) -> Option<Retrying> {
+        self.retrying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_retrying(&self, retrying: Option<Retrying>) {
+        *self
+            .retrying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = retrying;
     }
 
     /// `POST /v1/activations` with one `Idempotency-Key` for all of this attempt's retries.
@@ -277,6 +306,9 @@ impl ApiClient {
         idempotency_key: Option<&str>,
     ) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
+        // However the call ends — an answer, an error, or dropped when the user cancels — it
+        // is no longer being tried again.
+        let _done = ClearRetrying(self);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -313,11 +345,25 @@ impl ApiClient {
                         // Waiting would outlast the call: say so now (the scheduler backs off).
                         return Err(error);
                     }
+                    self.set_retrying(Some(Retrying {
+                        attempt: attempt + 1,
+                        of: self.attempts,
+                        because: error.code(),
+                    }));
                     tracing::debug!(attempt, code = error.code(), ?delay, "retrying an API call");
                     tokio::time::sleep(delay).await;
                 }
             }
         }
+    }
+}
+
+/// Clears [`ApiClient::retrying`] when dropped.
+struct ClearRetrying<'a>(&'a ApiClient);
+
+impl Drop for ClearRetrying<'_> {
+    fn drop(&mut self) {
+        self.0.set_retrying(None);
     }
 }
 
