@@ -188,6 +188,7 @@ function renderInfo() {
   $('fingerprint').textContent = info.fingerprint ? `${info.fingerprint}…` : '—';
   $('version-app').textContent = info.app_version;
   $('about-app-name').textContent = info.app_name;
+  renderProxy(info);
   $('about-help').textContent = info.help_url || 'Ask the vendor of your software.';
   $('version-tauri').textContent = info.tauri_version;
   $('version-protocol').textContent = `v${info.protocol}`;
@@ -241,6 +242,20 @@ function waiting(progress, cancel, busyText) {
     clearInterval(timer);
     if (cancel) cancel.hidden = true;
   };
+}
+
+/** Which proxy the calls to the licensing server go through, where it is set, and how to change it. */
+function renderProxy(info) {
+  const p = info.proxy;
+  const where = !p ? '—'
+    : p.source === 'configuration' ? `${p.address} (set in the configuration)`
+      : p.source === 'system' ? `${p.address} (the system's, from ${p.variable})`
+        : 'None: connections go straight to the licensing server';
+  $('setting-proxy').textContent = where;
+  const file = info.preferences_file ? ` in ${info.preferences_file}` : ' in your preferences file';
+  $('setting-proxy-hint').textContent = info.headless_agent
+    ? 'The licensing agent running in the background makes the calls, with its own settings.'
+    : `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY) and start the app again.`;
 }
 
 /** Why a try failed, in words, by its code. */

@@ -37,6 +37,10 @@ pub struct AppInfo {
     help_url: Option<String>,
     /// The application's name (the vendor's brand).
     app_name: String,
+    /// The proxy the calls to the licensing server go through, and where it is set.
+    proxy: Option<licentric_agent::proxy::ProxyInUse>,
+    /// The user's preferences file (where a proxy is set).
+    preferences_file: Option<String>,
 }
 
 /// The product, this machine, the versions, and a start-up error or a handed-over key.
@@ -61,6 +65,12 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         link_key: companion.take_link_key(),
         help_url: licentric_agent::brand::built_in().help_url.clone(),
         app_name: licentric_agent::brand::built_in().app_name.clone(),
+        proxy: config.map(|c| {
+            licentric_agent::proxy::in_use(c.proxy.as_deref(), |name| std::env::var(name).ok())
+        }),
+        preferences_file: licentric_agent::brand::built_in()
+            .config_dir()
+            .map(|d| d.join("companion.toml").display().to_string()),
     }
 }
 

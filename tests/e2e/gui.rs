@@ -690,6 +690,32 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
     assert!(out.contains("\"unlicensed\""), "{out}");
 }
 
+/// Settings says which proxy the calls to the licensing server go through — here the
+/// system's, from `HTTPS_PROXY` — without its password, and how to set one.
+#[test]
+fn gui_settings_say_which_proxy_is_used() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-proxy");
+    let app = start_app_with(
+        &s,
+        &[("HTTPS_PROXY", "http://ann:s3cret@proxy.invalid:3128")],
+    );
+    app.wait_text("activation-title", |t| !t.is_empty());
+    app.click("tab-settings");
+    let shown = app.wait_text("setting-proxy", |t| !t.is_empty());
+    assert_eq!(
+        shown,
+        "http://proxy.invalid:3128 (the system's, from HTTPS_PROXY)"
+    );
+    assert!(!app.text("panel-settings").contains("s3cret"));
+    assert!(
+        app.text("setting-proxy-hint")
+            .contains("proxy = \"http://host:port\""),
+        "{}",
+        app.text("setting-proxy-hint")
+    );
+}
+
 /// A server that is unavailable (503, come back in 3 s): while the app waits, it says why the
 /// last try failed and which try comes next; then the plain-language result.
 #[test]

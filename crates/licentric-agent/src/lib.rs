@@ -41,6 +41,7 @@ mod error;
 pub mod ipc;
 pub mod notify;
 pub mod plan;
+pub mod proxy;
 pub mod storage;
 mod tls;
 pub mod words;
