@@ -685,3 +685,43 @@ fn an_app_waits_for_a_seat_of_an_entitlement_the_licence_counts_apart() {
     drop((plain, wants_pro));
     c.stop_agent("-TERM");
 }
+
+#[test]
+fn an_agent_killed_holding_apps_own_seats_gives_them_all_back_when_it_starts_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-own-restart", 2);
+    server.admin(
+        "PATCH",
+        "/products/e2e-own-restart",
+        Some(serde_json::json!({"seat_model": "floating", "seats_per": "process"})),
+    );
+    let mut c = Companion::new(tmp.path(), &server, "e2e-own-restart", "");
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    // Two apps, two seats (the shared one and an app's own); the agent dies holding both.
+    let (mut one, mut two) = (c.client(), c.client());
+    one.checkout(None).unwrap();
+    two.checkout(None).unwrap();
+    c.stop_agent("-KILL");
+    drop((one, two));
+    let (code, _) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "both seats still held on the server");
+    // Started again, it gives both back (in the background): another machine gets two seats.
+    c.start_agent();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut granted = 0;
+    while granted < 2 {
+        let (code, answer) = server.lease_for(&key, OTHER);
+        if code == 201 {
+            granted += 1;
+            continue;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not given back: {answer}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    c.stop_agent("-TERM");
+}

@@ -28,6 +28,7 @@ impl Agent {
             self.release_on_server(held).await;
             return Err(AgentError::NotEntitled(code));
         }
+        self.remember_own(&held).await;
         let result = held.result();
         let (id, view) = {
             let mut seats = self.inner.seats.state.lock().await;
@@ -100,6 +101,9 @@ impl Agent {
                 })) => {
                     tracing::warn!(lease = %lease_id, "the server says an app's seat is gone");
                     seats.own.remove(&id);
+                    drop(seats);
+                    self.forget(&lease_id).await;
+                    seats = self.inner.seats.state.lock().await;
                 }
                 Err(e) if current.holds(self.inner.clock.now()) => {
                     tracing::warn!(lease = %lease_id, error = %e, "cannot renew an app's seat yet; trying again");
@@ -109,6 +113,9 @@ impl Agent {
                 Err(e) => {
                     tracing::warn!(lease = %lease_id, error = %e, "an app's seat ran out unrenewed");
                     seats.own.remove(&id);
+                    drop(seats);
+                    self.forget(&lease_id).await;
+                    seats = self.inner.seats.state.lock().await;
                 }
             }
             let gone = !seats.own.contains_key(&id);

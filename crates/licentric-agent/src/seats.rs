@@ -301,30 +301,53 @@ impl Agent {
         }
     }
 
+    /// Keeps an app's own lease in the sealed state, so a restarted agent can give it back.
+    async fn remember_own(&self, held: &Held) {
+        let mut live = self.inner.live.lock().await;
+        live.memory
+            .apps_leases
+            .push(licentric_core::memory::HeldLease {
+                lease_id: held.lease_id().to_owned(),
+                secret: held.secret.to_string(),
+            });
+        let _ = self.persist(&mut live).await;
+    }
+
     /// Lease `lease_id` is no longer this agent's to give back: the sealed state forgets it
     /// (and only it: another lease kept there meanwhile stays).
     async fn forget(&self, lease_id: &str) {
         let mut live = self.inner.live.lock().await;
-        if live
-            .memory
+        let memory = &mut live.memory;
+        let shared = memory
             .held_lease
             .as_ref()
-            .is_some_and(|h| h.lease_id == lease_id)
-        {
-            live.memory.held_lease = None;
+            .is_some_and(|h| h.lease_id == lease_id);
+        if shared {
+            memory.held_lease = None;
+        }
+        let before = memory.apps_leases.len();
+        memory.apps_leases.retain(|h| h.lease_id != lease_id);
+        if shared || memory.apps_leases.len() != before {
             let _ = self.persist(&mut live).await;
         }
     }
 
-    /// At start: the lease a previous run of this agent held (it stopped without giving it
-    /// back: killed, or the machine lost power) goes back now, not when it runs out.
+    /// At start: the leases a previous run of this agent held (it stopped without giving them
+    /// back: killed, or the machine lost power) go back now, not when they run out.
     pub(crate) async fn give_back_previous_seat(&self) {
-        let previous = self.inner.live.lock().await.memory.held_lease.clone();
-        let Some(previous) = previous else {
-            return;
+        let previous: Vec<_> = {
+            let live = self.inner.live.lock().await;
+            live.memory
+                .held_lease
+                .iter()
+                .chain(&live.memory.apps_leases)
+                .cloned()
+                .collect()
         };
-        if self.release(&previous.lease_id, &previous.secret).await {
-            self.forget(&previous.lease_id).await;
+        for lease in previous {
+            if self.release(&lease.lease_id, &lease.secret).await {
+                self.forget(&lease.lease_id).await;
+            }
         }
     }
 

@@ -170,6 +170,10 @@ pub struct Memory {
     /// back rather than leave its seat taken until the lease runs out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_lease: Option<HeldLease>,
+    /// The leases held for one app each (a product that gives each app process a seat of its
+    /// own), kept for the same reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps_leases: Vec<HeldLease>,
     /// The seat this machine borrowed, while it is borrowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub borrowed: Option<BorrowedSeat>,
