@@ -82,7 +82,16 @@ impl Agent {
             let nonce = held.lease.payload().nonce.clone();
             live.memory
                 .borrow(&held.lease, &held.secret, &nonce, self.inner.clock.now());
-            let saved = self.persist(&mut live).await;
+            // Both copies must hold it: the sealed state, and the anchor in the credential
+            // store (without which the next start could not vouch for the borrow).
+            let saved = self.persist(&mut live).await.and_then(|()| {
+                match live.memory.anchor_to_store(live.anchor_stored) {
+                    None => Ok(()),
+                    Some(_) => Err(AgentError::Credentials(
+                        "the credential store did not keep the borrowed seat".into(),
+                    )),
+                }
+            });
             if saved.is_err() {
                 live.memory = before;
             }
