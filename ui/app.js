@@ -63,7 +63,8 @@ function seats(s) {
   if (s.lease) {
     const apps = s.lease.holders === 1 ? '1 app here' : `${s.lease.holders} apps here`;
     const here = s.lease.borrowed ? `borrowed until ${when(s.lease.expires_at)}` : apps;
-    return `${s.lease.seats_in_use} of ${s.lease.max_seats} seats in use (${here})`;
+    const seats = s.lease.max_seats === 1 ? 'seat' : 'seats';
+    return `${s.lease.seats_in_use} of ${s.lease.max_seats} ${seats} in use (${here})`;
   }
   if (s.reason === 'floating') return 'Floating: a seat is taken while the software runs';
   if (!s.max_machines) return '—';

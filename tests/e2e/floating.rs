@@ -169,6 +169,9 @@ fn a_waiting_app_gets_the_seat_when_its_holder_exits() {
     );
     second.machine_id = "0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e".into();
     second.start_agent();
+    // Its user enters the key too (else the agent learns the licence floats only when it
+    // first asks the server with the key it finds in the keyring).
+    assert_eq!(run(second.cli().args(["activate", &key])).0, 0);
     // The first machine's app holds the one seat.
     let mut holder = first.client();
     holder.checkout(None).unwrap();
@@ -488,6 +491,9 @@ fn where_the_product_says_so_each_app_holds_a_seat_of_its_own() {
         s.lease.as_ref().is_some_and(|l| l.holders == 2)
     });
     assert_eq!(both.lease.as_ref().map(|l| l.seats_in_use), Some(2));
+    // Asking again costs no second seat (the licence is full).
+    assert_eq!(two.checkout(Some("pro")).unwrap().seats_in_use, 2);
+    assert_eq!(one.checkout(None).unwrap().max_seats, 2);
     // A third app here is refused: each process needs its own.
     let refused = c.client().checkout(None).unwrap_err();
     assert!(

@@ -111,15 +111,21 @@ impl Agent {
             if ordinary.is_none() {
                 self.release(&id, &held.secret).await;
             }
-            let mut seats = self.inner.seats.state.lock().await;
-            if seats.held.as_ref().is_none_or(|h| h.lease_id() == id) {
-                seats.held = ordinary;
+            {
+                let mut seats = self.inner.seats.state.lock().await;
+                if seats.held.as_ref().is_none_or(|h| h.lease_id() == id) {
+                    seats.held = ordinary;
+                }
             }
+            let mut live = self.inner.live.lock().await;
+            let _ = self.persist(&mut live).await;
+            drop(live);
+            self.show_lease().await;
             return Err(e);
         }
         let result = held.result();
         let id = held.lease_id().to_owned();
-        let (replaced, watched, view) = {
+        let (replaced, watched) = {
             let mut seats = self.inner.seats.state.lock().await;
             let old = seats.held.replace(held);
             // Borrowed again (a new end): the watch of this lease goes on.
@@ -127,7 +133,7 @@ impl Agent {
                 .as_ref()
                 .is_some_and(|o| o.lease_id() == id && o.borrowed());
             let replaced = old.filter(|o| o.lease_id() != id);
-            (replaced, watched, seats.view())
+            (replaced, watched)
         };
         if let Some(old) = replaced {
             self.release_on_server(old).await;
@@ -135,7 +141,7 @@ impl Agent {
         if !watched {
             tokio::spawn(self.clone().watch_borrow(id));
         }
-        self.show_lease(view).await;
+        self.show_lease().await;
         Ok(result)
     }
 
@@ -220,7 +226,7 @@ impl Agent {
                 let _ = self.persist(&mut live).await;
             }
         }
-        let (view, unheld) = {
+        let unheld = {
             let mut seats = self.inner.seats.state.lock().await;
             let mut unheld = None;
             if seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
@@ -233,12 +239,12 @@ impl Agent {
                     tokio::spawn(self.clone().renew_seat());
                 }
             }
-            (seats.view(), unheld)
+            unheld
         };
         if let Some(held) = unheld {
             self.release_on_server(held).await;
         }
-        self.show_lease(view).await;
+        self.show_lease().await;
     }
 
     /// At start: the seat borrowed by an earlier run holds again, if the sealed state vouches
@@ -286,13 +292,9 @@ impl Agent {
             lease,
         };
         let id = held.lease_id().to_owned();
-        let view = {
-            let mut seats = self.inner.seats.state.lock().await;
-            seats.held = Some(held);
-            seats.view()
-        };
+        self.inner.seats.state.lock().await.held = Some(held);
         tokio::spawn(self.clone().watch_borrow(id));
-        self.show_lease(view).await;
+        self.show_lease().await;
     }
 
     /// Watches borrowed seat `id` to its end: tells the user a day before, and when it ends,

@@ -572,6 +572,13 @@ async fn dispatch(
         // A connection holds at most one seat: asking again answers from the one it holds.
         Call::Checkout(p) => {
             session.waiting = None;
+            // A seat of its own (a per-process product) is answered again as it is: asking
+            // again must not cost a second seat.
+            if let Some(hold) = &session.seat
+                && let Some(result) = agent.answer_again(hold, p.entitlement.as_deref()).await
+            {
+                return json(&result);
+            }
             // Asked again by an app that holds the seat: is it still its? (Taken again if the
             // server says it is gone.)
             if session.seat.is_some() {

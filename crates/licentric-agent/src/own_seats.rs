@@ -30,15 +30,15 @@ impl Agent {
         }
         self.remember_own(&held).await;
         let result = held.result();
-        let (id, view) = {
+        let id = {
             let mut seats = self.inner.seats.state.lock().await;
             let id = seats.next_own;
             seats.next_own += 1;
             seats.own.insert(id, held);
-            (id, seats.view())
+            id
         };
         tokio::spawn(self.clone().renew_own(id));
-        self.show_lease(view).await;
+        self.show_lease().await;
         Ok((
             result,
             SeatHold {
@@ -50,15 +50,11 @@ impl Agent {
 
     /// The app holding seat `id` let go: it goes back to the server.
     pub(super) async fn leave_own(&self, id: u64) {
-        let (held, view) = {
-            let mut seats = self.inner.seats.state.lock().await;
-            let held = seats.own.remove(&id);
-            (held, seats.view())
-        };
+        let held = self.inner.seats.state.lock().await.own.remove(&id);
         if let Some(held) = held {
             self.release_on_server(held).await;
         }
-        self.show_lease(view).await;
+        self.show_lease().await;
     }
 
     /// Renews seat `id` while its app holds it; one the server says is gone, or that runs out
@@ -119,9 +115,8 @@ impl Agent {
                 }
             }
             let gone = !seats.own.contains_key(&id);
-            let view = seats.view();
             drop(seats);
-            self.show_lease(view).await;
+            self.show_lease().await;
             if gone {
                 return;
             }

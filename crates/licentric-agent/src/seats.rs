@@ -231,8 +231,18 @@ impl Agent {
                     let id = held.lease_id().to_owned();
                     drop(seats);
                     self.widen_seat(&id, code).await?;
+                    // Judged again from the top (the seat, its holders, may have changed); a
+                    // seat still without it is refused by `hold`, not widened again.
                     let seats = self.inner.seats.state.lock().await;
-                    return self.hold(seats, entitlement).await;
+                    let now = self.inner.clock.now();
+                    match seats.held.as_ref().filter(|h| h.holds(now)) {
+                        Some(h) if h.per_process() && !h.borrowed() && seats.holders > 0 => {
+                            drop(seats);
+                            return self.checkout_own(entitlement).await;
+                        }
+                        Some(_) => return self.hold(seats, entitlement).await,
+                        None => continue,
+                    }
                 }
                 return self.hold(seats, entitlement).await;
             }
@@ -288,6 +298,24 @@ impl Agent {
         Ok(())
     }
 
+    /// The seat `hold` is, answered again without a new one, where taking one would cost a
+    /// seat: a per-process seat (the app's own, or the shared one of a per-process product)
+    /// that carries `entitlement`. `None`: ask as usual.
+    pub(crate) async fn answer_again(
+        &self,
+        hold: &SeatHold,
+        entitlement: Option<&str>,
+    ) -> Option<CheckoutResult> {
+        let seats = self.inner.seats.state.lock().await;
+        let now = self.inner.clock.now();
+        let held = match hold.own {
+            Some(id) => seats.own.get(&id)?,
+            None => seats.held.as_ref().filter(|h| h.per_process())?,
+        };
+        (held.holds(now) && entitlement.is_none_or(|code| held.carries(code)))
+            .then(|| held.result())
+    }
+
     /// Keeps the held lease in the sealed state, so a restarted agent can give it back.
     async fn remember(&self, held: &Held) {
         let record = licentric_core::memory::HeldLease {
@@ -296,7 +324,12 @@ impl Agent {
         };
         let mut live = self.inner.live.lock().await;
         if live.memory.held_lease.as_ref() != Some(&record) {
-            live.memory.held_lease = Some(record);
+            // Another lease kept there is not forgotten: it is given back at the next start.
+            if let Some(other) = live.memory.held_lease.replace(record)
+                && other.lease_id != held.lease_id()
+            {
+                live.memory.apps_leases.push(other);
+            }
             let _ = self.persist(&mut live).await;
         }
     }
@@ -429,12 +462,11 @@ impl Agent {
                 None
             }
         };
-        let view = seats.view();
         drop(seats);
         if let Some(held) = unwanted {
             self.release_on_server(held).await;
         }
-        self.show_lease(view).await;
+        self.show_lease().await;
     }
 
     /// A new lease from the server (no lock held).
@@ -491,9 +523,8 @@ impl Agent {
             seats.renewing = true;
             tokio::spawn(self.clone().renew_seat());
         }
-        let view = seats.view();
         drop(seats);
-        self.show_lease(view).await;
+        self.show_lease().await;
         Ok((
             result,
             SeatHold {
@@ -514,16 +545,14 @@ impl Agent {
         // A borrowed seat stays this machine's with no app holding it.
         if seats.holders == 0 && !seats.held.as_ref().is_some_and(Held::borrowed) {
             let held = seats.held.take();
-            let view = seats.view();
             drop(seats);
             if let Some(held) = held {
                 self.release_on_server(held).await;
             }
-            self.show_lease(view).await;
+            self.show_lease().await;
         } else {
-            let view = seats.view();
             drop(seats);
-            self.show_lease(view).await;
+            self.show_lease().await;
         }
     }
 
@@ -531,7 +560,7 @@ impl Agent {
     /// the apps holding it are told it is gone. A borrowed seat stays borrowed (it is the
     /// machine's until its end, agent running or not); deactivating returns it too.
     pub async fn give_back_seats(&self) {
-        let (held, own, view) = {
+        let (held, own) = {
             let mut seats = self.inner.seats.state.lock().await;
             seats.holders = 0;
             let held = if seats.held.as_ref().is_some_and(Held::borrowed) {
@@ -540,12 +569,12 @@ impl Agent {
                 seats.held.take()
             };
             let own = std::mem::take(&mut seats.own);
-            (held, own, seats.view())
+            (held, own)
         };
         for held in held.into_iter().chain(own.into_values()) {
             self.release_on_server(held).await;
         }
-        self.show_lease(view).await;
+        self.show_lease().await;
     }
 
     /// Releases `held` on the server (a failure leaves it to run out there).
@@ -646,12 +675,11 @@ impl Agent {
             };
             next = renewed.as_ref().map(Held::renew_at);
             seats.held = renewed;
-            let view = seats.view();
             if next.is_none() {
                 seats.renewing = false;
             }
             drop(seats);
-            self.show_lease(view).await;
+            self.show_lease().await;
         }
         self.inner.seats.state.lock().await.renewing = false;
     }
@@ -741,11 +769,18 @@ impl Agent {
     /// The app that asked does not wait for the status to be worked out and pushed: the last
     /// one published stops answering at once (a status asked next is worked out afresh, with
     /// this seat), and the publication follows, one for any number of changes meanwhile.
-    async fn show_lease(&self, lease: Option<LeaseView>) {
+    ///
+    /// The seats are read now (not passed in): a view worked out before a call to the server
+    /// could be older than a change made meanwhile.
+    async fn show_lease(&self) {
         use std::sync::atomic::Ordering;
         {
+            // Seats before the live state: no path holds the live state while it takes the
+            // seats' lock.
+            let seats = self.inner.seats.state.lock().await;
             let mut live = self.inner.live.lock().await;
-            live.lease = lease;
+            live.lease = seats.view();
+            drop(seats);
             self.forget_snapshot();
         }
         if self.inner.seats_publishing.swap(true, Ordering::AcqRel) {

@@ -48,7 +48,21 @@ fn counted_entitlements(
     asked: Option<&str>,
     holding: &[LeaseRow],
 ) -> Result<Result<Vec<String>, Outcome>, StoreError> {
-    let mut carries = carried.to_vec();
+    // What it carries stays within today's counts: after the vendor lowers a count, a lease
+    // renewed while the others already fill it is renewed without it.
+    let mut carries: Vec<String> = Vec::new();
+    for code in carried {
+        let kept = license.entitlement_seats.get(code).is_some_and(|&seats| {
+            let others = holding
+                .iter()
+                .filter(|l| l.entitlements.contains(code))
+                .count();
+            u32::try_from(others).unwrap_or(u32::MAX) < seats
+        });
+        if kept {
+            carries.push(code.clone());
+        }
+    }
     let Some((code, &seats)) = asked.and_then(|code| license.entitlement_seats.get_key_value(code))
     else {
         return Ok(Ok(carries));
@@ -97,6 +111,15 @@ fn lease_end(
         return Outcome::error(
             ApiErrorCode::BorrowNotAllowed,
             "this product's seats cannot be borrowed",
+        )
+        .map(Err);
+    }
+    if policy.seat_per_process {
+        // A borrowed seat is the machine's, shared by its apps: not for a product that counts
+        // each app process.
+        return Outcome::error(
+            ApiErrorCode::BorrowNotAllowed,
+            "this product gives each app process a seat of its own; its seats cannot be borrowed",
         )
         .map(Err);
     }

@@ -464,6 +464,10 @@ async fn a_product_can_give_each_app_process_a_seat_of_its_own() {
     assert_eq!(body["product"]["seats_per"], "process");
     let (_, body) = checkout(&s, &key, &fingerprint(1), "c2").await;
     assert!(per_process(&body, "c2"), "signed in the lease: {body}");
+    // A borrowed seat is the machine's, shared by its apps: not for such a product.
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &from_now(3_600)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "borrow_not_allowed");
     let (status, body) = s
         .admin(
             Method::PATCH,
@@ -581,4 +585,26 @@ async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
     assert_eq!(signed_entitlements(&s, &body, 2, "r3"), ["base", "pro"]);
     let (status, _) = checkout_for(&s, &key, &fingerprint(3), "c4", "pro").await;
     assert_eq!(status, StatusCode::CONFLICT);
+
+    // Two seats with pro; the vendor lowers it to one: the next renewal of a lease while the
+    // other still fills the count is without pro.
+    s.admin(
+        Method::PATCH,
+        &format!("/licenses/{licence}"),
+        Some(json!({"entitlement_seats": {"pro": 2}})),
+    )
+    .await;
+    let (status, three) = checkout_for(&s, &key, &fingerprint(3), "c5", "pro").await;
+    assert_eq!(status, StatusCode::CREATED, "{three}");
+    s.admin(
+        Method::PATCH,
+        &format!("/licenses/{licence}"),
+        Some(json!({"entitlement_seats": {"pro": 1}})),
+    )
+    .await;
+    let (_, body) = renew(&s, &key, (&lease.0, &lease.1), &fingerprint(2), "r4").await;
+    assert_eq!(signed_entitlements(&s, &body, 2, "r4"), ["base"]);
+    let third = held(&three);
+    let (_, body) = renew(&s, &key, (&third.0, &third.1), &fingerprint(3), "r5").await;
+    assert_eq!(signed_entitlements(&s, &body, 3, "r5"), ["base", "pro"]);
 }
