@@ -251,7 +251,8 @@ function renderProxy(info) {
   const where = !p ? '—'
     : p.source === 'configuration' ? `${p.address} (set in the configuration)`
       : p.source === 'system' ? `${p.address} (the system's, from ${p.variable})`
-        : 'None: connections go straight to the licensing server';
+        : p.variable ? `None: ${p.variable} names the licensing server, so connections go straight to it`
+          : 'None: connections go straight to the licensing server';
   $('setting-proxy').textContent = where;
   const file = info.preferences_file ? ` in ${info.preferences_file}` : ' in your preferences file';
   $('setting-proxy-hint').textContent = info.headless_agent

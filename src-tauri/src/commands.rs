@@ -66,7 +66,16 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         help_url: licentric_agent::brand::built_in().help_url.clone(),
         app_name: licentric_agent::brand::built_in().app_name.clone(),
         proxy: config.map(|c| {
-            licentric_agent::proxy::in_use(c.proxy.as_deref(), |name| std::env::var(name).ok())
+            let host = c
+                .api_base_url
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.split(['/', ':']).next())
+                .unwrap_or_default()
+                .to_owned();
+            licentric_agent::proxy::in_use(c.proxy.as_deref(), &host, |name| {
+                std::env::var(name).ok()
+            })
         }),
         preferences_file: licentric_agent::brand::built_in()
             .config_dir()
