@@ -549,15 +549,23 @@ fn a_borrow_ending_while_an_app_holds_the_seat_leaves_it_the_seat() {
     drop(app);
 }
 
-/// A floating licence of one seat whose leases last two seconds (the sandbox's floor).
-fn short_leases(root: &std::path::Path, server: &Server, product: &str) -> (Companion, String) {
+/// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
+fn short_leases(
+    root: &std::path::Path,
+    server: &Server,
+    product: &str,
+    seconds: u32,
+) -> (Companion, String) {
     let (c, _, key) = floating_companion(root, server, product);
     let updated = server.admin(
         "PATCH",
         &format!("/products/{product}"),
-        Some(serde_json::json!({"lease_ttl_seconds": 2})),
+        Some(serde_json::json!({"lease_ttl_seconds": seconds})),
     );
-    assert_eq!(updated["product"]["lease_ttl_seconds"], 2, "{updated}");
+    assert_eq!(
+        updated["product"]["lease_ttl_seconds"], seconds,
+        "{updated}"
+    );
     (c, key)
 }
 
@@ -565,15 +573,17 @@ fn short_leases(root: &std::path::Path, server: &Server, product: &str) -> (Comp
 fn renewals_keep_a_seat_over_several_lease_times() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (c, key) = short_leases(tmp.path(), &server, "e2e-renew");
+    // Six seconds: renewed every three, with room for a slow answer on a busy machine.
+    let (c, key) = short_leases(tmp.path(), &server, "e2e-renew", 6);
     let mut watcher = c.client();
     watcher.subscribe().unwrap();
     let mut app = c.client();
     app.checkout(None).unwrap();
-    // Each renewal (at half the lease's time) is pushed with the lease's new end: three of
-    // them, and the seat is still this machine's, never free for another between.
+    // Each renewal (at half the lease's time) is pushed with the lease's new end: four of
+    // them, over two lease times, and the seat is still this machine's, never free for another
+    // between.
     let mut ends = Vec::new();
-    while ends.len() < 4 {
+    while ends.len() < 5 {
         let status = pushed(&mut watcher, "a renewal", |s| {
             s.lease
                 .as_ref()
@@ -593,7 +603,7 @@ fn renewals_keep_a_seat_over_several_lease_times() {
 fn an_agent_killed_for_good_leaves_its_seat_to_run_out_within_a_lease_time() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (mut c, key) = short_leases(tmp.path(), &server, "e2e-killed");
+    let (mut c, key) = short_leases(tmp.path(), &server, "e2e-killed", 2);
     let mut app = c.client();
     app.checkout(None).unwrap();
     c.stop_agent("-KILL");
@@ -626,7 +636,7 @@ fn an_agent_killed_for_good_leaves_its_seat_to_run_out_within_a_lease_time() {
 fn a_replayed_lease_is_refused_like_a_replayed_licence_file() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (c, _) = short_leases(tmp.path(), &server, "e2e-replay");
+    let (c, _) = short_leases(tmp.path(), &server, "e2e-replay", 2);
     let (front, replayed) = licentric_e2e::replaying_front(&server);
     let mut c = c;
     c.stop_agent("-TERM");
