@@ -741,3 +741,39 @@ fn an_agent_killed_holding_apps_own_seats_gives_them_all_back_when_it_starts_aga
     }
     c.stop_agent("-TERM");
 }
+
+/// A seat the vendor frees while an app holds it is found gone at the next renewal, and the
+/// agent takes another for the app by itself (the app does not have to ask again).
+#[test]
+fn a_seat_lost_at_renewal_is_replaced_for_the_apps_holding_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, key) = short_leases(tmp.path(), &server, "e2e-lost", 6);
+    let mut app = c.client();
+    app.checkout(None).unwrap();
+    let mut watcher = c.client();
+    let first = watcher.subscribe().unwrap().lease.unwrap().expires_at;
+    let audit = |action: &str| -> Vec<String> {
+        let events = server.admin("GET", "/audit-events", None);
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let held = audit("lease.checked_out");
+    server.admin("DELETE", &format!("/leases/{}", held[0]), None);
+    // The next renewal is told it is gone; a new seat follows, pushed.
+    let again = pushed(&mut watcher, "a new seat", |s| {
+        s.entitled && s.lease.as_ref().is_some_and(|l| l.expires_at != first)
+    });
+    assert_eq!(again.lease.map(|l| l.holders), Some(1));
+    let checked_out = audit("lease.checked_out");
+    assert_eq!(checked_out.len(), 2, "{checked_out:?}");
+    assert_ne!(checked_out[0], checked_out[1]);
+    let (code, _) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "the one seat is this machine's again");
+    drop(app);
+}

@@ -236,7 +236,7 @@ impl Agent {
                     unheld = seats.held.take();
                 } else if seats.held.is_some() && !seats.renewing {
                     seats.renewing = true;
-                    tokio::spawn(self.clone().renew_seat());
+                    tokio::spawn(self.clone().renewal_task());
                 }
             }
             unheld

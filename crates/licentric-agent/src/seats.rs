@@ -452,7 +452,7 @@ impl Agent {
                 seats.held = Some(held);
                 if !seats.renewing {
                     seats.renewing = true;
-                    tokio::spawn(self.clone().renew_seat());
+                    tokio::spawn(self.clone().renewal_task());
                 }
                 None
             }
@@ -521,7 +521,7 @@ impl Agent {
         let borrowed = seats.held.as_ref().is_some_and(Held::borrowed);
         if !seats.renewing && !borrowed {
             seats.renewing = true;
-            tokio::spawn(self.clone().renew_seat());
+            tokio::spawn(self.clone().renewal_task());
         }
         drop(seats);
         self.show_lease().await;
@@ -674,14 +674,28 @@ impl Agent {
                 }
             };
             next = renewed.as_ref().map(Held::renew_at);
+            let lost = renewed.is_none();
             seats.held = renewed;
-            if next.is_none() {
+            if lost {
                 seats.renewing = false;
             }
             drop(seats);
             self.show_lease().await;
+            if lost {
+                // The apps here still want a seat: another one, if one is free (they were told
+                // the old one is gone; they are told of the new one too).
+                self.forget(&id).await;
+                self.take_another_seat().await;
+                return;
+            }
         }
         self.inner.seats.state.lock().await.renewing = false;
+    }
+
+    /// [`renew_seat`](Self::renew_seat) as a task of a named type: a seat lost in renewal
+    /// takes another, whose renewal is this task again.
+    fn renewal_task(self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(self.renew_seat())
     }
 
     async fn renewed(&self, lease_id: &str, secret: Zeroizing<String>) -> Result<Held, AgentError> {
