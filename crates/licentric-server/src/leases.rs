@@ -50,19 +50,16 @@ fn counted_entitlements(
 ) -> Result<Result<Vec<String>, Outcome>, StoreError> {
     // What it carries stays within today's counts: after the vendor lowers a count, a lease
     // renewed while the others already fill it is renewed without it.
-    let mut carries: Vec<String> = Vec::new();
-    for code in carried {
-        let kept = license.entitlement_seats.get(code).is_some_and(|&seats| {
-            let others = holding
-                .iter()
-                .filter(|l| l.entitlements.contains(code))
-                .count();
-            u32::try_from(others).unwrap_or(u32::MAX) < seats
-        });
-        if kept {
-            carries.push(code.clone());
-        }
-    }
+    let mut carries: Vec<String> = carried
+        .iter()
+        .filter(|code| {
+            license
+                .entitlement_seats
+                .get(*code)
+                .is_some_and(|&seats| in_use(holding, Some(code)) < seats)
+        })
+        .cloned()
+        .collect();
     let Some((code, &seats)) = asked.and_then(|code| license.entitlement_seats.get_key_value(code))
     else {
         return Ok(Ok(carries));
@@ -70,30 +67,47 @@ fn counted_entitlements(
     if carries.contains(code) {
         return Ok(Ok(carries));
     }
-    let in_use = holding
-        .iter()
-        .filter(|l| l.entitlements.contains(code))
-        .count();
-    let in_use = u32::try_from(in_use).unwrap_or(u32::MAX);
-    if in_use >= seats {
-        let mut body = ErrorBody::new(
-            ApiErrorCode::NoSeatAvailable,
-            format!(
-                "{} of this licence with {code} {}; one is free when its holder releases it or its lease runs out",
-                all_seats(seats).0,
-                all_seats(seats).1
-            ),
-        );
-        body.error.seats_in_use = Some(in_use);
-        body.error.max_machines = Some(seats);
-        body.error.retry_at = holding
-            .iter()
-            .find(|l| l.entitlements.contains(code))
-            .and_then(|l| rfc3339(l.expires_at));
-        return Outcome::json(ApiErrorCode::NoSeatAvailable.http_status(), &body).map(Err);
+    if in_use(holding, Some(code)) >= seats {
+        return no_seat(seats, holding, Some(code)).map(Err);
     }
     carries.push(code.clone());
     Ok(Ok(carries))
+}
+
+/// The leases of `holding` that carry entitlement `code` (all of them for `None`), in its
+/// order (soonest to end first).
+fn carrying<'a>(
+    holding: &'a [LeaseRow],
+    code: Option<&'a str>,
+) -> impl Iterator<Item = &'a LeaseRow> + 'a {
+    holding
+        .iter()
+        .filter(move |l| code.is_none_or(|c| l.entitlements.iter().any(|e| e == c)))
+}
+
+/// How many of `holding` carry `code` (all of them for `None`).
+fn in_use(holding: &[LeaseRow], code: Option<&str>) -> u32 {
+    u32::try_from(carrying(holding, code).count()).unwrap_or(u32::MAX)
+}
+
+/// `no_seat_available`: every one of the licence's `seats` (with entitlement `code`, where
+/// the licence counts it apart) is held by `holding`; with the seats in use and the soonest
+/// one of them runs out.
+fn no_seat(seats: u32, holding: &[LeaseRow], code: Option<&str>) -> Result<Outcome, StoreError> {
+    let (all, verb) = all_seats(seats);
+    let with = code.map(|c| format!(" with {c}")).unwrap_or_default();
+    let mut body = ErrorBody::new(
+        ApiErrorCode::NoSeatAvailable,
+        format!(
+            "{all} of this licence{with} {verb}; one is free when its holder releases it or its lease runs out"
+        ),
+    );
+    body.error.seats_in_use = Some(in_use(holding, code));
+    body.error.max_machines = Some(seats);
+    body.error.retry_at = carrying(holding, code)
+        .next()
+        .and_then(|l| rfc3339(l.expires_at));
+    Outcome::json(ApiErrorCode::NoSeatAvailable.http_status(), &body)
 }
 
 /// Until when a lease of `license` asked for at `now` holds its seat, and whether it is
@@ -160,22 +174,9 @@ pub fn checkout(
     };
     let expired = expire(tx, Some(&license.id), now)?;
     let holding = leases::holding(tx, &license.id, now)?;
-    let seats_in_use = u32::try_from(holding.len()).unwrap_or(u32::MAX);
+    let seats_in_use = in_use(&holding, None);
     if seats_in_use >= license.max_machines {
-        let mut body = ErrorBody::new(
-            ApiErrorCode::NoSeatAvailable,
-            format!(
-                "{} of this licence {}; one is free when its holder releases it or its lease runs out",
-                all_seats(license.max_machines).0,
-                all_seats(license.max_machines).1
-            ),
-        );
-        body.error.seats_in_use = Some(seats_in_use);
-        body.error.max_machines = Some(license.max_machines);
-        body.error.retry_at = holding.first().and_then(|l| rfc3339(l.expires_at));
-        return Ok(
-            Outcome::json(ApiErrorCode::NoSeatAvailable.http_status(), &body)?.with_events(expired),
-        );
+        return Ok(no_seat(license.max_machines, &holding, None)?.with_events(expired));
     }
     let entitlements =
         match counted_entitlements(&license, &[], input.entitlement.as_deref(), &holding)? {
