@@ -4,12 +4,9 @@
 //! renewed while its connection stays open and given back when it closes — by `release`, by
 //! closing, or by dying, as for the shared seat.
 
-use licentric_proto::api::ApiErrorCode;
 use licentric_proto::ipc::CheckoutResult;
-use tokio::time::Instant;
 
-use super::{Agent, RETRY, SeatHold};
-use crate::api::ApiError;
+use super::{Agent, Renewal, SeatHold};
 use crate::error::AgentError;
 
 impl Agent {
@@ -86,28 +83,16 @@ impl Agent {
             let Some(current) = seats.own.get(&id) else {
                 return; // given back meanwhile
             };
-            match answer {
-                Ok(renewed) => {
+            match current.after_renewal(answer, self.inner.clock.now()) {
+                Renewal::Renewed(renewed) => {
                     at = renewed.renew_at();
                     seats.own.insert(id, renewed);
                 }
-                Err(AgentError::Api(ApiError::Rejected {
-                    code: ApiErrorCode::LeaseNotFound,
-                    ..
-                })) => {
-                    tracing::warn!(lease = %lease_id, "the server says an app's seat is gone");
-                    seats.own.remove(&id);
-                    drop(seats);
-                    self.forget(&lease_id).await;
-                    seats = self.inner.seats.state.lock().await;
-                }
-                Err(e) if current.holds(self.inner.clock.now()) => {
-                    tracing::warn!(lease = %lease_id, error = %e, "cannot renew an app's seat yet; trying again");
-                    at = (Instant::now() + RETRY).min(current.ends);
+                Renewal::TryAgainAt(then) => {
+                    at = then;
                     continue;
                 }
-                Err(e) => {
-                    tracing::warn!(lease = %lease_id, error = %e, "an app's seat ran out unrenewed");
+                Renewal::Gone => {
                     seats.own.remove(&id);
                     drop(seats);
                     self.forget(&lease_id).await;

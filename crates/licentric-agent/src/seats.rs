@@ -78,6 +78,17 @@ impl Seats {
     }
 }
 
+/// What a renewal's answer means for the lease it renewed.
+#[allow(clippy::large_enum_variant)] // made once a renewal, and moved into the seats at once
+enum Renewal {
+    /// Renewed: the lease as it is now.
+    Renewed(Held),
+    /// Not renewed yet; it still holds: try again then.
+    TryAgainAt(Instant),
+    /// The server says it is gone, or it ran out unrenewed.
+    Gone,
+}
+
 struct Held {
     lease: VerifiedLease,
     /// The secret that renews and releases it (the checkout's answer; renewals keep it).
@@ -96,6 +107,35 @@ impl Held {
     /// stands still while the machine sleeps, the server's does not).
     fn holds(&self, wall: time::OffsetDateTime) -> bool {
         Instant::now() < self.ends && wall < self.ends_on_wall
+    }
+
+    /// What `answer`, the renewal of this lease, means for it at `wall`: renewed; not
+    /// renewed yet while it still holds (try again after [`RETRY`], before its end); or gone
+    /// (the server says so, or it ran out unrenewed).
+    fn after_renewal(
+        &self,
+        answer: Result<Held, AgentError>,
+        wall: time::OffsetDateTime,
+    ) -> Renewal {
+        let id = self.lease_id();
+        match answer {
+            Ok(renewed) => Renewal::Renewed(renewed),
+            Err(AgentError::Api(ApiError::Rejected {
+                code: ApiErrorCode::LeaseNotFound,
+                ..
+            })) => {
+                tracing::warn!(lease = %id, "the server says the seat is gone");
+                Renewal::Gone
+            }
+            Err(e) if self.holds(wall) => {
+                tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
+                Renewal::TryAgainAt((Instant::now() + RETRY).min(self.ends))
+            }
+            Err(e) => {
+                tracing::warn!(lease = %id, error = %e, "the seat's lease ran out unrenewed");
+                Renewal::Gone
+            }
+        }
     }
 
     /// Borrowed for a trip: held to its end with no renewal, by no app in particular.
@@ -215,6 +255,9 @@ impl Agent {
         &self,
         entitlement: Option<&str>,
     ) -> Result<(CheckoutResult, SeatHold), AgentError> {
+        // The seat is widened once at most: a seat still without the entitlement after that
+        // is refused by `hold`.
+        let mut widened = false;
         loop {
             let seats = self.inner.seats.state.lock().await;
             let now = self.inner.clock.now();
@@ -226,23 +269,16 @@ impl Agent {
                     return self.checkout_own(entitlement).await;
                 }
                 // An entitlement the seat does not carry yet: the licence may count its seats
-                // apart, and one of them may be free (asked once; `hold` says if still not).
-                if let Some(code) = entitlement.filter(|c| !held.carries(c) && !held.borrowed()) {
+                // apart, and one of them may be free. Then judged again from the top (the seat
+                // and its holders may have changed meanwhile).
+                if !widened
+                    && let Some(code) = entitlement.filter(|c| !held.carries(c) && !held.borrowed())
+                {
                     let id = held.lease_id().to_owned();
                     drop(seats);
                     self.widen_seat(&id, code).await?;
-                    // Judged again from the top (the seat, its holders, may have changed); a
-                    // seat still without it is refused by `hold`, not widened again.
-                    let seats = self.inner.seats.state.lock().await;
-                    let now = self.inner.clock.now();
-                    match seats.held.as_ref().filter(|h| h.holds(now)) {
-                        Some(h) if h.per_process() && !h.borrowed() && seats.holders > 0 => {
-                            drop(seats);
-                            return self.checkout_own(entitlement).await;
-                        }
-                        Some(_) => return self.hold(seats, entitlement).await,
-                        None => continue,
-                    }
+                    widened = true;
+                    continue;
                 }
                 return self.hold(seats, entitlement).await;
             }
@@ -654,24 +690,13 @@ impl Agent {
                 }
                 continue;
             };
-            let renewed = match answer {
-                Ok(held) => Some(held),
-                Err(AgentError::Api(ApiError::Rejected {
-                    code: ApiErrorCode::LeaseNotFound,
-                    ..
-                })) => {
-                    tracing::warn!(lease = %id, "the server says the seat is gone");
-                    None
-                }
-                Err(e) if current.holds(self.inner.clock.now()) => {
-                    tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
-                    next = Some((Instant::now() + RETRY).min(current.ends));
+            let renewed = match current.after_renewal(answer, self.inner.clock.now()) {
+                Renewal::Renewed(held) => Some(held),
+                Renewal::TryAgainAt(at) => {
+                    next = Some(at);
                     continue;
                 }
-                Err(e) => {
-                    tracing::warn!(lease = %id, error = %e, "the seat's lease ran out unrenewed");
-                    None
-                }
+                Renewal::Gone => None,
             };
             next = renewed.as_ref().map(Held::renew_at);
             let lost = renewed.is_none();
