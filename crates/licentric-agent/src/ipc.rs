@@ -6,7 +6,6 @@
 //! A stale socket left by a dead agent is replaced; a live agent's socket is never taken.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
@@ -18,7 +17,7 @@ use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
 use licentric_proto::{Environment, ErrorCode};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::agent::Agent;
 use crate::clients::ClientEntry;
@@ -50,11 +49,6 @@ pub fn socket_path(
     environment: Environment,
 ) -> PathBuf {
     licentric_platform::endpoint::socket_path(configured, product_id, environment)
-}
-
-#[cfg(unix)]
-fn user_id() -> u32 {
-    licentric_platform::endpoint::current_uid()
 }
 
 /// The socket for `config`, refused if it is the other environment's default: a sandbox
@@ -101,95 +95,15 @@ pub struct Limits {
 }
 
 #[cfg(unix)]
+mod unix;
+#[cfg(unix)]
 pub use unix::{bind, serve};
 
-#[cfg(unix)]
-mod unix {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-    use tokio::net::{UnixListener, UnixStream};
-
-    /// Binds the socket: creates its folder 0700 (refusing one another user owns, a link, or
-    /// one it cannot close to others), replaces a stale socket, refuses to take a live
-    /// agent's, and makes the socket 0600.
-    ///
-    /// # Errors
-    /// [`IpcError::AlreadyRunning`] or [`IpcError::Setup`].
-    pub async fn bind(path: &Path) -> Result<UnixListener, IpcError> {
-        let setup = |message: String| IpcError::Setup {
-            path: path.to_owned(),
-            message,
-        };
-        // The folder is created 0700; one another user made first is refused, never used.
-        licentric_platform::endpoint::prepare_folder(path).map_err(|e| setup(e.to_string()))?;
-        if path.exists() {
-            if UnixStream::connect(path).await.is_ok() {
-                return Err(IpcError::AlreadyRunning(path.to_owned()));
-            }
-            // Nobody answers: a dead agent's socket.
-            std::fs::remove_file(path)
-                .map_err(|e| setup(format!("cannot replace a stale socket: {e}")))?;
-        }
-        let listener = UnixListener::bind(path).map_err(|e| setup(e.to_string()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| setup(e.to_string()))?;
-        Ok(listener)
-    }
-
-    /// Serves `agent` on `listener` until `shutdown` resolves; removes the socket after.
-    pub async fn serve(
-        agent: Agent,
-        listener: UnixListener,
-        limits: Limits,
-        shutdown: impl Future<Output = ()>,
-    ) {
-        let slots = Arc::new(Semaphore::new(limits.max_connections));
-        let limits = Arc::new(limits);
-        let own_uid = user_id();
-        let path = listener
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_pathname().map(Path::to_owned));
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let stream = match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(e) => {
-                            // Out of file descriptors, say: the error repeats until one is
-                            // free, so wait a moment instead of spinning on it.
-                            tracing::warn!(error = %e, "cannot accept a connection; waiting a moment");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    let pid = match stream.peer_cred() {
-                        Ok(cred) if cred.uid() == own_uid => cred.pid(),
-                        _ => {
-                            tracing::warn!("refused a connection from another user");
-                            continue; // dropped without an answer
-                        }
-                    };
-                    let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                        tracing::warn!("too many IPC connections; refusing one");
-                        continue;
-                    };
-                    let (agent, limits) = (agent.clone(), Arc::clone(&limits));
-                    tokio::spawn(async move {
-                        let seen = agent.clients().entry_for(pid);
-                        connection(agent, stream, &limits, &seen).await;
-                        drop(permit);
-                    });
-                }
-                () = &mut shutdown => break,
-            }
-        }
-        if let Some(path) = path {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
+#[cfg(windows)]
+#[allow(unsafe_code)] // creating the pipe with its DACL is an `unsafe` tokio call
+mod windows;
+#[cfg(windows)]
+pub use windows::{Listener, bind, serve};
 
 /// How long a write to a client may stall before the connection is closed: a client that
 /// sends requests but does not read its answers must not hold a slot.

@@ -659,7 +659,10 @@ fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Resolves when the agent is asked to stop: Ctrl-C, and SIGTERM (a service manager's stop)
+/// on Unix or the console closing or the system shutting down on Windows.
 async fn shutdown() {
+    #[cfg(unix)]
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -668,6 +671,21 @@ async fn shutdown() {
             Err(_) => std::future::pending::<()>().await,
         }
     };
+    #[cfg(windows)]
+    let term = async {
+        use tokio::signal::windows::{ctrl_close, ctrl_shutdown};
+        match (ctrl_close(), ctrl_shutdown()) {
+            (Ok(mut close), Ok(mut down)) => {
+                tokio::select! {
+                    _ = close.recv() => {}
+                    _ = down.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(any(unix, windows)))]
+    let term = std::future::pending::<()>();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}

@@ -25,12 +25,10 @@
 #![deny(missing_docs)]
 
 use std::collections::VecDeque;
-#[cfg(unix)]
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
+use licentric_proto::framing::encode_line;
 use licentric_proto::ipc::{
     ActivateParams, BorrowParams, Call, CheckoutParams, FingerprintResult, HasEntitlementParams,
     HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, ReleaseResult,
@@ -40,12 +38,15 @@ pub use licentric_proto::ipc::{CheckoutResult, ReturnResult};
 use licentric_proto::jsonrpc::{Id, Outcome, RpcError, ServerMessage};
 use serde::de::DeserializeOwned;
 
-#[cfg(all(unix, feature = "tokio"))]
+#[cfg(feature = "tokio")]
 pub mod nonblocking;
+mod transport;
 #[cfg(feature = "verify")]
 pub mod verify;
-#[cfg(unix)]
 pub mod watch;
+
+pub use transport::Closer;
+use transport::Connection;
 
 pub use licentric_platform::endpoint::{self, EndpointError};
 pub use licentric_proto::ipc::Status as LicenseStatus;
@@ -147,20 +148,6 @@ fn check_version(
     Ok(())
 }
 
-/// The checks a client makes before it sends anything (`docs/ipc.md`, Transport): the socket's folder is its
-/// own user's with mode 0700, and the listening peer runs as its own user. Shared by the
-/// blocking and the async client.
-#[cfg(unix)]
-fn check_endpoint(
-    path: &Path,
-    connect: impl FnOnce() -> std::io::Result<std::os::unix::net::UnixStream>,
-) -> Result<std::os::unix::net::UnixStream, ClientError> {
-    endpoint::check_folder(path).map_err(ClientError::from_endpoint)?;
-    let stream = connect().map_err(|_| ClientError::NotRunning(path.to_owned()))?;
-    endpoint::check_peer(path, &stream).map_err(ClientError::from_endpoint)?;
-    Ok(stream)
-}
-
 /// What a message read while waiting for the answer to request `id` means: the answer
 /// (`Some`), or nothing yet (`None`; a `status_changed` notification is queued in `pending`).
 /// Shared by the blocking and the async client.
@@ -237,38 +224,21 @@ fn io_error(e: &std::io::Error) -> ClientError {
     }
 }
 
-/// Closes a [`Client`]'s connection from another thread (see [`Client::closer`]).
-#[cfg(unix)]
-#[derive(Debug)]
-pub struct Closer(std::os::unix::net::UnixStream);
-
-#[cfg(unix)]
-impl Closer {
-    /// Closes the connection; the client's calls fail from now on.
-    pub fn close(&self) {
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
-    }
-}
-
 /// A blocking connection to the agent.
-#[cfg(unix)]
 pub struct Client {
-    reader: BufReader<std::os::unix::net::UnixStream>,
-    writer: std::os::unix::net::UnixStream,
+    connection: Connection,
     next_id: i64,
     pending: VecDeque<Status>,
     /// The caller's limit on a call (and on waiting for a change); `None`: the defaults.
     timeout: Option<Duration>,
 }
 
-#[cfg(unix)]
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").finish_non_exhaustive()
     }
 }
 
-#[cfg(unix)]
 impl Client {
     /// Connects to the agent of `product_id` in `environment` at its default socket.
     ///
@@ -310,13 +280,8 @@ impl Client {
     }
 
     fn open(path: &Path, expect: Option<(&str, Environment)>) -> Result<Client, ClientError> {
-        let stream = check_endpoint(path, || std::os::unix::net::UnixStream::connect(path))?;
-        let writer = stream
-            .try_clone()
-            .map_err(|e| ClientError::Io(e.to_string()))?;
         let mut client = Client {
-            reader: BufReader::new(stream),
-            writer,
+            connection: Connection::open(path)?,
             next_id: 1,
             pending: VecDeque::new(),
             timeout: None,
@@ -339,15 +304,8 @@ impl Client {
             ),
             None => None,
         };
-        self.reader
-            .get_ref()
-            .set_read_timeout(wait)
-            .map_err(|e| io_error(&e))?;
         let mut line = Vec::new();
-        let n = (&mut self.reader)
-            .take(MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| io_error(&e))?;
+        let n = self.connection.read_line(wait, &mut line)?;
         if n == 0 {
             return Err(ClientError::Io("the agent closed the connection".into()));
         }
@@ -365,10 +323,7 @@ impl Client {
         self.next_id += 1;
         let line = encode_line(&call.into_request(Id::Number(id)))
             .map_err(|e| ClientError::Io(e.to_string()))?;
-        self.writer
-            .set_write_timeout(Some(limit))
-            .map_err(|e| io_error(&e))?;
-        self.writer.write_all(&line).map_err(|e| io_error(&e))?;
+        self.connection.write_all(&line, limit)?;
         // Until the answer to this request, or the deadline: notifications and answers to
         // other ids do not extend it.
         loop {
@@ -628,10 +583,7 @@ impl Client {
     /// # Errors
     /// When the socket cannot be shared.
     pub fn closer(&self) -> Result<Closer, ClientError> {
-        self.writer
-            .try_clone()
-            .map(Closer)
-            .map_err(|e| io_error(&e))
+        self.connection.closer()
     }
 
     /// Sets how long a call may wait for its answer, and [`next_change`](Self::next_change)

@@ -3,6 +3,8 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
+use crate::ClientError;
+use crate::transport::{AsyncReadHalf, AsyncWriteHalf};
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
 use licentric_proto::ipc::{
     ActivateParams, BorrowParams, Call, CheckoutResult, FingerprintResult, HasEntitlementParams,
@@ -12,15 +14,11 @@ use licentric_proto::ipc::{
 use licentric_proto::jsonrpc::{Id, ServerMessage};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-
-use crate::ClientError;
 
 /// An async connection to the agent.
 pub struct AsyncClient {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<AsyncReadHalf>,
+    writer: AsyncWriteHalf,
     next_id: i64,
     pending: VecDeque<Status>,
     timeout: Option<std::time::Duration>,
@@ -59,13 +57,7 @@ impl AsyncClient {
         path: &Path,
         expect: Option<(&str, crate::Environment)>,
     ) -> Result<AsyncClient, ClientError> {
-        // The checks are quick local system calls; the connect to a Unix socket does not block.
-        let stream = crate::check_endpoint(path, || std::os::unix::net::UnixStream::connect(path))?;
-        stream
-            .set_nonblocking(true)
-            .map_err(|e| ClientError::Io(e.to_string()))?;
-        let stream = UnixStream::from_std(stream).map_err(|e| ClientError::Io(e.to_string()))?;
-        let (read, writer) = stream.into_split();
+        let (read, writer) = crate::transport::open_async(path).await?;
         let mut client = AsyncClient {
             reader: BufReader::new(read),
             writer,

@@ -10,7 +10,9 @@
 //!   ([`endpoint::default_socket`]), and the checks **both ends** make before trusting it: the
 //!   agent creates its folder 0700 ([`endpoint::prepare_folder`]), and every client refuses a
 //!   folder that is not its own user's with mode 0700 ([`endpoint::check_folder`]) or a peer
-//!   running as another user ([`endpoint::check_peer`]) before it sends a byte.
+//!   running as another user ([`endpoint::check_peer`]) before it sends a byte. On Windows
+//!   the endpoint is a named pipe: the agent creates it owner-only (`PipeSecurity`) and each
+//!   end checks the other's user (`check_pipe_server`, `check_pipe_client`).
 //!
 //! The agent uses both modules; the client library uses them too, so a local app computes
 //! this machine's fingerprint and checks the socket itself instead of believing what the

@@ -32,6 +32,14 @@ pub use unix::{check_folder, check_peer, current_uid, prepare_folder, prepare_pr
 mod windows;
 pub use windows::pipe_name;
 
+// The Win32 calls of the named pipe's security. `--cfg licentric_windows_check` type-checks
+// them on Linux (`.ci/test` does), where they are never linked or run.
+#[cfg(any(windows, licentric_windows_check))]
+#[allow(unsafe_code)] // Win32 calls: each `unsafe` block says why it holds.
+mod pipe;
+#[cfg(any(windows, licentric_windows_check))]
+pub use pipe::{PipeSecurity, RawPipe, check_pipe_client, check_pipe_server};
+
 /// The variable that overrides the socket path (the same checks apply).
 pub const SOCKET_ENV: &str = "LICENTRIC_SOCKET";
 
@@ -77,6 +85,19 @@ pub enum EndpointError {
         /// The current user.
         uid: u32,
     },
+    /// The process at the other end of the named pipe runs as another user (Windows; the
+    /// users are SIDs).
+    #[error(
+        "the program at the other end of {path} runs as {peer}, not as you ({user}): refusing to talk to it"
+    )]
+    ForeignPipePeer {
+        /// The pipe.
+        path: PathBuf,
+        /// The other process's user.
+        peer: String,
+        /// The current user.
+        user: String,
+    },
     /// The check itself failed.
     #[error("cannot check {path}: {message}")]
     Io {
@@ -96,7 +117,9 @@ impl EndpointError {
             EndpointError::NotOwned { .. } => "endpoint_not_owned",
             EndpointError::OpenToOthers { .. } => "endpoint_open_to_others",
             EndpointError::NotAFolder(_) => "endpoint_not_a_folder",
-            EndpointError::ForeignPeer { .. } => "endpoint_foreign_peer",
+            EndpointError::ForeignPeer { .. } | EndpointError::ForeignPipePeer { .. } => {
+                "endpoint_foreign_peer"
+            }
             EndpointError::Io { .. } => "endpoint_unreadable",
         }
     }

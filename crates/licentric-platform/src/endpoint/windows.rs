@@ -1,7 +1,5 @@
-//! Windows: the named pipe's name. The pipe itself (created with a DACL that admits only the
-//! current user and `PIPE_REJECT_REMOTE_CLIENTS`, and checked by the client through
-//! `GetNamedPipeServerProcessId` and the server process's owner SID) belongs to the agent's
-//! Windows listener, which is not built yet (the README says what runs where).
+//! Windows: the named pipe's name (a pure rule, tested on every system). Its security — the
+//! owner-only DACL and the checks of the process at each end — is in `pipe.rs`.
 
 use licentric_proto::Environment;
 
