@@ -114,9 +114,9 @@ fn login_entry(
         entry = entry.arg("--config").arg(path.display().to_string());
     }
     if let Some(config) = config {
-        entry = entry.app_name(match config.environment {
-            licentric_proto::Environment::Live => config.product_name.clone(),
-            licentric_proto::Environment::Test => format!("{} (test)", config.product_name),
+        entry = entry.app_name(match config.environment() {
+            licentric_proto::Environment::Live => config.product_name().to_owned(),
+            licentric_proto::Environment::Test => format!("{} (test)", config.product_name()),
         });
     }
     entry
@@ -140,7 +140,7 @@ pub fn run() -> std::process::ExitCode {
             config
                 .as_ref()
                 .ok()
-                .map(|c| (c.product_id.as_str(), c.environment)),
+                .map(|c| (c.product_id(), c.environment())),
         ))
         .callback(|app, argv, _cwd| {
             second_launch(app, crate::args::parse(argv.into_iter().skip(1)));
@@ -241,10 +241,10 @@ async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
         ipc::socket_for(&config).map_err(|e| UiError::new("ipc_unavailable", e.to_string()))?;
     let settings_file = SettingsFile::in_dir(&licentric_agent::agent::data_dir(&config));
     let settings = settings_file.load(Settings {
-        notifications: config.notifications.enabled,
+        notifications: config.notifications().enabled,
     });
     let notifier = Arc::new(Switchable::new(
-        config.product_name.clone(),
+        config.product_name().to_owned(),
         settings.notifications,
     ));
     let listener = match ipc::bind(&socket).await {
@@ -252,7 +252,7 @@ async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
         // A headless agent already serves this product: be its client, not a second agent.
         Err(ipc::IpcError::AlreadyRunning(_)) => {
             let headless =
-                Headless::connect(&socket, &config.product_id, config.environment).await?;
+                Headless::connect(&socket, config.product_id(), config.environment()).await?;
             tracing::info!(socket = %socket.display(), "a headless agent serves this product; the app is its client");
             return Ok(Started {
                 backend: Backend::Headless(Box::new(headless)),
@@ -267,9 +267,9 @@ async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
         Err(other) => return Err(UiError::new("ipc_unavailable", other.to_string())),
     };
     let limits = ipc::Limits {
-        max_connections: config.ipc.max_connections,
-        idle_timeout: std::time::Duration::from_secs(config.ipc.idle_timeout_seconds),
-        management: config.ipc.management,
+        max_connections: config.ipc().max_connections,
+        idle_timeout: std::time::Duration::from_secs(config.ipc().idle_timeout_seconds),
+        management: config.ipc().management,
     };
     let mut options = AgentOptions::new(config.clone());
     options.notifier = Arc::clone(&notifier) as _;

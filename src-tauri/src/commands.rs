@@ -49,11 +49,13 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
     let started = companion.started.as_ref().ok();
     let config = started.map(|s| &s.config);
     AppInfo {
-        product_name: config
-            .map_or_else(|| "Licentric Companion".into(), |c| c.product_name.clone()),
-        product_id: config.map(|c| c.product_id.clone()),
-        environment: config.map(|c| c.environment.as_str()),
-        key_prefix: config.map(|c| c.key_prefix.as_str().to_owned()),
+        product_name: config.map_or_else(
+            || "Licentric Companion".into(),
+            |c| c.product_name().to_owned(),
+        ),
+        product_id: config.map(|c| c.product_id().to_owned()),
+        environment: config.map(|c| c.environment().as_str()),
+        key_prefix: config.map(|c| c.prefix().as_str().to_owned()),
         machine_name: companion.machine_name.clone(),
         fingerprint: started.map(|s| short_fingerprint(s.backend.fingerprint())),
         app_version: env!("CARGO_PKG_VERSION"),
@@ -67,15 +69,13 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         app_name: licentric_agent::brand::built_in().app_name.clone(),
         proxy: config.map(|c| {
             let host = c
-                .api_base_url
+                .api_base_url()
                 .split("://")
                 .nth(1)
                 .and_then(|rest| rest.split(['/', ':']).next())
                 .unwrap_or_default()
                 .to_owned();
-            licentric_agent::proxy::in_use(c.proxy.as_deref(), &host, |name| {
-                std::env::var(name).ok()
-            })
+            licentric_agent::proxy::in_use(c.proxy(), &host, |name| std::env::var(name).ok())
         }),
         preferences_file: licentric_agent::brand::built_in()
             .config_dir()
@@ -240,8 +240,8 @@ async fn report(started: &Started) -> Result<String> {
     Ok(diagnostics::report(&diagnostics::Inputs {
         app_version: env!("CARGO_PKG_VERSION"),
         os: sysinfo::System::long_os_version().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
-        product_name: &config.product_name,
-        api_base_url: &config.api_base_url,
+        product_name: config.product_name(),
+        api_base_url: config.api_base_url(),
         socket: started.socket.display().to_string(),
         fingerprint: started.backend.fingerprint(),
         status: &status,

@@ -93,43 +93,46 @@ pub enum ConfigSource {
     TestFile(PathBuf),
 }
 
-/// The companion's configuration, checked: the values other code needs are typed.
+/// The companion's configuration, checked: the values other code needs are typed. Parsed once
+/// (unknown keys and bad values refused with the file and the key) and read-only from then on:
+/// other crates read it through its methods, so nothing can change a trust anchor or the
+/// endpoint after the checks.
 #[derive(Debug, Clone)]
 pub struct CompanionConfig {
     /// The vendor's product id.
-    pub product_id: String,
+    pub(crate) product_id: String,
     /// The product's name, for people.
-    pub product_name: String,
+    pub(crate) product_name: String,
     /// `test` (the sandbox) or `live`.
-    pub environment: Environment,
+    pub(crate) environment: Environment,
     /// The Licentric API, `https://` only.
-    pub api_base_url: String,
+    pub(crate) api_base_url: String,
     /// The prefix of this product's licence keys.
-    pub key_prefix: KeyPrefix,
+    pub(crate) key_prefix: KeyPrefix,
     /// The vendor's Ed25519 public keys (several during a rotation).
-    pub trusted_keys: Vec<TrustedKey>,
+    pub(crate) trusted_keys: Vec<TrustedKey>,
     /// An extra CA certificate (PEM file) to trust, besides the system's.
-    pub extra_ca: Option<PathBuf>,
+    pub(crate) extra_ca: Option<PathBuf>,
     /// Trust only this CA (and no system root): for a private server such as the sandbox.
-    pub extra_ca_only: bool,
+    pub(crate) extra_ca_only: bool,
     /// SHA-256 pins of the server's SubjectPublicKeyInfo.
-    pub pins: Vec<[u8; 32]>,
+    pub(crate) pins: Vec<[u8; 32]>,
     /// An HTTPS proxy; `HTTPS_PROXY` and `NO_PROXY` are honoured too.
-    pub proxy: Option<String>,
+    pub(crate) proxy: Option<String>,
     /// Whether the encrypted-file credential store may be used when no OS store is reachable.
-    pub allow_file_credential_store: bool,
+    pub(crate) allow_file_credential_store: bool,
     /// Where to keep the licence file and state (default: the user's data folder).
-    pub data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Refresh settings.
-    pub refresh: RefreshConfig,
+    pub(crate) refresh: RefreshConfig,
     /// Local IPC settings.
-    pub ipc: IpcConfig,
+    pub(crate) ipc: IpcConfig,
     /// Desktop notifications.
-    pub notifications: NotificationConfig,
+    pub(crate) notifications: NotificationConfig,
     /// Where it came from.
-    pub source: ConfigSource,
+    pub(crate) source: ConfigSource,
     /// The user's preferences file laid over it, if any.
-    pub preferences: Option<PathBuf>,
+    pub(crate) preferences: Option<PathBuf>,
 }
 
 /// The file's shape, as written.
@@ -346,6 +349,86 @@ impl CompanionConfig {
         refuse_management_keys(text).map_err(invalid)?;
         let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         raw.check(source).map_err(invalid)
+    }
+
+    /// The vendor's product id.
+    pub fn product_id(&self) -> &str {
+        &self.product_id
+    }
+
+    /// The product's name, for people.
+    pub fn product_name(&self) -> &str {
+        &self.product_name
+    }
+
+    /// `test` (the sandbox) or `live`.
+    pub fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// The Licentric API, `https://` only.
+    pub fn api_base_url(&self) -> &str {
+        &self.api_base_url
+    }
+
+    /// The vendor's Ed25519 public keys (several during a rotation).
+    pub fn trusted_keys(&self) -> &[TrustedKey] {
+        &self.trusted_keys
+    }
+
+    /// An extra CA certificate (PEM file) to trust, besides the system's.
+    pub fn extra_ca(&self) -> Option<&Path> {
+        self.extra_ca.as_deref()
+    }
+
+    /// Trust only this CA (and no system root): for a private server such as the sandbox.
+    pub fn extra_ca_only(&self) -> bool {
+        self.extra_ca_only
+    }
+
+    /// SHA-256 pins of the server's SubjectPublicKeyInfo.
+    pub fn pins(&self) -> &[[u8; 32]] {
+        &self.pins
+    }
+
+    /// An HTTPS proxy; `HTTPS_PROXY` and `NO_PROXY` are honoured too.
+    pub fn proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+
+    /// Whether the encrypted-file credential store may be used when no OS store is reachable.
+    pub fn allow_file_credential_store(&self) -> bool {
+        self.allow_file_credential_store
+    }
+
+    /// Where to keep the licence file and state (default: the user's data folder).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
+    /// Refresh settings.
+    pub fn refresh(&self) -> &RefreshConfig {
+        &self.refresh
+    }
+
+    /// Local IPC settings.
+    pub fn ipc(&self) -> &IpcConfig {
+        &self.ipc
+    }
+
+    /// Desktop notifications.
+    pub fn notifications(&self) -> &NotificationConfig {
+        &self.notifications
+    }
+
+    /// Where it came from.
+    pub fn source(&self) -> &ConfigSource {
+        &self.source
+    }
+
+    /// The user's preferences file laid over it, if any.
+    pub fn preferences(&self) -> Option<&Path> {
+        self.preferences.as_deref()
     }
 
     /// The product's key prefix.

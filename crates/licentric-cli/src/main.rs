@@ -194,24 +194,24 @@ fn vendor_check() -> ExitCode {
     out!("cli:         {}", brand.cli);
     out!(
         "product:     {} ({}, {})",
-        config.product_id,
-        config.product_name,
-        config.environment
+        config.product_id(),
+        config.product_name(),
+        config.environment()
     );
     ExitCode::SUCCESS
 }
 
 fn socket(config: &CompanionConfig) -> PathBuf {
     ipc::socket_path(
-        config.ipc.socket.as_deref(),
-        &config.product_id,
-        config.environment,
+        config.ipc().socket.as_deref(),
+        config.product_id(),
+        config.environment(),
     )
 }
 
 /// A client of this configuration's agent: its product and environment are checked.
 fn client_of(config: &CompanionConfig) -> Result<Client, ClientError> {
-    Client::connect_to(&socket(config), &config.product_id, config.environment)
+    Client::connect_to(&socket(config), config.product_id(), config.environment())
 }
 
 fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
@@ -300,7 +300,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                     Ok(None) => {
                         out!(
                             "Every seat of {}'s floating licence is in use; waiting for one…",
-                            config.product_name
+                            config.product_name()
                         );
                         client.next_seat(None)
                     }
@@ -313,7 +313,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 Ok(seat) => {
                     out!(
                         "Holding a seat of {}'s floating licence ({} of {} in use) until you press Enter; it is renewed meanwhile (this lease runs to {}).",
-                        config.product_name,
+                        config.product_name(),
                         seat.seats_in_use,
                         seat.max_seats,
                         seat.expires_at
@@ -344,7 +344,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 Ok(seat) => {
                     out!(
                         "Borrowed a seat of {}'s floating licence until {}: it is this machine's until then, with or without a network. `{} return` gives it back early.",
-                        config.product_name,
+                        config.product_name(),
                         seat.expires_at,
                         licentric_agent::brand::built_in().cli
                     );
@@ -405,11 +405,11 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
         }
         Command::Fingerprint { explain } => {
             // Computed here, as the agent computes it: nothing to ask a socket for.
-            let source = licentric_platform::identity::machine_id_source(config.environment);
+            let source = licentric_platform::identity::machine_id_source(config.environment());
             let machine = source.machine_id()?;
-            out!("{}", machine.fingerprint(&config.product_id));
+            out!("{}", machine.fingerprint(config.product_id()));
             if explain {
-                explain_components(&*source, config.environment, &config.product_id);
+                explain_components(&*source, config.environment(), config.product_id());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -627,7 +627,7 @@ fn room_for(connections: usize) {
 
 fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
     #[cfg(unix)]
-    room_for(config.ipc.max_connections);
+    room_for(config.ipc().max_connections);
     // One thread serves every connection and timer (the credential store and the disk go to
     // tokio's blocking pool): no hop between worker threads on an answer's path, which on a
     // small virtual machine costs more than the answer (see the agent benchmark).
@@ -645,11 +645,11 @@ fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         };
         let limits = ipc::Limits {
-            max_connections: config.ipc.max_connections,
-            idle_timeout: std::time::Duration::from_secs(config.ipc.idle_timeout_seconds),
-            management: config.ipc.management,
+            max_connections: config.ipc().max_connections,
+            idle_timeout: std::time::Duration::from_secs(config.ipc().idle_timeout_seconds),
+            management: config.ipc().management,
         };
-        let product = config.product_id.clone();
+        let product = config.product_id().to_owned();
         let agent = Agent::start(AgentOptions::new(config)).await?;
         eprintln!("licentric agent for {product}: serving {}", path.display());
         ipc::serve(agent.clone(), listener, limits, shutdown()).await;
