@@ -4,6 +4,12 @@
 //! runs. Closing the window destroys it (the webview's memory is released) and the app stays
 //! in the tray; Quit in the tray ends it. A second launch focuses the first and hands over
 //! its `licentric://activate?key=…` link.
+//!
+//! Where a headless agent already serves the product, the app is its client instead. Start at
+//! login (`--hidden`) on Linux makes exactly that the normal case: the process becomes
+//! `licentric agent --tray` (the command-line tool beside the app), whose own tray starts the
+//! app when the user opens it, so all day only the agent is in memory — no toolkit, no
+//! webview. The app then shows no tray of its own and ends when its window closes.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -122,6 +128,38 @@ fn login_entry(
     entry
 }
 
+/// Start at login (`--hidden`) on desktops with StatusNotifierItem trays: this process becomes
+/// the agent with a tray of its own (`<cli> agent --tray`, installed beside the app), so no
+/// webview and no toolkit stay in memory all day; the tray's Open starts the app when it is
+/// wanted, as the agent's client. Returns only when that cannot be done (no command-line tool
+/// beside the app): the app then starts in its own tray, as before.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn become_the_agent(args: &Args) {
+    use std::os::unix::process::CommandExt as _;
+    let Some(cli) = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(&licentric_agent::brand::built_in().cli))
+        .filter(|cli| cli.is_file())
+    else {
+        tracing::info!("no command-line tool beside the app: starting in the app's own tray");
+        return;
+    };
+    let mut command = std::process::Command::new(&cli);
+    if let Some(config) = &args.config {
+        command.arg("--config").arg(config);
+    }
+    let error = command.args(["agent", "--tray"]).exec();
+    tracing::warn!(%error, cli = %cli.display(), "cannot start the agent with its tray; starting in the app's own tray");
+}
+
+/// Whether the app shows a tray of its own beside `backend`: not as the client of a headless
+/// agent where that agent has its own tray (`licentric agent --tray`), so closing the window
+/// ends the app and only the agent stays.
+fn own_tray(backend: Option<&Backend>) -> bool {
+    let agent_has_a_tray = cfg!(all(unix, not(target_os = "macos")));
+    !(agent_has_a_tray && matches!(backend, Some(Backend::Headless(_))))
+}
+
 /// Runs the app until Quit.
 pub fn run() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -132,6 +170,10 @@ pub fn run() -> std::process::ExitCode {
         )
         .init();
     let args = crate::args::parse(std::env::args().skip(1));
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if args.hidden {
+        become_the_agent(&args);
+    }
     let config = CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN)
         .map_err(|e| UiError::new("config_invalid", e.to_string()));
     // One instance per user and product, as the socket is.
@@ -212,11 +254,17 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         },
         Err(_) => None,
     };
+    let tray = own_tray(companion.started.as_ref().ok().map(|s| &s.backend));
     app.manage(companion);
-    if let Err(e) = crate::tray::create(app, status.as_ref()) {
+    if !tray {
+        tracing::info!("the background agent keeps the tray: closing the window ends the app");
+    } else if let Err(e) = crate::tray::create(app, status.as_ref()) {
         tracing::warn!(error = %e, "no tray icon; closing the window will quit");
     }
-    if !args.hidden {
+    if args.hidden && !tray {
+        // Started for the tray, but the background agent already shows one.
+        app.exit(0);
+    } else if !args.hidden {
         open_window(app);
     }
 }

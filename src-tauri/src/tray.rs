@@ -17,7 +17,13 @@ struct StateItem(MenuItem<Wry>);
 /// # Errors
 /// When the desktop has no tray (the app then quits with its window).
 pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
-    let state = MenuItem::with_id(app, "state", state_text(status), false, None::<&str>)?;
+    let state = MenuItem::with_id(
+        app,
+        "state",
+        licentric_agent::words::tray_line(status),
+        false,
+        None::<&str>,
+    )?;
     let open = MenuItem::with_id(app, "open", "Open", true, None::<&str>)?;
     let refresh = MenuItem::with_id(app, "refresh", "Refresh now", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
@@ -25,7 +31,7 @@ pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
     let menu = Menu::with_items(app, &[&state, &separator, &open, &refresh, &quit])?;
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .menu(&menu)
-        .tooltip(state_text(status))
+        .tooltip(licentric_agent::words::tray_line(status))
         .on_menu_event(|app, event| match event.id.as_ref() {
             "open" => open_window(app),
             "refresh" => {
@@ -55,27 +61,11 @@ pub fn exists(app: &AppHandle) -> bool {
 
 /// Shows `status` in the tray.
 pub fn update(app: &AppHandle, status: &Status) {
-    let text = state_text(Some(status));
+    let text = licentric_agent::words::tray_line(Some(status));
     if let Some(item) = app.try_state::<StateItem>() {
         let _ = item.0.set_text(&text);
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let _ = tray.set_tooltip(Some(&text));
-    }
-}
-
-fn state_text(status: Option<&Status>) -> String {
-    let Some(status) = status else {
-        return "Licence: not available".into();
-    };
-    // The agent's words (one voice with the CLI and the window).
-    let words = status.summary.to_lowercase();
-    // A borrowed seat says until when (the day is what a traveller needs).
-    match status.lease.as_ref().filter(|l| l.borrowed) {
-        Some(lease) => format!(
-            "Licence: {words} until {}",
-            lease.expires_at.get(..10).unwrap_or(&lease.expires_at)
-        ),
-        None => format!("Licence: {words}"),
     }
 }

@@ -822,3 +822,99 @@ fn gui_a_floating_licence_shows_its_seats() {
     drop(waiting);
     app.wait_text("machines", |t| !t.contains("waits"));
 }
+
+/// A process stopped when the test ends, passed or failed.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start at login runs the agent with a tray of its own, not the app: the process the login
+/// entry starts becomes `licentric agent --tray`, so no webview and no toolkit stay in memory.
+/// Its tray says the state; Open starts the app as the agent's client (no second tray), whose
+/// window closing ends the app while the agent and its tray stay; Quit stops the agent.
+#[test]
+fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-login-tray");
+    // What the start-at-login entry runs (`--hidden`, with the configuration).
+    let log = s.companion.root.join("login.log");
+    let mut login = Stopped(
+        std::process::Command::new(bin("licentric-companion"))
+            .args(["--hidden", "--config"])
+            .arg(&s.companion.config)
+            .env("DISPLAY", &s.desktop.display)
+            .env("LICENTRIC_CONFIG", &s.companion.config)
+            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = login.0.id();
+    let menu = wait_for("the agent's tray menu", Duration::from_secs(20), || {
+        let menu = s.desktop.tray_menu();
+        (menu.len() == 4).then_some(menu)
+    });
+    assert_eq!(
+        menu,
+        [
+            "Licence: not activated (disabled)",
+            "Open",
+            "Refresh now",
+            "Quit"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        bin("licentric"),
+        "the login process became the agent: no webview, no toolkit"
+    );
+    assert_eq!(app_pid(&s.companion.config), None, "no app runs");
+    let status = s.companion.client().status().unwrap();
+    assert_eq!(
+        status.product_id, "gui-login-tray",
+        "the agent serves the product"
+    );
+
+    // Open: the app, the agent's client, on screen; the tray stays the agent's alone.
+    s.desktop.tray_click("Open");
+    wait_for(
+        "the window on screen after the tray's Open",
+        Duration::from_secs(30),
+        || window_visible(&s.desktop, "Licentric Companion").then_some(()),
+    );
+    let app = app_pid(&s.companion.config).expect("the app runs");
+    assert!(webview_processes(app) > 0, "the window's webview runs");
+    assert_eq!(
+        s.desktop.tray_icons(),
+        1,
+        "no second tray icon: the agent's is the one"
+    );
+
+    // Closing the window ends the app; the agent and its tray stay.
+    assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
+    wait_for("the app to end", Duration::from_secs(20), || {
+        app_pid(&s.companion.config).is_none().then_some(())
+    });
+    assert!(
+        login.0.try_wait().unwrap().is_none(),
+        "the agent still runs: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(s.desktop.tray_menu()[1], "Open", "its tray is still there");
+
+    // Quit stops the agent.
+    s.desktop.tray_click("Quit");
+    let ended = wait_for("the agent to stop", Duration::from_secs(20), || {
+        login.0.try_wait().unwrap()
+    });
+    assert!(ended.success(), "{ended:?}");
+    assert!(
+        licentric_client::Client::connect(&s.companion.socket).is_err(),
+        "nobody serves the socket"
+    );
+}

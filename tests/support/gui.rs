@@ -131,6 +131,14 @@ impl Desktop {
         std::fs::read_to_string(&self.tray_log).unwrap_or_default()
     }
 
+    /// How many tray icons registered with the host so far.
+    pub fn tray_icons(&self) -> usize {
+        self.tray_output()
+            .lines()
+            .filter(|l| l.starts_with("item "))
+            .count()
+    }
+
     /// The last tray icon registered with the host: its bus name and object path.
     pub fn tray_icon(&self) -> (String, String) {
         wait_for("a tray icon", Duration::from_secs(20), || {

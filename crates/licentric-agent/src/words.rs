@@ -3,6 +3,7 @@
 //! show these instead of mapping states to words themselves.
 
 use licentric_proto::LicenseState;
+use licentric_proto::ipc::Status;
 
 /// The reasons that mean "the licensing server could not be reached": the machine is offline
 /// now, licensed on the signed file's time. Listed once.
@@ -11,6 +12,23 @@ pub const OFFLINE_REASONS: [&str; 3] = ["network_unavailable", "server_unavailab
 /// Whether `reason` says the server could not be reached.
 pub fn is_offline_reason(reason: Option<&str>) -> bool {
     reason.is_some_and(|r| OFFLINE_REASONS.contains(&r))
+}
+
+/// The tray's line for `status` (its menu's first item and its tooltip), the same in the app's
+/// tray and the agent's: the agent's summary, and until when a borrowed seat is held (the day
+/// is what a traveller needs).
+pub fn tray_line(status: Option<&Status>) -> String {
+    let Some(status) = status else {
+        return "Licence: not available".into();
+    };
+    let words = status.summary.to_lowercase();
+    match status.lease.as_ref().filter(|l| l.borrowed) {
+        Some(lease) => format!(
+            "Licence: {words} until {}",
+            lease.expires_at.get(..10).unwrap_or(&lease.expires_at)
+        ),
+        None => format!("Licence: {words}"),
+    }
 }
 
 /// A state in words.

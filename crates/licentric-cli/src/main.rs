@@ -13,6 +13,9 @@ use licentric_agent::{Agent, AgentOptions, ipc};
 use licentric_client::{Client, ClientError};
 use licentric_proto::ipc::Status;
 
+#[cfg(all(unix, not(target_os = "macos")))]
+mod tray;
+
 /// The Licentric companion: licence activation and status for this machine.
 #[derive(Parser)]
 #[command(name = "licentric", version, about)]
@@ -27,7 +30,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the agent in the foreground (the headless companion).
-    Agent,
+    Agent {
+        /// Show a tray icon (the desktop's panel draws it; Open starts the app as this
+        /// agent's client). What "start at login" runs: no webview stays in memory.
+        #[arg(long)]
+        tray: bool,
+    },
     /// Show the licence status. Works without a running agent (from the cached licence).
     Status {
         /// Print the status as JSON (the IPC `status` object).
@@ -254,7 +262,7 @@ fn report(e: &ClientError) -> ExitCode {
 
 fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Agent => run_agent(config),
+        Command::Agent { tray } => run_agent(config, tray),
         Command::VendorCheck => Ok(vendor_check()),
         Command::Status { json } => {
             let status = match client_of(&config) {
@@ -625,7 +633,7 @@ fn room_for(connections: usize) {
     }
 }
 
-fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
+fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
     #[cfg(unix)]
     room_for(config.ipc().max_connections);
     // One thread serves every connection and timer (the credential store and the disk go to
@@ -652,7 +660,20 @@ fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
         let product = config.product_id().to_owned();
         let agent = Agent::start(AgentOptions::new(config)).await?;
         eprintln!("licentric agent for {product}: serving {}", path.display());
-        ipc::serve(agent.clone(), listener, limits, shutdown()).await;
+        let stop = async {
+            if tray {
+                tray_or_forever(agent.clone()).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let stop = async {
+            tokio::select! {
+                () = shutdown() => {}
+                () = stop => {}
+            }
+        };
+        ipc::serve(agent.clone(), listener, limits, stop).await;
         // Stopping: a seat of a floating licence goes back now, not when its lease runs out.
         agent.give_back_seats().await;
         Ok(ExitCode::SUCCESS)
@@ -661,6 +682,21 @@ fn run_agent(config: CompanionConfig) -> anyhow::Result<ExitCode> {
 
 /// Resolves when the agent is asked to stop: Ctrl-C, and SIGTERM (a service manager's stop)
 /// on Unix or the console closing or the system shutting down on Windows.
+/// The tray until the user chooses Quit; without one (no session bus, or a system without
+/// StatusNotifierItem trays), never.
+async fn tray_or_forever(agent: Agent) {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if tray::serve(agent).await {
+        return;
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    {
+        let _ = agent;
+        tracing::warn!("--tray: this system's tray is the app's; the agent runs without one");
+    }
+    std::future::pending::<()>().await;
+}
+
 async fn shutdown() {
     #[cfg(unix)]
     let term = async {
