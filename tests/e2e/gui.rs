@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use licentric_e2e::gui::{
     App, Desktop, app_pid, close_like_a_user, require_tools, screenshot_dir, wait_for,
-    webview_processes, window_visible,
+    webview_processes, window_painted, window_visible,
 };
 use licentric_e2e::{Companion, Server, bin, hostile_https, run};
 
@@ -882,10 +882,11 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
 
     // Open: the app, the agent's client, on screen; the tray stays the agent's alone.
     s.desktop.tray_click("Open");
+    // Drawn, as users get it (without accelerated compositing, as main.rs sets it).
     wait_for(
-        "the window on screen after the tray's Open",
+        "the window on screen, its page drawn, after the tray's Open",
         Duration::from_secs(30),
-        || window_visible(&s.desktop, "Licentric Companion").then_some(()),
+        || window_painted(&s.desktop, "Licentric Companion").then_some(()),
     );
     let app = app_pid(&s.companion.config).expect("the app runs");
     assert!(webview_processes(app) > 0, "the window's webview runs");

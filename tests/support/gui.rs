@@ -233,6 +233,11 @@ impl App {
             .env("TAURI_WEBVIEW_AUTOMATION", "true")
             .env("DISPLAY", &desktop.display)
             .env("LICENTRIC_LOG", "debug")
+            // WebDriver's screenshots (webkit_web_view_get_snapshot) never return without
+            // accelerated compositing, which the app turns off for its users (src-tauri's
+            // main.rs): on for the sessions driven here. The tray's test and the desktop
+            // benchmark start the app as users do, without it.
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "0")
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::options().append(true).open(&log).unwrap());
         for (k, v) in env {
@@ -460,9 +465,14 @@ impl Drop for App {
 /// Runs the X11 helper `script` (python-xlib) about the window titled `title` on `desktop`:
 /// whether it answered yes (exit 0) rather than no (exit 1); anything else fails the test.
 fn x11_helper(desktop: &Desktop, script: &str, title: &str) -> bool {
+    x11_helper_with(desktop, script, title, &[])
+}
+
+fn x11_helper_with(desktop: &Desktop, script: &str, title: &str, options: &[&str]) -> bool {
     let out = Command::new("python3")
         .arg(support_script(script))
         .arg(title)
+        .args(options)
         .env("DISPLAY", &desktop.display)
         .output()
         .unwrap();
@@ -484,6 +494,12 @@ pub fn close_like_a_user(desktop: &Desktop, title: &str) -> bool {
 /// would see it — not only that a window or a web process exists.
 pub fn window_visible(desktop: &Desktop, title: &str) -> bool {
     x11_helper(desktop, "window-state.py", title)
+}
+
+/// Whether the window titled `title` is on screen with its page drawn in it (many colours in
+/// its pixels, not a blank fill): what the user sees, however the webview composites.
+pub fn window_painted(desktop: &Desktop, title: &str) -> bool {
+    x11_helper_with(desktop, "window-state.py", title, &["--painted"])
 }
 
 /// The pid of the `licentric-companion` running with `LICENTRIC_CONFIG=config`.

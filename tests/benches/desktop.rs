@@ -1,0 +1,304 @@
+//! What the companion costs on a desktop, as shipped (figures, not pass/fail): the
+//! proportional set size (PSS) summed over every process of the companion — the process and
+//! all its descendants, the app's WebKit web and network processes included, each from
+//! `/proc/<pid>/smaps_rollup` — and the wake-ups of all their threads while idle:
+//!
+//! 1. the headless agent (`<cli> agent`), for comparison;
+//! 2. started at login (`<app> --hidden`, which becomes `<cli> agent --tray`), no window —
+//!    goal ≤ 25 MB, waking only for its timers;
+//! 3. the window open (the tray's Open) — goal ≤ 120 MB on a real desktop without a GPU
+//!    (Xvfb renders in software, which inflates the web process);
+//! 4. the window closed again: the app ends, the agent and its tray stay.
+//!
+//! Runs on Xvfb with a tray host (`tests/support/tray-host.py`) and dunst, on the session bus
+//! of `.ci/with-secret-service`. The binaries are those in `LICENTRIC_BENCH_BIN` (`.ci/test`
+//! passes the vendor package's, unpacked: the release build as shipped), named by
+//! `LICENTRIC_BENCH_APP` and `LICENTRIC_BENCH_CLI`, the window titled `LICENTRIC_BENCH_TITLE`;
+//! by default this build's `licentric-companion` and `licentric`, titled "Licentric
+//! Companion". Each runs with its built-in configuration in a home of its own.
+//!
+//! `cargo bench -p licentric-e2e --bench desktop`; `LICENTRIC_BENCH_QUICK=1` for a short run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use licentric_e2e::gui::{Desktop, close_like_a_user, wait_for, window_visible};
+
+fn quick() -> bool {
+    std::env::var_os("LICENTRIC_BENCH_QUICK").is_some()
+}
+
+/// How long a measured process is left to settle first (tokio keeps a start-up's blocking
+/// threads 10 s), and how long it is watched idle.
+fn settle() -> Duration {
+    Duration::from_secs(if quick() { 2 } else { 11 })
+}
+fn idle() -> Duration {
+    Duration::from_secs(if quick() { 3 } else { 10 })
+}
+
+/// The binaries measured, and the window's title.
+struct Shipped {
+    app: PathBuf,
+    cli: PathBuf,
+    title: String,
+}
+
+impl Shipped {
+    fn from_env() -> Shipped {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+        let dir = std::env::var_os("LICENTRIC_BENCH_BIN").map_or_else(
+            || licentric_e2e::bin("licentric").parent().unwrap().to_owned(),
+            PathBuf::from,
+        );
+        Shipped {
+            app: dir.join(var("LICENTRIC_BENCH_APP", "licentric-companion")),
+            cli: dir.join(var("LICENTRIC_BENCH_CLI", "licentric")),
+            title: var("LICENTRIC_BENCH_TITLE", "Licentric Companion"),
+        }
+    }
+}
+
+/// A companion process, killed with its descendants when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for pid in tree(self.0.id()).into_iter().rev() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// `root` and its descendants, parents first.
+fn tree(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                    let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                    // `pid (name) state ppid …`: the name may hold spaces, so read after it.
+                    let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+                    Some((pid, ppid.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = vec![root];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
+        next += 1;
+    }
+    found
+}
+
+/// PSS of `root` and its descendants, in MB, and how many processes that is.
+fn pss(root: u32) -> (f64, usize) {
+    let pids = tree(root);
+    let kb: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .filter_map(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    (kb as f64 / 1024.0, pids.len())
+}
+
+/// Context switches of every thread of `root` and its descendants: each is a wake-up.
+fn switches(root: u32) -> HashMap<(u32, String), u64> {
+    let mut all = HashMap::new();
+    for pid in tree(root) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let text = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            let n: u64 = text
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum();
+            all.insert((pid, task.file_name().to_string_lossy().into_owned()), n);
+        }
+    }
+    all
+}
+
+/// Wake-ups of `root`'s processes over [`idle`], after [`settle`].
+fn idle_wakeups(root: u32) -> u64 {
+    std::thread::sleep(settle());
+    let before = switches(root);
+    std::thread::sleep(idle());
+    let after = switches(root);
+    let running: u64 = after
+        .iter()
+        .map(|(t, n)| n.saturating_sub(before.get(t).copied().unwrap_or(0)))
+        .sum();
+    running + before.keys().filter(|t| !after.contains_key(*t)).count() as u64
+}
+
+fn row(what: &str, value: String, note: &str) {
+    println!("{what:<52} {value:>14}   {note}");
+}
+
+/// A home, runtime folder and display of their own for `program`.
+fn command(program: &Path, root: &Path, desktop: &Desktop) -> Command {
+    let home = root.join("home");
+    let runtime = root.join("run");
+    for dir in [&home, &runtime] {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    }
+    let mut command = Command::new(program);
+    command
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("DISPLAY", &desktop.display)
+        .env("LICENTRIC_MACHINE_ID", "0123456789abcdef0123456789abcdef")
+        .env("LICENTRIC_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// Waits until an agent answers on a socket under `root/run`.
+fn wait_for_socket(root: &Path) {
+    wait_for("the agent's socket", Duration::from_secs(20), || {
+        let dir = std::fs::read_dir(root.join("run")).ok()?;
+        dir.flatten()
+            .filter_map(|d| std::fs::read_dir(d.path()).ok())
+            .flatten()
+            .flatten()
+            .any(|s| std::os::unix::net::UnixStream::connect(s.path()).is_ok())
+            .then_some(())
+    });
+}
+
+fn main() {
+    let shipped = Shipped::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let desktop = Desktop::start(dir.path());
+    println!(
+        "the companion on a desktop (Xvfb, a tray host, dunst): {} and {}",
+        shipped.app.display(),
+        shipped.cli.display()
+    );
+
+    // 1. The headless agent.
+    let headless_root = dir.path().join("headless");
+    let headless = Running(
+        command(&shipped.cli, &headless_root, &desktop)
+            .arg("agent")
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_socket(&headless_root);
+    let woke = idle_wakeups(headless.0.id());
+    let (mb, _) = pss(headless.0.id());
+    row(
+        "headless agent: PSS",
+        format!("{mb:.1} MB"),
+        "for comparison",
+    );
+    row(
+        "headless agent: wake-ups while idle",
+        format!("{woke} in {}s", idle().as_secs()),
+        "its timers only",
+    );
+    drop(headless);
+
+    // 2. Started at login: the agent with its tray, no window.
+    let root = dir.path().join("login");
+    let login = Running(
+        command(&shipped.app, &root, &desktop)
+            .arg("--hidden")
+            .spawn()
+            .unwrap(),
+    );
+    let pid = login.0.id();
+    wait_for_socket(&root);
+    let _ = desktop.tray_icon();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        shipped.cli,
+        "start at login runs the agent with its tray"
+    );
+    let woke = idle_wakeups(pid);
+    let (closed, n) = pss(pid);
+    row(
+        "at login, window closed: PSS of all processes",
+        format!("{closed:.1} MB"),
+        &format!("goal ≤ 25 MB ({n} process)"),
+    );
+    row(
+        "at login, window closed: wake-ups while idle",
+        format!("{woke} in {}s", idle().as_secs()),
+        "goal: its timers only",
+    );
+
+    // 3. The window open, from the tray.
+    desktop.tray_click("Open");
+    wait_for("the window on screen", Duration::from_secs(60), || {
+        window_visible(&desktop, &shipped.title).then_some(())
+    });
+    std::thread::sleep(settle());
+    let (open, n) = pss(pid);
+    row(
+        "window open: PSS of all processes",
+        format!("{open:.1} MB"),
+        &format!("goal ≤ 120 MB on a GPU-less desktop; Xvfb inflates it ({n} processes)"),
+    );
+
+    // 4. Closed again: the app ends, the agent stays.
+    assert!(
+        close_like_a_user(&desktop, &shipped.title),
+        "the window was found"
+    );
+    wait_for("the app to end", Duration::from_secs(20), || {
+        (tree(pid).len() == 1).then_some(())
+    });
+    let (again, _) = pss(pid);
+    row(
+        "window closed again: PSS of all processes",
+        format!("{again:.1} MB"),
+        "back to the agent alone",
+    );
+    row(
+        "window open against closed",
+        format!("{:.1}×", open / closed.max(0.1)),
+        "what the webview costs while it is open",
+    );
+    desktop.tray_click("Quit");
+    drop(login);
+}
