@@ -265,9 +265,29 @@ fn lock(path: &Path) -> Result<std::fs::File, LockError> {
     }
 }
 
-/// Elsewhere the file is opened for writing and not shared (Windows opens files exclusively
-/// when asked; a second agent fails to open it).
-#[cfg(not(unix))]
+/// Windows: the file is opened with no sharing at all (`share_mode(0)`; std shares read,
+/// write and delete by default), so a second agent's open fails with a sharing violation
+/// while the first holds it.
+#[cfg(windows)]
+fn lock(path: &Path) -> Result<std::fs::File, LockError> {
+    /// `ERROR_SHARING_VIOLATION` (winerror.h): another handle holds the file unshared.
+    const SHARING_VIOLATION: i32 = 32;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    std::os::windows::fs::OpenOptionsExt::share_mode(&mut options, 0);
+    options.open(path).map_err(|e| {
+        if e.raw_os_error() == Some(SHARING_VIOLATION)
+            || e.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            LockError::Held
+        } else {
+            LockError::Io(e)
+        }
+    })
+}
+
+/// Elsewhere: the file only (no lock the system enforces).
+#[cfg(not(any(unix, windows)))]
 fn lock(path: &Path) -> Result<std::fs::File, LockError> {
     std::fs::OpenOptions::new()
         .read(true)
@@ -275,13 +295,7 @@ fn lock(path: &Path) -> Result<std::fs::File, LockError> {
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::PermissionDenied {
-                LockError::Held
-            } else {
-                LockError::Io(e)
-            }
-        })
+        .map_err(LockError::Io)
 }
 
 /// Writes `bytes` to `path` atomically (mode 0600): temporary file, fsync, rename, fsync of

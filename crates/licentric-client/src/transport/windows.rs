@@ -93,10 +93,9 @@ impl Connection {
             ..
         } = self;
         let mut closing = closed.subscribe();
+        let mut limited = (&mut *reader).take(MAX_LINE_BYTES as u64 + 1);
         runtime.block_on(async {
-            let read = (&mut **reader)
-                .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', line);
+            let read = limited.read_until(b'\n', line);
             let bounded = async {
                 match wait {
                     Some(wait) => tokio::time::timeout(wait, read)
