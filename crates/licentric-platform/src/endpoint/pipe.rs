@@ -7,9 +7,10 @@
 //!   for the first, `FILE_FLAG_FIRST_PIPE_INSTANCE` (so it refuses a name another user
 //!   created first), rejecting remote clients; it checks each client with
 //!   [`check_pipe_client`];
-//! - a client, before it writes a byte, checks with [`check_pipe_server`] that the process
-//!   serving the pipe runs as its own user, so a pipe squatted under the agent's name by
-//!   another account receives nothing.
+//! - a client, before it writes a byte, checks with [`check_pipe_server`] that the pipe
+//!   object is owned by its own user and that the process serving it runs as its own user, so
+//!   a pipe squatted under the agent's name by another account receives nothing — even if the
+//!   squatter's process ended and its id went to one of this user's processes.
 //!
 //! A check that cannot be made (the other process is gone, or its token cannot be read)
 //! refuses: the ends fail closed.
@@ -26,11 +27,12 @@ use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_INSUFFICIENT_BUFFER, GetLastError, HANDLE, LocalFree,
 };
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, GetSecurityInfo,
+    SDDL_REVISION_1, SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    EqualSid, GetTokenInformation, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, TOKEN_QUERY,
-    TOKEN_USER, TokenUser,
+    EqualSid, GetTokenInformation, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
+    SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
 use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
 use windows_sys::Win32::System::Threading::{
@@ -66,9 +68,10 @@ impl PipeSecurity {
     /// When the current user or the descriptor cannot be made (the system's error).
     pub fn owner_only() -> std::io::Result<PipeSecurity> {
         let user = UserSid::of_current_process()?.to_sddl()?;
-        // D: the DACL; P: protected (nothing inherited); one allow entry, all access (GA),
-        // for the user.
-        let sddl = wide(&format!("D:P(A;;GA;;;{user})"));
+        // O: the owner, the user (an administrator's default owner would be the
+        // Administrators group, which clients refuse); D: the DACL, P: protected (nothing
+        // inherited), one allow entry: all access (GA) for the user.
+        let sddl = wide(&format!("O:{user}D:P(A;;GA;;;{user})"));
         let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
         // SAFETY: `sddl` is a NUL-terminated UTF-16 string alive for the call; `descriptor`
         // receives memory the system allocates (freed in `drop` with `LocalFree`).
@@ -125,19 +128,65 @@ pub fn check_pipe_client(name: &Path, pipe: RawPipe) -> Result<u32, EndpointErro
     same_user(name, pid).map(|()| pid)
 }
 
-/// The client's side, before it writes anything: the process serving `pipe` runs as the
-/// current user.
+/// The client's side, before it writes anything: the pipe object is owned by the current user
+/// (so it was not created by another account, whose process id the system could since have
+/// given to one of this user's), and the process serving it runs as the current user.
 ///
 /// # Errors
-/// [`EndpointError::ForeignPipePeer`] for another user's server; [`EndpointError::Io`] when
-/// it cannot be checked (refused too).
+/// [`EndpointError::ForeignPipePeer`] for another user's pipe or server; [`EndpointError::Io`]
+/// when it cannot be checked (refused too).
 pub fn check_pipe_server(name: &Path, pipe: RawPipe) -> Result<(), EndpointError> {
+    owned_by_this_user(name, pipe)?;
     let mut pid = 0u32;
     // SAFETY: `pipe` is a live pipe handle; `pid` outlives the call.
     if unsafe { GetNamedPipeServerProcessId(pipe as HANDLE, &raw mut pid) } == 0 {
         return Err(io(name, &std::io::Error::last_os_error()));
     }
     same_user(name, pid)
+}
+
+/// The pipe object's owner is the current user.
+fn owned_by_this_user(name: &Path, pipe: RawPipe) -> Result<(), EndpointError> {
+    let ours = UserSid::of_current_process().map_err(|e| io(name, &e))?;
+    let mut owner: PSID = null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
+    // SAFETY: `pipe` is a live handle opened with read access (which includes READ_CONTROL);
+    // `owner` points into `descriptor`, which the system allocates and is freed below.
+    let status = unsafe {
+        GetSecurityInfo(
+            pipe as HANDLE,
+            SE_KERNEL_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            &raw mut owner,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            &raw mut descriptor,
+        )
+    };
+    if status != 0 {
+        let error = std::io::Error::from_raw_os_error(i32::try_from(status).unwrap_or(i32::MAX));
+        return Err(io(name, &error));
+    }
+    // SAFETY: both SIDs are valid: `owner` while `descriptor` lives, ours while it lives.
+    let same = unsafe { EqualSid(owner, ours.sid()) } != 0;
+    let peer = if same {
+        String::new()
+    } else {
+        sid_text(owner).unwrap_or_else(|_| "another user".into())
+    };
+    // SAFETY: allocated by GetSecurityInfo, freed once, after the last use of `owner`.
+    unsafe {
+        LocalFree(descriptor);
+    }
+    if same {
+        return Ok(());
+    }
+    Err(EndpointError::ForeignPipePeer {
+        path: name.to_owned(),
+        peer,
+        user: ours.to_sddl().unwrap_or_else(|_| "you".into()),
+    })
 }
 
 fn same_user(name: &Path, pid: u32) -> Result<(), EndpointError> {
@@ -240,24 +289,29 @@ impl UserSid {
 
     /// The SID as text (`S-1-5-21-…`).
     fn to_sddl(&self) -> std::io::Result<String> {
-        let mut text: *mut u16 = null_mut();
-        // SAFETY: a valid SID; `text` receives a string the system allocates (freed below).
-        if unsafe { ConvertSidToStringSidW(self.sid(), &raw mut text) } == 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let mut len = 0usize;
-        // SAFETY: the system's string is NUL-terminated.
-        while unsafe { *text.add(len) } != 0 {
-            len += 1;
-        }
-        // SAFETY: `len` UTF-16 units were just read; freed once after the copy.
-        let sid = String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(text, len) });
-        // SAFETY: allocated by ConvertSidToStringSidW.
-        unsafe {
-            LocalFree(text.cast());
-        }
-        Ok(sid)
+        sid_text(self.sid())
     }
+}
+
+/// `sid` as text (`S-1-5-21-…`).
+fn sid_text(sid: PSID) -> std::io::Result<String> {
+    let mut text: *mut u16 = null_mut();
+    // SAFETY: a valid SID; `text` receives a string the system allocates (freed below).
+    if unsafe { ConvertSidToStringSidW(sid, &raw mut text) } == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut len = 0usize;
+    // SAFETY: the system's string is NUL-terminated.
+    while unsafe { *text.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: `len` UTF-16 units were just read; freed once after the copy.
+    let sid = String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(text, len) });
+    // SAFETY: allocated by ConvertSidToStringSidW.
+    unsafe {
+        LocalFree(text.cast());
+    }
+    Ok(sid)
 }
 
 /// `text` as a NUL-terminated UTF-16 string.
