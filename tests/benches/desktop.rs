@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use licentric_e2e::gui::{Desktop, close_like_a_user, wait_for, window_visible};
+use licentric_e2e::gui::{Desktop, close_like_a_user, wait_for, window_painted};
 
 fn quick() -> bool {
     std::env::var_os("LICENTRIC_BENCH_QUICK").is_some()
@@ -269,8 +269,8 @@ fn main() {
 
     // 3. The window open, from the tray.
     desktop.tray_click("Open");
-    wait_for("the window on screen", Duration::from_secs(60), || {
-        window_visible(&desktop, &shipped.title).then_some(())
+    wait_for("the window on screen, drawn", Duration::from_secs(60), || {
+        window_painted(&desktop, &shipped.title).then_some(())
     });
     std::thread::sleep(settle());
     let (open, n) = pss(pid);

@@ -823,6 +823,26 @@ fn gui_a_floating_licence_shows_its_seats() {
     app.wait_text("machines", |t| !t.contains("waits"));
 }
 
+/// The app running as a child of `parent`.
+fn app_child(parent: u32) -> Option<u32> {
+    let app = bin("licentric-companion");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let ppid: u32 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))?
+                .trim()
+                .parse()
+                .ok()?;
+            (ppid == parent && std::fs::read_link(entry.path().join("exe")).ok()? == app)
+                .then_some(pid)
+        })
+}
+
 /// A process stopped when the test ends, passed or failed.
 struct Stopped(std::process::Child);
 
@@ -848,7 +868,6 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
             .args(["--hidden", "--config"])
             .arg(&s.companion.config)
             .env("DISPLAY", &s.desktop.display)
-            .env("LICENTRIC_CONFIG", &s.companion.config)
             .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -873,7 +892,7 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
         bin("licentric"),
         "the login process became the agent: no webview, no toolkit"
     );
-    assert_eq!(app_pid(&s.companion.config), None, "no app runs");
+    assert_eq!(app_child(pid), None, "no app runs");
     let status = s.companion.client().status().unwrap();
     assert_eq!(
         status.product_id, "gui-login-tray",
@@ -888,7 +907,8 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
         Duration::from_secs(30),
         || window_painted(&s.desktop, "Licentric Companion").then_some(()),
     );
-    let app = app_pid(&s.companion.config).expect("the app runs");
+    // Started by the agent with the configuration the login entry named (no variable says it).
+    let app = app_child(pid).expect("the app runs, the agent's child");
     assert!(webview_processes(app) > 0, "the window's webview runs");
     assert_eq!(
         s.desktop.tray_icons(),
@@ -899,7 +919,7 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
     // Closing the window ends the app; the agent and its tray stay.
     assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
     wait_for("the app to end", Duration::from_secs(20), || {
-        app_pid(&s.companion.config).is_none().then_some(())
+        app_child(pid).is_none().then_some(())
     });
     assert!(
         login.0.try_wait().unwrap().is_none(),
@@ -918,4 +938,51 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
         licentric_client::Client::connect(&s.companion.socket).is_err(),
         "nobody serves the socket"
     );
+}
+
+/// With the headless agent already running (the systemd user service, say), start at login
+/// shows the tray as that agent's client: its status by push, no second agent; Quit closes the
+/// tray and leaves the agent serving.
+#[test]
+fn gui_start_at_login_beside_a_running_agent_shows_its_tray() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-login-beside");
+    s.companion.start_agent();
+    let agent = s.companion.pid();
+    let mut login = Stopped(
+        std::process::Command::new(bin("licentric-companion"))
+            .args(["--hidden", "--config"])
+            .arg(&s.companion.config)
+            .env("DISPLAY", &s.desktop.display)
+            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let menu = wait_for("the tray's menu", Duration::from_secs(20), || {
+        let menu = s.desktop.tray_menu();
+        (menu.len() == 4).then_some(menu)
+    });
+    assert_eq!(menu[0], "Licence: not activated (disabled)", "{menu:?}");
+
+    // A change made through the running agent reaches the tray by push.
+    let (code, out, err) = run(s.companion.cli().args(["activate", &s.key]));
+    assert_eq!(code, 0, "{out}{err}");
+    wait_for("the tray to say active", Duration::from_secs(20), || {
+        (s.desktop.tray_menu()[0] == "Licence: active (disabled)").then_some(())
+    });
+    assert_eq!(
+        s.companion.pid(),
+        agent,
+        "the same agent serves: no second one"
+    );
+
+    // Quit closes the tray only.
+    s.desktop.tray_click("Quit");
+    let ended = wait_for("the tray to close", Duration::from_secs(20), || {
+        login.0.try_wait().unwrap()
+    });
+    assert!(ended.success(), "{ended:?}");
+    let status = s.companion.client().status().unwrap();
+    assert!(status.entitled, "the agent still serves: {status:?}");
 }

@@ -646,6 +646,19 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
         let path = ipc::socket_for(&config)?;
         let listener = match ipc::bind(&path).await {
             Ok(l) => l,
+            // An agent already serves the product (the systemd user service, say): the tray
+            // becomes its client instead of a second agent.
+            #[cfg(all(unix, not(target_os = "macos")))]
+            Err(ipc::IpcError::AlreadyRunning(_)) if tray => {
+                let source = tray::Source::Other {
+                    socket: path.clone(),
+                    config: Box::new(config),
+                };
+                return Ok(match tray::serve(source).await {
+                    tray::Ended::Quit => ExitCode::SUCCESS,
+                    tray::Ended::NoTray => ExitCode::FAILURE,
+                });
+            }
             Err(e @ ipc::IpcError::AlreadyRunning(_)) => {
                 eprintln!("licentric: {e}");
                 return Ok(ExitCode::FAILURE);
@@ -686,7 +699,7 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
 /// StatusNotifierItem trays), never.
 async fn tray_or_forever(agent: Agent) {
     #[cfg(all(unix, not(target_os = "macos")))]
-    if tray::serve(agent).await {
+    if tray::serve(tray::Source::Own(agent)).await == tray::Ended::Quit {
         return;
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]

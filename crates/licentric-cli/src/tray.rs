@@ -7,16 +7,48 @@
 //!
 //! The menu is the app's own tray menu, in the same words (`licentric_agent::words`). A
 //! desktop whose panel starts after the agent still gets the icon: the item waits for the
-//! panel's watcher to appear. With no session bus at all, the agent runs without a tray.
+//! panel's watcher to appear. With no session bus at all, the agent runs without a tray; once
+//! the tray was up, losing the session bus (the user logged out) stops the agent, so the next
+//! login's finds the product free.
+//!
+//! When an agent already serves the product (the systemd user service, say), `--tray` shows
+//! the tray as that agent's client ([`Source::Other`]): its status by push over the checked
+//! IPC, Refresh through it, Quit closing only the tray. It reconnects when that agent
+//! restarts, and says "not available" meanwhile.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ksni::TrayMethods as _;
 use ksni::menu::{MenuItem, StandardItem};
 use licentric_agent::Agent;
 use licentric_agent::config::{CompanionConfig, ConfigSource};
 use licentric_agent::words::tray_line;
-use tokio::sync::mpsc;
+use licentric_client::nonblocking::AsyncClient;
+use licentric_proto::ipc::Status;
+use tokio::sync::{mpsc, watch};
+
+/// Where the tray's status comes from and where Refresh goes.
+pub(crate) enum Source {
+    /// This process's agent.
+    Own(Agent),
+    /// An agent already serving the product at `socket`: the tray is its client.
+    Other {
+        /// Its socket.
+        socket: PathBuf,
+        /// The configuration both run with.
+        config: Box<CompanionConfig>,
+    },
+}
+
+/// How the tray ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// There is no tray (no session bus): the caller runs on without one.
+    NoTray,
+    /// The user chose Quit, or the session ended.
+    Quit,
+}
 
 /// What the user chose in the tray.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,53 +126,120 @@ impl ksni::Tray for AgentTray {
     }
 }
 
-/// Shows the tray for `agent` until the user chooses Quit (then returns) or the agent stops.
-/// With no session bus, returns at once after saying so in the log, and never asks to quit:
-/// the caller treats a returned `false` as "keep running without a tray".
-pub(crate) async fn serve(agent: Agent) -> bool {
-    let config = agent.config().clone();
+/// Shows the tray for `source` until the user chooses Quit or the session ends.
+pub(crate) async fn serve(source: Source) -> Ended {
     let brand = licentric_agent::brand::built_in();
+    let config = match &source {
+        Source::Own(agent) => agent.config().clone(),
+        Source::Other { config, .. } => (**config).clone(),
+    };
+    let mut changes = match &source {
+        Source::Own(agent) => own(agent),
+        Source::Other { socket, config } => follow(socket.clone(), (**config).clone()),
+    };
     let (actions, mut chosen) = mpsc::unbounded_channel();
-    let mut changes = agent.subscribe();
     let tray = AgentTray {
         id: brand.binary.clone(),
         title: config.product_name().to_owned(),
         icon: brand.binary.clone(),
-        line: tray_line(Some(&changes.borrow_and_update())),
+        line: line_of(&changes.borrow_and_update()),
         actions,
     };
     let handle = match tray.assume_sni_available(true).spawn().await {
         Ok(handle) => handle,
         Err(e) => {
             tracing::warn!(error = %e, "no tray icon (no session bus?): the agent runs without one");
-            return false;
+            return Ended::NoTray;
         }
     };
-    let quit = loop {
+    loop {
         tokio::select! {
             changed = changes.changed() => {
                 if changed.is_err() {
-                    break false; // the agent stopped
+                    break; // the agent stopped
                 }
-                let line = tray_line(Some(&changes.borrow_and_update()));
+                let line = line_of(&changes.borrow_and_update());
                 handle.update(|tray| tray.line = line).await;
             }
             action = chosen.recv() => match action {
                 Some(Action::Open) => open_app(&config),
-                Some(Action::Refresh) => {
-                    let agent = agent.clone();
-                    // The outcome reaches the user through the status and notifications.
-                    tokio::spawn(async move {
-                        let _ = agent.refresh().await;
-                    });
-                }
-                Some(Action::Quit) => break true,
-                None => break false,
+                Some(Action::Refresh) => refresh(&source),
+                // Quit, or the tray's service ended with the session bus: the user logged out.
+                Some(Action::Quit) | None => break,
             },
         }
-    };
+    }
     handle.shutdown().await;
-    quit
+    Ended::Quit
+}
+
+/// The tray's line for what is known: `None` while another agent cannot be reached.
+fn line_of(status: &Option<Status>) -> String {
+    tray_line(status.as_ref())
+}
+
+/// Refresh now, through whichever agent the tray shows; the outcome reaches the user through
+/// the status and notifications.
+fn refresh(source: &Source) {
+    match source {
+        Source::Own(agent) => {
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                let _ = agent.refresh().await;
+            });
+        }
+        Source::Other { socket, config } => {
+            let (socket, config) = (socket.clone(), (**config).clone());
+            tokio::spawn(async move {
+                if let Ok(mut client) = connect(&socket, &config).await {
+                    let _ = client.refresh().await;
+                }
+            });
+        }
+    }
+}
+
+async fn connect(
+    socket: &Path,
+    config: &CompanionConfig,
+) -> Result<AsyncClient, licentric_client::ClientError> {
+    AsyncClient::connect_to(socket, config.product_id(), config.environment()).await
+}
+
+/// The status of this process's agent, as it changes (closed when the agent stops).
+fn own(agent: &Agent) -> watch::Receiver<Option<Status>> {
+    let mut changes = agent.subscribe();
+    let (tell, follows) = watch::channel(Some(changes.borrow_and_update().clone()));
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            tell.send_replace(Some(changes.borrow_and_update().clone()));
+        }
+    });
+    follows
+}
+
+/// The status of the agent at `socket`, as it pushes it; `None` while it cannot be reached
+/// (tried again after a pause that doubles up to half a minute).
+fn follow(socket: PathBuf, config: CompanionConfig) -> watch::Receiver<Option<Status>> {
+    let (tell, changes) = watch::channel(None);
+    tokio::spawn(async move {
+        let mut pause = Duration::from_millis(250);
+        while !tell.is_closed() {
+            if let Ok(mut client) = connect(&socket, &config).await
+                && let Ok(status) = client.subscribe().await
+            {
+                pause = Duration::from_millis(250);
+                tell.send_replace(Some(status));
+                while let Ok(status) = client.next_change().await {
+                    tell.send_replace(Some(status));
+                }
+            }
+            tell.send_replace(None);
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(30));
+        }
+    });
+    changes
 }
 
 /// The app: beside this program (`/usr/bin/<app>` next to `/usr/bin/<cli>`, as the package
@@ -167,7 +266,13 @@ fn open_app(config: &CompanionConfig) {
         // Waited for in the background, so its exit leaves no zombie behind.
         Ok(mut child) => {
             tokio::spawn(async move {
-                let _ = child.wait().await;
+                match child.wait().await {
+                    Ok(status) if !status.success() => {
+                        tracing::warn!(%status, "the app ended with an error");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot wait for the app"),
+                }
             });
         }
         Err(e) => tracing::warn!(error = %e, app = %app.display(), "Open: cannot start the app"),
