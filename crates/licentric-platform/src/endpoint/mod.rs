@@ -6,7 +6,7 @@
 //!   another user cannot create it first; with no home either (a service account), a per-user
 //!   folder in the temp dir, `licentric-<uid>`, which both ends check.
 //! - macOS: the same name under `~/Library/Caches/licentric/`.
-//! - Windows: a named pipe `\\.\pipe\licentric-<product_id>-<environment>-<user>`
+//! - Windows: a named pipe `\\.\pipe\licentric-<product_id>-<environment>-<user SID>`
 //!   ([`pipe_name`]) whose DACL admits the current user only and that refuses remote clients;
 //!   the client checks the pipe server's owner SID.
 //! - [`SOCKET_ENV`] overrides the path; the same checks apply to it.
@@ -217,7 +217,14 @@ fn user_token() -> String {
     current_uid().to_string()
 }
 
-#[cfg(not(unix))]
+/// Windows: the user's SID (`S-1-5-21-…`), which no other account shares — a domain's `ada`
+/// and a local `ada` have the same `USERNAME`.
+#[cfg(windows)]
+fn user_token() -> String {
+    pipe::current_user_sid().unwrap_or_else(|_| std::env::var("USERNAME").unwrap_or_default())
+}
+
+#[cfg(not(any(unix, windows)))]
 fn user_token() -> String {
     std::env::var("USERNAME").unwrap_or_default()
 }

@@ -145,6 +145,12 @@ pub fn check_pipe_server(name: &Path, pipe: RawPipe) -> Result<(), EndpointError
     same_user(name, pid)
 }
 
+/// The current user's SID as text, for the pipe's name.
+#[cfg_attr(not(windows), allow(dead_code))] // type-checked elsewhere, used on Windows
+pub(super) fn current_user_sid() -> std::io::Result<String> {
+    UserSid::of_current_process()?.to_sddl()
+}
+
 /// The pipe object's owner is the current user.
 fn owned_by_this_user(name: &Path, pipe: RawPipe) -> Result<(), EndpointError> {
     let ours = UserSid::of_current_process().map_err(|e| io(name, &e))?;

@@ -3,8 +3,9 @@
 
 use licentric_proto::Environment;
 
-/// `\\.\pipe\licentric-<product_id>-<environment>-<user>`: per product, environment and user,
-/// so two users of one machine, and test beside live, never share a pipe.
+/// `\\.\pipe\licentric-<product_id>-<environment>-<user>`: per product, environment and user
+/// (the user's SID on Windows), so two users of one machine, and test beside live, never share
+/// a pipe.
 pub fn pipe_name(product_id: &str, environment: Environment, user: &str) -> String {
     // Backslashes would make another path; a user name never has one, but be sure.
     let user: String = user
