@@ -269,9 +269,11 @@ fn main() {
 
     // 3. The window open, from the tray.
     desktop.tray_click("Open");
-    wait_for("the window on screen, drawn", Duration::from_secs(60), || {
-        window_painted(&desktop, &shipped.title).then_some(())
-    });
+    wait_for(
+        "the window on screen, drawn",
+        Duration::from_secs(60),
+        || window_painted(&desktop, &shipped.title).then_some(()),
+    );
     std::thread::sleep(settle());
     let (open, n) = pss(pid);
     row(

@@ -468,7 +468,7 @@ fn read_key() -> anyhow::Result<zeroize::Zeroizing<String>> {
     if stdin.is_terminal() {
         // Echo off before the prompt: someone typing (or pasting) as soon as it appears must
         // not have the first characters shown.
-        let _hidden = HiddenInput::new(&stdin);
+        let _hidden = licentric_platform::console::EchoOff::new();
         eprint!("Licence key: ");
         stdin.lock().read_line(&mut line)?;
         eprintln!();
@@ -481,46 +481,6 @@ fn read_key() -> anyhow::Result<zeroize::Zeroizing<String>> {
         );
     }
     Ok(line)
-}
-
-/// Terminal echo off while it lives (Unix); restored on drop, also on an error.
-struct HiddenInput {
-    #[cfg(unix)]
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl HiddenInput {
-    fn new(stdin: &std::io::Stdin) -> HiddenInput {
-        #[cfg(unix)]
-        {
-            use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-            let saved = tcgetattr(stdin).ok();
-            if let Some(saved) = &saved {
-                let mut quiet = saved.clone();
-                quiet.local_modes.remove(LocalModes::ECHO);
-                let _ = tcsetattr(stdin, OptionalActions::Now, &quiet);
-            }
-            HiddenInput { saved }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = stdin;
-            HiddenInput {}
-        }
-    }
-}
-
-impl Drop for HiddenInput {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(saved) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                saved,
-            );
-        }
-    }
 }
 
 fn managed(

@@ -14,6 +14,8 @@
 //!   the endpoint is a named pipe: the agent creates it owner-only (`PipeSecurity`) and each
 //!   end checks the other's user (`check_pipe_server`, `check_pipe_client`).
 //!
+//! - [`console`]: the terminal's echo, off while a licence key is typed.
+//!
 //! The agent uses both modules; the client library uses them too, so a local app computes
 //! this machine's fingerprint and checks the socket itself instead of believing what the
 //! socket says.
@@ -35,5 +37,6 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod endpoint;
 pub mod identity;
