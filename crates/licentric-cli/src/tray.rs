@@ -51,11 +51,23 @@ pub(crate) enum Ended {
 }
 
 /// What the user chose in the tray.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Action {
-    Open,
+    /// Open, with the desktop's activation token when it gave one (on Wayland a window may
+    /// only come to the front with it).
+    Open(Option<String>),
     Refresh,
     Quit,
+}
+
+impl Action {
+    /// `self` as the event that chose it says: Open takes the event's activation token.
+    fn chosen(&self) -> Action {
+        match self {
+            Action::Open(_) => Action::Open(ksni::current_xdg_activation_token()),
+            other => other.clone(),
+        }
+    }
 }
 
 /// The tray's state, as the panel reads it.
@@ -73,8 +85,8 @@ impl AgentTray {
             label: label.to_owned(),
             enabled,
             activate: Box::new(move |tray: &mut AgentTray| {
-                if let Some(action) = action {
-                    let _ = tray.actions.send(action);
+                if let Some(action) = &action {
+                    let _ = tray.actions.send(action.chosen());
                 }
             }),
             ..Default::default()
@@ -106,14 +118,14 @@ impl ksni::Tray for AgentTray {
     }
 
     fn activate(&mut self, _x: i32, _y: i32) {
-        let _ = self.actions.send(Action::Open);
+        let _ = self.actions.send(Action::Open(None).chosen());
     }
 
     fn menu(&self) -> Vec<MenuItem<Self>> {
         vec![
             AgentTray::item(&self.line, false, None),
             MenuItem::Separator,
-            AgentTray::item("Open", true, Some(Action::Open)),
+            AgentTray::item("Open", true, Some(Action::Open(None))),
             AgentTray::item("Refresh now", true, Some(Action::Refresh)),
             AgentTray::item("Quit", true, Some(Action::Quit)),
         ]
@@ -162,7 +174,7 @@ pub(crate) async fn serve(source: Source) -> Ended {
                 handle.update(|tray| tray.line = line).await;
             }
             action = chosen.recv() => match action {
-                Some(Action::Open) => open_app(&config),
+                Some(Action::Open(token)) => open_app(&config, token.as_deref()),
                 Some(Action::Refresh) => refresh(&source),
                 // Quit, or the tray's service ended with the session bus: the user logged out.
                 Some(Action::Quit) | None => break,
@@ -252,7 +264,7 @@ fn app_path() -> Option<PathBuf> {
 
 /// Starts the app with the configuration this agent runs with: it finds this agent on the
 /// socket and becomes its client (a running app is brought to the front instead).
-fn open_app(config: &CompanionConfig) {
+fn open_app(config: &CompanionConfig, activation_token: Option<&str>) {
     let Some(app) = app_path() else {
         tracing::warn!("Open: the app is not installed beside this program");
         return;
@@ -260,6 +272,9 @@ fn open_app(config: &CompanionConfig) {
     let mut command = tokio::process::Command::new(&app);
     if let ConfigSource::VendorFile(path) | ConfigSource::TestFile(path) = config.source() {
         command.arg("--config").arg(path);
+    }
+    if let Some(token) = activation_token {
+        command.env("XDG_ACTIVATION_TOKEN", token);
     }
     command.stdin(std::process::Stdio::null());
     match command.spawn() {
