@@ -63,17 +63,34 @@ pub async fn bind(path: &Path) -> Result<Listener, IpcError> {
             security,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            match ClientOptions::new().open(path) {
-                Ok(client) if check_pipe_server(path, client.as_raw_handle()).is_ok() => {
-                    Err(IpcError::AlreadyRunning(path.to_owned()))
-                }
-                _ => Err(setup(
+            if held_by_this_users_agent(path).await {
+                Err(IpcError::AlreadyRunning(path.to_owned()))
+            } else {
+                Err(setup(
                     "this pipe name is held by a program that is not this user's agent; refusing to serve beside it (sign the other user out, or ask an administrator)".into(),
-                )),
+                ))
             }
         }
         Err(e) => Err(setup(e.to_string())),
     }
+}
+
+/// Whether the pipe at `path` is served by this user's agent: opened (a busy pipe, every
+/// instance taken for a moment, is tried again for about a second) and checked as a client
+/// checks it.
+async fn held_by_this_users_agent(path: &Path) -> bool {
+    /// `ERROR_PIPE_BUSY` (winerror.h).
+    const PIPE_BUSY: i32 = 231;
+    for _ in 0..40 {
+        match ClientOptions::new().open(path) {
+            Ok(client) => return check_pipe_server(path, client.as_raw_handle()).is_ok(),
+            Err(e) if e.raw_os_error() == Some(PIPE_BUSY) => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Serves `agent` on `listener` until `shutdown` resolves. The next instance is created as
