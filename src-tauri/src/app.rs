@@ -136,28 +136,63 @@ fn login_entry(
 #[cfg(all(unix, not(target_os = "macos")))]
 fn become_the_agent(args: &Args) {
     use std::os::unix::process::CommandExt as _;
-    let Some(cli) = std::env::current_exe()
-        .ok()
-        .map(|exe| exe.with_file_name(&licentric_agent::brand::built_in().cli))
-        .filter(|cli| cli.is_file())
-    else {
+    let Some(mut command) = agent_with_tray(args) else {
         tracing::info!("no command-line tool beside the app: starting in the app's own tray");
         return;
     };
-    let mut command = std::process::Command::new(&cli);
+    let error = command.exec();
+    tracing::warn!(%error, "cannot start the agent with its tray; starting in the app's own tray");
+}
+
+/// `<cli> [--config FILE] agent --tray`, with the command-line tool installed beside the app;
+/// `None` without one.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn agent_with_tray(args: &Args) -> Option<std::process::Command> {
+    let cli = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(&licentric_agent::brand::built_in().cli))
+        .filter(|cli| cli.is_file())?;
+    let mut command = std::process::Command::new(cli);
     if let Some(config) = &args.config {
         command.arg("--config").arg(config);
     }
-    let error = command.args(["agent", "--tray"]).exec();
-    tracing::warn!(%error, cli = %cli.display(), "cannot start the agent with its tray; starting in the app's own tray");
+    command.args(["agent", "--tray"]);
+    Some(command)
 }
 
-/// Whether the app shows a tray of its own beside `backend`: not as the client of a headless
-/// agent where that agent has its own tray (`licentric agent --tray`), so closing the window
-/// ends the app and only the agent stays.
-fn own_tray(backend: Option<&Backend>) -> bool {
-    let agent_has_a_tray = cfg!(all(unix, not(target_os = "macos")));
-    !(agent_has_a_tray && matches!(backend, Some(Backend::Headless(_))))
+/// Whether the app shows a tray of its own. Not as the client of a headless agent on Linux:
+/// there the tray belongs to a small process that outlives the window — the agent's own
+/// (`agent --tray`), or, when nothing shows one yet (an agent started without `--tray`, such
+/// as the systemd unit), `agent --tray` started now, which becomes that agent's tray client.
+/// Closing the window then ends the app. Without the command-line tool, the app keeps the
+/// tray itself.
+fn own_tray(args: &Args, started: Option<&Started>) -> bool {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if let Some(started) = started
+        && matches!(started.backend, Backend::Headless(_))
+    {
+        if licentric_client::endpoint::tray_shown(&started.socket) {
+            return false;
+        }
+        if let Some(mut command) = agent_with_tray(args) {
+            let spawned = command
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn();
+            match spawned {
+                Ok(mut tray) => {
+                    // Waited for, so its end leaves no zombie while the app runs.
+                    std::thread::spawn(move || tray.wait());
+                    return false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the agent's tray; the app keeps one")
+                }
+            }
+        }
+    }
+    let _ = (args, started);
+    true
 }
 
 /// Runs the app until Quit.
@@ -254,7 +289,7 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         },
         Err(_) => None,
     };
-    let tray = own_tray(companion.started.as_ref().ok().map(|s| &s.backend));
+    let tray = own_tray(args, companion.started.as_ref().ok());
     app.manage(companion);
     if !tray {
         tracing::info!("the background agent keeps the tray: closing the window ends the app");

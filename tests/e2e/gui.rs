@@ -568,6 +568,22 @@ fn gui_becomes_the_client_of_a_running_headless_agent() {
         "{status:?}"
     );
     assert_eq!(s.companion.pid(), agent, "the same agent serves");
+    // The agent shows no tray (started without --tray): the app started its tray client, a
+    // small process that outlives the window, rather than keeping a tray itself.
+    wait_for("the tray client's menu", Duration::from_secs(20), || {
+        (s.desktop.tray_menu().first().map(String::as_str) == Some("Licence: active (disabled)"))
+            .then_some(())
+    });
+    assert_eq!(
+        tray_clients(&s.companion.config).len(),
+        1,
+        "one tray client"
+    );
+    assert_eq!(
+        s.desktop.tray_icons(),
+        1,
+        "one tray icon, not the app's as well"
+    );
 
     // "This machine" says what it runs in and lists its parts as the agent sends them: the
     // start of each hash, or that it was not read — never a raw value.
@@ -617,6 +633,19 @@ fn gui_becomes_the_client_of_a_running_headless_agent() {
         Duration::from_secs(20),
         || app.visible("activation").then_some(()),
     );
+
+    // Closing the window ends the app; the tray client stays, and Quit ends it.
+    let pid = app_pid(&s.companion.config).expect("the app's process");
+    assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
+    wait_for("the app to end", Duration::from_secs(20), || {
+        (app_pid(&s.companion.config) != Some(pid)).then_some(())
+    });
+    assert_eq!(tray_clients(&s.companion.config).len(), 1, "the tray stays");
+    s.desktop.tray_click("Quit");
+    wait_for("the tray client to end", Duration::from_secs(20), || {
+        tray_clients(&s.companion.config).is_empty().then_some(())
+    });
+    assert_eq!(s.companion.pid(), agent, "the agent still serves");
 }
 
 /// The vendor frees this machine's seat while the app is open: at the next contact the window
@@ -821,6 +850,28 @@ fn gui_a_floating_licence_shows_its_seats() {
     app.wait_text("machines", |t| t.ends_with("1 app here waits for a seat"));
     drop(waiting);
     app.wait_text("machines", |t| !t.contains("waits"));
+}
+
+/// The `licentric agent --tray` processes running with `LICENTRIC_CONFIG=config`.
+fn tray_clients(config: &std::path::Path) -> Vec<u32> {
+    let cli = bin("licentric");
+    let wanted = format!("LICENTRIC_CONFIG={}", config.display());
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| {
+                    let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                    let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+                    let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+                    let environ = std::fs::read(entry.path().join("environ")).ok()?;
+                    let tray = cmdline.split(|b| *b == 0).any(|a| a == b"--tray");
+                    let ours = environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes());
+                    (exe == cli && tray && ours).then_some(pid)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The app running as a child of `parent`.

@@ -614,8 +614,8 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
                     socket: path.clone(),
                     config: Box::new(config),
                 };
-                return Ok(match tray::serve(source).await {
-                    tray::Ended::Quit => ExitCode::SUCCESS,
+                return Ok(match tray::serve(source, &path).await {
+                    tray::Ended::Quit | tray::Ended::Elsewhere => ExitCode::SUCCESS,
                     tray::Ended::NoTray => ExitCode::FAILURE,
                 });
             }
@@ -635,7 +635,7 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
         eprintln!("licentric agent for {product}: serving {}", path.display());
         let stop = async {
             if tray {
-                tray_or_forever(agent.clone()).await;
+                tray_or_forever(agent.clone(), &path).await;
             } else {
                 std::future::pending::<()>().await;
             }
@@ -657,14 +657,14 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
 /// on Unix or the console closing or the system shutting down on Windows.
 /// The tray until the user chooses Quit; without one (no session bus, or a system without
 /// StatusNotifierItem trays), never.
-async fn tray_or_forever(agent: Agent) {
+async fn tray_or_forever(agent: Agent, socket: &std::path::Path) {
     #[cfg(all(unix, not(target_os = "macos")))]
-    if tray::serve(tray::Source::Own(agent)).await == tray::Ended::Quit {
+    if tray::serve(tray::Source::Own(agent), socket).await == tray::Ended::Quit {
         return;
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     {
-        let _ = agent;
+        let _ = (agent, socket);
         tracing::warn!("--tray: this system's tray is the app's; the agent runs without one");
     }
     std::future::pending::<()>().await;

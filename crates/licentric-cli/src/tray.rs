@@ -46,6 +46,9 @@ pub(crate) enum Source {
 pub(crate) enum Ended {
     /// There is no tray (no session bus): the caller runs on without one.
     NoTray,
+    /// Another process already shows this agent's tray (it holds the claim beside the
+    /// socket): none is shown twice.
+    Elsewhere,
     /// The user chose Quit, or the session ended.
     Quit,
 }
@@ -138,8 +141,21 @@ impl ksni::Tray for AgentTray {
     }
 }
 
-/// Shows the tray for `source` until the user chooses Quit or the session ends.
-pub(crate) async fn serve(source: Source) -> Ended {
+/// Shows the tray for `source`, whose agent answers at `socket`, until the user chooses Quit
+/// or the session ends — unless another process already shows it.
+pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
+    // The claim is held until this returns (and let go by the system should it die).
+    let _claim = match licentric_platform::endpoint::claim_tray(socket) {
+        Ok(Some(claim)) => claim,
+        Ok(None) => {
+            tracing::info!("another process already shows this agent's tray");
+            return Ended::Elsewhere;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot claim the tray beside the socket: no tray");
+            return Ended::NoTray;
+        }
+    };
     let brand = licentric_agent::brand::built_in();
     let config = match &source {
         Source::Own(agent) => agent.config().clone(),

@@ -27,7 +27,10 @@ use licentric_proto::Environment;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
-pub use unix::{check_folder, check_peer, current_uid, prepare_folder, prepare_private_folder};
+pub use unix::{
+    check_folder, check_peer, claim_tray, current_uid, prepare_folder, prepare_private_folder,
+    tray_shown,
+};
 
 mod windows;
 pub use windows::pipe_name;

@@ -153,6 +153,51 @@ fn peer_uid(_stream: &impl std::os::fd::AsFd) -> Result<Option<u32>, String> {
     Ok(None)
 }
 
+/// The claim of the one tray that shows the agent at `socket` (`<socket>.tray`, beside the
+/// socket in its checked folder): held, as an exclusive lock, by the process that shows the
+/// tray — the agent's own (`agent --tray`) or a client's — for as long as it runs, and let go
+/// by the system if it dies. `None` when another process holds it (after a few tries, so a
+/// check of [`tray_shown`] at the same moment does not turn a tray away).
+///
+/// # Errors
+/// When the marker cannot be opened (its folder missing or not this user's).
+pub fn claim_tray(socket: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let marker = open_tray_marker(socket)?;
+    for _ in 0..5 {
+        match rustix::fs::flock(
+            &marker,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        ) {
+            Ok(()) => return Ok(Some(marker)),
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a process holds the tray claim of the agent at `socket` (see [`claim_tray`]) now.
+pub fn tray_shown(socket: &Path) -> bool {
+    let Ok(marker) = open_tray_marker(socket) else {
+        return false;
+    };
+    // A shared lock is refused only while a tray holds the exclusive one.
+    rustix::fs::flock(&marker, rustix::fs::FlockOperation::NonBlockingLockShared)
+        == Err(rustix::io::Errno::WOULDBLOCK)
+}
+
+fn open_tray_marker(socket: &Path) -> std::io::Result<std::fs::File> {
+    check_folder(socket).map_err(std::io::Error::other)?;
+    let mut name = socket.as_os_str().to_owned();
+    name.push(".tray");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(std::path::PathBuf::from(name))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -179,6 +224,26 @@ mod tests {
         assert_eq!(err.code(), "endpoint_open_to_others", "{err}");
         prepare_folder(&socket).unwrap();
         check_folder(&socket).unwrap();
+    }
+
+    #[test]
+    fn one_tray_holds_the_claim_until_it_ends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("run").join("s.sock");
+        prepare_folder(&socket).unwrap();
+        assert!(!tray_shown(&socket), "no tray yet");
+        let first = claim_tray(&socket).unwrap().expect("the first claim");
+        assert!(tray_shown(&socket), "a tray shows");
+        assert!(
+            claim_tray(&socket).unwrap().is_none(),
+            "a second tray is turned away"
+        );
+        drop(first);
+        assert!(!tray_shown(&socket), "the claim goes with its holder");
+        assert!(
+            claim_tray(&socket).unwrap().is_some(),
+            "and can be taken again"
+        );
     }
 
     #[test]
