@@ -1037,3 +1037,70 @@ fn gui_start_at_login_beside_a_running_agent_shows_its_tray() {
     let status = s.companion.client().status().unwrap();
     assert!(status.entitled, "the agent still serves: {status:?}");
 }
+
+/// The user logs out: the session bus ends, and the agent that showed the tray ends with it,
+/// so the next login's agent finds the product free. (ksni alone keeps waiting for a panel on
+/// a bus that is gone.) A session bus of the test's own, ended as a logout ends it.
+#[test]
+fn gui_the_agent_in_the_tray_ends_with_the_session() {
+    use std::io::BufRead as _;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    require_tools();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 14 * 86_400);
+    let companion = Companion::new(tmp.path(), &server, "gui-logout", "");
+    let mut bus = Stopped(
+        std::process::Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut address = String::new();
+    std::io::BufReader::new(bus.0.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
+    let address = address.trim().to_owned();
+    let host_log = tmp.path().join("tray-host.log");
+    let _host = Stopped(
+        std::process::Command::new("python3")
+            .arg(licentric_e2e::gui::support_script("tray-host.py"))
+            .arg("serve")
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stdout(std::fs::File::create(&host_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let logged = |what: &str| {
+        std::fs::read_to_string(&host_log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with(what))
+    };
+    wait_for("the tray host", Duration::from_secs(20), || {
+        logged("ready").then_some(())
+    });
+    let mut agent = Stopped(
+        companion
+            .cli()
+            .args(["agent", "--tray"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the agent's tray icon", Duration::from_secs(20), || {
+        logged("item ").then_some(())
+    });
+    assert!(agent.0.try_wait().unwrap().is_none(), "the agent runs");
+
+    // Logging out ends the session bus.
+    bus.0.kill().unwrap();
+    let ended = wait_for(
+        "the agent to end with the session",
+        Duration::from_secs(20),
+        || agent.0.try_wait().unwrap(),
+    );
+    assert!(ended.success(), "{ended:?}");
+}

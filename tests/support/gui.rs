@@ -181,7 +181,8 @@ impl Desktop {
     }
 }
 
-fn support_script(name: &str) -> PathBuf {
+/// A helper script of `tests/support/` (the tray host, the X11 helpers).
+pub fn support_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("support")
         .join(name)

@@ -180,6 +180,8 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
             return Ended::NoTray;
         }
     };
+    let bus_gone = session_bus_gone();
+    tokio::pin!(bus_gone);
     loop {
         tokio::select! {
             changed = changes.changed() => {
@@ -189,6 +191,8 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
                 let line = line_of(&changes.borrow_and_update());
                 handle.update(|tray| tray.line = line).await;
             }
+            // The user logged out: ksni keeps waiting for a watcher on a bus that is gone.
+            () = &mut bus_gone => break,
             action = chosen.recv() => match action {
                 Some(Action::Open(token)) => open_app(&config, token.as_deref()),
                 Some(Action::Refresh) => refresh(&source),
@@ -199,6 +203,25 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
     }
     handle.shutdown().await;
     Ended::Quit
+}
+
+/// Resolves when the session bus goes away (the user logged out); never if there is none. A
+/// thread of its own waits on a connection of its own, which libdbus reports broken when the
+/// bus ends; it wakes otherwise once a week.
+async fn session_bus_gone() {
+    let (gone, bus_gone) = tokio::sync::oneshot::channel::<()>();
+    let watching = std::thread::Builder::new()
+        .name("session-bus".into())
+        .spawn(move || {
+            let Ok(bus) = dbus::blocking::Connection::new_session() else {
+                return; // no bus: `gone` dropped unsent
+            };
+            while bus.process(Duration::from_secs(7 * 86_400)).is_ok() {}
+            let _ = gone.send(());
+        });
+    if watching.is_err() || bus_gone.await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The tray's line for what is known: `None` while another agent cannot be reached.
