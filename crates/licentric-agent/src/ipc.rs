@@ -94,6 +94,39 @@ pub struct Limits {
     pub management: bool,
 }
 
+/// The connections served at once and their limits, shared by each system's accept loop.
+struct Admission {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    limits: std::sync::Arc<Limits>,
+}
+
+impl Admission {
+    fn new(limits: Limits) -> Admission {
+        Admission {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
+            limits: std::sync::Arc::new(limits),
+        }
+    }
+
+    /// Serves `stream`, a connection of process `pid` already checked to run as this user,
+    /// on a task of its own while a slot is free; with none free, it is dropped unanswered.
+    fn admit<S>(&self, agent: &Agent, stream: S, pid: Option<i32>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Ok(permit) = std::sync::Arc::clone(&self.slots).try_acquire_owned() else {
+            tracing::warn!("too many IPC connections; refusing one");
+            return;
+        };
+        let (agent, limits) = (agent.clone(), std::sync::Arc::clone(&self.limits));
+        tokio::spawn(async move {
+            let seen = agent.clients().entry_for(pid);
+            connection(agent, stream, &limits, &seen).await;
+            drop(permit);
+        });
+    }
+}
+
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]

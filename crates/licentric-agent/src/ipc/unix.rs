@@ -2,13 +2,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
 
-use super::{IpcError, Limits, connection};
+use super::{Admission, IpcError, Limits};
 use crate::agent::Agent;
 
 /// Binds the socket: creates its folder 0700 (refusing one another user owns, a link, or
@@ -45,8 +43,7 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let limits = Arc::new(limits);
+    let admission = Admission::new(limits);
     let own_uid = licentric_platform::endpoint::current_uid();
     let path = listener
         .local_addr()
@@ -73,16 +70,7 @@ pub async fn serve(
                         continue; // dropped without an answer
                     }
                 };
-                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                    tracing::warn!("too many IPC connections; refusing one");
-                    continue;
-                };
-                let (agent, limits) = (agent.clone(), Arc::clone(&limits));
-                tokio::spawn(async move {
-                    let seen = agent.clients().entry_for(pid);
-                    connection(agent, stream, &limits, &seen).await;
-                    drop(permit);
-                });
+                admission.admit(&agent, stream, pid);
             }
             () = &mut shutdown => break,
         }

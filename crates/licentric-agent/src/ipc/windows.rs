@@ -10,14 +10,12 @@
 
 use std::os::windows::io::AsRawHandle;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use licentric_platform::endpoint::{PipeSecurity, check_pipe_client, check_pipe_server};
 use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeServer, ServerOptions};
-use tokio::sync::Semaphore;
 
-use super::{IpcError, Limits, connection};
+use super::{Admission, IpcError, Limits};
 use crate::agent::Agent;
 
 /// The pipe the agent serves: its name, the instance waiting for the next client, and the
@@ -106,8 +104,7 @@ pub async fn serve(
         mut next,
         mut security,
     } = listener;
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let limits = Arc::new(limits);
+    let admission = Admission::new(limits);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -133,16 +130,7 @@ pub async fn serve(
                         continue; // dropped without an answer
                     }
                 };
-                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                    tracing::warn!("too many IPC connections; refusing one");
-                    continue;
-                };
-                let (agent, limits) = (agent.clone(), Arc::clone(&limits));
-                tokio::spawn(async move {
-                    let seen = agent.clients().entry_for(i32::try_from(pid).ok());
-                    connection(agent, stream, &limits, &seen).await;
-                    drop(permit);
-                });
+                admission.admit(&agent, stream, i32::try_from(pid).ok());
             }
             () = &mut shutdown => break,
         }
