@@ -314,14 +314,10 @@ impl Agent {
                 // Ended, unless borrowed again meanwhile (checked with the server calls held).
                 let _one = self.inner.seats.fetch.lock().await;
                 let still = self
-                    .inner
-                    .seats
-                    .state
-                    .lock()
-                    .await
-                    .held
-                    .as_ref()
-                    .is_some_and(|h| h.lease_id() == id && h.holds(self.inner.clock.now()));
+                    .look_at_held(|h| {
+                        h.is_some_and(|h| h.lease_id() == id && h.holds(self.inner.clock.now()))
+                    })
+                    .await;
                 if !still {
                     break;
                 }

@@ -286,14 +286,8 @@ impl Agent {
             // One checkout goes to the server at a time; the others then find its seat.
             let _one = self.inner.seats.fetch.lock().await;
             if self
-                .inner
-                .seats
-                .state
-                .lock()
+                .look_at_held(|h| h.is_some_and(|h| h.holds(self.inner.clock.now())))
                 .await
-                .held
-                .as_ref()
-                .is_some_and(|h| h.holds(self.inner.clock.now()))
             {
                 continue;
             }
@@ -301,6 +295,12 @@ impl Agent {
             self.remember(&held).await;
             self.inner.seats.state.lock().await.held = Some(held);
         }
+    }
+
+    /// What `look` sees of the seat this machine holds now (`None`: no seat), read under the
+    /// seats' lock.
+    async fn look_at_held<T>(&self, look: impl FnOnce(Option<&Held>) -> T) -> T {
+        look(self.inner.seats.state.lock().await.held.as_ref())
     }
 
     /// The held lease `id`, renewed asking that it carry `code` too: the server gives it one
@@ -312,15 +312,8 @@ impl Agent {
     async fn widen_seat(&self, id: &str, code: &str) -> Result<(), AgentError> {
         let _one = self.inner.seats.fetch.lock().await;
         let Some(secret) = self
-            .inner
-            .seats
-            .state
-            .lock()
+            .look_at_held(|h| h.filter(|h| h.lease_id() == id).map(|h| h.secret.clone()))
             .await
-            .held
-            .as_ref()
-            .filter(|h| h.lease_id() == id)
-            .map(|h| h.secret.clone())
         else {
             return Ok(()); // replaced meanwhile: `hold` judges the new one
         };
@@ -429,15 +422,11 @@ impl Agent {
         // borrow (it would turn the borrowed lease back into an ordinary one).
         let one = self.inner.seats.fetch.lock().await;
         let Some((id, secret)) = self
-            .inner
-            .seats
-            .state
-            .lock()
+            .look_at_held(|h| {
+                h.filter(|h| !h.borrowed()) // a borrowed seat is answered here, offline
+                    .map(|h| (h.lease_id().to_owned(), h.secret.clone()))
+            })
             .await
-            .held
-            .as_ref()
-            .filter(|h| !h.borrowed()) // a borrowed seat is answered here, offline
-            .map(|h| (h.lease_id().to_owned(), h.secret.clone()))
         else {
             return;
         };
