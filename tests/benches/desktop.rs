@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use licentric_e2e::gui::{Desktop, close_like_a_user, wait_for, window_painted};
+use licentric_e2e::gui::{Desktop, close_like_a_user, descendants, wait_for, window_painted};
 
 fn quick() -> bool {
     std::env::var_os("LICENTRIC_BENCH_QUICK").is_some()
@@ -73,7 +73,7 @@ struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        for pid in tree(self.0.id()).into_iter().rev() {
+        for pid in descendants(self.0.id()).into_iter().rev() {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
@@ -82,40 +82,9 @@ impl Drop for Running {
     }
 }
 
-/// `root` and its descendants, parents first.
-fn tree(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| {
-                    let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-                    let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-                    // `pid (name) state ppid …`: the name may hold spaces, so read after it.
-                    let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
-                    Some((pid, ppid.parse().ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut found = vec![root];
-    let mut next = 0;
-    while next < found.len() {
-        let parent = found[next];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, p)| *p == parent)
-                .map(|(c, _)| *c),
-        );
-        next += 1;
-    }
-    found
-}
-
 /// PSS of `root` and its descendants, in MB, and how many processes that is.
 fn pss(root: u32) -> (f64, usize) {
-    let pids = tree(root);
+    let pids = descendants(root);
     let kb: u64 = pids
         .iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
@@ -134,7 +103,7 @@ fn pss(root: u32) -> (f64, usize) {
 /// Context switches of every thread of `root` and its descendants: each is a wake-up.
 fn switches(root: u32) -> HashMap<(u32, String), u64> {
     let mut all = HashMap::new();
-    for pid in tree(root) {
+    for pid in descendants(root) {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
             continue;
         };
@@ -288,7 +257,7 @@ fn main() {
         "the window was found"
     );
     wait_for("the app to end", Duration::from_secs(20), || {
-        (tree(pid).len() == 1).then_some(())
+        (descendants(pid).len() == 1).then_some(())
     });
     let (again, _) = pss(pid);
     row(

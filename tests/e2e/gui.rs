@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use licentric_e2e::gui::{
-    App, Desktop, app_pid, close_like_a_user, require_tools, screenshot_dir, wait_for,
+    App, Desktop, app_pid, close_like_a_user, processes, require_tools, screenshot_dir, wait_for,
     webview_processes, window_painted, window_visible,
 };
 use licentric_e2e::{Companion, Server, bin, hostile_https, run};
@@ -52,6 +52,17 @@ fn setup(product: &str) -> Setup {
         key,
         desktop,
     }
+}
+
+/// Points the companion's configuration at the server on `port` (a hostile one, say) instead
+/// of the sandbox.
+fn point_at(s: &Setup, port: u16) {
+    let config = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(
+        &s.companion.config,
+        config.replace(&s.server.url, &format!("https://127.0.0.1:{port}")),
+    )
+    .unwrap();
 }
 
 fn start_app(s: &Setup) -> App {
@@ -690,12 +701,7 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup("gui-silent");
     let port = hostile_https(&s.server.dir, None);
-    let config = std::fs::read_to_string(&s.companion.config).unwrap();
-    std::fs::write(
-        &s.companion.config,
-        config.replace(&s.server.url, &format!("https://127.0.0.1:{port}")),
-    )
-    .unwrap();
+    point_at(&s, port);
     let app = start_app(&s);
     app.wait_text("activation-title", |t| {
         t == format!("Activate {PRODUCT_NAME}")
@@ -753,12 +759,7 @@ fn gui_retries_are_shown_while_the_user_waits() {
     let s = setup("gui-retry");
     let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
     let port = hostile_https(&s.server.dir, Some(busy));
-    let config = std::fs::read_to_string(&s.companion.config).unwrap();
-    std::fs::write(
-        &s.companion.config,
-        config.replace(&s.server.url, &format!("https://127.0.0.1:{port}")),
-    )
-    .unwrap();
+    point_at(&s, port);
     let app = start_app(&s);
     app.wait_text("activation-title", |t| !t.is_empty());
     app.type_into("key", &s.key);
@@ -856,42 +857,20 @@ fn gui_a_floating_licence_shows_its_seats() {
 fn tray_clients(config: &std::path::Path) -> Vec<u32> {
     let cli = bin("licentric");
     let wanted = format!("LICENTRIC_CONFIG={}", config.display());
-    std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|entry| {
-                    let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                    let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
-                    let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-                    let environ = std::fs::read(entry.path().join("environ")).ok()?;
-                    let tray = cmdline.split(|b| *b == 0).any(|a| a == b"--tray");
-                    let ours = environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes());
-                    (exe == cli && tray && ours).then_some(pid)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    processes()
+        .into_iter()
+        .filter(|p| p.exe().as_ref() == Some(&cli) && p.has_arg("--tray") && p.has_env(&wanted))
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// The app running as a child of `parent`.
 fn app_child(parent: u32) -> Option<u32> {
     let app = bin("licentric-companion");
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
-            let ppid: u32 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("PPid:"))?
-                .trim()
-                .parse()
-                .ok()?;
-            (ppid == parent && std::fs::read_link(entry.path().join("exe")).ok()? == app)
-                .then_some(pid)
-        })
+    processes()
+        .into_iter()
+        .find(|p| p.parent == parent && p.exe().as_ref() == Some(&app))
+        .map(|p| p.pid)
 }
 
 /// A process stopped when the test ends, passed or failed.

@@ -503,28 +503,42 @@ pub fn window_painted(desktop: &Desktop, title: &str) -> bool {
     x11_helper_with(desktop, "window-state.py", title, &["--painted"])
 }
 
-/// The pid of the `licentric-companion` running with `LICENTRIC_CONFIG=config`.
-pub fn app_pid(config: &Path) -> Option<u32> {
-    let wanted = format!("LICENTRIC_CONFIG={}", config.display());
-    let exe = bin("licentric-companion");
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let runs_app = std::fs::read_link(entry.path().join("exe")).ok()? == exe;
-            let environ = std::fs::read(entry.path().join("environ")).ok()?;
-            let ours = environ.split(|b| *b == 0).any(|v| v == wanted.as_bytes());
-            (runs_app && ours).then_some(pid)
-        })
+/// A process as `/proc` shows it.
+pub struct Process {
+    pub pid: u32,
+    pub parent: u32,
+    pub name: String,
+    dir: PathBuf,
 }
 
-/// How many WebKit web processes (one per live webview) run under `pid`.
-pub fn webview_processes(pid: u32) -> usize {
+impl Process {
+    /// The program it runs.
+    pub fn exe(&self) -> Option<PathBuf> {
+        std::fs::read_link(self.dir.join("exe")).ok()
+    }
+
+    /// Whether `arg` is one of its arguments.
+    pub fn has_arg(&self, arg: &str) -> bool {
+        Process::has(&self.dir.join("cmdline"), arg)
+    }
+
+    /// Whether `pair` (`NAME=value`) is in its environment.
+    pub fn has_env(&self, pair: &str) -> bool {
+        Process::has(&self.dir.join("environ"), pair)
+    }
+
+    fn has(list: &Path, item: &str) -> bool {
+        std::fs::read(list)
+            .is_ok_and(|bytes| bytes.split(|b| *b == 0).any(|v| v == item.as_bytes()))
+    }
+}
+
+/// The processes running now (those this user may read).
+pub fn processes() -> Vec<Process> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return Vec::new();
     };
-    let parents: Vec<(u32, u32, String)> = entries
+    entries
         .flatten()
         .filter_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
@@ -535,26 +549,45 @@ pub fn webview_processes(pid: u32) -> usize {
                     .find_map(|l| l.strip_prefix(name))
                     .map(|v| v.trim().to_owned())
             };
-            Some((pid, field("PPid:")?.parse().ok()?, field("Name:")?))
+            Some(Process {
+                pid,
+                parent: field("PPid:")?.parse().ok()?,
+                name: field("Name:")?,
+                dir: entry.path(),
+            })
         })
-        .collect();
-    let descends = |mut p: u32| {
-        for _ in 0..8 {
-            if p == pid {
-                return true;
-            }
-            match parents.iter().find(|(q, _, _)| *q == p) {
-                Some((_, parent, _)) => p = *parent,
-                None => return false,
-            }
-        }
-        false
-    };
-    parents
+        .collect()
+}
+
+/// `root` and its descendants, parents first.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let all = processes();
+    let mut found = vec![root];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next];
+        found.extend(all.iter().filter(|p| p.parent == parent).map(|p| p.pid));
+        next += 1;
+    }
+    found
+}
+
+/// The pid of the `licentric-companion` running with `LICENTRIC_CONFIG=config`.
+pub fn app_pid(config: &Path) -> Option<u32> {
+    let wanted = format!("LICENTRIC_CONFIG={}", config.display());
+    let app = bin("licentric-companion");
+    processes()
+        .into_iter()
+        .find(|p| p.exe().as_ref() == Some(&app) && p.has_env(&wanted))
+        .map(|p| p.pid)
+}
+
+/// How many WebKit web processes (one per live webview) run under `pid`.
+pub fn webview_processes(pid: u32) -> usize {
+    let under = descendants(pid);
+    processes()
         .iter()
-        .filter(|(p, parent, name)| {
-            name.starts_with("WebKitWebProces") && *p != pid && descends(*parent)
-        })
+        .filter(|p| p.name.starts_with("WebKitWebProces") && p.pid != pid && under.contains(&p.pid))
         .count()
 }
 
