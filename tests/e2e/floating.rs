@@ -13,13 +13,7 @@ use licentric_e2e::{Companion, Server, pushed, run};
 fn an_app_killed_with_kill_9_gives_its_seat_back_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (licence, key) = server.licence("e2e-float", 1);
-    let product = server.admin(
-        "PATCH",
-        "/products/e2e-float",
-        Some(serde_json::json!({"seat_model": "floating"})),
-    );
-    assert_eq!(product["product"]["seat_model"], "floating", "{product}");
+    let (licence, key, _) = floating_licence(&server, "e2e-float", 1, serde_json::json!({}));
     let mut c = Companion::new(
         tmp.path(),
         &server,
@@ -147,12 +141,7 @@ fn an_app_killed_with_kill_9_gives_its_seat_back_at_once() {
 fn a_waiting_app_gets_the_seat_when_its_holder_exits() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (_, key) = server.licence("e2e-wait", 1);
-    server.admin(
-        "PATCH",
-        "/products/e2e-wait",
-        Some(serde_json::json!({"seat_model": "floating"})),
-    );
+    let (_, key, _) = floating_licence(&server, "e2e-wait", 1, serde_json::json!({}));
     let mut first = Companion::new(
         &tmp.path().join("first"),
         &server,
@@ -216,12 +205,7 @@ fn a_waiting_app_gets_the_seat_when_its_holder_exits() {
 fn a_seat_the_vendor_frees_is_taken_again_when_its_app_asks() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (licence, key) = server.licence("e2e-freed", 2);
-    server.admin(
-        "PATCH",
-        "/products/e2e-freed",
-        Some(serde_json::json!({"seat_model": "floating"})),
-    );
+    let (licence, key, _) = floating_licence(&server, "e2e-freed", 2, serde_json::json!({}));
     let mut c = Companion::new(
         tmp.path(),
         &server,
@@ -260,12 +244,7 @@ fn a_seat_the_vendor_frees_is_taken_again_when_its_app_asks() {
 fn an_agent_killed_holding_a_seat_gives_it_back_when_it_starts_again() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (_, key) = server.licence("e2e-restart", 1);
-    server.admin(
-        "PATCH",
-        "/products/e2e-restart",
-        Some(serde_json::json!({"seat_model": "floating"})),
-    );
+    let (_, key, _) = floating_licence(&server, "e2e-restart", 1, serde_json::json!({}));
     let mut first = Companion::new(
         &tmp.path().join("first"),
         &server,
@@ -301,18 +280,31 @@ fn an_agent_killed_holding_a_seat_gives_it_back_when_it_starts_again() {
     first.stop_agent("-TERM");
 }
 
+/// A licence of `seats` seats on `product`, made floating (with `policy`'s settings besides,
+/// such as `seats_per`): its id, its key, and the product as the server now has it.
+fn floating_licence(
+    server: &Server,
+    product: &str,
+    seats: u32,
+    policy: serde_json::Value,
+) -> (String, String, serde_json::Value) {
+    let (licence, key) = server.licence(product, seats);
+    let mut body = serde_json::json!({"seat_model": "floating"});
+    if let (Some(body), serde_json::Value::Object(more)) = (body.as_object_mut(), policy) {
+        body.extend(more);
+    }
+    let updated = server.admin("PATCH", &format!("/products/{product}"), Some(body));
+    assert_eq!(updated["product"]["seat_model"], "floating", "{updated}");
+    (licence, key, updated["product"].clone())
+}
+
 /// A floating licence of one seat on `product`, and this machine's companion holding its key.
 fn floating_companion(
     root: &std::path::Path,
     server: &Server,
     product: &str,
 ) -> (Companion, String, String) {
-    let (licence, key) = server.licence(product, 1);
-    server.admin(
-        "PATCH",
-        &format!("/products/{product}"),
-        Some(serde_json::json!({"seat_model": "floating"})),
-    );
+    let (licence, key, _) = floating_licence(server, product, 1, serde_json::json!({}));
     // The keyring (a real Secret Service) holds the key and the state's anchor, apart from
     // the data folder.
     let mut c = Companion::new(&root.join("here"), server, product, "");
@@ -469,13 +461,13 @@ fn a_borrowed_seat_ends_at_its_end_whatever_the_clock_says_later() {
 fn where_the_product_says_so_each_app_holds_a_seat_of_its_own() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (licence, key) = server.licence("e2e-per-process", 2);
-    let product = server.admin(
-        "PATCH",
-        "/products/e2e-per-process",
-        Some(serde_json::json!({"seat_model": "floating", "seats_per": "process"})),
+    let (licence, key, product) = floating_licence(
+        &server,
+        "e2e-per-process",
+        2,
+        serde_json::json!({"seats_per": "process"}),
     );
-    assert_eq!(product["product"]["seats_per"], "process", "{product}");
+    assert_eq!(product["seats_per"], "process", "{product}");
     let mut c = Companion::new(tmp.path(), &server, "e2e-per-process", "");
     c.start_agent();
     assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
@@ -706,11 +698,11 @@ fn an_app_waits_for_a_seat_of_an_entitlement_the_licence_counts_apart() {
 fn an_agent_killed_holding_apps_own_seats_gives_them_all_back_when_it_starts_again() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (_, key) = server.licence("e2e-own-restart", 2);
-    server.admin(
-        "PATCH",
-        "/products/e2e-own-restart",
-        Some(serde_json::json!({"seat_model": "floating", "seats_per": "process"})),
+    let (_, key, _) = floating_licence(
+        &server,
+        "e2e-own-restart",
+        2,
+        serde_json::json!({"seats_per": "process"}),
     );
     let mut c = Companion::new(tmp.path(), &server, "e2e-own-restart", "");
     c.start_agent();
