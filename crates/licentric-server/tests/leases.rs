@@ -2,6 +2,7 @@
 //! exactly under a race; only a lease's holder (its secret) renews or releases it; running
 //! out frees a seat; the lease file verifies only for its request and machine.
 
+use licentric_core::lease::LeasePayload;
 use licentric_core::{Fingerprint, Verifier};
 use licentric_proto::Environment;
 use reqwest::{Method, StatusCode};
@@ -435,22 +436,7 @@ async fn a_product_can_give_each_app_process_a_seat_of_its_own() {
     let s = Sandbox::start().await;
     let (_, key) = s.licence(2, &[]).await;
     floating(&s).await;
-    let verifier = Verifier::new(vec![s.trusted_key()]);
-    let fp = Fingerprint::parse(&fingerprint(1)).unwrap();
-    let per_process = |body: &Value, nonce: &str| {
-        verifier
-            .verify_lease(
-                body["lease_file"].as_str().unwrap(),
-                "acme-cad",
-                Environment::Test,
-                &fp,
-                nonce,
-                None,
-            )
-            .unwrap()
-            .payload()
-            .per_process
-    };
+    let per_process = |body: &Value, nonce: &str| signed_lease(&s, body, 1, nonce).per_process;
     let (_, body) = checkout(&s, &key, &fingerprint(1), "c1").await;
     assert!(!per_process(&body, "c1"), "shared by default: {body}");
     let (status, body) = s
@@ -495,8 +481,8 @@ async fn checkout_for(
     .await
 }
 
-/// The entitlements signed in the lease of `body`, answering `nonce` for machine `n`.
-fn signed_entitlements(s: &Sandbox, body: &Value, n: u32, nonce: &str) -> Vec<String> {
+/// The lease signed in `body`, verified as the answer to `nonce` for machine `n`.
+fn signed_lease(s: &Sandbox, body: &Value, n: u32, nonce: &str) -> LeasePayload {
     let fp = Fingerprint::parse(&fingerprint(n)).unwrap();
     Verifier::new(vec![s.trusted_key()])
         .verify_lease(
@@ -509,8 +495,12 @@ fn signed_entitlements(s: &Sandbox, body: &Value, n: u32, nonce: &str) -> Vec<St
         )
         .unwrap()
         .payload()
-        .entitlements
         .clone()
+}
+
+/// The entitlements signed in the lease of `body`, answering `nonce` for machine `n`.
+fn signed_entitlements(s: &Sandbox, body: &Value, n: u32, nonce: &str) -> Vec<String> {
+    signed_lease(s, body, n, nonce).entitlements
 }
 
 #[tokio::test]
