@@ -160,19 +160,19 @@ fn agent_with_tray(args: &Args) -> Option<std::process::Command> {
     Some(command)
 }
 
-/// Whether the app shows a tray of its own. Not as the client of a headless agent on Linux:
-/// there the tray belongs to a small process that outlives the window — the agent's own
-/// (`agent --tray`), or, when nothing shows one yet (an agent started without `--tray`, such
-/// as the systemd unit), `agent --tray` started now, which becomes that agent's tray client.
-/// Closing the window then ends the app. Without the command-line tool, the app keeps the
-/// tray itself.
-fn own_tray(args: &Args, started: Option<&Started>) -> bool {
+/// Leaves the tray to another process where it can, and says whether it did: as the client of
+/// a headless agent on Linux, the tray belongs to a small process that outlives the window —
+/// the agent's own (`agent --tray`), or, when nothing shows one yet (an agent started without
+/// `--tray`, such as the systemd unit), `agent --tray` started here and now, which becomes
+/// that agent's tray client. Closing the window then ends the app. Otherwise (its own agent,
+/// or no command-line tool beside it) the app keeps the tray itself.
+fn tray_left_to_another_process(args: &Args, started: Option<&Started>) -> bool {
     #[cfg(all(unix, not(target_os = "macos")))]
     if let Some(started) = started
         && matches!(started.backend, Backend::Headless(_))
     {
         if licentric_client::endpoint::tray_shown(&started.socket) {
-            return false;
+            return true;
         }
         if let Some(mut command) = agent_with_tray(args) {
             let spawned = command
@@ -183,7 +183,7 @@ fn own_tray(args: &Args, started: Option<&Started>) -> bool {
                 Ok(mut tray) => {
                     // Waited for, so its end leaves no zombie while the app runs.
                     std::thread::spawn(move || tray.wait());
-                    return false;
+                    return true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot start the agent's tray; the app keeps one")
@@ -192,7 +192,7 @@ fn own_tray(args: &Args, started: Option<&Started>) -> bool {
         }
     }
     let _ = (args, started);
-    true
+    false
 }
 
 /// Runs the app until Quit.
@@ -289,7 +289,7 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         },
         Err(_) => None,
     };
-    let tray = own_tray(args, companion.started.as_ref().ok());
+    let tray = !tray_left_to_another_process(args, companion.started.as_ref().ok());
     app.manage(companion);
     if !tray {
         tracing::info!("the background agent keeps the tray: closing the window ends the app");
