@@ -610,10 +610,7 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
             // becomes its client instead of a second agent.
             #[cfg(all(unix, not(target_os = "macos")))]
             Err(ipc::IpcError::AlreadyRunning(_)) if tray => {
-                let source = tray::Source::Other {
-                    socket: path.clone(),
-                    config: Box::new(config),
-                };
+                let source = tray::Source::Other(Box::new(config));
                 return Ok(match tray::serve(source, &path).await {
                     tray::Ended::Quit | tray::Ended::Elsewhere => ExitCode::SUCCESS,
                     tray::Ended::NoTray => ExitCode::FAILURE,

@@ -32,13 +32,9 @@ use tokio::sync::{mpsc, watch};
 pub(crate) enum Source {
     /// This process's agent.
     Own(Agent),
-    /// An agent already serving the product at `socket`: the tray is its client.
-    Other {
-        /// Its socket.
-        socket: PathBuf,
-        /// The configuration both run with.
-        config: Box<CompanionConfig>,
-    },
+    /// An agent already serving the product (at the socket [`serve`] is given): the tray is
+    /// its client, with the configuration both run with.
+    Other(Box<CompanionConfig>),
 }
 
 /// How the tray ended.
@@ -159,11 +155,11 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
     let brand = licentric_agent::brand::built_in();
     let config = match &source {
         Source::Own(agent) => agent.config().clone(),
-        Source::Other { config, .. } => (**config).clone(),
+        Source::Other(config) => (**config).clone(),
     };
     let mut changes = match &source {
         Source::Own(agent) => own(agent),
-        Source::Other { socket, config } => follow(socket.clone(), (**config).clone()),
+        Source::Other(config) => follow(socket.to_owned(), (**config).clone()),
     };
     let (actions, mut chosen) = mpsc::unbounded_channel();
     let tray = AgentTray {
@@ -195,7 +191,7 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
             () = &mut bus_gone => break,
             action = chosen.recv() => match action {
                 Some(Action::Open(token)) => open_app(&config, token.as_deref()),
-                Some(Action::Refresh) => refresh(&source),
+                Some(Action::Refresh) => refresh(&source, socket),
                 // Quit, or the tray's service ended with the session bus: the user logged out.
                 Some(Action::Quit) | None => break,
             },
@@ -231,7 +227,7 @@ fn line_of(status: &Option<Status>) -> String {
 
 /// Refresh now, through whichever agent the tray shows; the outcome reaches the user through
 /// the status and notifications.
-fn refresh(source: &Source) {
+fn refresh(source: &Source, socket: &Path) {
     match source {
         Source::Own(agent) => {
             let agent = agent.clone();
@@ -239,8 +235,8 @@ fn refresh(source: &Source) {
                 let _ = agent.refresh().await;
             });
         }
-        Source::Other { socket, config } => {
-            let (socket, config) = (socket.clone(), (**config).clone());
+        Source::Other(config) => {
+            let (socket, config) = (socket.to_owned(), (**config).clone());
             tokio::spawn(async move {
                 if let Ok(mut client) = connect(&socket, &config).await {
                     let _ = client.refresh().await;
