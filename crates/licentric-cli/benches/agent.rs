@@ -2,9 +2,10 @@
 //!
 //! The floor is `benches/floor.c`: a bare ping-pong server in its own process, built here with
 //! the system's C compiler, answering every line with as many bytes as the agent's `status`.
-//! Both are measured unpinned, with client and server on one core, and on two cores (with
-//! `taskset`), each figure the median of several batches (the floor's and the agent's taken
-//! in turn):
+//! Round trips are made by `benches/client.c`, a client in a process of its own as a vendor's
+//! app is, against the floor and the agent in turn: unpinned (over several fresh starts of
+//! both, since each start is a new draw of the scheduler's placement), with client and server
+//! on one core, and on two (with `taskset`); each figure is a median over batches.
 //!
 //! - one `status` round trip (goal ≤ 1.5× the floor);
 //! - answers per second with 1, 8 and 64 clients (goal with 8: ≥ 0.5× the floor's);
@@ -93,18 +94,72 @@ fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
     values[values.len() / 2]
 }
 
-/// The median over batches of the mean round trip on one connection.
-/// The median over batches of the mean round trip on one connection to the floor and one
-/// to the agent, their batches taken in turn so that both meet the same conditions.
-fn round_trips(floor: &Path, agent: &Path) -> (Duration, Duration) {
-    let (batches, n) = if quick() { (7, 2_000) } else { (11, 10_000) };
-    let (mut to_floor, mut to_agent) = (Client::connect(floor), Client::connect(agent));
-    to_floor.mean(n / 10); // warm
-    to_agent.mean(n / 10);
-    let (bare, ipc): (Vec<_>, Vec<_>) = (0..batches)
-        .map(|_| (to_floor.mean(n), to_agent.mean(n)))
-        .unzip();
-    (median(bare), median(ipc))
+/// The mean round trip of a new client process (`benches/client.c`), run on `cpu` if given:
+/// a vendor's app asks from a process of its own, which the scheduler places apart from the
+/// benchmark's.
+fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>) -> Duration {
+    let n = if quick() { 2_000 } else { 10_000 };
+    let mut command = match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpu]).arg(client);
+            c
+        }
+        None => Command::new(client),
+    };
+    let out = command.arg(socket).arg(n.to_string()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "the C client failed on {}",
+        socket.display()
+    );
+    Duration::from_nanos(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+}
+
+/// The medians over batches of the floor's and the agent's round trips, taken in turn so that
+/// both meet the same conditions.
+fn round_trips(
+    client: &Path,
+    floor: &Path,
+    agent: &Path,
+    cpu: Option<&str>,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let batches = if quick() { 3 } else { 5 };
+    (0..batches)
+        .map(|_| {
+            (
+                c_round_trip(client, floor, cpu),
+                c_round_trip(client, agent, cpu),
+            )
+        })
+        .unzip()
+}
+
+/// Unpinned round trips over independent placements: each round starts a new floor and a new
+/// agent, so that the scheduler places them afresh (each batch's client is a new process
+/// too). One placement is a draw (a wake-up across this machine's cores costs tens of
+/// microseconds), so the figures are medians over every batch; each round's ratio is
+/// returned too, to show the spread.
+fn unpinned_rounds(
+    dir: &Path,
+    (floor, client): (&Path, &Path),
+    answer_len: usize,
+) -> (Duration, Duration, Vec<f64>) {
+    let rounds = if quick() { 5 } else { 9 };
+    let (floor_socket, socket) = (dir.join("floor-round.sock"), dir.join("run/bench.sock"));
+    let (mut bare, mut ipc, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let (agent, _) = start_agent(dir);
+        let floor = start_floor(floor, &floor_socket, answer_len);
+        let (b, i) = round_trips(client, &floor_socket, &socket, None);
+        stop(floor);
+        stop(agent);
+        ratios.push(median(i.clone()).as_secs_f64() / median(b.clone()).as_secs_f64());
+        bare.extend(b);
+        ipc.extend(i);
+    }
+    ratios.sort_by(f64::total_cmp);
+    (median(bare), median(ipc), ratios)
 }
 
 /// Answers per second with `clients` connections asking as fast as they can (the median of
@@ -176,10 +231,10 @@ fn all_cpus() -> String {
     format!("0-{}", n - 1)
 }
 
-/// Builds the floor with the system's C compiler.
-fn build_floor(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/floor.c");
-    let binary = dir.join("floor");
+/// Builds `benches/{name}.c` (the floor, the client) with the system's C compiler.
+fn build_c(dir: &Path, name: &str) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("benches/{name}.c"));
+    let binary = dir.join(name);
     let ok = Command::new("cc")
         .args(["-O2", "-pthread", "-o"])
         .arg(&binary)
@@ -431,6 +486,33 @@ fn main() {
         "goal ≤ 50 ms",
     );
 
+    // One round trip unpinned, over independent placements of the floor and the agent.
+    let socket = dir.path().join("run/bench.sock");
+    let (agent, _) = start_agent(dir.path());
+    let answer_len = Client::connect(&socket).ask();
+    stop(agent);
+    let floor_binary = build_c(dir.path(), "floor");
+    let client = build_c(dir.path(), "client");
+    let (bare, ipc, ratios) = unpinned_rounds(dir.path(), (&floor_binary, &client), answer_len);
+    row(
+        "floor round trip, unpinned",
+        us(bare),
+        &format!(
+            "({answer_len} bytes back; client in a process of its own, {} placements)",
+            ratios.len()
+        ),
+    );
+    row("IPC status round trip, unpinned", us(ipc), "");
+    row(
+        "  ratio to the floor",
+        format!("{:.2} ×", ipc.as_secs_f64() / bare.as_secs_f64()),
+        &format!(
+            "goal ≤ 1.5×   (one placement's: {:.2}× to {:.2}×)",
+            ratios[0],
+            ratios[ratios.len() - 1]
+        ),
+    );
+
     let (agent, _) = start_agent(dir.path());
     let pid = agent.id();
     // Idle, before any load: memory, and wake-ups over a quiet period.
@@ -458,30 +540,23 @@ fn main() {
         format!("{woke} in {}s", idle.as_secs()),
         "goal: none but its timers (an unlicensed agent has none due)",
     );
-    let socket = dir.path().join("run/bench.sock");
-    let answer_len = Client::connect(&socket).ask();
     let floor_socket = dir.path().join("floor.sock");
-    let floor = start_floor(&build_floor(dir.path()), &floor_socket, answer_len);
-    let me = std::process::id();
+    let floor = start_floor(&floor_binary, &floor_socket, answer_len);
     let cpus = all_cpus();
 
-    // One round trip, unpinned and pinned to one core.
-    // Unpinned, the scheduler decides where each end runs, and on this machine a wake-up
-    // across cores costs tens of microseconds: the figure depends on where it put them. So
-    // the two placements are also measured on purpose: both ends on one core, and the client
-    // on one core with the server on another.
+    // One round trip in each placement, made on purpose: both ends on one core, and the
+    // client on one core with the server on another.
     let other = if cpus == "0-0" { "0" } else { "1" };
     let placements = [
-        ("unpinned", cpus.as_str(), cpus.as_str()),
         ("one core", "0", "0"),
         ("client and server on two cores", "0", other),
     ];
     for (label, client_cpu, server_cpu) in placements {
-        pin(me, client_cpu);
         for server in [pid, floor.id()] {
             pin(server, server_cpu);
         }
-        let (bare, ipc) = round_trips(&floor_socket, &socket);
+        let (bare, ipc) = round_trips(&client, &floor_socket, &socket, Some(client_cpu));
+        let (bare, ipc) = (median(bare), median(ipc));
         row(
             &format!("floor round trip, {label}"),
             us(bare),
@@ -494,7 +569,7 @@ fn main() {
             "goal ≤ 1.5×",
         );
     }
-    for pid in [me, pid, floor.id()] {
+    for pid in [pid, floor.id()] {
         pin(pid, &cpus);
     }
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Client, build_floor, median, quick, row, start_agent_as, start_floor, stop, us};
+use super::{Client, build_c, median, quick, row, start_agent_as, start_floor, stop, us};
 
 const CHECKOUT: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"checkout\"}\n";
 const RELEASE: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"release\"}\n";
@@ -53,7 +53,7 @@ pub(crate) fn run(dir: &Path) {
     let answer_len = app.send(CHECKOUT);
     app.send(RELEASE);
     let floor_socket = dir.join("seats-floor.sock");
-    let floor = start_floor(&build_floor(dir), &floor_socket, answer_len);
+    let floor = start_floor(&build_c(dir, "floor"), &floor_socket, answer_len);
     let mut bare = Client::connect(&floor_socket);
     let (batches, n) = if quick() { (7, 1_000) } else { (11, 5_000) };
     let pair = |c: &mut Client| {

@@ -1,0 +1,55 @@
+/* The client of the agent benchmark's unpinned round trip: a process of its own, as a vendor's
+ * app is, so that the scheduler places it apart from the benchmark. It sends the agent's
+ * `status` request and reads each answer to its newline, one at a time.
+ *
+ *   client SOCKET ROUND_TRIPS
+ *
+ * Warms up with a tenth as many, then prints the mean round trip in nanoseconds. Built by
+ * benches/agent.rs with the system's C compiler (cc -O2), like the floor. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
+
+/* One round trip: 0, or -1 if the connection failed or closed. */
+static int ask(int fd) {
+    static char buf[65536];
+    if (write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1)) return -1;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return -1;
+        if (buf[n - 1] == '\n') return 0;
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: client SOCKET ROUND_TRIPS\n");
+        return 2;
+    }
+    long n = atol(argv[2]);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    strncpy(addr.sun_path, argv[1], sizeof addr.sun_path - 1);
+    if (n < 1 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        perror("client");
+        return 1;
+    }
+    for (long i = 0; i < n / 10; i++) {
+        if (ask(fd) != 0) return 1;
+    }
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long i = 0; i < n; i++) {
+        if (ask(fd) != 0) return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    long long ns = (end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
+    printf("%lld\n", ns / n);
+    return 0;
+}
