@@ -148,8 +148,9 @@ pub struct Snapshot {
     pub status: Status,
     /// `status` as JSON, serialised once.
     pub json: Box<str>,
-    /// The armoured licence file the status was evaluated from, if any.
-    pub license_file: Option<String>,
+    /// The answer to `license_file` (the armoured licence file the status was evaluated
+    /// from, if any) as JSON, serialised once.
+    pub license_file_json: Box<str>,
     taken_at: OffsetDateTime,
     fresh_until: OffsetDateTime,
 }
@@ -658,15 +659,21 @@ impl Agent {
         }
         let fresh_until =
             next_change_at.map_or(now + SNAPSHOT_FRESH, |at| at.min(now + SNAPSHOT_FRESH));
-        let snapshot = serde_json::to_string(&status).ok().map(|json| {
-            Arc::new(Snapshot {
-                status: status.clone(),
-                json: json.into_boxed_str(),
-                license_file,
-                taken_at: now,
-                fresh_until,
+        let snapshot = serde_json::to_string(&status)
+            .and_then(|json| {
+                let file = licentric_proto::ipc::LicenseFileResult { license_file };
+                Ok((json, serde_json::to_string(&file)?))
             })
-        });
+            .ok()
+            .map(|(json, license_file_json)| {
+                Arc::new(Snapshot {
+                    status: status.clone(),
+                    json: json.into_boxed_str(),
+                    license_file_json: license_file_json.into_boxed_str(),
+                    taken_at: now,
+                    fresh_until,
+                })
+            });
         *self
             .inner
             .snapshot

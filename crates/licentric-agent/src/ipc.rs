@@ -357,8 +357,9 @@ fn push(out: &mut Vec<u8>, response: &Response) {
     }
 }
 
-/// Appends the answer to `line` (if it gets one) to `out`: a `status` from a fresh snapshot
-/// without parsing more than the request's four members, anything else through [`handle`].
+/// Appends the answer to `line` (if it gets one) to `out`: `status`, `has_entitlement` and
+/// `license_file` from a fresh snapshot without parsing more than the request's members,
+/// anything else through [`handle`].
 async fn answer(
     agent: &Agent,
     line: &[u8],
@@ -366,26 +367,51 @@ async fn answer(
     session: &mut Session,
     out: &mut Vec<u8>,
 ) {
-    if let Some(id) = status_request(line)
+    if let Some((id, quick)) = quick_request(line)
         && let Some(snapshot) = agent.snapshot()
     {
+        let mark = out.len();
         out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
         if serde_json::to_writer(&mut *out, &id).is_ok() {
             out.extend_from_slice(b",\"result\":");
-            out.extend_from_slice(snapshot.json.as_bytes());
-            out.extend_from_slice(b"}\n");
-            return;
+            let written = match quick {
+                Quick::Status => {
+                    out.extend_from_slice(snapshot.json.as_bytes());
+                    true
+                }
+                Quick::LicenseFile => {
+                    out.extend_from_slice(snapshot.license_file_json.as_bytes());
+                    true
+                }
+                Quick::HasEntitlement(code) => {
+                    serde_json::to_writer(&mut *out, &entitlement(code, &snapshot.status)).is_ok()
+                }
+            };
+            if written {
+                out.extend_from_slice(b"}\n");
+                return;
+            }
         }
+        out.truncate(mark);
     }
     if let Some(reply) = handle(agent, line, limits, session).await {
         push(out, &reply);
     }
 }
 
-/// The id of `line` if it is exactly a well-formed `status` request with no parameters (what
-/// the full parse would also take for one); anything else — including what the full parse
-/// would refuse — goes the full way.
-fn status_request(line: &[u8]) -> Option<Id> {
+/// A request [`answer`] takes the short way.
+#[derive(Debug, PartialEq, Eq)]
+enum Quick {
+    Status,
+    HasEntitlement(String),
+    LicenseFile,
+}
+
+/// The id and call of `line` if it is exactly a well-formed `status` or `license_file` request
+/// with no parameters, or `has_entitlement` with its `code` (what the full parse would also
+/// take for one); anything else — including what the full parse would refuse — goes the full
+/// way.
+fn quick_request(line: &[u8]) -> Option<(Id, Quick)> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Peek<'a> {
@@ -393,12 +419,24 @@ fn status_request(line: &[u8]) -> Option<Id> {
         id: Option<Id>,
         method: &'a str,
         #[serde(default)]
-        params: Option<serde::de::IgnoredAny>,
+        params: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Code {
+        code: String,
     }
     let peek: Peek<'_> = serde_json::from_slice(line).ok()?;
-    (peek.jsonrpc == "2.0" && peek.method == method::STATUS && peek.params.is_none())
-        .then_some(peek.id)
-        .flatten()
+    if peek.jsonrpc != "2.0" {
+        return None;
+    }
+    let quick = match (peek.method, peek.params) {
+        (method::STATUS, None) => Quick::Status,
+        (method::LICENSE_FILE, None) => Quick::LicenseFile,
+        (method::HAS_ENTITLEMENT, Some(params)) => Quick::HasEntitlement(params.code),
+        _ => return None,
+    };
+    Some((peek.id?, quick))
 }
 
 async fn handle(
@@ -470,9 +508,8 @@ async fn dispatch(
             None => json(&entitlement(p.code, &agent.asked_status().await)),
         },
         Call::LicenseFile => match agent.snapshot() {
-            Some(snapshot) => json(&LicenseFileResult {
-                license_file: snapshot.license_file.clone(),
-            }),
+            Some(snapshot) => serde_json::from_str(&snapshot.license_file_json)
+                .map_err(|e| RpcError::new(ErrorCode::InternalError, e.to_string())),
             None => {
                 agent.asked().await;
                 json(&LicenseFileResult {
@@ -592,33 +629,65 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_plain_status_request_takes_the_short_way() {
-        let short = |line: &str| status_request(line.as_bytes());
+    fn only_plain_snapshot_requests_take_the_short_way() {
+        let short = |line: &str| quick_request(line.as_bytes());
         assert_eq!(
             short(r#"{"jsonrpc":"2.0","id":7,"method":"status"}"#),
-            Some(Id::Number(7))
+            Some((Id::Number(7), Quick::Status))
         );
         assert_eq!(
             short(r#"{"method":"status","id":"a b","jsonrpc":"2.0","params":null}"#),
-            Some(Id::String("a b".into()))
+            Some((Id::String("a b".into()), Quick::Status))
+        );
+        assert_eq!(
+            short(r#"{"jsonrpc":"2.0","id":2,"method":"license_file"}"#),
+            Some((Id::Number(2), Quick::LicenseFile))
+        );
+        assert_eq!(
+            short(r#"{"jsonrpc":"2.0","id":3,"method":"has_entitlement","params":{"code":"x y"}}"#),
+            Some((Id::Number(3), Quick::HasEntitlement("x y".into())))
         );
         for full in [
             // a notification gets no answer at all
             r#"{"jsonrpc":"2.0","method":"status"}"#,
+            r#"{"jsonrpc":"2.0","method":"has_entitlement","params":{"code":"x"}}"#,
             // parameters, even empty ones, are the full parse's to judge
             r#"{"jsonrpc":"2.0","id":1,"method":"status","params":{}}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"status","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"license_file","params":{"code":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"has_entitlement"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"has_entitlement","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"has_entitlement","params":{"code":1}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"has_entitlement","params":{"code":"x","more":1}}"#,
             // what the full parse refuses, it refuses with its own error
             r#"{"jsonrpc":"1.0","id":1,"method":"status"}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"status","extra":1}"#,
             r#"{"jsonrpc":"2.0","id":1,"method":"status","method":"status"}"#,
             r#"{"jsonrpc":"2.0","id":1.5,"method":"status"}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"has_entitlement","params":{"code":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"fingerprint"}"#,
             // escaped strings are read by the full parse
             r#"{"jsonrpc":"2.0","id":1,"method":"st\u0061tus"}"#,
             r#"not json"#,
         ] {
             assert_eq!(short(full), None, "{full}");
+        }
+        // Whatever takes the short way is what the full parse reads, the same call and id.
+        for line in [
+            r#"{"jsonrpc":"2.0","id":7,"method":"status"}"#,
+            r#"{"jsonrpc":"2.0","id":"a","method":"license_file","params":null}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"has_entitlement","params":{"code":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"has_entitlement","params":["x"]}"#,
+        ] {
+            let (id, quick) = short(line).unwrap();
+            let request: Request = serde_json::from_str(line).unwrap();
+            let call = Call::parse(&request.method, request.params).unwrap();
+            assert_eq!(request.id, Some(id), "{line}");
+            let same = match (quick, call) {
+                (Quick::Status, Call::Status) | (Quick::LicenseFile, Call::LicenseFile) => true,
+                (Quick::HasEntitlement(code), Call::HasEntitlement(p)) => code == p.code,
+                _ => false,
+            };
+            assert!(same, "{line}");
         }
     }
 }

@@ -38,6 +38,7 @@ use licentric_core::request_file::ActivationRequestFile;
 use licentric_proto::Environment;
 use time::OffsetDateTime;
 
+const STATUS: &str = r#"{"jsonrpc":"2.0","id":1,"method":"status"}"#;
 const REQUEST: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
 const IDLE_CONNECTIONS: usize = 1_000;
 
@@ -97,7 +98,7 @@ fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
 /// The mean round trip of a new client process (`benches/client.c`), run on `cpu` if given:
 /// a vendor's app asks from a process of its own, which the scheduler places apart from the
 /// benchmark's.
-fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>) -> Duration {
+fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>, request: &str) -> Duration {
     let n = if quick() { 2_000 } else { 10_000 };
     let mut command = match cpu {
         Some(cpu) => {
@@ -107,7 +108,12 @@ fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>) -> Duration {
         }
         None => Command::new(client),
     };
-    let out = command.arg(socket).arg(n.to_string()).output().unwrap();
+    let out = command
+        .arg(socket)
+        .arg(n.to_string())
+        .arg(request)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "the C client failed on {}",
@@ -120,16 +126,16 @@ fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>) -> Duration {
 /// both meet the same conditions.
 fn round_trips(
     client: &Path,
-    floor: &Path,
-    agent: &Path,
+    (floor, agent): (&Path, &Path),
     cpu: Option<&str>,
+    request: &str,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let batches = if quick() { 3 } else { 5 };
     (0..batches)
         .map(|_| {
             (
-                c_round_trip(client, floor, cpu),
-                c_round_trip(client, agent, cpu),
+                c_round_trip(client, floor, cpu, request),
+                c_round_trip(client, agent, cpu, request),
             )
         })
         .unzip()
@@ -151,7 +157,7 @@ fn unpinned_rounds(
     for _ in 0..rounds {
         let (agent, _) = start_agent(dir);
         let floor = start_floor(floor, &floor_socket, answer_len);
-        let (b, i) = round_trips(client, &floor_socket, &socket, None);
+        let (b, i) = round_trips(client, (&floor_socket, &socket), None, STATUS);
         stop(floor);
         stop(agent);
         ratios.push(median(i.clone()).as_secs_f64() / median(b.clone()).as_secs_f64());
@@ -555,7 +561,7 @@ fn main() {
         for server in [pid, floor.id()] {
             pin(server, server_cpu);
         }
-        let (bare, ipc) = round_trips(&client, &floor_socket, &socket, Some(client_cpu));
+        let (bare, ipc) = round_trips(&client, (&floor_socket, &socket), Some(client_cpu), STATUS);
         let (bare, ipc) = (median(bare), median(ipc));
         row(
             &format!("floor round trip, {label}"),
@@ -563,6 +569,38 @@ fn main() {
             &format!("({answer_len} bytes back)"),
         );
         row(&format!("IPC status round trip, {label}"), us(ipc), "");
+        row(
+            "  ratio to the floor",
+            format!("{:.2} ×", ipc.as_secs_f64() / bare.as_secs_f64()),
+            "goal ≤ 1.5×",
+        );
+    }
+    // The other answers from the snapshot, on one core, each beside a floor answering as
+    // many bytes.
+    pin(pid, "0");
+    for (method, request) in [
+        (
+            "has_entitlement",
+            r#"{"jsonrpc":"2.0","id":1,"method":"has_entitlement","params":{"code":"pro"}}"#,
+        ),
+        (
+            "license_file",
+            r#"{"jsonrpc":"2.0","id":1,"method":"license_file"}"#,
+        ),
+    ] {
+        let len = Client::connect(&socket).send(format!("{request}\n").as_bytes());
+        let socket_of_floor = dir.path().join(format!("floor-{method}.sock"));
+        let floor = start_floor(&floor_binary, &socket_of_floor, len);
+        pin(floor.id(), "0");
+        let (bare, ipc) = round_trips(&client, (&socket_of_floor, &socket), Some("0"), request);
+        let (bare, ipc) = (median(bare), median(ipc));
+        stop(floor);
+        row(
+            &format!("floor round trip, one core"),
+            us(bare),
+            &format!("({len} bytes back)"),
+        );
+        row(&format!("IPC {method} round trip, one core"), us(ipc), "");
         row(
             "  ratio to the floor",
             format!("{:.2} ×", ipc.as_secs_f64() / bare.as_secs_f64()),

@@ -1,8 +1,8 @@
 /* The client of the agent benchmark's unpinned round trip: a process of its own, as a vendor's
- * app is, so that the scheduler places it apart from the benchmark. It sends the agent's
- * `status` request and reads each answer to its newline, one at a time.
+ * app is, so that the scheduler places it apart from the benchmark. It sends a request (the
+ * agent's `status`, or the line given) and reads each answer to its newline, one at a time.
  *
- *   client SOCKET ROUND_TRIPS
+ *   client SOCKET ROUND_TRIPS [REQUEST]
  *
  * Warms up with a tenth as many, then prints the mean round trip in nanoseconds. Built by
  * benches/agent.rs with the system's C compiler (cc -O2), like the floor. */
@@ -14,12 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char request[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
+static char request[4096] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
+static size_t request_len;
 
 /* One round trip: 0, or -1 if the connection failed or closed. */
 static int ask(int fd) {
     static char buf[65536];
-    if (write(fd, request, sizeof request - 1) != (ssize_t)(sizeof request - 1)) return -1;
+    if (write(fd, request, request_len) != (ssize_t)request_len) return -1;
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n <= 0) return -1;
@@ -28,10 +29,15 @@ static int ask(int fd) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: client SOCKET ROUND_TRIPS\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: client SOCKET ROUND_TRIPS [REQUEST]\n");
         return 2;
     }
+    if (argc == 4) {
+        if (strlen(argv[3]) + 2 > sizeof request) return 2;
+        snprintf(request, sizeof request, "%s\n", argv[3]);
+    }
+    request_len = strlen(request);
     long n = atol(argv[2]);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
