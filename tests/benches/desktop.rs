@@ -84,20 +84,44 @@ impl Drop for Running {
 
 /// PSS of `root` and its descendants, in MB, and how many processes that is.
 fn pss(root: u32) -> (f64, usize) {
-    let pids = descendants(root);
-    let kb: u64 = pids
-        .iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
-        .filter_map(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("Pss:"))?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
+    let each = memory_each(root);
+    (each.iter().map(|m| m.pss).sum(), each.len())
+}
+
+/// One process's memory, in MB.
+struct Memory {
+    name: String,
+    /// Proportional set size: its private pages and its share of the pages it shares.
+    pss: f64,
+    /// Unique set size: its private pages alone, what it costs however many other processes
+    /// share its libraries.
+    uss: f64,
+}
+
+/// The memory of `root` and each of its descendants, by process name.
+fn memory_each(root: u32) -> Vec<Memory> {
+    descendants(root)
+        .into_iter()
+        .filter_map(|pid| {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+            let field = |name: &str| -> Option<f64> {
+                let kb: u64 = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some(kb as f64 / 1024.0)
+            };
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            Some(Memory {
+                name: name.trim().to_owned(),
+                pss: field("Pss:")?,
+                uss: field("Private_Clean:")? + field("Private_Dirty:")?,
+            })
         })
-        .sum();
-    (kb as f64 / 1024.0, pids.len())
+        .collect()
 }
 
 /// Context switches of every thread of `root` and its descendants: each is a wake-up.
@@ -250,6 +274,19 @@ fn main() {
         format!("{open:.1} MB"),
         &format!("goal ≤ 120 MB on a GPU-less desktop; Xvfb inflates it ({n} processes)"),
     );
+    let each = memory_each(pid);
+    row(
+        "window open: USS of all processes",
+        format!("{:.1} MB", each.iter().map(|m| m.uss).sum::<f64>()),
+        "their private pages alone: what sharing libraries with a desktop cannot lower",
+    );
+    for m in each {
+        row(
+            &format!("  of which {}", m.name),
+            format!("{:.1} MB", m.pss),
+            &format!("USS {:.1} MB", m.uss),
+        );
+    }
 
     // 4. Closed again: the app ends, the agent stays.
     assert!(
