@@ -596,7 +596,7 @@ fn main() {
         let (bare, ipc) = (median(bare), median(ipc));
         stop(floor);
         row(
-            &format!("floor round trip, one core"),
+            "floor round trip, one core",
             us(bare),
             &format!("({len} bytes back)"),
         );
