@@ -541,6 +541,47 @@ fn a_borrow_ending_while_an_app_holds_the_seat_leaves_it_the_seat() {
     drop(app);
 }
 
+#[test]
+fn a_borrowed_seat_returned_while_an_app_holds_it_stays_the_apps_without_a_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, _, key) = floating_companion(tmp.path(), &server, "e2e-return-apps");
+    let mut app = c.client();
+    app.checkout(None).unwrap();
+    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut watcher = c.client();
+    assert_eq!(
+        watcher.subscribe().unwrap().reason.as_deref(),
+        Some("borrowed_seat")
+    );
+
+    // Given back early while the app runs: the server has it as the app's ordinary seat, and
+    // the app is never told it is not entitled on the way.
+    let (code, out, err) = run(c.cli().arg("return"));
+    assert_eq!(code, 0, "{out}{err}");
+    let refused = std::cell::RefCell::new(Vec::new());
+    let kept = pushed(&mut watcher, "an ordinary seat again", |s| {
+        if !s.entitled {
+            refused.borrow_mut().push(s.clone());
+        }
+        s.reason.as_deref() == Some("floating_seat")
+    });
+    assert!(kept.entitled, "{kept:?}");
+    assert_eq!(
+        refused.into_inner(),
+        Vec::new(),
+        "a gap in the app's licence"
+    );
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "the app's seat is still held: {taken}");
+
+    // The app lets go: the seat is free for another machine.
+    assert!(app.release().unwrap());
+    let (code, lease) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 201, "{lease}");
+}
+
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
 fn short_leases(
     root: &std::path::Path,

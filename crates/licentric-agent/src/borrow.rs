@@ -179,26 +179,35 @@ impl Agent {
             })) => {}
             Err(e) => return Err(e),
         }
-        // From here it is not used as borrowed, whatever becomes of the answers below: one
-        // lost on the way must not leave it borrowed here while the server has it free. (Its
-        // lease is kept to be given back at the next start if the release does not get
-        // through.)
-        self.end_borrow(&id, None).await;
+        // From here the sealed state no longer holds it as borrowed, whatever becomes of the
+        // answers below: one lost on the way must not leave it borrowed here, across a
+        // restart, while the server has it free. (Its lease is kept to be given back at the
+        // next start if the release does not get through.)
+        self.unseal_borrow(&id, None).await;
         tracing::info!(lease = %id, "returned the borrowed seat");
         let holders = self.inner.seats.state.lock().await.holders;
         if holders > 0 {
-            // Apps here hold it: theirs as an ordinary lease (or another seat).
-            let ordinary = self.renewed(&id, secret.clone()).await;
-            if ordinary.is_err() && self.release(&id, &secret).await {
+            // Apps here hold it: theirs as an ordinary lease (or another seat). They hold the
+            // borrowed seat until the ordinary lease is in hand, so they see no gap.
+            match self.renewed(&id, secret.clone()).await {
+                Ok(ordinary) => {
+                    self.remember(&ordinary).await;
+                    self.replace_borrowed(&id, Some(ordinary)).await;
+                }
+                Err(_) => {
+                    self.replace_borrowed(&id, None).await;
+                    if self.release(&id, &secret).await {
+                        self.forget(&id).await;
+                    }
+                    drop(one);
+                    self.take_another_seat().await;
+                }
+            }
+        } else {
+            self.replace_borrowed(&id, None).await;
+            if self.release(&id, &secret).await {
                 self.forget(&id).await;
             }
-            drop(one);
-            match ordinary {
-                Ok(held) => self.adopt_seat(Ok(held)).await,
-                Err(_) => self.take_another_seat().await,
-            }
-        } else if self.release(&id, &secret).await {
-            self.forget(&id).await;
         }
         Ok(ReturnResult {
             kept_for_apps: holders > 0,
@@ -208,38 +217,52 @@ impl Agent {
     /// Borrowed seat `id` is no longer borrowed: forgotten by the sealed state, and replaced by
     /// `ordinary` (the same lease, renewed for apps still holding it) or by nothing.
     async fn end_borrow(&self, id: &str, ordinary: Option<Held>) {
+        self.unseal_borrow(id, ordinary.as_ref()).await;
+        self.replace_borrowed(id, ordinary).await;
+    }
+
+    /// The sealed state forgets borrowed seat `id`, keeping `ordinary` (the same lease,
+    /// renewed for apps still holding it) as this agent's lease instead.
+    async fn unseal_borrow(&self, id: &str, ordinary: Option<&Held>) {
+        let mut live = self.inner.live.lock().await;
+        if live
+            .memory
+            .borrowed
+            .as_ref()
+            .is_some_and(|b| b.lease.lease_id == id)
         {
-            let mut live = self.inner.live.lock().await;
-            if live
-                .memory
-                .borrowed
-                .as_ref()
-                .is_some_and(|b| b.lease.lease_id == id)
-            {
-                live.memory.drop_borrowed();
-                if let Some(h) = &ordinary {
-                    live.memory.held_lease = Some(licentric_core::memory::HeldLease {
-                        lease_id: h.lease_id().to_owned(),
-                        secret: h.secret.to_string(),
-                    });
-                }
-                let _ = self.persist(&mut live).await;
+            live.memory.drop_borrowed();
+            if let Some(h) = ordinary {
+                live.memory.held_lease = Some(licentric_core::memory::HeldLease {
+                    lease_id: h.lease_id().to_owned(),
+                    secret: h.secret.to_string(),
+                });
             }
+            let _ = self.persist(&mut live).await;
         }
+    }
+
+    /// Borrowed seat `id`, held here, is replaced by `ordinary` or by nothing; with no app
+    /// holding it any more (or another seat held here meanwhile), the ordinary lease is given
+    /// back.
+    async fn replace_borrowed(&self, id: &str, ordinary: Option<Held>) {
         let unheld = {
             let mut seats = self.inner.seats.state.lock().await;
-            let mut unheld = None;
             if seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
                 seats.held = ordinary;
                 if seats.holders == 0 {
                     // The apps left meanwhile: nobody holds the ordinary lease.
-                    unheld = seats.held.take();
-                } else if seats.held.is_some() && !seats.renewing {
-                    seats.renewing = true;
-                    tokio::spawn(self.clone().renewal_task());
+                    seats.held.take()
+                } else {
+                    if seats.held.is_some() && !seats.renewing {
+                        seats.renewing = true;
+                        tokio::spawn(self.clone().renewal_task());
+                    }
+                    None
                 }
+            } else {
+                ordinary
             }
-            unheld
         };
         if let Some(held) = unheld {
             self.release_on_server(held).await;
