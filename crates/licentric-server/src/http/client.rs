@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::{ApiFailure, AppState, PeerAddr, authorization, json_response, parse_json, peer_ip};
 use crate::clock::now_unix;
-use crate::licensing::{self, ActivationInput, Idempotency, Outcome, valid_fingerprint};
+use crate::licensing::{self, ActivationInput, Idempotency, Issuer, Outcome, valid_fingerprint};
+use crate::store::{StoreError, Tx};
 
 const MAX_FIELD: usize = 255;
 
@@ -49,11 +50,52 @@ pub(super) struct Presented {
     address_wait: Option<u64>,
 }
 
+/// A call authenticated by a licence key, answered from one write transaction.
+pub(super) struct KeyCall {
+    state: Arc<AppState>,
+    peer: Option<PeerAddr>,
+    presented: Presented,
+}
+
+impl KeyCall {
+    /// The key presented in `headers`, past the limits that apply before it is looked up (see
+    /// [`authenticate`]).
+    pub(super) fn authenticate(
+        state: Arc<AppState>,
+        peer: Option<Extension<PeerAddr>>,
+        headers: &HeaderMap,
+    ) -> Result<KeyCall, ApiFailure> {
+        let peer = peer.map(|Extension(p)| p);
+        let presented = authenticate(&state, headers, peer.as_ref())?;
+        Ok(KeyCall {
+            state,
+            peer,
+            presented,
+        })
+    }
+
+    /// Runs `logic` in one write transaction, given the issuer and the key's lookup hash, and
+    /// answers its outcome (a key that turns out unknown as a failed attempt).
+    pub(super) async fn write<F>(self, logic: F) -> Result<Response, ApiFailure>
+    where
+        F: FnOnce(&Tx<'_>, &Issuer, &[u8; 32]) -> Result<Outcome, StoreError> + Send + 'static,
+    {
+        let state = Arc::clone(&self.state);
+        let key_hash = self.presented.hash;
+        let outcome = self
+            .state
+            .store
+            .write(move |tx| logic(tx, &state.issuer, &key_hash))
+            .await?;
+        answer(&self.state, outcome, &self.presented, self.peer.as_ref())
+    }
+}
+
 /// The licence key's lookup hash, after the rate limits. A missing or malformed key is a
 /// failed attempt like a wrong one, with the same uniform 401. Failures from the caller's
 /// address limit only failures: a valid key is answered from any address (keys carry 80
 /// random bits, so answering one reveals nothing a guesser could use), within its own budget.
-pub(super) fn authenticate(
+fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     peer: Option<&PeerAddr>,
@@ -96,7 +138,7 @@ fn failed(
     ApiFailure::invalid_license_key()
 }
 
-pub(super) fn answer(
+fn answer(
     state: &AppState,
     outcome: Outcome,
     presented: &Presented,
@@ -180,9 +222,7 @@ pub(super) async fn activate(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
+    let call = KeyCall::authenticate(state, peer, &headers)?;
     let raw = body(raw)?;
     let request: ActivationRequest = parse_json(&raw)?;
     check_fingerprint(&request.fingerprint)?;
@@ -230,21 +270,17 @@ pub(super) async fn activate(
         components: request.components,
         runs_in: request.runs_in,
     };
-    let state2 = Arc::clone(&state);
-    let outcome = state
-        .store
-        .write(move |tx| {
-            licensing::activate(
-                tx,
-                &state2.issuer,
-                &key_hash,
-                &input,
-                idempotency.as_ref(),
-                now_unix(),
-            )
-        })
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    call.write(move |tx, issuer, key_hash| {
+        licensing::activate(
+            tx,
+            issuer,
+            key_hash,
+            &input,
+            idempotency.as_ref(),
+            now_unix(),
+        )
+    })
+    .await
 }
 
 /// `POST /v1/machines/{machine_id}/checkout`.
@@ -255,28 +291,22 @@ pub(super) async fn checkout(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
+    let call = KeyCall::authenticate(state, peer, &headers)?;
     let request: CheckoutRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
     check_components(&request.components)?;
     check_nonce(&request.nonce)?;
-    let state2 = Arc::clone(&state);
-    let outcome = state
-        .store
-        .write(move |tx| {
-            let input = licensing::CheckoutInput {
-                machine_id,
-                fingerprint: request.fingerprint,
-                ttl_seconds: request.ttl_seconds,
-                nonce: request.nonce,
-                components: request.components,
-            };
-            licensing::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
-        })
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    call.write(move |tx, issuer, key_hash| {
+        let input = licensing::CheckoutInput {
+            machine_id,
+            fingerprint: request.fingerprint,
+            ttl_seconds: request.ttl_seconds,
+            nonce: request.nonce,
+            components: request.components,
+        };
+        licensing::checkout(tx, issuer, key_hash, &input, now_unix())
+    })
+    .await
 }
 
 /// `POST /v1/machines/{machine_id}/validate`.
@@ -287,27 +317,21 @@ pub(super) async fn validate(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
+    let call = KeyCall::authenticate(state, peer, &headers)?;
     let request: ValidateRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
     check_components(&request.components)?;
     check_nonce(&request.nonce)?;
-    let state2 = Arc::clone(&state);
-    let outcome = state
-        .store
-        .write(move |tx| {
-            let input = licensing::ValidateInput {
-                machine_id,
-                fingerprint: request.fingerprint,
-                nonce: request.nonce,
-                components: request.components,
-            };
-            licensing::validate(tx, &state2.issuer, &key_hash, &input, now_unix())
-        })
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    call.write(move |tx, issuer, key_hash| {
+        let input = licensing::ValidateInput {
+            machine_id,
+            fingerprint: request.fingerprint,
+            nonce: request.nonce,
+            components: request.components,
+        };
+        licensing::validate(tx, issuer, key_hash, &input, now_unix())
+    })
+    .await
 }
 
 /// `DELETE /v1/machines/{machine_id}`.
@@ -317,14 +341,9 @@ pub(super) async fn deactivate(
     Path(machine_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
-    let outcome = state
-        .store
-        .write(move |tx| licensing::deactivate(tx, &key_hash, &machine_id, now_unix()))
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    let call = KeyCall::authenticate(state, peer, &headers)?;
+    call.write(move |tx, _, key_hash| licensing::deactivate(tx, key_hash, &machine_id, now_unix()))
+        .await
 }
 
 /// `POST /v1/offline-activations`.
@@ -334,16 +353,10 @@ pub(super) async fn activate_offline(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
+    let call = KeyCall::authenticate(state, peer, &headers)?;
     let request: OfflineActivationRequest = parse_json(&body(raw)?)?;
-    let state2 = Arc::clone(&state);
-    let outcome = state
-        .store
-        .write(move |tx| {
-            licensing::activate_offline(tx, &state2.issuer, &key_hash, &request.request, now_unix())
-        })
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    call.write(move |tx, issuer, key_hash| {
+        licensing::activate_offline(tx, issuer, key_hash, &request.request, now_unix())
+    })
+    .await
 }

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use licentric_proto::api::{LeaseRequest, ReleaseLeaseRequest, RenewLeaseRequest};
 
-use super::client::{answer, authenticate, body, check_field, check_fingerprint, check_nonce};
+use super::client::{KeyCall, body, check_field, check_fingerprint, check_nonce};
 use super::{ApiFailure, AppState, PeerAddr, parse_json};
 use crate::clock::now_unix;
 use crate::leases::{self, LeaseInput};
@@ -23,9 +23,7 @@ pub(super) async fn checkout(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
+    let call = KeyCall::authenticate(state, peer, &headers)?;
     let request: LeaseRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
     check_nonce(&request.nonce)?;
@@ -33,22 +31,18 @@ pub(super) async fn checkout(
         check_field("label", label)?;
     }
     let borrow_until = borrow_until(request.borrow_until.as_deref())?;
-    let state2 = Arc::clone(&state);
-    let outcome = state
-        .store
-        .write(move |tx| {
-            let input = LeaseInput {
-                fingerprint: request.fingerprint,
-                nonce: request.nonce,
-                label: request.label,
-                secret: String::new(),
-                borrow_until,
-                entitlement: request.entitlement,
-            };
-            leases::checkout(tx, &state2.issuer, &key_hash, &input, now_unix())
-        })
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    call.write(move |tx, issuer, key_hash| {
+        let input = LeaseInput {
+            fingerprint: request.fingerprint,
+            nonce: request.nonce,
+            label: request.label,
+            secret: String::new(),
+            borrow_until,
+            entitlement: request.entitlement,
+        };
+        leases::checkout(tx, issuer, key_hash, &input, now_unix())
+    })
+    .await
 }
 
 /// `POST /v1/leases/{lease_id}/renew`.
@@ -59,29 +53,23 @@ pub(super) async fn renew(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
+    let call = KeyCall::authenticate(state, peer, &headers)?;
     let request: RenewLeaseRequest = parse_json(&body(raw)?)?;
     check_fingerprint(&request.fingerprint)?;
     check_nonce(&request.nonce)?;
     let borrow_until = borrow_until(request.borrow_until.as_deref())?;
-    let state2 = Arc::clone(&state);
-    let outcome = state
-        .store
-        .write(move |tx| {
-            let input = LeaseInput {
-                fingerprint: request.fingerprint,
-                nonce: request.nonce,
-                label: None,
-                secret: request.lease_secret,
-                borrow_until,
-                entitlement: request.entitlement,
-            };
-            leases::renew(tx, &state2.issuer, &key_hash, &lease_id, &input, now_unix())
-        })
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    call.write(move |tx, issuer, key_hash| {
+        let input = LeaseInput {
+            fingerprint: request.fingerprint,
+            nonce: request.nonce,
+            label: None,
+            secret: request.lease_secret,
+            borrow_until,
+            entitlement: request.entitlement,
+        };
+        leases::renew(tx, issuer, key_hash, &lease_id, &input, now_unix())
+    })
+    .await
 }
 
 /// `POST /v1/leases/{lease_id}/release`.
@@ -92,17 +80,12 @@ pub(super) async fn release(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
-    let peer = peer.map(|Extension(p)| p);
-    let presented = authenticate(&state, &headers, peer.as_ref())?;
-    let key_hash = presented.hash;
+    let call = KeyCall::authenticate(state, peer, &headers)?;
     let request: ReleaseLeaseRequest = parse_json(&body(raw)?)?;
-    let outcome = state
-        .store
-        .write(move |tx| {
-            leases::release(tx, &key_hash, &lease_id, &request.lease_secret, now_unix())
-        })
-        .await?;
-    answer(&state, outcome, &presented, peer.as_ref())
+    call.write(move |tx, _, key_hash| {
+        leases::release(tx, key_hash, &lease_id, &request.lease_secret, now_unix())
+    })
+    .await
 }
 
 /// A borrow's end as asked for: RFC 3339, or the request is invalid.
