@@ -98,7 +98,7 @@ fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
 /// The mean round trip of a new client process (`benches/client.c`), run on `cpu` if given:
 /// a vendor's app asks from a process of its own, which the scheduler places apart from the
 /// benchmark's.
-fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>, request: &str) -> Duration {
+fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>, requests: &[&str]) -> Duration {
     let n = if quick() { 2_000 } else { 10_000 };
     let mut command = match cpu {
         Some(cpu) => {
@@ -111,7 +111,7 @@ fn c_round_trip(client: &Path, socket: &Path, cpu: Option<&str>, request: &str) 
     let out = command
         .arg(socket)
         .arg(n.to_string())
-        .arg(request)
+        .args(requests)
         .output()
         .unwrap();
     assert!(
@@ -128,14 +128,14 @@ fn round_trips(
     client: &Path,
     (floor, agent): (&Path, &Path),
     cpu: Option<&str>,
-    request: &str,
+    requests: &[&str],
 ) -> (Vec<Duration>, Vec<Duration>) {
     let batches = if quick() { 3 } else { 5 };
     (0..batches)
         .map(|_| {
             (
-                c_round_trip(client, floor, cpu, request),
-                c_round_trip(client, agent, cpu, request),
+                c_round_trip(client, floor, cpu, requests),
+                c_round_trip(client, agent, cpu, requests),
             )
         })
         .unzip()
@@ -157,7 +157,7 @@ fn unpinned_rounds(
     for _ in 0..rounds {
         let (agent, _) = start_agent(dir);
         let floor = start_floor(floor, &floor_socket, answer_len);
-        let (b, i) = round_trips(client, (&floor_socket, &socket), None, STATUS);
+        let (b, i) = round_trips(client, (&floor_socket, &socket), None, &[STATUS]);
         stop(floor);
         stop(agent);
         ratios.push(median(i.clone()).as_secs_f64() / median(b.clone()).as_secs_f64());
@@ -561,7 +561,12 @@ fn main() {
         for server in [pid, floor.id()] {
             pin(server, server_cpu);
         }
-        let (bare, ipc) = round_trips(&client, (&floor_socket, &socket), Some(client_cpu), STATUS);
+        let (bare, ipc) = round_trips(
+            &client,
+            (&floor_socket, &socket),
+            Some(client_cpu),
+            &[STATUS],
+        );
         let (bare, ipc) = (median(bare), median(ipc));
         row(
             &format!("floor round trip, {label}"),
@@ -592,7 +597,7 @@ fn main() {
         let socket_of_floor = dir.path().join(format!("floor-{method}.sock"));
         let floor = start_floor(&floor_binary, &socket_of_floor, len);
         pin(floor.id(), "0");
-        let (bare, ipc) = round_trips(&client, (&socket_of_floor, &socket), Some("0"), request);
+        let (bare, ipc) = round_trips(&client, (&socket_of_floor, &socket), Some("0"), &[request]);
         let (bare, ipc) = (median(bare), median(ipc));
         stop(floor);
         row(

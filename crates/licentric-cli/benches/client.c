@@ -1,10 +1,12 @@
 /* The client of the agent benchmark's unpinned round trip: a process of its own, as a vendor's
- * app is, so that the scheduler places it apart from the benchmark. It sends a request (the
- * agent's `status`, or the line given) and reads each answer to its newline, one at a time.
+ * app is, so that the scheduler places it apart from the benchmark. It sends requests (the
+ * agent's `status`, or the lines given, in turn) and reads each answer to its newline, one at
+ * a time.
  *
- *   client SOCKET ROUND_TRIPS [REQUEST]
+ *   client SOCKET ROUND_TRIPS [REQUEST...]
  *
- * Warms up with a tenth as many, then prints the mean round trip in nanoseconds. Built by
+ * Warms up with a tenth as many, then prints the mean round trip in nanoseconds (both counts
+ * whole cycles of the requests). Built by
  * benches/agent.rs with the system's C compiler (cc -O2), like the floor. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +16,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static char request[4096] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n";
-static size_t request_len;
+#define MAX_REQUESTS 8
+static char requests[MAX_REQUESTS][4096] = {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n"};
+static size_t request_lens[MAX_REQUESTS];
+static int request_count = 1;
 
-/* One round trip: 0, or -1 if the connection failed or closed. */
-static int ask(int fd) {
+/* Round trip `i`: 0, or -1 if the connection failed or closed. */
+static int ask(int fd, long i) {
     static char buf[65536];
+    const char *request = requests[i % request_count];
+    size_t request_len = request_lens[i % request_count];
     if (write(fd, request, request_len) != (ssize_t)request_len) return -1;
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
@@ -29,16 +35,20 @@ static int ask(int fd) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: client SOCKET ROUND_TRIPS [REQUEST]\n");
+    if (argc < 3 || argc > 3 + MAX_REQUESTS) {
+        fprintf(stderr, "usage: client SOCKET ROUND_TRIPS [REQUEST...] (at most %d)\n", MAX_REQUESTS);
         return 2;
     }
-    if (argc == 4) {
-        if (strlen(argv[3]) + 2 > sizeof request) return 2;
-        snprintf(request, sizeof request, "%s\n", argv[3]);
+    if (argc > 3) request_count = argc - 3;
+    for (int r = 0; r < argc - 3; r++) {
+        if (strlen(argv[3 + r]) + 2 > sizeof requests[r]) return 2;
+        snprintf(requests[r], sizeof requests[r], "%s\n", argv[3 + r]);
     }
-    request_len = strlen(request);
-    long n = atol(argv[2]);
+    for (int r = 0; r < request_count; r++) request_lens[r] = strlen(requests[r]);
+    /* Whole cycles of the requests, the warm-up's too (a checkout is always followed by its
+     * release). */
+    long n = (atol(argv[2]) + request_count - 1) / request_count * request_count;
+    long warm = n / 10 / request_count * request_count;
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strncpy(addr.sun_path, argv[1], sizeof addr.sun_path - 1);
@@ -46,13 +56,13 @@ int main(int argc, char **argv) {
         perror("client");
         return 1;
     }
-    for (long i = 0; i < n / 10; i++) {
-        if (ask(fd) != 0) return 1;
+    for (long i = 0; i < warm; i++) {
+        if (ask(fd, i) != 0) return 1;
     }
     struct timespec start, end;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (long i = 0; i < n; i++) {
-        if (ask(fd) != 0) return 1;
+        if (ask(fd, i) != 0) return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &end);
     long long ns = (end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);

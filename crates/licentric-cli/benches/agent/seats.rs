@@ -2,15 +2,17 @@
 //! (it passes its address, CA, signing key and a floating licence's key in
 //! `LICENTRIC_BENCH_SEATS_*`): a `checkout` answered from the seat the agent already holds for
 //! another app, with its `release`, against two round trips of the bare socket floor in the
-//! same run. Neither goes to the server: the seat is shared on the machine.
+//! same run, both asked by the C client in a process of its own (unpinned, and with everything
+//! on one core). Neither goes to the server: the seat is shared on the machine.
 
 use std::path::Path;
-use std::time::Duration;
 
-use super::{Client, build_c, median, quick, row, start_agent_as, start_floor, stop, us};
+use super::{
+    Client, build_c, median, pin, round_trips, row, start_agent_as, start_floor, stop, us,
+};
 
-const CHECKOUT: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"checkout\"}\n";
-const RELEASE: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"release\"}\n";
+const CHECKOUT: &str = r#"{"jsonrpc":"2.0","id":2,"method":"checkout"}"#;
+const RELEASE: &str = r#"{"jsonrpc":"2.0","id":3,"method":"release"}"#;
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (run .ci/bench-server)"))
@@ -42,53 +44,47 @@ pub(crate) fn run(dir: &Path) {
     let mut holder = Client::connect(&socket);
     holder.send(activate.as_bytes());
     // One app holds the seat (the one checkout that goes to the server).
-    holder.send(CHECKOUT);
+    holder.send(format!("{CHECKOUT}\n").as_bytes());
     assert!(
         String::from_utf8_lossy(&holder.line).contains("\"max_seats\""),
         "no seat: {}",
         String::from_utf8_lossy(&holder.line)
     );
-    // Another app takes it and gives it back, again and again: answered on the machine.
+    // Other apps take it and give it back, again and again: answered on the machine.
     let mut app = Client::connect(&socket);
-    let answer_len = app.send(CHECKOUT);
-    app.send(RELEASE);
+    let answer_len = app.send(format!("{CHECKOUT}\n").as_bytes());
+    app.send(format!("{RELEASE}\n").as_bytes());
+    drop(app);
     let floor_socket = dir.join("seats-floor.sock");
     let floor = start_floor(&build_c(dir, "floor"), &floor_socket, answer_len);
-    let mut bare = Client::connect(&floor_socket);
-    let (batches, n) = if quick() { (7, 1_000) } else { (11, 5_000) };
-    let pair = |c: &mut Client| {
-        let started = std::time::Instant::now();
-        for _ in 0..n {
-            c.send(CHECKOUT);
-            c.send(RELEASE);
+    let client = build_c(dir, "client");
+    let cpus = super::all_cpus();
+    for (label, cpu) in [("unpinned", None), ("one core", Some("0"))] {
+        for pid in [agent.id(), floor.id()] {
+            pin(pid, cpu.unwrap_or(&cpus));
         }
-        started.elapsed() / u32::try_from(n).unwrap()
-    };
-    pair(&mut bare);
-    pair(&mut app);
-    let (floor_pairs, agent_pairs): (Vec<Duration>, Vec<Duration>) = (0..batches)
-        .map(|_| (pair(&mut bare), pair(&mut app)))
-        .unzip();
-    let (floor_pair, agent_pair) = (median(floor_pairs), median(agent_pairs));
-    row(
-        "floor: two round trips",
-        us(floor_pair),
-        &format!("({answer_len} bytes back)"),
-    );
-    row(
-        "checkout + release of the seat held here",
-        us(agent_pair),
-        "answered by the agent, not the server",
-    );
-    row(
-        "  ratio to the floor",
-        format!(
-            "{:.2} ×",
-            agent_pair.as_secs_f64() / floor_pair.as_secs_f64()
-        ),
-        "goal ≤ 1.5×",
-    );
-    drop(app);
+        let (bare, ipc) = round_trips(&client, (&floor_socket, &socket), cpu, &[CHECKOUT, RELEASE]);
+        // Two round trips make a checkout and its release.
+        let (floor_pair, agent_pair) = (median(bare) * 2, median(ipc) * 2);
+        row(
+            &format!("floor: two round trips, {label}"),
+            us(floor_pair),
+            &format!("({answer_len} bytes back)"),
+        );
+        row(
+            &format!("checkout + release of the seat held here, {label}"),
+            us(agent_pair),
+            "answered by the agent, not the server",
+        );
+        row(
+            "  ratio to the floor",
+            format!(
+                "{:.2} ×",
+                agent_pair.as_secs_f64() / floor_pair.as_secs_f64()
+            ),
+            "goal ≤ 1.5×",
+        );
+    }
     drop(holder);
     stop(floor);
     stop(agent);
