@@ -445,29 +445,14 @@ async fn handle(
     limits: &Limits,
     session: &mut Session,
 ) -> Option<Response> {
-    let value: serde_json::Value = match serde_json::from_slice(line) {
-        Ok(v) => v,
-        Err(_) => {
-            return Some(Response::error(
-                None,
-                RpcError::new(ErrorCode::ParseError, "the line is not JSON"),
-            ));
-        }
-    };
-    let id_hint = value
-        .get("id")
-        .and_then(|id| serde_json::from_value::<Id>(id.clone()).ok());
-    let request: Request = match serde_json::from_value(value) {
+    // A well-formed request is read in one pass; anything else is read again as a value, for
+    // the error it deserves and the id to answer it with.
+    let request: Request = match serde_json::from_slice(line) {
         Ok(r) => r,
-        Err(e) => {
-            return Some(Response::error(
-                id_hint,
-                RpcError::new(
-                    ErrorCode::InvalidRequest,
-                    format!("not a JSON-RPC 2.0 request: {e}"),
-                ),
-            ));
-        }
+        Err(_) => match request_or_error(line) {
+            Ok(r) => r,
+            Err(reply) => return Some(reply),
+        },
     };
     let id = request.id.clone();
     let result = match Call::parse(&request.method, request.params) {
@@ -482,6 +467,29 @@ async fn handle(
     Some(match result {
         Ok(value) => Response::result(Some(id), value),
         Err(error) => Response::error(Some(id), error),
+    })
+}
+
+/// `line` read as a JSON value first (duplicate members: the last one counts), then as a
+/// request; or the answer saying why it is not one.
+fn request_or_error(line: &[u8]) -> Result<Request, Response> {
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|_| {
+        Response::error(
+            None,
+            RpcError::new(ErrorCode::ParseError, "the line is not JSON"),
+        )
+    })?;
+    let id_hint = value
+        .get("id")
+        .and_then(|id| serde_json::from_value::<Id>(id.clone()).ok());
+    serde_json::from_value(value).map_err(|e| {
+        Response::error(
+            id_hint,
+            RpcError::new(
+                ErrorCode::InvalidRequest,
+                format!("not a JSON-RPC 2.0 request: {e}"),
+            ),
+        )
     })
 }
 
