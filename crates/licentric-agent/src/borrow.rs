@@ -185,7 +185,16 @@ impl Agent {
         // next start if the release does not get through.)
         self.unseal_borrow(&id, None).await;
         tracing::info!(lease = %id, "returned the borrowed seat");
-        let holders = self.inner.seats.state.lock().await.holders;
+        // Whether apps hold it, decided with the seat taken under the same lock when none do:
+        // an app's checkout meanwhile then finds no seat and waits for a fresh one (the fetch
+        // lock is held here), instead of holding one that is about to go.
+        let holders = {
+            let mut seats = self.inner.seats.state.lock().await;
+            if seats.holders == 0 && seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
+                seats.held = None;
+            }
+            seats.holders
+        };
         if holders > 0 {
             // Apps here hold it: theirs as an ordinary lease (or another seat). They hold the
             // borrowed seat until the ordinary lease is in hand, so they see no gap.
@@ -204,7 +213,7 @@ impl Agent {
                 }
             }
         } else {
-            self.replace_borrowed(&id, None).await;
+            self.show_lease().await;
             if self.release(&id, &secret).await {
                 self.forget(&id).await;
             }
@@ -327,18 +336,26 @@ impl Agent {
         loop {
             let (ends, ends_on_wall) = {
                 let seats = self.inner.seats.state.lock().await;
-                match seats.held.as_ref().filter(|h| h.lease_id() == id) {
+                match seats
+                    .held
+                    .as_ref()
+                    .filter(|h| h.lease_id() == id && h.borrowed())
+                {
                     Some(h) => (h.ends, h.ends_on_wall),
-                    None => return, // returned, or replaced
+                    // Returned (its lease may go on as the apps' ordinary one), or replaced.
+                    None => return,
                 }
             };
             let now = self.inner.clock.now();
             if Instant::now() >= ends || now >= ends_on_wall {
-                // Ended, unless borrowed again meanwhile (checked with the server calls held).
+                // Ended, unless borrowed again or returned meanwhile (checked with the server
+                // calls held; a returned one is the apps' ordinary lease now, not this watch's).
                 let _one = self.inner.seats.fetch.lock().await;
                 let still = self
                     .look_at_held(|h| {
-                        h.is_some_and(|h| h.lease_id() == id && h.holds(self.inner.clock.now()))
+                        h.is_some_and(|h| {
+                            h.lease_id() == id && (!h.borrowed() || h.holds(self.inner.clock.now()))
+                        })
                     })
                     .await;
                 if !still {

@@ -21,17 +21,27 @@ static char requests[MAX_REQUESTS][4096] = {"{\"jsonrpc\":\"2.0\",\"id\":1,\"met
 static size_t request_lens[MAX_REQUESTS];
 static int request_count = 1;
 
-/* Round trip `i`: 0, or -1 if the connection failed or closed. */
+/* Round trip `i`: 0, or -1 if the connection failed or closed, or the answer is a JSON-RPC
+ * error (a refused call is no figure: it would only look fast). */
 static int ask(int fd, long i) {
-    static char buf[65536];
+    static char line[65536];
     const char *request = requests[i % request_count];
     size_t request_len = request_lens[i % request_count];
-    if (write(fd, request, request_len) != (ssize_t)request_len) return -1;
+    if (send(fd, request, request_len, MSG_NOSIGNAL) != (ssize_t)request_len) return -1;
+    size_t got = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
+        ssize_t n = recv(fd, line + got, sizeof line - 1 - got, 0);
         if (n <= 0) return -1;
-        if (buf[n - 1] == '\n') return 0;
+        got += (size_t)n;
+        if (line[got - 1] == '\n') break;
+        if (got == sizeof line - 1) return -1;
     }
+    line[got] = '\0';
+    if (strstr(line, "\"error\":") != NULL) {
+        fprintf(stderr, "client: answered with an error: %s", line);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -41,7 +51,10 @@ int main(int argc, char **argv) {
     }
     if (argc > 3) request_count = argc - 3;
     for (int r = 0; r < argc - 3; r++) {
-        if (strlen(argv[3 + r]) + 2 > sizeof requests[r]) return 2;
+        if (strlen(argv[3 + r]) + 2 > sizeof requests[r]) {
+            fprintf(stderr, "client: request %d is longer than %zu bytes\n", r + 1, sizeof requests[r] - 2);
+            return 2;
+        }
         snprintf(requests[r], sizeof requests[r], "%s\n", argv[3 + r]);
     }
     for (int r = 0; r < request_count; r++) request_lens[r] = strlen(requests[r]);
@@ -49,10 +62,14 @@ int main(int argc, char **argv) {
      * release). */
     long n = (atol(argv[2]) + request_count - 1) / request_count * request_count;
     long warm = n / 10 / request_count * request_count;
+    if (n < 1) {
+        fprintf(stderr, "client: ROUND_TRIPS must be at least 1\n");
+        return 2;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     strncpy(addr.sun_path, argv[1], sizeof addr.sun_path - 1);
-    if (n < 1 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         perror("client");
         return 1;
     }
