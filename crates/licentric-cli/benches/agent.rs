@@ -368,6 +368,18 @@ fn row(what: &str, value: String, note: &str) {
     println!("{what:<52} {value:>14}   {note}");
 }
 
+/// The floor's figure and the agent's, each a row `(label, time, note)`, then their ratio
+/// against the goal of 1.5× (and `more`, if any).
+fn against_floor(floor: (&str, Duration, &str), agent: (&str, Duration, &str), more: &str) {
+    row(floor.0, us(floor.1), floor.2);
+    row(agent.0, us(agent.1), agent.2);
+    row(
+        "  ratio to the floor",
+        format!("{:.2} ×", agent.1.as_secs_f64() / floor.1.as_secs_f64()),
+        &format!("goal ≤ 1.5×{more}"),
+    );
+}
+
 fn us(d: Duration) -> String {
     format!("{:.2} µs", d.as_secs_f64() * 1e6)
 }
@@ -500,20 +512,18 @@ fn main() {
     let floor_binary = build_c(dir.path(), "floor");
     let client = build_c(dir.path(), "client");
     let (bare, ipc, ratios) = unpinned_rounds(dir.path(), (&floor_binary, &client), answer_len);
-    row(
-        "floor round trip, unpinned",
-        us(bare),
-        &format!(
-            "({answer_len} bytes back; client in a process of its own, {} placements)",
-            ratios.len()
+    against_floor(
+        (
+            "floor round trip, unpinned",
+            bare,
+            &format!(
+                "({answer_len} bytes back; client in a process of its own, {} placements)",
+                ratios.len()
+            ),
         ),
-    );
-    row("IPC status round trip, unpinned", us(ipc), "");
-    row(
-        "  ratio to the floor",
-        format!("{:.2} ×", ipc.as_secs_f64() / bare.as_secs_f64()),
+        ("IPC status round trip, unpinned", ipc, ""),
         &format!(
-            "goal ≤ 1.5×   (one placement's: {:.2}× to {:.2}×)",
+            "   (one placement's: {:.2}× to {:.2}×)",
             ratios[0],
             ratios[ratios.len() - 1]
         ),
@@ -568,16 +578,14 @@ fn main() {
             &[STATUS],
         );
         let (bare, ipc) = (median(bare), median(ipc));
-        row(
-            &format!("floor round trip, {label}"),
-            us(bare),
-            &format!("({answer_len} bytes back)"),
-        );
-        row(&format!("IPC status round trip, {label}"), us(ipc), "");
-        row(
-            "  ratio to the floor",
-            format!("{:.2} ×", ipc.as_secs_f64() / bare.as_secs_f64()),
-            "goal ≤ 1.5×",
+        against_floor(
+            (
+                &format!("floor round trip, {label}"),
+                bare,
+                &format!("({answer_len} bytes back)"),
+            ),
+            (&format!("IPC status round trip, {label}"), ipc, ""),
+            "",
         );
     }
     for pid in [pid, floor.id()] {
@@ -681,16 +689,14 @@ fn main() {
         let (bare, ipc) = round_trips(&client, (&socket_of_floor, &socket), Some("0"), &[request]);
         let (bare, ipc) = (median(bare), median(ipc));
         stop(floor);
-        row(
-            "floor round trip, one core",
-            us(bare),
-            &format!("({len} bytes back)"),
-        );
-        row(&format!("IPC {method} round trip, one core"), us(ipc), "");
-        row(
-            "  ratio to the floor",
-            format!("{:.2} ×", ipc.as_secs_f64() / bare.as_secs_f64()),
-            "goal ≤ 1.5×",
+        against_floor(
+            (
+                "floor round trip, one core",
+                bare,
+                &format!("({len} bytes back)"),
+            ),
+            (&format!("IPC {method} round trip, one core"), ipc, ""),
+            "",
         );
     }
 

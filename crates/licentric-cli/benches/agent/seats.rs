@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::{
-    Client, build_c, median, pin, round_trips, row, start_agent_as, start_floor, stop, us,
+    Client, against_floor, build_c, median, pin, round_trips, start_agent_as, start_floor, stop,
 };
 
 const CHECKOUT: &str = r#"{"jsonrpc":"2.0","id":2,"method":"checkout"}"#;
@@ -72,23 +72,18 @@ pub(crate) fn run(dir: &Path) {
     let (bare, ipc) = round_trips(&client, (&floor_socket, &socket), Some("0"), &pair);
     // Two round trips make a checkout and its release.
     let (floor_pair, agent_pair) = (median(bare) * 2, median(ipc) * 2);
-    row(
-        "floor: two round trips, one core",
-        us(floor_pair),
-        &format!("({answer_len} bytes back)"),
-    );
-    row(
-        "checkout + release of the seat held here, one core",
-        us(agent_pair),
-        "answered by the agent, not the server",
-    );
-    row(
-        "  ratio to the floor",
-        format!(
-            "{:.2} ×",
-            agent_pair.as_secs_f64() / floor_pair.as_secs_f64()
+    against_floor(
+        (
+            "floor: two round trips, one core",
+            floor_pair,
+            &format!("({answer_len} bytes back)"),
         ),
-        "goal ≤ 1.5×",
+        (
+            "checkout + release of the seat held here, one core",
+            agent_pair,
+            "answered by the agent, not the server",
+        ),
+        "",
     );
     drop(holder);
     stop(floor);
