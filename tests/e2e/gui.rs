@@ -883,6 +883,21 @@ impl Drop for Stopped {
     }
 }
 
+/// What the start-at-login entry runs (`--hidden`, with the configuration), its standard
+/// error to `stderr`.
+fn start_at_login(s: &Setup, stderr: impl Into<std::process::Stdio>) -> Stopped {
+    Stopped(
+        std::process::Command::new(bin("licentric-companion"))
+            .args(["--hidden", "--config"])
+            .arg(&s.companion.config)
+            .env("DISPLAY", &s.desktop.display)
+            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// Start at login runs the agent with a tray of its own, not the app: the process the login
 /// entry starts becomes `licentric agent --tray`, so no webview and no toolkit stay in memory.
 /// Its tray says the state; Open starts the app as the agent's client (no second tray), whose
@@ -891,18 +906,8 @@ impl Drop for Stopped {
 fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup("gui-login-tray");
-    // What the start-at-login entry runs (`--hidden`, with the configuration).
     let log = s.companion.root.join("login.log");
-    let mut login = Stopped(
-        std::process::Command::new(bin("licentric-companion"))
-            .args(["--hidden", "--config"])
-            .arg(&s.companion.config)
-            .env("DISPLAY", &s.desktop.display)
-            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut login = start_at_login(&s, std::fs::File::create(&log).unwrap());
     let pid = login.0.id();
     let menu = wait_for("the agent's tray menu", Duration::from_secs(20), || {
         let menu = s.desktop.tray_menu();
@@ -979,16 +984,7 @@ fn gui_start_at_login_beside_a_running_agent_shows_its_tray() {
     let mut s = setup("gui-login-beside");
     s.companion.start_agent();
     let agent = s.companion.pid();
-    let mut login = Stopped(
-        std::process::Command::new(bin("licentric-companion"))
-            .args(["--hidden", "--config"])
-            .arg(&s.companion.config)
-            .env("DISPLAY", &s.desktop.display)
-            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut login = start_at_login(&s, std::process::Stdio::null());
     let menu = wait_for("the tray's menu", Duration::from_secs(20), || {
         let menu = s.desktop.tray_menu();
         (menu.len() == 4).then_some(menu)
