@@ -8,7 +8,10 @@
 //!    goal ≤ 25 MB, waking only for its timers;
 //! 3. the window open (the tray's Open) — goal ≤ 120 MB on a real desktop without a GPU
 //!    (Xvfb renders in software, which inflates the web process);
-//! 4. the window closed again: the app ends, the agent and its tray stay.
+//! 4. the window closed again: the app ends, the agent and its tray stay;
+//! 5. the floor of the technology, for comparison: WebKitGTK's own `MiniBrowser` showing a
+//!    one-line page, drawn as the app draws (compositing off) — what any window of this
+//!    webview costs here, before a line of ours.
 //!
 //! Runs on Xvfb with a tray host (`tests/support/tray-host.py`) and dunst, on the session bus
 //! of `.ci/with-secret-service`. The binaries are those in `LICENTRIC_BENCH_BIN` (`.ci/test`
@@ -309,4 +312,53 @@ fn main() {
     );
     desktop.tray_click("Quit");
     drop(login);
+
+    // 5. The floor: WebKitGTK's own browser, a one-line page.
+    let Some(browser) = minibrowser() else {
+        row(
+            "WebKitGTK's MiniBrowser, a one-line page",
+            "not installed".into(),
+            "libwebkit2gtk-4.1-0 ships it",
+        );
+        return;
+    };
+    let root = dir.path().join("floor");
+    let page = dir.path().join("floor.html");
+    std::fs::write(&page, "<!doctype html><title>floor</title><p>Licensed.</p>").unwrap();
+    let floor = Running(
+        command(&browser, &root, &desktop)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .arg(format!("file://{}", page.display()))
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the page on screen, drawn", Duration::from_secs(60), || {
+        window_painted(&desktop, "floor").then_some(())
+    });
+    std::thread::sleep(settle());
+    let each = memory_each(floor.0.id());
+    let floor_mb: f64 = each.iter().map(|m| m.pss).sum();
+    row(
+        "WebKitGTK's MiniBrowser, a one-line page: PSS",
+        format!("{floor_mb:.1} MB"),
+        &format!(
+            "the webview's floor here ({} processes, USS {:.1} MB)",
+            each.len(),
+            each.iter().map(|m| m.uss).sum::<f64>()
+        ),
+    );
+    row(
+        "window open, beside that floor",
+        format!("{:.1}×", (open - closed) / floor_mb.max(0.1)),
+        "the app's processes (the agent's left out) against the bare webview",
+    );
+}
+
+/// WebKitGTK's `MiniBrowser`, where its library package puts it.
+fn minibrowser() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .map(|d| d.path().join("webkit2gtk-4.1/MiniBrowser"))
+        .find(|p| p.is_file())
 }
