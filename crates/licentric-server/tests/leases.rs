@@ -504,6 +504,57 @@ fn signed_entitlements(s: &Sandbox, body: &Value, n: u32, nonce: &str) -> Vec<St
 }
 
 #[tokio::test]
+async fn seats_are_counted_only_for_entitlements_the_licence_has() {
+    let s = Sandbox::start().await;
+    let (licence, _) = s.licence(3, &["base", "pro"]).await;
+    let path = format!("/licenses/{licence}");
+    let refused = |status: StatusCode, body: &Value, code: &str| {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("\"{code}\"")), "{body}");
+    };
+    // A misspelt code, at creation and in a change.
+    let (status, body) = s
+        .admin(
+            Method::POST,
+            "/licenses",
+            Some(json!({"product_id": "acme-cad", "max_machines": 3, "entitlements": ["pro"], "entitlement_seats": {"Pro": 1}})),
+        )
+        .await;
+    refused(status, &body, "Pro");
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"entitlement_seats": {"pro": 1, "ultra": 1}})),
+        )
+        .await;
+    refused(status, &body, "ultra");
+    // An entitlement taken away while its count stays: refused, and nothing changed.
+    let (status, body) = s
+        .admin(Method::PATCH, &path, Some(json!({"entitlement_seats": {"pro": 1}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = s
+        .admin(Method::PATCH, &path, Some(json!({"entitlements": ["base"]})))
+        .await;
+    refused(status, &body, "pro");
+    let (_, body) = s.admin(Method::GET, &path, None).await;
+    assert_eq!(body["license"]["entitlements"], json!(["base", "pro"]));
+    // Both in one change: what the vendor meant.
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"entitlements": ["base"], "entitlement_seats": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["license"]["entitlements"], json!(["base"]));
+    assert_eq!(body["license"]["entitlement_seats"], json!({}));
+}
+
+#[tokio::test]
 async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
     let s = Sandbox::start().await;
     let (licence, key) = s.licence(3, &["base", "pro"]).await;

@@ -55,6 +55,7 @@ pub(super) async fn create(
     }
     check_entitlements(&new.entitlements)?;
     check_entitlement_seats(&new.entitlement_seats)?;
+    seats_of_entitlements(&new.entitlement_seats, &new.entitlements).map_err(invalid)?;
     let expires_at = new.expires_at.as_deref().map(parse_time).transpose()?;
     let state2 = Arc::clone(&state);
     let result = state
@@ -216,8 +217,17 @@ pub(super) async fn update(
         .write(move |tx| {
             let now = now_unix();
             let Some(before) = licenses::get(tx, env, &id2)? else {
-                return Ok(false);
+                return Ok(Err(not_found("licence")));
             };
+            if let Err(e) = seats_of_entitlements(
+                changes
+                    .entitlement_seats
+                    .as_ref()
+                    .unwrap_or(&before.entitlement_seats),
+                changes.entitlements.as_ref().unwrap_or(&before.entitlements),
+            ) {
+                return Ok(Err(invalid(e)));
+            }
             let active = licenses::active_machines(tx, &id2)?;
             let update = LicenseUpdate {
                 max_machines: changes.max_machines,
@@ -239,12 +249,10 @@ pub(super) async fn update(
             .before(views::license(&before, active, now))
             .after(views::license(&after, active, now))
             .record(tx, now)?;
-            Ok(true)
+            Ok(Ok(()))
         })
         .await?;
-    if !updated {
-        return Err(not_found("licence"));
-    }
+    updated?;
     let (row, active) = load_license(&state, caller.environment, id).await?;
     Ok(Json(json!({ "license": views::license(&row, active, now_unix()) })).into_response())
 }
@@ -385,6 +393,22 @@ fn check_entitlement_seats(
         ));
     }
     Ok(())
+}
+
+/// Seats are counted only for entitlements the licence has: a count for one it lacks would
+/// take a seat from every machine asking for it and sign nothing (a misspelt code, or an
+/// entitlement taken away with its count left behind).
+fn seats_of_entitlements(
+    seats: &std::collections::BTreeMap<String, u32>,
+    entitlements: &[String],
+) -> Result<(), String> {
+    match seats.keys().find(|code| !entitlements.contains(code)) {
+        None => Ok(()),
+        Some(code) => Err(format!(
+            "entitlement_seats counts seats of \"{code}\", which is not one of the licence's \
+             entitlements: add it to entitlements, or remove its count"
+        )),
+    }
 }
 
 fn check_entitlements(entitlements: &[String]) -> Result<(), ApiFailure> {
