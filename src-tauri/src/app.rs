@@ -132,10 +132,18 @@ fn login_entry(
 /// the agent with a tray of its own (`<cli> agent --tray`, installed beside the app), so no
 /// webview and no toolkit stay in memory all day; the tray's Open starts the app when it is
 /// wanted, as the agent's client. Returns only when that cannot be done (no command-line tool
-/// beside the app): the app then starts in its own tray, as before.
+/// beside the app) or would show nothing (a configuration the agent refuses, which would end
+/// it before its tray is up): the app then starts in its own tray, whose Open says what is
+/// wrong.
 #[cfg(all(unix, not(target_os = "macos")))]
 fn become_the_agent(args: &Args) {
     use std::os::unix::process::CommandExt as _;
+    if let Err(error) =
+        CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN)
+    {
+        tracing::warn!(%error, "the configuration is refused: starting in the app's own tray");
+        return;
+    }
     let Some(mut command) = agent_with_tray(args) else {
         tracing::info!("no command-line tool beside the app: starting in the app's own tray");
         return;

@@ -886,10 +886,19 @@ impl Drop for Stopped {
 /// What the start-at-login entry runs (`--hidden`, with the configuration), its standard
 /// error to `stderr`.
 fn start_at_login(s: &Setup, stderr: impl Into<std::process::Stdio>) -> Stopped {
+    start_at_login_with(s, &s.companion.config, stderr)
+}
+
+/// What the start-at-login entry runs with the configuration `config`.
+fn start_at_login_with(
+    s: &Setup,
+    config: &std::path::Path,
+    stderr: impl Into<std::process::Stdio>,
+) -> Stopped {
     Stopped(
         std::process::Command::new(bin("licentric-companion"))
             .args(["--hidden", "--config"])
-            .arg(&s.companion.config)
+            .arg(config)
             .env("DISPLAY", &s.desktop.display)
             .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
             .stderr(stderr)
@@ -973,6 +982,41 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
         licentric_client::Client::connect(&s.companion.socket).is_err(),
         "nobody serves the socket"
     );
+}
+
+/// A configuration the agent would refuse (the vendor's file damaged, say) does not leave the
+/// user with nothing at login: the app stays, in its own tray, and its Open shows the window
+/// that says what is wrong, rather than becoming an agent that ends before its tray is up.
+#[test]
+fn gui_start_at_login_with_a_refused_configuration_still_shows_a_tray() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-login-refused");
+    let broken = s.companion.root.join("broken.toml");
+    let text = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(&broken, format!("{text}\n[refresh\n")).unwrap();
+    let mut login = start_at_login_with(&s, &broken, std::process::Stdio::null());
+    let pid = login.0.id();
+    let menu = wait_for("a tray menu", Duration::from_secs(30), || {
+        let menu = s.desktop.tray_menu();
+        (menu.len() == 4).then_some(menu)
+    });
+    assert_eq!(menu[0], "Licence: not available (disabled)", "{menu:?}");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        bin("licentric-companion"),
+        "the app kept the tray: the agent would have ended at once"
+    );
+    s.desktop.tray_click("Open");
+    wait_for(
+        "the window on screen, its page drawn, after the tray's Open",
+        Duration::from_secs(30),
+        || window_painted(&s.desktop, "Licentric Companion").then_some(()),
+    );
+    s.desktop.tray_click("Quit");
+    let ended = wait_for("the app to end", Duration::from_secs(20), || {
+        login.0.try_wait().unwrap()
+    });
+    assert!(ended.success(), "{ended:?}");
 }
 
 /// With the headless agent already running (the systemd user service, say), start at login

@@ -532,11 +532,19 @@ async fn seats_are_counted_only_for_entitlements_the_licence_has() {
     refused(status, &body, "ultra");
     // An entitlement taken away while its count stays: refused, and nothing changed.
     let (status, body) = s
-        .admin(Method::PATCH, &path, Some(json!({"entitlement_seats": {"pro": 1}})))
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"entitlement_seats": {"pro": 1}})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = s
-        .admin(Method::PATCH, &path, Some(json!({"entitlements": ["base"]})))
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"entitlements": ["base"]})),
+        )
         .await;
     refused(status, &body, "pro");
     let (_, body) = s.admin(Method::GET, &path, None).await;

@@ -224,7 +224,10 @@ pub(super) async fn update(
                     .entitlement_seats
                     .as_ref()
                     .unwrap_or(&before.entitlement_seats),
-                changes.entitlements.as_ref().unwrap_or(&before.entitlements),
+                changes
+                    .entitlements
+                    .as_ref()
+                    .unwrap_or(&before.entitlements),
             ) {
                 return Ok(Err(invalid(e)));
             }
