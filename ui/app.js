@@ -219,8 +219,8 @@ function renderInfo() {
 
 /**
  * Progress for an operation that waits on the licensing server: after two seconds, how long
- * it has waited, and a Cancel button (when the app's own agent does the work: a background
- * agent's operation runs to its end). Returns the function that ends it.
+ * it has waited, the retries, and a Cancel button (the app's own agent's or the background
+ * agent's operation alike). Returns the function that ends it.
  */
 function waiting(progress, cancel, busyText) {
   const started = Date.now();
@@ -230,13 +230,13 @@ function waiting(progress, cancel, busyText) {
     const seconds = Math.round((Date.now() - started) / 1000);
     if (seconds < 2) return;
     // A call being tried again says so: why the last try failed, and which try comes next.
-    const retry = info.headless_agent ? null : await invoke('progress').catch(() => null);
+    const retry = await invoke('progress').catch(() => null);
     if (finished) return;
     const again = retry
       ? ` ${BECAUSE[retry.because] || 'No answer'}; trying again (attempt ${retry.attempt} of ${retry.of}).`
       : '';
     progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.${again}`;
-    if (cancel && !info.headless_agent) cancel.hidden = false;
+    if (cancel) cancel.hidden = false;
   }, 500);
   return () => {
     finished = true;

@@ -12,7 +12,7 @@ use licentric_client::ClientError;
 use licentric_client::nonblocking::AsyncClient;
 use licentric_proto::Environment;
 use licentric_proto::api::RunsIn;
-use licentric_proto::ipc::{ComponentSummary, FingerprintResult, Status};
+use licentric_proto::ipc::{ComponentSummary, FingerprintResult, Retrying, Status};
 use tokio::sync::Mutex;
 
 use crate::error::UiError;
@@ -30,6 +30,9 @@ pub enum Backend {
 pub struct Headless {
     agent: Reconnector,
     client: Mutex<Option<AsyncClient>>,
+    /// A second connection, for what is asked while the first waits on a long operation: its
+    /// progress, and Cancel.
+    side: Mutex<Option<AsyncClient>>,
     /// This machine as the agent identifies it (asked once: it does not change while the
     /// agent runs).
     machine: FingerprintResult,
@@ -74,6 +77,7 @@ impl Headless {
                 environment,
             },
             client: Mutex::new(Some(client)),
+            side: Mutex::new(None),
             machine,
         })
     }
@@ -85,7 +89,16 @@ impl Headless {
 
     /// Asks `call` on the shared connection, connecting again once if the agent restarted.
     async fn ask(&self, call: Ask<'_>) -> Result<Answer, UiError> {
-        let mut slot = self.client.lock().await;
+        self.ask_on(&self.client, call).await
+    }
+
+    /// Asks `call` on the connection in `slot`, connecting again once if the agent restarted.
+    async fn ask_on(
+        &self,
+        slot: &Mutex<Option<AsyncClient>>,
+        call: Ask<'_>,
+    ) -> Result<Answer, UiError> {
+        let mut slot = slot.lock().await;
         for attempt in 0..2 {
             let client = match slot.as_mut() {
                 Some(client) => client,
@@ -108,8 +121,23 @@ impl Headless {
     async fn status_of(&self, call: Ask<'_>) -> Result<Status, UiError> {
         match self.ask(call).await? {
             Answer::Status(status) => Ok(*status),
-            Answer::Text(_) => Err(UiError::new("ipc_error", "an answer of the wrong kind")),
+            _ => Err(UiError::new("ipc_error", "an answer of the wrong kind")),
         }
+    }
+
+    /// The call to the server the agent is trying again now, if any (asked beside the
+    /// operation waiting on it; nothing when the agent cannot say).
+    async fn retrying(&self) -> Option<Retrying> {
+        match self.ask_on(&self.side, Ask::Progress).await {
+            Ok(Answer::Retrying(retrying)) => retrying,
+            _ => None,
+        }
+    }
+
+    /// Tells the agent to stop waiting for the server in the operation running now; whether
+    /// it took the word (not when the vendor's configuration keeps management off IPC).
+    async fn cancel(&self) -> bool {
+        self.ask_on(&self.side, Ask::Cancel).await.is_ok()
     }
 }
 
@@ -124,11 +152,15 @@ enum Ask<'a> {
     RequestFile,
     Borrow(&'a str),
     Return,
+    Progress,
+    Cancel,
 }
 
 enum Answer {
     Status(Box<Status>),
     Text(String),
+    Retrying(Option<Retrying>),
+    Done,
 }
 
 impl Ask<'_> {
@@ -147,6 +179,11 @@ impl Ask<'_> {
             Ask::Return => {
                 c.return_seat().await?;
                 c.status().await?
+            }
+            Ask::Progress => return Ok(Answer::Retrying(c.progress().await?)),
+            Ask::Cancel => {
+                c.cancel().await?;
+                return Ok(Answer::Done);
             }
         };
         Ok(Answer::Status(Box::new(status)))
@@ -221,24 +258,24 @@ impl Backend {
         }
     }
 
-    /// Stops waiting for the server in the running activation or refresh (the app's own
-    /// agent only: a headless agent's operation runs to its end). Whether it could.
-    pub fn cancel(&self) -> bool {
+    /// Stops waiting for the server in the running activation or refresh, the app's
+    /// own agent's or the background agent's. Whether the agent took the word.
+    pub async fn cancel(&self) -> bool {
         match self {
             Backend::Own(agent) => {
                 agent.cancel();
                 true
             }
-            Backend::Headless(_) => false,
+            Backend::Headless(h) => h.cancel().await,
         }
     }
 
-    /// A call to the server being tried again now (the app's own agent only: a background
-    /// agent's calls are its own).
-    pub fn retrying(&self) -> Option<licentric_agent::api::Retrying> {
+    /// A call to the server being tried again now, the app's own agent's or the background
+    /// agent's.
+    pub async fn retrying(&self) -> Option<Retrying> {
         match self {
             Backend::Own(agent) => agent.retrying(),
-            Backend::Headless(_) => None,
+            Backend::Headless(h) => h.retrying().await,
         }
     }
 
@@ -306,7 +343,7 @@ impl Backend {
             Backend::Own(agent) => Ok(agent.request_file().await?),
             Backend::Headless(h) => match h.ask(Ask::RequestFile).await? {
                 Answer::Text(text) => Ok(text),
-                Answer::Status(_) => Err(UiError::new("ipc_error", "an answer of the wrong kind")),
+                _ => Err(UiError::new("ipc_error", "an answer of the wrong kind")),
             },
         }
     }

@@ -170,11 +170,11 @@ pub async fn deactivate(companion: State<'_, Companion>) -> Result<Status> {
     companion.started()?.backend.deactivate().await
 }
 
-/// Stops waiting for the server in the running activation or refresh; false when the answers
-/// come from a headless agent, whose operation runs to its end.
+/// Stops waiting for the server in the running activation or refresh; false when the
+/// agent did not take the word.
 #[tauri::command]
-pub fn cancel(companion: State<'_, Companion>) -> Result<bool> {
-    Ok(companion.started()?.backend.cancel())
+pub async fn cancel(companion: State<'_, Companion>) -> Result<bool> {
+    Ok(companion.started()?.backend.cancel().await)
 }
 
 /// Renews the offline licence now.
@@ -189,11 +189,12 @@ pub async fn borrow(companion: State<'_, Companion>, until: String) -> Result<St
     companion.started()?.backend.borrow(&until).await
 }
 
-/// A call to the server being tried again now (the app's own agent only), for the person
-/// waiting on it.
+/// A call to the server being tried again now, for the person waiting on it.
 #[tauri::command]
-pub fn progress(companion: State<'_, Companion>) -> Result<Option<licentric_agent::api::Retrying>> {
-    Ok(companion.started()?.backend.retrying())
+pub async fn progress(
+    companion: State<'_, Companion>,
+) -> Result<Option<licentric_agent::api::Retrying>> {
+    Ok(companion.started()?.backend.retrying().await)
 }
 
 /// Gives the borrowed seat back early.

@@ -775,6 +775,52 @@ fn gui_retries_are_shown_while_the_user_waits() {
     assert!(!app.text("activate-progress").contains("trying again"));
 }
 
+/// As the client of a background agent (started at login, or the systemd unit), the window
+/// shows the agent's retries as its own and its Cancel stops the agent's wait: the same
+/// progress, whoever does the work.
+#[test]
+fn gui_beside_a_background_agent_retries_are_shown_and_cancel_stops_them() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-retry-beside");
+    // Busy, come back in 20 s: the agent waits that long before its last try.
+    let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 20\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
+    let port = hostile_https(&s.server.dir, Some(busy));
+    point_at(&s, port);
+    let config = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(
+        &s.companion.config,
+        config.replace(
+            "timeout_seconds = 5",
+            "timeout_seconds = 5\ntotal_seconds = 60",
+        ),
+    )
+    .unwrap();
+    s.companion.start_agent();
+    let app = start_app(&s);
+    app.click("tab-settings");
+    let served = app.wait_text("served-by", |t| !t.is_empty());
+    assert!(
+        served.contains("background"),
+        "the agent's client: {served}"
+    );
+    app.click("tab-licence");
+    app.type_into("key", &s.key);
+    app.click("activate");
+    let shown = app.wait_text("activate-progress", |t| t.contains("trying again"));
+    assert!(
+        shown.contains("The server is busy or unavailable; trying again (attempt 2 of 2)."),
+        "{shown}"
+    );
+    assert!(app.visible("activate-cancel"), "Cancel is offered");
+    app.click("activate-cancel");
+    app.wait_text("activate-progress", |t| {
+        t == "Cancelled. Nothing was changed on this computer."
+    });
+    assert!(!app.visible("activate-error"), "a cancel is not an error");
+    let status = s.companion.client().status().unwrap();
+    assert_eq!(status.state, licentric_proto::LicenseState::Unlicensed);
+}
+
 /// A floating licence in the app: the key is kept without a seat ("Floating licence"); a local
 /// app checking out a seat shows it ("Active, floating seat", the seats in use), and its
 /// leaving gives it back — pushed to the window each time.

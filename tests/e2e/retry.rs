@@ -153,3 +153,79 @@ fn a_retried_activation_creates_one_machine() {
         "{metrics}"
     );
 }
+
+/// Beside an activation asked on one connection (the window, as a background agent's client),
+/// another connection follows its retries and cancels it: the activation ends at once with
+/// `cancelled` and installs nothing. With management off in the vendor's configuration,
+/// `cancel` is refused, as the activation itself would be.
+#[test]
+fn another_connection_follows_the_retries_and_cancels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-cancel", 2);
+    // Busy, come back in 20 s: the agent waits that long before its second and last try.
+    let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 20\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
+    let port = licentric_e2e::hostile_https(&server.dir, Some(busy));
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-cancel",
+        "allow_file_credential_store = true",
+    );
+    let text = std::fs::read_to_string(&c.config)
+        .unwrap()
+        .replace(&server.url, &format!("https://localhost:{port}"))
+        .replace(
+            "timeout_seconds = 5",
+            "timeout_seconds = 5\ntotal_seconds = 60",
+        );
+    std::fs::write(&c.config, &text).unwrap();
+    c.start_agent();
+    assert_eq!(c.client().progress().unwrap(), None, "nothing runs yet");
+
+    let socket = c.socket.clone();
+    let activation = std::thread::spawn(move || {
+        licentric_client::Client::connect(&socket)
+            .unwrap()
+            .activate(&key)
+    });
+    let mut watcher = c.client();
+    let retrying = licentric_e2e::gui::wait_for("the retry", Duration::from_secs(20), || {
+        watcher.progress().unwrap()
+    });
+    assert_eq!(
+        (retrying.attempt, retrying.of, retrying.because.as_str()),
+        (2, 2, "server_unavailable")
+    );
+    watcher.cancel().unwrap();
+    let Err(licentric_client::ClientError::Agent(refused)) = activation.join().unwrap() else {
+        panic!("the activation was not cancelled");
+    };
+    assert_eq!(
+        refused.data.map(|d| d.code).as_deref(),
+        Some("cancelled"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(watcher.progress().unwrap(), None, "no retry left behind");
+    assert_eq!(
+        watcher.status().unwrap().state,
+        licentric_proto::LicenseState::Unlicensed,
+        "nothing installed"
+    );
+
+    c.stop_agent("-TERM");
+    std::fs::write(
+        &c.config,
+        text.replace("[ipc]\n", "[ipc]\nmanagement = false\n"),
+    )
+    .unwrap();
+    c.start_agent();
+    let Err(licentric_client::ClientError::Agent(refused)) = c.client().cancel() else {
+        panic!("cancel was allowed with management off");
+    };
+    assert_eq!(
+        refused.data.map(|d| d.code).as_deref(),
+        Some("management_disabled")
+    );
+}

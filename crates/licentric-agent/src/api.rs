@@ -74,16 +74,9 @@ impl ApiError {
 /// larger one is refused as it arrives, never buffered whole.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// A call to the server being tried again: what a person waiting on it is shown.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Retrying {
-    /// The try coming next (2 for the first retry).
-    pub attempt: u32,
-    /// The most tries the call makes.
-    pub of: u32,
-    /// Why the last one failed: the stable code (`network_unavailable`, `server_unavailable`).
-    pub because: &'static str,
-}
+/// A call to the server being tried again: what a person waiting on it is shown (the IPC's
+/// `progress` answers it too).
+pub use licentric_proto::ipc::Retrying;
 
 /// The client.
 #[derive(Debug, Clone)]
@@ -348,7 +341,7 @@ impl ApiClient {
                     self.set_retrying(Some(Retrying {
                         attempt: attempt + 1,
                         of: self.attempts,
-                        because: error.code(),
+                        because: error.code().to_owned(),
                     }));
                     tracing::debug!(attempt, code = error.code(), ?delay, "retrying an API call");
                     tokio::time::sleep(delay).await;

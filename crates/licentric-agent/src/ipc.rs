@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
 use licentric_proto::ipc::{
-    Call, FingerprintResult, HasEntitlementResult, LicenseFileResult, ReleaseResult,
-    RequestFileResult, Status, SubscribeResult, VersionResult, method,
+    Call, CancelResult, FingerprintResult, HasEntitlementResult, LicenseFileResult, ProgressResult,
+    ReleaseResult, RequestFileResult, Status, SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
 use licentric_proto::{Environment, ErrorCode};
@@ -612,6 +612,13 @@ async fn dispatch(
             json(&agent.borrow(until).await.map_err(agent_error)?)
         }
         Call::Return => json(&agent.return_borrowed().await.map_err(agent_error)?),
+        Call::Progress => json(&ProgressResult {
+            retrying: agent.retrying(),
+        }),
+        Call::Cancel => {
+            agent.cancel();
+            json(&CancelResult {})
+        }
         Call::Release => {
             session.waiting = None;
             let held = session.seat.take();

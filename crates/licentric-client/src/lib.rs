@@ -30,11 +30,12 @@ use std::time::Duration;
 
 use licentric_proto::framing::encode_line;
 use licentric_proto::ipc::{
-    ActivateParams, BorrowParams, Call, CheckoutParams, FingerprintResult, HasEntitlementParams,
-    HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, ReleaseResult,
-    RequestFileResult, Status, SubscribeResult, VersionResult, method,
+    ActivateParams, BorrowParams, Call, CancelResult, CheckoutParams, FingerprintResult,
+    HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult,
+    ProgressResult, ReleaseResult, RequestFileResult, Status, SubscribeResult, VersionResult,
+    method,
 };
-pub use licentric_proto::ipc::{CheckoutResult, ReturnResult};
+pub use licentric_proto::ipc::{CheckoutResult, Retrying, ReturnResult};
 use licentric_proto::jsonrpc::{Id, Outcome, RpcError, ServerMessage};
 use serde::de::DeserializeOwned;
 
@@ -466,6 +467,26 @@ impl Client {
     /// As [`call`](Self::call); `not_borrowed` when no seat is borrowed.
     pub fn return_seat(&mut self) -> Result<ReturnResult, ClientError> {
         self.call(Call::Return)
+    }
+
+    /// The call to the server being tried again now, if any: for the person waiting on an
+    /// operation another connection asked for.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn progress(&mut self) -> Result<Option<Retrying>, ClientError> {
+        let r: ProgressResult = self.call(Call::Progress)?;
+        Ok(r.retrying)
+    }
+
+    /// Stops waiting for the server in the user's operation running now, asked on another
+    /// connection (a management method): that call ends with the error `cancelled`.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn cancel(&mut self) -> Result<(), ClientError> {
+        let _: CancelResult = self.call(Call::Cancel)?;
+        Ok(())
     }
 
     /// The signed licence file, if the machine has one.

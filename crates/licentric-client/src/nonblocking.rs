@@ -7,9 +7,10 @@ use crate::ClientError;
 use crate::transport::{AsyncReadHalf, AsyncWriteHalf};
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
 use licentric_proto::ipc::{
-    ActivateParams, BorrowParams, Call, CheckoutResult, FingerprintResult, HasEntitlementParams,
-    HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult, RequestFileResult,
-    ReturnResult, Status, SubscribeResult, VersionResult,
+    ActivateParams, BorrowParams, Call, CancelResult, CheckoutResult, FingerprintResult,
+    HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult,
+    ProgressResult, RequestFileResult, Retrying, ReturnResult, Status, SubscribeResult,
+    VersionResult,
 };
 use licentric_proto::jsonrpc::{Id, ServerMessage};
 use serde::de::DeserializeOwned;
@@ -240,6 +241,26 @@ impl AsyncClient {
     /// As [`call`](Self::call).
     pub async fn return_seat(&mut self) -> Result<ReturnResult, ClientError> {
         self.call(Call::Return).await
+    }
+
+    /// The call to the server being tried again now, if any: for the person waiting on an
+    /// operation another connection asked for.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn progress(&mut self) -> Result<Option<Retrying>, ClientError> {
+        let r: ProgressResult = self.call(Call::Progress).await?;
+        Ok(r.retrying)
+    }
+
+    /// Stops waiting for the server in the user's operation running now, asked on another
+    /// connection (a management method): that call ends with the error `cancelled`.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn cancel(&mut self) -> Result<(), ClientError> {
+        let _: CancelResult = self.call(Call::Cancel).await?;
+        Ok(())
     }
 
     /// Subscribes; [`next_change`](Self::next_change) then yields each change.

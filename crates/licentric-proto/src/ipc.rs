@@ -48,6 +48,13 @@ pub mod method {
     /// `return` → [`ReturnResult`](super::ReturnResult): give a borrowed seat back early.
     /// Management.
     pub const RETURN: &str = "return";
+    /// `progress` → [`ProgressResult`](super::ProgressResult): a call to the server being
+    /// tried again now, for the person waiting on an operation.
+    pub const PROGRESS: &str = "progress";
+    /// `cancel` → [`CancelResult`](super::CancelResult): stop waiting for the server in the
+    /// user's operation running now (an activation, a refresh), which then ends with
+    /// the error `cancelled` and changes nothing on this machine. Management.
+    pub const CANCEL: &str = "cancel";
     /// The notification a connection that asked to wait for a seat (`checkout {wait: true}`)
     /// gets when the agent has one for it: params a [`CheckoutResult`](super::CheckoutResult);
     /// the seat is that connection's from then on.
@@ -97,6 +104,10 @@ pub enum Call {
     Borrow(BorrowParams),
     /// Give a borrowed seat back early.
     Return,
+    /// The call to the server being tried again now, if any.
+    Progress,
+    /// Stop waiting for the server in the user's operation running now.
+    Cancel,
 }
 
 impl Call {
@@ -118,6 +129,8 @@ impl Call {
             Call::Release => method::RELEASE,
             Call::Borrow(_) => method::BORROW,
             Call::Return => method::RETURN,
+            Call::Progress => method::PROGRESS,
+            Call::Cancel => method::CANCEL,
         }
     }
 
@@ -132,6 +145,7 @@ impl Call {
                 | Call::RequestFile
                 | Call::Borrow(_)
                 | Call::Return
+                | Call::Cancel
         )
     }
 
@@ -154,6 +168,8 @@ impl Call {
             method::REQUEST_FILE => no_params(params, Call::RequestFile)?,
             method::RELEASE => no_params(params, Call::Release)?,
             method::RETURN => no_params(params, Call::Return)?,
+            method::PROGRESS => no_params(params, Call::Progress)?,
+            method::CANCEL => no_params(params, Call::Cancel)?,
             method::BORROW => Call::Borrow(typed_params(params)?),
             method::CHECKOUT => Call::Checkout(typed_params(
                 params.or(Some(Value::Object(serde_json::Map::new()))),
@@ -265,6 +281,30 @@ pub struct ReleaseResult {
     /// Whether this connection held a seat.
     pub released: bool,
 }
+
+/// The answer to `progress`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressResult {
+    /// The call to the server being tried again now; `null` when none is (a first try still
+    /// waiting, or nothing running).
+    pub retrying: Option<Retrying>,
+}
+
+/// A call to the server being tried again: what a person waiting on it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retrying {
+    /// The try coming next (2 for the first retry).
+    pub attempt: u32,
+    /// The most tries the call makes.
+    pub of: u32,
+    /// Why the last one failed: a stable code (`network_unavailable`, `server_unavailable`).
+    pub because: String,
+}
+
+/// The answer to `cancel`: the operation running, if any, was told to stop; its own call
+/// ends with the error `cancelled`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResult {}
 
 /// The seat of a floating licence this machine holds, in a [`Status`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

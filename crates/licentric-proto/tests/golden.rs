@@ -15,10 +15,10 @@ use licentric_proto::api::{
     RunsInKind,
 };
 use licentric_proto::ipc::{
-    ActivateParams, BorrowParams, Call, CheckoutParams, CheckoutResult, ComponentSummary,
-    FingerprintResult, HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams,
-    LicenseFileResult, ReleaseResult, RequestFileResult, ReturnResult, Status, SubscribeResult,
-    VersionResult, method,
+    ActivateParams, BorrowParams, Call, CancelResult, CheckoutParams, CheckoutResult,
+    ComponentSummary, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
+    ImportLicenseFileParams, LicenseFileResult, ProgressResult, ReleaseResult, RequestFileResult,
+    Retrying, ReturnResult, Status, SubscribeResult, VersionResult, method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError, ServerMessage};
 use licentric_proto::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
@@ -180,6 +180,8 @@ fn ipc_requests() {
         ),
     );
     golden("ipc_request_return", &request(Call::Return, 15));
+    golden("ipc_request_progress", &request(Call::Progress, 16));
+    golden("ipc_request_cancel", &request(Call::Cancel, 17));
 }
 
 #[test]
@@ -292,6 +294,24 @@ fn ipc_floating_results() {
             },
         ),
     );
+    golden(
+        "ipc_result_progress",
+        &result(
+            16,
+            &ProgressResult {
+                retrying: Some(Retrying {
+                    attempt: 2,
+                    of: 3,
+                    because: "server_unavailable".into(),
+                }),
+            },
+        ),
+    );
+    golden(
+        "ipc_result_progress_none",
+        &result(16, &ProgressResult { retrying: None }),
+    );
+    golden("ipc_result_cancel", &result(17, &CancelResult {}));
 }
 
 #[test]
