@@ -154,24 +154,15 @@ fn a_retried_activation_creates_one_machine() {
     );
 }
 
-/// Beside an activation asked on one connection (the window, as a background agent's client),
-/// another connection follows its retries and cancels it: the activation ends at once with
-/// `cancelled` and installs nothing. With management off in the vendor's configuration,
-/// `cancel` is refused, as the activation itself would be.
-#[test]
-fn another_connection_follows_the_retries_and_cancels() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(tmp.path(), 1209600);
-    let (_, key) = server.licence("e2e-cancel", 2);
-    // Busy, come back in 20 s: the agent waits that long before its second and last try.
+/// A server that is always busy (503, come back in 20 s), and an agent of product `product`
+/// pointed at it, running: an activation's first try fails at once and its second and last
+/// waits 20 s. Also the configuration's text and the licence key.
+fn busy_companion(root: &std::path::Path, product: &str) -> (Server, Companion, String, String) {
+    let server = Server::start(root, 1209600);
+    let (_, key) = server.licence(product, 2);
     let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 20\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
     let port = licentric_e2e::hostile_https(&server.dir, Some(busy));
-    let mut c = Companion::new(
-        tmp.path(),
-        &server,
-        "e2e-cancel",
-        "allow_file_credential_store = true",
-    );
+    let mut c = Companion::new(root, &server, product, "allow_file_credential_store = true");
     let text = std::fs::read_to_string(&c.config)
         .unwrap()
         .replace(&server.url, &format!("https://localhost:{port}"))
@@ -181,6 +172,17 @@ fn another_connection_follows_the_retries_and_cancels() {
         );
     std::fs::write(&c.config, &text).unwrap();
     c.start_agent();
+    (server, c, text, key)
+}
+
+/// Beside an activation asked on one connection (the window, as a background agent's client),
+/// another connection follows its retries and cancels it: the activation ends at once with
+/// `cancelled` and installs nothing. With management off in the vendor's configuration,
+/// `cancel` is refused, as the activation itself would be.
+#[test]
+fn another_connection_follows_the_retries_and_cancels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, mut c, text, key) = busy_companion(tmp.path(), "e2e-cancel");
     assert_eq!(c.client().progress().unwrap(), None, "nothing runs yet");
 
     let socket = c.socket.clone();
@@ -227,5 +229,55 @@ fn another_connection_follows_the_retries_and_cancels() {
     assert_eq!(
         refused.data.map(|d| d.code).as_deref(),
         Some("management_disabled")
+    );
+}
+
+/// `licentric activate` at a terminal while the server is busy: it says it waits, and each
+/// retry with its reason (on standard error); Ctrl-C stops the wait in the agent, which
+/// installs nothing, and the command says it was cancelled.
+#[test]
+fn the_command_line_shows_the_retries_and_ctrl_c_cancels() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, c, _, key) = busy_companion(tmp.path(), "e2e-cli-cancel");
+    let mut activate = c
+        .cli()
+        .args(["activate", &key])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = Vec::new();
+    let mut lines = BufReader::new(activate.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        said.push(line.clone());
+        if line.contains("trying again") {
+            break;
+        }
+    }
+    assert_eq!(
+        said,
+        [
+            "Waiting for the licensing server… (Ctrl-C to cancel)",
+            "The licensing server is busy or unavailable; trying again (attempt 2 of 2)…"
+        ]
+    );
+    std::process::Command::new("kill")
+        .args(["-INT", &activate.id().to_string()])
+        .status()
+        .unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let ended = activate.wait().unwrap();
+    assert_eq!(ended.code(), Some(1), "{rest:?}");
+    assert_eq!(rest[0], "Cancelling… (Ctrl-C again to leave at once)");
+    assert!(
+        rest.last().unwrap().ends_with("[cancelled]"),
+        "says it was cancelled: {rest:?}"
+    );
+    assert_eq!(
+        c.client().status().unwrap().state,
+        licentric_proto::LicenseState::Unlicensed,
+        "nothing installed"
     );
 }

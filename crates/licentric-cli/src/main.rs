@@ -15,6 +15,7 @@ use licentric_proto::ipc::Status;
 
 #[cfg(all(unix, not(target_os = "macos")))]
 mod tray;
+mod waiting;
 
 /// The Licentric companion: licence activation and status for this machine.
 #[derive(Parser)]
@@ -289,14 +290,26 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 Some(key) => zeroize::Zeroizing::new(key),
                 None => read_key()?,
             };
-            managed(&config, |c| c.activate(&key), "Activated.")
+            let side = client_of(&config).ok();
+            managed(
+                &config,
+                |c| waiting::while_waiting(side, || c.activate(&key)),
+                "Activated.",
+            )
         }
         Command::Deactivate => managed(
             &config,
             Client::deactivate,
             "Deactivated: this machine's seat is free.",
         ),
-        Command::Refresh => managed(&config, Client::refresh, "Refreshed."),
+        Command::Refresh => {
+            let side = client_of(&config).ok();
+            managed(
+                &config,
+                |c| waiting::while_waiting(side, || c.refresh()),
+                "Refreshed.",
+            )
+        }
         Command::Checkout { entitlement, wait } => {
             let mut client = match connect(&config) {
                 Ok(c) => c,
