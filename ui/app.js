@@ -199,7 +199,6 @@ function renderInfo() {
   $('served-by').textContent = info.headless_agent
     ? 'The licensing agent running in the background (licentric agent); this window is its client.'
     : 'This app (it also answers other local applications while it runs).';
-  $('clients-headless').hidden = !info.headless_agent;
   if (info.key_prefix) $('key').placeholder = `${info.key_prefix}-XXXX-XXXX-XXXX-XXXX`;
   // The vendor's help page (its brand): shown as text to copy, never opened by the page.
   if (info.help_url) {
@@ -472,7 +471,7 @@ async function loadSettings() {
       }
       return row;
     }));
-    $('clients-empty').hidden = clients.length > 0 || info.headless_agent;
+    $('clients-empty').hidden = clients.length > 0;
   } catch (error) {
     $('settings-message').textContent = error.message || String(error);
   }

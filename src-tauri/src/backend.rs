@@ -134,6 +134,22 @@ impl Headless {
         }
     }
 
+    /// The local applications that asked the agent recently, but for this app (its own
+    /// connection); none when the agent cannot say.
+    async fn clients(&self) -> Vec<ClientSeen> {
+        let this_app = std::process::id()
+            .try_into()
+            .ok()
+            .map(|pid| licentric_agent::clients::process_name(Some(pid)));
+        match self.ask_on(&self.side, Ask::Clients).await {
+            Ok(Answer::Clients(clients)) => clients
+                .into_iter()
+                .filter(|c| Some(&c.name) != this_app.as_ref())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Tells the agent to stop waiting for the server in the operation running now; whether
     /// it took the word (not when the vendor's configuration keeps management off IPC).
     async fn cancel(&self) -> bool {
@@ -154,12 +170,14 @@ enum Ask<'a> {
     Return,
     Progress,
     Cancel,
+    Clients,
 }
 
 enum Answer {
     Status(Box<Status>),
     Text(String),
     Retrying(Option<Retrying>),
+    Clients(Vec<ClientSeen>),
     Done,
 }
 
@@ -181,6 +199,7 @@ impl Ask<'_> {
                 c.status().await?
             }
             Ask::Progress => return Ok(Answer::Retrying(c.progress().await?)),
+            Ask::Clients => return Ok(Answer::Clients(c.clients().await?)),
             Ask::Cancel => {
                 c.cancel().await?;
                 return Ok(Answer::Done);
@@ -365,12 +384,12 @@ impl Backend {
         }
     }
 
-    /// The local applications that asked recently (the app's own agent only: a headless
-    /// agent keeps its own list).
-    pub fn recent_clients(&self) -> Vec<ClientSeen> {
+    /// The local applications that asked recently, the own agent's or the background
+    /// agent's (this app left out).
+    pub async fn recent_clients(&self) -> Vec<ClientSeen> {
         match self {
             Backend::Own(agent) => agent.clients().recent(),
-            Backend::Headless(_) => Vec::new(),
+            Backend::Headless(h) => h.clients().await,
         }
     }
 }

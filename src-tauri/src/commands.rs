@@ -246,7 +246,7 @@ async fn report(started: &Started) -> Result<String> {
         socket: started.socket.display().to_string(),
         fingerprint: started.backend.fingerprint(),
         status: &status,
-        clients: &started.backend.recent_clients(),
+        clients: &started.backend.recent_clients().await,
         generated_at: crate::app::now_rfc3339(),
     }))
 }
@@ -310,6 +310,6 @@ fn view(app: &AppHandle, saved: Settings) -> SettingsView {
 
 /// The local applications that queried the licence recently.
 #[tauri::command]
-pub fn recent_clients(companion: State<'_, Companion>) -> Result<Vec<ClientSeen>> {
-    Ok(companion.started()?.backend.recent_clients())
+pub async fn recent_clients(companion: State<'_, Companion>) -> Result<Vec<ClientSeen>> {
+    Ok(companion.started()?.backend.recent_clients().await)
 }

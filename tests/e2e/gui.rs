@@ -26,6 +26,27 @@ struct Setup {
     desktop: Desktop,
 }
 
+/// A tray client the app started (`agent --tray` beside a background agent) outlives the
+/// window, as it should for a user; a test's must not outlive the test, or its stale icon
+/// would sit in the next test's tray.
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for pid in tray_clients(&self.companion.config) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        // Gone before the next test's tray host starts (no panic here: this may run during
+        // one).
+        for _ in 0..200 {
+            if tray_clients(&self.companion.config).is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 fn setup(product: &str) -> Setup {
     require_tools();
     let dir = tempfile::tempdir().unwrap();
@@ -630,9 +651,23 @@ fn gui_becomes_the_client_of_a_running_headless_agent() {
         "no raw value: {parts:?}"
     );
 
+    // A local app asks the agent (the command-line tool under a name of its own): Settings
+    // lists it, from the agent's list, and not the window itself, though it asks too.
+    let viewer = s.companion.root.join("acme-viewer");
+    std::fs::copy(bin("licentric"), &viewer).unwrap();
+    let mut asks = s.companion.cli();
+    asks.arg("status");
+    let asks = std::process::Command::new(&viewer)
+        .args(asks.get_args())
+        .envs(asks.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    assert!(asks.status.success(), "{asks:?}");
     app.click("tab-settings");
     let served = app.wait_text("served-by", |t| !t.is_empty());
     assert!(served.contains("background"), "says who answers: {served}");
+    let listed = app.wait_text("clients", |t| t.contains("acme-viewer"));
+    assert!(!listed.contains("licentric-compa"), "{listed}");
     app.click("tab-licence");
 
     // Deactivated through the agent from the command line: the window follows, pushed.

@@ -7,7 +7,6 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
 /// At most this many applications are remembered; the one seen longest ago makes room.
@@ -38,16 +37,8 @@ impl ClientEntry {
     }
 }
 
-/// An application as the GUI shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClientSeen {
-    /// The process name (`/proc/<pid>/comm` on Linux), or `process <pid>` where unknown.
-    pub name: String,
-    /// Its last request (RFC 3339, UTC), or `null` if it connected but asked nothing.
-    pub last_query: Option<String>,
-    /// Requests since the agent started.
-    pub queries: u64,
-}
+/// An application as the GUI shows it (and the IPC's `clients` answers).
+pub use licentric_proto::ipc::ClientSeen;
 
 impl ClientLog {
     /// The entry for the process `pid` (its name looked up now), created if new.
@@ -108,7 +99,8 @@ impl ClientLog {
     }
 }
 
-fn process_name(pid: Option<i32>) -> String {
+/// The name the list gives process `pid`.
+pub fn process_name(pid: Option<i32>) -> String {
     let Some(pid) = pid else {
         return "unknown process".to_owned();
     };

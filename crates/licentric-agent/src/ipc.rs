@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
 use licentric_proto::ipc::{
-    Call, CancelResult, FingerprintResult, HasEntitlementResult, LicenseFileResult, ProgressResult,
-    ReleaseResult, RequestFileResult, Status, SubscribeResult, VersionResult, method,
+    Call, CancelResult, ClientsResult, FingerprintResult, HasEntitlementResult, LicenseFileResult,
+    ProgressResult, ReleaseResult, RequestFileResult, Status, SubscribeResult, VersionResult,
+    method,
 };
 use licentric_proto::jsonrpc::{Id, Request, Response, RpcError};
 use licentric_proto::{Environment, ErrorCode};
@@ -619,6 +620,9 @@ async fn dispatch(
             agent.cancel();
             json(&CancelResult {})
         }
+        Call::Clients => json(&ClientsResult {
+            clients: agent.clients().recent(),
+        }),
         Call::Release => {
             session.waiting = None;
             let held = session.seat.take();

@@ -30,12 +30,12 @@ use std::time::Duration;
 
 use licentric_proto::framing::encode_line;
 use licentric_proto::ipc::{
-    ActivateParams, BorrowParams, Call, CancelResult, CheckoutParams, FingerprintResult,
-    HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult,
-    ProgressResult, ReleaseResult, RequestFileResult, Status, SubscribeResult, VersionResult,
-    method,
+    ActivateParams, BorrowParams, Call, CancelResult, CheckoutParams, ClientsResult,
+    FingerprintResult, HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams,
+    LicenseFileResult, ProgressResult, ReleaseResult, RequestFileResult, Status, SubscribeResult,
+    VersionResult, method,
 };
-pub use licentric_proto::ipc::{CheckoutResult, Retrying, ReturnResult};
+pub use licentric_proto::ipc::{CheckoutResult, ClientSeen, Retrying, ReturnResult};
 use licentric_proto::jsonrpc::{Id, Outcome, RpcError, ServerMessage};
 use serde::de::DeserializeOwned;
 
@@ -487,6 +487,15 @@ impl Client {
     pub fn cancel(&mut self) -> Result<(), ClientError> {
         let _: CancelResult = self.call(Call::Cancel)?;
         Ok(())
+    }
+
+    /// The local applications that asked the agent recently, the most recent first.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn clients(&mut self) -> Result<Vec<ClientSeen>, ClientError> {
+        let r: ClientsResult = self.call(Call::Clients)?;
+        Ok(r.clients)
     }
 
     /// The signed licence file, if the machine has one.

@@ -7,10 +7,10 @@ use crate::ClientError;
 use crate::transport::{AsyncReadHalf, AsyncWriteHalf};
 use licentric_proto::framing::{MAX_LINE_BYTES, encode_line};
 use licentric_proto::ipc::{
-    ActivateParams, BorrowParams, Call, CancelResult, CheckoutResult, FingerprintResult,
-    HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams, LicenseFileResult,
-    ProgressResult, RequestFileResult, Retrying, ReturnResult, Status, SubscribeResult,
-    VersionResult,
+    ActivateParams, BorrowParams, Call, CancelResult, CheckoutResult, ClientSeen, ClientsResult,
+    FingerprintResult, HasEntitlementParams, HasEntitlementResult, ImportLicenseFileParams,
+    LicenseFileResult, ProgressResult, RequestFileResult, Retrying, ReturnResult, Status,
+    SubscribeResult, VersionResult,
 };
 use licentric_proto::jsonrpc::{Id, ServerMessage};
 use serde::de::DeserializeOwned;
@@ -261,6 +261,15 @@ impl AsyncClient {
     pub async fn cancel(&mut self) -> Result<(), ClientError> {
         let _: CancelResult = self.call(Call::Cancel).await?;
         Ok(())
+    }
+
+    /// The local applications that asked the agent recently, the most recent first.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn clients(&mut self) -> Result<Vec<ClientSeen>, ClientError> {
+        let r: ClientsResult = self.call(Call::Clients).await?;
+        Ok(r.clients)
     }
 
     /// Subscribes; [`next_change`](Self::next_change) then yields each change.

@@ -55,6 +55,9 @@ pub mod method {
     /// user's operation running now (an activation, a refresh), which then ends with
     /// the error `cancelled` and changes nothing on this machine. Management.
     pub const CANCEL: &str = "cancel";
+    /// `clients` → [`ClientsResult`](super::ClientsResult): the local applications that asked
+    /// the agent recently, for the user to see who uses the licence.
+    pub const CLIENTS: &str = "clients";
     /// The notification a connection that asked to wait for a seat (`checkout {wait: true}`)
     /// gets when the agent has one for it: params a [`CheckoutResult`](super::CheckoutResult);
     /// the seat is that connection's from then on.
@@ -108,6 +111,8 @@ pub enum Call {
     Progress,
     /// Stop waiting for the server in the user's operation running now.
     Cancel,
+    /// The local applications that asked recently.
+    Clients,
 }
 
 impl Call {
@@ -131,6 +136,7 @@ impl Call {
             Call::Return => method::RETURN,
             Call::Progress => method::PROGRESS,
             Call::Cancel => method::CANCEL,
+            Call::Clients => method::CLIENTS,
         }
     }
 
@@ -170,6 +176,7 @@ impl Call {
             method::RETURN => no_params(params, Call::Return)?,
             method::PROGRESS => no_params(params, Call::Progress)?,
             method::CANCEL => no_params(params, Call::Cancel)?,
+            method::CLIENTS => no_params(params, Call::Clients)?,
             method::BORROW => Call::Borrow(typed_params(params)?),
             method::CHECKOUT => Call::Checkout(typed_params(
                 params.or(Some(Value::Object(serde_json::Map::new()))),
@@ -305,6 +312,25 @@ pub struct Retrying {
 /// ends with the error `cancelled`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelResult {}
+
+/// The answer to `clients`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientsResult {
+    /// The applications that made a request since the agent started, the most recent first
+    /// (at most 32).
+    pub clients: Vec<ClientSeen>,
+}
+
+/// A local application that asked the agent: a process name and when, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSeen {
+    /// The process name (`/proc/<pid>/comm` on Linux), or `process <pid>` where unknown.
+    pub name: String,
+    /// Its last request (RFC 3339, UTC), or `null` if it connected but asked nothing.
+    pub last_query: Option<String>,
+    /// Requests since the agent started.
+    pub queries: u64,
+}
 
 /// The seat of a floating licence this machine holds, in a [`Status`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

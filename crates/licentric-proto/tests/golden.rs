@@ -15,8 +15,8 @@ use licentric_proto::api::{
     RunsInKind,
 };
 use licentric_proto::ipc::{
-    ActivateParams, BorrowParams, Call, CancelResult, CheckoutParams, CheckoutResult,
-    ComponentSummary, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
+    ActivateParams, BorrowParams, Call, CancelResult, CheckoutParams, CheckoutResult, ClientSeen,
+    ClientsResult, ComponentSummary, FingerprintResult, HasEntitlementParams, HasEntitlementResult,
     ImportLicenseFileParams, LicenseFileResult, ProgressResult, ReleaseResult, RequestFileResult,
     Retrying, ReturnResult, Status, SubscribeResult, VersionResult, method,
 };
@@ -182,6 +182,7 @@ fn ipc_requests() {
     golden("ipc_request_return", &request(Call::Return, 15));
     golden("ipc_request_progress", &request(Call::Progress, 16));
     golden("ipc_request_cancel", &request(Call::Cancel, 17));
+    golden("ipc_request_clients", &request(Call::Clients, 18));
 }
 
 #[test]
@@ -312,6 +313,26 @@ fn ipc_floating_results() {
         &result(16, &ProgressResult { retrying: None }),
     );
     golden("ipc_result_cancel", &result(17, &CancelResult {}));
+    golden(
+        "ipc_result_clients",
+        &result(
+            18,
+            &ClientsResult {
+                clients: vec![
+                    ClientSeen {
+                        name: "acme-cad".into(),
+                        last_query: Some("2026-11-29T12:00:00Z".into()),
+                        queries: 42,
+                    },
+                    ClientSeen {
+                        name: "process 4242".into(),
+                        last_query: None,
+                        queries: 0,
+                    },
+                ],
+            },
+        ),
+    );
 }
 
 #[test]
