@@ -224,6 +224,7 @@ function renderInfo() {
 function waiting(progress, cancel, busyText) {
   const started = Date.now();
   let finished = false;
+  cancelRefused = '';
   progress.textContent = busyText;
   const timer = setInterval(async () => {
     const seconds = Math.round((Date.now() - started) / 1000);
@@ -234,7 +235,7 @@ function waiting(progress, cancel, busyText) {
     const again = retry
       ? ` ${BECAUSE[retry.because] || 'No answer'}; trying again (attempt ${retry.attempt} of ${retry.of}).`
       : '';
-    progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.${again}`;
+    progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.${again}${cancelRefused}`;
     if (cancel) cancel.hidden = false;
   }, 500);
   return () => {
@@ -266,6 +267,17 @@ const BECAUSE = {
 };
 
 const CANCELLED = 'Cancelled. Nothing was changed on this computer.';
+
+/** Why the last Cancel was not taken, said beside the wait it could not end. */
+let cancelRefused = '';
+
+async function cancelWaiting() {
+  try {
+    await invoke('cancel');
+  } catch (error) {
+    cancelRefused = ` Cannot cancel: ${error.message || String(error)}`;
+  }
+}
 
 // ---------------------------------------------------------------- activation
 
@@ -593,8 +605,8 @@ function wire() {
     $('diagnostics-message').textContent = '';
     $('diagnostics-dialog').showModal();
   });
-  $('activate-cancel').addEventListener('click', () => invoke('cancel'));
-  $('action-cancel').addEventListener('click', () => invoke('cancel'));
+  $('activate-cancel').addEventListener('click', cancelWaiting);
+  $('action-cancel').addEventListener('click', cancelWaiting);
   $('diagnostics-save').addEventListener('click', () => saveTo('save_diagnostics', $('diagnostics-message')));
   $('diagnostics-copy').addEventListener('click', async () => {
     const text = $('diagnostics-text');

@@ -150,10 +150,13 @@ impl Headless {
         }
     }
 
-    /// Tells the agent to stop waiting for the server in the operation running now; whether
-    /// it took the word (not when the vendor's configuration keeps management off IPC).
-    async fn cancel(&self) -> bool {
-        self.ask_on(&self.side, Ask::Cancel).await.is_ok()
+    /// Tells the agent to stop waiting for the server in the operations asked for by now.
+    ///
+    /// # Errors
+    /// Why the agent did not take the word (an older agent, management kept off IPC, the
+    /// agent unreachable).
+    async fn cancel(&self) -> Result<(), UiError> {
+        self.ask_on(&self.side, Ask::Cancel).await.map(|_| ())
     }
 }
 
@@ -277,13 +280,16 @@ impl Backend {
         }
     }
 
-    /// Stops waiting for the server in the running activation or refresh, the app's
-    /// own agent's or the background agent's. Whether the agent took the word.
-    pub async fn cancel(&self) -> bool {
+    /// Stops waiting for the server in the running activation or refresh, the app's own
+    /// agent's or the background agent's.
+    ///
+    /// # Errors
+    /// Why a background agent did not take the word.
+    pub async fn cancel(&self) -> Result<(), UiError> {
         match self {
             Backend::Own(agent) => {
                 agent.cancel();
-                true
+                Ok(())
             }
             Backend::Headless(h) => h.cancel().await,
         }

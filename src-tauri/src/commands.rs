@@ -170,11 +170,11 @@ pub async fn deactivate(companion: State<'_, Companion>) -> Result<Status> {
     companion.started()?.backend.deactivate().await
 }
 
-/// Stops waiting for the server in the running activation or refresh; false when the
-/// agent did not take the word.
+/// Stops waiting for the server in the running activation or refresh; the error says why
+/// the agent did not take the word.
 #[tauri::command]
-pub async fn cancel(companion: State<'_, Companion>) -> Result<bool> {
-    Ok(companion.started()?.backend.cancel().await)
+pub async fn cancel(companion: State<'_, Companion>) -> Result<()> {
+    companion.started()?.backend.cancel().await
 }
 
 /// Renews the offline licence now.

@@ -184,6 +184,8 @@ fn another_connection_follows_the_retries_and_cancels() {
     let tmp = tempfile::tempdir().unwrap();
     let (_server, mut c, text, key) = busy_companion(tmp.path(), "e2e-cancel");
     assert_eq!(c.client().progress().unwrap(), None, "nothing runs yet");
+    // A cancel with nothing running is spent: it does not reach the activation asked later.
+    c.client().cancel().unwrap();
 
     let socket = c.socket.clone();
     let activation = std::thread::spawn(move || {
@@ -197,7 +199,8 @@ fn another_connection_follows_the_retries_and_cancels() {
     });
     assert_eq!(
         (retrying.attempt, retrying.of, retrying.because.as_str()),
-        (2, 2, "server_unavailable")
+        (2, 2, "server_unavailable"),
+        "the activation's second try, after the busy answer"
     );
     watcher.cancel().unwrap();
     let Err(licentric_client::ClientError::Agent(refused)) = activation.join().unwrap() else {
@@ -261,7 +264,8 @@ fn the_command_line_shows_the_retries_and_ctrl_c_cancels() {
         [
             "Waiting for the licensing server… (Ctrl-C to cancel)",
             "The licensing server is busy or unavailable; trying again (attempt 2 of 2)…"
-        ]
+        ],
+        "the wait said, then its retry"
     );
     std::process::Command::new("kill")
         .args(["-INT", &activate.id().to_string()])
@@ -270,7 +274,11 @@ fn the_command_line_shows_the_retries_and_ctrl_c_cancels() {
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let ended = activate.wait().unwrap();
     assert_eq!(ended.code(), Some(1), "{rest:?}");
-    assert_eq!(rest[0], "Cancelling… (Ctrl-C again to leave at once)");
+    assert_eq!(
+        rest.first().map(String::as_str),
+        Some("Cancelling… (Ctrl-C again to leave at once)"),
+        "{rest:?}"
+    );
     assert!(
         rest.last().unwrap().ends_with("[cancelled]"),
         "says it was cancelled: {rest:?}"

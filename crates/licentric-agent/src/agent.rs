@@ -347,14 +347,15 @@ impl Agent {
     /// The right to change state, for an operation someone asked for: if another one (a
     /// scheduled refresh waiting on the server, say) holds it for more than a moment, the
     /// answer is [`AgentError::Busy`] rather than a wait of unknown length.
+    /// A cancel sent from the moment it is asked reaches it, also while it waits its turn.
     async fn operation(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, AgentError> {
+        let asked_at = *self.inner.cancel.borrow();
         let guard = tokio::time::timeout(BUSY_AFTER, self.inner.ops.lock())
             .await
             .map_err(|_| AgentError::Busy)?;
-        self.inner.op_epoch.store(
-            *self.inner.cancel.borrow(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.inner
+            .op_epoch
+            .store(asked_at, std::sync::atomic::Ordering::Relaxed);
         Ok(guard)
     }
 
@@ -392,15 +393,18 @@ impl Agent {
         refused
     }
 
-    /// Stops waiting for the server in the user's operation running now (an activation, a
-    /// refresh): it ends with [`AgentError::Cancelled`] and changes nothing on this machine.
+    /// Stops waiting for the server in the user's operations asked for by now (an activation,
+    /// a refresh; running, or waiting for their turn): each ends with
+    /// [`AgentError::Cancelled`] and changes nothing on this machine. The scheduler's own work
+    /// goes on, and an operation asked for later is not touched.
     /// What the server did meanwhile stands: an activation it completed is found again (the
     /// same machine, no second seat) when the user activates again.
     pub fn cancel(&self) {
         self.inner.cancel.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// A call to the server being tried again now, if any: for the person waiting on it.
+    /// A call the user asked for (an activation, a refresh) being tried again now, if any: for
+    /// the person waiting on it.
     pub fn retrying(&self) -> Option<crate::api::Retrying> {
         self.inner.api.retrying()
     }
@@ -421,7 +425,7 @@ impl Agent {
             .load(std::sync::atomic::Ordering::Relaxed);
         let mut cancels = self.inner.cancel.subscribe();
         tokio::select! {
-            result = call => Ok(result),
+            result = crate::api::asked_by_the_user(call) => Ok(result),
             _ = cancels.wait_for(|n| *n != started) => {
                 tracing::info!("the user cancelled waiting for the server");
                 Err(AgentError::Cancelled)

@@ -78,6 +78,23 @@ pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// `progress` answers it too).
 pub use licentric_proto::ipc::Retrying;
 
+tokio::task_local! {
+    /// Set around a call the user asked for: only its retries are shown to them, not those of
+    /// the scheduler's refresh or of a seat's renewal running beside it.
+    static ASKED: ();
+}
+
+/// Runs `call` as the user's own: its retries are what [`ApiClient::retrying`] shows while it
+/// runs.
+pub async fn asked_by_the_user<F: Future>(call: F) -> F::Output {
+    ASKED.scope((), call).await
+}
+
+/// Whether the call running now is one the user asked for.
+fn for_the_user() -> bool {
+    ASKED.try_with(|()| ()).is_ok()
+}
+
 /// The client.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -120,7 +137,7 @@ impl ApiClient {
         })
     }
 
-    /// The call being tried again now, if any.
+    /// The call the user asked for being tried again now, if any.
     pub fn retrying(&self) -> Option<Retrying> {
         self.retrying
             .lock()
@@ -299,9 +316,9 @@ impl ApiClient {
         idempotency_key: Option<&str>,
     ) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
-        // However the call ends — an answer, an error, or dropped when the user cancels — it
-        // is no longer being tried again.
-        let _done = ClearRetrying(self);
+        // However the user's call ends — an answer, an error, or dropped when the user cancels
+        // — it is no longer being tried again.
+        let _done = for_the_user().then(|| ClearRetrying(self));
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -338,11 +355,13 @@ impl ApiClient {
                         // Waiting would outlast the call: say so now (the scheduler backs off).
                         return Err(error);
                     }
-                    self.set_retrying(Some(Retrying {
-                        attempt: attempt + 1,
-                        of: self.attempts,
-                        because: error.code().to_owned(),
-                    }));
+                    if for_the_user() {
+                        self.set_retrying(Some(Retrying {
+                            attempt: attempt + 1,
+                            of: self.attempts,
+                            because: error.code().to_owned(),
+                        }));
+                    }
                     tracing::debug!(attempt, code = error.code(), ?delay, "retrying an API call");
                     tokio::time::sleep(delay).await;
                 }

@@ -219,6 +219,15 @@ fn socket(config: &CompanionConfig) -> PathBuf {
 }
 
 /// A client of this configuration's agent: its product and environment are checked.
+/// The agent as the second connection of a wait reaches it.
+fn side_of(config: &CompanionConfig) -> waiting::Side {
+    waiting::Side {
+        socket: socket(config),
+        product_id: config.product_id().to_owned(),
+        environment: config.environment(),
+    }
+}
+
 fn client_of(config: &CompanionConfig) -> Result<Client, ClientError> {
     Client::connect_to(&socket(config), config.product_id(), config.environment())
 }
@@ -290,7 +299,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 Some(key) => zeroize::Zeroizing::new(key),
                 None => read_key()?,
             };
-            let side = client_of(&config).ok();
+            let side = side_of(&config);
             managed(
                 &config,
                 |c| waiting::while_waiting(side, || c.activate(&key)),
@@ -303,7 +312,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             "Deactivated: this machine's seat is free.",
         ),
         Command::Refresh => {
-            let side = client_of(&config).ok();
+            let side = side_of(&config);
             managed(
                 &config,
                 |c| waiting::while_waiting(side, || c.refresh()),

@@ -60,7 +60,11 @@ fn counted_entitlements(
         })
         .cloned()
         .collect();
-    let Some((code, &seats)) = asked.and_then(|code| license.entitlement_seats.get_key_value(code))
+    // A count for an entitlement the licence lacks (kept from before such counts were
+    // refused) counts nothing: the seat could not carry it anyway.
+    let Some((code, &seats)) = asked
+        .filter(|code| license.entitlements.iter().any(|e| e == code))
+        .and_then(|code| license.entitlement_seats.get_key_value(code))
     else {
         return Ok(Ok(carries));
     };

@@ -562,6 +562,34 @@ async fn seats_are_counted_only_for_entitlements_the_licence_has() {
     assert_eq!(body["license"]["entitlement_seats"], json!({}));
 }
 
+/// A count for an entitlement the licence lacks, saved before such counts were refused, takes
+/// no seat from the machines asking for it and does not block a change that leaves both alone.
+#[tokio::test]
+async fn a_count_left_from_before_the_check_counts_nothing() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(3, &["base"]).await;
+    floating(&s).await;
+    let db = rusqlite::Connection::open(s.path("licentric.db")).unwrap();
+    db.execute(
+        "UPDATE licenses SET entitlement_seats = '{\"ultra\": 1}' WHERE id = ?1",
+        rusqlite::params![licence],
+    )
+    .unwrap();
+    for (n, nonce) in [(1, "c1"), (2, "c2")] {
+        let (status, body) = checkout_for(&s, &key, &fingerprint(n), nonce, "ultra").await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(signed_entitlements(&s, &body, n, nonce), ["base"]);
+    }
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"max_machines": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[tokio::test]
 async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
     let s = Sandbox::start().await;

@@ -219,16 +219,21 @@ pub(super) async fn update(
             let Some(before) = licenses::get(tx, env, &id2)? else {
                 return Ok(Err(not_found("licence")));
             };
-            if let Err(e) = seats_of_entitlements(
-                changes
-                    .entitlement_seats
-                    .as_ref()
-                    .unwrap_or(&before.entitlement_seats),
-                changes
-                    .entitlements
-                    .as_ref()
-                    .unwrap_or(&before.entitlements),
-            ) {
+            // Checked when the change touches either, so a count left from before the check
+            // does not block an unrelated change (the seats ignore it meanwhile).
+            let touched = changes.entitlement_seats.is_some() || changes.entitlements.is_some();
+            if touched
+                && let Err(e) = seats_of_entitlements(
+                    changes
+                        .entitlement_seats
+                        .as_ref()
+                        .unwrap_or(&before.entitlement_seats),
+                    changes
+                        .entitlements
+                        .as_ref()
+                        .unwrap_or(&before.entitlements),
+                )
+            {
                 return Ok(Err(invalid(e)));
             }
             let active = licenses::active_machines(tx, &id2)?;
