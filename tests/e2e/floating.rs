@@ -582,6 +582,39 @@ fn a_borrowed_seat_returned_while_an_app_holds_it_stays_the_apps_without_a_gap()
     assert_eq!(code, 201, "{lease}");
 }
 
+/// An app asks a borrowed seat for an entitlement it lacks (any local app can send that
+/// checkout): it is refused, and the borrowed seat stays borrowed — on the server too. Before,
+/// the agent gave the seat back on the server while keeping its sealed borrow: the machine kept
+/// a seat the server counted as free, for the whole borrow and across restarts.
+#[test]
+fn an_app_asking_a_borrowed_seat_for_more_does_not_give_it_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, _, key) = floating_companion(tmp.path(), &server, "e2e-borrow-ask-more");
+    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    let refused = c.client().checkout(Some("enterprise"));
+    let Err(licentric_client::ClientError::Agent(refused)) = refused else {
+        panic!("a seat without enterprise was handed out as one with it: {refused:?}");
+    };
+    assert_eq!(
+        refused.data.map(|d| d.code).as_deref(),
+        Some("not_entitled")
+    );
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(
+        code, 409,
+        "the borrowed seat is still held on the server: {taken}"
+    );
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        (status.entitled, status.reason.as_deref()),
+        (true, Some("borrowed_seat")),
+        "{status:?}"
+    );
+}
+
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
 fn short_leases(
     root: &std::path::Path,

@@ -311,11 +311,16 @@ impl Agent {
     /// refusals, a network failure.
     async fn widen_seat(&self, id: &str, code: &str) -> Result<(), AgentError> {
         let _one = self.inner.seats.fetch.lock().await;
+        // Judged again under the lock a borrow takes: a renewal of a seat borrowed meanwhile
+        // would turn it back into an ordinary one on the server, while this machine keeps it.
         let Some(secret) = self
-            .look_at_held(|h| h.filter(|h| h.lease_id() == id).map(|h| h.secret.clone()))
+            .look_at_held(|h| {
+                h.filter(|h| h.lease_id() == id && !h.borrowed())
+                    .map(|h| h.secret.clone())
+            })
             .await
         else {
-            return Ok(()); // replaced meanwhile: `hold` judges the new one
+            return Ok(()); // replaced or borrowed meanwhile: `hold` judges it
         };
         let wider = self
             .renewed_with(id, secret, None, Some(code.to_owned()))
@@ -530,8 +535,9 @@ impl Agent {
             (held.result(), missing)
         };
         if let Some(code) = missing {
-            // The seat stays this agent's only while someone holds it.
-            let unheld = if seats.holders == 0 {
+            // The seat stays this agent's only while someone holds it — or while it is
+            // borrowed: that one is this machine's until its end, and only a return ends it.
+            let unheld = if seats.holders == 0 && !seats.held.as_ref().is_some_and(Held::borrowed) {
                 seats.held.take()
             } else {
                 None
@@ -539,6 +545,7 @@ impl Agent {
             drop(seats);
             if let Some(held) = unheld {
                 self.release_on_server(held).await;
+                self.show_lease().await;
             }
             return Err(AgentError::NotEntitled(code.to_owned()));
         }
@@ -605,6 +612,12 @@ impl Agent {
     /// Releases `held` on the server (a failure leaves it to run out there).
     async fn release_on_server(&self, held: Held) {
         let id = held.lease.payload().lease_id.clone();
+        if held.borrowed() {
+            // Only a return (`return_borrowed`) gives a borrowed seat back, together with the
+            // sealed state and the anchor that keep it here.
+            tracing::error!(lease = %id, "a borrowed seat is given back only by a return");
+            return;
+        }
         self.forget(&id).await;
         self.release(&id, &held.secret).await;
     }
