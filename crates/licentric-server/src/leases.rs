@@ -115,15 +115,21 @@ fn no_seat(seats: u32, holding: &[LeaseRow], code: Option<&str>) -> Result<Outco
 }
 
 /// Until when a lease of `license` asked for at `now` holds its seat, and whether it is
-/// borrowed; the refusal of a borrow the product does not allow.
+/// borrowed; the refusal of a borrow the product does not allow. No lease outlasts its
+/// licence: one asked past the licence's end ends with it (a borrow included — it is held
+/// offline, where nothing else would end it).
 fn lease_end(
     license: &LicenseRow,
     borrow_until: Option<i64>,
     now: i64,
 ) -> Result<Result<(i64, bool), Outcome>, StoreError> {
+    let within_licence = |end: i64| license.expires_at.map_or(end, |licence| end.min(licence));
     let policy = &license.policy;
     let Some(until) = borrow_until else {
-        return Ok(Ok((now + i64::from(policy.lease_ttl), false)));
+        return Ok(Ok((
+            within_licence(now + i64::from(policy.lease_ttl)),
+            false,
+        )));
     };
     if policy.max_borrow == 0 {
         return Outcome::error(
@@ -152,7 +158,7 @@ fn lease_end(
         body.error.max_borrow_seconds = Some(policy.max_borrow);
         return Outcome::json(ApiErrorCode::BorrowTooLong.http_status(), &body).map(Err);
     }
-    Ok(Ok((until, true)))
+    Ok(Ok((within_licence(until), true)))
 }
 
 /// `POST /v1/leases`: a seat for the asking holder — a new lease if a seat is free, with the

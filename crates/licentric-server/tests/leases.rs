@@ -311,6 +311,48 @@ async fn borrow(s: &Sandbox, key: &str, fp: &str, nonce: &str, until: &str) -> (
     .await
 }
 
+/// A licence that ends in two days: a seat borrowed for five is signed to the licence's end
+/// (offline, nothing else would end it); and an ordinary lease asked for in the licence's last
+/// hour ends with it too.
+#[tokio::test]
+async fn no_lease_outlasts_its_licence() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(2, &["pro"]).await;
+    floating(&s).await;
+    let ends = from_now(2 * 86_400);
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"expires_at": ends})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ends =
+        time::OffsetDateTime::parse(&ends, &time::format_description::well_known::Rfc3339).unwrap();
+
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &from_now(5 * 86_400)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let signed = signed_lease(&s, &body, 1, "b1");
+    assert!(signed.borrowed);
+    assert_eq!(signed.expires_at, ends, "the borrow ends with the licence");
+
+    // A lease of a day, the licence ending in an hour.
+    let ends = from_now(3600);
+    for change in [
+        ("/products/acme-cad", json!({"lease_ttl_seconds": 86_400})),
+        (&format!("/licenses/{licence}"), json!({"expires_at": ends})),
+    ] {
+        let (status, body) = s.admin(Method::PATCH, change.0, Some(change.1)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let ends =
+        time::OffsetDateTime::parse(&ends, &time::format_description::well_known::Rfc3339).unwrap();
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c2").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(signed_lease(&s, &body, 2, "c2").expires_at, ends);
+}
+
 #[tokio::test]
 async fn a_borrowed_seat_is_held_to_its_end_and_returned_early_on_request() {
     let s = Sandbox::start().await;
