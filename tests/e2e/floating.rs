@@ -615,6 +615,39 @@ fn an_app_asking_a_borrowed_seat_for_more_does_not_give_it_back() {
     );
 }
 
+/// The vendor revokes the licence (a refund, say) while a seat is borrowed, and the machine can
+/// reach the server: its next contact ends the borrow — at the agent's start, then hourly — as a
+/// revocation reaches a node-locked machine. Before, a borrowing machine never asked again, and
+/// stayed entitled, online, to the borrow's end.
+#[test]
+fn a_revoked_licence_ends_a_borrow_at_the_next_contact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (mut c, licence, _) = floating_companion(tmp.path(), &server, "e2e-borrow-revoked");
+    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
+    assert_eq!(code, 0, "{out}{err}");
+    server.admin("POST", &format!("/licenses/{licence}/revoke"), None);
+
+    c.stop_agent("-TERM");
+    c.start_agent();
+    let mut watcher = c.client();
+    let now = watcher.subscribe().unwrap();
+    let ended = if now.entitled {
+        pushed(&mut watcher, "the borrow ended", |s| !s.entitled)
+    } else {
+        now
+    };
+    assert!(
+        ended.lease.is_none(),
+        "no seat is held here any more: {ended:?}"
+    );
+    // And it stays ended across a restart: the sealed state forgot it.
+    c.stop_agent("-TERM");
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert!(!status.entitled, "{status:?}");
+}
+
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
 fn short_leases(
     root: &std::path::Path,

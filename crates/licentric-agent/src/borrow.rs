@@ -2,7 +2,10 @@
 //! this machine one seat until a chosen end, signed in a lease marked `borrowed`; the agent
 //! keeps it in the sealed state and answers every checkout from it, offline and across
 //! restarts, until its end — judged against the clock's high-water mark, so a clock turned
-//! back does not lengthen it — or until the user returns it early.
+//! back does not lengthen it — or until the user returns it early. Whenever the server can be
+//! reached, the agent asks it whether the borrow still stands (at each start, then hourly): one
+//! the vendor ended — the lease freed, the licence revoked, suspended or expired — ends here
+//! too, as a revocation reaches a node-locked machine at its next contact.
 
 use std::time::Duration;
 
@@ -24,6 +27,11 @@ const WARN_BEFORE: time::Duration = time::Duration::days(1);
 /// stands still while the machine sleeps), and the clock's mark saved: the mark's step while a
 /// seat is borrowed.
 const LOOK_AGAIN: Duration = Duration::from_secs(60);
+
+/// How often the server is asked whether a borrowed seat still stands, while it can be reached.
+const CONFIRM_EVERY: Duration = Duration::from_secs(3600);
+/// How soon it is asked again when it could not be reached (on a trip, most of the time).
+const CONFIRM_AGAIN: Duration = Duration::from_secs(600);
 
 /// How long before a borrowed seat ends it becomes an ordinary lease again, if apps here hold
 /// it (the server then keeps their seat; at the end it would be free for anyone).
@@ -139,7 +147,8 @@ impl Agent {
             self.release_on_server(old).await;
         }
         if !watched {
-            tokio::spawn(self.clone().watch_borrow(id));
+            // Just granted: the server's word is fresh.
+            tokio::spawn(self.clone().watch_borrow(id, Some(Instant::now())));
         }
         self.show_lease().await;
         Ok(result)
@@ -325,15 +334,38 @@ impl Agent {
         };
         let id = held.lease_id().to_owned();
         self.inner.seats.state.lock().await.held = Some(held);
-        tokio::spawn(self.clone().watch_borrow(id));
+        // Kept from an earlier run: the server is asked at once whether it still stands.
+        tokio::spawn(self.clone().watch_borrow(id, None));
         self.show_lease().await;
     }
 
     /// Watches borrowed seat `id` to its end: tells the user a day before, and when it ends,
-    /// drops it (the apps holding it get an ordinary seat if one is free).
-    async fn watch_borrow(self, id: String) {
+    /// drops it (the apps holding it get an ordinary seat if one is free). Asks the server
+    /// whether it still stands every [`CONFIRM_EVERY`] from `confirmed` (at once for `None`),
+    /// and ends it when the vendor did.
+    async fn watch_borrow(self, id: String, confirmed: Option<Instant>) {
         let mut warned = false;
+        let mut confirm_at = confirmed.map_or_else(Instant::now, |at| at + CONFIRM_EVERY);
         loop {
+            if Instant::now() >= confirm_at {
+                match self.confirm_borrow(&id).await {
+                    Confirmed::Stands => confirm_at = Instant::now() + CONFIRM_EVERY,
+                    Confirmed::Unknown => confirm_at = Instant::now() + CONFIRM_AGAIN,
+                    Confirmed::Ended => {
+                        self.inner.notifier.notify(
+                            &format!("{}: borrowed seat ended", self.config().product_name),
+                            "The licensing server says the seat this machine borrowed has ended: it was freed, or the licence is no longer active.",
+                        );
+                        let holders = self.inner.seats.state.lock().await.holders;
+                        self.end_borrow(&id, None).await;
+                        if holders > 0 {
+                            self.take_another_seat().await;
+                        }
+                        return;
+                    }
+                    Confirmed::NotHeld => return,
+                }
+            }
             let (ends, ends_on_wall) = {
                 let seats = self.inner.seats.state.lock().await;
                 match seats
@@ -409,6 +441,42 @@ impl Agent {
         }
     }
 
+    /// Whether the server still counts borrowed seat `id` as this machine's: asked by borrowing
+    /// it again to the same end, which changes nothing there.
+    async fn confirm_borrow(&self, id: &str) -> Confirmed {
+        let _one = self.inner.seats.fetch.lock().await;
+        let Some((secret, end)) = self
+            .look_at_held(|h| {
+                h.filter(|h| h.lease_id() == id && h.borrowed())
+                    .map(|h| (h.secret.clone(), h.lease.payload().expires_at))
+            })
+            .await
+        else {
+            return Confirmed::NotHeld;
+        };
+        match self
+            .renewed_until(id, secret, crate::plan::rfc3339(end))
+            .await
+        {
+            Ok(_) => Confirmed::Stands,
+            Err(AgentError::Api(ApiError::Rejected {
+                code:
+                    ApiErrorCode::LeaseNotFound
+                    | ApiErrorCode::LicenseRevoked
+                    | ApiErrorCode::LicenseSuspended
+                    | ApiErrorCode::LicenseExpired,
+                ..
+            })) => {
+                tracing::warn!(lease = %id, "the server says the borrowed seat has ended");
+                Confirmed::Ended
+            }
+            Err(e) => {
+                tracing::info!(lease = %id, error = %e, "cannot ask the server about the borrowed seat now");
+                Confirmed::Unknown
+            }
+        }
+    }
+
     /// Near its end, borrowed seat `id` held by apps here becomes their ordinary lease again;
     /// whether it did (a server that cannot be reached leaves it to end).
     async fn keep_for_apps(&self, id: &str) -> bool {
@@ -443,4 +511,16 @@ impl Agent {
             "The seat you were waiting for is yours now.",
         );
     }
+}
+
+/// What the server said of a borrowed seat.
+enum Confirmed {
+    /// It still counts it as this machine's.
+    Stands,
+    /// The vendor ended it: the lease was freed, or the licence is no longer active.
+    Ended,
+    /// It could not be asked (offline): nothing changes.
+    Unknown,
+    /// The seat is no longer borrowed here (returned, or replaced).
+    NotHeld,
 }
