@@ -648,6 +648,38 @@ fn a_revoked_licence_ends_a_borrow_at_the_next_contact() {
     assert!(!status.entitled, "{status:?}");
 }
 
+/// A product that keeps borrowed seats to their end: `return` says so before anything is
+/// given up, and the seat stays this machine's — here and on the server.
+#[test]
+fn a_seat_kept_to_its_end_is_not_returned_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, _, key) = floating_companion(tmp.path(), &server, "e2e-borrow-kept");
+    let product = server.admin(
+        "PATCH",
+        "/products/e2e-borrow-kept",
+        Some(serde_json::json!({"borrow_kept_to_end": true})),
+    );
+    assert_eq!(product["product"]["borrow_kept_to_end"], true, "{product}");
+    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, err) = run(c.cli().arg("return"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("cannot be returned early") && err.contains("borrow_kept_to_end"),
+        "{err}"
+    );
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("borrowed_seat"),
+        "{status:?}"
+    );
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "still counted: {taken}");
+}
+
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
 fn short_leases(
     root: &std::path::Path,

@@ -162,7 +162,7 @@ impl Agent {
     /// until its end).
     pub async fn return_borrowed(&self) -> Result<ReturnResult, AgentError> {
         let one = self.inner.seats.fetch.lock().await;
-        let (id, secret, end) = {
+        let (id, secret, end, kept_to_end) = {
             let seats = self.inner.seats.state.lock().await;
             let held = seats
                 .held
@@ -173,8 +173,26 @@ impl Agent {
                 held.lease_id().to_owned(),
                 held.secret.clone(),
                 held.lease.payload().expires_at,
+                held.lease.payload().kept_to_end,
             )
         };
+        // The product keeps it counted to its end (signed in the lease): said here, as the
+        // server would say it, before anything is given up.
+        if kept_to_end {
+            let until = crate::plan::readable(end).unwrap_or_default();
+            return Err(AgentError::Api(ApiError::Rejected {
+                status: ApiErrorCode::BorrowKeptToEnd.http_status(),
+                code: ApiErrorCode::BorrowKeptToEnd,
+                message: format!(
+                    "This product keeps a borrowed seat this machine's until its end ({until}): it cannot be returned early."
+                ),
+                max_machines: None,
+                license_file: None,
+                statement: None,
+                retry_at: None,
+                changed_components: None,
+            }));
+        }
         // The server must answer before anything here is given up: offline, the seat stays
         // borrowed. (Borrowing it again to the same end changes nothing there.)
         match self

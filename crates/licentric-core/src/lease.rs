@@ -67,6 +67,10 @@ pub struct LeasePayload {
     /// companion does not share this lease between apps.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub per_process: bool,
+    /// A borrowed seat the product keeps counted to its end: it cannot be returned early
+    /// (absent: it can).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept_to_end: bool,
 }
 
 impl LicenseSigner {

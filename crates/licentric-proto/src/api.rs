@@ -343,6 +343,9 @@ api_codes! {
     /// The borrow would end after the product's limit (`max_borrow_seconds` from now), or not
     /// after now; the body's `max_borrow_seconds` says the limit.
     BorrowTooLong => ("borrow_too_long", 422),
+    /// This product's borrowed seats stay counted to their end (`borrow_kept_to_end`): one
+    /// cannot be returned early.
+    BorrowKeptToEnd => ("borrow_kept_to_end", 409),
     /// The fingerprint is not 64 hex characters, or not the machine's.
     InvalidFingerprint => ("invalid_fingerprint", 422),
     /// Too many requests (failed key attempts included); see `Retry-After`.

@@ -144,6 +144,9 @@ pub struct Policy {
     /// Each app process on a machine holds a seat of its own (else the apps of a machine's
     /// user share one).
     pub seat_per_process: bool,
+    /// A borrowed seat stays counted to its end: the server takes no early return, which
+    /// only the borrowing machine's word would back (`docs/floating.md`).
+    pub borrow_kept_to_end: bool,
 }
 
 /// How a licence's seats are held (`docs/floating.md`).
@@ -212,6 +215,7 @@ impl Default for Policy {
             lease_ttl: DEFAULT_LEASE_TTL,
             max_borrow: DEFAULT_MAX_BORROW,
             seat_per_process: false,
+            borrow_kept_to_end: false,
         }
     }
 }

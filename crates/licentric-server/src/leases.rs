@@ -278,6 +278,13 @@ pub fn renew(
         Ok(end) => end,
         Err(refusal) => return Ok(refusal.with_events(expired)),
     };
+    // Turned back into an ordinary lease, or borrowed to an earlier end: a return, early.
+    if lease.borrowed
+        && (!borrowed || expires_at < lease.expires_at)
+        && let Some(refusal) = kept_to_end(&license, &lease, now)?
+    {
+        return Ok(refusal.with_events(expired));
+    }
     let holding = leases::holding(tx, &license.id, now)?;
     let others: Vec<LeaseRow> = holding.into_iter().filter(|l| l.id != lease.id).collect();
     let entitlements = match counted_entitlements(
@@ -352,6 +359,11 @@ pub fn release(
                 "this lease is not yours to release",
             );
         }
+        if lease.borrowed
+            && let Some(refusal) = kept_to_end(&license, &lease, now)?
+        {
+            return Ok(refusal);
+        }
         if leases::end(tx, &lease.id, "released", now)? {
             let action = if lease.borrowed {
                 "lease.returned"
@@ -366,6 +378,32 @@ pub fn release(
         body: String::new(),
         events: recorded,
     })
+}
+
+/// How long before its end a borrowed seat kept to its end may become an ordinary lease again
+/// (the apps of the machine keep their seat as the borrow ends; the agent asks two minutes
+/// before).
+const KEPT_TO_END_SLACK: i64 = 300;
+
+/// The refusal of an early return of borrowed `lease`, where the product keeps borrowed seats
+/// counted to their end: only the borrowing machine's word would back one (it may keep its
+/// signed lease and go on offline), so the seat is not freed for another.
+fn kept_to_end(
+    license: &LicenseRow,
+    lease: &LeaseRow,
+    now: i64,
+) -> Result<Option<Outcome>, StoreError> {
+    if !license.policy.borrow_kept_to_end || now >= lease.expires_at - KEPT_TO_END_SLACK {
+        return Ok(None);
+    }
+    let until = rfc3339(lease.expires_at).unwrap_or_default();
+    Outcome::error(
+        ApiErrorCode::BorrowKeptToEnd,
+        &format!(
+            "this product keeps a borrowed seat this machine's until its end ({until}): it cannot be returned early"
+        ),
+    )
+    .map(Some)
 }
 
 /// The vendor frees lease `lease_id` of `environment` (`DELETE /v1/admin/leases/{id}`): its
@@ -508,6 +546,7 @@ fn answer(
         nonce: nonce.to_owned(),
         borrowed: lease.borrowed,
         per_process: license.policy.seat_per_process,
+        kept_to_end: lease.borrowed && license.policy.borrow_kept_to_end,
     };
     let lease_file = issuer.signing(tx)?.lease(&payload)?;
     Outcome::json(

@@ -22,6 +22,7 @@ pub fn product(p: &ProductRow) -> Value {
         "lease_ttl_seconds": p.policy.lease_ttl,
         "max_borrow_seconds": p.policy.max_borrow,
         "seats_per": crate::store::products::seats_per(&p.policy),
+        "borrow_kept_to_end": p.policy.borrow_kept_to_end,
         "environment": p.environment,
         "created_at": rfc3339(p.created_at),
     })

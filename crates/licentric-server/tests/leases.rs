@@ -353,6 +353,81 @@ async fn no_lease_outlasts_its_licence() {
     assert_eq!(signed_lease(&s, &body, 2, "c2").expires_at, ends);
 }
 
+/// A product that keeps borrowed seats to their end: the lease says so, signed; an early
+/// return — a release, a renewal as an ordinary lease, a borrow to an earlier end — is refused
+/// and the seat stays counted (only the borrowing machine's word would back the return: it may
+/// keep its lease and go on offline). Borrowed again to the same end, or longer, it holds; the
+/// vendor can still free it.
+#[tokio::test]
+async fn a_product_can_keep_borrowed_seats_to_their_end() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &["pro"]).await;
+    floating(&s).await;
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"borrow_kept_to_end": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["product"]["borrow_kept_to_end"], true);
+
+    let until = from_now(3 * 86_400);
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &until).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        signed_lease(&s, &body, 1, "b1").kept_to_end,
+        "signed in the lease"
+    );
+    let (lease, secret) = held(&body);
+    let refused = |status: StatusCode, body: &Value| {
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["error"]["code"], "borrow_kept_to_end", "{body}");
+    };
+
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/leases/{lease}/release"),
+            Some(&format!("License {key}")),
+            Some(json!({"lease_secret": secret})),
+        )
+        .await;
+    refused(status, &body);
+    let (status, body) = renew(&s, &key, (&lease, &secret), &fingerprint(1), "r1").await;
+    refused(status, &body);
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/leases/{lease}/renew"),
+            Some(&format!("License {key}")),
+            Some(json!({"fingerprint": fingerprint(1), "nonce": "r2", "lease_secret": secret, "borrow_until": from_now(86_400)})),
+        )
+        .await;
+    refused(status, &body);
+    let (status, _) = checkout(&s, &key, &fingerprint(2), "c1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "the seat is still counted");
+
+    // The same end again (what the agent asks to confirm a borrow): it holds.
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/leases/{lease}/renew"),
+            Some(&format!("License {key}")),
+            Some(json!({"fingerprint": fingerprint(1), "nonce": "r3", "lease_secret": secret, "borrow_until": until})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The vendor still frees it.
+    let (status, body) = s
+        .admin(Method::DELETE, &format!("/leases/{lease}"), None)
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c2").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 #[tokio::test]
 async fn a_borrowed_seat_is_held_to_its_end_and_returned_early_on_request() {
     let s = Sandbox::start().await;

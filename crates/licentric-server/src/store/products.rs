@@ -26,13 +26,13 @@ pub struct ProductRow {
 const COLUMNS: &str = "p.environment, p.id, p.name, p.key_prefix, p.created_at, \
     p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, \
     p.fingerprint_match, p.allow_virtual_machines, p.allow_containers, p.seat_model, \
-    p.lease_ttl_seconds, p.max_borrow_seconds, p.seats_per";
+    p.lease_ttl_seconds, p.max_borrow_seconds, p.seats_per, p.borrow_kept_to_end";
 
 /// The policy columns of `products p`, as [`policy_from`] reads them.
-pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, p.fingerprint_match, p.allow_virtual_machines, p.allow_containers, p.seat_model, p.lease_ttl_seconds, p.max_borrow_seconds, p.seats_per";
+pub(super) const POLICY_COLUMNS: &str = "p.check_interval_seconds, p.max_ttl_seconds, p.seat_moves_per_seat, p.seat_move_window_seconds, p.fingerprint_match, p.allow_virtual_machines, p.allow_containers, p.seat_model, p.lease_ttl_seconds, p.max_borrow_seconds, p.seats_per, p.borrow_kept_to_end";
 
 /// How many columns [`POLICY_COLUMNS`] has.
-pub(super) const POLICY_COLUMN_COUNT: usize = 11;
+pub(super) const POLICY_COLUMN_COUNT: usize = 12;
 
 /// Reads [`POLICY_COLUMNS`] starting at column `at`.
 pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Policy> {
@@ -54,6 +54,7 @@ pub(super) fn policy_from(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Resul
         lease_ttl: row.get(at + 8)?,
         max_borrow: row.get(at + 9)?,
         seat_per_process: row.get::<_, String>(at + 10)? == "process",
+        borrow_kept_to_end: row.get(at + 11)?,
     })
 }
 
@@ -104,8 +105,8 @@ pub fn list(db: &Db<'_>, environment: Environment) -> Result<Vec<ProductRow>, St
 pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
     let window = row.policy.seat_moves.unwrap_or(DEFAULT_SEAT_MOVES).window;
     Ok(tx.conn.execute(
-        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds, fingerprint_match, allow_virtual_machines, allow_containers, seat_model, lease_ttl_seconds, max_borrow_seconds, seats_per)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        "INSERT OR IGNORE INTO products (environment, id, name, key_prefix, created_at, check_interval_seconds, max_ttl_seconds, seat_moves_per_seat, seat_move_window_seconds, fingerprint_match, allow_virtual_machines, allow_containers, seat_model, lease_ttl_seconds, max_borrow_seconds, seats_per, borrow_kept_to_end)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             row.environment.as_str(),
             row.id,
@@ -122,7 +123,8 @@ pub fn insert(tx: &Tx<'_>, row: &ProductRow) -> Result<bool, StoreError> {
             row.policy.seat_model.as_str(),
             row.policy.lease_ttl,
             row.policy.max_borrow,
-            seats_per(&row.policy)
+            seats_per(&row.policy),
+            row.policy.borrow_kept_to_end
         ],
     )? == 1)
 }
@@ -141,7 +143,7 @@ pub fn set_policy(
     tx.conn.execute(
         "UPDATE products SET check_interval_seconds = ?3, max_ttl_seconds = ?4, seat_moves_per_seat = ?5, seat_move_window_seconds = ?6, fingerprint_match = ?7,
          allow_virtual_machines = ?8, allow_containers = ?9, seat_model = ?10, lease_ttl_seconds = ?11,
-         max_borrow_seconds = ?12, seats_per = ?13
+         max_borrow_seconds = ?12, seats_per = ?13, borrow_kept_to_end = ?14
          WHERE environment = ?1 AND id = ?2",
         params![
             environment.as_str(),
@@ -156,7 +158,8 @@ pub fn set_policy(
             policy.seat_model.as_str(),
             policy.lease_ttl,
             policy.max_borrow,
-            seats_per(policy)
+            seats_per(policy),
+            policy.borrow_kept_to_end
         ],
     )?;
     Ok(())

@@ -245,6 +245,10 @@ ALTER TABLE products ADD COLUMN seats_per TEXT NOT NULL DEFAULT 'machine'
 ALTER TABLE licenses ADD COLUMN entitlement_seats TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE leases ADD COLUMN entitlements TEXT NOT NULL DEFAULT '[]';
 ",
+    r"
+-- Whether a product's borrowed seats stay counted to their end (no early return).
+ALTER TABLE products ADD COLUMN borrow_kept_to_end INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.

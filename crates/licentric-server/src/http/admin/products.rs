@@ -50,6 +50,8 @@ struct NewProduct {
     max_borrow_seconds: Option<u32>,
     #[serde(default)]
     seats_per: Option<String>,
+    #[serde(default)]
+    borrow_kept_to_end: Option<bool>,
 }
 
 /// A product's policy as the API takes it: absent fields keep their value (on creation, the
@@ -79,6 +81,8 @@ struct PolicyChanges {
     max_borrow_seconds: Option<u32>,
     #[serde(default)]
     seats_per: Option<String>,
+    #[serde(default)]
+    borrow_kept_to_end: Option<bool>,
 }
 
 impl PolicyChanges {
@@ -159,6 +163,7 @@ impl PolicyChanges {
             lease_ttl,
             max_borrow,
             seat_per_process,
+            borrow_kept_to_end: self.borrow_kept_to_end.unwrap_or(policy.borrow_kept_to_end),
         })
     }
 }
@@ -205,6 +210,7 @@ pub(super) async fn create(
             lease_ttl_seconds: p.lease_ttl_seconds,
             max_borrow_seconds: p.max_borrow_seconds,
             seats_per: p.seats_per,
+            borrow_kept_to_end: p.borrow_kept_to_end,
         }
         .apply(new_product, state.config.min_lease_ttl_seconds)?,
         created_at: now_unix(),
