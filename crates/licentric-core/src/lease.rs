@@ -200,6 +200,7 @@ mod tests {
             nonce: "n1".into(),
             borrowed: false,
             per_process: false,
+            kept_to_end: false,
         };
         (signer, verifier, fingerprint, payload)
     }

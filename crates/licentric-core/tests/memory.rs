@@ -419,6 +419,7 @@ fn borrowed_lease(
         nonce: nonce.into(),
         borrowed,
         per_process: false,
+        kept_to_end: false,
     };
     let text = fx.signer.sign_lease(&payload).unwrap();
     fx.verifier
