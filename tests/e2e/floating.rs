@@ -680,6 +680,56 @@ fn a_seat_kept_to_its_end_is_not_returned_early() {
     assert_eq!(code, 409, "still counted: {taken}");
 }
 
+/// An app that must hold against its own user checks its seat itself: the checkout answers
+/// the signed lease, which verifies with the vendor's key for this machine — and for no other
+/// machine, under no other key, and not once altered. (A program squatting on the socket can
+/// hand out a "seat", but not a lease the vendor signed for this machine.)
+#[test]
+fn an_app_checks_its_seat_itself_from_the_signed_lease() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let product = "e2e-lease-check";
+    let (c, _, _) = floating_companion(tmp.path(), &server, product);
+    let seat = c.client().checkout(None).unwrap();
+    let lease = seat
+        .lease_file
+        .expect("the checkout answers the signed lease");
+    let here = licentric_core::MachineId::new(&c.machine_id, "t")
+        .unwrap()
+        .fingerprint(product);
+    let check = |lease: &str, key: &str, fingerprint: &licentric_core::Fingerprint| {
+        licentric_client::verify::check_lease_for(
+            lease,
+            &[key],
+            product,
+            licentric_proto::Environment::Test,
+            fingerprint,
+        )
+    };
+    let verified = check(&lease, &server.public_key(), &here).unwrap();
+    assert_eq!(verified.payload().product_id, product);
+    assert!(
+        verified.payload().entitlements.iter().any(|e| e == "pro"),
+        "{:?}",
+        verified.payload()
+    );
+
+    let elsewhere = licentric_core::MachineId::new(&"ab".repeat(16), "t")
+        .unwrap()
+        .fingerprint(product);
+    let err = check(&lease, &server.public_key(), &elsewhere).unwrap_err();
+    assert!(err.contains("fingerprint_mismatch"), "{err}");
+    assert!(
+        check(&lease, &"11".repeat(32), &here).is_err(),
+        "another key"
+    );
+    let altered = lease.replacen("eyJ", "eyK", 1);
+    assert!(
+        check(&altered, &server.public_key(), &here).is_err(),
+        "an altered lease"
+    );
+}
+
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
 fn short_leases(
     root: &std::path::Path,

@@ -165,6 +165,7 @@ impl Held {
             seats_in_use: self.seats_in_use,
             max_seats: p.max_seats,
             entitlements: p.entitlements.clone(),
+            lease_file: Some(self.lease.armored().to_owned()),
         }
     }
 

@@ -15,11 +15,27 @@
 //! };
 //! # Ok::<(), licentric_client::ClientError>(())
 //! ```
+//!
+//! A floating licence's seat is checked the same way, from the lease its checkout answers
+//! (`checkout` again answers the lease as renewed since):
+//!
+//! ```no_run
+//! # use licentric_client::{Client, Environment};
+//! # const VENDOR_KEYS: &[&str] = &["dea53b80287ff0a6882e7bba383d6248e049640d1c42283bb8d0632b7f875fd2"];
+//! let mut client = Client::connect_default("acme-cad", Environment::Live)?;
+//! let seat = client.checkout(None)?;
+//! let held = seat.lease_file.as_deref().is_some_and(|lease| {
+//!     licentric_client::verify::check_lease(lease, VENDOR_KEYS, "acme-cad", Environment::Live)
+//!         .is_ok()
+//! });
+//! # Ok::<(), licentric_client::ClientError>(())
+//! ```
 
 use licentric_core::{Expectations, Fingerprint, TrustedKey, Verifier};
 use licentric_platform::identity::machine_id_source;
 
 pub use licentric_core::VerifiedLicense;
+pub use licentric_core::lease::VerifiedLease;
 
 /// Verifies `license_file` for `product_id` in `environment` against `trusted_keys` (64 hex
 /// characters each) and this machine's fingerprint, which it computes itself, with every
@@ -58,10 +74,7 @@ pub fn check_for(
     environment: licentric_proto::Environment,
     fingerprint: &Fingerprint,
 ) -> Result<VerifiedLicense, String> {
-    let keys = trusted_keys
-        .iter()
-        .map(|k| TrustedKey::from_hex(k).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = trusted(trusted_keys)?;
     let expect = Expectations {
         product_id,
         environment,
@@ -71,4 +84,58 @@ pub fn check_for(
     Verifier::new(keys)
         .verify_entitled(license_file, &expect, time::OffsetDateTime::now_utc(), None)
         .map_err(|e| format!("{} ({})", e, e.code()))
+}
+
+/// Verifies `lease_file` — a floating licence's seat, as `checkout` answers it — for
+/// `product_id` in `environment` against `trusted_keys` and this machine's fingerprint, which it
+/// computes itself: signature, product, environment, machine, and not run out by this
+/// process's clock.
+///
+/// # Errors
+/// As [`check`].
+pub fn check_lease(
+    lease_file: &str,
+    trusted_keys: &[&str],
+    product_id: &str,
+    environment: licentric_proto::Environment,
+) -> Result<VerifiedLease, String> {
+    let machine = machine_id_source(environment)
+        .machine_id()
+        .map_err(|e| format!("{e} ({})", e.code()))?;
+    check_lease_for(
+        lease_file,
+        trusted_keys,
+        product_id,
+        environment,
+        &machine.fingerprint(product_id),
+    )
+}
+
+/// As [`check_lease`], for a machine whose fingerprint the caller computed.
+///
+/// # Errors
+/// As [`check`].
+pub fn check_lease_for(
+    lease_file: &str,
+    trusted_keys: &[&str],
+    product_id: &str,
+    environment: licentric_proto::Environment,
+    fingerprint: &Fingerprint,
+) -> Result<VerifiedLease, String> {
+    Verifier::new(trusted(trusted_keys)?)
+        .verify_held_lease(
+            lease_file,
+            product_id,
+            environment,
+            fingerprint,
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| format!("{} ({})", e, e.code()))
+}
+
+/// The vendor's keys, from 64 hex characters each.
+fn trusted(keys: &[&str]) -> Result<Vec<TrustedKey>, String> {
+    keys.iter()
+        .map(|k| TrustedKey::from_hex(k).map_err(|e| e.to_string()))
+        .collect()
 }

@@ -127,6 +127,44 @@ impl Verifier {
         nonce: &str,
         now: Option<OffsetDateTime>,
     ) -> Result<VerifiedLease, VerifyError> {
+        let expect = Expectations {
+            product_id,
+            environment,
+            fingerprint,
+            nonce: Some(nonce),
+        };
+        self.open_lease(text, &expect, now)
+    }
+
+    /// Checks a lease an app was handed (the seat the agent holds for it), as the app's own
+    /// check: every check of [`verify_lease`](Self::verify_lease) but the nonce (the agent's
+    /// request, not the app's), and not run out by `now`, the app's clock.
+    ///
+    /// # Errors
+    /// As [`verify_lease`](Self::verify_lease).
+    pub fn verify_held_lease(
+        &self,
+        text: &str,
+        product_id: &str,
+        environment: Environment,
+        fingerprint: &Fingerprint,
+        now: OffsetDateTime,
+    ) -> Result<VerifiedLease, VerifyError> {
+        let expect = Expectations {
+            product_id,
+            environment,
+            fingerprint,
+            nonce: None,
+        };
+        self.open_lease(text, &expect, Some(now))
+    }
+
+    fn open_lease(
+        &self,
+        text: &str,
+        expect: &Expectations<'_>,
+        now: Option<OffsetDateTime>,
+    ) -> Result<VerifiedLease, VerifyError> {
         let (bytes, _key) = self.open_envelope(LABEL, SIGNING_CONTEXT, text, MAX_LEASE_BYTES)?;
         let payload: LeasePayload =
             serde_json::from_slice(&bytes).map_err(|e| VerifyError::Payload(e.to_string()))?;
@@ -145,12 +183,6 @@ impl Verifier {
         if payload.expires_at <= payload.issued_at {
             return Err(bad("expires_at is not after issued_at"));
         }
-        let expect = Expectations {
-            product_id,
-            environment,
-            fingerprint,
-            nonce: Some(nonce),
-        };
         expect.check_binding(
             Bound {
                 product_id: &payload.product_id,
@@ -159,7 +191,7 @@ impl Verifier {
                 nonce: Some(&payload.nonce),
                 issued_at: payload.issued_at,
             },
-            None,
+            now,
         )?;
         if now.is_some_and(|now| now >= payload.expires_at) {
             return Err(VerifyError::FileExpired {

@@ -264,6 +264,11 @@ pub struct CheckoutResult {
     pub max_seats: u32,
     /// The licence's entitlements.
     pub entitlements: Vec<String>,
+    /// The seat's signed lease, for an app that checks it itself (with the vendor's keys, its
+    /// own clock and this machine's fingerprint: `licentric_client::verify::check_lease`).
+    /// Asking `checkout` again answers the lease as renewed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_file: Option<String>,
 }
 
 /// Parameters of `borrow`.

@@ -279,6 +279,9 @@ fn ipc_floating_results() {
                 seats_in_use: 3,
                 max_seats: 10,
                 entitlements: vec!["pro".into()],
+                lease_file: Some(
+                    "-----BEGIN LICENTRIC LEASE-----\n…\n-----END LICENTRIC LEASE-----\n".into(),
+                ),
             },
         ),
     );
@@ -397,6 +400,7 @@ fn ipc_errors_and_notifications() {
                     seats_in_use: 10,
                     max_seats: 10,
                     entitlements: vec!["pro".into()],
+                    lease_file: None,
                 })
                 .unwrap(),
             ),
