@@ -370,16 +370,12 @@ impl Agent {
                     Confirmed::Stands => confirm_at = Instant::now() + CONFIRM_EVERY,
                     Confirmed::Unknown => confirm_at = Instant::now() + CONFIRM_AGAIN,
                     Confirmed::Ended => {
-                        self.inner.notifier.notify(
-                            &format!("{}: borrowed seat ended", self.config().product_name),
-                            "The licensing server says the seat this machine borrowed has ended: it was freed, or the licence is no longer active.",
-                        );
-                        let holders = self.inner.seats.state.lock().await.holders;
-                        self.end_borrow(&id, None).await;
-                        if holders > 0 {
-                            self.take_another_seat().await;
-                        }
-                        return;
+                        return self
+                            .borrow_ended(
+                                &id,
+                                "The licensing server says the seat this machine borrowed has ended: it was freed, or the licence is no longer active.",
+                            )
+                            .await;
                     }
                     Confirmed::NotHeld => return,
                 }
@@ -448,12 +444,22 @@ impl Agent {
             tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
         }
         tracing::info!(lease = %id, "the borrowed seat ended");
+        self.borrow_ended(
+            &id,
+            "The seat this machine borrowed has gone back to your team.",
+        )
+        .await;
+    }
+
+    /// Borrowed seat `id` has ended, the user told `why`: dropped, and the apps holding it
+    /// get an ordinary seat if one is free.
+    async fn borrow_ended(&self, id: &str, why: &str) {
         self.inner.notifier.notify(
             &format!("{}: borrowed seat ended", self.config().product_name),
-            "The seat this machine borrowed has gone back to your team.",
+            why,
         );
         let holders = self.inner.seats.state.lock().await.holders;
-        self.end_borrow(&id, None).await;
+        self.end_borrow(id, None).await;
         if holders > 0 {
             self.take_another_seat().await;
         }

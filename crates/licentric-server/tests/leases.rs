@@ -397,27 +397,22 @@ async fn a_product_can_keep_borrowed_seats_to_their_end() {
     refused(status, &body);
     let (status, body) = renew(&s, &key, (&lease, &secret), &fingerprint(1), "r1").await;
     refused(status, &body);
-    let (status, body) = s
-        .call(
-            Method::POST,
-            &format!("/v1/leases/{lease}/renew"),
-            Some(&format!("License {key}")),
-            Some(json!({"fingerprint": fingerprint(1), "nonce": "r2", "lease_secret": secret, "borrow_until": from_now(86_400)})),
-        )
-        .await;
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&lease, &secret),
+        &fingerprint(1),
+        "r2",
+        &from_now(86_400),
+    )
+    .await;
     refused(status, &body);
     let (status, _) = checkout(&s, &key, &fingerprint(2), "c1").await;
     assert_eq!(status, StatusCode::CONFLICT, "the seat is still counted");
 
     // The same end again (what the agent asks to confirm a borrow): it holds.
-    let (status, body) = s
-        .call(
-            Method::POST,
-            &format!("/v1/leases/{lease}/renew"),
-            Some(&format!("License {key}")),
-            Some(json!({"fingerprint": fingerprint(1), "nonce": "r3", "lease_secret": secret, "borrow_until": until})),
-        )
-        .await;
+    let (status, body) =
+        borrow_again(&s, &key, (&lease, &secret), &fingerprint(1), "r3", &until).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The vendor still frees it.
     let (status, body) = s
@@ -426,6 +421,24 @@ async fn a_product_can_keep_borrowed_seats_to_their_end() {
     assert!(status.is_success(), "{status} {body}");
     let (status, body) = checkout(&s, &key, &fingerprint(2), "c2").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Lease `lease` renewed as borrowed until `until` (again, longer, or shorter).
+async fn borrow_again(
+    s: &Sandbox,
+    key: &str,
+    (lease, secret): (&str, &str),
+    fp: &str,
+    nonce: &str,
+    until: &str,
+) -> (StatusCode, Value) {
+    s.call(
+        Method::POST,
+        &format!("/v1/leases/{lease}/renew"),
+        Some(&format!("License {key}")),
+        Some(json!({"fingerprint": fp, "nonce": nonce, "lease_secret": secret, "borrow_until": until})),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -506,14 +519,15 @@ async fn a_borrowed_seat_is_held_to_its_end_and_returned_early_on_request() {
         600
     );
     // Borrowed again from the lease held (no second seat), then returned for good.
-    let (status, body) = s
-        .call(
-            Method::POST,
-            &format!("/v1/leases/{lease}/renew"),
-            Some(&format!("License {key}")),
-            Some(json!({"fingerprint": fingerprint(1), "nonce": "r2", "lease_secret": secret, "borrow_until": from_now(86_400)})),
-        )
-        .await;
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&lease, &secret),
+        &fingerprint(1),
+        "r2",
+        &from_now(86_400),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         release(&s, &key, (&lease, &secret)).await,
