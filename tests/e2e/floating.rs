@@ -648,6 +648,26 @@ fn a_revoked_licence_ends_a_borrow_at_the_next_contact() {
     assert!(!status.entitled, "{status:?}");
 }
 
+/// The user's Refresh asks the server about a borrowed seat at once, not at the next hour: a
+/// licence revoked meanwhile ends the borrow on the running agent.
+#[test]
+fn refresh_asks_the_server_about_a_borrow_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, licence, _) = floating_companion(tmp.path(), &server, "e2e-borrow-refresh");
+    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
+    assert_eq!(code, 0, "{out}{err}");
+    server.admin("POST", &format!("/licenses/{licence}/revoke"), None);
+    assert!(c.client().status().unwrap().entitled, "not asked yet");
+
+    let _ = run(c.cli().arg("refresh"));
+    let status = c.client().status().unwrap();
+    assert!(
+        !status.entitled && status.lease.is_none(),
+        "the borrow ended at the Refresh: {status:?}"
+    );
+}
+
 /// A product that keeps borrowed seats to their end: `return` says so before anything is
 /// given up, and the seat stays this machine's — here and on the server.
 #[test]

@@ -1021,6 +1021,8 @@ impl Agent {
     /// API failure (recorded; the cached file is kept).
     pub async fn refresh(&self) -> Result<Status, AgentError> {
         let _op = self.operation().await?;
+        // A seat borrowed here is the server's word too: asked now, not at the next hour.
+        self.confirm_borrow_now().await;
         self.refresh_locked(true).await
     }
 

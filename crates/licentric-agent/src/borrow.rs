@@ -33,6 +33,9 @@ const CONFIRM_EVERY: Duration = Duration::from_secs(3600);
 /// How soon it is asked again when it could not be reached (on a trip, most of the time).
 const CONFIRM_AGAIN: Duration = Duration::from_secs(600);
 
+/// What the user is told when the server says a borrow has ended.
+const ENDED_BY_THE_SERVER: &str = "The licensing server says the seat this machine borrowed has ended: it was freed, or the licence is no longer active.";
+
 /// How long before a borrowed seat ends it becomes an ordinary lease again, if apps here hold
 /// it (the server then keeps their seat; at the end it would be free for anyone).
 const KEEP_FOR_APPS_BEFORE: time::Duration = time::Duration::minutes(2);
@@ -369,14 +372,7 @@ impl Agent {
                 match self.confirm_borrow(&id).await {
                     Confirmed::Stands => confirm_at = Instant::now() + CONFIRM_EVERY,
                     Confirmed::Unknown => confirm_at = Instant::now() + CONFIRM_AGAIN,
-                    Confirmed::Ended => {
-                        return self
-                            .borrow_ended(
-                                &id,
-                                "The licensing server says the seat this machine borrowed has ended: it was freed, or the licence is no longer active.",
-                            )
-                            .await;
-                    }
+                    Confirmed::Ended => return self.borrow_ended(&id, ENDED_BY_THE_SERVER).await,
                     Confirmed::NotHeld => return,
                 }
             }
@@ -462,6 +458,20 @@ impl Agent {
         self.end_borrow(id, None).await;
         if holders > 0 {
             self.take_another_seat().await;
+        }
+    }
+
+    /// The user's Refresh: the server is asked now whether the seat borrowed here still
+    /// stands, and a borrow the vendor ended ends here.
+    pub(crate) async fn confirm_borrow_now(&self) {
+        let Some(id) = self
+            .look_at_held(|h| h.filter(|h| h.borrowed()).map(|h| h.lease_id().to_owned()))
+            .await
+        else {
+            return;
+        };
+        if let Confirmed::Ended = self.confirm_borrow(&id).await {
+            self.borrow_ended(&id, ENDED_BY_THE_SERVER).await;
         }
     }
 
