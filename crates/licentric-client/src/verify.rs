@@ -51,16 +51,24 @@ pub fn check(
     product_id: &str,
     environment: licentric_proto::Environment,
 ) -> Result<VerifiedLicense, String> {
-    let machine = machine_id_source(environment)
-        .machine_id()
-        .map_err(|e| format!("{e} ({})", e.code()))?;
     check_for(
         license_file,
         trusted_keys,
         product_id,
         environment,
-        &machine.fingerprint(product_id),
+        &this_machine(product_id, environment)?,
     )
+}
+
+/// This machine's fingerprint for `product_id`, computed here.
+fn this_machine(
+    product_id: &str,
+    environment: licentric_proto::Environment,
+) -> Result<Fingerprint, String> {
+    let machine = machine_id_source(environment)
+        .machine_id()
+        .map_err(|e| format!("{e} ({})", e.code()))?;
+    Ok(machine.fingerprint(product_id))
 }
 
 /// As [`check`], for a machine whose fingerprint the caller computed.
@@ -99,15 +107,12 @@ pub fn check_lease(
     product_id: &str,
     environment: licentric_proto::Environment,
 ) -> Result<VerifiedLease, String> {
-    let machine = machine_id_source(environment)
-        .machine_id()
-        .map_err(|e| format!("{e} ({})", e.code()))?;
     check_lease_for(
         lease_file,
         trusted_keys,
         product_id,
         environment,
-        &machine.fingerprint(product_id),
+        &this_machine(product_id, environment)?,
     )
 }
 
