@@ -298,6 +298,13 @@ fn floating_licence(
     (licence, key, updated["product"].clone())
 }
 
+/// `licentric borrow --days 3`, which succeeds; what it printed.
+fn borrow_three_days(c: &Companion) -> String {
+    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
+    assert_eq!(code, 0, "{out}{err}");
+    out
+}
+
 /// A floating licence of one seat on `product`, and this machine's companion holding its key.
 fn floating_companion(
     root: &std::path::Path,
@@ -323,8 +330,7 @@ fn a_borrowed_seat_holds_offline_across_restarts_until_returned() {
     let (mut c, licence, key) = floating_companion(tmp.path(), &server, "e2e-borrow");
 
     // Borrowed for three days, no app running.
-    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
-    assert_eq!(code, 0, "{out}{err}");
+    let out = borrow_three_days(&c);
     assert!(out.contains("Borrowed a seat"), "{out}");
     let status = c.client().status().unwrap();
     assert_eq!(
@@ -444,7 +450,7 @@ fn a_borrowed_seat_ends_at_its_end_whatever_the_clock_says_later() {
     // Borrowed for three days; the agent starts again eight days on: ended. Then with the
     // clock turned back into the trip: still ended.
     server.restart();
-    assert_eq!(run(c.cli().args(["borrow", "--days", "3"])).0, 0);
+    borrow_three_days(&c);
     server.stop();
     c.stop_agent("-TERM");
     c.start_agent_at("+8d");
@@ -548,8 +554,7 @@ fn a_borrowed_seat_returned_while_an_app_holds_it_stays_the_apps_without_a_gap()
     let (c, _, key) = floating_companion(tmp.path(), &server, "e2e-return-apps");
     let mut app = c.client();
     app.checkout(None).unwrap();
-    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
-    assert_eq!(code, 0, "{out}{err}");
+    borrow_three_days(&c);
     let mut watcher = c.client();
     assert_eq!(
         watcher.subscribe().unwrap().reason.as_deref(),
@@ -591,8 +596,7 @@ fn an_app_asking_a_borrowed_seat_for_more_does_not_give_it_back() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
     let (c, _, key) = floating_companion(tmp.path(), &server, "e2e-borrow-ask-more");
-    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
-    assert_eq!(code, 0, "{out}{err}");
+    borrow_three_days(&c);
 
     let refused = c.client().checkout(Some("enterprise"));
     let Err(licentric_client::ClientError::Agent(refused)) = refused else {
@@ -624,8 +628,7 @@ fn a_revoked_licence_ends_a_borrow_at_the_next_contact() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
     let (mut c, licence, _) = floating_companion(tmp.path(), &server, "e2e-borrow-revoked");
-    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
-    assert_eq!(code, 0, "{out}{err}");
+    borrow_three_days(&c);
     server.admin("POST", &format!("/licenses/{licence}/revoke"), None);
 
     c.stop_agent("-TERM");
@@ -655,8 +658,7 @@ fn refresh_asks_the_server_about_a_borrow_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
     let (c, licence, _) = floating_companion(tmp.path(), &server, "e2e-borrow-refresh");
-    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
-    assert_eq!(code, 0, "{out}{err}");
+    borrow_three_days(&c);
     server.admin("POST", &format!("/licenses/{licence}/revoke"), None);
     assert!(c.client().status().unwrap().entitled, "not asked yet");
 
@@ -681,8 +683,7 @@ fn a_seat_kept_to_its_end_is_not_returned_early() {
         Some(serde_json::json!({"borrow_kept_to_end": true})),
     );
     assert_eq!(product["product"]["borrow_kept_to_end"], true, "{product}");
-    let (code, out, err) = run(c.cli().args(["borrow", "--days", "3"]));
-    assert_eq!(code, 0, "{out}{err}");
+    borrow_three_days(&c);
 
     let (code, out, err) = run(c.cli().arg("return"));
     assert_eq!(code, 1, "{out}{err}");

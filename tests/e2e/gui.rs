@@ -964,6 +964,24 @@ impl Drop for Stopped {
     }
 }
 
+/// The tray's menu once it is up (its state line, Open, Refresh now, Quit).
+fn tray_menu_shown(s: &Setup) -> Vec<String> {
+    wait_for("the tray's menu", Duration::from_secs(20), || {
+        let menu = s.desktop.tray_menu();
+        (menu.len() == 4).then_some(menu)
+    })
+}
+
+/// The tray's Open, and the window on screen with its page drawn.
+fn open_from_tray(s: &Setup) {
+    s.desktop.tray_click("Open");
+    wait_for(
+        "the window on screen, its page drawn, after the tray's Open",
+        Duration::from_secs(30),
+        || window_painted(&s.desktop, "Licentric Companion").then_some(()),
+    );
+}
+
 /// What the start-at-login entry runs (`--hidden`, with the configuration), its standard
 /// error to `stderr`.
 fn start_at_login(s: &Setup, stderr: impl Into<std::process::Stdio>) -> Stopped {
@@ -999,10 +1017,7 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
     let log = s.companion.root.join("login.log");
     let mut login = start_at_login(&s, std::fs::File::create(&log).unwrap());
     let pid = login.0.id();
-    let menu = wait_for("the agent's tray menu", Duration::from_secs(20), || {
-        let menu = s.desktop.tray_menu();
-        (menu.len() == 4).then_some(menu)
-    });
+    let menu = tray_menu_shown(&s);
     assert_eq!(
         menu,
         [
@@ -1025,13 +1040,8 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
     );
 
     // Open: the app, the agent's client, on screen; the tray stays the agent's alone.
-    s.desktop.tray_click("Open");
     // Drawn, as users get it (without accelerated compositing, as main.rs sets it).
-    wait_for(
-        "the window on screen, its page drawn, after the tray's Open",
-        Duration::from_secs(30),
-        || window_painted(&s.desktop, "Licentric Companion").then_some(()),
-    );
+    open_from_tray(&s);
     // Started by the agent with the configuration the login entry named (no variable says it).
     let app = app_child(pid).expect("the app runs, the agent's child");
     assert!(webview_processes(app) > 0, "the window's webview runs");
@@ -1077,22 +1087,14 @@ fn gui_start_at_login_with_a_refused_configuration_still_shows_a_tray() {
     std::fs::write(&broken, format!("{text}\n[refresh\n")).unwrap();
     let mut login = start_at_login_with(&s, &broken, std::process::Stdio::null());
     let pid = login.0.id();
-    let menu = wait_for("a tray menu", Duration::from_secs(30), || {
-        let menu = s.desktop.tray_menu();
-        (menu.len() == 4).then_some(menu)
-    });
+    let menu = tray_menu_shown(&s);
     assert_eq!(menu[0], "Licence: not available (disabled)", "{menu:?}");
     assert_eq!(
         std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
         bin("licentric-companion"),
         "the app kept the tray: the agent would have ended at once"
     );
-    s.desktop.tray_click("Open");
-    wait_for(
-        "the window on screen, its page drawn, after the tray's Open",
-        Duration::from_secs(30),
-        || window_painted(&s.desktop, "Licentric Companion").then_some(()),
-    );
+    open_from_tray(&s);
     s.desktop.tray_click("Quit");
     let ended = wait_for("the app to end", Duration::from_secs(20), || {
         login.0.try_wait().unwrap()
@@ -1110,10 +1112,7 @@ fn gui_start_at_login_beside_a_running_agent_shows_its_tray() {
     s.companion.start_agent();
     let agent = s.companion.pid();
     let mut login = start_at_login(&s, std::process::Stdio::null());
-    let menu = wait_for("the tray's menu", Duration::from_secs(20), || {
-        let menu = s.desktop.tray_menu();
-        (menu.len() == 4).then_some(menu)
-    });
+    let menu = tray_menu_shown(&s);
     assert_eq!(menu[0], "Licence: not activated (disabled)", "{menu:?}");
 
     // A change made through the running agent reaches the tray by push.
