@@ -12,7 +12,7 @@ use licentric_e2e::gui::{
     App, Desktop, app_pid, close_like_a_user, processes, require_tools, screenshot_dir, wait_for,
     webview_processes, window_painted, window_visible,
 };
-use licentric_e2e::{Companion, Server, bin, hostile_https, run};
+use licentric_e2e::{Companion, Server, bin, busy_https, hostile_https, run};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -792,18 +792,11 @@ fn gui_settings_say_which_proxy_is_used() {
 fn gui_retries_are_shown_while_the_user_waits() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup("gui-retry");
-    let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
-    let port = hostile_https(&s.server.dir, Some(busy));
+    let port = busy_https(&s.server.dir, 3);
     point_at(&s, port);
     let app = start_app(&s);
     app.wait_text("activation-title", |t| !t.is_empty());
-    app.type_into("key", &s.key);
-    app.click("activate");
-    let shown = app.wait_text("activate-progress", |t| t.contains("trying again"));
-    assert!(
-        shown.contains("The server is busy or unavailable; trying again (attempt 2 of 2)."),
-        "{shown}"
-    );
+    activate_until_retrying(&app, &s.key);
     app.screenshot(&screenshot_dir().join("activation-retrying.png"));
     // The last try fails too: the result in words, and no word of retries left behind.
     app.wait_text("activate-error-message", |t| !t.is_empty());
@@ -818,8 +811,7 @@ fn gui_beside_a_background_agent_retries_are_shown_and_cancel_stops_them() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut s = setup("gui-retry-beside");
     // Busy, come back in 20 s: the agent waits that long before its last try.
-    let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 20\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
-    let port = hostile_https(&s.server.dir, Some(busy));
+    let port = busy_https(&s.server.dir, 20);
     point_at(&s, port);
     let config = std::fs::read_to_string(&s.companion.config).unwrap();
     std::fs::write(
@@ -839,13 +831,7 @@ fn gui_beside_a_background_agent_retries_are_shown_and_cancel_stops_them() {
         "the agent's client: {served}"
     );
     app.click("tab-licence");
-    app.type_into("key", &s.key);
-    app.click("activate");
-    let shown = app.wait_text("activate-progress", |t| t.contains("trying again"));
-    assert!(
-        shown.contains("The server is busy or unavailable; trying again (attempt 2 of 2)."),
-        "{shown}"
-    );
+    activate_until_retrying(&app, &s.key);
     assert!(app.visible("activate-cancel"), "Cancel is offered");
     app.click("activate-cancel");
     app.wait_text("activate-progress", |t| {
@@ -854,6 +840,18 @@ fn gui_beside_a_background_agent_retries_are_shown_and_cancel_stops_them() {
     assert!(!app.visible("activate-error"), "a cancel is not an error");
     let status = s.companion.client().status().unwrap();
     assert_eq!(status.state, licentric_proto::LicenseState::Unlicensed);
+}
+
+/// Activates with `key` against a busy server, until the page says the second and last try
+/// is coming and why.
+fn activate_until_retrying(app: &App, key: &str) {
+    app.type_into("key", key);
+    app.click("activate");
+    let shown = app.wait_text("activate-progress", |t| t.contains("trying again"));
+    assert!(
+        shown.contains("The server is busy or unavailable; trying again (attempt 2 of 2)."),
+        "{shown}"
+    );
 }
 
 /// A floating licence in the app: the key is kept without a seat ("Floating licence"); a local

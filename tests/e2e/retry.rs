@@ -160,8 +160,7 @@ fn a_retried_activation_creates_one_machine() {
 fn busy_companion(root: &std::path::Path, product: &str) -> (Server, Companion, String, String) {
     let server = Server::start(root, 1209600);
     let (_, key) = server.licence(product, 2);
-    let busy = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 20\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec();
-    let port = licentric_e2e::hostile_https(&server.dir, Some(busy));
+    let port = licentric_e2e::busy_https(&server.dir, 20);
     let mut c = Companion::new(root, &server, product, "allow_file_credential_store = true");
     let text = std::fs::read_to_string(&c.config)
         .unwrap()

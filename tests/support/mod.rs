@@ -581,6 +581,15 @@ fn read_request(tls: &mut impl std::io::Read) -> Option<(String, Vec<u8>)> {
     Some((head, request[head_end..head_end + length].to_vec()))
 }
 
+/// A TLS server with the sandbox's own certificate that is always busy: `503`, come back in
+/// `retry_after` seconds. Returns its port.
+pub fn busy_https(server_dir: &std::path::Path, retry_after: u32) -> u16 {
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {retry_after}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+    );
+    hostile_https(server_dir, Some(answer.into_bytes()))
+}
+
 /// A TLS server with the sandbox's own certificate that reads each request and answers
 /// `answer`, or never answers with `None`. Returns its port.
 pub fn hostile_https(server_dir: &std::path::Path, answer: Option<Vec<u8>>) -> u16 {
