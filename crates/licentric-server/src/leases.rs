@@ -207,6 +207,7 @@ pub fn checkout(
         secret_hash: Some(Sha256::digest(secret.as_bytes()).into()),
         borrowed,
         entitlements,
+        kept_to_end: borrowed && license.policy.borrow_kept_to_end,
     };
     leases::insert(tx, &lease)?;
     let action = if borrowed {
@@ -281,7 +282,7 @@ pub fn renew(
     // Turned back into an ordinary lease, or borrowed to an earlier end: a return, early.
     if lease.borrowed
         && (!borrowed || expires_at < lease.expires_at)
-        && let Some(refusal) = kept_to_end(&license, &lease, now)?
+        && let Some(refusal) = kept_to_end(&lease, now)?
     {
         return Ok(refusal.with_events(expired));
     }
@@ -297,11 +298,18 @@ pub fn renew(
         Err(refusal) => return Ok(refusal.with_events(expired)),
     };
     let was_borrowed = lease.borrowed;
+    // A borrow keeps the policy it was made under to its end, extended or confirmed.
+    let kept_to_end = match (was_borrowed, borrowed) {
+        (_, false) => false,
+        (false, true) => license.policy.borrow_kept_to_end,
+        (true, true) => lease.kept_to_end,
+    };
     let renewed = LeaseRow {
         renewed_at: now,
         expires_at,
         borrowed,
         entitlements,
+        kept_to_end,
         ..lease
     };
     leases::renew(tx, &renewed)?;
@@ -360,7 +368,7 @@ pub fn release(
             );
         }
         if lease.borrowed
-            && let Some(refusal) = kept_to_end(&license, &lease, now)?
+            && let Some(refusal) = kept_to_end(&lease, now)?
         {
             return Ok(refusal);
         }
@@ -385,15 +393,14 @@ pub fn release(
 /// before).
 const KEPT_TO_END_SLACK: i64 = 300;
 
-/// The refusal of an early return of borrowed `lease`, where the product keeps borrowed seats
-/// counted to their end: only the borrowing machine's word would back one (it may keep its
-/// signed lease and go on offline), so the seat is not freed for another.
-fn kept_to_end(
-    license: &LicenseRow,
-    lease: &LeaseRow,
-    now: i64,
-) -> Result<Option<Outcome>, StoreError> {
-    if !license.policy.borrow_kept_to_end || now >= lease.expires_at - KEPT_TO_END_SLACK {
+/// The refusal of an early return of borrowed `lease`, borrowed where the product kept
+/// borrowed seats counted to their end: only the borrowing machine's word would back one (it
+/// may keep its signed lease and go on offline), so the seat is not freed for another. The
+/// policy of when it was borrowed rules, as its signed lease says: one switched on later does
+/// not hold a borrow whose agent was told it may return it, nor does one switched off free a
+/// borrow whose lease says it is kept.
+fn kept_to_end(lease: &LeaseRow, now: i64) -> Result<Option<Outcome>, StoreError> {
+    if !lease.kept_to_end || now >= lease.expires_at - KEPT_TO_END_SLACK {
         return Ok(None);
     }
     let until = rfc3339(lease.expires_at).unwrap_or_default();
@@ -546,7 +553,7 @@ fn answer(
         nonce: nonce.to_owned(),
         borrowed: lease.borrowed,
         per_process: license.policy.seat_per_process,
-        kept_to_end: lease.borrowed && license.policy.borrow_kept_to_end,
+        kept_to_end: lease.borrowed && lease.kept_to_end,
     };
     let lease_file = issuer.signing(tx)?.lease(&payload)?;
     Outcome::json(

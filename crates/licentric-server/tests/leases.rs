@@ -423,6 +423,100 @@ async fn a_product_can_keep_borrowed_seats_to_their_end() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
+/// The policy a borrow was made under rules it to its end, as its signed lease says. Switched
+/// on during a borrow signed without it, the return the agent was told it may make is taken
+/// (the agent has already stopped using the seat when it asks); switched off during one signed
+/// with it, the lease stays kept, extended or not.
+#[tokio::test]
+async fn a_borrow_keeps_the_policy_it_was_made_under() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(2, &[]).await;
+    floating(&s).await;
+    let policy = |on: bool| {
+        let s = &s;
+        async move {
+            let (status, body) = s
+                .admin(
+                    Method::PATCH,
+                    "/products/acme-cad",
+                    Some(json!({"borrow_kept_to_end": on})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    let until = from_now(3 * 86_400);
+
+    // Borrowed while early returns were taken; the policy then switched on.
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &until).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(!signed_lease(&s, &body, 1, "b1").kept_to_end);
+    let free = held(&body);
+    policy(true).await;
+    // Confirmed (borrowed again to the same end) under the new policy: still not kept.
+    let (status, body) =
+        borrow_again(&s, &key, (&free.0, &free.1), &fingerprint(1), "b2", &until).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!signed_lease(&s, &body, 1, "b2").kept_to_end, "{body}");
+
+    // Borrowed under the policy; the policy then switched off.
+    let (status, body) = borrow(&s, &key, &fingerprint(2), "b3", &until).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(signed_lease(&s, &body, 2, "b3").kept_to_end);
+    let kept = held(&body);
+    policy(false).await;
+    let longer = from_now(4 * 86_400);
+    let (status, body) =
+        borrow_again(&s, &key, (&kept.0, &kept.1), &fingerprint(2), "b4", &longer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(signed_lease(&s, &body, 2, "b4").kept_to_end, "extended, still kept");
+    assert_eq!(
+        release(&s, &key, (&kept.0, &kept.1)).await,
+        StatusCode::CONFLICT,
+        "the lease says kept to its end"
+    );
+
+    // The first is returned as its lease allowed, and its seat is free for another machine.
+    assert_eq!(
+        release(&s, &key, (&free.0, &free.1)).await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = checkout(&s, &key, &fingerprint(3), "c1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// A borrow made under the policy on a server from before leases recorded it (schema 18) is
+/// still kept to its end after the upgrade: its lease was signed so.
+#[tokio::test]
+async fn a_borrow_kept_before_the_upgrade_stays_kept() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &[]).await;
+    floating(&s).await;
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"borrow_kept_to_end": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &from_now(86_400)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let lease = held(&body);
+
+    let token = s.admin_token.clone();
+    let dir = s.stop().await;
+    let db = rusqlite::Connection::open(dir.path().join("licentric.db")).unwrap();
+    db.execute_batch("ALTER TABLE leases DROP COLUMN kept_to_end; PRAGMA user_version = 18;")
+        .unwrap();
+    drop(db);
+    let s = Sandbox::serve(dir, token).await;
+    assert_eq!(
+        release(&s, &key, (&lease.0, &lease.1)).await,
+        StatusCode::CONFLICT
+    );
+}
+
 /// Lease `lease` renewed as borrowed until `until` (again, longer, or shorter).
 async fn borrow_again(
     s: &Sandbox,

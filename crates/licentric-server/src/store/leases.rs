@@ -31,6 +31,9 @@ pub struct LeaseRow {
     pub secret_hash: Option<[u8; 32]>,
     /// Borrowed: it holds its seat until `expires_at` with no renewal.
     pub borrowed: bool,
+    /// Borrowed under a product policy that keeps borrowed seats to their end: no early
+    /// return (its signed lease says so).
+    pub kept_to_end: bool,
     /// The entitlements it carries of those whose seats the licence counts apart.
     pub entitlements: Vec<String>,
 }
@@ -42,7 +45,7 @@ impl LeaseRow {
     }
 }
 
-const COLUMNS: &str = "id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, ended_at, ended_by, secret_hash, borrowed, entitlements";
+const COLUMNS: &str = "id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, ended_at, ended_by, secret_hash, borrowed, entitlements, kept_to_end";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
     let ended_at: Option<i64> = row.get(8)?;
@@ -62,6 +65,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeaseRow> {
             .and_then(|h| <[u8; 32]>::try_from(h).ok()),
         borrowed: row.get(11)?,
         entitlements: serde_json::from_str(&row.get::<_, String>(12)?).unwrap_or_default(),
+        kept_to_end: row.get(13)?,
     })
 }
 
@@ -113,8 +117,8 @@ pub fn holding(db: &Db<'_>, license_id: &str, now: i64) -> Result<Vec<LeaseRow>,
 pub fn insert(tx: &Tx<'_>, lease: &LeaseRow) -> Result<(), StoreError> {
     tx.conn
         .prepare_cached(
-            "INSERT INTO leases (id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, secret_hash, borrowed, entitlements)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO leases (id, license_id, environment, fingerprint, label, created_at, renewed_at, expires_at, secret_hash, borrowed, entitlements, kept_to_end)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             lease.id,
@@ -127,26 +131,29 @@ pub fn insert(tx: &Tx<'_>, lease: &LeaseRow) -> Result<(), StoreError> {
             lease.expires_at,
             lease.secret_hash.as_ref().map(<[u8; 32]>::as_slice),
             lease.borrowed,
-            serde_json::to_string(&lease.entitlements).unwrap_or_else(|_| "[]".into())
+            serde_json::to_string(&lease.entitlements).unwrap_or_else(|_| "[]".into()),
+            lease.kept_to_end
         ])?;
     Ok(())
 }
 
-/// `lease` renewed: its time, whether it is borrowed, the entitlements it carries.
+/// `lease` renewed: its time, whether it is borrowed (and kept to its end), the entitlements
+/// it carries.
 ///
 /// # Errors
 /// On storage failure.
 pub fn renew(tx: &Tx<'_>, lease: &LeaseRow) -> Result<(), StoreError> {
     tx.conn
         .prepare_cached(
-            "UPDATE leases SET renewed_at = ?2, expires_at = ?3, borrowed = ?4, entitlements = ?5 WHERE id = ?1",
+            "UPDATE leases SET renewed_at = ?2, expires_at = ?3, borrowed = ?4, entitlements = ?5, kept_to_end = ?6 WHERE id = ?1",
         )?
         .execute(params![
             lease.id,
             lease.renewed_at,
             lease.expires_at,
             lease.borrowed,
-            serde_json::to_string(&lease.entitlements).unwrap_or_else(|_| "[]".into())
+            serde_json::to_string(&lease.entitlements).unwrap_or_else(|_| "[]".into()),
+            lease.kept_to_end
         ])?;
     Ok(())
 }

@@ -249,6 +249,17 @@ ALTER TABLE leases ADD COLUMN entitlements TEXT NOT NULL DEFAULT '[]';
 -- Whether a product's borrowed seats stay counted to their end (no early return).
 ALTER TABLE products ADD COLUMN borrow_kept_to_end INTEGER NOT NULL DEFAULT 0;
 ",
+    r"
+-- Whether a borrowed lease is kept to its end: the product's policy when the lease was
+-- borrowed, as its signed lease says, not as the policy reads later. Open borrows from before
+-- take the policy of now, which is what their leases were signed with.
+ALTER TABLE leases ADD COLUMN kept_to_end INTEGER NOT NULL DEFAULT 0 CHECK (kept_to_end IN (0, 1));
+UPDATE leases SET kept_to_end = 1
+ WHERE borrowed = 1 AND ended_at IS NULL AND license_id IN (
+    SELECT l.id FROM licenses l JOIN products p
+        ON p.environment = l.environment AND p.id = l.product_id
+     WHERE p.borrow_kept_to_end = 1);
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.
