@@ -62,7 +62,8 @@ function machines(s) {
 function seats(s) {
   if (s.lease) {
     const apps = s.lease.holders === 1 ? '1 app here' : `${s.lease.holders} apps here`;
-    const here = s.lease.borrowed ? `borrowed until ${when(s.lease.expires_at)}` : apps;
+    const kept = s.lease.kept_to_end ? ', kept to its end' : '';
+    const here = s.lease.borrowed ? `borrowed until ${when(s.lease.expires_at)}${kept}` : apps;
     const seats = s.lease.max_seats === 1 ? 'seat' : 'seats';
     return `${s.lease.seats_in_use} of ${s.lease.max_seats} ${seats} in use (${here})`;
   }
@@ -130,7 +131,8 @@ function render(s) {
   // A floating licence has no file to renew: its seats are renewed while apps hold them.
   $('refresh').hidden = !s.license_key_hint || floating;
   $('borrow').hidden = !floating || borrowed;
-  $('return').hidden = !borrowed;
+  // A seat the product keeps to its end cannot be returned early: nothing to offer.
+  $('return').hidden = !borrowed || Boolean(s.lease && s.lease.kept_to_end);
   renderTimeline(s);
 }
 

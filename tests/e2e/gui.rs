@@ -930,6 +930,29 @@ fn gui_a_floating_licence_shows_its_seats() {
     app.wait_text("machines", |t| t.ends_with("1 app here waits for a seat"));
     drop(waiting);
     app.wait_text("machines", |t| !t.contains("waits"));
+
+    // The vendor frees one of them and keeps borrowed seats to their end from now on: a seat
+    // borrowed now says so, and no Return is offered for it.
+    s.server.admin(
+        "DELETE",
+        &format!("/leases/{}", answer["lease_id"].as_str().unwrap()),
+        None,
+    );
+    let product = s.server.admin(
+        "PATCH",
+        "/products/gui-float",
+        Some(serde_json::json!({"borrow_kept_to_end": true})),
+    );
+    assert_eq!(product["product"]["borrow_kept_to_end"], true, "{product}");
+    app.click("borrow");
+    app.click("borrow-yes");
+    app.wait_text("badge", |t| t == "Seat borrowed");
+    assert!(
+        app.text("machines").ends_with(", kept to its end)"),
+        "{}",
+        app.text("machines")
+    );
+    assert!(!app.visible("return") && !app.visible("borrow"));
 }
 
 /// The `licentric agent --tray` processes running with `LICENTRIC_CONFIG=config`.

@@ -69,6 +69,8 @@ pub struct LeaseView {
     pub holders: u32,
     /// Borrowed for a trip.
     pub borrowed: bool,
+    /// Borrowed where the product keeps borrowed seats to their end: no early return.
+    pub kept_to_end: bool,
 }
 
 /// Whose status it is: the facts of the configuration that a status carries.
@@ -245,6 +247,7 @@ impl Live {
                 max_seats: l.max_seats,
                 holders: l.holders,
                 borrowed: l.borrowed,
+                kept_to_end: l.kept_to_end,
             }),
             seats_waiting: self.seats_waiting,
         };

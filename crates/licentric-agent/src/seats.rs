@@ -184,6 +184,7 @@ impl Held {
             entitlements: p.entitlements.clone(),
             holders,
             borrowed: p.borrowed,
+            kept_to_end: p.borrowed && p.kept_to_end,
         }
     }
 }

@@ -351,6 +351,10 @@ pub struct LeaseInfo {
     /// Borrowed for a trip: this machine's until `expires_at`, offline, with no renewal.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub borrowed: bool,
+    /// Borrowed where the product keeps borrowed seats counted to their end: it cannot be
+    /// returned early (`return` is refused with `borrow_kept_to_end`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept_to_end: bool,
 }
 
 /// Parameters of `has_entitlement`.

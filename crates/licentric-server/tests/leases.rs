@@ -469,7 +469,10 @@ async fn a_borrow_keeps_the_policy_it_was_made_under() {
     let (status, body) =
         borrow_again(&s, &key, (&kept.0, &kept.1), &fingerprint(2), "b4", &longer).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(signed_lease(&s, &body, 2, "b4").kept_to_end, "extended, still kept");
+    assert!(
+        signed_lease(&s, &body, 2, "b4").kept_to_end,
+        "extended, still kept"
+    );
     assert_eq!(
         release(&s, &key, (&kept.0, &kept.1)).await,
         StatusCode::CONFLICT,
