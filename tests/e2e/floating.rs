@@ -684,8 +684,13 @@ fn a_seat_kept_to_its_end_is_not_returned_early() {
     );
     assert_eq!(product["product"]["borrow_kept_to_end"], true, "{product}");
     borrow_three_days(&c);
-    let lease = c.client().status().unwrap().lease.unwrap();
+    let status = c.client().status().unwrap();
+    let lease = status.lease.as_ref().unwrap();
     assert!(lease.borrowed && lease.kept_to_end, "{lease:?}");
+    assert!(
+        status.detail.contains("cannot be returned early"),
+        "{status:?}"
+    );
 
     let (code, out, err) = run(c.cli().arg("return"));
     assert_eq!(code, 1, "{out}{err}");

@@ -953,6 +953,8 @@ fn gui_a_floating_licence_shows_its_seats() {
         app.text("machines")
     );
     assert!(!app.visible("return") && !app.visible("borrow"));
+    let detail = app.text("state-detail");
+    assert!(detail.contains("cannot be returned early"), "{detail}");
 }
 
 /// The `licentric agent --tray` processes running with `LICENTRIC_CONFIG=config`.

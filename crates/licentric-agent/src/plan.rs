@@ -217,8 +217,11 @@ impl Live {
             None => (licentric_proto::LicenseState::Unlicensed, "floating"),
         };
         let until = held.and_then(|l| readable(l.expires_at));
-        let words =
+        let mut words =
             crate::words::describe(state, Some(reason), product.name, until.as_deref(), false);
+        if let (Some(_), Some(until)) = (held.filter(|l| l.kept_to_end), until.as_deref()) {
+            words.detail = crate::words::kept_to_end(until);
+        }
         let status = Status {
             state,
             entitled: held.is_some(),

@@ -128,6 +128,14 @@ pub fn describe(
     Words { summary, detail }
 }
 
+/// The detail of a seat borrowed until `until` where the product keeps borrowed seats to their
+/// end: no early return to offer.
+pub fn kept_to_end(until: &str) -> String {
+    format!(
+        "This machine holds a borrowed seat of the floating licence until {until}, with or without a network. The vendor keeps borrowed seats counted to their end: it cannot be returned early."
+    )
+}
+
 /// The desktop notification for entering `state`, if the user must know.
 pub fn notification(
     state: LicenseState,
@@ -189,6 +197,19 @@ mod tests {
         );
         assert!(
             gone.is_some_and(|(s, b)| s.contains("deactivated") && b.contains("Activate it again"))
+        );
+        let borrowed = describe(
+            LicenseState::Active,
+            Some("borrowed_seat"),
+            "Acme CAD",
+            Some("1 Dec"),
+            false,
+        );
+        assert!(borrowed.detail.contains("Return it early"), "{borrowed:?}");
+        let kept = kept_to_end("1 Dec");
+        assert!(
+            kept.contains("until 1 Dec") && !kept.contains("Return it early"),
+            "{kept}"
         );
         assert_eq!(
             notification(LicenseState::Unlicensed, None, "Acme CAD", None, false),
