@@ -172,11 +172,21 @@ fn agent_with_tray(args: &Args) -> Option<std::process::Command> {
 /// a headless agent on Linux, the tray belongs to a small process that outlives the window —
 /// the agent's own (`agent --tray`), or, when nothing shows one yet (an agent started without
 /// `--tray`, such as the systemd unit), `agent --tray` started here and now, which becomes
-/// that agent's tray client. Closing the window then ends the app. Otherwise (its own agent,
-/// or no command-line tool beside it) the app keeps the tray itself.
-fn tray_left_to_another_process(args: &Args, started: Option<&Started>) -> bool {
+/// that agent's tray client. Likewise when no agent could start here and the tray of one that
+/// could not (`agent --tray` saying so, which opened this window) is shown for `socket`.
+/// Closing the window then ends the app. Otherwise (its own agent, or no command-line tool
+/// beside it) the app keeps the tray itself.
+fn tray_left_to_another_process(
+    args: &Args,
+    started: Result<&Started, &UiError>,
+    socket: Option<&std::path::Path>,
+) -> bool {
     #[cfg(all(unix, not(target_os = "macos")))]
-    if let Some(started) = started
+    if started.is_err() && socket.is_some_and(licentric_client::endpoint::tray_shown) {
+        return true;
+    }
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if let Ok(started) = started
         && matches!(started.backend, Backend::Headless(_))
     {
         if licentric_client::endpoint::tray_shown(&started.socket) {
@@ -199,7 +209,7 @@ fn tray_left_to_another_process(args: &Args, started: Option<&Started>) -> bool 
             }
         }
     }
-    let _ = (args, started);
+    let _ = (args, started, socket);
     false
 }
 
@@ -275,6 +285,7 @@ pub fn run() -> std::process::ExitCode {
 }
 
 fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>) {
+    let socket = config.as_ref().ok().and_then(|c| ipc::socket_for(c).ok());
     let started = config.and_then(|c| tauri::async_runtime::block_on(start_agent(c)));
     if let Err(e) = &started {
         tracing::error!(code = %e.code, "the agent did not start: {}", e.message);
@@ -297,7 +308,7 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         },
         Err(_) => None,
     };
-    let tray = !tray_left_to_another_process(args, companion.started.as_ref().ok());
+    let tray = !tray_left_to_another_process(args, companion.started.as_ref(), socket.as_deref());
     app.manage(companion);
     if !tray {
         tracing::info!("the background agent keeps the tray: closing the window ends the app");

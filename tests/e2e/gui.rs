@@ -1125,6 +1125,67 @@ fn gui_start_at_login_with_a_refused_configuration_still_shows_a_tray() {
     assert!(ended.success(), "{ended:?}");
 }
 
+/// A configuration that reads but an agent that cannot start with it (its CA file gone, say)
+/// does not leave the user with nothing at login either: the agent's tray says the service
+/// could not start, with nothing to refresh, and its Open starts the app, which says why.
+#[test]
+fn gui_start_at_login_with_an_agent_that_cannot_start_still_shows_a_tray() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-login-failed");
+    let failing = s.companion.root.join("failing.toml");
+    let text = std::fs::read_to_string(&s.companion.config).unwrap();
+    let missing = s.companion.root.join("gone.pem");
+    let text = text
+        .lines()
+        .map(|line| match line.starts_with("extra_ca =") {
+            true => format!("extra_ca = \"{}\"", missing.display()),
+            false => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&failing, text).unwrap();
+    let log = s.companion.root.join("login.log");
+    let mut login = start_at_login_with(&s, &failing, std::fs::File::create(&log).unwrap());
+    let pid = login.0.id();
+    let menu = tray_menu_shown(&s);
+    assert_eq!(
+        menu,
+        [
+            "Licence: not available (disabled)",
+            "The licensing service could not start (disabled)",
+            "Open",
+            "Quit"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        bin("licentric"),
+        "the login process became the agent's tray"
+    );
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains("the agent cannot start") && said.contains("gone.pem"),
+        "{said}"
+    );
+    open_from_tray(&s);
+    assert!(app_child(pid).is_some(), "the app runs, the tray's child");
+    assert_eq!(
+        s.desktop.tray_icons(),
+        1,
+        "the app leaves the tray to the one that opened it"
+    );
+    // Closing the window ends the app; Quit ends the tray.
+    assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
+    wait_for("the app to end", Duration::from_secs(20), || {
+        app_child(pid).is_none().then_some(())
+    });
+    s.desktop.tray_click("Quit");
+    let ended = wait_for("the tray to end", Duration::from_secs(20), || {
+        login.0.try_wait().unwrap()
+    });
+    assert_eq!(ended.code(), Some(1), "the agent did not run");
+}
+
 /// With the headless agent already running (the systemd user service, say), start at login
 /// shows the tray as that agent's client: its status by push, no second agent; Quit closes the
 /// tray and leaves the agent serving.

@@ -642,6 +642,8 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
                 eprintln!("licentric: {e}");
                 return Ok(ExitCode::FAILURE);
             }
+            #[cfg(all(unix, not(target_os = "macos")))]
+            Err(e) if tray => return Ok(failed_tray(config, &path, e.into()).await),
             Err(e) => return Err(e.into()),
         };
         let limits = ipc::Limits {
@@ -650,7 +652,17 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
             management: config.ipc().management,
         };
         let product = config.product_id().to_owned();
-        let agent = Agent::start(AgentOptions::new(config)).await?;
+        let agent = match Agent::start(AgentOptions::new(config.clone())).await {
+            Ok(agent) => agent,
+            #[cfg(all(unix, not(target_os = "macos")))]
+            Err(e) if tray => {
+                // Nobody will answer on the socket: the app that Open starts finds it free.
+                drop(listener);
+                let _ = std::fs::remove_file(&path);
+                return Ok(failed_tray(config, &path, e.into()).await);
+            }
+            Err(e) => return Err(e.into()),
+        };
         eprintln!("licentric agent for {product}: serving {}", path.display());
         let stop = async {
             if tray {
@@ -674,6 +686,22 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
 
 /// Resolves when the agent is asked to stop: Ctrl-C, and SIGTERM (a service manager's stop)
 /// on Unix or the console closing or the system shutting down on Windows.
+/// `agent --tray` when the agent cannot start: the error on stderr, and a tray that says so
+/// until Quit, so that at login the user sees something is wrong (Open starts the app, whose
+/// window says what); without a tray, the error alone. Always a failure.
+#[cfg(all(unix, not(target_os = "macos")))]
+async fn failed_tray(
+    config: CompanionConfig,
+    socket: &std::path::Path,
+    error: anyhow::Error,
+) -> ExitCode {
+    eprintln!("licentric: the agent cannot start: {error:#}");
+    let source = tray::Source::Failed(Box::new(config), format!("{error:#}"));
+    let ended = tray::serve(source, socket).await;
+    tracing::info!(?ended, "the tray of an agent that could not start ended");
+    ExitCode::FAILURE
+}
+
 /// The tray until the user chooses Quit; without one (no session bus, or a system without
 /// StatusNotifierItem trays), never.
 async fn tray_or_forever(agent: Agent, socket: &std::path::Path) {

@@ -15,6 +15,10 @@
 //! the tray as that agent's client ([`Source::Other`]): its status by push over the checked
 //! IPC, Refresh through it, Quit closing only the tray. It reconnects when that agent
 //! restarts, and says "not available" meanwhile.
+//!
+//! When the agent cannot start (a data folder that is not the user's, a CA file that is
+//! missing), `--tray` still shows the tray, saying so ([`Source::Failed`]): at login the user
+//! sees that something is wrong, and Open starts the app, whose window says what.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,6 +39,8 @@ pub(crate) enum Source {
     /// An agent already serving the product (at the socket [`serve`] is given): the tray is
     /// its client, with the configuration both run with.
     Other(Box<CompanionConfig>),
+    /// No agent: it could not start, for the reason given.
+    Failed(Box<CompanionConfig>, String),
 }
 
 /// How the tray ended.
@@ -75,6 +81,8 @@ struct AgentTray {
     title: String,
     icon: String,
     line: String,
+    /// Why there is no agent, for [`Source::Failed`].
+    problem: Option<String>,
     actions: mpsc::UnboundedSender<Action>,
 }
 
@@ -111,7 +119,7 @@ impl ksni::Tray for AgentTray {
     fn tool_tip(&self) -> ksni::ToolTip {
         ksni::ToolTip {
             title: self.title.clone(),
-            description: self.line.clone(),
+            description: self.problem.clone().unwrap_or_else(|| self.line.clone()),
             ..Default::default()
         }
     }
@@ -121,13 +129,23 @@ impl ksni::Tray for AgentTray {
     }
 
     fn menu(&self) -> Vec<MenuItem<Self>> {
-        vec![
-            AgentTray::item(&self.line, false, None),
-            MenuItem::Separator,
-            AgentTray::item("Open", true, Some(Action::Open(None))),
-            AgentTray::item("Refresh now", true, Some(Action::Refresh)),
-            AgentTray::item("Quit", true, Some(Action::Quit)),
-        ]
+        let mut menu = vec![AgentTray::item(&self.line, false, None)];
+        if self.problem.is_some() {
+            // Nothing to refresh: Open shows the window that says what is wrong.
+            menu.extend([
+                AgentTray::item("The licensing service could not start", false, None),
+                MenuItem::Separator,
+                AgentTray::item("Open", true, Some(Action::Open(None))),
+            ]);
+        } else {
+            menu.extend([
+                MenuItem::Separator,
+                AgentTray::item("Open", true, Some(Action::Open(None))),
+                AgentTray::item("Refresh now", true, Some(Action::Refresh)),
+            ]);
+        }
+        menu.push(AgentTray::item("Quit", true, Some(Action::Quit)));
+        menu
     }
 
     fn watcher_offline(&self, _reason: ksni::OfflineReason) -> bool {
@@ -155,11 +173,18 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
     let brand = licentric_agent::brand::built_in();
     let config = match &source {
         Source::Own(agent) => agent.config().clone(),
-        Source::Other(config) => (**config).clone(),
+        Source::Other(config) | Source::Failed(config, _) => (**config).clone(),
     };
+    // For a failed agent, nothing changes until Quit (the sender is kept to the end).
+    let (_unchanging, nothing) = watch::channel(None);
     let mut changes = match &source {
         Source::Own(agent) => own(agent),
         Source::Other(config) => follow(socket.to_owned(), (**config).clone()),
+        Source::Failed(..) => nothing,
+    };
+    let problem = match &source {
+        Source::Failed(_, problem) => Some(problem.clone()),
+        _ => None,
     };
     let (actions, mut chosen) = mpsc::unbounded_channel();
     let tray = AgentTray {
@@ -167,6 +192,7 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
         title: config.product_name().to_owned(),
         icon: brand.binary.clone(),
         line: line_of(&changes.borrow_and_update()),
+        problem,
         actions,
     };
     let handle = match tray.assume_sni_available(true).spawn().await {
@@ -243,6 +269,7 @@ fn refresh(source: &Source, socket: &Path) {
                 }
             });
         }
+        Source::Failed(..) => {}
     }
 }
 
