@@ -813,15 +813,6 @@ fn gui_beside_a_background_agent_retries_are_shown_and_cancel_stops_them() {
     // Busy, come back in 20 s: the agent waits that long before its last try.
     let port = busy_https(&s.server.dir, 20);
     point_at(&s, port);
-    let config = std::fs::read_to_string(&s.companion.config).unwrap();
-    std::fs::write(
-        &s.companion.config,
-        config.replace(
-            "timeout_seconds = 5",
-            "timeout_seconds = 5\ntotal_seconds = 60",
-        ),
-    )
-    .unwrap();
     s.companion.start_agent();
     let app = start_app(&s);
     app.click("tab-settings");

@@ -164,11 +164,7 @@ fn busy_companion(root: &std::path::Path, product: &str) -> (Server, Companion, 
     let mut c = Companion::new(root, &server, product, "allow_file_credential_store = true");
     let text = std::fs::read_to_string(&c.config)
         .unwrap()
-        .replace(&server.url, &format!("https://localhost:{port}"))
-        .replace(
-            "timeout_seconds = 5",
-            "timeout_seconds = 5\ntotal_seconds = 60",
-        );
+        .replace(&server.url, &format!("https://localhost:{port}"));
     std::fs::write(&c.config, &text).unwrap();
     c.start_agent();
     (server, c, text, key)

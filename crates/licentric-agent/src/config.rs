@@ -221,6 +221,11 @@ impl Default for RefreshConfig {
     }
 }
 
+/// The longest `refresh.total_seconds` may be: an operation, with the two seconds it may wait
+/// for another to finish and the writes after, fits in the time an IPC client waits for a
+/// management call (the window and the CLI, which then lose its progress and Cancel).
+pub const MAX_TOTAL_SECONDS: u64 = licentric_proto::ipc::MANAGEMENT_WAIT_SECONDS - 10;
+
 /// `[ipc]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -710,6 +715,12 @@ impl RawConfig {
                     .into(),
             );
         }
+        if self.refresh.total_seconds > MAX_TOTAL_SECONDS {
+            return Err(format!(
+                "refresh.total_seconds must be at most {MAX_TOTAL_SECONDS}: a person or an app waits on an operation, and IPC clients give up after {} s",
+                licentric_proto::ipc::MANAGEMENT_WAIT_SECONDS
+            ));
+        }
         Ok(CompanionConfig {
             product_id: self.product_id,
             product_name: self.product_name,
@@ -806,6 +817,11 @@ mod tests {
         assert!(parse(&sample("").replace("\"ACME\"", "\"acme\"")).is_err());
         assert!(parse(&sample("extra_ca_only = true\n")).is_err());
         assert!(parse(&sample("").replace("acme-cad", "../etc")).is_err());
+        assert!(parse(&sample("[refresh]\ntotal_seconds = 50\n")).is_ok());
+        let err = parse(&sample("[refresh]\ntotal_seconds = 51\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 50"), "{err}");
     }
 
     #[test]

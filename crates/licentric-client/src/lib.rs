@@ -179,8 +179,9 @@ fn answer_to<T: DeserializeOwned>(
 /// agent that does not answer in this time is not going to, and the app must decide without it.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a management call (`activate`, `refresh`…) may wait by default: the agent's own
-/// limit on a call to the server is 30 seconds.
-pub const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// limit on an operation is well inside it (`refresh.total_seconds`, 50 s at most).
+pub const MANAGEMENT_TIMEOUT: Duration =
+    Duration::from_secs(licentric_proto::ipc::MANAGEMENT_WAIT_SECONDS);
 /// The bounds of a time-out set with [`Client::set_timeout`]: a millisecond at least (a
 /// socket refuses zero), a day at most (a deadline further out could not be represented).
 pub const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =

@@ -13,6 +13,10 @@ use serde_json::Value;
 use crate::jsonrpc::{Id, Request, RpcError, TwoPointZero};
 use crate::{CredentialStoreKind, Environment, ErrorCode, LicenseState};
 
+/// How long a client waits for the answer to a management call by default, seconds: the
+/// agent bounds an operation's own time well inside it (`refresh.total_seconds`, 50 at most).
+pub const MANAGEMENT_WAIT_SECONDS: u64 = 60;
+
 /// Method names, as sent on the wire.
 pub mod method {
     /// `status` → [`Status`](super::Status).
