@@ -606,6 +606,13 @@ fn an_app_asking_a_borrowed_seat_for_more_does_not_give_it_back() {
         refused.data.map(|d| d.code).as_deref(),
         Some("not_entitled")
     );
+    assert!(
+        refused
+            .message
+            .starts_with("the seat borrowed here does not include \"enterprise\""),
+        "it names the seat, not the licence: {}",
+        refused.message
+    );
     let (code, taken) = server.lease_for(&key, OTHER);
     assert_eq!(
         code, 409,

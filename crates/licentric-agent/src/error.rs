@@ -49,6 +49,12 @@ pub enum AgentError {
     /// The floating licence's seat does not carry this entitlement.
     #[error("this licence does not include {0:?}")]
     NotEntitled(String),
+    /// The seat borrowed here does not carry this entitlement, which the licence may have but
+    /// count apart: a borrowed seat takes nothing on until it ends or is returned.
+    #[error(
+        "the seat borrowed here does not include {0:?}, and a borrowed seat cannot take it on until the borrow ends or is returned"
+    )]
+    NotInBorrowedSeat(String),
     /// `return` with no seat borrowed.
     #[error("this machine has no borrowed seat to return")]
     NotBorrowed,
@@ -75,7 +81,7 @@ impl AgentError {
             AgentError::Busy => ErrorCode::Busy,
             AgentError::Cancelled => ErrorCode::Cancelled,
             AgentError::Internal(_) => ErrorCode::InternalError,
-            AgentError::NotEntitled(_) => ErrorCode::NotEntitled,
+            AgentError::NotEntitled(_) | AgentError::NotInBorrowedSeat(_) => ErrorCode::NotEntitled,
             AgentError::NotBorrowed => ErrorCode::NotBorrowed,
         }
     }

@@ -539,7 +539,11 @@ impl Agent {
         if let Some(code) = missing {
             // The seat stays this agent's only while someone holds it — or while it is
             // borrowed: that one is this machine's until its end, and only a return ends it.
-            let unheld = if seats.holders == 0 && !seats.held.as_ref().is_some_and(Held::borrowed) {
+            let borrowed = seats.held.as_ref().is_some_and(Held::borrowed);
+            if borrowed {
+                return Err(AgentError::NotInBorrowedSeat(code.to_owned()));
+            }
+            let unheld = if seats.holders == 0 {
                 seats.held.take()
             } else {
                 None
