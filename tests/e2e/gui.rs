@@ -1116,13 +1116,9 @@ fn gui_start_at_login_with_a_refused_configuration_still_shows_a_tray() {
     assert!(ended.success(), "{ended:?}");
 }
 
-/// A configuration that reads but an agent that cannot start with it (its CA file gone, say)
-/// does not leave the user with nothing at login either: the agent's tray says the service
-/// could not start, with nothing to refresh, and its Open starts the app, which says why.
-#[test]
-fn gui_start_at_login_with_an_agent_that_cannot_start_still_shows_a_tray() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let s = setup("gui-login-failed");
+/// A configuration that reads, but with which the agent cannot start: its CA file
+/// (`gone.pem`) is not there.
+fn config_whose_agent_cannot_start(s: &Setup) -> std::path::PathBuf {
     let failing = s.companion.root.join("failing.toml");
     let text = std::fs::read_to_string(&s.companion.config).unwrap();
     let missing = s.companion.root.join("gone.pem");
@@ -1135,6 +1131,45 @@ fn gui_start_at_login_with_an_agent_that_cannot_start_still_shows_a_tray() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(&failing, text).unwrap();
+    failing
+}
+
+/// The window when the app cannot work: a configuration file that does not read, or one with
+/// which the agent cannot start, is said in the window, with its code, instead of a licence
+/// screen that would fail at every click.
+#[test]
+fn gui_a_configuration_that_cannot_work_is_said_in_the_window() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-cannot-work");
+    let broken = s.companion.root.join("broken.toml");
+    let text = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(&broken, format!("{text}\n[refresh\n")).unwrap();
+    let failing = config_whose_agent_cannot_start(&s);
+    for (config, says, code) in [
+        (&broken, "broken.toml", Some("config_invalid")),
+        (&failing, "gone.pem", None),
+    ] {
+        let config = config.display().to_string();
+        let app = start_app_with(&s, &[("LICENTRIC_CONFIG", config.as_str())]);
+        let message = app.wait_text("startup-error-message", |t| !t.is_empty());
+        assert!(message.contains(says), "{message}");
+        let shown = app.text("startup-error-code");
+        assert!(
+            !shown.is_empty() && code.is_none_or(|code| shown == code),
+            "{shown}"
+        );
+        assert!(!app.visible("activation") && !app.visible("status"));
+    }
+}
+
+/// A configuration that reads but an agent that cannot start with it (its CA file gone, say)
+/// does not leave the user with nothing at login either: the agent's tray says the service
+/// could not start, with nothing to refresh, and its Open starts the app, which says why.
+#[test]
+fn gui_start_at_login_with_an_agent_that_cannot_start_still_shows_a_tray() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-login-failed");
+    let failing = config_whose_agent_cannot_start(&s);
     let log = s.companion.root.join("login.log");
     let mut login = start_at_login_with(&s, &failing, std::fs::File::create(&log).unwrap());
     let pid = login.0.id();
