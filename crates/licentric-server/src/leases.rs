@@ -279,9 +279,13 @@ pub fn renew(
         Ok(end) => end,
         Err(refusal) => return Ok(refusal.with_events(expired)),
     };
-    // Turned back into an ordinary lease, or borrowed to an earlier end: a return, early.
+    // Turned back into an ordinary lease, or asked to end earlier: a return, early. (An end
+    // brought forward by the licence's own is not the holder's doing.)
     if lease.borrowed
-        && (!borrowed || expires_at < lease.expires_at)
+        && (!borrowed
+            || input
+                .borrow_until
+                .is_some_and(|asked| asked < lease.expires_at))
         && let Some(refusal) = kept_to_end(&lease, now)?
     {
         return Ok(refusal.with_events(expired));

@@ -488,6 +488,64 @@ async fn a_borrow_keeps_the_policy_it_was_made_under() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
+/// The licence shortened during a borrow kept to its end: the borrow confirmed (borrowed
+/// again to the same end, as the agent does) is brought forward to the licence's end, signed —
+/// the holder did not ask to end early, so it is no early return — while the holder asking
+/// for an earlier end itself still is one.
+#[tokio::test]
+async fn a_licence_shortened_brings_a_kept_borrow_forward() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    floating(&s).await;
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"borrow_kept_to_end": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let until = from_now(3 * 86_400);
+    let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &until).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let lease = held(&body);
+    let ends = from_now(86_400);
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"expires_at": ends})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&lease.0, &lease.1),
+        &fingerprint(1),
+        "b2",
+        &from_now(2 * 86_400),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "asked earlier: {body}");
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&lease.0, &lease.1),
+        &fingerprint(1),
+        "b3",
+        &until,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let signed = signed_lease(&s, &body, 1, "b3");
+    let ends =
+        time::OffsetDateTime::parse(&ends, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(signed.expires_at, ends);
+    assert!(signed.borrowed && signed.kept_to_end, "{signed:?}");
+}
+
 /// A borrow made under the policy on a server from before leases recorded it (schema 18) is
 /// still kept to its end after the upgrade: its lease was signed so.
 #[tokio::test]
