@@ -677,6 +677,36 @@ fn refresh_asks_the_server_about_a_borrow_at_once() {
     );
 }
 
+/// The vendor shortens the licence while a seat is borrowed: the next contact brings the
+/// borrow forward to the licence's end here too, and sealed so — a start with the server gone
+/// keeps the earlier end. Before, the agent kept its longer lease and used it offline past the
+/// licence's end.
+#[test]
+fn a_licence_shortened_brings_the_borrow_forward_here() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (mut c, licence, _) = floating_companion(tmp.path(), &server, "e2e-borrow-shortened");
+    borrow_three_days(&c);
+    let ends = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    server.admin(
+        "PATCH",
+        &format!("/licenses/{licence}"),
+        Some(serde_json::json!({"expires_at": ends})),
+    );
+
+    let _ = run(c.cli().arg("refresh"));
+    let ends_here = |c: &Companion| c.client().status().unwrap().lease.map(|l| l.expires_at);
+    assert_eq!(ends_here(&c).as_deref(), Some(ends.as_str()));
+    server.stop();
+    c.stop_agent("-TERM");
+    c.start_agent();
+    assert_eq!(ends_here(&c).as_deref(), Some(ends.as_str()), "sealed so");
+}
+
 /// A product that keeps borrowed seats to their end: `return` says so before anything is
 /// given up, and the seat stays this machine's — here and on the server.
 #[test]

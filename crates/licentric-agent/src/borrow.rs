@@ -87,28 +87,7 @@ impl Agent {
                 "the server answered with a lease that is not borrowed".into(),
             )));
         }
-        let saved = {
-            let mut live = self.inner.live.lock().await;
-            let before = live.memory.clone();
-            let nonce = held.lease.payload().nonce.clone();
-            live.memory
-                .borrow(&held.lease, &held.secret, &nonce, self.inner.clock.now());
-            // Both copies must hold it: the sealed state, and the anchor in the credential
-            // store (without which the next start could not vouch for the borrow).
-            let saved = self.persist(&mut live).await.and_then(|()| {
-                match live.memory.anchor_to_store(live.anchor_stored) {
-                    None => Ok(()),
-                    Some(_) => Err(AgentError::Credentials(
-                        "the credential store did not keep the borrowed seat".into(),
-                    )),
-                }
-            });
-            if saved.is_err() {
-                live.memory = before;
-            }
-            saved
-        };
-        if let Err(e) = saved {
+        if let Err(e) = self.seal_borrow(&held).await {
             // A borrow this machine cannot keep is no borrow: given back (or, with apps here,
             // kept as their ordinary seat), and the user told why.
             tracing::warn!(error = %e, "the borrowed seat could not be saved; giving it back");
@@ -155,6 +134,28 @@ impl Agent {
         }
         self.show_lease().await;
         Ok(result)
+    }
+
+    /// Borrowed seat `held` kept in both copies that vouch for it at the next start: the sealed
+    /// state, and the anchor in the credential store. Neither changes when either fails.
+    async fn seal_borrow(&self, held: &Held) -> Result<(), AgentError> {
+        let mut live = self.inner.live.lock().await;
+        let before = live.memory.clone();
+        let nonce = held.lease.payload().nonce.clone();
+        live.memory
+            .borrow(&held.lease, &held.secret, &nonce, self.inner.clock.now());
+        let saved = self.persist(&mut live).await.and_then(|()| {
+            match live.memory.anchor_to_store(live.anchor_stored) {
+                None => Ok(()),
+                Some(_) => Err(AgentError::Credentials(
+                    "the credential store did not keep the borrowed seat".into(),
+                )),
+            }
+        });
+        if saved.is_err() {
+            live.memory = before;
+        }
+        saved
     }
 
     /// Gives the borrowed seat back early: to the server for others at once, or — while apps
@@ -492,6 +493,12 @@ impl Agent {
             .renewed_until(id, secret, crate::plan::rfc3339(end))
             .await
         {
+            // The licence's end brought it forward (the server signs no lease past it): the
+            // earlier end holds here too, offline as well.
+            Ok(renewed) if renewed.borrowed() && renewed.lease.payload().expires_at < end => {
+                self.bring_forward(renewed).await;
+                Confirmed::Stands
+            }
             Ok(_) => Confirmed::Stands,
             Err(AgentError::Api(ApiError::Rejected {
                 code:
@@ -509,6 +516,25 @@ impl Agent {
                 Confirmed::Unknown
             }
         }
+    }
+
+    /// The borrowed seat held here, brought forward by the server to `renewed`'s earlier end:
+    /// sealed so, and shown. Kept as it was if it cannot be saved (the server frees the seat at
+    /// the earlier end; the next confirmation tries again).
+    async fn bring_forward(&self, renewed: Held) {
+        let id = renewed.lease_id().to_owned();
+        if let Err(e) = self.seal_borrow(&renewed).await {
+            tracing::warn!(lease = %id, error = %e, "cannot save the borrowed seat's earlier end");
+            return;
+        }
+        tracing::info!(lease = %id, "the licence ends sooner: so does the borrowed seat");
+        {
+            let mut seats = self.inner.seats.state.lock().await;
+            if seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
+                seats.held = Some(renewed);
+            }
+        }
+        self.show_lease().await;
     }
 
     /// Near its end, borrowed seat `id` held by apps here becomes their ordinary lease again;
