@@ -677,6 +677,61 @@ fn refresh_asks_the_server_about_a_borrow_at_once() {
     );
 }
 
+/// Attack: a copy of the data folder runs beside the original (another home, the same
+/// keyring), kept offline; the original returns the borrowed seat, which another machine
+/// takes. The copy reads the credential store's anchor again — at each minute's look, and at
+/// the user's Refresh — and ends the borrow the original returned. Before, it kept answering
+/// from it, and rewrote the anchor with it at its next minute, so it held across restarts.
+#[test]
+fn a_running_copy_does_not_keep_a_borrow_the_original_returned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (c, _, key) = floating_companion(tmp.path(), &server, "e2e-borrow-copy");
+    borrow_three_days(&c);
+    let mut copy = Companion::new(
+        &tmp.path().join("copy"),
+        &server,
+        "e2e-borrow-copy",
+        "proxy = \"http://127.0.0.1:9\"",
+    );
+    std::fs::create_dir_all(copy.data.parent().unwrap()).unwrap();
+    assert!(
+        Command::new("cp")
+            .args(["-a"])
+            .arg(&c.data)
+            .arg(&copy.data)
+            .status()
+            .unwrap()
+            .success()
+    );
+    copy.start_agent();
+    let status = copy.client().status().unwrap();
+    assert_eq!(
+        status.reason.as_deref(),
+        Some("borrowed_seat"),
+        "{status:?}"
+    );
+
+    let (code, out, err) = run(c.cli().arg("return"));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 201, "the seat is another machine's now: {taken}");
+
+    let _ = run(copy.cli().arg("refresh"));
+    let status = copy.client().status().unwrap();
+    assert!(
+        !status.entitled && status.lease.is_none(),
+        "the copy let the returned borrow go: {status:?}"
+    );
+    let refused = copy.client().checkout(None);
+    assert!(refused.is_err(), "{refused:?}");
+    // Nor does it come back at the copy's next start (still offline).
+    copy.stop_agent("-TERM");
+    copy.start_agent();
+    let status = copy.client().status().unwrap();
+    assert!(!status.entitled, "{status:?}");
+}
+
 /// The vendor shortens the licence while a seat is borrowed: the next contact brings the
 /// borrow forward to the licence's end here too, and sealed so — a start with the server gone
 /// keeps the earlier end. Before, the agent kept its longer lease and used it offline past the

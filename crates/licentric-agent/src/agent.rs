@@ -612,6 +612,20 @@ impl Agent {
         let Some(anchor) = live.memory.anchor_to_store(live.anchor_stored) else {
             return;
         };
+        // A rewrite that keeps the borrow's tag is no change of this agent's to the borrow: the
+        // store's anchor must still name it, or another copy of this state returned it (the
+        // borrow's watch then ends it here), and rewriting would bring it back.
+        if anchor.borrow.is_some()
+            && live
+                .anchor_stored
+                .is_some_and(|stored| stored.borrow == anchor.borrow)
+            && !self.borrow_still_anchored(live).await
+        {
+            tracing::warn!(
+                "the credential store's anchor no longer names the seat borrowed here: not rewritten"
+            );
+            return;
+        }
         let written = self
             .blocking(move |inner| {
                 let bytes =
@@ -626,6 +640,24 @@ impl Agent {
         match written {
             Ok(()) => live.anchor_stored = Some(anchor),
             Err(e) => tracing::warn!(error = %e, "cannot save the state's anchor"),
+        }
+    }
+
+    /// Whether the anchor in the credential store, read again now, still vouches for the seat
+    /// borrowed here (`docs/floating.md`): another copy of this state, running beside this
+    /// one, rewrites it when it returns the seat. True with nothing borrowed, and when the
+    /// store cannot be read now (nothing is decided on an error).
+    pub(crate) async fn borrow_still_anchored(&self, live: &Live) -> bool {
+        if self.inner.read_only || live.state_key.is_none() || live.memory.borrowed.is_none() {
+            return true;
+        }
+        match self.blocking(|inner| inner.creds.get(STATE_ANCHOR)).await {
+            Ok(Ok(bytes)) => {
+                let stored =
+                    bytes.and_then(|a| serde_json::from_slice::<licentric_core::Anchor>(&a).ok());
+                live.memory.borrow_anchored_in(stored.as_ref())
+            }
+            _ => true,
         }
     }
 

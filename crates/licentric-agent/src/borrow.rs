@@ -36,6 +36,9 @@ const CONFIRM_AGAIN: Duration = Duration::from_secs(600);
 /// What the user is told when the server says a borrow has ended.
 const ENDED_BY_THE_SERVER: &str = "The licensing server says the seat this machine borrowed has ended: it was freed, or the licence is no longer active.";
 
+/// What the user is told when another copy of this state returned the borrowed seat.
+const RETURNED_ELSEWHERE: &str = "The seat borrowed on this machine was returned from another copy of the licensing service's data, and is no longer this machine's.";
+
 /// How long before a borrowed seat ends it becomes an ordinary lease again, if apps here hold
 /// it (the server then keeps their seat; at the end it would be free for anyone).
 const KEEP_FOR_APPS_BEFORE: time::Duration = time::Duration::minutes(2);
@@ -407,9 +410,16 @@ impl Agent {
                 continue;
             }
             {
+                let mut live = self.inner.live.lock().await;
+                // Another copy of this state, running beside this one, returned the seat: the
+                // anchor no longer names it, and it is not this machine's to keep.
+                if !self.borrow_still_anchored(&live).await {
+                    drop(live);
+                    tracing::warn!(lease = %id, "the borrowed seat was returned by another copy of this state");
+                    return self.borrow_ended(&id, RETURNED_ELSEWHERE).await;
+                }
                 // The clock's mark, saved at each look: a restart with the clock turned back
                 // gains nothing.
-                let mut live = self.inner.live.lock().await;
                 live.memory.guard.observe(now);
                 let _ = self.persist(&mut live).await;
             }
@@ -462,8 +472,9 @@ impl Agent {
         }
     }
 
-    /// The user's Refresh: the server is asked now whether the seat borrowed here still
-    /// stands, and a borrow the vendor ended ends here.
+    /// The user's Refresh: the anchor is read again and the server asked now whether the seat
+    /// borrowed here still stands; a borrow returned elsewhere or ended by the vendor ends
+    /// here.
     pub(crate) async fn confirm_borrow_now(&self) {
         let Some(id) = self
             .look_at_held(|h| h.filter(|h| h.borrowed()).map(|h| h.lease_id().to_owned()))
@@ -471,6 +482,14 @@ impl Agent {
         else {
             return;
         };
+        let anchored = {
+            let live = self.inner.live.lock().await;
+            self.borrow_still_anchored(&live).await
+        };
+        if !anchored {
+            tracing::warn!(lease = %id, "the borrowed seat was returned by another copy of this state");
+            return self.borrow_ended(&id, RETURNED_ELSEWHERE).await;
+        }
         if let Confirmed::Ended = self.confirm_borrow(&id).await {
             self.borrow_ended(&id, ENDED_BY_THE_SERVER).await;
         }

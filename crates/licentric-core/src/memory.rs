@@ -264,10 +264,7 @@ impl Memory {
         // A borrowed seat counts only if the anchor knows it: one returned since (a data
         // folder restored from an older copy) or never anchored is gone.
         // Its lease is kept to be given back at start (the server may still count it).
-        let anchored = |b: &BorrowedSeat| {
-            anchor.is_some_and(|a| a.borrow.is_some() && a.borrow == borrow_tag(b))
-        };
-        if memory.borrowed.as_ref().is_some_and(|b| !anchored(b)) {
+        if !memory.borrow_anchored_in(anchor.as_ref()) {
             memory.drop_borrowed();
         }
         if let Some(file) = file {
@@ -514,6 +511,17 @@ impl Memory {
     fn forget_stale_requests(&mut self, now: OffsetDateTime) {
         let oldest = (now - PENDING_LIFETIME).unix_timestamp();
         self.pending_requests.retain(|r| r.created_at >= oldest);
+    }
+
+    /// Whether `stored`, the anchor in the credential store, vouches for the seat borrowed
+    /// here: it names it (with no seat borrowed there is nothing to vouch for). A missing
+    /// anchor vouches for nothing; nor does one rewritten by another copy of this state that
+    /// returned the seat — which the running agent reads again while it holds the seat, so a
+    /// copy of the data folder running beside the original cannot keep it.
+    pub fn borrow_anchored_in(&self, stored: Option<&Anchor>) -> bool {
+        self.borrowed
+            .as_ref()
+            .is_none_or(|b| stored.is_some_and(|a| a.borrow.is_some() && a.borrow == borrow_tag(b)))
     }
 
     /// The anchor as it stands now.

@@ -509,8 +509,18 @@ fn a_returned_borrow_does_not_come_back_with_an_old_copy_of_the_data_folder() {
             .is_none()
     );
     // Nor with no anchor at all (the credential store's copy deleted).
-    let restored = Memory::restore(Found::Intact(copy), None, None, later);
+    let restored = Memory::restore(Found::Intact(copy.clone()), None, None, later);
     assert!(restored.borrowed.is_none());
+
+    // A copy running beside the original reads the anchor again: the original's return, or
+    // the anchor deleted, is no longer its borrow's; its own anchor still is.
+    assert!(copy.borrow_anchored_in(anchor_of(&copy).as_ref()));
+    assert!(!copy.borrow_anchored_in(anchor.as_ref()));
+    assert!(!copy.borrow_anchored_in(None));
+    assert!(
+        m.borrow_anchored_in(None),
+        "nothing borrowed, nothing to vouch for"
+    );
 }
 
 #[test]
