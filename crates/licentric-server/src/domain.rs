@@ -226,20 +226,26 @@ impl Default for Policy {
 pub enum FingerprintMatch {
     /// Only the same fingerprint (a reinstalled system is a new machine).
     Exact,
-    /// At least half the kinds of part both sides have agree, one of them identifying: the
-    /// default for products made from version 10 of the schema on.
+    /// At least half the kinds of part the machine was known by agree, one of them
+    /// identifying (a kind it no longer presents counts against): the default for products
+    /// made from version 10 of the schema on.
     Most,
     /// At least one identifying part agrees.
     Any,
 }
 
-/// How two sets of a machine's parts compare, kind by kind (only the kinds both have).
+/// How two sets of a machine's parts compare, kind by kind.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Comparison {
     /// Kinds with a hash in common (for network cards: any card in common).
     pub agree: Vec<String>,
     /// Kinds both have, with no hash in common.
     pub differ: Vec<String>,
+    /// Kinds the machine was known by that it does not present now. A machine's own parts
+    /// may lose a kind (every card unplugged), so keeping its parts up to date ignores them;
+    /// to claim a seat they count against the claim, or a client could leave out every kind
+    /// but the one it shares with the machine.
+    pub missing: Vec<String>,
 }
 
 impl Comparison {
@@ -255,7 +261,11 @@ impl Comparison {
                     .collect()
             };
             let (before, now) = (hashes(stored), hashes(presented));
-            if before.is_empty() || now.is_empty() {
+            if before.is_empty() {
+                continue;
+            }
+            if now.is_empty() {
+                comparison.missing.push(kind.to_owned());
                 continue;
             }
             if before.iter().any(|h| now.contains(h)) {
@@ -265,6 +275,11 @@ impl Comparison {
             }
         }
         comparison
+    }
+
+    /// The kinds that do not agree: differing, then missing.
+    pub fn changed(&self) -> Vec<String> {
+        self.differ.iter().chain(&self.missing).cloned().collect()
     }
 }
 
@@ -288,7 +303,8 @@ impl FingerprintMatch {
             FingerprintMatch::Exact => false,
             FingerprintMatch::Any => identified,
             FingerprintMatch::Most => {
-                identified && comparison.agree.len() >= comparison.differ.len()
+                identified
+                    && comparison.agree.len() >= comparison.differ.len() + comparison.missing.len()
             }
         }
     }
@@ -423,6 +439,16 @@ mod tests {
         let cpu_only = parts(&[("machine_id", "9"), ("cpu_model", "e")]);
         let c = Comparison::of(&before, &cpu_only);
         assert!(!FingerprintMatch::Most.accepts(&c) && !FingerprintMatch::Any.accepts(&c));
+        // Only the one identifying part in common presented, the rest left out: the kinds it
+        // no longer presents count against it.
+        let board_only = parts(&[("board_uuid", "b")]);
+        let c = Comparison::of(&before, &board_only);
+        assert_eq!(c.agree, ["board_uuid"]);
+        assert_eq!(
+            c.missing,
+            ["machine_id", "disk_serial", "network_card", "cpu_model"]
+        );
+        assert!(!FingerprintMatch::Most.accepts(&c));
         // Nothing to compare (an older companion sends no parts): never the same machine.
         let c = Comparison::of(&before, &[]);
         assert!(!FingerprintMatch::Any.accepts(&c));

@@ -633,12 +633,12 @@ fn standing(
                 } else {
                     format!(
                         "this machine's parts differ from the ones it was activated with: {}",
-                        comparison.differ.join(", ")
+                        comparison.changed().join(", ")
                     )
                 },
             );
             if !components.is_empty() {
-                body.error.changed_components = Some(comparison.differ);
+                body.error.changed_components = Some(comparison.changed());
             }
             return Outcome::json(ApiErrorCode::InvalidFingerprint.http_status(), &body).map(Err);
         }
@@ -873,7 +873,7 @@ fn rebind(
     .license(&license.id)
     .before(serde_json::json!({ "fingerprint": machine.fingerprint }))
     .after(
-        serde_json::json!({ "fingerprint": fingerprint, "changed_components": comparison.differ }),
+        serde_json::json!({ "fingerprint": fingerprint, "changed_components": comparison.changed() }),
     )
     .record(tx, now)?;
     Ok(MachineRow {

@@ -338,6 +338,33 @@ async fn two_machines_cannot_take_turns_on_one_seat_by_claiming_each_others_part
     assert!(body["error"]["retry_at"].is_string(), "{body}");
 }
 
+/// Attack: another machine claims a seat by presenting only the one part it shares with the
+/// activated machine (its board's id, read off a label), leaving the rest out. The kinds the
+/// machine was known by count against a claim that omits them: refused, with the kinds named,
+/// and no seat for the other machine — as a new one it finds the licence full.
+#[tokio::test]
+async fn a_claim_that_leaves_out_the_parts_it_does_not_share_is_not_the_machine() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(1, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    let only_the_board = parts(&[("board_uuid", 'b')]);
+
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &only_the_board).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_fingerprint", "{body}");
+    assert_eq!(
+        body["error"]["changed_components"],
+        json!(["machine_id", "disk_serial", "network_card", "cpu_model"])
+    );
+    let (status, body) = activate(&s, &key, &fingerprint(2), "n2", &only_the_board).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "machine_limit_reached", "{body}");
+    // The machine itself goes on.
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 #[tokio::test]
 async fn a_licence_that_is_not_active_changes_no_machine() {
     let s = Sandbox::start().await;
