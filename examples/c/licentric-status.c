@@ -4,6 +4,10 @@
  *   licentric-status [--socket PATH] PRODUCT ENVIRONMENT status
  *   licentric-status [--socket PATH] PRODUCT ENVIRONMENT has_entitlement CODE
  *   licentric-status PRODUCT ENVIRONMENT watch COUNT   (prints COUNT statuses, then stops)
+ *   licentric-status [--socket PATH] PRODUCT ENVIRONMENT checkout CODE|- [TRUSTED_KEY...]
+ *       holds a seat of a floating licence (carrying CODE, unless "-") until a line or the end
+ *       of standard input, then gives it back; with the vendor's public keys, the seat's
+ *       signed lease is checked here first.
  *
  * Exit: 0 entitled, 3 not entitled, 1 an error (never "entitled" on doubt), 2 usage.
  * Build: cc licentric-status.c -I crates/licentric-capi/include -L target/debug -llicentric
@@ -37,6 +41,36 @@ static int fail(licentric_result r) {
     return 1;
 }
 
+/* As fail, with what the agent (or the check made here) said. */
+static int fail_on(licentric_client *client, licentric_result r) {
+    licentric_error_detail detail;
+    if (licentric_last_error(client, &detail) == LICENTRIC_OK && detail.code[0])
+        fprintf(stderr, "error [%d]: %s: %s [%s]\n", (int)r, licentric_result_message(r),
+                detail.message, detail.code);
+    else
+        fail(r);
+    return 1;
+}
+
+static int hold_a_seat(licentric_client *client, const char *code, const char *const *keys,
+                       size_t key_count) {
+    licentric_seat seat;
+    const char *entitlement = strcmp(code, "-") == 0 ? NULL : code;
+    licentric_result r = key_count > 0
+        ? licentric_checkout_checked(client, entitlement, keys, key_count, &seat)
+        : licentric_checkout(client, entitlement, &seat);
+    if (r != LICENTRIC_OK) return fail_on(client, r);
+    printf("seat: %u of %u in use, until %s, lease checked here: %s\n", seat.seats_in_use,
+           seat.max_seats, seat.expires_at, seat.checked ? "yes" : "no");
+    fflush(stdout);
+    char line[64];
+    (void)fgets(line, sizeof line, stdin);
+    r = licentric_release(client);
+    if (r != LICENTRIC_OK) return fail_on(client, r);
+    printf("released\n");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *socket_path = NULL;
     int arg = 1;
@@ -45,7 +79,7 @@ int main(int argc, char **argv) {
         arg = 3;
     }
     if (argc - arg < 3) {
-        fprintf(stderr, "usage: %s [--socket PATH] PRODUCT ENVIRONMENT status|has_entitlement CODE|watch COUNT\n", argv[0]);
+        fprintf(stderr, "usage: %s [--socket PATH] PRODUCT ENVIRONMENT status|has_entitlement CODE|watch COUNT|checkout CODE|- [KEY...]\n", argv[0]);
         return 2;
     }
     const char *product = argv[arg], *environment = argv[arg + 1], *command = argv[arg + 2];
@@ -77,8 +111,11 @@ int main(int argc, char **argv) {
             printf("%s: entitled: %s\n", argv[arg + 3], entitled ? "true" : "false");
             code = entitled ? 0 : 3;
         } else {
-            code = fail(r);
+            code = fail_on(client, r);
         }
+    } else if (strcmp(command, "checkout") == 0 && argc - arg > 3) {
+        code = hold_a_seat(client, argv[arg + 3], (const char *const *)&argv[arg + 4],
+                           (size_t)(argc - arg - 4));
     } else if (strcmp(command, "status") == 0) {
         licentric_status status;
         r = licentric_get_status(client, &status);
@@ -86,7 +123,7 @@ int main(int argc, char **argv) {
             printf("%s — %s\n", status.summary, status.detail);
             code = status.entitled ? 0 : 3;
         } else {
-            code = fail(r);
+            code = fail_on(client, r);
         }
     } else {
         fprintf(stderr, "unknown command %s\n", command);

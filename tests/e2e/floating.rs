@@ -850,6 +850,62 @@ fn an_app_checks_its_seat_itself_from_the_signed_lease() {
     );
 }
 
+/// A C program holds a seat through the C ABI, its signed lease checked in the program with
+/// the vendor's key: the seat is its own while it runs and goes back when it lets go. Checked
+/// for another machine, or under another key, the lease does not pass: the program is told
+/// `LICENTRIC_NOT_VERIFIED` (with why), and the seat goes back.
+#[test]
+fn a_c_program_holds_a_seat_its_lease_checked_with_the_vendors_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let product = "e2e-c-seat";
+    let (c, _, key) = floating_companion(tmp.path(), &server, product);
+    let vendor = server.public_key();
+    let hold = |machine: &str, trusted: &str| {
+        licentric_e2e::c_example_command()
+            .arg("--socket")
+            .arg(&c.socket)
+            .args([product, "test", "checkout", "pro", trusted])
+            .env("LICENTRIC_MACHINE_ID", machine)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    let mut program = hold(&c.machine_id, &vendor);
+    let mut lines = BufReader::new(program.stdout.take().unwrap()).lines();
+    let held = lines.next().unwrap().unwrap();
+    assert!(
+        held.starts_with("seat: 1 of 1 in use") && held.ends_with("lease checked here: yes"),
+        "{held}"
+    );
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "the program's seat: {taken}");
+    drop(program.stdin.take());
+    assert_eq!(lines.next().unwrap().unwrap(), "released");
+    assert!(program.wait().unwrap().success());
+
+    for (machine, trusted, why) in [
+        (&"ab".repeat(16), vendor.as_str(), "fingerprint"),
+        (&c.machine_id, &"11".repeat(32), "unknown_key_id"),
+    ] {
+        let out = hold(machine, trusted).wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.starts_with("error [9]: ") && err.contains("[not_verified]") && err.contains(why),
+            "{err}"
+        );
+    }
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(
+        code, 201,
+        "the seats that failed the check went back: {taken}"
+    );
+}
+
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
 fn short_leases(
     root: &std::path::Path,

@@ -1,5 +1,5 @@
 /* The Licentric companion's client library, for C, C++, C# and anything that calls C.
- * Generated from crates/licentric-capi/src/lib.rs by cbindgen: do not edit. */
+ * Generated from crates/licentric-capi/src by cbindgen: do not edit. */
 
 #ifndef LICENTRIC_H
 #define LICENTRIC_H
@@ -28,6 +28,8 @@ typedef enum {
   LICENTRIC_INVALID_ARGUMENT = 7,
   // The agent speaks another protocol version.
   LICENTRIC_PROTOCOL_MISMATCH = 8,
+  // What the agent answered did not pass the checks made here (a seat's signed lease).
+  LICENTRIC_NOT_VERIFIED = 9,
 } licentric_result;
 
 // The licence state, as in the IPC `status`.
@@ -76,8 +78,30 @@ typedef struct {
   char detail[512];
 } licentric_status;
 
+// Why the last call on a client failed, in plain values.
+typedef struct {
+  // The agent's stable code (`no_seat_available`, `not_entitled`…), `not_verified` for a
+  // check made here, or empty.
+  char code[64];
+  // A sentence saying why.
+  char message[512];
+} licentric_error_detail;
+
 // Called at every status change, on the subscription's own thread.
 typedef void (*licentric_status_callback)(const licentric_status *status, void *user_data);
+
+// A seat held, in plain values.
+typedef struct {
+  // When its lease runs out unless renewed (RFC 3339, UTC): the agent renews it while the
+  // connection holds it.
+  char expires_at[40];
+  // Seats held on the licence, this machine's included.
+  uint32_t seats_in_use;
+  // The licence's seats.
+  uint32_t max_seats;
+  // Whether its signed lease was checked here (`licentric_checkout_checked`).
+  bool checked;
+} licentric_seat;
 
 #ifdef __cplusplus
 extern "C" {
@@ -126,6 +150,12 @@ licentric_result licentric_has_entitlement(licentric_client *client,
 // `client` is a live client; `out` points to a `licentric_status`.
 licentric_result licentric_get_status(licentric_client *client, licentric_status *out);
 
+// Why the last call on `client` that failed did, into `*out` (both empty if none has).
+//
+// # Safety
+// `client` is a live client; `out` points to a `licentric_error_detail`.
+licentric_result licentric_last_error(licentric_client *client, licentric_error_detail *out);
+
 // Closes a client (null is fine).
 //
 // # Safety
@@ -159,6 +189,40 @@ const char *licentric_result_message(int result);
 
 // The library's version, as `"0.1.0"` (a static string).
 const char *licentric_version(void);
+
+// Checks out a seat of the floating licence for this connection, one that carries the
+// entitlement `entitlement` if it is not null: held until `licentric_release` or
+// `licentric_close`, renewed by the agent meanwhile. Asking again on the same connection
+// answers the same seat. With no seat free, or the entitlement not in the licence, the
+// result is `LICENTRIC_AGENT_ERROR` (`licentric_last_agent_error` says which).
+//
+// # Safety
+// `client` is a live client; `entitlement` is null or a NUL-terminated string; `out` points
+// to a `licentric_seat`.
+licentric_result licentric_checkout(licentric_client *client,
+                                    const char *entitlement,
+                                    licentric_seat *out);
+
+// As `licentric_checkout`, and the seat's signed lease checked here before it counts: signed
+// by one of `trusted_keys` (`key_count` of them, the vendor's public keys as in the
+// companion's configuration), for this product and environment, for this machine (its
+// fingerprint computed in this process), not run out by this process's clock, and carrying
+// `entitlement` if it is not null. A seat whose lease does not pass is given back, and the
+// result is `LICENTRIC_NOT_VERIFIED`.
+//
+// # Safety
+// As `licentric_checkout`; `trusted_keys` points to `key_count` NUL-terminated strings.
+licentric_result licentric_checkout_checked(licentric_client *client,
+                                            const char *entitlement,
+                                            const char *const *trusted_keys,
+                                            uintptr_t key_count,
+                                            licentric_seat *out);
+
+// Gives this connection's seat back (nothing if it holds none).
+//
+// # Safety
+// `client` is a live client.
+licentric_result licentric_release(licentric_client *client);
 
 #ifdef __cplusplus
 }  // extern "C"

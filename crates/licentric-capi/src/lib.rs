@@ -17,7 +17,9 @@
 //! ```
 //!
 //! A subscription calls back on a thread of its own at every change
-//! ([`licentric_subscribe`]), until [`licentric_subscription_stop`].
+//! ([`licentric_subscribe`]), until [`licentric_subscription_stop`]. A floating licence's seat
+//! is held by the connection that checks it out ([`licentric_checkout`], or
+//! [`licentric_checkout_checked`] to check its signed lease here too).
 #![deny(missing_docs)]
 // A C ABI is made of raw pointers the caller passes; each use is checked for null and says
 // what it relies on. No other crate of the workspace needs `unsafe`.
@@ -30,6 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use licentric_client::{Client, ClientError, Environment, LicenseState, LicenseStatus};
+
+mod seats;
+pub use seats::{LicentricSeat, licentric_checkout, licentric_checkout_checked, licentric_release};
 
 /// What a call did.
 #[repr(C)]
@@ -53,6 +58,8 @@ pub enum LicentricResult {
     LicentricInvalidArgument = 7,
     /// The agent speaks another protocol version.
     LicentricProtocolMismatch = 8,
+    /// What the agent answered did not pass the checks made here (a seat's signed lease).
+    LicentricNotVerified = 9,
 }
 
 /// The licence state, as in the IPC `status`.
@@ -102,6 +109,43 @@ pub struct LicentricStatus {
 /// A connection to the agent (opaque).
 pub struct LicentricClient {
     client: Client,
+    product: String,
+    environment: Environment,
+    /// The agent's last refusal (its stable code and its message), or why a check made here
+    /// failed.
+    last_error: Option<(String, String)>,
+}
+
+impl LicentricClient {
+    /// The result of a call, its refusal remembered for `licentric_last_error`.
+    fn answered<T>(&mut self, outcome: Result<T, ClientError>) -> LicentricResult {
+        match outcome {
+            Ok(_) => LicentricResult::LicentricOk,
+            Err(e) => {
+                self.last_error = Some(match &e {
+                    ClientError::Agent(rpc) => (
+                        rpc.data
+                            .as_ref()
+                            .map_or_else(|| "error".to_owned(), |d| d.code.clone()),
+                        rpc.message.clone(),
+                    ),
+                    other => (String::new(), other.to_string()),
+                });
+                result_of(&e)
+            }
+        }
+    }
+}
+
+/// Why the last call on a client failed, in plain values.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct LicentricErrorDetail {
+    /// The agent's stable code (`no_seat_available`, `not_entitled`…), `not_verified` for a
+    /// check made here, or empty.
+    pub code: [c_char; 64],
+    /// A sentence saying why.
+    pub message: [c_char; 512],
 }
 
 /// A running subscription (opaque).
@@ -116,7 +160,7 @@ pub type LicentricStatusCallback =
     Option<unsafe extern "C" fn(status: *const LicentricStatus, user_data: *mut c_void)>;
 
 /// Every result, to turn a number from C back into one.
-const RESULTS: [LicentricResult; 9] = [
+const RESULTS: [LicentricResult; 10] = [
     LicentricResult::LicentricOk,
     LicentricResult::LicentricNotRunning,
     LicentricResult::LicentricUnsafeEndpoint,
@@ -126,6 +170,7 @@ const RESULTS: [LicentricResult; 9] = [
     LicentricResult::LicentricIoError,
     LicentricResult::LicentricInvalidArgument,
     LicentricResult::LicentricProtocolMismatch,
+    LicentricResult::LicentricNotVerified,
 ];
 
 fn result_of(e: &ClientError) -> LicentricResult {
@@ -242,7 +287,12 @@ pub unsafe extern "C" fn licentric_connect_path(
     };
     match Client::connect_to(&path, product, env) {
         Ok(client) => {
-            let boxed = Box::new(LicentricClient { client });
+            let boxed = Box::new(LicentricClient {
+                client,
+                product: product.to_owned(),
+                environment: env,
+                last_error: None,
+            });
             // SAFETY: `out` is not null and points to writable memory for a pointer.
             unsafe { *out = Box::into_raw(boxed) };
             LicentricResult::LicentricOk
@@ -298,7 +348,7 @@ pub unsafe extern "C" fn licentric_has_entitlement(
             unsafe { *entitled = yes };
             LicentricResult::LicentricOk
         }
-        Err(e) => result_of(&e),
+        Err(e) => client.answered(Err::<(), _>(e)),
     }
 }
 
@@ -324,8 +374,37 @@ pub unsafe extern "C" fn licentric_get_status(
             unsafe { *out = plain(&status) };
             LicentricResult::LicentricOk
         }
-        Err(e) => result_of(&e),
+        Err(e) => client.answered(Err::<(), _>(e)),
     }
+}
+
+/// Why the last call on `client` that failed did, into `*out` (both empty if none has).
+///
+/// # Safety
+/// `client` is a live client; `out` points to a `licentric_error_detail`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licentric_last_error(
+    client: *mut LicentricClient,
+    out: *mut LicentricErrorDetail,
+) -> LicentricResult {
+    // SAFETY: a live client, or null (refused).
+    let Some(client) = (unsafe { client.as_mut() }) else {
+        return LicentricResult::LicentricInvalidArgument;
+    };
+    if out.is_null() {
+        return LicentricResult::LicentricInvalidArgument;
+    }
+    let mut detail = LicentricErrorDetail {
+        code: [0; 64],
+        message: [0; 512],
+    };
+    if let Some((code, message)) = &client.last_error {
+        copy_into(&mut detail.code, code);
+        copy_into(&mut detail.message, message);
+    }
+    // SAFETY: `out` is not null and points to a `licentric_error_detail`.
+    unsafe { *out = detail };
+    LicentricResult::LicentricOk
 }
 
 /// Closes a client (null is fine).
@@ -461,6 +540,9 @@ pub extern "C" fn licentric_result_message(result: c_int) -> *const c_char {
         LicentricResult::LicentricProtocolMismatch => {
             c"the licensing agent speaks another protocol version"
         }
+        LicentricResult::LicentricNotVerified => {
+            c"the licensing agent's answer did not pass the checks made here"
+        }
     };
     text.as_ptr()
 }
@@ -524,6 +606,31 @@ mod tests {
                 LicentricResult::LicentricInvalidArgument
             );
             assert!(!entitled, "not entitled until proven");
+            let mut seat = std::mem::zeroed::<LicentricSeat>();
+            assert_eq!(
+                licentric_checkout(std::ptr::null_mut(), std::ptr::null(), &mut seat),
+                LicentricResult::LicentricInvalidArgument
+            );
+            assert_eq!(
+                licentric_checkout_checked(
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    1,
+                    &mut seat
+                ),
+                LicentricResult::LicentricInvalidArgument,
+                "no keys"
+            );
+            assert_eq!(
+                licentric_release(std::ptr::null_mut()),
+                LicentricResult::LicentricInvalidArgument
+            );
+            let mut detail = std::mem::zeroed::<LicentricErrorDetail>();
+            assert_eq!(
+                licentric_last_error(std::ptr::null_mut(), &mut detail),
+                LicentricResult::LicentricInvalidArgument
+            );
             licentric_close(std::ptr::null_mut());
             licentric_subscription_stop(std::ptr::null_mut());
         }
@@ -535,7 +642,7 @@ mod tests {
             assert_eq!(*result as usize, i, "RESULTS lists every result in order");
         }
         let unknown = c"unknown result".as_ptr();
-        for code in [-1, 9, 99, c_int::MAX, c_int::MIN] {
+        for code in [-1, 10, 99, c_int::MAX, c_int::MIN] {
             assert_eq!(licentric_result_message(code), unknown, "{code}");
         }
         let messages: std::collections::HashSet<_> = RESULTS
