@@ -57,6 +57,12 @@ function machines(s) {
   return seats(s) + waiting;
 }
 
+/** The end of the seat borrowed here if the vendor keeps it to its end (deactivating does not
+ * free it), else null. */
+function keptUntil(s) {
+  return s && s.lease && s.lease.borrowed && s.lease.kept_to_end ? s.lease.expires_at : null;
+}
+
 /** "1 of 2 machines in use", or the maximum alone when the server has not said; for a
  * floating licence, its seats. */
 function seats(s) {
@@ -570,17 +576,24 @@ function wire() {
   });
   $('deactivate').addEventListener('click', () => {
     // Activated offline, the key is not here: the seat can only be freed on the server side.
+    // A seat borrowed here that the vendor keeps to its end is not freed either.
     const offline = Boolean(current && !current.license_key_hint);
-    $('confirm-text').hidden = offline;
-    $('confirm-text-offline').hidden = !offline;
-    $('confirm-deactivate').setAttribute('aria-describedby', offline ? 'confirm-text-offline' : 'confirm-text');
+    const kept = keptUntil(current);
+    const shown = offline ? 'confirm-text-offline' : kept ? 'confirm-text-kept' : 'confirm-text';
+    for (const id of ['confirm-text', 'confirm-text-offline', 'confirm-text-kept']) $(id).hidden = id !== shown;
+    if (kept) $('confirm-kept-until').textContent = when(kept);
+    $('confirm-deactivate').setAttribute('aria-describedby', shown);
     $('confirm-deactivate').showModal();
   });
   $('confirm-deactivate').addEventListener('close', async () => {
     if ($('confirm-deactivate').returnValue !== 'deactivate') return;
+    const kept = keptUntil(current);
+    const freed = kept
+      ? `This machine was deactivated. The seat borrowed here stays counted for your team until ${when(kept)}: the vendor keeps borrowed seats to their end.`
+      : 'This machine was deactivated; its seat is free.';
     // Freeing the seat is not abandoned half-way: no Cancel.
     await action($('deactivate'), 'deactivate', 'Deactivating…',
-      'This machine was deactivated; its seat is free. Keep your licence key: you need it to activate again.',
+      `${freed} Keep your licence key: you need it to activate again.`,
       { cancellable: false });
     if (current && current.state === 'unlicensed') $('key').focus();
   });

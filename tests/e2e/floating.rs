@@ -798,6 +798,16 @@ fn a_seat_kept_to_its_end_is_not_returned_early() {
     );
     let (code, taken) = server.lease_for(&key, OTHER);
     assert_eq!(code, 409, "still counted: {taken}");
+
+    // Deactivating is not refused for it: the seat is no longer used here, and stays counted
+    // on the server to its end, as the user is told.
+    let (code, out, err) = run(c.cli().arg("deactivate"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("stays counted for your team until"), "{out}");
+    let status = c.client().status().unwrap();
+    assert!(!status.entitled && status.lease.is_none(), "{status:?}");
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(code, 409, "counted to its end: {taken}");
 }
 
 /// An app that must hold against its own user checks its seat itself: the checkout answers

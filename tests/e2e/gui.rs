@@ -946,6 +946,23 @@ fn gui_a_floating_licence_shows_its_seats() {
     assert!(!app.visible("return") && !app.visible("borrow"));
     let detail = app.text("state-detail");
     assert!(detail.contains("cannot be returned early"), "{detail}");
+
+    // Deactivating says the seat stays counted, before and after.
+    app.click("deactivate");
+    assert!(app.visible("confirm-text-kept") && !app.visible("confirm-text"));
+    assert!(
+        app.text("confirm-text-kept")
+            .contains("stays counted for your team until"),
+        "{}",
+        app.text("confirm-text-kept")
+    );
+    app.click("confirm-deactivate-yes");
+    let said = app.wait_text("activation-message", |t| !t.is_empty());
+    assert!(
+        said.contains("stays counted for your team until")
+            && said.contains("Keep your licence key"),
+        "{said}"
+    );
 }
 
 /// The `licentric agent --tray` processes running with `LICENTRIC_CONFIG=config`.

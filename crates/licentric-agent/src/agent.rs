@@ -1316,9 +1316,15 @@ impl Agent {
             None => return Err(AgentError::NotActivated),
         };
         // A seat held for local apps goes back first, while the key is still here; a borrowed
-        // one too (a failure to reach the server leaves everything as it was).
+        // one too (a failure to reach the server leaves everything as it was). One the product
+        // keeps to its end stays counted there until then whatever this machine does: it is
+        // simply no longer used here.
         match self.return_borrowed().await {
             Ok(_) | Err(AgentError::NotBorrowed) => {}
+            Err(AgentError::Api(ApiError::Rejected {
+                code: ApiErrorCode::BorrowKeptToEnd,
+                ..
+            })) => self.let_kept_borrow_go().await,
             Err(e) => return Err(e),
         }
         self.give_back_seats().await;

@@ -257,6 +257,21 @@ impl Agent {
         })
     }
 
+    /// Deactivating where the product keeps borrowed seats to their end: the seat borrowed
+    /// here is no longer used here, and nothing is asked of the server, which counts it to its
+    /// end whatever this machine does.
+    pub(crate) async fn let_kept_borrow_go(&self) {
+        let _one = self.inner.seats.fetch.lock().await;
+        let Some(id) = self
+            .look_at_held(|h| h.filter(|h| h.borrowed()).map(|h| h.lease_id().to_owned()))
+            .await
+        else {
+            return;
+        };
+        tracing::info!(lease = %id, "deactivating: the borrowed seat, kept to its end, is no longer used here");
+        self.end_borrow(&id, None).await;
+    }
+
     /// Borrowed seat `id` is no longer borrowed: forgotten by the sealed state, and replaced by
     /// `ordinary` (the same lease, renewed for apps still holding it) or by nothing.
     async fn end_borrow(&self, id: &str, ordinary: Option<Held>) {

@@ -306,11 +306,24 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 "Activated.",
             )
         }
-        Command::Deactivate => managed(
-            &config,
-            Client::deactivate,
-            "Deactivated: this machine's seat is free.",
-        ),
+        Command::Deactivate => {
+            // A seat borrowed here that the product keeps to its end is not freed by this.
+            let kept = std::cell::Cell::new(None);
+            managed_then(
+                &config,
+                |c| {
+                    kept.set(c.status()?.lease.filter(|l| l.borrowed && l.kept_to_end));
+                    c.deactivate()
+                },
+                || match kept.take() {
+                    Some(lease) => format!(
+                        "Deactivated. The seat borrowed here stays counted for your team until {}: the vendor keeps borrowed seats to their end.",
+                        lease.expires_at
+                    ),
+                    None => "Deactivated: this machine's seat is free.".to_owned(),
+                },
+            )
+        }
         Command::Refresh => {
             let side = side_of(&config);
             managed(
@@ -510,13 +523,22 @@ fn managed(
     call: impl FnOnce(&mut Client) -> Result<Status, ClientError>,
     done: &str,
 ) -> anyhow::Result<ExitCode> {
+    managed_then(config, call, || done.to_owned())
+}
+
+/// As [`managed`], with what to say once it is done decided then.
+fn managed_then(
+    config: &CompanionConfig,
+    call: impl FnOnce(&mut Client) -> Result<Status, ClientError>,
+    done: impl FnOnce() -> String,
+) -> anyhow::Result<ExitCode> {
     let mut client = match connect(config) {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
     match call(&mut client) {
         Ok(status) => {
-            out!("{done}");
+            out!("{}", done());
             print_status(&status);
             Ok(ExitCode::SUCCESS)
         }
