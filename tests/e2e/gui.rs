@@ -998,7 +998,7 @@ impl Drop for Stopped {
 /// The tray's menu once it is up (its state line, Open, Refresh now, Quit).
 fn tray_menu_shown(s: &Setup) -> Vec<String> {
     wait_for("the tray's menu", Duration::from_secs(20), || {
-        let menu = s.desktop.tray_menu();
+        let menu = s.desktop.read_tray_menu().ok()?;
         (menu.len() == 4).then_some(menu)
     })
 }
@@ -1181,7 +1181,9 @@ fn gui_a_configuration_that_cannot_work_is_said_in_the_window() {
 
 /// A configuration that reads but an agent that cannot start with it (its CA file gone, say)
 /// does not leave the user with nothing at login either: the agent's tray says the service
-/// could not start, with nothing to refresh, and its Open starts the app, which says why.
+/// could not start, with nothing to refresh, and its Open starts the app, which says why. Once
+/// the cause is gone, Open tries again first: the tray becomes the agent's, and the app its
+/// client.
 #[test]
 fn gui_start_at_login_with_an_agent_that_cannot_start_still_shows_a_tray() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -1217,16 +1219,64 @@ fn gui_start_at_login_with_an_agent_that_cannot_start_still_shows_a_tray() {
         1,
         "the app leaves the tray to the one that opened it"
     );
-    // Closing the window ends the app; Quit ends the tray.
+    // Closing the window ends the app.
     assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
     wait_for("the app to end", Duration::from_secs(20), || {
         app_child(pid).is_none().then_some(())
     });
+
+    // The CA file is back: Open starts the agent in the tray's process, then the app.
+    std::fs::copy(s.server.ca(), s.companion.root.join("gone.pem")).unwrap();
+    open_from_tray(&s);
+    let menu = tray_menu_shown(&s);
+    assert_eq!(menu[0], "Licence: not activated (disabled)", "{menu:?}");
+    let status = licentric_client::Client::connect(&s.companion.socket)
+        .unwrap()
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.product_id, "gui-login-failed",
+        "the tray's agent serves"
+    );
+    assert!(app_child(pid).is_some(), "the app runs, the agent's client");
+    assert_eq!(s.desktop.tray_icons(), 1);
+    s.desktop.tray_click("Quit");
+    let ended = wait_for("the agent to stop", Duration::from_secs(20), || {
+        login.0.try_wait().unwrap()
+    });
+    assert!(ended.success(), "{ended:?}");
+}
+
+/// The agent could not start at login, and another one starts meanwhile (the systemd unit,
+/// once its cause is gone): the tray that said so follows it, as that agent's client.
+#[test]
+fn gui_a_tray_whose_agent_could_not_start_follows_one_that_did() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-login-follows");
+    let failing = config_whose_agent_cannot_start(&s);
+    let mut login = start_at_login_with(&s, &failing, std::process::Stdio::null());
+    let menu = tray_menu_shown(&s);
+    assert_eq!(menu[1], "The licensing service could not start (disabled)");
+    s.companion.start_agent();
+    let menu = wait_for(
+        "the tray to follow the agent",
+        Duration::from_secs(20),
+        || {
+            let menu = s.desktop.read_tray_menu().ok()?;
+            (menu.get(2).map(String::as_str) == Some("Refresh now")).then_some(menu)
+        },
+    );
+    assert_eq!(menu[0], "Licence: not activated (disabled)", "{menu:?}");
+    assert_eq!(s.desktop.tray_icons(), 1);
     s.desktop.tray_click("Quit");
     let ended = wait_for("the tray to end", Duration::from_secs(20), || {
         login.0.try_wait().unwrap()
     });
-    assert_eq!(ended.code(), Some(1), "the agent did not run");
+    assert!(ended.success(), "{ended:?}");
+    assert!(
+        licentric_client::Client::connect(&s.companion.socket).is_ok(),
+        "the other agent still serves"
+    );
 }
 
 /// With the headless agent already running (the systemd user service, say), start at login

@@ -131,12 +131,34 @@ impl Desktop {
         std::fs::read_to_string(&self.tray_log).unwrap_or_default()
     }
 
-    /// How many tray icons registered with the host so far.
+    /// How many tray icons registered with the host are shown now: those whose bus name
+    /// still has an owner (a panel drops an icon whose name is gone).
     pub fn tray_icons(&self) -> usize {
-        self.tray_output()
+        let names: std::collections::BTreeSet<String> = self
+            .tray_output()
             .lines()
-            .filter(|l| l.starts_with("item "))
-            .count()
+            .filter_map(|l| {
+                l.strip_prefix("item ")?
+                    .split(' ')
+                    .next()
+                    .map(str::to_owned)
+            })
+            .collect();
+        if names.is_empty() {
+            return 0;
+        }
+        let out = Command::new("python3")
+            .arg(support_script("tray-host.py"))
+            .arg("live")
+            .args(&names)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "asking which tray icons are shown: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count()
     }
 
     /// The last tray icon registered with the host: its bus name and object path.
@@ -152,21 +174,26 @@ impl Desktop {
     /// The labels of the tray icon's menu, as a panel shows them (`(disabled)` marks the
     /// items that only inform).
     pub fn tray_menu(&self) -> Vec<String> {
+        self.read_tray_menu()
+            .unwrap_or_else(|e| panic!("reading the tray menu: {e}"))
+    }
+
+    /// As [`tray_menu`](Self::tray_menu), or why it could not be read: while a tray
+    /// process replaces its icon, the last one registered may be gone.
+    pub fn read_tray_menu(&self) -> Result<Vec<String>, String> {
         let (name, path) = self.tray_icon();
         let out = Command::new("python3")
             .arg(support_script("tray-host.py"))
             .args(["menu", &name, &path])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "reading the tray menu: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::to_owned)
-            .collect()
+            .collect())
     }
 
     /// Clicks the tray menu's item `label`.

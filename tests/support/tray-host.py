@@ -7,6 +7,9 @@ read the icon's menu (com.canonical.dbusmenu) and click an item, as a user would
     python3 tray-host.py menu NAME PATH   prints the icon's menu labels, one per line
     python3 tray-host.py click NAME PATH LABEL
                                           clicks the item with that label
+    python3 tray-host.py live NAME...     prints the names that still have an owner on the bus
+                                          (an icon whose process ended, or that shut it down, has
+                                          none: a panel drops it)
 
 Needs jeepney (`pip install jeepney`); DBUS_SESSION_BUS_ADDRESS says which bus.
 """
@@ -101,6 +104,11 @@ def main(argv):
     if argv[1] == "serve":
         return serve()
     conn = open_dbus_connection(bus="SESSION")
+    if argv[1] == "live":
+        for name in argv[2:]:
+            if conn.send_and_get_reply(message_bus.NameHasOwner(name)).body[0]:
+                print(name)
+        return 0
     menu, entries = layout(conn, argv[2], argv[3])
     if argv[1] == "menu":
         for _ident, label, enabled in entries:

@@ -52,7 +52,7 @@ pub enum AgentError {
     /// The seat borrowed here does not carry this entitlement, which the licence may have but
     /// count apart: a borrowed seat takes nothing on until it ends or is returned.
     #[error(
-        "the seat borrowed here does not include {0:?}, and a borrowed seat cannot take it on until the borrow ends or is returned"
+        "the seat borrowed here does not include {0:?} (the licence may not have it, or count its seats apart), and a borrowed seat takes nothing on until the borrow ends or is returned"
     )]
     NotInBorrowedSeat(String),
     /// `return` with no seat borrowed.

@@ -132,6 +132,9 @@ impl Admission {
 mod unix;
 #[cfg(unix)]
 pub use unix::{bind, serve};
+/// What [`bind`] answers: the listener [`serve`] takes.
+#[cfg(unix)]
+pub type Listener = tokio::net::UnixListener;
 
 #[cfg(windows)]
 #[allow(unsafe_code)] // creating the pipe with its DACL is an `unsafe` tokio call

@@ -648,25 +648,38 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let path = ipc::socket_for(&config)?;
-        let listener = match ipc::bind(&path).await {
-            Ok(l) => l,
-            // An agent already serves the product (the systemd user service, say): the tray
-            // becomes its client instead of a second agent.
-            #[cfg(all(unix, not(target_os = "macos")))]
-            Err(ipc::IpcError::AlreadyRunning(_)) if tray => {
-                let source = tray::Source::Other(Box::new(config));
-                return Ok(match tray::serve(source, &path).await {
-                    tray::Ended::Quit | tray::Ended::Elsewhere => ExitCode::SUCCESS,
-                    tray::Ended::NoTray => ExitCode::FAILURE,
-                });
+        // With a tray, an agent that cannot start is said in the tray, and tried again when
+        // the user chooses Open (`open`: the app is started once the tray is up).
+        let mut open: Option<Option<String>> = None;
+        let (agent, listener) = loop {
+            match start_serving(&config, &path).await {
+                Ok(started) => break started,
+                // An agent already serves the product (the systemd user service, say): the
+                // tray becomes its client instead of a second agent.
+                #[cfg(all(unix, not(target_os = "macos")))]
+                Err(Start::AlreadyRunning(_)) if tray => {
+                    let source = tray::Source::Other(Box::new(config));
+                    return Ok(match tray::serve(source, &path, open).await {
+                        tray::Ended::NoTray => ExitCode::FAILURE,
+                        _ => ExitCode::SUCCESS,
+                    });
+                }
+                Err(Start::AlreadyRunning(e)) => {
+                    eprintln!("licentric: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                #[cfg(all(unix, not(target_os = "macos")))]
+                Err(Start::Failed(e)) if tray => {
+                    eprintln!("licentric: the agent cannot start: {e:#}");
+                    let source = tray::Source::Failed(Box::new(config.clone()), format!("{e:#}"));
+                    match tray::serve(source, &path, open.take()).await {
+                        tray::Ended::OpenAsked(token) => open = Some(token),
+                        tray::Ended::AgentCameUp => {}
+                        _ => return Ok(ExitCode::FAILURE),
+                    }
+                }
+                Err(Start::Failed(e)) => return Err(e),
             }
-            Err(e @ ipc::IpcError::AlreadyRunning(_)) => {
-                eprintln!("licentric: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
-            #[cfg(all(unix, not(target_os = "macos")))]
-            Err(e) if tray => return Ok(failed_tray(config, &path, e.into()).await),
-            Err(e) => return Err(e.into()),
         };
         let limits = ipc::Limits {
             max_connections: config.ipc().max_connections,
@@ -674,21 +687,10 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
             management: config.ipc().management,
         };
         let product = config.product_id().to_owned();
-        let agent = match Agent::start(AgentOptions::new(config.clone())).await {
-            Ok(agent) => agent,
-            #[cfg(all(unix, not(target_os = "macos")))]
-            Err(e) if tray => {
-                // Nobody will answer on the socket: the app that Open starts finds it free.
-                drop(listener);
-                let _ = std::fs::remove_file(&path);
-                return Ok(failed_tray(config, &path, e.into()).await);
-            }
-            Err(e) => return Err(e.into()),
-        };
         eprintln!("licentric agent for {product}: serving {}", path.display());
         let stop = async {
             if tray {
-                tray_or_forever(agent.clone(), &path).await;
+                tray_or_forever(agent.clone(), &path, open).await;
             } else {
                 std::future::pending::<()>().await;
             }
@@ -706,39 +708,53 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Resolves when the agent is asked to stop: Ctrl-C, and SIGTERM (a service manager's stop)
-/// on Unix or the console closing or the system shutting down on Windows.
-/// `agent --tray` when the agent cannot start: the error on stderr, and a tray that says so
-/// until Quit, so that at login the user sees something is wrong (Open starts the app, whose
-/// window says what); without a tray, the error alone. Always a failure.
-#[cfg(all(unix, not(target_os = "macos")))]
-async fn failed_tray(
-    config: CompanionConfig,
+/// Why the agent did not start serving.
+enum Start {
+    /// Another agent serves the product at the socket.
+    AlreadyRunning(ipc::IpcError),
+    /// It could not: the socket, the data folder, the configuration's files.
+    Failed(anyhow::Error),
+}
+
+/// The agent, started and bound to `socket`.
+async fn start_serving(
+    config: &CompanionConfig,
     socket: &std::path::Path,
-    error: anyhow::Error,
-) -> ExitCode {
-    eprintln!("licentric: the agent cannot start: {error:#}");
-    let source = tray::Source::Failed(Box::new(config), format!("{error:#}"));
-    let ended = tray::serve(source, socket).await;
-    tracing::info!(?ended, "the tray of an agent that could not start ended");
-    ExitCode::FAILURE
+) -> Result<(Agent, ipc::Listener), Start> {
+    let listener = match ipc::bind(socket).await {
+        Ok(l) => l,
+        Err(e @ ipc::IpcError::AlreadyRunning(_)) => return Err(Start::AlreadyRunning(e)),
+        Err(e) => return Err(Start::Failed(e.into())),
+    };
+    match Agent::start(AgentOptions::new(config.clone())).await {
+        Ok(agent) => Ok((agent, listener)),
+        Err(e) => {
+            // Nobody will answer on the socket: the next try, or the app, finds it free. (The
+            // file goes first: once the listener is gone, another agent may bind it anew.)
+            let _ = std::fs::remove_file(socket);
+            drop(listener);
+            Err(Start::Failed(e.into()))
+        }
+    }
 }
 
 /// The tray until the user chooses Quit; without one (no session bus, or a system without
-/// StatusNotifierItem trays), never.
-async fn tray_or_forever(agent: Agent, socket: &std::path::Path) {
+/// StatusNotifierItem trays), never. With `open`, the app is started once the tray is up.
+async fn tray_or_forever(agent: Agent, socket: &std::path::Path, open: Option<Option<String>>) {
     #[cfg(all(unix, not(target_os = "macos")))]
-    if tray::serve(tray::Source::Own(agent), socket).await == tray::Ended::Quit {
+    if tray::serve(tray::Source::Own(agent), socket, open).await == tray::Ended::Quit {
         return;
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     {
-        let _ = (agent, socket);
+        let _ = (agent, socket, open);
         tracing::warn!("--tray: this system's tray is the app's; the agent runs without one");
     }
     std::future::pending::<()>().await;
 }
 
+/// Resolves when the agent is asked to stop: Ctrl-C, and SIGTERM (a service manager's stop)
+/// on Unix or the console closing or the system shutting down on Windows.
 async fn shutdown() {
     #[cfg(unix)]
     let term = async {

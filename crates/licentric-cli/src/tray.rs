@@ -17,8 +17,10 @@
 //! restarts, and says "not available" meanwhile.
 //!
 //! When the agent cannot start (a data folder that is not the user's, a CA file that is
-//! missing), `--tray` still shows the tray, saying so ([`Source::Failed`]): at login the user
-//! sees that something is wrong, and Open starts the app, whose window says what.
+//! missing, the last session's agent still giving its seats back), `--tray` still shows the
+//! tray, saying so ([`Source::Failed`]): at login the user sees that something is wrong. Open
+//! tries again to start the agent before starting the app (whose window says what is wrong if
+//! it still cannot), and an agent that comes up meanwhile (the systemd unit's) is followed.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,7 +46,7 @@ pub(crate) enum Source {
 }
 
 /// How the tray ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Ended {
     /// There is no tray (no session bus): the caller runs on without one.
     NoTray,
@@ -53,6 +55,11 @@ pub(crate) enum Ended {
     Elsewhere,
     /// The user chose Quit, or the session ended.
     Quit,
+    /// For [`Source::Failed`]: the user chose Open — try again to start the agent, then the
+    /// app (with the desktop's activation token, if it gave one).
+    OpenAsked(Option<String>),
+    /// For [`Source::Failed`]: an agent now answers at the socket.
+    AgentCameUp,
 }
 
 /// What the user chose in the tray.
@@ -156,8 +163,10 @@ impl ksni::Tray for AgentTray {
 }
 
 /// Shows the tray for `source`, whose agent answers at `socket`, until the user chooses Quit
-/// or the session ends — unless another process already shows it.
-pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
+/// or the session ends — unless another process already shows it. With `open`, the app is
+/// started once the tray is up (the user chose Open while the agent could not start; the
+/// desktop's activation token, if it gave one).
+pub(crate) async fn serve(source: Source, socket: &Path, open: Option<Option<String>>) -> Ended {
     // The claim is held until this returns (and let go by the system should it die).
     let _claim = match licentric_platform::endpoint::claim_tray(socket) {
         Ok(Some(claim)) => claim,
@@ -175,12 +184,12 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
         Source::Own(agent) => agent.config().clone(),
         Source::Other(config) | Source::Failed(config, _) => (**config).clone(),
     };
-    // For a failed agent, nothing changes until Quit (the sender is kept to the end).
-    let (_unchanging, nothing) = watch::channel(None);
     let mut changes = match &source {
         Source::Own(agent) => own(agent),
-        Source::Other(config) => follow(socket.to_owned(), (**config).clone()),
-        Source::Failed(..) => nothing,
+        // For a failed agent: whether one comes up meanwhile.
+        Source::Other(config) | Source::Failed(config, _) => {
+            follow(socket.to_owned(), (**config).clone())
+        }
     };
     let problem = match &source {
         Source::Failed(_, problem) => Some(problem.clone()),
@@ -202,29 +211,38 @@ pub(crate) async fn serve(source: Source, socket: &Path) -> Ended {
             return Ended::NoTray;
         }
     };
+    if let Some(token) = open {
+        open_app(&config, token.as_deref());
+    }
+    let failed = matches!(source, Source::Failed(..));
     let bus_gone = session_bus_gone();
     tokio::pin!(bus_gone);
-    loop {
+    let ended = loop {
         tokio::select! {
             changed = changes.changed() => {
                 if changed.is_err() {
-                    break; // the agent stopped
+                    break Ended::Quit; // the agent stopped
                 }
-                let line = line_of(&changes.borrow_and_update());
+                let status = changes.borrow_and_update().clone();
+                if failed && status.is_some() {
+                    break Ended::AgentCameUp;
+                }
+                let line = line_of(&status);
                 handle.update(|tray| tray.line = line).await;
             }
             // The user logged out: ksni keeps waiting for a watcher on a bus that is gone.
-            () = &mut bus_gone => break,
+            () = &mut bus_gone => break Ended::Quit,
             action = chosen.recv() => match action {
+                Some(Action::Open(token)) if failed => break Ended::OpenAsked(token),
                 Some(Action::Open(token)) => open_app(&config, token.as_deref()),
                 Some(Action::Refresh) => refresh(&source, socket),
                 // Quit, or the tray's service ended with the session bus: the user logged out.
-                Some(Action::Quit) | None => break,
+                Some(Action::Quit) | None => break Ended::Quit,
             },
         }
-    }
+    };
     handle.shutdown().await;
-    Ended::Quit
+    ended
 }
 
 /// Resolves when the session bus goes away (the user logged out); never if there is none. A

@@ -252,7 +252,8 @@ ALTER TABLE products ADD COLUMN borrow_kept_to_end INTEGER NOT NULL DEFAULT 0;
     r"
 -- Whether a borrowed lease is kept to its end: the product's policy when the lease was
 -- borrowed, as its signed lease says, not as the policy reads later. Open borrows from before
--- take the policy of now, which is what their leases were signed with.
+-- take the policy of now, as the server before signed each answer (a borrow not answered since
+-- the policy changed was signed otherwise; that server refused its return all the same).
 ALTER TABLE leases ADD COLUMN kept_to_end INTEGER NOT NULL DEFAULT 0 CHECK (kept_to_end IN (0, 1));
 UPDATE leases SET kept_to_end = 1
  WHERE borrowed = 1 AND ended_at IS NULL AND license_id IN (
