@@ -217,6 +217,9 @@ fn tray_left_to_another_process(
 pub fn run() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (a full disk under a redirected log) is dropped:
+        // by default the subscriber reports it with `eprintln!`, which panics.
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LICENTRIC_LOG")
                 .unwrap_or_else(|_| "warn,licentric_agent=info,licentric_companion=info".into()),

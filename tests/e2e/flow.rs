@@ -180,3 +180,80 @@ fn status_without_an_agent_reads_and_writes_nothing() {
         "`status` without an agent must not write to the data folder"
     );
 }
+
+/// A disk that refuses to write (here the file-size limit set to nothing on the running agent,
+/// which fails a write as a full disk does) loses nothing: a refresh that brings a new licence
+/// file fails with a clear error, the cached licence stays as it was and in use, and across a
+/// restart; once writes go through again, the next refresh saves its file.
+#[test]
+fn a_disk_that_refuses_writes_loses_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-nospace", 1);
+    let mut c = Companion::new(tmp.path(), &server, "e2e-nospace", "");
+    // The file-size limit signals a process that passes it; ignored, the write fails instead
+    // (as ENOSPC does), which is what is tested.
+    let ignoring_the_signal = |cmd: &mut std::process::Command| {
+        let program = cmd.get_program().to_owned();
+        let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
+        let envs: Vec<_> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+            .collect();
+        let mut wrapped = std::process::Command::new("sh");
+        wrapped
+            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
+            .arg(program)
+            .args(args);
+        for (k, v) in envs {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        *cmd = wrapped;
+    };
+    c.start_agent_with(ignoring_the_signal);
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    let cached = c.data.join("license.lic");
+    let before = std::fs::read(&cached).unwrap();
+    let limit = |pid: u32, fsize: &str| {
+        let done = std::process::Command::new("prlimit")
+            .args(["--pid", &pid.to_string(), &format!("--fsize={fsize}")])
+            .status()
+            .unwrap();
+        assert!(done.success(), "prlimit {fsize}");
+    };
+    limit(c.pid().unwrap(), "0:unlimited");
+
+    let (code, out, err) = run(c.cli().arg("refresh"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("cannot save the licence") && err.contains("storage_error"),
+        "a clear error: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        before,
+        "the cached file is kept"
+    );
+    let status = c.client().status().unwrap();
+    assert!(status.entitled, "still licensed: {status:?}");
+    // What is on disk still vouches for itself: licensed across a restart.
+    c.stop_agent("-TERM");
+    c.start_agent_with(ignoring_the_signal);
+    let status = c.client().status().unwrap();
+    assert_eq!(status.state, LicenseState::Active, "{status:?}");
+
+    limit(c.pid().unwrap(), "0:unlimited");
+    let (code, _, _) = run(c.cli().arg("refresh"));
+    assert_eq!(code, 1, "still refused");
+    limit(c.pid().unwrap(), "unlimited:unlimited");
+    let (code, out, err) = run(c.cli().arg("refresh"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(
+        std::fs::read(&cached).unwrap(),
+        before,
+        "the new file is saved"
+    );
+}

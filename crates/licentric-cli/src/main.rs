@@ -13,6 +13,16 @@ use licentric_agent::{Agent, AgentOptions, ipc};
 use licentric_client::{Client, ClientError};
 use licentric_proto::ipc::Status;
 
+/// Prints a line on standard error, as `eprintln!` does, but a write that fails (a full disk
+/// under a redirected log, a closed descriptor) is dropped instead of panicking: the agent
+/// must not end, nor a command fail, because its messages cannot be written.
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 #[cfg(all(unix, not(target_os = "macos")))]
 mod tray;
 mod waiting;
@@ -118,7 +128,7 @@ fn write_out(line: std::fmt::Arguments<'_>) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("licentric: cannot write the output: {e}");
+        tell!("licentric: cannot write the output: {e}");
         std::process::exit(1);
     }
 }
@@ -140,6 +150,9 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A log line that cannot be written is dropped: by default the subscriber reports it
+        // with `eprintln!`, which panics in whatever task was logging.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LICENTRIC_LOG")
@@ -150,14 +163,14 @@ fn main() -> ExitCode {
         match CompanionConfig::find(cli.config.as_deref(), licentric_agent::config::BUILT_IN) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("licentric: {e}");
+                tell!("licentric: {e}");
                 return ExitCode::FAILURE;
             }
         };
     match run(cli.command, config) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("licentric: {e:#}");
+            tell!("licentric: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -169,11 +182,11 @@ fn vendor_check() -> ExitCode {
     use licentric_agent::brand;
     let brand = match brand::BUILT_IN_TEXT.map(brand::parse) {
         None => {
-            eprintln!("no vendor brand is built in");
+            tell!("no vendor brand is built in");
             return ExitCode::FAILURE;
         }
         Some(Err(e)) => {
-            eprintln!("the built-in vendor brand is invalid: {e}");
+            tell!("the built-in vendor brand is invalid: {e}");
             return ExitCode::FAILURE;
         }
         Some(Ok(brand)) => brand,
@@ -186,11 +199,11 @@ fn vendor_check() -> ExitCode {
         )
     }) {
         None => {
-            eprintln!("no vendor configuration is built in");
+            tell!("no vendor configuration is built in");
             return ExitCode::FAILURE;
         }
         Some(Err(e)) => {
-            eprintln!("{e}");
+            tell!("{e}");
             return ExitCode::FAILURE;
         }
         Some(Ok(config)) => config,
@@ -235,11 +248,12 @@ fn client_of(config: &CompanionConfig) -> Result<Client, ClientError> {
 fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
     client_of(config).map_err(|e| {
         if matches!(e, ClientError::NotRunning(_)) {
-            eprintln!("licentric: {e}");
+            tell!("licentric: {e}");
             let brand = licentric_agent::brand::built_in();
-            eprintln!(
+            tell!(
                 "Start it with `{} agent` (or the {} app).",
-                brand.cli, brand.app_name
+                brand.cli,
+                brand.app_name
             );
             ExitCode::from(EXIT_NO_AGENT)
         } else {
@@ -259,13 +273,13 @@ fn report(e: &ClientError) -> ExitCode {
                 },
                 None => "error".to_owned(),
             };
-            eprintln!("licentric: {} [{code}]", rpc.message);
+            tell!("licentric: {} [{code}]", rpc.message);
         }
         ClientError::Unsafe(endpoint) => {
-            eprintln!("licentric: {e} [{}]", endpoint.code());
+            tell!("licentric: {e} [{}]", endpoint.code());
         }
-        ClientError::WrongAgent { .. } => eprintln!("licentric: {e} [wrong_agent]"),
-        other => eprintln!("licentric: {other}"),
+        ClientError::WrongAgent { .. } => tell!("licentric: {e} [wrong_agent]"),
+        other => tell!("licentric: {other}"),
     }
     ExitCode::FAILURE
 }
@@ -374,7 +388,7 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
         Command::Borrow { until, days } => {
             let now = time::OffsetDateTime::now_utc();
             let Some(until) = borrow_end(until.as_deref(), days, now) else {
-                eprintln!(
+                tell!(
                     "licentric: --until takes a date (2026-12-24) or a time (2026-12-24T18:00:00Z); --days a number of days"
                 );
                 return Ok(ExitCode::from(2));
@@ -506,7 +520,7 @@ fn read_key() -> anyhow::Result<zeroize::Zeroizing<String>> {
         let _hidden = licentric_platform::console::EchoOff::new();
         eprint!("Licence key: ");
         stdin.lock().read_line(&mut line)?;
-        eprintln!();
+        tell!();
     } else {
         stdin.lock().read_line(&mut line)?;
     }
@@ -665,12 +679,12 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
                     });
                 }
                 Err(Start::AlreadyRunning(e)) => {
-                    eprintln!("licentric: {e}");
+                    tell!("licentric: {e}");
                     return Ok(ExitCode::FAILURE);
                 }
                 #[cfg(all(unix, not(target_os = "macos")))]
                 Err(Start::Failed(e)) if tray => {
-                    eprintln!("licentric: the agent cannot start: {e:#}");
+                    tell!("licentric: the agent cannot start: {e:#}");
                     let source = tray::Source::Failed(Box::new(config.clone()), format!("{e:#}"));
                     match tray::serve(source, &path, open.take()).await {
                         tray::Ended::OpenAsked(token) => open = Some(token),
@@ -687,7 +701,7 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
             management: config.ipc().management,
         };
         let product = config.product_id().to_owned();
-        eprintln!("licentric agent for {product}: serving {}", path.display());
+        tell!("licentric agent for {product}: serving {}", path.display());
         let stop = async {
             if tray {
                 tray_or_forever(agent.clone(), &path, open).await;

@@ -147,9 +147,9 @@ fn watch(side: Side, mut finished: tokio::sync::oneshot::Receiver<()>) {
                     }
                     cancelled = true;
                     match connection.ask(async |c| c.cancel().await).await {
-                        Ok(()) => eprintln!("Cancelling… (Ctrl-C again to leave at once)"),
+                        Ok(()) => tell!("Cancelling… (Ctrl-C again to leave at once)"),
                         Err(e) => {
-                            eprintln!("licentric: cannot cancel: {e}; leaving (the agent's operation goes on)");
+                            tell!("licentric: cannot cancel: {e}; leaving (the agent's operation goes on)");
                             std::process::exit(130);
                         }
                     }
@@ -157,7 +157,7 @@ fn watch(side: Side, mut finished: tokio::sync::oneshot::Receiver<()>) {
                 _ = ticks.tick() => {
                     let now = connection.ask(async |c| c.progress().await).await.ok().flatten();
                     for line in said.look(now) {
-                        eprintln!("{line}");
+                        tell!("{line}");
                     }
                 }
             }
