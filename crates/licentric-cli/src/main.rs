@@ -664,6 +664,7 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
         let path = ipc::socket_for(&config)?;
         // With a tray, an agent that cannot start is said in the tray, and tried again when
         // the user chooses Open (`open`: the app is started once the tray is up).
+        #[cfg_attr(not(all(unix, not(target_os = "macos"))), allow(unused_mut))]
         let mut open: Option<Option<String>> = None;
         let (agent, listener) = loop {
             match start_serving(&config, &path).await {
