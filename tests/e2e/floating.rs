@@ -916,6 +916,69 @@ fn a_c_program_holds_a_seat_its_lease_checked_with_the_vendors_key() {
     );
 }
 
+/// A program on the socket that hands out a genuine lease but says more beside it (a seat
+/// until 2099, a thousand seats): the C ABI's checked seat reports the lease's signed end and
+/// seats, not the words beside it.
+#[test]
+fn a_c_program_counts_what_the_lease_signs_not_what_the_agent_says() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let product = "e2e-c-lie";
+    let (c, _, _) = floating_companion(tmp.path(), &server, product);
+    let genuine = c.client().checkout(None).unwrap();
+    let lease = genuine.lease_file.clone().unwrap();
+
+    let run_dir = tmp.path().join("squatter");
+    std::fs::create_dir(&run_dir).unwrap();
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = run_dir.join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut out = stream.try_clone().unwrap();
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let request: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let result = match request["method"].as_str() {
+                Some("version") => serde_json::json!({"protocol": 1, "agent_version": "0",
+                    "product_id": product, "environment": "test", "management": true}),
+                Some("checkout") => serde_json::json!({"expires_at": "2099-01-01T00:00:00Z",
+                    "seats_in_use": 1, "max_seats": 1000, "entitlements": ["pro"],
+                    "lease_file": lease}),
+                _ => serde_json::json!({"released": true}),
+            };
+            let answer =
+                serde_json::json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
+            if writeln!(out, "{answer}").is_err() {
+                return;
+            }
+        }
+    });
+
+    let out = licentric_e2e::c_example_command()
+        .arg("--socket")
+        .arg(&socket)
+        .args([product, "test", "checkout", "-", &server.public_key()])
+        .env("LICENTRIC_MACHINE_ID", &c.machine_id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed_end = &genuine.expires_at;
+    assert!(
+        said.starts_with(&format!("seat: 1 of 1 in use, until {signed_end}")),
+        "the lease's end and seats, not the squatter's: {said}"
+    );
+}
+
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).
 fn short_leases(
     root: &std::path::Path,

@@ -99,7 +99,8 @@ typedef struct {
   uint32_t seats_in_use;
   // The licence's seats.
   uint32_t max_seats;
-  // Whether its signed lease was checked here (`licentric_checkout_checked`).
+  // Whether its signed lease was checked here (`licentric_checkout_checked`): then
+  // `expires_at` and `max_seats` are the lease's, signed.
   bool checked;
 } licentric_seat;
 

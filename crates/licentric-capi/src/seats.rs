@@ -7,7 +7,7 @@
 use std::ffi::c_char;
 
 use licentric_client::ClientError;
-use licentric_client::verify::check_lease;
+use licentric_client::verify::{LeasePayload, check_lease};
 
 use crate::{LicentricClient, LicentricResult, copy_into, text};
 
@@ -22,19 +22,30 @@ pub struct LicentricSeat {
     pub seats_in_use: u32,
     /// The licence's seats.
     pub max_seats: u32,
-    /// Whether its signed lease was checked here (`licentric_checkout_checked`).
+    /// Whether its signed lease was checked here (`licentric_checkout_checked`): then
+    /// `expires_at` and `max_seats` are the lease's, signed.
     pub checked: bool,
 }
 
 impl LicentricSeat {
-    fn of(seat: &licentric_client::CheckoutResult, checked: bool) -> LicentricSeat {
+    /// `seat` as the agent answered it; with `signed`, its lease checked here, the end and
+    /// the licence's seats are the lease's (what the agent says beside it is not signed).
+    fn of(seat: &licentric_client::CheckoutResult, signed: Option<&LeasePayload>) -> LicentricSeat {
         let mut out = LicentricSeat {
             expires_at: [0; 40],
             seats_in_use: seat.seats_in_use,
-            max_seats: seat.max_seats,
-            checked,
+            max_seats: signed.map_or(seat.max_seats, |p| p.max_seats),
+            checked: signed.is_some(),
         };
-        copy_into(&mut out.expires_at, &seat.expires_at);
+        let end = signed.and_then(|p| {
+            p.expires_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+        copy_into(
+            &mut out.expires_at,
+            end.as_deref().unwrap_or(&seat.expires_at),
+        );
         out
     }
 }
@@ -131,27 +142,29 @@ unsafe fn checkout(
         Ok(seat) => seat,
         Err(e) => return client.answered(Err::<(), ClientError>(e)),
     };
-    if let Some(keys) = keys
-        && let Err(why) = client.check_lease(&seat, keys, code)
-    {
-        client.last_error = Some(("not_verified".into(), why));
-        // Not a seat this program may count on: it goes back.
-        let _ = client.client.release();
-        return LicentricResult::LicentricNotVerified;
-    }
+    let signed = match keys.map(|keys| client.check_lease(&seat, keys, code)) {
+        None => None,
+        Some(Ok(payload)) => Some(payload),
+        Some(Err(why)) => {
+            client.last_error = Some(("not_verified".into(), why));
+            // Not a seat this program may count on: it goes back.
+            let _ = client.client.release();
+            return LicentricResult::LicentricNotVerified;
+        }
+    };
     // SAFETY: `out` is not null and points to a `licentric_seat`.
-    unsafe { *out = LicentricSeat::of(&seat, keys.is_some()) };
+    unsafe { *out = LicentricSeat::of(&seat, signed.as_ref()) };
     LicentricResult::LicentricOk
 }
 
 impl LicentricClient {
-    /// Why `seat`'s signed lease is not one this program may count on, if it is not.
+    /// `seat`'s signed lease, if it is one this program may count on; else why not.
     fn check_lease(
         &self,
         seat: &licentric_client::CheckoutResult,
         keys: &[&str],
         entitlement: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<LeasePayload, String> {
         let lease = seat
             .lease_file
             .as_deref()
@@ -161,7 +174,7 @@ impl LicentricClient {
             Some(code) if !verified.payload().entitlements.iter().any(|e| e == code) => {
                 Err(format!("the signed lease does not carry {code:?}"))
             }
-            _ => Ok(()),
+            _ => Ok(verified.payload().clone()),
         }
     }
 }

@@ -138,7 +138,8 @@ impl ksni::Tray for AgentTray {
     fn menu(&self) -> Vec<MenuItem<Self>> {
         let mut menu = vec![AgentTray::item(&self.line, false, None)];
         if self.problem.is_some() {
-            // Nothing to refresh: Open shows the window that says what is wrong.
+            // Nothing to refresh: Open tries again, then shows the window that says what is
+            // wrong if it still cannot start.
             menu.extend([
                 AgentTray::item("The licensing service could not start", false, None),
                 MenuItem::Separator,

@@ -35,7 +35,7 @@ use licentric_core::{Expectations, Fingerprint, TrustedKey, Verifier};
 use licentric_platform::identity::machine_id_source;
 
 pub use licentric_core::VerifiedLicense;
-pub use licentric_core::lease::VerifiedLease;
+pub use licentric_core::lease::{LeasePayload, VerifiedLease};
 
 /// Verifies `license_file` for `product_id` in `environment` against `trusted_keys` (64 hex
 /// characters each) and this machine's fingerprint, which it computes itself, with every

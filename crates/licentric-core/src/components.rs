@@ -172,12 +172,16 @@ impl ComponentHash {
 pub const MAX_COMPONENTS: usize = 16;
 
 /// Whether `components` (as sent: kind names and hashes) are well formed: at most
-/// [`MAX_COMPONENTS`], each of a known kind with a hash of 64 lower-case hex characters.
+/// [`MAX_COMPONENTS`], each of a known kind with a hash of 64 lower-case hex characters, and
+/// one of each kind but network cards (a machine has one system disk, one board, one
+/// processor model; several hashes of one kind would let a claim guess at another machine's).
 pub fn well_formed(components: &[licentric_proto::api::MachineComponent]) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
     components.len() <= MAX_COMPONENTS
         && components.iter().all(|c| {
-            ComponentKind::parse(&c.kind).is_some()
-                && c.hash.len() == 64
+            ComponentKind::parse(&c.kind).is_some_and(|kind| {
+                kind == ComponentKind::NetworkCard || seen.insert(kind.as_str())
+            }) && c.hash.len() == 64
                 && c.hash
                     .bytes()
                     .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -205,6 +209,28 @@ mod tests {
             cpu.hash("acme-cad").hash,
             "344b10597fc89ea01deecc133cba866afffca236e869080c404ee60d81c914d3"
         );
+    }
+
+    #[test]
+    fn only_network_cards_may_come_more_than_once() {
+        let part = |kind: &str, c: char| licentric_proto::api::MachineComponent {
+            kind: kind.to_owned(),
+            hash: c.to_string().repeat(64),
+        };
+        assert!(well_formed(&[
+            part("network_card", 'a'),
+            part("network_card", 'b'),
+            part("cpu_model", 'c'),
+        ]));
+        // Guesses at another machine's processor (or disk, board…) in one claim.
+        assert!(!well_formed(&[
+            part("cpu_model", 'a'),
+            part("cpu_model", 'b')
+        ]));
+        assert!(!well_formed(&[
+            part("disk_serial", 'a'),
+            part("disk_serial", 'a')
+        ]));
     }
 
     #[test]

@@ -360,6 +360,11 @@ async fn a_claim_that_leaves_out_the_parts_it_does_not_share_is_not_the_machine(
     let (status, body) = activate(&s, &key, &fingerprint(2), "n2", &only_the_board).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "machine_limit_reached", "{body}");
+    // Nor with guesses at its processor model, several in one claim: one of a kind but
+    // network cards.
+    let guesses = parts(&[("board_uuid", 'b'), ("cpu_model", 'x'), ("cpu_model", 'e')]);
+    let (status, body) = checkout(&s, &key, &machine, &fingerprint(2), &guesses).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     // The machine itself goes on.
     let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
