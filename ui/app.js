@@ -138,7 +138,7 @@ function render(s) {
   $('refresh').hidden = !s.license_key_hint || floating;
   $('borrow').hidden = !floating || borrowed;
   // A seat the product keeps to its end cannot be returned early: nothing to offer.
-  $('return').hidden = !borrowed || Boolean(s.lease && s.lease.kept_to_end);
+  $('return').hidden = !borrowed || Boolean(keptUntil(s));
   renderTimeline(s);
 }
 
