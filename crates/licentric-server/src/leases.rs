@@ -279,13 +279,14 @@ pub fn renew(
         Ok(end) => end,
         Err(refusal) => return Ok(refusal.with_events(expired)),
     };
-    // Turned back into an ordinary lease, or asked to end earlier: a return, early. (An end
-    // brought forward by the licence's own is not the holder's doing.)
+    // Turned back into an ordinary lease, or asked to end earlier than it would be signed
+    // for: a return, early. (An end brought forward by the licence's own is not the holder's
+    // doing, and asking for it again is no return.)
+    let signable = license
+        .expires_at
+        .map_or(lease.expires_at, |licence| lease.expires_at.min(licence));
     if lease.borrowed
-        && (!borrowed
-            || input
-                .borrow_until
-                .is_some_and(|asked| asked < lease.expires_at))
+        && (!borrowed || input.borrow_until.is_some_and(|asked| asked < signable))
         && let Some(refusal) = kept_to_end(&lease, now)?
     {
         return Ok(refusal.with_events(expired));
@@ -308,15 +309,27 @@ pub fn renew(
         (false, true) => license.policy.borrow_kept_to_end,
         (true, true) => lease.kept_to_end,
     };
+    // A borrow kept to its end stays counted to the end it was already signed for, even when
+    // the licence's own end brings the lease signed now forward: its holder may keep the
+    // earlier lease, and the licence may be extended again.
+    let counted_until = if was_borrowed && borrowed && kept_to_end {
+        expires_at.max(lease.expires_at)
+    } else {
+        expires_at
+    };
     let renewed = LeaseRow {
         renewed_at: now,
-        expires_at,
+        expires_at: counted_until,
         borrowed,
         entitlements,
         kept_to_end,
         ..lease
     };
     leases::renew(tx, &renewed)?;
+    let signed = LeaseRow {
+        expires_at,
+        ..renewed.clone()
+    };
     let action = match (was_borrowed, borrowed) {
         (_, true) => Some("lease.borrowed"),
         (true, false) => Some("lease.returned"),
@@ -331,7 +344,7 @@ pub fn renew(
         tx,
         issuer,
         &license,
-        &renewed,
+        &signed,
         &input.nonce,
         seats,
         None,

@@ -491,7 +491,8 @@ async fn a_borrow_keeps_the_policy_it_was_made_under() {
 /// The licence shortened during a borrow kept to its end: the borrow confirmed (borrowed
 /// again to the same end, as the agent does) is brought forward to the licence's end, signed —
 /// the holder did not ask to end early, so it is no early return — while the holder asking
-/// for an earlier end itself still is one.
+/// for an earlier end itself still is one. The seat stays counted to the end first signed:
+/// the licence extended again, it is neither free nor returnable early.
 #[tokio::test]
 async fn a_licence_shortened_brings_a_kept_borrow_forward() {
     let s = Sandbox::start().await;
@@ -525,7 +526,7 @@ async fn a_licence_shortened_brings_a_kept_borrow_forward() {
         (&lease.0, &lease.1),
         &fingerprint(1),
         "b2",
-        &from_now(2 * 86_400),
+        &from_now(12 * 3600),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "asked earlier: {body}");
@@ -544,6 +545,50 @@ async fn a_licence_shortened_brings_a_kept_borrow_forward() {
         time::OffsetDateTime::parse(&ends, &time::format_description::well_known::Rfc3339).unwrap();
     assert_eq!(signed.expires_at, ends);
     assert!(signed.borrowed && signed.kept_to_end, "{signed:?}");
+
+    // The seat stays counted to the end the holder was first signed for (it may keep that
+    // lease), not to the licence's: were the licence extended again after its shortened end,
+    // the seat would otherwise be free while that lease still verifies.
+    let counted: i64 = rusqlite::Connection::open(s.path("licentric.db"))
+        .unwrap()
+        .query_row(
+            "SELECT expires_at FROM leases WHERE id = ?1",
+            [&lease.0],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let first_end =
+        time::OffsetDateTime::parse(&until, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert_eq!(counted, first_end.unix_timestamp());
+    // Confirmed again at the end it now holds (as the agent does): no early return.
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&lease.0, &lease.1),
+        &fingerprint(1),
+        "b4",
+        &ends
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The vendor extends the licence again: not returned early, still counted.
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"expires_at": from_now(30 * 86_400)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        release(&s, &key, (&lease.0, &lease.1)).await,
+        StatusCode::CONFLICT
+    );
+    let (status, body) = checkout(&s, &key, &fingerprint(2), "c1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "still counted: {body}");
 }
 
 /// A borrow made under the policy on a server from before leases recorded it (schema 18) is
