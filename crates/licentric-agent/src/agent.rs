@@ -138,6 +138,19 @@ struct Inner {
     clients: crate::clients::ClientLog,
 }
 
+impl Inner {
+    /// The anchor the credential store holds now (`None`: none, or not one that reads); an
+    /// error when the store does not answer.
+    fn stored_anchor(
+        &self,
+    ) -> Result<Option<licentric_core::Anchor>, credentials::CredentialError> {
+        Ok(self
+            .creds
+            .get(STATE_ANCHOR)?
+            .and_then(|a| serde_json::from_slice::<licentric_core::Anchor>(&a).ok()))
+    }
+}
+
 /// How long a published status is answered from its snapshot without a new evaluation.
 const SNAPSHOT_FRESH: time::Duration = time::Duration::SECOND;
 
@@ -471,12 +484,7 @@ impl Agent {
                     tracing::warn!(error = %e, "cannot record which credential store holds the state");
                 }
                 let state = key.as_ref().map(|k| inner.storage.read_state(k));
-                let anchor = inner
-                    .creds
-                    .get(STATE_ANCHOR)
-                    .ok()
-                    .flatten()
-                    .and_then(|a| serde_json::from_slice::<licentric_core::Anchor>(&a).ok());
+                let anchor = inner.stored_anchor().ok().flatten();
                 let license = inner.storage.read_license();
                 // Unknown (a store error) counts as present: the attempt will say what is wrong.
                 let has_key = !matches!(inner.creds.get(LICENSE_KEY), Ok(None));
@@ -651,12 +659,8 @@ impl Agent {
         if self.inner.read_only || live.state_key.is_none() || live.memory.borrowed.is_none() {
             return true;
         }
-        match self.blocking(|inner| inner.creds.get(STATE_ANCHOR)).await {
-            Ok(Ok(bytes)) => {
-                let stored =
-                    bytes.and_then(|a| serde_json::from_slice::<licentric_core::Anchor>(&a).ok());
-                live.memory.borrow_anchored_in(stored.as_ref())
-            }
+        match self.blocking(Inner::stored_anchor).await {
+            Ok(Ok(stored)) => live.memory.borrow_anchored_in(stored.as_ref()),
             _ => true,
         }
     }

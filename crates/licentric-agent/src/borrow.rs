@@ -430,8 +430,7 @@ impl Agent {
                 // anchor no longer names it, and it is not this machine's to keep.
                 if !self.borrow_still_anchored(&live).await {
                     drop(live);
-                    tracing::warn!(lease = %id, "the borrowed seat was returned by another copy of this state");
-                    return self.borrow_ended(&id, RETURNED_ELSEWHERE).await;
+                    return self.returned_elsewhere(&id).await;
                 }
                 // The clock's mark, saved at each look: a restart with the clock turned back
                 // gains nothing.
@@ -487,6 +486,13 @@ impl Agent {
         }
     }
 
+    /// Borrowed seat `id` was returned by another copy of this state (the anchor no longer
+    /// names it): it ends here too, and the user is told.
+    async fn returned_elsewhere(&self, id: &str) {
+        tracing::warn!(lease = %id, "the borrowed seat was returned by another copy of this state");
+        self.borrow_ended(id, RETURNED_ELSEWHERE).await;
+    }
+
     /// The user's Refresh: the anchor is read again and the server asked now whether the seat
     /// borrowed here still stands; a borrow returned elsewhere or ended by the vendor ends
     /// here.
@@ -502,8 +508,7 @@ impl Agent {
             self.borrow_still_anchored(&live).await
         };
         if !anchored {
-            tracing::warn!(lease = %id, "the borrowed seat was returned by another copy of this state");
-            return self.borrow_ended(&id, RETURNED_ELSEWHERE).await;
+            return self.returned_elsewhere(&id).await;
         }
         if let Confirmed::Ended = self.confirm_borrow(&id).await {
             self.borrow_ended(&id, ENDED_BY_THE_SERVER).await;

@@ -123,11 +123,10 @@ fn lease_end(
     borrow_until: Option<i64>,
     now: i64,
 ) -> Result<Result<(i64, bool), Outcome>, StoreError> {
-    let within_licence = |end: i64| license.expires_at.map_or(end, |licence| end.min(licence));
     let policy = &license.policy;
     let Some(until) = borrow_until else {
         return Ok(Ok((
-            within_licence(now + i64::from(policy.lease_ttl)),
+            within_licence(license, now + i64::from(policy.lease_ttl)),
             false,
         )));
     };
@@ -158,7 +157,12 @@ fn lease_end(
         body.error.max_borrow_seconds = Some(policy.max_borrow);
         return Outcome::json(ApiErrorCode::BorrowTooLong.http_status(), &body).map(Err);
     }
-    Ok(Ok((within_licence(until), true)))
+    Ok(Ok((within_licence(license, until), true)))
+}
+
+/// `end`, or the licence's own end if that comes first: no lease is signed past it.
+fn within_licence(license: &LicenseRow, end: i64) -> i64 {
+    license.expires_at.map_or(end, |licence| end.min(licence))
 }
 
 /// `POST /v1/leases`: a seat for the asking holder — a new lease if a seat is free, with the
@@ -282,9 +286,7 @@ pub fn renew(
     // Turned back into an ordinary lease, or asked to end earlier than it would be signed
     // for: a return, early. (An end brought forward by the licence's own is not the holder's
     // doing, and asking for it again is no return.)
-    let signable = license
-        .expires_at
-        .map_or(lease.expires_at, |licence| lease.expires_at.min(licence));
+    let signable = within_licence(&license, lease.expires_at);
     if lease.borrowed
         && (!borrowed || input.borrow_until.is_some_and(|asked| asked < signable))
         && let Some(refusal) = kept_to_end(&lease, now)?
