@@ -194,24 +194,7 @@ fn a_disk_that_refuses_writes_loses_nothing() {
     // The file-size limit signals a process that passes it; ignored, the write fails instead
     // (as ENOSPC does), which is what is tested.
     let ignoring_the_signal = |cmd: &mut std::process::Command| {
-        let program = cmd.get_program().to_owned();
-        let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
-        let envs: Vec<_> = cmd
-            .get_envs()
-            .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
-            .collect();
-        let mut wrapped = std::process::Command::new("sh");
-        wrapped
-            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\""])
-            .arg(program)
-            .args(args);
-        for (k, v) in envs {
-            match v {
-                Some(v) => wrapped.env(k, v),
-                None => wrapped.env_remove(k),
-            };
-        }
-        *cmd = wrapped;
+        licentric_e2e::run_inside(cmd, "sh", &["-c", "trap '' XFSZ; exec \"$0\" \"$@\""]);
     };
     c.start_agent_with(ignoring_the_signal);
     assert_eq!(run(c.cli().args(["activate", &key])).0, 0);

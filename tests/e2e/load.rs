@@ -132,24 +132,7 @@ fn running_out_of_file_descriptors_does_not_spin() {
     );
     ipc_settings(&c, "max_connections = 500");
     c.start_agent_with(|cmd| {
-        let program = cmd.get_program().to_owned();
-        let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
-        let envs: Vec<_> = cmd
-            .get_envs()
-            .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
-            .collect();
-        let mut wrapped = std::process::Command::new("prlimit");
-        wrapped
-            .args(["--nofile=48:48", "--"])
-            .arg(program)
-            .args(args);
-        for (k, v) in envs {
-            match v {
-                Some(v) => wrapped.env(k, v),
-                None => wrapped.env_remove(k),
-            };
-        }
-        *cmd = wrapped;
+        licentric_e2e::run_inside(cmd, "prlimit", &["--nofile=48:48", "--"]);
     });
     let pid = c.pid().unwrap();
     // More connections than descriptors: the rest wait in the listen backlog.

@@ -799,6 +799,23 @@ pub fn c_example_command() -> Command {
     cmd
 }
 
+/// `cmd` run by `wrapper` (`wrapper args… program its-args…`), with the same environment: a
+/// limit set by `prlimit`, a signal ignored by `sh`, before the program starts.
+pub fn run_inside(cmd: &mut Command, wrapper: &str, args: &[&str]) {
+    let mut wrapped = Command::new(wrapper);
+    wrapped
+        .args(args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    *cmd = wrapped;
+}
+
 /// Runs a command, returning (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().unwrap();

@@ -301,6 +301,31 @@ fn from_now(seconds: i64) -> String {
         .unwrap()
 }
 
+/// The product's `borrow_kept_to_end` set to `on` by the vendor; the product as answered.
+async fn keep_borrows_to_end(s: &Sandbox, on: bool) -> Value {
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            "/products/acme-cad",
+            Some(json!({"borrow_kept_to_end": on})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Licence `licence` set by the vendor to end at `ends` (RFC 3339).
+async fn licence_ends(s: &Sandbox, licence: &str, ends: &str) {
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"expires_at": ends})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 async fn borrow(s: &Sandbox, key: &str, fp: &str, nonce: &str, until: &str) -> (StatusCode, Value) {
     s.call(
         Method::POST,
@@ -320,14 +345,7 @@ async fn no_lease_outlasts_its_licence() {
     let (licence, key) = s.licence(2, &["pro"]).await;
     floating(&s).await;
     let ends = from_now(2 * 86_400);
-    let (status, body) = s
-        .admin(
-            Method::PATCH,
-            &format!("/licenses/{licence}"),
-            Some(json!({"expires_at": ends})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    licence_ends(&s, &licence, &ends).await;
     let ends =
         time::OffsetDateTime::parse(&ends, &time::format_description::well_known::Rfc3339).unwrap();
 
@@ -363,14 +381,7 @@ async fn a_product_can_keep_borrowed_seats_to_their_end() {
     let s = Sandbox::start().await;
     let (_, key) = s.licence(1, &["pro"]).await;
     floating(&s).await;
-    let (status, body) = s
-        .admin(
-            Method::PATCH,
-            "/products/acme-cad",
-            Some(json!({"borrow_kept_to_end": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = keep_borrows_to_end(&s, true).await;
     assert_eq!(body["product"]["borrow_kept_to_end"], true);
 
     let until = from_now(3 * 86_400);
@@ -432,19 +443,6 @@ async fn a_borrow_keeps_the_policy_it_was_made_under() {
     let s = Sandbox::start().await;
     let (_, key) = s.licence(2, &[]).await;
     floating(&s).await;
-    let policy = |on: bool| {
-        let s = &s;
-        async move {
-            let (status, body) = s
-                .admin(
-                    Method::PATCH,
-                    "/products/acme-cad",
-                    Some(json!({"borrow_kept_to_end": on})),
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-        }
-    };
     let until = from_now(3 * 86_400);
 
     // Borrowed while early returns were taken; the policy then switched on.
@@ -452,7 +450,7 @@ async fn a_borrow_keeps_the_policy_it_was_made_under() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(!signed_lease(&s, &body, 1, "b1").kept_to_end);
     let free = held(&body);
-    policy(true).await;
+    keep_borrows_to_end(&s, true).await;
     // Confirmed (borrowed again to the same end) under the new policy: still not kept.
     let (status, body) =
         borrow_again(&s, &key, (&free.0, &free.1), &fingerprint(1), "b2", &until).await;
@@ -464,7 +462,7 @@ async fn a_borrow_keeps_the_policy_it_was_made_under() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(signed_lease(&s, &body, 2, "b3").kept_to_end);
     let kept = held(&body);
-    policy(false).await;
+    keep_borrows_to_end(&s, false).await;
     let longer = from_now(4 * 86_400);
     let (status, body) =
         borrow_again(&s, &key, (&kept.0, &kept.1), &fingerprint(2), "b4", &longer).await;
@@ -498,27 +496,13 @@ async fn a_licence_shortened_brings_a_kept_borrow_forward() {
     let s = Sandbox::start().await;
     let (licence, key) = s.licence(1, &[]).await;
     floating(&s).await;
-    let (status, body) = s
-        .admin(
-            Method::PATCH,
-            "/products/acme-cad",
-            Some(json!({"borrow_kept_to_end": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    keep_borrows_to_end(&s, true).await;
     let until = from_now(3 * 86_400);
     let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &until).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let lease = held(&body);
     let ends = from_now(86_400);
-    let (status, body) = s
-        .admin(
-            Method::PATCH,
-            &format!("/licenses/{licence}"),
-            Some(json!({"expires_at": ends})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    licence_ends(&s, &licence, &ends).await;
 
     let (status, body) = borrow_again(
         &s,
@@ -575,14 +559,7 @@ async fn a_licence_shortened_brings_a_kept_borrow_forward() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The vendor extends the licence again: not returned early, still counted.
-    let (status, body) = s
-        .admin(
-            Method::PATCH,
-            &format!("/licenses/{licence}"),
-            Some(json!({"expires_at": from_now(30 * 86_400)})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    licence_ends(&s, &licence, &from_now(30 * 86_400)).await;
     assert_eq!(
         release(&s, &key, (&lease.0, &lease.1)).await,
         StatusCode::CONFLICT
@@ -598,14 +575,7 @@ async fn a_borrow_kept_before_the_upgrade_stays_kept() {
     let s = Sandbox::start().await;
     let (_, key) = s.licence(1, &[]).await;
     floating(&s).await;
-    let (status, body) = s
-        .admin(
-            Method::PATCH,
-            "/products/acme-cad",
-            Some(json!({"borrow_kept_to_end": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    keep_borrows_to_end(&s, true).await;
     let (status, body) = borrow(&s, &key, &fingerprint(1), "b1", &from_now(86_400)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let lease = held(&body);
