@@ -22,7 +22,19 @@
 // socket's folder must be a real folder owned by this user with mode 0700, and the socket
 // itself this user's. (Node cannot ask for the peer's credentials; in a folder only this user
 // can write to, only this user — or root — can have made the socket.)
+//
+// Against the machine's own user — who can run any program on their own socket — the socket's
+// answer is advisory. An app that must hold against its user gives its vendor's public keys and
+// checks the signed documents itself, with this machine's fingerprint computed here and its own
+// clock (docs/security.md):
+//
+//   const VENDOR_KEYS = ['dea53b80…']; // 64 hex characters each, built into the app
+//   const licence = await client.verifiedLicense(VENDOR_KEYS, 'pro'); // throws NotVerified
+//   const seat = await client.checkout('pro', { trustedKeys: VENDOR_KEYS }); // the lease is checked
+//
+//   node licentric-client.js --trusted-key HEX has_entitlement CODE   # the same, from the shell
 'use strict';
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -161,14 +173,56 @@ class Client {
     for (const status of this.changes.splice(0)) onChange(status);
   }
 
+  /** The signed licence file the agent holds (text), or null. */
+  async licenseFile() {
+    const result = await this.call('license_file');
+    return result && typeof result.license_file === 'string' ? result.license_file : null;
+  }
+
+  /**
+   * The agent's licence file, checked here (`verifyLicenseFile`): its payload, or a thrown
+   * NotVerified. With `entitlement`, the file must grant it too (code `not_entitled`).
+   */
+  async verifiedLicense(trustedKeys, entitlement) {
+    this.needsProduct();
+    const text = await this.licenseFile();
+    if (text === null) throw new NotVerified('no_license_file', 'the agent holds no licence file');
+    const payload = verifyLicenseFile(text, trustedKeys, this.product, this.environment);
+    if (entitlement !== undefined && !payload.entitlements.includes(entitlement)) {
+      throw new NotVerified('not_entitled', `the licence does not grant ${JSON.stringify(entitlement)}`);
+    }
+    return payload;
+  }
+
   /**
    * A seat of a floating licence, held while this connection stays open ({expires_at,
    * seats_in_use, max_seats, entitlements}); give it back with `release()` or by closing. If
    * the app dies, its connection closes and the agent gives the seat back at once. Every
    * seat held rejects with code `server_rejected` (reason `no_seat_available`).
+   *
+   * With `trustedKeys`, the seat's signed lease is checked here (`verifyLease`, and the
+   * entitlement asked for), the seat's figures are the lease's (and `lease` its payload), and
+   * a seat that fails is given back before NotVerified is thrown.
    */
-  async checkout(entitlement) {
-    return this.call('checkout', entitlement === undefined ? {} : { entitlement });
+  async checkout(entitlement, { trustedKeys } = {}) {
+    if (trustedKeys !== undefined) this.needsProduct();
+    const seat = await this.call('checkout', entitlement === undefined ? {} : { entitlement });
+    if (trustedKeys === undefined) return seat;
+    try {
+      const lease = verifyLease(seat && seat.lease_file, trustedKeys, this.product, this.environment);
+      if (entitlement !== undefined && !lease.entitlements.includes(entitlement)) {
+        throw new NotVerified('not_entitled', `the seat does not grant ${JSON.stringify(entitlement)}`);
+      }
+      const { expires_at, max_seats, entitlements } = lease;
+      return { ...seat, expires_at, max_seats, entitlements, lease };
+    } catch (e) {
+      await this.release().catch(() => {}); // closing gives it back all the same
+      throw e;
+    }
+  }
+
+  needsProduct() {
+    if (this.product === undefined) throw new TypeError("checking a signed document needs the client's product and environment");
   }
 
   /** Gives this connection's seat back (on the server, when it was the agent's last). */
@@ -184,10 +238,10 @@ class Client {
  * Holds a seat while `use(seat)` runs, then gives it back and closes the connection, whether
  * `use` returns or throws — the `using` pattern for a floating licence.
  */
-async function withSeat(socketPath, product, environment, { entitlement, timeout } = {}, use) {
+async function withSeat(socketPath, product, environment, { entitlement, timeout, trustedKeys } = {}, use) {
   const client = await new Client(socketPath, product, environment, timeout).connect();
   try {
-    const seat = await client.checkout(entitlement);
+    const seat = await client.checkout(entitlement, { trustedKeys });
     try {
       return await use(seat);
     } finally {
@@ -222,9 +276,11 @@ function ends(status) {
  *   if (licence.hasEntitlement('export-pdf')) { ... }
  */
 class Watcher {
-  constructor(socketPath, product, environment, { heartbeat = 30000 } = {}) {
-    Object.assign(this, { socketPath, product, environment, heartbeat });
+  constructor(socketPath, product, environment, { heartbeat = 30000, trustedKeys = [] } = {}) {
+    Object.assign(this, { socketPath, product, environment, heartbeat, trustedKeys });
     this.status = null; // null: unknown
+    this.view = { entitled: false, entitlements: [], until: 0 };
+    this.turn = 0; // the status being checked: an answer to an older one is dropped
     this.reason = 'not connected yet';
     this.stopped = false;
     this.client = null;
@@ -233,13 +289,12 @@ class Watcher {
   }
 
   isEntitled() {
-    const s = this.status;
-    return !!s && s.entitled === true && Date.now() < ends(s);
+    return this.view.entitled && Date.now() < this.view.until;
   }
 
   hasEntitlement(code) {
-    const s = this.status;
-    return this.isEntitled() && Array.isArray(s.entitlements) && s.entitlements.includes(code);
+    const { entitled, entitlements, until } = this.view;
+    return entitled && Date.now() < until && entitlements.includes(code);
   }
 
   /** Calls `listener(watcher)` at every change of what it knows; returns how to stop. */
@@ -255,10 +310,17 @@ class Watcher {
     if (this.wake) this.wake();
   }
 
-  set(status, reason) {
-    if (JSON.stringify([status, reason]) === JSON.stringify([this.status, this.reason])) return;
+  // Unknown: the answer is no, and a check still under way for the last status is dropped.
+  forget(reason) {
+    this.turn++;
+    this.set(null, reason);
+  }
+
+  set(status, reason, view = viewOf(status)) {
+    if (JSON.stringify([status, reason, view]) === JSON.stringify([this.status, this.reason, this.view])) return;
     this.status = status;
     this.reason = reason;
+    this.view = view;
     for (const listener of this.listeners) listener(this);
   }
 
@@ -270,9 +332,9 @@ class Watcher {
         this.client = client;
         backoff = 50;
         await this.follow(client);
-        this.set(null, client.closed ? client.closed.message : 'the agent closed the connection');
+        this.forget(client.closed ? client.closed.message : 'the agent closed the connection');
       } catch (e) {
-        this.set(null, e.message);
+        this.forget(e.message);
         backoff = Math.min(backoff * 2, 5000);
       }
       this.client = null;
@@ -290,18 +352,44 @@ class Watcher {
       const arm = () => {
         clearTimeout(quiet);
         quiet = setTimeout(() => {
-          client.call('status').then((status) => { this.take(status); arm(); }, () => client.sock.destroy());
+          client.call('status').then((status) => { this.take(status, client); arm(); }, () => client.sock.destroy());
         }, this.heartbeat);
       };
       client.sock.on('close', end);
       if (client.closed || client.sock.destroyed) { end(); return; }
-      client.subscribe((status) => { this.take(status); arm(); }).catch(() => client.sock.destroy());
+      client.subscribe((status) => { this.take(status, client); arm(); }).catch(() => client.sock.destroy());
     });
   }
 
-  take(status) {
-    this.set(status && typeof status === 'object' ? status : null, null);
+  // With trusted keys, a "yes" counts once the signed file backs it (checked here, for this
+  // machine), with the file's entitlements and end; a "no" needs no proof.
+  take(status, client) {
+    const s = status && typeof status === 'object' ? status : null;
+    const turn = ++this.turn;
+    const view = viewOf(s);
+    if (!view.entitled || this.trustedKeys.length === 0) {
+      this.set(s, null, view);
+      return;
+    }
+    const no = { entitled: false, entitlements: [], until: 0 };
+    client.licenseFile().then((text) => {
+      if (turn !== this.turn) return;
+      if (text === null) throw new NotVerified('no_license_file', 'the agent holds no licence file');
+      const p = verifyLicenseFile(text, this.trustedKeys, this.product, this.environment);
+      const until = Math.min(view.until, ends({ offline_valid_until: p.expires_at, license_expires_at: p.license_expires_at }));
+      this.set(s, null, { entitled: true, entitlements: [...p.entitlements], until });
+    }).catch((e) => {
+      if (turn !== this.turn) return;
+      this.set(s, e instanceof NotVerified ? `not verified [${e.code}]: ${e.message}` : e.message, no);
+    });
   }
+}
+
+// What a status says, unchecked: entitled, to what, until when (milliseconds since the epoch).
+function viewOf(status) {
+  if (!status || status.entitled !== true) return { entitled: false, entitlements: [], until: 0 };
+  const entitlements = Array.isArray(status.entitlements) ? status.entitlements.filter((e) => typeof e === 'string') : [];
+  return { entitled: true, entitlements, until: ends(status) };
 }
 
 class UnsafeEndpoint extends Error {
@@ -335,15 +423,292 @@ function defaultSocket(product, environment) {
   return path.join(base, `${product}-${environment || 'live'}.sock`);
 }
 
+// Local verification of the signed documents (docs/license-file.md, docs/floating.md).
+const LICENSE_FILE = { label: 'LICENTRIC LICENSE FILE', context: 'licentric.license-file.v1\n', limit: 16 * 1024 };
+const LEASE = { label: 'LICENTRIC LEASE', context: 'licentric.lease.v1\n', limit: 8 * 1024 };
+const FUTURE_TOLERANCE = 300 * 1000; // how far `issued_at` may be ahead of this machine's clock
+const MAX_NAME_LEN = 128;
+const MAX_NONCE_LEN = 128;
+const MAX_ENTITLEMENTS = 256;
+const LICENSE_MEMBERS = ['license_id', 'product_id', 'environment', 'machine_id', 'fingerprint', 'status',
+  'entitlements', 'max_machines', 'license_expires_at', 'issued_at', 'expires_at', 'nonce'];
+const LEASE_MEMBERS = ['lease_id', 'license_id', 'product_id', 'environment', 'fingerprint', 'entitlements',
+  'max_seats', 'issued_at', 'expires_at', 'nonce'];
+const REFUSED_STATUS = { suspended: 'license_suspended', revoked: 'license_revoked', expired: 'license_expired' };
+const RFC3339 = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
+
+/** A signed document failed a check made here; `code` names the check (the Rust verifier's codes). */
+class NotVerified extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+const own = (object, name) => Object.prototype.hasOwnProperty.call(object, name);
+
+function fromBase64Url(text) {
+  if (typeof text !== 'string' || !/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const raw = Buffer.from(text, 'base64url');
+  return raw.toString('base64url') === text ? raw : null;
+}
+
+// The bytes armoured under `label`, read by the rules of docs/license-file.md.
+function dearmor(text, label) {
+  const lines = text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  if (lines.length < 2 || lines[0] !== `-----BEGIN ${label}-----` || lines[lines.length - 1] !== `-----END ${label}-----`) {
+    throw new NotVerified('armor_invalid', `the text is not a ${label.toLowerCase()}`);
+  }
+  const body = lines.slice(1, -1).join('');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) throw new NotVerified('armor_invalid', "the armour's base64 is malformed");
+  const raw = Buffer.from(body, 'base64');
+  if (raw.toString('base64') !== body) throw new NotVerified('armor_invalid', "the armour's base64 is not canonical");
+  return raw;
+}
+
+// Checks 1–5 of docs/license-file.md: armour, envelope, known key, signature, JSON object.
+function open(text, kind, trustedKeys) {
+  if (typeof text !== 'string' || Buffer.byteLength(text) > kind.limit) {
+    throw new NotVerified('armor_invalid', `not a ${kind.label.toLowerCase()} of at most ${kind.limit} bytes`);
+  }
+  let envelope;
+  try {
+    envelope = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(dearmor(text, kind.label)));
+  } catch (e) {
+    if (e instanceof NotVerified) throw e;
+    throw new NotVerified('envelope_invalid', 'the envelope is not JSON');
+  }
+  const members = ['v', 'alg', 'kid', 'payload', 'sig'];
+  if (!envelope || typeof envelope !== 'object' || Array.isArray(envelope)
+    || Object.keys(envelope).length !== members.length || !members.every((m) => own(envelope, m))) {
+    throw new NotVerified('envelope_invalid', "the envelope's members are not v, alg, kid, payload, sig");
+  }
+  if (envelope.v !== 1 || envelope.alg !== 'ed25519') throw new NotVerified('envelope_invalid', 'an unsupported version or algorithm');
+  const payloadBytes = fromBase64Url(envelope.payload);
+  const signature = fromBase64Url(envelope.sig);
+  if (payloadBytes === null || signature === null) throw new NotVerified('envelope_invalid', 'payload or sig is not base64url');
+  if (signature.length !== 64) throw new NotVerified('envelope_invalid', 'sig is not 64 bytes');
+  const key = trustedKey(trustedKeys, envelope.kid);
+  let good = false;
+  try {
+    good = crypto.verify(null, Buffer.concat([Buffer.from(kind.context), payloadBytes]), key, signature);
+  } catch { /* not a signature: refused below */ }
+  if (!good) {
+    throw new NotVerified('signature_invalid', "the signature does not verify with the vendor's key");
+  }
+  let payload;
+  try {
+    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
+  } catch {
+    throw new NotVerified('payload_invalid', 'the payload is not JSON');
+  }
+  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) throw new NotVerified('payload_invalid', 'the payload is not an object');
+  return payload;
+}
+
+function trustedKey(trustedKeys, kid) {
+  for (const hex of trustedKeys) {
+    if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) throw new NotVerified('bad_trusted_key', 'a trusted key is not 64 hex characters');
+    const raw = Buffer.from(hex, 'hex');
+    const id = Buffer.from(crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16));
+    const claimed = Buffer.from(String(kid));
+    if (claimed.length === id.length && crypto.timingSafeEqual(claimed, id)) {
+      try {
+        return crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+      } catch {
+        throw new NotVerified('bad_trusted_key', 'a trusted key is not an Ed25519 public key');
+      }
+    }
+  }
+  throw new NotVerified('unknown_key_id', 'the document is signed by a key this app does not trust');
+}
+
+function names(payload, list, limit = MAX_NAME_LEN) {
+  for (const name of list) {
+    const value = payload[name];
+    if (typeof value !== 'string' || value === '' || Buffer.byteLength(value) > limit) {
+      throw new NotVerified('payload_invalid', `${name} is empty, too long or not text`);
+    }
+  }
+}
+
+function entitlementsOf(payload) {
+  const values = payload.entitlements;
+  if (!Array.isArray(values) || values.length > MAX_ENTITLEMENTS
+    || !values.every((e) => typeof e === 'string' && e !== '' && Buffer.byteLength(e) <= MAX_NAME_LEN)) {
+    throw new NotVerified('payload_invalid', 'entitlements are malformed');
+  }
+}
+
+function count(payload, name) {
+  const value = payload[name];
+  if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32) throw new NotVerified('payload_invalid', `${name} is not a count`);
+}
+
+function instant(payload, name, optional = false) {
+  const value = payload[name];
+  if (value === null && optional) return null;
+  const ms = typeof value === 'string' && RFC3339.test(value) ? Date.parse(value.toUpperCase()) : NaN;
+  if (Number.isNaN(ms)) throw new NotVerified('payload_invalid', `${name} is not an RFC 3339 time`);
+  return ms;
+}
+
+function members(payload, required, optional) {
+  const keys = Object.keys(payload);
+  if (!required.every((m) => own(payload, m)) || !keys.every((k) => required.includes(k) || optional.includes(k))) {
+    throw new NotVerified('payload_invalid', "the payload's members are not the document's");
+  }
+}
+
+// Checks 6–10: this product, this environment, this machine, not issued in the future.
+function bound(payload, issuedAt, product, environment, fingerprint, now) {
+  if (payload.product_id !== product) throw new NotVerified('product_mismatch', `the document is for product ${JSON.stringify(payload.product_id)}, not ${JSON.stringify(product)}`);
+  if (payload.environment !== environment) throw new NotVerified('environment_mismatch', `the document is for the ${payload.environment} environment, not ${environment}`);
+  const found = Buffer.from(payload.fingerprint);
+  const ours = Buffer.from(fingerprint);
+  if (found.length !== ours.length || !crypto.timingSafeEqual(found, ours)) throw new NotVerified('fingerprint_mismatch', 'the document is bound to another machine');
+  if (issuedAt > now + FUTURE_TOLERANCE) throw new NotVerified('issued_in_future', "the document was issued ahead of this machine's clock");
+}
+
+/**
+ * Verifies a licence file as the companion does (checks 1–11, 13 and 14 of
+ * docs/license-file.md; the clock guard is the agent's): signed by one of `trustedKeys`, for
+ * `product` in `environment`, bound to this machine (`fingerprint`, computed here by default),
+ * within its offline period and active by this process's clock (`now`, milliseconds). Returns
+ * the payload; throws NotVerified.
+ */
+function verifyLicenseFile(text, trustedKeys, product, environment, { fingerprint, now = Date.now() } = {}) {
+  const machine = fingerprint === undefined ? machineFingerprint(product, environment) : fingerprint;
+  const payload = open(text, LICENSE_FILE, trustedKeys);
+  members(payload, LICENSE_MEMBERS, ['check_interval']);
+  names(payload, ['license_id', 'machine_id', 'product_id']);
+  if (typeof payload.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(payload.fingerprint)) {
+    throw new NotVerified('payload_invalid', 'fingerprint is not 64 lower-case hex characters');
+  }
+  if (!['test', 'live'].includes(payload.environment) || !['active', ...Object.keys(REFUSED_STATUS)].includes(payload.status)) {
+    throw new NotVerified('payload_invalid', 'environment or status is not a known value');
+  }
+  entitlementsOf(payload);
+  count(payload, 'max_machines');
+  if (own(payload, 'check_interval')) count(payload, 'check_interval');
+  if (payload.nonce !== null) names(payload, ['nonce'], MAX_NONCE_LEN);
+  const issuedAt = instant(payload, 'issued_at');
+  const expiresAt = instant(payload, 'expires_at');
+  const licenseExpiresAt = instant(payload, 'license_expires_at', true);
+  if (expiresAt <= issuedAt) throw new NotVerified('payload_invalid', 'expires_at is not after issued_at');
+  bound(payload, issuedAt, product, environment, machine, now);
+  if (now >= expiresAt) throw new NotVerified('file_expired', `the offline period ended at ${payload.expires_at}`);
+  if (payload.status !== 'active') throw new NotVerified(REFUSED_STATUS[payload.status], `the licence is ${payload.status}`);
+  if (licenseExpiresAt !== null && now >= licenseExpiresAt) throw new NotVerified('license_expiry_reached', `the licence ended at ${payload.license_expires_at}`);
+  return payload;
+}
+
+/**
+ * Verifies a floating licence's seat (the `lease_file` a checkout answers) as
+ * `licentric_client::verify::check_lease` does: signed by one of `trustedKeys`, for `product`
+ * in `environment`, bound to this machine, not run out by this process's clock. Returns the
+ * payload; throws NotVerified.
+ */
+function verifyLease(text, trustedKeys, product, environment, { fingerprint, now = Date.now() } = {}) {
+  const machine = fingerprint === undefined ? machineFingerprint(product, environment) : fingerprint;
+  const payload = open(text, LEASE, trustedKeys);
+  members(payload, LEASE_MEMBERS, ['label', 'borrowed', 'per_process', 'kept_to_end']);
+  names(payload, ['lease_id', 'license_id']);
+  names(payload, ['nonce'], MAX_NONCE_LEN);
+  if (typeof payload.product_id !== 'string' || typeof payload.fingerprint !== 'string' || !['test', 'live'].includes(payload.environment)) {
+    throw new NotVerified('payload_invalid', 'product_id, fingerprint or environment is malformed');
+  }
+  if (own(payload, 'label') && typeof payload.label !== 'string') throw new NotVerified('payload_invalid', 'label is not text');
+  if (!['borrowed', 'per_process', 'kept_to_end'].every((f) => !own(payload, f) || typeof payload[f] === 'boolean')) {
+    throw new NotVerified('payload_invalid', 'a flag is not true or false');
+  }
+  entitlementsOf(payload);
+  count(payload, 'max_seats');
+  const issuedAt = instant(payload, 'issued_at');
+  const expiresAt = instant(payload, 'expires_at');
+  if (expiresAt <= issuedAt) throw new NotVerified('payload_invalid', 'expires_at is not after issued_at');
+  bound(payload, issuedAt, product, environment, machine, now);
+  if (now >= expiresAt) throw new NotVerified('file_expired', `the seat ran out at ${payload.expires_at}`);
+  return payload;
+}
+
+const MACHINE_ID_PATHS = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
+const HOST_ID_PATH = '/etc/licentric/host-id';
+
+/**
+ * This machine's fingerprint for `product` (docs/fingerprint.md), computed here:
+ * hex(HMAC-SHA256(key = the machine id, msg = "licentric.fingerprint.v1:" + product)).
+ * `LICENTRIC_MACHINE_ID` replaces the machine id in the test environment only.
+ */
+function machineFingerprint(product, environment) {
+  let id = null;
+  if (environment === 'test' && process.env.LICENTRIC_MACHINE_ID) id = machineIdText(process.env.LICENTRIC_MACHINE_ID);
+  if (id === null) id = platformMachineId();
+  if (id === null) throw new NotVerified('machine_id_unavailable', "this machine's id cannot be read");
+  return crypto.createHmac('sha256', id).update(`licentric.fingerprint.v1:${product}`).digest('hex');
+}
+
+// Trimmed and lower-cased, as the companion reads it; null if it is not a machine id.
+function machineIdText(text) {
+  const value = String(text).trim().toLowerCase();
+  const ok = value.length > 0 && value.length <= 256 && /^[0-9a-z{}-]+$/.test(value) && /[1-9a-z]/.test(value);
+  return ok ? value : null;
+}
+
+function readText(file) {
+  try { return fs.readFileSync(file, 'utf8').slice(0, 4096); } catch { return null; }
+}
+
+function platformMachineId() {
+  const { execFileSync } = require('node:child_process');
+  if (process.platform === 'darwin') {
+    const out = execFileSync('/usr/sbin/ioreg', ['-rd1', '-c', 'IOPlatformExpertDevice'], { encoding: 'utf8' });
+    const found = /"IOPlatformUUID"\s*=\s*"([^"]+)"/.exec(out);
+    return found ? machineIdText(found[1]) : null;
+  }
+  if (process.platform === 'win32') {
+    const out = execFileSync('reg', ['query', 'HKLM\\SOFTWARE\\Microsoft\\Cryptography', '/v', 'MachineGuid', '/reg:64'], { encoding: 'utf8' });
+    const found = /MachineGuid\s+REG_SZ\s+(\S+)/.exec(out);
+    return found ? machineIdText(found[1]) : null;
+  }
+  if (inContainer()) {
+    try {
+      const st = fs.statSync(HOST_ID_PATH);
+      if (st.isFile() && st.uid === 0 && (st.mode & 0o022) === 0) {
+        const host = machineIdText(readText(HOST_ID_PATH) || '');
+        if (host !== null) return host;
+      }
+    } catch { /* no host id: the machine's own */ }
+  }
+  for (const file of MACHINE_ID_PATHS) {
+    const found = machineIdText(readText(file) || '');
+    if (found !== null) return found;
+  }
+  return null;
+}
+
+// As the companion decides it (crates/licentric-platform, `virtualization`).
+function inContainer() {
+  if (fs.existsSync('/.dockerenv') || fs.existsSync('/run/.containerenv')) return true;
+  try {
+    const environ = fs.readFileSync('/proc/1/environ', 'latin1').split('\0');
+    if (environ.some((v) => v.startsWith('container=') && v.length > 10)) return true;
+  } catch { /* not readable: not known */ }
+  const cgroup = readText('/proc/1/cgroup') || '';
+  return ['kubepods', 'docker', 'lxc'].some((mark) => cgroup.includes(mark));
+}
+
 async function main() {
   const args = process.argv.slice(2);
   let socketPath; let product = 'acme-cad'; let environment = 'live'; let timeout;
+  const trustedKeys = [];
   const rest = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--socket') socketPath = args[++i];
     else if (args[i] === '--product') product = args[++i];
     else if (args[i] === '--environment') environment = args[++i];
     else if (args[i] === '--timeout') timeout = Number(args[++i]) * 1000;
+    else if (args[i] === '--trusted-key') trustedKeys.push(args[++i]);
     else rest.push(args[i]);
   }
   const [command, code] = rest;
@@ -359,6 +724,17 @@ async function main() {
     return 4;
   }
   try {
+    if (trustedKeys.length > 0) {
+      try {
+        const licence = await client.verifiedLicense(trustedKeys, command === 'has_entitlement' ? code || '' : undefined);
+        console.log(`verified here: ${licence.status} until ${licence.expires_at}, entitlements: ${licence.entitlements.join(', ') || '-'}`);
+        return 0;
+      } catch (e) {
+        if (!(e instanceof NotVerified)) throw e;
+        console.error(`not verified [${e.code}]: ${e.message}`);
+        return 3;
+      }
+    }
     if (command === 'has_entitlement') {
       const entitled = await client.hasEntitlement(code || '');
       console.log(`${code}: entitled: ${entitled}`);
@@ -378,7 +754,10 @@ async function main() {
   }
 }
 
-module.exports = { Client, Watcher, AgentError, UnsafeEndpoint, defaultSocket, checkEndpoint, withSeat };
+module.exports = {
+  Client, Watcher, AgentError, UnsafeEndpoint, NotVerified, defaultSocket, checkEndpoint, withSeat,
+  verifyLicenseFile, verifyLease, machineFingerprint, LICENSE_FILE, LEASE,
+};
 
 if (require.main === module) {
   // Any failure not caught above is a failure, never "entitled".

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Ask the Licentric companion about this machine's licence — Python standard library only.
+"""Ask the Licentric companion about this machine's licence — Python standard library only (checking
+the signed documents in the app: the `cryptography` package).
 
     python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] status
     python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] has_entitlement CODE
     python3 licentric_client.py [--socket PATH] [--product ID] [--environment live|test] watch
+
+With `--trusted-key HEX` (the vendor's public key; repeatable), `status` and `has_entitlement`
+answer from the signed licence file, checked here (below), not from the agent's word.
 
 For an app that checks on every action, `Watcher` answers from memory what the agent last
 pushed (and False whenever it cannot reach the agent). With a floating licence, an app holds
@@ -20,10 +24,25 @@ Before sending anything, the client checks that the socket is its own user's (DE
 socket's folder must be a real folder owned by this user with mode 0700, and the process
 listening must run as this user (SO_PEERCRED, on Linux). Another user who made the folder
 first, or listens in its place, gets nothing.
+
+Against the machine's own user — who can run any program on their own socket — the socket's
+answer is advisory. An app that must hold against its user gives its vendor's public keys and
+checks the signed documents itself, with this machine's fingerprint computed here and its own
+clock (docs/security.md); that needs the `cryptography` package for Ed25519:
+
+    VENDOR_KEYS = ["dea53b80…"]  # 64 hex characters each, built into the app
+    client = Client(default_socket("acme-cad"), "acme-cad", "live")
+    licence = client.verified_license(VENDOR_KEYS)   # raises NotVerified, code says why
+    if "pro" in licence["entitlements"]: ...
+    with client.checkout("pro", trusted_keys=VENDOR_KEYS) as seat: ...  # the lease is checked
 """
 import argparse
+import base64
+import hashlib
+import hmac
 import json
 import os
+import re
 import socket
 import stat
 import struct
@@ -85,6 +104,290 @@ def check_peer(sock, path):
         raise UnsafeEndpoint("endpoint_foreign_peer", f"the program listening at {path} runs as user {uid}, not as you")
 
 
+# Local verification of the signed documents (docs/license-file.md, docs/floating.md).
+LICENSE_FILE = ("LICENTRIC LICENSE FILE", b"licentric.license-file.v1\n", 16 * 1024)
+LEASE = ("LICENTRIC LEASE", b"licentric.lease.v1\n", 8 * 1024)
+FUTURE_TOLERANCE = 300  # seconds `issued_at` may be ahead of this machine's clock
+MAX_NAME_LEN = 128
+MAX_NONCE_LEN = 128
+MAX_ENTITLEMENTS = 256
+FINGERPRINT_LABEL = b"licentric.fingerprint.v1:"
+LICENSE_MEMBERS = {"license_id", "product_id", "environment", "machine_id", "fingerprint", "status",
+                   "entitlements", "max_machines", "license_expires_at", "issued_at", "expires_at", "nonce"}
+LEASE_MEMBERS = {"lease_id", "license_id", "product_id", "environment", "fingerprint", "entitlements",
+                 "max_seats", "issued_at", "expires_at", "nonce"}
+REFUSED_STATUS = {"suspended": "license_suspended", "revoked": "license_revoked", "expired": "license_expired"}
+
+
+class NotVerified(LicentricError):
+    """A signed document failed a check made here; `code` names the check (the Rust
+    verifier's codes: `signature_invalid`, `fingerprint_mismatch`, `file_expired`, …)."""
+
+    def __init__(self, code, message):
+        super().__init__({"message": message, "data": {"code": code}})
+
+
+def _b64url(text):
+    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != text:
+        raise ValueError("not canonical base64url")
+    return raw
+
+
+def _dearmor(text, label):
+    """The bytes armoured under `label`, read by the rules of docs/license-file.md."""
+    stripped = text.strip(" \t\r\n")
+    lines = [line[:-1] if line.endswith("\r") else line for line in stripped.split("\n")]
+    if len(lines) < 2 or lines[0] != f"-----BEGIN {label}-----" or lines[-1] != f"-----END {label}-----":
+        raise NotVerified("armor_invalid", f"the text is not a {label.lower()}")
+    body = "".join(lines[1:-1])
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except ValueError:
+        raise NotVerified("armor_invalid", "the armour's base64 is malformed")
+    if base64.b64encode(raw).decode() != body:
+        raise NotVerified("armor_invalid", "the armour's base64 is not canonical")
+    return raw
+
+
+def _instant(payload, name, optional=False):
+    value = payload.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", value):
+        raise NotVerified("payload_invalid", f"{name} is not an RFC 3339 time")
+    try:
+        return datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] in "Zz" else value).timestamp()
+    except ValueError:
+        raise NotVerified("payload_invalid", f"{name} is not an RFC 3339 time")
+
+
+def _open(text, kind, trusted_keys):
+    """Checks 1–5 of docs/license-file.md: armour, envelope, known key, signature, JSON object.
+    Returns the payload (a dict) and its times read."""
+    label, context, limit = kind
+    if not isinstance(text, str) or len(text.encode()) > limit:
+        raise NotVerified("armor_invalid", f"not a {label.lower()} of at most {limit} bytes")
+    try:
+        envelope = json.loads(_dearmor(text, label))
+    except ValueError:
+        raise NotVerified("envelope_invalid", "the envelope is not JSON")
+    if not isinstance(envelope, dict) or set(envelope) != {"v", "alg", "kid", "payload", "sig"}:
+        raise NotVerified("envelope_invalid", "the envelope's members are not v, alg, kid, payload, sig")
+    if envelope["v"] != 1 or isinstance(envelope["v"], bool) or envelope["alg"] != "ed25519":
+        raise NotVerified("envelope_invalid", "an unsupported version or algorithm")
+    try:
+        payload_bytes, signature = _b64url(envelope["payload"]), _b64url(envelope["sig"])
+    except ValueError:
+        raise NotVerified("envelope_invalid", "payload or sig is not base64url")
+    if len(signature) != 64:
+        raise NotVerified("envelope_invalid", "sig is not 64 bytes")
+    key = _trusted_key(trusted_keys, envelope["kid"])
+    try:
+        key.verify(signature, context + payload_bytes)
+    except Exception:
+        raise NotVerified("signature_invalid", "the signature does not verify with the vendor's key")
+    try:
+        payload = json.loads(payload_bytes)
+    except ValueError:
+        raise NotVerified("payload_invalid", "the payload is not JSON")
+    if not isinstance(payload, dict):
+        raise NotVerified("payload_invalid", "the payload is not an object")
+    return payload
+
+
+def _trusted_key(trusted_keys, kid):
+    try:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError:
+        raise NotVerified("verify_unavailable", "checking signatures needs the `cryptography` package")
+    for hex_key in trusted_keys:
+        try:
+            raw = bytes.fromhex(hex_key)
+        except (TypeError, ValueError):
+            raise NotVerified("bad_trusted_key", "a trusted key is not 64 hex characters")
+        if len(raw) != 32:
+            raise NotVerified("bad_trusted_key", "a trusted key is not 64 hex characters")
+        if hmac.compare_digest(hashlib.sha256(raw).hexdigest()[:16].encode(), str(kid).encode()):
+            return Ed25519PublicKey.from_public_bytes(raw)
+    raise NotVerified("unknown_key_id", "the document is signed by a key this app does not trust")
+
+
+def _names(payload, *names, limit=MAX_NAME_LEN):
+    for name in names:
+        value = payload.get(name)
+        if not isinstance(value, str) or not value or len(value.encode()) > limit:
+            raise NotVerified("payload_invalid", f"{name} is empty, too long or not text")
+
+
+def _entitlements(payload):
+    values = payload.get("entitlements")
+    if not isinstance(values, list) or len(values) > MAX_ENTITLEMENTS or not all(
+        isinstance(e, str) and e and len(e.encode()) <= MAX_NAME_LEN for e in values
+    ):
+        raise NotVerified("payload_invalid", "entitlements are malformed")
+
+
+def _count(payload, name):
+    value = payload.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+        raise NotVerified("payload_invalid", f"{name} is not a count")
+
+
+def _bound(payload, product, environment, fingerprint, now):
+    """Checks 6–10: this product, this environment, this machine, not issued in the future."""
+    if payload["product_id"] != product:
+        raise NotVerified("product_mismatch", f"the document is for product {payload['product_id']!r}, not {product!r}")
+    if payload["environment"] != environment:
+        raise NotVerified("environment_mismatch", f"the document is for the {payload['environment']} environment, not {environment}")
+    if not hmac.compare_digest(payload["fingerprint"].encode(), fingerprint.encode()):
+        raise NotVerified("fingerprint_mismatch", "the document is bound to another machine")
+    if payload["issued_at"] > now + FUTURE_TOLERANCE:
+        raise NotVerified("issued_in_future", "the document was issued ahead of this machine's clock")
+
+
+def verify_license_file(text, trusted_keys, product, environment, fingerprint=None, now=None):
+    """Verifies a licence file as the companion does (checks 1–11, 13 and 14 of
+    docs/license-file.md; the clock guard is the agent's): signed by one of `trusted_keys`,
+    for `product` in `environment`, bound to this machine (`fingerprint`, computed here by
+    default), within its offline period and active by this process's clock. Returns the
+    payload; raises NotVerified."""
+    fingerprint = machine_fingerprint(product, environment) if fingerprint is None else fingerprint
+    now = time.time() if now is None else now
+    payload = _open(text, LICENSE_FILE, trusted_keys)
+    if not LICENSE_MEMBERS <= set(payload) <= LICENSE_MEMBERS | {"check_interval"}:
+        raise NotVerified("payload_invalid", "the payload's members are not a licence file's")
+    _names(payload, "license_id", "machine_id", "product_id")
+    if not isinstance(payload["fingerprint"], str) or not re.fullmatch(r"[0-9a-f]{64}", payload["fingerprint"]):
+        raise NotVerified("payload_invalid", "fingerprint is not 64 lower-case hex characters")
+    if payload["environment"] not in ("test", "live") or payload["status"] not in ("active", *REFUSED_STATUS):
+        raise NotVerified("payload_invalid", "environment or status is not a known value")
+    _entitlements(payload)
+    _count(payload, "max_machines")
+    if "check_interval" in payload:
+        _count(payload, "check_interval")
+    if payload["nonce"] is not None:
+        _names(payload, "nonce", limit=MAX_NONCE_LEN)
+    issued_at, expires_at = _instant(payload, "issued_at"), _instant(payload, "expires_at")
+    license_expires_at = _instant(payload, "license_expires_at", optional=True)
+    if expires_at <= issued_at:
+        raise NotVerified("payload_invalid", "expires_at is not after issued_at")
+    _bound({**payload, "issued_at": issued_at}, product, environment, fingerprint, now)
+    if now >= expires_at:
+        raise NotVerified("file_expired", f"the offline period ended at {payload['expires_at']}")
+    if payload["status"] != "active":
+        raise NotVerified(REFUSED_STATUS[payload["status"]], f"the licence is {payload['status']}")
+    if license_expires_at is not None and now >= license_expires_at:
+        raise NotVerified("license_expiry_reached", f"the licence ended at {payload['license_expires_at']}")
+    return payload
+
+
+def verify_lease(text, trusted_keys, product, environment, fingerprint=None, now=None):
+    """Verifies a floating licence's seat (the `lease_file` a checkout answers) as
+    `licentric_client::verify::check_lease` does: signed by one of `trusted_keys`, for
+    `product` in `environment`, bound to this machine, not run out by this process's clock.
+    Returns the payload; raises NotVerified."""
+    fingerprint = machine_fingerprint(product, environment) if fingerprint is None else fingerprint
+    now = time.time() if now is None else now
+    payload = _open(text, LEASE, trusted_keys)
+    if not LEASE_MEMBERS <= set(payload) <= LEASE_MEMBERS | {"label", "borrowed", "per_process", "kept_to_end"}:
+        raise NotVerified("payload_invalid", "the payload's members are not a lease's")
+    _names(payload, "lease_id", "license_id")
+    _names(payload, "nonce", limit=MAX_NONCE_LEN)
+    if not all(isinstance(payload[n], str) for n in ("product_id", "fingerprint")) or payload["environment"] not in ("test", "live"):
+        raise NotVerified("payload_invalid", "product_id, fingerprint or environment is malformed")
+    if "label" in payload and not isinstance(payload["label"], str):
+        raise NotVerified("payload_invalid", "label is not text")
+    if not all(isinstance(payload.get(flag, False), bool) for flag in ("borrowed", "per_process", "kept_to_end")):
+        raise NotVerified("payload_invalid", "a flag is not true or false")
+    _entitlements(payload)
+    _count(payload, "max_seats")
+    issued_at, expires_at = _instant(payload, "issued_at"), _instant(payload, "expires_at")
+    if expires_at <= issued_at:
+        raise NotVerified("payload_invalid", "expires_at is not after issued_at")
+    _bound({**payload, "issued_at": issued_at}, product, environment, fingerprint, now)
+    if now >= expires_at:
+        raise NotVerified("file_expired", f"the seat ran out at {payload['expires_at']}")
+    return payload
+
+
+MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+HOST_ID_PATH = "/etc/licentric/host-id"
+
+
+def machine_fingerprint(product, environment):
+    """This machine's fingerprint for `product` (docs/fingerprint.md), computed here:
+    hex(HMAC-SHA256(key = the machine id, msg = "licentric.fingerprint.v1:" + product)).
+    `LICENTRIC_MACHINE_ID` replaces the machine id in the test environment only."""
+    machine_id = None
+    if environment == "test" and os.environ.get("LICENTRIC_MACHINE_ID"):
+        machine_id = _machine_id_text(os.environ["LICENTRIC_MACHINE_ID"])
+    if machine_id is None:
+        machine_id = _platform_machine_id()
+    if machine_id is None:
+        raise NotVerified("machine_id_unavailable", "this machine's id cannot be read")
+    return hmac.new(machine_id.encode(), FINGERPRINT_LABEL + product.encode(), hashlib.sha256).hexdigest()
+
+
+def _machine_id_text(text):
+    """Trimmed and lower-cased, as the companion reads it; None if it is not a machine id."""
+    value = text.strip().lower()
+    if 0 < len(value) <= 256 and re.fullmatch(r"[0-9a-z{}-]+", value) and re.search(r"[1-9a-z]", value):
+        return value
+    return None
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(4096)
+    except (OSError, ValueError):
+        return None
+
+
+def _platform_machine_id():
+    if sys.platform == "darwin":
+        import subprocess
+        out = subprocess.run(["/usr/sbin/ioreg", "-rd1", "-c", "IOPlatformExpertDevice"], capture_output=True, text=True).stdout
+        found = re.search(r'"IOPlatformUUID"\s*=\s*"([^"]+)"', out)
+        return _machine_id_text(found.group(1)) if found else None
+    if sys.platform == "win32":
+        import winreg
+        flags = winreg.KEY_READ | winreg.KEY_WOW64_64KEY
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography", 0, flags) as key:
+            return _machine_id_text(winreg.QueryValueEx(key, "MachineGuid")[0])
+    if _in_container():
+        try:
+            st = os.stat(HOST_ID_PATH)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == 0 and not st.st_mode & 0o022:
+                host = _machine_id_text(_read_text(HOST_ID_PATH) or "")
+                if host is not None:
+                    return host
+        except OSError:
+            pass
+    for path in MACHINE_ID_PATHS:
+        found = _machine_id_text(_read_text(path) or "")
+        if found is not None:
+            return found
+    return None
+
+
+def _in_container():
+    """As the companion decides it (crates/licentric-platform, `virtualization`)."""
+    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"):
+        return True
+    try:
+        with open("/proc/1/environ", "rb") as f:
+            if any(v.startswith(b"container=") and len(v) > 10 for v in f.read().split(b"\0")):
+                return True
+    except OSError:
+        pass
+    cgroup = _read_text("/proc/1/cgroup") or ""
+    return any(mark in cgroup for mark in ("kubepods", "docker", "lxc"))
+
+
 class Client:
     def __init__(self, path, product=None, environment=None, timeout=None):
         """Connects to the agent at `path`; with `product` and `environment`, refuses an agent
@@ -104,6 +407,7 @@ class Client:
         # A reader of its own: a read-write pair's readline ignores its size limit.
         self.file = self.sock.makefile("rb")
         self.next_id = 1
+        self.product, self.environment = product, environment
         self.changes = []
         self.timeout = timeout
         version = self.call("version")
@@ -183,14 +487,53 @@ class Client:
         result = self.call("has_entitlement", {"code": code})
         return isinstance(result, dict) and result.get("entitled") is True
 
-    def checkout(self, entitlement=None):
+    def license_file(self):
+        """The signed licence file the agent holds (text), or None."""
+        result = self.call("license_file")
+        text = result.get("license_file") if isinstance(result, dict) else None
+        return text if isinstance(text, str) else None
+
+    def verified_license(self, trusted_keys, entitlement=None):
+        """The agent's licence file, checked here (`verify_license_file`): its payload, or
+        NotVerified. With `entitlement`, the file must grant it too (code `not_entitled`)."""
+        if self.product is None:
+            raise ValueError("checking a signed document needs the client's product and environment")
+        text = self.license_file()
+        if text is None:
+            raise NotVerified("no_license_file", "the agent holds no licence file")
+        payload = verify_license_file(text, trusted_keys, self.product, self.environment)
+        if entitlement is not None and entitlement not in payload["entitlements"]:
+            raise NotVerified("not_entitled", f"the licence does not grant {entitlement!r}")
+        return payload
+
+    def checkout(self, entitlement=None, trusted_keys=None):
         """A seat of a floating licence, held while this connection stays open: a `Seat`, a
         context manager that gives it back and closes the connection when the block ends. If
         the app dies, its connection closes and the agent gives the seat back at once. Every
         seat held raises LicentricError with code `server_rejected` (reason
-        `no_seat_available`)."""
+        `no_seat_available`).
+
+        With `trusted_keys`, the seat's signed lease is checked here (`verify_lease`, and the
+        entitlement asked for), and the seat's figures are the lease's, not the agent's word; a
+        seat that fails is given back and NotVerified raised."""
+        if trusted_keys is not None and self.product is None:
+            raise ValueError("checking a signed document needs the client's product and environment")
         params = {} if entitlement is None else {"entitlement": entitlement}
-        return Seat(self, self.call("checkout", params))
+        info = self.call("checkout", params)
+        if trusted_keys is None:
+            return Seat(self, info)
+        try:
+            lease = verify_lease(info.get("lease_file") if isinstance(info, dict) else None,
+                                 trusted_keys, self.product, self.environment)
+            if entitlement is not None and entitlement not in lease["entitlements"]:
+                raise NotVerified("not_entitled", f"the seat does not grant {entitlement!r}")
+        except NotVerified:
+            try:
+                self.release()
+            except LicentricError:
+                pass  # closing the connection gives it back all the same
+            raise
+        return Seat(self, {**info, **{k: lease[k] for k in ("expires_at", "max_seats", "entitlements")}}, lease)
 
     def release(self):
         """Gives this connection's seat back (on the server, when it was the agent's last)."""
@@ -208,11 +551,13 @@ class Client:
 
 class Seat:
     """A held seat of a floating licence (see `Client.checkout`): `expires_at`,
-    `seats_in_use`, `max_seats`, `entitlements`. As a context manager it gives the seat back
+    `seats_in_use`, `max_seats`, `entitlements` (and `lease`, the signed lease's payload, when
+    checked here). As a context manager it gives the seat back
     and closes the connection on exit."""
 
-    def __init__(self, client, info):
+    def __init__(self, client, info, lease=None):
         self.client = client
+        self.lease = lease  # the signed lease's payload, when checked here
         self.expires_at = info.get("expires_at")
         self.seats_in_use = info.get("seats_in_use")
         self.max_seats = info.get("max_seats")
@@ -239,15 +584,22 @@ class Watcher:
     reach the agent every answer is False — never a stale True — and even a current True ends
     with the offline period or the licence, by this machine's clock.
 
+    With `trusted_keys` (the vendor's public keys), the signed licence file is checked here at
+    every change, for this machine (`verify_license_file`): the entitlements and the end come
+    from the file, and a socket that says "yes" without a file that backs it gets False, with
+    the failed check in reason().
+
         licence = Watcher(default_socket("acme-cad"), "acme-cad", "live")
         if licence.has_entitlement("export-pdf"): ...
     """
 
-    def __init__(self, path, product, environment, heartbeat=30.0):
+    def __init__(self, path, product, environment, heartbeat=30.0, trusted_keys=None):
         self._path, self._product, self._environment = path, product, environment
         self._heartbeat = heartbeat
+        self._keys = list(trusted_keys or [])
         self._lock = threading.Condition()
         self._status = None  # None: unknown
+        self._view = (False, [], 0.0)  # entitled, entitlements, until (Unix seconds)
         self._reason = "not connected yet"
         self._generation = 0
         self._client = None
@@ -256,12 +608,12 @@ class Watcher:
         self._thread.start()
 
     def is_entitled(self):
-        status = self._status  # one read of a reference: no lock needed
-        return status is not None and status.get("entitled") is True and time.time() < _ends(status)
+        entitled, _, until = self._view  # one read of a reference: no lock needed
+        return entitled and time.time() < until
 
     def has_entitlement(self, code):
-        status = self._status
-        return self.is_entitled() and status is not None and code in (status.get("entitlements") or [])
+        entitled, entitlements, until = self._view
+        return entitled and time.time() < until and code in entitlements
 
     def status(self):
         """The last status, or None while the agent cannot be reached (see reason())."""
@@ -291,13 +643,31 @@ class Watcher:
                 pass
         self._thread.join()
 
-    def _set(self, status, reason=None):
+    def _set(self, status, reason=None, client=None):
+        view = (False, [], 0.0)
+        if status is not None and status.get("entitled") is True:
+            entitlements = [e for e in status.get("entitlements") or [] if isinstance(e, str)]
+            view = (True, entitlements, _ends(status))
+            if self._keys:
+                # A "no" needs no proof; a "yes" needs the signed file's, and ends when it says.
+                view, reason = self._checked(client, view)
         with self._lock:
-            if status == self._status and reason == self._reason:
+            if status == self._status and reason == self._reason and view == self._view:
                 return
-            self._status, self._reason = status, reason
+            self._status, self._reason, self._view = status, reason, view
             self._generation += 1
             self._lock.notify_all()
+
+    def _checked(self, client, view):
+        try:
+            text = client.license_file() if client is not None else None
+            if text is None:
+                raise NotVerified("no_license_file", "the agent holds no licence file")
+            payload = verify_license_file(text, self._keys, self._product, self._environment)
+        except NotVerified as e:
+            return (False, [], 0.0), f"not verified [{e.code}]: {e}"
+        ends = [_ends({"offline_valid_until": payload["expires_at"], "license_expires_at": payload["license_expires_at"]})]
+        return (True, list(payload["entitlements"]), min(view[2], *ends)), None
 
     def _run(self):
         backoff = 0.05
@@ -322,7 +692,7 @@ class Watcher:
     def _follow(self, client):
         status = client.call("subscribe")["status"]
         while not self._stopped:
-            self._set(status if isinstance(status, dict) else None, None)
+            self._set(status if isinstance(status, dict) else None, None, client)
             if client.changes:
                 status = client.changes.pop(0)
                 continue
@@ -371,6 +741,8 @@ def main():
     parser.add_argument("--product", default="acme-cad")
     parser.add_argument("--environment", default="live", choices=["live", "test"])
     parser.add_argument("--timeout", type=float, help="seconds a call may wait (default: 5 for queries)")
+    parser.add_argument("--trusted-key", action="append", metavar="HEX",
+                        help="the vendor's public key: answer from the signed licence file, checked here (repeatable)")
     parser.add_argument("command", choices=["status", "has_entitlement", "watch"])
     parser.add_argument("code", nargs="?")
     args = parser.parse_args()
@@ -383,6 +755,14 @@ def main():
         print(f"error [{e.code}]: {e}", file=sys.stderr)
         return 1
     try:
+        if args.trusted_key and args.command != "watch":
+            try:
+                licence = client.verified_license(args.trusted_key, args.code if args.command == "has_entitlement" else None)
+            except NotVerified as e:
+                print(f"not verified [{e.code}]: {e}", file=sys.stderr)
+                return 3
+            print(f"verified here: {licence['status']} until {licence['expires_at']}, entitlements: {', '.join(licence['entitlements']) or '-'}")
+            return 0
         if args.command == "status":
             status = client.status()
             if not isinstance(status, dict):

@@ -254,6 +254,179 @@ fn the_examples_never_take_a_misbehaving_agent_for_entitled() {
     }
 }
 
+/// The Python and Node examples with the vendor's key (`--trusted-key`) answer from the signed
+/// licence file, checked in the program for this machine with its own clock — not from what
+/// the program on the socket says. Without the key, a program of the user's own posing as the
+/// agent is believed (the socket's answer is advisory against the machine's own user); with
+/// it, a genuine file of another machine, an altered file, or an entitlement the file does not
+/// grant is refused.
+#[test]
+fn the_examples_with_the_vendors_key_believe_only_the_signed_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let product = "e2e-script-verify";
+    let (_, key) = server.licence(product, 2);
+    let extra = "allow_file_credential_store = true";
+    let mut here = Companion::new(&tmp.path().join("here"), &server, product, extra);
+    here.start_agent();
+    here.client().activate(&key).unwrap();
+    let mut there = Companion::new(&tmp.path().join("there"), &server, product, extra);
+    there.machine_id = "ab".repeat(16);
+    there.start_agent();
+    there.client().activate(&key).unwrap();
+    let elsewhere = there.client().license_file().unwrap().unwrap();
+    let genuine = here.client().license_file().unwrap().unwrap();
+    let altered = {
+        // The same file claiming one more entitlement, its signature left as it was.
+        use base64::Engine as _;
+        let (b64, url) = (
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        );
+        let body: String = genuine
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let mut envelope: Value = serde_json::from_slice(&b64.decode(body).unwrap()).unwrap();
+        let mut payload: Value =
+            serde_json::from_slice(&url.decode(envelope["payload"].as_str().unwrap()).unwrap())
+                .unwrap();
+        payload["entitlements"]
+            .as_array_mut()
+            .unwrap()
+            .push("enterprise".into());
+        envelope["payload"] = url.encode(payload.to_string()).into();
+        format!(
+            "-----BEGIN LICENTRIC LICENSE FILE-----\n{}\n-----END LICENTRIC LICENSE FILE-----\n",
+            b64.encode(envelope.to_string())
+        )
+    };
+    let posing_with = |file: String| {
+        licentric_e2e::impostor(tmp.path(), product, move |method| match method {
+            "license_file" => serde_json::json!({"license_file": file}),
+            "subscribe" => serde_json::json!({"status": {"state": "active", "entitled": true,
+                "entitlements": ["pro", "enterprise"]}}),
+            _ => serde_json::json!({"code": "enterprise", "entitled": true, "state": "active",
+                "entitlements": ["pro", "enterprise"]}),
+        })
+    };
+    let vendor = server.public_key();
+    let other_key = "11".repeat(32);
+    let ask = |program: &str, script: &str, socket: &Path, trusted: Option<&str>, code: &str| {
+        let mut cmd = Command::new(program);
+        cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/").to_owned() + script)
+            .args(["--product", product, "--environment", "test", "--socket"])
+            .arg(socket)
+            .env("LICENTRIC_MACHINE_ID", &here.machine_id);
+        if let Some(trusted) = trusted {
+            cmd.args(["--trusted-key", trusted]);
+        }
+        run(cmd.args(["has_entitlement", code]))
+    };
+    for (program, script) in [
+        ("python3", "python/licentric_client.py"),
+        ("node", "node/licentric-client.js"),
+    ] {
+        // The real agent's file, for this machine: verified here.
+        let (code, out, err) = ask(program, script, &here.socket, Some(&vendor), "pro");
+        assert_eq!(code, 0, "{program}: {out}{err}");
+        assert!(
+            out.starts_with("verified here: active until "),
+            "{program}: {out}"
+        );
+
+        // What the signature does not back is refused, each with its reason.
+        let impostor_elsewhere = posing_with(elsewhere.clone());
+        let impostor_altered = posing_with(altered.clone());
+        for (socket, trusted, code_asked, why) in [
+            (&here.socket, vendor.as_str(), "enterprise", "not_entitled"),
+            (&here.socket, other_key.as_str(), "pro", "unknown_key_id"),
+            (
+                &impostor_elsewhere,
+                vendor.as_str(),
+                "pro",
+                "fingerprint_mismatch",
+            ),
+            (
+                &impostor_altered,
+                vendor.as_str(),
+                "enterprise",
+                "signature_invalid",
+            ),
+        ] {
+            let (code, out, err) = ask(program, script, socket, Some(trusted), code_asked);
+            assert_eq!(code, 3, "{program} {why}: {out}{err}");
+            assert!(
+                err.starts_with(&format!("not verified [{why}]: ")),
+                "{program}: {err}"
+            );
+            assert!(!out.contains("verified here"), "{program}: {out}");
+        }
+
+        // Without the vendor's key, the impostor's word is all there is.
+        let (code, out, _) = ask(program, script, &impostor_altered, None, "enterprise");
+        assert_eq!(
+            (code, out.trim()),
+            (0, "enterprise: entitled: true"),
+            "{program}"
+        );
+
+        // The watchers, answering from memory, check the file at each change the same way.
+        for (socket, asked, answer) in [
+            (&here.socket, "pro", "true"),
+            (&here.socket, "enterprise", "false"),
+            (
+                &impostor_altered,
+                "enterprise",
+                "false not verified [signature_invalid]",
+            ),
+            (
+                &impostor_elsewhere,
+                "pro",
+                "false not verified [fingerprint_mismatch]",
+            ),
+        ] {
+            let (code, out, err) =
+                watch_checked(program, socket, product, &vendor, asked, &here.machine_id);
+            assert_eq!(code, 0, "{program}: {out}{err}");
+            assert!(out.trim().starts_with(answer), "{program} {asked}: {out}");
+        }
+    }
+}
+
+/// A watcher of the Python or Node example given the vendor's key, asked for `code` once it
+/// knows something: "true" or "false", and why not when the file did not verify.
+fn watch_checked(
+    program: &str,
+    socket: &Path,
+    product: &str,
+    vendor: &str,
+    code: &str,
+    machine: &str,
+) -> (i32, String, String) {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let mut cmd = Command::new(program);
+    if program == "python3" {
+        cmd.env("PYTHONPATH", format!("{examples}/python")).args([
+            "-c",
+            "import sys, licentric_client as lc
+w = lc.Watcher(sys.argv[1], sys.argv[2], 'test', trusted_keys=[sys.argv[3]])
+w.wait_for_change(0, 20)
+print(str(w.has_entitlement(sys.argv[4])).lower(), w.reason() or '')
+w.close()",
+        ]);
+    } else {
+        cmd.env("CLIENT", format!("{examples}/node/licentric-client.js")).args(["-e", "const lc = require(process.env.CLIENT);
+const [socket, product, key, code] = process.argv.slice(1);
+const w = new lc.Watcher(socket, product, 'test', { trustedKeys: [key] });
+const stop = w.onChange(() => { stop(); console.log(`${w.hasEntitlement(code)} ${w.reason || ''}`); w.close(); });"]);
+    }
+    run(cmd
+        .arg(socket)
+        .args([product, vendor, code])
+        .env("LICENTRIC_MACHINE_ID", machine))
+}
+
 /// The C ABI against the real agent: the C example compiled with the system's compiler asks
 /// for the status and an entitlement, and a subscription's callback sees a change.
 #[test]

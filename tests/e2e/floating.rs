@@ -921,42 +921,12 @@ fn a_c_program_holds_a_seat_its_lease_checked_with_the_vendors_key() {
 /// seats, not the words beside it.
 #[test]
 fn a_c_program_counts_what_the_lease_signs_not_what_the_agent_says() {
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
     let product = "e2e-c-lie";
     let (c, _, _) = floating_companion(tmp.path(), &server, product);
     let genuine = c.client().checkout(None).unwrap();
-    let lease = genuine.lease_file.clone().unwrap();
-
-    let run_dir = tmp.path().join("squatter");
-    std::fs::create_dir(&run_dir).unwrap();
-    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let socket = run_dir.join("agent.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-    std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut out = stream.try_clone().unwrap();
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let request: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            let result = match request["method"].as_str() {
-                Some("version") => serde_json::json!({"protocol": 1, "agent_version": "0",
-                    "product_id": product, "environment": "test", "management": true}),
-                Some("checkout") => serde_json::json!({"expires_at": "2099-01-01T00:00:00Z",
-                    "seats_in_use": 1, "max_seats": 1000, "entitlements": ["pro"],
-                    "lease_file": lease}),
-                _ => serde_json::json!({"released": true}),
-            };
-            let answer =
-                serde_json::json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
-            if writeln!(out, "{answer}").is_err() {
-                return;
-            }
-        }
-    });
+    let socket = lying_about_the_seat(tmp.path(), product, genuine.lease_file.clone().unwrap());
 
     let out = licentric_e2e::c_example_command()
         .arg("--socket")
@@ -977,6 +947,115 @@ fn a_c_program_counts_what_the_lease_signs_not_what_the_agent_says() {
         said.starts_with(&format!("seat: 1 of 1 in use, until {signed_end}")),
         "the lease's end and seats, not the squatter's: {said}"
     );
+}
+
+/// A program on a socket of `dir` posing as the agent of `product`, that hands out `lease` (a
+/// genuine one) but says more beside it: a seat until 2099, a thousand seats.
+fn lying_about_the_seat(dir: &std::path::Path, product: &str, lease: String) -> std::path::PathBuf {
+    licentric_e2e::impostor(dir, product, move |method| match method {
+        "checkout" => serde_json::json!({"expires_at": "2099-01-01T00:00:00Z",
+            "seats_in_use": 1, "max_seats": 1000, "entitlements": ["pro"], "lease_file": lease}),
+        _ => serde_json::json!({"released": true}),
+    })
+}
+
+/// Python and Node apps check their seat themselves (`checkout(..., trusted_keys)`): the
+/// seat's signed lease verifies with the vendor's key for this machine, the seat's figures are
+/// the lease's, not those of a program posing as the agent; checked for another machine or
+/// under another key it does not pass, and the seat goes back.
+#[test]
+fn python_and_node_apps_check_their_seat_from_the_signed_lease() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let product = "e2e-script-seat";
+    let (c, _, key) = floating_companion(tmp.path(), &server, product);
+    let vendor = server.public_key();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let python = "import sys, licentric_client as lc
+client = lc.Client(sys.argv[1], sys.argv[2], 'test')
+try:
+    with client.checkout('pro', trusted_keys=[sys.argv[3]]) as seat:
+        print(f'seat: {seat.seats_in_use} of {seat.max_seats}, until {seat.expires_at}, lease {seat.lease[\"lease_id\"]}')
+except lc.NotVerified as e:
+    print(f'not verified [{e.code}]')
+    sys.exit(3)";
+    let node = "const lc = require(process.env.CLIENT);
+const [socket, product, key] = process.argv.slice(1);
+(async () => {
+  const client = await new lc.Client(socket, product, 'test').connect();
+  try {
+    const seat = await client.checkout('pro', { trustedKeys: [key] });
+    console.log(`seat: ${seat.seats_in_use} of ${seat.max_seats}, until ${seat.expires_at}, lease ${seat.lease.lease_id}`);
+    await client.release();
+  } catch (e) {
+    if (!(e instanceof lc.NotVerified)) throw e;
+    console.log(`not verified [${e.code}]`);
+    process.exitCode = 3;
+  } finally {
+    client.close();
+  }
+})();";
+    let hold = |language: &str, socket: &std::path::Path, machine: &str, trusted: &str| {
+        let mut cmd = Command::new(if language == "python" {
+            "python3"
+        } else {
+            "node"
+        });
+        if language == "python" {
+            cmd.env("PYTHONPATH", format!("{examples}/python"))
+                .args(["-c", python]);
+        } else {
+            cmd.env("CLIENT", format!("{examples}/node/licentric-client.js"))
+                .args(["-e", node]);
+        }
+        run(cmd
+            .arg(socket)
+            .args([product, trusted])
+            .env("LICENTRIC_MACHINE_ID", machine))
+    };
+
+    for language in ["python", "node"] {
+        let (code, out, err) = hold(language, &c.socket, &c.machine_id, &vendor);
+        assert_eq!(code, 0, "{language}: {out}{err}");
+        assert!(
+            out.starts_with("seat: 1 of 1, until ") && out.contains("lease "),
+            "{language}: {out}"
+        );
+
+        for (machine, trusted, why) in [
+            (&"ab".repeat(16), vendor.as_str(), "fingerprint_mismatch"),
+            (&c.machine_id, &"11".repeat(32), "unknown_key_id"),
+        ] {
+            let (code, out, err) = hold(language, &c.socket, machine, trusted);
+            assert_eq!(
+                (code, out.trim()),
+                (3, format!("not verified [{why}]").as_str()),
+                "{language}: {err}"
+            );
+        }
+    }
+    let (code, taken) = server.lease_for(&key, OTHER);
+    assert_eq!(
+        code, 201,
+        "every seat that failed the check went back: {taken}"
+    );
+    let (id, secret) = (
+        taken["lease_id"].as_str().unwrap(),
+        taken["lease_secret"].as_str().unwrap(),
+    );
+    assert_eq!(server.release_lease(&key, id, secret), 204);
+
+    // A program posing as the agent, handing out a genuine lease with words of its own.
+    let genuine = c.client().checkout(None).unwrap();
+    let socket = lying_about_the_seat(tmp.path(), product, genuine.lease_file.clone().unwrap());
+    for language in ["python", "node"] {
+        let (code, out, err) = hold(language, &socket, &c.machine_id, &vendor);
+        assert_eq!(code, 0, "{language}: {out}{err}");
+        assert!(
+            out.starts_with(&format!("seat: 1 of 1, until {}", genuine.expires_at)),
+            "{language}: the lease's end and seats, not the impostor's: {out}"
+        );
+    }
 }
 
 /// A floating licence of one seat whose leases last `seconds` (the sandbox's floor is 2).

@@ -792,6 +792,50 @@ pub fn c_example() -> PathBuf {
         .clone()
 }
 
+/// A program of the user's own squatting on a socket in a private folder of `dir`, posing as
+/// the agent of `product` (test): it answers `version` as that agent would, and every other
+/// call with `answer(method)`. It passes every check of the socket — it runs as the user —
+/// so only what it cannot forge, the vendor's signature for this machine, gives it away.
+pub fn impostor(
+    dir: &Path,
+    product: &str,
+    answer: impl Fn(&str) -> Value + Send + Sync + 'static,
+) -> PathBuf {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let run_dir = dir.join(format!("impostor-{n}"));
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = run_dir.join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let product = product.to_owned();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let (product, answer) = (product.clone(), answer.clone());
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let request: Value = serde_json::from_str(&line).unwrap_or_default();
+                    let method = request["method"].as_str().unwrap_or_default();
+                    let result = match method {
+                        "version" => json!({"protocol": 1, "agent_version": "0",
+                            "product_id": product, "environment": "test", "management": true}),
+                        _ => answer(method),
+                    };
+                    let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
+                    if writeln!(out, "{reply}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    socket
+}
+
 /// A command running the C example, finding the library beside the binaries.
 pub fn c_example_command() -> Command {
     let mut cmd = Command::new(c_example());
