@@ -9,7 +9,11 @@
 //! 3. the window open (the tray's Open) — goal ≤ 120 MB on a real desktop without a GPU
 //!    (Xvfb renders in software, which inflates the web process);
 //! 4. the window closed again: the app ends, the agent and its tray stay;
-//! 5. the floor of the technology, for comparison: WebKitGTK's own `MiniBrowser` showing a
+//! 5. for comparison, a window of another toolkit: a native GTK 3 window holding the status
+//!    screen's kinds of widgets (labels, a level bar, a key field, buttons, a link), drawn
+//!    without GL (`GDK_GL=disable`, as the app turns WebKit's compositing off) — the bench
+//!    runs itself as that window;
+//! 6. the floor of the technology, for comparison: WebKitGTK's own `MiniBrowser` showing a
 //!    one-line page, drawn as the app draws (compositing off) — what any window of this
 //!    webview costs here, before a line of ours.
 //!
@@ -201,7 +205,14 @@ fn wait_for_socket(root: &Path) {
     });
 }
 
+/// Set in the environment of the bench run as the native window of row 5.
+const NATIVE_WINDOW: &str = "LICENTRIC_BENCH_NATIVE_WINDOW";
+
 fn main() {
+    if std::env::var_os(NATIVE_WINDOW).is_some() {
+        native::show();
+        return;
+    }
     let shipped = Shipped::from_env();
     let dir = tempfile::tempdir().unwrap();
     let desktop = Desktop::start(dir.path());
@@ -313,7 +324,33 @@ fn main() {
     desktop.tray_click("Quit");
     drop(login);
 
-    // 5. The floor: WebKitGTK's own browser, a one-line page.
+    // 5. A window of another toolkit: this bench, run as a native GTK 3 window.
+    let native_root = dir.path().join("native");
+    let window = Running(
+        command(&std::env::current_exe().unwrap(), &native_root, &desktop)
+            .env(NATIVE_WINDOW, "1")
+            .env("GDK_GL", "disable")
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(
+        "the native window on screen, drawn",
+        Duration::from_secs(60),
+        || window_painted(&desktop, native::TITLE).then_some(()),
+    );
+    std::thread::sleep(settle());
+    let each = memory_each(window.0.id());
+    row(
+        "a native GTK 3 window, the status screen's widgets: PSS",
+        format!("{:.1} MB", each.iter().map(|m| m.pss).sum::<f64>()),
+        &format!(
+            "another toolkit, for comparison (USS {:.1} MB; no webview)",
+            each.iter().map(|m| m.uss).sum::<f64>()
+        ),
+    );
+    drop(window);
+
+    // 6. The floor: WebKitGTK's own browser, a one-line page.
     let Some(browser) = minibrowser() else {
         row(
             "WebKitGTK's MiniBrowser, a one-line page",
@@ -361,4 +398,65 @@ fn minibrowser() -> Option<PathBuf> {
         .flatten()
         .map(|d| d.path().join("webkit2gtk-4.1/MiniBrowser"))
         .find(|p| p.is_file())
+}
+
+/// The window of row 5: what the status screen shows, in GTK 3's own widgets.
+#[cfg(target_os = "linux")]
+mod native {
+    use gtk::prelude::*;
+
+    pub(crate) const TITLE: &str = "native window";
+
+    pub(crate) fn show() {
+        gtk::init().unwrap();
+        let window = gtk::Window::new(gtk::WindowType::Toplevel);
+        window.set_title(TITLE);
+        window.set_default_size(600, 760);
+        let column = gtk::Box::new(gtk::Orientation::Vertical, 8);
+        let heading = gtk::Label::new(None);
+        heading.set_markup("<big><b>Acme CAD</b></big>\nLicensed on this machine");
+        column.pack_start(&heading, false, false, 0);
+        let facts = gtk::Grid::new();
+        facts.set_row_spacing(6);
+        facts.set_column_spacing(12);
+        let lines = [
+            ("Licence", "ACME-****-****-****-H3WC"),
+            ("Works offline until", "19 December 2026 (14 days)"),
+            ("Next check", "12 December 2026"),
+            ("Features", "pro, export-pdf"),
+            ("Seats", "1 of 5 in use"),
+        ];
+        for (row, (name, value)) in (0..).zip(lines) {
+            facts.attach(&gtk::Label::new(Some(name)), 0, row, 1, 1);
+            facts.attach(&gtk::Label::new(Some(value)), 1, row, 1, 1);
+        }
+        column.pack_start(&facts, false, false, 0);
+        column.pack_start(&gtk::LevelBar::for_interval(0.0, 14.0), false, false, 0);
+        let key = gtk::Entry::new();
+        key.set_placeholder_text(Some("ACME-XXXX-XXXX-XXXX-XXXX"));
+        column.pack_start(&key, false, false, 0);
+        let buttons = gtk::ButtonBox::new(gtk::Orientation::Horizontal);
+        for label in [
+            "Check now",
+            "Deactivate…",
+            "Export diagnostics…",
+            "Settings",
+        ] {
+            buttons.add(&gtk::Button::with_label(label));
+        }
+        column.pack_start(&buttons, false, false, 0);
+        let help = gtk::LinkButton::with_label("https://example.invalid/help", "Where is my key?");
+        column.pack_start(&help, false, false, 0);
+        window.add(&column);
+        window.connect_destroy(|_| gtk::main_quit());
+        window.show_all();
+        gtk::main();
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod native {
+    pub(crate) const TITLE: &str = "native window";
+
+    pub(crate) fn show() {}
 }
