@@ -2,7 +2,8 @@
  * library's C ABI (crates/licentric-capi, header include/licentric.h).
  *
  *   licentric-status [--socket PATH] PRODUCT ENVIRONMENT status
- *   licentric-status [--socket PATH] PRODUCT ENVIRONMENT has_entitlement CODE
+ *   licentric-status [--socket PATH] PRODUCT ENVIRONMENT has_entitlement CODE [TRUSTED_KEY...]
+ *       with the vendor's public keys, answered from the signed licence file, checked here.
  *   licentric-status PRODUCT ENVIRONMENT watch COUNT   (prints COUNT statuses, then stops)
  *   licentric-status [--socket PATH] PRODUCT ENVIRONMENT checkout CODE|- [TRUSTED_KEY...]
  *       holds a seat of a floating licence (carrying CODE, unless "-") until a line or the end
@@ -79,7 +80,7 @@ int main(int argc, char **argv) {
         arg = 3;
     }
     if (argc - arg < 3) {
-        fprintf(stderr, "usage: %s [--socket PATH] PRODUCT ENVIRONMENT status|has_entitlement CODE|watch COUNT|checkout CODE|- [KEY...]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--socket PATH] PRODUCT ENVIRONMENT status|has_entitlement CODE [KEY...]|watch COUNT|checkout CODE|- [KEY...]\n", argv[0]);
         return 2;
     }
     const char *product = argv[arg], *environment = argv[arg + 1], *command = argv[arg + 2];
@@ -106,9 +107,15 @@ int main(int argc, char **argv) {
     int code = 1;
     if (strcmp(command, "has_entitlement") == 0 && argc - arg > 3) {
         bool entitled = false;
-        r = licentric_has_entitlement(client, argv[arg + 3], &entitled);
+        size_t key_count = (size_t)(argc - arg - 4);
+        r = key_count > 0
+            ? licentric_has_entitlement_checked(client, argv[arg + 3],
+                                                (const char *const *)&argv[arg + 4], key_count,
+                                                &entitled)
+            : licentric_has_entitlement(client, argv[arg + 3], &entitled);
         if (r == LICENTRIC_OK) {
-            printf("%s: entitled: %s\n", argv[arg + 3], entitled ? "true" : "false");
+            printf("%s: entitled: %s%s\n", argv[arg + 3], entitled ? "true" : "false",
+                   key_count > 0 ? ", licence file checked here" : "");
             code = entitled ? 0 : 3;
         } else {
             code = fail_on(client, r);

@@ -323,6 +323,8 @@ fn the_examples_with_the_vendors_key_believe_only_the_signed_file() {
         }
         run(cmd.args(["has_entitlement", code]))
     };
+    let impostor_elsewhere = posing_with(elsewhere);
+    let impostor_altered = posing_with(altered);
     for (program, script) in [
         ("python3", "python/licentric_client.py"),
         ("node", "node/licentric-client.js"),
@@ -336,8 +338,6 @@ fn the_examples_with_the_vendors_key_believe_only_the_signed_file() {
         );
 
         // What the signature does not back is refused, each with its reason.
-        let impostor_elsewhere = posing_with(elsewhere.clone());
-        let impostor_altered = posing_with(altered.clone());
         for (socket, trusted, code_asked, why) in [
             (&here.socket, vendor.as_str(), "enterprise", "not_entitled"),
             (&here.socket, other_key.as_str(), "pro", "unknown_key_id"),
@@ -391,6 +391,39 @@ fn the_examples_with_the_vendors_key_believe_only_the_signed_file() {
             assert_eq!(code, 0, "{program}: {out}{err}");
             assert!(out.trim().starts_with(answer), "{program} {asked}: {out}");
         }
+    }
+
+    // From C: `licentric_has_entitlement_checked`, through the C example.
+    let c = |socket: &Path, code: &str, trusted: &str| {
+        run(licentric_e2e::c_example_command()
+            .arg("--socket")
+            .arg(socket)
+            .args([product, "test", "has_entitlement", code, trusted])
+            .env("LICENTRIC_MACHINE_ID", &here.machine_id))
+    };
+    let (code, out, err) = c(&here.socket, "pro", &vendor);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "pro: entitled: true, licence file checked here"),
+        "{err}"
+    );
+    let (code, out, err) = c(&here.socket, "enterprise", &vendor);
+    assert_eq!(
+        (code, out.trim()),
+        (3, "enterprise: entitled: false, licence file checked here"),
+        "{err}"
+    );
+    for (socket, trusted, why) in [
+        (&here.socket, other_key.as_str(), "unknown_key_id"),
+        (&impostor_elsewhere, vendor.as_str(), "fingerprint_mismatch"),
+        (&impostor_altered, vendor.as_str(), "signature_invalid"),
+    ] {
+        let (code, out, err) = c(socket, "pro", trusted);
+        assert_eq!(code, 1, "C {why}: {out}{err}");
+        assert!(
+            err.starts_with("error [9]: ") && err.contains(why) && err.contains("[not_verified]"),
+            "C: {err}"
+        );
     }
 }
 

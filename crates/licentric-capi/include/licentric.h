@@ -191,6 +191,23 @@ const char *licentric_result_message(int result);
 // The library's version, as `"0.1.0"` (a static string).
 const char *licentric_version(void);
 
+// Whether the machine is entitled now to the feature `code`, from the signed licence file
+// checked here: signed by one of `trusted_keys` (`key_count` of them, the vendor's public
+// keys as in the companion's configuration), for this product, environment and machine,
+// within its offline period and its licence's dates, active. `*entitled` is true only when
+// the result is `LICENTRIC_OK` and the file grants `code`; a file that grants it not is
+// `LICENTRIC_OK` and false. No file, or one that does not pass, is `LICENTRIC_NOT_VERIFIED`
+// (`licentric_last_error` says which check failed).
+//
+// # Safety
+// `client` is a live client; `code` a NUL-terminated string; `trusted_keys` points to
+// `key_count` NUL-terminated strings; `entitled` points to a bool.
+licentric_result licentric_has_entitlement_checked(licentric_client *client,
+                                                   const char *code,
+                                                   const char *const *trusted_keys,
+                                                   uintptr_t key_count,
+                                                   bool *entitled);
+
 // Checks out a seat of the floating licence for this connection, one that carries the
 // entitlement `entitlement` if it is not null: held until `licentric_release` or
 // `licentric_close`, renewed by the agent meanwhile. Asking again on the same connection

@@ -33,7 +33,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use licentric_client::{Client, ClientError, Environment, LicenseState, LicenseStatus};
 
+mod checked;
 mod seats;
+pub use checked::licentric_has_entitlement_checked;
 pub use seats::{LicentricSeat, licentric_checkout, licentric_checkout_checked, licentric_release};
 
 /// What a call did.

@@ -86,14 +86,8 @@ pub unsafe extern "C" fn licentric_checkout_checked(
     key_count: usize,
     out: *mut LicentricSeat,
 ) -> LicentricResult {
-    if trusted_keys.is_null() || key_count == 0 {
-        return LicentricResult::LicentricInvalidArgument;
-    }
-    // SAFETY: the caller promises `key_count` pointers at `trusted_keys`.
-    let pointers = unsafe { std::slice::from_raw_parts(trusted_keys, key_count) };
-    // SAFETY: each a NUL-terminated string, as documented.
-    let keys: Option<Vec<&str>> = pointers.iter().map(|k| unsafe { text(*k) }).collect();
-    let Some(keys) = keys else {
+    // SAFETY: `key_count` strings at `trusted_keys`, as documented.
+    let Some(keys) = (unsafe { crate::checked::keys(trusted_keys, key_count) }) else {
         return LicentricResult::LicentricInvalidArgument;
     };
     // SAFETY: forwarded as documented.
