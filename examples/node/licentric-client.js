@@ -258,7 +258,7 @@ function ends(status) {
   let end = Infinity;
   for (const key of ['offline_valid_until', 'license_expires_at']) {
     if (typeof status[key] !== 'string') continue;
-    const t = Date.parse(status[key]);
+    const t = rfc3339(status[key]);
     if (Number.isNaN(t)) return 0;
     end = Math.min(end, t);
   }
@@ -276,7 +276,7 @@ function ends(status) {
  *   if (licence.hasEntitlement('export-pdf')) { ... }
  */
 class Watcher {
-  constructor(socketPath, product, environment, { heartbeat = 30000, trustedKeys = [] } = {}) {
+  constructor(socketPath, product, environment, { heartbeat = 30000, trustedKeys } = {}) {
     Object.assign(this, { socketPath, product, environment, heartbeat, trustedKeys });
     this.status = null; // null: unknown
     this.view = { entitled: false, entitlements: [], until: 0 };
@@ -367,7 +367,7 @@ class Watcher {
     const s = status && typeof status === 'object' ? status : null;
     const turn = ++this.turn;
     const view = viewOf(s);
-    if (!view.entitled || this.trustedKeys.length === 0) {
+    if (!view.entitled || this.trustedKeys === undefined) {
       this.set(s, null, view);
       return;
     }
@@ -435,7 +435,18 @@ const LICENSE_MEMBERS = ['license_id', 'product_id', 'environment', 'machine_id'
 const LEASE_MEMBERS = ['lease_id', 'license_id', 'product_id', 'environment', 'fingerprint', 'entitlements',
   'max_seats', 'issued_at', 'expires_at', 'nonce'];
 const REFUSED_STATUS = { suspended: 'license_suspended', revoked: 'license_revoked', expired: 'license_expired' };
-const RFC3339 = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
+const RFC3339 = /^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?(?:[Zz]|([+-])(\d\d):(\d\d))$/;
+// Public keys of small order (and their other encodings, the sign bit aside): anything
+// verifies under them, so they are never trusted (as ed25519-dalek's `is_weak`).
+const SMALL_ORDER_KEYS = new Set([
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+]);
 
 /** A signed document failed a check made here; `code` names the check (the Rust verifier's codes). */
 class NotVerified extends Error {
@@ -453,9 +464,20 @@ function fromBase64Url(text) {
   return raw.toString('base64url') === text ? raw : null;
 }
 
+// `text` without the space, tab, CR and LF around it (a loop: a regular expression anchored at
+// the end costs time quadratic in the space).
+function trimmed(text) {
+  const space = (c) => c === ' ' || c === '\t' || c === '\r' || c === '\n';
+  let start = 0;
+  let end = text.length;
+  while (start < end && space(text[start])) start++;
+  while (end > start && space(text[end - 1])) end--;
+  return text.slice(start, end);
+}
+
 // The bytes armoured under `label`, read by the rules of docs/license-file.md.
 function dearmor(text, label) {
-  const lines = text.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  const lines = trimmed(text).split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   if (lines.length < 2 || lines[0] !== `-----BEGIN ${label}-----` || lines[lines.length - 1] !== `-----END ${label}-----`) {
     throw new NotVerified('armor_invalid', `the text is not a ${label.toLowerCase()}`);
   }
@@ -473,7 +495,7 @@ function open(text, kind, trustedKeys) {
   }
   let envelope;
   try {
-    envelope = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(dearmor(text, kind.label)));
+    envelope = fromJson(dearmor(text, kind.label));
   } catch (e) {
     if (e instanceof NotVerified) throw e;
     throw new NotVerified('envelope_invalid', 'the envelope is not JSON');
@@ -484,6 +506,7 @@ function open(text, kind, trustedKeys) {
     throw new NotVerified('envelope_invalid', "the envelope's members are not v, alg, kid, payload, sig");
   }
   if (envelope.v !== 1 || envelope.alg !== 'ed25519') throw new NotVerified('envelope_invalid', 'an unsupported version or algorithm');
+  if (typeof envelope.kid !== 'string') throw new NotVerified('envelope_invalid', 'kid is not text');
   const payloadBytes = fromBase64Url(envelope.payload);
   const signature = fromBase64Url(envelope.sig);
   if (payloadBytes === null || signature === null) throw new NotVerified('envelope_invalid', 'payload or sig is not base64url');
@@ -498,7 +521,7 @@ function open(text, kind, trustedKeys) {
   }
   let payload;
   try {
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
+    payload = fromJson(payloadBytes);
   } catch {
     throw new NotVerified('payload_invalid', 'the payload is not JSON');
   }
@@ -506,12 +529,26 @@ function open(text, kind, trustedKeys) {
   return payload;
 }
 
+// A JSON value from UTF-8 bytes, as strictly as the companion reads it: no other encoding, no
+// byte-order mark (members twice JSON.parse cannot tell; they need the vendor's signature).
+function fromJson(bytes) {
+  return JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
+}
+
+// The trusted key `kid` names. Every key in the list must be one (64 hex characters, not of
+// small order), as the companion's configuration requires.
 function trustedKey(trustedKeys, kid) {
-  for (const hex of trustedKeys) {
+  const keys = [...trustedKeys].map((hex) => {
     if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) throw new NotVerified('bad_trusted_key', 'a trusted key is not 64 hex characters');
     const raw = Buffer.from(hex, 'hex');
+    const masked = Buffer.from(raw);
+    masked[31] &= 0x7f;
+    if (SMALL_ORDER_KEYS.has(masked.toString('hex'))) throw new NotVerified('bad_trusted_key', 'a trusted key is a weak (small-order) key');
+    return raw;
+  });
+  for (const raw of keys) {
     const id = Buffer.from(crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16));
-    const claimed = Buffer.from(String(kid));
+    const claimed = Buffer.from(kid);
     if (claimed.length === id.length && crypto.timingSafeEqual(claimed, id)) {
       try {
         return crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
@@ -532,25 +569,53 @@ function names(payload, list, limit = MAX_NAME_LEN) {
   }
 }
 
-function entitlementsOf(payload) {
+// A list of strings; a licence file's also at most 256, each 1–128 bytes.
+function entitlementsOf(payload, limited = true) {
   const values = payload.entitlements;
-  if (!Array.isArray(values) || values.length > MAX_ENTITLEMENTS
-    || !values.every((e) => typeof e === 'string' && e !== '' && Buffer.byteLength(e) <= MAX_NAME_LEN)) {
+  if (!Array.isArray(values) || !values.every((e) => typeof e === 'string') || (limited && (values.length > MAX_ENTITLEMENTS
+    || !values.every((e) => e !== '' && Buffer.byteLength(e) <= MAX_NAME_LEN)))) {
     throw new NotVerified('payload_invalid', 'entitlements are malformed');
   }
 }
 
-function count(payload, name) {
+function count(payload, name, bits = 32) {
   const value = payload[name];
-  if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32) throw new NotVerified('payload_invalid', `${name} is not a count`);
+  if (!Number.isInteger(value) || value < 0 || value >= 2 ** bits) throw new NotVerified('payload_invalid', `${name} is not a count`);
+}
+
+// An RFC 3339 time in milliseconds since the epoch, or NaN (a date or hour that does not
+// exist is not one; a leap second is the next second's start, as the companion reads it).
+function rfc3339(text) {
+  const m = typeof text === 'string' ? RFC3339.exec(text) : null;
+  if (!m) return NaN;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const utc = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59));
+  const back = new Date(utc);
+  if (year < 1 || back.getUTCFullYear() !== year || back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day
+    || hour > 23 || minute > 59 || second > 60) return NaN;
+  const offset = m[8] === undefined ? 0 : (m[8] === '+' ? 1 : -1) * (Number(m[9]) * 60 + Number(m[10])) * 60000;
+  return utc - offset + (second === 60 ? 1000 : 0) + Math.floor(Number(m[7] || 0) * 1000);
 }
 
 function instant(payload, name, optional = false) {
   const value = payload[name];
   if (value === null && optional) return null;
-  const ms = typeof value === 'string' && RFC3339.test(value) ? Date.parse(value.toUpperCase()) : NaN;
+  const ms = rfc3339(value);
   if (Number.isNaN(ms)) throw new NotVerified('payload_invalid', `${name} is not an RFC 3339 time`);
   return ms;
+}
+
+// `check`, any failure of its own on input it was not written for a NotVerified too: an app
+// that asks whether it is licensed gets "no" and why, never another exception.
+function onlyNotVerified(check) {
+  return (...args) => {
+    try {
+      return check(...args);
+    } catch (e) {
+      if (e instanceof NotVerified) throw e;
+      throw new NotVerified('document_invalid', `the document cannot be checked (${e && e.name})`);
+    }
+  };
 }
 
 function members(payload, required, optional) {
@@ -577,11 +642,13 @@ function bound(payload, issuedAt, product, environment, fingerprint, now) {
  * within its offline period and active by this process's clock (`now`, milliseconds). Returns
  * the payload; throws NotVerified.
  */
-function verifyLicenseFile(text, trustedKeys, product, environment, { fingerprint, now = Date.now() } = {}) {
+const verifyLicenseFile = onlyNotVerified((text, trustedKeys, product, environment, { fingerprint, now = Date.now() } = {}) => {
   const machine = fingerprint === undefined ? machineFingerprint(product, environment) : fingerprint;
   const payload = open(text, LICENSE_FILE, trustedKeys);
-  members(payload, LICENSE_MEMBERS, ['check_interval']);
-  names(payload, ['license_id', 'machine_id', 'product_id']);
+  members(payload, LICENSE_MEMBERS.filter((m) => m !== 'nonce'), ['nonce', 'check_interval']);
+  if (!own(payload, 'nonce')) payload.nonce = null;
+  names(payload, ['license_id', 'machine_id']);
+  if (typeof payload.product_id !== 'string') throw new NotVerified('payload_invalid', 'product_id is not text');
   if (typeof payload.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(payload.fingerprint)) {
     throw new NotVerified('payload_invalid', 'fingerprint is not 64 lower-case hex characters');
   }
@@ -590,7 +657,7 @@ function verifyLicenseFile(text, trustedKeys, product, environment, { fingerprin
   }
   entitlementsOf(payload);
   count(payload, 'max_machines');
-  if (own(payload, 'check_interval')) count(payload, 'check_interval');
+  if (own(payload, 'check_interval') && payload.check_interval !== null) count(payload, 'check_interval', 64);
   if (payload.nonce !== null) names(payload, ['nonce'], MAX_NONCE_LEN);
   const issuedAt = instant(payload, 'issued_at');
   const expiresAt = instant(payload, 'expires_at');
@@ -601,7 +668,7 @@ function verifyLicenseFile(text, trustedKeys, product, environment, { fingerprin
   if (payload.status !== 'active') throw new NotVerified(REFUSED_STATUS[payload.status], `the licence is ${payload.status}`);
   if (licenseExpiresAt !== null && now >= licenseExpiresAt) throw new NotVerified('license_expiry_reached', `the licence ended at ${payload.license_expires_at}`);
   return payload;
-}
+});
 
 /**
  * Verifies a floating licence's seat (the `lease_file` a checkout answers) as
@@ -609,7 +676,7 @@ function verifyLicenseFile(text, trustedKeys, product, environment, { fingerprin
  * in `environment`, bound to this machine, not run out by this process's clock. Returns the
  * payload; throws NotVerified.
  */
-function verifyLease(text, trustedKeys, product, environment, { fingerprint, now = Date.now() } = {}) {
+const verifyLease = onlyNotVerified((text, trustedKeys, product, environment, { fingerprint, now = Date.now() } = {}) => {
   const machine = fingerprint === undefined ? machineFingerprint(product, environment) : fingerprint;
   const payload = open(text, LEASE, trustedKeys);
   members(payload, LEASE_MEMBERS, ['label', 'borrowed', 'per_process', 'kept_to_end']);
@@ -618,11 +685,11 @@ function verifyLease(text, trustedKeys, product, environment, { fingerprint, now
   if (typeof payload.product_id !== 'string' || typeof payload.fingerprint !== 'string' || !['test', 'live'].includes(payload.environment)) {
     throw new NotVerified('payload_invalid', 'product_id, fingerprint or environment is malformed');
   }
-  if (own(payload, 'label') && typeof payload.label !== 'string') throw new NotVerified('payload_invalid', 'label is not text');
+  if (own(payload, 'label') && payload.label !== null && typeof payload.label !== 'string') throw new NotVerified('payload_invalid', 'label is not text');
   if (!['borrowed', 'per_process', 'kept_to_end'].every((f) => !own(payload, f) || typeof payload[f] === 'boolean')) {
     throw new NotVerified('payload_invalid', 'a flag is not true or false');
   }
-  entitlementsOf(payload);
+  entitlementsOf(payload, false);
   count(payload, 'max_seats');
   const issuedAt = instant(payload, 'issued_at');
   const expiresAt = instant(payload, 'expires_at');
@@ -630,7 +697,7 @@ function verifyLease(text, trustedKeys, product, environment, { fingerprint, now
   bound(payload, issuedAt, product, environment, machine, now);
   if (now >= expiresAt) throw new NotVerified('file_expired', `the seat ran out at ${payload.expires_at}`);
   return payload;
-}
+});
 
 const MACHINE_ID_PATHS = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
 const HOST_ID_PATH = '/etc/licentric/host-id';
@@ -643,7 +710,13 @@ const HOST_ID_PATH = '/etc/licentric/host-id';
 function machineFingerprint(product, environment) {
   let id = null;
   if (environment === 'test' && process.env.LICENTRIC_MACHINE_ID) id = machineIdText(process.env.LICENTRIC_MACHINE_ID);
-  if (id === null) id = platformMachineId();
+  if (id === null) {
+    try {
+      id = platformMachineId();
+    } catch (e) {
+      throw new NotVerified('machine_id_unavailable', `this machine's id cannot be read (${e.message})`);
+    }
+  }
   if (id === null) throw new NotVerified('machine_id_unavailable', "this machine's id cannot be read");
   return crypto.createHmac('sha256', id).update(`licentric.fingerprint.v1:${product}`).digest('hex');
 }
@@ -712,6 +785,10 @@ async function main() {
     else rest.push(args[i]);
   }
   const [command, code] = rest;
+  if (command === 'has_entitlement' && !code) {
+    console.error('usage: has_entitlement needs the entitlement\'s CODE');
+    return 2;
+  }
   let client;
   try {
     client = await new Client(socketPath || defaultSocket(product, environment), product, environment, timeout).connect();

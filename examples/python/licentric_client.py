@@ -38,6 +38,7 @@ clock (docs/security.md); that needs the `cryptography` package for Ed25519:
 """
 import argparse
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -50,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 PROTOCOL_VERSION = 1
 # How long a query may wait for its answer, and a management call (seconds). An agent that
@@ -64,8 +65,11 @@ MAX_PENDING_CHANGES = 16
 
 class LicentricError(Exception):
     def __init__(self, error):
-        super().__init__(error.get("message", "error"))
-        self.code = (error.get("data") or {}).get("code")
+        error = error if isinstance(error, dict) else {}
+        message, data = error.get("message"), error.get("data")
+        super().__init__(message if isinstance(message, str) else "error")
+        code = data.get("code") if isinstance(data, dict) else None
+        self.code = code if isinstance(code, str) else None
 
 
 class NotRunning(Exception):
@@ -117,6 +121,18 @@ LICENSE_MEMBERS = {"license_id", "product_id", "environment", "machine_id", "fin
 LEASE_MEMBERS = {"lease_id", "license_id", "product_id", "environment", "fingerprint", "entitlements",
                  "max_seats", "issued_at", "expires_at", "nonce"}
 REFUSED_STATUS = {"suspended": "license_suspended", "revoked": "license_revoked", "expired": "license_expired"}
+# Public keys of small order (and their other encodings, the sign bit aside): anything
+# verifies under them, so they are never trusted (as ed25519-dalek's `is_weak`).
+SMALL_ORDER_KEYS = {bytes.fromhex(k) for k in (
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+)}
+RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?(?:[Zz]|([+-])(\d\d):(\d\d))")
 
 
 class NotVerified(LicentricError):
@@ -134,6 +150,35 @@ def _b64url(text):
     if base64.urlsafe_b64encode(raw).decode().rstrip("=") != text:
         raise ValueError("not canonical base64url")
     return raw
+
+
+def _json(raw):
+    """A JSON value from UTF-8 bytes, as strictly as the companion reads it: no other encoding,
+    no byte-order mark, no member twice; anything else is ValueError."""
+    def unique(pairs):
+        if len({k for k, _ in pairs}) != len(pairs):
+            raise ValueError("a member appears twice")
+        return dict(pairs)
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=unique)
+    except RecursionError:
+        raise ValueError("nested too deep")
+
+
+def _rfc3339(text):
+    """An RFC 3339 time as Unix seconds, or None."""
+    found = RFC3339.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in found.groups()[:6])
+    sign, off_h, off_m = found.group(8), found.group(9), found.group(10)
+    offset = 0 if sign is None else (1 if sign == "+" else -1) * (int(off_h) * 3600 + int(off_m) * 60)
+    try:
+        # A leap second (:60) is the next second's start, as the companion reads it.
+        base = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=timezone(timedelta(seconds=offset)))
+    except ValueError:
+        return None
+    return base.timestamp() + (second == 60) + float(found.group(7) or 0)
 
 
 def _dearmor(text, label):
@@ -156,28 +201,34 @@ def _instant(payload, name, optional=False):
     value = payload.get(name)
     if value is None and optional:
         return None
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", value):
+    seconds = _rfc3339(value)
+    if seconds is None:
         raise NotVerified("payload_invalid", f"{name} is not an RFC 3339 time")
-    try:
-        return datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] in "Zz" else value).timestamp()
-    except ValueError:
-        raise NotVerified("payload_invalid", f"{name} is not an RFC 3339 time")
+    return seconds
 
 
 def _open(text, kind, trusted_keys):
     """Checks 1–5 of docs/license-file.md: armour, envelope, known key, signature, JSON object.
     Returns the payload (a dict) and its times read."""
     label, context, limit = kind
-    if not isinstance(text, str) or len(text.encode()) > limit:
-        raise NotVerified("armor_invalid", f"not a {label.lower()} of at most {limit} bytes")
+    too_big = NotVerified("armor_invalid", f"not a {label.lower()} of at most {limit} bytes")
+    if not isinstance(text, str) or len(text) > limit:
+        raise too_big
     try:
-        envelope = json.loads(_dearmor(text, label))
+        if len(text.encode()) > limit:
+            raise too_big
+    except UnicodeError:
+        raise NotVerified("armor_invalid", "the text is not Unicode")
+    try:
+        envelope = _json(_dearmor(text, label))
     except ValueError:
         raise NotVerified("envelope_invalid", "the envelope is not JSON")
     if not isinstance(envelope, dict) or set(envelope) != {"v", "alg", "kid", "payload", "sig"}:
         raise NotVerified("envelope_invalid", "the envelope's members are not v, alg, kid, payload, sig")
-    if envelope["v"] != 1 or isinstance(envelope["v"], bool) or envelope["alg"] != "ed25519":
+    if type(envelope["v"]) is not int or envelope["v"] != 1 or envelope["alg"] != "ed25519":
         raise NotVerified("envelope_invalid", "an unsupported version or algorithm")
+    if not isinstance(envelope["kid"], str):
+        raise NotVerified("envelope_invalid", "kid is not text")
     try:
         payload_bytes, signature = _b64url(envelope["payload"]), _b64url(envelope["sig"])
     except ValueError:
@@ -190,7 +241,7 @@ def _open(text, kind, trusted_keys):
     except Exception:
         raise NotVerified("signature_invalid", "the signature does not verify with the vendor's key")
     try:
-        payload = json.loads(payload_bytes)
+        payload = _json(payload_bytes)
     except ValueError:
         raise NotVerified("payload_invalid", "the payload is not JSON")
     if not isinstance(payload, dict):
@@ -199,19 +250,26 @@ def _open(text, kind, trusted_keys):
 
 
 def _trusted_key(trusted_keys, kid):
+    """The trusted key `kid` names. Every key in the list must be one (64 hex characters, not
+    of small order), as the companion's configuration requires."""
     try:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     except ImportError:
         raise NotVerified("verify_unavailable", "checking signatures needs the `cryptography` package")
+    keys = []
     for hex_key in trusted_keys:
-        try:
-            raw = bytes.fromhex(hex_key)
-        except (TypeError, ValueError):
+        if not isinstance(hex_key, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", hex_key):
             raise NotVerified("bad_trusted_key", "a trusted key is not 64 hex characters")
-        if len(raw) != 32:
-            raise NotVerified("bad_trusted_key", "a trusted key is not 64 hex characters")
-        if hmac.compare_digest(hashlib.sha256(raw).hexdigest()[:16].encode(), str(kid).encode()):
-            return Ed25519PublicKey.from_public_bytes(raw)
+        raw = bytes.fromhex(hex_key)
+        if raw[:31] + bytes([raw[31] & 0x7F]) in SMALL_ORDER_KEYS:
+            raise NotVerified("bad_trusted_key", "a trusted key is a weak (small-order) key")
+        keys.append(raw)
+    for raw in keys:
+        if re.fullmatch(r"[0-9a-f]{16}", kid) and hmac.compare_digest(hashlib.sha256(raw).hexdigest()[:16], kid):
+            try:
+                return Ed25519PublicKey.from_public_bytes(raw)
+            except ValueError:
+                raise NotVerified("bad_trusted_key", "a trusted key is not an Ed25519 public key")
     raise NotVerified("unknown_key_id", "the document is signed by a key this app does not trust")
 
 
@@ -222,18 +280,33 @@ def _names(payload, *names, limit=MAX_NAME_LEN):
             raise NotVerified("payload_invalid", f"{name} is empty, too long or not text")
 
 
-def _entitlements(payload):
+def _entitlements(payload, limited=True):
+    """A list of strings; a licence file's also at most 256, each 1–128 bytes."""
     values = payload.get("entitlements")
-    if not isinstance(values, list) or len(values) > MAX_ENTITLEMENTS or not all(
-        isinstance(e, str) and e and len(e.encode()) <= MAX_NAME_LEN for e in values
+    if not isinstance(values, list) or not all(isinstance(e, str) for e in values) or limited and (
+        len(values) > MAX_ENTITLEMENTS or not all(e and len(e.encode("utf-8", "surrogatepass")) <= MAX_NAME_LEN for e in values)
     ):
         raise NotVerified("payload_invalid", "entitlements are malformed")
 
 
-def _count(payload, name):
+def _count(payload, name, bits=32):
     value = payload.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+    if type(value) is not int or not 0 <= value < 2**bits:
         raise NotVerified("payload_invalid", f"{name} is not a count")
+
+
+def _only_not_verified(check):
+    """`check`, any failure of its own on input it was not written for a NotVerified too: an app
+    that asks whether it is licensed gets "no" and why, never another exception."""
+    @functools.wraps(check)
+    def checked(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except NotVerified:
+            raise
+        except Exception as e:
+            raise NotVerified("document_invalid", f"the document cannot be checked ({type(e).__name__})") from e
+    return checked
 
 
 def _bound(payload, product, environment, fingerprint, now):
@@ -248,6 +321,7 @@ def _bound(payload, product, environment, fingerprint, now):
         raise NotVerified("issued_in_future", "the document was issued ahead of this machine's clock")
 
 
+@_only_not_verified
 def verify_license_file(text, trusted_keys, product, environment, fingerprint=None, now=None):
     """Verifies a licence file as the companion does (checks 1–11, 13 and 14 of
     docs/license-file.md; the clock guard is the agent's): signed by one of `trusted_keys`,
@@ -257,17 +331,20 @@ def verify_license_file(text, trusted_keys, product, environment, fingerprint=No
     fingerprint = machine_fingerprint(product, environment) if fingerprint is None else fingerprint
     now = time.time() if now is None else now
     payload = _open(text, LICENSE_FILE, trusted_keys)
-    if not LICENSE_MEMBERS <= set(payload) <= LICENSE_MEMBERS | {"check_interval"}:
+    if not LICENSE_MEMBERS - {"nonce"} <= set(payload) <= LICENSE_MEMBERS | {"check_interval"}:
         raise NotVerified("payload_invalid", "the payload's members are not a licence file's")
-    _names(payload, "license_id", "machine_id", "product_id")
+    payload.setdefault("nonce", None)
+    _names(payload, "license_id", "machine_id")
+    if not isinstance(payload["product_id"], str):
+        raise NotVerified("payload_invalid", "product_id is not text")
     if not isinstance(payload["fingerprint"], str) or not re.fullmatch(r"[0-9a-f]{64}", payload["fingerprint"]):
         raise NotVerified("payload_invalid", "fingerprint is not 64 lower-case hex characters")
     if payload["environment"] not in ("test", "live") or payload["status"] not in ("active", *REFUSED_STATUS):
         raise NotVerified("payload_invalid", "environment or status is not a known value")
     _entitlements(payload)
     _count(payload, "max_machines")
-    if "check_interval" in payload:
-        _count(payload, "check_interval")
+    if payload.get("check_interval") is not None:
+        _count(payload, "check_interval", bits=64)
     if payload["nonce"] is not None:
         _names(payload, "nonce", limit=MAX_NONCE_LEN)
     issued_at, expires_at = _instant(payload, "issued_at"), _instant(payload, "expires_at")
@@ -284,6 +361,7 @@ def verify_license_file(text, trusted_keys, product, environment, fingerprint=No
     return payload
 
 
+@_only_not_verified
 def verify_lease(text, trusted_keys, product, environment, fingerprint=None, now=None):
     """Verifies a floating licence's seat (the `lease_file` a checkout answers) as
     `licentric_client::verify::check_lease` does: signed by one of `trusted_keys`, for
@@ -298,11 +376,11 @@ def verify_lease(text, trusted_keys, product, environment, fingerprint=None, now
     _names(payload, "nonce", limit=MAX_NONCE_LEN)
     if not all(isinstance(payload[n], str) for n in ("product_id", "fingerprint")) or payload["environment"] not in ("test", "live"):
         raise NotVerified("payload_invalid", "product_id, fingerprint or environment is malformed")
-    if "label" in payload and not isinstance(payload["label"], str):
+    if not isinstance(payload.get("label", ""), (str, type(None))):
         raise NotVerified("payload_invalid", "label is not text")
     if not all(isinstance(payload.get(flag, False), bool) for flag in ("borrowed", "per_process", "kept_to_end")):
         raise NotVerified("payload_invalid", "a flag is not true or false")
-    _entitlements(payload)
+    _entitlements(payload, limited=False)
     _count(payload, "max_seats")
     issued_at, expires_at = _instant(payload, "issued_at"), _instant(payload, "expires_at")
     if expires_at <= issued_at:
@@ -325,7 +403,10 @@ def machine_fingerprint(product, environment):
     if environment == "test" and os.environ.get("LICENTRIC_MACHINE_ID"):
         machine_id = _machine_id_text(os.environ["LICENTRIC_MACHINE_ID"])
     if machine_id is None:
-        machine_id = _platform_machine_id()
+        try:
+            machine_id = _platform_machine_id()
+        except (OSError, ValueError, UnicodeError) as e:
+            raise NotVerified("machine_id_unavailable", f"this machine's id cannot be read ({e})")
     if machine_id is None:
         raise NotVerified("machine_id_unavailable", "this machine's id cannot be read")
     return hmac.new(machine_id.encode(), FINGERPRINT_LABEL + product.encode(), hashlib.sha256).hexdigest()
@@ -527,17 +608,18 @@ class Client:
                                  trusted_keys, self.product, self.environment)
             if entitlement is not None and entitlement not in lease["entitlements"]:
                 raise NotVerified("not_entitled", f"the seat does not grant {entitlement!r}")
-        except NotVerified:
+        except BaseException:
             try:
                 self.release()
-            except LicentricError:
+            except Exception:
                 pass  # closing the connection gives it back all the same
             raise
         return Seat(self, {**info, **{k: lease[k] for k in ("expires_at", "max_seats", "entitlements")}}, lease)
 
     def release(self):
         """Gives this connection's seat back (on the server, when it was the agent's last)."""
-        return self.call("release").get("released") is True
+        result = self.call("release")
+        return isinstance(result, dict) and result.get("released") is True
 
     def watch(self):
         yield self.call("subscribe")["status"]
@@ -596,7 +678,7 @@ class Watcher:
     def __init__(self, path, product, environment, heartbeat=30.0, trusted_keys=None):
         self._path, self._product, self._environment = path, product, environment
         self._heartbeat = heartbeat
-        self._keys = list(trusted_keys or [])
+        self._keys = None if trusted_keys is None else list(trusted_keys)
         self._lock = threading.Condition()
         self._status = None  # None: unknown
         self._view = (False, [], 0.0)  # entitled, entitlements, until (Unix seconds)
@@ -648,7 +730,7 @@ class Watcher:
         if status is not None and status.get("entitled") is True:
             entitlements = [e for e in status.get("entitlements") or [] if isinstance(e, str)]
             view = (True, entitlements, _ends(status))
-            if self._keys:
+            if self._keys is not None:
                 # A "no" needs no proof; a "yes" needs the signed file's, and ends when it says.
                 view, reason = self._checked(client, view)
         with self._lock:
@@ -713,10 +795,10 @@ def _ends(status):
     for key in ("offline_valid_until", "license_expires_at"):
         text = status.get(key)
         if isinstance(text, str):
-            try:
-                ends.append(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-            except ValueError:
+            seconds = _rfc3339(text)
+            if seconds is None:
                 return 0.0  # an end that cannot be read is no licence
+            ends.append(seconds)
     return min(ends) if ends else float("inf")
 
 
@@ -735,6 +817,20 @@ def default_socket(product, environment="live"):
     return os.path.join(base, f"{product}-{environment}.sock")
 
 
+def _watch_checked(args):
+    """`watch` with the vendor's keys: each change as the Watcher sees it, the file checked."""
+    watcher = Watcher(args.socket or default_socket(args.product, args.environment), args.product,
+                      args.environment, trusted_keys=args.trusted_key)
+    generation = 0
+    try:
+        while True:
+            generation = watcher.wait_for_change(generation, None)
+            reason = watcher.reason()
+            print(f"entitled (checked here): {str(watcher.is_entitled()).lower()}" + (f" ({reason})" if reason else ""), flush=True)
+    finally:
+        watcher.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--socket")
@@ -746,6 +842,8 @@ def main():
     parser.add_argument("command", choices=["status", "has_entitlement", "watch"])
     parser.add_argument("code", nargs="?")
     args = parser.parse_args()
+    if args.command == "has_entitlement" and not args.code:
+        parser.error("has_entitlement needs the entitlement's CODE")
     try:
         client = Client(args.socket or default_socket(args.product, args.environment), args.product, args.environment, args.timeout)
     except NotRunning as e:
@@ -755,7 +853,10 @@ def main():
         print(f"error [{e.code}]: {e}", file=sys.stderr)
         return 1
     try:
-        if args.trusted_key and args.command != "watch":
+        if args.trusted_key and args.command == "watch":
+            client.close()
+            return _watch_checked(args)
+        if args.trusted_key:
             try:
                 licence = client.verified_license(args.trusted_key, args.code if args.command == "has_entitlement" else None)
             except NotVerified as e:

@@ -118,7 +118,7 @@ class LicenceFile(unittest.TestCase):
     def test_malformed_payloads_are_refused_not_crashes(self):
         for payload, code in [
             (licence(extra=1), "payload_invalid"),
-            (licence(nonce=...), "payload_invalid"),
+            (licence(license_id=...), "payload_invalid"),
             (licence(max_machines="3"), "payload_invalid"),
             (licence(entitlements="pro"), "payload_invalid"),
             (licence(entitlements=[""]), "payload_invalid"),
@@ -160,6 +160,56 @@ class LicenceFile(unittest.TestCase):
         self.assertEqual(base64.b64decode(flipped), base64.b64decode(lines[-2]))
         self.refused("armor_invalid", "\n".join([*lines[:-2], flipped, lines[-1]]))
 
+    def test_what_the_companion_reads_is_read_here_too(self):
+        # Members it may leave out or set to null, and the other spellings of a time.
+        for payload in [
+            licence(nonce=...),
+            licence(check_interval=None),
+            licence(check_interval=2**40),
+            licence(product_id="acme-cad", machine_id="m" * 128),
+            licence(issued_at="2026-11-23t12:00:00z"),
+            licence(issued_at="2026-11-23 12:00:00Z"),
+            licence(issued_at="2026-11-23T17:30:00.250+05:30"),
+            licence(issued_at="2026-11-23T11:59:60Z"),
+        ]:
+            with self.subTest(payload=payload):
+                check(sign(lc.LICENSE_FILE, payload))
+
+    def test_what_the_companion_refuses_is_refused_here_too(self):
+        raw = json.dumps(licence()).encode()
+        for payload_bytes, code in [
+            (raw[:-1] + b',"status":"active"}', "payload_invalid"),  # a member twice
+            (b"\xef\xbb\xbf" + raw, "payload_invalid"),  # a byte-order mark
+            (json.dumps(licence()).encode("utf-16"), "payload_invalid"),
+            (json.dumps(licence(max_machines=3.0)).encode(), "payload_invalid"),
+            (json.dumps(licence(issued_at="2026-02-30T12:00:00Z")).encode(), "payload_invalid"),
+            (json.dumps(licence(issued_at="2026-11-23T24:00:00Z")).encode(), "payload_invalid"),
+        ]:
+            envelope = {"v": 1, "alg": "ed25519", "kid": EXPECT["kid"], "payload": b64url(payload_bytes),
+                        "sig": b64url(SIGNER.sign(b"licentric.license-file.v1\n" + payload_bytes))}
+            with self.subTest(payload=payload_bytes[:40]):
+                self.refused(code, armour("LICENTRIC LICENSE FILE", envelope))
+        self.refused("envelope_invalid", armour("LICENTRIC LICENSE FILE", {"v": 1.0, "alg": "ed25519", "kid": EXPECT["kid"], "payload": "", "sig": ""}))
+
+    def test_unsigned_input_built_to_crash_gets_a_code(self):
+        good = sign(lc.LICENSE_FILE, licence())
+        deep = "-----BEGIN LICENTRIC LICENSE FILE-----\n" + base64.b64encode(b"[" * 5000).decode() + "\n-----END LICENTRIC LICENSE FILE-----"
+        for text, code in [
+            (good[:-30] + "\ud800" + good[-29:], "armor_invalid"),
+            (armour("LICENTRIC LICENSE FILE", {"v": 1, "alg": "ed25519", "kid": "\ud800", "payload": "", "sig": "A" * 86}), "unknown_key_id"),
+            (armour("LICENTRIC LICENSE FILE", {"v": 1, "alg": "ed25519", "kid": {"a": 1}, "payload": "", "sig": "A" * 86}), "envelope_invalid"),
+            (deep, "envelope_invalid"),
+            (" " * 20000, "armor_invalid"),
+        ]:
+            with self.subTest(text=ascii(text[:50])):
+                self.refused(code, text)
+
+    def test_a_small_order_key_is_never_trusted(self):
+        # Under the all-zero key, S = 0 with R a multiple of it "verifies" anything.
+        for weak in ["00" * 32, "01" + "00" * 31, "ec" + "ff" * 30 + "ff"]:
+            with self.subTest(key=weak[:8]):
+                self.refused("bad_trusted_key", sign(lc.LICENSE_FILE, licence()), keys=[PUBLIC, weak])
+
     def test_crlf_and_surrounding_space_are_accepted(self):
         text = sign(lc.LICENSE_FILE, licence())
         check(" \r\n" + text.replace("\n", "\r\n") + "\t\n")
@@ -176,6 +226,12 @@ class Lease(unittest.TestCase):
 
     def test_a_signed_lease_for_this_machine_verifies(self):
         self.assertEqual(check_lease(sign(lc.LEASE, lease(borrowed=True, kept_to_end=True)))["max_seats"], 5)
+
+    def test_what_the_companion_reads_in_a_lease_is_read_here_too(self):
+        for changes in [{"label": None}, {"label": "cad@ada"}, {"entitlements": ["x"] * 300},
+                        {"entitlements": [""]}, {"issued_at": "2026-11-24 11:55:00Z"}]:
+            with self.subTest(changes=changes):
+                check_lease(sign(lc.LEASE, lease(**changes)))
 
     def test_another_machine_or_a_lease_run_out_is_refused(self):
         self.refused("fingerprint_mismatch", sign(lc.LEASE, lease(fingerprint="1" * 64)))
@@ -200,3 +256,35 @@ class Fingerprint(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CheckoutWithKeys(unittest.TestCase):
+    """A seat whose check fails in any way — a refusal or a failure of its own — goes back."""
+
+    def test_the_seat_goes_back_whatever_the_failure(self):
+        for failure in [lc.NotVerified("fingerprint_mismatch", "elsewhere"), RuntimeError("a bug")]:
+            with self.subTest(failure=failure):
+                asked = []
+                client = lc.Client.__new__(lc.Client)
+                client.product, client.environment = "acme-cad", "live"
+                answers = {"checkout": {"lease_file": "x", "expires_at": "2099-01-01T00:00:00Z"}, "release": "not an object"}
+                client.call = lambda method, params=None: asked.append(method) or answers[method]
+                with mock.patch.object(lc, "verify_lease", side_effect=failure):
+                    with self.assertRaises(type(failure)):
+                        client.checkout("pro", trusted_keys=[PUBLIC])
+                self.assertEqual(asked, ["checkout", "release"])
+
+
+class WatcherKeys(unittest.TestCase):
+    def test_an_empty_key_list_checks_and_finds_nothing_to_trust(self):
+        watcher = lc.Watcher.__new__(lc.Watcher)
+        watcher._keys, watcher._product, watcher._environment = [], "acme-cad", "live"
+        watcher._status, watcher._reason, watcher._view, watcher._generation = None, None, (False, [], 0.0), 0
+        watcher._lock = __import__("threading").Condition()
+        client = mock.Mock()
+        client.license_file.return_value = sign(lc.LICENSE_FILE, licence())
+        watcher._set({"entitled": True, "entitlements": ["pro"], "offline_valid_until": "2999-01-01T00:00:00Z"}, None, client)
+        self.assertFalse(watcher.has_entitlement("pro"))
+
+    def test_an_end_in_lower_case_is_read(self):
+        self.assertEqual(lc._ends({"offline_valid_until": "2026-11-24t12:00:00z"}), AT)

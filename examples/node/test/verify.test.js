@@ -89,8 +89,8 @@ test('a lease is not a licence file, nor the reverse', () => {
 });
 
 test('malformed payloads and hostile text get a code, never another exception', () => {
-  const { nonce, ...noNonce } = licence();
-  for (const payload of [licence({ extra: 1 }), noNonce, licence({ max_machines: '3' }), licence({ entitlements: 'pro' }),
+  const { license_id: _, ...noId } = licence();
+  for (const payload of [licence({ extra: 1 }), noId, licence({ max_machines: '3' }), licence({ entitlements: 'pro' }),
     licence({ entitlements: [''] }), licence({ expires_at: '2026-11-23T12:00:00Z' }), licence({ issued_at: 'yesterday' }),
     licence({ fingerprint: 'é'.repeat(64) }), licence({ status: 'active!' }), [1, 2], licence({ ['__proto__']: 1 })]) {
     refused('payload_invalid', () => check(sign(lc.LICENSE_FILE, payload)));
@@ -142,4 +142,57 @@ test('the fingerprint: the test override is honoured in test only', () => {
   } finally {
     if (saved === undefined) delete process.env.LICENTRIC_MACHINE_ID; else process.env.LICENTRIC_MACHINE_ID = saved;
   }
+});
+
+test('what the companion reads is read here too', () => {
+  const { nonce, ...noNonce } = licence();
+  for (const payload of [noNonce, licence({ check_interval: null }), licence({ check_interval: 2 ** 40 }),
+    licence({ machine_id: 'm'.repeat(128) }), licence({ issued_at: '2026-11-23t12:00:00z' }),
+    licence({ issued_at: '2026-11-23 12:00:00Z' }), licence({ issued_at: '2026-11-23T17:30:00.250+05:30' }),
+    licence({ issued_at: '2026-11-23T11:59:60Z' })]) {
+    check(sign(lc.LICENSE_FILE, payload));
+  }
+  for (const changes of [{ label: null }, { entitlements: Array(300).fill('x') }, { entitlements: [''] }, { issued_at: '2026-11-24 11:55:00Z' }]) {
+    checkLease(sign(lc.LEASE, lease(changes)));
+  }
+});
+
+test('what the companion refuses is refused here too', () => {
+  for (const changes of [{ issued_at: '2026-02-30T12:00:00Z' }, { issued_at: '2026-11-23T24:00:00Z' }]) {
+    refused('payload_invalid', () => check(sign(lc.LICENSE_FILE, licence(changes))));
+  }
+  const raw = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(licence()))]);
+  const envelope = {
+    v: 1, alg: 'ed25519', kid: EXPECT.kid, payload: raw.toString('base64url'),
+    sig: crypto.sign(null, Buffer.concat([Buffer.from(lc.LICENSE_FILE.context), raw]), SIGNER).toString('base64url'),
+  };
+  refused('payload_invalid', () => check(armour('LICENTRIC LICENSE FILE', envelope)));
+});
+
+test('unsigned input built to crash gets a code', () => {
+  for (const kid of [{ toString: 1 }, [{ toString: 1 }], 5]) {
+    refused('envelope_invalid', () => check(armour('LICENTRIC LICENSE FILE', { v: 1, alg: 'ed25519', kid, payload: '', sig: 'A'.repeat(86) })));
+  }
+  const deep = `-----BEGIN LICENTRIC LICENSE FILE-----\n${Buffer.from('['.repeat(5000)).toString('base64')}\n-----END LICENTRIC LICENSE FILE-----`;
+  refused('envelope_invalid', () => check(deep));
+  refused('armor_invalid', () => check(`${' '.repeat(8000)}x${' '.repeat(8000)}`));
+});
+
+test('a small-order key is never trusted', () => {
+  const good = sign(lc.LICENSE_FILE, licence());
+  for (const weak of ['00'.repeat(32), `01${'00'.repeat(31)}`, `ec${'ff'.repeat(31)}`]) {
+    refused('bad_trusted_key', () => check(good, { keys: [PUBLIC, weak] }));
+  }
+});
+
+test('a watcher given an empty key list checks, and finds nothing to trust', async () => {
+  const watcher = Object.create(lc.Watcher.prototype);
+  Object.assign(watcher, { product: 'acme-cad', environment: 'live', trustedKeys: [], turn: 0, listeners: new Set(),
+    status: null, reason: null, view: { entitled: false, entitlements: [], until: 0 } });
+  const changed = new Promise((resolve) => watcher.listeners.add(resolve));
+  watcher.take({ entitled: true, entitlements: ['pro'], offline_valid_until: '2999-01-01T00:00:00Z' },
+    { licenseFile: async () => sign(lc.LICENSE_FILE, licence()) });
+  await changed;
+  assert.strictEqual(watcher.hasEntitlement('pro'), false);
+  assert.match(watcher.reason, /not verified/);
 });
