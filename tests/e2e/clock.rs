@@ -443,3 +443,46 @@ async fn a_suspension_and_a_reinstatement_reach_an_app_in_use_within_the_interva
     .await;
     assert!(back.entitled);
 }
+
+/// Regression: a refresh the user asked for that failed planned a retry (shown as "Next
+/// refresh" a minute on) that never came: the scheduler slept on, up to an hour, on its plan
+/// from before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_the_user_asked_for_is_retried_when_it_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-retry", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-retry", "");
+    let Rig { agent, .. } = rig(&companion).await;
+    agent.activate(&key).await.unwrap();
+    let mut planned = agent.planned_wake();
+
+    server.stop();
+    agent.refresh().await.unwrap_err();
+    let retry = agent
+        .status()
+        .await
+        .next_refresh_at
+        .expect("a retry is shown");
+    let retry =
+        OffsetDateTime::parse(&retry, &time::format_description::well_known::Rfc3339).unwrap();
+    let wait = async {
+        loop {
+            if planned
+                .borrow_and_update()
+                .is_some_and(|at| at <= retry + Duration::seconds(1))
+            {
+                return;
+            }
+            planned.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(StdDuration::from_secs(30), wait)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the scheduler did not plan the retry at {retry}: it plans {:?}",
+                planned.borrow()
+            )
+        });
+}

@@ -131,6 +131,9 @@ struct Inner {
     cancel: watch::Sender<u64>,
     op_epoch: std::sync::atomic::AtomicU64,
     wake: Notify,
+    /// When the scheduler means to look again, as it last planned (`None`: no time planned,
+    /// it looks again within the hour).
+    planned: watch::Sender<Option<OffsetDateTime>>,
     /// Set by [`Agent::shutdown`]: the scheduler ends.
     stopping: std::sync::atomic::AtomicBool,
     scheduler: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -313,6 +316,7 @@ impl Agent {
             cancel: watch::channel(0).0,
             op_epoch: std::sync::atomic::AtomicU64::new(0),
             wake: Notify::new(),
+            planned: watch::Sender::new(None),
             stopping: std::sync::atomic::AtomicBool::new(false),
             scheduler: std::sync::Mutex::new(None),
             read_only,
@@ -773,6 +777,12 @@ impl Agent {
     /// injected clock and call this instead of waiting.
     pub fn clock_changed(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// When the scheduler means to look at the licence again (a refresh, a retry, a state
+    /// that changes with time), at every new plan: for diagnostics and tests.
+    pub fn planned_wake(&self) -> watch::Receiver<Option<OffsetDateTime>> {
+        self.inner.planned.subscribe()
     }
 
     /// A receiver of every status change.
@@ -1270,6 +1280,8 @@ impl Agent {
             .failed(code, now, &self.inner.policy, jitter);
         let _ = self.persist(&mut live).await;
         self.publish(&mut live, now);
+        // The scheduler sleeps on its last plan (up to an hour): the retry is planned now.
+        self.inner.wake.notify_one();
     }
 
     /// The server said, signed, that this machine is no longer activated: the cached file is
@@ -1487,6 +1499,7 @@ impl Agent {
                 }
                 continue;
             }
+            self.inner.planned.send_replace(next);
             let sleep = next.map_or(MAX_SLEEP, |at| {
                 let secs = (at - self.inner.clock.now()).as_seconds_f64().max(0.0);
                 Duration::from_secs_f64(secs).min(MAX_SLEEP)
