@@ -646,6 +646,12 @@ async function start() {
   wire();
   await listen('status', (event) => render(event.payload));
   await listen('link', (event) => fillKey(event.payload));
+  // The background agent this window asks stopped (or is back): nothing shown is current.
+  await listen('agent', (event) => {
+    const running = !!(event.payload && event.payload.running);
+    $('agent-gone').hidden = running;
+    document.body.classList.toggle('agent-gone', !running);
+  });
   info = await invoke('app_info');
   renderInfo();
   if (info.startup_error) return;

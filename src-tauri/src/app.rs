@@ -32,6 +32,9 @@ pub const MAIN_WINDOW: &str = "main";
 pub const STATUS_EVENT: &str = "status";
 /// The event carrying a key handed over by a second launch.
 pub const LINK_EVENT: &str = "link";
+/// The event saying whether the background agent the app is a client of runs
+/// (`{"running": bool}`): while it does not, nothing the window shows is current.
+pub const AGENT_EVENT: &str = "agent";
 
 /// The app's state, managed by Tauri.
 pub struct Companion {
@@ -407,7 +410,8 @@ fn forward_status(app: AppHandle, agent: Agent) {
 }
 
 /// Sends every status change of a headless agent to the window and the tray, over a
-/// subscription of its own; if the agent restarts, subscribes again (backing off to 5 s).
+/// subscription of its own; if the agent stops, says so at once (the window's last status is
+/// no longer anyone's word), and subscribes again when it is back (backing off to 5 s).
 fn forward_remote_status(app: AppHandle, headless: &Headless) {
     let agent = headless.reconnector();
     tauri::async_runtime::spawn(async move {
@@ -417,11 +421,14 @@ fn forward_remote_status(app: AppHandle, headless: &Headless) {
                 && let Ok(first) = client.subscribe().await
             {
                 pause = std::time::Duration::from_millis(250);
+                tell_agent_runs(&app, true);
                 show(&app, &first);
                 while let Ok(status) = client.next_change().await {
                     show(&app, &status);
                 }
                 tracing::info!("the headless agent went away; waiting for it");
+                tell_agent_runs(&app, false);
+                crate::tray::update(&app, None);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(std::time::Duration::from_secs(5));
@@ -430,8 +437,14 @@ fn forward_remote_status(app: AppHandle, headless: &Headless) {
 }
 
 fn show(app: &AppHandle, status: &Status) {
-    crate::tray::update(app, status);
+    crate::tray::update(app, Some(status));
     if let Err(e) = app.emit(STATUS_EVENT, status) {
+        tracing::debug!(error = %e, "no window to tell");
+    }
+}
+
+fn tell_agent_runs(app: &AppHandle, running: bool) {
+    if let Err(e) = app.emit(AGENT_EVENT, serde_json::json!({ "running": running })) {
         tracing::debug!(error = %e, "no window to tell");
     }
 }

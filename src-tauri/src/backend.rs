@@ -227,7 +227,7 @@ fn ui_error(e: ClientError) -> UiError {
         }
         ClientError::NotRunning(_) => UiError::new(
             "agent_not_running",
-            "The licensing agent running in the background stopped. Open the app again to let it take over.",
+            "The licensing service running in the background has stopped. Close this window and open the app again to start it.",
         ),
         ClientError::Timeout => UiError::new(
             "agent_timeout",

@@ -59,9 +59,9 @@ pub fn exists(app: &AppHandle) -> bool {
     app.tray_by_id(TRAY_ID).is_some()
 }
 
-/// Shows `status` in the tray.
-pub fn update(app: &AppHandle, status: &Status) {
-    let text = licentric_agent::words::tray_line(Some(status));
+/// Shows `status` in the tray (`None`: the agent the app asks cannot be reached).
+pub fn update(app: &AppHandle, status: Option<&Status>) {
+    let text = licentric_agent::words::tray_line(status);
     if let Some(item) = app.try_state::<StateItem>() {
         let _ = item.0.set_text(&text);
     }

@@ -680,6 +680,26 @@ fn gui_becomes_the_client_of_a_running_headless_agent() {
         || app.visible("activation").then_some(()),
     );
 
+    // The background agent stops: the window says so at once, and shows nothing that was its
+    // word; it follows the agent when it is back.
+    s.companion.stop_agent("-TERM");
+    wait_for(
+        "the window to say licensing stopped",
+        Duration::from_secs(20),
+        || app.visible("agent-gone").then_some(()),
+    );
+    assert!(
+        !app.visible("activation") && !app.visible("status"),
+        "nothing stale"
+    );
+    s.companion.start_agent();
+    let agent = s.companion.pid();
+    wait_for(
+        "the window to follow the agent back",
+        Duration::from_secs(20),
+        || (!app.visible("agent-gone") && app.visible("activation")).then_some(()),
+    );
+
     // Closing the window ends the app; the tray client stays, and Quit ends it.
     let pid = app_pid(&s.companion.config).expect("the app's process");
     assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
@@ -1094,12 +1114,23 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
     );
     assert_eq!(s.desktop.tray_menu()[1], "Open", "its tray is still there");
 
-    // Quit stops the agent.
+    // Quit stops the agent, and the window it opened goes with it: left open, it would show a
+    // licence nobody keeps any more.
+    open_from_tray(&s);
+    let app = app_child(pid).expect("the app runs again");
     s.desktop.tray_click("Quit");
     let ended = wait_for("the agent to stop", Duration::from_secs(20), || {
         login.0.try_wait().unwrap()
     });
     assert!(ended.success(), "{ended:?}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{app}")).exists(),
+        "the window the tray opened closed with it"
+    );
+    assert!(
+        !window_painted(&s.desktop, "Licentric Companion"),
+        "no window left on screen"
+    );
     assert!(
         licentric_client::Client::connect(&s.companion.socket).is_err(),
         "nobody serves the socket"

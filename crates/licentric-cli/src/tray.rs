@@ -212,8 +212,9 @@ pub(crate) async fn serve(source: Source, socket: &Path, open: Option<Option<Str
             return Ended::NoTray;
         }
     };
+    let mut apps = Apps::default();
     if let Some(token) = open {
-        open_app(&config, token.as_deref());
+        apps.open(&config, token.as_deref());
     }
     let failed = matches!(source, Source::Failed(..));
     let bus_gone = session_bus_gone();
@@ -235,15 +236,82 @@ pub(crate) async fn serve(source: Source, socket: &Path, open: Option<Option<Str
             () = &mut bus_gone => break Ended::Quit,
             action = chosen.recv() => match action {
                 Some(Action::Open(token)) if failed => break Ended::OpenAsked(token),
-                Some(Action::Open(token)) => open_app(&config, token.as_deref()),
+                Some(Action::Open(token)) => apps.open(&config, token.as_deref()),
                 Some(Action::Refresh) => refresh(&source, socket),
-                // Quit, or the tray's service ended with the session bus: the user logged out.
+                // Quit: this agent stops, and the windows its tray opened close with it (a
+                // window left open would show a licence nobody keeps any more).
+                Some(Action::Quit) if matches!(source, Source::Own(_)) => {
+                    apps.close().await;
+                    break Ended::Quit;
+                }
+                // Quit a tray beside another agent (which runs on, and its windows with it),
+                // or the tray's service ended with the session bus: the user logged out.
                 Some(Action::Quit) | None => break Ended::Quit,
             },
         }
     };
     handle.shutdown().await;
     ended
+}
+
+/// The app windows this tray started (Open), each waited for so that its exit leaves no
+/// zombie; [`close`](Apps::close) ends those still open.
+#[derive(Default)]
+struct Apps {
+    closing: watch::Sender<bool>,
+    waiting: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Apps {
+    fn open(&mut self, config: &CompanionConfig, activation_token: Option<&str>) {
+        self.waiting.retain(|w| !w.is_finished());
+        if let Some(child) = open_app(config, activation_token) {
+            self.waiting
+                .push(tokio::spawn(wait_for_app(child, self.closing.subscribe())));
+        }
+    }
+
+    /// Asks every app still open to end (SIGTERM, as a desktop's logout does), and waits
+    /// for them.
+    async fn close(self) {
+        self.closing.send_replace(true);
+        for waiting in self.waiting {
+            let _ = waiting.await;
+        }
+    }
+}
+
+/// Waits for the app `child` to end; when `closing` turns true, ends it first (killed if it
+/// has not ended five seconds after being asked).
+async fn wait_for_app(mut child: tokio::process::Child, closing: watch::Receiver<bool>) {
+    let mut asked = closing.clone();
+    let asked = async move {
+        let _ = asked.wait_for(|closing| *closing).await;
+    };
+    let ended = tokio::select! {
+        ended = child.wait() => ended,
+        () = asked => {
+            // Not waited for yet, so the process id is still this child's.
+            #[cfg(unix)]
+            if let Some(pid) = child.id().and_then(|id| rustix::process::Pid::from_raw(id.cast_signed())) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            }
+        }
+    };
+    match ended {
+        Ok(status) if !status.success() && !*closing.borrow() => {
+            tracing::warn!(%status, "the app ended with an error");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot wait for the app"),
+    }
 }
 
 /// Resolves when the session bus goes away (the user logged out); never if there is none. A
@@ -345,10 +413,13 @@ fn app_path() -> Option<PathBuf> {
 
 /// Starts the app with the configuration this agent runs with: it finds this agent on the
 /// socket and becomes its client (a running app is brought to the front instead).
-fn open_app(config: &CompanionConfig, activation_token: Option<&str>) {
+fn open_app(
+    config: &CompanionConfig,
+    activation_token: Option<&str>,
+) -> Option<tokio::process::Child> {
     let Some(app) = app_path() else {
         tracing::warn!("Open: the app is not installed beside this program");
-        return;
+        return None;
     };
     let mut command = tokio::process::Command::new(&app);
     if let ConfigSource::VendorFile(path) | ConfigSource::TestFile(path) = config.source() {
@@ -358,19 +429,10 @@ fn open_app(config: &CompanionConfig, activation_token: Option<&str>) {
         command.env("XDG_ACTIVATION_TOKEN", token);
     }
     command.stdin(std::process::Stdio::null());
-    match command.spawn() {
-        // Waited for in the background, so its exit leaves no zombie behind.
-        Ok(mut child) => {
-            tokio::spawn(async move {
-                match child.wait().await {
-                    Ok(status) if !status.success() => {
-                        tracing::warn!(%status, "the app ended with an error");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot wait for the app"),
-                }
-            });
-        }
-        Err(e) => tracing::warn!(error = %e, app = %app.display(), "Open: cannot start the app"),
-    }
+    command
+        .spawn()
+        .inspect_err(
+            |e| tracing::warn!(error = %e, app = %app.display(), "Open: cannot start the app"),
+        )
+        .ok()
 }
