@@ -205,7 +205,7 @@ function renderInfo() {
   // A headless agent (the systemd user service, say) was already running: the app is its
   // client, and says so.
   $('served-by').textContent = info.headless_agent
-    ? 'The licensing agent running in the background (licentric agent); this window is its client.'
+    ? `The licensing service running in the background${info.agent_started_here ? ', started with this window' : ''}: it answers other local applications and stays in the tray when this window closes.`
     : 'This app (it also answers other local applications while it runs).';
   if (info.key_prefix) $('key').placeholder = `${info.key_prefix}-XXXX-XXXX-XXXX-XXXX`;
   // The vendor's help page (its brand): shown as text to copy, never opened by the page.
@@ -263,9 +263,11 @@ function renderProxy(info) {
           : 'None: connections go straight to the licensing server';
   $('setting-proxy').textContent = where;
   const file = info.preferences_file ? ` in ${info.preferences_file}` : ' in your preferences file';
-  $('setting-proxy-hint').textContent = info.headless_agent
-    ? 'The licensing agent running in the background makes the calls, with its own settings.'
-    : `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY) and start the app again.`;
+  $('setting-proxy-hint').textContent = info.headless_agent && !info.agent_started_here
+    ? 'The licensing service running in the background makes the calls, with its own settings.'
+    : info.headless_agent
+      ? `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY), choose Quit in the tray, and open ${info.product_name} again.`
+      : `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY) and start the app again.`;
 }
 
 /** Why a try failed, in words, by its code. */

@@ -5,6 +5,10 @@
 //! in the tray; Quit in the tray ends it. A second launch focuses the first and hands over
 //! its `licentric://activate?key=…` link.
 //!
+//! On Linux, opened from the desktop with no agent running, the app first starts the agent
+//! beside it with its tray (`licentric agent --tray`) and is its client, as below, so that
+//! closing the window leaves only the agent in memory.
+//!
 //! Where a headless agent already serves the product, the app is its client instead. Start at
 //! login (`--hidden`) on Linux makes exactly that the normal case: the process becomes
 //! `licentric agent --tray` (the command-line tool beside the app), whose own tray starts the
@@ -42,6 +46,9 @@ pub struct Companion {
     pub started: Result<Started, UiError>,
     /// This computer's name.
     pub machine_name: String,
+    /// The agent the app is a client of was started by the app, beside it, with its
+    /// environment and configuration (so its proxy is the one the app would use).
+    pub agent_started_here: bool,
     link_key: Mutex<Option<String>>,
 }
 
@@ -171,6 +178,67 @@ fn agent_with_tray(args: &Args) -> Option<std::process::Command> {
     Some(command)
 }
 
+/// Opened from the desktop with no agent running: the agent starts beside the app, with its tray
+/// (`<cli> agent --tray`, as at login), and the app becomes its client — so that closing the
+/// window ends the app and only the agent stays in memory, as after a start at login, rather
+/// than the app with its webview's libraries all day. Left to the app itself (its own agent,
+/// as before) where that cannot be: no command-line tool beside the app, no session bus for a
+/// tray, or an agent that does not answer within a few seconds. When the agent ends well (the
+/// user chose Quit in its tray, or the session ended), the app ends with it. Whether it runs.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn start_the_agent_beside(
+    app: &AppHandle,
+    args: &Args,
+    config: &CompanionConfig,
+    socket: &std::path::Path,
+) -> bool {
+    let answers = || {
+        licentric_client::Client::connect_to(socket, config.product_id(), config.environment())
+            .is_ok()
+    };
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() || answers() {
+        return false;
+    }
+    let Some(mut command) = agent_with_tray(args) else {
+        return false;
+    };
+    let mut agent = match command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(agent) => agent,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the agent beside the app; the app is the agent");
+            return false;
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        if answers() {
+            // Waited for, so its end leaves no zombie; a Quit in its tray ends the app too.
+            let app = app.clone();
+            std::thread::spawn(move || {
+                if agent.wait().is_ok_and(|ended| ended.success()) {
+                    tracing::info!("the agent beside the app ended: so does the app");
+                    app.exit(0);
+                }
+            });
+            tracing::info!("the agent runs beside the app, with its tray");
+            return true;
+        }
+        if let Ok(Some(status)) = agent.try_wait() {
+            tracing::warn!(%status, "the agent beside the app ended; the app is the agent");
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    tracing::warn!("the agent beside the app did not answer; the app is the agent");
+    let _ = agent.kill();
+    let _ = agent.wait();
+    false
+}
+
 /// Leaves the tray to another process where it can, and says whether it did: as the client of
 /// a headless agent on Linux, the tray belongs to a small process that outlives the window —
 /// the agent's own (`agent --tray`), or, when nothing shows one yet (an agent started without
@@ -292,6 +360,15 @@ pub fn run() -> std::process::ExitCode {
 
 fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>) {
     let socket = config.as_ref().ok().and_then(|c| ipc::socket_for(c).ok());
+    #[cfg(all(unix, not(target_os = "macos")))]
+    let agent_started_here = match (&config, &socket) {
+        (Ok(config), Some(socket)) if !args.hidden => {
+            start_the_agent_beside(app, args, config, socket)
+        }
+        _ => false,
+    };
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let agent_started_here = false;
     let started = config.and_then(|c| tauri::async_runtime::block_on(start_agent(c)));
     if let Err(e) = &started {
         tracing::error!(code = %e.code, "the agent did not start: {}", e.message);
@@ -299,6 +376,7 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
     let companion = Companion {
         started,
         machine_name: sysinfo::System::host_name().unwrap_or_else(|_| "this computer".into()),
+        agent_started_here,
         link_key: Mutex::new(args.link_key.clone()),
     };
     let status = match &companion.started {

@@ -33,6 +33,8 @@ pub struct AppInfo {
     link_key: Option<String>,
     /// Whether a headless agent (`licentric agent`) serves the answers, the app its client.
     headless_agent: bool,
+    /// Whether the app started that agent itself, beside it (with its settings).
+    agent_started_here: bool,
     /// Where a user finds help and their key (the vendor's brand).
     help_url: Option<String>,
     /// The application's name (the vendor's brand).
@@ -63,6 +65,7 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         protocol: licentric_proto::PROTOCOL_VERSION,
         socket: started.map(|s| s.socket.display().to_string()),
         headless_agent: started.is_some_and(|s| s.backend.is_headless()),
+        agent_started_here: companion.agent_started_here,
         startup_error: companion.started.as_ref().err().cloned(),
         link_key: companion.take_link_key(),
         help_url: licentric_agent::brand::built_in().help_url.clone(),

@@ -83,6 +83,7 @@ impl Drop for Running {
         for pid in descendants(self.0.id()).into_iter().rev() {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
                 .status();
         }
         let _ = self.0.wait();
@@ -323,6 +324,36 @@ fn main() {
     );
     desktop.tray_click("Quit");
     drop(login);
+
+    // Opened from the desktop (no agent running): the app starts the agent beside it, with
+    // its tray; closing the window leaves that agent alone, as after a start at login.
+    let root = dir.path().join("desktop");
+    let mut launched = Running(command(&shipped.app, &root, &desktop).spawn().unwrap());
+    wait_for(
+        "the window on screen, drawn",
+        Duration::from_secs(60),
+        || window_painted(&desktop, &shipped.title).then_some(()),
+    );
+    let agent = descendants(launched.0.id())
+        .into_iter()
+        .find(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok().as_ref() == Some(&shipped.cli))
+        .expect("the app started the agent beside it");
+    assert!(
+        close_like_a_user(&desktop, &shipped.title),
+        "the window was found"
+    );
+    wait_for("the app to end", Duration::from_secs(20), || {
+        launched.0.try_wait().unwrap()
+    });
+    std::thread::sleep(settle());
+    let (left, n) = pss(agent);
+    row(
+        "opened from the desktop, then closed: PSS",
+        format!("{left:.1} MB"),
+        &format!("goal ≤ 25 MB: the agent and its tray ({n} process)"),
+    );
+    desktop.tray_click("Quit");
+    drop(launched);
 
     // 5. A window of another toolkit: this bench, run as a native GTK 3 window.
     let native_root = dir.path().join("native");

@@ -456,22 +456,28 @@ fn gui_second_launch_hands_over_to_the_first() {
         "a link never activates without the user"
     );
 
-    // Closing the window as a user does keeps the agent running (in the tray) and releases
-    // the webview: its web process ends. The next launch opens a window again.
+    // Opened from the desktop, the app started the agent beside it, with its tray: closing the
+    // window as a user does ends the app (its webview and all), and the agent serves on in
+    // the tray — as after a start at login, not the app all day.
     let pid = app_pid(&s.companion.config).expect("the app's process");
     assert!(
         webview_processes(pid) > 0,
         "a webview runs while the window is open"
     );
+    let agent = licentric_client::Client::connect(&s.companion.socket);
+    assert!(agent.is_ok(), "an agent serves: {agent:?}");
+    assert_eq!(
+        s.desktop.tray_icons(),
+        1,
+        "one tray icon: the agent's, not the app's as well"
+    );
     assert!(
         close_like_a_user(&s.desktop, "Licentric Companion"),
         "the window was found"
     );
-    wait_for(
-        "the webview to be released",
-        Duration::from_secs(20),
-        || (webview_processes(pid) == 0).then_some(()),
-    );
+    wait_for("the app to end", Duration::from_secs(20), || {
+        (app_pid(&s.companion.config) != Some(pid)).then_some(())
+    });
     let status =
         licentric_client::Client::connect(&s.companion.socket).and_then(|mut c| c.status());
     assert!(
@@ -479,33 +485,21 @@ fn gui_second_launch_hands_over_to_the_first() {
         "the agent still serves with no window: {status:?}\n{}",
         app.app_log()
     );
-    assert_eq!(
-        app_pid(&s.companion.config),
-        Some(pid),
-        "the same process, still running"
-    );
     assert!(
         !window_visible(&s.desktop, "Licentric Companion"),
         "no window on screen once closed"
     );
-    // The first request opens it, on screen: a second launch, then (closed again) the tray.
-    let again = launch_again(&s, &[]);
-    assert!(again.status.success(), "handed over again");
-    wait_for(
-        "the window on screen after a second launch",
-        Duration::from_secs(20),
-        || window_visible(&s.desktop, "Licentric Companion").then_some(()),
-    );
-    assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
-    wait_for("the window to go", Duration::from_secs(20), || {
-        (!window_visible(&s.desktop, "Licentric Companion")).then_some(())
-    });
+    // The first request opens it, on screen: the tray's Open; then a second launch while it is
+    // open hands over to it.
     s.desktop.tray_click("Open");
     wait_for(
         "the window on screen after the tray's Open",
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         || window_visible(&s.desktop, "Licentric Companion").then_some(()),
     );
+    let again = launch_again(&s, &[]);
+    assert!(again.status.success(), "handed over again");
+    assert!(window_visible(&s.desktop, "Licentric Companion"));
 }
 
 /// Offline activation: a request file made on this machine, a licence file obtained for it on
