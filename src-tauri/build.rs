@@ -23,6 +23,7 @@ fn main() {
             "borrow",
             "return_seat",
             "progress",
+            "open_help",
         ]),
     ))
     .unwrap_or_else(|e| {

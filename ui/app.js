@@ -24,6 +24,21 @@ function day(text) {
   return text ? new Date(text).toLocaleDateString(undefined, { dateStyle: 'medium' }) : '';
 }
 
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August',
+  'September', 'October', 'November', 'December'];
+
+/**
+ * The agent's words with their times ("19 December 2026, 13:55 UTC", as the CLI and the tray
+ * say them) in this computer's time and style, as the rest of the window shows times.
+ */
+function localTimes(text) {
+  return (text || '').replace(/\b(\d{1,2}) ([A-Z][a-z]+) (\d{4}), (\d{2}):(\d{2}) UTC\b/g, (all, d, month, y, h, m) => {
+    const index = MONTHS.indexOf(month);
+    if (index < 0) return all;
+    return when(new Date(Date.UTC(Number(y), index, Number(d), Number(h), Number(m))).toISOString());
+  });
+}
+
 /**
  * "12 days", "5 hours", "40 minutes": the time until `text`, never negative, to the nearest
  * unit (a 14-day file issued a minute ago has 14 days left, not 13).
@@ -46,7 +61,7 @@ function describe(s) {
   const offline = s.entitled && (s.offline || s.state === 'grace');
   const tone = s.entitled ? (offline ? 'warn' : 'ok') : (s.state === 'unlicensed' ? 'neutral' : 'bad');
   const left = offline && s.offline_valid_until ? ` — ${timeLeft(s.offline_valid_until)} left` : '';
-  return [tone, `${s.summary}${left}`, s.detail];
+  return [tone, `${s.summary}${left}`, localTimes(s.detail)];
 }
 
 /** The machines (or seats) line, and the local apps waiting for a seat. */
@@ -108,7 +123,7 @@ function render(s) {
   // Deactivated from elsewhere (signed by the server): say so, and offer the stored key.
   const gone = !activated && ['machine_deactivated', 'machine_not_found', 'machine_moved'].includes(s.reason);
   $('activation-notice').hidden = !gone;
-  if (gone) $('activation-notice-text').textContent = s.detail;
+  if (gone) $('activation-notice-text').textContent = localTimes(s.detail);
   if (!activated) return;
 
   const [tone, words, detail] = describe(s);
@@ -165,7 +180,7 @@ function renderTimeline(s) {
   }
   $('timeline-start').textContent = `Issued ${day(s.issued_at)}`;
   $('timeline-end').textContent = `Offline until ${day(s.offline_valid_until)}`;
-  const parts = [`Valid offline for ${timeLeft(s.offline_valid_until)} more (until ${when(s.offline_valid_until)}).`];
+  const parts = [`Works offline until ${when(s.offline_valid_until)} (${timeLeft(s.offline_valid_until)} left).`];
   parts.push(s.next_refresh_at ? `Next refresh: ${when(s.next_refresh_at)}.` : 'No refresh planned: renew by importing a new licence file.');
   if (s.last_refresh_at) parts.push(`Last renewed: ${when(s.last_refresh_at)}.`);
   $('timeline-text').textContent = parts.join(' ');
@@ -208,7 +223,8 @@ function renderInfo() {
     ? `The licensing service running in the background${info.agent_started_here ? ', started with this window' : ''}: it answers other local applications and stays in the tray when this window closes.`
     : 'This app (it also answers other local applications while it runs).';
   if (info.key_prefix) $('key').placeholder = `${info.key_prefix}-XXXX-XXXX-XXXX-XXXX`;
-  // The vendor's help page (its brand): shown as text to copy, never opened by the page.
+  // The vendor's help page (its brand): a link the system's browser opens (the page itself
+  // never navigates), and its address as text to copy.
   if (info.help_url) {
     $('key-help-url').textContent = info.help_url;
     $('key-help').hidden = false;
@@ -241,7 +257,7 @@ function waiting(progress, cancel, busyText) {
     const retry = await invoke('progress').catch(() => null);
     if (finished) return;
     const again = retry
-      ? ` ${BECAUSE[retry.because] || 'No answer'}; trying again (attempt ${retry.attempt} of ${retry.of}).`
+      ? ` ${BECAUSE[retry.because] || 'No answer'}; trying again (attempt ${retry.attempt}).`
       : '';
     progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.${again}${cancelRefused}`;
     if (cancel) cancel.hidden = false;
@@ -354,13 +370,21 @@ function clearMessages() {
 
 function fillKey(key) {
   showTab('licence');
+  if (!$('status').hidden) {
+    // Already activated: the link's key is not taken silently, nor ignored without a word.
+    const message = $('action-message');
+    message.className = 'message';
+    message.textContent = `You opened a link with a licence key, but this computer is already activated${current && current.license_key_hint ? ` with ${current.license_key_hint}` : ''}. To use the other key, choose "Deactivate…" first, then open the link again.`;
+    $('badge').focus();
+    return;
+  }
   $('key').value = key;
   checkKey({ final: true });
   $('key').focus();
 }
 
 const HELP = {
-  machine_limit_reached: 'To free a seat, open the companion on a machine you no longer use and choose "Deactivate…", or ask your vendor to release one.',
+  machine_limit_reached: 'To free a seat, open this app on a machine you no longer use and choose "Deactivate…", or ask your vendor to release one.',
   invalid_license_key: 'Keys are case-insensitive; O and 0, I and 1 are read the same.',
   network_unavailable: 'No internet here? Use "Activate offline" below.',
   tls_error: 'A proxy or security product may be intercepting connections. Ask your administrator.',
@@ -401,16 +425,12 @@ async function activate(event) {
       cancelled = true;
       return;
     }
-    // The server's word stands over the format check's: no green "looks right" above it.
+    // The server's word stands over the format check's: no green "looks right" above it, and
+    // the refusal said once, in the box below (the field is marked for screen readers).
     const feedback = $('key-feedback');
     feedback.className = 'feedback';
-    feedback.textContent = error.reason === 'invalid_license_key'
-      ? 'The server does not know this key.'
-      : '';
-    if (error.reason === 'invalid_license_key') {
-      feedback.classList.add('bad');
-      $('key').setAttribute('aria-invalid', 'true');
-    }
+    feedback.textContent = '';
+    if (error.reason === 'invalid_license_key') $('key').setAttribute('aria-invalid', 'true');
     feedback.dataset.reason = error.reason || error.code || 'error';
     showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
   } finally {
@@ -437,10 +457,13 @@ async function importFile(file) {
 
 // ---------------------------------------------------------------- status actions
 
-async function action(button, command, busyText, doneText, { cancellable = true, args } = {}) {
+/** The status card's actions: one at a time. */
+const ACTIONS = ['refresh', 'borrow', 'return', 'deactivate'];
+
+async function action(button, command, busyText, doneText, { cancellable = true, args, stands = '' } = {}) {
   let message = $('action-message');
   message.className = 'message';
-  button.disabled = true;
+  for (const id of ACTIONS) $(id).disabled = true;
   const done = waiting(message, cancellable ? $('action-cancel') : null, busyText);
   try {
     render(await invoke(command, args));
@@ -456,15 +479,16 @@ async function action(button, command, busyText, doneText, { cancellable = true,
   } catch (error) {
     done();
     if (error.code === 'cancelled') {
-      message.textContent = CANCELLED;
+      message.textContent = stands ? `Cancelled. ${stands}` : CANCELLED;
+      button.focus();
       return;
     }
     message.className = 'message error';
-    message.textContent = error.message || String(error);
+    message.textContent = `${error.message || String(error)}${stands ? ` ${stands}` : ''}`;
     message.dataset.code = error.reason || error.code;
   } finally {
     done();
-    button.disabled = false;
+    for (const id of ACTIONS) $(id).disabled = false;
   }
 }
 
@@ -542,8 +566,9 @@ function wire() {
   $('tab-settings').addEventListener('keydown', tabKeys);
 
   $('key').addEventListener('input', () => {
-    // A new key: the refusal of the previous one no longer applies.
+    // A new key: the refusal (or the cancelled attempt) of the previous one no longer applies.
     $('activate-error').hidden = true;
+    if ($('activate-progress').textContent === CANCELLED) $('activate-progress').textContent = '';
     checkKey();
   });
   $('key').addEventListener('blur', () => { if ($('key').value) checkKey({ final: true }); });
@@ -593,10 +618,10 @@ function wire() {
     const freed = kept
       ? `This machine was deactivated. The seat borrowed here stays counted for your team until ${when(kept)}: the vendor keeps borrowed seats to their end.`
       : 'This machine was deactivated; its seat is free.';
-    // Freeing the seat is not abandoned half-way: no Cancel.
+    // Cancel stops waiting for the server; what stands is said either way.
     await action($('deactivate'), 'deactivate', 'Deactivating…',
       `${freed} Keep your licence key: you need it to activate again.`,
-      { cancellable: false });
+      { stands: 'This computer is still activated.' });
     if (current && current.state === 'unlicensed') $('key').focus();
   });
   $('borrow').addEventListener('click', () => {
@@ -622,8 +647,24 @@ function wire() {
     $('diagnostics-message').textContent = '';
     $('diagnostics-dialog').showModal();
   });
-  $('activate-cancel').addEventListener('click', cancelWaiting);
+  $('activate-cancel').addEventListener('click', async () => {
+    await cancelWaiting();
+    $('key').focus();
+  });
   $('action-cancel').addEventListener('click', cancelWaiting);
+  // Escape ends a wait, as its Cancel button does (a dialog's Escape is the dialog's).
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape' || document.querySelector('dialog[open]')) return;
+    const cancel = ['activate-cancel', 'action-cancel'].map($).find((b) => !b.hidden);
+    if (cancel) {
+      e.preventDefault();
+      cancel.click();
+    }
+  });
+  $('key-help-link').addEventListener('click', (e) => {
+    e.preventDefault();
+    invoke('open_help').catch((error) => { $('key-help-url').textContent = `${info.help_url} (${error.message || error})`; });
+  });
   $('diagnostics-save').addEventListener('click', () => saveTo('save_diagnostics', $('diagnostics-message')));
   $('diagnostics-copy').addEventListener('click', async () => {
     const text = $('diagnostics-text');

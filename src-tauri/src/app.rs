@@ -340,6 +340,7 @@ pub fn run() -> std::process::ExitCode {
             crate::commands::borrow,
             crate::commands::return_seat,
             crate::commands::progress,
+            crate::commands::open_help,
         ])
         .setup(move |app| {
             setup(app.handle(), &args, config);

@@ -80,9 +80,19 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
                 .to_owned();
             licentric_agent::proxy::in_use(c.proxy(), &host, |name| std::env::var(name).ok())
         }),
-        preferences_file: licentric_agent::brand::built_in()
-            .config_dir()
-            .map(|d| d.join("companion.toml").display().to_string()),
+        // Where a proxy is set: the test file the app was started with, or the preferences
+        // file laid over the vendor's configuration (the one read, or the one to create).
+        preferences_file: config
+            .and_then(|c| match c.source() {
+                licentric_agent::config::ConfigSource::TestFile(path) => Some(path.clone()),
+                _ => c.preferences().map(std::path::Path::to_path_buf),
+            })
+            .or_else(|| {
+                licentric_agent::brand::built_in()
+                    .config_dir()
+                    .map(|d| d.join("companion.toml"))
+            })
+            .map(|path| path.display().to_string()),
     }
 }
 
@@ -309,6 +319,12 @@ fn view(app: &AppHandle, saved: Settings) -> SettingsView {
         notifications: saved.notifications,
         start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
     }
+}
+
+/// Opens the vendor's help page (the address built into the app) in the system's browser.
+#[tauri::command]
+pub fn open_help() -> Result<()> {
+    crate::help::open(licentric_agent::brand::built_in().help_url.as_deref())
 }
 
 /// The local applications that queried the licence recently.

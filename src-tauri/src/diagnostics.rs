@@ -44,7 +44,11 @@ pub fn report(inputs: &Inputs<'_>) -> String {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "Licentric Companion diagnostics");
+    let _ = writeln!(
+        out,
+        "{} diagnostics",
+        licentric_agent::brand::built_in().app_name
+    );
     let _ = writeln!(out, "Generated:         {}", inputs.generated_at);
     let _ = writeln!(out, "App version:       {}", inputs.app_version);
     let _ = writeln!(

@@ -7,7 +7,8 @@
 //! - [`commands`]: the UI's commands, each a few lines over the backend, returning
 //!   [`error::UiError`] (`{code, message}`);
 //! - [`tray`], [`notifier`] (notifications the user can switch off), [`settings`],
-//!   [`diagnostics`] (a redacted report), [`args`] (the command line and `licentric://` links).
+//!   [`diagnostics`] (a redacted report), [`args`] (the command line and `licentric://` links),
+//!   [`help`] (the vendor's help page, in the system's browser).
 //!
 //! The UI is plain HTML, CSS and JavaScript in `ui/`, with no remote content; its
 //! capabilities grant it the app's own commands and events and nothing else.
@@ -19,6 +20,7 @@ pub mod backend;
 pub mod commands;
 pub mod diagnostics;
 pub mod error;
+pub mod help;
 pub mod notifier;
 pub mod settings;
 pub mod tray;

@@ -242,6 +242,18 @@ fn gui_activate_go_offline_and_deactivate() {
                 .then_some(())
         },
     );
+    // The tray's Refresh now, with nothing to look at but the tray: its outcome is notified.
+    s.desktop.tray_click("Refresh now");
+    wait_for(
+        "the refresh to be notified",
+        Duration::from_secs(20),
+        || {
+            s.desktop
+                .notifications()
+                .contains(&format!("{PRODUCT_NAME}: licence checked"))
+                .then_some(())
+        },
+    );
 
     // Diagnostics: a report for support, with the key's hint only.
     app.click("diagnostics");
@@ -359,7 +371,19 @@ fn gui_activate_go_offline_and_deactivate() {
         !app.visible("action-cancel"),
         "no Cancel once the wait is over"
     );
+    // The agent's words give its times in UTC (as the CLI and the tray say them); the window
+    // shows them in this computer's time, as its other times.
+    let detail = app.text("state-detail");
+    assert!(
+        detail.contains("stays licensed offline until") && !detail.contains("UTC"),
+        "{detail}"
+    );
     app.screenshot(&shots.join("status-offline.png"));
+    // A link with a key while activated is not ignored without a word.
+    let link = format!("licentric://activate?key={}", s.key);
+    assert!(launch_again(&s, &[&link]).status.success());
+    let said = app.wait_text("action-message", |t| t.contains("already activated"));
+    assert!(said.contains("Deactivate"), "{said}");
     wait_for("the tray to say offline", Duration::from_secs(20), || {
         (s.desktop.tray_menu()[0] == "Licence: active, offline (disabled)").then_some(())
     });
@@ -763,7 +787,8 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
     });
     assert!(app.visible("activate-cancel"), "Cancel is offered");
     app.screenshot(&screenshot_dir().join("activation-waiting.png"));
-    app.click("activate-cancel");
+    // Escape, as the Cancel button does.
+    app.type_into("key", "\u{E00C}");
     app.wait_text("activate-progress", |t| {
         t == "Cancelled. Nothing was changed on this computer."
     });
@@ -772,6 +797,10 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
     assert!(app.visible("activation"), "still at activation");
     let (_, out, _) = run(s.companion.cli().args(["status", "--json"]));
     assert!(out.contains("\"unlicensed\""), "{out}");
+    // Another key typed: the cancelled attempt's word goes.
+    app.clear("key");
+    app.type_into("key", "ACME-");
+    app.wait_text("activate-progress", |t| t.is_empty());
 }
 
 /// Settings says which proxy the calls to the licensing server go through — here the
@@ -780,6 +809,9 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
 fn gui_settings_say_which_proxy_is_used() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup("gui-proxy");
+    // A test environment in a file of the user's own (the tests run as root, whose file would
+    // count as the vendor's): the proxy is set in that file, and the hint names it.
+    std::os::unix::fs::chown(&s.companion.config, Some(65534), Some(65534)).unwrap();
     let app = start_app_with(
         &s,
         &[("HTTPS_PROXY", "http://ann:s3cret@proxy.invalid:3128")],
@@ -792,11 +824,11 @@ fn gui_settings_say_which_proxy_is_used() {
         "http://proxy.invalid:3128 (the system's, from HTTPS_PROXY)"
     );
     assert!(!app.text("panel-settings").contains("s3cret"));
+    let hint = app.text("setting-proxy-hint");
     assert!(
-        app.text("setting-proxy-hint")
-            .contains("proxy = \"http://host:port\""),
-        "{}",
-        app.text("setting-proxy-hint")
+        hint.contains("proxy = \"http://host:port\"")
+            && hint.contains(&s.companion.config.display().to_string()),
+        "the file this app reads: {hint}"
     );
 }
 
@@ -854,7 +886,7 @@ fn activate_until_retrying(app: &App, key: &str) {
     app.click("activate");
     let shown = app.wait_text("activate-progress", |t| t.contains("trying again"));
     assert!(
-        shown.contains("The server is busy or unavailable; trying again (attempt 2 of 2)."),
+        shown.contains("The server is busy or unavailable; trying again (attempt 2)."),
         "{shown}"
     );
 }
@@ -1068,7 +1100,7 @@ fn gui_start_at_login_runs_the_agent_in_its_tray_and_open_starts_the_app() {
         [
             "Licence: not activated (disabled)",
             "Open",
-            "Refresh now",
+            "Refresh now (disabled)",
             "Quit"
         ]
     );
@@ -1288,7 +1320,7 @@ fn gui_a_tray_whose_agent_could_not_start_follows_one_that_did() {
         Duration::from_secs(20),
         || {
             let menu = s.desktop.read_tray_menu().ok()?;
-            (menu.get(2).map(String::as_str) == Some("Refresh now")).then_some(menu)
+            (menu.get(2).map(String::as_str) == Some("Refresh now (disabled)")).then_some(menu)
         },
     );
     assert_eq!(menu[0], "Licence: not activated (disabled)", "{menu:?}");

@@ -230,6 +230,53 @@ fn another_connection_follows_the_retries_and_cancels() {
     );
 }
 
+/// Deactivating while the server is busy can be cancelled like an activation: the wait ends at
+/// once with `cancelled`, and nothing is forgotten here — the machine stays activated and
+/// licensed, its key and file kept.
+#[test]
+fn a_deactivation_waiting_on_the_server_can_be_cancelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let product = "e2e-cancel-deactivate";
+    let (_, key) = server.licence(product, 2);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        product,
+        "allow_file_credential_store = true",
+    );
+    c.start_agent();
+    c.client().activate(&key).unwrap();
+    c.stop_agent("-TERM");
+    let port = licentric_e2e::busy_https(&server.dir, 20);
+    let text = std::fs::read_to_string(&c.config)
+        .unwrap()
+        .replace(&server.url, &format!("https://localhost:{port}"));
+    std::fs::write(&c.config, text).unwrap();
+    c.start_agent();
+
+    let socket = c.socket.clone();
+    let deactivation = std::thread::spawn(move || {
+        licentric_client::Client::connect(&socket)
+            .unwrap()
+            .deactivate()
+    });
+    let mut watcher = c.client();
+    licentric_e2e::gui::wait_for("the retry", Duration::from_secs(20), || {
+        watcher.progress().unwrap()
+    });
+    watcher.cancel().unwrap();
+    let Err(licentric_client::ClientError::Agent(refused)) = deactivation.join().unwrap() else {
+        panic!("the deactivation was not cancelled");
+    };
+    assert_eq!(refused.data.map(|d| d.code).as_deref(), Some("cancelled"));
+    let status = watcher.status().unwrap();
+    assert!(
+        status.entitled && status.license_key_hint.is_some(),
+        "still activated, key and file kept: {status:?}"
+    );
+}
+
 /// `licentric activate` at a terminal while the server is busy: it says it waits, and each
 /// retry with its reason (on standard error); Ctrl-C stops the wait in the agent, which
 /// installs nothing, and the command says it was cancelled.

@@ -1345,7 +1345,12 @@ impl Agent {
         }
         self.give_back_seats().await;
         if !floating && let Some(key) = self.stored_key().await? {
-            match self.inner.api.deactivate(&key, &machine_id).await {
+            // The user may stop waiting (Cancel): nothing here is forgotten then. Should the
+            // server have freed the seat already, its next answer says so, signed.
+            match self
+                .unless_cancelled(true, self.inner.api.deactivate(&key, &machine_id))
+                .await?
+            {
                 Ok(())
                 | Err(ApiError::Rejected {
                     code: ApiErrorCode::MachineNotFound,

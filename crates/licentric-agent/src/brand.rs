@@ -121,7 +121,21 @@ pub fn parse(text: &str) -> Result<Brand, String> {
     if brand.app_name.trim().is_empty() || brand.app_name.len() > 64 {
         return Err("app_name must be 1 to 64 characters".into());
     }
+    if let Some(url) = brand.help_url.as_deref().filter(|u| !is_help_url(u)) {
+        return Err(format!(
+            "help_url must be an https:// address of at most 512 characters, without spaces (got {url:?})"
+        ));
+    }
     Ok(brand)
+}
+
+/// Whether `url` may be a brand's help page: `https://`, at most 512 characters, nothing that
+/// is space or a control character (the app hands it to the system's opener as it is).
+pub fn is_help_url(url: &str) -> bool {
+    url.len() <= 512
+        && url.len() > "https://".len()
+        && url.starts_with("https://")
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 impl Brand {
@@ -175,6 +189,20 @@ help_url = "https://acme.example/help/licence"
             ("scheme = \"acme-cad\"", "scheme = \"https\""),
             ("binary = \"acme-cad-licensing\"", "binary = \"Acme CAD\""),
             ("cli = \"acme-cad-license\"", "cli = \"\""),
+            // The app hands the help page to the system's opener: an https address, nothing
+            // the opener could take for an option, a file or a program.
+            (
+                "help_url = \"https://acme.example/help/licence\"",
+                "help_url = \"file:///etc/passwd\"",
+            ),
+            (
+                "help_url = \"https://acme.example/help/licence\"",
+                "help_url = \"https://acme.example/a b\"",
+            ),
+            (
+                "help_url = \"https://acme.example/help/licence\"",
+                "help_url = \"--help\"",
+            ),
         ] {
             let field = bad.split(' ').next().unwrap();
             let err = parse(&ACME.replace(line, bad)).unwrap_err();

@@ -106,7 +106,17 @@ pub fn process_name(pid: Option<i32>) -> String {
     };
     #[cfg(target_os = "linux")]
     if let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        let comm = comm.trim();
+        let comm = comm.trim_end_matches('\n');
+        // The kernel keeps 15 bytes of a name: the program's file says the rest.
+        const KEPT: usize = 15;
+        if comm.len() == KEPT
+            && let Some(file) = std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .filter(|file| file.starts_with(comm))
+        {
+            return file;
+        }
         if !comm.is_empty() {
             return comm.to_owned();
         }
@@ -117,6 +127,17 @@ pub fn process_name(pid: Option<i32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_long_program_name_is_given_whole() {
+        // This test's own program: `licentric_agent-<hash>`, longer than the kernel keeps.
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.len() > 15, "{name}");
+        let pid = i32::try_from(std::process::id()).unwrap();
+        assert_eq!(process_name(Some(pid)), name);
+    }
 
     #[test]
     fn lists_only_clients_that_asked_most_recent_first() {

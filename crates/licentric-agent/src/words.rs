@@ -85,7 +85,7 @@ pub fn describe(
         },
         LicenseState::Active if is_offline_reason(reason) => (
             "Active, offline".to_owned(),
-            format!("The licensing server cannot be reached. {product} stays licensed offline until {until}; the companion keeps trying."),
+            format!("The licensing server cannot be reached. {product} stays licensed offline until {until}, and keeps trying to reach it."),
         ),
         LicenseState::Active if reason == Some("floating_seat") => (
             "Active, floating seat".to_owned(),
@@ -122,7 +122,7 @@ pub fn describe(
         ),
         LicenseState::Invalid => (
             "Damaged".to_owned(),
-            "The saved licence is damaged. It will be repaired the next time the companion reaches the server.".to_owned(),
+            "The saved licence is damaged. It will be repaired the next time the licensing server is reached.".to_owned(),
         ),
     };
     Words { summary, detail }

@@ -88,6 +88,8 @@ struct AgentTray {
     title: String,
     icon: String,
     line: String,
+    /// Whether there is a licence here to refresh (not before an activation).
+    refreshable: bool,
     /// Why there is no agent, for [`Source::Failed`].
     problem: Option<String>,
     actions: mpsc::UnboundedSender<Action>,
@@ -149,7 +151,7 @@ impl ksni::Tray for AgentTray {
             menu.extend([
                 MenuItem::Separator,
                 AgentTray::item("Open", true, Some(Action::Open(None))),
-                AgentTray::item("Refresh now", true, Some(Action::Refresh)),
+                AgentTray::item("Refresh now", self.refreshable, Some(Action::Refresh)),
             ]);
         }
         menu.push(AgentTray::item("Quit", true, Some(Action::Quit)));
@@ -197,11 +199,13 @@ pub(crate) async fn serve(source: Source, socket: &Path, open: Option<Option<Str
         _ => None,
     };
     let (actions, mut chosen) = mpsc::unbounded_channel();
+    let first = changes.borrow_and_update().clone();
     let tray = AgentTray {
         id: brand.binary.clone(),
         title: config.product_name().to_owned(),
         icon: brand.binary.clone(),
-        line: line_of(&changes.borrow_and_update()),
+        line: line_of(&first),
+        refreshable: refreshable(&first),
         problem,
         actions,
     };
@@ -229,8 +233,8 @@ pub(crate) async fn serve(source: Source, socket: &Path, open: Option<Option<Str
                 if failed && status.is_some() {
                     break Ended::AgentCameUp;
                 }
-                let line = line_of(&status);
-                handle.update(|tray| tray.line = line).await;
+                let (line, can) = (line_of(&status), refreshable(&status));
+                handle.update(|tray| (tray.line, tray.refreshable) = (line, can)).await;
             }
             // The user logged out: ksni keeps waiting for a watcher on a bus that is gone.
             () = &mut bus_gone => break Ended::Quit,
@@ -338,26 +342,55 @@ fn line_of(status: &Option<Status>) -> String {
     tray_line(status.as_ref())
 }
 
-/// Refresh now, through whichever agent the tray shows; the outcome reaches the user through
-/// the status and notifications.
+/// Whether the tray offers Refresh now: once there is a licence here.
+fn refreshable(status: &Option<Status>) -> bool {
+    status
+        .as_ref()
+        .is_some_and(|s| s.state != licentric_proto::LicenseState::Unlicensed)
+}
+
+/// Refresh now, through whichever agent the tray shows. With no window to look at, its
+/// outcome is a notification (unless the user turned them off), as well as the tray's line.
 fn refresh(source: &Source, socket: &Path) {
     match source {
         Source::Own(agent) => {
             let agent = agent.clone();
             tokio::spawn(async move {
-                let _ = agent.refresh().await;
+                let outcome = agent.refresh().await.map_err(|e| e.user_message());
+                tell_refreshed(agent.config(), outcome);
             });
         }
         Source::Other(config) => {
             let (socket, config) = (socket.to_owned(), (**config).clone());
             tokio::spawn(async move {
-                if let Ok(mut client) = connect(&socket, &config).await {
-                    let _ = client.refresh().await;
-                }
+                let outcome = match connect(&socket, &config).await {
+                    Ok(mut client) => client.refresh().await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                tell_refreshed(&config, outcome);
             });
         }
         Source::Failed(..) => {}
     }
+}
+
+/// The outcome of the tray's Refresh now, as a notification.
+fn tell_refreshed(config: &CompanionConfig, outcome: Result<Status, String>) {
+    if !config.notifications().enabled {
+        return;
+    }
+    let product = config.product_name();
+    let notifier = licentric_agent::notify::DesktopNotifier {
+        app_name: product.to_owned(),
+    };
+    let (summary, body) = match outcome {
+        Ok(status) => (
+            format!("{product}: licence checked"),
+            format!("{}. {}", status.summary, status.detail),
+        ),
+        Err(why) => (format!("{product}: the licence could not be checked"), why),
+    };
+    licentric_agent::notify::Notifier::notify(&notifier, &summary, &body);
 }
 
 async fn connect(
