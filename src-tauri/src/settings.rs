@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// The settings file's name, in the agent's data folder.
-pub const FILE_NAME: &str = "companion-settings.json";
+/// The settings file's name, in the agent's data folder (an agent running apart from the app
+/// reads it too, for the notifications).
+pub const FILE_NAME: &str = licentric_agent::notify::SETTINGS_FILE;
 
 /// What the user chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

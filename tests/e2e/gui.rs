@@ -244,16 +244,35 @@ fn gui_activate_go_offline_and_deactivate() {
     );
     // The tray's Refresh now, with nothing to look at but the tray: its outcome is notified.
     s.desktop.tray_click("Refresh now");
+    let checked = format!("{PRODUCT_NAME}: licence checked");
     wait_for(
         "the refresh to be notified",
         Duration::from_secs(20),
+        || s.desktop.notifications().contains(&checked).then_some(()),
+    );
+    // Notifications turned off in the window reach the agent running beside it, apart.
+    let seen = s.desktop.notifications().matches(&checked).count();
+    app.click("tab-settings");
+    app.click("setting-notifications");
+    app.wait_text("settings-message", |t| t == "Saved.");
+    s.desktop.tray_click("Refresh now");
+    wait_for(
+        "the agent to hold the notification back",
+        Duration::from_secs(20),
         || {
-            s.desktop
-                .notifications()
-                .contains(&format!("{PRODUCT_NAME}: licence checked"))
+            app.app_log()
+                .contains("not shown: the user turned them off")
                 .then_some(())
         },
     );
+    assert_eq!(
+        s.desktop.notifications().matches(&checked).count(),
+        seen,
+        "not shown again"
+    );
+    app.click("setting-notifications");
+    app.wait_text("settings-message", |t| t == "Saved.");
+    app.click("tab-licence");
 
     // Diagnostics: a report for support, with the key's hint only.
     app.click("diagnostics");

@@ -82,8 +82,11 @@ impl AgentOptions {
     /// The production choices for `config`.
     pub fn new(config: CompanionConfig) -> AgentOptions {
         let notifier: Arc<dyn Notifier> = if config.notifications.enabled {
-            Arc::new(crate::notify::DesktopNotifier {
-                app_name: config.product_name.clone(),
+            Arc::new(crate::notify::AsTheUserChose {
+                inner: crate::notify::DesktopNotifier {
+                    app_name: config.product_name.clone(),
+                },
+                settings: data_dir(&config).join(crate::notify::SETTINGS_FILE),
             })
         } else {
             Arc::new(crate::notify::Silent)

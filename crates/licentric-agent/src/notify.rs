@@ -45,3 +45,87 @@ impl Notifier for Silent {
         tracing::info!(summary, "notification (not shown: notifications are off)");
     }
 }
+
+/// The user's settings file in the data folder, which the app's Settings write
+/// (`{"notifications": bool}`).
+pub const SETTINGS_FILE: &str = "companion-settings.json";
+
+/// Whether the user lets notifications be shown, as the settings file at `path` says: yes
+/// unless it says `"notifications": false` (no file, or one that cannot be read, is the
+/// vendor's default, which is on for this notifier to exist at all).
+pub fn user_allows(path: &std::path::Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|settings| {
+            settings
+                .get("notifications")
+                .and_then(serde_json::Value::as_bool)
+        })
+        .unwrap_or(true)
+}
+
+/// `inner`, as the user chose in the app's Settings: read at each notification, so a choice
+/// made in the window reaches an agent running apart from it (at login, or beside the app).
+pub struct AsTheUserChose<N> {
+    /// Where notifications go when allowed.
+    pub inner: N,
+    /// The settings file ([`SETTINGS_FILE`] in the data folder).
+    pub settings: std::path::PathBuf,
+}
+
+impl<N: Notifier> Notifier for AsTheUserChose<N> {
+    fn notify(&self, summary: &str, body: &str) {
+        if user_allows(&self.settings) {
+            self.inner.notify(summary, body);
+        } else {
+            tracing::info!(
+                summary,
+                "notification (not shown: the user turned them off)"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Shown(std::sync::Mutex<Vec<String>>);
+
+    impl Notifier for &Shown {
+        fn notify(&self, summary: &str, _body: &str) {
+            self.0.lock().unwrap().push(summary.to_owned());
+        }
+    }
+
+    #[test]
+    fn the_users_choice_in_the_settings_file_is_followed_at_each_notification() {
+        let dir = tempfile::tempdir().unwrap();
+        let shown = Shown::default();
+        let notifier = AsTheUserChose {
+            inner: &shown,
+            settings: dir.path().join(SETTINGS_FILE),
+        };
+        notifier.notify("no file: shown", "");
+        std::fs::write(
+            dir.path().join(SETTINGS_FILE),
+            br#"{"notifications": false}"#,
+        )
+        .unwrap();
+        notifier.notify("turned off: not shown", "");
+        std::fs::write(
+            dir.path().join(SETTINGS_FILE),
+            br#"{"notifications": true}"#,
+        )
+        .unwrap();
+        notifier.notify("turned on: shown", "");
+        std::fs::write(dir.path().join(SETTINGS_FILE), b"{damaged").unwrap();
+        notifier.notify("damaged: shown", "");
+        assert_eq!(
+            *shown.0.lock().unwrap(),
+            ["no file: shown", "turned on: shown", "damaged: shown"]
+        );
+    }
+}

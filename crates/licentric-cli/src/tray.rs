@@ -380,8 +380,12 @@ fn tell_refreshed(config: &CompanionConfig, outcome: Result<Status, String>) {
         return;
     }
     let product = config.product_name();
-    let notifier = licentric_agent::notify::DesktopNotifier {
-        app_name: product.to_owned(),
+    let notifier = licentric_agent::notify::AsTheUserChose {
+        inner: licentric_agent::notify::DesktopNotifier {
+            app_name: product.to_owned(),
+        },
+        settings: licentric_agent::agent::data_dir(config)
+            .join(licentric_agent::notify::SETTINGS_FILE),
     };
     let (summary, body) = match outcome {
         Ok(status) => (
