@@ -407,6 +407,21 @@ fn gui_activate_go_offline_and_deactivate() {
         (s.desktop.tray_menu()[0] == "Licence: active, offline (disabled)").then_some(())
     });
 
+    // Deactivating while the server cannot be reached: it does not finish, and the window says
+    // what stands; the other actions wait meanwhile.
+    app.click("deactivate");
+    app.click("confirm-deactivate-yes");
+    let failed = app.wait_text("action-message", |t| t.contains("still activated"));
+    assert!(failed.contains("cannot be reached"), "{failed}");
+    assert!(app.visible("status"), "still the status card");
+    assert!(
+        app.js(
+            "return document.getElementById('refresh').disabled",
+            serde_json::json!([])
+        ) == false,
+        "the actions are back"
+    );
+
     // Back online; deactivate after the confirmation: back at activation.
     s.server.restart();
     app.click("deactivate");
