@@ -502,7 +502,11 @@ fn resolve(found: Found<'_>) -> Result<CompanionConfig, ConfigError> {
         user_default_path,
     } = found;
     let (vendor_named, user_named) = match named {
-        Some(c) if c.root_only => (Some(c), None),
+        // Named, and only root can write it: the vendor's file — unless the vendor's
+        // configuration is built in, which no file replaces. Then the named file is taken as
+        // any file the user names: a test environment (the sandbox), preferences, or live
+        // trust anchors (refused) — never set aside without a word.
+        Some(c) if c.root_only && built_in.is_none() => (Some(c), None),
         other => (None, other),
     };
     let vendor = match (built_in, vendor_named, system) {
@@ -941,6 +945,34 @@ mod tests {
         assert_eq!(
             c.source,
             ConfigSource::VendorFile("/opt/acme/companion.toml".into())
+        );
+        // With the vendor's configuration built in, a file named on the command line is
+        // not set aside without a word, whoever owns it: a test environment is the sandbox, and
+        // live trust anchors are refused.
+        let c = resolve(found(
+            Some(&live),
+            Some(candidate("/root/sandbox.toml", &test, true)),
+            None,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.environment, c.source.clone()),
+            (
+                Environment::Test,
+                ConfigSource::TestFile("/root/sandbox.toml".into())
+            )
+        );
+        let err = resolve(found(
+            Some(&live),
+            Some(candidate("/root/other-live.toml", &live, true)),
+            None,
+            None,
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::LiveAnchorsFromUser { .. }),
+            "{err}"
         );
         // The system file likewise.
         let c = resolve(found(
