@@ -351,15 +351,7 @@ fn a_borrowed_seat_holds_offline_across_restarts_until_returned() {
 
     // A copy of the data folder taken during the trip (the attacker's, for later).
     let copy = tmp.path().join("copy");
-    assert!(
-        Command::new("cp")
-            .args(["-a"])
-            .arg(&c.data)
-            .arg(&copy)
-            .status()
-            .unwrap()
-            .success()
-    );
+    licentric_e2e::copy_data_folder(&c.data, &copy);
 
     // The trip: no server, the agent restarted; apps get the seat here, offline.
     server.stop();
@@ -694,16 +686,7 @@ fn a_running_copy_does_not_keep_a_borrow_the_original_returned() {
         "e2e-borrow-copy",
         "proxy = \"http://127.0.0.1:9\"",
     );
-    std::fs::create_dir_all(copy.data.parent().unwrap()).unwrap();
-    assert!(
-        Command::new("cp")
-            .args(["-a"])
-            .arg(&c.data)
-            .arg(&copy.data)
-            .status()
-            .unwrap()
-            .success()
-    );
+    licentric_e2e::copy_data_folder(&c.data, &copy.data);
     copy.start_agent();
     let status = copy.client().status().unwrap();
     assert_eq!(

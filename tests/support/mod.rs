@@ -792,6 +792,31 @@ pub fn c_example() -> PathBuf {
         .clone()
 }
 
+/// Copies the agent's data folder `from` to `to` as a user would while the agent runs: every
+/// file but the agent's own temporary ones (`.<name>.<random>.tmp`, which an atomic write
+/// renames away at any moment), a file gone between the listing and its copy skipped.
+pub fn copy_data_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with('.') && name_text.ends_with(".tmp") {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_data_folder(&path, &to.join(&name));
+            continue;
+        }
+        match std::fs::copy(&path, to.join(&name)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("copying {}: {e}", path.display()),
+        }
+    }
+}
+
 /// A program of the user's own squatting on a socket in a private folder of `dir`, posing as
 /// the agent of `product` (test): it answers `version` as that agent would, and every other
 /// call with `answer(method)`. It passes every check of the socket — it runs as the user —
