@@ -484,7 +484,9 @@ async function action(button, command, busyText, doneText, { cancellable = true,
       return;
     }
     message.className = 'message error';
-    message.textContent = `${error.message || String(error)}${stands ? ` ${stands}` : ''}`;
+    // What stands is said when the server was not reached: another failure may come after it.
+    const unreached = ['network_unavailable', 'server_unavailable', 'tls_error'].includes(error.reason || error.code);
+    message.textContent = `${error.message || String(error)}${stands && unreached ? ` ${stands}` : ''}`;
     message.dataset.code = error.reason || error.code;
   } finally {
     done();

@@ -148,11 +148,14 @@ fn login_entry(
 #[cfg(all(unix, not(target_os = "macos")))]
 fn become_the_agent(args: &Args) {
     use std::os::unix::process::CommandExt as _;
-    if let Err(error) =
-        CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN)
-    {
-        tracing::warn!(%error, "the configuration is refused: starting in the app's own tray");
-        return;
+    match CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN) {
+        Err(error) => {
+            tracing::warn!(%error, "the configuration is refused: starting in the app's own tray");
+            return;
+        }
+        // The window activates through its agent; an agent apart would refuse it that.
+        Ok(config) if !config.ipc().management => return,
+        Ok(_) => {}
     }
     let Some(mut command) = agent_with_tray(args) else {
         tracing::info!("no command-line tool beside the app: starting in the app's own tray");
@@ -183,8 +186,11 @@ fn agent_with_tray(args: &Args) -> Option<std::process::Command> {
 /// window ends the app and only the agent stays in memory, as after a start at login, rather
 /// than the app with its webview's libraries all day. Left to the app itself (its own agent,
 /// as before) where that cannot be: no command-line tool beside the app, no session bus for a
-/// tray, or an agent that does not answer within a few seconds. When the agent ends well (the
-/// user chose Quit in its tray, or the session ended), the app ends with it. Whether it runs.
+/// tray, management switched off by the vendor (the window could not activate through another
+/// agent), or an agent that does not answer within a few seconds. When the agent ends well (the
+/// user chose Quit in its tray, or the session ended), the app ends with it — only when it is
+/// the one answering (one started meanwhile elsewhere, at login say, is not this app's).
+/// Whether it runs.
 #[cfg(all(unix, not(target_os = "macos")))]
 fn start_the_agent_beside(
     app: &AppHandle,
@@ -196,7 +202,10 @@ fn start_the_agent_beside(
         licentric_client::Client::connect_to(socket, config.product_id(), config.environment())
             .is_ok()
     };
-    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() || answers() {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none()
+        || !config.ipc().management
+        || answers()
+    {
         return false;
     }
     let Some(mut command) = agent_with_tray(args) else {
@@ -216,6 +225,13 @@ fn start_the_agent_beside(
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while std::time::Instant::now() < deadline {
         if answers() {
+            if licentric_client::endpoint::listener_pid(socket) != Some(agent.id()) {
+                // Another agent came up meanwhile (at login, or the systemd unit's): the app is
+                // its client, and what was started here (its tray, or nothing) is not tied to it.
+                tracing::info!("another agent answers: the app is its client");
+                std::thread::spawn(move || agent.wait());
+                return false;
+            }
             // Waited for, so its end leaves no zombie; a Quit in its tray ends the app too.
             let app = app.clone();
             std::thread::spawn(move || {

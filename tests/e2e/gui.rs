@@ -555,9 +555,14 @@ fn gui_second_launch_hands_over_to_the_first() {
         Duration::from_secs(30),
         || window_visible(&s.desktop, "Licentric Companion").then_some(()),
     );
+    let opened = app_pid(&s.companion.config).expect("the app the tray opened");
     let again = launch_again(&s, &[]);
     assert!(again.status.success(), "handed over again");
-    assert!(window_visible(&s.desktop, "Licentric Companion"));
+    assert_eq!(
+        app_pid(&s.companion.config),
+        Some(opened),
+        "the window the tray opened is the one that stays"
+    );
 }
 
 /// Offline activation: a request file made on this machine, a licence file obtained for it on
@@ -835,6 +840,33 @@ fn gui_waiting_on_a_silent_server_shows_progress_and_can_be_cancelled() {
     app.clear("key");
     app.type_into("key", "ACME-");
     app.wait_text("activate-progress", |t| t.is_empty());
+}
+
+/// A vendor that switches management over IPC off (`ipc.management = false`): the app opened
+/// from the desktop stays the agent itself, rather than the client of one beside it that would
+/// refuse the window's Activate — and activating in the window works.
+#[test]
+fn gui_with_management_off_the_app_is_its_own_agent() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-no-management");
+    let text = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(
+        &s.companion.config,
+        text.replace("[ipc]\n", "[ipc]\nmanagement = false\n"),
+    )
+    .unwrap();
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| !t.is_empty());
+    let pid = app_pid(&s.companion.config).expect("the app's process");
+    assert_eq!(
+        licentric_client::endpoint::listener_pid(&s.companion.socket),
+        Some(pid),
+        "the app itself serves the socket"
+    );
+    app.type_into("key", &s.key);
+    app.wait_text("key-feedback", |t| t == "The key looks right.");
+    app.click("activate");
+    app.wait_text("badge", |t| t == "Active");
 }
 
 /// Settings says which proxy the calls to the licensing server go through — here the

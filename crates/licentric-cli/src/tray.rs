@@ -290,7 +290,11 @@ impl Apps {
 async fn wait_for_app(mut child: tokio::process::Child, closing: watch::Receiver<bool>) {
     let mut asked = closing.clone();
     let asked = async move {
-        let _ = asked.wait_for(|closing| *closing).await;
+        // Only a Quit closes the window: a tray that ends otherwise (the agent came up, the
+        // tray is shown again) drops its list, and the window stays.
+        if asked.wait_for(|closing| *closing).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
     let ended = tokio::select! {
         ended = child.wait() => ended,

@@ -28,8 +28,8 @@ use licentric_proto::Environment;
 mod unix;
 #[cfg(unix)]
 pub use unix::{
-    check_folder, check_peer, claim_tray, current_uid, prepare_folder, prepare_private_folder,
-    tray_shown,
+    check_folder, check_peer, claim_tray, current_uid, listener_pid, prepare_folder,
+    prepare_private_folder, tray_shown,
 };
 
 mod windows;

@@ -178,6 +178,26 @@ pub fn claim_tray(socket: &Path) -> std::io::Result<Option<std::fs::File>> {
     Ok(None)
 }
 
+/// The process listening at `socket`, where the system says (Linux: `SO_PEERCRED`): for a
+/// program that started an agent and must know whether that agent is the one answering.
+/// `None` when nothing listens or the system does not say. Connects, sends nothing, and
+/// closes.
+pub fn listener_pid(socket: &Path) -> Option<u32> {
+    let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    peer_pid(&stream)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn peer_pid(stream: &impl std::os::fd::AsFd) -> Option<u32> {
+    let cred = rustix::net::sockopt::socket_peercred(stream).ok()?;
+    u32::try_from(rustix::process::Pid::as_raw(Some(cred.pid))).ok()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn peer_pid(_stream: &impl std::os::fd::AsFd) -> Option<u32> {
+    None
+}
+
 /// Whether a process holds the tray claim of the agent at `socket` (see [`claim_tray`]) now.
 pub fn tray_shown(socket: &Path) -> bool {
     let Ok(marker) = open_tray_marker(socket) else {
