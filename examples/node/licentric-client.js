@@ -625,6 +625,14 @@ function members(payload, required, optional) {
   }
 }
 
+// The document's `issued_at` and `expires_at` (milliseconds), the second after the first.
+function period(payload) {
+  const issuedAt = instant(payload, 'issued_at');
+  const expiresAt = instant(payload, 'expires_at');
+  if (expiresAt <= issuedAt) throw new NotVerified('payload_invalid', 'expires_at is not after issued_at');
+  return [issuedAt, expiresAt];
+}
+
 // Checks 6–10: this product, this environment, this machine, not issued in the future.
 function bound(payload, issuedAt, product, environment, fingerprint, now) {
   if (payload.product_id !== product) throw new NotVerified('product_mismatch', `the document is for product ${JSON.stringify(payload.product_id)}, not ${JSON.stringify(product)}`);
@@ -659,10 +667,8 @@ const verifyLicenseFile = onlyNotVerified((text, trustedKeys, product, environme
   count(payload, 'max_machines');
   if (own(payload, 'check_interval') && payload.check_interval !== null) count(payload, 'check_interval', 64);
   if (payload.nonce !== null) names(payload, ['nonce'], MAX_NONCE_LEN);
-  const issuedAt = instant(payload, 'issued_at');
-  const expiresAt = instant(payload, 'expires_at');
+  const [issuedAt, expiresAt] = period(payload);
   const licenseExpiresAt = instant(payload, 'license_expires_at', true);
-  if (expiresAt <= issuedAt) throw new NotVerified('payload_invalid', 'expires_at is not after issued_at');
   bound(payload, issuedAt, product, environment, machine, now);
   if (now >= expiresAt) throw new NotVerified('file_expired', `the offline period ended at ${payload.expires_at}`);
   if (payload.status !== 'active') throw new NotVerified(REFUSED_STATUS[payload.status], `the licence is ${payload.status}`);
@@ -691,9 +697,7 @@ const verifyLease = onlyNotVerified((text, trustedKeys, product, environment, { 
   }
   entitlementsOf(payload, false);
   count(payload, 'max_seats');
-  const issuedAt = instant(payload, 'issued_at');
-  const expiresAt = instant(payload, 'expires_at');
-  if (expiresAt <= issuedAt) throw new NotVerified('payload_invalid', 'expires_at is not after issued_at');
+  const [issuedAt, expiresAt] = period(payload);
   bound(payload, issuedAt, product, environment, machine, now);
   if (now >= expiresAt) throw new NotVerified('file_expired', `the seat ran out at ${payload.expires_at}`);
   return payload;

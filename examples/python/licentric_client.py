@@ -309,7 +309,15 @@ def _only_not_verified(check):
     return checked
 
 
-def _bound(payload, product, environment, fingerprint, now):
+def _period(payload):
+    """The document's `issued_at` and `expires_at` (Unix seconds), the second after the first."""
+    issued_at, expires_at = _instant(payload, "issued_at"), _instant(payload, "expires_at")
+    if expires_at <= issued_at:
+        raise NotVerified("payload_invalid", "expires_at is not after issued_at")
+    return issued_at, expires_at
+
+
+def _bound(payload, issued_at, product, environment, fingerprint, now):
     """Checks 6–10: this product, this environment, this machine, not issued in the future."""
     if payload["product_id"] != product:
         raise NotVerified("product_mismatch", f"the document is for product {payload['product_id']!r}, not {product!r}")
@@ -317,7 +325,7 @@ def _bound(payload, product, environment, fingerprint, now):
         raise NotVerified("environment_mismatch", f"the document is for the {payload['environment']} environment, not {environment}")
     if not hmac.compare_digest(payload["fingerprint"].encode(), fingerprint.encode()):
         raise NotVerified("fingerprint_mismatch", "the document is bound to another machine")
-    if payload["issued_at"] > now + FUTURE_TOLERANCE:
+    if issued_at > now + FUTURE_TOLERANCE:
         raise NotVerified("issued_in_future", "the document was issued ahead of this machine's clock")
 
 
@@ -347,11 +355,9 @@ def verify_license_file(text, trusted_keys, product, environment, fingerprint=No
         _count(payload, "check_interval", bits=64)
     if payload["nonce"] is not None:
         _names(payload, "nonce", limit=MAX_NONCE_LEN)
-    issued_at, expires_at = _instant(payload, "issued_at"), _instant(payload, "expires_at")
+    issued_at, expires_at = _period(payload)
     license_expires_at = _instant(payload, "license_expires_at", optional=True)
-    if expires_at <= issued_at:
-        raise NotVerified("payload_invalid", "expires_at is not after issued_at")
-    _bound({**payload, "issued_at": issued_at}, product, environment, fingerprint, now)
+    _bound(payload, issued_at, product, environment, fingerprint, now)
     if now >= expires_at:
         raise NotVerified("file_expired", f"the offline period ended at {payload['expires_at']}")
     if payload["status"] != "active":
@@ -382,10 +388,8 @@ def verify_lease(text, trusted_keys, product, environment, fingerprint=None, now
         raise NotVerified("payload_invalid", "a flag is not true or false")
     _entitlements(payload, limited=False)
     _count(payload, "max_seats")
-    issued_at, expires_at = _instant(payload, "issued_at"), _instant(payload, "expires_at")
-    if expires_at <= issued_at:
-        raise NotVerified("payload_invalid", "expires_at is not after issued_at")
-    _bound({**payload, "issued_at": issued_at}, product, environment, fingerprint, now)
+    issued_at, expires_at = _period(payload)
+    _bound(payload, issued_at, product, environment, fingerprint, now)
     if now >= expires_at:
         raise NotVerified("file_expired", f"the seat ran out at {payload['expires_at']}")
     return payload

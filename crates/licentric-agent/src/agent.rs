@@ -81,16 +81,7 @@ pub struct AgentOptions {
 impl AgentOptions {
     /// The production choices for `config`.
     pub fn new(config: CompanionConfig) -> AgentOptions {
-        let notifier: Arc<dyn Notifier> = if config.notifications.enabled {
-            Arc::new(crate::notify::AsTheUserChose {
-                inner: crate::notify::DesktopNotifier {
-                    app_name: config.product_name.clone(),
-                },
-                settings: data_dir(&config).join(crate::notify::SETTINGS_FILE),
-            })
-        } else {
-            Arc::new(crate::notify::Silent)
-        };
+        let notifier = desktop_notifier(&config);
         AgentOptions {
             machine: licentric_platform::identity::machine_id_source(config.environment),
             config,
@@ -185,6 +176,21 @@ impl std::fmt::Debug for Agent {
         f.debug_struct("Agent")
             .field("product_id", &self.inner.config.product_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// Notifications as `config` and the user want them: the desktop's, as the user chose in the
+/// app's Settings (read at each one), or none where the configuration turns them off.
+pub fn desktop_notifier(config: &CompanionConfig) -> Arc<dyn Notifier> {
+    if config.notifications.enabled {
+        Arc::new(crate::notify::AsTheUserChose {
+            inner: crate::notify::DesktopNotifier {
+                app_name: config.product_name.clone(),
+            },
+            settings: data_dir(config).join(crate::notify::SETTINGS_FILE),
+        })
+    } else {
+        Arc::new(crate::notify::Silent)
     }
 }
 

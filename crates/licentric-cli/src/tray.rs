@@ -380,17 +380,7 @@ fn refresh(source: &Source, socket: &Path) {
 
 /// The outcome of the tray's Refresh now, as a notification.
 fn tell_refreshed(config: &CompanionConfig, outcome: Result<Status, String>) {
-    if !config.notifications().enabled {
-        return;
-    }
     let product = config.product_name();
-    let notifier = licentric_agent::notify::AsTheUserChose {
-        inner: licentric_agent::notify::DesktopNotifier {
-            app_name: product.to_owned(),
-        },
-        settings: licentric_agent::agent::data_dir(config)
-            .join(licentric_agent::notify::SETTINGS_FILE),
-    };
     let (summary, body) = match outcome {
         Ok(status) => (
             format!("{product}: licence checked"),
@@ -398,7 +388,7 @@ fn tell_refreshed(config: &CompanionConfig, outcome: Result<Status, String>) {
         ),
         Err(why) => (format!("{product}: the licence could not be checked"), why),
     };
-    licentric_agent::notify::Notifier::notify(&notifier, &summary, &body);
+    licentric_agent::agent::desktop_notifier(config).notify(&summary, &body);
 }
 
 async fn connect(
