@@ -612,7 +612,7 @@ function wire() {
     for (const id of ['confirm-text', 'confirm-text-offline', 'confirm-text-kept']) $(id).hidden = id !== shown;
     if (kept) $('confirm-kept-until').textContent = when(kept);
     $('confirm-deactivate').setAttribute('aria-describedby', shown);
-    $('confirm-deactivate').showModal();
+    ask($('confirm-deactivate'));
   });
   $('confirm-deactivate').addEventListener('close', async () => {
     if ($('confirm-deactivate').returnValue !== 'deactivate') return;
@@ -632,7 +632,7 @@ function wire() {
     $('borrow-until').min = day(0);
     // Six days on, to the end of that day: within the usual limit of seven days from now.
     if (!$('borrow-until').value) $('borrow-until').value = day(6);
-    $('borrow-dialog').showModal();
+    ask($('borrow-dialog'));
   });
   $('borrow-dialog').addEventListener('close', async () => {
     if ($('borrow-dialog').returnValue !== 'borrow') return;
@@ -647,7 +647,7 @@ function wire() {
   $('diagnostics').addEventListener('click', async () => {
     $('diagnostics-text').value = await invoke('diagnostics').catch((e) => e.message || String(e));
     $('diagnostics-message').textContent = '';
-    $('diagnostics-dialog').showModal();
+    ask($('diagnostics-dialog'));
   });
   $('activate-cancel').addEventListener('click', async () => {
     await cancelWaiting();
@@ -687,20 +687,35 @@ function wire() {
   $('setting-autostart').addEventListener('change', (e) => changeSetting('set_start_at_login', e.target.checked));
 }
 
+/** Opens a modal dialog with no answer yet: a dialog keeps its last answer (`returnValue`)
+ * when it is dismissed with Escape, which gives none — so the confirmation answered
+ * "deactivate" once would deactivate again on Escape. */
+function ask(dialog) {
+  dialog.returnValue = '';
+  dialog.showModal();
+}
+
+/** While the background agent this window asks is stopped, nothing shown is current: every
+ * panel and open dialog goes, and one card says so. */
+function showAgentRunning(running) {
+  $('agent-gone').hidden = running;
+  document.body.classList.toggle('agent-gone', !running);
+  if (!running) document.querySelectorAll('dialog[open]').forEach((dialog) => dialog.close(''));
+}
+
 async function start() {
   wire();
   await listen('status', (event) => render(event.payload));
   await listen('link', (event) => fillKey(event.payload));
   // The background agent this window asks stopped (or is back): nothing shown is current.
-  await listen('agent', (event) => {
-    const running = !!(event.payload && event.payload.running);
-    $('agent-gone').hidden = running;
-    document.body.classList.toggle('agent-gone', !running);
-  });
+  await listen('agent', (event) => showAgentRunning(!!(event.payload && event.payload.running)));
   info = await invoke('app_info');
   renderInfo();
   if (info.startup_error) return;
-  render(await invoke('status'));
+  // A window opened (or reloaded) after the background agent stopped says so at once; the
+  // status follows, pushed, when the agent is back.
+  showAgentRunning(info.agent_running !== false);
+  if (info.agent_running !== false) render(await invoke('status'));
   renderParts(await invoke('machine'));
   // First thing a new user does: paste the key.
   if (!$('activation').hidden && !$('key').value) $('key').focus();

@@ -16,6 +16,7 @@
 //! webview. The app then shows no tray of its own and ends when its window closes.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use licentric_agent::config::CompanionConfig;
@@ -49,6 +50,9 @@ pub struct Companion {
     /// The agent the app is a client of was started by the app, beside it, with its
     /// environment and configuration (so its proxy is the one the app would use).
     pub agent_started_here: bool,
+    /// Whether the agent answers: the app's own always does; a background agent may stop
+    /// (told to the window as [`AGENT_EVENT`], and kept here for a window that opens later).
+    agent_running: Arc<AtomicBool>,
     link_key: Mutex<Option<String>>,
 }
 
@@ -81,6 +85,11 @@ impl Companion {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
+    }
+
+    /// Whether the agent answers now (see [`AGENT_EVENT`]).
+    pub fn agent_running(&self) -> bool {
+        self.agent_running.load(Ordering::Relaxed)
     }
 
     fn set_link_key(&self, key: String) {
@@ -394,6 +403,7 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         started,
         machine_name: sysinfo::System::host_name().unwrap_or_else(|_| "this computer".into()),
         agent_started_here,
+        agent_running: Arc::new(AtomicBool::new(true)),
         link_key: Mutex::new(args.link_key.clone()),
     };
     let status = match &companion.started {
@@ -403,7 +413,7 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
                 Some(agent.subscribe().borrow().clone())
             }
             Backend::Headless(headless) => {
-                forward_remote_status(app.clone(), headless);
+                forward_remote_status(app.clone(), headless, &companion.agent_running);
                 tauri::async_runtime::block_on(started.backend.status()).ok()
             }
         },
@@ -507,8 +517,9 @@ fn forward_status(app: AppHandle, agent: Agent) {
 /// Sends every status change of a headless agent to the window and the tray, over a
 /// subscription of its own; if the agent stops, says so at once (the window's last status is
 /// no longer anyone's word), and subscribes again when it is back (backing off to 5 s).
-fn forward_remote_status(app: AppHandle, headless: &Headless) {
+fn forward_remote_status(app: AppHandle, headless: &Headless, running: &Arc<AtomicBool>) {
     let agent = headless.reconnector();
+    let running = Arc::clone(running);
     tauri::async_runtime::spawn(async move {
         let mut pause = std::time::Duration::from_millis(250);
         loop {
@@ -516,13 +527,13 @@ fn forward_remote_status(app: AppHandle, headless: &Headless) {
                 && let Ok(first) = client.subscribe().await
             {
                 pause = std::time::Duration::from_millis(250);
-                tell_agent_runs(&app, true);
+                tell_agent_runs(&app, &running, true);
                 show(&app, &first);
                 while let Ok(status) = client.next_change().await {
                     show(&app, &status);
                 }
                 tracing::info!("the headless agent went away; waiting for it");
-                tell_agent_runs(&app, false);
+                tell_agent_runs(&app, &running, false);
                 crate::tray::update(&app, None);
             }
             tokio::time::sleep(pause).await;
@@ -538,7 +549,8 @@ fn show(app: &AppHandle, status: &Status) {
     }
 }
 
-fn tell_agent_runs(app: &AppHandle, running: bool) {
+fn tell_agent_runs(app: &AppHandle, flag: &AtomicBool, running: bool) {
+    flag.store(running, Ordering::Relaxed);
     if let Err(e) = app.emit(AGENT_EVENT, serde_json::json!({ "running": running })) {
         tracing::debug!(error = %e, "no window to tell");
     }

@@ -35,6 +35,9 @@ pub struct AppInfo {
     headless_agent: bool,
     /// Whether the app started that agent itself, beside it (with its settings).
     agent_started_here: bool,
+    /// Whether the agent answers now (a background agent may have stopped; the window is
+    /// told of changes by the `agent` event).
+    agent_running: bool,
     /// Where a user finds help and their key (the vendor's brand).
     help_url: Option<String>,
     /// The application's name (the vendor's brand).
@@ -66,6 +69,7 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         socket: started.map(|s| s.socket.display().to_string()),
         headless_agent: started.is_some_and(|s| s.backend.is_headless()),
         agent_started_here: companion.agent_started_here,
+        agent_running: companion.agent_running(),
         startup_error: companion.started.as_ref().err().cloned(),
         link_key: companion.take_link_key(),
         help_url: licentric_agent::brand::built_in().help_url.clone(),

@@ -462,6 +462,23 @@ fn gui_activate_go_offline_and_deactivate() {
     app.type_into("key", "\u{E007}");
     app.wait_text("badge", |t| t == "Active");
     assert_eq!(app.text("action-message"), "", "a stale message");
+    // The confirmation opened again and dismissed with Escape deactivates nothing (the dialog
+    // kept the last answer, "deactivate", when Escape gave none): Refresh, which waits for any
+    // other action, still runs, and the machine stays activated.
+    app.click("deactivate");
+    app.type_into("confirm-deactivate-yes", "\u{E00C}");
+    wait_for("the confirmation to close", Duration::from_secs(5), || {
+        (app.js(
+            "return document.getElementById('confirm-deactivate').open",
+            serde_json::json!([]),
+        ) == false)
+            .then_some(())
+    });
+    app.click("refresh");
+    app.wait_text("action-message", |t| t == "Refreshed.");
+    assert_eq!(app.text("badge"), "Active");
+    let (code, out, _) = run(s.companion.cli().args(["status", "--json"]));
+    assert_eq!(code, 0, "still activated: {out}");
 
     // Quit from the tray: the app ends and takes its socket with it.
     let pid = app_pid(&s.companion.config).expect("the app's process");
@@ -727,6 +744,56 @@ fn gui_becomes_the_client_of_a_running_headless_agent() {
     assert!(!listed.contains("licentric-compa"), "{listed}");
     app.click("tab-licence");
 
+    // The background agent stops under an open dialog: the window says so at once, and shows
+    // nothing that was its word, the dialog included; reloaded meanwhile, it says so again; it
+    // follows the agent when it is back.
+    assert!(app.visible("status"));
+    app.click("diagnostics");
+    let open = |id: &str| {
+        app.js(
+            "return document.getElementById(arguments[0]).open",
+            serde_json::json!([id]),
+        ) == true
+    };
+    wait_for("the diagnostics to open", Duration::from_secs(5), || {
+        open("diagnostics-dialog").then_some(())
+    });
+    s.companion.stop_agent("-TERM");
+    wait_for(
+        "the window to say licensing stopped",
+        Duration::from_secs(20),
+        || app.visible("agent-gone").then_some(()),
+    );
+    assert!(
+        !app.visible("activation") && !app.visible("status") && !open("diagnostics-dialog"),
+        "nothing stale"
+    );
+    app.js(
+        "window.beforeReload = true; setTimeout(() => location.reload(), 0); return true",
+        serde_json::json!([]),
+    );
+    wait_for(
+        "the reloaded window to say licensing stopped",
+        Duration::from_secs(20),
+        || {
+            (app.js(
+                "return window.beforeReload === undefined",
+                serde_json::json!([]),
+            ) == true
+                && app.visible("agent-gone")
+                && !app.visible("loading"))
+            .then_some(())
+        },
+    );
+    assert!(!app.visible("activation") && !app.visible("status"));
+    s.companion.start_agent();
+    let agent = s.companion.pid();
+    wait_for(
+        "the window to follow the agent back",
+        Duration::from_secs(20),
+        || (!app.visible("agent-gone") && app.visible("status")).then_some(()),
+    );
+
     // Deactivated through the agent from the command line: the window follows, pushed.
     let (code, out, err) = run(s.companion.cli().arg("deactivate"));
     assert_eq!(code, 0, "{out}{err}");
@@ -735,26 +802,6 @@ fn gui_becomes_the_client_of_a_running_headless_agent() {
         "the window to show activation again",
         Duration::from_secs(20),
         || app.visible("activation").then_some(()),
-    );
-
-    // The background agent stops: the window says so at once, and shows nothing that was its
-    // word; it follows the agent when it is back.
-    s.companion.stop_agent("-TERM");
-    wait_for(
-        "the window to say licensing stopped",
-        Duration::from_secs(20),
-        || app.visible("agent-gone").then_some(()),
-    );
-    assert!(
-        !app.visible("activation") && !app.visible("status"),
-        "nothing stale"
-    );
-    s.companion.start_agent();
-    let agent = s.companion.pid();
-    wait_for(
-        "the window to follow the agent back",
-        Duration::from_secs(20),
-        || (!app.visible("agent-gone") && app.visible("activation")).then_some(()),
     );
 
     // Closing the window ends the app; the tray client stays, and Quit ends it.
