@@ -196,9 +196,9 @@ fn agent_with_tray(args: &Args) -> Option<std::process::Command> {
 /// than the app with its webview's libraries all day. Left to the app itself (its own agent,
 /// as before) where that cannot be: no command-line tool beside the app, no session bus for a
 /// tray, management switched off by the vendor (the window could not activate through another
-/// agent), or an agent that does not answer within a few seconds. When the agent ends well (the
-/// user chose Quit in its tray, or the session ended), the app ends with it — only when it is
-/// the one answering (one started meanwhile elsewhere, at login say, is not this app's).
+/// agent), or an agent whose tray is not up within 3 s (it ends by itself when it cannot show
+/// one, or when another agent came up meanwhile, which the app then follows). When the agent
+/// ends well (the user chose Quit in its tray, or the session ended), the app ends with it.
 /// Whether it runs.
 #[cfg(all(unix, not(target_os = "macos")))]
 fn start_the_agent_beside(
@@ -220,9 +220,12 @@ fn start_the_agent_beside(
     let Some(mut command) = agent_with_tray(args) else {
         return false;
     };
+    // It says `ready` once its tray is up, and ends instead where it cannot show one (a bus
+    // that does not answer, say): an agent that nobody could quit is not left running.
     let mut agent = match command
+        .arg("--beside-app")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
     {
         Ok(agent) => agent,
@@ -231,37 +234,47 @@ fn start_the_agent_beside(
             return false;
         }
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while std::time::Instant::now() < deadline {
-        if answers() {
-            if licentric_client::endpoint::listener_pid(socket) != Some(agent.id()) {
-                // Another agent came up meanwhile (at login, or the systemd unit's): the app is
-                // its client, and what was started here (its tray, or nothing) is not tied to it.
-                tracing::info!("another agent answers: the app is its client");
-                std::thread::spawn(move || agent.wait());
-                return false;
-            }
-            // Waited for, so its end leaves no zombie; a Quit in its tray ends the app too.
-            let app = app.clone();
-            std::thread::spawn(move || {
-                if agent.wait().is_ok_and(|ended| ended.success()) {
-                    tracing::info!("the agent beside the app ended: so does the app");
-                    app.exit(0);
-                }
-            });
-            tracing::info!("the agent runs beside the app, with its tray");
-            return true;
-        }
-        if let Ok(Some(status)) = agent.try_wait() {
-            tracing::warn!(%status, "the agent beside the app ended; the app is the agent");
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let said = agent.stdout.take().map(|out| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Read on to the end, so that the agent never writes to a closed pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let mut lines = std::io::BufReader::new(out).lines();
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            lines.for_each(drop);
+        });
+        rx
+    });
+    let ready = said
+        .and_then(|said| said.recv_timeout(std::time::Duration::from_secs(3)).ok())
+        .flatten()
+        .is_some_and(|line| line == "ready");
+    if !ready {
+        // Ended (it could not start, another agent serves the product, no tray), or silent.
+        tracing::warn!(
+            "the agent beside the app did not start with its tray; the app is the agent"
+        );
+        let _ = agent.kill();
+        let _ = agent.wait();
+        return false;
     }
-    tracing::warn!("the agent beside the app did not answer; the app is the agent");
-    let _ = agent.kill();
-    let _ = agent.wait();
-    false
+    if licentric_client::endpoint::listener_pid(socket) != Some(agent.id()) {
+        // Not the one answering: the app's own start finds out who does.
+        tracing::warn!("the agent beside the app does not answer; the app is the agent");
+        let _ = agent.kill();
+        let _ = agent.wait();
+        return false;
+    }
+    // Waited for, so its end leaves no zombie; a Quit in its tray ends the app too.
+    let app = app.clone();
+    std::thread::spawn(move || {
+        if agent.wait().is_ok_and(|ended| ended.success()) {
+            tracing::info!("the agent beside the app ended: so does the app");
+            app.exit(0);
+        }
+    });
+    tracing::info!("the agent runs beside the app, with its tray");
+    true
 }
 
 /// Leaves the tray to another process where it can, and says whether it did: as the client of
@@ -423,6 +436,8 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
     app.manage(companion);
     if !tray {
         tracing::info!("the background agent keeps the tray: closing the window ends the app");
+    } else if !crate::tray::possible() {
+        tracing::info!("no tray can be shown: closing the window ends the app");
     } else if let Err(e) = crate::tray::create(app, status.as_ref()) {
         tracing::warn!(error = %e, "no tray icon; closing the window will quit");
     }

@@ -54,6 +54,18 @@ pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
     Ok(())
 }
 
+/// Whether a tray icon can be shown at all. On Linux it is a StatusNotifierItem on the session
+/// bus: with none that answers (its address set, nothing there), the icon would be created and
+/// never seen, and the app, kept running for it, could not be quit.
+pub fn possible() -> bool {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if let Err(e) = dbus::blocking::Connection::new_session() {
+        tracing::warn!(error = %e, "no session bus: no tray icon");
+        return false;
+    }
+    true
+}
+
 /// Whether the tray icon is up (else closing the window quits the app).
 pub fn exists(app: &AppHandle) -> bool {
     app.tray_by_id(TRAY_ID).is_some()

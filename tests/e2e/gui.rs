@@ -916,6 +916,37 @@ fn gui_with_management_off_the_app_is_its_own_agent() {
     app.wait_text("badge", |t| t == "Active");
 }
 
+/// A session bus that cannot be reached (its address set, nothing there): the agent the app
+/// starts beside it could show no tray, so nobody could quit it — it ends at once, and the app
+/// is the agent itself; closing the window then leaves nothing running.
+#[test]
+fn gui_with_no_usable_session_bus_the_app_is_its_own_agent() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-dead-bus");
+    let bus = format!(
+        "unix:path={}",
+        s.companion.root.join("no-bus-here").display()
+    );
+    let app = start_app_with(&s, &[("DBUS_SESSION_BUS_ADDRESS", bus.as_str())]);
+    app.wait_text("activation-title", |t| !t.is_empty());
+    let pid = app_pid(&s.companion.config).expect("the app's process");
+    assert_eq!(
+        licentric_client::endpoint::listener_pid(&s.companion.socket),
+        Some(pid),
+        "the app itself serves the socket"
+    );
+    assert!(
+        tray_clients(&s.companion.config).is_empty(),
+        "no agent left running without a tray"
+    );
+    // With no tray anywhere, closing the window ends the app: nothing is left serving.
+    assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
+    wait_for("the app to end", Duration::from_secs(20), || {
+        app_pid(&s.companion.config).is_none().then_some(())
+    });
+    assert!(tray_clients(&s.companion.config).is_empty());
+}
+
 /// Settings says which proxy the calls to the licensing server go through — here the
 /// system's, from `HTTPS_PROXY` — without its password, and how to set one.
 #[test]

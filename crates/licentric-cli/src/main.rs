@@ -46,6 +46,11 @@ enum Command {
         /// agent's client). What "start at login" runs: no webview stays in memory.
         #[arg(long)]
         tray: bool,
+        /// Started by the app beside its window (with `--tray`): print `ready` on standard
+        /// output once the tray is up, and end rather than run on without one, or as another
+        /// agent's tray — the app is then the agent itself.
+        #[arg(long, requires = "tray", hide = true)]
+        beside_app: bool,
     },
     /// Show the licence status. Works without a running agent (from the cached licence).
     Status {
@@ -286,7 +291,7 @@ fn report(e: &ClientError) -> ExitCode {
 
 fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Agent { tray } => run_agent(config, tray),
+        Command::Agent { tray, beside_app } => run_agent(config, tray, beside_app),
         Command::VendorCheck => Ok(vendor_check()),
         Command::Status { json } => {
             let status = match client_of(&config) {
@@ -651,7 +656,7 @@ fn room_for(connections: usize) {
     }
 }
 
-fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
+fn run_agent(config: CompanionConfig, tray: bool, beside_app: bool) -> anyhow::Result<ExitCode> {
     #[cfg(unix)]
     room_for(config.ipc().max_connections);
     // One thread serves every connection and timer (the credential store and the disk go to
@@ -672,9 +677,9 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
                 // An agent already serves the product (the systemd user service, say): the
                 // tray becomes its client instead of a second agent.
                 #[cfg(all(unix, not(target_os = "macos")))]
-                Err(Start::AlreadyRunning(_)) if tray => {
+                Err(Start::AlreadyRunning(_)) if tray && !beside_app => {
                     let source = tray::Source::Other(Box::new(config));
-                    return Ok(match tray::serve(source, &path, open).await {
+                    return Ok(match tray::serve(source, &path, open, || {}).await {
                         tray::Ended::NoTray => ExitCode::FAILURE,
                         _ => ExitCode::SUCCESS,
                     });
@@ -684,10 +689,10 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
                 #[cfg(all(unix, not(target_os = "macos")))]
-                Err(Start::Failed(e)) if tray => {
+                Err(Start::Failed(e)) if tray && !beside_app => {
                     tell!("licentric: the agent cannot start: {e:#}");
                     let source = tray::Source::Failed(Box::new(config.clone()), format!("{e:#}"));
-                    match tray::serve(source, &path, open.take()).await {
+                    match tray::serve(source, &path, open.take(), || {}).await {
                         tray::Ended::OpenAsked(token) => open = Some(token),
                         tray::Ended::AgentCameUp => {}
                         _ => return Ok(ExitCode::FAILURE),
@@ -703,11 +708,12 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
         };
         let product = config.product_id().to_owned();
         tell!("licentric agent for {product}: serving {}", path.display());
+        let without_tray = std::cell::Cell::new(false);
         let stop = async {
-            if tray {
-                tray_or_forever(agent.clone(), &path, open).await;
-            } else {
+            if !tray {
                 std::future::pending::<()>().await;
+            } else if !tray_or_forever(agent.clone(), &path, open, beside_app).await {
+                without_tray.set(true);
             }
         };
         let stop = async {
@@ -719,7 +725,11 @@ fn run_agent(config: CompanionConfig, tray: bool) -> anyhow::Result<ExitCode> {
         ipc::serve(agent.clone(), listener, limits, stop).await;
         // Stopping: a seat of a floating licence goes back now, not when its lease runs out.
         agent.give_back_seats().await;
-        Ok(ExitCode::SUCCESS)
+        Ok(if without_tray.get() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }
 
@@ -753,20 +763,46 @@ async fn start_serving(
     }
 }
 
-/// The tray until the user chooses Quit; without one (no session bus, or a system without
-/// StatusNotifierItem trays), never. With `open`, the app is started once the tray is up.
-async fn tray_or_forever(agent: Agent, socket: &std::path::Path, open: Option<Option<String>>) {
+/// The tray until the user chooses Quit (`true`); without one (no session bus, or a system
+/// without StatusNotifierItem trays), never — or, `beside_app`, at once (`false`: the app that
+/// started this agent is the agent itself then, and none runs on that nobody can quit). With
+/// `open`, the app is started once the tray is up; `beside_app`, `ready` is said on standard
+/// output then.
+async fn tray_or_forever(
+    agent: Agent,
+    socket: &std::path::Path,
+    open: Option<Option<String>>,
+    beside_app: bool,
+) -> bool {
+    let shown = || {
+        if beside_app {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", READY).and_then(|()| out.flush());
+        }
+    };
     #[cfg(all(unix, not(target_os = "macos")))]
-    if tray::serve(tray::Source::Own(agent), socket, open).await == tray::Ended::Quit {
-        return;
+    match tray::serve(tray::Source::Own(agent), socket, open, shown).await {
+        tray::Ended::Quit => return true,
+        ended if beside_app => {
+            tracing::warn!(?ended, "no tray beside the app: the app is the agent");
+            return false;
+        }
+        _ => {}
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     {
-        let _ = (agent, socket, open);
+        let _ = (agent, socket, open, shown);
         tracing::warn!("--tray: this system's tray is the app's; the agent runs without one");
+        if beside_app {
+            return false;
+        }
     }
-    std::future::pending::<()>().await;
+    std::future::pending::<bool>().await
 }
+
+/// What `agent --tray --beside-app` says on standard output once its tray is up.
+const READY: &str = "ready";
 
 /// Resolves when the agent is asked to stop: Ctrl-C, and SIGTERM (a service manager's stop)
 /// on Unix or the console closing or the system shutting down on Windows.

@@ -168,8 +168,13 @@ impl ksni::Tray for AgentTray {
 /// Shows the tray for `source`, whose agent answers at `socket`, until the user chooses Quit
 /// or the session ends — unless another process already shows it. With `open`, the app is
 /// started once the tray is up (the user chose Open while the agent could not start; the
-/// desktop's activation token, if it gave one).
-pub(crate) async fn serve(source: Source, socket: &Path, open: Option<Option<String>>) -> Ended {
+/// desktop's activation token, if it gave one). `shown` is called once the tray is up.
+pub(crate) async fn serve(
+    source: Source,
+    socket: &Path,
+    open: Option<Option<String>>,
+    shown: impl FnOnce(),
+) -> Ended {
     // The claim is held until this returns (and let go by the system should it die).
     let _claim = match licentric_platform::endpoint::claim_tray(socket) {
         Ok(Some(claim)) => claim,
@@ -216,6 +221,7 @@ pub(crate) async fn serve(source: Source, socket: &Path, open: Option<Option<Str
             return Ended::NoTray;
         }
     };
+    shown();
     let mut apps = Apps::default();
     if let Some(token) = open {
         apps.open(&config, token.as_deref());
