@@ -106,11 +106,16 @@ const STORES = {
 // Which card the page shows: its messages belong to it, and go when it goes.
 let shownCard = null;
 
+/** Whether `s` is a floating licence's status (its key kept, with or without a seat). */
+function isFloating(s) {
+  return Boolean(s) && ['floating', 'floating_seat', 'borrowed_seat'].includes(s.reason);
+}
+
 function render(s) {
   current = s;
   $('loading').hidden = true;
   // A floating licence's key is kept without an activation: its status is shown, seat or not.
-  const floating = ['floating', 'floating_seat', 'borrowed_seat'].includes(s.reason);
+  const floating = isFloating(s);
   const borrowed = s.reason === 'borrowed_seat';
   const activated = s.state !== 'unlicensed' || floating;
   const card = activated ? 'status' : 'activation';
@@ -620,10 +625,15 @@ function wire() {
     const freed = kept
       ? `This machine was deactivated. The seat borrowed here stays counted for your team until ${when(kept)}: the vendor keeps borrowed seats to their end.`
       : 'This machine was deactivated; its seat is free.';
-    // Cancel stops waiting for the server; what stands is said either way.
+    // Cancel stops waiting for the server; what stands is said either way. A floating
+    // licence has no activation to undo: what reaches the server (seats given back) is not
+    // stopped halfway, so no Cancel is offered.
+    const floating = isFloating(current);
     await action($('deactivate'), 'deactivate', 'Deactivating…',
       `${freed} Keep your licence key: you need it to activate again.`,
-      { stands: 'This computer is still activated.' });
+      floating
+        ? { cancellable: false, stands: 'The licence stays on this computer.' }
+        : { stands: 'This computer is still activated.' });
     if (current && current.state === 'unlicensed') $('key').focus();
   });
   $('borrow').addEventListener('click', () => {

@@ -444,6 +444,49 @@ async fn a_suspension_and_a_reinstatement_reach_an_app_in_use_within_the_interva
     assert!(back.entitled);
 }
 
+/// A deactivation whose answer never came (or that the user stopped waiting for) after the
+/// server had freed the seat: the agent asks the server again within a minute, not at the
+/// refresh point days later (nor at the next check on use), and learns, signed, that this
+/// machine is no longer activated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivation_that_did_not_finish_is_checked_within_a_minute() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-undone", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-undone", "");
+    let Rig {
+        agent,
+        clock,
+        mut changes,
+        ..
+    } = rig(&companion).await;
+    let start = clock.now();
+    let activated = agent.activate(&key).await.unwrap();
+    let machine = activated.machine_id.expect("a machine id");
+
+    // The deactivation reaches the server, which frees the seat; its answer is lost.
+    server.admin("DELETE", &format!("/machines/{machine}"), None);
+    server.stop();
+    agent.deactivate().await.unwrap_err();
+    assert!(agent.status().await.entitled, "nothing forgotten here");
+    server.restart();
+
+    // Two minutes on, nobody using the software: the agent has asked, and stops.
+    clock.set(start + Duration::minutes(2));
+    agent.clock_changed();
+    let gone = next(
+        &mut changes,
+        "the server's word that the seat is free",
+        |s| !s.entitled,
+    )
+    .await;
+    assert_eq!(
+        gone.reason.as_deref(),
+        Some("machine_deactivated"),
+        "{gone:?}"
+    );
+}
+
 /// Regression: a refresh the user asked for that failed planned a retry (shown as "Next
 /// refresh" a minute on) that never came: the scheduler slept on, up to an hour, on its plan
 /// from before.

@@ -1293,6 +1293,20 @@ impl Agent {
         self.inner.wake.notify_one();
     }
 
+    /// A call that may have changed this machine on the server did not finish: the scheduler
+    /// asks the server within the first retry delay (a minute), rather than at the refresh
+    /// point or the next check on use.
+    async fn check_soon(&self) {
+        let now = self.inner.clock.now();
+        let mut live = self.inner.live.lock().await;
+        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
+        let at = now + self.inner.policy.retry_delay(1, jitter);
+        live.memory.record.check_by(at);
+        let _ = self.persist(&mut live).await;
+        self.publish(&mut live, now);
+        self.inner.wake.notify_one();
+    }
+
     /// The server said, signed, that this machine is no longer activated: the cached file is
     /// removed, entitlement ends now, and the user and subscribed apps are told why.
     async fn machine_gone(&self, statement: &VerifiedStatement) -> Result<Status, AgentError> {
@@ -1355,17 +1369,28 @@ impl Agent {
         self.give_back_seats().await;
         if !floating && let Some(key) = self.stored_key().await? {
             // The user may stop waiting (Cancel): nothing here is forgotten then. Should the
-            // server have freed the seat already, its next answer says so, signed.
+            // server have freed the seat already (or when its answer never came), its next
+            // answer says so, signed: that answer is asked for soon, not at the refresh point.
             match self
                 .unless_cancelled(true, self.inner.api.deactivate(&key, &machine_id))
-                .await?
+                .await
             {
-                Ok(())
-                | Err(ApiError::Rejected {
-                    code: ApiErrorCode::MachineNotFound,
-                    ..
-                }) => {}
-                Err(e) => return Err(AgentError::Api(e)),
+                Ok(
+                    Ok(())
+                    | Err(ApiError::Rejected {
+                        code: ApiErrorCode::MachineNotFound,
+                        ..
+                    }),
+                ) => {}
+                Ok(Err(e @ ApiError::Rejected { .. })) => return Err(AgentError::Api(e)),
+                Ok(Err(e)) => {
+                    self.check_soon().await;
+                    return Err(AgentError::Api(e));
+                }
+                Err(cancelled) => {
+                    self.check_soon().await;
+                    return Err(cancelled);
+                }
             }
         }
         self.blocking(|inner| {

@@ -301,8 +301,7 @@ impl Memory {
             file.payload().status,
             licentric_proto::LicenseStatus::Suspended | licentric_proto::LicenseStatus::Expired
         ) {
-            let soon = now + RECHECK_NOT_ACTIVE;
-            self.record.next_attempt_at = self.record.next_attempt_at.map(|at| at.min(soon));
+            self.record.check_by(now + RECHECK_NOT_ACTIVE);
         }
         self.confirmed(file, now);
         if machines_active.is_some() {

@@ -75,6 +75,14 @@ impl RefreshRecord {
         }
     }
 
+    /// A call that may have changed this machine on the server did not finish (a
+    /// deactivation the user stopped waiting for, or whose answer never came): the agent asks
+    /// the server again no later than `at`, so that what it did is known then rather than at
+    /// the refresh point. Not a failure: nothing else changes.
+    pub fn check_by(&mut self, at: OffsetDateTime) {
+        self.next_attempt_at = Some(self.next_attempt_at.map_or(at, |next| next.min(at)));
+    }
+
     /// A refresh failed with the stable `code`: back off.
     pub fn failed(&mut self, code: &str, now: OffsetDateTime, policy: &RefreshPolicy, jitter: f64) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);

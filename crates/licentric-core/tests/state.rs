@@ -133,6 +133,37 @@ fn active_says_when_the_last_attempt_to_reach_the_server_failed() {
 }
 
 #[test]
+fn a_call_that_did_not_finish_brings_the_next_contact_forward_and_changes_nothing_else() {
+    let fx = Fixture::new();
+    let file = verified(&fx, |_| {});
+    let issued = file.payload().issued_at;
+    let policy = RefreshPolicy::default();
+    let mut record = RefreshRecord::default();
+    record.installed(&file, issued, true, &policy, 0.0);
+    let due = record.next_attempt_at.unwrap();
+    let soon = issued + Duration::minutes(1);
+    assert!(soon < due);
+    let before = record.clone();
+    record.check_by(soon);
+    assert_eq!(record.next_attempt_at, Some(soon), "brought forward");
+    assert_eq!(
+        RefreshRecord {
+            next_attempt_at: before.next_attempt_at,
+            ..record.clone()
+        },
+        before,
+        "not a failure: nothing else changes"
+    );
+    record.check_by(due + Duration::days(1));
+    assert_eq!(record.next_attempt_at, Some(soon), "never put off");
+    let guard = ClockGuard::new();
+    assert_eq!(
+        state_at(&file, soon, &record, &guard),
+        (LicenseState::Active, true, None)
+    );
+}
+
+#[test]
 fn the_jittered_refresh_point_decides_grace() {
     let fx = Fixture::new();
     let file = verified(&fx, |_| {});
