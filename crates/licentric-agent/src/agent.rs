@@ -179,19 +179,17 @@ impl std::fmt::Debug for Agent {
     }
 }
 
-/// Notifications as `config` and the user want them: the desktop's, as the user chose in the
-/// app's Settings (read at each one), or none where the configuration turns them off.
+/// Notifications as the user wants them: the desktop's, as the user chose in the app's
+/// Settings (read at each one), and as `config` says until the user chose — the same rule as
+/// the app's own, so that the window's switch works for an agent running apart from it.
 pub fn desktop_notifier(config: &CompanionConfig) -> Arc<dyn Notifier> {
-    if config.notifications.enabled {
-        Arc::new(crate::notify::AsTheUserChose {
-            inner: crate::notify::DesktopNotifier {
-                app_name: config.product_name.clone(),
-            },
-            settings: data_dir(config).join(crate::notify::SETTINGS_FILE),
-        })
-    } else {
-        Arc::new(crate::notify::Silent)
-    }
+    Arc::new(crate::notify::AsTheUserChose {
+        inner: crate::notify::DesktopNotifier {
+            app_name: config.product_name.clone(),
+        },
+        settings: data_dir(config).join(crate::notify::SETTINGS_FILE),
+        default: config.notifications.enabled,
+    })
 }
 
 /// The data folder for `config`.

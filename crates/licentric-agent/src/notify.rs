@@ -50,10 +50,10 @@ impl Notifier for Silent {
 /// (`{"notifications": bool}`).
 pub const SETTINGS_FILE: &str = "companion-settings.json";
 
-/// Whether the user lets notifications be shown, as the settings file at `path` says: yes
-/// unless it says `"notifications": false` (no file, or one that cannot be read, is the
-/// vendor's default, which is on for this notifier to exist at all).
-pub fn user_allows(path: &std::path::Path) -> bool {
+/// Whether the user lets notifications be shown, as the settings file at `path` says
+/// (`"notifications": true` or `false`); with no file, or one that cannot be read, `default`
+/// (the configuration's).
+pub fn user_allows(path: &std::path::Path, default: bool) -> bool {
     std::fs::read(path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
@@ -62,7 +62,7 @@ pub fn user_allows(path: &std::path::Path) -> bool {
                 .get("notifications")
                 .and_then(serde_json::Value::as_bool)
         })
-        .unwrap_or(true)
+        .unwrap_or(default)
 }
 
 /// `inner`, as the user chose in the app's Settings: read at each notification, so a choice
@@ -72,11 +72,14 @@ pub struct AsTheUserChose<N> {
     pub inner: N,
     /// The settings file ([`SETTINGS_FILE`] in the data folder).
     pub settings: std::path::PathBuf,
+    /// Whether they are shown while the user has chosen nothing: the configuration's
+    /// `[notifications] enabled`. The user's choice wins over it either way, as in the app.
+    pub default: bool,
 }
 
 impl<N: Notifier> Notifier for AsTheUserChose<N> {
     fn notify(&self, summary: &str, body: &str) {
-        if user_allows(&self.settings) {
+        if user_allows(&self.settings, self.default) {
             self.inner.notify(summary, body);
         } else {
             tracing::info!(
@@ -107,6 +110,7 @@ mod tests {
         let notifier = AsTheUserChose {
             inner: &shown,
             settings: dir.path().join(SETTINGS_FILE),
+            default: true,
         };
         notifier.notify("no file: shown", "");
         std::fs::write(
@@ -127,5 +131,24 @@ mod tests {
             *shown.0.lock().unwrap(),
             ["no file: shown", "turned on: shown", "damaged: shown"]
         );
+    }
+
+    #[test]
+    fn the_user_turns_on_what_the_configuration_turns_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let shown = Shown::default();
+        let notifier = AsTheUserChose {
+            inner: &shown,
+            settings: dir.path().join(SETTINGS_FILE),
+            default: false,
+        };
+        notifier.notify("off by default: not shown", "");
+        std::fs::write(
+            dir.path().join(SETTINGS_FILE),
+            br#"{"notifications": true}"#,
+        )
+        .unwrap();
+        notifier.notify("turned on: shown", "");
+        assert_eq!(*shown.0.lock().unwrap(), ["turned on: shown"]);
     }
 }
