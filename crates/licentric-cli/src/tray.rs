@@ -214,6 +214,8 @@ pub(crate) async fn serve(
         problem,
         actions,
     };
+    // Watching the bus starts first: a logout right after the tray is up is seen too.
+    let bus_gone = session_bus_gone().await;
     let handle = match tray.assume_sni_available(true).spawn().await {
         Ok(handle) => handle,
         Err(e) => {
@@ -227,7 +229,6 @@ pub(crate) async fn serve(
         apps.open(&config, token.as_deref());
     }
     let failed = matches!(source, Source::Failed(..));
-    let bus_gone = session_bus_gone();
     tokio::pin!(bus_gone);
     let ended = loop {
         tokio::select! {
@@ -328,22 +329,37 @@ async fn wait_for_app(mut child: tokio::process::Child, closing: watch::Receiver
     }
 }
 
-/// Resolves when the session bus goes away (the user logged out); never if there is none. A
-/// thread of its own waits on a connection of its own, which libdbus reports broken when the
-/// bus ends; it wakes otherwise once a week.
-async fn session_bus_gone() {
+/// Once connected to the session bus, a future that resolves when the bus goes away (the user
+/// logged out); never if there is none. A thread of its own waits on a connection of its own,
+/// which libdbus reports broken when the bus ends; it wakes otherwise once a week. The
+/// connection is made before this returns, so a bus that ends right after is seen going.
+async fn session_bus_gone() -> impl std::future::Future<Output = ()> {
+    // Where no bus is named nor at its usual place, none is asked for: libdbus would start
+    // one of its own for the display (autolaunch), which the tray would not use.
+    let user_bus = std::env::var_os("XDG_RUNTIME_DIR")
+        .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists());
+    let some_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() || user_bus;
+    let (connected, is_connected) = tokio::sync::oneshot::channel::<bool>();
     let (gone, bus_gone) = tokio::sync::oneshot::channel::<()>();
     let watching = std::thread::Builder::new()
         .name("session-bus".into())
         .spawn(move || {
-            let Ok(bus) = dbus::blocking::Connection::new_session() else {
+            let bus = some_bus
+                .then(dbus::blocking::Connection::new_session)
+                .and_then(Result::ok);
+            let Some(bus) = bus else {
+                let _ = connected.send(false);
                 return; // no bus: `gone` dropped unsent
             };
+            let _ = connected.send(true);
             while bus.process(Duration::from_secs(7 * 86_400)).is_ok() {}
             let _ = gone.send(());
         });
-    if watching.is_err() || bus_gone.await.is_err() {
-        std::future::pending::<()>().await;
+    let watched = watching.is_ok() && is_connected.await.unwrap_or(false);
+    async move {
+        if !watched || bus_gone.await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
