@@ -1023,6 +1023,37 @@ fn gui_beside_a_background_agent_retries_are_shown_and_cancel_stops_them() {
     assert_eq!(status.state, licentric_proto::LicenseState::Unlicensed);
 }
 
+/// Deactivating while the server accepts and never answers: the window says how long it has
+/// waited and offers Cancel; Cancel ends the wait at once and says the machine is still
+/// activated — which it is.
+#[test]
+fn gui_a_deactivation_waiting_on_a_silent_server_can_be_cancelled() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-deactivate-cancel");
+    s.companion.start_agent();
+    let (code, out, err) = run(s.companion.cli().args(["activate", &s.key]));
+    assert_eq!(code, 0, "{out}{err}");
+    s.companion.stop_agent("-TERM");
+    let port = hostile_https(&s.server.dir, None);
+    point_at(&s, port);
+    s.companion.start_agent();
+    let app = start_app(&s);
+    app.wait_text("badge", |t| t == "Active");
+    app.click("deactivate");
+    app.click("confirm-deactivate-yes");
+    app.wait_text("action-message", |t| {
+        t.contains("waiting for the licensing server")
+    });
+    assert!(app.visible("action-cancel"), "Cancel is offered");
+    app.click("action-cancel");
+    app.wait_text("action-message", |t| {
+        t == "Cancelled. This computer is still activated."
+    });
+    assert!(app.visible("status") && !app.visible("action-cancel"));
+    let status = s.companion.client().status().unwrap();
+    assert!(status.entitled, "{status:?}");
+}
+
 /// Activates with `key` against a busy server, until the page says the second and last try
 /// is coming and why.
 fn activate_until_retrying(app: &App, key: &str) {
