@@ -1480,7 +1480,8 @@ fn gui_start_at_login_with_an_agent_that_cannot_start_still_shows_a_tray() {
 }
 
 /// The agent could not start at login, and another one starts meanwhile (the systemd unit,
-/// once its cause is gone): the tray that said so follows it, as that agent's client.
+/// once its cause is gone): the tray that said so follows it, as that agent's client. A window
+/// it opened meanwhile stays (only Quit closes the windows a tray opened).
 #[test]
 fn gui_a_tray_whose_agent_could_not_start_follows_one_that_did() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -1489,6 +1490,8 @@ fn gui_a_tray_whose_agent_could_not_start_follows_one_that_did() {
     let mut login = start_at_login_with(&s, &failing, std::process::Stdio::null());
     let menu = tray_menu_shown(&s);
     assert_eq!(menu[1], "The licensing service could not start (disabled)");
+    open_from_tray(&s);
+    let window = app_child(login.0.id()).expect("the window the tray opened");
     s.companion.start_agent();
     let menu = wait_for(
         "the tray to follow the agent",
@@ -1500,6 +1503,12 @@ fn gui_a_tray_whose_agent_could_not_start_follows_one_that_did() {
     );
     assert_eq!(menu[0], "Licence: not activated (disabled)", "{menu:?}");
     assert_eq!(s.desktop.tray_icons(), 1);
+    assert_eq!(
+        app_child(login.0.id()),
+        Some(window),
+        "the window stays when the tray follows the agent"
+    );
+    assert!(window_visible(&s.desktop, "Licentric Companion"));
     s.desktop.tray_click("Quit");
     let ended = wait_for("the tray to end", Duration::from_secs(20), || {
         login.0.try_wait().unwrap()
@@ -1509,6 +1518,17 @@ fn gui_a_tray_whose_agent_could_not_start_follows_one_that_did() {
         licentric_client::Client::connect(&s.companion.socket).is_ok(),
         "the other agent still serves"
     );
+    assert!(close_like_a_user(&s.desktop, "Licentric Companion"));
+    wait_for("the window's app to end", Duration::from_secs(20), || {
+        // Gone, or a zombie nobody reaps (its parent, the tray, ended).
+        let stat = std::fs::read_to_string(format!("/proc/{window}/stat")).unwrap_or_default();
+        (stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')))
+        .then_some(())
+    });
 }
 
 /// With the headless agent already running (the systemd user service, say), start at login
