@@ -718,14 +718,21 @@ async function start() {
   await listen('status', (event) => render(event.payload));
   await listen('link', (event) => fillKey(event.payload));
   // The background agent this window asks stopped (or is back): nothing shown is current.
-  await listen('agent', (event) => showAgentRunning(!!(event.payload && event.payload.running)));
+  // The last word on the background agent: an event that came while app_info was on its way
+  // is newer than app_info's answer.
+  let agentSaid = null;
+  await listen('agent', (event) => {
+    agentSaid = !!(event.payload && event.payload.running);
+    showAgentRunning(agentSaid);
+  });
   info = await invoke('app_info');
   renderInfo();
   if (info.startup_error) return;
   // A window opened (or reloaded) after the background agent stopped says so at once; the
   // status follows, pushed, when the agent is back.
-  showAgentRunning(info.agent_running !== false);
-  if (info.agent_running !== false) render(await invoke('status'));
+  const running = agentSaid ?? info.agent_running !== false;
+  showAgentRunning(running);
+  if (running) render(await invoke('status'));
   renderParts(await invoke('machine'));
   // First thing a new user does: paste the key.
   if (!$('activation').hidden && !$('key').value) $('key').focus();

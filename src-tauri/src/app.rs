@@ -236,33 +236,34 @@ fn start_the_agent_beside(
     };
     let said = agent.stdout.take().map(|out| {
         let (tx, rx) = std::sync::mpsc::channel();
-        // Read on to the end, so that the agent never writes to a closed pipe.
         std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            let mut lines = std::io::BufReader::new(out).lines();
-            let _ = tx.send(lines.next().and_then(Result::ok));
-            lines.for_each(drop);
+            use std::io::{BufRead as _, Read as _};
+            // One short line; whatever else comes (nothing, as the agent lets go of the pipe
+            // once it has said it) is read to the end, so the agent never writes into a pipe
+            // that is full or closed.
+            let mut out = std::io::BufReader::new(out);
+            let mut line = String::new();
+            let _ = (&mut out).take(64).read_line(&mut line);
+            let _ = tx.send(line);
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
         });
         rx
     });
     let ready = said
         .and_then(|said| said.recv_timeout(std::time::Duration::from_secs(3)).ok())
-        .flatten()
-        .is_some_and(|line| line == "ready");
+        .is_some_and(|line| line.trim_end() == licentric_client::endpoint::TRAY_READY);
     if !ready {
         // Ended (it could not start, another agent serves the product, no tray), or silent.
         tracing::warn!(
             "the agent beside the app did not start with its tray; the app is the agent"
         );
-        let _ = agent.kill();
-        let _ = agent.wait();
+        stop(agent);
         return false;
     }
     if licentric_client::endpoint::listener_pid(socket) != Some(agent.id()) {
         // Not the one answering: the app's own start finds out who does.
         tracing::warn!("the agent beside the app does not answer; the app is the agent");
-        let _ = agent.kill();
-        let _ = agent.wait();
+        stop(agent);
         return false;
     }
     // Waited for, so its end leaves no zombie; a Quit in its tray ends the app too.
@@ -275,6 +276,24 @@ fn start_the_agent_beside(
     });
     tracing::info!("the agent runs beside the app, with its tray");
     true
+}
+
+/// Ends the agent started beside the app as a service manager would: asked first (SIGTERM, so
+/// that a seat it holds goes back), killed if it has not ended a second later; waited for.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn stop(mut agent: std::process::Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(agent.id().cast_signed()) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        if !matches!(agent.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = agent.kill();
+    let _ = agent.wait();
 }
 
 /// Leaves the tray to another process where it can, and says whether it did: as the client of
@@ -426,26 +445,35 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
                 Some(agent.subscribe().borrow().clone())
             }
             Backend::Headless(headless) => {
-                forward_remote_status(app.clone(), headless, &companion.agent_running);
+                forward_remote_status(app.clone(), headless, Arc::clone(&companion.agent_running));
                 tauri::async_runtime::block_on(started.backend.status()).ok()
             }
         },
         Err(_) => None,
     };
     let tray = !tray_left_to_another_process(args, companion.started.as_ref(), socket.as_deref());
+    let failed = companion.started.is_err();
     app.manage(companion);
+    let mut own_tray = false;
     if !tray {
         tracing::info!("the background agent keeps the tray: closing the window ends the app");
     } else if !crate::tray::possible() {
         tracing::info!("no tray can be shown: closing the window ends the app");
     } else if let Err(e) = crate::tray::create(app, status.as_ref()) {
         tracing::warn!(error = %e, "no tray icon; closing the window will quit");
+    } else {
+        own_tray = true;
     }
-    if args.hidden && !tray {
-        // Started for the tray, but the background agent already shows one.
-        app.exit(0);
-    } else if !args.hidden {
+    if !args.hidden {
         open_window(app);
+    } else if !tray || (!own_tray && failed) {
+        // Started for the tray, but the background agent already shows one; or no tray can
+        // be shown and there is no agent to run either (the window would say why).
+        app.exit(0);
+    } else if !own_tray {
+        // Started at login where no tray can be shown: the app answers local apps as their
+        // agent, with nothing on screen (as the headless agent would), until the session ends.
+        tracing::warn!("started at login with no tray: serving local applications without one");
     }
 }
 
@@ -532,9 +560,8 @@ fn forward_status(app: AppHandle, agent: Agent) {
 /// Sends every status change of a headless agent to the window and the tray, over a
 /// subscription of its own; if the agent stops, says so at once (the window's last status is
 /// no longer anyone's word), and subscribes again when it is back (backing off to 5 s).
-fn forward_remote_status(app: AppHandle, headless: &Headless, running: &Arc<AtomicBool>) {
+fn forward_remote_status(app: AppHandle, headless: &Headless, running: Arc<AtomicBool>) {
     let agent = headless.reconnector();
-    let running = Arc::clone(running);
     tauri::async_runtime::spawn(async move {
         let mut pause = std::time::Duration::from_millis(250);
         loop {
@@ -548,9 +575,10 @@ fn forward_remote_status(app: AppHandle, headless: &Headless, running: &Arc<Atom
                     show(&app, &status);
                 }
                 tracing::info!("the headless agent went away; waiting for it");
-                tell_agent_runs(&app, &running, false);
                 crate::tray::update(&app, None);
             }
+            // Gone, or not back yet (also when the first subscription fails).
+            tell_agent_runs(&app, &running, false);
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(std::time::Duration::from_secs(5));
         }
@@ -564,8 +592,11 @@ fn show(app: &AppHandle, status: &Status) {
     }
 }
 
+/// Tells the window whether the agent runs, when that changed.
 fn tell_agent_runs(app: &AppHandle, flag: &AtomicBool, running: bool) {
-    flag.store(running, Ordering::Relaxed);
+    if flag.swap(running, Ordering::Relaxed) == running {
+        return;
+    }
     if let Err(e) = app.emit(AGENT_EVENT, serde_json::json!({ "running": running })) {
         tracing::debug!(error = %e, "no window to tell");
     }

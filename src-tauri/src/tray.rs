@@ -57,11 +57,26 @@ pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
 /// Whether a tray icon can be shown at all. On Linux it is a StatusNotifierItem on the session
 /// bus: with none that answers (its address set, nothing there), the icon would be created and
 /// never seen, and the app, kept running for it, could not be quit.
+/// A bus that accepts and never answers would hold libdbus for its 25 s: the answer is waited
+/// for a second, on a thread of its own.
 pub fn possible() -> bool {
     #[cfg(all(unix, not(target_os = "macos")))]
-    if let Err(e) = dbus::blocking::Connection::new_session() {
-        tracing::warn!(error = %e, "no session bus: no tray icon");
-        return false;
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(dbus::blocking::Connection::new_session().map(drop));
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "no session bus: no tray icon");
+                return false;
+            }
+            Err(_) => {
+                tracing::warn!("the session bus does not answer: no tray icon");
+                return false;
+            }
+        }
     }
     true
 }

@@ -947,6 +947,54 @@ fn gui_with_no_usable_session_bus_the_app_is_its_own_agent() {
     assert!(tray_clients(&s.companion.config).is_empty());
 }
 
+/// `agent --tray --beside-app`, as the app starts it. With a session bus it says `ready` once
+/// its tray is up, then lets go of the pipe (the app stops reading it; the apps its tray
+/// starts must not inherit it) and runs on. Where the bus cannot be reached, it ends by itself
+/// — said nothing, failed, and left the product free for the app — rather than run on with
+/// no tray that nobody could quit.
+#[test]
+fn gui_the_agent_beside_the_app_says_ready_or_ends() {
+    use std::io::Read as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 14 * 86_400);
+    let companion = Companion::new(tmp.path(), &server, "gui-beside-ready", "");
+    let beside = || {
+        let mut command = companion.cli();
+        command
+            .args(["agent", "--tray", "--beside-app"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+
+    let dead = format!("unix:path={}", tmp.path().join("no-bus-here").display());
+    let mut agent = Stopped(
+        beside()
+            .env("DBUS_SESSION_BUS_ADDRESS", &dead)
+            .spawn()
+            .unwrap(),
+    );
+    let ended = wait_for("the agent to end by itself", Duration::from_secs(20), || {
+        agent.0.try_wait().unwrap()
+    });
+    assert_eq!(ended.code(), Some(1), "{ended:?}");
+    let mut said = String::new();
+    agent.0.stdout.take().unwrap().read_to_string(&mut said).unwrap();
+    assert_eq!(said, "", "no word of a tray");
+    assert!(
+        licentric_client::Client::connect(&companion.socket).is_err(),
+        "nothing left serving"
+    );
+
+    let mut agent = Stopped(beside().spawn().unwrap());
+    let mut said = String::new();
+    // To the end of the pipe: the agent lets go of it once it has said its word.
+    agent.0.stdout.take().unwrap().read_to_string(&mut said).unwrap();
+    assert_eq!(said, "ready\n");
+    assert!(agent.0.try_wait().unwrap().is_none(), "it runs on");
+    assert!(licentric_client::Client::connect(&companion.socket).is_ok());
+}
+
 /// Settings says which proxy the calls to the licensing server go through — here the
 /// system's, from `HTTPS_PROXY` — without its password, and how to set one.
 #[test]

@@ -776,9 +776,7 @@ async fn tray_or_forever(
 ) -> bool {
     let shown = || {
         if beside_app {
-            use std::io::Write as _;
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", READY).and_then(|()| out.flush());
+            say_ready();
         }
     };
     #[cfg(all(unix, not(target_os = "macos")))]
@@ -801,8 +799,23 @@ async fn tray_or_forever(
     std::future::pending::<bool>().await
 }
 
-/// What `agent --tray --beside-app` says on standard output once its tray is up.
-const READY: &str = "ready";
+/// `agent --tray --beside-app`: says the tray is up on standard output, the app's pipe, then
+/// points standard output at `/dev/null` — the app stops reading once it has heard (its window
+/// may close first), and the apps the tray starts later must not inherit a pipe nobody reads.
+fn say_ready() {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", licentric_client::endpoint::TRAY_READY).and_then(|()| out.flush());
+    #[cfg(unix)]
+    match std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        Ok(null) => {
+            if let Err(e) = rustix::stdio::dup2_stdout(&null) {
+                tracing::warn!(error = %e, "cannot let go of the app's pipe");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot let go of the app's pipe"),
+    }
+}
 
 /// Resolves when the agent is asked to stop: Ctrl-C, and SIGTERM (a service manager's stop)
 /// on Unix or the console closing or the system shutting down on Windows.

@@ -481,7 +481,10 @@ fn open_app(
     if let Some(token) = activation_token {
         command.env("XDG_ACTIVATION_TOKEN", token);
     }
-    command.stdin(std::process::Stdio::null());
+    // Its words go to standard error; standard output may be a pipe that nobody reads.
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
     command
         .spawn()
         .inspect_err(

@@ -35,6 +35,10 @@ pub use unix::{
 mod windows;
 pub use windows::pipe_name;
 
+/// What the agent the app starts beside its window (`agent --tray --beside-app`) says on its
+/// standard output, alone on the line, once its tray is up.
+pub const TRAY_READY: &str = "ready";
+
 // The Win32 calls of the named pipe's security. `--cfg licentric_windows_check` type-checks
 // them on Linux (`.ci/test` does), where they are never linked or run.
 #[cfg(any(windows, licentric_windows_check))]
