@@ -974,12 +974,20 @@ fn gui_the_agent_beside_the_app_says_ready_or_ends() {
             .spawn()
             .unwrap(),
     );
-    let ended = wait_for("the agent to end by itself", Duration::from_secs(20), || {
-        agent.0.try_wait().unwrap()
-    });
+    let ended = wait_for(
+        "the agent to end by itself",
+        Duration::from_secs(20),
+        || agent.0.try_wait().unwrap(),
+    );
     assert_eq!(ended.code(), Some(1), "{ended:?}");
     let mut said = String::new();
-    agent.0.stdout.take().unwrap().read_to_string(&mut said).unwrap();
+    agent
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
     assert_eq!(said, "", "no word of a tray");
     assert!(
         licentric_client::Client::connect(&companion.socket).is_err(),
@@ -989,7 +997,13 @@ fn gui_the_agent_beside_the_app_says_ready_or_ends() {
     let mut agent = Stopped(beside().spawn().unwrap());
     let mut said = String::new();
     // To the end of the pipe: the agent lets go of it once it has said its word.
-    agent.0.stdout.take().unwrap().read_to_string(&mut said).unwrap();
+    agent
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
     assert_eq!(said, "ready\n");
     assert!(agent.0.try_wait().unwrap().is_none(), "it runs on");
     assert!(licentric_client::Client::connect(&companion.socket).is_ok());
