@@ -79,6 +79,18 @@ pub enum ConfigError {
         /// The anchor keys it set.
         keys: String,
     },
+    /// A file named on the command line (or in the environment) tried to set the live
+    /// environment's trust anchors where the vendor's configuration is built in, which no file
+    /// replaces — even one only root can write.
+    #[error(
+        "{origin}: the vendor's configuration is built into this program, and a file named with --config (or {CONFIG_ENV}) does not replace it, so it may not set the live environment's trust anchors ({keys}). It may hold a whole test environment (environment = \"test\", for the sandbox) or your preferences (proxy, [notifications])."
+    )]
+    LiveAnchorsBesideBuiltIn {
+        /// The file.
+        origin: String,
+        /// The anchor keys it set.
+        keys: String,
+    },
 }
 
 /// Where the configuration in use came from.
@@ -525,7 +537,14 @@ fn resolve(found: Found<'_>) -> Result<CompanionConfig, ConfigError> {
     let Some(user) = user else {
         return vendor.ok_or(ConfigError::NotFound(user_default_path));
     };
-    match UserFile::classify(&user.text, &user.origin())? {
+    let classified = UserFile::classify(&user.text, &user.origin()).map_err(|e| match e {
+        // Only root can write it: it was named beside the built-in configuration.
+        ConfigError::LiveAnchorsFromUser { origin, keys } if user.root_only => {
+            ConfigError::LiveAnchorsBesideBuiltIn { origin, keys }
+        }
+        other => other,
+    })?;
+    match classified {
         UserFile::TestEnvironment if was_named || vendor.is_none() => {
             user.parse(ConfigSource::TestFile(user.path.clone()))
         }
@@ -971,8 +990,13 @@ mod tests {
         ))
         .unwrap_err();
         assert!(
-            matches!(err, ConfigError::LiveAnchorsFromUser { .. }),
+            matches!(err, ConfigError::LiveAnchorsBesideBuiltIn { .. }),
             "{err}"
+        );
+        assert!(
+            err.to_string().contains("built into this program")
+                && !err.to_string().contains("that you can write"),
+            "the words fit a file only root can write: {err}"
         );
         // The system file likewise.
         let c = resolve(found(
