@@ -558,13 +558,13 @@ impl Agent {
     }
 
     /// The borrowed seat held here, brought forward by the server to `renewed`'s earlier end:
-    /// sealed so, and shown. Kept as it was if it cannot be saved (the server frees the seat at
-    /// the earlier end; the next confirmation tries again).
+    /// sealed so, and shown. An earlier end only takes away, so it holds here at once even when
+    /// it cannot be saved (a full disk): the seat is never kept longer than the server says;
+    /// after a restart the next confirmation brings it forward again.
     async fn bring_forward(&self, renewed: Held) {
         let id = renewed.lease_id().to_owned();
         if let Err(e) = self.seal_borrow(&renewed).await {
-            tracing::warn!(lease = %id, error = %e, "cannot save the borrowed seat's earlier end");
-            return;
+            tracing::warn!(lease = %id, error = %e, "cannot save the borrowed seat's earlier end; it holds until the agent stops");
         }
         tracing::info!(lease = %id, "the licence ends sooner: so does the borrowed seat");
         {
