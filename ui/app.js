@@ -621,10 +621,16 @@ function wire() {
   });
   $('confirm-deactivate').addEventListener('close', async () => {
     if ($('confirm-deactivate').returnValue !== 'deactivate') return;
+    // What it frees depends on what was here (the command-line tool says the same).
     const kept = keptUntil(current);
+    const activatedOffline = Boolean(current && !current.license_key_hint);
     const freed = kept
       ? `This machine was deactivated. The seat borrowed here stays counted for your team until ${when(kept)}: the vendor keeps borrowed seats to their end.`
-      : 'This machine was deactivated; its seat is free.';
+      : isFloating(current)
+        ? 'This machine was deactivated: the licence key is removed, and any seat held here was given back.'
+        : activatedOffline
+          ? 'The licence is removed from this computer. It was activated offline, so its seat stays taken until you free it where you obtained the licence file (or ask your vendor).'
+          : 'This machine was deactivated; its seat is free.';
     // Cancel stops waiting for the server; what stands is said either way. A floating
     // licence has no activation to undo: what reaches the server (seats given back) is not
     // stopped halfway, so no Cancel is offered.

@@ -140,6 +140,15 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
         status.next_refresh_at.is_none(),
         "no key here: it renews by importing again, not online: {status:?}"
     );
+
+    // Deactivated here, the seat is not freed on the server (no key here to free it): the
+    // command says so rather than that the seat is free.
+    let (code, out, err) = run(c.cli().arg("deactivate"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("seat stays taken") && !out.contains("seat is free"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -645,6 +645,13 @@ fn gui_offline_activation_by_importing_a_file() {
         planned.contains("renew by importing"),
         "no key here: renewed by importing again: {planned}"
     );
+    // Confirmed: the result says the seat stays taken, not that it is free.
+    app.click("confirm-deactivate-yes");
+    let said = app.wait_text("activation-message", |t| !t.is_empty());
+    assert!(
+        said.contains("seat stays taken") && !said.contains("seat is free"),
+        "{said}"
+    );
 }
 
 /// With the headless agent already serving this product (the systemd user service, say), the

@@ -136,6 +136,33 @@ pub fn kept_to_end(until: &str) -> String {
     )
 }
 
+/// What a deactivation did, judged by the status `before` it: a machine activated offline keeps
+/// its seat on the server (the key, which frees it, is not here); a borrowed seat the vendor
+/// keeps to its end stays counted; a floating licence has no seat of its own to free.
+pub fn deactivated(before: &Status) -> String {
+    let floating = matches!(
+        before.reason.as_deref(),
+        Some("floating" | "floating_seat" | "borrowed_seat")
+    );
+    if let Some(lease) = before
+        .lease
+        .as_ref()
+        .filter(|l| l.borrowed && l.kept_to_end)
+    {
+        return format!(
+            "Deactivated. The seat borrowed here stays counted for your team until {}: the vendor keeps borrowed seats to their end.",
+            lease.expires_at
+        );
+    }
+    if floating {
+        return "Deactivated: the licence key is removed from this computer, and any seat held here was given back.".to_owned();
+    }
+    if before.license_key_hint.is_none() && before.state != LicenseState::Unlicensed {
+        return "Deactivated: the licence is removed from this computer. It was activated offline, so its seat stays taken until you free it where you obtained the licence file (or ask your vendor).".to_owned();
+    }
+    "Deactivated: this machine's seat is free.".to_owned()
+}
+
 /// The desktop notification for entering `state`, if the user must know.
 pub fn notification(
     state: LicenseState,

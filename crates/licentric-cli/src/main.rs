@@ -326,20 +326,19 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Deactivate => {
-            // A seat borrowed here that the product keeps to its end is not freed by this.
-            let kept = std::cell::Cell::new(None);
+            // What it frees depends on what was here: said from the status before.
+            let before = std::cell::Cell::new(None);
             managed_then(
                 &config,
                 |c| {
-                    kept.set(c.status()?.lease.filter(|l| l.borrowed && l.kept_to_end));
+                    before.set(Some(c.status()?));
                     c.deactivate()
                 },
-                || match kept.take() {
-                    Some(lease) => format!(
-                        "Deactivated. The seat borrowed here stays counted for your team until {}: the vendor keeps borrowed seats to their end.",
-                        lease.expires_at
-                    ),
-                    None => "Deactivated: this machine's seat is free.".to_owned(),
+                || {
+                    before.take().map_or_else(
+                        || "Deactivated.".to_owned(),
+                        |s| licentric_agent::words::deactivated(&s),
+                    )
                 },
             )
         }
