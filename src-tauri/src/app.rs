@@ -417,6 +417,13 @@ pub fn run() -> std::process::ExitCode {
 }
 
 fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>) {
+    // The first instance (a second one handed its link over and ended): a key in its link goes
+    // from the process list, which other local users read, for the rest of its life.
+    if let Some(key) = &args.link_key_as_given
+        && let Err(e) = licentric_platform::arguments::hide_argument(key)
+    {
+        tracing::warn!(error = %e, "cannot hide the link's key in the process list");
+    }
     let socket = config.as_ref().ok().and_then(|c| ipc::socket_for(c).ok());
     #[cfg(all(unix, not(target_os = "macos")))]
     let agent_started_here = match (&config, &socket) {
@@ -478,18 +485,23 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
 }
 
 /// The D-Bus name that makes the app one instance per user, product and environment (as the
-/// socket is): `com.licentric.companion.p_<product>_<environment>` (characters D-Bus refuses
-/// become `_`).
+/// socket is): `com.licentric.companion.p_<product>_<environment>`, each byte D-Bus refuses
+/// in a name written `_XX` (hex) — so that two products never share one: `acme-cad` and
+/// `acme.cad` would each hand the other its links, and the keys in them.
 pub fn instance_name(product: Option<(&str, licentric_proto::Environment)>) -> String {
     let name = product.map_or_else(
         || "default".to_owned(),
         |(id, environment)| format!("{id}_{environment}"),
     );
-    let name: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    format!("com.licentric.companion.p_{name}")
+    let mut escaped = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("_{byte:02X}"));
+        }
+    }
+    format!("com.licentric.companion.p_{escaped}")
 }
 
 async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
@@ -713,8 +725,14 @@ mod tests {
     fn instance_names_are_per_product_and_environment_and_valid_for_d_bus() {
         assert_eq!(
             instance_name(Some(("acme-cad", Live))),
-            "com.licentric.companion.p_acme_cad_live"
+            "com.licentric.companion.p_acme_2Dcad_5Flive"
         );
+        let names: std::collections::HashSet<String> =
+            ["acme-cad", "acme_cad", "acme.cad", "acme_2Dcad", "acme cad"]
+                .into_iter()
+                .map(|id| instance_name(Some((id, Live))))
+                .collect();
+        assert_eq!(names.len(), 5, "no two products share one: {names:?}");
         assert_ne!(
             instance_name(Some(("acme-cad", Live))),
             instance_name(Some(("acme-cam", Live)))
@@ -725,7 +743,7 @@ mod tests {
         );
         assert_eq!(
             instance_name(Some(("7up", Test))),
-            "com.licentric.companion.p_7up_test",
+            "com.licentric.companion.p_7up_5Ftest",
             "no element starts with a digit"
         );
         assert_eq!(instance_name(None), "com.licentric.companion.p_default");

@@ -16,6 +16,9 @@ pub struct Args {
     /// A key handed over by a `licentric://activate?key=…` link, to be filled in (never
     /// activated without the user pressing Activate: a link can come from anywhere).
     pub link_key: Option<String>,
+    /// The key as the link's argument spells it (before decoding), to hide it from the
+    /// process list.
+    pub link_key_as_given: Option<String>,
 }
 
 /// The option that starts the app in the tray.
@@ -34,6 +37,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Args {
             parsed.hidden = true;
         } else if let Some(key) = key_from_link(&arg, &licentric_agent::brand::built_in().scheme) {
             parsed.link_key = Some(key);
+            parsed.link_key_as_given = raw_key(&arg).map(str::to_owned);
         } else {
             tracing::debug!(%arg, "ignoring an unknown argument");
         }
@@ -58,6 +62,15 @@ pub fn key_from_link(link: &str, scheme: &str) -> Option<String> {
         .take(64)
         .collect();
     (!key.is_empty()).then_some(key)
+}
+
+/// The `key=` value of a link as written (not decoded).
+fn raw_key(link: &str) -> Option<&str> {
+    let (_, query) = link.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("key="))
+        .filter(|v| !v.is_empty())
 }
 
 fn percent_decode(text: &str) -> Option<String> {
@@ -107,7 +120,13 @@ mod tests {
                 config: Some(PathBuf::from("/etc/acme/companion.toml")),
                 hidden: true,
                 link_key: Some("ACME-7QX2-M4KD-9PZT-H3WC".into()),
+                link_key_as_given: Some("ACME-7QX2-M4KD-9PZT-H3WC".into()),
             }
+        );
+        assert_eq!(
+            args(&["licentric://activate/?src=mail&key=acme%2D7qx2+m4kd&x=1"]).link_key_as_given,
+            Some("acme%2D7qx2+m4kd".into()),
+            "as written, to hide it from the process list"
         );
         assert_eq!(
             args(&["--config=/x.toml"]).config,

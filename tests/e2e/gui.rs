@@ -91,6 +91,10 @@ fn start_app(s: &Setup) -> App {
 }
 
 fn start_app_with(s: &Setup, extra: &[(&str, &str)]) -> App {
+    start_app_with_args(s, extra, &[])
+}
+
+fn start_app_with_args(s: &Setup, extra: &[(&str, &str)], args: &[&str]) -> App {
     let config = s.companion.config.display().to_string();
     // A home of its own: start at login writes to ~/.config/autostart.
     let home = s.companion.root.join("home");
@@ -104,7 +108,7 @@ fn start_app_with(s: &Setup, extra: &[(&str, &str)]) -> App {
         ("XDG_CONFIG_HOME", config_home.as_str()),
     ];
     env.extend_from_slice(extra);
-    App::start(&s.companion.root, &s.desktop, &env)
+    App::start_with_args(&s.companion.root, &s.desktop, &env, args)
 }
 
 /// Launches the app again beside the running one, as a user or a link would.
@@ -490,6 +494,49 @@ fn gui_activate_go_offline_and_deactivate() {
         !s.companion.socket.exists(),
         "the socket is removed on Quit (pid {pid})"
     );
+}
+
+/// Opened by a `licentric://activate?key=…` link: the key is in the field, and gone from the
+/// process list, which every local user reads (`ps`, `/proc/PID/cmdline`), for the app's life.
+#[test]
+fn gui_a_link_key_is_filled_in_and_hidden_from_other_users() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-link-first");
+    let link = format!("licentric://activate?key={}", s.key);
+    let app = start_app_with_args(&s, &[], &[&link]);
+    let filled = wait_for("the link's key", Duration::from_secs(20), || {
+        let value = app.js(
+            "return document.getElementById('key').value",
+            serde_json::json!([]),
+        );
+        value.as_str().filter(|v| !v.is_empty()).map(str::to_owned)
+    });
+    assert_eq!(filled, s.key);
+    let pid = app_pid(&s.companion.config).expect("the app's process");
+    let shown = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(
+        shown.contains("licentric://activate?key=") && !shown.contains(&s.key),
+        "{shown}"
+    );
+    let hidden = setpriv_nobody_reads(&format!("/proc/{pid}/cmdline"));
+    assert!(!hidden.contains(&s.key), "another user reads: {hidden}");
+}
+
+/// What user `nobody` reads at `path`.
+fn setpriv_nobody_reads(path: &str) -> String {
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "cat",
+            path,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A second launch opens no second window; it hands its `licentric://` link to the first,

@@ -309,6 +309,13 @@ fn the_command_line_shows_the_retries_and_ctrl_c_cancels() {
         ],
         "the wait said, then its retry"
     );
+    // While it waits, other local users reading the process list do not see the key.
+    let shown = std::fs::read(format!("/proc/{}/cmdline", activate.id())).unwrap();
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(
+        shown.contains("activate") && !shown.contains(&key),
+        "{shown}"
+    );
     std::process::Command::new("kill")
         .args(["-INT", &activate.id().to_string()])
         .status()

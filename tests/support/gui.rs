@@ -253,6 +253,16 @@ impl App {
     /// Starts WebKitWebDriver and, through it, `licentric-companion` with `env` (its
     /// configuration, machine id, …) on `desktop`.
     pub fn start(root: &Path, desktop: &Desktop, env: &[(&str, &str)]) -> App {
+        App::start_with_args(root, desktop, env, &[])
+    }
+
+    /// As [`start`](App::start), the app given `args` (a link, say).
+    pub fn start_with_args(
+        root: &Path,
+        desktop: &Desktop,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> App {
         let port = free_port();
         let log = root.join("app.log");
         let mut driver = Command::new("WebKitWebDriver");
@@ -295,7 +305,7 @@ impl App {
                 .filter(|r| r.status() == 200)
         });
         let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {
-            "binary": bin("licentric-companion"), "args": []
+            "binary": bin("licentric-companion"), "args": args
         }}}});
         let created = app.request("POST", "/session", Some(caps));
         app.session = Some(

@@ -315,7 +315,13 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
         }
         Command::Activate { key } => {
             let key = match key {
-                Some(key) => zeroize::Zeroizing::new(key),
+                Some(key) => {
+                    // Other local users read the process list: the key goes from it now.
+                    if let Err(e) = licentric_platform::arguments::hide_argument(&key) {
+                        tracing::warn!(error = %e, "cannot hide the key in the process list");
+                    }
+                    zeroize::Zeroizing::new(key)
+                }
                 None => read_key()?,
             };
             let side = side_of(&config);

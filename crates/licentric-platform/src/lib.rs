@@ -15,6 +15,7 @@
 //!   end checks the other's user (`check_pipe_server`, `check_pipe_client`).
 //!
 //! - [`console`]: the terminal's echo, off while a licence key is typed.
+//! - [`arguments`]: a secret in this process's arguments hidden from other local users.
 //!
 //! The agent uses both modules; the client library uses them too, so a local app computes
 //! this machine's fingerprint and checks the socket itself instead of believing what the
@@ -37,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod arguments;
 pub mod console;
 pub mod endpoint;
 pub mod identity;
