@@ -657,6 +657,55 @@ fn a_sandbox_agent_never_answers_a_live_app() {
         .env("LICENTRIC_SOCKET", &live_socket));
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("live environment's socket"), "{err}");
+    // Nor spelt anew: through `..`, or through a link to the folder.
+    let folder = runtime.join("licentric");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let link = tmp.path().join("to-live");
+    std::os::unix::fs::symlink(&folder, &link).unwrap();
+    for spelling in [
+        folder.join("../licentric/e2e-onlive-live.sock"),
+        link.join("e2e-onlive-live.sock"),
+    ] {
+        let (code, out, err) = licentric_e2e::run_within(
+            c.cli()
+                .arg("agent")
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .env("LICENTRIC_SOCKET", &spelling),
+            std::time::Duration::from_secs(20),
+        );
+        assert_eq!(code, 1, "{}: {out}{err}", spelling.display());
+        assert!(err.contains("live environment's socket"), "{err}");
+    }
+    // The live data folder likewise, named in the test configuration through `..`.
+    let data_home = tmp.path().join("data-home");
+    let live_data = data_home.join("licentric/e2e-onlive-live");
+    std::fs::create_dir_all(&live_data).unwrap();
+    std::fs::write(
+        &c.config,
+        sandbox_config.replace(
+            "data_dir = \"data\"",
+            &format!(
+                "data_dir = \"{}\"",
+                data_home
+                    .join("licentric/../licentric/e2e-onlive-live")
+                    .display()
+            ),
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = licentric_e2e::run_within(
+        c.cli().arg("agent").env("XDG_DATA_HOME", &data_home),
+        std::time::Duration::from_secs(20),
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("live environment's data folder"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&live_data).unwrap().count(),
+        0,
+        "nothing written there"
+    );
+    std::fs::write(&c.config, &sandbox_config).unwrap();
 
     // Wherever the sandbox agent does serve, a live app does not believe it.
     c.start_agent();

@@ -895,6 +895,42 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// As [`run`], for a command expected to end by itself (an agent refusing to start, say): one
+/// still running after `limit` is killed and the test fails, rather than waiting for ever.
+pub fn run_within(cmd: &mut Command, limit: Duration) -> (i32, String, String) {
+    use std::io::Read as _;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let read = |mut from: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = from.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let (ended, end) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = ended.send(child.wait());
+    });
+    let Ok(status) = end.recv_timeout(limit) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("{cmd:?} was still running after {limit:?}");
+    };
+    (
+        status.unwrap().code().unwrap_or(-1),
+        out.join().unwrap(),
+        err.join().unwrap(),
+    )
+}
+
 /// Whether a Secret Service answers on this session bus (the tests run inside one).
 pub fn secret_service_available() -> bool {
     std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()

@@ -233,7 +233,9 @@ fn check_own_data_dir(config: &CompanionConfig, dir: &std::path::Path) -> Result
         Test => Live,
         Live => Test,
     };
-    if dir == default_data_dir(&config.product_id, other) {
+    // Compared as the system finds them: `..` or a link must not spell the folder anew.
+    let resolved = licentric_platform::endpoint::resolved;
+    if resolved(dir) == resolved(&default_data_dir(&config.product_id, other)) {
         return Err(AgentError::Storage(format!(
             "{} is the {other} environment's data folder; a {} configuration may not use it",
             dir.display(),

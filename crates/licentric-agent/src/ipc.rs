@@ -68,7 +68,9 @@ pub fn socket_for(config: &crate::config::CompanionConfig) -> Result<PathBuf, Ip
         &config.product_id,
         config.environment,
     );
-    if path == other {
+    // Compared as the system finds them: `..` or a link must not spell the live socket anew.
+    let resolved = licentric_platform::endpoint::resolved;
+    if resolved(&path) == resolved(&other) {
         return Err(IpcError::Setup {
             path,
             message: format!(

@@ -20,7 +20,7 @@
 //! user who creates `/tmp/licentric-<uid>` first, or listens where the agent should, receives
 //! nothing — the licence key least of all.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use licentric_proto::Environment;
 
@@ -34,6 +34,35 @@ pub use unix::{
 
 mod windows;
 pub use windows::pipe_name;
+
+/// `path` as the system finds it: each part resolved while it exists (links, and `..` after a
+/// link, as the system follows them), the parts that do not exist yet added as written (`.`
+/// dropped, `..` taking off the part before). Two spellings of one place — `a/../a/x.sock`, or
+/// a link to a folder — come out alike: the checks that keep test and live apart compare
+/// these, not the text.
+pub fn resolved(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    let mut real = true;
+    for part in path.components() {
+        match part {
+            Component::CurDir => continue,
+            Component::ParentDir if !real => {
+                out.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let next = out.join(part);
+        out = match real.then(|| std::fs::canonicalize(&next)) {
+            Some(Ok(found)) => found,
+            _ => {
+                real = false;
+                next
+            }
+        };
+    }
+    out
+}
 
 /// What the agent the app starts beside its window (`agent --tray --beside-app`) says on its
 /// standard output, alone on the line, once its tray is up.
@@ -239,6 +268,40 @@ fn user_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn two_spellings_of_one_place_resolve_alike() {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = tmp.path().join("licentric");
+        std::fs::create_dir(&live).unwrap();
+        let socket = live.join("p-live.sock");
+        let link = tmp.path().join("elsewhere");
+        std::os::unix::fs::symlink(&live, &link).unwrap();
+        for spelling in [
+            live.join("../licentric/p-live.sock"),
+            live.join("./p-live.sock"),
+            link.join("p-live.sock"),
+            tmp.path().join("gone/../licentric/p-live.sock"),
+        ] {
+            assert_eq!(
+                resolved(&spelling),
+                resolved(&socket),
+                "{}",
+                spelling.display()
+            );
+        }
+        assert_ne!(
+            resolved(&live.join("p-test.sock")),
+            resolved(&socket),
+            "another file"
+        );
+        assert_eq!(
+            resolved(&live.join("new/./deeper/../x")),
+            resolved(&live).join("new/x"),
+            "parts that do not exist yet, as written"
+        );
+    }
 
     fn facts(os: &'static str) -> SocketFacts {
         SocketFacts {
