@@ -910,6 +910,52 @@ fn a_seat_moved_back_and_forth_is_refused_with_when_it_may_move_again() {
     assert!(!a.client().status().unwrap().entitled);
 }
 
+/// Attack: free each machine's seat with the licence key (as the API lets its holder, from any
+/// connected device) while the machine itself stays away from the server, so that it keeps its
+/// signed file to its end — one seat for several machines at once. Each machine that takes the
+/// freed seat is a seat move: past the product's allowance the next is refused, so at most
+/// `seat_moves_per_seat` more machines per seat run this way, each until its file runs out
+/// (the limit `docs/security.md` states).
+#[test]
+fn seats_freed_behind_offline_machines_are_bounded_by_the_move_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-free-behind", 1);
+    server.admin(
+        "PATCH",
+        "/products/e2e-free-behind",
+        Some(serde_json::json!({"seat_moves_per_seat": 1})),
+    );
+    let machine = |name: &str, id: &str| {
+        let mut c = Companion::new(
+            &tmp.path().join(name),
+            &server,
+            "e2e-free-behind",
+            "allow_file_credential_store = true",
+        );
+        c.machine_id = id.repeat(32 / id.len());
+        c.start_agent();
+        c
+    };
+    let (a, b, c) = (machine("a", "a1"), machine("b", "b2"), machine("c", "c3"));
+    for m in [&a, &b] {
+        let (code, out, err) = run(m.cli().args(["activate", &key]));
+        assert_eq!(code, 0, "{out}{err}");
+        let id = m.client().status().unwrap().machine_id.unwrap();
+        assert_eq!(server.free_machine(&key, &id), 204, "freed behind its back");
+    }
+    let (code, out, err) = run(c.cli().args(["activate", &key]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("[server_rejected: seat_move_limit_reached]"),
+        "{err}"
+    );
+    // What the bound allows: the machines kept away from the server run on their files.
+    for m in [&a, &b] {
+        assert!(m.client().status().unwrap().entitled);
+    }
+}
+
 /// The vendor's rotation procedure, end to end: publish a next key, ship it in the
 /// companion's trusted keys, rotate. A companion that trusts both renews onto the new key
 /// without a gap; one that never got the update refuses the new file and keeps its valid

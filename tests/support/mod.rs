@@ -216,10 +216,22 @@ impl Server {
             .0
     }
 
+    /// Frees machine `id`'s seat with the licence key `key`, as its holder may from any
+    /// connected device, straight from the API: the HTTP status.
+    pub fn free_machine(&self, key: &str, id: &str) -> u16 {
+        self.licence_call_with("DELETE", key, &format!("/v1/machines/{id}"), &Value::Null)
+            .0
+    }
+
     /// A POST with the licence key `key` (curl): the HTTP status and the answer.
     fn licence_call(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
+        self.licence_call_with("POST", key, path, body)
+    }
+
+    /// A call with the licence key `key` (curl): the HTTP status and the answer.
+    fn licence_call_with(&self, method: &str, key: &str, path: &str, body: &Value) -> (u16, Value) {
         let out = Command::new("curl")
-            .args(["-sS", "-X", "POST", "--cacert"])
+            .args(["-sS", "-X", method, "--cacert"])
             .arg(self.ca())
             .args(["-H", &format!("Authorization: License {key}")])
             .args([
