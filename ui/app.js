@@ -629,7 +629,7 @@ function wire() {
       : isFloating(current)
         ? 'This machine was deactivated: the licence key is removed, and any seat held here was given back.'
         : activatedOffline
-          ? 'The licence is removed from this computer. It was activated offline, so its seat stays taken until you free it where you obtained the licence file (or ask your vendor).'
+          ? `The licence is removed from this computer. It was activated offline, so its seat stays taken until you free it where you obtained the licence file${current.machine_id ? ` (this machine: ${current.machine_id})` : ''}, or ask your vendor.`
           : 'This machine was deactivated; its seat is free.';
     // Cancel stops waiting for the server; what stands is said either way. A floating
     // licence has no activation to undo: what reaches the server (seats given back) is not

@@ -142,11 +142,12 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
     );
 
     // Deactivated here, the seat is not freed on the server (no key here to free it): the
-    // command says so rather than that the seat is free.
+    // command says so rather than that the seat is free, and names the machine to free.
+    let machine = status.machine_id.clone().expect("a machine id");
     let (code, out, err) = run(c.cli().arg("deactivate"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("seat stays taken") && !out.contains("seat is free"),
+        out.contains("seat stays taken") && !out.contains("seat is free") && out.contains(&machine),
         "{out}"
     );
 }

@@ -158,7 +158,15 @@ pub fn deactivated(before: &Status) -> String {
         return "Deactivated: the licence key is removed from this computer, and any seat held here was given back.".to_owned();
     }
     if before.license_key_hint.is_none() && before.state != LicenseState::Unlicensed {
-        return "Deactivated: the licence is removed from this computer. It was activated offline, so its seat stays taken until you free it where you obtained the licence file (or ask your vendor).".to_owned();
+        // Named, so that it can be found and freed elsewhere: this machine forgets it now.
+        let named = before
+            .machine_id
+            .as_deref()
+            .map(|id| format!(" (this machine: {id})"))
+            .unwrap_or_default();
+        return format!(
+            "Deactivated: the licence is removed from this computer. It was activated offline, so its seat stays taken until you free it where you obtained the licence file{named}, or ask your vendor."
+        );
     }
     "Deactivated: this machine's seat is free.".to_owned()
 }
