@@ -305,7 +305,7 @@ fn the_command_line_shows_the_retries_and_ctrl_c_cancels() {
         said,
         [
             "Waiting for the licensing server… (Ctrl-C to cancel)",
-            "The licensing server is busy or unavailable; trying again (attempt 2 of 2)…"
+            "The licensing server is busy or unavailable; trying again (attempt 2)…"
         ],
         "the wait said, then its retry"
     );
