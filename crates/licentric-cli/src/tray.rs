@@ -332,7 +332,8 @@ async fn wait_for_app(mut child: tokio::process::Child, closing: watch::Receiver
 /// Once connected to the session bus, a future that resolves when the bus goes away (the user
 /// logged out); never if there is none. A thread of its own waits on a connection of its own,
 /// which libdbus reports broken when the bus ends; it wakes otherwise once a week. The
-/// connection is made before this returns, so a bus that ends right after is seen going.
+/// connection is made before this returns (or 2 s have passed), so a bus that ends right
+/// after is seen going.
 async fn session_bus_gone() -> impl std::future::Future<Output = ()> {
     // Where no bus is named nor at its usual place, none is asked for: libdbus would start
     // one of its own for the display (autolaunch), which the tray would not use.
@@ -355,7 +356,13 @@ async fn session_bus_gone() -> impl std::future::Future<Output = ()> {
             while bus.process(Duration::from_secs(7 * 86_400)).is_ok() {}
             let _ = gone.send(());
         });
-    let watched = watching.is_ok() && is_connected.await.unwrap_or(false);
+    // A bus that accepts and never answers holds libdbus for its 25 s: after 2 s the tray goes
+    // up anyway, and the bus is still watched once (if ever) the connection is made.
+    let watched = watching.is_ok()
+        && tokio::time::timeout(Duration::from_secs(2), is_connected)
+            .await
+            .unwrap_or(Ok(true))
+            .unwrap_or(false);
     async move {
         if !watched || bus_gone.await.is_err() {
             std::future::pending::<()>().await;
