@@ -150,6 +150,8 @@ function render(s) {
   $('machines').textContent = machines(s);
   $('machines-label').textContent = floating ? 'Seats' : 'Machines';
   $('credential-store').textContent = STORES[s.credential_store] || s.credential_store;
+  // Activated offline, no key is kept here: where it would be stored says nothing.
+  $('credential-store').hidden = $('credential-store-label').hidden = !s.license_key_hint;
   const runsIn = s.runs_in ? `a ${s.runs_in.kind.replace('_', ' ')} (${s.runs_in.name})` : '';
   $('runs-in').textContent = runsIn;
   $('runs-in').hidden = $('runs-in-label').hidden = !runsIn;
@@ -185,7 +187,14 @@ function renderTimeline(s) {
   }
   $('timeline-start').textContent = `Issued ${day(s.issued_at)}`;
   $('timeline-end').textContent = `Offline until ${day(s.offline_valid_until)}`;
-  const parts = [`Works offline until ${when(s.offline_valid_until)} (${timeLeft(s.offline_valid_until)} left).`];
+  // The offline period says how long this computer works without the server — while the
+  // licence itself is usable, and no further than the licence's own end.
+  const endsFirst = s.license_expires_at && new Date(s.license_expires_at) < end;
+  const parts = [!s.entitled
+    ? 'The licence cannot be used now (see above), online or offline.'
+    : endsFirst
+      ? `Works until ${when(s.license_expires_at)}, when the licence ends (${timeLeft(s.license_expires_at)} left).`
+      : `Works offline until ${when(s.offline_valid_until)} (${timeLeft(s.offline_valid_until)} left).`];
   parts.push(s.next_refresh_at ? `Next refresh: ${when(s.next_refresh_at)}.` : 'No refresh planned: renew by importing a new licence file.');
   if (s.last_refresh_at) parts.push(`Last renewed: ${when(s.last_refresh_at)}.`);
   $('timeline-text').textContent = parts.join(' ');
@@ -209,6 +218,8 @@ function renderInfo() {
   document.title = info.product_name;
   $('product-name').textContent = info.product_name;
   document.querySelectorAll('.product-name').forEach((el) => { el.textContent = info.product_name; });
+  // The licensing app's own name, where the user is told to open it (not the vendor's product).
+  document.querySelectorAll('.app-name').forEach((el) => { el.textContent = info.app_name; });
   const env = $('environment');
   env.hidden = info.environment !== 'test';
   env.textContent = 'Test';
@@ -287,7 +298,7 @@ function renderProxy(info) {
   $('setting-proxy-hint').textContent = info.headless_agent && !info.agent_started_here
     ? 'The licensing service running in the background makes the calls, with its own settings.'
     : info.headless_agent
-      ? `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY), choose Quit in the tray, and open ${info.product_name} again.`
+      ? `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY), choose Quit in the tray, and open ${info.app_name} again.`
       : `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY) and start the app again.`;
 }
 
@@ -446,17 +457,46 @@ async function activate(event) {
   }
 }
 
+/** What a refused licence file means for the user, by the refusal's code; the agent's own
+ * words (technical) stay for the codes not named here. */
+const IMPORT_WORDS = {
+  request_picked: 'This is the activation request from step 1, not a licence file. Pick the licence file you got back for it.',
+  no_request_pending: 'No activation request is waiting on this computer. Save one first (step 1), use it with your licence key on the vendor\'s site (step 2), then pick the licence file you get back.',
+  not_requested: 'This licence file does not answer this computer\'s newest activation request (it may be a copy, or from another computer). Pick the file you got back for this computer\'s request, or save a new request.',
+  older_than_seen: 'This licence file is older than the one this computer already has.',
+  older_than_cached: 'This licence file is older than the one this computer already has.',
+  fingerprint_mismatch: 'This licence file is for another computer. Pick the one you got back for this computer\'s request.',
+  product_mismatch: 'This licence file is for another product.',
+  environment_mismatch: 'This licence file is for another environment (test or live) than this app.',
+  file_expired: 'This licence file has run out. Save a new activation request and get a new file for it.',
+  armor_invalid: 'This is not a licence file, or it is incomplete. Download it again, then pick it here.',
+  envelope_invalid: 'This licence file is damaged or incomplete. Download it again, then pick it here.',
+  payload_invalid: 'This licence file is damaged or incomplete. Download it again, then pick it here.',
+  signature_invalid: 'This licence file has been changed since it was issued, so it cannot be trusted. Download it again, then pick it here.',
+  unknown_key_id: 'This licence file was not signed by this vendor, or this app is too old for it.',
+};
+
 async function importFile(file) {
+  // Picked again later under the same name (a file downloaded again), it is read again.
+  $('license-file').value = '';
   if (!file) return;
+  const refused = (code, message) => showError({ code, message: IMPORT_WORDS[code] || message },
+    $('activate-error'), $('activate-error-message'), $('activate-error-help'));
   if (file.size > 256 * 1024) {
-    showError({ code: 'license_file_invalid', message: 'That file is too large to be a licence file.' },
-      $('activate-error'), $('activate-error-message'), $('activate-error-help'));
+    refused('license_file_invalid', 'That file is too large to be a licence file.');
+    return;
+  }
+  const text = await file.text();
+  if (text.trimStart().startsWith('-----BEGIN LICENTRIC ACTIVATION REQUEST-----')) {
+    refused('request_picked');
     return;
   }
   try {
-    render(await invoke('import_license', { text: await file.text() }));
+    render(await invoke('import_license', { text }));
   } catch (error) {
-    showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
+    const code = error.reason || error.code;
+    if (IMPORT_WORDS[code]) refused(code);
+    else showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
   }
 }
 

@@ -233,7 +233,11 @@ pub async fn save_request_file(
     companion: State<'_, Companion>,
 ) -> Result<Option<String>> {
     let text = companion.started()?.backend.request_file().await?;
-    crate::app::save_with_dialog(&app, "licentric-activation-request.txt", text).await
+    let name = format!(
+        "{}-activation-request.txt",
+        licentric_agent::brand::built_in().binary
+    );
+    crate::app::save_with_dialog(&app, &name, text).await
 }
 
 /// The redacted diagnostics report.
@@ -249,7 +253,11 @@ pub async fn save_diagnostics(
     companion: State<'_, Companion>,
 ) -> Result<Option<String>> {
     let text = report(companion.started()?).await?;
-    crate::app::save_with_dialog(&app, "licentric-diagnostics.txt", text).await
+    let name = format!(
+        "{}-diagnostics.txt",
+        licentric_agent::brand::built_in().binary
+    );
+    crate::app::save_with_dialog(&app, &name, text).await
 }
 
 async fn report(started: &Started) -> Result<String> {

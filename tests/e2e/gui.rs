@@ -650,23 +650,45 @@ fn gui_offline_activation_by_importing_a_file() {
         .offline_activation(&s.key, &std::fs::read_to_string(&request).unwrap());
 
     app.click("offline-activation-summary");
-    let tampered = s.companion.root.join("tampered.lic");
+    // The request picked by mistake instead of the licence file: said plainly.
+    app.choose_file("license-file", &request);
+    let said = app.wait_text("activate-error-message", |t| !t.is_empty());
+    assert!(said.contains("activation request from step 1"), "{said}");
+    let tampered = s.companion.root.join("license.lic");
     let mut bytes = licence.clone().into_bytes();
     let middle = bytes.len() / 2;
     bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
     std::fs::write(&tampered, bytes).unwrap();
     app.choose_file("license-file", &tampered);
-    let refused = app.wait_text("activate-error-message", |t| !t.is_empty());
+    let refused = app.wait_text("activate-error-message", |t| t != said);
     assert!(
         app.visible("activation"),
         "still not activated after a bad file: {refused}"
     );
+    assert!(
+        !refused.contains("envelope") && !refused.contains('`'),
+        "in plain words: {refused}"
+    );
     app.screenshot(&screenshot_dir().join("activation-offline-refused.png"));
 
-    let good = s.companion.root.join("license.lic");
-    std::fs::write(&good, &licence).unwrap();
-    app.choose_file("license-file", &good);
+    // Downloaded again under the same name and picked again: read again.
+    std::fs::write(&tampered, &licence).unwrap();
+    app.choose_file("license-file", &tampered);
     app.wait_text("badge", |t| t == "Active");
+    assert!(
+        !app.visible("credential-store"),
+        "no key here: where it would be stored says nothing"
+    );
+    wait_for(
+        "the tray to offer no Refresh (no key here to refresh with)",
+        Duration::from_secs(20),
+        || {
+            let menu = s.desktop.read_tray_menu().ok()?;
+            menu.iter()
+                .any(|item| item == "Refresh now (disabled)")
+                .then_some(())
+        },
+    );
     assert_eq!(
         app.js(
             "return matchMedia('(prefers-color-scheme: dark)').matches",

@@ -375,11 +375,14 @@ fn line_of(status: &Option<Status>) -> String {
     tray_line(status.as_ref())
 }
 
-/// Whether the tray offers Refresh now: once there is a licence here.
+/// Whether the tray offers Refresh now: once there is a licence here to refresh from the
+/// server.
 fn refreshable(status: &Option<Status>) -> bool {
-    status
-        .as_ref()
-        .is_some_and(|s| s.state != licentric_proto::LicenseState::Unlicensed)
+    // Activated offline, no key is here: it renews by importing a file, not from the server
+    // (the window offers no Refresh then either).
+    status.as_ref().is_some_and(|s| {
+        s.state != licentric_proto::LicenseState::Unlicensed && s.license_key_hint.is_some()
+    })
 }
 
 /// Refresh now, through whichever agent the tray shows. With no window to look at, its
