@@ -452,7 +452,12 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
                 Some(agent.subscribe().borrow().clone())
             }
             Backend::Headless(headless) => {
-                forward_remote_status(app.clone(), headless, Arc::clone(&companion.agent_running));
+                forward_remote_status(
+                    app.clone(),
+                    headless,
+                    started.socket.clone(),
+                    Arc::clone(&companion.agent_running),
+                );
                 tauri::async_runtime::block_on(started.backend.status()).ok()
             }
         },
@@ -571,8 +576,16 @@ fn forward_status(app: AppHandle, agent: Agent) {
 
 /// Sends every status change of a headless agent to the window and the tray, over a
 /// subscription of its own; if the agent stops, says so at once (the window's last status is
-/// no longer anyone's word), and subscribes again when it is back (backing off to 5 s).
-fn forward_remote_status(app: AppHandle, headless: &Headless, running: Arc<AtomicBool>) {
+/// no longer anyone's word), and subscribes again when it is back (backing off to 5 s). An
+/// agent that stopped by the user's Quit in its tray (its mark beside `socket`) ends the app.
+fn forward_remote_status(
+    app: AppHandle,
+    headless: &Headless,
+    socket: PathBuf,
+    running: Arc<AtomicBool>,
+) {
+    #[cfg(not(unix))]
+    let _ = &socket;
     let agent = headless.reconnector();
     tauri::async_runtime::spawn(async move {
         let mut pause = std::time::Duration::from_millis(250);
@@ -585,6 +598,13 @@ fn forward_remote_status(app: AppHandle, headless: &Headless, running: Arc<Atomi
                 show(&app, &first);
                 while let Ok(status) = client.next_change().await {
                     show(&app, &status);
+                }
+                #[cfg(unix)]
+                if licentric_platform::endpoint::quit_marked(&socket) {
+                    // The user chose Quit in its tray: everything of the product ends.
+                    tracing::info!("the background agent quit: so does the app");
+                    app.exit(0);
+                    return;
                 }
                 tracing::info!("the headless agent went away; waiting for it");
                 crate::tray::update(&app, None);

@@ -1669,6 +1669,33 @@ fn gui_a_tray_whose_agent_could_not_start_follows_one_that_did() {
     });
 }
 
+/// Quit in the tray of the agent started at login ends a window opened from the desktop too,
+/// its client — not only the windows the tray itself opened: a user who quits expects nothing
+/// of the product left on screen.
+#[test]
+fn gui_quit_in_the_tray_closes_a_window_opened_from_the_desktop() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-quit-all");
+    let mut login = start_at_login(&s, std::process::Stdio::null());
+    tray_menu_shown(&s);
+    let app = start_app(&s);
+    app.click("tab-settings");
+    let served = app.wait_text("served-by", |t| !t.is_empty());
+    assert!(
+        served.contains("background"),
+        "the agent's client: {served}"
+    );
+    assert!(app_pid(&s.companion.config).is_some());
+    s.desktop.tray_click("Quit");
+    let ended = wait_for("the agent to stop", Duration::from_secs(20), || {
+        login.0.try_wait().unwrap()
+    });
+    assert!(ended.success(), "{ended:?}");
+    wait_for("the window's app to end", Duration::from_secs(20), || {
+        app_pid(&s.companion.config).is_none().then_some(())
+    });
+}
+
 /// With the headless agent already running (the systemd user service, say), start at login
 /// shows the tray as that agent's client: its status by push, no second agent; Quit closes the
 /// tray and leaves the agent serving.

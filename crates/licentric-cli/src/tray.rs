@@ -249,9 +249,14 @@ pub(crate) async fn serve(
                 Some(Action::Open(token)) if failed => break Ended::OpenAsked(token),
                 Some(Action::Open(token)) => apps.open(&config, token.as_deref()),
                 Some(Action::Refresh) => refresh(&source, socket),
-                // Quit: this agent stops, and the windows its tray opened close with it (a
-                // window left open would show a licence nobody keeps any more).
+                // Quit: this agent stops, and the windows close with it — those its tray
+                // opened, and (by the mark) those opened otherwise (a window left open would
+                // show a licence nobody keeps any more).
                 Some(Action::Quit) if matches!(source, Source::Own(_)) => {
+                    // Windows opened from the desktop, its clients, end too when it is gone.
+                    if let Err(e) = licentric_platform::endpoint::mark_quit(socket) {
+                        tracing::warn!(error = %e, "cannot mark the Quit for the windows");
+                    }
                     apps.close().await;
                     break Ended::Quit;
                 }

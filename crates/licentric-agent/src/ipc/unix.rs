@@ -33,6 +33,8 @@ pub async fn bind(path: &Path) -> Result<UnixListener, IpcError> {
     let listener = UnixListener::bind(path).map_err(|e| setup(e.to_string()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| setup(e.to_string()))?;
+    // An agent serves here now: an earlier one's Quit no longer ends the windows.
+    licentric_platform::endpoint::clear_quit(path);
     Ok(listener)
 }
 

@@ -28,8 +28,8 @@ use licentric_proto::Environment;
 mod unix;
 #[cfg(unix)]
 pub use unix::{
-    check_folder, check_peer, claim_tray, current_uid, listener_pid, prepare_folder,
-    prepare_private_folder, tray_shown,
+    check_folder, check_peer, claim_tray, clear_quit, current_uid, listener_pid, mark_quit,
+    prepare_folder, prepare_private_folder, quit_marked, tray_shown,
 };
 
 mod windows;

@@ -178,6 +178,36 @@ pub fn claim_tray(socket: &Path) -> std::io::Result<Option<std::fs::File>> {
     Ok(None)
 }
 
+/// The mark the user's Quit leaves beside the agent's socket (`<socket>.quit`, in its checked
+/// folder): the windows that are the agent's clients end with it, rather than show that
+/// licensing stopped. Set by the tray's Quit ([`mark_quit`]), read by a window whose agent went
+/// away ([`quit_marked`]), and cleared by the next agent that starts ([`clear_quit`]).
+fn quit_marker(socket: &Path) -> std::path::PathBuf {
+    let mut name = socket.as_os_str().to_owned();
+    name.push(".quit");
+    std::path::PathBuf::from(name)
+}
+
+/// Leaves the mark of the user's Quit beside `socket` (see [`quit_marked`]).
+///
+/// # Errors
+/// When the socket's folder is not this user's, or the mark cannot be written.
+pub fn mark_quit(socket: &Path) -> std::io::Result<()> {
+    check_folder(socket).map_err(std::io::Error::other)?;
+    std::fs::write(quit_marker(socket), b"")
+}
+
+/// Whether the agent at `socket` ended by the user's Quit (its mark is there, in a folder that
+/// is this user's).
+pub fn quit_marked(socket: &Path) -> bool {
+    check_folder(socket).is_ok() && quit_marker(socket).exists()
+}
+
+/// Clears the mark of an earlier Quit: an agent that starts at `socket` is not quitting.
+pub fn clear_quit(socket: &Path) {
+    let _ = std::fs::remove_file(quit_marker(socket));
+}
+
 /// The process listening at `socket`, where the system says (Linux: `SO_PEERCRED`): for a
 /// program that started an agent and must know whether that agent is the one answering.
 /// `None` when nothing listens or the system does not say. Connects, sends nothing, and
