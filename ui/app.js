@@ -229,7 +229,19 @@ function renderInfo() {
   $('version-app').textContent = info.app_version;
   $('about-app-name').textContent = info.app_name;
   renderProxy(info);
-  $('about-help').textContent = info.help_url || 'Ask the vendor of your software.';
+  if (info.help_url) {
+    // A link that opens the vendor's page in the system's browser, as the key's help does.
+    const link = document.createElement('a');
+    link.href = '#';
+    link.textContent = info.help_url;
+    link.addEventListener('click', (e) => {
+      e.preventDefault();
+      invoke('open_help').catch((error) => { link.textContent = `${info.help_url} (${error.message || error})`; });
+    });
+    $('about-help').replaceChildren(link);
+  } else {
+    $('about-help').textContent = 'Ask the vendor of your software.';
+  }
   $('version-tauri').textContent = info.tauri_version;
   $('version-protocol').textContent = `v${info.protocol}`;
   $('socket').textContent = info.socket || '—';
@@ -296,7 +308,7 @@ function renderProxy(info) {
   $('setting-proxy').textContent = where;
   const file = info.preferences_file ? ` in ${info.preferences_file}` : ' in your preferences file';
   $('setting-proxy-hint').textContent = info.headless_agent && !info.agent_started_here
-    ? 'The licensing service running in the background makes the calls, with its own settings.'
+    ? `The licensing service running in the background makes the calls, with its own settings: to change them, set proxy = "http://host:port"${file} (or HTTPS_PROXY where it starts), choose Quit in the tray, and open ${info.app_name} again.`
     : info.headless_agent
       ? `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY), choose Quit in the tray, and open ${info.app_name} again.`
       : `To go through a proxy, set proxy = "http://host:port"${file} (or HTTPS_PROXY) and start the app again.`;

@@ -254,6 +254,13 @@ fn gui_activate_go_offline_and_deactivate() {
         Duration::from_secs(20),
         || s.desktop.notifications().contains(&checked).then_some(()),
     );
+    // Shown as the app's: its icon and its desktop entry.
+    let said = s.desktop.notifications();
+    assert!(
+        said.contains("desktop_entry: 'licentric-companion'")
+            && said.contains("icon: 'licentric-companion'"),
+        "{said}"
+    );
     // Notifications turned off in the window reach the agent running beside it, apart.
     let seen = s.desktop.notifications().matches(&checked).count();
     app.click("tab-settings");

@@ -17,13 +17,18 @@ pub struct DesktopNotifier {
 impl Notifier for DesktopNotifier {
     fn notify(&self, summary: &str, body: &str) {
         let (app, summary, body) = (self.app_name.clone(), summary.to_owned(), body.to_owned());
+        // The app's icon and desktop entry (both named after its binary, as the package
+        // installs them): the desktop shows and groups the notification as the app's.
+        let entry = crate::brand::built_in().binary.clone();
         let show = move || {
-            if let Err(e) = notify_rust::Notification::new()
-                .appname(&app)
+            let mut note = notify_rust::Notification::new();
+            note.appname(&app)
+                .icon(&entry)
                 .summary(&summary)
-                .body(&body)
-                .show()
-            {
+                .body(&body);
+            #[cfg(all(unix, not(target_os = "macos")))]
+            note.hint(notify_rust::Hint::DesktopEntry(entry.clone()));
+            if let Err(e) = note.show() {
                 tracing::debug!(error = %e, "no notification daemon answered");
             }
         };
