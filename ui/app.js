@@ -158,6 +158,9 @@ function render(s) {
   // Activated offline (no key here): it renews by importing a new file, not from the server.
   // A floating licence has no file to renew: its seats are renewed while apps hold them.
   $('refresh').hidden = !s.license_key_hint || floating;
+  // Activated offline (no key here): renewed as it was activated, by a request and a file.
+  const byFile = activated && !s.license_key_hint && !floating;
+  $('renew-request').hidden = $('renew-import').hidden = !byFile;
   $('borrow').hidden = !floating || borrowed;
   // A seat the product keeps to its end cannot be returned early: nothing to offer.
   $('return').hidden = !borrowed || Boolean(keptUntil(s));
@@ -488,27 +491,32 @@ const IMPORT_WORDS = {
   unknown_key_id: 'This licence file was not signed by this vendor, or this app is too old for it.',
 };
 
-async function importFile(file) {
+/** Imports a licence file picked in `input`; a refusal is said by `refuse(error)` (by default
+ * on the activation card). Whether it was installed. */
+async function importFile(file, input = $('license-file'), refuse = null) {
   // Picked again later under the same name (a file downloaded again), it is read again.
-  $('license-file').value = '';
-  if (!file) return;
-  const refused = (code, message) => showError({ code, message: IMPORT_WORDS[code] || message },
-    $('activate-error'), $('activate-error-message'), $('activate-error-help'));
+  input.value = '';
+  if (!file) return false;
+  const said = refuse || ((error) => showError(error,
+    $('activate-error'), $('activate-error-message'), $('activate-error-help')));
+  const refused = (code, message) => said({ code, message: IMPORT_WORDS[code] || message });
   if (file.size > 256 * 1024) {
     refused('license_file_invalid', 'That file is too large to be a licence file.');
-    return;
+    return false;
   }
   const text = await file.text();
   if (text.trimStart().startsWith('-----BEGIN LICENTRIC ACTIVATION REQUEST-----')) {
     refused('request_picked');
-    return;
+    return false;
   }
   try {
     render(await invoke('import_license', { text }));
+    return true;
   } catch (error) {
     const code = error.reason || error.code;
     if (IMPORT_WORDS[code]) refused(code);
-    else showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
+    else said(error);
+    return false;
   }
 }
 
@@ -633,6 +641,25 @@ function wire() {
   $('key').addEventListener('blur', () => { if ($('key').value) checkKey({ final: true }); });
   $('activate-form').addEventListener('submit', activate);
   $('save-request').addEventListener('click', () => saveTo('save_request_file', $('save-request-result')));
+  // Renewing a machine activated offline, from the status card.
+  $('renew-request').addEventListener('click', async () => {
+    const message = $('action-message');
+    message.className = 'message';
+    await saveTo('save_request_file', message);
+    if (message.textContent.startsWith('Saved to')) {
+      message.textContent += '. Use it with your licence key on the vendor\'s site, then import the licence file you get back.';
+    }
+  });
+  $('renew-file').addEventListener('change', async (e) => {
+    const message = $('action-message');
+    message.className = 'message';
+    message.textContent = '';
+    const renewed = await importFile(e.target.files[0], $('renew-file'), (error) => {
+      message.className = 'message error';
+      message.textContent = error.message || String(error);
+    });
+    if (renewed) message.textContent = 'Renewed: the new licence file is installed.';
+  });
   $('license-file').addEventListener('change', (e) => importFile(e.target.files[0]));
   const zone = $('drop-zone');
   zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });

@@ -686,6 +686,22 @@ fn gui_offline_activation_by_importing_a_file() {
         !app.visible("credential-store"),
         "no key here: where it would be stored says nothing"
     );
+    // Renewed as it was activated: a new request, and the file that answers it, imported
+    // from the status card.
+    assert!(app.visible("renew-request") && app.visible("renew-import"));
+    let renewal = s.companion.root.join("renewal.txt");
+    let (code, out, err) = run(s.companion.cli().arg("request-file").arg(&renewal));
+    assert_eq!(code, 0, "{out}{err}");
+    let renewed = s
+        .server
+        .offline_activation(&s.key, &std::fs::read_to_string(&renewal).unwrap());
+    let renewed_file = s.companion.root.join("renewed.lic");
+    std::fs::write(&renewed_file, renewed).unwrap();
+    app.choose_file("renew-file", &renewed_file);
+    app.wait_text("action-message", |t| {
+        t == "Renewed: the new licence file is installed."
+    });
+    assert_eq!(app.text("badge"), "Active");
     wait_for(
         "the tray to offer no Refresh (no key here to refresh with)",
         Duration::from_secs(20),
