@@ -300,6 +300,17 @@ impl Live {
             self.memory.record.next_attempt_at = Some(now);
         }
         let (status, notice) = self.publish(product, now, policy);
+        // A licence that reached its end by the clock here may have been renewed by the vendor
+        // meanwhile: asked within the hour, as while the server says it is expired — not at the
+        // refresh point days away, which would keep a renewed user locked out that long.
+        if status.state == licentric_proto::LicenseState::LicenseExpired
+            && self.may_refresh()
+            && self.memory.record.consecutive_failures == 0
+        {
+            self.memory
+                .record
+                .check_by(now + licentric_core::memory::RECHECK_NOT_ACTIVE);
+        }
         let mut notices: Vec<Notice> = notice.into_iter().collect();
         // Every refresh needs the key: a machine activated offline (an imported file, no key
         // here) renews by importing again, not by calling the server; and a machine the server
@@ -402,6 +413,15 @@ mod tests {
 
     /// A verified file issued at `issued_at`, valid 14 days, with `status`.
     fn file(issued_at: OffsetDateTime, status: LicenseStatus) -> VerifiedLicense {
+        file_ending(issued_at, status, None)
+    }
+
+    /// As [`file`], for a licence that ends at `license_expires_at`.
+    fn file_ending(
+        issued_at: OffsetDateTime,
+        status: LicenseStatus,
+        license_expires_at: Option<OffsetDateTime>,
+    ) -> VerifiedLicense {
         let signer = LicenseSigner::from_seed(&[7; 32]);
         let fingerprint = MachineId::new("5c0ffee5c0ffee5c0ffee5c0ffee5c0f", "test")
             .unwrap()
@@ -415,7 +435,7 @@ mod tests {
             status,
             entitlements: vec!["pro".into()],
             max_machines: 1,
-            license_expires_at: None,
+            license_expires_at,
             issued_at,
             expires_at: issued_at + time::Duration::days(14),
             nonce: None,
@@ -443,6 +463,33 @@ mod tests {
             .accepted_online(&f, at, Some(1), &RefreshPolicy::default(), 0.0);
         live.cached = Some(f);
         live
+    }
+
+    #[test]
+    fn a_licence_that_ends_by_the_clock_is_asked_about_within_the_hour() {
+        let policy = RefreshPolicy::default();
+        let ends = NOW + time::Duration::days(2);
+        let f = file_ending(NOW, LicenseStatus::Active, Some(ends));
+        let mut live = Live {
+            has_key: true,
+            ..Live::default()
+        };
+        live.memory.accepted_online(&f, NOW, Some(1), &policy, 0.0);
+        live.cached = Some(f);
+        let renewal = live.memory.record.next_attempt_at.unwrap();
+        assert!(
+            renewal > ends,
+            "the refresh point is after the licence's end"
+        );
+        let after = ends + time::Duration::minutes(1);
+        let turn = live.turn(&PRODUCT, after, &policy);
+        assert_eq!(turn.status.state, LicenseState::LicenseExpired);
+        let asked = live.memory.record.next_attempt_at.unwrap();
+        assert!(
+            asked <= after + time::Duration::hours(1),
+            "asked within the hour, not at {renewal}: {asked}"
+        );
+        assert_eq!(turn.wake_at, Some(asked));
     }
 
     #[test]
