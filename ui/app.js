@@ -641,6 +641,10 @@ function wire() {
   $('key').addEventListener('blur', () => { if ($('key').value) checkKey({ final: true }); });
   $('activate-form').addEventListener('submit', activate);
   $('save-request').addEventListener('click', () => saveTo('save_request_file', $('save-request-result')));
+  // Turning to the offline steps: a word about the key field (empty, say) no longer applies.
+  $('offline-activation').addEventListener('toggle', () => {
+    if ($('offline-activation').open) $('activate-error').hidden = true;
+  });
   // Renewing a machine activated offline, from the status card.
   $('renew-request').addEventListener('click', async () => {
     const message = $('action-message');
