@@ -133,7 +133,7 @@ fn write_out(line: std::fmt::Arguments<'_>) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        tell!("licentric: cannot write the output: {e}");
+        tell!("{}: cannot write the output: {e}", crate::me());
         std::process::exit(1);
     }
 }
@@ -141,11 +141,23 @@ fn write_out(line: std::fmt::Arguments<'_>) {
 const EXIT_NOT_ENTITLED: u8 = 3;
 const EXIT_NO_AGENT: u8 = 4;
 
+/// This program's name as its user knows it (`acme-cad-license` in a vendor's build): the
+/// start of every error it prints.
+fn me() -> &'static str {
+    &licentric_agent::brand::built_in().cli
+}
+
 fn main() -> ExitCode {
     use clap::{CommandFactory as _, FromArgMatches as _};
     // The program's name is the vendor's (`acme-cad-license`), in usage and errors.
     let brand = licentric_agent::brand::built_in();
-    let matches = Cli::command().name(brand.cli.as_str()).get_matches();
+    let matches = Cli::command()
+        .name(brand.cli.as_str())
+        .about(format!(
+            "{}: licence activation and status for this machine, and its background agent.",
+            brand.app_name
+        ))
+        .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -168,14 +180,14 @@ fn main() -> ExitCode {
         match CompanionConfig::find(cli.config.as_deref(), licentric_agent::config::BUILT_IN) {
             Ok(c) => c,
             Err(e) => {
-                tell!("licentric: {e}");
+                tell!("{}: {e}", crate::me());
                 return ExitCode::FAILURE;
             }
         };
     match run(cli.command, config) {
         Ok(code) => code,
         Err(e) => {
-            tell!("licentric: {e:#}");
+            tell!("{}: {e:#}", crate::me());
             ExitCode::FAILURE
         }
     }
@@ -253,7 +265,7 @@ fn client_of(config: &CompanionConfig) -> Result<Client, ClientError> {
 fn connect(config: &CompanionConfig) -> Result<Client, ExitCode> {
     client_of(config).map_err(|e| {
         if matches!(e, ClientError::NotRunning(_)) {
-            tell!("licentric: {e}");
+            tell!("{}: {e}", crate::me());
             let brand = licentric_agent::brand::built_in();
             tell!(
                 "Start it with `{} agent` (or the {} app).",
@@ -278,13 +290,13 @@ fn report(e: &ClientError) -> ExitCode {
                 },
                 None => "error".to_owned(),
             };
-            tell!("licentric: {} [{code}]", rpc.message);
+            tell!("{}: {} [{code}]", crate::me(), rpc.message);
         }
         ClientError::Unsafe(endpoint) => {
-            tell!("licentric: {e} [{}]", endpoint.code());
+            tell!("{}: {e} [{}]", crate::me(), endpoint.code());
         }
-        ClientError::WrongAgent { .. } => tell!("licentric: {e} [wrong_agent]"),
-        other => tell!("licentric: {other}"),
+        ClientError::WrongAgent { .. } => tell!("{}: {e} [wrong_agent]", crate::me()),
+        other => tell!("{}: {other}", crate::me()),
     }
     ExitCode::FAILURE
 }
@@ -399,7 +411,8 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
             let now = time::OffsetDateTime::now_utc();
             let Some(until) = borrow_end(until.as_deref(), days, now) else {
                 tell!(
-                    "licentric: --until takes a date (2026-12-24) or a time (2026-12-24T18:00:00Z); --days a number of days"
+                    "{}: --until takes a date (2026-12-24) or a time (2026-12-24T18:00:00Z); --days a number of days",
+                    crate::me()
                 );
                 return Ok(ExitCode::from(2));
             };
@@ -690,12 +703,12 @@ fn run_agent(config: CompanionConfig, tray: bool, beside_app: bool) -> anyhow::R
                     });
                 }
                 Err(Start::AlreadyRunning(e)) => {
-                    tell!("licentric: {e}");
+                    tell!("{}: {e}", crate::me());
                     return Ok(ExitCode::FAILURE);
                 }
                 #[cfg(all(unix, not(target_os = "macos")))]
                 Err(Start::Failed(e)) if tray && !beside_app => {
-                    tell!("licentric: the agent cannot start: {e:#}");
+                    tell!("{}: the agent cannot start: {e:#}", crate::me());
                     let source = tray::Source::Failed(Box::new(config.clone()), format!("{e:#}"));
                     match tray::serve(source, &path, open.take(), || {}).await {
                         tray::Ended::OpenAsked(token) => open = Some(token),

@@ -147,7 +147,7 @@ fn watch(side: Side, mut finished: tokio::sync::oneshot::Receiver<()>) {
                     match connection.ask(async |c| c.cancel().await).await {
                         Ok(()) => tell!("Cancelling… (Ctrl-C again to leave at once)"),
                         Err(e) => {
-                            tell!("licentric: cannot cancel: {e}; leaving (the agent's operation goes on)");
+                            tell!("{}: cannot cancel: {e}; leaving (the agent's operation goes on)", crate::me());
                             std::process::exit(130);
                         }
                     }
