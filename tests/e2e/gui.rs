@@ -1797,12 +1797,14 @@ fn gui_the_agent_in_the_tray_ends_with_the_session() {
     wait_for("the tray host", Duration::from_secs(20), || {
         logged("ready").then_some(())
     });
+    let agent_log = tmp.path().join("agent.log");
     let mut agent = Stopped(
         companion
             .cli()
             .args(["agent", "--tray"])
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .stderr(std::process::Stdio::null())
+            .env("LICENTRIC_LOG", "debug")
+            .stderr(std::fs::File::create(&agent_log).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -1813,10 +1815,17 @@ fn gui_the_agent_in_the_tray_ends_with_the_session() {
 
     // Logging out ends the session bus.
     bus.0.kill().unwrap();
-    let ended = wait_for(
-        "the agent to end with the session",
-        Duration::from_secs(20),
-        || agent.0.try_wait().unwrap(),
-    );
+    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(
+            "the agent to end with the session",
+            Duration::from_secs(20),
+            || agent.0.try_wait().unwrap(),
+        )
+    }))
+    .unwrap_or_else(|_| {
+        // What the agent said, for a failure seen once in a loaded CI run.
+        let said = std::fs::read_to_string(&agent_log).unwrap_or_default();
+        panic!("the agent did not end with the session; it said:\n{said}")
+    });
     assert!(ended.success(), "{ended:?}");
 }

@@ -683,7 +683,7 @@ fn run_agent(config: CompanionConfig, tray: bool, beside_app: bool) -> anyhow::R
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let ended = runtime.block_on(async {
         let path = ipc::socket_for(&config)?;
         // With a tray, an agent that cannot start is said in the tray, and tried again when
         // the user chooses Open (`open`: the app is started once the tray is up).
@@ -748,7 +748,11 @@ fn run_agent(config: CompanionConfig, tray: bool, beside_app: bool) -> anyhow::R
         } else {
             ExitCode::SUCCESS
         })
-    })
+    });
+    // A call still running on the blocking pool (a notification or a credential-store call on a
+    // session bus that just ended, which libdbus may wait on for 25 s) does not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    ended
 }
 
 /// Why the agent did not start serving.

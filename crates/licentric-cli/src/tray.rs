@@ -266,7 +266,8 @@ pub(crate) async fn serve(
             },
         }
     };
-    handle.shutdown().await;
+    // On a bus that has just ended, the item's service may not answer its shutdown.
+    let _ = tokio::time::timeout(Duration::from_secs(2), handle.shutdown()).await;
     ended
 }
 
@@ -337,16 +338,15 @@ async fn wait_for_app(mut child: tokio::process::Child, closing: watch::Receiver
 /// Once connected to the session bus, a future that resolves when the bus goes away (the user
 /// logged out); never if there is none. A thread of its own waits on a connection of its own,
 /// which libdbus reports broken when the bus ends; it wakes otherwise once a week. The
-/// connection is made before this returns (or 2 s have passed), so a bus that ends right
-/// after is seen going.
+/// connection is made before this returns (or 2 s have passed, after which one that fails
+/// counts as the bus gone), so a bus that ends right after is seen going.
 async fn session_bus_gone() -> impl std::future::Future<Output = ()> {
     // Where no bus is named nor at its usual place, none is asked for: libdbus would start
     // one of its own for the display (autolaunch), which the tray would not use.
     let user_bus = std::env::var_os("XDG_RUNTIME_DIR")
         .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists());
     let some_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() || user_bus;
-    let (connected, is_connected) = tokio::sync::oneshot::channel::<bool>();
-    let (gone, bus_gone) = tokio::sync::oneshot::channel::<()>();
+    let (said, mut heard) = mpsc::unbounded_channel::<BusWatch>();
     let watching = std::thread::Builder::new()
         .name("session-bus".into())
         .spawn(move || {
@@ -354,25 +354,50 @@ async fn session_bus_gone() -> impl std::future::Future<Output = ()> {
                 .then(dbus::blocking::Connection::new_session)
                 .and_then(Result::ok);
             let Some(bus) = bus else {
-                let _ = connected.send(false);
-                return; // no bus: `gone` dropped unsent
+                let _ = said.send(BusWatch::NoBus);
+                return;
             };
-            let _ = connected.send(true);
+            let _ = said.send(BusWatch::Connected);
             while bus.process(Duration::from_secs(7 * 86_400)).is_ok() {}
-            let _ = gone.send(());
+            let _ = said.send(BusWatch::Gone);
         });
     // A bus that accepts and never answers holds libdbus for its 25 s: after 2 s the tray goes
-    // up anyway, and the bus is still watched once (if ever) the connection is made.
-    let watched = watching.is_ok()
-        && tokio::time::timeout(Duration::from_secs(2), is_connected)
+    // up anyway, and the bus is watched from whenever the connection is made.
+    let first = match watching {
+        Ok(_) => tokio::time::timeout(Duration::from_secs(2), heard.recv())
             .await
-            .unwrap_or(Ok(true))
-            .unwrap_or(false);
+            .unwrap_or(Some(BusWatch::Late)),
+        Err(_) => None,
+    };
     async move {
-        if !watched || bus_gone.await.is_err() {
+        let gone = match first {
+            Some(BusWatch::Connected) => heard.recv().await == Some(BusWatch::Gone),
+            // Still connecting when the tray went up: a connection that then fails means the
+            // bus the tray was shown on has ended.
+            Some(BusWatch::Late) => match heard.recv().await {
+                Some(BusWatch::Connected) => heard.recv().await == Some(BusWatch::Gone),
+                Some(BusWatch::NoBus | BusWatch::Gone) => true,
+                _ => false,
+            },
+            _ => false,
+        };
+        if !gone {
             std::future::pending::<()>().await;
         }
     }
+}
+
+/// What the session bus's watcher says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BusWatch {
+    /// Connected: watching.
+    Connected,
+    /// No bus to connect to.
+    NoBus,
+    /// The bus ended.
+    Gone,
+    /// Not connected yet when the tray went up (not sent by the watcher).
+    Late,
 }
 
 /// The tray's line for what is known: `None` while another agent cannot be reached.
