@@ -559,12 +559,16 @@ async function action(button, command, busyText, doneText, { cancellable = true,
   }
 }
 
+/** Saves through `command` (a save dialog), says where in `resultEl`, and returns the path
+ * (none when cancelled or refused). */
 async function saveTo(command, resultEl) {
   try {
     const path = await invoke(command);
     resultEl.textContent = path ? `Saved to ${path}` : '';
+    return path;
   } catch (error) {
     resultEl.textContent = error.message || String(error);
+    return null;
   }
 }
 
@@ -649,8 +653,7 @@ function wire() {
   $('renew-request').addEventListener('click', async () => {
     const message = $('action-message');
     message.className = 'message';
-    await saveTo('save_request_file', message);
-    if (message.textContent.startsWith('Saved to')) {
+    if (await saveTo('save_request_file', message)) {
       message.textContent += '. Use it with your licence key on the vendor\'s site, then import the licence file you get back.';
     }
   });

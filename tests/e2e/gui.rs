@@ -1079,31 +1079,27 @@ fn gui_the_agent_beside_the_app_says_ready_or_ends() {
         || agent.0.try_wait().unwrap(),
     );
     assert_eq!(ended.code(), Some(1), "{ended:?}");
-    let mut said = String::new();
-    agent
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
-    assert_eq!(said, "", "no word of a tray");
+    // What it said, to the end of the pipe.
+    let said = |agent: &mut Stopped| {
+        let mut said = String::new();
+        agent
+            .0
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut said)
+            .unwrap();
+        said
+    };
+    assert_eq!(said(&mut agent), "", "no word of a tray");
     assert!(
         licentric_client::Client::connect(&companion.socket).is_err(),
         "nothing left serving"
     );
 
     let mut agent = Stopped(beside().spawn().unwrap());
-    let mut said = String::new();
-    // To the end of the pipe: the agent lets go of it once it has said its word.
-    agent
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
-    assert_eq!(said, "ready\n");
+    // The end of the pipe comes: the agent lets go of it once it has said its word.
+    assert_eq!(said(&mut agent), "ready\n");
     assert!(agent.0.try_wait().unwrap().is_none(), "it runs on");
     assert!(licentric_client::Client::connect(&companion.socket).is_ok());
 }

@@ -1281,27 +1281,30 @@ impl Agent {
 
     /// A failed contact: back off, keep everything.
     async fn record_failure(&self, code: &str) {
-        let now = self.inner.clock.now();
-        let mut live = self.inner.live.lock().await;
-        let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
-        live.memory
-            .record
-            .failed(code, now, &self.inner.policy, jitter);
-        let _ = self.persist(&mut live).await;
-        self.publish(&mut live, now);
-        // The scheduler sleeps on its last plan (up to an hour): the retry is planned now.
-        self.inner.wake.notify_one();
+        let policy = &self.inner.policy;
+        self.replan(|record, now, jitter| record.failed(code, now, policy, jitter))
+            .await;
     }
 
     /// A call that may have changed this machine on the server did not finish: the scheduler
     /// asks the server within the first retry delay (a minute), rather than at the refresh
     /// point or the next check on use.
     async fn check_soon(&self) {
+        let policy = &self.inner.policy;
+        self.replan(|record, now, jitter| record.check_by(now + policy.retry_delay(1, jitter)))
+            .await;
+    }
+
+    /// Changes when the server is next asked (`change`, given now and a jitter sample), keeps
+    /// it, shows it, and wakes the scheduler, which sleeps on its last plan (up to an hour).
+    async fn replan(
+        &self,
+        change: impl FnOnce(&mut licentric_core::state::RefreshRecord, OffsetDateTime, f64),
+    ) {
         let now = self.inner.clock.now();
         let mut live = self.inner.live.lock().await;
         let jitter = random_unit_signed(&mut OsRandom).unwrap_or(0.0);
-        let at = now + self.inner.policy.retry_delay(1, jitter);
-        live.memory.record.check_by(at);
+        change(&mut live.memory.record, now, jitter);
         let _ = self.persist(&mut live).await;
         self.publish(&mut live, now);
         self.inner.wake.notify_one();

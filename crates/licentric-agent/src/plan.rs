@@ -454,7 +454,11 @@ mod tests {
 
     /// An agent that activated online at `at`, with its key in the store.
     fn activated(at: OffsetDateTime) -> Live {
-        let f = file(at, LicenseStatus::Active);
+        activated_with(file(at, LicenseStatus::Active), at)
+    }
+
+    /// As [`activated`], with the file `f`.
+    fn activated_with(f: VerifiedLicense, at: OffsetDateTime) -> Live {
         let mut live = Live {
             has_key: true,
             ..Live::default()
@@ -469,13 +473,7 @@ mod tests {
     fn a_licence_that_ends_by_the_clock_is_asked_about_within_the_hour() {
         let policy = RefreshPolicy::default();
         let ends = NOW + time::Duration::days(2);
-        let f = file_ending(NOW, LicenseStatus::Active, Some(ends));
-        let mut live = Live {
-            has_key: true,
-            ..Live::default()
-        };
-        live.memory.accepted_online(&f, NOW, Some(1), &policy, 0.0);
-        live.cached = Some(f);
+        let mut live = activated_with(file_ending(NOW, LicenseStatus::Active, Some(ends)), NOW);
         let renewal = live.memory.record.next_attempt_at.unwrap();
         assert!(
             renewal > ends,

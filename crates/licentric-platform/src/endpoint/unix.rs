@@ -183,8 +183,13 @@ pub fn claim_tray(socket: &Path) -> std::io::Result<Option<std::fs::File>> {
 /// licensing stopped. Set by the tray's Quit ([`mark_quit`]), read by a window whose agent went
 /// away ([`quit_marked`]), and cleared by the next agent that starts ([`clear_quit`]).
 fn quit_marker(socket: &Path) -> std::path::PathBuf {
+    beside(socket, ".quit")
+}
+
+/// `<socket><suffix>`: a file of the agent's beside its socket, in the same checked folder.
+fn beside(socket: &Path, suffix: &str) -> std::path::PathBuf {
     let mut name = socket.as_os_str().to_owned();
-    name.push(".quit");
+    name.push(suffix);
     std::path::PathBuf::from(name)
 }
 
@@ -240,12 +245,10 @@ pub fn tray_shown(socket: &Path) -> bool {
 
 fn open_tray_marker(socket: &Path) -> std::io::Result<std::fs::File> {
     check_folder(socket).map_err(std::io::Error::other)?;
-    let mut name = socket.as_os_str().to_owned();
-    name.push(".tray");
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(std::path::PathBuf::from(name))
+    options.open(beside(socket, ".tray"))
 }
 
 #[cfg(test)]
