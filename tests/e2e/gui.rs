@@ -1755,12 +1755,35 @@ fn gui_start_at_login_beside_a_running_agent_shows_its_tray() {
 /// a bus that is gone.) A session bus of the test's own, ended as a logout ends it.
 #[test]
 fn gui_the_agent_in_the_tray_ends_with_the_session() {
+    agent_ends_with_the_session(Logout::AfterTheTrayIsUp);
+}
+
+/// The user logs out while the agent's tray icon is going up (the panel has heard of it, the
+/// agent not yet of the panel): the agent ends too, rather than run on without a tray where
+/// nobody can quit it. The panel ends the bus as the icon registers, before it answers.
+#[test]
+fn gui_a_logout_as_the_tray_goes_up_ends_the_agent() {
+    agent_ends_with_the_session(Logout::AsTheTrayGoesUp);
+}
+
+/// When the session ends, for [`agent_ends_with_the_session`].
+#[derive(Clone, Copy, PartialEq)]
+enum Logout {
+    AfterTheTrayIsUp,
+    AsTheTrayGoesUp,
+}
+
+fn agent_ends_with_the_session(when: Logout) {
     use std::io::BufRead as _;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     require_tools();
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 14 * 86_400);
-    let companion = Companion::new(tmp.path(), &server, "gui-logout", "");
+    let product = match when {
+        Logout::AfterTheTrayIsUp => "gui-logout",
+        Logout::AsTheTrayGoesUp => "gui-logout-early",
+    };
+    let companion = Companion::new(tmp.path(), &server, product, "");
     let mut bus = Stopped(
         std::process::Command::new("dbus-daemon")
             .args(["--session", "--nofork", "--print-address=1"])
@@ -1775,23 +1798,27 @@ fn gui_the_agent_in_the_tray_ends_with_the_session() {
         .unwrap();
     let address = address.trim().to_owned();
     let host_log = tmp.path().join("tray-host.log");
+    let mut host = std::process::Command::new("python3");
+    host.arg(licentric_e2e::gui::support_script("tray-host.py"));
+    match when {
+        Logout::AfterTheTrayIsUp => host.arg("serve"),
+        Logout::AsTheTrayGoesUp => host.arg("serve-then-end").arg(bus.0.id().to_string()),
+    };
     let _host = Stopped(
-        std::process::Command::new("python3")
-            .arg(licentric_e2e::gui::support_script("tray-host.py"))
-            .arg("serve")
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        host.env("DBUS_SESSION_BUS_ADDRESS", &address)
             .stdout(std::fs::File::create(&host_log).unwrap())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let logged = |what: &str| {
-        std::fs::read_to_string(&host_log)
+    let logged = |log: &std::path::Path, what: &str| {
+        std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
-            .any(|l| l.starts_with(what))
+            .any(|l| l.contains(what))
     };
     wait_for("the tray host", Duration::from_secs(20), || {
-        logged("ready").then_some(())
+        logged(&host_log, "ready").then_some(())
     });
     let agent_log = tmp.path().join("agent.log");
     let mut agent = Stopped(
@@ -1799,18 +1826,24 @@ fn gui_the_agent_in_the_tray_ends_with_the_session() {
             .cli()
             .args(["agent", "--tray"])
             .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("LICENTRIC_LOG", "debug")
+            .env("LICENTRIC_LOG", "debug,keyring_core=info")
             .stderr(std::fs::File::create(&agent_log).unwrap())
             .spawn()
             .unwrap(),
     );
     wait_for("the agent's tray icon", Duration::from_secs(20), || {
-        logged("item ").then_some(())
+        logged(&host_log, "item ").then_some(())
     });
-    assert!(agent.0.try_wait().unwrap().is_none(), "the agent runs");
-
-    // Logging out ends the session bus.
-    bus.0.kill().unwrap();
+    if when == Logout::AfterTheTrayIsUp {
+        wait_for(
+            "the agent to see its icon up",
+            Duration::from_secs(20),
+            || logged(&agent_log, "the tray icon is up").then_some(()),
+        );
+        assert!(agent.0.try_wait().unwrap().is_none(), "the agent runs");
+        // Logging out ends the session bus.
+        bus.0.kill().unwrap();
+    }
     let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_for(
             "the agent to end with the session",
@@ -1819,7 +1852,6 @@ fn gui_the_agent_in_the_tray_ends_with_the_session() {
         )
     }))
     .unwrap_or_else(|_| {
-        // What the agent said, for a failure seen once in a loaded CI run.
         let said = std::fs::read_to_string(&agent_log).unwrap_or_default();
         panic!("the agent did not end with the session; it said:\n{said}")
     });

@@ -4,6 +4,10 @@ read the icon's menu (com.canonical.dbusmenu) and click an item, as a user would
 
     python3 tray-host.py serve            serve until killed; prints "ready" once on the bus,
                                           then "item <bus name> <path>" for each icon
+    python3 tray-host.py serve-then-end PID
+                                          serve, and end the bus (kill process PID, the bus
+                                          daemon) as the first icon registers, before answering:
+                                          a logout while the icon goes up
     python3 tray-host.py menu NAME PATH   prints the icon's menu labels, one per line
     python3 tray-host.py click NAME PATH LABEL
                                           clicks the item with that label
@@ -13,6 +17,8 @@ read the icon's menu (com.canonical.dbusmenu) and click an item, as a user would
 
 Needs jeepney (`pip install jeepney`); DBUS_SESSION_BUS_ADDRESS says which bus.
 """
+import os
+import signal
 import sys
 import time
 
@@ -24,7 +30,7 @@ WATCHER = "org.kde.StatusNotifierWatcher"
 PATH = "/StatusNotifierWatcher"
 
 
-def serve():
+def serve(end_bus=None):
     conn = open_dbus_connection(bus="SESSION")
     items = []
     reply = conn.send_and_get_reply(message_bus.RequestName(WATCHER, 4))
@@ -49,6 +55,9 @@ def serve():
             name, path = (sender, target) if target.startswith("/") else (target, "/StatusNotifierItem")
             items.append(name + path)
             print("item", name, path, flush=True)
+            if end_bus is not None:
+                os.kill(end_bus, signal.SIGKILL)
+                return 0
             conn.send(new_method_return(msg))
         elif member == "RegisterStatusNotifierHost":
             conn.send(new_method_return(msg))
@@ -103,6 +112,8 @@ def layout(conn, name, path):
 def main(argv):
     if argv[1] == "serve":
         return serve()
+    if argv[1] == "serve-then-end":
+        return serve(end_bus=int(argv[2]))
     conn = open_dbus_connection(bus="SESSION")
     if argv[1] == "live":
         for name in argv[2:]:

@@ -215,15 +215,27 @@ pub(crate) async fn serve(
         actions,
     };
     // Watching the bus starts first: a logout right after the tray is up is seen too.
-    let bus_gone = session_bus_gone().await;
+    let mut bus = SessionBus::watch().await;
     let handle = match tray.assume_sni_available(true).spawn().await {
         Ok(handle) => handle,
         Err(e) => {
+            // The user logged out while the icon was going up: the agent ends with the
+            // session, as it would a moment later.
+            if bus.was_there()
+                && tokio::time::timeout(Duration::from_secs(2), bus.gone())
+                    .await
+                    .is_ok()
+            {
+                tracing::info!(error = %e, "the session ended as the tray went up");
+                return Ended::Quit;
+            }
             tracing::warn!(error = %e, "no tray icon (no session bus?): the agent runs without one");
             return Ended::NoTray;
         }
     };
+    tracing::info!("the tray icon is up");
     shown();
+    let bus_gone = bus.gone();
     let mut apps = Apps::default();
     if let Some(token) = open {
         apps.open(&config, token.as_deref());
@@ -335,54 +347,68 @@ async fn wait_for_app(mut child: tokio::process::Child, closing: watch::Receiver
     }
 }
 
-/// Once connected to the session bus, a future that resolves when the bus goes away (the user
-/// logged out); never if there is none. A thread of its own waits on a connection of its own,
-/// which libdbus reports broken when the bus ends; it wakes otherwise once a week. The
-/// connection is made before this returns (or 2 s have passed, after which one that fails
-/// counts as the bus gone), so a bus that ends right after is seen going.
-async fn session_bus_gone() -> impl std::future::Future<Output = ()> {
-    // Where no bus is named nor at its usual place, none is asked for: libdbus would start
-    // one of its own for the display (autolaunch), which the tray would not use.
-    let user_bus = std::env::var_os("XDG_RUNTIME_DIR")
-        .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists());
-    let some_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() || user_bus;
-    let (said, mut heard) = mpsc::unbounded_channel::<BusWatch>();
-    let watching = std::thread::Builder::new()
-        .name("session-bus".into())
-        .spawn(move || {
-            let bus = some_bus
-                .then(dbus::blocking::Connection::new_session)
-                .and_then(Result::ok);
-            let Some(bus) = bus else {
-                let _ = said.send(BusWatch::NoBus);
-                return;
-            };
-            let _ = said.send(BusWatch::Connected);
-            while bus.process(Duration::from_secs(7 * 86_400)).is_ok() {}
-            let _ = said.send(BusWatch::Gone);
-        });
-    // A bus that accepts and never answers holds libdbus for its 25 s: after 2 s the tray goes
-    // up anyway, and the bus is watched from whenever the connection is made.
-    let first = match watching {
-        Ok(_) => tokio::time::timeout(Duration::from_secs(2), heard.recv())
-            .await
-            .unwrap_or(Some(BusWatch::Late)),
-        Err(_) => None,
-    };
-    async move {
-        let gone = match first {
-            Some(BusWatch::Connected) => heard.recv().await == Some(BusWatch::Gone),
-            // Still connecting when the tray went up: a connection that then fails means the
-            // bus the tray was shown on has ended.
-            Some(BusWatch::Late) => match heard.recv().await {
-                Some(BusWatch::Connected) => heard.recv().await == Some(BusWatch::Gone),
-                Some(BusWatch::NoBus | BusWatch::Gone) => true,
-                _ => false,
-            },
-            _ => false,
+/// The session bus the tray is shown on, watched from a thread of its own on a connection of
+/// its own, which libdbus reports broken when the bus ends (the user logged out).
+struct SessionBus {
+    /// What the watcher said first: [`BusWatch::Late`] if it was still connecting after 2 s.
+    first: Option<BusWatch>,
+    heard: mpsc::UnboundedReceiver<BusWatch>,
+}
+
+impl SessionBus {
+    /// Starts watching, and returns once connected (or 2 s have passed, after which a
+    /// connection that fails counts as the bus gone), so a bus that ends right after is seen
+    /// going. The watcher wakes once a week otherwise.
+    async fn watch() -> SessionBus {
+        // Where no bus is named nor at its usual place, none is asked for: libdbus would start
+        // one of its own for the display (autolaunch), which the tray would not use.
+        let user_bus = std::env::var_os("XDG_RUNTIME_DIR")
+            .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists());
+        let some_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() || user_bus;
+        let (said, mut heard) = mpsc::unbounded_channel::<BusWatch>();
+        let watching = std::thread::Builder::new()
+            .name("session-bus".into())
+            .spawn(move || {
+                let bus = some_bus
+                    .then(dbus::blocking::Connection::new_session)
+                    .and_then(Result::ok);
+                let Some(bus) = bus else {
+                    let _ = said.send(BusWatch::NoBus);
+                    return;
+                };
+                let _ = said.send(BusWatch::Connected);
+                while bus.process(Duration::from_secs(7 * 86_400)).is_ok() {}
+                let _ = said.send(BusWatch::Gone);
+            });
+        // A bus that accepts and never answers holds libdbus for its 25 s: after 2 s the tray
+        // goes up anyway, and the bus is watched from whenever the connection is made.
+        let first = match watching {
+            Ok(_) => tokio::time::timeout(Duration::from_secs(2), heard.recv())
+                .await
+                .unwrap_or(Some(BusWatch::Late)),
+            Err(_) => None,
         };
-        if !gone {
-            std::future::pending::<()>().await;
+        SessionBus { first, heard }
+    }
+
+    /// Whether there was a bus to show the tray on (or one still being connected to).
+    fn was_there(&self) -> bool {
+        matches!(self.first, Some(BusWatch::Connected | BusWatch::Late))
+    }
+
+    /// Resolves when the bus goes away; never if there was none. Cancel-safe.
+    async fn gone(&mut self) {
+        loop {
+            match (self.first, self.heard.recv().await) {
+                (_, Some(BusWatch::Gone)) => return,
+                // Still connecting when the tray went up: a connection that then fails means
+                // the bus the tray was shown on has ended.
+                (Some(BusWatch::Late), Some(BusWatch::NoBus)) => return,
+                (Some(BusWatch::Late), Some(BusWatch::Connected)) => {
+                    self.first = Some(BusWatch::Connected);
+                }
+                _ => std::future::pending::<()>().await,
+            }
         }
     }
 }
