@@ -56,6 +56,52 @@ fn subscribers_that_go_away_free_their_slots() {
     assert!(last.status().is_ok());
 }
 
+/// An attack, or a leak: one process of the user opens every connection the agent serves and
+/// subscribes on each, so that none idles out. Another app is still served (one process holds
+/// at most three quarters of the slots), and the process gets its share again as it lets go.
+#[test]
+fn one_process_cannot_hold_every_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let mut c = Companion::new(
+        tmp.path(),
+        &server,
+        "e2e-hog",
+        "allow_file_credential_store = true",
+    );
+    ipc_settings(&c, "max_connections = 8");
+    c.start_agent();
+    let subscribed = |count: usize| -> Vec<licentric_client::Client> {
+        (0..count)
+            .filter_map(|_| {
+                let mut client = licentric_client::Client::connect(&c.socket).ok()?;
+                client.set_timeout(Some(Duration::from_secs(5))).ok()?;
+                client.subscribe().ok().map(|_| client)
+            })
+            .collect()
+    };
+    let mut held = subscribed(8);
+    assert_eq!(held.len(), 6, "one process holds its share of 8, no more");
+
+    // Another app (here the command-line tool, a process of its own) is served meanwhile.
+    let other = c.cli().args(["status", "--json"]).output().unwrap();
+    let said = String::from_utf8_lossy(&other.stdout);
+    assert!(
+        said.contains("\"state\""),
+        "another process was refused: {said} {}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+
+    // Letting go of two, the process may take two again (once the agent has seen them close).
+    held.truncate(4);
+    let until = Instant::now() + Duration::from_secs(10);
+    while held.len() < 6 && Instant::now() < until {
+        held.extend(subscribed(6 - held.len()));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(held.len(), 6, "its share came back as it let go");
+}
+
 /// Regression: clients that pipeline requests and never read the answers were never closed
 /// (the idle timeout watched only reads), so a handful held every slot.
 #[test]

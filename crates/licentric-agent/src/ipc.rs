@@ -5,7 +5,9 @@
 //!
 //! A stale socket left by a dead agent is replaced; a live agent's socket is never taken.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use licentric_proto::framing::{FrameError, LineDecoder, encode_line};
@@ -99,34 +101,94 @@ pub struct Limits {
 
 /// The connections served at once and their limits, shared by each system's accept loop.
 struct Admission {
-    slots: std::sync::Arc<tokio::sync::Semaphore>,
-    limits: std::sync::Arc<Limits>,
+    slots: Arc<tokio::sync::Semaphore>,
+    limits: Arc<Limits>,
+    /// The connections each process holds (by process id; `None` where the system does not
+    /// say), so that one process — an app that leaks connections, or holds many subscriptions
+    /// that never time out — cannot take every slot from the others.
+    held: Counts,
 }
 
 impl Admission {
     fn new(limits: Limits) -> Admission {
         Admission {
-            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
-            limits: std::sync::Arc::new(limits),
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
+            limits: Arc::new(limits),
+            held: Arc::default(),
         }
     }
 
     /// Serves `stream`, a connection of process `pid` already checked to run as this user,
-    /// on a task of its own while a slot is free; with none free, it is dropped unanswered.
+    /// on a task of its own while a slot is free and the process holds no more than its
+    /// share; otherwise it is dropped unanswered.
     fn admit<S>(&self, agent: &Agent, stream: S, pid: Option<i32>)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let Ok(permit) = std::sync::Arc::clone(&self.slots).try_acquire_owned() else {
+        let Some(share) = Share::take(
+            &self.held,
+            pid,
+            most_per_process(self.limits.max_connections),
+        ) else {
+            tracing::warn!(
+                pid,
+                "one process holds its share of the IPC connections; refusing another"
+            );
+            return;
+        };
+        let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
             tracing::warn!("too many IPC connections; refusing one");
             return;
         };
-        let (agent, limits) = (agent.clone(), std::sync::Arc::clone(&self.limits));
+        let (agent, limits) = (agent.clone(), Arc::clone(&self.limits));
         tokio::spawn(async move {
             let seen = agent.clients().entry_for(pid);
             connection(agent, stream, &limits, &seen).await;
-            drop(permit);
+            drop((permit, share));
         });
+    }
+}
+
+/// The most connections one process may hold of `max_connections`: all but a quarter, which
+/// stays for the other processes (with fewer than four slots, none is kept).
+fn most_per_process(max_connections: usize) -> usize {
+    max_connections - max_connections / 4
+}
+
+/// The connections each process holds.
+type Counts = Arc<Mutex<HashMap<Option<i32>, usize>>>;
+
+/// One connection counted against its process's share; given back when dropped.
+struct Share {
+    held: Counts,
+    pid: Option<i32>,
+}
+
+impl Share {
+    /// Counts a connection of `pid`, unless it already holds `most`.
+    fn take(held: &Counts, pid: Option<i32>, most: usize) -> Option<Share> {
+        let mut counts = held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(pid).or_default();
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(Share {
+            held: Arc::clone(held),
+            pid,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut counts = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.pid) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.pid);
+            }
+        }
     }
 }
 
@@ -651,6 +713,30 @@ fn entitlement(code: String, status: &Status) -> HasEntitlementResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_holds_its_share_and_gets_it_back_as_it_lets_go() {
+        assert_eq!(most_per_process(64), 48);
+        assert_eq!(most_per_process(3), 3, "too few slots to keep any back");
+        let counts = Counts::default();
+        let most = most_per_process(4);
+        let held: Vec<Share> = (0..4)
+            .filter_map(|_| Share::take(&counts, Some(7), most))
+            .collect();
+        assert_eq!(held.len(), 3);
+        assert!(
+            Share::take(&counts, Some(8), most).is_some(),
+            "another process"
+        );
+        drop(held);
+        assert!(Share::take(&counts, Some(7), most).is_some(), "given back");
+        let counts = counts.lock().unwrap();
+        assert_eq!(
+            counts.get(&Some(7)),
+            None,
+            "a share dropped leaves no count"
+        );
+    }
 
     #[test]
     fn only_plain_snapshot_requests_take_the_short_way() {
