@@ -468,7 +468,11 @@ async fn a_deactivation_that_did_not_finish_is_checked_within_a_minute() {
     server.admin("DELETE", &format!("/machines/{machine}"), None);
     server.stop();
     agent.deactivate().await.unwrap_err();
-    assert!(agent.status().await.entitled, "nothing forgotten here");
+    let stands = agent.status().await;
+    assert!(stands.entitled, "nothing forgotten here");
+    // The server was not reached: said at once, as after any failed contact.
+    assert!(stands.offline, "{stands:?}");
+    assert_eq!(stands.summary, "Active, offline");
     server.restart();
 
     // Two minutes on, nobody using the software: the agent has asked, and stops.

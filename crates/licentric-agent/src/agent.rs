@@ -1386,8 +1386,15 @@ impl Agent {
                     }),
                 ) => {}
                 Ok(Err(e @ ApiError::Rejected { .. })) => return Err(AgentError::Api(e)),
+                // Not reached (or no answer): a failed contact like any other, shown at once
+                // ("Active, offline"), and the server asked again soon.
                 Ok(Err(e)) => {
-                    self.check_soon().await;
+                    let (policy, code) = (&self.inner.policy, e.code());
+                    self.replan(|record, now, jitter| {
+                        record.failed(code, now, policy, jitter);
+                        record.check_by(now + policy.retry_delay(1, jitter));
+                    })
+                    .await;
                     return Err(AgentError::Api(e));
                 }
                 Err(cancelled) => {
