@@ -233,15 +233,10 @@ function renderInfo() {
   $('about-app-name').textContent = info.app_name;
   renderProxy(info);
   if (info.help_url) {
-    // A link that opens the vendor's page in the system's browser, as the key's help does.
-    const link = document.createElement('a');
-    link.href = '#';
-    link.textContent = info.help_url;
-    link.addEventListener('click', (e) => {
-      e.preventDefault();
-      invoke('open_help').catch((error) => { link.textContent = `${info.help_url} (${error.message || error})`; });
-    });
-    $('about-help').replaceChildren(link);
+    $('about-help').replaceChildren(helpLink());
+    // The offline steps' site: the vendor's help page says where requests go.
+    $('offline-help').replaceChildren('Where: see ', helpLink(), '.');
+    $('offline-help').hidden = false;
   } else {
     $('about-help').textContent = 'Ask the vendor of your software.';
   }
@@ -267,6 +262,19 @@ function renderInfo() {
     $('loading').hidden = true;
   }
   if (info.link_key) fillKey(info.link_key);
+}
+
+/** A link to the vendor's help page, opened in the system's browser (the page itself never
+ * navigates). */
+function helpLink() {
+  const link = document.createElement('a');
+  link.href = '#';
+  link.textContent = info.help_url;
+  link.addEventListener('click', (e) => {
+    e.preventDefault();
+    invoke('open_help').catch((error) => { link.textContent = `${info.help_url} (${error.message || error})`; });
+  });
+  return link;
 }
 
 // ---------------------------------------------------------------- waiting on the server
@@ -389,6 +397,8 @@ function settle(message, text) {
 }
 
 function clearMessages() {
+  // A saved request's "Saved to …" names a request of a state now gone.
+  $('save-request-result').textContent = '';
   for (const id of ['action-message', 'activate-again-message', 'activation-message']) {
     $(id).textContent = '';
     $(id).className = 'message';
@@ -399,19 +409,34 @@ function clearMessages() {
   if (!$('key').value) resetKeyFeedback();
 }
 
-function fillKey(key) {
+async function fillKey(key) {
   showTab('licence');
   if (!$('status').hidden) {
     // Already activated: the link's key is not taken silently, nor ignored without a word.
     const message = $('action-message');
     message.className = 'message';
-    message.textContent = `You opened a link with a licence key, but this computer is already activated${current && current.license_key_hint ? ` with ${current.license_key_hint}` : ''}. To use the other key, choose "Deactivate…" first, then open the link again.`;
+    message.textContent = await linkWhileActivated(key);
     $('badge').focus();
     return;
   }
   $('key').value = key;
   checkKey({ final: true });
   $('key').focus();
+}
+
+/** What to say of a link's key while this computer is activated: a key that is not one, the
+ * key already in use here (as far as its hint shows), or another key — which needs a
+ * deactivation first. */
+async function linkWhileActivated(key) {
+  const hint = current && current.license_key_hint;
+  const check = await invoke('check_key', { text: key });
+  if (!check.valid) {
+    return `You opened a link with a licence key, but the key in it is not valid: ${check.error ? check.error.message : 'it is incomplete.'} Nothing was changed; this computer stays activated${hint ? ` with ${hint}` : ''}.`;
+  }
+  if (hint && check.hint === hint) {
+    return `You opened a link with a licence key: this computer is already activated with it (${hint}). Nothing needs doing.`;
+  }
+  return `You opened a link with a licence key, but this computer is already activated${hint ? ` with ${hint}` : ''}. To use the other key, choose "Deactivate…" first, then open the link again.`;
 }
 
 const HELP = {

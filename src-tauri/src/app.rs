@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use licentric_agent::config::CompanionConfig;
+use licentric_agent::notify::Notifier as _;
 use licentric_agent::{Agent, AgentOptions, ipc};
 use licentric_proto::ipc::Status;
 use tauri::{AppHandle, Emitter, Manager, RunEvent, WebviewWindowBuilder};
@@ -68,6 +69,16 @@ pub struct Started {
     settings_file: SettingsFile,
     settings: Mutex<Settings>,
     ipc: Mutex<Option<(oneshot::Sender<()>, tauri::async_runtime::JoinHandle<()>)>>,
+}
+
+impl Started {
+    /// A desktop notification (unless the user turned them off), sent off the async
+    /// threads: a notification daemon that is slow to answer holds only its own call.
+    pub async fn notify(&self, summary: String, body: String) {
+        let notifier = Arc::clone(&self.notifier);
+        let _ =
+            tauri::async_runtime::spawn_blocking(move || notifier.notify(&summary, &body)).await;
+    }
 }
 
 impl Companion {

@@ -131,6 +131,9 @@ pub struct KeyCheck {
     valid: bool,
     /// The key in its canonical form (`ACME-7QX2-M4KD-9PZT-H3WC`) when valid.
     formatted: Option<String>,
+    /// Its redacted form (`ACME-****-****-****-H3WC`) when valid, as a status names the key
+    /// in use.
+    hint: Option<String>,
     /// The key is only unfinished (empty, or too short so far): not worth an error yet.
     incomplete: bool,
     /// What is wrong: a stable code and a sentence.
@@ -145,12 +148,14 @@ pub fn check_key(companion: State<'_, Companion>, text: String) -> Result<KeyChe
         Ok(key) => KeyCheck {
             valid: true,
             formatted: Some(key.expose_secret().to_owned()),
+            hint: Some(key.hint()),
             incomplete: false,
             error: None,
         },
         Err(e) => KeyCheck {
             valid: false,
             formatted: None,
+            hint: None,
             incomplete: matches!(
                 e,
                 licentric_core::KeyError::Empty

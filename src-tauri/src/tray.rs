@@ -1,5 +1,9 @@
-//! The tray icon: the state in its menu and tooltip, and Open, Refresh now, Quit.
+//! The app's own tray icon (where the app is the agent): the state in its menu and tooltip,
+//! and Open, Refresh now, Quit — the agent's tray's menu, in the same words.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use licentric_agent::words::{refreshed, tray_line, tray_refreshes};
 use licentric_proto::ipc::Status;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -12,37 +16,51 @@ const TRAY_ID: &str = "main";
 /// The menu item that shows the state, kept to update its text.
 struct StateItem(MenuItem<Wry>);
 
+/// Refresh now: offered once there is a licence here to refresh from the server, and saying
+/// so while one waits on it.
+struct RefreshItem {
+    item: MenuItem<Wry>,
+    offered: AtomicBool,
+    refreshing: AtomicBool,
+}
+
+impl RefreshItem {
+    fn show(&self) {
+        let refreshing = self.refreshing.load(Ordering::SeqCst);
+        let _ = self.item.set_text(if refreshing {
+            "Refreshing…"
+        } else {
+            "Refresh now"
+        });
+        let _ = self
+            .item
+            .set_enabled(!refreshing && self.offered.load(Ordering::SeqCst));
+    }
+}
+
 /// Creates the tray icon.
 ///
 /// # Errors
 /// When the desktop has no tray (the app then quits with its window).
 pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
-    let state = MenuItem::with_id(
+    let state = MenuItem::with_id(app, "state", tray_line(status), false, None::<&str>)?;
+    let open = MenuItem::with_id(app, "open", "Open", true, None::<&str>)?;
+    let refresh = MenuItem::with_id(
         app,
-        "state",
-        licentric_agent::words::tray_line(status),
-        false,
+        "refresh",
+        "Refresh now",
+        tray_refreshes(status),
         None::<&str>,
     )?;
-    let open = MenuItem::with_id(app, "open", "Open", true, None::<&str>)?;
-    let refresh = MenuItem::with_id(app, "refresh", "Refresh now", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&state, &separator, &open, &refresh, &quit])?;
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .menu(&menu)
-        .tooltip(licentric_agent::words::tray_line(status))
+        .tooltip(tray_line(status))
         .on_menu_event(|app, event| match event.id.as_ref() {
             "open" => open_window(app),
-            "refresh" => {
-                let app = app.clone();
-                // The outcome reaches the user through the status and notifications.
-                tauri::async_runtime::spawn(async move {
-                    if let Ok(started) = &app.state::<Companion>().started {
-                        let _ = started.backend.refresh().await;
-                    }
-                });
-            }
+            "refresh" => refresh_now(app),
             "quit" => app.exit(0),
             _ => {}
         });
@@ -51,7 +69,40 @@ pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
     }
     builder.build(app)?;
     app.manage(StateItem(state));
+    app.manage(RefreshItem {
+        item: refresh,
+        offered: AtomicBool::new(tray_refreshes(status)),
+        refreshing: AtomicBool::new(false),
+    });
     Ok(())
+}
+
+/// Refresh now, one at a time: its item says it waits meanwhile, and its outcome is a
+/// notification (unless the user turned them off), as the agent's tray says it — the window
+/// may be closed.
+fn refresh_now(app: &AppHandle) {
+    let Some(item) = app.try_state::<RefreshItem>() else {
+        return;
+    };
+    if item.refreshing.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    item.show();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Ok(started) = app.state::<Companion>().started() {
+            let outcome = started.backend.refresh().await.map_err(|e| e.message);
+            let (summary, body) = refreshed(
+                started.config.product_name(),
+                outcome.as_ref().map_err(String::as_str),
+            );
+            started.notify(summary, body).await;
+        }
+        if let Some(item) = app.try_state::<RefreshItem>() {
+            item.refreshing.store(false, Ordering::SeqCst);
+            item.show();
+        }
+    });
 }
 
 /// Whether a tray icon can be shown at all. On Linux it is a StatusNotifierItem on the session
@@ -88,9 +139,13 @@ pub fn exists(app: &AppHandle) -> bool {
 
 /// Shows `status` in the tray (`None`: the agent the app asks cannot be reached).
 pub fn update(app: &AppHandle, status: Option<&Status>) {
-    let text = licentric_agent::words::tray_line(status);
+    let text = tray_line(status);
     if let Some(item) = app.try_state::<StateItem>() {
         let _ = item.0.set_text(&text);
+    }
+    if let Some(item) = app.try_state::<RefreshItem>() {
+        item.offered.store(tray_refreshes(status), Ordering::SeqCst);
+        item.show();
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let _ = tray.set_tooltip(Some(&text));

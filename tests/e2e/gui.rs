@@ -266,6 +266,9 @@ fn gui_activate_go_offline_and_deactivate() {
     app.click("tab-settings");
     app.click("setting-notifications");
     app.wait_text("settings-message", |t| t == "Saved.");
+    wait_for("the first refresh to end", Duration::from_secs(20), || {
+        (s.desktop.tray_menu().get(2).map(String::as_str) == Some("Refresh now")).then_some(())
+    });
     s.desktop.tray_click("Refresh now");
     wait_for(
         "the agent to hold the notification back",
@@ -413,7 +416,23 @@ fn gui_activate_go_offline_and_deactivate() {
     let link = format!("licentric://activate?key={}", s.key);
     assert!(launch_again(&s, &[&link]).status.success());
     let said = app.wait_text("action-message", |t| t.contains("already activated"));
+    assert!(
+        said.contains("Nothing needs doing") && !said.contains("Deactivate"),
+        "the key in use: {said}"
+    );
+    // Another key needs a deactivation first; a key that is not one is said to be so (no
+    // deactivation would help it).
+    let other = "licentric://activate?key=ACME-7QX2-M4KD-9PZT-H3WC";
+    assert!(launch_again(&s, &[other]).status.success());
+    let said = app.wait_text("action-message", |t| t.contains("the other key"));
     assert!(said.contains("Deactivate"), "{said}");
+    let malformed = "licentric://activate?key=ACME-7QX2-M4KD-9PZU-H3WC";
+    assert!(launch_again(&s, &[malformed]).status.success());
+    let said = app.wait_text("action-message", |t| t.contains("not valid"));
+    assert!(
+        said.contains("cannot be in a licence key") && !said.contains("Deactivate"),
+        "{said}"
+    );
     wait_for("the tray to say offline", Duration::from_secs(20), || {
         (s.desktop.tray_menu()[0] == "Licence: active, offline (disabled)").then_some(())
     });
@@ -1009,10 +1028,29 @@ fn gui_with_management_off_the_app_is_its_own_agent() {
         Some(pid),
         "the app itself serves the socket"
     );
+    // Its own tray offers Refresh now once there is a licence to refresh, as the agent's does,
+    // and says the outcome (the window may be closed).
+    let third = |want: &str| {
+        let menu = s.desktop.read_tray_menu().unwrap_or_default();
+        (menu.get(2).map(String::as_str) == Some(want)).then_some(())
+    };
+    wait_for("nothing to refresh yet", Duration::from_secs(20), || {
+        third("Refresh now (disabled)")
+    });
     app.type_into("key", &s.key);
     app.wait_text("key-feedback", |t| t == "The key looks right.");
     app.click("activate");
     app.wait_text("badge", |t| t == "Active");
+    wait_for("Refresh now offered", Duration::from_secs(20), || {
+        third("Refresh now")
+    });
+    s.desktop.tray_click("Refresh now");
+    let checked = format!("{PRODUCT_NAME}: licence checked");
+    wait_for(
+        "the refresh to be notified",
+        Duration::from_secs(20),
+        || s.desktop.notifications().contains(&checked).then_some(()),
+    );
 }
 
 /// A session bus that cannot be reached (its address set, nothing there): the agent the app
@@ -1209,6 +1247,25 @@ fn gui_a_deactivation_waiting_on_a_silent_server_can_be_cancelled() {
     assert!(app.visible("status") && !app.visible("action-cancel"));
     let status = s.companion.client().status().unwrap();
     assert!(status.entitled, "{status:?}");
+
+    // The tray's Refresh now against the silent server: its item says it is under way (and
+    // waits) until the agent gives up, then is offered again.
+    let third = |want: &str| {
+        let menu = s.desktop.read_tray_menu().unwrap_or_default();
+        (menu.get(2).map(String::as_str) == Some(want)).then_some(())
+    };
+    wait_for("the tray's Refresh now", Duration::from_secs(20), || {
+        third("Refresh now")
+    });
+    s.desktop.tray_click("Refresh now");
+    wait_for(
+        "the tray to say it refreshes",
+        Duration::from_secs(20),
+        || third("Refreshing… (disabled)"),
+    );
+    wait_for("the refresh to end", Duration::from_secs(60), || {
+        third("Refresh now")
+    });
 }
 
 /// Activates with `key` against a busy server, until the page says the second and last try

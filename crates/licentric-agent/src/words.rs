@@ -31,6 +31,30 @@ pub fn tray_line(status: Option<&Status>) -> String {
     }
 }
 
+/// Whether a tray offers Refresh now for `status`: once there is a licence here to refresh
+/// from the server. Activated offline, no key is here: it renews by importing a file, not
+/// from the server (the window offers no Refresh then either).
+pub fn tray_refreshes(status: Option<&Status>) -> bool {
+    status.is_some_and(|s| {
+        s.state != licentric_proto::LicenseState::Unlicensed && s.license_key_hint.is_some()
+    })
+}
+
+/// The notification for the outcome of a tray's Refresh now (with no window to look at), for
+/// the product named `product`: the status it ended with, or why it failed.
+pub fn refreshed(product: &str, outcome: Result<&Status, &str>) -> (String, String) {
+    match outcome {
+        Ok(status) => (
+            format!("{product}: licence checked"),
+            format!("{}. {}", status.summary, status.detail),
+        ),
+        Err(why) => (
+            format!("{product}: the licence could not be checked"),
+            why.to_owned(),
+        ),
+    }
+}
+
 /// A state in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Words {

@@ -90,6 +90,8 @@ struct AgentTray {
     line: String,
     /// Whether there is a licence here to refresh (not before an activation).
     refreshable: bool,
+    /// A Refresh now still waiting on the server: said in its item, which waits meanwhile.
+    refreshing: bool,
     /// Why there is no agent, for [`Source::Failed`].
     problem: Option<String>,
     actions: mpsc::UnboundedSender<Action>,
@@ -151,7 +153,11 @@ impl ksni::Tray for AgentTray {
             menu.extend([
                 MenuItem::Separator,
                 AgentTray::item("Open", true, Some(Action::Open(None))),
-                AgentTray::item("Refresh now", self.refreshable, Some(Action::Refresh)),
+                if self.refreshing {
+                    AgentTray::item("Refreshing…", false, None)
+                } else {
+                    AgentTray::item("Refresh now", self.refreshable, Some(Action::Refresh))
+                },
             ]);
         }
         menu.push(AgentTray::item("Quit", true, Some(Action::Quit)));
@@ -211,6 +217,7 @@ pub(crate) async fn serve(
         icon: brand.binary.clone(),
         line: line_of(&first),
         refreshable: refreshable(&first),
+        refreshing: false,
         problem,
         actions,
     };
@@ -241,6 +248,8 @@ pub(crate) async fn serve(
         apps.open(&config, token.as_deref());
     }
     let failed = matches!(source, Source::Failed(..));
+    // The Refresh now waiting on the server, if any.
+    let mut refreshing: Option<tokio::task::JoinHandle<()>> = None;
     tokio::pin!(bus_gone);
     let ended = loop {
         tokio::select! {
@@ -257,10 +266,24 @@ pub(crate) async fn serve(
             }
             // The user logged out: ksni keeps waiting for a watcher on a bus that is gone.
             () = &mut bus_gone => break Ended::Quit,
+            _ = async {
+                match refreshing.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            }, if refreshing.is_some() => {
+                refreshing = None;
+                handle.update(|tray| tray.refreshing = false).await;
+            }
             action = chosen.recv() => match action {
                 Some(Action::Open(token)) if failed => break Ended::OpenAsked(token),
                 Some(Action::Open(token)) => apps.open(&config, token.as_deref()),
-                Some(Action::Refresh) => refresh(&source, socket),
+                Some(Action::Refresh) if refreshing.is_none() => {
+                    refreshing = refresh(&source, socket);
+                    let started = refreshing.is_some();
+                    handle.update(|tray| tray.refreshing = started).await;
+                }
+                Some(Action::Refresh) => {}
                 // Quit: this agent stops, and the windows close with it — those its tray
                 // opened, and (by the mark) those opened otherwise (a window left open would
                 // show a licence nobody keeps any more).
@@ -431,51 +454,43 @@ fn line_of(status: &Option<Status>) -> String {
     tray_line(status.as_ref())
 }
 
-/// Whether the tray offers Refresh now: once there is a licence here to refresh from the
-/// server.
+/// Whether the tray offers Refresh now.
 fn refreshable(status: &Option<Status>) -> bool {
-    // Activated offline, no key is here: it renews by importing a file, not from the server
-    // (the window offers no Refresh then either).
-    status.as_ref().is_some_and(|s| {
-        s.state != licentric_proto::LicenseState::Unlicensed && s.license_key_hint.is_some()
-    })
+    licentric_agent::words::tray_refreshes(status.as_ref())
 }
 
-/// Refresh now, through whichever agent the tray shows. With no window to look at, its
-/// outcome is a notification (unless the user turned them off), as well as the tray's line.
-fn refresh(source: &Source, socket: &Path) {
+/// Refresh now, through whichever agent the tray shows: the task that waits on it, if any.
+/// With no window to look at, its outcome is a notification (unless the user turned them
+/// off), as well as the tray's line.
+fn refresh(source: &Source, socket: &Path) -> Option<tokio::task::JoinHandle<()>> {
     match source {
         Source::Own(agent) => {
             let agent = agent.clone();
-            tokio::spawn(async move {
+            Some(tokio::spawn(async move {
                 let outcome = agent.refresh().await.map_err(|e| e.user_message());
                 tell_refreshed(agent.config(), outcome);
-            });
+            }))
         }
         Source::Other(config) => {
             let (socket, config) = (socket.to_owned(), (**config).clone());
-            tokio::spawn(async move {
+            Some(tokio::spawn(async move {
                 let outcome = match connect(&socket, &config).await {
                     Ok(mut client) => client.refresh().await.map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 tell_refreshed(&config, outcome);
-            });
+            }))
         }
-        Source::Failed(..) => {}
+        Source::Failed(..) => None,
     }
 }
 
 /// The outcome of the tray's Refresh now, as a notification.
 fn tell_refreshed(config: &CompanionConfig, outcome: Result<Status, String>) {
-    let product = config.product_name();
-    let (summary, body) = match outcome {
-        Ok(status) => (
-            format!("{product}: licence checked"),
-            format!("{}. {}", status.summary, status.detail),
-        ),
-        Err(why) => (format!("{product}: the licence could not be checked"), why),
-    };
+    let (summary, body) = licentric_agent::words::refreshed(
+        config.product_name(),
+        outcome.as_ref().map_err(String::as_str),
+    );
     licentric_agent::agent::desktop_notifier(config).notify(&summary, &body);
 }
 
