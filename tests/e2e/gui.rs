@@ -697,6 +697,12 @@ fn gui_offline_activation_by_importing_a_file() {
     );
     app.screenshot(&screenshot_dir().join("activation-offline-refused.png"));
 
+    // Step 1 said where the request was saved (as the window's save does; its dialog is the
+    // desktop's): a line about that request, which goes with the card.
+    app.js(
+        "document.getElementById('save-request-result').textContent = 'Saved to /tmp/request.txt'",
+        serde_json::json!([]),
+    );
     // Downloaded again under the same name and picked again: read again.
     std::fs::write(&tampered, &licence).unwrap();
     app.choose_file("license-file", &tampered);
@@ -762,6 +768,14 @@ fn gui_offline_activation_by_importing_a_file() {
     assert!(
         said.contains("seat stays taken") && !said.contains("seat is free"),
         "{said}"
+    );
+    assert_eq!(
+        app.js(
+            "return document.getElementById('save-request-result').textContent",
+            serde_json::json!([])
+        ),
+        "",
+        "no word is left of the request the first activation used"
     );
 }
 
