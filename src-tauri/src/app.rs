@@ -129,35 +129,6 @@ impl Started {
     }
 }
 
-/// The start-at-login entry: named after the product (and its environment, so test and live
-/// entries differ), starting the app in the tray with the configuration it was started with.
-fn login_entry(
-    args: &crate::args::Args,
-    config: Option<&CompanionConfig>,
-) -> tauri_plugin_autostart::Builder {
-    let mut entry = tauri_plugin_autostart::Builder::new().arg(crate::args::HIDDEN);
-    #[cfg(target_os = "macos")]
-    {
-        entry = entry.macos_launcher(tauri_plugin_autostart::MacosLauncher::LaunchAgent);
-    }
-    let named = args.config.clone().or_else(|| {
-        std::env::var_os(licentric_agent::config::CONFIG_ENV)
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-    });
-    if let Some(path) = named {
-        let path = std::fs::canonicalize(&path).unwrap_or(path);
-        entry = entry.arg("--config").arg(path.display().to_string());
-    }
-    if let Some(config) = config {
-        entry = entry.app_name(match config.environment() {
-            licentric_proto::Environment::Live => config.product_name().to_owned(),
-            licentric_proto::Environment::Test => format!("{} (test)", config.product_name()),
-        });
-    }
-    entry
-}
-
 /// Start at login (`--hidden`) on desktops with StatusNotifierItem trays: this process becomes
 /// the agent with a tray of its own (`<cli> agent --tray`, installed beside the app), so no
 /// webview and no toolkit stay in memory all day; the tray's Open starts the app when it is
@@ -383,11 +354,15 @@ pub fn run() -> std::process::ExitCode {
             second_launch(app, crate::args::parse(argv.into_iter().skip(1)));
         })
         .build();
+    let login = crate::login::LoginEntry::new(&args, config.as_ref().ok());
     let built = tauri::Builder::default()
         // First: a second launch must reach the first before anything else starts.
         .plugin(instance)
-        .plugin(tauri_plugin_dialog::init())
-        .plugin(login_entry(&args, config.as_ref().ok()).build())
+        .plugin(tauri_plugin_dialog::init());
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let built = built.plugin(login.plugin());
+    let built = built
+        .manage(login)
         .invoke_handler(tauri::generate_handler![
             crate::commands::app_info,
             crate::commands::machine,

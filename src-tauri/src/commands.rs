@@ -6,7 +6,6 @@ use licentric_core::LicenseKey;
 use licentric_proto::ipc::{ComponentSummary, Status};
 use serde::Serialize;
 use tauri::{AppHandle, State};
-use tauri_plugin_autostart::ManagerExt as _;
 
 use crate::app::{Companion, Started};
 use crate::diagnostics::{self, short_fingerprint};
@@ -316,13 +315,7 @@ pub fn set_start_at_login(
     on: bool,
 ) -> Result<SettingsView> {
     let saved = companion.started()?.settings();
-    let launcher = app.autolaunch();
-    let changed = if on {
-        launcher.enable()
-    } else {
-        launcher.disable()
-    };
-    changed.map_err(|e| {
+    crate::login::set(&app, on).map_err(|e| {
         UiError::new(
             "autostart_failed",
             format!("Cannot change start at login: {e}"),
@@ -334,7 +327,7 @@ pub fn set_start_at_login(
 fn view(app: &AppHandle, saved: Settings) -> SettingsView {
     SettingsView {
         notifications: saved.notifications,
-        start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+        start_at_login: crate::login::is_set(app),
     }
 }
 
