@@ -235,7 +235,7 @@ function renderInfo() {
   if (info.help_url) {
     $('about-help').replaceChildren(helpLink());
     // The offline steps' site: the vendor's help page says where requests go.
-    $('offline-help').replaceChildren('Where: see ', helpLink(), '.');
+    $('offline-help').replaceChildren('Your vendor\'s help page says where: ', helpLink());
     $('offline-help').hidden = false;
   } else {
     $('about-help').textContent = 'Ask the vendor of your software.';
@@ -413,10 +413,10 @@ async function fillKey(key) {
   showTab('licence');
   if (!$('status').hidden) {
     // Already activated: the link's key is not taken silently, nor ignored without a word.
+    // Said where the user looks, in a live region (the focus stays where it was).
     const message = $('action-message');
     message.className = 'message';
     message.textContent = await linkWhileActivated(key);
-    $('badge').focus();
     return;
   }
   $('key').value = key;
@@ -429,14 +429,21 @@ async function fillKey(key) {
  * deactivation first. */
 async function linkWhileActivated(key) {
   const hint = current && current.license_key_hint;
-  const check = await invoke('check_key', { text: key });
+  const other = `You opened a link with a licence key, but this computer is already activated${hint ? ` with ${hint}` : ''}. To use the other key, choose "Deactivate…" first, then open the link again.`;
+  let check;
+  try {
+    check = await invoke('check_key', { text: key });
+  } catch {
+    return other; // the key could not be judged: it is not ignored without a word
+  }
   if (!check.valid) {
     return `You opened a link with a licence key, but the key in it is not valid: ${check.error ? check.error.message : 'it is incomplete.'} Nothing was changed; this computer stays activated${hint ? ` with ${hint}` : ''}.`;
   }
   if (hint && check.hint === hint) {
-    return `You opened a link with a licence key: this computer is already activated with it (${hint}). Nothing needs doing.`;
+    // Only the hint is known here: said as what it is.
+    return `You opened a link with a licence key: this computer is already activated with ${hint}, which ends as the link's key does. If that is the key, nothing needs doing.`;
   }
-  return `You opened a link with a licence key, but this computer is already activated${hint ? ` with ${hint}` : ''}. To use the other key, choose "Deactivate…" first, then open the link again.`;
+  return other;
 }
 
 const HELP = {

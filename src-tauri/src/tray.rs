@@ -24,18 +24,25 @@ struct RefreshItem {
     refreshing: AtomicBool,
 }
 
-impl RefreshItem {
-    fn show(&self) {
-        let refreshing = self.refreshing.load(Ordering::SeqCst);
-        let _ = self.item.set_text(if refreshing {
+/// Shows the Refresh item as its flags now say: on the main thread, where reading them and
+/// setting the item are one step (a status and the end of a refresh, shown from two tasks at
+/// once, could otherwise leave it saying "Refreshing…" after the refresh).
+fn show_refresh(app: &AppHandle) {
+    let handle = app.clone();
+    let _ = app.run_on_main_thread(move || {
+        let Some(item) = handle.try_state::<RefreshItem>() else {
+            return;
+        };
+        let refreshing = item.refreshing.load(Ordering::SeqCst);
+        let _ = item.item.set_text(if refreshing {
             "Refreshing…"
         } else {
             "Refresh now"
         });
-        let _ = self
+        let _ = item
             .item
-            .set_enabled(!refreshing && self.offered.load(Ordering::SeqCst));
-    }
+            .set_enabled(!refreshing && item.offered.load(Ordering::SeqCst));
+    });
 }
 
 /// Creates the tray icon.
@@ -87,21 +94,24 @@ fn refresh_now(app: &AppHandle) {
     if item.refreshing.swap(true, Ordering::SeqCst) {
         return;
     }
-    item.show();
+    show_refresh(app);
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        if let Ok(started) = app.state::<Companion>().started() {
-            let outcome = started.backend.refresh().await.map_err(|e| e.message);
-            let (summary, body) = refreshed(
-                started.config.product_name(),
-                outcome.as_ref().map_err(String::as_str),
-            );
-            started.notify(summary, body).await;
-        }
+        let companion = app.state::<Companion>();
+        let Ok(started) = companion.started() else {
+            return;
+        };
+        let outcome = started.backend.refresh().await.map_err(|e| e.message);
+        // Offered again as soon as the answer is in, not after the notification daemon's.
         if let Some(item) = app.try_state::<RefreshItem>() {
             item.refreshing.store(false, Ordering::SeqCst);
-            item.show();
         }
+        show_refresh(&app);
+        let (summary, body) = refreshed(
+            started.config.product_name(),
+            outcome.as_ref().map_err(String::as_str),
+        );
+        started.notify(summary, body).await;
     });
 }
 
@@ -145,7 +155,7 @@ pub fn update(app: &AppHandle, status: Option<&Status>) {
     }
     if let Some(item) = app.try_state::<RefreshItem>() {
         item.offered.store(tray_refreshes(status), Ordering::SeqCst);
-        item.show();
+        show_refresh(app);
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         let _ = tray.set_tooltip(Some(&text));

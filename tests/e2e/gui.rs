@@ -122,6 +122,13 @@ fn launch_again(s: &Setup, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Whether the tray's Refresh item (its menu's third: the state, Open, Refresh) reads `want`
+/// (with " (disabled)" when it is not offered).
+fn refresh_item_is(s: &Setup, want: &str) -> Option<()> {
+    let menu = s.desktop.read_tray_menu().unwrap_or_default();
+    (menu.get(2).map(String::as_str) == Some(want)).then_some(())
+}
+
 /// Malformed keys explained → activation → Active with the licence's entitlements → a local
 /// app listed in Settings → server down: offline with the time left → deactivate → back at
 /// activation. Notifications reach the notification daemon.
@@ -267,7 +274,7 @@ fn gui_activate_go_offline_and_deactivate() {
     app.click("setting-notifications");
     app.wait_text("settings-message", |t| t == "Saved.");
     wait_for("the first refresh to end", Duration::from_secs(20), || {
-        (s.desktop.tray_menu().get(2).map(String::as_str) == Some("Refresh now")).then_some(())
+        refresh_item_is(&s, "Refresh now")
     });
     s.desktop.tray_click("Refresh now");
     wait_for(
@@ -361,7 +368,16 @@ fn gui_activate_go_offline_and_deactivate() {
     });
     let config = std::fs::canonicalize(&s.companion.config).unwrap();
     assert!(
-        text.contains("--hidden") && text.contains(&format!("--config {}", config.display())),
+        text.contains(r#""--hidden" "--config""#)
+            && text.contains(&format!(r#""--config" "{}""#, config.display())),
+        "{text}"
+    );
+    // What the desktop's list of login programs shows: the app's icon and what it does.
+    assert!(
+        text.contains("Icon=licentric-companion\n")
+            && text.contains(&format!(
+                "Comment=Keeps the licence of {PRODUCT_NAME} (test)"
+            )),
         "{text}"
     );
     app.click("setting-autostart");
@@ -417,7 +433,7 @@ fn gui_activate_go_offline_and_deactivate() {
     assert!(launch_again(&s, &[&link]).status.success());
     let said = app.wait_text("action-message", |t| t.contains("already activated"));
     assert!(
-        said.contains("Nothing needs doing") && !said.contains("Deactivate"),
+        said.contains("nothing needs doing") && !said.contains("Deactivate"),
         "the key in use: {said}"
     );
     // Another key needs a deactivation first; a key that is not one is said to be so (no
@@ -1044,10 +1060,7 @@ fn gui_with_management_off_the_app_is_its_own_agent() {
     );
     // Its own tray offers Refresh now once there is a licence to refresh, as the agent's does,
     // and says the outcome (the window may be closed).
-    let third = |want: &str| {
-        let menu = s.desktop.read_tray_menu().unwrap_or_default();
-        (menu.get(2).map(String::as_str) == Some(want)).then_some(())
-    };
+    let third = |want: &str| refresh_item_is(&s, want);
     wait_for("nothing to refresh yet", Duration::from_secs(20), || {
         third("Refresh now (disabled)")
     });
@@ -1264,10 +1277,7 @@ fn gui_a_deactivation_waiting_on_a_silent_server_can_be_cancelled() {
 
     // The tray's Refresh now against the silent server: its item says it is under way (and
     // waits) until the agent gives up, then is offered again.
-    let third = |want: &str| {
-        let menu = s.desktop.read_tray_menu().unwrap_or_default();
-        (menu.get(2).map(String::as_str) == Some(want)).then_some(())
-    };
+    let third = |want: &str| refresh_item_is(&s, want);
     wait_for("the tray's Refresh now", Duration::from_secs(20), || {
         third("Refresh now")
     });

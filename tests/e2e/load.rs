@@ -56,9 +56,11 @@ fn subscribers_that_go_away_free_their_slots() {
     assert!(last.status().is_ok());
 }
 
-/// An attack, or a leak: one process of the user opens every connection the agent serves and
-/// subscribes on each, so that none idles out. Another app is still served (one process holds
-/// at most three quarters of the slots), and the process gets its share again as it lets go.
+/// A leak: one app opens every connection the agent serves and subscribes on each, so that
+/// none idles out. Another app is still served (one process holds at most three quarters of
+/// the slots), and the process gets its share again as it lets go. (A process of the user
+/// that means to take every slot can — it starts others, or stops the agent: the user's own
+/// processes are inside the boundary.)
 #[test]
 fn one_process_cannot_hold_every_connection() {
     let tmp = tempfile::tempdir().unwrap();
@@ -80,8 +82,18 @@ fn one_process_cannot_hold_every_connection() {
             })
             .collect()
     };
-    let mut held = subscribed(8);
-    assert_eq!(held.len(), 6, "one process holds its share of 8, no more");
+    // Until it holds its share: a connection of this process the agent has not yet seen
+    // close (start_agent's own probe) still counts for a moment.
+    let mut held = Vec::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while held.len() < 6 && Instant::now() < until {
+        held.extend(subscribed(6 - held.len()));
+        if held.len() < 6 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_eq!(held.len(), 6, "one process holds its share of 8");
+    assert_eq!(subscribed(2).len(), 0, "and no more");
 
     // Another app (here the command-line tool, a process of its own) is served meanwhile.
     let other = c.cli().args(["status", "--json"]).output().unwrap();

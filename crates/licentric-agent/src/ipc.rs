@@ -103,9 +103,9 @@ pub struct Limits {
 struct Admission {
     slots: Arc<tokio::sync::Semaphore>,
     limits: Arc<Limits>,
-    /// The connections each process holds (by process id; `None` where the system does not
-    /// say), so that one process — an app that leaks connections, or holds many subscriptions
-    /// that never time out — cannot take every slot from the others.
+    /// The connections each process holds, so that one app that leaks connections, or holds
+    /// many subscriptions that never time out, cannot take every slot from the others. (A
+    /// process of the user that means to can: it starts others, or stops the agent.)
     held: Counts,
 }
 
@@ -125,16 +125,25 @@ impl Admission {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let Some(share) = Share::take(
-            &self.held,
-            pid,
-            most_per_process(self.limits.max_connections),
-        ) else {
-            tracing::warn!(
+        // Counted by process where the system names one: connections whose process it does not
+        // (or names as 0, from outside the agent's pid namespace) are bounded by the total
+        // only, rather than share one count that any of them could fill for all.
+        let share = match pid.filter(|&pid| pid > 0) {
+            Some(pid) => match Share::take(
+                &self.held,
                 pid,
-                "one process holds its share of the IPC connections; refusing another"
-            );
-            return;
+                most_per_process(self.limits.max_connections),
+            ) {
+                Some(share) => Some(share),
+                None => {
+                    tracing::warn!(
+                        pid,
+                        "one process holds its share of the IPC connections; refusing another"
+                    );
+                    return;
+                }
+            },
+            None => None,
         };
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
             tracing::warn!("too many IPC connections; refusing one");
@@ -155,18 +164,20 @@ fn most_per_process(max_connections: usize) -> usize {
     max_connections - max_connections / 4
 }
 
-/// The connections each process holds.
-type Counts = Arc<Mutex<HashMap<Option<i32>, usize>>>;
+/// The connections each process holds, by the process id the system gave when each connected
+/// (a connection handed on to another process stays counted against the first, and a new
+/// process given that id later inherits the count until those connections close).
+type Counts = Arc<Mutex<HashMap<i32, usize>>>;
 
 /// One connection counted against its process's share; given back when dropped.
 struct Share {
     held: Counts,
-    pid: Option<i32>,
+    pid: i32,
 }
 
 impl Share {
     /// Counts a connection of `pid`, unless it already holds `most`.
-    fn take(held: &Counts, pid: Option<i32>, most: usize) -> Option<Share> {
+    fn take(held: &Counts, pid: i32, most: usize) -> Option<Share> {
         let mut counts = held.lock().unwrap_or_else(PoisonError::into_inner);
         let count = counts.entry(pid).or_default();
         if *count >= most {
@@ -721,21 +732,14 @@ mod tests {
         let counts = Counts::default();
         let most = most_per_process(4);
         let held: Vec<Share> = (0..4)
-            .filter_map(|_| Share::take(&counts, Some(7), most))
+            .filter_map(|_| Share::take(&counts, 7, most))
             .collect();
         assert_eq!(held.len(), 3);
-        assert!(
-            Share::take(&counts, Some(8), most).is_some(),
-            "another process"
-        );
+        assert!(Share::take(&counts, 8, most).is_some(), "another process");
         drop(held);
-        assert!(Share::take(&counts, Some(7), most).is_some(), "given back");
+        assert!(Share::take(&counts, 7, most).is_some(), "given back");
         let counts = counts.lock().unwrap();
-        assert_eq!(
-            counts.get(&Some(7)),
-            None,
-            "a share dropped leaves no count"
-        );
+        assert_eq!(counts.get(&7), None, "a share dropped leaves no count");
     }
 
     #[test]

@@ -266,12 +266,15 @@ pub(crate) async fn serve(
             }
             // The user logged out: ksni keeps waiting for a watcher on a bus that is gone.
             () = &mut bus_gone => break Ended::Quit,
-            _ = async {
+            ended = async {
                 match refreshing.as_mut() {
                     Some(task) => task.await,
                     None => std::future::pending().await,
                 }
             }, if refreshing.is_some() => {
+                if let Err(e) = ended {
+                    tracing::warn!(error = %e, "the tray's refresh ended abnormally");
+                }
                 refreshing = None;
                 handle.update(|tray| tray.refreshing = false).await;
             }
@@ -485,13 +488,15 @@ fn refresh(source: &Source, socket: &Path) -> Option<tokio::task::JoinHandle<()>
     }
 }
 
-/// The outcome of the tray's Refresh now, as a notification.
+/// The outcome of the tray's Refresh now, as a notification — sent apart (the refresh is over,
+/// and its item offered again, whatever the notification daemon takes to answer).
 fn tell_refreshed(config: &CompanionConfig, outcome: Result<Status, String>) {
     let (summary, body) = licentric_agent::words::refreshed(
         config.product_name(),
         outcome.as_ref().map_err(String::as_str),
     );
-    licentric_agent::agent::desktop_notifier(config).notify(&summary, &body);
+    let notifier = licentric_agent::agent::desktop_notifier(config);
+    tokio::task::spawn_blocking(move || notifier.notify(&summary, &body));
 }
 
 async fn connect(
