@@ -249,10 +249,7 @@ impl Backend {
     /// When a headless agent cannot be reached.
     pub async fn status(&self) -> Result<Status, UiError> {
         match self {
-            Backend::Own(agent) => {
-                agent.asked().await;
-                Ok(agent.status().await)
-            }
+            Backend::Own(agent) => Ok(agent.asked_status().await),
             // The agent checks on use when asked over IPC.
             Backend::Headless(h) => h.status_of(Ask::Status).await,
         }

@@ -533,3 +533,133 @@ async fn a_failed_refresh_the_user_asked_for_is_retried_when_it_says() {
             )
         });
 }
+
+/// A credential store that asks its user before it keeps anything (an unlock prompt), until
+/// [`release`](AskingStore::release)d: what the agent writes meanwhile waits, as on a desktop
+/// whose user leaves the prompt open. A handle: clones share the store.
+#[derive(Clone, Default)]
+struct AskingStore(Arc<Asking>);
+
+#[derive(Default)]
+struct Asking {
+    inner: MemoryStore,
+    /// (asking the user, a write waiting on the answer)
+    state: Mutex<(bool, bool)>,
+    answered: std::sync::Condvar,
+}
+
+impl AskingStore {
+    fn ask(&self) {
+        self.0.state.lock().unwrap().0 = true;
+    }
+    fn release(&self) {
+        self.0.state.lock().unwrap().0 = false;
+        self.0.answered.notify_all();
+    }
+    /// Waits until a write waits on the user's answer.
+    async fn until_a_write_waits(&self) {
+        let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+        while !self.0.state.lock().unwrap().1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no write waited on the store"
+            );
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    }
+}
+
+impl licentric_agent::credentials::CredentialStore for AskingStore {
+    fn kind(&self) -> licentric_proto::CredentialStoreKind {
+        self.0.inner.kind()
+    }
+    fn get(
+        &self,
+        name: &str,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, licentric_agent::credentials::CredentialError>
+    {
+        self.0.inner.get(name)
+    }
+    fn set(
+        &self,
+        name: &str,
+        secret: &[u8],
+    ) -> Result<(), licentric_agent::credentials::CredentialError> {
+        let mut state = self.0.state.lock().unwrap();
+        while state.0 {
+            state.1 = true;
+            state = self.0.answered.wait(state).unwrap();
+        }
+        state.1 = false;
+        self.0.inner.set(name, secret)
+    }
+    fn delete(&self, name: &str) -> Result<(), licentric_agent::credentials::CredentialError> {
+        self.0.inner.delete(name)
+    }
+}
+
+/// Answers the store's prompt when dropped.
+struct Answered(AskingStore);
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// An attack: the user leaves the credential store's prompt open, so the agent's save of the
+/// anchor never finishes, and lets the clock run past the offline period. Apps are answered
+/// from the last status while the prompt is open — but not past a change by time: once the
+/// offline period is over, no "yes" is given from before it; the answer waits for the state
+/// as it is, and is "no" when the store answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_left_open_does_not_stretch_the_offline_period() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-prompt", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-prompt", "");
+    let config = CompanionConfig::load(&companion.config).unwrap();
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let store = AskingStore::default();
+    // However the test ends, the prompt is answered: a write left waiting would hold the
+    // runtime's end for ever.
+    let _answered = Answered(store.clone());
+    let mut options = AgentOptions::new(config);
+    options.clock = clock.clone();
+    options.notifier = Arc::new(Recorded::default());
+    options.machine = Box::new(FixedMachineId(companion.machine_id.clone()));
+    options.credentials = Some(Box::new(store.clone()));
+    let agent = Agent::start(options).await.unwrap();
+    let start = clock.now();
+    agent.activate(&key).await.unwrap();
+
+    // The store starts asking its user; a failed contact half an hour on saves the state, and
+    // its anchor (the clock's mark moved on) waits on the prompt.
+    server.stop();
+    store.ask();
+    clock.set(start + Duration::minutes(30));
+    let saving = tokio::spawn({
+        let agent = agent.clone();
+        async move { agent.refresh().await }
+    });
+    store.until_a_write_waits().await;
+    let busy = agent.asked_status().await;
+    assert!(
+        busy.entitled && busy.offline,
+        "answered while the prompt is open, with the failed contact said: {busy:?}"
+    );
+
+    // Past the offline period, with the prompt still open: no "yes" from before.
+    clock.set(start + Duration::days(15));
+    let late = tokio::time::timeout(StdDuration::from_secs(2), agent.asked_status()).await;
+    if let Ok(status) = &late {
+        assert!(
+            !status.entitled,
+            "entitled past the offline period: {status:?}"
+        );
+    }
+    store.release();
+    let _ = saving.await.unwrap();
+    let now = agent.asked_status().await;
+    assert!(!now.entitled, "{now:?}");
+}

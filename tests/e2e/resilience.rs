@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use licentric_core::{Expectations, Fingerprint, MachineId, TrustedKey, Verifier};
 use licentric_e2e::{Companion, Server, run};
 use licentric_proto::{Environment, LicenseState};
@@ -92,4 +94,206 @@ fn a_clock_turned_back_is_clock_tampered_until_an_online_refresh() {
     let (code, out, err) = run(c.cli().arg("refresh"));
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(c.client().status().unwrap().state, LicenseState::Active);
+}
+
+/// A credential store that asks its user — a locked keyring's unlock prompt, a password
+/// manager's "allow access?" — and a user who does not answer for minutes: the agent's save
+/// (the state's anchor, kept in the store) waits on the prompt, and the local apps' questions
+/// must not wait with it. A Secret Service of the test's own (gnome-keyring, locked once the
+/// agent runs) on a bus of its own, whose prompter never shows the prompt.
+#[test]
+fn apps_are_answered_while_the_credential_store_waits_on_its_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-prompt", 1);
+    let mut c = Companion::new(tmp.path(), &server, "e2e-prompt", "");
+    let session = Session::start(tmp.path());
+    let prompter_log = tmp.path().join("prompter.log");
+    let _prompter = Stopped(
+        session
+            .command("python3")
+            .arg(licentric_e2e::gui::support_script("prompter.py"))
+            .stdout(std::fs::File::create(&prompter_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let said = |what: &str| {
+        std::fs::read_to_string(&prompter_log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == what)
+    };
+    licentric_e2e::gui::wait_for("the prompter", Duration::from_secs(20), || {
+        said("ready").then_some(())
+    });
+    c.start_agent_with(|cmd| {
+        cmd.env("DBUS_SESSION_BUS_ADDRESS", &session.address);
+    });
+    // Activated offline: a request, and the licence file the server answers it with.
+    let request = tmp.path().join("request.txt");
+    let (code, out, err) = run(c.cli().arg("request-file").arg(&request));
+    assert_eq!(code, 0, "{out}{err}");
+    let licence = tmp.path().join("licence.lic");
+    std::fs::write(
+        &licence,
+        server.offline_activation(&key, &std::fs::read_to_string(&request).unwrap()),
+    )
+    .unwrap();
+
+    // The keyring locks (the screen locked, say); importing the file saves the state's
+    // anchor, which now waits on the user's answer to the unlock prompt.
+    session.lock_keyring();
+    let _import = Stopped(
+        c.cli()
+            .arg("import")
+            .arg(&licence)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    licentric_e2e::gui::wait_for("the unlock prompt", Duration::from_secs(20), || {
+        said("prompt").then_some(())
+    });
+
+    // Meanwhile apps ask, again and again, past the second an answer is otherwise kept for:
+    // each is answered, with the licence imported (on disk, and said, before the store was
+    // asked to keep the anchor).
+    let mut client = licentric_client::Client::connect(&c.socket).unwrap();
+    client.set_timeout(Some(Duration::from_secs(5))).unwrap();
+    let until = std::time::Instant::now() + Duration::from_millis(2500);
+    let mut asked = 0;
+    while std::time::Instant::now() < until {
+        let status = client
+            .status()
+            .unwrap_or_else(|e| panic!("question {asked} waited on the prompt: {e}"));
+        assert!(
+            status.entitled && status.state == LicenseState::Active,
+            "{status:?}"
+        );
+        assert!(client.license_file().unwrap().is_some());
+        asked += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(said("prompt"), "the prompt is still open");
+}
+
+/// A session bus of a test's own (starting nothing by itself), with gnome-keyring serving the
+/// Secret Service on it; both end with it.
+struct Session {
+    address: String,
+    keyring_home: std::path::PathBuf,
+    _bus: Stopped,
+    _keyring: Stopped,
+}
+
+impl Session {
+    fn start(dir: &std::path::Path) -> Session {
+        use std::io::BufRead as _;
+        let home = dir.join("session");
+        std::fs::create_dir_all(&home).unwrap();
+        let config = home.join("session.conf");
+        std::fs::write(
+            &config,
+            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n \
+             \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig>\n\
+             <type>session</type>\n<listen>unix:tmpdir=/tmp</listen>\n<auth>EXTERNAL</auth>\n\
+             <policy context=\"default\">\n<allow send_destination=\"*\" eavesdrop=\"true\"/>\n\
+             <allow eavesdrop=\"true\"/>\n<allow own=\"*\"/>\n</policy>\n</busconfig>\n",
+        )
+        .unwrap();
+        let mut bus = Stopped(
+            std::process::Command::new("dbus-daemon")
+                .arg(format!("--config-file={}", config.display()))
+                .args(["--nofork", "--print-address=1"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut address = String::new();
+        std::io::BufReader::new(bus.0.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        let keyring_home = home.join("data");
+        // An empty password on stdin: the new login keyring is created, unlocked.
+        let mut keyring = std::process::Command::new("gnome-keyring-daemon")
+            .args(["--unlock", "--components=secrets", "--foreground"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("XDG_DATA_HOME", &keyring_home)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write as _;
+            let mut stdin = keyring.stdin.take().unwrap();
+            stdin.write_all(b"\n").unwrap();
+        }
+        let session = Session {
+            address,
+            keyring_home,
+            _bus: bus,
+            _keyring: Stopped(keyring),
+        };
+        licentric_e2e::gui::wait_for("the Secret Service", Duration::from_secs(20), || {
+            let out = session
+                .command("dbus-send")
+                .args([
+                    "--session",
+                    "--dest=org.freedesktop.DBus",
+                    "--print-reply",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("boolean true")
+                .then_some(())
+        });
+        session
+    }
+
+    /// A command on this session's bus.
+    fn command(&self, program: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_DATA_HOME", &self.keyring_home);
+        cmd
+    }
+
+    /// Locks the login keyring, as a locked screen does: what is in it needs the user's
+    /// password (an unlock prompt) again.
+    fn lock_keyring(&self) {
+        let out = self
+            .command("gdbus")
+            .args([
+                "call",
+                "--session",
+                "--dest",
+                "org.freedesktop.secrets",
+                "--object-path",
+                "/org/freedesktop/secrets",
+                "--method",
+                "org.freedesktop.Secret.Service.Lock",
+                "['/org/freedesktop/secrets/collection/login']",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+}
+
+/// A process of the test's, killed when dropped.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

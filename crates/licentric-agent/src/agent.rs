@@ -120,6 +120,10 @@ struct Inner {
     snapshot: std::sync::RwLock<Option<Arc<Snapshot>>>,
     /// A publication of the seats' change is on its way (changes meanwhile join it).
     seats_publishing: std::sync::atomic::AtomicBool,
+    /// The credential store is being asked to keep the state's anchor, everything decided
+    /// already published: local apps are answered from that meanwhile
+    /// ([`Agent::asked_status`]) — a store may wait minutes on its user.
+    anchoring: std::sync::atomic::AtomicBool,
     /// Bumped by [`Agent::cancel`]; a user's operation ends when it moves past the value it
     /// had when the operation took the lock ([`Inner::op_epoch`]).
     cancel: watch::Sender<u64>,
@@ -151,6 +155,10 @@ impl Inner {
 /// How long a published status is answered from its snapshot without a new evaluation.
 const SNAPSHOT_FRESH: time::Duration = time::Duration::SECOND;
 
+/// How long a local app's question waits for the live state before the last status answers
+/// instead ([`Agent::asked_status`]).
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The status as last published, with its JSON, for the IPC fast path.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -163,6 +171,29 @@ pub struct Snapshot {
     pub license_file_json: Box<str>,
     taken_at: OffsetDateTime,
     fresh_until: OffsetDateTime,
+    /// The next state change by time, if any: the status holds until then.
+    holds_until: Option<OffsetDateTime>,
+}
+
+/// [`Inner::anchoring`] while a credential-store write of the anchor is under way (however
+/// it ends, cancelled included).
+struct Anchoring<'a>(&'a Inner);
+
+impl<'a> Anchoring<'a> {
+    fn start(inner: &'a Inner) -> Anchoring<'a> {
+        inner
+            .anchoring
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Anchoring(inner)
+    }
+}
+
+impl Drop for Anchoring<'_> {
+    fn drop(&mut self) {
+        self.0
+            .anchoring
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A handle on the running agent; cheap to clone.
@@ -322,6 +353,7 @@ impl Agent {
             status,
             snapshot: std::sync::RwLock::new(None),
             seats_publishing: std::sync::atomic::AtomicBool::new(false),
+            anchoring: std::sync::atomic::AtomicBool::new(false),
             cancel: watch::channel(0).0,
             op_epoch: std::sync::atomic::AtomicU64::new(0),
             wake: Notify::new(),
@@ -593,6 +625,9 @@ impl Agent {
     /// again). Most callers log it and go on.
     async fn persist(&self, live: &mut Live) -> Result<(), AgentError> {
         let sealed = self.persist_state(live).await;
+        // Said before the credential store is asked: apps are answered from it while the store
+        // waits (on its user, perhaps).
+        self.publish(live, self.inner.clock.now());
         self.persist_anchor(live).await;
         sealed
     }
@@ -647,6 +682,7 @@ impl Agent {
             );
             return;
         }
+        let _anchoring = Anchoring::start(&self.inner);
         let written = self
             .blocking(move |inner| {
                 let bytes =
@@ -725,6 +761,7 @@ impl Agent {
                     license_file_json: license_file_json.into_boxed_str(),
                     taken_at: now,
                     fresh_until,
+                    holds_until: next_change_at,
                 })
             });
         *self
@@ -768,9 +805,87 @@ impl Agent {
 
     /// The status now, for a local app that uses the software: first a check on use (in the
     /// background) if one is due.
+    ///
+    /// An app is not kept waiting on a save: while the live state stays held past a moment —
+    /// a save waiting on a credential store that asks its user (an unlock prompt, a password
+    /// manager's "allow access?"), who may not answer for minutes — the status last published
+    /// answers, as long as it still holds by time.
     pub async fn asked_status(&self) -> Status {
-        self.asked().await;
-        self.status().await
+        let mut live = match self.live_or_last().await {
+            Ok(live) => live,
+            Err(last) => return last.status.clone(),
+        };
+        let now = self.inner.clock.now();
+        let check = self.check_due(&mut live, now);
+        live.memory.guard.observe(now);
+        let status = self.publish(&mut live, now);
+        drop(live);
+        if check {
+            self.check_in_background();
+        }
+        status
+    }
+
+    /// The armoured licence file, for a local app that uses the software: as
+    /// [`asked_status`](Agent::asked_status), not kept waiting on a save.
+    pub async fn asked_license_file(&self) -> Option<String> {
+        let mut live = match self.live_or_last().await {
+            Ok(live) => live,
+            Err(last) => {
+                return serde_json::from_str::<licentric_proto::ipc::LicenseFileResult>(
+                    &last.license_file_json,
+                )
+                .ok()
+                .and_then(|r| r.license_file);
+            }
+        };
+        let check = self.check_due(&mut live, self.inner.clock.now());
+        let file = live.cached.as_ref().map(|f| f.armored().to_owned());
+        drop(live);
+        if check {
+            self.check_in_background();
+        }
+        file
+    }
+
+    /// The live state for a local app's question; or, while another task holds it past
+    /// [`BUSY_WAIT`], the status last published if it still holds.
+    async fn live_or_last(&self) -> Result<tokio::sync::MutexGuard<'_, Live>, Arc<Snapshot>> {
+        match tokio::time::timeout(BUSY_WAIT, self.inner.live.lock()).await {
+            Ok(live) => Ok(live),
+            Err(_) => match self.last_while_busy() {
+                Some(last) => {
+                    tracing::debug!("busy saving: the last status answers");
+                    Err(last)
+                }
+                None => Ok(self.inner.live.lock().await),
+            },
+        }
+    }
+
+    /// The status last published, while the live state is held by a task waiting on the
+    /// credential store to keep the anchor (everything it decided published first): true
+    /// until the next change by time, however long the store waits — not past that change,
+    /// nor with the clock behind it.
+    fn last_while_busy(&self) -> Option<Arc<Snapshot>> {
+        // Only while the holder waits on the credential store, all it decided said: held by
+        // anything else (a disk that stalls, say), the app waits for the state as it is.
+        if !self
+            .inner
+            .anchoring
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return None;
+        }
+        let snapshot = self
+            .inner
+            .snapshot
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()?;
+        let now = self.inner.clock.now();
+        (snapshot.taken_at <= now && snapshot.holds_until.is_none_or(|at| now < at))
+            .then_some(snapshot)
     }
 
     /// The status now.
@@ -1062,8 +1177,9 @@ impl Agent {
         }
         live.cached = Some(file);
         live.invalid = None;
-        self.persist_anchor(live).await;
+        // Said before the credential store is asked (see `persist`).
         let status = self.publish(live, now);
+        self.persist_anchor(live).await;
         self.inner.wake.notify_one();
         Ok(status)
     }
@@ -1180,28 +1296,43 @@ impl Agent {
     /// requests at all.
     pub async fn asked(&self) {
         let now = self.inner.clock.now();
-        {
+        let check = {
             let mut live = self.inner.live.lock().await;
-            let Some(file) = &live.cached else { return };
-            let interval = time::Duration::seconds(
-                i64::try_from(
-                    file.payload()
-                        .check_interval
-                        .unwrap_or(DEFAULT_CHECK_INTERVAL),
-                )
-                .unwrap_or(i64::MAX),
-            );
-            let stale = |t: Option<OffsetDateTime>| t.is_none_or(|t| now - t >= interval);
-            if !live.may_refresh()
-                || live.checking
-                || !stale(live.memory.record.last_refresh_at)
-                || !stale(live.last_check_attempt)
-            {
-                return;
-            }
-            live.checking = true;
-            live.last_check_attempt = Some(now);
+            self.check_due(&mut live, now)
+        };
+        if check {
+            self.check_in_background();
         }
+    }
+
+    /// Whether a check on use is due at `now` (then marked as under way).
+    fn check_due(&self, live: &mut Live, now: OffsetDateTime) -> bool {
+        let Some(file) = &live.cached else {
+            return false;
+        };
+        let interval = time::Duration::seconds(
+            i64::try_from(
+                file.payload()
+                    .check_interval
+                    .unwrap_or(DEFAULT_CHECK_INTERVAL),
+            )
+            .unwrap_or(i64::MAX),
+        );
+        let stale = |t: Option<OffsetDateTime>| t.is_none_or(|t| now - t >= interval);
+        if !live.may_refresh()
+            || live.checking
+            || !stale(live.memory.record.last_refresh_at)
+            || !stale(live.last_check_attempt)
+        {
+            return false;
+        }
+        live.checking = true;
+        live.last_check_attempt = Some(now);
+        true
+    }
+
+    /// The check on use, on a task of its own.
+    fn check_in_background(&self) {
         let agent = self.clone();
         tokio::spawn(async move {
             if let Ok(_op) = agent.operation().await

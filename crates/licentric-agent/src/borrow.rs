@@ -157,6 +157,8 @@ impl Agent {
         });
         if saved.is_err() {
             live.memory = before;
+            // `persist` said the borrow before the store refused it.
+            self.publish(&mut live, self.inner.clock.now());
         }
         saved
     }

@@ -597,12 +597,9 @@ async fn dispatch(
         Call::LicenseFile => match agent.snapshot() {
             Some(snapshot) => serde_json::from_str(&snapshot.license_file_json)
                 .map_err(|e| RpcError::new(ErrorCode::InternalError, e.to_string())),
-            None => {
-                agent.asked().await;
-                json(&LicenseFileResult {
-                    license_file: agent.license_file().await,
-                })
-            }
+            None => json(&LicenseFileResult {
+                license_file: agent.asked_license_file().await,
+            }),
         },
         Call::Fingerprint => {
             let (runs_in, components) = agent.machine();
