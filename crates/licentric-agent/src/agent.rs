@@ -173,6 +173,9 @@ pub struct Snapshot {
     fresh_until: OffsetDateTime,
     /// The next state change by time, if any: the status holds until then.
     holds_until: Option<OffsetDateTime>,
+    /// Whether the status may answer while a save waits on the credential store
+    /// ([`Live::answers_while_busy`]).
+    answers_while_busy: bool,
 }
 
 /// [`Inner::anchoring`] while a credential-store write of the anchor is under way (however
@@ -730,7 +733,8 @@ impl Agent {
     fn publish(&self, live: &mut Live, now: OffsetDateTime) -> Status {
         let (status, notice) = live.publish(&self.product(), now, &self.inner.policy);
         let file = live.cached.as_ref().map(|f| f.armored().to_owned());
-        self.tell(notice, status, file, now, live.next_change_at)
+        let busy = live.answers_while_busy();
+        self.tell(notice, status, file, now, live.next_change_at, busy)
     }
 
     /// Gives the user `notices` and subscribers `status`, if it changed; keeps it as the
@@ -742,6 +746,7 @@ impl Agent {
         license_file: Option<String>,
         now: OffsetDateTime,
         next_change_at: Option<OffsetDateTime>,
+        answers_while_busy: bool,
     ) -> Status {
         for notice in notices {
             self.inner.notifier.notify(&notice.summary, &notice.body);
@@ -762,6 +767,7 @@ impl Agent {
                     taken_at: now,
                     fresh_until,
                     holds_until: next_change_at,
+                    answers_while_busy,
                 })
             });
         *self
@@ -884,8 +890,10 @@ impl Agent {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()?;
         let now = self.inner.clock.now();
-        (snapshot.taken_at <= now && snapshot.holds_until.is_none_or(|at| now < at))
-            .then_some(snapshot)
+        (snapshot.answers_while_busy
+            && snapshot.taken_at <= now
+            && snapshot.holds_until.is_none_or(|at| now < at))
+        .then_some(snapshot)
     }
 
     /// The status now.
@@ -1652,7 +1660,15 @@ impl Agent {
                 let turn = live.turn(&self.product(), now, &self.inner.policy);
                 let (due, next) = (turn.refresh_now, turn.wake_at);
                 let file = live.cached.as_ref().map(|f| f.armored().to_owned());
-                self.tell(turn.notices, turn.status, file, now, live.next_change_at);
+                let busy = live.answers_while_busy();
+                self.tell(
+                    turn.notices,
+                    turn.status,
+                    file,
+                    now,
+                    live.next_change_at,
+                    busy,
+                );
                 let _ = self.persist(&mut live).await;
                 (due, next)
             };

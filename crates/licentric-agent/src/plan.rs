@@ -122,6 +122,15 @@ impl Live {
         }
     }
 
+    /// Whether the status may answer apps while a save of the anchor waits on the credential
+    /// store (`Agent::asked_status`): a machine's own licence, whose every change by time is
+    /// in `next_change_at`. Not a floating licence: its seat's end is kept by the monotonic
+    /// clock and its view outside the memory, so a status from before a seat ended (or a
+    /// borrow was returned or shortened) could outlive it.
+    pub fn answers_while_busy(&self) -> bool {
+        !self.memory.floating && self.memory.borrowed.is_none() && self.lease.is_none()
+    }
+
     /// Whether the agent may call the server on its own: a key to call with, and no signed
     /// word that this machine is gone (it never takes a seat again by itself).
     pub fn may_refresh(&self) -> bool {
