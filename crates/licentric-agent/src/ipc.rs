@@ -128,22 +128,19 @@ impl Admission {
         // Counted by process where the system names one: connections whose process it does not
         // (or names as 0, from outside the agent's pid namespace) are bounded by the total
         // only, rather than share one count that any of them could fill for all.
+        let most = most_per_process(self.limits.max_connections);
         let share = match pid.filter(|&pid| pid > 0) {
-            Some(pid) => match Share::take(
-                &self.held,
-                pid,
-                most_per_process(self.limits.max_connections),
-            ) {
-                Some(share) => Some(share),
-                None => {
+            None => None,
+            Some(pid) => {
+                let Some(share) = Share::take(&self.held, pid, most) else {
                     tracing::warn!(
                         pid,
                         "one process holds its share of the IPC connections; refusing another"
                     );
                     return;
-                }
-            },
-            None => None,
+                };
+                Some(share)
+            }
         };
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
             tracing::warn!("too many IPC connections; refusing one");
