@@ -12,7 +12,7 @@ use licentric_e2e::gui::{
     App, Desktop, app_pid, close_like_a_user, processes, require_tools, screenshot_dir, wait_for,
     webview_processes, window_painted, window_visible,
 };
-use licentric_e2e::{Companion, Server, bin, busy_https, hostile_https, run};
+use licentric_e2e::{Companion, Server, Stopped, bin, busy_https, hostile_https, run};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -120,6 +120,19 @@ fn launch_again(s: &Setup, args: &[&str]) -> std::process::Output {
         .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
         .output()
         .unwrap()
+}
+
+/// Chooses Refresh now in the tray and waits for its outcome's notification, whose title it
+/// returns.
+fn refresh_from_the_tray(s: &Setup) -> String {
+    s.desktop.tray_click("Refresh now");
+    let checked = format!("{PRODUCT_NAME}: licence checked");
+    wait_for(
+        "the refresh to be notified",
+        Duration::from_secs(20),
+        || s.desktop.notifications().contains(&checked).then_some(()),
+    );
+    checked
 }
 
 /// Whether the tray's Refresh item (its menu's third: the state, Open, Refresh) reads `want`
@@ -254,13 +267,7 @@ fn gui_activate_go_offline_and_deactivate() {
         },
     );
     // The tray's Refresh now, with nothing to look at but the tray: its outcome is notified.
-    s.desktop.tray_click("Refresh now");
-    let checked = format!("{PRODUCT_NAME}: licence checked");
-    wait_for(
-        "the refresh to be notified",
-        Duration::from_secs(20),
-        || s.desktop.notifications().contains(&checked).then_some(()),
-    );
+    let checked = refresh_from_the_tray(&s);
     // Shown as the app's: its icon and its desktop entry.
     let said = s.desktop.notifications();
     assert!(
@@ -1071,13 +1078,7 @@ fn gui_with_management_off_the_app_is_its_own_agent() {
     wait_for("Refresh now offered", Duration::from_secs(20), || {
         third("Refresh now")
     });
-    s.desktop.tray_click("Refresh now");
-    let checked = format!("{PRODUCT_NAME}: licence checked");
-    wait_for(
-        "the refresh to be notified",
-        Duration::from_secs(20),
-        || s.desktop.notifications().contains(&checked).then_some(()),
-    );
+    refresh_from_the_tray(&s);
 }
 
 /// A session bus that cannot be reached (its address set, nothing there): the agent the app
@@ -1442,16 +1443,6 @@ fn app_child(parent: u32) -> Option<u32> {
         .into_iter()
         .find(|p| p.parent == parent && p.exe().as_ref() == Some(&app))
         .map(|p| p.pid)
-}
-
-/// A process stopped when the test ends, passed or failed.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The tray's menu once it is up (its state line, Open, Refresh now, Quit).
@@ -1855,7 +1846,6 @@ enum Logout {
 }
 
 fn agent_ends_with_the_session(when: Logout) {
-    use std::io::BufRead as _;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     require_tools();
     let tmp = tempfile::tempdir().unwrap();
@@ -1865,19 +1855,7 @@ fn agent_ends_with_the_session(when: Logout) {
         Logout::AsTheTrayGoesUp => "gui-logout-early",
     };
     let companion = Companion::new(tmp.path(), &server, product, "");
-    let mut bus = Stopped(
-        std::process::Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut address = String::new();
-    std::io::BufReader::new(bus.0.stdout.take().unwrap())
-        .read_line(&mut address)
-        .unwrap();
-    let address = address.trim().to_owned();
+    let (mut bus, address) = licentric_e2e::private_bus(None);
     let host_log = tmp.path().join("tray-host.log");
     let mut host = std::process::Command::new("python3");
     host.arg(licentric_e2e::gui::support_script("tray-host.py"));

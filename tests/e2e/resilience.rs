@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use licentric_core::{Expectations, Fingerprint, MachineId, TrustedKey, Verifier};
-use licentric_e2e::{Companion, Server, run};
+use licentric_e2e::{Companion, Server, Stopped, run};
 use licentric_proto::{Environment, LicenseState};
 
 #[test]
@@ -189,7 +189,6 @@ struct Session {
 
 impl Session {
     fn start(dir: &std::path::Path) -> Session {
-        use std::io::BufRead as _;
         let home = dir.join("session");
         std::fs::create_dir_all(&home).unwrap();
         let config = home.join("session.conf");
@@ -202,20 +201,7 @@ impl Session {
              <allow eavesdrop=\"true\"/>\n<allow own=\"*\"/>\n</policy>\n</busconfig>\n",
         )
         .unwrap();
-        let mut bus = Stopped(
-            std::process::Command::new("dbus-daemon")
-                .arg(format!("--config-file={}", config.display()))
-                .args(["--nofork", "--print-address=1"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut address = String::new();
-        std::io::BufReader::new(bus.0.stdout.take().unwrap())
-            .read_line(&mut address)
-            .unwrap();
-        let address = address.trim().to_owned();
+        let (bus, address) = licentric_e2e::private_bus(Some(&config));
         let keyring_home = home.join("data");
         // An empty password on stdin: the new login keyring is created, unlocked.
         let mut keyring = std::process::Command::new("gnome-keyring-daemon")
@@ -239,20 +225,7 @@ impl Session {
             _keyring: Stopped(keyring),
         };
         licentric_e2e::gui::wait_for("the Secret Service", Duration::from_secs(20), || {
-            let out = session
-                .command("dbus-send")
-                .args([
-                    "--session",
-                    "--dest=org.freedesktop.DBus",
-                    "--print-reply",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    "string:org.freedesktop.secrets",
-                ])
-                .output()
-                .ok()?;
-            String::from_utf8_lossy(&out.stdout)
-                .contains("boolean true")
+            licentric_e2e::bus_name_owned("org.freedesktop.secrets", Some(&session.address))
                 .then_some(())
         });
         session
@@ -285,15 +258,5 @@ impl Session {
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
-    }
-}
-
-/// A process of the test's, killed when dropped.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

@@ -104,20 +104,7 @@ impl Desktop {
             },
         );
         wait_for("dunst on the session bus", Duration::from_secs(20), || {
-            let out = Command::new("dbus-send")
-                .args([
-                    "--session",
-                    "--dest=org.freedesktop.DBus",
-                    "--print-reply",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    "string:org.freedesktop.Notifications",
-                ])
-                .output()
-                .ok()?;
-            String::from_utf8_lossy(&out.stdout)
-                .contains("boolean true")
-                .then_some(())
+            crate::bus_name_owned("org.freedesktop.Notifications", None).then_some(())
         });
         desktop
     }

@@ -20,6 +20,58 @@ use serde_json::{Value, json};
 
 pub mod gui;
 
+/// A process of a test's, stopped (killed and waited for) when the test ends, passed or failed.
+pub struct Stopped(pub Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A D-Bus session bus of a test's own, ended when its daemon is dropped (as a logout ends
+/// it), and its address. With `config`, that configuration file; without, the system's
+/// session one (which starts installed services on demand).
+pub fn private_bus(config: Option<&Path>) -> (Stopped, String) {
+    let mut daemon = Command::new("dbus-daemon");
+    match config {
+        Some(file) => daemon.arg(format!("--config-file={}", file.display())),
+        None => daemon.arg("--session"),
+    };
+    let mut bus = Stopped(
+        daemon
+            .args(["--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut address = String::new();
+    BufReader::new(bus.0.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
+    (bus, address.trim().to_owned())
+}
+
+/// Whether `name` has an owner on the session bus at `address` (none: this process's own).
+pub fn bus_name_owned(name: &str, address: Option<&str>) -> bool {
+    let mut ask = Command::new("dbus-send");
+    if let Some(address) = address {
+        ask.env("DBUS_SESSION_BUS_ADDRESS", address);
+    }
+    ask.args([
+        "--session",
+        "--dest=org.freedesktop.DBus",
+        "--print-reply",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.NameHasOwner",
+    ])
+    .arg(format!("string:{name}"))
+    .output()
+    .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("boolean true"))
+}
+
 /// A binary built next to this test.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
