@@ -426,7 +426,7 @@ async fn a_suspension_and_a_reinstatement_reach_an_app_in_use_within_the_interva
     assert_eq!(agent.status().await.state, LicenseState::Active);
 
     // An app asks: the check on use brings the suspension, pushed.
-    agent.asked().await;
+    agent.asked_status().await;
     let suspended = next(&mut changes, "the suspension", |s| {
         s.state == LicenseState::Suspended
     })
@@ -436,7 +436,7 @@ async fn a_suspension_and_a_reinstatement_reach_an_app_in_use_within_the_interva
     // Reinstated; an hour later an app asks again, and the licence is back.
     server.admin("POST", &format!("/licenses/{licence_id}/reinstate"), None);
     clock.set(start + Duration::hours(3) + Duration::minutes(1));
-    agent.asked().await;
+    agent.asked_status().await;
     let back = next(&mut changes, "the reinstatement", |s| {
         s.state == LicenseState::Active
     })

@@ -790,14 +790,18 @@ impl Agent {
     /// than a second ago (a clock turned back makes it stale) and before any state change by
     /// time. Answers from it need no lock and no evaluation; [`Agent::status`] makes a new one.
     pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
-        let snapshot = self
-            .inner
+        let snapshot = self.published()?;
+        let now = self.inner.clock.now();
+        (snapshot.taken_at <= now && now < snapshot.fresh_until).then_some(snapshot)
+    }
+
+    /// The status last published, however old.
+    fn published(&self) -> Option<Arc<Snapshot>> {
+        self.inner
             .snapshot
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()?;
-        let now = self.inner.clock.now();
-        (snapshot.taken_at <= now && now < snapshot.fresh_until).then_some(snapshot)
+            .clone()
     }
 
     /// The status last published stops answering: the next one asked is worked out afresh.
@@ -883,12 +887,7 @@ impl Agent {
         {
             return None;
         }
-        let snapshot = self
-            .inner
-            .snapshot
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()?;
+        let snapshot = self.published()?;
         let now = self.inner.clock.now();
         (snapshot.answers_while_busy
             && snapshot.taken_at <= now
@@ -1299,21 +1298,11 @@ impl Agent {
 
     /// Check on use: a local app asks, and the last contact with the server is older than the
     /// licence's check interval (an hour unless the vendor's product says otherwise): confirm
-    /// online, in the background, that the licence still stands, and push any change. The
-    /// answer to the app is not delayed, and a machine where nobody uses the software makes no
-    /// requests at all.
-    pub async fn asked(&self) {
-        let now = self.inner.clock.now();
-        let check = {
-            let mut live = self.inner.live.lock().await;
-            self.check_due(&mut live, now)
-        };
-        if check {
-            self.check_in_background();
-        }
-    }
-
-    /// Whether a check on use is due at `now` (then marked as under way).
+    /// online, in the background ([`check_in_background`](Agent::check_in_background)), that
+    /// the licence still stands, and push any change. The answer to the app is not delayed,
+    /// and a machine where nobody uses the software makes no requests at all.
+    ///
+    /// Whether such a check is due at `now` (then marked as under way).
     fn check_due(&self, live: &mut Live, now: OffsetDateTime) -> bool {
         let Some(file) = &live.cached else {
             return false;
