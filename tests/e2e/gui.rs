@@ -257,6 +257,21 @@ fn gui_activate_go_offline_and_deactivate() {
         app.text("timeline-text").contains("Next refresh"),
         "the offline period is pictured"
     );
+    // At the window's 600 px, each fact of this machine reads on one line, not broken into a
+    // narrow column of words.
+    let lines = app.js(
+        "return ['machine-name', 'fingerprint', 'credential-store'].map(id => { \
+           const e = document.getElementById(id); \
+           return [id, e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)]; })",
+        serde_json::json!([]),
+    );
+    let broken: Vec<_> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l[1].as_f64().unwrap_or(f64::MAX) > 1.5)
+        .collect();
+    assert!(broken.is_empty(), "facts wrapped onto lines of their own: {broken:?}");
     app.screenshot(&shots.join("status-active.png"));
     wait_for(
         "the tray to show the state",
