@@ -271,7 +271,10 @@ fn gui_activate_go_offline_and_deactivate() {
         .iter()
         .filter(|l| l[1].as_f64().unwrap_or(f64::MAX) > 1.5)
         .collect();
-    assert!(broken.is_empty(), "facts wrapped onto lines of their own: {broken:?}");
+    assert!(
+        broken.is_empty(),
+        "facts wrapped onto lines of their own: {broken:?}"
+    );
     app.screenshot(&shots.join("status-active.png"));
     wait_for(
         "the tray to show the state",

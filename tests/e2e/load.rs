@@ -32,6 +32,43 @@ fn served_within(c: &Companion, deadline: Duration) -> bool {
     false
 }
 
+/// Another process that holds a subscribed connection to the agent until dropped.
+struct HoldingApp(std::process::Child);
+
+impl HoldingApp {
+    /// Once the agent has answered its subscription.
+    fn subscribe(socket: &std::path::Path) -> HoldingApp {
+        let script = "import socket, sys\n\
+            s = socket.socket(socket.AF_UNIX)\n\
+            s.connect(sys.argv[1])\n\
+            s.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\"}\\n')\n\
+            print(s.recv(4096).decode(), flush=True)\n\
+            sys.stdin.read()\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .arg(socket)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut answer = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut answer,
+        )
+        .unwrap();
+        assert!(answer.contains("\"result\""), "not subscribed: {answer}");
+        HoldingApp(child)
+    }
+}
+
+impl Drop for HoldingApp {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
 /// Regression: a subscribed client that went away kept its connection (and its slot) for
 /// ever; after `max_connections` of them every new client was refused.
 #[test]
@@ -94,6 +131,21 @@ fn one_process_cannot_hold_every_connection() {
     }
     assert_eq!(held.len(), 6, "one process holds its share of 8");
     assert_eq!(subscribed(2).len(), 0, "and no more");
+    // Told why, not left to find the socket closed: its developer can find the leak.
+    let refused = licentric_client::Client::connect(&c.socket)
+        .and_then(|mut client| client.status())
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(licentric_proto::ErrorCode::TooManyConnections),
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("this process holds 6 connections"),
+        "{refused}"
+    );
 
     // Another app (here the command-line tool, a process of its own) is served meanwhile.
     let other = c.cli().args(["status", "--json"]).output().unwrap();
@@ -103,6 +155,16 @@ fn one_process_cannot_hold_every_connection() {
         "another process was refused: {said} {}",
         String::from_utf8_lossy(&other.stderr)
     );
+
+    // Two more apps take the last two connections; the next is told the agent is full.
+    let apps: Vec<_> = (0..2).map(|_| HoldingApp::subscribe(&c.socket)).collect();
+    let full = c.cli().args(["status"]).output().unwrap();
+    let said = String::from_utf8_lossy(&full.stderr);
+    assert!(
+        !full.status.success() && said.contains("serves 8 connections already"),
+        "{said}"
+    );
+    drop(apps);
 
     // Letting go of two, the process may take two again (once the agent has seen them close).
     held.truncate(4);

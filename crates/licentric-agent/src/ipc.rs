@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -107,7 +108,16 @@ struct Admission {
     /// many subscriptions that never time out, cannot take every slot from the others. (A
     /// process of the user that means to can: it starts others, or stops the agent.)
     held: Counts,
+    /// Refused connections being told why (at most [`REFUSING`] at once).
+    refusing: Arc<tokio::sync::Semaphore>,
+    /// Whether a refusal for want of a free slot was logged since the last slot came free.
+    full_logged: Arc<AtomicBool>,
 }
+
+/// How many refused connections are told why at once, and how long each is given to send the
+/// request its answer goes to: past either, a refused connection is closed unanswered.
+const REFUSING: usize = 4;
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
 
 impl Admission {
     fn new(limits: Limits) -> Admission {
@@ -115,12 +125,15 @@ impl Admission {
             slots: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)),
             limits: Arc::new(limits),
             held: Arc::default(),
+            refusing: Arc::new(tokio::sync::Semaphore::new(REFUSING)),
+            full_logged: Arc::default(),
         }
     }
 
     /// Serves `stream`, a connection of process `pid` already checked to run as this user,
     /// on a task of its own while a slot is free and the process holds no more than its
-    /// share; otherwise it is dropped unanswered.
+    /// share; otherwise its first request is answered `too_many_connections` (so that its
+    /// app's developer learns why), and it is closed.
     fn admit<S>(&self, agent: &Agent, stream: S, pid: Option<i32>)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -128,30 +141,102 @@ impl Admission {
         // Counted by process where the system names one: connections whose process it does not
         // (or names as 0, from outside the agent's pid namespace) are bounded by the total
         // only, rather than share one count that any of them could fill for all.
-        let most = most_per_process(self.limits.max_connections);
+        let max = self.limits.max_connections;
+        let most = most_per_process(max);
         let share = match pid.filter(|&pid| pid > 0) {
             None => None,
-            Some(pid) => {
-                let Some(share) = Share::take(&self.held, pid, most) else {
-                    tracing::warn!(
-                        pid,
-                        "one process holds its share of the IPC connections; refusing another"
+            Some(pid) => match Share::take(&self.held, pid, most) {
+                Ok(share) => Some(share),
+                Err(Refused { first }) => {
+                    // Logged once while the process stays at its share, not at each try.
+                    if first {
+                        tracing::warn!(
+                            pid,
+                            most,
+                            "one process holds its share of the IPC connections; refusing more"
+                        );
+                    }
+                    return self.refuse(
+                        stream,
+                        format!(
+                            "this process holds {most} connections to the licensing agent, the most one \
+                             process may: close those it no longer uses (one connection serves any \
+                             number of calls)"
+                        ),
                     );
-                    return;
-                };
-                Some(share)
-            }
+                }
+            },
         };
         let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
-            tracing::warn!("too many IPC connections; refusing one");
-            return;
+            if !self.full_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(max, "every IPC connection is in use; refusing more");
+            }
+            return self.refuse(
+                stream,
+                format!(
+                    "the licensing agent serves {max} connections already, its most: try again \
+                     when one closes"
+                ),
+            );
         };
         let (agent, limits) = (agent.clone(), Arc::clone(&self.limits));
+        let full_logged = Arc::clone(&self.full_logged);
         tokio::spawn(async move {
             let seen = agent.clients().entry_for(pid);
             connection(agent, stream, &limits, &seen).await;
             drop((permit, share));
+            full_logged.store(false, Ordering::Relaxed);
         });
+    }
+
+    /// Tells a refused connection `why` in answer to its first request, then closes it; with
+    /// [`REFUSING`] refusals already under way, closes it unanswered.
+    fn refuse<S>(&self, stream: S, why: String)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Ok(permit) = Arc::clone(&self.refusing).try_acquire_owned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(REFUSAL_WAIT, tell_refused(stream, &why)).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Reads the first request on `stream` and answers it `too_many_connections`, saying `why`.
+async fn tell_refused<S>(mut stream: S, why: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut decoder = LineDecoder::new();
+    let mut buf = [0u8; 1024];
+    let frame = loop {
+        if let Some(frame) = decoder.next_frame() {
+            break frame;
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => decoder.push(&buf[..n]),
+        }
+    };
+    let id = frame.ok().and_then(|line| request_id(&line));
+    let mut out = Vec::new();
+    push(
+        &mut out,
+        &Response::error(id, RpcError::new(ErrorCode::TooManyConnections, why)),
+    );
+    if stream.write_all(&out).await.is_ok() {
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// The id of the request `line`, if it is one that has an id.
+fn request_id(line: &[u8]) -> Option<Id> {
+    match serde_json::from_slice::<Request>(line) {
+        Ok(request) => request.id,
+        Err(_) => request_or_error(line).ok()?.id,
     }
 }
 
@@ -164,7 +249,15 @@ fn most_per_process(max_connections: usize) -> usize {
 /// The connections each process holds, by the process id the system gave when each connected
 /// (a connection handed on to another process stays counted against the first, and a new
 /// process given that id later inherits the count until those connections close).
-type Counts = Arc<Mutex<HashMap<i32, usize>>>;
+type Counts = Arc<Mutex<HashMap<i32, Holding>>>;
+
+/// What one process holds.
+#[derive(Default)]
+struct Holding {
+    connections: usize,
+    /// Whether a refusal was logged since it last let one go.
+    refusal_logged: bool,
+}
 
 /// One connection counted against its process's share; given back when dropped.
 struct Share {
@@ -172,16 +265,23 @@ struct Share {
     pid: i32,
 }
 
+/// A connection its process may not have: it holds its share.
+struct Refused {
+    /// The first refusal since the process last let a connection go.
+    first: bool,
+}
+
 impl Share {
     /// Counts a connection of `pid`, unless it already holds `most`.
-    fn take(held: &Counts, pid: i32, most: usize) -> Option<Share> {
+    fn take(held: &Counts, pid: i32, most: usize) -> Result<Share, Refused> {
         let mut counts = held.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(pid).or_default();
-        if *count >= most {
-            return None;
+        let holding = counts.entry(pid).or_default();
+        if holding.connections >= most {
+            let first = !std::mem::replace(&mut holding.refusal_logged, true);
+            return Err(Refused { first });
         }
-        *count += 1;
-        Some(Share {
+        holding.connections += 1;
+        Ok(Share {
             held: Arc::clone(held),
             pid,
         })
@@ -191,9 +291,10 @@ impl Share {
 impl Drop for Share {
     fn drop(&mut self) {
         let mut counts = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.pid) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some(holding) = counts.get_mut(&self.pid) {
+            holding.connections -= 1;
+            holding.refusal_logged = false;
+            if holding.connections == 0 {
                 counts.remove(&self.pid);
             }
         }
@@ -725,15 +826,44 @@ mod tests {
         assert_eq!(most_per_process(3), 3, "too few slots to keep any back");
         let counts = Counts::default();
         let most = most_per_process(4);
-        let held: Vec<Share> = (0..4)
-            .filter_map(|_| Share::take(&counts, 7, most))
+        let mut held: Vec<Share> = (0..3)
+            .map(|_| Share::take(&counts, 7, most).ok().unwrap())
             .collect();
-        assert_eq!(held.len(), 3);
-        assert!(Share::take(&counts, 8, most).is_some(), "another process");
+        let firsts: Vec<bool> = (0..3)
+            .map(|_| Share::take(&counts, 7, most).err().unwrap().first)
+            .collect();
+        assert_eq!(firsts, [true, false, false], "one refusal logged, not each");
+        assert!(Share::take(&counts, 8, most).is_ok(), "another process");
+        held.pop();
+        held.push(Share::take(&counts, 7, most).ok().unwrap());
+        assert!(
+            Share::take(&counts, 7, most).err().unwrap().first,
+            "logged again once it let one go and came back to its share"
+        );
         drop(held);
-        assert!(Share::take(&counts, 7, most).is_some(), "given back");
+        assert!(Share::take(&counts, 7, most).is_ok(), "given back");
         let counts = counts.lock().unwrap();
-        assert_eq!(counts.get(&7), None, "a share dropped leaves no count");
+        assert_eq!(
+            counts.get(&7).map(|h| h.connections),
+            None,
+            "a share dropped leaves no count"
+        );
+    }
+
+    #[test]
+    fn a_refusal_answers_the_request_it_was_sent() {
+        let id = |line: &str| request_id(line.as_bytes());
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","id":7,"method":"status"}"#),
+            Some(Id::Number(7))
+        );
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","id":"a","method":"nope","params":5}"#),
+            Some(Id::String("a".into())),
+            "a request the agent would refuse anyway"
+        );
+        assert_eq!(id(r#"{"jsonrpc":"2.0","method":"status"}"#), None);
+        assert_eq!(id("not json"), None);
     }
 
     #[test]

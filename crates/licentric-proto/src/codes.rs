@@ -86,6 +86,10 @@ error_codes! {
     NotEntitled => ("not_entitled", -32014),
     /// `return`: this machine has no borrowed seat to return.
     NotBorrowed => ("not_borrowed", -32015),
+    /// The connection was refused: the agent serves as many as it may, or this process holds
+    /// its share of them; the message says which. The first request is answered so, then the
+    /// connection is closed.
+    TooManyConnections => ("too_many_connections", -32016),
 }
 
 impl fmt::Display for ErrorCode {
