@@ -286,8 +286,7 @@ impl Server {
         curl.args(["-sS", "-X", method, "--cacert"])
             .arg(self.ca())
             .args(["-H", &format!("Authorization: License {key}")]);
-        // No body where there is none to send: a DELETE's body the server does not read ends
-        // its HTTP/2 stream early, which curl may report as a framing error.
+        // No body where there is none to send (a DELETE's), as the agent does.
         if !body.is_null() {
             curl.args([
                 "-H",

@@ -510,3 +510,52 @@ async fn validation_states_a_standing_machine_and_refuses_as_checkout_does() {
     assert_eq!(statement_kind(&s, &body, &fp, "v3"), "machine_deactivated");
     s.stop().await;
 }
+
+/// A client that sends a body the endpoint has no use for (some HTTP libraries send one with
+/// a `DELETE`) gets the answer, not a reset stream: the server reads the body before it
+/// answers. The upload is slowed (curl sends a second's worth at once, then waits) so that,
+/// without that, the answer always comes first.
+#[tokio::test]
+async fn a_body_the_endpoint_does_not_need_is_read_before_the_answer() {
+    let s = Sandbox::start().await;
+    let (_, key) = s.licence(2, &["pro"]).await;
+    let (_, body) = s.activate(&key, &fingerprint(1), "nonce-1", None).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    let ca = s.dir.path().join("tls/ca.pem");
+    let url = s.url.clone();
+    let delete = move |key: String| {
+        let (ca, url, machine) = (ca.clone(), url.clone(), machine.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("curl")
+                .args(["-sS", "--http2", "-X", "DELETE", "--cacert"])
+                .arg(&ca)
+                .args(["-H", &format!("Authorization: License {key}")])
+                .args(["-H", "Content-Type: application/json"])
+                .args([
+                    "--data-binary",
+                    &format!("{{\"pad\":\"{}\"}}", "x".repeat(2_000)),
+                ])
+                .args([
+                    "--limit-rate",
+                    "1k",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                ])
+                .arg(format!("{url}/v1/machines/{machine}"))
+                .output()
+                .unwrap()
+        })
+    };
+    for (key, expected) in [("ACME-NOT-A-KEY".to_owned(), "401"), (key, "204")] {
+        let out = delete(key).await.unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout) == expected,
+            "expected {expected}, curl said {} {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
