@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use licentric_agent::words::{refreshed, tray_line, tray_refreshes};
+use licentric_agent::words::{menu, refreshed, tray_line, tray_refreshes};
 use licentric_proto::ipc::Status;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -35,9 +35,9 @@ fn show_refresh(app: &AppHandle) {
         };
         let refreshing = item.refreshing.load(Ordering::SeqCst);
         let _ = item.item.set_text(if refreshing {
-            "Refreshing…"
+            menu::REFRESHING
         } else {
-            "Refresh now"
+            menu::REFRESH
         });
         let _ = item
             .item
@@ -51,15 +51,15 @@ fn show_refresh(app: &AppHandle) {
 /// When the desktop has no tray (the app then quits with its window).
 pub fn create(app: &AppHandle, status: Option<&Status>) -> tauri::Result<()> {
     let state = MenuItem::with_id(app, "state", tray_line(status), false, None::<&str>)?;
-    let open = MenuItem::with_id(app, "open", "Open", true, None::<&str>)?;
+    let open = MenuItem::with_id(app, "open", menu::OPEN, true, None::<&str>)?;
     let refresh = MenuItem::with_id(
         app,
         "refresh",
-        "Refresh now",
+        menu::REFRESH,
         tray_refreshes(status),
         None::<&str>,
     )?;
-    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", menu::QUIT, true, None::<&str>)?;
     let separator = PredefinedMenuItem::separator(app)?;
     let menu = Menu::with_items(app, &[&state, &separator, &open, &refresh, &quit])?;
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)

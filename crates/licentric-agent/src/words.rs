@@ -14,6 +14,18 @@ pub fn is_offline_reason(reason: Option<&str>) -> bool {
     reason.is_some_and(|r| OFFLINE_REASONS.contains(&r))
 }
 
+/// The trays' menu items, the same in the app's tray and the agent's.
+pub mod menu {
+    /// Shows the window.
+    pub const OPEN: &str = "Open";
+    /// Asks the server now.
+    pub const REFRESH: &str = "Refresh now";
+    /// [`REFRESH`] while its answer is awaited (the item is disabled then).
+    pub const REFRESHING: &str = "Refreshing…";
+    /// Ends the tray (and the agent, where the tray is the agent's).
+    pub const QUIT: &str = "Quit";
+}
+
 /// The tray's line for `status` (its menu's first item and its tooltip), the same in the app's
 /// tray and the agent's: the agent's summary, and until when a borrowed seat is held (the day
 /// is what a traveller needs).

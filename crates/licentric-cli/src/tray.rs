@@ -29,7 +29,7 @@ use ksni::TrayMethods as _;
 use ksni::menu::{MenuItem, StandardItem};
 use licentric_agent::Agent;
 use licentric_agent::config::{CompanionConfig, ConfigSource};
-use licentric_agent::words::tray_line;
+use licentric_agent::words::{menu, tray_line};
 use licentric_client::nonblocking::AsyncClient;
 use licentric_proto::ipc::Status;
 use tokio::sync::{mpsc, watch};
@@ -147,20 +147,20 @@ impl ksni::Tray for AgentTray {
             menu.extend([
                 AgentTray::item("The licensing service could not start", false, None),
                 MenuItem::Separator,
-                AgentTray::item("Open", true, Some(Action::Open(None))),
+                AgentTray::item(menu::OPEN, true, Some(Action::Open(None))),
             ]);
         } else {
             menu.extend([
                 MenuItem::Separator,
-                AgentTray::item("Open", true, Some(Action::Open(None))),
+                AgentTray::item(menu::OPEN, true, Some(Action::Open(None))),
                 if self.refreshing {
-                    AgentTray::item("Refreshing…", false, None)
+                    AgentTray::item(menu::REFRESHING, false, None)
                 } else {
-                    AgentTray::item("Refresh now", self.refreshable, Some(Action::Refresh))
+                    AgentTray::item(menu::REFRESH, self.refreshable, Some(Action::Refresh))
                 },
             ]);
         }
-        menu.push(AgentTray::item("Quit", true, Some(Action::Quit)));
+        menu.push(AgentTray::item(menu::QUIT, true, Some(Action::Quit)));
         menu
     }
 
