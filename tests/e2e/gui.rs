@@ -1217,6 +1217,105 @@ fn gui_settings_say_which_proxy_is_used() {
     );
 }
 
+/// The vendor's help page (its brand's `help_url`): offered where a user looks for their key
+/// and in About, and opened in the system's browser (`xdg-open`), never in the window. Run on
+/// this workspace's build, whose brand names none (no link; About says to ask the vendor), and
+/// by `.ci/test` on the example vendor's package: `LICENTRIC_E2E_APP` is its app, and
+/// `LICENTRIC_E2E_HELP_URL` the help page its `vendor.toml` names.
+#[test]
+fn gui_the_help_page_is_the_vendors() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-help");
+    let vendor = std::env::var_os("LICENTRIC_E2E_APP").map(std::path::PathBuf::from);
+    let help_url = std::env::var("LICENTRIC_E2E_HELP_URL").unwrap_or_default();
+    // A browser that writes down what it is asked to open.
+    let browser = s.companion.root.join("browser");
+    std::fs::create_dir_all(&browser).unwrap();
+    let opened = s.companion.root.join("opened");
+    let xdg_open = browser.join("xdg-open");
+    std::fs::write(
+        &xdg_open,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n",
+            opened.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &xdg_open,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        browser.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let app = match &vendor {
+        None => start_app_with(&s, &[("PATH", path.as_str())]),
+        // The vendor's build, with the configuration built into it (its live server, not
+        // reached here): a home and a runtime folder of its own.
+        Some(program) => {
+            let home = s.companion.root.join("vendor-home");
+            let runtime = s.companion.root.join("vendor-runtime");
+            for folder in [&home, &runtime] {
+                std::fs::create_dir_all(folder).unwrap();
+                std::fs::set_permissions(
+                    folder,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                )
+                .unwrap();
+            }
+            let (home, runtime) = (home.display().to_string(), runtime.display().to_string());
+            App::start_program(
+                program,
+                &s.companion.root,
+                &s.desktop,
+                &[
+                    ("PATH", path.as_str()),
+                    ("HOME", home.as_str()),
+                    ("XDG_RUNTIME_DIR", runtime.as_str()),
+                    ("LICENTRIC_MACHINE_ID", s.companion.machine_id.as_str()),
+                ],
+                &[],
+            )
+        }
+    };
+    app.wait_text("activation-title", |t| !t.is_empty());
+    if help_url.is_empty() {
+        assert!(!app.visible("key-help"), "a help link with no help page");
+        app.click("tab-settings");
+        app.wait_text("about-help", |t| t == "Ask the vendor of your software.");
+        return;
+    }
+    // Where the key goes: the way to find one, with its address to copy.
+    assert!(app.visible("key-help"), "no help where the key goes");
+    assert_eq!(app.text("key-help-url"), help_url);
+    app.click("key-help-link");
+    let read = || std::fs::read_to_string(&opened).unwrap_or_default();
+    wait_for("the browser to be asked", Duration::from_secs(20), || {
+        (read() == format!("{help_url}\n")).then_some(())
+    });
+    // About names it too, and opens the same page.
+    app.click("tab-settings");
+    app.wait_text("about-help", |t| t == help_url);
+    app.js(
+        "document.querySelector('#about-help a').click()",
+        serde_json::json!([]),
+    );
+    wait_for(
+        "the browser to be asked again",
+        Duration::from_secs(20),
+        || (read() == format!("{help_url}\n{help_url}\n")).then_some(()),
+    );
+    assert!(
+        app.js("return location.protocol", serde_json::json!([]))
+            .as_str()
+            .is_some_and(|p| p != "https:"),
+        "the window itself went to the help page"
+    );
+}
+
 /// A server that is unavailable (503, come back in 3 s): while the app waits, it says why the
 /// last try failed and which try comes next; then the plain-language result.
 #[test]

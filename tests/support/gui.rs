@@ -250,6 +250,18 @@ impl App {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> App {
+        App::start_program(&bin("licentric-companion"), root, desktop, env, args)
+    }
+
+    /// As [`start_with_args`](App::start_with_args), the app being `program` (a vendor's
+    /// build, say).
+    pub fn start_program(
+        program: &Path,
+        root: &Path,
+        desktop: &Desktop,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> App {
         let port = free_port();
         let log = root.join("app.log");
         let mut driver = Command::new("WebKitWebDriver");
@@ -292,7 +304,7 @@ impl App {
                 .filter(|r| r.status() == 200)
         });
         let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {
-            "binary": bin("licentric-companion"), "args": args
+            "binary": program, "args": args
         }}}});
         let created = app.request("POST", "/session", Some(caps));
         app.session = Some(
