@@ -38,11 +38,18 @@ struct HoldingApp(std::process::Child);
 impl HoldingApp {
     /// Once the agent has answered its subscription.
     fn subscribe(socket: &std::path::Path) -> HoldingApp {
-        let script = "import socket, sys\n\
-            s = socket.socket(socket.AF_UNIX)\n\
-            s.connect(sys.argv[1])\n\
-            s.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\"}\\n')\n\
-            print(s.recv(4096).decode(), flush=True)\n\
+        // Tried again until served: a connection that just closed is freed once the agent has
+        // read its end.
+        let script = "import socket, sys, time\n\
+            for _ in range(200):\n\
+            \x20   s = socket.socket(socket.AF_UNIX)\n\
+            \x20   s.connect(sys.argv[1])\n\
+            \x20   s.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\"}\\n')\n\
+            \x20   answer = s.recv(4096).decode()\n\
+            \x20   if '\"result\"' in answer: break\n\
+            \x20   s.close()\n\
+            \x20   time.sleep(0.05)\n\
+            print(answer, flush=True)\n\
             sys.stdin.read()\n";
         let mut child = std::process::Command::new("python3")
             .args(["-c", script])
@@ -162,6 +169,15 @@ fn one_process_cannot_hold_every_connection() {
     let said = String::from_utf8_lossy(&full.stderr);
     assert!(
         !full.status.success() && said.contains("serves 8 connections already"),
+        "{said}"
+    );
+    // A C program is told too, by the result of its connect (it has no client to ask).
+    let (code, _, said) = run(licentric_e2e::c_example_command()
+        .arg("--socket")
+        .arg(&c.socket)
+        .args(["e2e-hog", "test", "status"]));
+    assert!(
+        code == 1 && said.contains("error [10]: the licensing agent serves as many connections"),
         "{said}"
     );
     drop(apps);

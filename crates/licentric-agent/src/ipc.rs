@@ -205,23 +205,31 @@ impl Admission {
     }
 }
 
-/// Reads the first request on `stream` and answers it `too_many_connections`, saying `why`.
+/// Reads the first request on `stream` and answers it `too_many_connections`, saying `why`
+/// (notifications, which get no answer, are read past).
 async fn tell_refused<S>(mut stream: S, why: &str)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut decoder = LineDecoder::new();
     let mut buf = [0u8; 1024];
-    let frame = loop {
-        if let Some(frame) = decoder.next_frame() {
-            break frame;
+    let id = 'read: loop {
+        while let Some(frame) = decoder.next_frame() {
+            match frame {
+                Err(FrameError::TooLong { .. }) => break 'read None,
+                Err(_) => {}
+                Ok(line) => {
+                    if let Some(id) = refusal_id(&line) {
+                        break 'read id;
+                    }
+                }
+            }
         }
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => decoder.push(&buf[..n]),
         }
     };
-    let id = frame.ok().and_then(|line| request_id(&line));
     let mut out = Vec::new();
     push(
         &mut out,
@@ -232,12 +240,17 @@ where
     }
 }
 
-/// The id of the request `line`, if it is one that has an id.
-fn request_id(line: &[u8]) -> Option<Id> {
-    match serde_json::from_slice::<Request>(line) {
-        Ok(request) => request.id,
-        Err(_) => request_or_error(line).ok()?.id,
-    }
+/// Whom a refusal answers, for the line `line`: the request's id (`null` for a line that is
+/// not a request, as the agent answers one); `None` for a notification, which gets no answer.
+fn refusal_id(line: &[u8]) -> Option<Option<Id>> {
+    let request = match serde_json::from_slice::<Request>(line) {
+        Ok(request) => request,
+        Err(_) => match request_or_error(line) {
+            Ok(request) => request,
+            Err(reply) => return Some(reply.id),
+        },
+    };
+    request.id.map(Some)
 }
 
 /// The most connections one process may hold of `max_connections`: all but a quarter, which
@@ -852,18 +865,98 @@ mod tests {
 
     #[test]
     fn a_refusal_answers_the_request_it_was_sent() {
-        let id = |line: &str| request_id(line.as_bytes());
+        let id = |line: &str| refusal_id(line.as_bytes());
         assert_eq!(
             id(r#"{"jsonrpc":"2.0","id":7,"method":"status"}"#),
-            Some(Id::Number(7))
+            Some(Some(Id::Number(7)))
         );
         assert_eq!(
-            id(r#"{"jsonrpc":"2.0","id":"a","method":"nope","params":5}"#),
-            Some(Id::String("a".into())),
-            "a request the agent would refuse anyway"
+            id(r#"{"jsonrpc":"2.0","id":"a","method":"status","extra":1}"#),
+            Some(Some(Id::String("a".into()))),
+            "a request the agent would refuse anyway is answered with its id, as it would be"
         );
-        assert_eq!(id(r#"{"jsonrpc":"2.0","method":"status"}"#), None);
-        assert_eq!(id("not json"), None);
+        assert_eq!(
+            id(r#"{"jsonrpc":"1.0","id":3,"method":"status"}"#),
+            Some(Some(Id::Number(3)))
+        );
+        assert_eq!(id("not json"), Some(None), "answered, to null");
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","method":"status"}"#),
+            None,
+            "a notification gets no answer"
+        );
+    }
+
+    /// The refused connection's end of a socket pair, and the client's.
+    fn refused_pair() -> (tokio::io::DuplexStream, tokio::io::DuplexStream) {
+        tokio::io::duplex(4096)
+    }
+
+    async fn read_to_end(mut client: tokio::io::DuplexStream) -> String {
+        let mut said = String::new();
+        let _ = client.read_to_string(&mut said).await;
+        said
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_is_told_why_after_its_notifications() {
+        let admission = Admission::new(Limits {
+            max_connections: 4,
+            idle_timeout: Duration::from_secs(60),
+            management: true,
+        });
+        let (agent_end, mut client) = refused_pair();
+        admission.refuse(agent_end, "full".into());
+        client
+            .write_all(
+                b"{\"jsonrpc\":\"2.0\",\"method\":\"status\"}\n{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"status\"}\n",
+            )
+            .await
+            .unwrap();
+        let said = read_to_end(client).await;
+        let answer: Response = serde_json::from_str(said.trim()).unwrap();
+        assert_eq!(answer.id, Some(Id::Number(9)), "{said}");
+        assert!(
+            said.contains("too_many_connections") && said.contains("full"),
+            "{said}"
+        );
+        assert_eq!(said.lines().count(), 1, "one answer, then closed: {said}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_told_at_once_are_few_and_brief() {
+        let admission = Admission::new(Limits {
+            max_connections: 4,
+            idle_timeout: Duration::from_secs(60),
+            management: true,
+        });
+        // Silent clients take every refusal under way…
+        let silent: Vec<_> = (0..REFUSING)
+            .map(|_| {
+                let (agent_end, client) = refused_pair();
+                admission.refuse(agent_end, "full".into());
+                client
+            })
+            .collect();
+        // …so the next is closed at once, unanswered.
+        let (agent_end, client) = refused_pair();
+        admission.refuse(agent_end, "full".into());
+        let started = tokio::time::Instant::now();
+        assert_eq!(read_to_end(client).await, "");
+        assert_eq!(started.elapsed(), Duration::ZERO, "not held");
+        // The silent ones are let go after the refusal's wait, unanswered.
+        for client in silent {
+            assert_eq!(read_to_end(client).await, "");
+        }
+        assert_eq!(started.elapsed(), REFUSAL_WAIT);
+        // Then a refusal is told again.
+        let (agent_end, mut client) = refused_pair();
+        admission.refuse(agent_end, "full".into());
+        client
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n")
+            .await
+            .unwrap();
+        assert!(read_to_end(client).await.contains("too_many_connections"));
     }
 
     #[test]

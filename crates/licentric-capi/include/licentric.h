@@ -30,6 +30,9 @@ typedef enum {
   LICENTRIC_PROTOCOL_MISMATCH = 8,
   // What the agent answered did not pass the checks made here (a seat's signed lease).
   LICENTRIC_NOT_VERIFIED = 9,
+  // The agent refused the connection: it serves as many as it may, or this process holds
+  // its share of them (close the clients it no longer uses). Try again later.
+  LICENTRIC_TOO_MANY_CONNECTIONS = 10,
 } licentric_result;
 
 // The licence state, as in the IPC `status`.

@@ -31,7 +31,7 @@ use std::os::raw::c_int;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use licentric_client::{Client, ClientError, Environment, LicenseState, LicenseStatus};
+use licentric_client::{Client, ClientError, Environment, ErrorCode, LicenseState, LicenseStatus};
 
 mod checked;
 mod seats;
@@ -62,6 +62,9 @@ pub enum LicentricResult {
     LicentricProtocolMismatch = 8,
     /// What the agent answered did not pass the checks made here (a seat's signed lease).
     LicentricNotVerified = 9,
+    /// The agent refused the connection: it serves as many as it may, or this process holds
+    /// its share of them (close the clients it no longer uses). Try again later.
+    LicentricTooManyConnections = 10,
 }
 
 /// The licence state, as in the IPC `status`.
@@ -162,7 +165,7 @@ pub type LicentricStatusCallback =
     Option<unsafe extern "C" fn(status: *const LicentricStatus, user_data: *mut c_void)>;
 
 /// Every result, to turn a number from C back into one.
-const RESULTS: [LicentricResult; 10] = [
+const RESULTS: [LicentricResult; 11] = [
     LicentricResult::LicentricOk,
     LicentricResult::LicentricNotRunning,
     LicentricResult::LicentricUnsafeEndpoint,
@@ -173,6 +176,7 @@ const RESULTS: [LicentricResult; 10] = [
     LicentricResult::LicentricInvalidArgument,
     LicentricResult::LicentricProtocolMismatch,
     LicentricResult::LicentricNotVerified,
+    LicentricResult::LicentricTooManyConnections,
 ];
 
 fn result_of(e: &ClientError) -> LicentricResult {
@@ -181,6 +185,9 @@ fn result_of(e: &ClientError) -> LicentricResult {
         ClientError::Unsafe(_) => LicentricResult::LicentricUnsafeEndpoint,
         ClientError::WrongAgent { .. } => LicentricResult::LicentricWrongAgent,
         ClientError::Timeout => LicentricResult::LicentricTimeout,
+        ClientError::Agent(e) if e.error_code() == Some(ErrorCode::TooManyConnections) => {
+            LicentricResult::LicentricTooManyConnections
+        }
         ClientError::Agent(_) => LicentricResult::LicentricAgentError,
         ClientError::Protocol { .. } => LicentricResult::LicentricProtocolMismatch,
         _ => LicentricResult::LicentricIoError,
@@ -545,6 +552,9 @@ pub extern "C" fn licentric_result_message(result: c_int) -> *const c_char {
         LicentricResult::LicentricNotVerified => {
             c"the licensing agent's answer did not pass the checks made here"
         }
+        LicentricResult::LicentricTooManyConnections => {
+            c"the licensing agent serves as many connections as it may, or this program holds its share: close the clients it no longer uses"
+        }
     };
     text.as_ptr()
 }
@@ -644,7 +654,7 @@ mod tests {
             assert_eq!(*result as usize, i, "RESULTS lists every result in order");
         }
         let unknown = c"unknown result".as_ptr();
-        for code in [-1, 10, 99, c_int::MAX, c_int::MIN] {
+        for code in [-1, 11, 99, c_int::MAX, c_int::MIN] {
             assert_eq!(licentric_result_message(code), unknown, "{code}");
         }
         let messages: std::collections::HashSet<_> = RESULTS
