@@ -66,6 +66,9 @@ pub struct ConnectionConfig {
     /// Time a client has to send a request's headers, in milliseconds (counted from the first
     /// wait for them, so it also bounds an idle keep-alive connection over HTTP/1.1).
     pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body once its headers are in, in
+    /// milliseconds (a body dribbled a byte at a time keeps its connection from going silent).
+    pub body_read_timeout_ms: u64,
     /// Time a connection may stay silent (nothing read or written while waiting), in seconds.
     pub idle_timeout_seconds: u64,
     /// Largest request head (request line and headers), in bytes; larger gets `431`.
@@ -78,6 +81,7 @@ impl Default for ConnectionConfig {
             max_connections: 1024,
             handshake_timeout_ms: 10_000,
             header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
             idle_timeout_seconds: 60,
             max_header_bytes: 16 * 1024,
         }
@@ -263,6 +267,7 @@ impl ServerConfig {
         if c.max_connections == 0
             || c.handshake_timeout_ms == 0
             || c.header_read_timeout_ms == 0
+            || c.body_read_timeout_ms == 0
             || c.idle_timeout_seconds == 0
         {
             return Err("[connections] limits must be above zero".into());

@@ -317,6 +317,42 @@ fn counter(text: &str, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in {text}"))
 }
 
+/// A body dribbled a byte at a time keeps its connection from going silent, so the idle limit
+/// never ends it (nor an HTTP/2 stream of many on a busy connection): the body's own limit
+/// does, with an answer. (The server would otherwise wait for the body's end, 100 s away.)
+#[tokio::test]
+async fn a_body_dribbled_a_byte_at_a_time_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = Sandbox::start_with(|c| c.connections.body_read_timeout_ms = 500).await;
+    let mut tls = tls_to(&s).await;
+    tls.write_all(
+        b"POST /v1/activations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (mut read, mut write) = tokio::io::split(tls);
+    let dribble = tokio::spawn(async move {
+        for _ in 0..1000 {
+            if write.write_all(b" ").await.is_err() || write.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), read.read(&mut answer))
+        .await
+        .expect("the body was waited for to its end")
+        .unwrap();
+    dribble.abort();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(
+        answer.starts_with("HTTP/1.1 400") && answer.contains("did not arrive in time"),
+        "{answer}"
+    );
+}
+
 /// Slowloris, three ways: sockets that never start TLS, TLS connections that send half a
 /// request's headers and stop, and TLS connections that send nothing at all. A normal client
 /// is served while they hang on, and each of them is dropped by its own limit.

@@ -7,7 +7,7 @@ mod leases;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request, State};
@@ -69,19 +69,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(middleware::from_fn(read_whole_body))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            read_whole_body,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .with_state(state)
 }
 
-/// Reads each request's body whole (within the body limit) before it is answered, whether or
-/// not its endpoint needs one: answered with a body still coming (a `DELETE` sent with one, a
-/// refusal before the body is read), the client's HTTP/2 stream would be reset, and a client
-/// such as curl reports that as a failed request rather than the answer it was given.
-async fn read_whole_body(request: Request, next: Next) -> Response {
+/// Reads each request's body whole (within the body limit, and in the time
+/// `[connections] body_read_timeout_ms` gives) before it is answered, whether or not its
+/// endpoint needs one: answered with a body still coming (a `DELETE` sent with one, a refusal
+/// before the body is read), the client's HTTP/2 stream would be reset, and a client such as
+/// curl reports that as a failed request rather than the answer it was given.
+async fn read_whole_body(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
-    let read = Bytes::from_request(Request::from_parts(parts.clone(), body), &()).await;
+    let limit = Duration::from_millis(state.config.connections.body_read_timeout_ms);
+    let whole = Bytes::from_request(Request::from_parts(parts.clone(), body), &());
+    let Ok(read) = tokio::time::timeout(limit, whole).await else {
+        return ApiFailure::new(
+            ApiErrorCode::InvalidRequest,
+            "the request's body did not arrive in time",
+        )
+        .into_response();
+    };
     match client::body(read) {
         Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
         Err(failure) => failure.into_response(),
