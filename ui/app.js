@@ -383,19 +383,24 @@ function resetKeyFeedback() {
   $('key').removeAttribute('aria-invalid');
 }
 
-/** Every message about a previous state or attempt: gone when its card is left. */
 /** A success message is the news of a moment: it goes after a few seconds, unless something
- * else has been said there since (errors stay until the next action). */
+ * else has been said there since — even the same words again, which get their own few
+ * seconds (errors stay until the next action). */
 const SETTLE_MS = 4000;
+let said = 0;
 function settle(message, text) {
+  const token = String(++said);
+  message.dataset.said = token;
   setTimeout(() => {
-    if (message.textContent === text && !message.classList.contains('error')) {
+    if (message.dataset.said === token && message.textContent === text
+        && !message.classList.contains('error')) {
       message.textContent = '';
       if (message.id === 'activation-message') message.hidden = true;
     }
   }, SETTLE_MS);
 }
 
+/** Every message about a previous state or attempt: gone when its card is left. */
 function clearMessages() {
   // A saved request's "Saved to …" names a request of a state now gone.
   $('save-request-result').textContent = '';
@@ -632,9 +637,12 @@ function applySettings(s) {
 }
 
 async function changeSetting(command, on) {
+  // What was said of the last change is not said of this one until it is saved.
+  $('settings-message').textContent = '';
   try {
     applySettings(await invoke(command, { on }));
     $('settings-message').textContent = 'Saved.';
+    settle($('settings-message'), 'Saved.');
   } catch (error) {
     $('settings-message').textContent = error.message || String(error);
     loadSettings();

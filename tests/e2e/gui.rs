@@ -410,6 +410,8 @@ fn gui_activate_go_offline_and_deactivate() {
     wait_for("the entry to go", Duration::from_secs(20), || {
         (!entry.exists()).then_some(())
     });
+    // "Saved." is the news of a moment, not a state: it goes.
+    app.wait_text("settings-message", str::is_empty);
     app.click("tab-licence");
 
     // Refresh now: done, said where the user looks — and gone again a moment later (news of a
