@@ -101,7 +101,7 @@ fn activate_go_offline_come_back_and_deactivate() {
 fn an_air_gapped_machine_activates_with_a_request_file() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(tmp.path(), 1209600);
-    let (_, key) = server.licence("e2e-offline", 1);
+    let (licence_id, key) = server.licence("e2e-offline", 1);
     let mut c = Companion::new(
         tmp.path(),
         &server,
@@ -150,6 +150,15 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
         out.contains("seat stays taken") && !out.contains("seat is free") && out.contains(&machine),
         "{out}"
     );
+    let active = || {
+        server.admin("GET", &format!("/licenses/{licence_id}/machines"), None)["machines"][0]
+            ["active"]
+            .clone()
+    };
+    assert_eq!(active(), true, "the seat is still taken on the server");
+    // Freed from a connected device with the key, as docs/companion.md says.
+    assert_eq!(server.free_machine(&key, &machine), 204);
+    assert_eq!(active(), false, "freed");
 }
 
 #[test]
