@@ -60,8 +60,18 @@ function timeLeft(text) {
 function describe(s) {
   const offline = s.entitled && (s.offline || s.state === 'grace');
   const tone = s.entitled ? (offline ? 'warn' : 'ok') : (s.state === 'unlicensed' ? 'neutral' : 'bad');
-  const left = offline && s.offline_valid_until ? ` — ${timeLeft(s.offline_valid_until)} left` : '';
+  const until = usableUntil(s);
+  const left = offline && until ? ` — ${timeLeft(until)} left` : '';
   return [tone, `${s.summary}${left}`, localTimes(s.detail)];
+}
+
+/** When this computer stops being licensed without the server: the end of the offline
+ * period, or the licence's own end where that comes first (null: neither). */
+function usableUntil(s) {
+  const offline = s.offline_valid_until;
+  const ends = s.license_expires_at;
+  if (!offline || !ends) return offline || null;
+  return new Date(ends) < new Date(offline) ? ends : offline;
 }
 
 /** The machines (or seats) line, and the local apps waiting for a seat. */
@@ -123,6 +133,15 @@ function render(s) {
     if (shownCard !== null) clearMessages();
     shownCard = card;
   }
+  // A failure said on the status card (the server out of reach, say) is old news once a later
+  // contact succeeded: the agent's own retry, the tray's Refresh now, the command line.
+  const failure = $('action-message');
+  if (failure.classList.contains('error') && s.last_refresh_at
+      && s.last_refresh_at !== failure.dataset.since) {
+    failure.textContent = '';
+    failure.className = 'message';
+    delete failure.dataset.code;
+  }
   $('activation').hidden = activated;
   $('status').hidden = !activated;
   // Deactivated from elsewhere (signed by the server): say so, and offer the stored key.
@@ -134,9 +153,11 @@ function render(s) {
   const [tone, words, detail] = describe(s);
   const badge = $('badge');
   badge.className = `badge ${tone}`;
-  badge.textContent = words;
+  // Written only when it changes: it is a live region, and a screen reader would read the same
+  // words again at each minute's render.
+  if (badge.textContent !== words) badge.textContent = words;
   badge.dataset.state = s.state;
-  $('state-detail').textContent = detail;
+  if ($('state-detail').textContent !== detail) $('state-detail').textContent = detail;
 
   $('license-key').textContent = s.license_key_hint || '—';
   const chips = $('entitlements');
@@ -183,7 +204,7 @@ function renderTimeline(s) {
   $('timeline-now').style.left = at(Date.now());
   $('timeline-now').title = 'Now';
   const refresh = $('timeline-refresh');
-  refresh.hidden = !s.next_refresh_at;
+  refresh.hidden = $('legend-refresh').hidden = !s.next_refresh_at;
   if (s.next_refresh_at) {
     refresh.style.left = at(new Date(s.next_refresh_at));
     refresh.title = `Next refresh: ${when(s.next_refresh_at)}`;
@@ -201,7 +222,7 @@ function renderTimeline(s) {
   parts.push(s.next_refresh_at ? `Next refresh: ${when(s.next_refresh_at)}.` : 'No refresh planned: renew by importing a new licence file.');
   if (s.last_refresh_at) parts.push(`Last renewed: ${when(s.last_refresh_at)}.`);
   $('timeline-text').textContent = parts.join(' ');
-  timeline.setAttribute('aria-label', `Offline licence: issued ${day(s.issued_at)}, valid until ${day(s.offline_valid_until)}; ${timeLeft(s.offline_valid_until)} left.`);
+  timeline.setAttribute('aria-label', `Offline licence: issued ${day(s.issued_at)}, valid until ${day(s.offline_valid_until)}; ${timeLeft(usableUntil(s))} left.`);
 }
 
 // This machine's parts: what each is, and the start of its hash, or that it was not read.
@@ -289,6 +310,11 @@ function waiting(progress, cancel, busyText) {
   let finished = false;
   cancelRefused = '';
   progress.textContent = busyText;
+  // The seconds change twice a second: shown, not read out (the line is a live region). What
+  // is news — a retry and why, a refused cancel — is read when it changes.
+  const clock = document.createElement('span');
+  clock.setAttribute('aria-hidden', 'true');
+  const news = document.createElement('span');
   const timer = setInterval(async () => {
     const seconds = Math.round((Date.now() - started) / 1000);
     if (seconds < 2) return;
@@ -298,7 +324,9 @@ function waiting(progress, cancel, busyText) {
     const again = retry
       ? ` ${BECAUSE[retry.because] || 'No answer'}; trying again (attempt ${retry.attempt}).`
       : '';
-    progress.textContent = `${busyText} ${seconds} s — waiting for the licensing server.${again}${cancelRefused}`;
+    if (!clock.isConnected) progress.append(clock, news);
+    clock.textContent = ` ${seconds} s — waiting for the licensing server.`;
+    if (news.textContent !== `${again}${cancelRefused}`) news.textContent = `${again}${cancelRefused}`;
     if (cancel) cancel.hidden = false;
   }, 500);
   return () => {
@@ -373,6 +401,10 @@ async function checkKey({ final = false } = {}) {
   return check;
 }
 
+/** The key the server last refused (or could not be asked about): its word stands for that
+ * key, so leaving the field does not judge it again by its format alone. */
+let judgedKey = null;
+
 /** The key field's feedback as for an empty field: nothing judged yet. */
 function resetKeyFeedback() {
   checkSeq++; // an answer to an earlier keystroke no longer applies
@@ -411,6 +443,9 @@ function clearMessages() {
   }
   $('activation-message').hidden = true;
   $('activate-error').hidden = true;
+  $('import-error').hidden = true;
+  $('activate-progress').textContent = '';
+  $('activate-again-progress').textContent = '';
   if (!$('key').value) resetKeyFeedback();
 }
 
@@ -424,6 +459,9 @@ async function fillKey(key) {
     message.textContent = await linkWhileActivated(key);
     return;
   }
+  // Another key: what was said of the last one (its refusal, a cancelled try) no longer applies.
+  $('activate-error').hidden = true;
+  $('activate-progress').textContent = '';
   $('key').value = key;
   checkKey({ final: true });
   $('key').focus();
@@ -477,7 +515,7 @@ async function activate(event) {
     return;
   }
   const button = $('activate');
-  button.disabled = true;
+  button.disabled = $('activate-again').disabled = true;
   button.setAttribute('aria-busy', 'true');
   $('activate-error').hidden = true;
   const done = waiting($('activate-progress'), $('activate-cancel'), 'Activating…');
@@ -494,7 +532,9 @@ async function activate(event) {
       return;
     }
     // The server's word stands over the format check's: no green "looks right" above it, and
-    // the refusal said once, in the box below (the field is marked for screen readers).
+    // the refusal said once, in the box below (the field is marked for screen readers). Leaving
+    // the field does not judge the same key again.
+    judgedKey = $('key').value;
     const feedback = $('key-feedback');
     feedback.className = 'feedback';
     feedback.textContent = '';
@@ -503,7 +543,7 @@ async function activate(event) {
     showError(error, $('activate-error'), $('activate-error-message'), $('activate-error-help'));
   } finally {
     done();
-    button.disabled = false;
+    button.disabled = $('activate-again').disabled = false;
     button.removeAttribute('aria-busy');
     $('activate-progress').textContent = cancelled ? CANCELLED : '';
   }
@@ -534,8 +574,10 @@ async function importFile(file, input = $('license-file'), refuse = null) {
   // Picked again later under the same name (a file downloaded again), it is read again.
   input.value = '';
   if (!file) return false;
+  // Said under the file picker, where the user just chose: each pick is judged anew.
+  $('import-error').hidden = true;
   const said = refuse || ((error) => showError(error,
-    $('activate-error'), $('activate-error-message'), $('activate-error-help')));
+    $('import-error'), $('import-error-message'), $('import-error-help')));
   const refused = (code, message) => said({ code, message: IMPORT_WORDS[code] || message });
   if (file.size > 256 * 1024) {
     refused('license_file_invalid', 'That file is too large to be a licence file.');
@@ -562,7 +604,7 @@ async function importFile(file, input = $('license-file'), refuse = null) {
 /** The status card's actions: one at a time. */
 const ACTIONS = ['refresh', 'borrow', 'return', 'deactivate'];
 
-async function action(button, command, busyText, doneText, { cancellable = true, args, stands = '' } = {}) {
+async function action(button, command, busyText, doneText, { cancellable = true, args, stands = '', lasting = false } = {}) {
   let message = $('action-message');
   message.className = 'message';
   for (const id of ACTIONS) $(id).disabled = true;
@@ -577,7 +619,10 @@ async function action(button, command, busyText, doneText, { cancellable = true,
       message.hidden = false;
     }
     message.textContent = doneText;
-    settle(message, doneText);
+    // News of a moment goes; a result the user may need (what to free, and where) stays.
+    if (!lasting) settle(message, doneText);
+    // The focus stays on the button, or where the result is when the button went.
+    if (button.offsetParent === null && !$('status').hidden) $('badge').focus();
   } catch (error) {
     done();
     if (error.code === 'cancelled') {
@@ -586,6 +631,8 @@ async function action(button, command, busyText, doneText, { cancellable = true,
       return;
     }
     message.className = 'message error';
+    // The last contact known when it failed: a later one makes this old news (`render`).
+    message.dataset.since = (current && current.last_refresh_at) || '';
     // What stands is said when the server was not reached: another failure may come after it.
     const unreached = ['network_unavailable', 'server_unavailable', 'tls_error'].includes(error.reason || error.code);
     message.textContent = `${error.message || String(error)}${stands && unreached ? ` ${stands}` : ''}`;
@@ -682,7 +729,9 @@ function wire() {
     if ($('activate-progress').textContent === CANCELLED) $('activate-progress').textContent = '';
     checkKey();
   });
-  $('key').addEventListener('blur', () => { if ($('key').value) checkKey({ final: true }); });
+  $('key').addEventListener('blur', () => {
+    if ($('key').value && $('key').value !== judgedKey) checkKey({ final: true });
+  });
   $('activate-form').addEventListener('submit', activate);
   $('save-request').addEventListener('click', () => saveTo('save_request_file', $('save-request-result')));
   // Turning to the offline steps: a word about the key field (empty, say) no longer applies.
@@ -722,16 +771,24 @@ function wire() {
   $('activate-again').addEventListener('click', async (e) => {
     const button = e.currentTarget;
     const message = $('activate-again-message');
-    button.disabled = true;
-    message.textContent = 'Activating…';
+    // One activation at a time: the key field's waits meanwhile.
+    button.disabled = $('activate').disabled = true;
+    message.textContent = '';
+    const progress = $('activate-again-progress');
+    const done = waiting(progress, $('activate-again-cancel'), 'Activating…');
+    let cancelled = false;
     try {
       render(await invoke('refresh'));
-      message.textContent = '';
+      if (!$('status').hidden) $('badge').focus();
     } catch (error) {
-      message.textContent = error.message || String(error);
+      cancelled = error.code === 'cancelled';
+      message.textContent = cancelled ? CANCELLED : error.message || String(error);
       message.dataset.code = error.reason || error.code;
     } finally {
-      button.disabled = false;
+      done();
+      progress.textContent = '';
+      button.disabled = $('activate').disabled = false;
+      if (cancelled) button.focus();
     }
   });
   $('deactivate').addEventListener('click', () => {
@@ -764,8 +821,8 @@ function wire() {
     await action($('deactivate'), 'deactivate', 'Deactivating…',
       `${freed} Keep your licence key: you need it to activate again.`,
       floating
-        ? { cancellable: false, stands: 'The licence stays on this computer.' }
-        : { stands: 'This computer is still activated.' });
+        ? { cancellable: false, stands: 'The licence stays on this computer.', lasting: true }
+        : { stands: 'This computer is still activated.', lasting: true });
     if (current && current.state === 'unlicensed') $('key').focus();
   });
   $('borrow').addEventListener('click', () => {
@@ -796,10 +853,11 @@ function wire() {
     $('key').focus();
   });
   $('action-cancel').addEventListener('click', cancelWaiting);
+  $('activate-again-cancel').addEventListener('click', cancelWaiting);
   // Escape ends a wait, as its Cancel button does (a dialog's Escape is the dialog's).
   document.addEventListener('keydown', (e) => {
     if (e.key !== 'Escape' || document.querySelector('dialog[open]')) return;
-    const cancel = ['activate-cancel', 'action-cancel'].map($).find((b) => !b.hidden);
+    const cancel = ['activate-cancel', 'activate-again-cancel', 'action-cancel'].map($).find((b) => !b.hidden);
     if (cancel) {
       e.preventDefault();
       cancel.click();

@@ -220,6 +220,16 @@ fn gui_activate_go_offline_and_deactivate() {
         !feedback.contains("looks right"),
         "the field contradicts the server: {feedback:?}"
     );
+    // Leaving the field does not judge the refused key again by its format alone (a check
+    // starts by counting itself in `checkSeq`, before it asks).
+    let checks = || app.js("return checkSeq", serde_json::json!([]));
+    let before = checks();
+    app.click("tab-licence");
+    assert_eq!(
+        checks(),
+        before,
+        "the refused key was judged again on leaving the field"
+    );
     app.screenshot(&shots.join("activation-unknown-key.png"));
     app.clear("key");
     app.type_into("key", "A");
@@ -495,8 +505,13 @@ fn gui_activate_go_offline_and_deactivate() {
         "the actions are back"
     );
 
-    // Back online; deactivate after the confirmation: back at activation.
+    // Back online: once a later contact succeeds (here the command-line tool's refresh,
+    // through the app's agent), the failure said while the server was out of reach goes.
     s.server.restart();
+    assert_eq!(run(s.companion.cli().arg("refresh")).0, 0);
+    app.wait_text("badge", |t| t == "Active");
+    app.wait_text("action-message", str::is_empty);
+    // Deactivate after the confirmation: back at activation.
     app.click("deactivate");
     assert!(
         app.js(
@@ -721,7 +736,8 @@ fn gui_offline_activation_by_importing_a_file() {
     app.click("offline-activation-summary");
     // The request picked by mistake instead of the licence file: said plainly.
     app.choose_file("license-file", &request);
-    let said = app.wait_text("activate-error-message", |t| !t.is_empty());
+    // Said under the picker, where the user just chose.
+    let said = app.wait_text("import-error-message", |t| !t.is_empty());
     assert!(said.contains("activation request from step 1"), "{said}");
     let tampered = s.companion.root.join("license.lic");
     let mut bytes = licence.clone().into_bytes();
@@ -729,7 +745,7 @@ fn gui_offline_activation_by_importing_a_file() {
     bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
     std::fs::write(&tampered, bytes).unwrap();
     app.choose_file("license-file", &tampered);
-    let refused = app.wait_text("activate-error-message", |t| t != said);
+    let refused = app.wait_text("import-error-message", |t| t != said);
     assert!(
         app.visible("activation"),
         "still not activated after a bad file: {refused}"

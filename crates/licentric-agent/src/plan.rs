@@ -163,7 +163,16 @@ impl Live {
             .evaluate(self.cached(), now, policy, self.may_refresh());
         let payload = self.cached.as_ref().map(VerifiedLicense::payload);
         let offline_valid_until = eval.offline_valid_until.and_then(rfc3339);
-        let until = eval.offline_valid_until.and_then(readable);
+        // As people read it: until the offline period ends, or the licence itself where it
+        // ends first (the window's "days left" says the same).
+        let usable_until = match (
+            eval.offline_valid_until,
+            payload.and_then(|p| p.license_expires_at),
+        ) {
+            (Some(offline), Some(ends)) => Some(offline.min(ends)),
+            (offline, _) => offline,
+        };
+        let until = usable_until.and_then(readable);
         let words = crate::words::describe(
             eval.state,
             eval.reason.as_deref(),
@@ -279,6 +288,7 @@ impl Live {
         let mut notice = None;
         if self.memory.last_state != Some(status.state) {
             notice = crate::words::notification(
+                self.memory.last_state,
                 status.state,
                 status.reason.as_deref(),
                 product.name,
@@ -585,6 +595,25 @@ mod tests {
         let planned = live.memory.record.next_attempt_at;
         assert!(!live.failed("network_unavailable", NOW, &policy, 0.0));
         assert_eq!(live.memory.record.next_attempt_at, planned);
+    }
+
+    #[test]
+    fn offline_the_words_name_the_licence_s_end_where_it_comes_first() {
+        let policy = RefreshPolicy::default();
+        let ends = NOW + time::Duration::days(12);
+        let mut live = activated_with(file_ending(NOW, LicenseStatus::Active, Some(ends)), NOW);
+        let later = NOW + time::Duration::days(10);
+        live.failed("network_unavailable", later, &policy, 0.0);
+        let offline = live.turn(&PRODUCT, later, &policy);
+        assert_eq!(offline.status.state, LicenseState::Grace);
+        assert!(
+            offline
+                .status
+                .detail
+                .contains("until 13 December 2026, 12:00 UTC"),
+            "not the offline period's end (15 December): {}",
+            offline.status.detail
+        );
     }
 
     #[test]

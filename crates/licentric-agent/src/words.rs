@@ -185,9 +185,15 @@ pub fn deactivated(before: &Status) -> String {
         .as_ref()
         .filter(|l| l.borrowed && l.kept_to_end)
     {
+        let until = time::OffsetDateTime::parse(
+            &lease.expires_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+        .and_then(crate::plan::readable)
+        .unwrap_or_else(|| lease.expires_at.clone());
         return format!(
-            "Deactivated. The seat borrowed here stays counted for your team until {}: the vendor keeps borrowed seats to their end.",
-            lease.expires_at
+            "Deactivated. The seat borrowed here stays counted for your team until {until}: the vendor keeps borrowed seats to their end."
         );
     }
     if floating {
@@ -207,8 +213,10 @@ pub fn deactivated(before: &Status) -> String {
     "Deactivated: this machine's seat is free.".to_owned()
 }
 
-/// The desktop notification for entering `state`, if the user must know.
+/// The desktop notification for entering `state` from `previous` (`None`: no state was told
+/// before), if the user must know.
 pub fn notification(
+    previous: Option<LicenseState>,
     state: LicenseState,
     reason: Option<&str>,
     product: &str,
@@ -224,6 +232,15 @@ pub fn notification(
             format!("{product}'s seat moved to another system")
         }
         LicenseState::Unlicensed => return None,
+        // A floating licence's seat, taken as the software starts (or borrowed by the user):
+        // the user is in the software, and it happens at each start.
+        LicenseState::Active if matches!(reason, Some("floating_seat" | "borrowed_seat")) => {
+            return None;
+        }
+        // Back from working offline, a suspension, a clock problem: not a new activation.
+        LicenseState::Active if previous.is_some_and(|p| p != LicenseState::Unlicensed) => {
+            format!("{product} is licensed again")
+        }
         LicenseState::Active => format!("{product} is activated"),
         _ => format!("{product}: {}", words.summary.to_lowercase()),
     };
@@ -260,6 +277,7 @@ mod tests {
             "{lost_offline:?}"
         );
         let gone = notification(
+            Some(LicenseState::Active),
             LicenseState::Unlicensed,
             Some("machine_deactivated"),
             "Acme CAD",
@@ -283,8 +301,40 @@ mod tests {
             "{kept}"
         );
         assert_eq!(
-            notification(LicenseState::Unlicensed, None, "Acme CAD", None, false),
+            notification(
+                None,
+                LicenseState::Unlicensed,
+                None,
+                "Acme CAD",
+                None,
+                false
+            ),
             None
+        );
+        let told = |previous, reason| {
+            notification(
+                previous,
+                LicenseState::Active,
+                reason,
+                "Acme CAD",
+                None,
+                false,
+            )
+            .map(|(summary, _)| summary)
+        };
+        assert_eq!(
+            told(Some(LicenseState::Unlicensed), None).as_deref(),
+            Some("Acme CAD is activated")
+        );
+        assert_eq!(
+            told(Some(LicenseState::Grace), None).as_deref(),
+            Some("Acme CAD is licensed again"),
+            "back from working offline is no new activation"
+        );
+        assert_eq!(
+            told(Some(LicenseState::Unlicensed), Some("floating_seat")),
+            None,
+            "a floating seat is taken at each start of the software"
         );
         assert_eq!(
             describe(
