@@ -797,6 +797,50 @@ fn an_old_copy_of_the_data_folder_does_not_undo_a_suspension() {
         "the copy undid the suspension: {status:?}"
     );
     assert_eq!(status.reason.as_deref(), Some("state_lost"), "{status:?}");
+
+    // And put back once more: the first start on the copy must not have taught the credential
+    // store the copy's older file.
+    c.stop_agent("-TERM");
+    std::fs::remove_dir_all(&c.data).unwrap();
+    copy_dir(&copy, &c.data);
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert!(
+        !status.entitled,
+        "the copy put back twice undid the suspension: {status:?}"
+    );
+}
+
+/// Attack: keep a copy of the data folder, deactivate (the seat is free for another machine),
+/// then put the copy back — with the server in reach, where the key is gone and nothing asks
+/// it. The deactivation made here stands as the server's word would: the copy's file does not
+/// entitle.
+#[test]
+fn an_old_copy_of_the_data_folder_does_not_undo_a_deactivation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1209600);
+    let (_, key) = server.licence("e2e-undo-deactivate", 1);
+    let mut c = Companion::new(tmp.path(), &server, "e2e-undo-deactivate", "");
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    c.stop_agent("-TERM");
+    let copy = tmp.path().join("data-copy");
+    copy_dir(&c.data, &copy);
+    c.start_agent();
+    assert_eq!(run(c.cli().arg("deactivate")).0, 0);
+    c.stop_agent("-TERM");
+
+    std::fs::remove_dir_all(&c.data).unwrap();
+    copy_dir(&copy, &c.data);
+    c.start_agent();
+    let status = c.client().status().unwrap();
+    assert!(
+        !status.entitled,
+        "the copy undid the deactivation: {status:?}"
+    );
+    // The honest way back is open: activating again with the key.
+    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
+    assert!(c.client().status().unwrap().entitled);
 }
 
 /// An honest user whose keyring does not answer at one start, where the vendor allows the

@@ -1128,6 +1128,8 @@ impl Agent {
         let mut live = self.inner.live.lock().await;
         live.memory.key_hint = Some(key.hint());
         live.memory.floating = true;
+        // Activated again: a deactivation made here before no longer stands.
+        live.memory.server_said = None;
         live.has_key = true;
         let _ = self.persist(&mut live).await;
         tracing::info!(key = %key, "a floating licence: seats are checked out while apps run");
@@ -1544,10 +1546,12 @@ impl Agent {
         .await??;
         let now = self.inner.clock.now();
         let mut live = self.inner.live.lock().await;
-        // What was learnt of time and of files stays: an old copy cannot come back.
+        // What was learnt of time and of files stays, and that this machine was deactivated:
+        // an old copy of the data folder, put back, does not bring the licence back.
         let old = std::mem::take(&mut live.memory);
         live.memory.guard = old.guard;
         live.memory.newest_issued_at = old.newest_issued_at;
+        live.memory.deactivated_here();
         live.cached = None;
         live.invalid = None;
         live.has_key = false;

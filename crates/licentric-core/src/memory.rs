@@ -53,6 +53,10 @@ pub const RECHECK_NOT_ACTIVE: Duration = Duration::hours(1);
 
 /// The reason of a file the memory cannot vouch for.
 pub const STATE_LOST: &str = "state_lost";
+/// What the memory keeps of a deactivation made here (the user's, not the server's word):
+/// like the server's word that the machine is gone, it keeps an older copy of the licence
+/// file, put back with the data folder, from counting again.
+pub const DEACTIVATED_HERE: &str = "deactivated_here";
 /// The reason of a file the memory cannot vouch for yet: the credential store that holds the
 /// state's key does not answer (locked, or not running yet).
 pub const STORE_LOCKED: &str = "credential_store_locked";
@@ -283,8 +287,24 @@ impl Memory {
                 memory.machine_id = Some(file.payload().machine_id.clone());
             }
         }
+        // Judged, the memory takes what the store knows that it does not (an older copy of the
+        // data folder, put back): the newest file, so that no older one is imported again.
+        // What the anchor says besides (the machine gone) it keeps as it is rewritten
+        // ([`anchor_to_store`](Self::anchor_to_store)).
+        if let Some(anchor) = anchor {
+            memory.newest_issued_at = memory.newest_issued_at.max(anchor.newest);
+        }
         memory.guard.observe(now);
         memory
+    }
+
+    /// The user deactivated this machine here: whatever file is put back later (a copy of the
+    /// data folder from before) does not count without a fresh one from the server.
+    pub fn deactivated_here(&mut self) {
+        self.server_said = Some(ServerWord {
+            code: DEACTIVATED_HERE.to_owned(),
+            at: self.newest_issued_at.unwrap_or_default(),
+        });
     }
 
     /// A file fresh from the server (it carried the nonce just sent) was installed at `now`.
@@ -487,7 +507,7 @@ impl Memory {
         self.server_said.as_ref().is_some_and(|w| {
             matches!(
                 w.code.as_str(),
-                "machine_deactivated" | "machine_not_found" | "machine_moved"
+                "machine_deactivated" | "machine_not_found" | "machine_moved" | DEACTIVATED_HERE
             )
         })
     }
@@ -536,8 +556,20 @@ impl Memory {
     /// The anchor to write to the credential store now, if it should be rewritten: the newest
     /// file or the server's word changed, the high-water mark ran [`MARK_STEP`] past the
     /// `stored` one, or moved below it (an online refresh restarts it from the server's time).
+    ///
+    /// It only moves forward: a memory that knows of no newer file than the store (an older
+    /// copy of the data folder, put back) does not make it forget the newest file it knows of,
+    /// nor that the machine is gone — or a second copy put back would be vouched for.
     pub fn anchor_to_store(&self, stored: Option<Anchor>) -> Option<Anchor> {
-        let now = self.anchor()?;
+        let mut now = self.anchor()?;
+        if let Some(stored) = stored {
+            if stored.newest > now.newest {
+                now.newest = stored.newest;
+                now.gone = stored.gone;
+            } else if stored.newest == now.newest {
+                now.gone |= stored.gone;
+            }
+        }
         match stored {
             Some(stored)
                 if stored.newest == now.newest
@@ -586,8 +618,14 @@ impl Memory {
                 offline_valid_until: plain.offline_valid_until,
                 next_change_at: None,
             },
+            // The server's word that the machine is gone is said; the user's own deactivation
+            // here needs no word.
             (Cached::None, _) if self.machine_is_gone() => Evaluation {
-                reason: self.server_said.as_ref().map(|w| w.code.clone()),
+                reason: self
+                    .server_said
+                    .as_ref()
+                    .map(|w| w.code.clone())
+                    .filter(|code| code != DEACTIVATED_HERE),
                 ..plain
             },
             _ => plain,

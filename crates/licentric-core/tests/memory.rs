@@ -206,6 +206,95 @@ fn an_old_copy_of_the_data_folder_cannot_undo_a_suspension_or_a_deactivation() {
     );
 }
 
+/// Attack: put the copy back twice. The first start rewrites the store's anchor from the
+/// copy's memory; it must not write it back to the copy's older file, or the second copy put
+/// back would be vouched for.
+#[test]
+fn an_old_copy_put_back_twice_does_not_undo_a_suspension() {
+    let fx = Fixture::new();
+    let active = file(&fx, NOW - Duration::days(1), Some("a"));
+    let copy = online(&active, NOW - Duration::days(1));
+    let mut p = fx.payload();
+    p.status = licentric_proto::LicenseStatus::Suspended;
+    p.issued_at = NOW;
+    p.expires_at = NOW + Duration::days(14);
+    p.nonce = Some("s".into());
+    let suspended = fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap();
+    let mut later = copy.clone();
+    later.accepted_online(&suspended, NOW, None, &RefreshPolicy::default(), 0.0);
+    let stored = anchor_of(&later);
+    // First start on the copy: not vouched for, and the anchor written at start keeps the
+    // newer file it knew of.
+    let first = Memory::restore(Found::Intact(copy.clone()), stored, Some(&active), NOW);
+    assert!(!state(&first, Some(&active), NOW).1);
+    let rewritten = first.anchor_to_store(stored).or(stored);
+    assert_eq!(
+        rewritten.map(|a| a.newest),
+        stored.map(|a| a.newest),
+        "the anchor went back to the copy's file"
+    );
+    // Second start on the copy again: still not vouched for.
+    let second = Memory::restore(Found::Intact(copy), rewritten, Some(&active), NOW);
+    assert_eq!(
+        state(&second, Some(&active), NOW),
+        (LicenseState::ClockTampered, false, Some(STATE_LOST.into()))
+    );
+}
+
+/// Attack: copy the data folder, deactivate here (the seat is free for another machine), put
+/// the copy back. The user's own deactivation stands as the server's would: the copy's file
+/// does not count without a fresh one.
+#[test]
+fn an_old_copy_does_not_undo_a_deactivation_made_here() {
+    let fx = Fixture::new();
+    let active = file(&fx, NOW - Duration::days(1), Some("a"));
+    let copy = online(&active, NOW - Duration::days(1));
+    // What the agent keeps after `deactivate`.
+    let mut after = Memory {
+        guard: copy.guard.clone(),
+        newest_issued_at: copy.newest_issued_at,
+        ..Memory::default()
+    };
+    after.deactivated_here();
+    let stored = after.anchor_to_store(anchor_of(&copy));
+    assert!(stored.is_some_and(|a| a.gone), "the store is told");
+    let restored = Memory::restore(Found::Intact(copy), stored, Some(&active), NOW);
+    assert!(
+        !state(&restored, Some(&active), NOW).1,
+        "the copy brought the licence back"
+    );
+    // With no file, the status says nothing of a deactivation the user made.
+    assert_eq!(state(&after, None, NOW).2, None);
+}
+
+/// Attack: an offline machine keeps a copy of its data folder with a request still pending;
+/// after a newer file (a suspension) came, it puts the copy back and imports the old answer
+/// again. The memory takes the store's newest file at start: the old answer is older.
+#[test]
+fn an_old_copy_cannot_import_its_old_answer_again() {
+    let fx = Fixture::new();
+    let policy = RefreshPolicy::default();
+    let mut copy = Memory::default();
+    copy.remember_request("req-1", NOW - Duration::days(2));
+    let answer = file(&fx, NOW - Duration::days(1), Some("req-1"));
+    let mut later = copy.clone();
+    later
+        .accept_import(&answer, NOW - Duration::days(1), &policy, 0.0)
+        .unwrap();
+    let mut p = fx.payload();
+    p.status = licentric_proto::LicenseStatus::Suspended;
+    p.issued_at = NOW;
+    p.expires_at = NOW + Duration::days(14);
+    p.nonce = Some("s".into());
+    let suspended = fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap();
+    later.accepted_online(&suspended, NOW, None, &policy, 0.0);
+    let mut restored = Memory::restore(Found::Intact(copy), anchor_of(&later), None, NOW);
+    assert_eq!(
+        restored.accept_import(&answer, NOW, &policy, 0.0),
+        Err(ImportRefusal::OlderThanSeen)
+    );
+}
+
 #[test]
 fn only_a_file_answering_a_pending_request_is_imported_once() {
     let fx = Fixture::new();
