@@ -39,17 +39,18 @@ impl HoldingApp {
     /// Once the agent has answered its subscription.
     fn subscribe(socket: &std::path::Path) -> HoldingApp {
         // Tried again until served: a connection that just closed is freed once the agent has
-        // read its end.
+        // read its end. The answer is read as a line (pushes may follow it), and only a word is
+        // printed: the process must outlive the test's reading of it.
         let script = "import socket, sys, time\n\
             for _ in range(200):\n\
             \x20   s = socket.socket(socket.AF_UNIX)\n\
             \x20   s.connect(sys.argv[1])\n\
             \x20   s.sendall(b'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscribe\"}\\n')\n\
-            \x20   answer = s.recv(4096).decode()\n\
-            \x20   if '\"result\"' in answer: break\n\
+            \x20   answer = s.makefile('rb').readline()\n\
+            \x20   if b'\"result\"' in answer: break\n\
             \x20   s.close()\n\
             \x20   time.sleep(0.05)\n\
-            print(answer, flush=True)\n\
+            print('served' if b'\"result\"' in answer else 'refused', flush=True)\n\
             sys.stdin.read()\n";
         let mut child = std::process::Command::new("python3")
             .args(["-c", script])
@@ -64,7 +65,7 @@ impl HoldingApp {
             &mut answer,
         )
         .unwrap();
-        assert!(answer.contains("\"result\""), "not subscribed: {answer}");
+        assert_eq!(answer.trim(), "served", "not subscribed");
         HoldingApp(child)
     }
 }
@@ -169,7 +170,9 @@ fn one_process_cannot_hold_every_connection() {
     let said = String::from_utf8_lossy(&full.stderr);
     assert!(
         !full.status.success() && said.contains("serves 8 connections already"),
-        "{said}"
+        "{} {said} {}",
+        full.status,
+        String::from_utf8_lossy(&full.stdout)
     );
     // A C program is told too, by the result of its connect (it has no client to ask).
     let (code, _, said) = run(licentric_e2e::c_example_command()
