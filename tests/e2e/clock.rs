@@ -714,3 +714,38 @@ async fn a_borrowed_seat_is_not_answered_for_from_before_while_the_store_asks() 
     let after = agent.asked_status().await;
     assert!(after.entitled, "the seat is still borrowed here: {after:?}");
 }
+
+/// Attack: turn the clock back a little at a time — 50 minutes every 50 minutes, each step
+/// within the tolerance — so that the wall clock never gets past the hour the licence was
+/// last checked at, and the offline period never runs. Time passes all the same by the steady
+/// clock: the mark moves on with it, and the wall clock soon falls more than the tolerance
+/// behind. (An honest correction of less than an hour, once, changes nothing: the first turn.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_turned_back_a_little_at_a_time_does_not_hold_time_still() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-creep", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-creep", "");
+    let Rig { agent, clock, .. } = rig(&companion).await;
+    let start = clock.now();
+    agent.activate(&key).await.unwrap();
+    // Offline: an online refresh would set the mark from the server's time.
+    server.stop();
+    let mut states = Vec::new();
+    for _ in 0..4 {
+        clock.pass(StdDuration::from_secs(50 * 60));
+        states.push(agent.status().await.state);
+        clock.set(start);
+    }
+    assert_eq!(
+        states[0],
+        LicenseState::Active,
+        "50 minutes back once is within the tolerance"
+    );
+    let status = agent.status().await;
+    assert_eq!(
+        (status.state, status.entitled),
+        (LicenseState::ClockTampered, false),
+        "time held still by small steps back: {states:?}"
+    );
+}

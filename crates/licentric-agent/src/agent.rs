@@ -124,6 +124,9 @@ struct Inner {
     /// already published: local apps are answered from that meanwhile
     /// ([`Agent::asked_status`]) — a store may wait minutes on its user.
     anchoring: std::sync::atomic::AtomicBool,
+    /// The clock's mark as the steady clock carries it on: the mark (UTC seconds) and the
+    /// steady clock's reading when it was that ([`Agent::steady_mark`]).
+    steady: std::sync::Mutex<Option<(i64, std::time::Duration)>>,
     /// Bumped by [`Agent::cancel`]; a user's operation ends when it moves past the value it
     /// had when the operation took the lock ([`Inner::op_epoch`]).
     cancel: watch::Sender<u64>,
@@ -357,6 +360,7 @@ impl Agent {
             snapshot: std::sync::RwLock::new(None),
             seats_publishing: std::sync::atomic::AtomicBool::new(false),
             anchoring: std::sync::atomic::AtomicBool::new(false),
+            steady: std::sync::Mutex::new(None),
             cancel: watch::channel(0).0,
             op_epoch: std::sync::atomic::AtomicU64::new(0),
             wake: Notify::new(),
@@ -827,6 +831,7 @@ impl Agent {
         };
         let now = self.inner.clock.now();
         let check = self.check_due(&mut live, now);
+        self.steady_mark(&mut live.memory);
         live.memory.guard.observe(now);
         let status = self.publish(&mut live, now);
         drop(live);
@@ -899,8 +904,44 @@ impl Agent {
     pub async fn status(&self) -> Status {
         let mut live = self.inner.live.lock().await;
         let now = self.inner.clock.now();
+        self.steady_mark(&mut live.memory);
         live.memory.guard.observe(now);
         self.publish(&mut live, now)
+    }
+
+    /// Raises the clock's mark by the time the steady clock says has passed since the mark was
+    /// last its own: a wall clock turned back a little at a time (each step within the
+    /// tolerance, again and again) does not hold time still while the agent runs — the mark
+    /// moves on, and the clock falls behind it. The steady clock stands still while the
+    /// machine sleeps, so this only ever falls short of the time that passed. A mark lowered
+    /// (an online refresh restarts it from the server's time) is carried on from there.
+    pub(crate) fn steady_mark(&self, memory: &mut licentric_core::memory::Memory) {
+        let Some(mark) = memory
+            .guard
+            .high_water()
+            .map(OffsetDateTime::unix_timestamp)
+        else {
+            return;
+        };
+        let at = self.inner.clock.steady();
+        let mut steady = self
+            .inner
+            .steady
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let carried = match *steady {
+            Some((base, since)) if mark >= base => {
+                let passed = i64::try_from(at.saturating_sub(since).as_secs()).unwrap_or(i64::MAX);
+                Some(base.saturating_add(passed))
+            }
+            _ => None,
+        };
+        match carried {
+            Some(carried) if carried >= mark => memory.guard.observe_mark(carried),
+            // Ahead of what the steady clock carries (a reading, a file), or lowered: carried
+            // on from here.
+            _ => *steady = Some((mark, at)),
+        }
     }
 
     /// Makes the scheduler look at the clock again now: after the clock was changed, or the
@@ -1650,6 +1691,7 @@ impl Agent {
             let now = self.inner.clock.now();
             let (due, next) = {
                 let mut live = self.inner.live.lock().await;
+                self.steady_mark(&mut live.memory);
                 let turn = live.turn(&self.product(), now, &self.inner.policy);
                 let (due, next) = (turn.refresh_now, turn.wake_at);
                 let file = live.cached.as_ref().map(|f| f.armored().to_owned());

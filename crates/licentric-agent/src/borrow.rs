@@ -436,6 +436,7 @@ impl Agent {
                 }
                 // The clock's mark, saved at each look: a restart with the clock turned back
                 // gains nothing.
+                self.steady_mark(&mut live.memory);
                 live.memory.guard.observe(now);
                 let _ = self.persist(&mut live).await;
             }

@@ -18,6 +18,10 @@ pub const CLOCK_TOLERANCE: Duration = Duration::hours(1);
 pub trait Clock: Send + Sync {
     /// Now, in UTC.
     fn now(&self) -> OffsetDateTime;
+
+    /// Time passed since an origin of the clock's own, by a clock nobody sets: it never goes
+    /// back, whatever is done to the wall clock (it may stand still while the machine sleeps).
+    fn steady(&self) -> std::time::Duration;
 }
 
 /// The system clock: the one production implementation.
@@ -28,42 +32,56 @@ impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
+
+    fn steady(&self) -> std::time::Duration {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        ORIGIN.get_or_init(std::time::Instant::now).elapsed()
+    }
 }
 
-/// A clock that stands still until told to move: for tests.
+/// A clock that stands still until told to move: for tests. [`set`](Self::set) changes the
+/// wall clock only, as a user setting it does; [`pass`](Self::pass) lets time pass, on the
+/// wall clock and the steady one alike.
 #[derive(Debug)]
-pub struct ManualClock(Mutex<OffsetDateTime>);
+pub struct ManualClock(Mutex<(OffsetDateTime, std::time::Duration)>);
 
 impl ManualClock {
     /// A clock showing `at`.
     pub fn new(at: OffsetDateTime) -> ManualClock {
-        ManualClock(Mutex::new(at))
+        ManualClock(Mutex::new((at, std::time::Duration::ZERO)))
     }
 
-    /// Sets the time (backwards too).
+    fn lock(&self) -> std::sync::MutexGuard<'_, (OffsetDateTime, std::time::Duration)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the wall clock (backwards too): no time passes.
     pub fn set(&self, at: OffsetDateTime) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = at;
+        self.lock().0 = at;
     }
 
-    /// Moves the time by `by` (negative to turn it back).
+    /// Moves the wall clock by `by` (negative to turn it back): no time passes.
     pub fn advance(&self, by: Duration) {
-        let mut now = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *now += by;
+        self.lock().0 += by;
+    }
+
+    /// Lets `by` pass: the wall clock and the steady clock move on together.
+    pub fn pass(&self, by: std::time::Duration) {
+        let mut clock = self.lock();
+        clock.0 += by;
+        clock.1 += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.lock().0
+    }
+
+    fn steady(&self) -> std::time::Duration {
+        self.lock().1
     }
 }
 
