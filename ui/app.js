@@ -222,7 +222,7 @@ function renderTimeline(s) {
   parts.push(s.next_refresh_at ? `Next refresh: ${when(s.next_refresh_at)}.` : 'No refresh planned: renew by importing a new licence file.');
   if (s.last_refresh_at) parts.push(`Last renewed: ${when(s.last_refresh_at)}.`);
   $('timeline-text').textContent = parts.join(' ');
-  timeline.setAttribute('aria-label', `Offline licence: issued ${day(s.issued_at)}, valid until ${day(s.offline_valid_until)}; ${timeLeft(usableUntil(s))} left.`);
+  timeline.setAttribute('aria-label', `Offline licence: issued ${day(s.issued_at)}, valid offline until ${day(s.offline_valid_until)}; ${timeLeft(usableUntil(s))} left${endsFirst ? ', when the licence ends' : ''}.`);
 }
 
 // This machine's parts: what each is, and the start of its hash, or that it was not read.

@@ -749,3 +749,32 @@ async fn a_clock_turned_back_a_little_at_a_time_does_not_hold_time_still() {
         "time held still by small steps back: {states:?}"
     );
 }
+
+/// An honest user whose clock ran two hours ahead from the start (a dual boot that keeps the
+/// hardware clock in local time): corrected, the clock is flagged until one online refresh,
+/// which clears it for good — the steady clock does not carry the old, wrong mark back up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_that_ran_ahead_is_cleared_for_good_by_one_refresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-ahead", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-ahead", "");
+    let Rig { agent, clock, .. } = rig(&companion).await;
+    let start = clock.now();
+    clock.set(start + Duration::hours(2));
+    agent.activate(&key).await.unwrap();
+    clock.pass(StdDuration::from_secs(3 * 3600));
+    assert!(agent.status().await.entitled);
+    // Put right (the server's time): more than the hour behind the mark, until a refresh.
+    clock.set(start);
+    assert_eq!(agent.status().await.state, LicenseState::ClockTampered);
+    let cleared = agent.refresh().await.unwrap();
+    assert!(cleared.entitled, "{cleared:?}");
+    clock.pass(StdDuration::from_secs(60));
+    let later = agent.status().await;
+    assert_eq!(
+        (later.state, later.entitled),
+        (LicenseState::Active, true),
+        "the old mark came back"
+    );
+}

@@ -78,6 +78,16 @@ pub struct AgentOptions {
     pub scheduler: bool,
 }
 
+/// The clock's mark as the steady clock carries it on: from `base` (UTC seconds) at the steady
+/// clock's reading `since`; `left` is the mark as it was last left, so that a mark lowered
+/// since is seen.
+#[derive(Debug, Clone, Copy)]
+struct Steady {
+    base: i64,
+    since: std::time::Duration,
+    left: i64,
+}
+
 impl AgentOptions {
     /// The production choices for `config`.
     pub fn new(config: CompanionConfig) -> AgentOptions {
@@ -124,9 +134,8 @@ struct Inner {
     /// already published: local apps are answered from that meanwhile
     /// ([`Agent::asked_status`]) — a store may wait minutes on its user.
     anchoring: std::sync::atomic::AtomicBool,
-    /// The clock's mark as the steady clock carries it on: the mark (UTC seconds) and the
-    /// steady clock's reading when it was that ([`Agent::steady_mark`]).
-    steady: std::sync::Mutex<Option<(i64, std::time::Duration)>>,
+    /// The clock's mark as the steady clock carries it on ([`Agent::steady_mark`]).
+    steady: std::sync::Mutex<Option<Steady>>,
     /// Bumped by [`Agent::cancel`]; a user's operation ends when it moves past the value it
     /// had when the operation took the lock ([`Inner::op_epoch`]).
     cancel: watch::Sender<u64>,
@@ -914,7 +923,8 @@ impl Agent {
     /// tolerance, again and again) does not hold time still while the agent runs — the mark
     /// moves on, and the clock falls behind it. The steady clock stands still while the
     /// machine sleeps, so this only ever falls short of the time that passed. A mark lowered
-    /// (an online refresh restarts it from the server's time) is carried on from there.
+    /// since the last call (an online refresh restarts it from the server's time: only that
+    /// lowers it) is carried on from there, not pushed back up.
     pub(crate) fn steady_mark(&self, memory: &mut licentric_core::memory::Memory) {
         let Some(mark) = memory
             .guard
@@ -930,17 +940,29 @@ impl Agent {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let carried = match *steady {
-            Some((base, since)) if mark >= base => {
+            // Not lowered since it was last left: carried on.
+            Some(Steady { base, since, left }) if mark >= left => {
                 let passed = i64::try_from(at.saturating_sub(since).as_secs()).unwrap_or(i64::MAX);
                 Some(base.saturating_add(passed))
             }
             _ => None,
         };
         match carried {
-            Some(carried) if carried >= mark => memory.guard.observe_mark(carried),
-            // Ahead of what the steady clock carries (a reading, a file), or lowered: carried
-            // on from here.
-            _ => *steady = Some((mark, at)),
+            Some(carried) if carried >= mark => {
+                memory.guard.observe_mark(carried);
+                if let Some(s) = steady.as_mut() {
+                    s.left = carried;
+                }
+            }
+            // Ahead of what the steady clock carries (a reading, a file), lowered, or the
+            // first: carried on from here.
+            _ => {
+                *steady = Some(Steady {
+                    base: mark,
+                    since: at,
+                    left: mark,
+                });
+            }
         }
     }
 
@@ -1253,7 +1275,7 @@ impl Agent {
             let live = self.inner.live.lock().await;
             (
                 live.memory.machine_id.clone(),
-                live.memory.machine_is_gone(),
+                live.memory.server_says_gone(),
             )
         };
         let Some(key) = self.stored_key().await? else {

@@ -134,7 +134,7 @@ impl Live {
     /// Whether the agent may call the server on its own: a key to call with, and no signed
     /// word that this machine is gone (it never takes a seat again by itself).
     pub fn may_refresh(&self) -> bool {
-        self.has_key && !self.memory.machine_is_gone()
+        self.has_key && !self.memory.server_says_gone()
     }
 
     /// The status at `now`, and when it next changes by the passing of time alone.

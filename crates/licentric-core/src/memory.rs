@@ -293,6 +293,12 @@ impl Memory {
         // ([`anchor_to_store`](Self::anchor_to_store)).
         if let Some(anchor) = anchor {
             memory.newest_issued_at = memory.newest_issued_at.max(anchor.newest);
+            // And that the machine is gone, if the store says so of its newest file: no file
+            // up to that one is imported again (a copy put back with its request pending).
+            if anchor.gone && anchor.newest >= memory.newest_issued_at && !memory.machine_is_gone()
+            {
+                memory.deactivated_here();
+            }
         }
         memory.guard.observe(now);
         memory
@@ -372,9 +378,16 @@ impl Memory {
         }) else {
             return Err(ImportRefusal::NotRequested);
         };
-        if self
-            .newest_issued_at
-            .is_some_and(|n| p.issued_at.unix_timestamp() < n)
+        let issued = p.issued_at.unix_timestamp();
+        // Older than the newest file accepted; or, the machine gone, not newer than the word
+        // that it is (a file from before a deactivation, imported again).
+        let gone_since = self
+            .server_said
+            .as_ref()
+            .filter(|_| self.machine_is_gone())
+            .map(|w| w.at);
+        if self.newest_issued_at.is_some_and(|n| issued < n)
+            || gone_since.is_some_and(|at| issued <= at)
         {
             return Err(ImportRefusal::OlderThanSeen);
         }
@@ -504,10 +517,21 @@ impl Memory {
     /// Whether the server's last word is that this machine is gone: the agent then takes no
     /// seat again by itself.
     pub fn machine_is_gone(&self) -> bool {
+        self.server_says_gone()
+            || self
+                .server_said
+                .as_ref()
+                .is_some_and(|w| w.code == DEACTIVATED_HERE)
+    }
+
+    /// Whether the server's signed word is that this machine is gone (deactivated elsewhere,
+    /// unknown, or moved): with a key, only the user takes a seat again. A deactivation made
+    /// here is not that: a key found beside it is a new activation's, under way.
+    pub fn server_says_gone(&self) -> bool {
         self.server_said.as_ref().is_some_and(|w| {
             matches!(
                 w.code.as_str(),
-                "machine_deactivated" | "machine_not_found" | "machine_moved" | DEACTIVATED_HERE
+                "machine_deactivated" | "machine_not_found" | "machine_moved"
             )
         })
     }

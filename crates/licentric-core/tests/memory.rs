@@ -267,6 +267,42 @@ fn an_old_copy_does_not_undo_a_deactivation_made_here() {
     assert_eq!(state(&after, None, NOW).2, None);
 }
 
+/// Attack: an offline machine keeps a copy of its data folder with a request pending, imports
+/// the answer, deactivates here (its seat then freed elsewhere with the key), puts the copy
+/// back and imports the same answer again. The honest way back — a new request, answered
+/// after the deactivation — stays open.
+#[test]
+fn an_old_copy_cannot_import_again_what_a_deactivation_ended() {
+    let fx = Fixture::new();
+    let policy = RefreshPolicy::default();
+    let mut copy = Memory::default();
+    copy.remember_request("req-1", NOW - Duration::days(2));
+    let answer = file(&fx, NOW - Duration::days(1), Some("req-1"));
+    let mut here = copy.clone();
+    here.accept_import(&answer, NOW - Duration::days(1), &policy, 0.0)
+        .unwrap();
+    let mut after = Memory {
+        guard: here.guard.clone(),
+        newest_issued_at: here.newest_issued_at,
+        ..Memory::default()
+    };
+    after.deactivated_here();
+    let stored = after.anchor_to_store(anchor_of(&here)).or(anchor_of(&here));
+    let mut restored = Memory::restore(Found::Intact(copy), stored, None, NOW);
+    assert_eq!(
+        restored.accept_import(&answer, NOW, &policy, 0.0),
+        Err(ImportRefusal::OlderThanSeen),
+        "the deactivated machine's answer imported again"
+    );
+    restored.remember_request("req-2", NOW);
+    let fresh = file(&fx, NOW, Some("req-2"));
+    restored.accept_import(&fresh, NOW, &policy, 0.0).unwrap();
+    assert_eq!(
+        state(&restored, Some(&fresh), NOW),
+        (LicenseState::Active, true, None)
+    );
+}
+
 /// Attack: an offline machine keeps a copy of its data folder with a request still pending;
 /// after a newer file (a suspension) came, it puts the copy back and imports the old answer
 /// again. The memory takes the store's newest file at start: the old answer is older.
