@@ -78,16 +78,6 @@ pub struct AgentOptions {
     pub scheduler: bool,
 }
 
-/// The clock's mark as the steady clock carries it on: from `base` (UTC seconds) at the steady
-/// clock's reading `since`; `left` is the mark as it was last left, so that a mark lowered
-/// since is seen.
-#[derive(Debug, Clone, Copy)]
-struct Steady {
-    base: i64,
-    since: std::time::Duration,
-    left: i64,
-}
-
 impl AgentOptions {
     /// The production choices for `config`.
     pub fn new(config: CompanionConfig) -> AgentOptions {
@@ -135,7 +125,7 @@ struct Inner {
     /// ([`Agent::asked_status`]) — a store may wait minutes on its user.
     anchoring: std::sync::atomic::AtomicBool,
     /// The clock's mark as the steady clock carries it on ([`Agent::steady_mark`]).
-    steady: std::sync::Mutex<Option<Steady>>,
+    steady: std::sync::Mutex<licentric_core::clock::SteadyMark>,
     /// Bumped by [`Agent::cancel`]; a user's operation ends when it moves past the value it
     /// had when the operation took the lock ([`Inner::op_epoch`]).
     cancel: watch::Sender<u64>,
@@ -369,7 +359,7 @@ impl Agent {
             snapshot: std::sync::RwLock::new(None),
             seats_publishing: std::sync::atomic::AtomicBool::new(false),
             anchoring: std::sync::atomic::AtomicBool::new(false),
-            steady: std::sync::Mutex::new(None),
+            steady: std::sync::Mutex::new(licentric_core::clock::SteadyMark::default()),
             cancel: watch::channel(0).0,
             op_epoch: std::sync::atomic::AtomicU64::new(0),
             wake: Notify::new(),
@@ -918,13 +908,9 @@ impl Agent {
         self.publish(&mut live, now)
     }
 
-    /// Raises the clock's mark by the time the steady clock says has passed since the mark was
-    /// last its own: a wall clock turned back a little at a time (each step within the
-    /// tolerance, again and again) does not hold time still while the agent runs — the mark
-    /// moves on, and the clock falls behind it. The steady clock stands still while the
-    /// machine sleeps, so this only ever falls short of the time that passed. A mark lowered
-    /// since the last call (an online refresh restarts it from the server's time: only that
-    /// lowers it) is carried on from there, not pushed back up.
+    /// Raises the clock's mark by the time the steady clock says has passed
+    /// ([`SteadyMark`](licentric_core::clock::SteadyMark)): time runs on for the clock guard
+    /// while the agent runs, whatever is done to the wall clock.
     pub(crate) fn steady_mark(&self, memory: &mut licentric_core::memory::Memory) {
         let Some(mark) = memory
             .guard
@@ -933,36 +919,14 @@ impl Agent {
         else {
             return;
         };
-        let at = self.inner.clock.steady();
-        let mut steady = self
+        let carried = self
             .inner
             .steady
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let carried = match *steady {
-            // Not lowered since it was last left: carried on.
-            Some(Steady { base, since, left }) if mark >= left => {
-                let passed = i64::try_from(at.saturating_sub(since).as_secs()).unwrap_or(i64::MAX);
-                Some(base.saturating_add(passed))
-            }
-            _ => None,
-        };
-        match carried {
-            Some(carried) if carried >= mark => {
-                memory.guard.observe_mark(carried);
-                if let Some(s) = steady.as_mut() {
-                    s.left = carried;
-                }
-            }
-            // Ahead of what the steady clock carries (a reading, a file), lowered, or the
-            // first: carried on from here.
-            _ => {
-                *steady = Some(Steady {
-                    base: mark,
-                    since: at,
-                    left: mark,
-                });
-            }
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .carry(mark, self.inner.clock.steady());
+        if let Some(carried) = carried {
+            memory.guard.observe_mark(carried);
         }
     }
 

@@ -85,6 +85,52 @@ impl Clock for ManualClock {
     }
 }
 
+/// The clock's mark carried on by the steady clock ([`Clock::steady`]) while the agent runs:
+/// a wall clock turned back a little at a time (each step within the tolerance, again and
+/// again) does not hold time still — the mark moves on, and the clock falls behind it. The
+/// steady clock stands still while the machine sleeps, so this only ever falls short of the
+/// time that passed. A mark lowered since it was last carried (an online refresh restarts it
+/// from the server's time: only that lowers it) is carried on from there, not pushed back up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SteadyMark(Option<Carried>);
+
+/// The mark `base` (UTC seconds) at the steady clock's reading `since`; `left`, the mark as
+/// it was last left, so that a mark lowered since is seen.
+#[derive(Debug, Clone, Copy)]
+struct Carried {
+    base: i64,
+    since: std::time::Duration,
+    left: i64,
+}
+
+impl SteadyMark {
+    /// The mark `mark` (UTC seconds) should be raised to, the steady clock reading `at`; `None`
+    /// when it stands (it is ahead of what is carried, was lowered, or is the first seen).
+    pub fn carry(&mut self, mark: i64, at: std::time::Duration) -> Option<i64> {
+        let carried = match self.0 {
+            Some(Carried { base, since, left }) if mark >= left => {
+                let passed = i64::try_from(at.saturating_sub(since).as_secs()).unwrap_or(i64::MAX);
+                Some(base.saturating_add(passed))
+            }
+            _ => None,
+        };
+        match (carried, self.0.as_mut()) {
+            (Some(carried), Some(c)) if carried >= mark => {
+                c.left = carried;
+                (carried > mark).then_some(carried)
+            }
+            _ => {
+                self.0 = Some(Carried {
+                    base: mark,
+                    since: at,
+                    left: mark,
+                });
+                None
+            }
+        }
+    }
+}
+
 /// What [`ClockGuard::observe`] concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClockVerdict {
@@ -254,5 +300,40 @@ mod tests {
         g.observe(T0 - Duration::days(1));
         let back: ClockGuard = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
         assert_eq!(back, g);
+    }
+
+    const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+
+    #[test]
+    fn the_steady_clock_carries_the_mark_on_whatever_the_wall_clock_says() {
+        let mut steady = SteadyMark::default();
+        assert_eq!(
+            steady.carry(1_000, MINUTE),
+            None,
+            "the first is where it starts"
+        );
+        // Asked often, within a second each time: whole seconds do not drift.
+        let mut mark = 1_000;
+        for tenth in 1..=600u64 {
+            let at = MINUTE + std::time::Duration::from_millis(tenth * 100);
+            if let Some(raised) = steady.carry(mark, at) {
+                mark = raised;
+            }
+        }
+        assert_eq!(mark, 1_060, "a minute passed, a minute carried");
+        // A reading ahead of it (a clock that jumped forward, a file): carried on from there.
+        assert_eq!(steady.carry(5_000, 3 * MINUTE), None);
+        assert_eq!(steady.carry(5_000, 4 * MINUTE), Some(5_060));
+    }
+
+    #[test]
+    fn a_mark_lowered_by_the_server_is_carried_on_from_there() {
+        let mut steady = SteadyMark::default();
+        steady.carry(10_000, MINUTE);
+        assert_eq!(steady.carry(10_000, 2 * MINUTE), Some(10_060));
+        // An online refresh set it from the server's time, lower: it stands, and is carried
+        // on from there, not pushed back up to where it was.
+        assert_eq!(steady.carry(3_000, 3 * MINUTE), None);
+        assert_eq!(steady.carry(3_000, 4 * MINUTE), Some(3_060));
     }
 }
