@@ -547,7 +547,11 @@ fn a_remotely_freed_seat_stops_working_at_the_next_contact() {
     // The user asks for this machine back: with B holding the one seat, the server says so.
     let (code, _, err) = run(a.cli().arg("refresh"));
     assert_eq!(code, 1);
-    assert!(err.contains("machine_limit_reached"), "{err}");
+    assert!(
+        err.contains("machine_limit_reached")
+            && err.contains("in use on another machine, the one it allows"),
+        "{err}"
+    );
 }
 
 /// Attack 5 in a user namespace: `unshare -U` lets a user look like root to themselves, and a

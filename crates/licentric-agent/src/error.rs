@@ -121,10 +121,13 @@ impl AgentError {
             AgentError::Api(ApiError::Rejected { code: C::VirtualizationNotAllowed, .. }) => {
                 "This licence may not be activated in a virtual machine or container, and this system runs in one. Activate it on the computer itself, or ask your vendor.".into()
             }
-            AgentError::Api(ApiError::Rejected { code: C::MachineLimitReached, max_machines, .. }) => format!(
-                "This licence is already in use on {} machine(s). Deactivate it on one of them (or ask your vendor) to free a seat.",
-                max_machines.map_or_else(|| "its maximum of".to_owned(), |n| n.to_string())
-            ),
+            AgentError::Api(ApiError::Rejected { code: C::MachineLimitReached, max_machines, .. }) => match max_machines {
+                Some(1) => "This licence is already in use on another machine, the one it allows. Deactivate it there (or ask your vendor) to free its seat.".into(),
+                Some(n) => format!(
+                    "This licence is already in use on {n} machines, as many as it allows. Deactivate it on one of them (or ask your vendor) to free a seat."
+                ),
+                None => "This licence is already in use on as many machines as it allows. Deactivate it on one of them (or ask your vendor) to free a seat.".into(),
+            },
             AgentError::Api(ApiError::Rejected {
                 code: C::InvalidFingerprint,
                 changed_components: Some(changed),
