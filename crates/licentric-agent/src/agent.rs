@@ -124,7 +124,7 @@ struct Inner {
     /// already published: local apps are answered from that meanwhile
     /// ([`Agent::asked_status`]) — a store may wait minutes on its user.
     anchoring: std::sync::atomic::AtomicBool,
-    /// The clock's mark as the steady clock carries it on ([`Agent::steady_mark`]).
+    /// The clock's mark as the steady clock carries it on ([`Agent::observe_clock`]).
     steady: std::sync::Mutex<licentric_core::clock::SteadyMark>,
     /// Bumped by [`Agent::cancel`]; a user's operation ends when it moves past the value it
     /// had when the operation took the lock ([`Inner::op_epoch`]).
@@ -830,8 +830,7 @@ impl Agent {
         };
         let now = self.inner.clock.now();
         let check = self.check_due(&mut live, now);
-        self.steady_mark(&mut live.memory);
-        live.memory.guard.observe(now);
+        self.observe_clock(&mut live.memory, now);
         let status = self.publish(&mut live, now);
         drop(live);
         if check {
@@ -903,31 +902,30 @@ impl Agent {
     pub async fn status(&self) -> Status {
         let mut live = self.inner.live.lock().await;
         let now = self.inner.clock.now();
-        self.steady_mark(&mut live.memory);
-        live.memory.guard.observe(now);
+        self.observe_clock(&mut live.memory, now);
         self.publish(&mut live, now)
     }
 
-    /// Raises the clock's mark by the time the steady clock says has passed
-    /// ([`SteadyMark`](licentric_core::clock::SteadyMark)): time runs on for the clock guard
-    /// while the agent runs, whatever is done to the wall clock.
-    pub(crate) fn steady_mark(&self, memory: &mut licentric_core::memory::Memory) {
-        let Some(mark) = memory
-            .guard
-            .high_water()
-            .map(OffsetDateTime::unix_timestamp)
-        else {
-            return;
-        };
-        let carried = self
-            .inner
-            .steady
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .carry(mark, self.inner.clock.steady());
+    /// Shows the clock guard the time: the wall clock's `now`, after raising the mark by the
+    /// time the steady clock says has passed
+    /// ([`SteadyMark`](licentric_core::clock::SteadyMark)) — time runs on for the guard while
+    /// the agent runs, whatever is done to the wall clock.
+    pub(crate) fn observe_clock(
+        &self,
+        memory: &mut licentric_core::memory::Memory,
+        now: OffsetDateTime,
+    ) {
+        let carried = memory.guard.high_water().and_then(|mark| {
+            self.inner
+                .steady
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .carry(mark.unix_timestamp(), self.inner.clock.steady())
+        });
         if let Some(carried) = carried {
             memory.guard.observe_mark(carried);
         }
+        memory.guard.observe(now);
     }
 
     /// Makes the scheduler look at the clock again now: after the clock was changed, or the
@@ -1575,9 +1573,6 @@ impl Agent {
         let mut live = self.inner.live.lock().await;
         // What was learnt of time and of files stays, and that this machine was deactivated:
         // an old copy of the data folder, put back, does not bring the licence back.
-        let old = std::mem::take(&mut live.memory);
-        live.memory.guard = old.guard;
-        live.memory.newest_issued_at = old.newest_issued_at;
         live.memory.deactivated_here();
         live.cached = None;
         live.invalid = None;
@@ -1677,7 +1672,7 @@ impl Agent {
             let now = self.inner.clock.now();
             let (due, next) = {
                 let mut live = self.inner.live.lock().await;
-                self.steady_mark(&mut live.memory);
+                self.observe_clock(&mut live.memory, now);
                 let turn = live.turn(&self.product(), now, &self.inner.policy);
                 let (due, next) = (turn.refresh_now, turn.wake_at);
                 let file = live.cached.as_ref().map(|f| f.armored().to_owned());

@@ -436,8 +436,7 @@ impl Agent {
                 }
                 // The clock's mark, saved at each look: a restart with the clock turned back
                 // gains nothing.
-                self.steady_mark(&mut live.memory);
-                live.memory.guard.observe(now);
+                self.observe_clock(&mut live.memory, now);
                 let _ = self.persist(&mut live).await;
             }
             let left = ends_on_wall - now;

@@ -297,16 +297,26 @@ impl Memory {
             // up to that one is imported again (a copy put back with its request pending).
             if anchor.gone && anchor.newest >= memory.newest_issued_at && !memory.machine_is_gone()
             {
-                memory.deactivated_here();
+                memory.gone_here();
             }
         }
         memory.guard.observe(now);
         memory
     }
 
-    /// The user deactivated this machine here: whatever file is put back later (a copy of the
-    /// data folder from before) does not count without a fresh one from the server.
+    /// The user deactivated this machine here: the memory forgets the licence, and keeps what
+    /// was learnt of time and of files, and that the machine was deactivated — whatever file
+    /// is put back later (a copy of the data folder from before) does not count without a
+    /// fresh one from the server.
     pub fn deactivated_here(&mut self) {
+        let old = std::mem::take(self);
+        self.guard = old.guard;
+        self.newest_issued_at = old.newest_issued_at;
+        self.gone_here();
+    }
+
+    /// The word that this machine was deactivated here, as of its newest file.
+    fn gone_here(&mut self) {
         self.server_said = Some(ServerWord {
             code: DEACTIVATED_HERE.to_owned(),
             at: self.newest_issued_at.unwrap_or_default(),

@@ -33,6 +33,16 @@ fn state(
     (e.state, e.entitled, e.reason)
 }
 
+/// A file saying the licence is suspended, issued at `NOW`.
+fn suspended(fx: &Fixture) -> VerifiedLicense {
+    let mut p = fx.payload();
+    p.status = licentric_proto::LicenseStatus::Suspended;
+    p.issued_at = NOW;
+    p.expires_at = NOW + Duration::days(14);
+    p.nonce = Some("s".into());
+    fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap()
+}
+
 /// A memory that accepted `f` online at `at`, as a running agent's would be.
 fn online(f: &VerifiedLicense, at: OffsetDateTime) -> Memory {
     let mut m = Memory::default();
@@ -164,12 +174,7 @@ fn an_old_copy_of_the_data_folder_cannot_undo_a_suspension_or_a_deactivation() {
     let active = file(&fx, NOW - Duration::days(1), Some("a"));
     let copy = online(&active, NOW - Duration::days(1));
     // Later, the server signed a suspension (a newer file): the store's anchor knows it.
-    let mut p = fx.payload();
-    p.status = licentric_proto::LicenseStatus::Suspended;
-    p.issued_at = NOW;
-    p.expires_at = NOW + Duration::days(14);
-    p.nonce = Some("s".into());
-    let suspended = fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap();
+    let suspended = suspended(&fx);
     let mut now_m = copy.clone();
     now_m.accepted_online(&suspended, NOW, None, &RefreshPolicy::default(), 0.0);
     let anchor = anchor_of(&now_m);
@@ -214,12 +219,7 @@ fn an_old_copy_put_back_twice_does_not_undo_a_suspension() {
     let fx = Fixture::new();
     let active = file(&fx, NOW - Duration::days(1), Some("a"));
     let copy = online(&active, NOW - Duration::days(1));
-    let mut p = fx.payload();
-    p.status = licentric_proto::LicenseStatus::Suspended;
-    p.issued_at = NOW;
-    p.expires_at = NOW + Duration::days(14);
-    p.nonce = Some("s".into());
-    let suspended = fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap();
+    let suspended = suspended(&fx);
     let mut later = copy.clone();
     later.accepted_online(&suspended, NOW, None, &RefreshPolicy::default(), 0.0);
     let stored = anchor_of(&later);
@@ -249,12 +249,7 @@ fn an_old_copy_does_not_undo_a_deactivation_made_here() {
     let fx = Fixture::new();
     let active = file(&fx, NOW - Duration::days(1), Some("a"));
     let copy = online(&active, NOW - Duration::days(1));
-    // What the agent keeps after `deactivate`.
-    let mut after = Memory {
-        guard: copy.guard.clone(),
-        newest_issued_at: copy.newest_issued_at,
-        ..Memory::default()
-    };
+    let mut after = copy.clone();
     after.deactivated_here();
     let stored = after.anchor_to_store(anchor_of(&copy));
     assert!(stored.is_some_and(|a| a.gone), "the store is told");
@@ -281,11 +276,7 @@ fn an_old_copy_cannot_import_again_what_a_deactivation_ended() {
     let mut here = copy.clone();
     here.accept_import(&answer, NOW - Duration::days(1), &policy, 0.0)
         .unwrap();
-    let mut after = Memory {
-        guard: here.guard.clone(),
-        newest_issued_at: here.newest_issued_at,
-        ..Memory::default()
-    };
+    let mut after = here.clone();
     after.deactivated_here();
     let stored = after.anchor_to_store(anchor_of(&here)).or(anchor_of(&here));
     let mut restored = Memory::restore(Found::Intact(copy), stored, None, NOW);
@@ -317,12 +308,7 @@ fn an_old_copy_cannot_import_its_old_answer_again() {
     later
         .accept_import(&answer, NOW - Duration::days(1), &policy, 0.0)
         .unwrap();
-    let mut p = fx.payload();
-    p.status = licentric_proto::LicenseStatus::Suspended;
-    p.issued_at = NOW;
-    p.expires_at = NOW + Duration::days(14);
-    p.nonce = Some("s".into());
-    let suspended = fx.verifier.verify(&fx.sign(&p), &fx.expect(), NOW).unwrap();
+    let suspended = suspended(&fx);
     later.accepted_online(&suspended, NOW, None, &policy, 0.0);
     let mut restored = Memory::restore(Found::Intact(copy), anchor_of(&later), None, NOW);
     assert_eq!(
