@@ -343,11 +343,7 @@ fn an_old_copy_of_the_data_folder_does_not_turn_the_clock_back() {
         "e2e-snapshot",
         "allow_file_credential_store = true",
     );
-    c.start_agent();
-    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
-    c.stop_agent("-TERM");
-    let copy = tmp.path().join("data-copy");
-    copy_dir(&c.data, &copy);
+    let copy = activated_and_copied(&mut c, &key);
 
     // Three days later (the agent runs, offline), the mark has followed the clock.
     server.stop();
@@ -359,8 +355,7 @@ fn an_old_copy_of_the_data_folder_does_not_turn_the_clock_back() {
     c.stop_agent("-TERM");
 
     // The copy put back (the credential store, the user's own keyring, left as it is).
-    std::fs::remove_dir_all(&c.data).unwrap();
-    copy_dir(&copy, &c.data);
+    put_back(&copy, &c);
     if c.data.join("credentials.sealed").exists() {
         // The file store lives in the data folder: a copy of it is a copy of the credential
         // store too — the honest limit (docs/security.md). Keep today's store.
@@ -373,6 +368,23 @@ fn an_old_copy_of_the_data_folder_does_not_turn_the_clock_back() {
         (LicenseState::ClockTampered, false, Some("clock_tampered")),
         "{status:?}"
     );
+}
+
+/// Activates `c` with `key`, stops its agent and keeps a copy of its data folder: the copy's
+/// path.
+fn activated_and_copied(c: &mut Companion, key: &str) -> std::path::PathBuf {
+    c.start_agent();
+    assert_eq!(run(c.cli().args(["activate", key])).0, 0);
+    c.stop_agent("-TERM");
+    let copy = c.root.join("data-copy");
+    copy_dir(&c.data, &copy);
+    copy
+}
+
+/// Puts `copy` back as the data folder of `c`, whose agent is stopped.
+fn put_back(copy: &Path, c: &Companion) {
+    std::fs::remove_dir_all(&c.data).unwrap();
+    copy_dir(copy, &c.data);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -778,11 +790,7 @@ fn an_old_copy_of_the_data_folder_does_not_undo_a_suspension() {
     let mut server = Server::start(tmp.path(), 1209600);
     let (licence_id, key) = server.licence("e2e-undo", 1);
     let mut c = Companion::new(tmp.path(), &server, "e2e-undo", "");
-    c.start_agent();
-    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
-    c.stop_agent("-TERM");
-    let copy = tmp.path().join("data-copy");
-    copy_dir(&c.data, &copy);
+    let copy = activated_and_copied(&mut c, &key);
     c.start_agent();
     // Make sure the suspended file is issued in a later second than the copy's.
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -792,8 +800,7 @@ fn an_old_copy_of_the_data_folder_does_not_undo_a_suspension() {
     c.stop_agent("-TERM");
     server.stop();
 
-    std::fs::remove_dir_all(&c.data).unwrap();
-    copy_dir(&copy, &c.data);
+    put_back(&copy, &c);
     c.start_agent();
     let status = c.client().status().unwrap();
     assert!(
@@ -805,8 +812,7 @@ fn an_old_copy_of_the_data_folder_does_not_undo_a_suspension() {
     // And put back once more: the first start on the copy must not have taught the credential
     // store the copy's older file.
     c.stop_agent("-TERM");
-    std::fs::remove_dir_all(&c.data).unwrap();
-    copy_dir(&copy, &c.data);
+    put_back(&copy, &c);
     c.start_agent();
     let status = c.client().status().unwrap();
     assert!(
@@ -825,17 +831,12 @@ fn an_old_copy_of_the_data_folder_does_not_undo_a_deactivation() {
     let server = Server::start(tmp.path(), 1209600);
     let (_, key) = server.licence("e2e-undo-deactivate", 1);
     let mut c = Companion::new(tmp.path(), &server, "e2e-undo-deactivate", "");
-    c.start_agent();
-    assert_eq!(run(c.cli().args(["activate", &key])).0, 0);
-    c.stop_agent("-TERM");
-    let copy = tmp.path().join("data-copy");
-    copy_dir(&c.data, &copy);
+    let copy = activated_and_copied(&mut c, &key);
     c.start_agent();
     assert_eq!(run(c.cli().arg("deactivate")).0, 0);
     c.stop_agent("-TERM");
 
-    std::fs::remove_dir_all(&c.data).unwrap();
-    copy_dir(&copy, &c.data);
+    put_back(&copy, &c);
     c.start_agent();
     let status = c.client().status().unwrap();
     assert!(
