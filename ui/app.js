@@ -213,7 +213,7 @@ function renderTimeline(s) {
   $('timeline-end').textContent = `Offline until ${day(s.offline_valid_until)}`;
   // The offline period says how long this computer works without the server — while the
   // licence itself is usable, and no further than the licence's own end.
-  const endsFirst = s.license_expires_at && new Date(s.license_expires_at) < end;
+  const endsFirst = usableUntil(s) !== s.offline_valid_until;
   const parts = [!s.entitled
     ? 'The licence cannot be used now (see above), online or offline.'
     : endsFirst
