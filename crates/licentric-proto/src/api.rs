@@ -372,6 +372,9 @@ api_codes! {
     InvalidState => ("invalid_state", 409),
     /// The body is larger than the server accepts.
     PayloadTooLarge => ("payload_too_large", 413),
+    /// The server has no room for the request now (too many request bodies arriving at
+    /// once); retry after the `Retry-After` header's seconds.
+    ServerBusy => ("server_busy", 503),
     /// The server failed; retrying later may help.
     InternalError => ("internal_error", 500),
 }

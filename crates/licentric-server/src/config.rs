@@ -73,6 +73,14 @@ pub struct ConnectionConfig {
     pub idle_timeout_seconds: u64,
     /// Largest request head (request line and headers), in bytes; larger gets `431`.
     pub max_header_bytes: usize,
+    /// Requests at once on one HTTP/2 connection (its `SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub max_streams_per_connection: u32,
+    /// Request bodies held in memory at once, in bytes, over all connections: a body waits for
+    /// room (`body_wait_ms`, then `503 server_busy`) before it is read, so slow bodies on many
+    /// connections and streams cannot take the server's memory.
+    pub max_body_bytes_in_flight: usize,
+    /// How long a request waits for room for its body, in milliseconds.
+    pub body_wait_ms: u64,
 }
 
 impl Default for ConnectionConfig {
@@ -84,6 +92,9 @@ impl Default for ConnectionConfig {
             body_read_timeout_ms: 10_000,
             idle_timeout_seconds: 60,
             max_header_bytes: 16 * 1024,
+            max_streams_per_connection: 32,
+            max_body_bytes_in_flight: 16 * 1024 * 1024,
+            body_wait_ms: 5_000,
         }
     }
 }
@@ -269,12 +280,22 @@ impl ServerConfig {
             || c.header_read_timeout_ms == 0
             || c.body_read_timeout_ms == 0
             || c.idle_timeout_seconds == 0
+            || c.max_streams_per_connection == 0
+            || c.body_wait_ms == 0
         {
             return Err("[connections] limits must be above zero".into());
         }
         // hyper's read buffer has a floor of 8 KiB.
         if c.max_header_bytes < 8192 {
             return Err("connections.max_header_bytes must be at least 8192".into());
+        }
+        // One body of the largest size must fit, or it would wait for room that never comes.
+        if c.max_body_bytes_in_flight < self.max_body_bytes
+            || u32::try_from(c.max_body_bytes_in_flight).is_err()
+        {
+            return Err(
+                "connections.max_body_bytes_in_flight must be at least max_body_bytes, and below 4 GiB".into(),
+            );
         }
         Ok(())
     }

@@ -68,6 +68,7 @@ impl Server {
                 ))
             })?;
         let local = listener.local_addr().map_err(ServerError::Io)?;
+        let config_bodies = config.connections.max_body_bytes_in_flight;
         let state = Arc::new(AppState {
             store,
             issuer: Issuer::new(keys, &config),
@@ -83,6 +84,7 @@ impl Server {
             config,
             metrics: Arc::new(Metrics::default()),
             webhook_wake: Arc::new(Notify::new()),
+            bodies: Arc::new(Semaphore::new(config_bodies)),
         });
         Ok(Server {
             listener,
@@ -136,7 +138,8 @@ impl Server {
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_concurrent_streams(limits.max_streams_per_connection);
         // Back-pressure at accept: past the cap, new connections wait in the listen backlog
         // until one closes, instead of each taking a task and a socket.
         let slots = Arc::new(Semaphore::new(limits.max_connections));

@@ -271,15 +271,24 @@ async fn health_and_metrics() {
 /// A raw TLS connection to the sandbox, trusting only its CA (to send what no HTTP client
 /// would: half a request, or nothing).
 async fn tls_to(s: &Sandbox) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    tls_with_alpn(s, b"http/1.1").await
+}
+
+/// [`tls_to`], offering the application protocol `alpn`.
+async fn tls_with_alpn(
+    s: &Sandbox,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(s.path("tls/ca.pem")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder()
+    let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(s.addr()).await.unwrap();
     connector
@@ -422,6 +431,96 @@ async fn stalled_connections_are_dropped_and_others_are_served() {
     );
     assert!(counter(&text, "licentric_connections_open") <= 2, "{text}");
     s.stop().await;
+}
+
+/// Bodies in memory are bounded over the whole server: while slow bodies hold the room, a new
+/// body waits for it, and past its time is answered `503 server_busy` with a `Retry-After`
+/// (which clients retry); once the room is given back, bodies are read again.
+#[tokio::test]
+async fn slow_bodies_cannot_take_the_servers_memory() {
+    use tokio::io::AsyncWriteExt as _;
+    let s = Sandbox::start_with(|c| {
+        c.max_body_bytes = 4096;
+        c.connections.max_body_bytes_in_flight = 4096;
+        c.connections.body_wait_ms = 300;
+    })
+    .await;
+    let (_, key) = s.licence(1, &[]).await;
+    let activate = || {
+        s.client
+            .post(format!("{}/v1/activations", s.url))
+            .header("Authorization", format!("License {key}"))
+            .header("Content-Type", "application/json")
+            .body(format!("{{\"fingerprint\":\"{}\"}}", "0".repeat(64)))
+            .send()
+    };
+    // A body that declares all the room (4096 bytes) and sends ten of them.
+    let mut slow = tls_to(&s).await;
+    slow.write_all(
+        b"POST /v1/activations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 4096\r\n\r\n{\"finger",
+    )
+    .await
+    .unwrap();
+    slow.flush().await.unwrap();
+    wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 4096).await;
+
+    let busy = activate().await.unwrap();
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    let body: serde_json::Value = busy.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "server_busy");
+
+    drop(slow);
+    wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 0).await;
+    let served = activate().await.unwrap();
+    assert_ne!(
+        served.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the room was given back"
+    );
+    let body: serde_json::Value = served.json().await.unwrap();
+    assert_ne!(body["error"]["code"], "server_busy", "{body}");
+    s.stop().await;
+}
+
+/// HTTP/2 clients are told how many requests they may have open on one connection (the
+/// server's `SETTINGS_MAX_CONCURRENT_STREAMS`), the configured number.
+#[tokio::test]
+async fn http2_clients_are_told_the_streams_they_may_open() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let s = Sandbox::start_with(|c| c.connections.max_streams_per_connection = 7).await;
+    let mut tls = tls_with_alpn(&s, b"h2").await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    // The server's first frame is its SETTINGS: 9 bytes of header, then 6 bytes a setting.
+    let mut head = [0u8; 9];
+    tls.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[3], 0x4, "a SETTINGS frame");
+    let length = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+    let mut payload = vec![0u8; length];
+    tls.read_exact(&mut payload).await.unwrap();
+    let streams = payload.chunks_exact(6).find_map(|setting| {
+        (setting[..2] == [0, 3]).then(|| u32::from_be_bytes(setting[2..].try_into().unwrap()))
+    });
+    assert_eq!(streams, Some(7), "SETTINGS {payload:?}");
+    drop(tls);
+    s.stop().await;
+}
+
+/// Waits until the metric `series` satisfies `ok`.
+async fn wait_until(s: &Sandbox, series: &str, ok: impl Fn(u64) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = metrics(s).await;
+        if ok(counter(&text, series)) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{series}: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Past the cap on open connections, a new client waits for a free slot instead of getting a

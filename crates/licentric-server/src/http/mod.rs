@@ -18,7 +18,7 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use licentric_proto::api::{ApiErrorCode, ErrorBody};
 use serde::de::DeserializeOwned;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::ServerConfig;
 use crate::crypto::DataKey;
@@ -46,6 +46,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the webhook delivery task when events are recorded.
     pub webhook_wake: Arc<Notify>,
+    /// Room for request bodies in memory, one permit a byte (`[connections]
+    /// max_body_bytes_in_flight`).
+    pub bodies: Arc<Semaphore>,
 }
 
 /// The client's address, put on every request by the connection loop.
@@ -83,15 +86,40 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// endpoint needs one: answered with a body still coming (a `DELETE` sent with one, a refusal
 /// before the body is read), the client's HTTP/2 stream would be reset, and a client such as
 /// curl reports that as a failed request rather than the answer it was given.
+///
+/// Bodies in memory are bounded over the whole server (`max_body_bytes_in_flight`): slow
+/// bodies on many connections and streams would otherwise hold up to the connection cap, times
+/// the streams per connection, times the body limit. A body that finds no room in
+/// `body_wait_ms` is answered `503 server_busy`, which clients retry.
 async fn read_whole_body(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
+    use axum::body::HttpBody as _;
     let (parts, body) = request.into_parts();
-    let limit = Duration::from_millis(state.config.connections.body_read_timeout_ms);
+    let limits = &state.config.connections;
+    // Room for the body is taken before it is read, and held until it is answered: its
+    // declared length, or the most it may be. A body larger than that is refused as it is read.
+    let most = state.config.max_body_bytes;
+    let room = body
+        .size_hint()
+        .upper()
+        .map_or(most, |n| usize::try_from(n).unwrap_or(most).min(most));
+    let _room = if room == 0 {
+        None
+    } else {
+        let wanted = u32::try_from(room).unwrap_or(u32::MAX);
+        let taken = Arc::clone(&state.bodies).acquire_many_owned(wanted);
+        match tokio::time::timeout(Duration::from_millis(limits.body_wait_ms), taken).await {
+            Ok(Ok(permit)) => Some(permit),
+            Ok(Err(_)) | Err(_) => return ApiFailure::busy(1).into_response(),
+        }
+    };
     let whole = Bytes::from_request(Request::from_parts(parts.clone(), body), &());
-    let Ok(read) = tokio::time::timeout(limit, whole).await else {
+    let Ok(read) =
+        tokio::time::timeout(Duration::from_millis(limits.body_read_timeout_ms), whole).await
+    else {
         return ApiFailure::new(
             ApiErrorCode::InvalidRequest,
             "the request's body did not arrive in time",
@@ -130,6 +158,16 @@ impl ApiFailure {
             ..ApiFailure::new(
                 ApiErrorCode::RateLimited,
                 "too many failed attempts; try again later",
+            )
+        }
+    }
+
+    fn busy(retry_after: u64) -> ApiFailure {
+        ApiFailure {
+            retry_after: Some(retry_after),
+            ..ApiFailure::new(
+                ApiErrorCode::ServerBusy,
+                "the server is busy with other requests; try again shortly",
             )
         }
     }
@@ -247,6 +285,16 @@ async fn metrics(
 ) -> Result<Response, ApiFailure> {
     let caller = admin::auth(&state, &headers, &peer, "metrics:read").await?;
     let mut text = state.metrics.render();
+    let bodies = state
+        .config
+        .connections
+        .max_body_bytes_in_flight
+        .saturating_sub(state.bodies.available_permits());
+    text.push_str("# HELP licentric_request_body_bytes_in_flight Room held now for request bodies being read or answered.\n");
+    text.push_str("# TYPE licentric_request_body_bytes_in_flight gauge\n");
+    text.push_str(&format!(
+        "licentric_request_body_bytes_in_flight {bodies}\n"
+    ));
     // Seats of floating licences held now, per licence of the key's environment.
     let environment = caller.environment;
     let seats = state
