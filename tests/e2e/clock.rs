@@ -778,3 +778,56 @@ async fn a_clock_that_ran_ahead_is_cleared_for_good_by_one_refresh() {
         "the old mark came back"
     );
 }
+
+/// An answer to a request, fetched on the same trip as the one imported and kept for later,
+/// does not start the offline period again when imported with the clock turned back: an
+/// import is not the time now. (Requests made before an import are void besides.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_kept_for_later_does_not_restart_time_with_the_clock_turned_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-kept-answer", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-kept-answer", "");
+    let Rig { agent, clock, .. } = rig(&companion).await;
+    let start = clock.now();
+    let first = server.offline_activation(&key, &agent.request_file().await.unwrap());
+    assert!(agent.import(&first).await.unwrap().entitled);
+    let kept = server.offline_activation(&key, &agent.request_file().await.unwrap());
+    server.stop();
+    clock.pass(StdDuration::from_secs(13 * 86_400));
+    assert!(agent.status().await.entitled);
+    clock.set(start + Duration::minutes(1));
+    assert_eq!(agent.status().await.state, LicenseState::ClockTampered);
+    let imported = agent.import(&kept).await;
+    let status = agent.status().await;
+    assert_eq!(
+        (status.state, status.entitled),
+        (LicenseState::ClockTampered, false),
+        "the kept answer restarted the offline period: {imported:?}"
+    );
+}
+
+/// A machine with no network whose clock once ran ahead, put right since, is not locked out:
+/// the answer to a request made since clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_once_ahead_is_cleared_by_the_answer_to_a_request_made_since() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path(), 1_209_600);
+    let (_, key) = server.licence("e2e-clock-ahead-offline", 1);
+    let companion = Companion::new(tmp.path(), &server, "e2e-clock-ahead-offline", "");
+    let Rig { agent, clock, .. } = rig(&companion).await;
+    let start = clock.now();
+    let first = server.offline_activation(&key, &agent.request_file().await.unwrap());
+    assert!(agent.import(&first).await.unwrap().entitled);
+    clock.set(start + Duration::days(400));
+    agent.status().await;
+    clock.set(start + Duration::minutes(5));
+    assert_eq!(agent.status().await.state, LicenseState::ClockTampered);
+    let answer = server.offline_activation(&key, &agent.request_file().await.unwrap());
+    let status = agent.import(&answer).await.unwrap();
+    assert_eq!(
+        (status.state, status.entitled),
+        (LicenseState::Active, true),
+        "{status:?}"
+    );
+}

@@ -90,7 +90,8 @@ impl Clock for ManualClock {
 /// again) does not hold time still — the mark moves on, and the clock falls behind it. The
 /// steady clock stands still while the machine sleeps, so this only ever falls short of the
 /// time that passed. A mark lowered since it was last carried (an online refresh restarts it
-/// from the server's time: only that lowers it) is carried on from there, not pushed back up.
+/// from the server's time, and an import forgives a mark that ran ahead: only they lower it)
+/// is carried on from there, not pushed back up.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SteadyMark(Option<Carried>);
 
@@ -198,6 +199,29 @@ impl ClockGuard {
     /// Records the signed `issued_at` of a verified file.
     pub fn observe_issued_at(&mut self, issued_at: OffsetDateTime) {
         self.high_water = self.high_water.max(issued_at.unix_timestamp());
+    }
+
+    /// An imported file answering a request made when the mark stood at `requested_mark` (UTC
+    /// seconds). Its signed `issued_at` is a time that has passed, not the time now: it may
+    /// have waited, unimported, while the clock ran on. So the mark only rises to it, and the
+    /// flag is cleared if `now` is then plausible: a clock turned back to import an old answer
+    /// stays tampered. Only a mark that ran ahead of the server's time when the request was
+    /// made (a clock once set ahead, put right since) restarts from it, as online: a machine
+    /// with no network whose clock was once wrong is not locked out.
+    pub fn answer_imported(
+        &mut self,
+        now: OffsetDateTime,
+        issued_at: OffsetDateTime,
+        requested_mark: i64,
+    ) {
+        let issued = issued_at.unix_timestamp();
+        if requested_mark > issued.saturating_add(CLOCK_TOLERANCE.whole_seconds()) {
+            self.online_refresh_succeeded(now, issued_at);
+            return;
+        }
+        self.high_water = self.high_water.max(issued);
+        self.tampered = false;
+        self.observe(now);
     }
 
     /// A successful online refresh: the server's signed `issued_at` is trustworthy time.
@@ -335,5 +359,45 @@ mod tests {
         // on from there, not pushed back up to where it was.
         assert_eq!(steady.carry(3_000, 3 * MINUTE), None);
         assert_eq!(steady.carry(3_000, 4 * MINUTE), Some(3_060));
+    }
+
+    #[test]
+    fn an_old_answer_imported_keeps_the_time_that_passed_since_its_request() {
+        let mut g = ClockGuard::new();
+        g.observe(T0);
+        let requested = T0.unix_timestamp();
+        // A fortnight passes; the clock is turned back to import the answer the server gave
+        // on the day of the request.
+        g.observe(T0 + Duration::days(14));
+        g.answer_imported(T0 + Duration::minutes(1), T0, requested);
+        assert!(
+            g.is_flagged(),
+            "an old answer does not vouch for an old time"
+        );
+        assert_eq!(g.high_water(), Some(T0 + Duration::days(14)));
+        // Imported with the clock right, it changes nothing and flags nothing.
+        let mut g = ClockGuard::new();
+        g.observe(T0);
+        g.observe(T0 + Duration::days(5));
+        g.answer_imported(T0 + Duration::days(5), T0, requested);
+        assert!(!g.is_flagged());
+        assert_eq!(g.high_water(), Some(T0 + Duration::days(5)));
+    }
+
+    #[test]
+    fn a_mark_that_ran_ahead_is_forgiven_by_an_answer_to_a_request_made_since() {
+        let mut g = ClockGuard::new();
+        // The clock ran a year ahead, then was put right: flagged.
+        g.observe(T0 + Duration::days(365));
+        assert_eq!(g.observe(T0), ClockVerdict::Tampered);
+        let requested = g.high_water().unwrap().unix_timestamp();
+        // Two hours later, the answer signed at T0 + 1 h arrives.
+        g.observe_mark(requested + 7200);
+        g.answer_imported(T0 + Duration::hours(2), T0 + Duration::hours(1), requested);
+        assert!(
+            !g.is_flagged(),
+            "a machine with no network is not locked out"
+        );
+        assert_eq!(g.high_water(), Some(T0 + Duration::hours(2)));
     }
 }

@@ -126,6 +126,10 @@ pub struct PendingRequest {
     pub nonce: String,
     /// When it was made, UTC seconds.
     pub created_at: i64,
+    /// The clock's high-water mark when it was made, UTC seconds (missing in a state from
+    /// before it was kept: `created_at` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<i64>,
 }
 
 /// A lease held on the server, as the sealed state keeps it. Its `Debug` never shows the secret.
@@ -339,7 +343,7 @@ impl Memory {
         ) {
             self.record.check_by(now + RECHECK_NOT_ACTIVE);
         }
-        self.confirmed(file, now);
+        self.confirmed(file, now, None);
         if machines_active.is_some() {
             self.machines_active = machines_active;
         }
@@ -354,7 +358,7 @@ impl Memory {
         machines_active: Option<u32>,
     ) {
         let p = statement.payload();
-        self.guard.online_refresh_succeeded(now, p.issued_at);
+        self.fresh_from_server(now, p.issued_at);
         self.record.last_refresh_at = Some(now);
         self.record.last_failure = None;
         self.record.consecutive_failures = 0;
@@ -401,16 +405,25 @@ impl Memory {
         {
             return Err(ImportRefusal::OlderThanSeen);
         }
-        self.pending_requests.remove(index);
+        let request = self.pending_requests.remove(index);
         self.record.installed(file, now, false, policy, jitter);
-        self.confirmed(file, now);
+        self.confirmed(file, now, Some(request.mark.unwrap_or(request.created_at)));
         Ok(())
     }
 
-    /// A fresh signed file: the server's time and word, and the end of any doubt.
-    fn confirmed(&mut self, file: &VerifiedLicense, now: OffsetDateTime) {
+    /// A fresh signed file: the server's time and word, and the end of any doubt. `imported`
+    /// is the clock's mark when the request it answers was made, for a file imported: it is
+    /// not the time now (it may have waited), so the mark is only forgiven what it ran ahead
+    /// of the server's time when the request was made.
+    fn confirmed(&mut self, file: &VerifiedLicense, now: OffsetDateTime, imported: Option<i64>) {
         let p = file.payload();
-        self.guard.online_refresh_succeeded(now, p.issued_at);
+        match imported {
+            None => self.fresh_from_server(now, p.issued_at),
+            Some(mark) => self.guard.answer_imported(now, p.issued_at, mark),
+        }
+        // Every request made before is answered, or needless: none is imported later (each
+        // would start the offline period again, with the clock turned back).
+        self.pending_requests.clear();
         self.newest_issued_at = Some(
             self.newest_issued_at
                 .unwrap_or(i64::MIN)
@@ -424,12 +437,20 @@ impl Memory {
         self.machine_id = Some(p.machine_id.clone());
     }
 
+    /// The server's signed word, fresh (it carried the nonce just sent): its time restarts the
+    /// clock's mark and clears a clock found turned back, and the requests made before it are
+    /// void — an answer to one, kept unimported, cannot start the offline period again later.
+    fn fresh_from_server(&mut self, now: OffsetDateTime, issued_at: OffsetDateTime) {
+        self.guard.online_refresh_succeeded(now, issued_at);
+        self.pending_requests.clear();
+    }
+
     /// A verified statement that this machine is no longer activated: the cached file no
     /// longer counts (the agent sets it aside), and no refresh is planned until the user
     /// activates again.
     pub fn machine_gone(&mut self, statement: &VerifiedStatement, now: OffsetDateTime) {
         let p = statement.payload();
-        self.guard.online_refresh_succeeded(now, p.issued_at);
+        self.fresh_from_server(now, p.issued_at);
         self.server_said = Some(ServerWord {
             code: p.kind.code().to_owned(),
             at: p.issued_at.unix_timestamp(),
@@ -492,7 +513,7 @@ impl Memory {
         now: OffsetDateTime,
     ) {
         let p = lease.payload();
-        self.guard.online_refresh_succeeded(now, p.issued_at);
+        self.fresh_from_server(now, p.issued_at);
         self.held_lease = None;
         self.borrowed = Some(BorrowedSeat {
             lease: HeldLease {
@@ -550,9 +571,11 @@ impl Memory {
     /// are kept, for [`PENDING_LIFETIME`]).
     pub fn remember_request(&mut self, nonce: &str, now: OffsetDateTime) {
         self.forget_stale_requests(now);
+        self.guard.observe(now);
         self.pending_requests.push(PendingRequest {
             nonce: nonce.to_owned(),
             created_at: now.unix_timestamp(),
+            mark: self.guard.high_water().map(OffsetDateTime::unix_timestamp),
         });
         let excess = self
             .pending_requests

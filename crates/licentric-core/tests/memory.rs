@@ -378,6 +378,78 @@ fn an_import_answering_a_request_confirms_a_lost_state() {
     );
 }
 
+/// Requests answered on one trip, kept unimported and imported later with the clock turned
+/// back, would each start the offline period again. An import is not the time now: the clock
+/// stays found turned back. And an import (or an online refresh) voids the requests made before
+/// it, so the answers kept beside it are never imported.
+#[test]
+fn an_old_answer_imported_with_the_clock_turned_back_does_not_restart_time() {
+    let fx = Fixture::new();
+    let policy = RefreshPolicy::default();
+    let mut m = Memory::default();
+    m.remember_request("r1", NOW);
+    m.remember_request("beside", NOW);
+    let first = file(&fx, NOW, Some("r1"));
+    m.accept_import(&first, NOW, &policy, 0.0).unwrap();
+    assert_eq!(
+        m.accept_import(&file(&fx, NOW, Some("beside")), NOW, &policy, 0.0),
+        Err(ImportRefusal::NoRequestPending),
+        "a request made before the import is void"
+    );
+    // A request made after it, answered on the same trip, kept for later.
+    m.remember_request("r2", NOW);
+    let second = file(&fx, NOW, Some("r2"));
+    let later = NOW + Duration::days(13);
+    m.guard.observe(later);
+    assert!(state(&m, Some(&first), later).1);
+    let back = NOW + Duration::minutes(1);
+    assert_eq!(state(&m, Some(&first), back).0, LicenseState::ClockTampered);
+    m.accept_import(&second, back, &policy, 0.0).unwrap();
+    assert_eq!(
+        state(&m, Some(&second), back),
+        (
+            LicenseState::ClockTampered,
+            false,
+            Some("clock_tampered".into())
+        )
+    );
+    assert_eq!(m.guard.high_water(), Some(later), "the time seen is kept");
+    // An online refresh voids the requests made before it too.
+    m.remember_request("r3", later);
+    m.accepted_online(&file(&fx, NOW, Some("n")), later, None, &policy, 0.0);
+    assert!(m.pending_requests.is_empty());
+}
+
+/// A machine with no network whose clock once ran ahead (and was put right) is not locked
+/// out: the answer to a request made since forgives the mark what it ran ahead.
+#[test]
+fn a_clock_once_ahead_is_forgiven_by_the_answer_to_a_request_made_since() {
+    let fx = Fixture::new();
+    let mut m = Memory::default();
+    m.remember_request("r1", NOW);
+    let first = file(&fx, NOW, Some("r1"));
+    let policy = RefreshPolicy::default();
+    m.accept_import(&first, NOW, &policy, 0.0).unwrap();
+    m.guard.observe(NOW + Duration::days(400));
+    let right = NOW + Duration::hours(2);
+    assert_eq!(
+        state(&m, Some(&first), right).0,
+        LicenseState::ClockTampered
+    );
+    m.remember_request("r2", right);
+    let mut p = fx.payload();
+    p.issued_at = NOW + Duration::hours(3);
+    p.expires_at = p.issued_at + Duration::days(14);
+    p.nonce = Some("r2".into());
+    let at = NOW + Duration::hours(4);
+    let answer = fx.verifier.verify(&fx.sign(&p), &fx.expect(), at).unwrap();
+    m.accept_import(&answer, at, &policy, 0.0).unwrap();
+    assert_eq!(
+        state(&m, Some(&answer), at),
+        (LicenseState::Active, true, None)
+    );
+}
+
 #[test]
 fn pending_requests_are_bounded_and_expire() {
     let mut m = Memory::default();
