@@ -295,6 +295,19 @@ pub fn renew(
     }
     let holding = leases::holding(tx, &license.id, now)?;
     let others: Vec<LeaseRow> = holding.into_iter().filter(|l| l.id != lease.id).collect();
+    // The licence's seats lowered below the leases held (the vendor's change at a renewal):
+    // the seats held longest keep theirs — borrowed ones first, which are held offline — and
+    // the others are not renewed (nor borrowed, nor borrowed for longer), so they run out.
+    // A borrow kept as it is stands (it was signed to its end), and one returned early is let
+    // go (an ordinary lease now, it is not renewed again).
+    let keeps_as_it_is = lease.borrowed && borrowed && expires_at <= lease.expires_at;
+    let returned = lease.borrowed && !borrowed;
+    if !keeps_as_it_is
+        && !returned
+        && leases::held_before(tx, &lease.id, now)? >= license.max_machines
+    {
+        return Ok(no_seat(license.max_machines, &others, None)?.with_events(expired));
+    }
     let entitlements = match counted_entitlements(
         &license,
         &lease.entitlements,

@@ -891,6 +891,92 @@ async fn a_count_left_from_before_the_check_counts_nothing() {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// The vendor lowers a licence's seats below the seats held (a renewal for fewer): the seats
+/// held longest are renewed, borrowed ones first; the others are refused, so they run out —
+/// and cannot be borrowed, nor borrowed for longer, to stay.
+#[tokio::test]
+async fn seats_lowered_below_those_held_are_not_renewed() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(3, &[]).await;
+    floating(&s).await;
+    let (_, one) = checkout(&s, &key, &fingerprint(1), "c1").await;
+    let (_, two) = checkout(&s, &key, &fingerprint(2), "c2").await;
+    let (_, three) = borrow(&s, &key, &fingerprint(3), "c3", &from_now(3 * 86_400)).await;
+    let (one, two, three) = (held(&one), held(&two), held(&three));
+    let (status, body) = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{licence}"),
+            Some(json!({"max_machines": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The borrowed seat and the older ordinary one keep theirs; the newest is refused.
+    let (status, body) = renew(&s, &key, (&two.0, &two.1), &fingerprint(2), "r2").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "no_seat_available");
+    assert_eq!(body["error"]["max_machines"], 2);
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&two.0, &two.1),
+        &fingerprint(2),
+        "b2",
+        &from_now(86_400),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "borrowed to stay: {body}");
+    let (status, body) = renew(&s, &key, (&one.0, &one.1), &fingerprint(1), "r1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&three.0, &three.1),
+        &fingerprint(3),
+        "b3",
+        &from_now(3 * 86_400 - 60),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a borrow kept as it is stands: {body}"
+    );
+
+    // Lowered to one: the borrowed seat is the one kept; the ordinary one cannot borrow its
+    // way past it, and the borrow cannot be made longer by a seat it no longer has.
+    s.admin(
+        Method::PATCH,
+        &format!("/licenses/{licence}"),
+        Some(json!({"max_machines": 1})),
+    )
+    .await;
+    let (status, body) = renew(&s, &key, (&one.0, &one.1), &fingerprint(1), "r1b").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&one.0, &one.1),
+        &fingerprint(1),
+        "b1",
+        &from_now(86_400),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&three.0, &three.1),
+        &fingerprint(3),
+        "b3b",
+        &from_now(3 * 86_400 - 120),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
     let s = Sandbox::start().await;
