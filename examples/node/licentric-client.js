@@ -181,7 +181,8 @@ class Client {
 
   /**
    * The agent's licence file, checked here (`verifyLicenseFile`): its payload, or a thrown
-   * NotVerified. With `entitlement`, the file must grant it too (code `not_entitled`).
+   * NotVerified. With `entitlement`, the file must grant it too (code `not_entitled`); and the
+   * agent must count the machine as entitled (code `agent_not_entitled`).
    */
   async verifiedLicense(trustedKeys, entitlement) {
     this.needsProduct();
@@ -190,6 +191,13 @@ class Client {
     const payload = verifyLicenseFile(text, trustedKeys, this.product, this.environment);
     if (entitlement !== undefined && !payload.entitlements.includes(entitlement)) {
       throw new NotVerified('not_entitled', `the licence does not grant ${JSON.stringify(entitlement)}`);
+    }
+    // And the agent must count the machine as entitled: a genuine file it no longer vouches
+    // for (a copy put back, the clock turned back) passes the checks above.
+    const status = await this.call('status');
+    if (!status || status.entitled !== true) {
+      const said = status && typeof status === 'object' ? status : {};
+      throw new NotVerified('agent_not_entitled', `the agent does not count this machine as entitled: ${said.state} (${said.reason})`);
     }
     return payload;
   }

@@ -580,7 +580,8 @@ class Client:
 
     def verified_license(self, trusted_keys, entitlement=None):
         """The agent's licence file, checked here (`verify_license_file`): its payload, or
-        NotVerified. With `entitlement`, the file must grant it too (code `not_entitled`)."""
+        NotVerified. With `entitlement`, the file must grant it too (code `not_entitled`); and
+        the agent must count the machine as entitled (code `agent_not_entitled`)."""
         if self.product is None:
             raise ValueError("checking a signed document needs the client's product and environment")
         text = self.license_file()
@@ -589,6 +590,13 @@ class Client:
         payload = verify_license_file(text, trusted_keys, self.product, self.environment)
         if entitlement is not None and entitlement not in payload["entitlements"]:
             raise NotVerified("not_entitled", f"the licence does not grant {entitlement!r}")
+        # And the agent must count the machine as entitled: a genuine file it no longer vouches
+        # for (a copy put back, the clock turned back) passes the checks above.
+        status = self.status()
+        if not (isinstance(status, dict) and status.get("entitled") is True):
+            said = status if isinstance(status, dict) else {}
+            raise NotVerified("agent_not_entitled",
+                              f"the agent does not count this machine as entitled: {said.get('state')} ({said.get('reason')})")
         return payload
 
     def checkout(self, entitlement=None, trusted_keys=None):

@@ -808,6 +808,32 @@ fn an_old_copy_of_the_data_folder_does_not_undo_a_suspension() {
         "the copy undid the suspension: {status:?}"
     );
     assert_eq!(status.reason.as_deref(), Some("state_lost"), "{status:?}");
+    // Apps that check the signed file themselves: the copy's file is genuine, for this machine
+    // and within its dates, but the agent does not vouch for it, so it does not pass.
+    let vendor = server.public_key();
+    let (code, out, err) = run(licentric_e2e::c_example_command()
+        .env("LICENTRIC_MACHINE_ID", &c.machine_id)
+        .arg("--socket")
+        .arg(&c.socket)
+        .args(["e2e-undo", "test", "has_entitlement", "pro", &vendor]));
+    assert_eq!(code, 1, "the C ABI's checked answer: {out}{err}");
+    assert!(err.contains("state_lost"), "{err}");
+    for (program, script) in [
+        ("python3", "python/licentric_client.py"),
+        ("node", "node/licentric-client.js"),
+    ] {
+        let (code, out, err) = run(Command::new(program)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/").to_owned() + script)
+            .args(["--product", "e2e-undo", "--environment", "test", "--socket"])
+            .arg(&c.socket)
+            .env("LICENTRIC_MACHINE_ID", &c.machine_id)
+            .args(["--trusted-key", &vendor, "has_entitlement", "pro"]));
+        assert_eq!(code, 3, "{program}: {out}{err}");
+        assert!(
+            err.contains("agent_not_entitled") && err.contains("state_lost"),
+            "{program}: {err}"
+        );
+    }
 
     // And put back once more: the first start on the copy must not have taught the credential
     // store the copy's older file.

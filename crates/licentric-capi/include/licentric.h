@@ -197,7 +197,8 @@ const char *licentric_version(void);
 // Whether the machine is entitled now to the feature `code`, from the signed licence file
 // checked here: signed by one of `trusted_keys` (`key_count` of them, the vendor's public
 // keys as in the companion's configuration), for this product, environment and machine,
-// within its offline period and its licence's dates, active. `*entitled` is true only when
+// within its offline period and its licence's dates, active — and the agent counts the machine
+// as entitled (a genuine file it no longer vouches for does not pass). `*entitled` is true only when
 // the result is `LICENTRIC_OK` and the file grants `code`; a file that grants it not is
 // `LICENTRIC_OK` and false. No file, or one that does not pass, is `LICENTRIC_NOT_VERIFIED`
 // (`licentric_last_error` says which check failed).

@@ -12,7 +12,8 @@ use crate::{LicentricClient, LicentricResult, text};
 /// Whether the machine is entitled now to the feature `code`, from the signed licence file
 /// checked here: signed by one of `trusted_keys` (`key_count` of them, the vendor's public
 /// keys as in the companion's configuration), for this product, environment and machine,
-/// within its offline period and its licence's dates, active. `*entitled` is true only when
+/// within its offline period and its licence's dates, active — and the agent counts the machine
+/// as entitled (a genuine file it no longer vouches for does not pass). `*entitled` is true only when
 /// the result is `LICENTRIC_OK` and the file grants `code`; a file that grants it not is
 /// `LICENTRIC_OK` and false. No file, or one that does not pass, is `LICENTRIC_NOT_VERIFIED`
 /// (`licentric_last_error` says which check failed).
@@ -48,6 +49,20 @@ pub unsafe extern "C" fn licentric_has_entitlement_checked(
     let checked = file
         .ok_or_else(|| "the agent holds no licence file (not activated)".to_owned())
         .and_then(|file| check(&file, &keys, &client.product, client.environment));
+    // And the agent must count the machine as entitled: a genuine file it no longer vouches
+    // for (a copy of the data folder put back, the clock turned back) passes the check above.
+    let checked = match checked {
+        Ok(licence) => match client.client.status() {
+            Ok(status) if status.entitled => Ok(licence),
+            Ok(status) => Err(format!(
+                "the agent does not count this machine as entitled: {} ({})",
+                status.state.as_str(),
+                status.reason.as_deref().unwrap_or("no reason given")
+            )),
+            Err(e) => return client.answered(Err::<(), _>(e)),
+        },
+        Err(why) => Err(why),
+    };
     match checked {
         Ok(licence) => {
             // SAFETY: as above.

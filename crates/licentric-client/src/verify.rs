@@ -12,9 +12,14 @@
 //!     Some(file) => licentric_client::verify::check(&file, VENDOR_KEYS, "acme-cad", Environment::Live)
 //!         .is_ok_and(|licence| licence.payload().entitlements.iter().any(|e| e == "pro")),
 //!     None => false,
-//! };
+//! } && client.status()?.entitled;
 //! # Ok::<(), licentric_client::ClientError>(())
 //! ```
+//!
+//! The agent's word counts as well (`status().entitled`): a genuine file of this machine that
+//! the agent no longer vouches for — a copy of the data folder put back, a clock turned back —
+//! passes the file's checks, which read this process's clock and know nothing of the agent's
+//! memory. ([`crate::watch::Watch`] does the same.)
 //!
 //! A floating licence's seat is checked the same way, from the lease its checkout answers
 //! (`checkout` again answers the lease as renewed since):
