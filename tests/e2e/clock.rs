@@ -831,3 +831,35 @@ async fn a_clock_once_ahead_is_cleared_by_the_answer_to_a_request_made_since() {
         "{status:?}"
     );
 }
+
+/// Attack: borrow a seat for three days, turn the wall clock back a month, and let the machine
+/// sleep whenever it is not in use, so that neither the wall clock nor a clock that stands
+/// still in sleep reaches the borrow's end. The steady clock counts the time that passed,
+/// asleep or not: the borrow ends on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_borrow_ends_on_time_with_the_clock_turned_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1_209_600);
+    let product = "e2e-clock-borrow-back";
+    let (_, key) = server.licence(product, 1);
+    server.admin(
+        "PATCH",
+        &format!("/products/{product}"),
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    let companion = Companion::new(tmp.path(), &server, product, "");
+    let Rig { agent, clock, .. } = rig(&companion).await;
+    let start = clock.now();
+    agent.activate(&key).await.unwrap();
+    agent.borrow(start + Duration::days(3)).await.unwrap();
+    server.stop();
+    clock.set(start - Duration::days(30));
+    let held = agent.checkout(None).await.map(|(seat, _)| seat);
+    assert!(held.is_ok(), "borrowed: {held:?}");
+    // Four days pass (asleep, for the most part): the wall clock is still weeks before the
+    // borrow's end.
+    clock.pass(StdDuration::from_secs(4 * 86_400));
+    agent.clock_changed();
+    let held = agent.checkout(None).await.map(|(seat, _)| seat);
+    assert!(held.is_err(), "the borrow outlived its end: {held:?}");
+}

@@ -85,7 +85,7 @@ impl AgentOptions {
         AgentOptions {
             machine: licentric_platform::identity::machine_id_source(config.environment),
             config,
-            clock: Arc::new(licentric_core::SystemClock),
+            clock: Arc::new(licentric_platform::clock::SystemClock),
             notifier,
             credentials: None,
             read_only: false,

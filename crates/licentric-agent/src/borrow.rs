@@ -58,11 +58,10 @@ impl Agent {
         })?);
         let current = {
             let seats = self.inner.seats.state.lock().await;
-            let now = self.inner.clock.now();
             seats
                 .held
                 .as_ref()
-                .filter(|h| h.holds(now))
+                .filter(|h| h.holds(&*self.inner.clock))
                 .map(|h| (h.lease_id().to_owned(), h.secret.clone()))
         };
         // With no seat held, an ordinary one first, kept in the sealed state: an answer to the
@@ -362,15 +361,16 @@ impl Agent {
         };
         let ends_on_wall = lease.payload().expires_at;
         let received = Instant::now();
+        let left = (ends_on_wall - mark)
+            .max(time::Duration::ZERO)
+            .unsigned_abs();
         let held = Held {
             secret: Zeroizing::new(kept.lease.secret.clone()),
             // Unknown until the server is asked again; this machine's seat at least.
             seats_in_use: 1,
             received,
-            ends: received
-                + (ends_on_wall - mark)
-                    .max(time::Duration::ZERO)
-                    .unsigned_abs(),
+            ends: received + left,
+            ends_steady: self.inner.clock.steady() + left,
             ends_on_wall,
             lease,
         };
@@ -397,27 +397,27 @@ impl Agent {
                     Confirmed::NotHeld => return,
                 }
             }
-            let (ends, ends_on_wall) = {
+            let (ends, ends_on_wall, holds) = {
                 let seats = self.inner.seats.state.lock().await;
                 match seats
                     .held
                     .as_ref()
                     .filter(|h| h.lease_id() == id && h.borrowed())
                 {
-                    Some(h) => (h.ends, h.ends_on_wall),
+                    Some(h) => (h.ends, h.ends_on_wall, h.holds(&*self.inner.clock)),
                     // Returned (its lease may go on as the apps' ordinary one), or replaced.
                     None => return,
                 }
             };
             let now = self.inner.clock.now();
-            if Instant::now() >= ends || now >= ends_on_wall {
+            if !holds {
                 // Ended, unless borrowed again or returned meanwhile (checked with the server
                 // calls held; a returned one is the apps' ordinary lease now, not this watch's).
                 let _one = self.inner.seats.fetch.lock().await;
                 let still = self
                     .look_at_held(|h| {
                         h.is_some_and(|h| {
-                            h.lease_id() == id && (!h.borrowed() || h.holds(self.inner.clock.now()))
+                            h.lease_id() == id && (!h.borrowed() || h.holds(&*self.inner.clock))
                         })
                     })
                     .await;

@@ -83,7 +83,7 @@ impl Agent {
             let Some(current) = seats.own.get(&id) else {
                 return; // given back meanwhile
             };
-            match current.after_renewal(answer, self.inner.clock.now()) {
+            match current.after_renewal(answer, &*self.inner.clock) {
                 Renewal::Renewed(renewed) => {
                     at = renewed.renew_at();
                     seats.own.insert(id, renewed);

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use licentric_core::random::random_hex_128;
-use licentric_core::{OsRandom, VerifiedLease};
+use licentric_core::{Clock, OsRandom, VerifiedLease};
 use licentric_proto::api::{
     ApiErrorCode, LeaseRequest, LeaseResponse, ReleaseLeaseRequest, RenewLeaseRequest,
 };
@@ -94,29 +94,28 @@ struct Held {
     /// The secret that renews and releases it (the checkout's answer; renewals keep it).
     secret: Zeroizing<String>,
     seats_in_use: u32,
-    /// When it was received, and when it ends, by the monotonic clock.
+    /// When it was received, and when it ends, by the monotonic clock (the timers').
     received: Instant,
     ends: Instant,
+    /// When it ends by the agent's steady clock ([`Clock::steady`], which counts the time the
+    /// machine slept where the system has one).
+    ends_steady: std::time::Duration,
     /// Its end as the wall clock read it when it arrived (what the status shows).
     ends_on_wall: time::OffsetDateTime,
 }
 
 impl Held {
-    /// Whether it still holds its seat, `wall` being the wall clock now: by the monotonic
-    /// clock (which a clock turned back does not fool) and by the wall clock (the monotonic one
-    /// stands still while the machine sleeps, the server's does not).
-    fn holds(&self, wall: time::OffsetDateTime) -> bool {
-        Instant::now() < self.ends && wall < self.ends_on_wall
+    /// Whether it still holds its seat by `clock`: by its steady clock (which a wall clock
+    /// turned back does not fool, and which counts the time the machine slept) and by its wall
+    /// clock (where the steady one stands still in sleep, the server's does not).
+    fn holds(&self, clock: &dyn Clock) -> bool {
+        clock.steady() < self.ends_steady && clock.now() < self.ends_on_wall
     }
 
-    /// What `answer`, the renewal of this lease, means for it at `wall`: renewed; not
+    /// What `answer`, the renewal of this lease, means for it by `clock`: renewed; not
     /// renewed yet while it still holds (try again after [`RETRY`], before its end); or gone
     /// (the server says so, or it ran out unrenewed).
-    fn after_renewal(
-        &self,
-        answer: Result<Held, AgentError>,
-        wall: time::OffsetDateTime,
-    ) -> Renewal {
+    fn after_renewal(&self, answer: Result<Held, AgentError>, clock: &dyn Clock) -> Renewal {
         let id = self.lease_id();
         match answer {
             Ok(renewed) => Renewal::Renewed(renewed),
@@ -127,7 +126,7 @@ impl Held {
                 tracing::warn!(lease = %id, "the server says the seat is gone");
                 Renewal::Gone
             }
-            Err(e) if self.holds(wall) => {
+            Err(e) if self.holds(clock) => {
                 tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
                 Renewal::TryAgainAt((Instant::now() + RETRY).min(self.ends))
             }
@@ -262,8 +261,7 @@ impl Agent {
         let mut widened = false;
         loop {
             let seats = self.inner.seats.state.lock().await;
-            let now = self.inner.clock.now();
-            if let Some(held) = seats.held.as_ref().filter(|h| h.holds(now)) {
+            if let Some(held) = seats.held.as_ref().filter(|h| h.holds(&*self.inner.clock)) {
                 // Each app process its own seat, where the product says so (a borrowed seat
                 // is the machine's, shared).
                 if held.per_process() && !held.borrowed() && seats.holders > 0 {
@@ -288,7 +286,7 @@ impl Agent {
             // One checkout goes to the server at a time; the others then find its seat.
             let _one = self.inner.seats.fetch.lock().await;
             if self
-                .look_at_held(|h| h.is_some_and(|h| h.holds(self.inner.clock.now())))
+                .look_at_held(|h| h.is_some_and(|h| h.holds(&*self.inner.clock)))
                 .await
             {
                 continue;
@@ -343,12 +341,11 @@ impl Agent {
         entitlement: Option<&str>,
     ) -> Option<CheckoutResult> {
         let seats = self.inner.seats.state.lock().await;
-        let now = self.inner.clock.now();
         let held = match hold.own {
             Some(id) => seats.own.get(&id)?,
             None => seats.held.as_ref().filter(|h| h.per_process())?,
         };
-        (held.holds(now) && entitlement.is_none_or(|code| held.carries(code)))
+        (held.holds(&*self.inner.clock) && entitlement.is_none_or(|code| held.carries(code)))
             .then(|| held.result())
     }
 
@@ -698,7 +695,7 @@ impl Agent {
                 }
                 continue;
             };
-            let renewed = match current.after_renewal(answer, self.inner.clock.now()) {
+            let renewed = match current.after_renewal(answer, &*self.inner.clock) {
                 Renewal::Renewed(held) => Some(held),
                 Renewal::TryAgainAt(at) => {
                     next = Some(at);
@@ -778,7 +775,7 @@ impl Agent {
         secret: Zeroizing<String>,
     ) -> Result<Held, AgentError> {
         let received = Instant::now();
-        let wall = self.inner.clock.now();
+        let (wall, steady) = (self.inner.clock.now(), self.inner.clock.steady());
         let lease = self
             .inner
             .verifier
@@ -798,6 +795,7 @@ impl Agent {
             seats_in_use: answer.seats_in_use,
             received,
             ends: received + length.unsigned_abs(),
+            ends_steady: steady + length.unsigned_abs(),
             ends_on_wall: wall + length,
             lease,
         })

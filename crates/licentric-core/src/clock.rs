@@ -88,8 +88,8 @@ impl Clock for ManualClock {
 /// The clock's mark carried on by the steady clock ([`Clock::steady`]) while the agent runs:
 /// a wall clock turned back a little at a time (each step within the tolerance, again and
 /// again) does not hold time still — the mark moves on, and the clock falls behind it. The
-/// steady clock stands still while the machine sleeps, so this only ever falls short of the
-/// time that passed. A mark lowered since it was last carried (an online refresh restarts it
+/// steady clock never runs ahead of the time that passed (where it stands still in sleep, it
+/// falls short of it). A mark lowered since it was last carried (an online refresh restarts it
 /// from the server's time, and an import forgives a mark that ran ahead: only they lower it)
 /// is carried on from there, not pushed back up.
 #[derive(Debug, Clone, Copy, Default)]

@@ -14,6 +14,7 @@
 //!   the endpoint is a named pipe: the agent creates it owner-only (`PipeSecurity`) and each
 //!   end checks the other's user (`check_pipe_server`, `check_pipe_client`).
 //!
+//! - [`clock`]: the wall clock, and a steady clock that counts the time the machine slept.
 //! - [`console`]: the terminal's echo, off while a licence key is typed.
 //! - [`arguments`]: a secret in this process's arguments hidden from other local users.
 //!
@@ -39,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod arguments;
+pub mod clock;
 pub mod console;
 pub mod endpoint;
 pub mod identity;
