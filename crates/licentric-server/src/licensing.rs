@@ -793,23 +793,34 @@ fn remember_parts(
     if components.is_empty() || machine.components == components {
         return Ok(false);
     }
-    if Comparison::of(&machine.components, components)
-        .differ
-        .is_empty()
-    {
-        // A card added or taken out, say: the same parts, more or fewer of them.
+    if same_parts(&machine.components, components) {
+        // A card added or taken out, say: the same parts, more or fewer cards.
         machines::set_components(tx, &machine.id, components, None)?;
         return Ok(false);
     }
     let previous = machines::previous_parts(tx, &machine.id)?;
     machines::set_components(tx, &machine.id, components, Some(&machine.components))?;
-    let back = !previous.is_empty() && Comparison::of(&previous, components).differ.is_empty();
+    let back = !previous.is_empty() && same_parts(&previous, components);
     let in_use = now < license.policy.in_use_until(machine.last_seen_at);
     if !(back && in_use && machines::claim_duplicate_report(tx, &machine.id, now, DUPLICATE_QUIET)?)
     {
         return Ok(false);
     }
     report_duplicate(tx, license, machine, &machine.fingerprint, "reported", now)
+}
+
+/// Whether `a` and `b` are the same parts: every kind both have shares a hash, and both have
+/// the same kinds — but network cards, which are plugged in and taken out. A copy that leaves
+/// out the parts that would tell it apart (in a container, or with `/sys` hidden) is another
+/// set of parts, not the same one with fewer.
+fn same_parts(a: &[MachineComponent], b: &[MachineComponent]) -> bool {
+    let (there, back) = (Comparison::of(a, b), Comparison::of(b, a));
+    there.differ.is_empty()
+        && there
+            .missing
+            .iter()
+            .chain(&back.missing)
+            .all(|kind| kind == licentric_core::components::ComponentKind::NetworkCard.as_str())
 }
 
 /// The one active machine of `license` that `components` say this is under the product's

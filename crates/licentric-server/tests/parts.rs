@@ -509,6 +509,25 @@ async fn a_copy_that_kept_the_machine_id_is_reported_when_the_two_take_turns() {
     assert_eq!(duplicates(&s, &licence).await, ["reported"]);
 }
 
+/// A copy that leaves out the parts that would tell it apart (run in a container, or with
+/// `/sys` hidden, with the original's machine id mounted in): fewer kinds of part, none of them
+/// different. Taking turns with the original, it is reported all the same.
+#[tokio::test]
+async fn a_copy_that_presents_fewer_parts_is_reported_when_the_two_take_turns() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(1, &[]).await;
+    let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
+    let machine = body["machine_id"].as_str().unwrap().to_owned();
+    let copy = parts(&[("machine_id", 'a')]);
+    for _ in 0..3 {
+        let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &copy).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, _) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(duplicates(&s, &licence).await, ["reported"]);
+}
+
 #[tokio::test]
 async fn a_part_replaced_and_a_card_plugged_in_are_not_duplicates() {
     let s = Sandbox::start().await;
