@@ -745,6 +745,40 @@ fn a_licence_shortened_brings_the_borrow_forward_here() {
     assert_eq!(ends_here(&c).as_deref(), Some(ends.as_str()), "sealed so");
 }
 
+/// The vendor takes an entitlement away from the licence (a downgrade) while a seat that
+/// carries it is borrowed: the server signs the borrow without it at the next contact, and the
+/// seat here goes without it too, sealed so — not only from the borrow's end on.
+#[test]
+fn an_entitlement_taken_away_leaves_the_borrowed_seat_here_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(tmp.path(), 1209600);
+    let (mut c, licence, _) = floating_companion(tmp.path(), &server, "e2e-borrow-narrowed");
+    borrow_three_days(&c);
+    let carries_pro = |c: &Companion| c.client().checkout(Some("pro")).is_ok();
+    assert!(carries_pro(&c), "the borrowed seat carries pro");
+    let changed = server.admin(
+        "PATCH",
+        &format!("/licenses/{licence}"),
+        Some(serde_json::json!({"entitlements": []})),
+    );
+    assert_eq!(changed["license"]["entitlements"], serde_json::json!([]));
+    assert_eq!(run(c.cli().arg("refresh")).0, 0);
+    assert!(
+        !carries_pro(&c),
+        "pro was taken away on the server, not here"
+    );
+    let status = c.client().status().unwrap();
+    assert_eq!(
+        (status.entitled, status.reason.as_deref()),
+        (true, Some("borrowed_seat")),
+        "the seat itself stands: {status:?}"
+    );
+    server.stop();
+    c.stop_agent("-TERM");
+    c.start_agent();
+    assert!(!carries_pro(&c), "sealed without pro");
+}
+
 /// A product that keeps borrowed seats to their end: `return` says so before anything is
 /// given up, and the seat stays this machine's — here and on the server.
 #[test]

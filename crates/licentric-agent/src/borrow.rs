@@ -521,10 +521,12 @@ impl Agent {
     /// it again to the same end, which changes nothing there.
     async fn confirm_borrow(&self, id: &str) -> Confirmed {
         let _one = self.inner.seats.fetch.lock().await;
-        let Some((secret, end)) = self
+        let Some((secret, end, carried)) = self
             .look_at_held(|h| {
-                h.filter(|h| h.lease_id() == id && h.borrowed())
-                    .map(|h| (h.secret.clone(), h.lease.payload().expires_at))
+                h.filter(|h| h.lease_id() == id && h.borrowed()).map(|h| {
+                    let p = h.lease.payload();
+                    (h.secret.clone(), p.expires_at, p.entitlements.clone())
+                })
             })
             .await
         else {
@@ -534,10 +536,15 @@ impl Agent {
             .renewed_until(id, secret, crate::plan::rfc3339(end))
             .await
         {
-            // The licence's end brought it forward (the server signs no lease past it): the
-            // earlier end holds here too, offline as well.
-            Ok(renewed) if renewed.borrowed() && renewed.lease.payload().expires_at < end => {
-                self.bring_forward(renewed).await;
+            // The server signs less than the seat held: an earlier end (the licence's end brought
+            // it forward; no lease is signed past it), or an entitlement taken away (the licence
+            // downgraded, or its count lowered). That holds here too, offline as well.
+            Ok(renewed)
+                if renewed.borrowed()
+                    && (renewed.lease.payload().expires_at < end
+                        || carried.iter().any(|code| !renewed.carries(code))) =>
+            {
+                self.narrow(renewed).await;
                 Confirmed::Stands
             }
             Ok(_) => Confirmed::Stands,
@@ -559,16 +566,16 @@ impl Agent {
         }
     }
 
-    /// The borrowed seat held here, brought forward by the server to `renewed`'s earlier end:
-    /// sealed so, and shown. An earlier end only takes away, so it holds here at once even when
-    /// it cannot be saved (a full disk): the seat is never kept longer than the server says;
-    /// after a restart the next confirmation brings it forward again.
-    async fn bring_forward(&self, renewed: Held) {
+    /// The borrowed seat held here, narrowed by the server to `renewed` (an earlier end, or
+    /// fewer entitlements): sealed so, and shown. It only takes away, so it holds here at once
+    /// even when it cannot be saved (a full disk): the seat never carries more than the server
+    /// says; after a restart the next confirmation narrows it again.
+    async fn narrow(&self, renewed: Held) {
         let id = renewed.lease_id().to_owned();
         if let Err(e) = self.seal_borrow(&renewed).await {
-            tracing::warn!(lease = %id, error = %e, "cannot save the borrowed seat's earlier end; it holds until the agent stops");
+            tracing::warn!(lease = %id, error = %e, "cannot save the borrowed seat as the server narrowed it; it holds so until the agent stops");
         }
-        tracing::info!(lease = %id, "the licence ends sooner: so does the borrowed seat");
+        tracing::info!(lease = %id, "the server narrowed the borrowed seat (an earlier end, or fewer entitlements)");
         {
             let mut seats = self.inner.seats.state.lock().await;
             if seats.held.as_ref().is_some_and(|h| h.lease_id() == id) {
