@@ -27,18 +27,24 @@ pub mod menu {
 }
 
 /// The tray's line for `status` (its menu's first item and its tooltip), the same in the app's
-/// tray and the agent's: the agent's summary, and until when a borrowed seat is held (the day
-/// is what a traveller needs).
+/// tray and the agent's: the agent's summary, and until when a borrowed seat is held, as the
+/// agent's other words give a time (day, hour and zone: a traveller crosses zones).
 pub fn tray_line(status: Option<&Status>) -> String {
     let Some(status) = status else {
         return "Licence: not available".into();
     };
     let words = status.summary.to_lowercase();
     match status.lease.as_ref().filter(|l| l.borrowed) {
-        Some(lease) => format!(
-            "Licence: {words} until {}",
-            lease.expires_at.get(..10).unwrap_or(&lease.expires_at)
-        ),
+        Some(lease) => {
+            let until = time::OffsetDateTime::parse(
+                &lease.expires_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()
+            .and_then(crate::plan::readable)
+            .unwrap_or_else(|| lease.expires_at.clone());
+            format!("Licence: {words} until {until}")
+        }
         None => format!("Licence: {words}"),
     }
 }
@@ -250,6 +256,23 @@ pub fn notification(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tray_says_until_when_a_seat_is_borrowed_with_its_zone() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "state": "active", "entitled": true, "product_id": "acme-cad",
+            "environment": "live", "entitlements": [], "credential_store": "os",
+            "summary": "Seat borrowed", "detail": "",
+            "lease": {"expires_at": "2026-12-09T03:19:00Z", "seats_in_use": 1, "max_seats": 1,
+                      "holders": 0, "borrowed": true, "kept_to_end": false}
+        }))
+        .unwrap();
+        assert_eq!(
+            tray_line(Some(&status)),
+            "Licence: seat borrowed until 9 December 2026, 03:19 UTC"
+        );
+        assert_eq!(tray_line(None), "Licence: not available");
+    }
 
     #[test]
     fn every_state_has_words_and_the_new_reasons_say_what_to_do() {
