@@ -110,10 +110,19 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
     );
     c.start_agent();
 
-    // On the offline machine.
+    // On the offline machine: written for this user alone, never through a link put where it
+    // goes (in a shared folder, another user's file would be overwritten).
     let request = tmp.path().join("request.txt");
+    let elsewhere = tmp.path().join("someone-elses.txt");
+    std::fs::write(&elsewhere, "theirs").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &request).unwrap();
     let (code, out, err) = run(c.cli().arg("request-file").arg(&request));
     assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "theirs");
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::symlink_metadata(&request).unwrap();
+    assert!(meta.is_file(), "the link was replaced, not followed");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(&request).unwrap();
     assert!(
         text.starts_with("-----BEGIN LICENTRIC ACTIVATION REQUEST-----"),

@@ -474,7 +474,9 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Ok(report(&e)),
             };
-            std::fs::write(&out, text)
+            // Readable by this user only, written whole, never through a link put at `out`: it
+            // names this machine and carries a request it will answer.
+            licentric_agent::storage::write_atomic(&out, text.as_bytes())
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             out!(
                 "Wrote {}. Take it to a device with internet access and submit it with the licence key;",
