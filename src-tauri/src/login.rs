@@ -134,13 +134,32 @@ mod xdg {
 
     /// Writes the entry starting this program with `args`, whole or not at all.
     pub(super) fn write(file: &Path, name: &str, args: &[String]) -> Result<(), String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let exe = program(
+            std::env::current_exe().map_err(|e| e.to_string())?,
+            std::env::var_os("APPIMAGE").map(PathBuf::from),
+            std::env::var_os("APPDIR").map(PathBuf::from),
+        );
         let text = entry(name, &exe.display().to_string(), args)?;
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         licentric_agent::storage::write_atomic(file, text.as_bytes())
             .map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    /// The program the entry starts: `exe`, this program — or, run from an AppImage (`exe`
+    /// inside the image's mount, `appdir`), the AppImage file itself. The mount is a folder in
+    /// `/tmp` that goes when the app ends, and that another local user could make in its place
+    /// for the entry to start their program at the next login.
+    pub(super) fn program(
+        exe: PathBuf,
+        appimage: Option<PathBuf>,
+        appdir: Option<PathBuf>,
+    ) -> PathBuf {
+        match (appimage, appdir) {
+            (Some(image), Some(dir)) if image.is_absolute() && exe.starts_with(&dir) => image,
+            _ => exe,
+        }
     }
 
     /// The entry's text: `exe` with `args`, each quoted.
@@ -194,6 +213,33 @@ mod xdg {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn from_an_appimage_the_entry_starts_the_appimage_not_its_mount() {
+            let mount = PathBuf::from("/tmp/.mount_AcmeCAx1");
+            let inside = mount.join("usr/bin/licentric-companion");
+            let image = PathBuf::from("/home/u/Apps/Acme-CAD.AppImage");
+            assert_eq!(
+                program(inside.clone(), Some(image.clone()), Some(mount.clone())),
+                image
+            );
+            // Not run from the image (a variable left over from elsewhere): this program.
+            let installed = PathBuf::from("/usr/bin/licentric-companion");
+            assert_eq!(
+                program(installed.clone(), Some(image.clone()), Some(mount)),
+                installed
+            );
+            assert_eq!(program(inside.clone(), Some(image), None), inside);
+            assert_eq!(
+                program(
+                    inside.clone(),
+                    Some("Acme.AppImage".into()),
+                    Some("/tmp".into())
+                ),
+                inside,
+                "a relative path starts nothing at login"
+            );
+        }
 
         #[test]
         fn arguments_are_quoted_as_the_specification_says() {

@@ -75,11 +75,12 @@ pub struct ConnectionConfig {
     pub max_header_bytes: usize,
     /// Requests at once on one HTTP/2 connection (its `SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub max_streams_per_connection: u32,
-    /// Request bodies held in memory at once, in bytes, over all connections: a body waits for
-    /// room (`body_wait_ms`, then `503 server_busy`) before it is read, so slow bodies on many
-    /// connections and streams cannot take the server's memory.
-    pub max_body_bytes_in_flight: usize,
-    /// How long a request waits for room for its body, in milliseconds.
+    /// Request bodies one connection holds in memory at once, in bytes, over all its HTTP/2
+    /// streams: a body waits for room on its own connection (`body_wait_ms`, then
+    /// `503 server_busy`) before it is read. With `max_connections`, this bounds the memory
+    /// slow bodies can take, and one connection's bodies never keep another's out.
+    pub max_body_bytes_per_connection: usize,
+    /// How long a request waits for room for its body on its connection, in milliseconds.
     pub body_wait_ms: u64,
 }
 
@@ -93,7 +94,7 @@ impl Default for ConnectionConfig {
             idle_timeout_seconds: 60,
             max_header_bytes: 16 * 1024,
             max_streams_per_connection: 32,
-            max_body_bytes_in_flight: 16 * 1024 * 1024,
+            max_body_bytes_per_connection: 256 * 1024,
             body_wait_ms: 5_000,
         }
     }
@@ -290,12 +291,14 @@ impl ServerConfig {
             return Err("connections.max_header_bytes must be at least 8192".into());
         }
         // One body of the largest size must fit, or it would wait for room that never comes.
-        if c.max_body_bytes_in_flight < self.max_body_bytes
-            || u32::try_from(c.max_body_bytes_in_flight).is_err()
+        if c.max_body_bytes_per_connection < self.max_body_bytes
+            || u32::try_from(c.max_body_bytes_per_connection).is_err()
         {
-            return Err(
-                "connections.max_body_bytes_in_flight must be at least max_body_bytes, and below 4 GiB".into(),
-            );
+            return Err(concat!(
+                "connections.max_body_bytes_per_connection must be at least max_body_bytes, ",
+                "and below 4 GiB"
+            )
+            .into());
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ pub struct Metrics {
     webhooks: Mutex<BTreeMap<&'static str, u64>>,
     rate_limited: Mutex<BTreeMap<&'static str, u64>>,
     connections_open: Arc<AtomicU64>,
+    body_bytes: Arc<AtomicU64>,
     handshake_timeouts: AtomicU64,
     idle_timeouts: Arc<AtomicU64>,
     pruned: [AtomicU64; 3],
@@ -30,7 +31,33 @@ impl Drop for OpenConnection {
     }
 }
 
+/// Room taken for a request's body on its connection, counted in
+/// `licentric_request_body_bytes_in_flight` until dropped.
+#[derive(Debug)]
+pub struct BodyRoom {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    bytes: u64,
+    counted: Arc<AtomicU64>,
+}
+
+impl Drop for BodyRoom {
+    fn drop(&mut self) {
+        self.counted.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
+    /// Counts the room `permit` holds (one permit a byte) until the value returned is dropped.
+    pub fn body_room_taken(&self, permit: tokio::sync::OwnedSemaphorePermit) -> BodyRoom {
+        let bytes = u64::try_from(permit.num_permits()).unwrap_or(u64::MAX);
+        self.body_bytes.fetch_add(bytes, Ordering::Relaxed);
+        BodyRoom {
+            _permit: permit,
+            bytes,
+            counted: Arc::clone(&self.body_bytes),
+        }
+    }
+
     /// Counts a connection as open until the value returned is dropped.
     pub fn connection_opened(&self) -> OpenConnection {
         self.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -154,6 +181,13 @@ impl Metrics {
         for (limit, n) in &limited {
             let _ = writeln!(out, "licentric_rate_limited_total{{limit=\"{limit}\"}} {n}");
         }
+        out.push_str("# HELP licentric_request_body_bytes_in_flight Room held now for request bodies being read or answered.\n");
+        out.push_str("# TYPE licentric_request_body_bytes_in_flight gauge\n");
+        let _ = writeln!(
+            out,
+            "licentric_request_body_bytes_in_flight {}",
+            self.body_bytes.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP licentric_connections_open Connections open now.\n");
         out.push_str("# TYPE licentric_connections_open gauge\n");
         let _ = writeln!(

@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::config::ServerConfig;
-use crate::http::{AppState, PeerAddr, router};
+use crate::http::{AppState, ConnectionRoom, PeerAddr, router};
 use crate::licensing::Issuer;
 use crate::metrics::Metrics;
 use crate::ratelimit::{FailureLimiter, RequestLimiter};
@@ -68,7 +68,6 @@ impl Server {
                 ))
             })?;
         let local = listener.local_addr().map_err(ServerError::Io)?;
-        let config_bodies = config.connections.max_body_bytes_in_flight;
         let state = Arc::new(AppState {
             store,
             issuer: Issuer::new(keys, &config),
@@ -84,7 +83,6 @@ impl Server {
             config,
             metrics: Arc::new(Metrics::default()),
             webhook_wake: Arc::new(Notify::new()),
-            bodies: Arc::new(Semaphore::new(config_bodies)),
         });
         Ok(Server {
             listener,
@@ -129,6 +127,7 @@ impl Server {
         let limits = self.state.config.connections.clone();
         let handshake_timeout = Duration::from_millis(limits.handshake_timeout_ms);
         let idle_timeout = Duration::from_secs(limits.idle_timeout_seconds);
+        let body_room = limits.max_body_bytes_per_connection;
         let mut builder = Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -179,8 +178,10 @@ impl Server {
                             }
                         };
                         let io = crate::conn::Idle::new(tls, idle_timeout, metrics.idle_timeouts());
+                        let room = ConnectionRoom(Arc::new(Semaphore::new(body_room)));
                         let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                             request.extensions_mut().insert(PeerAddr(peer));
+                            request.extensions_mut().insert(room.clone());
                             app.clone().oneshot(request)
                         });
                         let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();

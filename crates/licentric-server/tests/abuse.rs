@@ -433,28 +433,19 @@ async fn stalled_connections_are_dropped_and_others_are_served() {
     s.stop().await;
 }
 
-/// Bodies in memory are bounded over the whole server: while slow bodies hold the room, a new
-/// body waits for it, and past its time is answered `503 server_busy` with a `Retry-After`
-/// (which clients retry); once the room is given back, bodies are read again.
+/// Bodies in memory are bounded per connection: a connection whose slow body holds all its
+/// room keeps no other connection waiting — the room is its own, not the server's.
 #[tokio::test]
-async fn slow_bodies_cannot_take_the_servers_memory() {
+async fn one_connections_slow_body_keeps_no_other_connection_waiting() {
     use tokio::io::AsyncWriteExt as _;
     let s = Sandbox::start_with(|c| {
         c.max_body_bytes = 4096;
-        c.connections.max_body_bytes_in_flight = 4096;
+        c.connections.max_body_bytes_per_connection = 4096;
         c.connections.body_wait_ms = 300;
     })
     .await;
     let (_, key) = s.licence(1, &[]).await;
-    let activate = || {
-        s.client
-            .post(format!("{}/v1/activations", s.url))
-            .header("Authorization", format!("License {key}"))
-            .header("Content-Type", "application/json")
-            .body(format!("{{\"fingerprint\":\"{}\"}}", "0".repeat(64)))
-            .send()
-    };
-    // A body that declares all the room (4096 bytes) and sends ten of them.
+    // A body that declares all its connection's room (4096 bytes) and sends ten of them.
     let mut slow = tls_to(&s).await;
     slow.write_all(
         b"POST /v1/activations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
@@ -464,24 +455,87 @@ async fn slow_bodies_cannot_take_the_servers_memory() {
     .unwrap();
     slow.flush().await.unwrap();
     wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 4096).await;
+    let (status, body) = activate_on(&s.client, &s, &key).await;
+    assert!(
+        status != StatusCode::SERVICE_UNAVAILABLE && body["error"]["code"] != "server_busy",
+        "another connection's body kept this one out: {status} {body}"
+    );
+    drop(slow);
+    wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 0).await;
+}
 
-    let busy = activate().await.unwrap();
+/// The streams of one HTTP/2 connection share its room: while one slow body holds it all, a
+/// second body on the same connection waits, and past `body_wait_ms` is answered
+/// `503 server_busy` with a `Retry-After` (which clients retry); another connection is served,
+/// and once the slow body ends, so is the first connection again.
+#[tokio::test]
+async fn the_streams_of_one_connection_share_its_room() {
+    let s = Sandbox::start_with(|c| {
+        c.max_body_bytes = 4096;
+        c.connections.max_body_bytes_per_connection = 4096;
+        c.connections.body_wait_ms = 300;
+    })
+    .await;
+    let (_, key) = s.licence(1, &[]).await;
+    let one = crate::harness::client_trusting(&s.path("tls/ca.pem"));
+    // A body of no declared length (the most a body may be: all the room), still coming.
+    let (more, mut coming) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let stream = futures_util::stream::poll_fn(move |cx| coming.poll_recv(cx));
+    let slow = tokio::spawn(
+        one.post(format!("{}/v1/activations", s.url))
+            .header("Authorization", format!("License {key}"))
+            .header("Content-Type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send(),
+    );
+    more.send(Ok(b"{".to_vec())).await.unwrap();
+    wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 4096).await;
+
+    let busy = one
+        .post(format!("{}/v1/activations", s.url))
+        .header("Authorization", format!("License {key}"))
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"fingerprint\":\"{}\"}}", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(busy.version(), reqwest::Version::HTTP_2, "one connection");
     assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(busy.headers()["retry-after"], "1");
     let body: serde_json::Value = busy.json().await.unwrap();
     assert_eq!(body["error"]["code"], "server_busy");
 
-    drop(slow);
+    let other = crate::harness::client_trusting(&s.path("tls/ca.pem"));
+    let (status, body) = activate_on(&other, &s, &key).await;
+    assert_ne!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+
+    drop(more);
+    let ended = slow.await.unwrap().unwrap();
+    assert_eq!(ended.status(), StatusCode::BAD_REQUEST, "a body cut short");
     wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 0).await;
-    let served = activate().await.unwrap();
+    let (status, body) = activate_on(&one, &s, &key).await;
     assert_ne!(
-        served.status(),
+        status,
         StatusCode::SERVICE_UNAVAILABLE,
-        "the room was given back"
+        "the room was given back: {body}"
     );
-    let body: serde_json::Value = served.json().await.unwrap();
-    assert_ne!(body["error"]["code"], "server_busy", "{body}");
-    s.stop().await;
+}
+
+/// An activation of a made-up machine with `key`, by `client`: its status and body.
+async fn activate_on(
+    client: &reqwest::Client,
+    s: &Sandbox,
+    key: &str,
+) -> (StatusCode, serde_json::Value) {
+    let answer = client
+        .post(format!("{}/v1/activations", s.url))
+        .header("Authorization", format!("License {key}"))
+        .header("Content-Type", "application/json")
+        .body(format!("{{\"fingerprint\":\"{}\"}}", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    (answer.status(), answer.json().await.unwrap_or_default())
 }
 
 /// HTTP/2 clients are told how many requests they may have open on one connection (the

@@ -46,14 +46,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Wakes the webhook delivery task when events are recorded.
     pub webhook_wake: Arc<Notify>,
-    /// Room for request bodies in memory, one permit a byte (`[connections]
-    /// max_body_bytes_in_flight`).
-    pub bodies: Arc<Semaphore>,
 }
 
 /// The client's address, put on every request by the connection loop.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
+
+/// Room for request bodies on one connection, one permit a byte (`[connections]
+/// max_body_bytes_per_connection`), put on each of its requests by the connection loop.
+#[derive(Debug, Clone)]
+pub struct ConnectionRoom(pub Arc<Semaphore>);
 
 /// The router with every endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -87,10 +89,10 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// before the body is read), the client's HTTP/2 stream would be reset, and a client such as
 /// curl reports that as a failed request rather than the answer it was given.
 ///
-/// Bodies in memory are bounded over the whole server (`max_body_bytes_in_flight`): slow
-/// bodies on many connections and streams would otherwise hold up to the connection cap, times
-/// the streams per connection, times the body limit. A body that finds no room in
-/// `body_wait_ms` is answered `503 server_busy`, which clients retry.
+/// Bodies in memory are bounded per connection (`max_body_bytes_per_connection`): slow bodies
+/// on many streams would otherwise hold up to the streams per connection times the body limit,
+/// on each connection. A body that finds no room on its connection in `body_wait_ms` is
+/// answered `503 server_busy`, which clients retry; other connections are not kept waiting.
 async fn read_whole_body(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -106,15 +108,16 @@ async fn read_whole_body(
         .size_hint()
         .upper()
         .map_or(most, |n| usize::try_from(n).unwrap_or(most).min(most));
-    let _room = if room == 0 {
-        None
-    } else {
-        let wanted = u32::try_from(room).unwrap_or(u32::MAX);
-        let taken = Arc::clone(&state.bodies).acquire_many_owned(wanted);
-        match tokio::time::timeout(Duration::from_millis(limits.body_wait_ms), taken).await {
-            Ok(Ok(permit)) => Some(permit),
-            Ok(Err(_)) | Err(_) => return ApiFailure::busy(1).into_response(),
+    let _room = match parts.extensions.get::<ConnectionRoom>() {
+        Some(ConnectionRoom(connection)) if room > 0 => {
+            let wanted = u32::try_from(room).unwrap_or(u32::MAX);
+            let taken = Arc::clone(connection).acquire_many_owned(wanted);
+            match tokio::time::timeout(Duration::from_millis(limits.body_wait_ms), taken).await {
+                Ok(Ok(permit)) => Some(state.metrics.body_room_taken(permit)),
+                Ok(Err(_)) | Err(_) => return ApiFailure::busy(1).into_response(),
+            }
         }
+        _ => None,
     };
     let whole = Bytes::from_request(Request::from_parts(parts.clone(), body), &());
     let Ok(read) =
@@ -285,16 +288,6 @@ async fn metrics(
 ) -> Result<Response, ApiFailure> {
     let caller = admin::auth(&state, &headers, &peer, "metrics:read").await?;
     let mut text = state.metrics.render();
-    let bodies = state
-        .config
-        .connections
-        .max_body_bytes_in_flight
-        .saturating_sub(state.bodies.available_permits());
-    text.push_str("# HELP licentric_request_body_bytes_in_flight Room held now for request bodies being read or answered.\n");
-    text.push_str("# TYPE licentric_request_body_bytes_in_flight gauge\n");
-    text.push_str(&format!(
-        "licentric_request_body_bytes_in_flight {bodies}\n"
-    ));
     // Seats of floating licences held now, per licence of the key's environment.
     let environment = caller.environment;
     let seats = state
