@@ -201,25 +201,26 @@ impl ClockGuard {
         self.high_water = self.high_water.max(issued_at.unix_timestamp());
     }
 
-    /// An imported file answering a request made when the mark stood at `requested_mark` (UTC
-    /// seconds). Its signed `issued_at` is a time that has passed, not the time now: it may
-    /// have waited, unimported, while the clock ran on. So the mark only rises to it, and the
-    /// flag is cleared if `now` is then plausible: a clock turned back to import an old answer
-    /// stays tampered. Only a mark that ran ahead of the server's time when the request was
-    /// made (a clock once set ahead, put right since) restarts from it, as online: a machine
-    /// with no network whose clock was once wrong is not locked out.
+    /// An imported file answering a request made at `requested_at` by the clock (UTC
+    /// seconds), when the mark stood at `requested_mark`. Its signed `issued_at` is a time that
+    /// has passed, not the time now: it may have waited, unimported, while the clock ran on. So
+    /// the mark keeps what it gained, and is forgiven only how far it stood ahead of the clock
+    /// when the request was made (a clock once set ahead, put right since: a dual boot's
+    /// hardware clock in local time, say); never below `issued_at`. The flag is cleared if
+    /// `now` is then plausible: a clock turned back to import an old answer stays tampered,
+    /// and a machine with no network whose clock was once wrong is not locked out. (A clock
+    /// turned back to make the request flags the machine until the answer comes.)
     pub fn answer_imported(
         &mut self,
         now: OffsetDateTime,
         issued_at: OffsetDateTime,
+        requested_at: i64,
         requested_mark: i64,
     ) {
-        let issued = issued_at.unix_timestamp();
-        if requested_mark > issued.saturating_add(CLOCK_TOLERANCE.whole_seconds()) {
-            self.online_refresh_succeeded(now, issued_at);
-            return;
-        }
-        self.high_water = self.high_water.max(issued);
+        let ahead = requested_mark.saturating_sub(requested_at).max(0);
+        self.high_water = issued_at
+            .unix_timestamp()
+            .max(self.high_water.saturating_sub(ahead));
         self.tampered = false;
         self.observe(now);
     }
@@ -369,7 +370,7 @@ mod tests {
         // A fortnight passes; the clock is turned back to import the answer the server gave
         // on the day of the request.
         g.observe(T0 + Duration::days(14));
-        g.answer_imported(T0 + Duration::minutes(1), T0, requested);
+        g.answer_imported(T0 + Duration::minutes(1), T0, requested, requested);
         assert!(
             g.is_flagged(),
             "an old answer does not vouch for an old time"
@@ -379,7 +380,7 @@ mod tests {
         let mut g = ClockGuard::new();
         g.observe(T0);
         g.observe(T0 + Duration::days(5));
-        g.answer_imported(T0 + Duration::days(5), T0, requested);
+        g.answer_imported(T0 + Duration::days(5), T0, requested, requested);
         assert!(!g.is_flagged());
         assert_eq!(g.high_water(), Some(T0 + Duration::days(5)));
     }
@@ -387,17 +388,23 @@ mod tests {
     #[test]
     fn a_mark_that_ran_ahead_is_forgiven_by_an_answer_to_a_request_made_since() {
         let mut g = ClockGuard::new();
-        // The clock ran a year ahead, then was put right: flagged.
-        g.observe(T0 + Duration::days(365));
+        // The clock ran three hours ahead (a dual boot's hardware clock in local time), then
+        // was put right: flagged.
+        g.observe(T0 + Duration::hours(3));
         assert_eq!(g.observe(T0), ClockVerdict::Tampered);
-        let requested = g.high_water().unwrap().unix_timestamp();
-        // Two hours later, the answer signed at T0 + 1 h arrives.
-        g.observe_mark(requested + 7200);
-        g.answer_imported(T0 + Duration::hours(2), T0 + Duration::hours(1), requested);
-        assert!(
-            !g.is_flagged(),
-            "a machine with no network is not locked out"
+        let (requested_at, requested_mark) = (
+            T0.unix_timestamp(),
+            g.high_water().unwrap().unix_timestamp(),
         );
-        assert_eq!(g.high_water(), Some(T0 + Duration::hours(2)));
+        // A day later (carried on the mark), the answer signed on the way arrives.
+        g.observe_mark(requested_mark + 86_400);
+        g.answer_imported(
+            T0 + Duration::days(1),
+            T0 + Duration::hours(20),
+            requested_at,
+            requested_mark,
+        );
+        assert!(!g.is_flagged(), "a machine with no network is not locked out");
+        assert_eq!(g.high_water(), Some(T0 + Duration::days(1)));
     }
 }

@@ -407,19 +407,28 @@ impl Memory {
         }
         let request = self.pending_requests.remove(index);
         self.record.installed(file, now, false, policy, jitter);
-        self.confirmed(file, now, Some(request.mark.unwrap_or(request.created_at)));
+        self.confirmed(
+            file,
+            now,
+            Some((request.created_at, request.mark.unwrap_or(request.created_at))),
+        );
         Ok(())
     }
 
     /// A fresh signed file: the server's time and word, and the end of any doubt. `imported`
-    /// is the clock's mark when the request it answers was made, for a file imported: it is
-    /// not the time now (it may have waited), so the mark is only forgiven what it ran ahead
-    /// of the server's time when the request was made.
-    fn confirmed(&mut self, file: &VerifiedLicense, now: OffsetDateTime, imported: Option<i64>) {
+    /// is when the request it answers was made and the clock's mark then, for a file imported:
+    /// it is not the time now (it may have waited), so the mark is only forgiven how far it ran
+    /// ahead of the clock when the request was made ([`ClockGuard::answer_imported`]).
+    fn confirmed(
+        &mut self,
+        file: &VerifiedLicense,
+        now: OffsetDateTime,
+        imported: Option<(i64, i64)>,
+    ) {
         let p = file.payload();
         match imported {
             None => self.fresh_from_server(now, p.issued_at),
-            Some(mark) => self.guard.answer_imported(now, p.issued_at, mark),
+            Some((at, mark)) => self.guard.answer_imported(now, p.issued_at, at, mark),
         }
         // Every request made before is answered, or needless: none is imported later (each
         // would start the offline period again, with the clock turned back).
