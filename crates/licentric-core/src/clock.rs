@@ -404,7 +404,10 @@ mod tests {
             requested_at,
             requested_mark,
         );
-        assert!(!g.is_flagged(), "a machine with no network is not locked out");
+        assert!(
+            !g.is_flagged(),
+            "a machine with no network is not locked out"
+        );
         assert_eq!(g.high_water(), Some(T0 + Duration::days(1)));
     }
 }

@@ -410,7 +410,10 @@ impl Memory {
         self.confirmed(
             file,
             now,
-            Some((request.created_at, request.mark.unwrap_or(request.created_at))),
+            Some((
+                request.created_at,
+                request.mark.unwrap_or(request.created_at),
+            )),
         );
         Ok(())
     }

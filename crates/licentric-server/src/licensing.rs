@@ -802,8 +802,18 @@ fn remember_parts(
     machines::set_components(tx, &machine.id, components, Some(&machine.components))?;
     let back = !previous.is_empty() && same_parts(&previous, components);
     let in_use = now < license.policy.in_use_until(machine.last_seen_at);
-    if !(back && in_use && machines::claim_duplicate_report(tx, &machine.id, now, DUPLICATE_QUIET)?)
-    {
+    if !(back && in_use) {
+        return Ok(false);
+    }
+    // Back from parts with a kind left out and none different: once may be a reading that
+    // failed (a tool that did not start, a sandbox); again within a week, it is a turn.
+    let left_out = Comparison::of(components, &machine.components)
+        .differ
+        .is_empty();
+    if left_out && !machines::returned_again(tx, &machine.id, now, PARTS_RETURN_WINDOW)? {
+        return Ok(false);
+    }
+    if !machines::claim_duplicate_report(tx, &machine.id, now, DUPLICATE_QUIET)? {
         return Ok(false);
     }
     report_duplicate(tx, license, machine, &machine.fingerprint, "reported", now)
@@ -931,6 +941,10 @@ fn duplicate(
 
 /// A machine is reported as a duplicate at most once in this many seconds (a day).
 const DUPLICATE_QUIET: i64 = 86_400;
+
+/// How soon a machine must go back to parts shown before, a kind left out in between, a second
+/// time for the two to count as turns (the first may be a reading that failed): a week.
+const PARTS_RETURN_WINDOW: i64 = 7 * 86_400;
 
 /// Records that a system presenting `fingerprint` came back to `machine`'s seat while the
 /// system now holding it is in use, and what was done (`refused`, `own_seat`): an audit entry

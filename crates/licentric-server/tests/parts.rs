@@ -511,7 +511,8 @@ async fn a_copy_that_kept_the_machine_id_is_reported_when_the_two_take_turns() {
 
 /// A copy that leaves out the parts that would tell it apart (run in a container, or with
 /// `/sys` hidden, with the original's machine id mounted in): fewer kinds of part, none of them
-/// different. Taking turns with the original, it is reported all the same.
+/// different. Taking turns with the original, it is reported all the same — from its second
+/// turn, as one reading that failed is not a copy.
 #[tokio::test]
 async fn a_copy_that_presents_fewer_parts_is_reported_when_the_two_take_turns() {
     let s = Sandbox::start().await;
@@ -519,11 +520,18 @@ async fn a_copy_that_presents_fewer_parts_is_reported_when_the_two_take_turns() 
     let (_, body) = activate(&s, &key, &fingerprint(1), "n1", &original()).await;
     let machine = body["machine_id"].as_str().unwrap().to_owned();
     let copy = parts(&[("machine_id", 'a')]);
-    for _ in 0..3 {
-        let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), &copy).await;
+    let turn = async |parts: &Value| {
+        let (status, body) = checkout(&s, &key, &machine, &fingerprint(1), parts).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let (status, _) = checkout(&s, &key, &machine, &fingerprint(1), &original()).await;
-        assert_eq!(status, StatusCode::OK);
+    };
+    // Once is a reading that failed (a tool that did not start, a sandbox): not reported.
+    turn(&copy).await;
+    turn(&original()).await;
+    assert!(duplicates(&s, &licence).await.is_empty());
+    // Again: two systems taking turns, reported once (not at every turn).
+    for _ in 0..3 {
+        turn(&copy).await;
+        turn(&original()).await;
     }
     assert_eq!(duplicates(&s, &licence).await, ["reported"]);
 }

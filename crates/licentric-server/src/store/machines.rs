@@ -144,6 +144,23 @@ pub fn previous_parts(db: &Db<'_>, id: &str) -> Result<Vec<MachineComponent>, St
     )?)
 }
 
+/// Machine `id` went back at `now` to parts it showed before, a kind left out in between;
+/// whether it had done so in the `within` seconds before (one check and mark).
+///
+/// # Errors
+/// On storage failure.
+pub fn returned_again(tx: &Tx<'_>, id: &str, now: i64, within: i64) -> Result<bool, StoreError> {
+    let before: Option<i64> = tx.conn.query_row(
+        "SELECT parts_returned_at FROM machines WHERE id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
+    tx.conn
+        .prepare_cached("UPDATE machines SET parts_returned_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
+    Ok(before.is_some_and(|at| at > now - within))
+}
+
 /// Whether machine `id` is due a report as two systems under one identity at `now` — none
 /// in the `quiet` seconds before — and if so, marks it reported now (one check and mark).
 ///

@@ -261,6 +261,12 @@ UPDATE leases SET kept_to_end = 1
         ON p.environment = l.environment AND p.id = l.product_id
      WHERE p.borrow_kept_to_end = 1);
 ",
+    r"
+-- When a machine last went back to parts it had shown before with a kind of part left out
+-- (no part different): once may be a reading that failed, again within a week is a copy
+-- taking turns with it.
+ALTER TABLE machines ADD COLUMN parts_returned_at INTEGER;
+",
 ];
 
 /// Runs the migrations `conn` has not had yet.
