@@ -583,8 +583,13 @@ async fn a_borrow_kept_before_the_upgrade_stays_kept() {
     let token = s.admin_token.clone();
     let dir = s.stop().await;
     let db = rusqlite::Connection::open(dir.path().join("licentric.db")).unwrap();
-    db.execute_batch("ALTER TABLE leases DROP COLUMN kept_to_end; PRAGMA user_version = 18;")
-        .unwrap();
+    // The database as version 18 left it (and what later versions added, gone).
+    db.execute_batch(
+        "ALTER TABLE leases DROP COLUMN kept_to_end;
+         ALTER TABLE machines DROP COLUMN parts_returned_at;
+         PRAGMA user_version = 18;",
+    )
+    .unwrap();
     drop(db);
     let s = Sandbox::serve(dir, token).await;
     assert_eq!(
