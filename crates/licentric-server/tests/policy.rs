@@ -191,11 +191,14 @@ async fn machines_from_before_the_move_counter_still_count_after_an_upgrade() {
     let token = s.admin_token.clone();
     let dir = s.stop().await;
     let db = rusqlite::Connection::open(dir.path().join("licentric.db")).unwrap();
-    // Undo migrations 19 (a lease kept to its end; the leases table goes whole), 18 (borrowed
-    // seats kept to their end), 17 (entitlement seats), 16 (seats per process), 15 (borrowing), 14 and 13 (leases), 12 (previous parts), 11 (virtual machines), 10 (rebinds'
-    // fingerprints), 9 (the machine's parts) and 8 (the counter), newest first.
+    // Undo migrations 20 (parts shown again), 19 (a lease kept to its end; the leases table
+    // goes whole), 18 (borrowed seats kept to their end), 17 (entitlement seats), 16 (seats
+    // per process), 15 (borrowing), 14 and 13 (leases), 12 (previous parts), 11 (virtual
+    // machines), 10 (rebinds' fingerprints), 9 (the machine's parts) and 8 (the counter),
+    // newest first.
     db.execute_batch(
-        "ALTER TABLE products DROP COLUMN borrow_kept_to_end;
+        "ALTER TABLE machines DROP COLUMN parts_returned_at;
+         ALTER TABLE products DROP COLUMN borrow_kept_to_end;
          ALTER TABLE leases DROP COLUMN entitlements;
          ALTER TABLE licenses DROP COLUMN entitlement_seats;
          ALTER TABLE products DROP COLUMN seats_per;
