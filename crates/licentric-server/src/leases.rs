@@ -39,24 +39,26 @@ pub struct LeaseInput {
 }
 
 /// The entitlements whose seats `license` counts apart that a lease carries: those it carries
-/// (`carried`), and `asked` if the licence counts it and one of its seats is free among
-/// `holding` (the other open leases); else the refusal, `no_seat_available` for that
-/// entitlement.
+/// (`carried`) while the leases held before it (`seniors`) leave a seat of each, and `asked` if
+/// the licence counts it and one of its seats is free among `holding` (the other open leases);
+/// else the refusal, `no_seat_available` for that entitlement.
 fn counted_entitlements(
     license: &LicenseRow,
     carried: &[String],
     asked: Option<&str>,
     holding: &[LeaseRow],
+    seniors: &[LeaseRow],
 ) -> Result<Result<Vec<String>, Outcome>, StoreError> {
-    // What it carries stays within today's counts: after the vendor lowers a count, a lease
-    // renewed while the others already fill it is renewed without it.
+    // What it carries stays within today's counts: after the vendor lowers a count, the seats
+    // held longest keep it (borrowed ones first), as they keep their seats
+    // ([`leases::held_before`]); a lease renewed while those fill it is renewed without it.
     let mut carries: Vec<String> = carried
         .iter()
         .filter(|code| {
             license
                 .entitlement_seats
                 .get(*code)
-                .is_some_and(|&seats| in_use(holding, Some(code)) < seats)
+                .is_some_and(|&seats| in_use(seniors, Some(code)) < seats)
         })
         .cloned()
         .collect();
@@ -192,11 +194,16 @@ pub fn checkout(
     if seats_in_use >= license.max_machines {
         return Ok(no_seat(license.max_machines, &holding, None)?.with_events(expired));
     }
-    let entitlements =
-        match counted_entitlements(&license, &[], input.entitlement.as_deref(), &holding)? {
-            Ok(carries) => carries,
-            Err(refusal) => return Ok(refusal.with_events(expired)),
-        };
+    let entitlements = match counted_entitlements(
+        &license,
+        &[],
+        input.entitlement.as_deref(),
+        &holding,
+        &holding,
+    )? {
+        Ok(carries) => carries,
+        Err(refusal) => return Ok(refusal.with_events(expired)),
+    };
     let secret = random_chars(32).map_err(crate::crypto::CryptoError::from)?;
     let lease = LeaseRow {
         id: new_id("lease").map_err(crate::crypto::CryptoError::from)?,
@@ -298,21 +305,29 @@ pub fn renew(
     // The licence's seats lowered below the leases held (the vendor's change at a renewal):
     // the seats held longest keep theirs — borrowed ones first, which are held offline — and
     // the others are not renewed (nor borrowed, nor borrowed for longer), so they run out.
-    // A borrow kept as it is stands (it was signed to its end), and one returned early is let
-    // go (an ordinary lease now, it is not renewed again).
+    // A borrow kept as it is stands (it was signed to its end), and one returned early goes
+    // through: an ordinary lease for one lease time, refused at its next renewal.
     let keeps_as_it_is = lease.borrowed && borrowed && expires_at <= lease.expires_at;
     let returned = lease.borrowed && !borrowed;
+    let before = leases::held_before(tx, &lease.id, now)?;
+    let seniors: Vec<LeaseRow> = others
+        .iter()
+        .filter(|o| before.contains(&o.id))
+        .cloned()
+        .collect();
     if !keeps_as_it_is
         && !returned
-        && leases::held_before(tx, &lease.id, now)? >= license.max_machines
+        && u32::try_from(seniors.len()).unwrap_or(u32::MAX) >= license.max_machines
     {
-        return Ok(no_seat(license.max_machines, &others, None)?.with_events(expired));
+        let held: Vec<LeaseRow> = others.iter().chain([&lease]).cloned().collect();
+        return Ok(no_seat(license.max_machines, &held, None)?.with_events(expired));
     }
     let entitlements = match counted_entitlements(
         &license,
         &lease.entitlements,
         input.entitlement.as_deref(),
         &others,
+        &seniors,
     )? {
         Ok(carries) => carries,
         Err(refusal) => return Ok(refusal.with_events(expired)),

@@ -982,6 +982,60 @@ async fn seats_lowered_below_those_held_are_not_renewed() {
     s.stop().await;
 }
 
+/// The vendor lowers an entitlement's count below the seats carrying it: the seats held longest
+/// keep it, borrowed ones first (as they keep their seats), whichever renews first — a borrowed
+/// seat confirming its borrow does not lose it to a newer ordinary lease.
+#[tokio::test]
+async fn a_count_lowered_is_kept_by_the_seats_held_longest() {
+    let s = Sandbox::start().await;
+    let (licence, key) = s.licence(3, &["pro"]).await;
+    floating(&s).await;
+    let counts = |pro: u32| json!({"entitlement_seats": {"pro": pro}});
+    s.admin(
+        Method::PATCH,
+        &format!("/licenses/{licence}"),
+        Some(counts(2)),
+    )
+    .await;
+    let (status, older) = checkout_for(&s, &key, &fingerprint(1), "c1", "pro").await;
+    assert_eq!(status, StatusCode::CREATED, "{older}");
+    let until = from_now(3 * 86_400);
+    let (status, borrowed) = s
+        .call(
+            Method::POST,
+            "/v1/leases",
+            Some(&format!("License {key}")),
+            Some(json!({"fingerprint": fingerprint(2), "nonce": "c2", "borrow_until": until, "entitlement": "pro"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{borrowed}");
+    let (older, borrowed) = (held(&older), held(&borrowed));
+    s.admin(
+        Method::PATCH,
+        &format!("/licenses/{licence}"),
+        Some(counts(1)),
+    )
+    .await;
+
+    // The borrow confirmed first: it keeps pro.
+    let (status, body) = borrow_again(
+        &s,
+        &key,
+        (&borrowed.0, &borrowed.1),
+        &fingerprint(2),
+        "b2",
+        &until,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(signed_entitlements(&s, &body, 2, "b2"), ["pro"]);
+    // The ordinary lease, newer in the order, is renewed without it.
+    let (status, body) = renew(&s, &key, (&older.0, &older.1), &fingerprint(1), "r1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(signed_entitlements(&s, &body, 1, "r1").is_empty(), "{body}");
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
     let s = Sandbox::start().await;
@@ -1055,8 +1109,8 @@ async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
     let (status, _) = checkout_for(&s, &key, &fingerprint(3), "c4", "pro").await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    // Two seats with pro; the vendor lowers it to one: the next renewal of a lease while the
-    // other still fills the count is without pro.
+    // Two seats with pro; the vendor lowers it to one: the seat held longest keeps it, the
+    // newer one is renewed without it, whichever renews first.
     s.admin(
         Method::PATCH,
         &format!("/licenses/{licence}"),
@@ -1072,8 +1126,8 @@ async fn an_entitlement_can_have_fewer_seats_than_the_licence() {
     )
     .await;
     let (_, body) = renew(&s, &key, (&lease.0, &lease.1), &fingerprint(2), "r4").await;
-    assert_eq!(signed_entitlements(&s, &body, 2, "r4"), ["base"]);
+    assert_eq!(signed_entitlements(&s, &body, 2, "r4"), ["base", "pro"]);
     let third = held(&three);
     let (_, body) = renew(&s, &key, (&third.0, &third.1), &fingerprint(3), "r5").await;
-    assert_eq!(signed_entitlements(&s, &body, 3, "r5"), ["base", "pro"]);
+    assert_eq!(signed_entitlements(&s, &body, 3, "r5"), ["base"]);
 }

@@ -110,23 +110,23 @@ pub fn holding(db: &Db<'_>, license_id: &str, now: i64) -> Result<Vec<LeaseRow>,
     Ok(rows)
 }
 
-/// How many open leases of `lease`'s licence hold their seats before it (they keep them
-/// first when the seats are lowered): borrowed before ordinary, then in the order they were
-/// taken.
+/// The open leases of `lease_id`'s licence that hold their seats before it (they keep them,
+/// and what they carry, first when the seats are lowered): borrowed before ordinary, then in
+/// the order they were taken. Their ids.
 ///
 /// # Errors
 /// On storage failure.
-pub fn held_before(db: &Db<'_>, lease_id: &str, now: i64) -> Result<u32, StoreError> {
-    let count: i64 = db
-        .conn
-        .prepare_cached(
-            "SELECT count(*) FROM leases o JOIN leases l ON l.id = ?1
+pub fn held_before(db: &Db<'_>, lease_id: &str, now: i64) -> Result<Vec<String>, StoreError> {
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT o.id FROM leases o JOIN leases l ON l.id = ?1
          WHERE o.license_id = l.license_id AND o.ended_at IS NULL AND o.expires_at > ?2
            AND o.id != l.id
            AND (NOT o.borrowed, o.created_at, o.rowid) < (NOT l.borrowed, l.created_at, l.rowid)",
-        )?
-        .query_row(params![lease_id, now], |row| row.get(0))?;
-    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    )?;
+    let ids = stmt
+        .query_map(params![lease_id, now], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
 }
 
 /// Adds an open lease.
