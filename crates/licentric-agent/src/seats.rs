@@ -126,6 +126,15 @@ impl Held {
                 tracing::warn!(lease = %id, "the server says the seat is gone");
                 Renewal::Gone
             }
+            // The licence has fewer seats now, and seats held longer keep theirs: this one is
+            // not renewed, and runs out at its end (the apps keep it until then).
+            Err(AgentError::Api(ApiError::Rejected {
+                code: ApiErrorCode::NoSeatAvailable,
+                ..
+            })) if self.holds(clock) => {
+                tracing::warn!(lease = %id, "the licence has fewer seats now: this seat is not renewed, and runs out at its end");
+                Renewal::TryAgainAt(self.ends)
+            }
             Err(e) if self.holds(clock) => {
                 tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
                 Renewal::TryAgainAt((Instant::now() + RETRY).min(self.ends))
