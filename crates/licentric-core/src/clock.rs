@@ -1,4 +1,5 @@
-//! Time: an injectable [`Clock`], and the [`ClockGuard`] that notices a clock turned back.
+//! Time: an injectable [`Clock`] (the system's is `licentric_platform::clock::SystemClock`;
+//! [`ManualClock`] for tests), and the [`ClockGuard`] that notices a clock turned back.
 //!
 //! All times are UTC instants, so a time-zone change has no effect. The guard keeps the
 //! highest time seen (the local clock's readings and the signed `issued_at` of every verified
@@ -22,21 +23,6 @@ pub trait Clock: Send + Sync {
     /// Time passed since an origin of the clock's own, by a clock nobody sets: it never goes
     /// back, whatever is done to the wall clock (it may stand still while the machine sleeps).
     fn steady(&self) -> std::time::Duration;
-}
-
-/// The system clock: the one production implementation.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-
-    fn steady(&self) -> std::time::Duration {
-        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        ORIGIN.get_or_init(std::time::Instant::now).elapsed()
-    }
 }
 
 /// A clock that stands still until told to move: for tests. [`set`](Self::set) changes the

@@ -71,7 +71,7 @@ pub mod request_file;
 pub mod state;
 pub mod statement;
 
-pub use clock::{Clock, ClockGuard, ManualClock, SystemClock};
+pub use clock::{Clock, ClockGuard, ManualClock};
 pub use fingerprint::{Fingerprint, MachineId};
 pub use key::{KeyError, KeyPrefix, LicenseKey};
 pub use lease::{LeasePayload, VerifiedLease};
