@@ -144,6 +144,10 @@ function render(s) {
   }
   $('activation').hidden = activated;
   $('status').hidden = !activated;
+  // Activated, the key field has nothing to hold: a key left there (a link's, come while the
+  // window did not know yet) must not wait, filled in, for the next activation.
+  if (activated) $('key').value = '';
+  statusShown();
   // Deactivated from elsewhere (signed by the server): say so, and offer the stored key.
   const gone = !activated && ['machine_deactivated', 'machine_not_found', 'machine_moved'].includes(s.reason);
   $('activation-notice').hidden = !gone;
@@ -450,6 +454,9 @@ function clearMessages() {
 }
 
 async function fillKey(key) {
+  // Whether this computer is activated decides what a link's key does: known once a status
+  // was shown (or the agent is known to be stopped).
+  await firstStatus;
   showTab('licence');
   if (!$('status').hidden) {
     // Already activated: the link's key is not taken silently, nor ignored without a word.
@@ -903,6 +910,10 @@ function showAgentRunning(running) {
   if (!running) document.querySelectorAll('dialog[open]').forEach((dialog) => dialog.close(''));
 }
 
+/** Resolved once the first status is shown, or known not to come (the agent is stopped). */
+let statusShown;
+const firstStatus = new Promise((resolve) => { statusShown = resolve; });
+
 async function start() {
   wire();
   await listen('status', (event) => render(event.payload));
@@ -923,6 +934,7 @@ async function start() {
   const running = agentSaid ?? info.agent_running !== false;
   showAgentRunning(running);
   if (running) render(await invoke('status'));
+  else statusShown();
   renderParts(await invoke('machine'));
   // First thing a new user does: paste the key.
   if (!$('activation').hidden && !$('key').value) $('key').focus();

@@ -607,6 +607,29 @@ fn gui_a_link_key_is_filled_in_and_hidden_from_other_users() {
     assert!(!hidden.contains(&s.key), "another user reads: {hidden}");
 }
 
+/// Attack: a web page opens a link with another key while the window is closed, on a machine
+/// that is activated. The window opens on the status, says the link's key is not taken — and
+/// does not keep it, filled in, in the hidden activation form, where it would wait for the
+/// next activation (after a deactivation, one Enter would swap the licence).
+#[test]
+fn gui_a_link_opening_the_window_of_an_activated_machine_leaves_no_key_behind() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-link-activated");
+    s.companion.start_agent();
+    let (code, out, err) = run(s.companion.cli().args(["activate", &s.key]));
+    assert_eq!(code, 0, "{out}{err}");
+    let other = "licentric://activate?key=ACME-7QX2-M4KD-9PZT-H3WC";
+    let app = start_app_with_args(&s, &[], &[other]);
+    app.wait_text("badge", |t| t == "Active");
+    let said = app.wait_text("action-message", |t| t.contains("already activated"));
+    assert!(said.contains("Deactivate"), "{said}");
+    let left = app.js(
+        "return document.getElementById('key').value",
+        serde_json::json!([]),
+    );
+    assert_eq!(left, "", "the link's key waits in the hidden form");
+}
+
 /// What user `nobody` reads at `path`.
 fn setpriv_nobody_reads(path: &str) -> String {
     let out = std::process::Command::new("setpriv")
