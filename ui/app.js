@@ -916,6 +916,13 @@ const firstStatus = new Promise((resolve) => { statusShown = resolve; });
 
 async function start() {
   wire();
+  // A link or file dropped anywhere but the licence file's zone is not opened (the window
+  // shows the app's own pages only; the app refuses to navigate away as well).
+  for (const type of ['dragover', 'drop']) {
+    window.addEventListener(type, (e) => {
+      if (!e.target.closest || !e.target.closest('#drop-zone')) e.preventDefault();
+    });
+  }
   await listen('status', (event) => render(event.payload));
   await listen('link', (event) => fillKey(event.payload));
   // The background agent this window asks stopped (or is back): nothing shown is current.

@@ -358,6 +358,7 @@ pub fn run() -> std::process::ExitCode {
     let built = tauri::Builder::default()
         // First: a second launch must reach the first before anything else starts.
         .plugin(instance)
+        .plugin(crate::navigation::stays_home())
         .plugin(tauri_plugin_dialog::init());
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     let built = built.plugin(login.plugin());

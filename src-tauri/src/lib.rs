@@ -8,7 +8,8 @@
 //!   [`error::UiError`] (`{code, message}`);
 //! - [`tray`], [`notifier`] (notifications the user can switch off), [`settings`],
 //!   [`diagnostics`] (a redacted report), [`args`] (the command line and `licentric://` links),
-//!   [`help`] (the vendor's help page, in the system's browser), [`login`] (start at login).
+//!   [`help`] (the vendor's help page, in the system's browser), [`login`] (start at login),
+//!   [`navigation`] (the window never leaves the app's own pages).
 //!
 //! The UI is plain HTML, CSS and JavaScript in `ui/`, with no remote content; its
 //! capabilities grant it the app's own commands and events and nothing else.
@@ -22,6 +23,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod help;
 pub mod login;
+pub mod navigation;
 pub mod notifier;
 pub mod settings;
 pub mod tray;

@@ -630,6 +630,44 @@ fn gui_a_link_opening_the_window_of_an_activated_machine_leaves_no_key_behind() 
     assert_eq!(left, "", "the link's key waits in the hidden form");
 }
 
+/// Attack: a page that asks for the key, shown in the app's own window (a phishing page says
+/// "drag this link onto your licence window"; a script navigates). The window never leaves the
+/// app's own pages, and says so in its log.
+#[test]
+fn gui_the_window_never_leaves_the_apps_own_pages() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-stays-home");
+    let app = start_app(&s);
+    app.wait_text("product-name", |t| !t.is_empty());
+    let home = app.js("return location.origin", serde_json::json!([]));
+    app.js(
+        "location.href = 'https://example.invalid/login'",
+        serde_json::json!([]),
+    );
+    wait_for(
+        "the navigation to be refused",
+        Duration::from_secs(20),
+        || {
+            app.app_log()
+                .contains("refused to leave the app's own pages")
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        app.js("return location.origin", serde_json::json!([])),
+        home
+    );
+    assert!(
+        !app.app_log().contains("example.invalid/login"),
+        "the log names the host, not the whole address"
+    );
+    app.click("tab-settings");
+    assert!(
+        app.visible("setting-autostart"),
+        "the app's page still works"
+    );
+}
+
 /// What user `nobody` reads at `path`.
 fn setpriv_nobody_reads(path: &str) -> String {
     let out = std::process::Command::new("setpriv")
