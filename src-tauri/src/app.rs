@@ -351,7 +351,14 @@ pub fn run() -> std::process::ExitCode {
                 .map(|c| (c.product_id(), c.environment())),
         ))
         .callback(|app, argv, _cwd| {
-            second_launch(app, crate::args::parse(argv.into_iter().skip(1)));
+            let args = crate::args::parse(argv.into_iter().skip(1));
+            // The handover is answered at once, the window opened after: the second launch,
+            // which holds a link's key in its own arguments (other local users read them),
+            // ends as soon as its handover is taken.
+            let handle = app.clone();
+            if let Err(e) = app.run_on_main_thread(move || second_launch(&handle, args)) {
+                tracing::warn!(error = %e, "cannot take a second launch's handover");
+            }
         })
         .build();
     let login = crate::login::LoginEntry::new(&args, config.as_ref().ok());
