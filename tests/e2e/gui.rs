@@ -668,6 +668,35 @@ fn gui_the_window_never_leaves_the_apps_own_pages() {
     );
 }
 
+/// Run from an AppImage, the program is in the image's mount, a folder in `/tmp` that goes when
+/// the app ends — and that another local user could make in its place. Start at login starts
+/// the AppImage file itself.
+#[test]
+fn gui_start_at_login_from_an_appimage_starts_the_appimage() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-appimage-login");
+    let program = bin("licentric-companion");
+    let mount = program.parent().unwrap().display().to_string();
+    let image = s.companion.root.join("Acme CAD.AppImage");
+    let image_text = image.display().to_string();
+    let app = start_app_with(&s, &[("APPIMAGE", &image_text), ("APPDIR", &mount)]);
+    app.click("tab-settings");
+    app.click("setting-autostart");
+    app.wait_text("settings-message", |t| t == "Saved.");
+    let entry = s.companion.root.join(format!(
+        "home/.config/autostart/{PRODUCT_NAME} (test).desktop"
+    ));
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let exec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .expect("an Exec line");
+    assert!(
+        exec.starts_with(&format!("\"{image_text}\" ")) && !exec.contains(&mount),
+        "{exec}"
+    );
+}
+
 /// What user `nobody` reads at `path`.
 fn setpriv_nobody_reads(path: &str) -> String {
     let out = std::process::Command::new("setpriv")
