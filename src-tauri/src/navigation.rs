@@ -23,37 +23,51 @@ pub fn stays_home<R: Runtime>() -> TauriPlugin<R> {
         .build()
 }
 
-/// Whether `url` is one of the app's own pages: `tauri://localhost` (Linux and macOS), or
-/// `http(s)://tauri.localhost` (Windows).
+/// Whether `url` is one of the app's own pages: `tauri://localhost` (Linux and macOS), or on
+/// Windows `http://tauri.localhost` with no port (where WebView2 serves the app). Anywhere
+/// else, `tauri.localhost` is only a name that may reach another local user's server.
 pub fn is_own_page(url: &Url) -> bool {
+    own_page_on(url, cfg!(windows))
+}
+
+fn own_page_on(url: &Url, windows: bool) -> bool {
     match url.scheme() {
-        "tauri" => url.host_str() == Some("localhost"),
-        "http" | "https" => url.host_str() == Some("tauri.localhost"),
+        "tauri" => url.host_str() == Some("localhost") && url.port().is_none(),
+        "http" => windows && url.host_str() == Some("tauri.localhost") && url.port().is_none(),
         _ => false,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_own_page;
+    use super::{is_own_page, own_page_on};
 
     #[test]
     fn only_the_apps_own_pages_are_shown() {
-        let own = |text: &str| is_own_page(&text.parse().unwrap());
-        assert!(own("tauri://localhost/index.html"));
-        assert!(own("tauri://localhost/#settings"));
-        assert!(own("http://tauri.localhost/index.html"));
-        assert!(own("https://tauri.localhost/"));
-        for elsewhere in [
-            "https://example.com/login",
-            "https://tauri.localhost.example.com/",
-            "http://localhost/",
-            "file:///home/u/page.html",
-            "data:text/html,<p>hi</p>",
-            "tauri://example.com/",
-            "licentric://activate?key=ACME-7QX2-M4KD-9PZT-H3WC",
-        ] {
-            assert!(!own(elsewhere), "{elsewhere}");
+        let own = |text: &str, windows: bool| own_page_on(&text.parse().unwrap(), windows);
+        for windows in [false, true] {
+            assert!(own("tauri://localhost/index.html", windows));
+            assert!(own("tauri://localhost/#settings", windows));
+            for elsewhere in [
+                "https://example.com/login",
+                "https://tauri.localhost.example.com/",
+                "http://tauri.localhost:8080/",
+                "https://tauri.localhost/",
+                "tauri://localhost:8080/",
+                "http://localhost/",
+                "file:///home/u/page.html",
+                "data:text/html,<p>hi</p>",
+                "tauri://example.com/",
+                "licentric://activate?key=ACME-7QX2-M4KD-9PZT-H3WC",
+            ] {
+                assert!(!own(elsewhere, windows), "{elsewhere}");
+            }
         }
+        assert!(own("http://tauri.localhost/index.html", true));
+        assert!(
+            !own("http://tauri.localhost/index.html", false),
+            "off Windows, a name for another local server"
+        );
+        assert!(is_own_page(&"tauri://localhost/".parse().unwrap()));
     }
 }
