@@ -418,6 +418,7 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
     {
         tracing::warn!(error = %e, "cannot hide the link's key in the process list");
     }
+    crate::login::refresh(app);
     let socket = config.as_ref().ok().and_then(|c| ipc::socket_for(c).ok());
     #[cfg(all(unix, not(target_os = "macos")))]
     let agent_started_here = match (&config, &socket) {

@@ -81,6 +81,35 @@ pub fn set<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), String> {
     }
 }
 
+/// An entry written before that starts a program in an AppImage's mount (earlier versions
+/// wrote that path; the mount goes when the app ends, and another local user could make it
+/// again) is written again, to start this program.
+pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        let entry = app.state::<LoginEntry>();
+        let Some(file) = xdg::file(&entry.name) else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            return;
+        };
+        let Ok(program) = xdg::this_program() else {
+            return;
+        };
+        if xdg::starts_from_a_mount(&text) && !xdg::starts(&text, &program.display().to_string()) {
+            tracing::info!(
+                "the start-at-login entry named a program in an AppImage's mount: written again"
+            );
+            if let Err(e) = xdg::write(&file, &entry.name, &entry.args) {
+                tracing::warn!(error = %e, "cannot write the start-at-login entry again");
+            }
+        }
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let _ = app;
+}
+
 /// Whether the app starts at login: the entry is the truth for it.
 pub fn is_set<R: Runtime>(app: &AppHandle<R>) -> bool {
     #[cfg(all(unix, not(target_os = "macos")))]
@@ -134,17 +163,35 @@ mod xdg {
 
     /// Writes the entry starting this program with `args`, whole or not at all.
     pub(super) fn write(file: &Path, name: &str, args: &[String]) -> Result<(), String> {
-        let exe = program(
-            std::env::current_exe().map_err(|e| e.to_string())?,
-            std::env::var_os("APPIMAGE").map(PathBuf::from),
-            std::env::var_os("APPDIR").map(PathBuf::from),
-        );
+        let exe = this_program()?;
         let text = entry(name, &exe.display().to_string(), args)?;
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         licentric_agent::storage::write_atomic(file, text.as_bytes())
             .map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    /// The program an entry written now starts ([`program`] for this process).
+    pub(super) fn this_program() -> Result<PathBuf, String> {
+        Ok(program(
+            std::env::current_exe().map_err(|e| e.to_string())?,
+            std::env::var_os("APPIMAGE").map(PathBuf::from),
+            std::env::var_os("APPDIR").map(PathBuf::from),
+        ))
+    }
+
+    /// Whether the entry `text` starts a program inside an AppImage's mount (`/tmp/.mount_…`).
+    pub(super) fn starts_from_a_mount(text: &str) -> bool {
+        text.lines()
+            .any(|line| line.starts_with("Exec=") && line.contains("/.mount_"))
+    }
+
+    /// Whether the entry `text` starts `exe`.
+    pub(super) fn starts(text: &str, exe: &str) -> bool {
+        let wanted = format!("Exec={}", quoted(exe));
+        text.lines()
+            .any(|line| line == wanted || line.starts_with(&format!("{wanted} ")))
     }
 
     /// The program the entry starts: `exe`, this program — or, run from an AppImage (`exe`
@@ -213,6 +260,20 @@ mod xdg {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn an_entry_is_known_by_the_program_it_starts() {
+            let args = ["--hidden".to_owned()];
+            let text = entry("Acme CAD", "/opt/Acme CAD.AppImage", &args).unwrap();
+            assert!(starts(&text, "/opt/Acme CAD.AppImage"));
+            assert!(
+                !starts(&text, "/opt/Acme"),
+                "a prefix of the path is another program"
+            );
+            let old = entry("Acme CAD", "/tmp/.mount_AcmeCAx1/usr/bin/app", &args).unwrap();
+            assert!(!starts(&old, "/opt/Acme CAD.AppImage"));
+            assert!(starts_from_a_mount(&old) && !starts_from_a_mount(&text));
+        }
 
         #[test]
         fn from_an_appimage_the_entry_starts_the_appimage_not_its_mount() {

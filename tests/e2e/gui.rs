@@ -679,22 +679,39 @@ fn gui_start_at_login_from_an_appimage_starts_the_appimage() {
     let mount = program.parent().unwrap().display().to_string();
     let image = s.companion.root.join("Acme CAD.AppImage");
     let image_text = image.display().to_string();
-    let app = start_app_with(&s, &[("APPIMAGE", &image_text), ("APPDIR", &mount)]);
-    app.click("tab-settings");
-    app.click("setting-autostart");
-    app.wait_text("settings-message", |t| t == "Saved.");
+    // An entry an earlier version wrote: the program in a mount that is gone.
     let entry = s.companion.root.join(format!(
         "home/.config/autostart/{PRODUCT_NAME} (test).desktop"
     ));
-    let text = std::fs::read_to_string(&entry).unwrap();
-    let exec = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Exec="))
-        .expect("an Exec line");
-    assert!(
-        exec.starts_with(&format!("\"{image_text}\" ")) && !exec.contains(&mount),
-        "{exec}"
+    std::fs::create_dir_all(entry.parent().unwrap()).unwrap();
+    std::fs::write(
+        &entry,
+        "[Desktop Entry]\nType=Application\nName=Acme\nExec=\"/tmp/.mount_Gone01/usr/bin/licentric-companion\" \"--hidden\"\n",
+    )
+    .unwrap();
+    let exec = || {
+        std::fs::read_to_string(&entry)
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("Exec=").map(str::to_owned))
+    };
+    let starts_the_image =
+        |exec: &str| exec.starts_with(&format!("\"{image_text}\" ")) && !exec.contains(".mount_");
+    let app = start_app_with(&s, &[("APPIMAGE", &image_text), ("APPDIR", &mount)]);
+    wait_for(
+        "the old entry written again",
+        Duration::from_secs(20),
+        || exec().filter(|e| starts_the_image(e)),
     );
+    // Switched off and on again from Settings: the AppImage, never its mount.
+    app.click("tab-settings");
+    app.click("setting-autostart");
+    app.wait_text("settings-message", |t| t == "Saved.");
+    assert!(!entry.exists());
+    app.click("setting-autostart");
+    app.wait_text("settings-message", |t| t == "Saved.");
+    let exec = exec().expect("an Exec line");
+    assert!(starts_the_image(&exec) && !exec.contains(&mount), "{exec}");
 }
 
 /// What user `nobody` reads at `path`.
