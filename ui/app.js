@@ -916,11 +916,15 @@ const firstStatus = new Promise((resolve) => { statusShown = resolve; });
 
 async function start() {
   wire();
-  // A link or file dropped anywhere but the licence file's zone is not opened (the window
-  // shows the app's own pages only; the app refuses to navigate away as well).
+  // A link or file dropped on the window is not opened as a page (the app also refuses to
+  // navigate away): text goes into a field as usual, and a licence file dropped anywhere on
+  // the activation card is imported as from its zone.
   for (const type of ['dragover', 'drop']) {
     window.addEventListener(type, (e) => {
-      if (!e.target.closest || !e.target.closest('#drop-zone')) e.preventDefault();
+      if (e.target.closest && e.target.closest('#drop-zone, input, textarea')) return;
+      e.preventDefault();
+      const files = e.dataTransfer ? e.dataTransfer.files : [];
+      if (type === 'drop' && !$('activation').hidden && files.length) importFile(files[0]);
     });
   }
   await listen('status', (event) => render(event.payload));
@@ -935,13 +939,20 @@ async function start() {
   });
   info = await invoke('app_info');
   renderInfo();
-  if (info.startup_error) return;
+  if (info.startup_error) {
+    statusShown();
+    return;
+  }
   // A window opened (or reloaded) after the background agent stopped says so at once; the
   // status follows, pushed, when the agent is back.
   const running = agentSaid ?? info.agent_running !== false;
   showAgentRunning(running);
-  if (running) render(await invoke('status'));
-  else statusShown();
+  try {
+    if (running) render(await invoke('status'));
+  } finally {
+    // A link's key is never left waiting: with no status, it goes into the key field.
+    statusShown();
+  }
   renderParts(await invoke('machine'));
   // First thing a new user does: paste the key.
   if (!$('activation').hidden && !$('key').value) $('key').focus();
