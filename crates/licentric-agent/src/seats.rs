@@ -36,6 +36,9 @@ const MAX_RENEWAL_GAP: Duration = Duration::from_secs(60);
 
 /// After a failed renewal, the next try.
 const RETRY: Duration = Duration::from_secs(5);
+/// How soon a renewal refused for want of seats (the licence lowered) is asked again: a
+/// minute, for a seat come free meanwhile.
+const NO_SEAT_RETRY: Duration = Duration::from_secs(60);
 
 /// This agent's seat and the lock that lets one checkout at a time go to the server. No
 /// lock on the seat is held across a call to the server: a slow server delays the app that
@@ -127,13 +130,14 @@ impl Held {
                 Renewal::Gone
             }
             // The licence has fewer seats now, and seats held longer keep theirs: this one is
-            // not renewed, and runs out at its end (the apps keep it until then).
+            // not renewed, and runs out at its end (the apps keep it until then) — unless a seat
+            // comes free meanwhile, which a renewal asked now and then finds.
             Err(AgentError::Api(ApiError::Rejected {
                 code: ApiErrorCode::NoSeatAvailable,
                 ..
             })) if self.holds(clock) => {
-                tracing::warn!(lease = %id, "the licence has fewer seats now: this seat is not renewed, and runs out at its end");
-                Renewal::TryAgainAt(self.ends)
+                tracing::warn!(lease = %id, "the licence has fewer seats now: this seat runs out at its end unless one comes free");
+                Renewal::TryAgainAt((Instant::now() + NO_SEAT_RETRY).min(self.ends))
             }
             Err(e) if self.holds(clock) => {
                 tracing::warn!(lease = %id, error = %e, "cannot renew the seat yet; trying again");
