@@ -124,6 +124,13 @@ fn an_air_gapped_machine_activates_with_a_request_file() {
     assert!(meta.is_file(), "the link was replaced, not followed");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(&request).unwrap();
+    // Written to a pipe as it is (`/dev/stdout`).
+    let (code, out, err) = run(c.cli().arg("request-file").arg("/dev/stdout"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("-----BEGIN LICENTRIC ACTIVATION REQUEST-----"),
+        "{out}"
+    );
     assert!(
         text.starts_with("-----BEGIN LICENTRIC ACTIVATION REQUEST-----"),
         "{text}"

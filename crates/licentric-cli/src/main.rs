@@ -475,9 +475,15 @@ fn run(command: Command, config: CompanionConfig) -> anyhow::Result<ExitCode> {
                 Err(e) => return Ok(report(&e)),
             };
             // Readable by this user only, written whole, never through a link put at `out`: it
-            // names this machine and carries a request it will answer.
-            licentric_agent::storage::write_atomic(&out, text.as_bytes())
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            // names this machine and carries a request it will answer. A pipe or a terminal
+            // (`/dev/stdout`) is written to as it is.
+            let stream = std::fs::metadata(&out).is_ok_and(|m| !m.is_file() && !m.is_dir());
+            let written = if stream {
+                std::fs::write(&out, &text)
+            } else {
+                licentric_agent::storage::write_atomic(&out, text.as_bytes())
+            };
+            written.map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             out!(
                 "Wrote {}. Take it to a device with internet access and submit it with the licence key;",
                 out.display()

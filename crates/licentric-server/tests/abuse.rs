@@ -462,6 +462,7 @@ async fn one_connections_slow_body_keeps_no_other_connection_waiting() {
     );
     drop(slow);
     wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 0).await;
+    s.stop().await;
 }
 
 /// The streams of one HTTP/2 connection share its room: while one slow body holds it all, a
@@ -519,6 +520,7 @@ async fn the_streams_of_one_connection_share_its_room() {
         StatusCode::SERVICE_UNAVAILABLE,
         "the room was given back: {body}"
     );
+    s.stop().await;
 }
 
 /// An activation of a made-up machine with `key`, by `client`: its status and body.
