@@ -577,6 +577,16 @@ const IMPORT_WORDS = {
 
 /** Imports a licence file picked in `input`; a refusal is said by `refuse(error)` (by default
  * on the activation card). Whether it was installed. */
+/** What a refused licence file means, by its code, for this computer as it stands: licensed,
+ * a request no longer waiting was answered already (a file imported since voids the requests
+ * made before it, as the licence's renewal online does). */
+function importWords(code) {
+  if (code === 'no_request_pending' && current && current.entitled) {
+    return 'This computer\'s licence was renewed since that request was made (by another licence file, or online), so there is nothing to import. To renew it again later, save a new request.';
+  }
+  return IMPORT_WORDS[code];
+}
+
 async function importFile(file, input = $('license-file'), refuse = null) {
   // Picked again later under the same name (a file downloaded again), it is read again.
   input.value = '';
@@ -585,7 +595,7 @@ async function importFile(file, input = $('license-file'), refuse = null) {
   $('import-error').hidden = true;
   const said = refuse || ((error) => showError(error,
     $('import-error'), $('import-error-message'), $('import-error-help')));
-  const refused = (code, message) => said({ code, message: IMPORT_WORDS[code] || message });
+  const refused = (code, message) => said({ code, message: importWords(code) || message });
   if (file.size > 256 * 1024) {
     refused('license_file_invalid', 'That file is too large to be a licence file.');
     return false;
@@ -600,7 +610,7 @@ async function importFile(file, input = $('license-file'), refuse = null) {
     return true;
   } catch (error) {
     const code = error.reason || error.code;
-    if (IMPORT_WORDS[code]) refused(code);
+    if (importWords(code)) refused(code);
     else said(error);
     return false;
   }

@@ -880,18 +880,28 @@ fn gui_offline_activation_by_importing_a_file() {
     // Renewed as it was activated: a new request, and the file that answers it, imported
     // from the status card.
     assert!(app.visible("renew-request") && app.visible("renew-import"));
-    let renewal = s.companion.root.join("renewal.txt");
-    let (code, out, err) = run(s.companion.cli().arg("request-file").arg(&renewal));
-    assert_eq!(code, 0, "{out}{err}");
-    let renewed = s
-        .server
-        .offline_activation(&s.key, &std::fs::read_to_string(&renewal).unwrap());
-    let renewed_file = s.companion.root.join("renewed.lic");
-    std::fs::write(&renewed_file, renewed).unwrap();
-    app.choose_file("renew-file", &renewed_file);
+    // Two requests made and answered on one trip: the first answer imported renews; the
+    // second then has nothing to answer, and says so in the user's terms.
+    let mut answers = Vec::new();
+    for name in ["renewal.txt", "renewal-again.txt"] {
+        let renewal = s.companion.root.join(name);
+        let (code, out, err) = run(s.companion.cli().arg("request-file").arg(&renewal));
+        assert_eq!(code, 0, "{out}{err}");
+        let renewed = s
+            .server
+            .offline_activation(&s.key, &std::fs::read_to_string(&renewal).unwrap());
+        let file = s.companion.root.join(format!("{name}.lic"));
+        std::fs::write(&file, renewed).unwrap();
+        answers.push(file);
+    }
+    app.choose_file("renew-file", &answers[0]);
     app.wait_text("action-message", |t| {
         t == "Renewed: the new licence file is installed."
     });
+    assert_eq!(app.text("badge"), "Active");
+    app.choose_file("renew-file", &answers[1]);
+    let said = app.wait_text("action-message", |t| t.contains("nothing to import"));
+    assert!(said.contains("renewed since that request"), "{said}");
     assert_eq!(app.text("badge"), "Active");
     wait_for(
         "the tray to offer no Refresh (no key here to refresh with)",

@@ -229,7 +229,7 @@ pub enum Found {
 pub enum ImportRefusal {
     /// No request is waiting for an answer.
     #[error(
-        "no activation request is waiting on this machine: make one here first (`licentric request-file` or the app's \"Activate offline\"), activate it with your key on a connected device, and import the licence file that comes back"
+        "no activation request is waiting on this machine (a licence file imported, or a renewal online, answers every request made before it): to renew, make one here first (`licentric request-file` or the app's \"Activate offline\"), activate it with your key on a connected device, and import the licence file that comes back"
     )]
     NoRequestPending,
     /// The file answers no request this machine made (an online activation's file, a copy).
