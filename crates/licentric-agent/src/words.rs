@@ -35,18 +35,18 @@ pub fn tray_line(status: Option<&Status>) -> String {
     };
     let words = status.summary.to_lowercase();
     match status.lease.as_ref().filter(|l| l.borrowed) {
-        Some(lease) => {
-            let until = time::OffsetDateTime::parse(
-                &lease.expires_at,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .ok()
-            .and_then(crate::plan::readable)
-            .unwrap_or_else(|| lease.expires_at.clone());
-            format!("Licence: {words} until {until}")
-        }
+        Some(lease) => format!("Licence: {words} until {}", readable(&lease.expires_at)),
         None => format!("Licence: {words}"),
     }
+}
+
+/// An RFC 3339 time of a status (a lease's end) as people read it in a sentence
+/// ([`crate::plan::readable`]); as it is if it does not parse.
+fn readable(rfc3339: &str) -> String {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(crate::plan::readable)
+        .unwrap_or_else(|| rfc3339.to_owned())
 }
 
 /// Whether a tray offers Refresh now for `status`: once there is a licence here to refresh
@@ -191,13 +191,7 @@ pub fn deactivated(before: &Status) -> String {
         .as_ref()
         .filter(|l| l.borrowed && l.kept_to_end)
     {
-        let until = time::OffsetDateTime::parse(
-            &lease.expires_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()
-        .and_then(crate::plan::readable)
-        .unwrap_or_else(|| lease.expires_at.clone());
+        let until = readable(&lease.expires_at);
         return format!(
             "Deactivated. The seat borrowed here stays counted for your team until {until}: the vendor keeps borrowed seats to their end."
         );

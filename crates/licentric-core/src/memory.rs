@@ -431,11 +431,13 @@ impl Memory {
         let p = file.payload();
         match imported {
             None => self.fresh_from_server(now, p.issued_at),
-            Some((at, mark)) => self.guard.answer_imported(now, p.issued_at, at, mark),
+            Some((at, mark)) => {
+                self.guard.answer_imported(now, p.issued_at, at, mark);
+                // Every request made before is answered, or needless: none is imported later
+                // (each would start the offline period again, with the clock turned back).
+                self.pending_requests.clear();
+            }
         }
-        // Every request made before is answered, or needless: none is imported later (each
-        // would start the offline period again, with the clock turned back).
-        self.pending_requests.clear();
         self.newest_issued_at = Some(
             self.newest_issued_at
                 .unwrap_or(i64::MIN)

@@ -483,20 +483,15 @@ async fn the_streams_of_one_connection_share_its_room() {
     let (more, mut coming) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let stream = futures_util::stream::poll_fn(move |cx| coming.poll_recv(cx));
     let slow = tokio::spawn(
-        one.post(format!("{}/v1/activations", s.url))
-            .header("Authorization", format!("License {key}"))
-            .header("Content-Type", "application/json")
+        activation(&one, &s, &key)
             .body(reqwest::Body::wrap_stream(stream))
             .send(),
     );
     more.send(Ok(b"{".to_vec())).await.unwrap();
     wait_until(&s, "licentric_request_body_bytes_in_flight", |n| n == 4096).await;
 
-    let busy = one
-        .post(format!("{}/v1/activations", s.url))
-        .header("Authorization", format!("License {key}"))
-        .header("Content-Type", "application/json")
-        .body(format!("{{\"fingerprint\":\"{}\"}}", "0".repeat(64)))
+    let busy = activation(&one, &s, &key)
+        .body(made_up_machine())
         .send()
         .await
         .unwrap();
@@ -523,17 +518,27 @@ async fn the_streams_of_one_connection_share_its_room() {
     s.stop().await;
 }
 
+/// An activation with `key`, by `client`, its body still to be given.
+fn activation(client: &reqwest::Client, s: &Sandbox, key: &str) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{}/v1/activations", s.url))
+        .header("Authorization", format!("License {key}"))
+        .header("Content-Type", "application/json")
+}
+
+/// An activation's body for a made-up machine.
+fn made_up_machine() -> String {
+    format!("{{\"fingerprint\":\"{}\"}}", "0".repeat(64))
+}
+
 /// An activation of a made-up machine with `key`, by `client`: its status and body.
 async fn activate_on(
     client: &reqwest::Client,
     s: &Sandbox,
     key: &str,
 ) -> (StatusCode, serde_json::Value) {
-    let answer = client
-        .post(format!("{}/v1/activations", s.url))
-        .header("Authorization", format!("License {key}"))
-        .header("Content-Type", "application/json")
-        .body(format!("{{\"fingerprint\":\"{}\"}}", "0".repeat(64)))
+    let answer = activation(client, s, key)
+        .body(made_up_machine())
         .send()
         .await
         .unwrap();
