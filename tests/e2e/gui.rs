@@ -14,16 +14,16 @@ use licentric_e2e::gui::{
 };
 use licentric_e2e::{Companion, Server, Stopped, bin, busy_https, hostile_https, run};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-const PRODUCT_NAME: &str = "Acme Studio";
+pub(crate) const PRODUCT_NAME: &str = "Acme Studio";
 
-struct Setup {
+pub(crate) struct Setup {
     _dir: tempfile::TempDir,
-    server: Server,
-    companion: Companion,
-    key: String,
-    desktop: Desktop,
+    pub(crate) server: Server,
+    pub(crate) companion: Companion,
+    pub(crate) key: String,
+    pub(crate) desktop: Desktop,
 }
 
 /// A tray client the app started (`agent --tray` beside a background agent) outlives the
@@ -47,7 +47,7 @@ impl Drop for Setup {
     }
 }
 
-fn setup(product: &str) -> Setup {
+pub(crate) fn setup(product: &str) -> Setup {
     require_tools();
     let dir = tempfile::tempdir().unwrap();
     // A 14-day offline licence, as in production, so the time left reads in days.

@@ -11,6 +11,7 @@
 //! - `security`: TLS failures, pins, `http://`, the key only in the Secret Service, other
 //!   users, hostile IPC input, revocation, older files;
 //! - `gui`: the companion app in a real webview under Xvfb, through WebDriver;
+//! - `native`: the native window on Linux under Xvfb, through AT-SPI;
 //! - `load`: clients that go away, never read, or exhaust descriptors; a server that asks to
 //!   wait: the agent stays available;
 //! - `parts`: tolerant fingerprints — a reinstalled machine keeps its seat, another does not;
@@ -28,6 +29,7 @@ mod floating;
 mod flow;
 mod gui;
 mod load;
+mod native;
 mod parts;
 mod resilience;
 mod retry;

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[cfg(target_os = "linux")]
+pub mod atspi;
 pub mod gui;
 
 /// A process of a test's, stopped (killed and waited for) when the test ends, passed or failed.

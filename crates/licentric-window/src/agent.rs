@@ -1,0 +1,252 @@
+//! The window's side of the agent: it is a client like any local app, over the same checked
+//! IPC (the socket's folder and listener are this user's; the agent serves this product and
+//! environment). Calls run on threads of their own, so the window never waits on the server;
+//! their answers and the agent's pushes reach the window as [`Event`]s.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use licentric_client::{Client, ClientError, Environment};
+use licentric_core::LicenseKey;
+use licentric_proto::ipc::{Retrying, Status};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Where the agent is, and what it must serve.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// Its socket.
+    pub socket: PathBuf,
+    /// The product it must serve.
+    pub product_id: String,
+    /// And the environment.
+    pub environment: Environment,
+}
+
+/// What the window asks the agent to do; one at a time.
+pub enum Request {
+    /// Activate this machine with a key.
+    Activate(LicenseKey),
+    /// Ask the server now (with the stored key, this also activates again a machine
+    /// deactivated elsewhere).
+    Refresh,
+    /// Free this machine's seat and remove the key.
+    Deactivate,
+    /// An activation request for this machine, to take to a device with internet access.
+    RequestFile,
+    /// Install a licence file obtained elsewhere.
+    Import(String),
+}
+
+/// An error as the window says it: a stable code, a finer reason, and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The IPC error code (`invalid_license_key`, `cancelled`, …) or the window's own.
+    pub code: String,
+    /// The finer code, where there is one.
+    pub reason: Option<String>,
+    /// A sentence for the user.
+    pub message: String,
+}
+
+impl Failure {
+    /// The code that says most: the reason, else the code.
+    pub fn most_precise(&self) -> &str {
+        self.reason.as_deref().unwrap_or(&self.code)
+    }
+}
+
+/// What a finished request answered.
+pub enum Answer {
+    /// The status after it.
+    Status(Box<Status>),
+    /// An activation request's text.
+    RequestFile(String),
+}
+
+/// What reaches the window.
+pub enum Event {
+    /// The status now (pushed by the agent on every change, or answered).
+    Status(Box<Status>),
+    /// The agent cannot be reached: nothing shown is current until a status comes again.
+    Gone,
+    /// A request ended.
+    Done(Result<Answer, Failure>),
+}
+
+impl Agent {
+    /// A new checked connection.
+    ///
+    /// # Errors
+    /// When the agent cannot be reached or fails the checks.
+    pub fn connect(&self) -> Result<Client, ClientError> {
+        Client::connect_to(&self.socket, &self.product_id, self.environment)
+    }
+
+    /// Follows the agent's status from a thread of its own: the status at once, then each
+    /// change it pushes. While it cannot be reached, says so once and tries again each second
+    /// (an agent restarted, or started after the window).
+    pub fn follow(&self, events: UnboundedSender<Event>) {
+        let agent = self.clone();
+        std::thread::spawn(move || {
+            let mut said_gone = false;
+            loop {
+                let ended = agent.connect().and_then(|mut client| {
+                    client.set_timeout(None)?;
+                    let first = client.subscribe()?;
+                    said_gone = false;
+                    if events.send(Event::Status(Box::new(first))).is_err() {
+                        return Ok(());
+                    }
+                    loop {
+                        let next = client.next_change()?;
+                        if events.send(Event::Status(Box::new(next))).is_err() {
+                            return Ok(());
+                        }
+                    }
+                });
+                if ended.is_ok() || events.is_closed() {
+                    return;
+                }
+                if !said_gone {
+                    said_gone = true;
+                    if events.send(Event::Gone).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    }
+
+    /// Serves the window's requests from a thread of its own, one at a time, each answered
+    /// with an [`Event::Done`].
+    pub fn serve(&self, events: UnboundedSender<Event>) -> mpsc::Sender<Request> {
+        let (requests, received) = mpsc::channel::<Request>();
+        let agent = self.clone();
+        std::thread::spawn(move || {
+            let mut client: Option<Client> = None;
+            for request in received {
+                let answer = agent.answer(&mut client, &request);
+                if events.send(Event::Done(answer)).is_err() {
+                    return;
+                }
+            }
+        });
+        requests
+    }
+
+    /// `request` asked on the connection in `slot`, connecting again once if the agent
+    /// restarted since.
+    fn answer(&self, slot: &mut Option<Client>, request: &Request) -> Result<Answer, Failure> {
+        for attempt in 0..2 {
+            let client = match slot {
+                Some(client) => client,
+                None => slot.insert(self.connect().map_err(failure)?),
+            };
+            // Long operations wait on the server as long as the agent's own retries take.
+            client.set_timeout(None).map_err(failure)?;
+            let answered = match request {
+                Request::Activate(key) => client.activate(key.expose_secret()).map(answered),
+                Request::Refresh => client.refresh().map(answered),
+                Request::Deactivate => client.deactivate().map(answered),
+                Request::RequestFile => client.request_file().map(Answer::RequestFile),
+                Request::Import(text) => client.import_license_file(text).map(answered),
+            };
+            match answered {
+                Ok(answer) => return Ok(answer),
+                // The agent answered: its error is the answer.
+                Err(e @ ClientError::Agent(_)) => return Err(failure(e)),
+                Err(e) if attempt == 1 => return Err(failure(e)),
+                Err(_) => *slot = None,
+            }
+        }
+        Err(failure(ClientError::NotRunning(self.socket.clone())))
+    }
+}
+
+fn answered(status: Status) -> Answer {
+    Answer::Status(Box::new(status))
+}
+
+/// The second connection, for what is asked while a request waits on the server: its
+/// progress, and Cancel. Asked from the window's thread, so each call is given little time.
+pub struct Side {
+    agent: Agent,
+    client: Option<Client>,
+}
+
+impl Side {
+    /// Not connected yet.
+    pub fn new(agent: Agent) -> Side {
+        Side {
+            agent,
+            client: None,
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut Client, ClientError> {
+        let client = match self.client.take() {
+            Some(client) => client,
+            None => {
+                let mut client = self.agent.connect()?;
+                client.set_timeout(Some(Duration::from_millis(500)))?;
+                client
+            }
+        };
+        Ok(self.client.insert(client))
+    }
+
+    /// The retry under way, if the request is being tried again.
+    pub fn progress(&mut self) -> Option<Retrying> {
+        let answer = self.client().and_then(Client::progress);
+        if answer.is_err() {
+            self.client = None;
+        }
+        answer.ok().flatten()
+    }
+
+    /// Ends the wait of the request under way.
+    ///
+    /// # Errors
+    /// Why it could not (the agent's words: the operation may be past cancelling).
+    pub fn cancel(&mut self) -> Result<(), Failure> {
+        let answer = self.client().and_then(Client::cancel);
+        if answer.is_err() {
+            self.client = None;
+        }
+        answer.map_err(failure)
+    }
+}
+
+/// A client's error as the window says it.
+pub fn failure(e: ClientError) -> Failure {
+    match e {
+        ClientError::Agent(rpc) => {
+            let data = rpc.data.clone();
+            Failure {
+                code: data
+                    .as_ref()
+                    .map_or_else(|| "agent_error".to_owned(), |d| d.code.clone()),
+                reason: data.and_then(|d| d.reason),
+                message: rpc.message,
+            }
+        }
+        ClientError::NotRunning(_) => Failure {
+            code: "agent_not_running".into(),
+            reason: None,
+            message: "The licensing service running in the background has stopped.".into(),
+        },
+        ClientError::Timeout => Failure {
+            code: "agent_timeout".into(),
+            reason: None,
+            message: "The licensing service running in the background did not answer in time."
+                .into(),
+        },
+        other => Failure {
+            code: "ipc_error".into(),
+            reason: None,
+            message: other.to_string(),
+        },
+    }
+}

@@ -1,0 +1,113 @@
+//! `licentric-window`: the companion's window on Linux, drawn with GTK 3 in a process started
+//! only while it is open. It is a client of the agent (which keeps the licence, the tray and
+//! the notifications all day), over the same checked IPC as any local app; closing it leaves
+//! the agent as it was.
+//!
+//! A native window costs a fraction of a webview's memory on Linux, where WebKitGTK is not
+//! shared with the system as WebView2 and WKWebView are (see the README's figures). macOS and
+//! Windows keep the app's window.
+//!
+//! Usage: `licentric-window [--config FILE]`, the configuration the agent runs with.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Says a line on standard error (a closed one is no reason to panic).
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+#[cfg(target_os = "linux")]
+use licentric_window::{agent, window};
+
+fn main() -> ExitCode {
+    let mut config = None;
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--config") => match args.next() {
+                Some(path) => config = Some(PathBuf::from(path)),
+                None => return usage("--config needs a file"),
+            },
+            Some("--help" | "-h") => {
+                let _ = writeln!(
+                    std::io::stdout().lock(),
+                    "usage: licentric-window [--config FILE]"
+                );
+                return ExitCode::SUCCESS;
+            }
+            _ => return usage(&format!("unexpected argument {}", arg.to_string_lossy())),
+        }
+    }
+    run(config)
+}
+
+fn usage(problem: &str) -> ExitCode {
+    tell!("licentric-window: {problem}\nusage: licentric-window [--config FILE]");
+    ExitCode::from(2)
+}
+
+#[cfg(target_os = "linux")]
+fn run(config: Option<PathBuf>) -> ExitCode {
+    use gtk::glib;
+    use licentric_agent::config::CompanionConfig;
+
+    let config = match CompanionConfig::find(config.as_deref(), licentric_agent::config::BUILT_IN) {
+        Ok(c) => c,
+        Err(e) => {
+            tell!("licentric-window: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let socket = match licentric_agent::ipc::socket_for(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            tell!("licentric-window: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let brand = licentric_agent::brand::built_in();
+    glib::set_prgname(Some("licentric-window"));
+    glib::set_application_name(&brand.app_name);
+    if let Err(e) = gtk::init() {
+        tell!("licentric-window: cannot open a window: {e}");
+        return ExitCode::FAILURE;
+    }
+    let agent = agent::Agent {
+        socket,
+        product_id: config.product_id().to_owned(),
+        environment: config.environment(),
+    };
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let requests = agent.serve(events.clone());
+    let ui = window::Ui::new(
+        window::Product {
+            app_name: brand.app_name.clone(),
+            name: config.product_name().to_owned(),
+            prefix: config.prefix().clone(),
+            test: config.environment() == licentric_client::Environment::Test,
+            request_name: format!("{}-activation-request.txt", brand.binary),
+        },
+        requests,
+        agent::Side::new(agent.clone()),
+    );
+    agent.follow(events);
+    let shown = std::rc::Rc::clone(&ui);
+    glib::MainContext::default().spawn_local(async move {
+        while let Some(event) = received.recv().await {
+            shown.event(event);
+        }
+    });
+    ui.present();
+    gtk::main();
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run(_config: Option<PathBuf>) -> ExitCode {
+    tell!("licentric-window: the native window is built for Linux; here, open the app");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,184 @@
+//! The native window on Linux (`licentric-window`: GTK 3, a client of the agent), against the
+//! real agent, server and keyring, on Xvfb — read and driven over AT-SPI, as a screen reader
+//! and its user would, not through a test hook in the window.
+
+use std::process::Command;
+use std::time::Duration;
+
+use licentric_e2e::atspi::{Accessibility, Node};
+use licentric_e2e::gui::{wait_for, window_painted, window_visible};
+use licentric_e2e::{Stopped, bin};
+
+use crate::gui::{ONE_AT_A_TIME, PRODUCT_NAME, Setup, setup};
+
+/// The window's title: the app's name (the built-in brand's).
+const TITLE: &str = "Licentric Companion";
+
+/// The window, started as the agent's tray starts it (`--config`), on the test's desktop.
+fn start_window(s: &Setup) -> Stopped {
+    let log = s.companion.root.join("window.log");
+    Stopped(
+        Command::new(bin("licentric-window"))
+            .arg("--config")
+            .arg(&s.companion.config)
+            .env("DISPLAY", &s.desktop.display)
+            .env_remove("LICENTRIC_SOCKET")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn a11y(s: &Setup) -> Accessibility {
+    Accessibility::start(&s.desktop.display, &s.companion.root)
+}
+
+fn press(a11y: &Accessibility, app: &Node, id: &str) {
+    let button = a11y.wait(app, id);
+    wait_for(
+        &format!("#{id} to be usable"),
+        Duration::from_secs(20),
+        || a11y.sensitive(&button).then_some(()),
+    );
+    a11y.press(&button);
+}
+
+fn painted(s: &Setup) {
+    wait_for(
+        "the window on screen, drawn",
+        Duration::from_secs(20),
+        || window_painted(&s.desktop, TITLE).then_some(()),
+    );
+}
+
+/// First launch → a malformed key explained → an unknown key refused by the server (the field
+/// no longer says it looks right) → the right key: Active, with the licence's facts → the
+/// agent (and so every app asking it) agrees → Deactivate, confirmed in a dialog that says to
+/// keep the key → back at the key field, the result said where the user looks.
+#[test]
+fn gui_native_window_activates_shows_the_status_and_deactivates() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native");
+    s.companion.start_agent();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app("licentric-window");
+    painted(&s);
+
+    a11y.wait_text(&app, "activation-title", |t| {
+        t == format!("Activate {PRODUCT_NAME}")
+    });
+    assert_eq!(a11y.name(&a11y.wait(&app, "environment")), "Test");
+    let key = a11y.wait(&app, "key");
+    assert_eq!(
+        a11y.name(&key),
+        "Licence key",
+        "the field is named by its label"
+    );
+    a11y.wait_text(&app, "key-feedback", |t| {
+        t == "Paste the key from your purchase e-mail."
+    });
+
+    a11y.fill(&key, "ACME-7QX2-M4KD-9PZU-H3WC");
+    let said = a11y.wait_text(&app, "key-feedback", |t| {
+        t.contains("cannot be in a licence key")
+    });
+    assert!(said.contains('U'), "names the character: {said}");
+    a11y.fill(&key, "ACME-7QX2-M4KD");
+    a11y.wait_text(&app, "key-feedback", |t| t.starts_with("Keep typing"));
+    press(&a11y, &app, "activate");
+    a11y.wait_text(&app, "key-feedback", |t| t.contains("too short"));
+
+    let unknown = licentric_core::LicenseKey::generate(
+        &licentric_core::KeyPrefix::new("ACME").unwrap(),
+        &mut licentric_core::OsRandom,
+    )
+    .unwrap();
+    a11y.fill(&key, unknown.expose_secret());
+    a11y.wait_text(&app, "key-feedback", |t| t == "The key looks right.");
+    press(&a11y, &app, "activate");
+    a11y.wait_text(&app, "activate-error", |t| t.contains("not recognised"));
+    let feedback = a11y.text(&a11y.wait(&app, "key-feedback"));
+    assert!(
+        !feedback.contains("looks right"),
+        "the field contradicts the server: {feedback:?}"
+    );
+    // Another key: the refusal of the last one goes.
+    a11y.fill(&key, &s.key.to_lowercase());
+    a11y.wait_text(&app, "key-feedback", |t| t == "The key looks right.");
+    assert!(
+        a11y.find(&app, "activate-error")
+            .is_none_or(|n| a11y.text(&n).is_empty()),
+        "the refusal of the other key stays"
+    );
+
+    press(&a11y, &app, "activate");
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    assert!(window_visible(&s.desktop, TITLE));
+    let status = s.companion.client().status().unwrap();
+    assert_eq!(status.state, licentric_proto::LicenseState::Active);
+    assert_eq!(
+        a11y.text(&a11y.wait(&app, "license-key")),
+        status.license_key_hint.clone().unwrap(),
+        "the key is shown redacted"
+    );
+    assert_eq!(
+        a11y.text(&a11y.wait(&app, "entitlements")),
+        status.entitlements.join(", ")
+    );
+    assert_eq!(
+        a11y.text(&a11y.wait(&app, "machines")),
+        "1 of 2 machines in use"
+    );
+    let timeline = a11y.text(&a11y.wait(&app, "timeline-text"));
+    assert!(
+        timeline.starts_with("Works offline until") && timeline.contains("(14 days left)"),
+        "{timeline}"
+    );
+    // The key field holds nothing once activated: the key is in the credential store only.
+    assert!(a11y.find(&app, "key").is_none(), "the key field is gone");
+
+    // Refresh now: said, then gone (news of a moment).
+    press(&a11y, &app, "refresh");
+    a11y.wait_text(&app, "action-message", |t| t == "Refreshed.");
+
+    press(&a11y, &app, "deactivate");
+    let confirm = wait_for("the confirmation", Duration::from_secs(20), || {
+        a11y.find_named(&app, "push button", "Deactivate")
+    });
+    let question = wait_for("the confirmation's text", Duration::from_secs(20), || {
+        a11y.find_named(&app, "label", "Deactivate this machine?")
+    });
+    assert!(a11y.showing(&question));
+    a11y.press(&confirm);
+    let done = a11y.wait_text(&app, "activate-progress", |t| !t.is_empty());
+    assert!(
+        done.starts_with("This machine was deactivated; its seat is free.")
+            && done.contains("Keep your licence key"),
+        "{done}"
+    );
+    let status = s.companion.client().status().unwrap();
+    assert_eq!(status.state, licentric_proto::LicenseState::Unlicensed);
+}
+
+/// The window follows the agent: stopped, it says nothing shown is current; started again,
+/// the window shows its status without being reopened.
+#[test]
+fn gui_native_window_follows_the_agent_that_stops_and_starts_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-follows");
+    s.companion.start_agent();
+    s.companion.client().activate(&s.key).unwrap();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app("licentric-window");
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    s.companion.stop_agent("-TERM");
+    a11y.wait(&app, "agent-gone");
+    s.companion.start_agent();
+    wait_for("the notice to go", Duration::from_secs(20), || {
+        a11y.find(&app, "agent-gone").is_none().then_some(())
+    });
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+}
