@@ -50,10 +50,34 @@ fn usage(problem: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// GTK 3 draws its widgets with cairo, never with GL (only a GL area would need it), yet on
+/// X11 it sets up GLX at start: that loads the system's GL driver (on a machine with no GPU,
+/// Mesa's software renderer and LLVM, 30 MB). Without it the window costs a third.
+const GDK_GL: &str = "GDK_GL";
+
+/// Starts this program again with GL off (the same process: `exec`), unless the user's
+/// environment says otherwise. Should that fail, it goes on with GL.
+#[cfg(target_os = "linux")]
+fn without_gl() {
+    use std::os::unix::process::CommandExt as _;
+    if std::env::var_os(GDK_GL).is_some() {
+        return;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let e = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(GDK_GL, "disable")
+            .exec();
+        tell!("licentric-window: cannot start with GL off ({e}); going on with it");
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn run(config: Option<PathBuf>) -> ExitCode {
     use gtk::glib;
     use licentric_agent::config::CompanionConfig;
+
+    without_gl();
 
     let config = match CompanionConfig::find(config.as_deref(), licentric_agent::config::BUILT_IN) {
         Ok(c) => c,
