@@ -30,7 +30,7 @@ use crate::args::Args;
 use crate::backend::{Backend, Headless};
 use crate::error::UiError;
 use crate::notifier::Switchable;
-use crate::settings::{Settings, SettingsFile};
+use licentric_desktop::settings::{Settings, SettingsFile};
 
 /// The main window's label.
 pub const MAIN_WINDOW: &str = "main";

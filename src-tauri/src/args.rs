@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 /// The option that starts the app in the tray.
-pub const HIDDEN: &str = "--hidden";
+pub use licentric_desktop::login::HIDDEN;
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Args {

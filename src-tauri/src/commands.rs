@@ -8,9 +8,9 @@ use serde::Serialize;
 use tauri::{AppHandle, State};
 
 use crate::app::{Companion, Started};
-use crate::diagnostics::{self, short_fingerprint};
 use crate::error::UiError;
-use crate::settings::Settings;
+use licentric_desktop::diagnostics::{self, short_fingerprint};
+use licentric_desktop::settings::Settings;
 
 type Result<T> = std::result::Result<T, UiError>;
 

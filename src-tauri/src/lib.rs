@@ -19,13 +19,11 @@ pub mod app;
 pub mod args;
 pub mod backend;
 pub mod commands;
-pub mod diagnostics;
 pub mod error;
 pub mod help;
 pub mod login;
 pub mod navigation;
 pub mod notifier;
-pub mod settings;
 pub mod tray;
 
 /// Runs the app until the user quits it.
