@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use licentric_client::{Client, ClientError, Environment};
 use licentric_core::LicenseKey;
-use licentric_proto::ipc::{Retrying, Status};
+use licentric_proto::ipc::{Call, ClientSeen, FingerprintResult, Retrying, Status};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Where the agent is, and what it must serve.
@@ -36,6 +36,10 @@ pub enum Request {
     RequestFile,
     /// Install a licence file obtained elsewhere.
     Import(String),
+    /// Borrow a seat of the floating licence until this time (RFC 3339).
+    Borrow(String),
+    /// Give the borrowed seat back early.
+    Return,
 }
 
 /// An error as the window says it: a stable code, a finer reason, and a sentence.
@@ -152,6 +156,15 @@ impl Agent {
                 Request::Deactivate => client.deactivate().map(answered),
                 Request::RequestFile => client.request_file().map(Answer::RequestFile),
                 Request::Import(text) => client.import_license_file(text).map(answered),
+                // Their answers are the seat's: the status after them says it all.
+                Request::Borrow(until) => client
+                    .borrow(until)
+                    .and_then(|_| client.status())
+                    .map(answered),
+                Request::Return => client
+                    .return_seat()
+                    .and_then(|_| client.status())
+                    .map(answered),
             };
             match answered {
                 Ok(answer) => return Ok(answer),
@@ -204,6 +217,29 @@ impl Side {
             self.client = None;
         }
         answer.ok().flatten()
+    }
+
+    /// The local apps that asked the agent lately (none when it cannot say).
+    pub fn clients(&mut self) -> Vec<ClientSeen> {
+        let answer = self.client().and_then(Client::clients);
+        if answer.is_err() {
+            self.client = None;
+        }
+        answer.unwrap_or_default()
+    }
+
+    /// This machine as the agent knows it: its fingerprint and its parts.
+    ///
+    /// # Errors
+    /// When the agent cannot say.
+    pub fn machine(&mut self) -> Result<FingerprintResult, Failure> {
+        let answer = self
+            .client()
+            .and_then(|c| c.call::<FingerprintResult>(Call::Fingerprint));
+        if answer.is_err() {
+            self.client = None;
+        }
+        answer.map_err(failure)
     }
 
     /// Ends the wait of the request under way.

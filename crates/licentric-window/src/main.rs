@@ -108,13 +108,7 @@ fn run(config: Option<PathBuf>) -> ExitCode {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let requests = agent.serve(events.clone());
     let ui = window::Ui::new(
-        window::Product {
-            app_name: brand.app_name.clone(),
-            name: config.product_name().to_owned(),
-            prefix: config.prefix().clone(),
-            test: config.environment() == licentric_client::Environment::Test,
-            request_name: format!("{}-activation-request.txt", brand.binary),
-        },
+        product(&config, brand, &agent.socket),
         requests,
         agent::Side::new(agent.clone()),
     );
@@ -128,6 +122,56 @@ fn run(config: Option<PathBuf>) -> ExitCode {
     ui.present();
     gtk::main();
     ExitCode::SUCCESS
+}
+
+/// What the window shows of the product and its desktop, read once at start.
+#[cfg(target_os = "linux")]
+fn product(
+    config: &licentric_agent::config::CompanionConfig,
+    brand: &licentric_agent::brand::Brand,
+    socket: &std::path::Path,
+) -> window::Product {
+    let host = config
+        .api_base_url()
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .unwrap_or_default()
+        .to_owned();
+    let named = std::env::args_os()
+        .skip_while(|a| a != "--config")
+        .nth(1)
+        .map(PathBuf::from);
+    window::Product {
+        app_name: brand.app_name.clone(),
+        name: config.product_name().to_owned(),
+        prefix: config.prefix().clone(),
+        test: config.environment() == licentric_client::Environment::Test,
+        help_url: brand.help_url.clone(),
+        binary: brand.binary.clone(),
+        settings: licentric_desktop::settings::SettingsFile::in_dir(
+            &licentric_agent::agent::data_dir(config),
+        ),
+        notifications_default: config.notifications().enabled,
+        login: licentric_desktop::login::Entry::new(named, Some(config)),
+        // The app beside this program, which the entry starts in the tray.
+        app_program: std::env::current_exe()
+            .ok()
+            .map(|exe| exe.with_file_name(&brand.binary))
+            .filter(|app| app.is_file())
+            .and_then(|app| licentric_desktop::login::xdg::program_of(Ok(app)).ok()),
+        proxy: licentric_agent::proxy::in_use(config.proxy(), &host, |name| {
+            std::env::var(name).ok()
+        }),
+        preferences: match config.source() {
+            licentric_agent::config::ConfigSource::TestFile(path) => Some(path.clone()),
+            _ => config.preferences().map(std::path::Path::to_path_buf),
+        }
+        .or_else(|| brand.config_dir().map(|d| d.join("companion.toml")))
+        .map(|path| path.display().to_string()),
+        socket: socket.display().to_string(),
+        api_base_url: config.api_base_url().to_owned(),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -3,8 +3,9 @@
 //! (`ui/app.js`), and the state's own words are the agent's (`summary`, `detail`), as the CLI
 //! and the tray show them.
 
+use licentric_agent::proxy::ProxyInUse;
 use licentric_core::{KeyError, KeyPrefix, LicenseKey};
-use licentric_proto::ipc::Status;
+use licentric_proto::ipc::{ClientSeen, ComponentSummary, Status};
 use licentric_proto::{CredentialStoreKind, LicenseState};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -95,6 +96,13 @@ pub struct StatusCard {
     pub timeline: Option<Timeline>,
     /// Whether Refresh now is offered (a key is here, and the licence is not floating).
     pub refreshes: bool,
+    /// Whether it renews by a request and a licence file (activated offline: no key here).
+    pub renews_by_file: bool,
+    /// Whether a seat can be borrowed for a trip (a floating licence, none borrowed yet).
+    pub borrows: bool,
+    /// Whether the borrowed seat can be returned early (not when the vendor keeps it to its
+    /// end).
+    pub returns: bool,
     /// What Deactivate would do.
     pub deactivation: Deactivation,
 }
@@ -146,6 +154,7 @@ pub fn card(s: &Status, product: &str, times: &Times<'_>) -> Card {
             notice: gone.then(|| local_times(&s.detail, times)),
         };
     }
+    let borrowed = s.reason.as_deref() == Some("borrowed_seat");
     let offline = s.entitled && (s.offline || s.state == LicenseState::Grace);
     let tone = match (s.entitled, offline) {
         (true, false) => Tone::Ok,
@@ -183,6 +192,9 @@ pub fn card(s: &Status, product: &str, times: &Times<'_>) -> Card {
             .map(|r| format!("a {} ({})", r.kind.words(), r.name)),
         timeline: timeline(s, times),
         refreshes: s.license_key_hint.is_some() && !floating,
+        renews_by_file: s.license_key_hint.is_none() && !floating,
+        borrows: floating && !borrowed,
+        returns: borrowed && !s.lease.as_ref().is_some_and(|l| l.kept_to_end),
         deactivation: deactivation(s, product, times),
     }))
 }
@@ -539,6 +551,58 @@ pub fn import_words(code: &str, entitled: bool) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+/// Which proxy the calls to the licensing server go through, and where it is set.
+pub fn proxy(p: &ProxyInUse) -> String {
+    match (p.source, p.address.as_deref(), p.variable) {
+        ("configuration", Some(address), _) => format!("{address} (set in the configuration)"),
+        ("system", Some(address), Some(variable)) => {
+            format!("{address} (the system's, from {variable})")
+        }
+        (_, _, Some(variable)) => {
+            format!("None: {variable} names the licensing server, so connections go straight to it")
+        }
+        _ => "None: connections go straight to the licensing server".into(),
+    }
+}
+
+/// How to change the proxy: the background agent makes the calls, with its own settings.
+pub fn proxy_hint(preferences: Option<&str>, app_name: &str) -> String {
+    let file = preferences.map_or_else(
+        || " in your preferences file".to_owned(),
+        |f| format!(" in {f}"),
+    );
+    format!(
+        "The licensing service running in the background makes the calls, with its own settings: to change them, set proxy = \"http://host:port\"{file} (or HTTPS_PROXY where it starts), choose Quit in the tray, and open {app_name} again."
+    )
+}
+
+/// One of this machine's parts as the window lists it: what it is, and the start of each of
+/// its hashes (never a raw value), or that it was not read.
+pub fn part(c: &ComponentSummary) -> String {
+    let mut name = c.describes.clone();
+    if let Some(first) = name.get(..1) {
+        let upper = first.to_uppercase();
+        name.replace_range(..1, &upper);
+    }
+    if c.hashes.is_empty() {
+        format!("{name}: not read")
+    } else {
+        let hashes: Vec<String> = c.hashes.iter().map(|h| format!("{h}…")).collect();
+        format!("{name}: {}", hashes.join(", "))
+    }
+}
+
+/// A local app in the list of those that asked: its name, its last query, how many.
+pub fn client(c: &ClientSeen, times: &Times<'_>) -> (String, String, String) {
+    (
+        c.name.clone(),
+        c.last_query
+            .as_deref()
+            .map_or_else(|| "—".into(), |t| times.when_text(t)),
+        c.queries.to_string(),
+    )
 }
 
 /// What a cancelled wait leaves: nothing changed.

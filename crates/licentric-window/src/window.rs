@@ -3,20 +3,30 @@
 //! accessible id (`badge`, `key`, …); buttons and fields are named by their labels.
 
 use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Instant;
 
 use gtk::glib;
 use gtk::prelude::*;
+use licentric_agent::proxy::ProxyInUse;
 use licentric_core::{KeyPrefix, LicenseKey};
+use licentric_desktop::settings::SettingsFile;
 use licentric_proto::ipc::Status;
 use time::OffsetDateTime;
 
 use crate::agent::{Answer, Event, Failure, Request, Side};
 use crate::view::{self, Card};
 
-/// What the window needs to know of its product.
+mod cards;
+mod dialogs;
+mod settings;
+mod widgets;
+
+use widgets::{day, heading, id, label, named, tone, when};
+
+/// What the window needs to know of its product and its desktop.
 pub struct Product {
     /// The window's title: the app's name.
     pub app_name: String,
@@ -26,8 +36,26 @@ pub struct Product {
     pub prefix: KeyPrefix,
     /// Whether it is the test environment (said beside the name).
     pub test: bool,
-    /// The default name of a saved activation request.
-    pub request_name: String,
+    /// The vendor's help page ("where is my key?").
+    pub help_url: Option<String>,
+    /// The binary's name, for the files it saves (`<binary>-activation-request.txt`).
+    pub binary: String,
+    /// The user's settings (desktop notifications), in the agent's data folder.
+    pub settings: SettingsFile,
+    /// Notifications when the user has not chosen: the configuration's.
+    pub notifications_default: bool,
+    /// The start-at-login entry.
+    pub login: licentric_desktop::login::Entry,
+    /// The app that entry starts (beside this program), if installed.
+    pub app_program: Option<PathBuf>,
+    /// The proxy in use for the licensing server.
+    pub proxy: ProxyInUse,
+    /// The preferences file where a proxy is set.
+    pub preferences: Option<String>,
+    /// The agent's socket, for support.
+    pub socket: String,
+    /// The licensing server, for the diagnostics.
+    pub api_base_url: String,
 }
 
 const CSS: &str = "
@@ -49,8 +77,16 @@ enum Busy {
     ActivateAgain,
     Refresh,
     Deactivate,
-    RequestFile,
-    Import,
+    /// An activation request (from the activation card), or a renewal request (status card).
+    RequestFile {
+        renewal: bool,
+    },
+    /// A licence file imported from the activation card, or a renewal (status card).
+    Import {
+        renewal: bool,
+    },
+    Borrow,
+    Return,
 }
 
 /// The window's widgets and what it remembers between events.
@@ -60,101 +96,26 @@ pub struct Ui {
     side: RefCell<Side>,
     window: gtk::Window,
     gone: gtk::Label,
+    pages: gtk::Stack,
     stack: gtk::Stack,
-    // The activation card.
-    notice: gtk::Box,
-    notice_text: gtk::Label,
-    again: gtk::Button,
-    key: gtk::Entry,
-    feedback: gtk::Label,
-    activate: gtk::Button,
-    activate_progress: gtk::Label,
-    activate_cancel: gtk::Button,
-    activate_error: gtk::Label,
-    activate_help: gtk::Label,
-    save_request: gtk::Button,
-    import: gtk::Button,
-    offline_message: gtk::Label,
-    // The status card.
-    badge: gtk::Label,
-    detail: gtk::Label,
-    facts: Facts,
-    timeline: gtk::LevelBar,
-    timeline_start: gtk::Label,
-    timeline_end: gtk::Label,
-    timeline_text: gtk::Label,
-    refresh: gtk::Button,
-    deactivate: gtk::Button,
-    action_cancel: gtk::Button,
-    action_message: gtk::Label,
+    activation: cards::Activation,
+    status: cards::Status,
+    settings: settings::Settings,
     // What it remembers.
     current: RefCell<Option<Status>>,
     busy: Cell<Option<(Busy, Instant)>>,
     /// Bumped by each message said, so that a message's timer clears only its own words.
     said: Cell<u64>,
-    /// What the status card said when it failed, and the last contact known then.
+    /// The last contact known when the status card said a failure (a later one makes it old
+    /// news).
     failed_since: RefCell<Option<Option<String>>>,
     /// Why the last Cancel was not taken.
     cancel_refused: RefCell<String>,
     /// What a deactivation says once done, as the status before it asked (the agent's push
     /// of the new status comes before the answer).
     deactivated: RefCell<String>,
-}
-
-struct Facts {
-    key: gtk::Label,
-    entitlements: gtk::Label,
-    expires: gtk::Label,
-    machines_label: gtk::Label,
-    machines: gtk::Label,
-    store_label: gtk::Label,
-    store: gtk::Label,
-    runs_in_label: gtk::Label,
-    runs_in: gtk::Label,
-}
-
-fn id<W: IsA<gtk::Widget>>(widget: &W, name: &str) {
-    widget.set_widget_name(name);
-    if let Some(accessible) = widget.accessible() {
-        atk::prelude::AtkObjectExt::set_accessible_id(&accessible, name);
-    }
-}
-
-fn label(text: &str, name: &str) -> gtk::Label {
-    let l = gtk::Label::new(Some(text));
-    l.set_xalign(0.0);
-    l.set_line_wrap(true);
-    l.set_selectable(false);
-    id(&l, name);
-    l
-}
-
-fn class<W: IsA<gtk::Widget>>(widget: &W, names: &[&str]) {
-    let style = widget.style_context();
-    for c in style.list_classes() {
-        if ["ok", "warn", "bad", "neutral", "error"].contains(&c.as_str()) {
-            style.remove_class(&c);
-        }
-    }
-    for c in names {
-        style.add_class(c);
-    }
-}
-
-/// A time in this computer's zone and style, as GLib says it.
-fn local(t: OffsetDateTime, format: &str) -> String {
-    glib::DateTime::from_unix_utc(t.unix_timestamp())
-        .and_then(|d| d.to_local())
-        .and_then(|d| d.format(format))
-        .map_or_else(|_| t.to_string(), |s| s.to_string())
-}
-
-fn when(t: OffsetDateTime) -> String {
-    local(t, "%-d %B %Y, %H:%M")
-}
-
-fn day(t: OffsetDateTime) -> String {
-    local(t, "%-d %B %Y")
+    /// Whether this machine's parts were shown.
+    machine_shown: Cell<bool>,
 }
 
 impl Ui {
@@ -172,196 +133,52 @@ impl Ui {
         }
         let window = gtk::Window::new(gtk::WindowType::Toplevel);
         window.set_title(&product.app_name);
-        window.set_default_size(600, 560);
-        window.set_icon_name(Some("dialog-password"));
+        window.set_default_size(600, 600);
+        window.set_icon_name(Some(&product.binary));
 
         let column = gtk::Box::new(gtk::Orientation::Vertical, 12);
         column.set_border_width(18);
         let header = gtk::Box::new(gtk::Orientation::Horizontal, 8);
-        let title = label("", "product-name");
-        title.set_markup(&format!(
-            "<span size='x-large' weight='bold'>{}</span>",
-            glib::markup_escape_text(&product.name)
-        ));
-        header.pack_start(&title, false, false, 0);
+        header.pack_start(
+            &heading(&product.name, "product-name", "x-large"),
+            false,
+            false,
+            0,
+        );
         if product.test {
             let env = gtk::Label::new(Some("Test"));
-            class(&env, &["env"]);
+            widgets::class(&env, "env");
             id(&env, "environment");
             header.pack_start(&env, false, false, 0);
         }
+        let pages = gtk::Stack::new();
+        let switcher = gtk::StackSwitcher::new();
+        switcher.set_stack(Some(&pages));
+        named(&switcher, "Sections");
+        header.pack_end(&switcher, false, false, 0);
         column.pack_start(&header, false, false, 0);
 
         let gone = label(
-            "The licensing service running in the background has stopped, so what this window showed is no longer current. This window follows it when it starts again.",
+            "Licensing has stopped: the licensing service running in the background has stopped, so what this window showed is no longer current. If it starts again, this window follows it.",
             "agent-gone",
         );
-        class(&gone, &["error"]);
+        tone(&gone, &["error"]);
         gone.set_no_show_all(true);
         column.pack_start(&gone, false, false, 0);
 
         let stack = gtk::Stack::new();
         stack.add_named(&label("Loading…", "loading"), "loading");
-
-        // ------------------------------------------------------------ activation
-        let activation = gtk::Box::new(gtk::Orientation::Vertical, 8);
-        let heading = label("", "activation-title");
-        heading.set_markup(&format!(
-            "<span size='large' weight='bold'>Activate {}</span>",
-            glib::markup_escape_text(&product.name)
-        ));
-        activation.pack_start(&heading, false, false, 0);
-        let notice = gtk::Box::new(gtk::Orientation::Vertical, 6);
-        let notice_text = label("", "activation-notice");
-        let again = gtk::Button::with_label("Activate again");
-        id(&again, "activate-again");
-        notice.pack_start(&notice_text, false, false, 0);
-        notice.pack_start(&again, false, false, 0);
-        notice.set_no_show_all(true);
-        activation.pack_start(&notice, false, false, 0);
-        let key_label = gtk::Label::with_mnemonic("Licence _key");
-        key_label.set_xalign(0.0);
-        let key = gtk::Entry::new();
-        id(&key, "key");
-        key.set_placeholder_text(Some(&format!("{}-XXXX-XXXX-XXXX-XXXX", product.prefix)));
-        key.set_activates_default(true);
-        key_label.set_mnemonic_widget(Some(&key));
-        // Named by its label for assistive technology too (GTK 3 relates them, but a screen
-        // reader reads the entry's own name).
-        if let Some(accessible) = key.accessible() {
-            atk::prelude::AtkObjectExt::set_name(&accessible, "Licence key");
-        }
-        let feedback = label("Paste the key from your purchase e-mail.", "key-feedback");
-        class(&feedback, &["feedback"]);
-        activation.pack_start(&key_label, false, false, 0);
-        activation.pack_start(&key, false, false, 0);
-        activation.pack_start(&feedback, false, false, 0);
-        let row = gtk::Box::new(gtk::Orientation::Horizontal, 8);
-        let activate = gtk::Button::with_label("Activate");
-        id(&activate, "activate");
-        activate.set_can_default(true);
-        activate.style_context().add_class("suggested-action");
-        let activate_cancel = gtk::Button::with_label("Cancel");
-        id(&activate_cancel, "activate-cancel");
-        activate_cancel.set_no_show_all(true);
-        let activate_progress = label("", "activate-progress");
-        row.pack_start(&activate, false, false, 0);
-        row.pack_start(&activate_cancel, false, false, 0);
-        row.pack_start(&activate_progress, true, true, 0);
-        activation.pack_start(&row, false, false, 0);
-        let activate_error = label("", "activate-error");
-        class(&activate_error, &["error"]);
-        let activate_help = label("", "activate-help");
-        class(&activate_help, &["muted"]);
-        activation.pack_start(&activate_error, false, false, 0);
-        activation.pack_start(&activate_help, false, false, 0);
-
-        let offline = gtk::Expander::new(Some("No internet on this computer? Activate offline"));
-        id(&offline, "offline-activation");
-        let steps = gtk::Box::new(gtk::Orientation::Vertical, 6);
-        steps.pack_start(
-            &label(
-                "1. Save an activation request for this computer, and take it to a device with internet access.",
-                "offline-step-1",
-            ),
-            false,
-            false,
-            0,
-        );
-        let save_request = gtk::Button::with_label("Save activation request…");
-        id(&save_request, "save-request");
-        steps.pack_start(&save_request, false, false, 0);
-        steps.pack_start(
-            &label(
-                "2. Submit it with your licence key on the vendor's site, then bring back the licence file.",
-                "offline-step-2",
-            ),
-            false,
-            false,
-            0,
-        );
-        steps.pack_start(
-            &label("3. Import the licence file here:", "offline-step-3"),
-            false,
-            false,
-            0,
-        );
-        let import = gtk::Button::with_label("Choose licence file…");
-        id(&import, "import");
-        steps.pack_start(&import, false, false, 0);
-        let offline_message = label("", "offline-message");
-        steps.pack_start(&offline_message, false, false, 0);
-        offline.add(&steps);
-        activation.pack_start(&offline, false, false, 0);
-        stack.add_named(&activation, "activation");
-
-        // ------------------------------------------------------------ status
-        let status = gtk::Box::new(gtk::Orientation::Vertical, 8);
-        let badge = label("", "badge");
-        class(&badge, &["badge"]);
-        badge.set_halign(gtk::Align::Start);
-        badge.set_can_focus(true);
-        let detail = label("", "state-detail");
-        status.pack_start(&badge, false, false, 0);
-        status.pack_start(&detail, false, false, 0);
-        let grid = gtk::Grid::new();
-        grid.set_column_spacing(12);
-        grid.set_row_spacing(4);
-        let mut row_at = 0;
-        let mut fact = |name: &str, value_id: &str| {
-            let n = label(name, &format!("{value_id}-label"));
-            class(&n, &["muted"]);
-            let v = label("", value_id);
-            v.set_selectable(true);
-            grid.attach(&n, 0, row_at, 1, 1);
-            grid.attach(&v, 1, row_at, 1, 1);
-            row_at += 1;
-            (n, v)
-        };
-        let (_, key_fact) = fact("Key", "license-key");
-        let (_, entitlements) = fact("Entitlements", "entitlements");
-        let (_, expires) = fact("Expires", "license-expires");
-        let (machines_label, machines) = fact("Machines", "machines");
-        let (store_label, store) = fact("Key stored in", "credential-store");
-        let (runs_in_label, runs_in) = fact("Runs in", "runs-in");
-        status.pack_start(&grid, false, false, 0);
-
-        let timeline_title = label("", "timeline-title");
-        timeline_title.set_markup("<b>Offline licence</b>");
-        let timeline = gtk::LevelBar::for_interval(0.0, 1.0);
-        id(&timeline, "timeline");
-        timeline.set_mode(gtk::LevelBarMode::Continuous);
-        let ends = gtk::Box::new(gtk::Orientation::Horizontal, 8);
-        let timeline_start = label("", "timeline-start");
-        let timeline_end = label("", "timeline-end");
-        timeline_end.set_xalign(1.0);
-        ends.pack_start(&timeline_start, true, true, 0);
-        ends.pack_end(&timeline_end, true, true, 0);
-        let timeline_text = label("", "timeline-text");
-        class(&timeline_text, &["muted"]);
-        status.pack_start(&timeline_title, false, false, 0);
-        status.pack_start(&timeline, false, false, 0);
-        status.pack_start(&ends, false, false, 0);
-        status.pack_start(&timeline_text, false, false, 0);
-
-        let actions = gtk::Box::new(gtk::Orientation::Horizontal, 8);
-        let refresh = gtk::Button::with_label("Refresh now");
-        id(&refresh, "refresh");
-        let deactivate = gtk::Button::with_label("Deactivate…");
-        id(&deactivate, "deactivate");
-        deactivate.style_context().add_class("destructive-action");
-        let action_cancel = gtk::Button::with_label("Cancel");
-        id(&action_cancel, "action-cancel");
-        action_cancel.set_no_show_all(true);
-        actions.pack_start(&refresh, false, false, 0);
-        actions.pack_start(&deactivate, false, false, 0);
-        actions.pack_start(&action_cancel, false, false, 0);
-        status.pack_start(&actions, false, false, 0);
-        let action_message = label("", "action-message");
-        status.pack_start(&action_message, false, false, 0);
-        stack.add_named(&status, "status");
-
-        column.pack_start(&stack, true, true, 0);
+        let activation = cards::Activation::new(&product);
+        stack.add_named(&activation.root, "activation");
+        let status = cards::Status::new();
+        stack.add_named(&status.root, "status");
+        let licence = gtk::ScrolledWindow::new(None::<&gtk::Adjustment>, None::<&gtk::Adjustment>);
+        licence.set_policy(gtk::PolicyType::Never, gtk::PolicyType::Automatic);
+        licence.add(&stack);
+        pages.add_titled(&licence, "licence", "Licence");
+        let settings = settings::Settings::new(&product);
+        pages.add_titled(&settings.root, "settings", "Settings");
+        column.pack_start(&pages, true, true, 0);
         window.add(&column);
 
         let ui = Rc::new(Ui {
@@ -370,47 +187,18 @@ impl Ui {
             side: RefCell::new(side),
             window,
             gone,
+            pages,
             stack,
-            notice,
-            notice_text,
-            again,
-            key,
-            feedback,
-            activate,
-            activate_progress,
-            activate_cancel,
-            activate_error,
-            activate_help,
-            save_request,
-            import,
-            offline_message,
-            badge,
-            detail,
-            facts: Facts {
-                key: key_fact,
-                entitlements,
-                expires,
-                machines_label,
-                machines,
-                store_label,
-                store,
-                runs_in_label,
-                runs_in,
-            },
-            timeline,
-            timeline_start,
-            timeline_end,
-            timeline_text,
-            refresh,
-            deactivate,
-            action_cancel,
-            action_message,
+            activation,
+            status,
+            settings,
             current: RefCell::new(None),
             busy: Cell::new(None),
             said: Cell::new(0),
             failed_since: RefCell::new(None),
             cancel_refused: RefCell::new(String::new()),
             deactivated: RefCell::new(String::new()),
+            machine_shown: Cell::new(false),
         });
         ui.wire();
         ui
@@ -424,39 +212,43 @@ impl Ui {
 
     fn wire(self: &Rc<Self>) {
         self.window.connect_destroy(|_| gtk::main_quit());
-        self.window.set_default(Some(&self.activate));
+        self.window.set_default(Some(&self.activation.activate));
+        let a = &self.activation;
         let ui = Rc::clone(self);
-        self.key.connect_changed(move |_| {
+        a.key.connect_changed(move |_| {
             // A new key: what was said of the last one no longer applies.
-            ui.activate_error.set_text("");
-            ui.activate_help.set_text("");
-            if ui.activate_progress.text() == view::CANCELLED {
-                ui.activate_progress.set_text("");
+            ui.activation.error.set_text("");
+            ui.activation.help.set_text("");
+            if ui.activation.progress.text() == view::CANCELLED {
+                ui.activation.progress.set_text("");
             }
             ui.check_key(false);
         });
-        let ui = Rc::clone(self);
-        self.activate
-            .connect_clicked(move |_| ui.start_activation());
-        let ui = Rc::clone(self);
-        self.again
-            .connect_clicked(move |_| ui.start(Busy::ActivateAgain, Request::Refresh));
-        let ui = Rc::clone(self);
-        self.refresh
-            .connect_clicked(move |_| ui.start(Busy::Refresh, Request::Refresh));
-        let ui = Rc::clone(self);
-        self.deactivate
-            .connect_clicked(move |_| ui.confirm_deactivation());
-        for cancel in [&self.activate_cancel, &self.action_cancel] {
-            let ui = Rc::clone(self);
-            cancel.connect_clicked(move |_| ui.cancel());
-        }
-        let ui = Rc::clone(self);
-        self.save_request
-            .connect_clicked(move |_| ui.start(Busy::RequestFile, Request::RequestFile));
-        let ui = Rc::clone(self);
-        self.import
-            .connect_clicked(move |_| ui.choose_license_file());
+        self.on(&a.activate, Ui::start_activation);
+        self.on(&a.again, |ui| {
+            ui.start(Busy::ActivateAgain, Request::Refresh)
+        });
+        self.on(&a.save_request, |ui| {
+            ui.start(Busy::RequestFile { renewal: false }, Request::RequestFile);
+        });
+        self.on(&a.import, |ui| ui.choose_license_file(false));
+        let st = &self.status;
+        self.on(&st.refresh, |ui| ui.start(Busy::Refresh, Request::Refresh));
+        self.on(&st.renew_request, |ui| {
+            ui.start(Busy::RequestFile { renewal: true }, Request::RequestFile);
+        });
+        self.on(&st.renew_import, |ui| ui.choose_license_file(true));
+        self.on(&st.deactivate, Ui::confirm_deactivation);
+        self.on(&st.borrow, |ui| {
+            let asks = Rc::clone(ui);
+            dialogs::borrow(&ui.window, move |until| {
+                asks.start(Busy::Borrow, Request::Borrow(until));
+            });
+        });
+        self.on(&st.give_back, |ui| ui.start(Busy::Return, Request::Return));
+        self.on(&st.diagnostics, Ui::show_diagnostics);
+        self.on(&a.cancel, Ui::cancel);
+        self.on(&st.cancel, Ui::cancel);
         // Escape ends a wait, as its Cancel button does.
         let ui = Rc::clone(self);
         self.window.connect_key_press_event(move |_, event| {
@@ -465,6 +257,38 @@ impl Ui {
                 return glib::Propagation::Stop;
             }
             glib::Propagation::Proceed
+        });
+        // A licence file dropped on the window, while it asks for one, is imported.
+        self.window.drag_dest_set(
+            gtk::DestDefaults::ALL,
+            &[gtk::TargetEntry::new(
+                "text/uri-list",
+                gtk::TargetFlags::OTHER_APP,
+                0,
+            )],
+            gtk::gdk::DragAction::COPY,
+        );
+        let ui = Rc::clone(self);
+        self.window
+            .connect_drag_data_received(move |_, _, _, _, data, _, _| {
+                let file = data
+                    .uris()
+                    .first()
+                    .and_then(|uri| glib::filename_from_uri(uri).ok().map(|(path, _)| path));
+                if let Some(path) = file {
+                    ui.import_from(
+                        &path,
+                        ui.stack.visible_child_name().as_deref() == Some("status"),
+                    );
+                }
+            });
+        // Settings lists the apps that asked when it is shown.
+        let ui = Rc::clone(self);
+        self.pages.connect_visible_child_name_notify(move |pages| {
+            if pages.visible_child_name().as_deref() == Some("settings") {
+                let seen = ui.side.borrow_mut().clients();
+                ui.settings.show_clients(&seen, &ui.times());
+            }
         });
         // Time passes while the window is open: keep "N days left" and the timeline current.
         let ui = Rc::clone(self);
@@ -477,17 +301,35 @@ impl Ui {
         });
     }
 
+    /// Runs `action` when `button` is pressed.
+    fn on(self: &Rc<Self>, button: &gtk::Button, action: impl Fn(&Rc<Ui>) + 'static) {
+        let ui = Rc::clone(self);
+        button.connect_clicked(move |_| action(&ui));
+    }
+
     /// Handles what the agent said.
     pub fn event(self: &Rc<Self>, event: Event) {
         match event {
             Event::Status(s) => {
                 self.gone.hide();
-                self.stack.set_sensitive(true);
+                self.pages.set_sensitive(true);
                 self.render(&s);
+                if !self.machine_shown.get()
+                    && let Ok(machine) = self.side.borrow_mut().machine()
+                {
+                    self.status.show_machine(&machine);
+                    self.machine_shown.set(true);
+                }
             }
             Event::Gone => {
                 self.gone.show();
-                self.stack.set_sensitive(false);
+                // Nothing shown is current: no dialog of it stays, and nothing can be asked.
+                self.pages.set_sensitive(false);
+                for w in gtk::Window::list_toplevels() {
+                    if let Ok(dialog) = w.downcast::<gtk::Dialog>() {
+                        dialog.close();
+                    }
+                }
             }
             Event::Done(answer) => self.finished(answer),
         }
@@ -506,101 +348,101 @@ impl Ui {
         let stale = matches!(&*self.failed_since.borrow(), Some(since) if s.last_refresh_at.is_some() && *since != s.last_refresh_at);
         if stale {
             self.failed_since.replace(None);
-            self.say(&self.action_message, "", false);
+            self.say(&self.status.message, "", false);
         }
         *self.current.borrow_mut() = Some(s.clone());
-        let times = self.times();
         let shown = self.stack.visible_child_name();
-        match view::card(s, &self.product.name, &times) {
+        match view::card(s, &self.product.name, &self.times()) {
             Card::Activation { notice } => {
                 if shown.as_deref() != Some("activation") {
                     self.clear_messages();
                 }
-                self.notice.set_visible(notice.is_some());
-                self.notice_text.set_text(notice.as_deref().unwrap_or(""));
+                let a = &self.activation;
+                a.notice.set_visible(notice.is_some());
+                a.notice_text.set_text(notice.as_deref().unwrap_or(""));
                 self.stack.set_visible_child_name("activation");
                 if shown.as_deref() == Some("loading") {
-                    self.key.grab_focus();
+                    a.key.grab_focus();
                 }
             }
             Card::Status(c) => {
                 if shown.as_deref() != Some("status") {
                     self.clear_messages();
                 }
-                // Activated, the key field has nothing to hold.
-                self.key.set_text("");
-                class(&self.badge, &[c.tone.class()]);
-                if self.badge.text() != c.badge {
-                    self.badge.set_text(&c.badge);
-                }
-                if self.detail.text() != c.detail {
-                    self.detail.set_text(&c.detail);
-                }
-                let f = &self.facts;
-                f.key.set_text(&c.key);
-                f.entitlements.set_text(&c.entitlements);
-                f.expires.set_text(&c.expires);
-                f.machines_label.set_text(c.machines_label);
-                f.machines.set_text(&c.machines);
-                f.store.set_text(c.store.as_deref().unwrap_or(""));
-                f.store.set_visible(c.store.is_some());
-                f.store_label.set_visible(c.store.is_some());
-                f.runs_in.set_text(c.runs_in.as_deref().unwrap_or(""));
-                f.runs_in.set_visible(c.runs_in.is_some());
-                f.runs_in_label.set_visible(c.runs_in.is_some());
-                match &c.timeline {
-                    Some(t) => {
-                        self.timeline.set_value(t.passed);
-                        self.timeline_start.set_text(&t.start);
-                        self.timeline_end.set_text(&t.end);
-                        self.timeline_text.set_text(&t.text);
-                        if let Some(a) = self.timeline.accessible() {
-                            atk::prelude::AtkObjectExt::set_name(
-                                &a,
-                                &format!("Offline licence: {}", t.text),
-                            );
-                        }
-                    }
-                    None => {
-                        self.timeline.set_value(0.0);
-                        self.timeline_start.set_text("");
-                        self.timeline_end.set_text("");
-                        self.timeline_text.set_text("");
-                    }
-                }
-                self.timeline.set_visible(c.timeline.is_some());
-                self.refresh.set_visible(c.refreshes);
+                self.show_status(&c);
                 self.stack.set_visible_child_name("status");
             }
         }
     }
 
+    fn show_status(&self, c: &view::StatusCard) {
+        // Activated, the key field has nothing to hold.
+        self.activation.key.set_text("");
+        let st = &self.status;
+        tone(&st.badge, &[c.tone.class()]);
+        // Written only when it changes: a screen reader would read the same words again.
+        if st.badge.text() != c.badge {
+            st.badge.set_text(&c.badge);
+        }
+        if st.detail.text() != c.detail {
+            st.detail.set_text(&c.detail);
+        }
+        st.key.set_text(&c.key);
+        st.entitlements.set_text(&c.entitlements);
+        st.expires.set_text(&c.expires);
+        st.machines_label.set_text(c.machines_label);
+        st.machines.set_text(&c.machines);
+        st.store.set_text(c.store.as_deref().unwrap_or(""));
+        st.store.set_visible(c.store.is_some());
+        st.store_label.set_visible(c.store.is_some());
+        st.runs_in.set_text(c.runs_in.as_deref().unwrap_or(""));
+        st.runs_in.set_visible(c.runs_in.is_some());
+        st.runs_in_label.set_visible(c.runs_in.is_some());
+        let t = c.timeline.as_ref();
+        st.timeline.set_value(t.map_or(0.0, |t| t.passed));
+        st.timeline_start.set_text(t.map_or("", |t| &t.start));
+        st.timeline_end.set_text(t.map_or("", |t| &t.end));
+        st.timeline_text.set_text(t.map_or("", |t| &t.text));
+        if let Some(t) = t {
+            named(&st.timeline, &format!("Offline licence: {}", t.text));
+        }
+        st.timeline.set_visible(t.is_some());
+        st.refresh.set_visible(c.refreshes);
+        st.renew_request.set_visible(c.renews_by_file);
+        st.renew_import.set_visible(c.renews_by_file);
+        st.borrow.set_visible(c.borrows);
+        st.give_back.set_visible(c.returns);
+    }
+
     /// Every message about a previous state or attempt: gone when its card is left.
     fn clear_messages(&self) {
+        let a = &self.activation;
         for l in [
-            &self.action_message,
-            &self.activate_error,
-            &self.activate_help,
-            &self.activate_progress,
-            &self.offline_message,
+            &self.status.message,
+            &a.error,
+            &a.help,
+            &a.progress,
+            &a.offline_message,
         ] {
             l.set_text("");
-            class(l, &[]);
+            tone(l, &[]);
         }
+        tone(&a.error, &["error"]);
         self.failed_since.replace(None);
-        if self.key.text().is_empty() {
+        if a.key.text().is_empty() {
             self.check_key(false);
         }
     }
 
     fn check_key(&self, finished: bool) -> Option<LicenseKey> {
-        let text = self.key.text();
+        let key = &self.activation.key;
+        let text = key.text();
         let f = view::key_feedback(&text, &self.product.prefix, finished);
-        class(&self.feedback, &[f.tone.class()]);
-        self.feedback.set_text(&f.text);
+        tone(&self.activation.feedback, &[f.tone.class()]);
+        self.activation.feedback.set_text(&f.text);
         let formatted = f.formatted?;
         if finished && text.as_str() != formatted {
-            self.key.set_text(&formatted);
+            key.set_text(&formatted);
         }
         LicenseKey::parse(&formatted, &self.product.prefix).ok()
     }
@@ -608,7 +450,7 @@ impl Ui {
     fn start_activation(self: &Rc<Self>) {
         match self.check_key(true) {
             Some(key) => self.start(Busy::Activate, Request::Activate(key)),
-            None => self.key.grab_focus(),
+            None => self.activation.key.grab_focus(),
         }
     }
 
@@ -621,11 +463,10 @@ impl Ui {
         self.cancel_refused.replace(String::new());
         self.set_actions_sensitive(false);
         let (progress, text) = self.progress_of(busy);
-        progress.set_text(text);
-        class(progress, &[]);
+        self.say(progress, text, false);
         if busy == Busy::Activate {
-            self.activate_error.set_text("");
-            self.activate_help.set_text("");
+            self.activation.error.set_text("");
+            self.activation.help.set_text("");
         }
         if self.requests.send(request).is_err() {
             self.finished(Err(Failure {
@@ -665,58 +506,70 @@ impl Ui {
 
     /// Where a request's progress is said, and its words while it waits.
     fn progress_of(&self, busy: Busy) -> (&gtk::Label, &'static str) {
+        let (a, st) = (&self.activation, &self.status);
         match busy {
-            Busy::Activate | Busy::ActivateAgain => (&self.activate_progress, "Activating…"),
-            Busy::Refresh => (&self.action_message, "Refreshing…"),
-            Busy::Deactivate => (&self.action_message, "Deactivating…"),
-            Busy::RequestFile => (&self.offline_message, "Making the request…"),
-            Busy::Import => (&self.offline_message, "Importing…"),
+            Busy::Activate | Busy::ActivateAgain => (&a.progress, "Activating…"),
+            Busy::Refresh => (&st.message, "Refreshing…"),
+            Busy::Deactivate => (&st.message, "Deactivating…"),
+            Busy::RequestFile { renewal: false } => (&a.offline_message, "Making the request…"),
+            Busy::Import { renewal: false } => (&a.offline_message, "Importing…"),
+            Busy::RequestFile { renewal: true } => (&st.message, "Making the request…"),
+            Busy::Import { renewal: true } => (&st.message, "Importing…"),
+            Busy::Borrow => (&st.message, "Borrowing a seat…"),
+            Busy::Return => (&st.message, "Returning the seat…"),
         }
     }
 
+    /// The Cancel offered while `busy` waits: none where the wait must not stop halfway (a
+    /// floating licence's seats given back, a seat borrowed or returned).
     fn cancel_button(&self, busy: Busy) -> Option<&gtk::Button> {
         match busy {
-            Busy::Activate | Busy::ActivateAgain => Some(&self.activate_cancel),
-            Busy::Refresh => Some(&self.action_cancel),
+            Busy::Activate | Busy::ActivateAgain => Some(&self.activation.cancel),
+            Busy::Refresh => Some(&self.status.cancel),
             Busy::Deactivate => self
                 .current
                 .borrow()
                 .as_ref()
                 .is_none_or(|s| !view::is_floating(s))
-                .then_some(&self.action_cancel),
-            Busy::RequestFile | Busy::Import => None,
+                .then_some(&self.status.cancel),
+            Busy::RequestFile { .. } | Busy::Import { .. } | Busy::Borrow | Busy::Return => None,
         }
     }
 
     fn set_actions_sensitive(&self, on: bool) {
+        let (a, st) = (&self.activation, &self.status);
         for b in [
-            &self.activate,
-            &self.again,
-            &self.refresh,
-            &self.deactivate,
-            &self.save_request,
-            &self.import,
+            &a.activate,
+            &a.again,
+            &a.save_request,
+            &a.import,
+            &st.refresh,
+            &st.renew_request,
+            &st.renew_import,
+            &st.borrow,
+            &st.give_back,
+            &st.deactivate,
         ] {
             b.set_sensitive(on);
         }
     }
 
-    fn cancel(&self) {
+    fn cancel(self: &Rc<Self>) {
         if let Err(e) = self.side.borrow_mut().cancel() {
             self.cancel_refused
                 .replace(format!(" Cannot cancel: {}", e.message));
         }
     }
 
-    /// Says `text` in `message`; a success is the news of a moment and goes after a few
-    /// seconds unless something else was said there since (errors stay).
+    /// Says `text` in `message` (an error in red).
     fn say(&self, message: &gtk::Label, text: &str, error: bool) {
-        let token = self.said.get() + 1;
-        self.said.set(token);
+        self.said.set(self.said.get() + 1);
         message.set_text(text);
-        class(message, if error { &["error"] } else { &[] });
+        tone(message, if error { &["error"] } else { &[] });
     }
 
+    /// A success is the news of a moment: it goes after a few seconds, unless something else
+    /// was said since (errors stay until the next action).
     fn settle(self: &Rc<Self>, message: &gtk::Label) {
         let token = self.said.get();
         let ui = Rc::clone(self);
@@ -733,85 +586,109 @@ impl Ui {
             return;
         };
         self.set_actions_sensitive(true);
-        self.activate_cancel.hide();
-        self.action_cancel.hide();
+        self.activation.cancel.hide();
+        self.status.cancel.hide();
         let (progress, _) = self.progress_of(busy);
         progress.set_text("");
-        match (busy, answer) {
-            (_, Err(e)) if e.code == "cancelled" => {
-                let stands = self
-                    .current
-                    .borrow()
-                    .as_ref()
-                    .map(|s| view::card(s, &self.product.name, &self.times()));
-                let text = match (busy, stands) {
-                    (Busy::Deactivate, Some(Card::Status(c))) => {
-                        format!("Cancelled. {}", c.deactivation.stands)
+        match answer {
+            Err(e) => self.failed(busy, progress, &e),
+            Ok(Answer::RequestFile(text)) => {
+                let name = format!("{}-activation-request.txt", self.product.binary);
+                if let Some(path) =
+                    dialogs::save_file(&self.window, "Save activation request", &name)
+                {
+                    let mut said = dialogs::write(&path, &text);
+                    if matches!(busy, Busy::RequestFile { renewal: true }) {
+                        said.push_str(". Use it with your licence key on the vendor's site, then import the licence file you get back.");
                     }
-                    _ => view::CANCELLED.to_owned(),
-                };
-                self.say(progress, &text, false);
+                    self.say(progress, &said, false);
+                }
             }
-            (Busy::Activate, Err(e)) => {
+            Ok(Answer::Status(s)) => {
+                self.render(&s);
+                self.succeeded(busy);
+            }
+        }
+    }
+
+    /// Says why `busy` failed, where its button is.
+    fn failed(self: &Rc<Self>, busy: Busy, progress: &gtk::Label, e: &Failure) {
+        if e.code == "cancelled" {
+            let stands = match busy {
+                Busy::Deactivate => Some(match self.current.borrow().as_ref() {
+                    Some(s) if view::is_floating(s) => "The licence stays on this computer.",
+                    _ => "This computer is still activated.",
+                }),
+                _ => None,
+            };
+            let text =
+                stands.map_or_else(|| view::CANCELLED.to_owned(), |s| format!("Cancelled. {s}"));
+            self.say(progress, &text, false);
+            return;
+        }
+        let entitled = self.current.borrow().as_ref().is_some_and(|s| s.entitled);
+        match busy {
+            Busy::Activate => {
                 // The server's word stands over the format check's: no green "looks right"
                 // above it.
-                self.feedback.set_text("");
-                class(&self.feedback, &["feedback"]);
-                self.say(&self.activate_error, &e.message, true);
-                self.activate_help.set_text(
-                    view::help(e.most_precise())
-                        .or_else(|| view::help(&e.code))
-                        .unwrap_or(""),
-                );
+                self.activation.feedback.set_text("");
+                tone(&self.activation.feedback, &[]);
+                self.say(&self.activation.error, &e.message, true);
+                let help = view::help(e.most_precise()).or_else(|| view::help(&e.code));
+                self.activation.help.set_text(help.unwrap_or(""));
             }
-            (Busy::ActivateAgain, Err(e)) => self.say(progress, &e.message, true),
-            (Busy::RequestFile | Busy::Import, Err(e)) => {
-                let entitled = self.current.borrow().as_ref().is_some_and(|s| s.entitled);
+            Busy::RequestFile { .. } | Busy::Import { .. } => {
                 let words = view::import_words(e.most_precise(), entitled).unwrap_or(&e.message);
-                self.say(&self.offline_message, words, true);
+                self.say(progress, words, true);
             }
-            (_, Err(e)) => {
+            Busy::ActivateAgain => self.say(progress, &e.message, true),
+            _ => {
                 self.failed_since.replace(Some(
                     self.current
                         .borrow()
                         .as_ref()
                         .and_then(|s| s.last_refresh_at.clone()),
                 ));
-                self.say(&self.action_message, &e.message, true);
+                self.say(&self.status.message, &e.message, true);
             }
-            (_, Ok(Answer::RequestFile(text))) => self.save_request_file(&text),
-            (busy, Ok(Answer::Status(s))) => {
-                self.render(&s);
-                match busy {
-                    Busy::Activate => {
-                        self.key.set_text("");
-                        self.badge.grab_focus();
-                    }
-                    Busy::Refresh => {
-                        self.say(&self.action_message, "Refreshed.", false);
-                        self.settle(&self.action_message.clone());
-                    }
-                    Busy::Deactivate => {
-                        // The result goes where the user is looking: the card now shown.
-                        let text = self.deactivated.take();
-                        let shown = self.stack.visible_child_name();
-                        if shown.as_deref() == Some("activation") {
-                            self.say(&self.activate_progress, &text, false);
-                            self.key.grab_focus();
-                        } else {
-                            self.say(&self.action_message, &text, false);
-                        }
-                    }
-                    Busy::Import => {
-                        self.say(
-                            &self.action_message,
-                            "Activated: the licence file is installed.",
-                            false,
-                        );
-                    }
-                    Busy::ActivateAgain | Busy::RequestFile => {}
-                }
+        }
+    }
+
+    /// Says that `busy` succeeded, where the user is looking (the card now shown).
+    fn succeeded(self: &Rc<Self>, busy: Busy) {
+        let on_status = self.stack.visible_child_name().as_deref() == Some("status");
+        let here = if on_status {
+            &self.status.message
+        } else {
+            &self.activation.progress
+        };
+        let (text, lasting) = match busy {
+            Busy::Activate => {
+                self.activation.key.set_text("");
+                self.status.badge.grab_focus();
+                return;
             }
+            Busy::ActivateAgain | Busy::RequestFile { .. } => return,
+            Busy::Refresh => ("Refreshed.".to_owned(), false),
+            Busy::Deactivate => (self.deactivated.take(), true),
+            Busy::Import { renewal: false } => {
+                ("Activated: the licence file is installed.".to_owned(), false)
+            }
+            Busy::Import { renewal: true } => {
+                ("Renewed: the new licence file is installed.".to_owned(), false)
+            }
+            Busy::Borrow => (
+                "Seat borrowed: this computer keeps it until the day you chose, with or without a network.".to_owned(),
+                false,
+            ),
+            Busy::Return => ("Seat returned: it is free for others.".to_owned(), false),
+        };
+        self.say(here, &text, false);
+        if !lasting {
+            self.settle(here);
+        }
+        if !on_status {
+            self.activation.key.grab_focus();
         }
     }
 
@@ -824,77 +701,61 @@ impl Ui {
         else {
             return;
         };
-        let dialog = gtk::MessageDialog::new(
-            Some(&self.window),
-            gtk::DialogFlags::MODAL | gtk::DialogFlags::DESTROY_WITH_PARENT,
-            gtk::MessageType::Question,
-            gtk::ButtonsType::None,
-            "Deactivate this machine?",
-        );
-        dialog.set_secondary_text(Some(&c.deactivation.confirm));
-        dialog.add_button("Cancel", gtk::ResponseType::Cancel);
-        let yes = dialog.add_button("Deactivate", gtk::ResponseType::Accept);
-        yes.style_context().add_class("destructive-action");
-        dialog.set_default_response(gtk::ResponseType::Cancel);
         let ui = Rc::clone(self);
         let done = c.deactivation.done;
-        dialog.connect_response(move |dialog, response| {
-            dialog.close();
-            if response == gtk::ResponseType::Accept {
+        dialogs::confirm(
+            &self.window,
+            "Deactivate this machine?",
+            &c.deactivation.confirm,
+            "Deactivate",
+            move || {
                 ui.deactivated.replace(done.clone());
                 ui.start(Busy::Deactivate, Request::Deactivate);
+            },
+        );
+    }
+
+    fn choose_license_file(self: &Rc<Self>, renewal: bool) {
+        if let Some(path) = dialogs::open_file(&self.window) {
+            self.import_from(&path, renewal);
+        }
+    }
+
+    /// Imports the licence file at `path`, from the status card (`renewal`) or the
+    /// activation card.
+    fn import_from(self: &Rc<Self>, path: &std::path::Path, renewal: bool) {
+        match crate::import::read(path) {
+            Ok(text) => self.start(Busy::Import { renewal }, Request::Import(text)),
+            Err(words) => {
+                let (place, _) = self.progress_of(Busy::Import { renewal });
+                self.say(place, &words, true);
             }
-        });
-        dialog.show_all();
-    }
-
-    fn save_request_file(&self, text: &str) {
-        let chooser = gtk::FileChooserNative::new(
-            Some("Save activation request"),
-            Some(&self.window),
-            gtk::FileChooserAction::Save,
-            Some("Save"),
-            Some("Cancel"),
-        );
-        chooser.set_do_overwrite_confirmation(true);
-        chooser.set_current_name(&self.product.request_name);
-        if chooser.run() != gtk::ResponseType::Accept {
-            return;
-        }
-        let Some(path) = chooser.filename() else {
-            return;
-        };
-        match licentric_agent::storage::write_atomic(&path, text.as_bytes()) {
-            Ok(()) => self.say(
-                &self.offline_message,
-                &format!("Saved to {}", path.display()),
-                false,
-            ),
-            Err(e) => self.say(
-                &self.offline_message,
-                &format!("Could not save it: {e}"),
-                true,
-            ),
         }
     }
 
-    fn choose_license_file(self: &Rc<Self>) {
-        let chooser = gtk::FileChooserNative::new(
-            Some("Import licence file"),
-            Some(&self.window),
-            gtk::FileChooserAction::Open,
-            Some("Import"),
-            Some("Cancel"),
-        );
-        if chooser.run() != gtk::ResponseType::Accept {
-            return;
-        }
-        let Some(path) = chooser.filename() else {
+    fn show_diagnostics(self: &Rc<Self>) {
+        let Some(status) = self.current.borrow().clone() else {
             return;
         };
-        match crate::import::read(&path) {
-            Ok(text) => self.start(Busy::Import, Request::Import(text)),
-            Err(words) => self.say(&self.offline_message, &words, true),
-        }
+        let machine = self.side.borrow_mut().machine();
+        let clients = self.side.borrow_mut().clients();
+        let fingerprint = machine.map(|m| m.fingerprint).unwrap_or_default();
+        let report =
+            licentric_desktop::diagnostics::report(&licentric_desktop::diagnostics::Inputs {
+                app_version: env!("CARGO_PKG_VERSION"),
+                os: glib::os_info("PRETTY_NAME")
+                    .map_or_else(|| "Linux".to_owned(), |s| s.to_string()),
+                product_name: &self.product.name,
+                api_base_url: &self.product.api_base_url,
+                socket: self.product.socket.clone(),
+                fingerprint: &fingerprint,
+                status: &status,
+                clients: &clients,
+                generated_at: OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            });
+        let name = format!("{}-diagnostics.txt", self.product.binary);
+        dialogs::diagnostics(&self.window, &report, &name);
     }
 }

@@ -172,6 +172,27 @@ fn deactivating_tells_the_user_to_keep_the_key_and_what_is_freed() {
         ("Seats", "2 of 5 seats in use (1 app here)")
     );
     assert!(!floating.refreshes);
+    assert!(floating.borrows && !floating.returns && !floating.renews_by_file);
+    let borrowed = |kept: bool| {
+        status_card(&status(json!({"reason": "borrowed_seat",
+            "lease": {"expires_at": "2026-12-12T22:59:59Z", "seats_in_use": 2, "max_seats": 5,
+                      "holders": 0, "borrowed": true, "kept_to_end": kept}})))
+    };
+    let b = borrowed(false);
+    assert!(!b.borrows && b.returns);
+    assert_eq!(
+        b.machines,
+        "2 of 5 seats in use (borrowed until 12 December 2026, 22:59)"
+    );
+    let kept = borrowed(true);
+    assert!(!kept.returns, "a seat kept to its end is not offered back");
+    assert!(
+        kept.deactivation
+            .confirm
+            .contains("stays counted for your team until 12 December 2026, 22:59")
+    );
+    let by_file = status_card(&status(json!({"license_key_hint": null})));
+    assert!(by_file.renews_by_file && !by_file.refreshes && by_file.store.is_none());
 }
 
 #[test]
@@ -236,4 +257,41 @@ fn waiting_says_the_seconds_and_the_retry_after_two_seconds() {
         waiting("Activating…", 7, Some(("network_unavailable", 2))),
         "Activating… 7 s — waiting for the licensing server. The server could not be reached; trying again (attempt 2)."
     );
+}
+
+#[test]
+fn the_proxy_is_said_with_where_it_is_set() {
+    let p = |source, address: Option<&str>, variable| ProxyInUse {
+        source,
+        address: address.map(str::to_owned),
+        variable,
+    };
+    assert_eq!(
+        proxy(&p("configuration", Some("http://proxy:3128"), None)),
+        "http://proxy:3128 (set in the configuration)"
+    );
+    assert_eq!(
+        proxy(&p("system", Some("http://proxy:3128"), Some("HTTPS_PROXY"))),
+        "http://proxy:3128 (the system's, from HTTPS_PROXY)"
+    );
+    assert!(proxy(&p("none", None, Some("NO_PROXY"))).starts_with("None: NO_PROXY names"));
+    assert_eq!(
+        proxy(&p("none", None, None)),
+        "None: connections go straight to the licensing server"
+    );
+    assert!(proxy_hint(Some("/etc/x.toml"), "Acme").contains("in /etc/x.toml"));
+}
+
+#[test]
+fn a_part_shows_the_start_of_its_hashes_or_that_it_was_not_read() {
+    let c = |hashes: &[&str]| ComponentSummary {
+        kind: "disk_serial".into(),
+        describes: "disk serial numbers".into(),
+        hashes: hashes.iter().map(|h| (*h).to_owned()).collect(),
+    };
+    assert_eq!(
+        part(&c(&["ab12", "cd34"])),
+        "Disk serial numbers: ab12…, cd34…"
+    );
+    assert_eq!(part(&c(&[])), "Disk serial numbers: not read");
 }
