@@ -17,11 +17,16 @@ const TITLE: &str = "Licentric Companion";
 /// The window, started as the agent's tray starts it (`--config`), on the test's desktop.
 fn start_window(s: &Setup) -> Stopped {
     let log = s.companion.root.join("window.log");
+    // A home of its own: start at login writes to ~/.config/autostart.
+    let home = s.companion.root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
     Stopped(
         Command::new(bin("licentric-window"))
             .arg("--config")
             .arg(&s.companion.config)
             .env("DISPLAY", &s.desktop.display)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
             .env_remove("LICENTRIC_SOCKET")
             .env_remove("GDK_GL")
             .stdout(std::fs::File::create(&log).unwrap())
@@ -189,4 +194,172 @@ fn gui_native_window_follows_the_agent_that_stops_and_starts_again() {
         a11y.find(&app, "agent-gone").is_none().then_some(())
     });
     a11y.wait_text(&app, "badge", |t| t == "Active");
+}
+
+/// Settings: notifications and start at login are saved where the app's window saves them
+/// (the settings file in the agent's data folder, the XDG autostart entry naming the app and
+/// this configuration); the apps that asked are listed, not the window itself; About says
+/// the version and, under Details, who answers.
+#[test]
+fn gui_native_window_settings_are_the_apps() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-settings");
+    s.companion.start_agent();
+    s.companion.client().activate(&s.key).unwrap();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app("licentric-window");
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    // A local app asks (the command-line tool under a name of its own).
+    let viewer = s.companion.root.join("acme-viewer");
+    std::fs::copy(bin("licentric"), &viewer).unwrap();
+    let mut asks = s.companion.cli();
+    asks.arg("status");
+    let asked = Command::new(&viewer)
+        .args(asks.get_args())
+        .envs(asks.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    assert!(asked.status.success(), "{asked:?}");
+
+    let tab = wait_for("the Settings tab", Duration::from_secs(20), || {
+        a11y.find_named(&app, "radio button", "Settings")
+    });
+    a11y.press(&tab);
+    a11y.wait_text(&app, "client-0-0", |t| !t.is_empty());
+    let listed: Vec<String> = (0..)
+        .map_while(|row| a11y.find(&app, &format!("client-{row}-0")))
+        .map(|n| a11y.text(&n))
+        .collect();
+    assert!(listed.iter().any(|n| n == "acme-viewer"), "{listed:?}");
+    assert!(
+        !listed.iter().any(|n| n.starts_with("licentric-wind")),
+        "the window is no app using the licence: {listed:?}"
+    );
+
+    let notifications = a11y.wait(&app, "setting-notifications");
+    a11y.press(&notifications);
+    a11y.wait_text(&app, "settings-message", |t| t == "Saved.");
+    let saved =
+        std::fs::read_to_string(s.companion.root.join("data/companion-settings.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(saved["notifications"], false, "{saved}");
+
+    let login = a11y.wait(&app, "setting-autostart");
+    a11y.press(&login);
+    let entry = s.companion.root.join(format!(
+        "home/.config/autostart/{PRODUCT_NAME} (test).desktop"
+    ));
+    wait_for("the start-at-login entry", Duration::from_secs(20), || {
+        entry.exists().then_some(())
+    });
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let app_program = bin("licentric-companion");
+    assert!(
+        text.contains(&format!(
+            "Exec=\"{}\" \"--hidden\" \"--config\" \"{}\"",
+            app_program.display(),
+            std::fs::canonicalize(&s.companion.config)
+                .unwrap()
+                .display()
+        )),
+        "{text}"
+    );
+    a11y.press(&login);
+    wait_for("the entry to go", Duration::from_secs(20), || {
+        (!entry.exists()).then_some(())
+    });
+
+    assert_eq!(
+        a11y.text(&a11y.wait(&app, "version-app")),
+        env!("CARGO_PKG_VERSION")
+    );
+    a11y.press(&a11y.wait(&app, "about-details"));
+    assert!(
+        a11y.text(&a11y.wait(&app, "served-by"))
+            .contains("background")
+    );
+}
+
+/// Diagnostics: the report holds the state and the key's hint, never the key; Copy says so.
+#[test]
+fn gui_native_window_diagnostics_hold_no_key() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-diagnostics");
+    s.companion.start_agent();
+    s.companion.client().activate(&s.key).unwrap();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app("licentric-window");
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    press(&a11y, &app, "diagnostics");
+    let report = a11y.wait_text(&app, "diagnostics-text", |t| !t.is_empty());
+    assert!(report.contains("State:             active"), "{report}");
+    let hint = s
+        .companion
+        .client()
+        .status()
+        .unwrap()
+        .license_key_hint
+        .unwrap();
+    assert!(report.contains(&hint), "{report}");
+    assert!(!report.contains(&s.key), "the key itself: {report}");
+    press(&a11y, &app, "diagnostics-copy");
+    a11y.wait_text(&app, "diagnostics-message", |t| t == "Copied.");
+}
+
+/// A floating licence: its seats; a seat borrowed for a trip through the dialog (six days on,
+/// by default), then returned.
+#[test]
+fn gui_native_window_borrows_and_returns_a_floating_seat() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-float");
+    let product = s.server.admin(
+        "PATCH",
+        "/products/gui-native-float",
+        Some(serde_json::json!({"seat_model": "floating"})),
+    );
+    assert_eq!(product["product"]["seat_model"], "floating", "{product}");
+    s.companion.start_agent();
+    s.companion.client().activate(&s.key).unwrap();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app("licentric-window");
+    a11y.wait_text(&app, "badge", |t| t == "Floating licence");
+    assert_eq!(a11y.name(&a11y.wait(&app, "machines-label")), "Seats");
+    assert!(a11y.find(&app, "refresh").is_none(), "no file to renew");
+    assert!(a11y.find(&app, "return").is_none());
+    press(&a11y, &app, "borrow");
+    let borrow = wait_for("the borrow dialog", Duration::from_secs(20), || {
+        a11y.find_named(&app, "push button", "Borrow")
+    });
+    a11y.press(&borrow);
+    a11y.wait_text(&app, "action-message", |t| t.starts_with("Seat borrowed"));
+    let machines = a11y.wait_text(&app, "machines", |t| t.contains("borrowed until"));
+    assert!(machines.starts_with("1 of 2 seats in use"), "{machines}");
+    let lease = s.companion.client().status().unwrap().lease.unwrap();
+    assert!(lease.borrowed);
+    let days = (time::OffsetDateTime::parse(
+        &lease.expires_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+        - time::OffsetDateTime::now_utc())
+    .whole_days();
+    assert!(
+        (5..=7).contains(&days),
+        "six days on, to the end of that day: {lease:?}"
+    );
+    press(&a11y, &app, "return");
+    a11y.wait_text(&app, "action-message", |t| {
+        t == "Seat returned: it is free for others."
+    });
+    assert!(
+        !s.companion
+            .client()
+            .status()
+            .unwrap()
+            .lease
+            .is_some_and(|l| l.borrowed)
+    );
 }

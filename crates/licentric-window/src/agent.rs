@@ -219,13 +219,19 @@ impl Side {
         answer.ok().flatten()
     }
 
-    /// The local apps that asked the agent lately (none when it cannot say).
+    /// The local apps that asked the agent lately (none when it cannot say); not this
+    /// window, which asks too but is no app using the licence.
     pub fn clients(&mut self) -> Vec<ClientSeen> {
         let answer = self.client().and_then(Client::clients);
         if answer.is_err() {
             self.client = None;
         }
-        answer.unwrap_or_default()
+        let me = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()));
+        let mut seen = answer.unwrap_or_default();
+        seen.retain(|c| Some(&c.name) != me.as_ref());
+        seen
     }
 
     /// This machine as the agent knows it: its fingerprint and its parts.
