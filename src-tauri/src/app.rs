@@ -199,9 +199,27 @@ fn start_the_agent_beside(
     {
         return false;
     }
-    let Some(mut command) = agent_with_tray(args) else {
+    let Some(mut agent) = spawn_agent_with_tray(args, socket) else {
         return false;
     };
+    // Waited for, so its end leaves no zombie; a Quit in its tray ends the app too.
+    let app = app.clone();
+    std::thread::spawn(move || {
+        if agent.wait().is_ok_and(|ended| ended.success()) {
+            tracing::info!("the agent beside the app ended: so does the app");
+            app.exit(0);
+        }
+    });
+    tracing::info!("the agent runs beside the app, with its tray");
+    true
+}
+
+/// Starts `<cli> agent --tray` beside the app and waits (3 s at most) until its tray is up
+/// and it answers on `socket`; `None` (the agent stopped) where it does not: it ends by
+/// itself when it cannot show a tray, or when another agent came up meanwhile.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn spawn_agent_with_tray(args: &Args, socket: &std::path::Path) -> Option<std::process::Child> {
+    let mut command = agent_with_tray(args)?;
     // It says `ready` once its tray is up, and ends instead where it cannot show one (a bus
     // that does not answer, say): an agent that nobody could quit is not left running.
     let mut agent = match command
@@ -212,8 +230,8 @@ fn start_the_agent_beside(
     {
         Ok(agent) => agent,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot start the agent beside the app; the app is the agent");
-            return false;
+            tracing::warn!(error = %e, "cannot start the agent beside the app");
+            return None;
         }
     };
     let said = agent.stdout.take().map(|out| {
@@ -236,28 +254,68 @@ fn start_the_agent_beside(
         .is_some_and(|line| line.trim_end() == licentric_client::endpoint::TRAY_READY);
     if !ready {
         // Ended (it could not start, another agent serves the product, no tray), or silent.
-        tracing::warn!(
-            "the agent beside the app did not start with its tray; the app is the agent"
-        );
+        tracing::warn!("the agent beside the app did not start with its tray");
         stop(agent);
-        return false;
+        return None;
     }
     if licentric_client::endpoint::listener_pid(socket) != Some(agent.id()) {
         // Not the one answering: the app's own start finds out who does.
-        tracing::warn!("the agent beside the app does not answer; the app is the agent");
+        tracing::warn!("the agent beside the app does not answer");
         stop(agent);
-        return false;
+        return None;
     }
-    // Waited for, so its end leaves no zombie; a Quit in its tray ends the app too.
-    let app = app.clone();
-    std::thread::spawn(move || {
-        if agent.wait().is_ok_and(|ended| ended.success()) {
-            tracing::info!("the agent beside the app ended: so does the app");
-            app.exit(0);
+    Some(agent)
+}
+
+/// Opened on a Linux desktop where the native window is installed (beside the app, as the
+/// vendor's package installs it): the window is that, not the webview. The agent runs with
+/// its tray (started here when none answers, as [`start_the_agent_beside`] does), the window
+/// is started as its client — handed a link's key on its standard input, never in its
+/// arguments — and the app ends. The window is one per product: started again, it shows the
+/// first. Returns only where that cannot be done (no native window, no session bus, a
+/// configuration that is refused or has management off, an agent that does not start): the
+/// app's own window then.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn hand_over_to_the_native_window(args: &Args) -> Option<std::process::ExitCode> {
+    use std::io::Write as _;
+    let window = licentric_desktop::window::installed()?;
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS")?;
+    let config =
+        CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN).ok()?;
+    if !config.ipc().management {
+        return None;
+    }
+    let socket = ipc::socket_for(&config).ok()?;
+    let answers =
+        licentric_client::Client::connect_to(&socket, config.product_id(), config.environment())
+            .is_ok();
+    if !answers {
+        // Started here, it outlives the app: its tray's Quit (or the session's end) ends it.
+        spawn_agent_with_tray(args, &socket)?;
+    }
+    let mut command = std::process::Command::new(&window);
+    if let Some(config) = &args.config {
+        command.arg("--config").arg(config);
+    }
+    if args.link_key.is_some() {
+        command
+            .arg("--key-from-stdin")
+            .stdin(std::process::Stdio::piped());
+    } else {
+        command.stdin(std::process::Stdio::null());
+    }
+    let mut started = match command.spawn() {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::warn!(error = %e, window = %window.display(), "cannot start the native window");
+            return None;
         }
-    });
-    tracing::info!("the agent runs beside the app, with its tray");
-    true
+    };
+    if let (Some(key), Some(mut input)) = (&args.link_key, started.stdin.take()) {
+        let _ = writeln!(input, "{key}");
+    }
+    tracing::info!("the native window is open; the app ends");
+    Some(std::process::ExitCode::SUCCESS)
 }
 
 /// Ends the agent started beside the app as a service manager would: asked first (SIGTERM, so
@@ -339,12 +397,14 @@ pub fn run() -> std::process::ExitCode {
     #[cfg(all(unix, not(target_os = "macos")))]
     if args.hidden {
         become_the_agent(&args);
+    } else if let Some(code) = hand_over_to_the_native_window(&args) {
+        return code;
     }
     let config = CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN)
         .map_err(|e| UiError::new("config_invalid", e.to_string()));
     // One instance per user and product, as the socket is.
     let instance = tauri_plugin_single_instance::Builder::new()
-        .dbus_id(instance_name(
+        .dbus_id(licentric_desktop::instance_name(
             config
                 .as_ref()
                 .ok()
@@ -482,26 +542,6 @@ fn setup(app: &AppHandle, args: &Args, config: Result<CompanionConfig, UiError>)
         // agent, with nothing on screen (as the headless agent would), until the session ends.
         tracing::warn!("started at login with no tray: serving local applications without one");
     }
-}
-
-/// The D-Bus name that makes the app one instance per user, product and environment (as the
-/// socket is): `com.licentric.companion.p_<product>_<environment>`, each byte D-Bus refuses
-/// in a name written `_XX` (hex) — so that two products never share one: `acme-cad` and
-/// `acme.cad` would each hand the other its links, and the keys in them.
-pub fn instance_name(product: Option<(&str, licentric_proto::Environment)>) -> String {
-    let name = product.map_or_else(
-        || "default".to_owned(),
-        |(id, environment)| format!("{id}_{environment}"),
-    );
-    let mut escaped = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() {
-            escaped.push(char::from(byte));
-        } else {
-            escaped.push_str(&format!("_{byte:02X}"));
-        }
-    }
-    format!("com.licentric.companion.p_{escaped}")
 }
 
 async fn start_agent(config: CompanionConfig) -> Result<Started, UiError> {
@@ -728,39 +768,4 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::instance_name;
-
-    use licentric_proto::Environment::{Live, Test};
-
-    #[test]
-    fn instance_names_are_per_product_and_environment_and_valid_for_d_bus() {
-        assert_eq!(
-            instance_name(Some(("acme-cad", Live))),
-            "com.licentric.companion.p_acme_2Dcad_5Flive"
-        );
-        let names: std::collections::HashSet<String> =
-            ["acme-cad", "acme_cad", "acme.cad", "acme_2Dcad", "acme cad"]
-                .into_iter()
-                .map(|id| instance_name(Some((id, Live))))
-                .collect();
-        assert_eq!(names.len(), 5, "no two products share one: {names:?}");
-        assert_ne!(
-            instance_name(Some(("acme-cad", Live))),
-            instance_name(Some(("acme-cam", Live)))
-        );
-        assert_ne!(
-            instance_name(Some(("acme-cad", Live))),
-            instance_name(Some(("acme-cad", Test)))
-        );
-        assert_eq!(
-            instance_name(Some(("7up", Test))),
-            "com.licentric.companion.p_7up_5Ftest",
-            "no element starts with a digit"
-        );
-        assert_eq!(instance_name(None), "com.licentric.companion.p_default");
-    }
 }

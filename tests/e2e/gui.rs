@@ -12,6 +12,9 @@ use licentric_e2e::gui::{
     App, Desktop, app_pid, close_like_a_user, processes, require_tools, screenshot_dir, wait_for,
     webview_processes, window_painted, window_visible,
 };
+// The webview's tests keep the app's window (the native window, built beside it, would be
+// shown instead); `native.rs` tests that one.
+use licentric_e2e::gui::WEBVIEW;
 use licentric_e2e::{Companion, Server, Stopped, bin, busy_https, hostile_https, run};
 
 pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -116,6 +119,7 @@ fn launch_again(s: &Setup, args: &[&str]) -> std::process::Output {
     std::process::Command::new(bin("licentric-companion"))
         .args(args)
         .env("DISPLAY", &s.desktop.display)
+        .env(WEBVIEW.0, WEBVIEW.1)
         .env("LICENTRIC_CONFIG", &s.companion.config)
         .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
         .output()
@@ -1732,6 +1736,7 @@ fn start_at_login_with(
             .args(["--hidden", "--config"])
             .arg(config)
             .env("DISPLAY", &s.desktop.display)
+            .env(WEBVIEW.0, WEBVIEW.1)
             .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
             .stderr(stderr)
             .spawn()

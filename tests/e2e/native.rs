@@ -14,6 +14,10 @@ use crate::gui::{ONE_AT_A_TIME, PRODUCT_NAME, Setup, setup};
 /// The window's title: the app's name (the built-in brand's).
 const TITLE: &str = "Licentric Companion";
 
+/// The window as assistive technology knows it: by the app's program name (its windows are
+/// the app's, for the desktop too).
+const APP: &str = "licentric-companion";
+
 /// The window, started as the agent's tray starts it (`--config`), on the test's desktop.
 fn start_window(s: &Setup) -> Stopped {
     let log = s.companion.root.join("window.log");
@@ -21,7 +25,7 @@ fn start_window(s: &Setup) -> Stopped {
     let home = s.companion.root.join("home");
     std::fs::create_dir_all(&home).unwrap();
     Stopped(
-        Command::new(bin("licentric-window"))
+        Command::new(bin("licentric-companion-window"))
             .arg("--config")
             .arg(&s.companion.config)
             .env("DISPLAY", &s.desktop.display)
@@ -69,7 +73,7 @@ fn gui_native_window_activates_shows_the_status_and_deactivates() {
     s.companion.start_agent();
     let a11y = a11y(&s);
     let window = start_window(&s);
-    let app = a11y.app("licentric-window");
+    let app = a11y.app(APP);
     painted(&s);
     // Drawn without the system's GL driver (Mesa's, with LLVM, on a machine with no GPU):
     // GTK 3 draws with cairo, and the driver alone costs more than the rest of the window.
@@ -185,7 +189,7 @@ fn gui_native_window_follows_the_agent_that_stops_and_starts_again() {
     s.companion.client().activate(&s.key).unwrap();
     let a11y = a11y(&s);
     let _window = start_window(&s);
-    let app = a11y.app("licentric-window");
+    let app = a11y.app(APP);
     a11y.wait_text(&app, "badge", |t| t == "Active");
     s.companion.stop_agent("-TERM");
     a11y.wait(&app, "agent-gone");
@@ -208,7 +212,7 @@ fn gui_native_window_settings_are_the_apps() {
     s.companion.client().activate(&s.key).unwrap();
     let a11y = a11y(&s);
     let _window = start_window(&s);
-    let app = a11y.app("licentric-window");
+    let app = a11y.app(APP);
     a11y.wait_text(&app, "badge", |t| t == "Active");
     // A local app asks (the command-line tool under a name of its own).
     let viewer = s.companion.root.join("acme-viewer");
@@ -290,7 +294,7 @@ fn gui_native_window_diagnostics_hold_no_key() {
     s.companion.client().activate(&s.key).unwrap();
     let a11y = a11y(&s);
     let _window = start_window(&s);
-    let app = a11y.app("licentric-window");
+    let app = a11y.app(APP);
     a11y.wait_text(&app, "badge", |t| t == "Active");
     press(&a11y, &app, "diagnostics");
     let report = a11y.wait_text(&app, "diagnostics-text", |t| !t.is_empty());
@@ -324,7 +328,7 @@ fn gui_native_window_borrows_and_returns_a_floating_seat() {
     s.companion.client().activate(&s.key).unwrap();
     let a11y = a11y(&s);
     let _window = start_window(&s);
-    let app = a11y.app("licentric-window");
+    let app = a11y.app(APP);
     a11y.wait_text(&app, "badge", |t| t == "Floating licence");
     assert_eq!(a11y.name(&a11y.wait(&app, "machines-label")), "Seats");
     assert!(a11y.find(&app, "refresh").is_none(), "no file to renew");

@@ -17,6 +17,10 @@ use crate::bin;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// The environment that keeps the app's webview window where the native window is installed
+/// beside it (as it is in the build folder): the webview's tests drive the webview.
+pub const WEBVIEW: (&str, &str) = ("LICENTRIC_WINDOW", "webview");
+
 /// Whether the GUI's tools are installed (`.ci/test` installs them; see `.ci/lib.sh`).
 pub fn require_tools() {
     for tool in ["Xvfb", "WebKitWebDriver", "dunst", "dbus-send"] {
@@ -275,6 +279,7 @@ impl App {
             // main.rs): on for the sessions driven here. The tray's test and the desktop
             // benchmark start the app as users do, without it.
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "0")
+            .env(WEBVIEW.0, WEBVIEW.1)
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::options().append(true).open(&log).unwrap());
         for (k, v) in env {

@@ -494,7 +494,10 @@ impl Companion {
                     mac[1..].join(":")
                 ),
             )
-            .env_remove("LICENTRIC_SOCKET");
+            .env_remove("LICENTRIC_SOCKET")
+            // A tray's Open starts the app's webview window, which the webview's tests drive
+            // (`native.rs` removes it to test the native window).
+            .env(gui::WEBVIEW.0, gui::WEBVIEW.1);
         cmd
     }
 

@@ -550,13 +550,14 @@ fn app_path() -> Option<PathBuf> {
     app.is_file().then_some(app)
 }
 
-/// Starts the app with the configuration this agent runs with: it finds this agent on the
-/// socket and becomes its client (a running app is brought to the front instead).
+/// Starts the window with the configuration this agent runs with: the native window where it
+/// is installed beside this program, else the app; either finds this agent on the socket and
+/// becomes its client (a window already open is brought to the front instead).
 fn open_app(
     config: &CompanionConfig,
     activation_token: Option<&str>,
 ) -> Option<tokio::process::Child> {
-    let Some(app) = app_path() else {
+    let Some(app) = licentric_desktop::window::installed().or_else(app_path) else {
         tracing::warn!("Open: the app is not installed beside this program");
         return None;
     };

@@ -23,30 +23,44 @@ macro_rules! tell {
 #[cfg(target_os = "linux")]
 use licentric_window::{agent, window};
 
+/// What the command line asks.
+struct Args {
+    config: Option<PathBuf>,
+    /// A licence key comes on standard input (a link's, handed over by the app: a key in the
+    /// arguments would be in the process list, which other local users read).
+    key_from_stdin: bool,
+}
+
+/// The option that hands a key over on standard input.
+const KEY_FROM_STDIN: &str = "--key-from-stdin";
+
+const USAGE: &str = "usage: licentric-window [--config FILE] [--key-from-stdin]";
+
 fn main() -> ExitCode {
-    let mut config = None;
+    let mut parsed = Args {
+        config: None,
+        key_from_stdin: false,
+    };
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--config") => match args.next() {
-                Some(path) => config = Some(PathBuf::from(path)),
+                Some(path) => parsed.config = Some(PathBuf::from(path)),
                 None => return usage("--config needs a file"),
             },
+            Some(KEY_FROM_STDIN) => parsed.key_from_stdin = true,
             Some("--help" | "-h") => {
-                let _ = writeln!(
-                    std::io::stdout().lock(),
-                    "usage: licentric-window [--config FILE]"
-                );
+                let _ = writeln!(std::io::stdout().lock(), "{USAGE}");
                 return ExitCode::SUCCESS;
             }
             _ => return usage(&format!("unexpected argument {}", arg.to_string_lossy())),
         }
     }
-    run(config)
+    run(parsed)
 }
 
 fn usage(problem: &str) -> ExitCode {
-    tell!("licentric-window: {problem}\nusage: licentric-window [--config FILE]");
+    tell!("licentric-window: {problem}\n{USAGE}");
     ExitCode::from(2)
 }
 
@@ -72,20 +86,27 @@ fn without_gl() {
     }
 }
 
+/// One window per user, product and environment (as the app is one instance): a second
+/// start shows the first window (with the key it was handed, if any) and ends.
 #[cfg(target_os = "linux")]
-fn run(config: Option<PathBuf>) -> ExitCode {
-    use gtk::glib;
+fn run(args: Args) -> ExitCode {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use gtk::prelude::*;
+    use gtk::{gio, glib};
     use licentric_agent::config::CompanionConfig;
 
     without_gl();
 
-    let config = match CompanionConfig::find(config.as_deref(), licentric_agent::config::BUILT_IN) {
-        Ok(c) => c,
-        Err(e) => {
-            tell!("licentric-window: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let config =
+        match CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN) {
+            Ok(c) => c,
+            Err(e) => {
+                tell!("licentric-window: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     let socket = match licentric_agent::ipc::socket_for(&config) {
         Ok(s) => s,
         Err(e) => {
@@ -94,34 +115,83 @@ fn run(config: Option<PathBuf>) -> ExitCode {
         }
     };
     let brand = licentric_agent::brand::built_in();
-    glib::set_prgname(Some("licentric-window"));
+    // Its windows are the app's: the desktop shows them under the app's entry and icon.
+    glib::set_prgname(Some(&brand.binary));
     glib::set_application_name(&brand.app_name);
-    if let Err(e) = gtk::init() {
-        tell!("licentric-window: cannot open a window: {e}");
-        return ExitCode::FAILURE;
-    }
+    let id = format!(
+        "{}.window",
+        licentric_desktop::instance_name(Some((config.product_id(), config.environment())))
+    );
+    let app = gtk::Application::new(Some(&id), gio::ApplicationFlags::HANDLES_COMMAND_LINE);
     let agent = agent::Agent {
         socket,
         product_id: config.product_id().to_owned(),
         environment: config.environment(),
     };
+    let product = RefCell::new(Some(product(&config, brand, &agent.socket, args.config)));
+    let shown: RefCell<Option<Rc<window::Ui>>> = RefCell::new(None);
+    // Runs in the first instance, for its own start and each later one's.
+    app.connect_command_line(move |app, line| {
+        let existing = shown.borrow().clone();
+        let ui = match (existing, product.borrow_mut().take()) {
+            (Some(ui), _) => ui,
+            (None, Some(product)) => {
+                let ui = open(app, &agent, product);
+                *shown.borrow_mut() = Some(Rc::clone(&ui));
+                ui
+            }
+            (None, None) => return 1,
+        };
+        if line.arguments().iter().any(|a| a == KEY_FROM_STDIN)
+            && let Some(key) = line.stdin().and_then(|input| read_key(&input))
+        {
+            ui.link_key(key);
+        }
+        ui.present();
+        0
+    });
+    let mut forwarded = vec!["licentric-window"];
+    if args.key_from_stdin {
+        forwarded.push(KEY_FROM_STDIN);
+    }
+    match app.run_with_args(&forwarded) {
+        code if code == glib::ExitCode::SUCCESS => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// The window of the first instance, following `agent`.
+#[cfg(target_os = "linux")]
+fn open(
+    app: &gtk::Application,
+    agent: &agent::Agent,
+    product: window::Product,
+) -> std::rc::Rc<window::Ui> {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let requests = agent.serve(events.clone());
-    let ui = window::Ui::new(
-        product(&config, brand, &agent.socket),
-        requests,
-        agent::Side::new(agent.clone()),
-    );
+    let ui = window::Ui::new(app, product, requests, agent::Side::new(agent.clone()));
     agent.follow(events);
     let shown = std::rc::Rc::clone(&ui);
-    glib::MainContext::default().spawn_local(async move {
+    gtk::glib::MainContext::default().spawn_local(async move {
         while let Some(event) = received.recv().await {
             shown.event(event);
         }
     });
-    ui.present();
-    gtk::main();
-    ExitCode::SUCCESS
+    ui
+}
+
+/// A key handed over on `input` (a start's standard input, passed on by D-Bus): its first
+/// line, at most a few hundred bytes (a key is 24 characters).
+#[cfg(target_os = "linux")]
+fn read_key(input: &gtk::gio::InputStream) -> Option<String> {
+    use gtk::prelude::*;
+    let mut buffer = [0_u8; 256];
+    let (read, _) = input
+        .read_all(&mut buffer, None::<&gtk::gio::Cancellable>)
+        .ok()?;
+    let text = std::str::from_utf8(&buffer[..read]).ok()?;
+    let key = text.lines().next()?.trim();
+    (!key.is_empty()).then(|| key.to_owned())
 }
 
 /// What the window shows of the product and its desktop, read once at start.
@@ -130,6 +200,7 @@ fn product(
     config: &licentric_agent::config::CompanionConfig,
     brand: &licentric_agent::brand::Brand,
     socket: &std::path::Path,
+    named: Option<PathBuf>,
 ) -> window::Product {
     let host = config
         .api_base_url()
@@ -138,10 +209,6 @@ fn product(
         .and_then(|rest| rest.split(['/', ':']).next())
         .unwrap_or_default()
         .to_owned();
-    let named = std::env::args_os()
-        .skip_while(|a| a != "--config")
-        .nth(1)
-        .map(PathBuf::from);
     window::Product {
         app_name: brand.app_name.clone(),
         name: config.product_name().to_owned(),
@@ -175,7 +242,7 @@ fn product(
 }
 
 #[cfg(not(target_os = "linux"))]
-fn run(_config: Option<PathBuf>) -> ExitCode {
+fn run(_args: Args) -> ExitCode {
     tell!("licentric-window: the native window is built for Linux; here, open the app");
     ExitCode::FAILURE
 }

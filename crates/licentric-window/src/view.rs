@@ -471,6 +471,25 @@ fn sentence(text: &str) -> String {
     })
 }
 
+/// What to say of a link's key while this machine is activated (the key itself is never
+/// said): a key that is not one, the key already in use here (as far as its hint shows), or
+/// another key — which needs a deactivation first.
+pub fn link_while_activated(hint: Option<&str>, key: &str, prefix: &KeyPrefix) -> String {
+    let with = hint.map(|h| format!(" with {h}")).unwrap_or_default();
+    match LicenseKey::parse(key, prefix) {
+        Err(e) => format!(
+            "You opened a link with a licence key, but the key in it is not valid: {} Nothing was changed; this computer stays activated{with}.",
+            sentence(&e.to_string())
+        ),
+        Ok(key) if hint == Some(key.hint().as_str()) => format!(
+            "You opened a link with a licence key: this computer is already activated{with}, which ends as the link's key does. If that is the key, nothing needs doing."
+        ),
+        Ok(_) => format!(
+            "You opened a link with a licence key, but this computer is already activated{with}. To use the other key, choose \"Deactivate…\" first, then open the link again."
+        ),
+    }
+}
+
 /// More to say under an error, by its code: what the user can do about it.
 pub fn help(code: &str) -> Option<&'static str> {
     Some(match code {

@@ -116,11 +116,19 @@ pub struct Ui {
     deactivated: RefCell<String>,
     /// Whether this machine's parts were shown.
     machine_shown: Cell<bool>,
+    /// A link's key that came before the first status (whether it fills the key field
+    /// depends on whether this machine is activated).
+    link_key: RefCell<Option<String>>,
 }
 
 impl Ui {
     /// Builds the window (not shown yet).
-    pub fn new(product: Product, requests: mpsc::Sender<Request>, side: Side) -> Rc<Ui> {
+    pub fn new(
+        app: &gtk::Application,
+        product: Product,
+        requests: mpsc::Sender<Request>,
+        side: Side,
+    ) -> Rc<Ui> {
         let css = gtk::CssProvider::new();
         if css.load_from_data(CSS.as_bytes()).is_ok()
             && let Some(screen) = gtk::gdk::Screen::default()
@@ -131,7 +139,7 @@ impl Ui {
                 gtk::STYLE_PROVIDER_PRIORITY_APPLICATION,
             );
         }
-        let window = gtk::Window::new(gtk::WindowType::Toplevel);
+        let window = gtk::ApplicationWindow::new(app).upcast::<gtk::Window>();
         window.set_title(&product.app_name);
         window.set_default_size(600, 600);
         window.set_icon_name(Some(&product.binary));
@@ -199,6 +207,7 @@ impl Ui {
             cancel_refused: RefCell::new(String::new()),
             deactivated: RefCell::new(String::new()),
             machine_shown: Cell::new(false),
+            link_key: RefCell::new(None),
         });
         ui.wire();
         ui
@@ -211,7 +220,6 @@ impl Ui {
     }
 
     fn wire(self: &Rc<Self>) {
-        self.window.connect_destroy(|_| gtk::main_quit());
         self.window.set_default(Some(&self.activation.activate));
         let a = &self.activation;
         let ui = Rc::clone(self);
@@ -307,6 +315,35 @@ impl Ui {
         button.connect_clicked(move |_| action(&ui));
     }
 
+    /// A licence key from a link (`<scheme>://activate?key=…`, handed over by the app): it goes
+    /// into the key field — or, this machine being activated already, it is not taken
+    /// silently, nor ignored without a word.
+    pub fn link_key(self: &Rc<Self>, key: String) {
+        let current = self.current.borrow().clone();
+        let Some(status) = current else {
+            self.link_key.replace(Some(key));
+            return;
+        };
+        self.pages.set_visible_child_name("licence");
+        match view::card(&status, &self.product.name, &self.times()) {
+            Card::Status(_) => {
+                let words = view::link_while_activated(
+                    status.license_key_hint.as_deref(),
+                    &key,
+                    &self.product.prefix,
+                );
+                self.say(&self.status.message, &words, false);
+            }
+            Card::Activation { .. } => {
+                self.activation.error.set_text("");
+                self.activation.progress.set_text("");
+                self.activation.key.set_text(&key);
+                self.check_key(true);
+                self.activation.key.grab_focus();
+            }
+        }
+    }
+
     /// Handles what the agent said.
     pub fn event(self: &Rc<Self>, event: Event) {
         match event {
@@ -314,6 +351,10 @@ impl Ui {
                 self.gone.hide();
                 self.pages.set_sensitive(true);
                 self.render(&s);
+                let waiting = self.link_key.take();
+                if let Some(key) = waiting {
+                    self.link_key(key);
+                }
                 if !self.machine_shown.get()
                     && let Ok(machine) = self.side.borrow_mut().machine()
                 {

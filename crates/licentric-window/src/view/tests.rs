@@ -295,3 +295,26 @@ fn a_part_shows_the_start_of_its_hashes_or_that_it_was_not_read() {
     );
     assert_eq!(part(&c(&[])), "Disk serial numbers: not read");
 }
+
+#[test]
+fn a_links_key_while_activated_is_never_taken_silently() {
+    let prefix = KeyPrefix::new("ACME").unwrap();
+    let key = LicenseKey::generate(&prefix, &mut licentric_core::OsRandom).unwrap();
+    let same = link_while_activated(Some(&key.hint()), key.expose_secret(), &prefix);
+    assert!(
+        same.contains("already activated with") && same.contains("nothing needs doing"),
+        "{same}"
+    );
+    let other = LicenseKey::generate(&prefix, &mut licentric_core::OsRandom).unwrap();
+    let said = link_while_activated(Some(&key.hint()), other.expose_secret(), &prefix);
+    assert!(said.contains("Deactivate…"), "{said}");
+    assert!(
+        !said.contains(other.expose_secret()),
+        "the key is never said"
+    );
+    let bad = link_while_activated(Some(&key.hint()), "ACME-1", &prefix);
+    assert!(
+        bad.contains("not valid") && bad.contains("stays activated"),
+        "{bad}"
+    );
+}
