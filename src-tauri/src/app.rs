@@ -292,8 +292,19 @@ fn hand_over_to_the_native_window(args: &Args) -> Option<std::process::ExitCode>
     if !answers {
         // Started here, it outlives the app: its tray's Quit (or the session's end) ends it.
         spawn_agent_with_tray(args, &socket)?;
+    } else if !licentric_client::endpoint::tray_shown(&socket)
+        && let Some(mut tray) = agent_with_tray(args)
+    {
+        // An agent with no tray (the systemd unit's): its tray client, which outlives the app.
+        let _ = tray
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot start the agent's tray"));
     }
     let mut command = std::process::Command::new(&window);
+    // Its words go to standard error; standard output may be a pipe that nobody reads.
+    command.stdout(std::process::Stdio::null());
     if let Some(config) = &args.config {
         command.arg("--config").arg(config);
     }

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use licentric_e2e::atspi::{Accessibility, Node};
-use licentric_e2e::gui::{wait_for, window_painted, window_visible};
+use licentric_e2e::gui::{close_like_a_user, processes, wait_for, window_painted, window_visible};
 use licentric_e2e::{Stopped, bin};
 
 use crate::gui::{ONE_AT_A_TIME, PRODUCT_NAME, Setup, setup};
@@ -366,4 +366,175 @@ fn gui_native_window_borrows_and_returns_a_floating_seat() {
             .lease
             .is_some_and(|l| l.borrowed)
     );
+}
+
+/// The app as a user starts it (the desktop's entry, or a link), with the environment the
+/// test's agent gets (the machine it is), and without the webview's choice: on Linux it
+/// hands over to the native window.
+fn launch_app(s: &Setup, args: &[&str]) -> std::process::ExitStatus {
+    let agent = s.companion.cli();
+    let home = s.companion.root.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // What it and what it starts say goes to a file: the agent and the window outlive it.
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(s.companion.root.join("app.log"))
+        .unwrap();
+    Command::new(bin("licentric-companion"))
+        .arg("--config")
+        .arg(&s.companion.config)
+        .args(args)
+        .envs(agent.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env_remove(licentric_e2e::gui::WEBVIEW.0)
+        .env_remove("GDK_GL")
+        .env("DISPLAY", &s.desktop.display)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .status()
+        .unwrap()
+}
+
+/// The native windows running for the test's configuration.
+fn windows(s: &Setup) -> Vec<licentric_e2e::gui::Process> {
+    let window = bin("licentric-companion-window");
+    let config = s.companion.config.display().to_string();
+    processes()
+        .into_iter()
+        .filter(|p| p.exe().as_ref() == Some(&window) && p.has_arg(&config))
+        .collect()
+}
+
+/// The agents with a tray running for the test's configuration.
+fn trays(s: &Setup) -> Vec<u32> {
+    let cli = bin("licentric");
+    let config = s.companion.config.display().to_string();
+    processes()
+        .into_iter()
+        .filter(|p| p.exe().as_ref() == Some(&cli) && p.has_arg("--tray") && p.has_arg(&config))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Ends what the app started for the test (the window, the agent with its tray), so that the
+/// next test's desktop starts clean.
+struct Ends<'a>(&'a Setup);
+
+impl Drop for Ends<'_> {
+    fn drop(&mut self) {
+        for pid in windows(self.0).iter().map(|p| p.pid).chain(trays(self.0)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        for _ in 0..200 {
+            if windows(self.0).is_empty() && trays(self.0).is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Opened from the desktop with no agent running: the app starts the agent with its tray,
+/// hands over to the native window (mapped and drawn on the first try) and ends; the window
+/// is the agent's client. Opened again, the same window comes back (one process). Closed, the
+/// agent and its tray stay; the tray's Open shows the native window again.
+#[test]
+fn gui_native_window_is_what_the_desktop_and_the_tray_open() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-native-desktop");
+    let _ends = Ends(&s);
+    let a11y = a11y(&s);
+    let launched = launch_app(&s, &[]);
+    assert!(launched.success(), "{launched:?}");
+    painted(&s);
+    let app = a11y.app(APP);
+    a11y.wait_text(&app, "activation-title", |t| {
+        t == format!("Activate {PRODUCT_NAME}")
+    });
+    assert_eq!(windows(&s).len(), 1, "one native window");
+    assert_eq!(
+        trays(&s).len(),
+        1,
+        "the agent with its tray, started by the app"
+    );
+    wait_for("the tray's icon", Duration::from_secs(20), || {
+        (s.desktop.tray_icons() == 1).then_some(())
+    });
+    // The agent answers, as the window's client asks it.
+    let status = s.companion.client().status().unwrap();
+    assert_eq!(status.product_id, "gui-native-desktop");
+
+    // Opened again: the first window, not a second.
+    let first = windows(&s)[0].pid;
+    let again = launch_app(&s, &[]);
+    assert!(again.success(), "{again:?}");
+    assert!(window_visible(&s.desktop, TITLE));
+    let now: Vec<u32> = windows(&s).iter().map(|p| p.pid).collect();
+    assert_eq!(now, [first], "the same window");
+
+    // Closed: the window's process ends; the agent and its tray stay.
+    assert!(close_like_a_user(&s.desktop, TITLE));
+    wait_for("the window to end", Duration::from_secs(20), || {
+        windows(&s).is_empty().then_some(())
+    });
+    assert_eq!(trays(&s).len(), 1);
+    s.desktop.tray_click("Open");
+    painted(&s);
+    assert_eq!(windows(&s).len(), 1, "the tray's Open: the native window");
+}
+
+/// A link with a key (`licentric://activate?key=…`): the key reaches the native window's key
+/// field, handed over on its standard input — never in the window's arguments, which other
+/// local users read; with the window open, a second link's key goes to that window.
+#[test]
+fn gui_native_window_takes_a_links_key_from_standard_input() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-link");
+    s.companion.start_agent();
+    let _ends = Ends(&s);
+    let a11y = a11y(&s);
+    let link = format!("licentric://activate?key={}", s.key);
+    let launched = launch_app(&s, &[&link]);
+    assert!(launched.success(), "{launched:?}");
+    let app = a11y.app(APP);
+    let key = a11y.wait(&app, "key");
+    let formatted = licentric_core::LicenseKey::parse_any(&s.key).unwrap();
+    wait_for(
+        "the link's key in the field",
+        Duration::from_secs(20),
+        || (a11y.text(&key) == formatted.expose_secret()).then_some(()),
+    );
+    a11y.wait_text(&app, "key-feedback", |t| t == "The key looks right.");
+    for window in windows(&s) {
+        assert!(
+            !window.has_arg(&s.key) && !window.has_arg(&link),
+            "the key in the window's arguments"
+        );
+    }
+    // Another link while it is open: the same window takes it.
+    let other = licentric_core::LicenseKey::generate(
+        &licentric_core::KeyPrefix::new("ACME").unwrap(),
+        &mut licentric_core::OsRandom,
+    )
+    .unwrap();
+    let first = windows(&s)[0].pid;
+    let again = launch_app(
+        &s,
+        &[&format!(
+            "licentric://activate?key={}",
+            other.expose_secret()
+        )],
+    );
+    assert!(again.success(), "{again:?}");
+    wait_for(
+        "the second link's key in the field",
+        Duration::from_secs(20),
+        || (a11y.text(&key) == other.expose_secret()).then_some(()),
+    );
+    let now: Vec<u32> = windows(&s).iter().map(|p| p.pid).collect();
+    assert_eq!(now, [first], "the same window");
 }
