@@ -1,4 +1,4 @@
-//! The native window on Linux (`licentric-window`: GTK 3, a client of the agent), against the
+//! The native window on Linux (`licentric-companion-window`: GTK 3, a client of the agent), against the
 //! real agent, server and keyring, on Xvfb — read and driven over AT-SPI, as a screen reader
 //! and its user would, not through a test hook in the window.
 
@@ -6,8 +6,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use licentric_e2e::atspi::{Accessibility, Node};
-use licentric_e2e::gui::{close_like_a_user, processes, wait_for, window_painted, window_visible};
-use licentric_e2e::{Stopped, bin};
+use licentric_e2e::gui::{
+    close_like_a_user, processes, wait_for, window_painted, window_screenshot, window_visible,
+};
+use licentric_e2e::{Stopped, bin, hostile_https};
 
 use crate::gui::{ONE_AT_A_TIME, PRODUCT_NAME, Setup, setup};
 
@@ -96,12 +98,14 @@ fn gui_native_window_activates_shows_the_status_and_deactivates() {
     a11y.wait_text(&app, "key-feedback", |t| {
         t == "Paste the key from your purchase e-mail."
     });
+    window_screenshot(&s.desktop, TITLE, "native-activation.png");
 
     a11y.fill(&key, "ACME-7QX2-M4KD-9PZU-H3WC");
     let said = a11y.wait_text(&app, "key-feedback", |t| {
         t.contains("cannot be in a licence key")
     });
     assert!(said.contains('U'), "names the character: {said}");
+    window_screenshot(&s.desktop, TITLE, "native-activation-bad-key.png");
     a11y.fill(&key, "ACME-7QX2-M4KD");
     a11y.wait_text(&app, "key-feedback", |t| t.starts_with("Keep typing"));
     press(&a11y, &app, "activate");
@@ -155,6 +159,7 @@ fn gui_native_window_activates_shows_the_status_and_deactivates() {
     );
     // The key field holds nothing once activated: the key is in the credential store only.
     assert!(a11y.find(&app, "key").is_none(), "the key field is gone");
+    window_screenshot(&s.desktop, TITLE, "native-status.png");
 
     // Refresh now: said, then gone (news of a moment).
     press(&a11y, &app, "refresh");
@@ -175,6 +180,7 @@ fn gui_native_window_activates_shows_the_status_and_deactivates() {
             && done.contains("Keep your licence key"),
         "{done}"
     );
+    window_screenshot(&s.desktop, TITLE, "native-deactivated.png");
     let status = s.companion.client().status().unwrap();
     assert_eq!(status.state, licentric_proto::LicenseState::Unlicensed);
 }
@@ -231,6 +237,7 @@ fn gui_native_window_settings_are_the_apps() {
     });
     a11y.press(&tab);
     a11y.wait_text(&app, "client-0-0", |t| !t.is_empty());
+    window_screenshot(&s.desktop, TITLE, "native-settings.png");
     let listed: Vec<String> = (0..)
         .map_while(|row| a11y.find(&app, &format!("client-{row}-0")))
         .map(|n| a11y.text(&n))
@@ -485,6 +492,20 @@ fn gui_native_window_is_what_the_desktop_and_the_tray_open() {
     s.desktop.tray_click("Open");
     painted(&s);
     assert_eq!(windows(&s).len(), 1, "the tray's Open: the native window");
+    // Opened from the desktop again (not the tray's child), then Quit in the tray: the agent
+    // and every window of the product end.
+    assert!(close_like_a_user(&s.desktop, TITLE));
+    wait_for("the window to end", Duration::from_secs(20), || {
+        windows(&s).is_empty().then_some(())
+    });
+    assert!(launch_app(&s, &[]).success());
+    painted(&s);
+    s.desktop.tray_click("Quit");
+    wait_for(
+        "the agent and the window to end",
+        Duration::from_secs(20),
+        || (windows(&s).is_empty() && trays(&s).is_empty()).then_some(()),
+    );
 }
 
 /// A link with a key (`licentric://activate?key=…`): the key reaches the native window's key
@@ -537,4 +558,42 @@ fn gui_native_window_takes_a_links_key_from_standard_input() {
     );
     let now: Vec<u32> = windows(&s).iter().map(|p| p.pid).collect();
     assert_eq!(now, [first], "the same window");
+}
+
+/// A server that accepts connections and never answers: the wait says how long, offers
+/// Cancel after two seconds, and Cancel ends it with nothing changed.
+#[test]
+fn gui_native_window_waiting_on_a_silent_server_can_be_cancelled() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-silent");
+    let port = hostile_https(&s.server.dir, None);
+    let config = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(
+        &s.companion.config,
+        config.replace(&s.server.url, &format!("https://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    s.companion.start_agent();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app(APP);
+    let key = a11y.wait(&app, "key");
+    a11y.fill(&key, &s.key);
+    a11y.wait_text(&app, "key-feedback", |t| t == "The key looks right.");
+    press(&a11y, &app, "activate");
+    a11y.wait_text(&app, "activate-progress", |t| {
+        t.contains("s — waiting for the licensing server")
+    });
+    let cancel = a11y.wait(&app, "activate-cancel");
+    window_screenshot(&s.desktop, TITLE, "native-activation-waiting.png");
+    a11y.press(&cancel);
+    a11y.wait_text(&app, "activate-progress", |t| {
+        t == "Cancelled. Nothing was changed on this computer."
+    });
+    assert!(
+        a11y.find(&app, "activate-cancel").is_none(),
+        "Cancel goes with the wait"
+    );
+    let status = s.companion.client().status().unwrap();
+    assert_eq!(status.state, licentric_proto::LicenseState::Unlicensed);
 }

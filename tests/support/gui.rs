@@ -471,15 +471,7 @@ impl App {
             std::fs::create_dir_all(dir).unwrap();
         }
         std::fs::write(path, &png).unwrap();
-        // `LICENTRIC_UPDATE_SCREENSHOTS=1`: the documentation's copy too (as golden files are
-        // regenerated), so docs/screenshots shows the app as the tests last saw it.
-        if std::env::var_os(UPDATE_SCREENSHOTS_ENV).is_some()
-            && let Some(name) = path.file_name()
-        {
-            let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-            std::fs::create_dir_all(&docs).unwrap();
-            std::fs::write(docs.join(name), &png).unwrap();
-        }
+        keep_for_the_docs(path);
     }
 }
 
@@ -502,6 +494,36 @@ impl Drop for App {
             }
         }
     }
+}
+
+/// `LICENTRIC_UPDATE_SCREENSHOTS=1`: the documentation's copy of the screenshot at `path` too
+/// (as golden files are regenerated), so docs/screenshots shows the app as the tests last saw
+/// it.
+fn keep_for_the_docs(path: &Path) {
+    if std::env::var_os(UPDATE_SCREENSHOTS_ENV).is_some()
+        && let Some(name) = path.file_name()
+    {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(path, docs.join(name)).unwrap();
+    }
+}
+
+/// Saves the window titled `title` on `desktop` as it is on screen, in the screenshots'
+/// folder as `name` (the native window's, which no WebDriver takes).
+pub fn window_screenshot(desktop: &Desktop, title: &str, name: &str) {
+    let path = screenshot_dir().join(name);
+    std::fs::create_dir_all(screenshot_dir()).unwrap();
+    assert!(
+        x11_helper_with(
+            desktop,
+            "screenshot.py",
+            title,
+            &[&path.display().to_string()]
+        ),
+        "no window titled {title:?} to take"
+    );
+    keep_for_the_docs(&path);
 }
 
 /// Runs the X11 helper `script` (python-xlib) about the window titled `title` on `desktop`:

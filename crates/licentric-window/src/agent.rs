@@ -74,6 +74,8 @@ pub enum Event {
     Status(Box<Status>),
     /// The agent cannot be reached: nothing shown is current until a status comes again.
     Gone,
+    /// The agent ended by the user's Quit in its tray: everything of the product ends.
+    Quit,
     /// A request ended.
     Done(Result<Answer, Failure>),
 }
@@ -110,6 +112,11 @@ impl Agent {
                     }
                 });
                 if ended.is_ok() || events.is_closed() {
+                    return;
+                }
+                #[cfg(unix)]
+                if licentric_platform::endpoint::quit_marked(&agent.socket) {
+                    let _ = events.send(Event::Quit);
                     return;
                 }
                 if !said_gone {

@@ -213,9 +213,12 @@ impl Ui {
         ui
     }
 
-    /// Shows the window and brings it to the front.
+    /// Shows the window and brings it to the front (its widgets are shown once: what a
+    /// status hid since stays hidden when it is brought back).
     pub fn present(&self) {
-        self.window.show_all();
+        if !self.window.is_visible() {
+            self.window.show_all();
+        }
         self.window.present();
     }
 
@@ -373,6 +376,8 @@ impl Ui {
                 }
             }
             Event::Done(answer) => self.finished(answer),
+            // The user quit the product from its tray: its window goes too.
+            Event::Quit => self.window.close(),
         }
     }
 
