@@ -30,6 +30,7 @@ use crate::args::Args;
 use crate::backend::{Backend, Headless};
 use crate::error::UiError;
 use crate::notifier::Switchable;
+use licentric_desktop::instance_name;
 use licentric_desktop::settings::{Settings, SettingsFile};
 
 /// The main window's label.
@@ -234,23 +235,8 @@ fn spawn_agent_with_tray(args: &Args, socket: &std::path::Path) -> Option<std::p
             return None;
         }
     };
-    let said = agent.stdout.take().map(|out| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::{BufRead as _, Read as _};
-            // One short line; whatever else comes (nothing, as the agent lets go of the pipe
-            // once it has said it) is read to the end, so the agent never writes into a pipe
-            // that is full or closed.
-            let mut out = std::io::BufReader::new(out);
-            let mut line = String::new();
-            let _ = (&mut out).take(64).read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = std::io::copy(&mut out, &mut std::io::sink());
-        });
-        rx
-    });
-    let ready = said
-        .and_then(|said| said.recv_timeout(std::time::Duration::from_secs(3)).ok())
+    // One short line (the agent lets go of the pipe once it has said it).
+    let ready = first_line(&mut agent, std::time::Duration::from_secs(3))
         .is_some_and(|line| line.trim_end() == licentric_client::endpoint::TRAY_READY);
     if !ready {
         // Ended (it could not start, another agent serves the product, no tray), or silent.
@@ -269,30 +255,44 @@ fn spawn_agent_with_tray(args: &Args, socket: &std::path::Path) -> Option<std::p
 
 /// Opened on a Linux desktop where the native window is installed (beside the app, as the
 /// vendor's package installs it): the window is that, not the webview. The agent runs with
-/// its tray (started here when none answers, as [`start_the_agent_beside`] does), the window
-/// is started as its client — handed a link's key on its standard input, never in its
-/// arguments — and the app ends. The window is one per product: started again, it shows the
-/// first. Returns only where that cannot be done (no native window, no session bus, a
-/// configuration that is refused or has management off, an agent that does not start): the
-/// app's own window then.
+/// its tray (started here when none answers, as [`start_the_agent_beside`] does; on a desktop
+/// with no tray, the window starts one for its own life), the window is started as its client
+/// — handed a link's key on its standard input, never in its arguments — and once it says it
+/// is up, the app ends. The window is one per product: started again, it shows the first.
+/// Returns only where that cannot be done (no native window, no session bus, an app of this
+/// product already running, a configuration that is refused or has management off, a window
+/// that does not come up): the app's own window then.
 #[cfg(all(unix, not(target_os = "macos")))]
 fn hand_over_to_the_native_window(args: &Args) -> Option<std::process::ExitCode> {
     use std::io::Write as _;
     let window = licentric_desktop::window::installed()?;
+    // A link's key goes from the process list at once: what follows may wait seconds.
+    if let Some(key) = &args.link_key_as_given
+        && let Err(e) = licentric_platform::arguments::hide_argument(key)
+    {
+        tracing::warn!(error = %e, "cannot hide the link's key in the process list");
+    }
     std::env::var_os("DBUS_SESSION_BUS_ADDRESS")?;
     let config =
         CompanionConfig::find(args.config.as_deref(), licentric_agent::config::BUILT_IN).ok()?;
     if !config.ipc().management {
         return None;
     }
+    // An app of this product already runs (its own agent, its webview): it takes this
+    // launch, as one instance does.
+    let instance = instance_name(Some((config.product_id(), config.environment())));
+    if bus_name_owned(&instance) {
+        return None;
+    }
     let socket = ipc::socket_for(&config).ok()?;
     let answers =
         licentric_client::Client::connect_to(&socket, config.product_id(), config.environment())
             .is_ok();
-    if !answers {
-        // Started here, it outlives the app: its tray's Quit (or the session's end) ends it.
-        spawn_agent_with_tray(args, &socket)?;
-    } else if !licentric_client::endpoint::tray_shown(&socket)
+    // Started here, the agent with its tray outlives the app: its Quit (or the session's end)
+    // ends it. Where no tray can be shown, the window keeps an agent for its own life.
+    let own_agent = !answers && spawn_agent_with_tray(args, &socket).is_none();
+    if answers
+        && !licentric_client::endpoint::tray_shown(&socket)
         && let Some(mut tray) = agent_with_tray(args)
     {
         // An agent with no tray (the systemd unit's): its tray client, which outlives the app.
@@ -303,10 +303,14 @@ fn hand_over_to_the_native_window(args: &Args) -> Option<std::process::ExitCode>
             .inspect_err(|e| tracing::warn!(error = %e, "cannot start the agent's tray"));
     }
     let mut command = std::process::Command::new(&window);
-    // Its words go to standard error; standard output may be a pipe that nobody reads.
-    command.stdout(std::process::Stdio::null());
+    command
+        .arg("--say-ready")
+        .stdout(std::process::Stdio::piped());
     if let Some(config) = &args.config {
         command.arg("--config").arg(config);
+    }
+    if own_agent {
+        command.arg("--own-agent");
     }
     if args.link_key.is_some() {
         command
@@ -325,8 +329,50 @@ fn hand_over_to_the_native_window(args: &Args) -> Option<std::process::ExitCode>
     if let (Some(key), Some(mut input)) = (&args.link_key, started.stdin.take()) {
         let _ = writeln!(input, "{key}");
     }
+    let said = first_line(&mut started, std::time::Duration::from_secs(10));
+    if said.as_deref().map(str::trim_end) != Some("ready") {
+        // It could not open (no display it can use, a library missing): the webview.
+        tracing::warn!("the native window did not come up; the app's own window instead");
+        let _ = started.kill();
+        let _ = started.wait();
+        return None;
+    }
     tracing::info!("the native window is open; the app ends");
     Some(std::process::ExitCode::SUCCESS)
+}
+
+/// The first line `child` says on its standard output, within `timeout`; whatever it says
+/// after is read to the end in the background, so that it never writes into a pipe that is
+/// full or closed while this process lives.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn first_line(child: &mut std::process::Child, timeout: std::time::Duration) -> Option<String> {
+    let out = child.stdout.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::{BufRead as _, Read as _};
+        let mut out = std::io::BufReader::new(out);
+        let mut line = String::new();
+        let _ = (&mut out).take(64).read_line(&mut line);
+        let _ = tx.send(line);
+        let _ = std::io::copy(&mut out, &mut std::io::sink());
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
+/// Whether `name` has an owner on the session bus (asked within a second; no answer: no).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn bus_name_owned(name: &str) -> bool {
+    let Ok(bus) = dbus::blocking::Connection::new_session() else {
+        return false;
+    };
+    let proxy = bus.with_proxy(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        std::time::Duration::from_secs(1),
+    );
+    let owned: Result<(bool,), _> =
+        proxy.method_call("org.freedesktop.DBus", "NameHasOwner", (name,));
+    owned.is_ok_and(|(owned,)| owned)
 }
 
 /// Ends the agent started beside the app as a service manager would: asked first (SIGTERM, so
@@ -415,7 +461,7 @@ pub fn run() -> std::process::ExitCode {
         .map_err(|e| UiError::new("config_invalid", e.to_string()));
     // One instance per user and product, as the socket is.
     let instance = tauri_plugin_single_instance::Builder::new()
-        .dbus_id(licentric_desktop::instance_name(
+        .dbus_id(instance_name(
             config
                 .as_ref()
                 .ok()

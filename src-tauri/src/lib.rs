@@ -1,13 +1,15 @@
 //! Licentric Companion: the desktop app around the [`licentric_agent::Agent`].
 //!
 //! - [`app`]: start-up, the window's life cycle (closing it keeps the agent in the tray),
-//!   one instance per user, links handed over by a second launch;
+//!   one instance per user, links handed over by a second launch; on Linux, the hand-over to
+//!   the native window (`licentric-window`);
 //! - [`backend`]: where the answers come from — the app's own agent, or a headless agent
 //!   already serving this product, whose client the app then is;
 //! - [`commands`]: the UI's commands, each a few lines over the backend, returning
 //!   [`error::UiError`] (`{code, message}`);
-//! - [`tray`], [`notifier`] (notifications the user can switch off), [`settings`],
-//!   [`diagnostics`] (a redacted report), [`args`] (the command line and `licentric://` links),
+//! - [`tray`], [`notifier`] (notifications the user can switch off), [`args`] (the command
+//!   line and `licentric://` links); the settings and the diagnostics report are
+//!   [`licentric_desktop`]'s, shared with the native window;
 //!   [`help`] (the vendor's help page, in the system's browser), [`login`] (start at login),
 //!   [`navigation`] (the window never leaves the app's own pages).
 //!

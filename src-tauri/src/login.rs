@@ -75,22 +75,15 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     #[cfg(all(unix, not(target_os = "macos")))]
     {
         let entry = app.state::<LoginEntry>();
-        let Some(file) = xdg::file(&entry.entry.name) else {
-            return;
-        };
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            return;
-        };
         let Ok(program) = this_program() else {
             return;
         };
-        if xdg::starts_from_a_mount(&text) && !xdg::starts(&text, &program.display().to_string()) {
-            tracing::info!(
+        match xdg::refresh(&entry.entry.name, &program, &entry.entry.args) {
+            Ok(true) => tracing::info!(
                 "the start-at-login entry named a program in an AppImage's mount: written again"
-            );
-            if let Err(e) = xdg::write(&file, &entry.entry.name, &program, &entry.entry.args) {
-                tracing::warn!(error = %e, "cannot write the start-at-login entry again");
-            }
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot write the start-at-login entry again"),
         }
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]

@@ -164,6 +164,10 @@ fn gui_native_window_activates_shows_the_status_and_deactivates() {
     // Refresh now: said, then gone (news of a moment).
     press(&a11y, &app, "refresh");
     a11y.wait_text(&app, "action-message", |t| t == "Refreshed.");
+    // News of a moment: it goes by itself.
+    wait_for("the refresh's word to go", Duration::from_secs(20), || {
+        a11y.find(&app, "action-message").is_none().then_some(())
+    });
 
     press(&a11y, &app, "deactivate");
     let confirm = wait_for("the confirmation", Duration::from_secs(20), || {
@@ -173,6 +177,12 @@ fn gui_native_window_activates_shows_the_status_and_deactivates() {
         a11y.find_named(&app, "label", "Deactivate this machine?")
     });
     assert!(a11y.showing(&question));
+    let keep = wait_for("the confirmation's advice", Duration::from_secs(20), || {
+        a11y.find_where_text(&app, |t| {
+            t.contains("Keep your licence key (it is in your purchase e-mail)")
+        })
+    });
+    assert!(a11y.showing(&keep));
     a11y.press(&confirm);
     let done = a11y.wait_text(&app, "activate-progress", |t| !t.is_empty());
     assert!(
@@ -199,6 +209,11 @@ fn gui_native_window_follows_the_agent_that_stops_and_starts_again() {
     a11y.wait_text(&app, "badge", |t| t == "Active");
     s.companion.stop_agent("-TERM");
     a11y.wait(&app, "agent-gone");
+    // Nothing it showed is current: the status goes with the agent.
+    assert!(
+        a11y.find(&app, "badge").is_none(),
+        "the old status stays on screen"
+    );
     s.companion.start_agent();
     wait_for("the notice to go", Duration::from_secs(20), || {
         a11y.find(&app, "agent-gone").is_none().then_some(())
@@ -596,4 +611,105 @@ fn gui_native_window_waiting_on_a_silent_server_can_be_cancelled() {
     );
     let status = s.companion.client().status().unwrap();
     assert_eq!(status.state, licentric_proto::LicenseState::Unlicensed);
+}
+
+/// Deactivated from elsewhere (the vendor freed the seat): the window says so and offers the
+/// stored key; Activate again activates this machine again.
+#[test]
+fn gui_native_window_says_a_machine_was_deactivated_from_elsewhere() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-gone");
+    s.companion.start_agent();
+    let status = s.companion.client().activate(&s.key).unwrap();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app(APP);
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    assert!(a11y.find(&app, "activation-notice").is_none());
+    let machine = status.machine_id.unwrap();
+    s.server
+        .admin("DELETE", &format!("/machines/{machine}"), None);
+    press(&a11y, &app, "refresh");
+    let notice = a11y.wait_text(&app, "activation-notice", |t| !t.is_empty());
+    assert!(
+        notice.contains("deactivated on this machine from elsewhere"),
+        "says what happened: {notice}"
+    );
+    window_screenshot(&s.desktop, TITLE, "native-deactivated-elsewhere.png");
+    press(&a11y, &app, "activate-again");
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    assert!(a11y.find(&app, "activation-notice").is_none());
+}
+
+/// Activated offline in the native window: the request saved through the desktop's file
+/// dialog, the answer imported through it — and a request picked instead of the answer is
+/// refused in words.
+#[test]
+fn gui_native_window_activates_offline_through_the_file_dialogs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-offline");
+    s.companion.start_agent();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app(APP);
+    a11y.wait(&app, "key");
+    a11y.press(&a11y.wait(&app, "offline-activation"));
+    press(&a11y, &app, "save-request");
+    // The desktop's save dialog: the file's name (a whole path), then Save.
+    let request = s.companion.root.join("request.txt");
+    let name = wait_for(
+        "the save dialog's name field",
+        Duration::from_secs(20),
+        || {
+            let dialog = a11y.find_role(&app, "file chooser")?;
+            a11y.find_role(&dialog, "text")
+        },
+    );
+    a11y.fill(&name, &request.display().to_string());
+    a11y.press(&wait_for(
+        "the Save button",
+        Duration::from_secs(20),
+        || a11y.find_named(&app, "push button", "Save"),
+    ));
+    let said = a11y.wait_text(&app, "offline-message", |t| t.starts_with("Saved to"));
+    assert!(said.contains("request.txt"), "{said}");
+    let text = std::fs::read_to_string(&request).unwrap();
+    assert!(
+        text.contains("BEGIN LICENTRIC ACTIVATION REQUEST"),
+        "{text}"
+    );
+    let licence = s.server.offline_activation(&s.key, &text);
+    let file = s.companion.root.join("home/licence.lic");
+    std::fs::write(&file, licence).unwrap();
+    let picked = s.companion.root.join("home/picked-request.txt");
+    std::fs::copy(&request, &picked).unwrap();
+
+    // The request picked by mistake, then the licence file. The open dialog starts in the
+    // downloads, else the home folder, where they are.
+    for (name, refused) in [("picked-request.txt", true), ("licence.lic", false)] {
+        press(&a11y, &app, "import");
+        let dialog = wait_for("the open dialog", Duration::from_secs(20), || {
+            a11y.find_role(&app, "file chooser")
+        });
+        wait_for(
+            &format!("{name} chosen in the open dialog"),
+            Duration::from_secs(20),
+            || {
+                let files = a11y.find_named(&dialog, "table", "Files")?;
+                a11y.select(&files, name).then_some(())
+            },
+        );
+        a11y.press(&a11y.find_named(&dialog, "push button", "Import").unwrap());
+        if refused {
+            a11y.wait_text(&app, "offline-message", |t| {
+                t.contains("activation request from step 1")
+            });
+        }
+    }
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    assert!(a11y.find(&app, "credential-store").is_none(), "no key here");
+    assert!(
+        a11y.find(&app, "renew-request").is_some(),
+        "renewed by a request and a file"
+    );
 }

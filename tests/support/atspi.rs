@@ -18,6 +18,7 @@ const CALL: Duration = Duration::from_secs(5);
 const ACCESSIBLE: &str = "org.a11y.atspi.Accessible";
 
 /// AT-SPI's state bits (`AtspiStateType`), in the first word of `GetState`.
+const FOCUSED: u32 = 12;
 const SENSITIVE: u32 = 24;
 const SHOWING: u32 = 25;
 
@@ -129,6 +130,11 @@ impl Accessibility {
         self.states(node) & (1 << SHOWING) != 0
     }
 
+    /// Whether it has the keyboard's focus.
+    pub fn focused(&self, node: &Node) -> bool {
+        self.states(node) & (1 << FOCUSED) != 0
+    }
+
     /// Whether the user can use it now (not greyed out).
     pub fn sensitive(&self, node: &Node) -> bool {
         self.states(node) & (1 << SENSITIVE) != 0
@@ -145,6 +151,41 @@ impl Accessibility {
         self.find_where(root, &|node| {
             self.name(node) == name && self.role(node) == role
         })
+    }
+
+    /// What shows under `root`, an object a line (its role, name and id), for a failure's
+    /// message.
+    pub fn describe(&self, root: &Node) -> String {
+        let mut out = String::new();
+        self.describe_into(root, 0, &mut out);
+        out
+    }
+
+    fn describe_into(&self, node: &Node, depth: usize, out: &mut String) {
+        for child in self.children(node) {
+            if !self.showing(&child) {
+                continue;
+            }
+            out.push_str(&format!(
+                "{:indent$}{} {:?} #{}\n",
+                "",
+                self.role(&child),
+                self.name(&child),
+                self.id(&child),
+                indent = depth * 2
+            ));
+            self.describe_into(&child, depth + 1, out);
+        }
+    }
+
+    /// The first showing object under `root` whose role is `role`.
+    pub fn find_role(&self, root: &Node, role: &str) -> Option<Node> {
+        self.find_where(root, &|node| self.role(node) == role)
+    }
+
+    /// The first showing object under `root` whose text `matches`.
+    pub fn find_where_text(&self, root: &Node, matches: impl Fn(&str) -> bool) -> Option<Node> {
+        self.find_where(root, &|node| matches(&self.name(node)))
     }
 
     fn find_where(&self, root: &Node, matches: &dyn Fn(&Node) -> bool) -> Option<Node> {
@@ -198,6 +239,54 @@ impl Accessibility {
             .with_proxy(&node.owner, &node.path, CALL)
             .method_call("org.a11y.atspi.Text", "GetText", (0_i32, -1_i32));
         answer.map_or_else(|_| self.name(node), |(text,)| text)
+    }
+
+    /// Selects, in the table (or list) `table`, the row of its cell named `name`, as a click
+    /// on it would; whether there was one.
+    pub fn select(&self, table: &Node, name: &str) -> bool {
+        // A cell, or a cell of cells (an icon and a name, say).
+        let Some(index) = self.children(table).iter().position(|cell| {
+            self.name(cell) == name || self.children(cell).iter().any(|c| self.name(c) == name)
+        }) else {
+            return false;
+        };
+        let table = self.bus.with_proxy(&table.owner, &table.path, CALL);
+        let row: Result<(i32,), _> = table.method_call(
+            "org.a11y.atspi.Table",
+            "GetRowAtIndex",
+            (i32::try_from(index).unwrap(),),
+        );
+        let Ok((row,)) = row else {
+            return false;
+        };
+        let already: Result<(bool,), _> =
+            table.method_call("org.a11y.atspi.Table", "IsRowSelected", (row,));
+        if already.is_ok_and(|(yes,)| yes) {
+            return true;
+        }
+        let selected: Result<(bool,), _> =
+            table.method_call("org.a11y.atspi.Table", "AddRowSelection", (row,));
+        selected.is_ok_and(|(done,)| done)
+    }
+
+    /// Does its action named `name` (`Activate`: a list's row chosen, as a double click).
+    pub fn act(&self, node: &Node, name: &str) {
+        let proxy = self.bus.with_proxy(&node.owner, &node.path, CALL);
+        let (actions,): (Vec<(String, String, String)>,) = proxy
+            .method_call("org.a11y.atspi.Action", "GetActions", ())
+            .unwrap();
+        let index = actions
+            .iter()
+            .position(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no action {name:?} among {actions:?}"));
+        let (done,): (bool,) = proxy
+            .method_call(
+                "org.a11y.atspi.Action",
+                "DoAction",
+                (i32::try_from(index).unwrap(),),
+            )
+            .unwrap();
+        assert!(done, "the action was not taken: {node:?}");
     }
 
     /// Presses it (its first action: a button's click).

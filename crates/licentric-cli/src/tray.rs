@@ -244,10 +244,10 @@ pub(crate) async fn serve(
     shown();
     let bus_gone = bus.gone();
     let mut apps = Apps::default();
-    if let Some(token) = open {
-        apps.open(&config, token.as_deref());
-    }
     let failed = matches!(source, Source::Failed(..));
+    if let Some(token) = open {
+        apps.open(&config, token.as_deref(), failed);
+    }
     // The Refresh now waiting on the server, if any.
     let mut refreshing: Option<tokio::task::JoinHandle<()>> = None;
     tokio::pin!(bus_gone);
@@ -280,7 +280,7 @@ pub(crate) async fn serve(
             }
             action = chosen.recv() => match action {
                 Some(Action::Open(token)) if failed => break Ended::OpenAsked(token),
-                Some(Action::Open(token)) => apps.open(&config, token.as_deref()),
+                Some(Action::Open(token)) => apps.open(&config, token.as_deref(), false),
                 Some(Action::Refresh) if refreshing.is_none() => {
                     refreshing = refresh(&source, socket);
                     let started = refreshing.is_some();
@@ -318,9 +318,11 @@ struct Apps {
 }
 
 impl Apps {
-    fn open(&mut self, config: &CompanionConfig, activation_token: Option<&str>) {
+    /// Opens the window; `failed`: the agent could not start, and the app's window, which
+    /// starts its own to say why, is the one to show.
+    fn open(&mut self, config: &CompanionConfig, activation_token: Option<&str>, failed: bool) {
         self.waiting.retain(|w| !w.is_finished());
-        if let Some(child) = open_app(config, activation_token) {
+        if let Some(child) = open_app(config, activation_token, failed) {
             self.waiting
                 .push(tokio::spawn(wait_for_app(child, self.closing.subscribe())));
         }
@@ -552,16 +554,28 @@ fn app_path() -> Option<PathBuf> {
 
 /// Starts the window with the configuration this agent runs with: the native window where it
 /// is installed beside this program, else the app; either finds this agent on the socket and
-/// becomes its client (a window already open is brought to the front instead).
+/// becomes its client (a window already open is brought to the front instead). Where the agent
+/// could not start (`failed`), the app, whose window says what is wrong (the native window
+/// only follows an agent).
 fn open_app(
     config: &CompanionConfig,
     activation_token: Option<&str>,
+    failed: bool,
 ) -> Option<tokio::process::Child> {
-    let Some(app) = licentric_desktop::window::installed().or_else(app_path) else {
+    let native = (!failed)
+        .then(licentric_desktop::window::installed)
+        .flatten();
+    let Some(app) = native.or_else(app_path) else {
         tracing::warn!("Open: the app is not installed beside this program");
         return None;
     };
     let mut command = tokio::process::Command::new(&app);
+    if failed {
+        command.env(
+            licentric_desktop::window::WINDOW_ENV,
+            licentric_desktop::window::WEBVIEW,
+        );
+    }
     if let ConfigSource::VendorFile(path) | ConfigSource::TestFile(path) = config.source() {
         command.arg("--config").arg(path);
     }

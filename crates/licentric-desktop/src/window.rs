@@ -6,8 +6,11 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-/// The variable that chooses the window: `webview` keeps the app's.
+/// The variable that chooses the window: [`WEBVIEW`] keeps the app's.
 pub const WINDOW_ENV: &str = "LICENTRIC_WINDOW";
+
+/// [`WINDOW_ENV`]'s value that keeps the app's webview.
+pub const WEBVIEW: &str = "webview";
 
 /// The native window's file name for the app binary `binary`.
 pub fn file_name(binary: &str) -> String {
@@ -17,7 +20,7 @@ pub fn file_name(binary: &str) -> String {
 /// The native window beside `exe` (a program of the installation: the app, the command-line
 /// tool), unless `choice` (the variable's value) asks for the webview.
 pub fn beside(exe: &Path, binary: &str, choice: Option<&OsStr>) -> Option<PathBuf> {
-    if choice.is_some_and(|c| c == "webview") {
+    if choice.is_some_and(|c| c == WEBVIEW) {
         return None;
     }
     let window = exe.with_file_name(file_name(binary));

@@ -78,6 +78,21 @@ pub enum Event {
     Quit,
     /// A request ended.
     Done(Result<Answer, Failure>),
+    /// The retry of the request under way (none: no retry now).
+    Progress(Option<Retrying>),
+    /// Why Cancel was not taken.
+    CancelRefused(String),
+    /// The local apps that asked.
+    Clients(Vec<ClientSeen>),
+    /// This machine as the agent knows it.
+    Machine(Box<FingerprintResult>),
+    /// What the diagnostics report needs beside the status.
+    ForReport {
+        /// The machine's fingerprint (empty when the agent could not say).
+        fingerprint: String,
+        /// The local apps that asked.
+        clients: Vec<ClientSeen>,
+    },
 }
 
 impl Agent {
@@ -189,82 +204,112 @@ fn answered(status: Status) -> Answer {
     Answer::Status(Box::new(status))
 }
 
-/// The second connection, for what is asked while a request waits on the server: its
-/// progress, and Cancel. Asked from the window's thread, so each call is given little time.
-pub struct Side {
+/// What the window asks on a second connection, from a thread of its own (never the window's:
+/// an agent that does not answer must not stop the window from drawing): what a request that
+/// waits on the server is doing, Cancel, and what Settings and the status show beside the
+/// status.
+pub enum Ask {
+    /// The retry under way, if any: answered by [`Event::Progress`].
+    Progress,
+    /// End the wait of the request under way: refused, [`Event::CancelRefused`].
+    Cancel,
+    /// The local apps that asked: [`Event::Clients`].
+    Clients,
+    /// This machine as the agent knows it: [`Event::Machine`].
+    Machine,
+    /// What the diagnostics report needs beside the status: [`Event::ForReport`].
+    Report,
+}
+
+impl Agent {
+    /// Serves the window's [`Ask`]s on a connection of their own, from a thread of its own.
+    pub fn side(&self, events: UnboundedSender<Event>) -> mpsc::Sender<Ask> {
+        let (asks, received) = mpsc::channel::<Ask>();
+        let agent = self.clone();
+        std::thread::spawn(move || {
+            let mut side = Side {
+                agent,
+                client: None,
+            };
+            for ask in received {
+                let event = match ask {
+                    Ask::Progress => Event::Progress(side.progress()),
+                    Ask::Cancel => match side.cancel() {
+                        Ok(()) => continue,
+                        Err(e) => Event::CancelRefused(e.message),
+                    },
+                    Ask::Clients => Event::Clients(side.clients()),
+                    Ask::Machine => match side.machine() {
+                        Ok(machine) => Event::Machine(Box::new(machine)),
+                        Err(_) => continue,
+                    },
+                    Ask::Report => Event::ForReport {
+                        fingerprint: side.machine().map(|m| m.fingerprint).unwrap_or_default(),
+                        clients: side.clients(),
+                    },
+                };
+                if events.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+        asks
+    }
+}
+
+/// The second connection.
+struct Side {
     agent: Agent,
     client: Option<Client>,
 }
 
 impl Side {
-    /// Not connected yet.
-    pub fn new(agent: Agent) -> Side {
-        Side {
-            agent,
-            client: None,
-        }
-    }
-
     fn client(&mut self) -> Result<&mut Client, ClientError> {
         let client = match self.client.take() {
             Some(client) => client,
             None => {
                 let mut client = self.agent.connect()?;
-                client.set_timeout(Some(Duration::from_millis(500)))?;
+                client.set_timeout(Some(Duration::from_secs(2)))?;
                 client
             }
         };
         Ok(self.client.insert(client))
     }
 
-    /// The retry under way, if the request is being tried again.
-    pub fn progress(&mut self) -> Option<Retrying> {
-        let answer = self.client().and_then(Client::progress);
+    /// `call` on the connection; a failed one is dropped, for the next to connect again.
+    fn ask<T>(
+        &mut self,
+        call: impl FnOnce(&mut Client) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let answer = self.client().and_then(call);
         if answer.is_err() {
             self.client = None;
         }
-        answer.ok().flatten()
+        answer
+    }
+
+    fn progress(&mut self) -> Option<Retrying> {
+        self.ask(Client::progress).ok().flatten()
     }
 
     /// The local apps that asked the agent lately (none when it cannot say); not this
     /// window, which asks too but is no app using the licence.
-    pub fn clients(&mut self) -> Vec<ClientSeen> {
-        let answer = self.client().and_then(Client::clients);
-        if answer.is_err() {
-            self.client = None;
-        }
+    fn clients(&mut self) -> Vec<ClientSeen> {
         let me = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()));
-        let mut seen = answer.unwrap_or_default();
+        let mut seen = self.ask(Client::clients).unwrap_or_default();
         seen.retain(|c| Some(&c.name) != me.as_ref());
         seen
     }
 
-    /// This machine as the agent knows it: its fingerprint and its parts.
-    ///
-    /// # Errors
-    /// When the agent cannot say.
-    pub fn machine(&mut self) -> Result<FingerprintResult, Failure> {
-        let answer = self
-            .client()
-            .and_then(|c| c.call::<FingerprintResult>(Call::Fingerprint));
-        if answer.is_err() {
-            self.client = None;
-        }
-        answer.map_err(failure)
+    fn machine(&mut self) -> Result<FingerprintResult, Failure> {
+        self.ask(|c| c.call::<FingerprintResult>(Call::Fingerprint))
+            .map_err(failure)
     }
 
-    /// Ends the wait of the request under way.
-    ///
-    /// # Errors
-    /// Why it could not (the agent's words: the operation may be past cancelling).
-    pub fn cancel(&mut self) -> Result<(), Failure> {
-        let answer = self.client().and_then(Client::cancel);
-        if answer.is_err() {
-            self.client = None;
-        }
-        answer.map_err(failure)
+    fn cancel(&mut self) -> Result<(), Failure> {
+        self.ask(Client::cancel).map_err(failure)
     }
 }
 

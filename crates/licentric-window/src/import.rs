@@ -4,6 +4,18 @@
 use std::io::Read as _;
 use std::path::Path;
 
+/// Opens `path` for reading without waiting on it (a FIFO would block its open).
+fn open(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NONBLOCK.bits() as i32,
+    );
+    options.open(path)
+}
+
 /// The most a licence file holds (the agent refuses more).
 const MAX_BYTES: u64 = 256 * 1024;
 
@@ -12,7 +24,11 @@ const MAX_BYTES: u64 = 256 * 1024;
 /// # Errors
 /// A file that cannot be read, too large, or an activation request.
 pub fn read(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("Cannot read that file: {e}."))?;
+    let file = open(path).map_err(|e| format!("Cannot read that file: {e}."))?;
+    // Only a file: a pipe or a device could keep the window waiting on it for ever.
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("That is not a file: pick the licence file itself.".into());
+    }
     let mut text = String::new();
     file.take(MAX_BYTES + 1)
         .read_to_string(&mut text)
@@ -63,6 +79,20 @@ mod tests {
             read(&dir.path().join("none"))
                 .unwrap_err()
                 .starts_with("Cannot read that file")
+        );
+        let fifo = dir.path().join("fifo.lic");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            read(&fifo).unwrap_err(),
+            "That is not a file: pick the licence file itself.",
+            "a FIFO is refused without waiting for a writer"
         );
         let good = dir.path().join("good.lic");
         std::fs::write(&good, "-----BEGIN LICENTRIC LICENSE-----\n").unwrap();

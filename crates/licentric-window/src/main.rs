@@ -29,17 +29,32 @@ struct Args {
     /// A licence key comes on standard input (a link's, handed over by the app: a key in the
     /// arguments would be in the process list, which other local users read).
     key_from_stdin: bool,
+    /// Say `ready` on standard output once the window is up (or a window already up took
+    /// this start): the app that started it waits for that before it ends.
+    say_ready: bool,
+    /// With no agent running, start one for the window's life (a desktop with no tray to
+    /// keep one all day): it ends when the window closes.
+    own_agent: bool,
 }
 
 /// The option that hands a key over on standard input.
 const KEY_FROM_STDIN: &str = "--key-from-stdin";
+/// The option that asks for `ready`.
+const SAY_READY: &str = "--say-ready";
+/// The option that starts an agent for the window's life.
+const OWN_AGENT: &str = "--own-agent";
+/// What is said once the window is up.
+const READY: &str = "ready";
 
-const USAGE: &str = "usage: licentric-window [--config FILE] [--key-from-stdin]";
+const USAGE: &str =
+    "usage: licentric-window [--config FILE] [--key-from-stdin] [--say-ready] [--own-agent]";
 
 fn main() -> ExitCode {
     let mut parsed = Args {
         config: None,
         key_from_stdin: false,
+        say_ready: false,
+        own_agent: false,
     };
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
@@ -49,6 +64,8 @@ fn main() -> ExitCode {
                 None => return usage("--config needs a file"),
             },
             Some(KEY_FROM_STDIN) => parsed.key_from_stdin = true,
+            Some(SAY_READY) => parsed.say_ready = true,
+            Some(OWN_AGENT) => parsed.own_agent = true,
             Some("--help" | "-h") => {
                 let _ = writeln!(std::io::stdout().lock(), "{USAGE}");
                 return ExitCode::SUCCESS;
@@ -128,14 +145,35 @@ fn run(args: Args) -> ExitCode {
         product_id: config.product_id().to_owned(),
         environment: config.environment(),
     };
-    let product = RefCell::new(Some(product(&config, brand, &agent.socket, args.config)));
+    let product = RefCell::new(Some(product(
+        &config,
+        brand,
+        &agent.socket,
+        args.config.clone(),
+    )));
     let shown: RefCell<Option<Rc<window::Ui>>> = RefCell::new(None);
+    let own_agent: Rc<RefCell<Option<std::process::Child>>> = Rc::default();
+    let ended = Rc::clone(&own_agent);
+    app.connect_shutdown(move |_| stop(ended.borrow_mut().take()));
+    let (config_file, say_ready) = (args.config.clone(), args.say_ready);
     // Runs in the first instance, for its own start and each later one's.
     app.connect_command_line(move |app, line| {
         let existing = shown.borrow().clone();
         let ui = match (existing, product.borrow_mut().take()) {
             (Some(ui), _) => ui,
             (None, Some(product)) => {
+                if line.arguments().iter().any(|a| a == OWN_AGENT) && agent.connect().is_err() {
+                    *own_agent.borrow_mut() = start_agent(&agent, config_file.as_deref());
+                }
+                if let Some(program) = &product.app_program
+                    && let Err(e) = licentric_desktop::login::xdg::refresh(
+                        &product.login.name,
+                        program,
+                        &product.login.args,
+                    )
+                {
+                    tell!("licentric-window: cannot write the start-at-login entry again: {e}");
+                }
                 let ui = open(app, &agent, product);
                 *shown.borrow_mut() = Some(Rc::clone(&ui));
                 ui
@@ -143,21 +181,41 @@ fn run(args: Args) -> ExitCode {
             (None, None) => return 1,
         };
         if line.arguments().iter().any(|a| a == KEY_FROM_STDIN)
-            && let Some(key) = line.stdin().and_then(|input| read_key(&input))
+            && let Some(input) = line.stdin()
         {
-            ui.link_key(key);
+            read_key(input, Rc::clone(&ui));
         }
         ui.present();
+        if !line.is_remote() && say_ready {
+            say(READY);
+        }
         0
     });
     let mut forwarded = vec!["licentric-window"];
     if args.key_from_stdin {
         forwarded.push(KEY_FROM_STDIN);
     }
-    match app.run_with_args(&forwarded) {
-        code if code == glib::ExitCode::SUCCESS => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+    if args.own_agent {
+        forwarded.push(OWN_AGENT);
     }
+    // Registered first, to know whether a window is up already: this start is then its.
+    let remote = app.register(None::<&gio::Cancellable>).is_ok() && app.is_remote();
+    let code = app.run_with_args(&forwarded);
+    if remote && code == glib::ExitCode::SUCCESS && args.say_ready {
+        say(READY);
+    }
+    if code == glib::ExitCode::SUCCESS {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Says `line` on standard output (whoever reads it may have gone).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// The window of the first instance, following `agent`.
@@ -169,7 +227,8 @@ fn open(
 ) -> std::rc::Rc<window::Ui> {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
     let requests = agent.serve(events.clone());
-    let ui = window::Ui::new(app, product, requests, agent::Side::new(agent.clone()));
+    let asks = agent.side(events.clone());
+    let ui = window::Ui::new(app, product, requests, asks);
     agent.follow(events);
     let shown = std::rc::Rc::clone(&ui);
     gtk::glib::MainContext::default().spawn_local(async move {
@@ -180,18 +239,79 @@ fn open(
     ui
 }
 
-/// A key handed over on `input` (a start's standard input, passed on by D-Bus): its first
-/// line, at most a few hundred bytes (a key is 24 characters).
+/// Starts the agent for the window's life (`<cli> [--config FILE] agent`, beside this
+/// program) and waits until it answers (five seconds at most).
 #[cfg(target_os = "linux")]
-fn read_key(input: &gtk::gio::InputStream) -> Option<String> {
-    use gtk::prelude::*;
-    let mut buffer = [0_u8; 256];
-    let (read, _) = input
-        .read_all(&mut buffer, None::<&gtk::gio::Cancellable>)
+fn start_agent(
+    agent: &agent::Agent,
+    config: Option<&std::path::Path>,
+) -> Option<std::process::Child> {
+    let cli = std::env::current_exe()
+        .ok()?
+        .with_file_name(&licentric_agent::brand::built_in().cli);
+    let mut command = std::process::Command::new(cli);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .arg("agent")
+        .env_remove(GDK_GL)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .inspect_err(|e| tell!("licentric-window: cannot start the agent: {e}"))
         .ok()?;
-    let text = std::str::from_utf8(&buffer[..read]).ok()?;
-    let key = text.lines().next()?.trim();
-    (!key.is_empty()).then(|| key.to_owned())
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while agent.connect().is_err() {
+        if std::time::Instant::now() > deadline || !matches!(child.try_wait(), Ok(None)) {
+            tell!("licentric-window: the agent started for this window does not answer");
+            stop(Some(child));
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child)
+}
+
+/// Ends the agent started for the window, as a service manager would: asked (SIGTERM, so
+/// that a seat it holds goes back), and waited for.
+#[cfg(target_os = "linux")]
+fn stop(agent: Option<std::process::Child>) {
+    let Some(mut agent) = agent else {
+        return;
+    };
+    if let Some(pid) = rustix::process::Pid::from_raw(agent.id().cast_signed()) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    let _ = agent.wait();
+}
+
+/// A key handed over on `input` (a start's standard input, passed on by D-Bus): its first
+/// line, read without waiting on it (a standard input that never ends must not stop the
+/// window), and given up after two seconds.
+#[cfg(target_os = "linux")]
+fn read_key(input: gtk::gio::InputStream, ui: std::rc::Rc<window::Ui>) {
+    use gtk::prelude::*;
+    let cancel = gtk::gio::Cancellable::new();
+    let timeout = cancel.clone();
+    let timer = gtk::glib::timeout_add_seconds_local_once(2, move || timeout.cancel());
+    let held = input.clone();
+    input.read_bytes_async(
+        256,
+        gtk::glib::Priority::DEFAULT,
+        Some(&cancel),
+        move |read| {
+            let _ = &held;
+            timer.remove();
+            let Ok(bytes) = read else {
+                return;
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            if let Some(key) = text.lines().next().map(str::trim).filter(|k| !k.is_empty()) {
+                ui.link_key(key.to_owned());
+            }
+        },
+    );
 }
 
 /// What the window shows of the product and its desktop, read once at start.

@@ -112,6 +112,8 @@ pub struct StatusCard {
 pub struct Timeline {
     /// How much of it has passed, 0 to 1.
     pub passed: f64,
+    /// Where in it the next refresh is, 0 to 1 (none planned, or outside the period).
+    pub refresh_at: Option<f64>,
     /// "Issued 6 December 2026".
     pub start: String,
     /// "Offline until 20 December 2026".
@@ -159,6 +161,8 @@ pub fn card(s: &Status, product: &str, times: &Times<'_>) -> Card {
     let tone = match (s.entitled, offline) {
         (true, false) => Tone::Ok,
         (true, true) => Tone::Warn,
+        // A floating licence with no seat taken now is not a problem: none is needed.
+        (false, _) if s.reason.as_deref() == Some("floating") => Tone::Neutral,
         (false, _) => Tone::Bad,
     };
     let until = usable_until(s);
@@ -318,8 +322,15 @@ fn timeline(s: &Status, times: &Times<'_>) -> Option<Timeline> {
     if let Some(last) = s.last_refresh_at.as_deref() {
         text.push(format!("Last renewed: {}.", times.when_text(last)));
     }
+    let refresh_at = s
+        .next_refresh_at
+        .as_deref()
+        .and_then(parse)
+        .map(|at| (at - start) / (end - start))
+        .filter(|at| (0.0..=1.0).contains(at));
     Some(Timeline {
         passed,
+        refresh_at,
         start: format!("Issued {}", (times.day)(start)),
         end: format!("Offline until {}", (times.day)(end)),
         text: text.join(" "),

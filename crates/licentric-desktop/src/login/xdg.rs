@@ -43,6 +43,26 @@ pub fn program_of(exe: std::io::Result<PathBuf>) -> Result<PathBuf, String> {
     ))
 }
 
+/// An entry `name` written before that starts a program in an AppImage's mount (earlier
+/// versions wrote that path; the mount goes when the app ends, and another local user could
+/// make it again) is written again, to start `program` with `args`. Whether it was.
+///
+/// # Errors
+/// What kept it from being written again.
+pub fn refresh(name: &str, program: &Path, args: &[String]) -> Result<bool, String> {
+    let Some(file) = file(name) else {
+        return Ok(false);
+    };
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Ok(false);
+    };
+    if starts_from_a_mount(&text) && !starts(&text, &program.display().to_string()) {
+        write(&file, name, program, args)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// Whether the entry `text` starts a program inside an AppImage's mount (`/tmp/.mount_…`).
 pub fn starts_from_a_mount(text: &str) -> bool {
     text.lines()

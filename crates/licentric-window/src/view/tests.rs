@@ -69,6 +69,10 @@ fn an_active_licence_shows_its_facts_and_a_full_offline_period() {
     let t = c.timeline.unwrap();
     // Issued a minute ago: the whole period is ahead, fourteen days, not thirteen.
     assert!(t.passed < 0.001, "{}", t.passed);
+    assert!(
+        (t.refresh_at.unwrap() - 0.5).abs() < 1e-9,
+        "a week into two"
+    );
     assert_eq!(t.start, "Issued 6 December 2026");
     assert_eq!(t.end, "Offline until 20 December 2026");
     assert_eq!(

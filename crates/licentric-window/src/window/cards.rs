@@ -3,7 +3,58 @@
 use gtk::prelude::*;
 
 use super::Product;
-use super::widgets::{Facts, button, class, heading, id, label, named, tone};
+use super::widgets::{Facts, button, class, heading, id, label, link, message, named, offer, tone};
+
+/// The timeline's colours: the time passed and now, the next refresh.
+const NOW: &str = "#1e7a3a";
+const REFRESH: &str = "#3465a4";
+
+/// A small square of `colour`, for the legend.
+fn swatch(colour: &str) -> gtk::Label {
+    let l = gtk::Label::new(None);
+    l.set_markup(&format!("<span foreground='{colour}'>▮</span>"));
+    l
+}
+
+/// The offline period as a bar: the time passed filled up to now, and a mark at the next
+/// refresh (`marks`, fractions of the period, set by the window).
+fn bar(marks: &std::rc::Rc<std::cell::Cell<(f64, Option<f64>)>>) -> gtk::DrawingArea {
+    let area = gtk::DrawingArea::new();
+    area.set_size_request(-1, 14);
+    let marks = std::rc::Rc::clone(marks);
+    area.connect_draw(move |area, cr| {
+        let (w, h) = (
+            f64::from(area.allocated_width()),
+            f64::from(area.allocated_height()),
+        );
+        let (now, refresh) = marks.get();
+        let rgb = |hex: &str| {
+            let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap_or(0);
+            (
+                f64::from((v >> 16) & 0xff) / 255.0,
+                f64::from((v >> 8) & 0xff) / 255.0,
+                f64::from(v & 0xff) / 255.0,
+            )
+        };
+        cr.set_source_rgba(0.5, 0.5, 0.5, 0.25);
+        cr.rectangle(0.0, 3.0, w, h - 6.0);
+        let _ = cr.fill();
+        let (r, g, b) = rgb(NOW);
+        cr.set_source_rgb(r, g, b);
+        cr.rectangle(0.0, 3.0, w * now.clamp(0.0, 1.0), h - 6.0);
+        let _ = cr.fill();
+        cr.rectangle((w * now.clamp(0.0, 1.0) - 1.5).max(0.0), 0.0, 3.0, h);
+        let _ = cr.fill();
+        if let Some(at) = refresh {
+            let (r, g, b) = rgb(REFRESH);
+            cr.set_source_rgb(r, g, b);
+            cr.rectangle((w * at.clamp(0.0, 1.0) - 1.5).max(0.0), 0.0, 3.0, h);
+            let _ = cr.fill();
+        }
+        gtk::glib::Propagation::Stop
+    });
+    area
+}
 
 /// The activation card's widgets.
 pub(super) struct Activation {
@@ -11,6 +62,8 @@ pub(super) struct Activation {
     pub(super) notice: gtk::Box,
     pub(super) notice_text: gtk::Label,
     pub(super) again: gtk::Button,
+    pub(super) again_progress: gtk::Label,
+    pub(super) again_cancel: gtk::Button,
     pub(super) key: gtk::Entry,
     pub(super) feedback: gtk::Label,
     pub(super) activate: gtk::Button,
@@ -18,6 +71,7 @@ pub(super) struct Activation {
     pub(super) cancel: gtk::Button,
     pub(super) error: gtk::Label,
     pub(super) help: gtk::Label,
+    pub(super) offline: gtk::Expander,
     pub(super) save_request: gtk::Button,
     pub(super) import: gtk::Button,
     pub(super) offline_message: gtk::Label,
@@ -36,13 +90,23 @@ impl Activation {
             false,
             0,
         );
+        // Deactivated from elsewhere (signed by the server): why, and the stored key offered.
         let notice = gtk::Box::new(gtk::Orientation::Vertical, 6);
         let notice_text = label("", "activation-notice");
+        let again_row = gtk::Box::new(gtk::Orientation::Horizontal, 8);
         let again = button("Activate again", "activate-again");
-        again.set_halign(gtk::Align::Start);
+        let again_cancel = button("Cancel", "activate-again-cancel");
+        again_cancel.set_no_show_all(true);
+        let again_progress = message("activate-again-progress");
+        again_row.pack_start(&again, false, false, 0);
+        again_row.pack_start(&again_cancel, false, false, 0);
+        again_row.pack_start(&again_progress, true, true, 0);
         notice.pack_start(&notice_text, false, false, 0);
-        notice.pack_start(&again, false, false, 0);
+        notice.pack_start(&again_row, false, false, 0);
+        // Shown with its contents only when there is something to say.
+        notice.show_all();
         notice.set_no_show_all(true);
+        notice.hide();
         root.pack_start(&notice, false, false, 0);
 
         let key_label = gtk::Label::with_mnemonic("Licence _key");
@@ -61,9 +125,11 @@ impl Activation {
         root.pack_start(&key, false, false, 0);
         root.pack_start(&feedback, false, false, 0);
         if let Some(url) = &product.help_url {
-            let help = gtk::LinkButton::with_label(url, "Can't find your key? Open the help page");
+            let help = link(
+                url,
+                &format!("Can't find your key? Open the help page ({url})"),
+            );
             id(&help, "key-help-link");
-            help.set_halign(gtk::Align::Start);
             root.pack_start(&help, false, false, 0);
         }
 
@@ -73,19 +139,20 @@ impl Activation {
         class(&activate, "suggested-action");
         let cancel = button("Cancel", "activate-cancel");
         cancel.set_no_show_all(true);
-        let progress = label("", "activate-progress");
+        let progress = message("activate-progress");
         row.pack_start(&activate, false, false, 0);
         row.pack_start(&cancel, false, false, 0);
         row.pack_start(&progress, true, true, 0);
         root.pack_start(&row, false, false, 0);
-        let error = label("", "activate-error");
+        let error = message("activate-error");
         tone(&error, &["error"]);
-        let help = label("", "activate-help");
+        let help = message("activate-help");
         class(&help, "muted");
         root.pack_start(&error, false, false, 0);
         root.pack_start(&help, false, false, 0);
 
         let offline = gtk::Expander::new(Some("No internet on this computer? Activate offline"));
+        // Turning to the offline steps: a word about the key field no longer applies.
         id(&offline, "offline-activation");
         let steps = gtk::Box::new(gtk::Orientation::Vertical, 6);
         let save_request = button("Save activation request…", "save-request");
@@ -106,13 +173,20 @@ impl Activation {
             );
             match i {
                 0 => steps.pack_start(&save_request, false, false, 0),
+                1 => {
+                    if let Some(url) = &product.help_url {
+                        let help = link(url, &format!("Your vendor's help page says where: {url}"));
+                        id(&help, "offline-help");
+                        steps.pack_start(&help, false, false, 0);
+                    }
+                }
                 2 => steps.pack_start(&import, false, false, 0),
                 _ => {}
             }
         }
         save_request.set_halign(gtk::Align::Start);
         import.set_halign(gtk::Align::Start);
-        let offline_message = label("", "offline-message");
+        let offline_message = message("offline-message");
         steps.pack_start(&offline_message, false, false, 0);
         offline.add(&steps);
         root.pack_start(&offline, false, false, 0);
@@ -122,6 +196,9 @@ impl Activation {
             notice,
             notice_text,
             again,
+            again_progress,
+            again_cancel,
+            offline,
             key,
             feedback,
             activate,
@@ -152,7 +229,11 @@ pub(super) struct Status {
     pub(super) runs_in: gtk::Label,
     pub(super) fingerprint: gtk::Label,
     pub(super) parts: gtk::Box,
-    pub(super) timeline: gtk::LevelBar,
+    pub(super) timeline_box: gtk::Box,
+    pub(super) timeline: gtk::DrawingArea,
+    /// Where the bar's marks are: now, and the next refresh (fractions of the period).
+    pub(super) marks: std::rc::Rc<std::cell::Cell<(f64, Option<f64>)>>,
+    pub(super) legend_refresh: gtk::Label,
     pub(super) timeline_start: gtk::Label,
     pub(super) timeline_end: gtk::Label,
     pub(super) timeline_text: gtk::Label,
@@ -222,28 +303,44 @@ impl Status {
         pair.pack_start(&machine, true, true, 0);
         root.pack_start(&pair, false, false, 0);
 
-        let timeline_title = heading("Offline licence", "timeline-title", "medium");
-        let timeline = gtk::LevelBar::for_interval(0.0, 1.0);
+        let timeline_box = gtk::Box::new(gtk::Orientation::Vertical, 4);
+        timeline_box.pack_start(
+            &heading("Offline licence", "timeline-title", "medium"),
+            false,
+            false,
+            0,
+        );
+        let marks = std::rc::Rc::new(std::cell::Cell::new((0.0, None)));
+        let timeline = bar(&marks);
         id(&timeline, "timeline");
-        timeline.set_mode(gtk::LevelBarMode::Continuous);
+        timeline_box.pack_start(&timeline, false, false, 0);
         let ends = gtk::Box::new(gtk::Orientation::Horizontal, 8);
         let timeline_start = label("", "timeline-start");
+        let legend = gtk::Box::new(gtk::Orientation::Horizontal, 4);
+        legend.pack_start(&swatch(NOW), false, false, 0);
+        legend.pack_start(&label("now", "legend-now"), false, false, 0);
+        let legend_refresh = label("", "legend-refresh");
+        legend_refresh.set_markup(&format!(
+            "  <span foreground='{REFRESH}'>▮</span> next refresh"
+        ));
+        legend.pack_start(&legend_refresh, false, false, 0);
         let timeline_end = label("", "timeline-end");
         timeline_end.set_xalign(1.0);
         ends.pack_start(&timeline_start, true, true, 0);
+        ends.set_center_widget(Some(&legend));
         ends.pack_end(&timeline_end, true, true, 0);
+        timeline_box.pack_start(&ends, false, false, 0);
         let timeline_text = label("", "timeline-text");
         class(&timeline_text, "muted");
-        for w in [
-            timeline_title.upcast_ref::<gtk::Widget>(),
-            timeline.upcast_ref(),
-            ends.upcast_ref(),
-            timeline_text.upcast_ref(),
-        ] {
-            root.pack_start(w, false, false, 0);
-        }
+        timeline_box.pack_start(&timeline_text, false, false, 0);
+        root.pack_start(&timeline_box, false, false, 0);
 
-        let actions = gtk::Box::new(gtk::Orientation::Horizontal, 8);
+        // They wrap to a second line rather than widen the window.
+        let actions = gtk::FlowBox::new();
+        actions.set_selection_mode(gtk::SelectionMode::None);
+        actions.set_column_spacing(8);
+        actions.set_row_spacing(8);
+        actions.set_homogeneous(false);
         let refresh = button("Refresh now", "refresh");
         let renew_request = button("Renewal request…", "renew-request");
         let renew_import = button("Import licence file…", "renew-import");
@@ -263,14 +360,20 @@ impl Status {
             &diagnostics,
             &cancel,
         ] {
-            b.set_no_show_all(true);
-            actions.pack_start(b, false, false, 0);
+            actions.add(b);
         }
-        for b in [&deactivate, &diagnostics] {
-            b.show();
+        for b in [
+            &refresh,
+            &renew_request,
+            &renew_import,
+            &borrow,
+            &give_back,
+            &cancel,
+        ] {
+            offer(b, false);
         }
         root.pack_start(&actions, false, false, 0);
-        let message = label("", "action-message");
+        let message = message("action-message");
         root.pack_start(&message, false, false, 0);
 
         Status {
@@ -288,7 +391,10 @@ impl Status {
             runs_in,
             fingerprint,
             parts,
+            timeline_box,
             timeline,
+            marks,
+            legend_refresh,
             timeline_start,
             timeline_end,
             timeline_text,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use gtk::glib;
 use gtk::prelude::*;
 
-use super::widgets::{button, id, label};
+use super::widgets::{button, id, label, named};
 
 /// Asks whether to go on with `question` (explained by `text`) through a button labelled
 /// `yes`; `then` runs on yes. Cancel is the default: Enter or Escape does nothing harmful.
@@ -71,6 +71,7 @@ pub(super) fn borrow(parent: &gtk::Window, then: impl Fn(String) + 'static) {
     );
     let calendar = gtk::Calendar::new();
     id(&calendar, "borrow-until");
+    named(&calendar, "Until the end of");
     if let Ok(in_six) = glib::DateTime::now_local().and_then(|d| d.add_days(6)) {
         calendar.select_month(in_six.month() as u32 - 1, in_six.year() as u32);
         calendar.select_day(in_six.day_of_month() as u32);
@@ -127,6 +128,7 @@ pub(super) fn diagnostics(parent: &gtk::Window, report: &str, save_as: &str) {
     );
     let text = gtk::TextView::new();
     id(&text, "diagnostics-text");
+    named(&text, "Diagnostics report");
     text.set_editable(false);
     text.set_monospace(true);
     if let Some(buffer) = text.buffer() {
@@ -152,16 +154,29 @@ pub(super) fn diagnostics(parent: &gtk::Window, report: &str, save_as: &str) {
     let saved = report.to_owned();
     let (name, window) = (save_as.to_owned(), dialog.clone());
     save.connect_clicked(move |_| {
-        if let Some(path) = save_file(window.upcast_ref(), "Save diagnostics", &name) {
-            message.set_text(&write(&path, &saved));
-        }
+        let (saved, message) = (saved.clone(), message.clone());
+        save_file(
+            window.upcast_ref(),
+            "Save diagnostics",
+            &name,
+            move |path| {
+                message.set_text(&write(&path, &saved));
+            },
+        );
     });
     dialog.connect_response(|dialog, _| dialog.close());
     dialog.show_all();
 }
 
-/// Asks where to save a file named `name` (none when cancelled).
-pub(super) fn save_file(parent: &gtk::Window, title: &str, name: &str) -> Option<PathBuf> {
+/// Asks where to save a file named `name`; `then` gets the place (nothing when cancelled).
+/// The dialog is the desktop's, and the window goes on meanwhile (no nested main loop: the
+/// agent's news keeps coming).
+pub(super) fn save_file(
+    parent: &gtk::Window,
+    title: &str,
+    name: &str,
+    then: impl Fn(PathBuf) + 'static,
+) {
     let chooser = gtk::FileChooserNative::new(
         Some(title),
         Some(parent),
@@ -171,13 +186,11 @@ pub(super) fn save_file(parent: &gtk::Window, title: &str, name: &str) -> Option
     );
     chooser.set_do_overwrite_confirmation(true);
     chooser.set_current_name(name);
-    (chooser.run() == gtk::ResponseType::Accept)
-        .then(|| chooser.filename())
-        .flatten()
+    choose(chooser, then);
 }
 
-/// Asks which licence file to import (none when cancelled).
-pub(super) fn open_file(parent: &gtk::Window) -> Option<PathBuf> {
+/// Asks which licence file to import; `then` gets it (nothing when cancelled).
+pub(super) fn open_file(parent: &gtk::Window, then: impl Fn(PathBuf) + 'static) {
     let chooser = gtk::FileChooserNative::new(
         Some("Import licence file"),
         Some(parent),
@@ -185,9 +198,28 @@ pub(super) fn open_file(parent: &gtk::Window) -> Option<PathBuf> {
         Some("Import"),
         Some("Cancel"),
     );
-    (chooser.run() == gtk::ResponseType::Accept)
-        .then(|| chooser.filename())
-        .flatten()
+    // Where a licence file obtained elsewhere usually is: the downloads, else the home folder.
+    let folder = glib::user_special_dir(glib::UserDirectory::Downloads)
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(glib::home_dir);
+    let _ = chooser.set_current_folder(&folder);
+    choose(chooser, then);
+}
+
+/// Shows `chooser` (modal to its window), held until it is answered.
+fn choose(chooser: gtk::FileChooserNative, then: impl Fn(PathBuf) + 'static) {
+    chooser.set_modal(true);
+    let held = std::cell::RefCell::new(Some(chooser.clone()));
+    chooser.connect_response(move |c, response| {
+        if response == gtk::ResponseType::Accept
+            && let Some(path) = c.filename()
+        {
+            then(path);
+        }
+        // Answered: no longer held (the reference the handler kept goes).
+        held.borrow_mut().take();
+    });
+    chooser.show();
 }
 
 /// Writes `text` to `path` (whole, private to the user) and says where, or why not.

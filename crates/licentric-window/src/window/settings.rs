@@ -2,18 +2,29 @@
 //! app's window uses), the proxy in use and how to change it, the local applications that
 //! asked for the licence, and About.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
+use gtk::glib;
 use gtk::prelude::*;
 use licentric_proto::ipc::ClientSeen;
 
 use super::Product;
-use super::widgets::{Facts, class, heading, id, label, tone};
+use super::widgets::{Facts, class, heading, id, label, link, message, put, tone};
 use crate::view;
 
 /// The settings page's widgets.
 pub(super) struct Settings {
     pub(super) root: gtk::ScrolledWindow,
+    notifications: gtk::CheckButton,
+    login: gtk::CheckButton,
     clients: gtk::Grid,
     clients_empty: gtk::Label,
+    /// Set while the boxes are set from the files: their handlers then save nothing.
+    loading: Rc<Cell<bool>>,
+    settings: licentric_desktop::settings::SettingsFile,
+    notifications_default: bool,
+    login_entry: licentric_desktop::login::Entry,
 }
 
 impl Settings {
@@ -25,37 +36,31 @@ impl Settings {
             false,
             0,
         );
-        let message = label("", "settings-message");
+        let said = message("settings-message");
+        let loading = Rc::new(Cell::new(false));
         let notifications = gtk::CheckButton::with_label("Show desktop notifications");
         id(&notifications, "setting-notifications");
-        notifications.set_active(
-            product
-                .settings
-                .load(licentric_desktop::settings::Settings {
-                    notifications: product.notifications_default,
-                })
-                .notifications,
-        );
-        let file = product.settings.clone();
-        let said = message.clone();
+        let (file, guard, words) = (product.settings.clone(), Rc::clone(&loading), said.clone());
         notifications.connect_toggled(move |b| {
+            if guard.get() {
+                return;
+            }
             let saved = file.save(&licentric_desktop::settings::Settings {
                 notifications: b.is_active(),
             });
-            say(&said, saved.map_err(|e| e.to_string()));
+            settled(b, &guard, &words, saved.map_err(|e| e.to_string()));
         });
         page.pack_start(&notifications, false, false, 0);
         let login = gtk::CheckButton::with_label("Start at login (in the tray)");
         id(&login, "setting-autostart");
-        let entry = licentric_desktop::login::xdg::file(&product.login.name);
-        login.set_active(entry.as_ref().is_some_and(|f| f.exists()));
         let (wanted, program) = (product.login.clone(), product.app_program.clone());
-        let said = message.clone();
+        let (guard, words) = (Rc::clone(&loading), said.clone());
         login.connect_toggled(move |b| {
-            say(
-                &said,
-                start_at_login(&wanted, program.as_deref(), b.is_active()),
-            );
+            if guard.get() {
+                return;
+            }
+            let written = start_at_login(&wanted, program.as_deref(), b.is_active());
+            settled(b, &guard, &words, written);
         });
         page.pack_start(&login, false, false, 0);
         let mut facts = Facts::new();
@@ -68,7 +73,7 @@ impl Settings {
         );
         class(&hint, "muted");
         page.pack_start(&hint, false, false, 0);
-        page.pack_start(&message, false, false, 0);
+        page.pack_start(&said, false, false, 0);
 
         page.pack_start(
             &heading(
@@ -103,11 +108,16 @@ impl Settings {
             .row("Version", "version-app")
             .1
             .set_text(env!("CARGO_PKG_VERSION"));
-        if let Some(url) = &product.help_url {
-            let link = gtk::LinkButton::with_label(url, url);
-            id(&link, "about-help");
-            link.set_halign(gtk::Align::Start);
-            about.row_of("Help", &link);
+        match &product.help_url {
+            Some(url) => {
+                let help = link(url, url);
+                id(&help, "about-help");
+                about.row_of("Help", &help);
+            }
+            None => about
+                .row("Help", "about-help")
+                .1
+                .set_text("Ask the vendor of your software."),
         }
         page.pack_start(about.grid(), false, false, 0);
         let details = gtk::Expander::new(Some("Details (for support)"));
@@ -131,11 +141,33 @@ impl Settings {
         let root = gtk::ScrolledWindow::new(None::<&gtk::Adjustment>, None::<&gtk::Adjustment>);
         root.set_policy(gtk::PolicyType::Never, gtk::PolicyType::Automatic);
         root.add(&page);
-        Settings {
+        let settings = Settings {
             root,
+            notifications,
+            login,
             clients,
             clients_empty,
-        }
+            loading,
+            settings: product.settings.clone(),
+            notifications_default: product.notifications_default,
+            login_entry: product.login.clone(),
+        };
+        settings.reload();
+        settings
+    }
+
+    /// Sets the boxes from what is saved now (another window, or the app, may have changed
+    /// it): the settings file, and whether the start-at-login entry exists.
+    pub(super) fn reload(&self) {
+        self.loading.set(true);
+        let saved = self.settings.load(licentric_desktop::settings::Settings {
+            notifications: self.notifications_default,
+        });
+        self.notifications.set_active(saved.notifications);
+        let entry = licentric_desktop::login::xdg::file(&self.login_entry.name);
+        self.login
+            .set_active(entry.as_ref().is_some_and(|f| f.exists()));
+        self.loading.set(false);
     }
 
     /// Lists the local apps that asked the agent (`times` says when).
@@ -147,31 +179,46 @@ impl Settings {
         if seen.is_empty() {
             return;
         }
-        for (column, title) in ["Application", "Last query", "Queries"].iter().enumerate() {
-            let l = heading(title, "", "medium");
-            self.clients.attach(&l, column as i32, 0, 1, 1);
+        for (column, title) in (0..).zip(["Application", "Last query", "Queries"]) {
+            self.clients
+                .attach(&heading(title, "", "medium"), column, 0, 1, 1);
         }
-        for (row, client) in seen.iter().enumerate() {
+        for (row, client) in (1..).zip(seen) {
             let (name, last, count) = view::client(client, times);
-            for (column, text) in [name, last, count].iter().enumerate() {
-                let l = label(text, &format!("client-{row}-{column}"));
-                self.clients.attach(&l, column as i32, row as i32 + 1, 1, 1);
+            for (column, text) in (0..).zip([name, last, count]) {
+                let l = label(&text, &format!("client-{}-{column}", row - 1));
+                self.clients.attach(&l, column, row, 1, 1);
             }
         }
         self.clients.show_all();
     }
 }
 
-/// Says a setting's outcome under the settings: saved, or why not.
-fn say(message: &gtk::Label, outcome: Result<(), String>) {
+/// Says a setting's outcome under the settings: saved (for a few seconds), or why not — and
+/// then the box goes back to what is saved, so that it never shows what is not.
+fn settled(
+    b: &gtk::CheckButton,
+    loading: &Rc<Cell<bool>>,
+    said: &gtk::Label,
+    outcome: Result<(), String>,
+) {
     match outcome {
         Ok(()) => {
-            message.set_text("Saved.");
-            tone(message, &[]);
+            put(said, "Saved.");
+            tone(said, &[]);
+            let said = said.clone();
+            glib::timeout_add_seconds_local_once(4, move || {
+                if said.text() == "Saved." {
+                    put(&said, "");
+                }
+            });
         }
         Err(e) => {
-            message.set_text(&format!("Could not save it: {e}"));
-            tone(message, &["error"]);
+            put(said, &format!("Could not save it: {e}"));
+            tone(said, &["error"]);
+            loading.set(true);
+            b.set_active(!b.is_active());
+            loading.set(false);
         }
     }
 }

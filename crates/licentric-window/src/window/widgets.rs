@@ -21,12 +21,68 @@ pub(super) fn named<W: IsA<gtk::Widget>>(widget: &W, name: &str) {
     }
 }
 
-/// A left-aligned, wrapping label with the id `name`.
+/// A left-aligned, wrapping label with the id `name` (lines no longer than a reader's).
 pub(super) fn label(text: &str, name: &str) -> gtk::Label {
     let l = gtk::Label::new(Some(text));
     l.set_xalign(0.0);
     l.set_line_wrap(true);
+    l.set_max_width_chars(72);
     id(&l, name);
+    l
+}
+
+/// A label for messages: shown only while it says something ([`put`]), so an empty one
+/// leaves no gap.
+pub(super) fn message(name: &str) -> gtk::Label {
+    let l = label("", name);
+    l.set_no_show_all(true);
+    l.hide();
+    l
+}
+
+/// Says `text` in the message label `l` (hidden when empty).
+pub(super) fn put(l: &gtk::Label, text: &str) {
+    l.set_text(text);
+    l.set_visible(!text.is_empty());
+}
+
+/// Offers `button` or not. In a flow of buttons each sits in a child of its own, which goes
+/// with it, so a hidden button leaves no gap.
+pub(super) fn offer(button: &gtk::Button, on: bool) {
+    button.set_no_show_all(!on);
+    button.set_visible(on);
+    if let Some(child) = button.parent() {
+        child.set_no_show_all(!on);
+        child.set_visible(on);
+    }
+}
+
+/// A link to `url`, saying `text`, opened in the user's browser — without this process's
+/// `GDK_GL=disable` (the window's, not the browser's).
+pub(super) fn link(url: &str, text: &str) -> gtk::LinkButton {
+    let l = gtk::LinkButton::with_label(url, text);
+    l.set_halign(gtk::Align::Start);
+    if let Some(child) = l.child().and_then(|c| c.downcast::<gtk::Label>().ok()) {
+        child.set_line_wrap(true);
+        child.set_xalign(0.0);
+    }
+    l.connect_activate_link(|l| {
+        let uri = l.uri().map(|u| u.to_string()).unwrap_or_default();
+        let context = gtk::prelude::WidgetExt::display(l).app_launch_context();
+        let opened = match &context {
+            Some(context) => {
+                context.unsetenv("GDK_GL");
+                gtk::gio::AppInfo::launch_default_for_uri(&uri, Some(context))
+            }
+            None => {
+                gtk::gio::AppInfo::launch_default_for_uri(&uri, None::<&gtk::gio::AppLaunchContext>)
+            }
+        };
+        if let Err(e) = opened {
+            l.set_label(&format!("{uri} ({e})"));
+        }
+        glib::Propagation::Stop
+    });
     l
 }
 
