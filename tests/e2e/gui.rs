@@ -1693,7 +1693,7 @@ fn tray_clients(config: &std::path::Path) -> Vec<u32> {
 }
 
 /// The app running as a child of `parent`.
-fn app_child(parent: u32) -> Option<u32> {
+pub(crate) fn app_child(parent: u32) -> Option<u32> {
     let app = bin("licentric-companion");
     processes()
         .into_iter()
@@ -1702,7 +1702,7 @@ fn app_child(parent: u32) -> Option<u32> {
 }
 
 /// The tray's menu once it is up (its state line, Open, Refresh now, Quit).
-fn tray_menu_shown(s: &Setup) -> Vec<String> {
+pub(crate) fn tray_menu_shown(s: &Setup) -> Vec<String> {
     wait_for("the tray's menu", Duration::from_secs(20), || {
         let menu = s.desktop.read_tray_menu().ok()?;
         (menu.len() == 4).then_some(menu)
@@ -1710,7 +1710,7 @@ fn tray_menu_shown(s: &Setup) -> Vec<String> {
 }
 
 /// The tray's Open, and the window on screen with its page drawn.
-fn open_from_tray(s: &Setup) {
+pub(crate) fn open_from_tray(s: &Setup) {
     s.desktop.tray_click("Open");
     wait_for(
         "the window on screen, its page drawn, after the tray's Open",
@@ -1853,7 +1853,7 @@ fn gui_start_at_login_with_a_refused_configuration_still_shows_a_tray() {
 
 /// A configuration that reads, but with which the agent cannot start: its CA file
 /// (`gone.pem`) is not there.
-fn config_whose_agent_cannot_start(s: &Setup) -> std::path::PathBuf {
+pub(crate) fn config_whose_agent_cannot_start(s: &Setup) -> std::path::PathBuf {
     let failing = s.companion.root.join("failing.toml");
     let text = std::fs::read_to_string(&s.companion.config).unwrap();
     let missing = s.companion.root.join("gone.pem");

@@ -11,7 +11,10 @@ use licentric_e2e::gui::{
 };
 use licentric_e2e::{Stopped, bin, hostile_https};
 
-use crate::gui::{ONE_AT_A_TIME, PRODUCT_NAME, Setup, setup};
+use crate::gui::{
+    ONE_AT_A_TIME, PRODUCT_NAME, Setup, app_child, config_whose_agent_cannot_start, setup,
+    tray_menu_shown,
+};
 
 /// The window's title: the app's name (the built-in brand's).
 const TITLE: &str = "Licentric Companion";
@@ -711,5 +714,93 @@ fn gui_native_window_activates_offline_through_the_file_dialogs() {
     assert!(
         a11y.find(&app, "renew-request").is_some(),
         "renewed by a request and a file"
+    );
+}
+
+/// Where the agent cannot be started with its tray (here another process holds the product's
+/// tray, as a systemd agent's tray client that outlived its agent does): the app hands over to
+/// the native window all the same, which keeps an agent for its own life — the licence is
+/// answered while it is open, and the agent ends with it, as no tray could quit it later.
+#[test]
+fn gui_native_window_keeps_an_agent_while_open_where_none_can_have_a_tray() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-native-no-tray");
+    let run = s.companion.socket.parent().unwrap();
+    std::fs::create_dir_all(run).unwrap();
+    std::fs::set_permissions(run, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let _tray = licentric_platform::endpoint::claim_tray(&s.companion.socket)
+        .unwrap()
+        .expect("the tray claimed");
+    let _ends = Ends(&s);
+    let a11y = a11y(&s);
+    assert!(launch_app(&s, &[]).success());
+    painted(&s);
+    let app = a11y.app(APP);
+    let key = a11y.wait(&app, "key");
+    a11y.fill(&key, &s.key);
+    press(&a11y, &app, "activate");
+    a11y.wait_text(&app, "badge", |t| t == "Active");
+    let window = windows(&s)[0].pid;
+    let cli = bin("licentric");
+    let agent = processes()
+        .into_iter()
+        .find(|p| p.parent == window && p.exe().as_ref() == Some(&cli))
+        .expect("the window's own agent");
+    assert_eq!(
+        s.companion.client().status().unwrap().state,
+        licentric_proto::LicenseState::Active
+    );
+    assert!(close_like_a_user(&s.desktop, TITLE));
+    wait_for(
+        "the window and its agent to end",
+        Duration::from_secs(20),
+        || {
+            (windows(&s).is_empty()
+                && !processes()
+                    .iter()
+                    .any(|p| p.pid == agent.pid && p.exe().is_some()))
+            .then_some(())
+        },
+    );
+    assert!(
+        licentric_client::Client::connect(&s.companion.socket).is_err(),
+        "no agent left running that nothing could quit"
+    );
+}
+
+/// Started at login with an agent that cannot start (its CA file gone): the tray says so,
+/// and its Open starts the app's own window, which says why — the native window only
+/// follows an agent, and would show nothing but "stopped".
+#[test]
+fn gui_native_tray_of_an_agent_that_cannot_start_opens_the_window_that_says_why() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-native-failed");
+    let _ends = Ends(&s);
+    let failing = config_whose_agent_cannot_start(&s);
+    let login = Stopped(
+        Command::new(bin("licentric-companion"))
+            .args(["--hidden", "--config"])
+            .arg(&failing)
+            .env("DISPLAY", &s.desktop.display)
+            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
+            .env_remove(licentric_e2e::gui::WEBVIEW.0)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let menu = tray_menu_shown(&s);
+    assert_eq!(menu[0], "Licence: not available (disabled)", "{menu:?}");
+    s.desktop.tray_click("Open");
+    painted(&s);
+    assert!(
+        app_child(login.0.id()).is_some(),
+        "the app's window, the tray's child"
+    );
+    let window = bin("licentric-companion-window");
+    assert!(
+        !processes()
+            .iter()
+            .any(|p| p.exe().as_ref() == Some(&window)),
+        "not the native window"
     );
 }
