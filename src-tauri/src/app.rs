@@ -280,8 +280,9 @@ fn hand_over_to_the_native_window(args: &Args) -> Option<std::process::ExitCode>
     }
     // An app of this product already runs (its own agent, its webview): it takes this
     // launch, as one instance does.
+    // (The single-instance plugin owns the name with its suffix.)
     let instance = instance_name(Some((config.product_id(), config.environment())));
-    if bus_name_owned(&instance) {
+    if bus_name_owned(&format!("{instance}.SingleInstance")) {
         return None;
     }
     let socket = ipc::socket_for(&config).ok()?;

@@ -89,7 +89,7 @@ fn point_at(s: &Setup, port: u16) {
     .unwrap();
 }
 
-fn start_app(s: &Setup) -> App {
+pub(crate) fn start_app(s: &Setup) -> App {
     start_app_with(s, &[])
 }
 

@@ -13,7 +13,7 @@ use licentric_e2e::{Stopped, bin, hostile_https};
 
 use crate::gui::{
     ONE_AT_A_TIME, PRODUCT_NAME, Setup, app_child, config_whose_agent_cannot_start, setup,
-    tray_menu_shown,
+    start_app, tray_menu_shown,
 };
 
 /// The window's title: the app's name (the built-in brand's).
@@ -803,4 +803,25 @@ fn gui_native_tray_of_an_agent_that_cannot_start_opens_the_window_that_says_why(
             .any(|p| p.exe().as_ref() == Some(&window)),
         "not the native window"
     );
+}
+
+/// The app already runs as its own agent with its webview (a developer's choice, or a login
+/// where its tray was its own): a launch goes to it, as one instance does — no native window
+/// opens beside it.
+#[test]
+fn gui_native_window_leaves_a_launch_to_the_app_already_running() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup("gui-native-instance");
+    let _ends = Ends(&s);
+    let app = start_app(&s);
+    app.wait_text("activation-title", |t| !t.is_empty());
+    assert!(launch_app(&s, &[]).success());
+    let window = bin("licentric-companion-window");
+    assert!(
+        !processes()
+            .iter()
+            .any(|p| p.exe().as_ref() == Some(&window)),
+        "a native window beside the running app"
+    );
+    assert_eq!(app.windows().len(), 1, "the running app's window");
 }
