@@ -825,3 +825,38 @@ fn gui_native_window_leaves_a_launch_to_the_app_already_running() {
     );
     assert_eq!(app.windows().len(), 1, "the running app's window");
 }
+
+/// A refresh waiting on a server that never answers: the status card says how long and
+/// offers Cancel, which ends the wait with nothing changed.
+#[test]
+fn gui_native_window_a_refresh_waiting_on_a_silent_server_can_be_cancelled() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = setup("gui-native-silent-refresh");
+    s.companion.start_agent();
+    s.companion.client().activate(&s.key).unwrap();
+    s.companion.stop_agent("-TERM");
+    let port = hostile_https(&s.server.dir, None);
+    let config = std::fs::read_to_string(&s.companion.config).unwrap();
+    std::fs::write(
+        &s.companion.config,
+        config.replace(&s.server.url, &format!("https://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    s.companion.start_agent();
+    let a11y = a11y(&s);
+    let _window = start_window(&s);
+    let app = a11y.app(APP);
+    a11y.wait_text(&app, "badge", |t| !t.is_empty());
+    press(&a11y, &app, "refresh");
+    a11y.wait_text(&app, "action-message", |t| {
+        t.contains("s — waiting for the licensing server")
+    });
+    a11y.press(&a11y.wait(&app, "action-cancel"));
+    a11y.wait_text(&app, "action-message", |t| {
+        t == "Cancelled. Nothing was changed on this computer."
+    });
+    assert!(
+        a11y.find(&app, "action-cancel").is_none(),
+        "Cancel goes with the wait"
+    );
+}

@@ -9,7 +9,7 @@ use gtk::prelude::*;
 use licentric_proto::ipc::{ClientSeen, Status};
 use time::OffsetDateTime;
 
-use super::widgets::{put, tone};
+use super::widgets::{offer, put, tone};
 use super::{Busy, Card, Ui, dialogs};
 use crate::agent::{Answer, Ask, Failure, Request};
 use crate::view;
@@ -83,7 +83,7 @@ impl Ui {
             &format!("{words}{}", self.cancel_refused.borrow()),
         );
         if let Some(cancel) = self.cancel_button(busy) {
-            cancel.show();
+            offer(cancel, true);
         }
         glib::ControlFlow::Continue
     }
@@ -191,7 +191,7 @@ impl Ui {
             &self.activation.again_cancel,
             &self.status.cancel,
         ] {
-            cancel.hide();
+            offer(cancel, false);
         }
         let (progress, _) = self.progress_of(busy);
         put(progress, "");

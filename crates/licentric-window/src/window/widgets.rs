@@ -47,11 +47,14 @@ pub(super) fn put(l: &gtk::Label, text: &str) {
 }
 
 /// Offers `button` or not. In a flow of buttons each sits in a child of its own, which goes
-/// with it, so a hidden button leaves no gap.
+/// with it, so a hidden button leaves no gap (and a shown one is not kept in a hidden child).
 pub(super) fn offer(button: &gtk::Button, on: bool) {
     button.set_no_show_all(!on);
     button.set_visible(on);
-    if let Some(child) = button.parent() {
+    if let Some(child) = button
+        .parent()
+        .and_then(|p| p.downcast::<gtk::FlowBoxChild>().ok())
+    {
         child.set_no_show_all(!on);
         child.set_visible(on);
     }
