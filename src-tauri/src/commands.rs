@@ -73,28 +73,10 @@ pub fn app_info(companion: State<'_, Companion>) -> AppInfo {
         link_key: companion.take_link_key(),
         help_url: licentric_agent::brand::built_in().help_url.clone(),
         app_name: licentric_agent::brand::built_in().app_name.clone(),
-        proxy: config.map(|c| {
-            let host = c
-                .api_base_url()
-                .split("://")
-                .nth(1)
-                .and_then(|rest| rest.split(['/', ':']).next())
-                .unwrap_or_default()
-                .to_owned();
-            licentric_agent::proxy::in_use(c.proxy(), &host, |name| std::env::var(name).ok())
-        }),
+        proxy: config.map(licentric_agent::proxy::in_use_for),
         // Where a proxy is set: the test file the app was started with, or the preferences
         // file laid over the vendor's configuration (the one read, or the one to create).
-        preferences_file: config
-            .and_then(|c| match c.source() {
-                licentric_agent::config::ConfigSource::TestFile(path) => Some(path.clone()),
-                _ => c.preferences().map(std::path::Path::to_path_buf),
-            })
-            .or_else(|| {
-                licentric_agent::brand::built_in()
-                    .config_dir()
-                    .map(|d| d.join("companion.toml"))
-            })
+        preferences_file: licentric_desktop::settings::preferences_file(config)
             .map(|path| path.display().to_string()),
     }
 }

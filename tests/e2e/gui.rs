@@ -1732,16 +1732,24 @@ fn start_at_login_with(
     stderr: impl Into<std::process::Stdio>,
 ) -> Stopped {
     Stopped(
-        std::process::Command::new(bin("licentric-companion"))
-            .args(["--hidden", "--config"])
-            .arg(config)
-            .env("DISPLAY", &s.desktop.display)
+        login_command(s, config)
             .env(WEBVIEW.0, WEBVIEW.1)
-            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
             .stderr(stderr)
             .spawn()
             .unwrap(),
     )
+}
+
+/// The start-at-login entry's command (`--hidden`, with the configuration `config`) on the
+/// test's desktop.
+pub(crate) fn login_command(s: &Setup, config: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(bin("licentric-companion"));
+    command
+        .args(["--hidden", "--config"])
+        .arg(config)
+        .env("DISPLAY", &s.desktop.display)
+        .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id);
+    command
 }
 
 /// Start at login runs the agent with a tray of its own, not the app: the process the login

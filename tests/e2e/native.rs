@@ -12,8 +12,8 @@ use licentric_e2e::gui::{
 use licentric_e2e::{Stopped, bin, hostile_https};
 
 use crate::gui::{
-    ONE_AT_A_TIME, PRODUCT_NAME, Setup, app_child, config_whose_agent_cannot_start, setup,
-    start_app, tray_menu_shown,
+    ONE_AT_A_TIME, PRODUCT_NAME, Setup, app_child, config_whose_agent_cannot_start, login_command,
+    setup, start_app, tray_menu_shown,
 };
 
 /// The window's title: the app's name (the built-in brand's).
@@ -432,6 +432,14 @@ fn windows(s: &Setup) -> Vec<licentric_e2e::gui::Process> {
         .collect()
 }
 
+/// Whether a native window runs, whatever its configuration.
+fn any_native_window() -> bool {
+    let window = bin("licentric-companion-window");
+    processes()
+        .iter()
+        .any(|p| p.exe().as_ref() == Some(&window))
+}
+
 /// The agents with a tray running for the test's configuration.
 fn trays(s: &Setup) -> Vec<u32> {
     let cli = bin("licentric");
@@ -778,11 +786,7 @@ fn gui_native_tray_of_an_agent_that_cannot_start_opens_the_window_that_says_why(
     let _ends = Ends(&s);
     let failing = config_whose_agent_cannot_start(&s);
     let login = Stopped(
-        Command::new(bin("licentric-companion"))
-            .args(["--hidden", "--config"])
-            .arg(&failing)
-            .env("DISPLAY", &s.desktop.display)
-            .env("LICENTRIC_MACHINE_ID", &s.companion.machine_id)
+        login_command(&s, &failing)
             .env_remove(licentric_e2e::gui::WEBVIEW.0)
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -796,13 +800,7 @@ fn gui_native_tray_of_an_agent_that_cannot_start_opens_the_window_that_says_why(
         app_child(login.0.id()).is_some(),
         "the app's window, the tray's child"
     );
-    let window = bin("licentric-companion-window");
-    assert!(
-        !processes()
-            .iter()
-            .any(|p| p.exe().as_ref() == Some(&window)),
-        "not the native window"
-    );
+    assert!(!any_native_window(), "not the native window");
 }
 
 /// The app already runs as its own agent with its webview (a developer's choice, or a login
@@ -816,11 +814,8 @@ fn gui_native_window_leaves_a_launch_to_the_app_already_running() {
     let app = start_app(&s);
     app.wait_text("activation-title", |t| !t.is_empty());
     assert!(launch_app(&s, &[]).success());
-    let window = bin("licentric-companion-window");
     assert!(
-        !processes()
-            .iter()
-            .any(|p| p.exe().as_ref() == Some(&window)),
+        !any_native_window(),
         "a native window beside the running app"
     );
     assert_eq!(app.windows().len(), 1, "the running app's window");

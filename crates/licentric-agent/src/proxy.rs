@@ -62,6 +62,18 @@ pub fn in_use(
         })
 }
 
+/// The proxy for calls to `config`'s licensing server, with this process's environment (as
+/// the agent it starts, or that started beside it, reads it).
+pub fn in_use_for(config: &crate::config::CompanionConfig) -> ProxyInUse {
+    let host = config
+        .api_base_url()
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .unwrap_or_default();
+    in_use(config.proxy(), host, |name| std::env::var(name).ok())
+}
+
 /// Whether a `NO_PROXY` list names `host`: `*`, the host itself, or a domain it is in.
 fn names_host(list: &str, host: &str) -> bool {
     let host = host.to_ascii_lowercase();

@@ -544,14 +544,6 @@ fn follow(socket: PathBuf, config: CompanionConfig) -> watch::Receiver<Option<St
     changes
 }
 
-/// The app: beside this program (`/usr/bin/<app>` next to `/usr/bin/<cli>`, as the package
-/// installs them, or the build folder's).
-fn app_path() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let app = exe.with_file_name(&licentric_agent::brand::built_in().binary);
-    app.is_file().then_some(app)
-}
-
 /// Starts the window with the configuration this agent runs with: the native window where it
 /// is installed beside this program, else the app; either finds this agent on the socket and
 /// becomes its client (a window already open is brought to the front instead). Where the agent
@@ -565,7 +557,7 @@ fn open_app(
     let native = (!failed)
         .then(licentric_desktop::window::installed)
         .flatten();
-    let Some(app) = native.or_else(app_path) else {
+    let Some(app) = native.or_else(licentric_desktop::window::app) else {
         tracing::warn!("Open: the app is not installed beside this program");
         return None;
     };

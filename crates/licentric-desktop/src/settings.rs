@@ -3,11 +3,28 @@
 
 use std::path::{Path, PathBuf};
 
+use licentric_agent::config::{CompanionConfig, ConfigSource};
 use serde::{Deserialize, Serialize};
 
 /// The settings file's name, in the agent's data folder (an agent running apart from the app
 /// reads it too, for the notifications).
 pub const FILE_NAME: &str = licentric_agent::notify::SETTINGS_FILE;
+
+/// Where a proxy is set for `config`: the test file it was read from, or the preferences file
+/// laid over the vendor's configuration (the one read, or the one to create); with no
+/// configuration, where that file would be.
+pub fn preferences_file(config: Option<&CompanionConfig>) -> Option<PathBuf> {
+    config
+        .and_then(|c| match c.source() {
+            ConfigSource::TestFile(path) => Some(path.clone()),
+            _ => c.preferences().map(Path::to_path_buf),
+        })
+        .or_else(|| {
+            licentric_agent::brand::built_in()
+                .config_dir()
+                .map(|d| d.join("companion.toml"))
+        })
+}
 
 /// What the user chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,14 @@ pub fn file_name(binary: &str) -> String {
     format!("{binary}-window")
 }
 
+/// The app beside this program (`/usr/bin/<app>` next to `/usr/bin/<cli>`, as the package
+/// installs them, or the build folder's), if it is there.
+pub fn app() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let app = exe.with_file_name(&licentric_agent::brand::built_in().binary);
+    app.is_file().then_some(app)
+}
+
 /// The native window beside `exe` (a program of the installation: the app, the command-line
 /// tool), unless `choice` (the variable's value) asks for the webview.
 pub fn beside(exe: &Path, binary: &str, choice: Option<&OsStr>) -> Option<PathBuf> {

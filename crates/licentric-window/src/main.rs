@@ -322,13 +322,6 @@ fn product(
     socket: &std::path::Path,
     named: Option<PathBuf>,
 ) -> window::Product {
-    let host = config
-        .api_base_url()
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split(['/', ':']).next())
-        .unwrap_or_default()
-        .to_owned();
     window::Product {
         app_name: brand.app_name.clone(),
         name: config.product_name().to_owned(),
@@ -342,20 +335,11 @@ fn product(
         notifications_default: config.notifications().enabled,
         login: licentric_desktop::login::Entry::new(named, Some(config)),
         // The app beside this program, which the entry starts in the tray.
-        app_program: std::env::current_exe()
-            .ok()
-            .map(|exe| exe.with_file_name(&brand.binary))
-            .filter(|app| app.is_file())
+        app_program: licentric_desktop::window::app()
             .and_then(|app| licentric_desktop::login::xdg::program_of(Ok(app)).ok()),
-        proxy: licentric_agent::proxy::in_use(config.proxy(), &host, |name| {
-            std::env::var(name).ok()
-        }),
-        preferences: match config.source() {
-            licentric_agent::config::ConfigSource::TestFile(path) => Some(path.clone()),
-            _ => config.preferences().map(std::path::Path::to_path_buf),
-        }
-        .or_else(|| brand.config_dir().map(|d| d.join("companion.toml")))
-        .map(|path| path.display().to_string()),
+        proxy: licentric_agent::proxy::in_use_for(config),
+        preferences: licentric_desktop::settings::preferences_file(Some(config))
+            .map(|path| path.display().to_string()),
         socket: socket.display().to_string(),
         api_base_url: config.api_base_url().to_owned(),
     }

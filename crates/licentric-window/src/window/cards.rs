@@ -56,6 +56,13 @@ fn bar(marks: &std::rc::Rc<std::cell::Cell<(f64, Option<f64>)>>) -> gtk::Drawing
     area
 }
 
+/// A column under the heading `title` (its id `name`).
+fn section(title: &str, name: &str) -> gtk::Box {
+    let column = gtk::Box::new(gtk::Orientation::Vertical, 4);
+    column.pack_start(&heading(title, name, "medium"), false, false, 0);
+    column
+}
+
 /// The activation card's widgets.
 pub(super) struct Activation {
     pub(super) root: gtk::Box,
@@ -261,26 +268,14 @@ impl Status {
 
         let pair = gtk::Box::new(gtk::Orientation::Horizontal, 18);
         pair.set_homogeneous(true);
-        let licence = gtk::Box::new(gtk::Orientation::Vertical, 4);
-        licence.pack_start(
-            &heading("Licence", "licence-title", "medium"),
-            false,
-            false,
-            0,
-        );
+        let licence = section("Licence", "licence-title");
         let mut facts = Facts::new();
         let (_, key) = facts.row("Key", "license-key");
         let (_, entitlements) = facts.row("Entitlements", "entitlements");
         let (_, expires) = facts.row("Expires", "license-expires");
         let (machines_label, machines) = facts.row("Machines", "machines");
         licence.pack_start(facts.grid(), false, false, 0);
-        let machine = gtk::Box::new(gtk::Orientation::Vertical, 4);
-        machine.pack_start(
-            &heading("This machine", "machine-title", "medium"),
-            false,
-            false,
-            0,
-        );
+        let machine = section("This machine", "machine-title");
         let mut facts = Facts::new();
         let (_, name) = facts.row("Name", "machine-name");
         name.set_text(&gtk::glib::host_name());
@@ -350,27 +345,19 @@ impl Status {
         class(&deactivate, "destructive-action");
         let diagnostics = button("Diagnostics…", "diagnostics");
         let cancel = button("Cancel", "action-cancel");
-        for b in [
-            &refresh,
-            &renew_request,
-            &renew_import,
-            &borrow,
-            &give_back,
-            &deactivate,
-            &diagnostics,
-            &cancel,
+        // Deactivate and Diagnostics are always offered; the others as the status says.
+        for (b, offered) in [
+            (&refresh, false),
+            (&renew_request, false),
+            (&renew_import, false),
+            (&borrow, false),
+            (&give_back, false),
+            (&deactivate, true),
+            (&diagnostics, true),
+            (&cancel, false),
         ] {
             actions.add(b);
-        }
-        for b in [
-            &refresh,
-            &renew_request,
-            &renew_import,
-            &borrow,
-            &give_back,
-            &cancel,
-        ] {
-            offer(b, false);
+            offer(b, offered);
         }
         root.pack_start(&actions, false, false, 0);
         let message = message("action-message");
